@@ -1,0 +1,4 @@
+"""Real-time two-hand keypoint tracker (runtime: numpy, OpenCV, onnxruntime, filterpy; no torch)."""
+from .keypoints import CONNECTIONS, KEYPOINT_NAMES, HandKeypoint
+
+__all__ = ["CONNECTIONS", "KEYPOINT_NAMES", "HandKeypoint"]

@@ -1,0 +1,112 @@
+"""Rotated square crops: the one definition shared by training and the runtime.
+
+A crop is ``(center, size, angle)``: ``center`` (x, y) and ``size`` (side of the square) in
+pixels of the full image, ``angle`` in radians. The crop's "up" direction is the image direction
+``(sin a, -cos a)``, so ``angle = 0`` is an ordinary axis-aligned crop and a hand whose
+wrist -> middle-MCP axis points along ``(dx, dy)`` is upright in the crop for
+``angle = atan2(dx, -dy)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .keypoints import HandKeypoint
+
+
+@dataclass(frozen=True)
+class Roi:
+    """A rotated square region of an image; all values in pixels / radians of that image."""
+
+    cx: float
+    cy: float
+    size: float
+    angle: float = 0.0
+
+    def corners(self) -> np.ndarray:
+        """(4, 2) image-pixel corners, clockwise from top-left of the crop."""
+        n = 1.0
+        m = crop_matrix(self, n)
+        inv = invert_affine(m)
+        pts = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32)
+        return transform_points(pts, inv)
+
+
+def crop_matrix(roi: Roi, out_size: float) -> np.ndarray:
+    """2x3 affine matrix mapping image pixels to crop pixels of a ``out_size`` square crop."""
+    if roi.size <= 0:
+        raise ValueError(f"roi.size must be > 0, got {roi.size}")
+    c, s = np.cos(roi.angle), np.sin(roi.angle)
+    k = out_size / roi.size
+    u = np.array([c, s])
+    v = np.array([-s, c])
+    ctr = np.array([roi.cx, roi.cy])
+    m = np.zeros((2, 3), np.float64)
+    m[0, :2] = k * u
+    m[1, :2] = k * v
+    m[0, 2] = out_size / 2 - k * u @ ctr
+    m[1, 2] = out_size / 2 - k * v @ ctr
+    return m
+
+
+def invert_affine(m: np.ndarray) -> np.ndarray:
+    """Inverse of a 2x3 affine matrix."""
+    return cv2.invertAffineTransform(np.asarray(m, np.float64))
+
+
+def transform_points(pts: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 affine ``m`` to (..., 2) points; returns float32 of the same shape."""
+    p = np.asarray(pts, np.float64)
+    out = p @ np.asarray(m)[:, :2].T + np.asarray(m)[:, 2]
+    return out.astype(np.float32)
+
+
+def warp_crop(image: np.ndarray, roi: Roi, out_size: int,
+              border_value: tuple[int, int, int] = (0, 0, 0)) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the rotated crop ``roi`` out of ``image`` as an ``out_size`` square.
+
+    Returns (crop HxWx3 uint8, 2x3 matrix image->crop pixels). Pixels outside the image are
+    filled with ``border_value``.
+    """
+    m = crop_matrix(roi, out_size)
+    crop = cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+    return crop, m
+
+
+def hand_angle(kps17: np.ndarray) -> float:
+    """Crop angle (radians) that makes the wrist -> middle-MCP axis point up in the crop."""
+    d = kps17[HandKeypoint.MIDDLE_MCP] - kps17[HandKeypoint.WRIST]
+    if not np.all(np.isfinite(d)) or float(np.hypot(*d)) < 1e-6:
+        return 0.0
+    return float(np.arctan2(d[0], -d[1]))
+
+
+def roi_from_keypoints(kps17: np.ndarray, visible: np.ndarray | None = None, scale: float = 1.6,
+                       angle: float | None = None) -> Roi:
+    """Square crop around a hand's keypoints, rotated to the hand's axis.
+
+    The visible points are rotated into the hand frame, their bounding box is taken there and the
+    crop is its centre with side ``scale * max(width, height)``.
+
+    Args:
+        kps17: (17, 2) pixels. visible: (17,) mask (all when None). scale: margin factor.
+        angle: crop angle; from the hand axis when None.
+    """
+    k = np.asarray(kps17, np.float64)
+    vis = np.ones(len(k), bool) if visible is None else np.asarray(visible) > 0
+    vis &= np.all(np.isfinite(k), axis=1)
+    if vis.sum() < 2:
+        raise ValueError("roi_from_keypoints needs at least 2 visible keypoints")
+    if angle is None:
+        angle = hand_angle(k) if vis[HandKeypoint.WRIST] and vis[HandKeypoint.MIDDLE_MCP] else 0.0
+    c, s = np.cos(angle), np.sin(angle)
+    rot = np.array([[c, s], [-s, c]])  # image -> hand frame (crop axes)
+    p = k[vis] @ rot.T
+    lo, hi = p.min(0), p.max(0)
+    mid = (lo + hi) / 2
+    side = max(float((hi - lo).max()), 1.0) * scale
+    ctr = mid @ rot  # back to image frame
+    return Roi(float(ctr[0]), float(ctr[1]), side, float(angle))

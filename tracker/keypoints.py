@@ -1,0 +1,99 @@
+"""Keypoint names, skeleton connections and the 21 -> 17 point mapping.
+
+This is the one place that defines the 17-point hand layout of ``../shared/keypoints.md``.
+Everything else (codec, training, drawing, output files) refers to it.
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+NUM_KEYPOINTS = 17
+
+
+class HandKeypoint(IntEnum):
+    """Index of each of the 17 keypoints of one hand."""
+
+    WRIST = 0
+    PALM = 1
+    THUMB_MCP = 2
+    THUMB_IP = 3
+    THUMB_TIP = 4
+    INDEX_MCP = 5
+    INDEX_PIP = 6
+    INDEX_TIP = 7
+    MIDDLE_MCP = 8
+    MIDDLE_PIP = 9
+    MIDDLE_TIP = 10
+    RING_MCP = 11
+    RING_PIP = 12
+    RING_TIP = 13
+    PINKY_MCP = 14
+    PINKY_PIP = 15
+    PINKY_TIP = 16
+
+
+KEYPOINT_NAMES: list[str] = [k.name.lower() for k in HandKeypoint]
+
+K = HandKeypoint
+#: Skeleton edges (pairs of indices) used for drawing; the palm centre hangs off the wrist.
+CONNECTIONS: list[tuple[int, int]] = [
+    (K.WRIST, K.THUMB_MCP), (K.THUMB_MCP, K.THUMB_IP), (K.THUMB_IP, K.THUMB_TIP),
+    (K.WRIST, K.INDEX_MCP), (K.INDEX_MCP, K.INDEX_PIP), (K.INDEX_PIP, K.INDEX_TIP),
+    (K.MIDDLE_MCP, K.MIDDLE_PIP), (K.MIDDLE_PIP, K.MIDDLE_TIP),
+    (K.RING_MCP, K.RING_PIP), (K.RING_PIP, K.RING_TIP),
+    (K.WRIST, K.PINKY_MCP), (K.PINKY_MCP, K.PINKY_PIP), (K.PINKY_PIP, K.PINKY_TIP),
+    (K.INDEX_MCP, K.MIDDLE_MCP), (K.MIDDLE_MCP, K.RING_MCP), (K.RING_MCP, K.PINKY_MCP),
+    (K.WRIST, K.PALM),
+]
+del K
+
+#: Horizontal flip keeps every index (a flipped left hand is a right hand).
+FLIP_INDEX: list[int] = list(range(NUM_KEYPOINTS))
+
+#: 21-point source index for every 17-point index; -1 marks the palm centre (a mean).
+FROM_21: list[int] = [0, -1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 13, 14, 16, 17, 18, 20]
+PALM_FROM_21: list[int] = [0, 5, 9, 13, 17]
+
+#: Points that define palm size (NME normaliser) in the 17-point layout.
+PALM_TRIANGLE = (HandKeypoint.WRIST, HandKeypoint.INDEX_MCP, HandKeypoint.PINKY_MCP)
+
+SIDES = ("left", "right")
+
+
+def from_21(kps21: np.ndarray, vis21: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Map 21-point keypoints to the 17-point layout.
+
+    Args:
+        kps21: (21, 2) or (N, 21, 2) pixel coordinates.
+        vis21: (21,) or (N, 21) visibility (>0 visible); all visible when None.
+
+    Returns:
+        (kps17, vis17): (..., 17, 2) float32 pixels and (..., 17) float32 in {0, 1}. The palm
+        centre is the mean of the wrist and the four finger MCPs, visible only when all five are.
+    """
+    kps21 = np.asarray(kps21, dtype=np.float32)
+    if kps21.shape[-2:] != (21, 2):
+        raise ValueError(f"kps21 must have shape (..., 21, 2), got {kps21.shape}")
+    if vis21 is None:
+        vis21 = np.ones(kps21.shape[:-1], np.float32)
+    vis21 = (np.asarray(vis21) > 0).astype(np.float32)
+    idx = np.array([i if i >= 0 else 0 for i in FROM_21])
+    kps = kps21[..., idx, :].copy()
+    vis = vis21[..., idx].copy()
+    kps[..., HandKeypoint.PALM, :] = kps21[..., PALM_FROM_21, :].mean(axis=-2)
+    vis[..., HandKeypoint.PALM] = vis21[..., PALM_FROM_21].min(axis=-1)
+    return kps, vis
+
+
+def palm_size(kps17: np.ndarray) -> np.ndarray:
+    """Palm size in pixels: max(|wrist-index_mcp|, |index_mcp-pinky_mcp|, |pinky_mcp-wrist|).
+
+    Args:
+        kps17: (..., 17, 2) pixels. Returns (...,) pixels.
+    """
+    k = np.asarray(kps17, np.float32)
+    w, i, p = (k[..., j, :] for j in PALM_TRIANGLE)
+    d = [np.linalg.norm(a - b, axis=-1) for a, b in ((w, i), (i, p), (p, w))]
+    return np.maximum(np.maximum(d[0], d[1]), d[2])

@@ -1,0 +1,93 @@
+"""Accuracy metrics of ``../shared/keypoints.md`` (numpy only), shared by training and bench.
+
+All arrays are in the same pixel units. ``found`` marks hands the method reported; a hand not
+found counts as wrong at every keypoint.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .keypoints import palm_size
+
+PCK_THRESHOLDS = (0.05, 0.1, 0.2)
+AUC_THRESHOLDS = np.round(np.arange(0, 0.2001, 0.01), 4)
+
+
+def box_size(gt: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """Longest side (pixels) of the tight box of each hand's visible GT keypoints. (N,17,2)->(N,)"""
+    gt = np.asarray(gt, np.float64)
+    v = np.asarray(visible) > 0
+    big = np.where(v[..., None], gt, np.nan)
+    lo, hi = np.nanmin(big, axis=1), np.nanmax(big, axis=1)
+    return np.nanmax(hi - lo, axis=1)
+
+
+def normalized_errors(pred, gt, visible, norm, found=None) -> np.ndarray:
+    """Per-keypoint error / norm, (N, 17); inf where the hand was not found, nan where invisible."""
+    pred = np.asarray(pred, np.float64)
+    gt = np.asarray(gt, np.float64)
+    err = np.linalg.norm(pred - gt, axis=-1) / np.asarray(norm, np.float64)[:, None]
+    err = np.where(np.isfinite(err), err, np.inf)
+    if found is not None:
+        err = np.where(np.asarray(found, bool)[:, None], err, np.inf)
+    return np.where(np.asarray(visible) > 0, err, np.nan)
+
+
+def pck(pred, gt, visible, thresholds=PCK_THRESHOLDS, found=None, norm=None) -> dict[float, float]:
+    """PCK@t: share of visible GT keypoints with error < t x longest side of the GT hand box."""
+    norm = box_size(gt, visible) if norm is None else norm
+    e = normalized_errors(pred, gt, visible, norm, found)
+    valid = ~np.isnan(e)
+    n = max(int(valid.sum()), 1)
+    return {float(t): float((e[valid] < t).sum() / n) for t in thresholds}
+
+
+def per_keypoint_pck(pred, gt, visible, t=0.1, found=None) -> np.ndarray:
+    """(17,) PCK@t for each keypoint."""
+    e = normalized_errors(pred, gt, visible, box_size(gt, visible), found)
+    valid = ~np.isnan(e)
+    return np.array([(e[valid[:, k], k] < t).mean() if valid[:, k].any() else np.nan
+                     for k in range(e.shape[1])])
+
+
+def auc(pred, gt, visible, found=None, thresholds=AUC_THRESHOLDS) -> float:
+    """AUC@0.2: mean PCK over t = 0, 0.01, ..., 0.2."""
+    return float(np.mean(list(pck(pred, gt, visible, thresholds, found).values())))
+
+
+def nme_palm(pred, gt, visible, found=None) -> float:
+    """Mean keypoint error / palm size over found hands' visible keypoints."""
+    e = normalized_errors(pred, gt, visible, palm_size(gt), found)
+    e = e[np.isfinite(e)]
+    return float(e.mean()) if e.size else float("nan")
+
+
+def handedness_accuracy(pred_side, gt_side, mask=None) -> float:
+    """Share of hands whose predicted side equals the label; ``mask`` selects hands to count."""
+    p = np.asarray(pred_side)
+    g = np.asarray(gt_side)
+    m = np.ones(len(p), bool) if mask is None else np.asarray(mask, bool)
+    return float((p[m] == g[m]).mean()) if m.any() else float("nan")
+
+
+def roc_auc(scores, labels) -> float:
+    """Area under the ROC curve (probability a positive outranks a negative)."""
+    s = np.asarray(scores, np.float64)
+    y = np.asarray(labels, bool)
+    pos, neg = s[y], s[~y]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
+    ranks = np.empty(len(order))
+    allv = np.concatenate([pos, neg])[order]
+    # average ranks for ties
+    i = 0
+    r = np.arange(1, len(order) + 1, dtype=np.float64)
+    while i < len(allv):
+        j = i
+        while j + 1 < len(allv) and allv[j + 1] == allv[i]:
+            j += 1
+        r[i:j + 1] = (i + j + 2) / 2
+        i = j + 1
+    ranks[order] = r
+    return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))

@@ -1,0 +1,1 @@
+"""Training code (needs the ``train`` extra: torch). May import ``tracker``, never the reverse."""

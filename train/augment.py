@@ -1,0 +1,160 @@
+"""Crop sampling and photometric augmentation that imitate the tracker's crops (numpy + OpenCV).
+
+``sample_crop`` takes one labelled hand in a full image and returns the model-input crop with its
+keypoints in crop pixels, the presence label and the (possibly flipped) handedness.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from tracker.geometry import Roi, roi_from_keypoints, transform_points, warp_crop
+
+from .data import LEFT, RIGHT, UNKNOWN, HandRecord
+
+
+@dataclass
+class AugmentConfig:
+    """Augmentation strengths. Scales and shifts are relative to the hand's crop size."""
+
+    roi_scale: float = 1.6          # crop side / hand extent in the hand frame (as the runtime)
+    scale_range: tuple[float, float] = (0.8, 1.35)
+    shift_sigma: float = 0.08
+    angle_sigma_deg: float = 15.0
+    full_rotation_p: float = 0.3    # share of crops rotated uniformly over the full circle
+    flip_p: float = 0.5
+    negative_p: float = 0.12
+    photometric: bool = True
+    occlusion_p: float = 0.3
+    blur_p: float = 0.2
+    motion_blur_p: float = 0.15
+    noise_p: float = 0.2
+    jpeg_p: float = 0.2
+
+
+def presence_label(kps: np.ndarray, vis: np.ndarray, size: int, roi_scale: float) -> int:
+    """1 when >= 75% of the visible points lie inside the crop and the hand is not tiny."""
+    v = vis > 0
+    if v.sum() == 0:
+        return 0
+    p = kps[v]
+    inside = ((p >= 0) & (p < size)).all(1).mean()
+    extent = float((p.max(0) - p.min(0)).max())
+    return int(inside >= 0.75 and extent >= 0.2 * size)
+
+
+def sample_roi(rec: HandRecord, cfg: AugmentConfig, rng: np.random.Generator,
+               negative: bool = False) -> Roi:
+    """A jittered crop around ``rec``'s hand; far off or zoomed-in when ``negative``."""
+    base = roi_from_keypoints(rec.keypoints, rec.visible, cfg.roi_scale)
+    if rng.random() < cfg.full_rotation_p:
+        angle = rng.uniform(-np.pi, np.pi)
+    else:
+        angle = base.angle + np.deg2rad(rng.normal(0, cfg.angle_sigma_deg))
+    size = base.size * rng.uniform(*cfg.scale_range)
+    shift = np.clip(rng.normal(0, cfg.shift_sigma, 2), -0.2, 0.2) * size
+    if negative:
+        if rng.random() < 0.7:  # hand mostly cut off
+            d = rng.uniform(0.75, 1.3) * size
+            a = rng.uniform(0, 2 * np.pi)
+            shift = np.array([np.cos(a), np.sin(a)]) * d
+        else:  # a close-up of part of the hand
+            size = base.size * rng.uniform(0.25, 0.45)
+            shift = rng.uniform(-0.5, 0.5, 2) * base.size
+    return Roi(base.cx + float(shift[0]), base.cy + float(shift[1]), float(size), float(angle))
+
+
+def photometric(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
+                occluder_src: np.ndarray | None = None) -> np.ndarray:
+    """Colour, blur, noise, JPEG and occlusion changes; keeps geometry. uint8 HxWx3 in and out."""
+    out = img
+    n = img.shape[0]
+    # brightness / contrast
+    alpha = rng.uniform(0.6, 1.4)
+    beta = rng.uniform(-40, 40)
+    out = cv2.convertScaleAbs(out, alpha=alpha, beta=beta)
+    if rng.random() < 0.5:  # hue / saturation
+        hsv = cv2.cvtColor(out, cv2.COLOR_BGR2HSV)
+        h = hsv[..., 0].astype(np.int16) + int(rng.integers(-12, 13))
+        hsv[..., 0] = (h % 180).astype(np.uint8)
+        hsv[..., 1] = cv2.convertScaleAbs(hsv[..., 1], alpha=rng.uniform(0.6, 1.4))
+        out = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    if rng.random() < 0.05:
+        out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    if rng.random() < cfg.occlusion_p:
+        for _ in range(int(rng.integers(1, 3))):
+            w, h = (rng.uniform(0.1, 0.35, 2) * n).astype(int)
+            x, y = rng.integers(0, n - w), rng.integers(0, n - h)
+            if occluder_src is not None and rng.random() < 0.5:
+                sy = rng.integers(0, occluder_src.shape[0] - h)
+                sx = rng.integers(0, occluder_src.shape[1] - w)
+                patch = occluder_src[sy:sy + h, sx:sx + w]
+            else:
+                patch = np.full((h, w, 3), rng.integers(0, 256, 3), np.uint8)
+            out = out.copy() if out is img else out
+            out[y:y + h, x:x + w] = patch
+    if rng.random() < cfg.blur_p:
+        k = int(rng.choice([3, 5]))
+        out = cv2.GaussianBlur(out, (k, k), 0)
+    if rng.random() < cfg.motion_blur_p:
+        k = int(rng.integers(3, 9))
+        kern = np.zeros((k, k), np.float32)
+        kern[k // 2] = 1.0 / k
+        rot = cv2.getRotationMatrix2D(((k - 1) / 2, (k - 1) / 2), rng.uniform(0, 180), 1.0)
+        kern = cv2.warpAffine(kern, rot, (k, k))
+        kern /= max(kern.sum(), 1e-6)
+        out = cv2.filter2D(out, -1, kern)
+    if rng.random() < cfg.noise_p:
+        noise = rng.normal(0, rng.uniform(3, 12), out.shape)
+        out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    if rng.random() < cfg.jpeg_p:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 90))])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return out
+
+
+def flip_crop(crop: np.ndarray, kps: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mirror a crop left-right: keypoint indices stay, x -> W-1-x, handedness swaps."""
+    w = crop.shape[1]
+    k = kps.copy()
+    k[:, 0] = w - 1 - k[:, 0]
+    side = {LEFT: RIGHT, RIGHT: LEFT}.get(side, UNKNOWN)
+    return np.ascontiguousarray(crop[:, ::-1]), k, side
+
+
+def sample_crop(image: np.ndarray, rec: HandRecord, size: int, cfg: AugmentConfig,
+                rng: np.random.Generator, train: bool = True, occluder_src: np.ndarray | None = None):
+    """One training (or evaluation) crop.
+
+    Args:
+        image: HxWx3 uint8 BGR full image. rec: the hand. size: crop side in pixels.
+        train: random jitter/flip/photometric; otherwise the runtime's crop from the keypoints
+            (still jittered by the caller through ``cfg`` if wanted).
+
+    Returns:
+        dict with crop (size x size x 3 uint8 BGR), keypoints (17, 2) crop pixels, visible (17,)
+        (label visible and inside the crop), presence (0/1), handedness (LEFT/RIGHT/UNKNOWN),
+        handedness_score and the 2x3 image->crop matrix.
+    """
+    negative = train and rng.random() < cfg.negative_p
+    roi = sample_roi(rec, cfg, rng, negative) if train else roi_from_keypoints(
+        rec.keypoints, rec.visible, cfg.roi_scale)
+    border = (0, 0, 0)
+    if train and rng.random() < 0.3:
+        border = tuple(int(v) for v in rng.integers(0, 256, 3))
+    crop, m = warp_crop(image, roi, size, border)
+    kps = transform_points(rec.keypoints, m)
+    side = rec.handedness
+    if train and rng.random() < cfg.flip_p:
+        crop, kps, side = flip_crop(crop, kps, side)
+    inside = ((kps >= 0) & (kps <= size - 1)).all(1)
+    vis = (rec.visible > 0) & inside
+    presence = presence_label(kps, rec.visible, size, cfg.roi_scale)
+    if train and cfg.photometric:
+        crop = photometric(crop, cfg, rng, occluder_src)
+    return {"crop": crop, "keypoints": kps, "visible": vis.astype(np.float32),
+            "presence": presence, "handedness": side, "handedness_score": rec.handedness_score,
+            "matrix": m}

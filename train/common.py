@@ -1,0 +1,76 @@
+"""Pieces shared by the landmark and detector training loops: config <-> argparse, logging,
+checkpoints, DDP set-up, device choice."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger("train")
+
+MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
+    """One ``--field-name`` option per dataclass field (bool fields take true/false)."""
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        name = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(name, type=lambda s: s.lower() in ("1", "true", "yes"), default=default,
+                                help=f"(default {default})")
+        elif isinstance(default, (tuple, list)):
+            parser.add_argument(name, type=type(default[0]), nargs=len(default), default=default,
+                                help=f"(default {default})")
+        else:
+            parser.add_argument(name, type=type(default) if default is not None else str,
+                                default=default, help=f"(default {default})")
+
+
+def config_from_args(cls, args: argparse.Namespace):
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def setup_logging(out_dir: Path | None = None, rank: int = 0) -> None:
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if out_dir is not None and rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(out_dir / "train.log"))
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True)
+
+
+def init_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world_size, device); sets up DDP when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    if world > 1:
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, device
+
+
+def normalize_batch(images_u8: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """(B, H, W, 3) uint8 BGR -> (B, 3, H, W) float32 normalised RGB (the ONNX input layout)."""
+    x = images_u8.to(device, non_blocking=True).permute(0, 3, 1, 2).flip(1).float()
+    mean = torch.tensor(MEAN_RGB, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(STD_RGB, device=device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def save_checkpoint(path: Path, **state) -> None:
+    """Atomic save (write then rename) so a kill mid-save never leaves a broken checkpoint."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)

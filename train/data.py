@@ -1,0 +1,273 @@
+"""Hand keypoint data: COCO keypoints JSON and plain landmark CSV, mapped to the 17-point layout.
+
+Both loaders return a list of :class:`HandRecord` (one per labelled hand) and raise one clear
+error naming the file (and row/annotation) for bad input, or count and skip bad entries when
+``skip_bad=True``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tracker.keypoints import NUM_KEYPOINTS, from_21
+
+log = logging.getLogger(__name__)
+
+#: handedness codes used in training targets
+LEFT, RIGHT, UNKNOWN = 0, 1, -1
+
+
+@dataclass
+class HandRecord:
+    """One labelled hand.
+
+    Attributes:
+        image: path of the image file.
+        keypoints: (17, 2) float32 pixels of that image.
+        visible: (17,) float32 in {0, 1}.
+        handedness: LEFT, RIGHT or UNKNOWN, as seen in the image.
+        handedness_score: confidence of the label (1.0 when the source gives none).
+        image_id: groups the hands of one image.
+    """
+
+    image: Path
+    keypoints: np.ndarray
+    visible: np.ndarray
+    handedness: int = UNKNOWN
+    handedness_score: float = 1.0
+    image_id: int = 0
+    others: list = field(default_factory=list)  # keypoints (17,2) of other hands in the image
+
+    @property
+    def box(self) -> np.ndarray:
+        """Tight box (x0, y0, x1, y1) of the visible keypoints, pixels."""
+        k = self.keypoints[self.visible > 0]
+        return np.concatenate([k.min(0), k.max(0)]).astype(np.float32)
+
+
+@dataclass
+class LoadReport:
+    """What a loader read and skipped."""
+
+    loaded: int = 0
+    skipped: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def skip(self, reason: str, skip_bad: bool, exc=ValueError):
+        if not skip_bad:
+            raise exc(reason)
+        self.skipped += 1
+        if len(self.reasons) < 20:
+            self.reasons.append(reason)
+        log.warning("skipped: %s", reason)
+
+
+def _side_code(value) -> int:
+    if value is None:
+        return UNKNOWN
+    v = str(value).strip().lower()
+    if v in ("left", "l"):
+        return LEFT
+    if v in ("right", "r"):
+        return RIGHT
+    return UNKNOWN
+
+
+def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_bad: bool = False,
+              check_images: bool = False, report: LoadReport | None = None) -> list[HandRecord]:
+    """Load a COCO keypoints file with 21 points per hand (hands21 format) as 17-point records.
+
+    Args:
+        json_path: the annotation file. image_root: folder that ``file_name`` is relative to
+            (default: the JSON's folder). skip_bad: count and skip bad annotations instead of
+            raising. check_images: verify that every image file exists.
+
+    Raises:
+        FileNotFoundError: the JSON (or, with check_images, an image) does not exist.
+        ValueError: malformed JSON, or an annotation whose keypoints are not 21 x 3 numbers,
+            naming the file and the annotation index.
+    """
+    json_path = Path(json_path)
+    report = report if report is not None else LoadReport()
+    if not json_path.is_file():
+        raise FileNotFoundError(f"annotation file not found: {json_path}")
+    try:
+        with open(json_path) as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"malformed JSON in {json_path}: {e}") from None
+    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
+        raise ValueError(f"{json_path} is not a COCO keypoints file (needs 'images' and 'annotations')")
+    root = Path(image_root) if image_root is not None else json_path.parent
+    images = {}
+    for im in data["images"]:
+        try:
+            images[im["id"]] = root / im["file_name"]
+        except (KeyError, TypeError):
+            report.skip(f"{json_path}: image entry without id/file_name: {im!r:.80}", skip_bad)
+    by_image: dict[int, list[HandRecord]] = {}
+    records = []
+    for i, ann in enumerate(data["annotations"]):
+        where = f"{json_path}: annotation {i} (id {ann.get('id') if isinstance(ann, dict) else '?'})"
+        try:
+            kp = np.asarray(ann["keypoints"], dtype=np.float32)
+            img = images[ann["image_id"]]
+        except KeyError as e:
+            report.skip(f"{where}: missing {e}", skip_bad)
+            continue
+        except (TypeError, ValueError):
+            report.skip(f"{where}: keypoints are not numbers", skip_bad)
+            continue
+        if kp.size != 21 * 3:
+            report.skip(f"{where}: expected 21 keypoints x 3 values (63), got {kp.size}", skip_bad)
+            continue
+        kp = kp.reshape(21, 3)
+        if not np.all(np.isfinite(kp)):
+            report.skip(f"{where}: non-finite keypoint values", skip_bad)
+            continue
+        if check_images and not img.is_file():
+            report.skip(f"{where}: image file not found: {img}", skip_bad, FileNotFoundError)
+            continue
+        k17, v17 = from_21(kp[:, :2], kp[:, 2])
+        if v17.sum() < 2:
+            report.skip(f"{where}: fewer than 2 visible keypoints", skip_bad)
+            continue
+        score = ann.get("handedness_score")
+        rec = HandRecord(img, k17, v17, _side_code(ann.get("handedness")),
+                         1.0 if score is None else float(score), int(ann["image_id"]))
+        records.append(rec)
+        by_image.setdefault(rec.image_id, []).append(rec)
+    for recs in by_image.values():
+        for r in recs:
+            r.others = [o.keypoints for o in recs if o is not r]
+    report.loaded += len(records)
+    return records
+
+
+def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_bad: bool = False,
+             report: LoadReport | None = None) -> list[HandRecord]:
+    """Load a landmark CSV: one row per image, ``image_path, x0, y0, x1, y1, ...``.
+
+    The values after the path are 17 (x, y) pixel pairs per hand, hand ``i`` in value columns
+    ``i*34 .. i*34+33``. With two hands, hand 0 is the left and hand 1 the right hand (the
+    tracker's own CSV order); with one hand its side is unknown. A hand whose cells are all empty
+    is absent. A first row whose second cell is not a number is a header.
+
+    Raises:
+        FileNotFoundError: the CSV does not exist.
+        ValueError: a row whose value count is not a multiple of 34, a non-numeric value, or a
+            partly empty hand, naming the file and the 1-based row number.
+    """
+    csv_path = Path(csv_path)
+    report = report if report is not None else LoadReport()
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"CSV file not found: {csv_path}")
+    root = Path(image_root) if image_root is not None else csv_path.parent
+    per_hand = NUM_KEYPOINTS * 2
+    records = []
+    with open(csv_path, newline="") as f:
+        for rownum, row in enumerate(csv.reader(f), start=1):
+            if not row or all(not c.strip() for c in row):
+                continue
+            where = f"{csv_path}: row {rownum}"
+            if rownum == 1 and len(row) > 1:
+                try:
+                    float(row[1]) if row[1].strip() else None
+                except ValueError:
+                    continue  # header
+            values = row[1:]
+            if len(values) == 0 or len(values) % per_hand != 0:
+                report.skip(f"{where}: expected a multiple of {per_hand} values after the image "
+                            f"path (17 x,y per hand), got {len(values)}", skip_bad)
+                continue
+            n_hands = len(values) // per_hand
+            try:
+                arr = np.array([float(v) if v.strip() else math.nan for v in values], np.float32)
+            except ValueError:
+                report.skip(f"{where}: non-numeric value", skip_bad)
+                continue
+            arr = arr.reshape(n_hands, NUM_KEYPOINTS, 2)
+            hands = []
+            bad = False
+            for h in range(n_hands):
+                missing = np.isnan(arr[h])
+                if missing.all():
+                    continue
+                if missing.any():
+                    report.skip(f"{where}: hand {h} has empty cells", skip_bad)
+                    bad = True
+                    break
+                side = (LEFT, RIGHT)[h] if n_hands == 2 else UNKNOWN
+                hands.append(HandRecord(root / row[0].strip(), arr[h].copy(),
+                                        np.ones(NUM_KEYPOINTS, np.float32), side, 1.0, rownum))
+            if bad:
+                continue
+            for r in hands:
+                r.others = [o.keypoints for o in hands if o is not r]
+            records.extend(hands)
+    report.loaded += len(records)
+    return records
+
+
+def load_records(path: str | Path, split: str = "train", skip_bad: bool = False,
+                 report: LoadReport | None = None) -> list[HandRecord]:
+    """Records from a dataset folder (``<path>/<split>.json``), a COCO JSON or a CSV file."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"data path not found: {p}")
+    if p.is_dir():
+        j = p / f"{split}.json"
+        c = p / f"{split}.csv"
+        if j.is_file():
+            return load_coco(j, skip_bad=skip_bad, report=report)
+        if c.is_file():
+            return load_csv(c, skip_bad=skip_bad, report=report)
+        raise FileNotFoundError(f"no {split}.json or {split}.csv in data path {p}")
+    if p.suffix.lower() == ".csv":
+        return load_csv(p, skip_bad=skip_bad, report=report)
+    return load_coco(p, skip_bad=skip_bad, report=report)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decode an image as HxWx3 uint8 BGR. Raises FileNotFoundError / ValueError naming it."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        raise ValueError(f"image failed to decode: {path}")
+    return img
+
+
+class ImageCache:
+    """Decoded images held in memory (hands21 train is ~2.8 GB at 224x224), keyed by path."""
+
+    def __init__(self, records: list[HandRecord], skip_bad: bool = False,
+                 report: LoadReport | None = None, progress: bool = False):
+        self.images: dict[Path, np.ndarray] = {}
+        report = report if report is not None else LoadReport()
+        paths = sorted({r.image for r in records})
+        it = paths
+        if progress:
+            from tqdm import tqdm
+            it = tqdm(paths, desc="decoding images", unit="img", mininterval=2)
+        bad = set()
+        for p in it:
+            try:
+                self.images[p] = read_image(p)
+            except (FileNotFoundError, ValueError) as e:
+                report.skip(str(e), skip_bad, type(e))
+                bad.add(p)
+        self.bad = bad
+
+    def filter(self, records: list[HandRecord]) -> list[HandRecord]:
+        return [r for r in records if r.image not in self.bad]
+
+    def __getitem__(self, path: Path) -> np.ndarray:
+        return self.images[path]

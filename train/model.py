@@ -1,0 +1,97 @@
+"""Landmark network: a small inverted-residual encoder with a two-step upsampling decoder.
+
+Input (B, 3, S, S) normalised RGB; outputs heatmap logits (B, 17, S/4, S/4) and two logits
+(B, 2): hand presence and handedness (1 = right as seen in the crop). Everything is plain
+Conv/BN/ReLU so onnxruntime fuses it well on the CPU.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class LandmarkModelConfig:
+    input_size: int = 128
+    num_keypoints: int = 17
+    width: float = 1.0       # channel multiplier
+    decoder_channels: int = 48
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def conv_bn(cin, cout, k=3, s=1, groups=1, act=True):
+    layers = [nn.Conv2d(cin, cout, k, s, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin, cout, stride=1, expand=4, k=3):
+        super().__init__()
+        hid = cin * expand
+        layers = [] if expand == 1 else [conv_bn(cin, hid, 1)]
+        layers += [conv_bn(hid, hid, k, stride, groups=hid), conv_bn(hid, cout, 1, act=False)]
+        self.block = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.block(x)
+        return x + y if self.residual else y
+
+
+class LandmarkNet(nn.Module):
+    def __init__(self, cfg: LandmarkModelConfig = LandmarkModelConfig()):
+        super().__init__()
+        self.cfg = cfg
+        c = [max(8, int(round(v * cfg.width / 8)) * 8) for v in (16, 24, 40, 80, 96)]
+        self.stem = nn.Sequential(conv_bn(3, c[0], 3, 2), InvertedResidual(c[0], c[0], 1, 1))  # /2
+        self.s4 = nn.Sequential(InvertedResidual(c[0], c[1], 2, 4), InvertedResidual(c[1], c[1], 1, 3))  # /4
+        self.s8 = nn.Sequential(InvertedResidual(c[1], c[2], 2, 4, 5), InvertedResidual(c[2], c[2], 1, 3, 5))  # /8
+        self.s16 = nn.Sequential(InvertedResidual(c[2], c[3], 2, 4, 5), InvertedResidual(c[3], c[3], 1, 3, 5),
+                                 InvertedResidual(c[3], c[4], 1, 3, 5), InvertedResidual(c[4], c[4], 1, 3, 5))  # /16
+        d = cfg.decoder_channels
+        self.lat16 = conv_bn(c[4], d, 1)
+        self.lat8 = conv_bn(c[2], d, 1)
+        self.lat4 = conv_bn(c[1], d, 1)
+        self.ref8 = InvertedResidual(d, d, 1, 2, 5)
+        self.ref4 = InvertedResidual(d, d, 1, 2, 5)
+        self.head = nn.Conv2d(d, cfg.num_keypoints, 1)
+        self.cls = nn.Sequential(nn.Linear(c[4], 64), nn.ReLU(inplace=True), nn.Linear(64, 2))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+        nn.init.normal_(self.head.weight, std=0.001)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x):
+        x4 = self.s4(self.stem(x))
+        x8 = self.s8(x4)
+        x16 = self.s16(x8)
+        y = F.interpolate(self.lat16(x16), scale_factor=2.0, mode="nearest") + self.lat8(x8)
+        y = self.ref8(y)
+        y = F.interpolate(y, scale_factor=2.0, mode="nearest") + self.lat4(x4)
+        y = self.ref4(y)
+        heat = self.head(y)
+        logits = self.cls(x16.mean(dim=(2, 3)))
+        return heat, logits
+
+
+class LandmarkExportWrapper(nn.Module):
+    """What goes into the ONNX file: softmax heatmaps and sigmoid scores (not logits)."""
+
+    def __init__(self, net: LandmarkNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image):
+        heat, logits = self.net(image)
+        b, k, h, w = heat.shape
+        prob = torch.softmax(heat.reshape(b, k, h * w), dim=-1).reshape(b, k, h, w)
+        s = torch.sigmoid(logits)
+        return prob, s[:, 0:1], s[:, 1:2]

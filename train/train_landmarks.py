@@ -1,0 +1,357 @@
+"""Train the landmark model from scratch.
+
+    python -m train.train_landmarks --data ../shared/data/hands21 --out runs/landmarks \
+        --minutes 90
+
+A flat loop: time-budgeted cosine learning rate, checkpoint every few minutes (resumes from
+``<out>/last.pt`` automatically), validation on a fixed val subset every few minutes with
+PCK@0.05/0.1 and the mean heatmap peak logged, a curve (val PCK@0.1 against wall-clock minutes)
+and a grid of predicted val crops written as PNG. Runs on CUDA when present and under ``torchrun``
+(DDP) unchanged.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from tracker.codec import HeatmapCodec
+from tracker.geometry import invert_affine, transform_points
+from tracker.keypoints import CONNECTIONS
+from tracker.metrics import pck
+
+from .augment import AugmentConfig, sample_crop
+from .common import (add_dataclass_args, config_from_args, init_distributed, log, normalize_batch,
+                     save_checkpoint, setup_logging)
+from .data import UNKNOWN, ImageCache, LoadReport, load_records
+from .model import LandmarkModelConfig, LandmarkNet
+
+
+@dataclass
+class TrainConfig:
+    data: str = "../shared/data/hands21"
+    train_split: str = "train"
+    val_split: str = "val"
+    out: str = "runs/landmarks"
+    input_size: int = 128
+    heatmap_stride: int = 4
+    sigma: float = 1.5
+    width: float = 1.0
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    minutes: float = 90.0        # wall-clock budget; the learning rate follows it (cosine)
+    max_steps: int = 0           # stop after this many steps (0: no limit)
+    warmup_steps: int = 300
+    eval_every_min: float = 5.0
+    eval_hands: int = 800        # size of the fixed val subset used during training
+    checkpoint_every_min: float = 3.0
+    workers: int = 1
+    threads: int = 2
+    seed: int = 0
+    skip_bad: bool = False
+    limit: int = 0               # use only the first N train hands (0: all)
+    resume: bool = True
+    w_presence: float = 0.5
+    w_handedness: float = 0.5
+
+
+class CropDataset(Dataset):
+    """Random augmented crops with heatmap targets for each record."""
+
+    def __init__(self, records, cache: ImageCache, codec: HeatmapCodec, aug: AugmentConfig,
+                 train: bool = True, seed: int = 0):
+        self.records, self.cache, self.codec, self.aug, self.train = records, cache, codec, aug, train
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i):
+        rng = self.rng if self.train else np.random.default_rng(self.seed + i)
+        rec = self.records[i]
+        occ = None
+        if self.train:
+            other = self.records[int(rng.integers(len(self.records)))]
+            occ = self.cache[other.image]
+        s = sample_crop(self.cache[rec.image], rec, self.codec.input_size[0], self.aug, rng,
+                        train=True, occluder_src=occ)
+        target, weight = self.codec.encode(s["keypoints"], s["visible"])
+        if not s["presence"]:
+            weight[:] = 0
+        return (torch.from_numpy(s["crop"]), torch.from_numpy(target), torch.from_numpy(weight),
+                torch.tensor(float(s["presence"])), torch.tensor(float(s["handedness"])),
+                torch.tensor(float(s["handedness_score"])))
+
+
+def _worker_init(worker_id):
+    info = torch.utils.data.get_worker_info()
+    ds = info.dataset
+    ds.rng = np.random.default_rng(ds.seed * 1000 + worker_id + int(time.time() * 1000) % 100000)
+
+
+def landmark_loss(heat_logits, logits, target, weight, presence, side, side_score,
+                  w_presence=0.5, w_handedness=0.5):
+    """Spatial-softmax cross-entropy against the Gaussian target + presence/handedness BCE.
+
+    An all-zero or constant output gives a uniform softmax and a large cross-entropy, and a
+    mean pose is wrong for most crops, so neither collapse can minimise this loss.
+    """
+    b, k, h, w = heat_logits.shape
+    logp = F.log_softmax(heat_logits.reshape(b, k, h * w), dim=-1)
+    ce = -(target.reshape(b, k, h * w) * logp).sum(-1)  # (B, K)
+    # subtract the target entropy so that a perfect prediction scores 0 (KL divergence)
+    t = target.reshape(b, k, h * w)
+    ent = -(t * torch.log(t.clamp_min(1e-12))).sum(-1)
+    heat_loss = ((ce - ent) * weight).sum() / weight.sum().clamp_min(1.0)
+    pres_loss = F.binary_cross_entropy_with_logits(logits[:, 0], presence)
+    known = (side != UNKNOWN) & (presence > 0)
+    if known.any():
+        side_loss = F.binary_cross_entropy_with_logits(
+            logits[known, 1], side[known], weight=side_score[known].clamp(0.3, 1.0))
+    else:
+        side_loss = logits.sum() * 0
+    total = heat_loss + w_presence * pres_loss + w_handedness * side_loss
+    return total, {"heat": heat_loss.item(), "presence": pres_loss.item(), "side": side_loss.item()}
+
+
+def make_val_set(records, cache, codec, aug, n, seed=123):
+    """A fixed list of jittered val crops (like the runtime's crops), drawn once."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(records), size=min(n, len(records)), replace=False)
+    items = []
+    val_aug = AugmentConfig(**{**asdict(aug), "full_rotation_p": 0.0, "negative_p": 0.0,
+                               "flip_p": 0.0, "photometric": False, "angle_sigma_deg": 10.0,
+                               "scale_range": (0.9, 1.15), "shift_sigma": 0.05})
+    for i in idx:
+        rec = records[i]
+        s = sample_crop(cache[rec.image], rec, codec.input_size[0], val_aug, rng, train=True)
+        items.append((rec, s))
+    return items
+
+
+@torch.no_grad()
+def evaluate_crops(net, items, codec, device, batch=64):
+    """Val PCK in image pixels, handedness accuracy and mean heatmap peak on fixed crops."""
+    net.eval()
+    preds, peaks, sides = [], [], []
+    for s in range(0, len(items), batch):
+        chunk = items[s:s + batch]
+        x = normalize_batch(torch.from_numpy(np.stack([c[1]["crop"] for c in chunk])), device)
+        heat, logits = net(x)
+        b, k, h, w = heat.shape
+        prob = torch.softmax(heat.reshape(b, k, -1), -1).reshape(b, k, h, w).cpu().numpy()
+        kps, _ = codec.decode(prob)
+        peaks.append(prob.reshape(b, k, -1).max(-1).mean(1))
+        sides.append(torch.sigmoid(logits[:, 1]).cpu().numpy())
+        for (rec, c), kp in zip(chunk, kps):
+            preds.append(transform_points(kp, invert_affine(c["matrix"])))
+    net.train()
+    gt = np.stack([r.keypoints for r, _ in items])
+    vis = np.stack([r.visible for r, _ in items])
+    p = pck(np.stack(preds), gt, vis)
+    side_gt = np.array([r.handedness for r, _ in items])
+    side_sc = np.array([r.handedness_score for r, _ in items])
+    m = (side_gt != UNKNOWN) & (side_sc >= 0.9)
+    side_acc = float(((np.concatenate(sides) > 0.5).astype(int)[m] == side_gt[m]).mean())
+    return {"pck05": p[0.05], "pck10": p[0.1], "pck20": p[0.2],
+            "heat_peak": float(np.concatenate(peaks).mean()), "side_acc": side_acc}
+
+
+def draw_grid(net, items, codec, device, path: Path, n=16):
+    """PNG grid of val crops with predicted (colour) keypoints and skeletons."""
+    net.eval()
+    with torch.no_grad():
+        crops = np.stack([c[1]["crop"] for c in items[:n]])
+        heat, _ = net(normalize_batch(torch.from_numpy(crops), device))
+        b, k, h, w = heat.shape
+        prob = torch.softmax(heat.reshape(b, k, -1), -1).reshape(b, k, h, w).cpu().numpy()
+    net.train()
+    kps, scores = codec.decode(prob)
+    tiles = []
+    for crop, kp in zip(crops, kps):
+        t = cv2.resize(crop, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+        for a, bb in CONNECTIONS:
+            cv2.line(t, tuple(int(v) for v in kp[a] * 2), tuple(int(v) for v in kp[bb] * 2), (0, 255, 0), 1)
+        for p in kp:
+            cv2.circle(t, tuple(int(v) for v in p * 2), 2, (0, 0, 255), -1)
+        tiles.append(t)
+    while len(tiles) % 4:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[i:i + 4], 1) for i in range(0, len(tiles), 4)]
+    cv2.imwrite(str(path), np.concatenate(rows, 0))
+
+
+def plot_curve(history: list[dict], path: Path) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.info("matplotlib not installed: no curve PNG")
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    mins = [h["minutes"] for h in history]
+    ax.plot(mins, [h["pck10"] for h in history], "o-", label="val PCK@0.1")
+    ax.plot(mins, [h["pck05"] for h in history], "s-", label="val PCK@0.05")
+    ax.axhline(0.9, color="gray", ls=":", lw=1)
+    ax.set_xlabel("wall-clock training minutes")
+    ax.set_ylabel("PCK")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def lr_at(cfg: TrainConfig, step: int, minutes: float) -> float:
+    warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+    frac = min(1.0, minutes / max(cfg.minutes, 1e-6))
+    if cfg.max_steps:
+        frac = max(frac, step / cfg.max_steps)
+    return cfg.lr * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run training; returns the last validation metrics."""
+    rank, world, device = init_distributed()
+    out = Path(cfg.out)
+    setup_logging(out, rank)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    codec = HeatmapCodec((cfg.input_size,) * 2, (cfg.input_size // cfg.heatmap_stride,) * 2, cfg.sigma)
+    aug = AugmentConfig()
+    report = LoadReport()
+    train_recs = load_records(cfg.data, cfg.train_split, cfg.skip_bad, report)
+    if cfg.limit:
+        train_recs = train_recs[:cfg.limit]
+    val_recs = load_records(cfg.data, cfg.val_split, cfg.skip_bad, report)
+    rng = np.random.default_rng(cfg.seed)
+    val_recs = [val_recs[i] for i in rng.permutation(len(val_recs))[:cfg.eval_hands]]
+    t0 = time.time()
+    cache = ImageCache(train_recs + val_recs, cfg.skip_bad, report, progress=rank == 0)
+    train_recs, val_recs = cache.filter(train_recs), cache.filter(val_recs)
+    log.info("loaded %d train / %d val hands (%d skipped) in %.0fs", len(train_recs), len(val_recs),
+             report.skipped, time.time() - t0)
+    if not train_recs:
+        raise ValueError(f"no usable training hands in {cfg.data}")
+    val_items = make_val_set(val_recs, cache, codec, aug, cfg.eval_hands)
+
+    mcfg = LandmarkModelConfig(cfg.input_size, 17, cfg.width)
+    net = LandmarkNet(mcfg).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    state = {"step": 0, "minutes": 0.0, "history": [], "epoch": 0}
+    ckpt_path = out / "last.pt"
+    if cfg.resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        state = ck["state"]
+        log.info("resumed from %s at step %d (%.1f min)", ckpt_path, state["step"], state["minutes"])
+    model = net
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+
+    ds = CropDataset(train_recs, cache, codec, aug, seed=cfg.seed + rank + state["step"])
+    sampler = torch.utils.data.DistributedSampler(ds, shuffle=True) if world > 1 else None
+    loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=cfg.workers, drop_last=True, worker_init_fn=_worker_init if cfg.workers else None,
+                        persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
+
+    def checkpoint(name="last.pt"):
+        if rank == 0:
+            save_checkpoint(out / name, model=net.state_dict(), optimizer=opt.state_dict(), state=state,
+                            model_config=mcfg.to_dict(), codec=codec.to_dict(), train_config=asdict(cfg),
+                            normalization={"mean_rgb": list(__import__("train.common", fromlist=["x"]).MEAN_RGB),
+                                           "std_rgb": list(__import__("train.common", fromlist=["x"]).STD_RGB)})
+
+    def validate():
+        m = evaluate_crops(net, val_items, codec, device)
+        m.update(minutes=round(state["minutes"], 2), step=state["step"])
+        state["history"].append(m)
+        log.info("val step %d %.1f min: PCK@0.05 %.3f PCK@0.1 %.3f PCK@0.2 %.3f side %.3f heat-peak %.3f",
+                 state["step"], state["minutes"], m["pck05"], m["pck10"], m["pck20"], m["side_acc"], m["heat_peak"])
+        if rank == 0:
+            (out / "history.json").write_text(json.dumps(state["history"], indent=1))
+            plot_curve(state["history"], out / "curve.png")
+            draw_grid(net, val_items, codec, device, out / "val_grid.png")
+        return m
+
+    from tqdm import tqdm
+    last_eval = state["minutes"] if state["history"] else -1e9
+    last_ckpt = time.time()
+    seg_start, seg_minutes0 = time.time(), state["minutes"]
+    done = False
+    metrics = {}
+    bar = tqdm(total=None, disable=rank != 0, unit="step", mininterval=10, dynamic_ncols=True)
+    if not state["history"]:
+        metrics = validate()
+        last_eval = state["minutes"]
+        seg_start, seg_minutes0 = time.time(), state["minutes"]
+    while not done:
+        if sampler is not None:
+            sampler.set_epoch(state["epoch"])
+        for img, target, weight, pres, side, side_sc in loader:
+            state["minutes"] = seg_minutes0 + (time.time() - seg_start) / 60
+            lr = lr_at(cfg, state["step"], state["minutes"])
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x = normalize_batch(img, device)
+            heat, logits = model(x)
+            loss, parts = landmark_loss(heat, logits, target.to(device), weight.to(device), pres.to(device),
+                                        side.to(device), side_sc.to(device), cfg.w_presence, cfg.w_handedness)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state["step"] += 1
+            bar.update(1)
+            if state["step"] % 50 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}", heat=f"{parts['heat']:.3f}", lr=f"{lr:.2e}")
+            if state["step"] % 200 == 0:
+                log.info("step %d %.1f min loss %.4f heat %.4f pres %.4f side %.4f lr %.2e", state["step"],
+                         state["minutes"], loss.item(), parts["heat"], parts["presence"], parts["side"], lr)
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"loss is {loss.item()} at step {state['step']}")
+            if state["minutes"] - last_eval >= cfg.eval_every_min:
+                metrics = validate()
+                last_eval = state["minutes"]
+            if time.time() - last_ckpt >= cfg.checkpoint_every_min * 60:
+                checkpoint()
+                last_ckpt = time.time()
+            if state["minutes"] >= cfg.minutes or (cfg.max_steps and state["step"] >= cfg.max_steps):
+                done = True
+                break
+        state["epoch"] += 1
+    bar.close()
+    metrics = validate()
+    checkpoint()
+    checkpoint("final.pt")
+    log.info("done: %d steps, %.1f min", state["step"], state["minutes"])
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return metrics
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataclass_args(p, TrainConfig)
+    cfg = config_from_args(TrainConfig, p.parse_args(argv))
+    try:
+        train(cfg)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()
