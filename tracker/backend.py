@@ -1,0 +1,90 @@
+"""The one backend factory: device name -> onnxruntime providers, model file -> session."""
+from __future__ import annotations
+
+import json
+import logging
+from importlib import resources
+from pathlib import Path
+
+import onnxruntime as ort
+
+log = logging.getLogger(__name__)
+
+_PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+def default_model_path(name: str) -> Path:
+    """Path of a model shipped in assets/ (package ``tracker.assets``), e.g. ``landmarks.onnx``."""
+    p = resources.files("tracker.assets") / name
+    return Path(str(p))
+
+
+def providers_for(device: str) -> list[str]:
+    """onnxruntime providers for ``device`` ("cpu" or "cuda").
+
+    Raises:
+        ValueError: unknown device, or a device whose provider this onnxruntime build lacks
+            (the message lists the available providers).
+    """
+    dev = str(device).lower()
+    if dev not in _PROVIDERS:
+        raise ValueError(f"device must be one of {sorted(_PROVIDERS)}, got {device!r}")
+    wanted = _PROVIDERS[dev]
+    available = ort.get_available_providers()
+    if wanted[0] not in available:
+        hint = " (install onnxruntime-gpu for CUDA)" if dev == "cuda" else ""
+        raise ValueError(f"device={device!r} needs {wanted[0]}, but this onnxruntime offers only "
+                         f"{available}{hint}")
+    return wanted
+
+
+def create_session(model_path: str | Path, device: str = "cpu", threads: int = 2) -> ort.InferenceSession:
+    """An inference session with explicit thread counts.
+
+    Args:
+        model_path: ONNX file. device: "cpu" or "cuda". threads: intra-op threads (>= 1).
+
+    Raises:
+        FileNotFoundError: no such model file. ValueError: bad device/threads, or a file that is
+            not a loadable ONNX model (naming it).
+    """
+    path = Path(model_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    providers = providers_for(device)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), so, providers=providers)
+    except Exception as e:  # onnxruntime raises its own exception types for corrupt files
+        raise ValueError(f"cannot load model file {path}: {str(e).splitlines()[0][:200]}") from None
+
+
+def read_metadata(session: ort.InferenceSession) -> dict:
+    """The model's metadata_props, with JSON values decoded."""
+    props = session.get_modelmeta().custom_metadata_map
+    out = {}
+    for k, v in props.items():
+        try:
+            out[k] = json.loads(v)
+        except (json.JSONDecodeError, TypeError):
+            out[k] = v
+    return out
+
+
+def require_metadata(meta: dict, keys: list[str], kind: str, path) -> None:
+    """Raise ValueError naming the file when the model lacks metadata or is the wrong kind."""
+    missing = [k for k in keys if k not in meta]
+    if missing:
+        raise ValueError(f"model file {path} lacks metadata {missing}; was it exported by export/?")
+    if meta.get("kind") != kind:
+        raise ValueError(f"model file {path} is a {meta.get('kind')!r} model, expected {kind!r}")

@@ -1,0 +1,134 @@
+"""Landmark stage: rotated hand crops in, 17 keypoints + presence + handedness out.
+
+ONNX contract (written by export/, checked here on load):
+    input  ``image``      (B, 3, S, S) float32, RGB, (pixel - mean_rgb) / std_rgb
+    output ``heatmaps``   (B, 17, S/4, S/4) softmax probabilities (decoded by tracker.codec)
+    output ``presence``   (B, 1) probability that a hand fills the crop
+    output ``handedness`` (B, 1) probability that it is a right hand as seen in the crop
+    metadata: kind="landmarks", input_size, mean_rgb, std_rgb, codec, keypoint_names, roi_scale
+
+Crops are rotations and scalings of the frame (never flips), so the side seen in the crop is the
+side seen in the frame.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .backend import create_session, default_model_path, read_metadata, require_metadata
+from .codec import HeatmapCodec
+from .geometry import Roi, crop_matrix, invert_affine
+from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
+
+log = logging.getLogger(__name__)
+
+_REQUIRED = ["kind", "input_size", "mean_rgb", "std_rgb", "codec", "keypoint_names", "roi_scale"]
+
+
+@dataclass
+class LandmarkResult:
+    """One hand from one crop.
+
+    Attributes:
+        keypoints: (17, 2) float32, pixels of the frame.
+        scores: (17,) float32 in [0, 1], per-keypoint confidence.
+        presence: probability that a hand fills the crop.
+        right_prob: probability that the hand is a right hand as seen in the frame.
+        roi: the crop it came from.
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    presence: float
+    right_prob: float
+    roi: Roi = field(default_factory=lambda: Roi(0, 0, 1, 0))
+
+
+def normalize_image(rgb_or_bgr: np.ndarray, mean_rgb, std_rgb, bgr: bool = True) -> np.ndarray:
+    """(N, S, S, 3) uint8 -> (N, 3, S, S) float32 normalised RGB."""
+    x = rgb_or_bgr[..., ::-1] if bgr else rgb_or_bgr
+    x = (x.astype(np.float32) - np.asarray(mean_rgb, np.float32)) / np.asarray(std_rgb, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+class LandmarkModel:
+    """The landmark network behind onnxruntime.
+
+    Args:
+        model_path: ONNX file (default: the shipped assets/landmarks.onnx).
+        device: "cpu" or "cuda". threads: onnxruntime intra-op threads.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int = 2):
+        self.model_path = Path(model_path) if model_path is not None else default_model_path("landmarks.onnx")
+        self.session = create_session(self.model_path, device, threads)
+        meta = read_metadata(self.session)
+        require_metadata(meta, _REQUIRED, "landmarks", self.model_path)
+        self.meta = meta
+        self.input_size = int(meta["input_size"])
+        self.roi_scale = float(meta["roi_scale"])
+        self.mean_rgb = np.asarray(meta["mean_rgb"], np.float32)
+        self.std_rgb = np.asarray(meta["std_rgb"], np.float32)
+        self.codec = HeatmapCodec.from_dict(meta["codec"])
+        if list(meta["keypoint_names"]) != KEYPOINT_NAMES:
+            raise ValueError(f"model file {self.model_path} has keypoints {meta['keypoint_names']}, "
+                             f"expected {KEYPOINT_NAMES}")
+        inp = self.session.get_inputs()[0]
+        if inp.name != "image" or list(inp.shape[1:]) != [3, self.input_size, self.input_size]:
+            raise ValueError(f"model file {self.model_path}: input {inp.name} {inp.shape} does not match "
+                             f"(B, 3, {self.input_size}, {self.input_size})")
+        outs = {o.name: o.shape for o in self.session.get_outputs()}
+        if set(outs) != {"heatmaps", "presence", "handedness"} or outs["heatmaps"][1] != NUM_KEYPOINTS:
+            raise ValueError(f"model file {self.model_path}: unexpected outputs {outs}")
+
+    # -- stages ------------------------------------------------------------------------------
+    def preprocess(self, frame_bgr: np.ndarray, rois: list[Roi]) -> tuple[np.ndarray, np.ndarray]:
+        """Cut and normalise the crops.
+
+        Returns (batch (N, 3, S, S) float32, matrices (N, 2, 3) frame px -> crop px).
+        """
+        s = self.input_size
+        crops = np.empty((len(rois), s, s, 3), np.uint8)
+        mats = np.empty((len(rois), 2, 3), np.float64)
+        for i, roi in enumerate(rois):
+            m = crop_matrix(roi, s)
+            crops[i] = cv2.warpAffine(frame_bgr, m, (s, s), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+            mats[i] = m
+        return normalize_image(crops, self.mean_rgb, self.std_rgb), mats
+
+    def inference(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run the network: (heatmaps (N,17,h,w), presence (N,), right_prob (N,))."""
+        heat, pres, side = self.session.run(None, {"image": batch})
+        return heat, pres[:, 0], side[:, 0]
+
+    def postprocess(self, outputs, matrices: np.ndarray, rois: list[Roi]) -> list[LandmarkResult]:
+        """Decode heatmaps and map keypoints back to frame pixels."""
+        heat, pres, side = outputs
+        kps, scores = self.codec.decode(heat)
+        results = []
+        for i, roi in enumerate(rois):
+            inv = invert_affine(matrices[i])
+            k = kps[i].astype(np.float64) @ inv[:, :2].T + inv[:, 2]
+            results.append(LandmarkResult(k.astype(np.float32), scores[i], float(pres[i]), float(side[i]), roi))
+        return results
+
+    def __call__(self, frame_bgr: np.ndarray, rois: list[Roi]) -> list[LandmarkResult]:
+        """Landmarks for each crop of ``frame_bgr`` (HxWx3 uint8 BGR); [] for no rois."""
+        if not rois:
+            return []
+        batch, mats = self.preprocess(frame_bgr, rois)
+        return self.postprocess(self.inference(batch), mats, rois)
+
+    def close(self) -> None:
+        self.session = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
