@@ -91,3 +91,58 @@ def roc_auc(scores, labels) -> float:
         i = j + 1
     ranks[order] = r
     return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def match_detections(pred_boxes, pred_scores, gt_boxes, iou_threshold=0.5, ignore_boxes=None):
+    """Greedy (by score) matching of one image's detections to GT boxes at IoU >= threshold.
+
+    Returns (tp (N,) bool in score order, scores sorted (N,), n_gt). Detections that match no GT
+    but overlap an ignore box (IoU >= threshold or mostly inside it) are dropped, not counted.
+    """
+    from .detector_codec import iou_matrix
+    pb = np.asarray(pred_boxes, np.float64).reshape(-1, 4)
+    ps = np.asarray(pred_scores, np.float64).reshape(-1)
+    gb = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
+    order = np.argsort(-ps, kind="stable")
+    pb, ps = pb[order], ps[order]
+    ious = iou_matrix(pb, gb) if len(gb) else np.zeros((len(pb), 0))
+    used = np.zeros(len(gb), bool)
+    tp = np.zeros(len(pb), bool)
+    keep = np.ones(len(pb), bool)
+    for i in range(len(pb)):
+        if len(gb):
+            cand = np.where(~used & (ious[i] >= iou_threshold))[0]
+            if cand.size:
+                j = cand[np.argmax(ious[i, cand])]
+                used[j] = True
+                tp[i] = True
+                continue
+        if ignore_boxes is not None and len(ignore_boxes):
+            ib = np.asarray(ignore_boxes, np.float64).reshape(-1, 4)
+            x0 = np.maximum(pb[i, 0], ib[:, 0]); y0 = np.maximum(pb[i, 1], ib[:, 1])
+            x1 = np.minimum(pb[i, 2], ib[:, 2]); y1 = np.minimum(pb[i, 3], ib[:, 3])
+            inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+            area = max((pb[i, 2] - pb[i, 0]) * (pb[i, 3] - pb[i, 1]), 1e-9)
+            if np.any(inter / area >= 0.5):
+                keep[i] = False
+    return tp[keep], ps[keep], len(gb)
+
+
+def average_precision(per_image: list[tuple[np.ndarray, np.ndarray, int]]) -> float:
+    """VOC-style (all-point interpolated) AP from ``match_detections`` results of many images."""
+    tp = np.concatenate([t for t, _, _ in per_image]) if per_image else np.zeros(0, bool)
+    sc = np.concatenate([s for _, s, _ in per_image]) if per_image else np.zeros(0)
+    n_gt = sum(n for _, _, n in per_image)
+    if n_gt == 0:
+        return float("nan")
+    order = np.argsort(-sc, kind="stable")
+    tp = tp[order]
+    ctp = np.cumsum(tp)
+    cfp = np.cumsum(~tp)
+    recall = ctp / n_gt
+    precision = ctp / np.maximum(ctp + cfp, 1)
+    r = np.concatenate([[0], recall, [recall[-1] if len(recall) else 0]])
+    p = np.concatenate([[1], precision, [0]])
+    for i in range(len(p) - 2, -1, -1):
+        p[i] = max(p[i], p[i + 1])
+    return float(np.sum((r[1:] - r[:-1]) * p[1:]))

@@ -95,3 +95,48 @@ class LandmarkExportWrapper(nn.Module):
         prob = torch.softmax(heat.reshape(b, k, h * w), dim=-1).reshape(b, k, h, w)
         s = torch.sigmoid(logits)
         return prob, s[:, 0:1], s[:, 1:2]
+
+
+@dataclass
+class DetectorModelConfig:
+    input_width: int = 256
+    input_height: int = 192
+    width: float = 1.0
+    decoder_channels: int = 48
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class DetectorNet(LandmarkNet):
+    """The landmark backbone with a CenterNet head at stride 4: centre logits (B, 1, h, w) and
+    the 8 regression maps of ``tracker.detector_codec`` (B, 8, h, w)."""
+
+    def __init__(self, cfg: DetectorModelConfig = DetectorModelConfig()):
+        super().__init__(LandmarkModelConfig(input_size=cfg.input_height, num_keypoints=9,
+                                             width=cfg.width, decoder_channels=cfg.decoder_channels))
+        self.det_cfg = cfg
+        del self.cls
+        nn.init.constant_(self.head.bias[:1], -4.0)  # focal-loss prior: few cells are centres
+
+    def forward(self, x):
+        x4 = self.s4(self.stem(x))
+        x8 = self.s8(x4)
+        x16 = self.s16(x8)
+        y = F.interpolate(self.lat16(x16), scale_factor=2.0, mode="nearest") + self.lat8(x8)
+        y = self.ref8(y)
+        y = F.interpolate(y, scale_factor=2.0, mode="nearest") + self.lat4(x4)
+        y = self.head(self.ref4(y))
+        return y[:, :1], y[:, 1:]
+
+
+class DetectorExportWrapper(nn.Module):
+    """ONNX outputs: ``heatmap`` sigmoid centre probabilities, ``regress`` raw maps."""
+
+    def __init__(self, net: DetectorNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image):
+        heat, reg = self.net(image)
+        return torch.sigmoid(heat), reg

@@ -1,0 +1,130 @@
+"""Composed detector training scenes: hand photos pasted at random scales on backgrounds.
+
+Every labelled hand in a pasted photo is a positive (the extra ``source: "mediapipe"`` hands
+too). Backgrounds are photo regions away from their hand, upscaled, or smooth synthetic
+textures, so that the detector sees faces, arms, rooms and tables without hand labels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from tracker.detector_codec import hand_box_and_cues
+
+from .augment import AugmentConfig, photometric
+from .data import HandRecord, ImageCache
+
+
+@dataclass
+class SceneConfig:
+    width: int = 256
+    height: int = 192
+    hand_frac: tuple[float, float] = (0.05, 0.6)   # hand extent / canvas side (longest)
+    count_p: tuple[float, float, float, float, float] = (0.1, 0.4, 0.35, 0.1, 0.05)  # 0..4 photos
+    rotate_deg: float = 30.0
+    flip_p: float = 0.5
+
+
+def _background(images: list[np.ndarray], boxes: list[np.ndarray], w: int, h: int,
+                rng: np.random.Generator) -> np.ndarray:
+    if rng.random() < 0.75:
+        for _ in range(6):
+            k = int(rng.integers(len(images)))
+            img, box = images[k], boxes[k]
+            ih, iw = img.shape[:2]
+            cw = int(rng.uniform(0.25, 0.6) * iw)
+            ch = max(8, int(cw * h / w))
+            x0, y0 = int(rng.integers(0, iw - cw + 1)), int(rng.integers(0, max(ih - ch, 0) + 1))
+            # reject regions that overlap the photo's hand box (grown: flesh reaches past the
+            # keypoints)
+            g = 0.3 * max(box[2] - box[0], box[3] - box[1])
+            box = (box[0] - g, box[1] - g, box[2] + g, box[3] + g)
+            if x0 < box[2] and x0 + cw > box[0] and y0 < box[3] and y0 + ch > box[1]:
+                continue
+            patch = img[y0:y0 + ch, x0:x0 + cw]
+            bg = cv2.resize(patch, (w, h), interpolation=cv2.INTER_LINEAR)
+            return cv2.GaussianBlur(bg, (0, 0), rng.uniform(0.5, 2.0))
+    # smooth synthetic texture
+    small = rng.integers(0, 256, (int(rng.integers(2, 6)), int(rng.integers(2, 6)), 3)).astype(np.uint8)
+    bg = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    noise = rng.normal(0, rng.uniform(0, 10), bg.shape)
+    return np.clip(bg + noise, 0, 255).astype(np.uint8)
+
+
+def compose_scene(records_by_image: list[list[HandRecord]], cache: ImageCache, cfg: SceneConfig,
+                  rng: np.random.Generator, aug: AugmentConfig | None = None, photometric_aug: bool = True):
+    """One scene.
+
+    Args:
+        records_by_image: the hands of each photo (one list per photo).
+
+    Returns:
+        (image HxWx3 uint8 BGR, hands: list of (17, 2) keypoints and (17,) visibility, scene px).
+    """
+    w, h = cfg.width, cfg.height
+    n_photos = int(rng.choice(len(cfg.count_p), p=np.asarray(cfg.count_p) / sum(cfg.count_p)))
+    picks = [records_by_image[int(rng.integers(len(records_by_image)))] for _ in range(max(n_photos, 3))]
+    imgs = [cache[p[0].image] for p in picks]
+    boxes = [hand_box_and_cues(p[0].keypoints, p[0].visible)[0] for p in picks]
+    canvas = _background(imgs, boxes, w, h, rng)
+    hands = []
+    occupied = []
+    for k in range(n_photos):
+        recs, img = picks[k], imgs[k]
+        main = recs[0]
+        box = boxes[k]
+        extent = float(max(box[2] - box[0], box[3] - box[1], 1.0))
+        target = rng.uniform(*cfg.hand_frac) * max(w, h)
+        s = target / extent
+        ang = rng.normal(0, cfg.rotate_deg)
+        flip = rng.random() < cfg.flip_p
+        cx_img, cy_img = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        # place the hand centre anywhere (it may be partly outside the canvas)
+        for _ in range(5):
+            tx, ty = rng.uniform(-0.05, 1.05) * w, rng.uniform(-0.05, 1.05) * h
+            if all(np.hypot(tx - ox, ty - oy) > 0.5 * (target + os_) for ox, oy, os_ in occupied):
+                break
+        occupied.append((tx, ty, target))
+        m = cv2.getRotationMatrix2D((float(cx_img), float(cy_img)), ang, s)
+        m[:, 2] += np.array([tx - cx_img, ty - cy_img])
+        if flip:
+            f = np.array([[-1, 0, img.shape[1] - 1], [0, 1, 0], [0, 0, 1]], np.float64)
+            m = m @ f
+        # soft-edged paste of the photo (feathered alpha) so its border is not a hand cue
+        ih, iw = img.shape[:2]
+        alpha = np.zeros((ih, iw), np.float32)
+        mrg = int(rng.uniform(0.0, 0.15) * iw)
+        alpha[mrg:ih - mrg, mrg:iw - mrg] = 1.0
+        alpha = cv2.GaussianBlur(alpha, (0, 0), max(1.0, iw * 0.05))
+        warped = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        a = cv2.warpAffine(alpha, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+        canvas = (canvas * (1 - a) + warped * a).astype(np.uint8)
+        for r in recs:
+            kp = r.keypoints.astype(np.float64) @ m[:, :2].T + m[:, 2]
+            hands.append((kp.astype(np.float32), r.visible.copy()))
+    if photometric_aug:
+        canvas = photometric(canvas, aug or AugmentConfig(occlusion_p=0.0), rng)
+    return canvas, hands
+
+
+def visible_hands(hands, w: int, h: int, min_inside: float = 0.5):
+    """Split hands into positives and ignored ones.
+
+    Returns (positives, ignore_boxes): positives are (kps, vis) with enough keypoints inside the
+    canvas (vis=0 for points outside); ignore_boxes (M, 4) are the canvas-clipped boxes of hands
+    that are only partly inside, where the detector is neither rewarded nor punished.
+    """
+    out, ignore = [], []
+    for kp, vis in hands:
+        inside = (kp[:, 0] >= 0) & (kp[:, 0] < w) & (kp[:, 1] >= 0) & (kp[:, 1] < h)
+        v = (vis > 0) & inside
+        if v.sum() >= max(3, min_inside * (vis > 0).sum()):
+            out.append((kp, v.astype(np.float32)))
+        elif v.any():
+            p = kp[vis > 0]
+            ext = 0.2 * float((p.max(0) - p.min(0)).max())
+            b = np.concatenate([p.min(0) - ext, p.max(0) + ext])
+            ignore.append(np.clip(b, 0, [w, h, w, h]))
+    return out, np.array(ignore, np.float32).reshape(-1, 4)

@@ -1,0 +1,302 @@
+"""Train the hand detector (centre heatmap + box + orientation cue) on composed scenes.
+
+    python -m train.train_detector --data ../shared/data/hands21 --out runs/detector --minutes 90
+
+Same flat loop as the landmark model: time-budgeted cosine learning rate, checkpoints every few
+minutes (auto-resume from ``<out>/last.pt``), validation on fixed composed val scenes (AP@0.5,
+recall and false positives per frame at the shipped threshold), curve and example PNGs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from tracker.detector_codec import CenterCodec, hand_box_and_cues
+from tracker.metrics import average_precision, match_detections
+
+from .common import (MEAN_RGB, STD_RGB, add_dataclass_args, config_from_args, init_distributed, log,
+                     normalize_batch, save_checkpoint, setup_logging)
+from .data import ImageCache, LoadReport, load_records
+from .model import DetectorModelConfig, DetectorNet
+from .scenes import SceneConfig, compose_scene, visible_hands
+
+
+@dataclass
+class DetTrainConfig:
+    data: str = "../shared/data/hands21"
+    train_split: str = "train"
+    val_split: str = "val"
+    out: str = "runs/detector"
+    input_width: int = 256
+    input_height: int = 192
+    width: float = 1.0
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    minutes: float = 90.0
+    max_steps: int = 0
+    warmup_steps: int = 300
+    eval_every_min: float = 5.0
+    eval_scenes: int = 300
+    threshold: float = 0.4        # shipped score threshold
+    checkpoint_every_min: float = 3.0
+    workers: int = 1
+    threads: int = 2
+    seed: int = 0
+    skip_bad: bool = False
+    limit: int = 0
+    resume: bool = True
+    epoch_scenes: int = 4000
+    w_regress: float = 1.0
+
+
+def group_by_image(records):
+    by = {}
+    for r in records:
+        by.setdefault(r.image, []).append(r)
+    return list(by.values())
+
+
+def scene_targets(image, hands, codec: CenterCodec, w: int, h: int):
+    pos, ignore = visible_hands(hands, w, h)
+    boxes, wr, md = [], [], []
+    for kp, v in pos:
+        b, a, c = hand_box_and_cues(kp, v)
+        boxes.append(b), wr.append(a), md.append(c)
+    heat, reg, mask = codec.encode(np.array(boxes).reshape(-1, 4), np.array(wr).reshape(-1, 2),
+                                   np.array(md).reshape(-1, 2))
+    ign = np.ones_like(heat)
+    gw, gh = codec.grid
+    for b in ignore:
+        x0, y0 = int(b[0] // codec.stride), int(b[1] // codec.stride)
+        x1, y1 = int(np.ceil(b[2] / codec.stride)), int(np.ceil(b[3] / codec.stride))
+        ign[0, max(y0, 0):min(y1, gh), max(x0, 0):min(x1, gw)] = 0
+    ign = np.maximum(ign, (heat > 0.3).astype(np.float32))  # positives always count
+    return heat, reg, mask, ign, np.array(boxes, np.float32).reshape(-1, 4), ignore
+
+
+class SceneDataset(Dataset):
+    def __init__(self, groups, cache, codec, scfg, n, seed=0):
+        self.groups, self.cache, self.codec, self.scfg, self.n = groups, cache, codec, scfg, n
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        img, hands = compose_scene(self.groups, self.cache, self.scfg, self.rng)
+        heat, reg, mask, ign, _, _ = scene_targets(img, hands, self.codec, self.scfg.width, self.scfg.height)
+        return (torch.from_numpy(img), torch.from_numpy(heat), torch.from_numpy(reg),
+                torch.from_numpy(mask), torch.from_numpy(ign))
+
+
+def _worker_init(worker_id):
+    ds = torch.utils.data.get_worker_info().dataset
+    ds.rng = np.random.default_rng(ds.seed * 1000 + worker_id + int(time.time() * 1000) % 100000)
+
+
+def focal_loss(logits, target, weight):
+    """CenterNet's penalty-reduced focal loss, normalised by the number of centres."""
+    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    pos = (target >= 0.999).float()
+    neg = 1 - pos
+    lp = -torch.log(p) * (1 - p) ** 2 * pos
+    ln = -torch.log(1 - p) * p ** 2 * (1 - target) ** 4 * neg * weight
+    return (lp.sum() + ln.sum()) / pos.sum().clamp_min(1.0)
+
+
+def detector_loss(heat_logits, reg, t_heat, t_reg, t_mask, t_ign, w_regress=1.0):
+    hl = focal_loss(heat_logits, t_heat, t_ign)
+    l1 = (F.smooth_l1_loss(reg, t_reg, reduction="none", beta=0.1) * t_mask).sum() / t_mask.sum().clamp_min(1.0)
+    return hl + w_regress * l1, {"heat": hl.item(), "reg": l1.item()}
+
+
+def make_val_scenes(groups, cache, scfg, n, seed=321):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        img, hands = compose_scene(groups, cache, scfg, rng)
+        pos, ignore = visible_hands(hands, scfg.width, scfg.height)
+        boxes = np.array([hand_box_and_cues(kp, v)[0] for kp, v in pos], np.float32).reshape(-1, 4)
+        out.append((img, boxes, ignore))
+    return out
+
+
+@torch.no_grad()
+def evaluate_scenes(net, scenes, codec, device, threshold, batch=32):
+    """AP@0.5 (all scores), recall and false positives per frame at ``threshold``."""
+    net.eval()
+    per_image, tp_at, fp_at, n_gt = [], 0, 0, 0
+    for s in range(0, len(scenes), batch):
+        chunk = scenes[s:s + batch]
+        x = normalize_batch(torch.from_numpy(np.stack([c[0] for c in chunk])), device)
+        hl, reg = net(x)
+        hm = torch.sigmoid(hl).cpu().numpy()
+        reg = reg.cpu().numpy()
+        for (img, gt, ign), h, r in zip(chunk, hm, reg):
+            d = codec.decode(h, r, threshold=0.05, max_detections=10)
+            tp, sc, n = match_detections(d.boxes, d.scores, gt, 0.5, ign)
+            per_image.append((tp, sc, n))
+            sel = sc >= threshold
+            tp_at += int(tp[sel].sum())
+            fp_at += int((~tp[sel]).sum())
+            n_gt += n
+    net.train()
+    return {"ap50": average_precision(per_image), "recall": tp_at / max(n_gt, 1),
+            "fp_per_frame": fp_at / max(len(scenes), 1), "threshold": threshold}
+
+
+def draw_examples(net, scenes, codec, device, threshold, path: Path, n=12):
+    net.eval()
+    with torch.no_grad():
+        imgs = np.stack([c[0] for c in scenes[:n]])
+        hl, reg = net(normalize_batch(torch.from_numpy(imgs), device))
+        hm, reg = torch.sigmoid(hl).cpu().numpy(), reg.cpu().numpy()
+    net.train()
+    tiles = []
+    for img, h, r, (_, gt, _) in zip(imgs, hm, reg, scenes[:n]):
+        t = img.copy()
+        for b in gt:
+            cv2.rectangle(t, tuple(int(v) for v in b[:2]), tuple(int(v) for v in b[2:]), (255, 0, 0), 1)
+        d = codec.decode(h, r, threshold=threshold)
+        for b, s, wr, md in zip(d.boxes, d.scores, d.wrist, d.middle_mcp):
+            cv2.rectangle(t, tuple(int(v) for v in b[:2]), tuple(int(v) for v in b[2:]), (0, 255, 0), 1)
+            cv2.line(t, tuple(int(v) for v in wr), tuple(int(v) for v in md), (0, 0, 255), 2)
+            cv2.putText(t, f"{s:.2f}", (int(b[0]), int(b[1]) + 10), 0, 0.35, (0, 255, 0), 1)
+        tiles.append(t)
+    rows = [np.concatenate(tiles[i:i + 4], 1) for i in range(0, len(tiles) - len(tiles) % 4, 4)]
+    cv2.imwrite(str(path), np.concatenate(rows, 0))
+
+
+def lr_at(cfg, step, minutes):
+    warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+    frac = min(1.0, minutes / max(cfg.minutes, 1e-6))
+    if cfg.max_steps:
+        frac = max(frac, step / cfg.max_steps)
+    return cfg.lr * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def train(cfg: DetTrainConfig) -> dict:
+    rank, world, device = init_distributed()
+    out = Path(cfg.out)
+    setup_logging(out, rank)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    codec = CenterCodec((cfg.input_width, cfg.input_height), 4)
+    scfg = SceneConfig(cfg.input_width, cfg.input_height)
+    report = LoadReport()
+    train_recs = load_records(cfg.data, cfg.train_split, cfg.skip_bad, report)
+    if cfg.limit:
+        train_recs = train_recs[:cfg.limit]
+    val_recs = load_records(cfg.data, cfg.val_split, cfg.skip_bad, report)[:2000]
+    cache = ImageCache(train_recs + val_recs, cfg.skip_bad, report, progress=rank == 0)
+    train_groups = group_by_image(cache.filter(train_recs))
+    val_groups = group_by_image(cache.filter(val_recs))
+    if not train_groups:
+        raise ValueError(f"no usable training hands in {cfg.data}")
+    val_scenes = make_val_scenes(val_groups, cache, scfg, cfg.eval_scenes)
+    log.info("detector: %d train photos, %d val scenes", len(train_groups), len(val_scenes))
+
+    mcfg = DetectorModelConfig(cfg.input_width, cfg.input_height, cfg.width)
+    net = DetectorNet(mcfg).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    state = {"step": 0, "minutes": 0.0, "history": [], "epoch": 0}
+    ckpt_path = out / "last.pt"
+    if cfg.resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        state = ck["state"]
+        log.info("resumed from %s at step %d (%.1f min)", ckpt_path, state["step"], state["minutes"])
+    model = net
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    ds = SceneDataset(train_groups, cache, codec, scfg, cfg.epoch_scenes, seed=cfg.seed + rank + state["step"])
+    loader = DataLoader(ds, batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=True,
+                        worker_init_fn=_worker_init if cfg.workers else None,
+                        persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
+
+    def checkpoint(name="last.pt"):
+        if rank == 0:
+            save_checkpoint(out / name, model=net.state_dict(), optimizer=opt.state_dict(), state=state,
+                            model_config=mcfg.to_dict(), codec=codec.to_dict(), train_config=asdict(cfg),
+                            normalization={"mean_rgb": list(MEAN_RGB), "std_rgb": list(STD_RGB)})
+
+    def validate():
+        m = evaluate_scenes(net, val_scenes, codec, device, cfg.threshold)
+        m.update(minutes=round(state["minutes"], 2), step=state["step"])
+        state["history"].append(m)
+        log.info("val step %d %.1f min: AP@0.5 %.3f recall %.3f FP/frame %.3f (thr %.2f)", state["step"],
+                 state["minutes"], m["ap50"], m["recall"], m["fp_per_frame"], cfg.threshold)
+        if rank == 0:
+            (out / "history.json").write_text(json.dumps(state["history"], indent=1))
+            draw_examples(net, val_scenes, codec, device, cfg.threshold, out / "val_examples.png")
+        return m
+
+    from tqdm import tqdm
+    bar = tqdm(total=None, disable=rank != 0, unit="step", mininterval=10, dynamic_ncols=True)
+    last_eval = state["minutes"] if state["history"] else -1e9
+    last_ckpt = time.time()
+    seg_start, seg_minutes0 = time.time(), state["minutes"]
+    done = False
+    while not done:
+        for img, heat, reg, mask, ign in loader:
+            state["minutes"] = seg_minutes0 + (time.time() - seg_start) / 60
+            lr = lr_at(cfg, state["step"], state["minutes"])
+            for g in opt.param_groups:
+                g["lr"] = lr
+            hl, rp = model(normalize_batch(img, device))
+            loss, parts = detector_loss(hl, rp, heat.to(device), reg.to(device), mask.to(device),
+                                        ign.to(device), cfg.w_regress)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state["step"] += 1
+            bar.update(1)
+            if state["step"] % 200 == 0:
+                log.info("step %d %.1f min loss %.4f heat %.4f reg %.4f lr %.2e", state["step"],
+                         state["minutes"], loss.item(), parts["heat"], parts["reg"], lr)
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"loss is {loss.item()} at step {state['step']}")
+            if state["minutes"] - last_eval >= cfg.eval_every_min:
+                validate()
+                last_eval = state["minutes"]
+            if time.time() - last_ckpt >= cfg.checkpoint_every_min * 60:
+                checkpoint()
+                last_ckpt = time.time()
+            if state["minutes"] >= cfg.minutes or (cfg.max_steps and state["step"] >= cfg.max_steps):
+                done = True
+                break
+        state["epoch"] += 1
+    bar.close()
+    m = validate()
+    checkpoint()
+    checkpoint("final.pt")
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return m
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataclass_args(p, DetTrainConfig)
+    cfg = config_from_args(DetTrainConfig, p.parse_args(argv))
+    try:
+        train(cfg)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()
