@@ -1,0 +1,133 @@
+"""Synthetic hands and fake models for the tracker tests (no ONNX files needed).
+
+A :class:`Scene` holds the true hands of the current frame; the fake detector reports them as
+boxes, the fake landmark model answers each crop with the true hand whose palm centre lies in it
+(plus noise), or with a low presence when the crop is empty.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tracker.geometry import Roi
+from tracker.keypoints import HandKeypoint as K
+from tracker.landmarks import LandmarkResult
+
+# A right hand as seen in the image, palm towards the camera, fingers up, wrist at (0, 0),
+# palm size ~1 (thumb on the image's left side).
+_RIGHT = np.array([
+    [0.0, 0.0],      # wrist
+    [0.0, -0.55],    # palm centre
+    [-0.45, -0.25], [-0.75, -0.5], [-0.95, -0.75],   # thumb mcp, ip, tip
+    [-0.35, -0.9], [-0.4, -1.35], [-0.45, -1.75],    # index mcp, pip, tip
+    [-0.05, -0.95], [-0.05, -1.45], [-0.05, -1.9],   # middle
+    [0.22, -0.9], [0.25, -1.35], [0.28, -1.7],       # ring
+    [0.45, -0.8], [0.55, -1.15], [0.62, -1.45],      # pinky
+], np.float32)
+
+
+def hand_keypoints(cx: float, cy: float, palm: float = 60.0, right: bool = True) -> np.ndarray:
+    """(17, 2) keypoints of a synthetic upright hand whose palm centre is at (cx, cy)."""
+    k = _RIGHT.copy()
+    if not right:
+        k[:, 0] *= -1
+    k = k - k[K.PALM]
+    return (k * palm + np.array([cx, cy], np.float32)).astype(np.float32)
+
+
+@dataclass
+class SceneHand:
+    keypoints: np.ndarray
+    right: bool
+
+
+@dataclass
+class Scene:
+    """The true hands of the frame being processed; tests set ``hands`` before each call."""
+
+    hands: list[SceneHand] = field(default_factory=list)
+    noise_px: float = 0.0
+    right_prob: float = 0.95        # landmark model's confidence in the true side
+    seed: int = 0
+
+    def __post_init__(self):
+        self.rng = np.random.default_rng(self.seed)
+
+
+@dataclass
+class FakeDetection:
+    box: np.ndarray
+    score: float
+    wrist: np.ndarray
+    middle_mcp: np.ndarray
+
+    def roi(self, scale: float) -> Roi:
+        cx, cy = (self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2
+        side = max(self.box[2] - self.box[0], self.box[3] - self.box[1]) * scale
+        d = self.middle_mcp - self.wrist
+        return Roi(float(cx), float(cy), float(side), float(np.arctan2(d[0], -d[1])))
+
+
+class FakeDetector:
+    """Reports every hand of the scene (box around its keypoints); counts its calls."""
+
+    def __init__(self, scene: Scene, score: float = 0.9) -> None:
+        self.scene, self.score, self.calls, self.closed = scene, score, 0, False
+
+    def __call__(self, frame_bgr, score_threshold: float = 0.5, max_detections: int = 4):
+        self.calls += 1
+        out = []
+        for h in self.scene.hands:
+            k = h.keypoints
+            box = np.array([*k.min(0), *k.max(0)], np.float32)
+            if self.score >= score_threshold:
+                out.append(FakeDetection(box, self.score, k[K.WRIST].copy(), k[K.MIDDLE_MCP].copy()))
+        return out[:max_detections]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeLandmarks:
+    """Answers each crop with the scene hand whose palm centre is inside it (closest first)."""
+
+    roi_scale = 1.6
+    input_size = 128
+
+    def __init__(self, scene: Scene) -> None:
+        self.scene, self.calls, self.crops, self.closed = scene, 0, 0, False
+
+    def __call__(self, frame_bgr, rois: list[Roi]) -> list[LandmarkResult]:
+        self.calls += 1
+        self.crops += len(rois)
+        out = []
+        for roi in rois:
+            best, best_d = None, np.inf
+            for h in self.scene.hands:
+                d = float(np.hypot(*(h.keypoints[K.PALM] - (roi.cx, roi.cy))))
+                if d < roi.size / 2 and d < best_d:
+                    best, best_d = h, d
+            if best is None:
+                k = np.full((17, 2), (roi.cx, roi.cy), np.float32)
+                out.append(LandmarkResult(k, np.full(17, 0.1, np.float32), 0.02, 0.5, roi))
+                continue
+            k = best.keypoints + self.scene.rng.normal(0, self.scene.noise_px, best.keypoints.shape)
+            p = self.scene.right_prob if best.right else 1 - self.scene.right_prob
+            out.append(LandmarkResult(k.astype(np.float32), np.full(17, 0.9, np.float32), 0.97, p, roi))
+        return out
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def fake_tracker(scene: Scene | None = None, **options):
+    """A HandTracker on fake models; returns (tracker, scene, detector, landmarks)."""
+    from tracker import HandTracker
+    scene = scene or Scene()
+    det, lm = FakeDetector(scene), FakeLandmarks(scene)
+    return HandTracker(detector=det, landmark_model=lm, **options), scene, det, lm
+
+
+def blank(w: int = 320, h: int = 240) -> np.ndarray:
+    return np.zeros((h, w, 3), np.uint8)
