@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tracker.association import HandAssociator, Measurement, best_assignment
-from tracker_fakes import hand_keypoints
+from .tracker_fakes import hand_keypoints
 
 FPS = 30.0
 

@@ -10,7 +10,7 @@ from filterpy.kalman import KalmanFilter
 
 from tracker.keypoints import palm_size
 from tracker.smoothing import KalmanKeypointFilter, NoFilter, make_filter
-from tracker_fakes import hand_keypoints
+from .tracker_fakes import hand_keypoints
 
 FPS = 30.0
 PALM = float(palm_size(hand_keypoints(0, 0, 60.0)))

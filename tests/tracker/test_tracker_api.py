@@ -1,0 +1,237 @@
+"""HandTracker contract on fake models: types and shapes, empty results, the 34x3 accessor,
+static mode, mirroring, detector scheduling, occlusion, bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tracker import Hand, HandTracker, HandTrackerOptions, HandTrackerResult
+from tracker.hand_tracker import prepare_frame
+from .tracker_fakes import Scene, SceneHand, blank, fake_tracker, hand_keypoints
+
+
+def two_hands(scene: Scene, dx: float = 0.0) -> None:
+    scene.hands = [SceneHand(hand_keypoints(90 + dx, 130), True),
+                   SceneHand(hand_keypoints(230 - dx, 130, right=False), False)]
+
+
+# -- contract ---------------------------------------------------------------------------------
+def test_result_types_and_shapes():
+    tr, scene, _, _ = fake_tracker()
+    two_hands(scene)
+    r = tr.process(blank(), 0)
+    assert isinstance(r, HandTrackerResult)
+    assert isinstance(r.hands, list) and len(r.hands) == 2
+    assert [h.side for h in r.hands] == ["left", "right"]
+    assert r.image_size == (320, 240)
+    for h in r.hands:
+        assert isinstance(h, Hand)
+        assert isinstance(h.track_id, int) and h.track_id >= 0
+        assert 0.0 <= h.score <= 1.0
+        for arr, shape in ((h.keypoints, (17, 2)), (h.raw_keypoints, (17, 2)), (h.scores, (17,)), (h.box, (4,))):
+            assert arr.shape == shape and arr.dtype == np.float32
+        assert h.box[0] <= h.keypoints[:, 0].min() and h.box[2] >= h.keypoints[:, 0].max()
+    arr = r.as_array()
+    assert arr.shape == (34, 3) and arr.dtype == np.float32
+    left, right = r.hand("left"), r.hand("right")
+    np.testing.assert_allclose(arr[:17, :2], left.keypoints)
+    np.testing.assert_allclose(arr[17:, :2], right.keypoints)
+    np.testing.assert_allclose(arr[17:, 2], right.scores)
+    # the right-hand slot holds the hand the scene calls right
+    assert abs(right.keypoints[1, 0] - 90) < 2 and abs(left.keypoints[1, 0] - 230) < 2
+
+
+def test_blank_frame_gives_empty_result():
+    tr, _, _, _ = fake_tracker()
+    r = tr.process(blank(), 0)
+    assert r.hands == []
+    assert np.isnan(r.as_array()).all()
+    assert r.hand("left") is None
+
+
+def test_one_hand_fills_its_rows_only():
+    tr, scene, _, _ = fake_tracker()
+    scene.hands = [SceneHand(hand_keypoints(100, 120, right=False), False)]
+    arr = tr.process(blank(), 0).as_array()
+    assert np.isfinite(arr[:17]).all() and np.isnan(arr[17:]).all()
+
+
+def test_options_dataclass_and_keywords():
+    opts = HandTrackerOptions(max_hands=1, mirrored=True)
+    from .tracker_fakes import FakeDetector, FakeLandmarks
+    s = Scene()
+    t = HandTracker(opts, detector=FakeDetector(s), landmark_model=FakeLandmarks(s), min_tracking_confidence=0.7)
+    assert t.options.max_hands == 1 and t.options.mirrored and t.options.min_tracking_confidence == 0.7
+    assert opts.min_tracking_confidence == 0.5          # the caller's options are not modified
+    with pytest.raises(TypeError, match="unknown option"):
+        HandTracker(detector=FakeDetector(s), landmark_model=FakeLandmarks(s), max_num_hands=2)
+
+
+@pytest.mark.parametrize("option, value, match", [
+    ("max_hands", 0, "max_hands"),
+    ("max_hands", 1.5, "max_hands"),
+    ("min_detection_confidence", 1.5, "min_detection_confidence"),
+    ("min_tracking_confidence", -0.1, "min_tracking_confidence"),
+    ("device", "tpu", "device"),
+    ("threads", 0, "threads"),
+    ("smoothing_strength", 0, "smoothing_strength"),
+    ("detector_interval", 0, "detector_interval"),
+])
+def test_bad_options(option, value, match):
+    from .tracker_fakes import FakeDetector, FakeLandmarks
+    s = Scene()
+    with pytest.raises(ValueError, match=match):
+        HandTracker(detector=FakeDetector(s), landmark_model=FakeLandmarks(s), **{option: value})
+
+
+def test_close_and_context_manager():
+    tr, scene, _, _ = fake_tracker()
+    with tr as t:
+        assert t is tr
+        t.process(blank(), 0)
+    with pytest.raises(RuntimeError, match="closed"):
+        tr.process(blank(), 1)
+
+
+# -- modes ------------------------------------------------------------------------------------
+def test_static_mode_calls_are_independent():
+    tr, scene, det, _ = fake_tracker(static_image_mode=True)
+    fresh, fscene, _, _ = fake_tracker(static_image_mode=True)
+    frames = [(90, 130), (140, 100), (90, 130)]
+    results = []
+    for i, (x, y) in enumerate(frames):
+        scene.hands = [SceneHand(hand_keypoints(x, y), True)]
+        results.append(tr.process(blank(), i * 33))
+    assert det.calls == 3                                   # detector on every call
+    np.testing.assert_array_equal(results[0].as_array(), results[2].as_array())
+    fscene.hands = [SceneHand(hand_keypoints(90, 130), True)]
+    np.testing.assert_array_equal(fresh.process(blank()).as_array(), results[2].as_array())
+    assert all(h.track_id == -1 for r in results for h in r.hands)
+    # timestamps don't matter in static mode (each call stands alone)
+    tr.process(blank(), 0)
+
+
+def test_static_mode_one_left_one_right_even_if_both_vote_right():
+    tr, scene, _, _ = fake_tracker(static_image_mode=True)
+    scene.hands = [SceneHand(hand_keypoints(90, 130), True), SceneHand(hand_keypoints(230, 130, right=False), True)]
+    assert sorted(h.side for h in tr.process(blank()).hands) == ["left", "right"]
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_mirrored_swaps_sides_only(static):
+    plain, s1, _, _ = fake_tracker(static_image_mode=static)
+    mirr, s2, _, _ = fake_tracker(static_image_mode=static, mirrored=True)
+    two_hands(s1)
+    two_hands(s2)
+    for i in range(3):
+        a, b = plain.process(blank(), i * 33), mirr.process(blank(), i * 33)
+    pa = {h.side: h for h in a.hands}
+    pb = {h.side: h for h in b.hands}
+    assert set(pa) == set(pb) == {"left", "right"}
+    np.testing.assert_allclose(pa["left"].keypoints, pb["right"].keypoints)
+    np.testing.assert_allclose(pa["right"].keypoints, pb["left"].keypoints)
+    np.testing.assert_allclose(a.as_array()[:17], b.as_array()[17:])
+
+
+def test_detector_runs_only_while_hands_are_missing():
+    tr, scene, det, lm = fake_tracker()
+    two_hands(scene)
+    tr.process(blank(), 0)
+    calls = det.calls
+    for i in range(1, 20):
+        two_hands(scene, dx=i)                           # hands move slowly; crops follow them
+        r = tr.process(blank(), i * 33)
+        assert len(r.hands) == 2 and not r.detector_ran
+    assert det.calls == calls
+    assert abs(r.hand("right").keypoints[1, 0] - (90 + 19)) < 3
+
+
+def test_detector_backs_off_when_it_finds_nothing():
+    tr, scene, det, _ = fake_tracker(detector_interval=4)
+    for i in range(40):
+        tr.process(blank(), i * 33)
+    assert 8 <= det.calls <= 14, det.calls
+    # a hand that appears is found within detector_interval frames
+    scene.hands = [SceneHand(hand_keypoints(100, 100), True)]
+    found_at = next(i for i in range(40, 50) if tr.process(blank(), i * 33).hands)
+    assert found_at - 40 < 4
+
+
+def test_track_survives_brief_occlusion_through_tracker():
+    tr, scene, _, _ = fake_tracker()
+    two_hands(scene)
+    for i in range(10):
+        r = tr.process(blank(), i * 33)
+    ids = {h.side: h.track_id for h in r.hands}
+    right_hand = scene.hands[0]
+    scene.hands = [scene.hands[1]]                       # right hand hidden for 4 frames
+    for i in range(10, 14):
+        r = tr.process(blank(), i * 33)
+        assert [h.side for h in r.hands] == ["left"]
+    scene.hands = [right_hand, scene.hands[0]]
+    r = tr.process(blank(), 14 * 33)
+    assert {h.side: h.track_id for h in r.hands} == ids
+
+
+def test_smoothing_reduces_jitter_through_tracker():
+    def run(smoothing):
+        tr, scene, _, _ = fake_tracker(Scene(noise_px=2.0, seed=3), smoothing=smoothing)
+        scene.hands = [SceneHand(hand_keypoints(150, 130), True)]
+        pts = np.stack([tr.process(blank(), i * 33).hands[0].keypoints for i in range(60)])[10:]
+        return np.abs(pts[2:] - 2 * pts[1:-1] + pts[:-2]).mean()
+    assert run(True) * 3 <= run(False)
+
+
+# -- bad input ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("frame, error, match", [
+    (np.zeros((0, 0, 3), np.uint8), ValueError, "empty"),
+    (np.zeros((240, 0, 3), np.uint8), ValueError, "empty"),
+    (np.zeros((240, 320, 3), np.float32), ValueError, "float32"),
+    (np.zeros((240, 320, 3), np.int32), ValueError, "int32"),
+    (np.zeros((240, 320, 3), bool), ValueError, "bool"),
+    (np.zeros((240, 320, 2), np.uint8), ValueError, "shape"),
+    (np.zeros((2, 240, 320, 3), np.uint8), ValueError, "shape"),
+    (np.zeros(10, np.uint8), ValueError, "shape"),
+    ([[0, 0, 0]], TypeError, "numpy array"),
+    (None, TypeError, "numpy array"),
+])
+def test_bad_frames_raise(frame, error, match):
+    tr, *_ = fake_tracker()
+    with pytest.raises(error, match=match):
+        tr.process(frame)
+
+
+@pytest.mark.parametrize("name, frame", [
+    ("gray HxW", np.full((240, 320), 7, np.uint8)),
+    ("gray HxWx1", np.full((240, 320, 1), 7, np.uint8)),
+    ("BGRA", np.full((240, 320, 4), 7, np.uint8)),
+    ("16-bit", np.full((240, 320, 3), 7 * 256 + 255, np.uint16)),
+    ("non-contiguous", np.full((240, 640, 3), 7, np.uint8)[:, ::2]),
+    ("fortran order", np.asfortranarray(np.full((240, 320, 3), 7, np.uint8))),
+])
+def test_converted_frames(name, frame):
+    out = prepare_frame(frame)
+    assert out.shape == (240, 320, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
+    assert (out == 7).all(), name
+    tr, scene, _, _ = fake_tracker()
+    scene.hands = [SceneHand(hand_keypoints(100, 120), True)]
+    r = tr.process(frame, 0)
+    assert r.image_size == (320, 240) and len(r.hands) == 1
+
+
+@pytest.mark.parametrize("stamps, ok", [
+    ([0, 33, 66], True),
+    ([0, 33, 33], True),          # repeated: accepted (tiny dt)
+    ([0, None, 66], True),        # missing: fixed frame rate assumed
+    ([0, 66, 33], False),
+    ([100, 0], False),
+    ([0, float("nan")], False),
+])
+def test_timestamps(stamps, ok):
+    tr, *_ = fake_tracker()
+    run = lambda: [tr.process(blank(), t) for t in stamps]  # noqa: E731
+    if ok:
+        run()
+    else:
+        with pytest.raises(ValueError, match="timestamp_ms"):
+            run()

@@ -1,0 +1,165 @@
+"""The ``handtrack`` CLI on fake models: JSONL and CSV outputs parse, summary, bad input -> one
+error line and exit status 2 (never a traceback)."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from tracker import cli
+from tracker.video import VideoSink
+
+from .tracker_fakes import FakeDetector, FakeLandmarks, Scene, SceneHand, hand_keypoints
+
+
+@pytest.fixture
+def fake_models(monkeypatch):
+    """Make the CLI build its tracker on fake models; the scene holds one right and one left hand."""
+    scene = Scene(noise_px=1.0)
+    scene.hands = [SceneHand(hand_keypoints(60, 80, 30.0), True), SceneHand(hand_keypoints(140, 80, 30.0, right=False), False)]
+    built = []
+
+    def build(args, mirrored):
+        from tracker import HandTracker
+        t = HandTracker(detector=FakeDetector(scene), landmark_model=FakeLandmarks(scene),
+                        max_hands=args.max_hands, static_image_mode=args.static, mirrored=mirrored,
+                        smoothing=not args.no_smoothing)
+        built.append(t)
+        return t
+
+    monkeypatch.setattr(cli, "build_tracker", build)
+    return built
+
+
+@pytest.fixture
+def small_video(tmp_path):
+    p = tmp_path / "in.mp4"
+    with VideoSink(p, fps=30) as sink:
+        for i in range(8):
+            sink.write(np.full((120, 200, 3), 20 * i, np.uint8))
+    return p
+
+
+def test_video_to_jsonl_csv_and_mp4(fake_models, small_video, tmp_path, capsys):
+    out, js, cs = tmp_path / "out.mp4", tmp_path / "t.jsonl", tmp_path / "t.csv"
+    rc = cli.main(["video", str(small_video), "-o", str(out), "--json", str(js), "--csv", str(cs), "--no-progress"])
+    assert rc == 0
+    summary = capsys.readouterr().out
+    assert "8 frames" in summary and "2: 100.0%" in summary
+
+    lines = [json.loads(x) for x in js.read_text().splitlines()]
+    assert [r["frame"] for r in lines] == list(range(8))
+    assert all(b["t_ms"] > a["t_ms"] for a, b in zip(lines, lines[1:]))
+    for rec in lines:
+        assert sorted(h["side"] for h in rec["hands"]) == ["left", "right"]
+        for h in rec["hands"]:
+            assert set(h) == {"side", "track_id", "score", "keypoints"}
+            assert np.asarray(h["keypoints"]).shape == (17, 3)
+    right = next(h for h in lines[-1]["hands"] if h["side"] == "right")
+    assert abs(right["keypoints"][1][0] - 60) < 3
+
+    with open(cs, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == cli.csv_header() and len(rows[0]) == 2 + 34 * 3
+    assert rows[0][2] == "left_wrist_x" and rows[0][2 + 17 * 3] == "right_wrist_x"
+    assert len(rows) == 9
+    vals = [float(v) for v in rows[-1][2:]]
+    right_palm_x = vals[(17 + 1) * 3]
+    assert abs(right_palm_x - 60) < 3
+
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
+    cap.release()
+
+
+def test_csv_cells_empty_where_hand_absent(fake_models, small_video, tmp_path):
+    cs = tmp_path / "t.csv"
+    assert cli.main(["video", str(small_video), "--csv", str(cs), "--max-hands", "1", "--max-frames", "3", "--no-progress"]) == 0
+    rows = list(csv.reader(open(cs, newline="")))
+    assert len(rows) == 4
+    for r in rows[1:]:
+        cells = r[2:]
+        left, right = cells[:51], cells[51:]
+        assert (all(c == "" for c in left)) != (all(c == "" for c in right))     # exactly one hand
+        assert all(c != "" and math.isfinite(float(c)) for c in (left if left[0] else right))
+
+
+def test_mirror_flag_swaps_sides(fake_models, small_video, tmp_path):
+    js = tmp_path / "t.jsonl"
+    assert cli.main(["video", str(small_video), "--json", str(js), "--mirror", "--max-frames", "2", "--no-progress"]) == 0
+    rec = json.loads(js.read_text().splitlines()[-1])
+    left = next(h for h in rec["hands"] if h["side"] == "left")
+    assert abs(left["keypoints"][1][0] - 60) < 3          # the image's right hand is labelled left
+
+
+def test_outputs_kept_when_run_fails(fake_models, small_video, tmp_path, monkeypatch):
+    """An error mid-run: the lines already written are on disk and the CLI exits cleanly."""
+    from tracker.hand_tracker import HandTracker
+    orig = HandTracker.process
+    calls = {"n": 0}
+
+    def flaky(self, frame, ts=None):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise ValueError("simulated failure")
+        return orig(self, frame, ts)
+
+    monkeypatch.setattr(HandTracker, "process", flaky)
+    js, cs = tmp_path / "t.jsonl", tmp_path / "t.csv"
+    rc = cli.main(["video", str(small_video), "--json", str(js), "--csv", str(cs), "--no-progress"])
+    assert rc == 2
+    assert len(js.read_text().splitlines()) == 3
+    assert len(list(csv.reader(open(cs, newline="")))) == 4
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["video", "{tmp}/missing.mp4"], "missing.mp4"),
+    (["video", "{tmp}/junk.mp4"], "junk.mp4"),
+    (["video", "{video}", "--json", "{tmp}/no/such/dir/t.jsonl"], "--json"),
+    (["video", "{video}", "-o", "{tmp}/no/such/dir/o.mp4"], "-o/--output"),
+    (["video", "{video}", "--max-hands", "0"], "--max-hands"),
+    (["video", "{video}", "--max-hands", "two"], "--max-hands"),
+    (["video", "{video}", "--threads", "-1"], "--threads"),
+    (["video", "{video}", "--device", "tpu"], "--device"),
+    (["video", "{video}", "--min-detection-confidence", "1.5"], "--min-detection-confidence"),
+    (["video"], "INPUT"),
+    (["fly"], "invalid choice"),
+    (["webcam", "--camera", "-2"], "--camera"),
+])
+def test_bad_arguments_exit_2_with_one_line(fake_models, small_video, tmp_path, capsys, argv, fragment):
+    (tmp_path / "junk.mp4").write_bytes(b"\x00" * 4000)
+    argv = [a.format(tmp=tmp_path, video=small_video) for a in argv]
+    try:
+        rc = cli.main(argv)
+    except SystemExit as e:      # argparse errors
+        rc = e.code
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_bad_model_file_is_a_clean_error(small_video, tmp_path, capsys):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    for flag, path in (("--landmark-model", bad), ("--landmark-model", tmp_path / "none.onnx")):
+        rc = cli.main(["video", str(small_video), flag, str(path), "--no-progress"])
+        err = capsys.readouterr().err
+        assert rc == 2 and str(path.name) in err and "Traceback" not in err
+
+
+def test_webcam_without_display(monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(cli.sys, "platform", "linux")
+    assert cli.main(["webcam"]) == 2
+    assert "no display" in capsys.readouterr().err
+
+
+def test_webcam_without_camera(monkeypatch, capsys):
+    monkeypatch.setenv("DISPLAY", ":99")          # pretend there is a display; no window is opened
+    assert cli.main(["webcam", "--camera", "57"]) == 2
+    assert "--camera 57" in capsys.readouterr().err

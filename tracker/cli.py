@@ -1,0 +1,323 @@
+"""``handtrack`` command line: live webcam window, or a video / image / folder of images to
+annotated video, JSONL and CSV.
+
+    handtrack webcam [--camera N] [--mirror] [--max-hands N] [--device cpu|cuda]
+    handtrack video INPUT [-o annotated.mp4] [--json tracks.jsonl] [--csv tracks.csv]
+                    [--mirror] [--max-hands N] [--device cpu|cuda] [--threads N] [--static]
+
+Bad input (missing file, bad option value, no camera, no display) prints one error line and
+exits with status 2. Output files are written and flushed frame by frame, so what was written
+before an error is kept.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
+
+log = logging.getLogger("handtrack")
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+# -- output writers ----------------------------------------------------------------------------
+def hand_record(h) -> dict:
+    """JSON-ready dict of one :class:`tracker.hand_tracker.Hand`."""
+    kps = [[round(float(x), 2), round(float(y), 2), round(float(s), 4)]
+           for (x, y), s in zip(np.asarray(h.keypoints), np.asarray(h.scores))]
+    return {"side": h.side, "track_id": int(h.track_id), "score": round(float(h.score), 4), "keypoints": kps}
+
+
+def frame_record(index: int, t_ms: float, result) -> dict:
+    """One JSONL line: ``{"frame", "t_ms", "hands": [...]}``."""
+    return {"frame": int(index), "t_ms": round(float(t_ms), 3), "hands": [hand_record(h) for h in result.hands]}
+
+
+def csv_header() -> list[str]:
+    """frame, t_ms, then for left then right hand each of the 17 points x, y, score."""
+    cols = ["frame", "t_ms"]
+    for side in ("left", "right"):
+        for name in KEYPOINT_NAMES:
+            cols += [f"{side}_{name}_x", f"{side}_{name}_y", f"{side}_{name}_score"]
+    return cols
+
+
+def csv_row(index: int, t_ms: float, result) -> list:
+    arr = result.as_array()
+    row: list = [int(index), round(float(t_ms), 3)]
+    for x, y, s in arr:
+        if math.isnan(x):
+            row += ["", "", ""]
+        else:
+            row += [round(float(x), 2), round(float(y), 2), round(float(s), 4)]
+    return row
+
+
+class Outputs:
+    """Opens the requested output files up front (so a bad path fails before any work) and
+    writes/flushes them frame by frame."""
+
+    def __init__(self, video: str | None, jsonl: str | None, csv_path: str | None, fps: float) -> None:
+        self.sink = None
+        self._files = []
+        for opt, p in (("-o/--output", video), ("--json", jsonl), ("--csv", csv_path)):
+            if p is not None and not Path(p).resolve().parent.is_dir():
+                raise UsageError(f"{opt}: folder of {p} does not exist")
+        try:
+            if video is not None:
+                from .video import VideoSink
+                self.sink = VideoSink(video, fps)
+            self.jsonl = open(jsonl, "w", encoding="utf-8") if jsonl is not None else None
+            if self.jsonl:
+                self._files.append(self.jsonl)
+            self.csv_file = open(csv_path, "w", encoding="utf-8", newline="") if csv_path is not None else None
+            if self.csv_file:
+                self._files.append(self.csv_file)
+                self.csv = csv.writer(self.csv_file)
+                self.csv.writerow(csv_header())
+                self.csv_file.flush()
+        except OSError as e:
+            self.close()
+            raise UsageError(f"cannot open output: {e}") from None
+
+    def write(self, index: int, t_ms: float, result, annotated: np.ndarray | None) -> None:
+        if self.jsonl is not None:
+            self.jsonl.write(json.dumps(frame_record(index, t_ms, result), separators=(",", ":")) + "\n")
+            self.jsonl.flush()
+        if self.csv_file is not None:
+            self.csv.writerow(csv_row(index, t_ms, result))
+            self.csv_file.flush()
+        if self.sink is not None and annotated is not None:
+            self.sink.write(annotated)
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+        for f in self._files:
+            f.close()
+
+
+# -- commands ------------------------------------------------------------------------------------
+def build_tracker(args: argparse.Namespace, mirrored: bool):
+    """The tracker for the parsed arguments (tests replace this to use fake models)."""
+    from .hand_tracker import HandTracker
+    return HandTracker(max_hands=args.max_hands, static_image_mode=getattr(args, "static", False),
+                       mirrored=mirrored, device=args.device, threads=args.threads,
+                       min_detection_confidence=args.min_detection_confidence,
+                       min_tracking_confidence=args.min_tracking_confidence,
+                       smoothing=not args.no_smoothing, landmark_model_path=args.landmark_model,
+                       detector_model_path=args.detector_model)
+
+
+def run_video(args: argparse.Namespace) -> int:
+    from .draw import draw_fps, draw_hands
+    from .video import FrameSource, FPSMonitor, progress
+
+    try:
+        source = FrameSource(args.input)
+    except FileNotFoundError:
+        raise UsageError(f"INPUT: {args.input} does not exist") from None
+    except ValueError as e:
+        raise UsageError(f"INPUT: {e}") from None
+    outputs = Outputs(args.output, args.json, args.csv, source.fps)
+    counts = [0, 0, 0]
+    frames = det_frames = 0
+    proc_ms = 0.0
+    t_start = time.perf_counter()
+    fps = FPSMonitor()
+    try:
+        with build_tracker(args, args.mirror) as tracker:
+            for index, t_ms, frame in progress(source, enabled=not args.no_progress):
+                if args.max_frames is not None and frames >= args.max_frames:
+                    break
+                result = tracker.process(frame, t_ms)
+                frames += 1
+                proc_ms += result.elapsed_ms
+                det_frames += bool(result.detector_ran)
+                counts[min(len(result.hands), 2)] += 1
+                annotated = None
+                if outputs.sink is not None:
+                    annotated = draw_hands(frame.copy(), result.hands)
+                    draw_fps(annotated, fps.tick())
+                outputs.write(index, t_ms, result, annotated)
+    finally:
+        outputs.close()
+    wall = time.perf_counter() - t_start
+    if frames == 0:
+        raise UsageError(f"INPUT: no frame could be read from {args.input}")
+    share = [100.0 * c / frames for c in counts]
+    print(f"{frames} frames in {wall:.1f} s: {frames / wall:.1f} fps end to end, "
+          f"{proc_ms / frames:.1f} ms/frame in the tracker ({det_frames} detector frames)")
+    print(f"hands per frame: 0: {share[0]:.1f}%  1: {share[1]:.1f}%  2: {share[2]:.1f}%")
+    for opt, p in (("annotated video", args.output), ("JSONL", args.json), ("CSV", args.csv)):
+        if p is not None:
+            print(f"{opt}: {p}")
+    return 0
+
+
+def has_display() -> bool:
+    """Whether a window can be opened (on Linux: DISPLAY or WAYLAND_DISPLAY is set)."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def run_webcam(args: argparse.Namespace) -> int:
+    if not has_display():
+        raise UsageError("webcam: no display (DISPLAY/WAYLAND_DISPLAY not set); "
+                         "use `handtrack video INPUT -o out.mp4` instead")
+    import cv2
+    from .draw import draw_fps, draw_hands
+    from .video import FPSMonitor
+
+    cap = cv2.VideoCapture(args.camera)
+    ok, frame = (cap.read() if cap.isOpened() else (False, None))
+    if not ok or frame is None:
+        cap.release()
+        raise UsageError(f"--camera {args.camera}: no camera could be opened or read")
+    window = "handtrack (q or Esc to quit)"
+    fps = FPSMonitor()
+    t0 = time.perf_counter()
+    try:
+        # --mirror: show a selfie view; the flipped frames are tracked with mirrored=True so the
+        # labels still name the person's real hands.
+        with build_tracker(args, args.mirror) as tracker:
+            cv2.namedWindow(window, cv2.WINDOW_NORMAL)
+            while ok:
+                if args.mirror:
+                    frame = cv2.flip(frame, 1)
+                result = tracker.process(frame, (time.perf_counter() - t0) * 1000.0)
+                draw_hands(frame, result.hands)
+                draw_fps(frame, fps.tick())
+                cv2.imshow(window, frame)
+                key = cv2.waitKey(1) & 0xFF
+                if key in (ord("q"), 27):
+                    break
+                if cv2.getWindowProperty(window, cv2.WND_PROP_VISIBLE) < 1:
+                    break
+                ok, frame = cap.read()
+            if not ok:
+                log.warning("camera %s stopped delivering frames", args.camera)
+    finally:
+        cap.release()
+        cv2.destroyAllWindows()
+    return 0
+
+
+# -- argument parsing ----------------------------------------------------------------------------
+def _positive_int(name: str):
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {v}")
+        return v
+    return parse
+
+
+def _nonneg_int(name: str):
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {v}")
+        return v
+    return parse
+
+
+def _unit_float(name: str):
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
+        if not 0.0 <= v <= 1.0:
+            raise argparse.ArgumentTypeError(f"{name} must be in [0, 1], got {v}")
+        return v
+    return parse
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mirror", action="store_true",
+                   help="mirrored (selfie) view: swap the left/right labels (webcam: also flip the view)")
+    p.add_argument("--max-hands", type=_positive_int("--max-hands"), default=2, metavar="N",
+                   help="most hands per frame (default 2)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="inference device (default cpu)")
+    p.add_argument("--threads", type=_positive_int("--threads"), default=2, metavar="N",
+                   help="onnxruntime threads per model (default 2)")
+    p.add_argument("--min-detection-confidence", type=_unit_float("--min-detection-confidence"), default=0.5,
+                   metavar="P", help="detector score threshold (default 0.5)")
+    p.add_argument("--min-tracking-confidence", type=_unit_float("--min-tracking-confidence"), default=0.5,
+                   metavar="P", help="hand presence threshold (default 0.5)")
+    p.add_argument("--no-smoothing", action="store_true", help="report unsmoothed keypoints")
+    p.add_argument("--landmark-model", metavar="PATH", help="landmark ONNX file (default: shipped model)")
+    p.add_argument("--detector-model", metavar="PATH", help="detector ONNX file (default: shipped model)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks on errors")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="handtrack", description="Real-time two-hand keypoint tracker.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{webcam,video}")
+    w = sub.add_parser("webcam", help="live camera window with skeletons (q or Esc quits)")
+    w.add_argument("--camera", type=_nonneg_int("--camera"), default=0, metavar="N", help="camera index (default 0)")
+    _common(w)
+    v = sub.add_parser("video", help="track a video file, an image or a folder of images")
+    v.add_argument("input", metavar="INPUT", help="video file, image file or folder of images")
+    v.add_argument("-o", "--output", metavar="OUT.mp4", help="write an annotated video")
+    v.add_argument("--json", metavar="TRACKS.jsonl", help="write one JSON line per frame")
+    v.add_argument("--csv", metavar="TRACKS.csv", help="write one CSV row per frame (34 points)")
+    v.add_argument("--static", action="store_true", help="treat every frame independently (no tracking)")
+    v.add_argument("--max-frames", type=_positive_int("--max-frames"), metavar="N", help="stop after N frames")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _common(v)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``handtrack`` console script; returns the exit status."""
+    parser = make_parser()
+    args = parser.parse_args(argv)          # argparse prints usage + one error line, exits 2
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="handtrack: %(levelname)s: %(message)s")
+    try:
+        if args.command == "webcam":
+            return run_webcam(args)
+        return run_video(args)
+    except UsageError as e:
+        print(f"handtrack: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (FileNotFoundError, ValueError, TypeError) as e:  # models, options, files
+        if args.verbose:
+            log.exception("failed")
+        print(f"handtrack: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("handtrack: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - one line, never a traceback (unless -v)
+        if args.verbose:
+            log.exception("failed")
+        print(f"handtrack: error: {type(e).__name__}: {e} (run with -v for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

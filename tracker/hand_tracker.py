@@ -1,0 +1,454 @@
+"""HandTracker: frames in, up to ``max_hands`` hands out, each with 17 smoothed keypoints, a stable
+left/right slot and a track id.
+
+Pipeline per frame (video mode):
+
+1. Each tracked hand's crop comes from its previous landmarks (``roi_from_keypoints``, rotated to
+   the wrist -> middle-MCP axis, shifted by the hand's predicted motion).
+2. The hand detector runs only while fewer than ``max_hands`` hands are tracked, and when it keeps
+   finding nothing it runs only every ``detector_interval``-th frame. Detections that overlap a
+   tracked hand are dropped.
+3. The landmark model runs on all crops in one batch; crops whose presence is below
+   ``min_tracking_confidence`` are dropped (a track whose presence falls ends; its id and side
+   are remembered for ``max_missed`` frames in case the hand comes back).
+4. :class:`~tracker.association.HandAssociator` merges duplicates, matches measurements to tracks,
+   smooths them (:mod:`tracker.smoothing`) and assigns left/right slots from accumulated
+   handedness evidence.
+
+``static_image_mode=True`` makes every call independent: detector on every frame, no tracking
+state, no smoothing, sides from the single-frame handedness (at most one left and one right),
+``track_id = -1``.
+
+Mirrored images: "left"/"right" name a hand **as it appears in the image** given to the tracker
+(a hand on the image's right side, seen palm-forward, with its thumb pointing to the image's
+left, is a right hand). A selfie/webcam preview is usually flipped horizontally; pass
+``mirrored=True`` for such images and the labels are swapped, so that they name the person's
+real hands. Keypoint coordinates are never changed, only the labels (and the rows of
+:meth:`HandTrackerResult.as_array`).
+
+Input frames: HxWx3 uint8 BGR (OpenCV convention). Also accepted, and converted: HxW or HxWx1
+grayscale (to BGR), HxWx4 BGRA (alpha dropped), uint16 (scaled to uint8 by ``>> 8``, i.e. full
+16-bit range assumed), non-contiguous arrays (copied). Rejected with ``ValueError``: empty
+frames, other shapes, other dtypes (float images included: convert them yourself, the scale is
+ambiguous), decreasing timestamps. Not an array: ``TypeError``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .association import HandAssociator, Measurement, Track
+from .geometry import Roi, roi_from_keypoints
+from .keypoints import NUM_KEYPOINTS
+from .smoothing import make_filter
+
+log = logging.getLogger(__name__)
+
+SIDES = ("left", "right")
+
+
+@dataclass
+class HandTrackerOptions:
+    """Options of :class:`HandTracker` (all keyword arguments of its constructor).
+
+    Attributes:
+        max_hands: most hands reported per frame (>= 1; at most one left and one right when <= 2).
+        static_image_mode: every call independent (photos, evaluation); no tracking, no smoothing.
+        mirrored: the input is a mirror image (selfie view): swap left/right labels.
+        min_detection_confidence: detector score threshold for a new hand, in [0, 1].
+        min_tracking_confidence: landmark presence threshold; a hand below it is not reported
+            and its track ends, in [0, 1].
+        device: "cpu" or "cuda" (needs onnxruntime-gpu).
+        threads: onnxruntime intra-op threads per model (>= 1).
+        smoothing: Kalman smoothing of the keypoints in video mode.
+        smoothing_strength: > 0; 1 is the tuned default, larger smooths more (and lags more).
+        landmark_model_path, detector_model_path: ONNX files (default: the shipped assets).
+        detector_interval: while the detector keeps finding nothing, run it only every this many
+            frames (1 = every frame). Ignored in static mode.
+        max_missed: frames a lost hand keeps its id and side (brief occlusion).
+    """
+
+    max_hands: int = 2
+    static_image_mode: bool = False
+    mirrored: bool = False
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    device: str = "cpu"
+    threads: int = 2
+    smoothing: bool = True
+    smoothing_strength: float = 1.0
+    landmark_model_path: str | Path | None = None
+    detector_model_path: str | Path | None = None
+    detector_interval: int = 3
+    max_missed: int = 10
+
+    def validate(self) -> "HandTrackerOptions":
+        """Raise ValueError naming the first bad option; returns self."""
+        if not isinstance(self.max_hands, int) or isinstance(self.max_hands, bool) or self.max_hands < 1:
+            raise ValueError(f"max_hands must be an integer >= 1, got {self.max_hands!r}")
+        for name in ("min_detection_confidence", "min_tracking_confidence"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {v!r}")
+        if str(self.device).lower() not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
+            raise ValueError(f"threads must be an integer >= 1, got {self.threads!r}")
+        if not isinstance(self.smoothing_strength, (int, float)) or not self.smoothing_strength > 0 \
+                or not math.isfinite(self.smoothing_strength):
+            raise ValueError(f"smoothing_strength must be > 0, got {self.smoothing_strength!r}")
+        if not isinstance(self.detector_interval, int) or self.detector_interval < 1:
+            raise ValueError(f"detector_interval must be an integer >= 1, got {self.detector_interval!r}")
+        if not isinstance(self.max_missed, int) or self.max_missed < 0:
+            raise ValueError(f"max_missed must be an integer >= 0, got {self.max_missed!r}")
+        return self
+
+
+@dataclass
+class Hand:
+    """One hand in one frame.
+
+    Attributes:
+        side: "left" or "right" as seen in the image (swapped when ``mirrored=True``).
+        track_id: stable id while the hand is tracked (-1 in static mode).
+        score: presence probability of the hand, in [0, 1].
+        keypoints: (17, 2) float32 x, y in pixels of the input frame (smoothed in video mode).
+        raw_keypoints: (17, 2) float32 unsmoothed landmark-model output.
+        scores: (17,) float32 per-keypoint confidence in [0, 1].
+        box: (4,) float32 x0, y0, x1, y1 pixels around ``keypoints``.
+        handedness: probability of ``side`` from the accumulated evidence, in [0, 1].
+    """
+
+    side: str
+    track_id: int
+    score: float
+    keypoints: np.ndarray
+    raw_keypoints: np.ndarray
+    scores: np.ndarray
+    box: np.ndarray
+    handedness: float = 0.5
+
+    def as_array(self) -> np.ndarray:
+        """(17, 3) float32 columns x, y, score."""
+        return np.concatenate([self.keypoints, self.scores[:, None]], axis=1).astype(np.float32)
+
+
+@dataclass
+class HandTrackerResult:
+    """The hands of one frame.
+
+    Attributes:
+        hands: list of :class:`Hand` (empty, never None), left first.
+        frame_index: calls to ``process`` before this one.
+        timestamp_ms: the timestamp given (or the frame time assumed at 30 fps when None).
+        image_size: (width, height) of the input frame in pixels.
+        detector_ran: whether the hand detector ran on this frame.
+        elapsed_ms: time spent in ``process``.
+    """
+
+    hands: list[Hand] = field(default_factory=list)
+    frame_index: int = 0
+    timestamp_ms: float | None = None
+    image_size: tuple[int, int] = (0, 0)
+    detector_ran: bool = False
+    elapsed_ms: float = 0.0
+
+    def hand(self, side: str) -> Hand | None:
+        """The best hand labelled ``side`` ("left"/"right"), or None."""
+        cands = [h for h in self.hands if h.side == side]
+        return max(cands, key=lambda h: h.score) if cands else None
+
+    def as_array(self) -> np.ndarray:
+        """(34, 3) float32: rows 0-16 left hand, 17-33 right hand; columns x, y, score (pixels,
+        score in [0, 1]); NaN rows where a hand is absent."""
+        out = np.full((2 * NUM_KEYPOINTS, 3), np.nan, np.float32)
+        for k, side in enumerate(SIDES):
+            h = self.hand(side)
+            if h is not None:
+                out[k * NUM_KEYPOINTS:(k + 1) * NUM_KEYPOINTS] = h.as_array()
+        return out
+
+
+def prepare_frame(frame) -> np.ndarray:
+    """Check and convert an input frame to contiguous HxWx3 uint8 BGR (see the module docstring).
+
+    Raises:
+        TypeError: not a numpy array. ValueError: empty, bad shape or unsupported dtype.
+    """
+    if not isinstance(frame, np.ndarray):
+        raise TypeError(f"frame must be a numpy array (HxWx3 uint8 BGR), got {type(frame).__name__}")
+    if frame.size == 0:
+        raise ValueError(f"frame is empty (shape {frame.shape})")
+    if frame.dtype == np.uint16:
+        frame = (frame >> 8).astype(np.uint8)
+    elif frame.dtype != np.uint8:
+        raise ValueError(f"frame dtype must be uint8 (or uint16), got {frame.dtype}")
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[:, :, 0]
+    import cv2
+    if frame.ndim == 2:
+        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_GRAY2BGR)
+    if frame.ndim != 3 or frame.shape[2] not in (3, 4):
+        raise ValueError(f"frame must be HxWx3 (BGR), HxWx4 (BGRA) or HxW (gray), got shape {frame.shape}")
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(frame)
+
+
+def _box(kps: np.ndarray, scores: np.ndarray | None = None, min_score: float = 0.0) -> np.ndarray:
+    k = np.asarray(kps, np.float32)
+    ok = np.isfinite(k).all(1)
+    if scores is not None and (ok & (scores >= min_score)).sum() >= 2:
+        ok &= scores >= min_score
+    if not ok.any():
+        return np.full(4, np.nan, np.float32)
+    k = k[ok]
+    return np.array([*k.min(0), *k.max(0)], np.float32)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(x1 - x0, 0) * max(y1 - y0, 0)
+    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / ua) if ua > 0 else 0.0
+
+
+class HandTracker:
+    """Two-hand keypoint tracker.
+
+    Args:
+        options: a :class:`HandTrackerOptions` (copied); keyword arguments override its fields,
+            e.g. ``HandTracker(max_hands=1, mirrored=True)``.
+        detector, landmark_model: ready model objects to use instead of loading the ONNX files
+            (same interface as :class:`tracker.detector.HandDetector` and
+            :class:`tracker.landmarks.LandmarkModel`); mainly for tests and custom backends.
+            A path given here is taken as ``*_model_path``.
+
+    Raises:
+        ValueError: a bad option or a model file that is not a valid model.
+        FileNotFoundError: a model file that does not exist.
+    """
+
+    def __init__(self, options: HandTrackerOptions | None = None, *, detector=None, landmark_model=None,
+                 **kwargs) -> None:
+        opts = dataclasses.replace(options) if options is not None else HandTrackerOptions()
+        if isinstance(landmark_model, (str, os.PathLike)):
+            kwargs.setdefault("landmark_model_path", landmark_model)
+            landmark_model = None
+        if isinstance(detector, (str, os.PathLike)):
+            kwargs.setdefault("detector_model_path", detector)
+            detector = None
+        names = {f.name for f in dataclasses.fields(HandTrackerOptions)}
+        for k, v in kwargs.items():
+            if k not in names:
+                raise TypeError(f"unknown option {k!r}; options are {sorted(names)}")
+            setattr(opts, k, v)
+        self.options = opts.validate()
+        self._own_models = []
+        if landmark_model is None:
+            from .landmarks import LandmarkModel
+            landmark_model = LandmarkModel(opts.landmark_model_path, device=opts.device, threads=opts.threads)
+            self._own_models.append(landmark_model)
+        if detector is None:
+            from .detector import HandDetector
+            try:
+                detector = HandDetector(opts.detector_model_path, device=opts.device, threads=opts.threads)
+            except Exception:
+                for m in self._own_models:
+                    m.close()
+                raise
+            self._own_models.append(detector)
+        self.landmarks = landmark_model
+        self.detector = detector
+        self.roi_scale = float(getattr(landmark_model, "roi_scale", 1.6))
+        self.closed = False
+        self.reset()
+
+    # -- state ---------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget all tracks (start of a new video)."""
+        o = self.options
+        if o.smoothing:
+            factory = lambda: make_filter("kalman", strength=o.smoothing_strength)  # noqa: E731
+        else:
+            factory = lambda: make_filter("none")  # noqa: E731
+        self.associator = HandAssociator(max_hands=o.max_hands, filter_factory=factory, max_missed=o.max_missed)
+        self._frame_index = 0
+        self._last_ts: float | None = None
+        self._detector_misses = 0
+        self._frames_since_detector = 10 ** 9
+
+    def close(self) -> None:
+        """Release the models this tracker loaded. Further ``process`` calls raise RuntimeError."""
+        for m in self._own_models:
+            try:
+                m.close()
+            except Exception:  # pragma: no cover - closing must not raise
+                log.debug("closing %r failed", m, exc_info=True)
+        self._own_models = []
+        self.closed = True
+
+    def __enter__(self) -> "HandTracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- main ----------------------------------------------------------------------------------
+    def process(self, frame_bgr: np.ndarray, timestamp_ms: float | None = None) -> HandTrackerResult:
+        """Find and track the hands of one frame.
+
+        Args:
+            frame_bgr: HxWx3 uint8 BGR image (see the module docstring for accepted conversions).
+            timestamp_ms: frame time in milliseconds (video mode: drives the smoothing dt; must
+                not decrease). None: frames are taken to be 1/30 s apart.
+
+        Returns:
+            :class:`HandTrackerResult` with ``hands`` (possibly empty).
+        """
+        if self.closed:
+            raise RuntimeError("HandTracker is closed")
+        t0 = time.perf_counter()
+        frame = prepare_frame(frame_bgr)
+        if timestamp_ms is not None:
+            ts = float(timestamp_ms)
+            if not math.isfinite(ts):
+                raise ValueError(f"timestamp_ms must be finite, got {timestamp_ms!r}")
+            if not self.options.static_image_mode and self._last_ts is not None and ts < self._last_ts:
+                raise ValueError(f"timestamp_ms must not decrease: got {ts} after {self._last_ts}")
+            self._last_ts = ts
+        if self.options.static_image_mode:
+            hands, ran = self._process_static(frame), True
+        else:
+            hands, ran = self._process_video(frame, timestamp_ms)
+        result = HandTrackerResult(
+            hands=hands, frame_index=self._frame_index,
+            timestamp_ms=float(timestamp_ms) if timestamp_ms is not None else self._frame_index * 1000.0 / 30.0,
+            image_size=(frame.shape[1], frame.shape[0]), detector_ran=ran,
+            elapsed_ms=(time.perf_counter() - t0) * 1000.0)
+        self._frame_index += 1
+        return result
+
+    # -- internals -----------------------------------------------------------------------------
+    def _detect(self, frame: np.ndarray, avoid_boxes: list[np.ndarray], slots: int) -> list[Roi]:
+        dets = self.detector(frame, score_threshold=self.options.min_detection_confidence,
+                             max_detections=max(4, self.options.max_hands + 2))
+        dets = sorted(dets, key=lambda d: -float(d.score))
+        rois = []
+        for d in dets:
+            box = np.asarray(d.box, np.float32)
+            if any(_iou(box, b) > 0.3 or self._center_inside(box, b) for b in avoid_boxes):
+                continue
+            rois.append(d.roi(self.roi_scale))
+            avoid_boxes = avoid_boxes + [box]
+            if len(rois) >= slots:
+                break
+        return rois
+
+    @staticmethod
+    def _center_inside(a: np.ndarray, b: np.ndarray) -> bool:
+        cx, cy = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
+        return bool(b[0] <= cx <= b[2] and b[1] <= cy <= b[3])
+
+    def _measure(self, frame: np.ndarray, rois: list[Roi], owners: list[int | None]) -> list[Measurement]:
+        if not rois:
+            return []
+        out = []
+        for r, owner in zip(self.landmarks(frame, rois), owners):
+            if not float(r.presence) >= self.options.min_tracking_confidence:
+                continue
+            out.append(Measurement(np.asarray(r.keypoints, np.float32), np.asarray(r.scores, np.float32),
+                                   float(r.presence), float(r.right_prob), r.roi, owner))
+        return out
+
+    def _track_roi(self, tr: Track, t_s: float | None) -> Roi | None:
+        kps = tr.raw_keypoints
+        pred = tr.filter.peek(t_s) if hasattr(tr.filter, "peek") else None
+        if pred is not None:
+            # Shift the crop by the predicted motion of the hand (at most one palm size).
+            shift = np.nanmean(pred - tr.keypoints, axis=0)
+            n = float(np.hypot(*shift))
+            if np.isfinite(n) and n > 0:
+                shift = shift * min(1.0, tr.palm / n)
+                kps = kps + shift
+        try:
+            return roi_from_keypoints(kps, tr.scores >= 0.3, scale=self.roi_scale)
+        except ValueError:
+            return None
+
+    def _process_video(self, frame: np.ndarray, timestamp_ms: float | None) -> tuple[list[Hand], bool]:
+        o = self.options
+        t_s = None if timestamp_ms is None else float(timestamp_ms) / 1000.0
+        tracks = self.associator.active_tracks
+        rois, owners, avoid = [], [], []
+        for tr in tracks:
+            roi = self._track_roi(tr, t_s)
+            if roi is not None:
+                rois.append(roi)
+                owners.append(tr.track_id)
+                avoid.append(_box(tr.raw_keypoints, tr.scores, 0.3))
+        ran = False
+        slots = o.max_hands - len(rois)
+        if slots > 0:
+            # Back off while the detector keeps finding nothing, unless a hand was lost recently
+            # (it is remembered for max_missed frames: look for it on every frame).
+            lost = any(not t.active for t in self.associator.tracks)
+            interval = 1 if (self._detector_misses < 2 or lost) else o.detector_interval
+            self._frames_since_detector += 1
+            if self._frames_since_detector >= interval:
+                ran = True
+                self._frames_since_detector = 0
+                new = self._detect(frame, avoid, slots)
+                rois += new
+                owners += [None] * len(new)
+        meas = self._measure(frame, rois, owners)
+        if ran:
+            found_new = any(m.track_id is None for m in meas)
+            self._detector_misses = 0 if found_new else self._detector_misses + 1
+        n_before = len(tracks)
+        active = self.associator.update(meas, t_s)
+        if len(active) < n_before:
+            self._detector_misses = 0          # a hand was just lost: look for it at once
+            self._frames_since_detector = 10 ** 9
+        return [self._hand(t) for t in active], ran
+
+    def _hand(self, t: Track) -> Hand:
+        side = t.side or ("right" if t.evidence >= 0 else "left")
+        p_side = t.p_right if side == "right" else 1.0 - t.p_right
+        if self.options.mirrored:
+            side = "left" if side == "right" else "right"
+        kps = np.asarray(t.keypoints, np.float32)
+        return Hand(side=side, track_id=t.track_id, score=float(t.presence), keypoints=kps,
+                    raw_keypoints=np.asarray(t.raw_keypoints, np.float32),
+                    scores=np.asarray(t.scores, np.float32), box=_box(kps), handedness=float(p_side))
+
+    def _process_static(self, frame: np.ndarray) -> list[Hand]:
+        o = self.options
+        rois = self._detect(frame, [], o.max_hands + 1)
+        meas = self.associator.merge_duplicates(self._measure(frame, rois, [None] * len(rois)))
+        meas = sorted(meas, key=lambda m: -m.quality())[:o.max_hands]
+        sides = ["right" if m.right_prob >= 0.5 else "left" for m in meas]
+        if len(meas) == 2 and sides[0] == sides[1] and o.max_hands <= 2:
+            # At most one of each: the more confident one keeps its label.
+            conf = [abs(m.right_prob - 0.5) for m in meas]
+            k = 1 if conf[0] >= conf[1] else 0
+            sides[k] = "left" if sides[k] == "right" else "right"
+        hands = []
+        for m, side in zip(meas, sides):
+            p_side = m.right_prob if side == "right" else 1.0 - m.right_prob
+            if o.mirrored:
+                side = "left" if side == "right" else "right"
+            kps = np.asarray(m.keypoints, np.float32)
+            hands.append(Hand(side=side, track_id=-1, score=float(m.presence), keypoints=kps,
+                              raw_keypoints=kps.copy(), scores=np.asarray(m.scores, np.float32),
+                              box=_box(kps), handedness=float(p_side)))
+        hands.sort(key=lambda h: SIDES.index(h.side))
+        return hands

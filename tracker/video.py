@@ -1,0 +1,217 @@
+"""Frame sources and sinks: video files, images, folders of images, mp4 writer, FPS monitor.
+
+``iter_frames(path)`` yields ``(index, t_ms, frame_bgr)`` for a video file, a single image, or a
+folder of images (sorted by name, read at ``image_fps``). Videos are read with OpenCV, which
+applies the rotation stored in the file (portrait phone clips come out upright). A frame that
+can't be decoded in the middle of a video is skipped with a logged warning; a file that is
+missing, unreadable or has no decodable frame raises ``FileNotFoundError`` / ``ValueError``
+naming it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+
+#: Consecutive undecodable frames after which a video is taken to be truncated (ends there).
+MAX_BAD_FRAMES = 25
+
+
+def _read_image(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        raise ValueError(f"cannot read image {path} (unsupported or corrupt file)")
+    return img
+
+
+class FrameSource:
+    """Iterable over ``(index, t_ms, frame_bgr)`` with ``len()`` (frame count, estimated for
+    videos) and ``fps``. Construction checks that the input exists and can be opened.
+
+    Args:
+        path: video file, image file or folder of images.
+        image_fps: timestamps for images / folders advance by 1000 / image_fps ms.
+    """
+
+    def __init__(self, path: str | os.PathLike, image_fps: float = 30.0) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"input not found: {self.path}")
+        self.image_fps = float(image_fps)
+        self.images: list[Path] | None = None
+        if self.path.is_dir():
+            self.images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+            if not self.images:
+                raise ValueError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) in folder {self.path}")
+            self.fps = self.image_fps
+            self._count = len(self.images)
+        elif self.path.suffix.lower() in IMAGE_EXTS:
+            _read_image(self.path)
+            self.images = [self.path]
+            self.fps = self.image_fps
+            self._count = 1
+        else:
+            cap = cv2.VideoCapture(str(self.path))
+            try:
+                if not cap.isOpened():
+                    raise ValueError(f"cannot open video {self.path} (unsupported, unreadable or corrupt file)")
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    raise ValueError(f"video {self.path} has no decodable frame (empty or truncated file)")
+                fps = cap.get(cv2.CAP_PROP_FPS)
+                self.fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 30.0
+                self._count = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0)
+                self.size = (frame.shape[1], frame.shape[0])
+            finally:
+                cap.release()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        if self.images is not None:
+            yield from self._iter_images()
+        else:
+            yield from self._iter_video()
+
+    def _iter_images(self):
+        for i, p in enumerate(self.images):
+            try:
+                img = _read_image(p)
+            except ValueError as e:
+                if len(self.images) == 1:
+                    raise
+                log.warning("skipped %s", e)
+                continue
+            yield i, i * 1000.0 / self.fps, img
+
+    def _iter_video(self):
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            raise ValueError(f"cannot open video {self.path}")
+        try:
+            index, bad, last_t = 0, 0, -1.0
+            total = self._count
+            while True:
+                ok = cap.grab()
+                if not ok:
+                    # grab() fails at the end, and on a frame the demuxer can't read. Count on.
+                    if total and index < total - 1 and bad < MAX_BAD_FRAMES:
+                        bad += 1
+                        log.warning("%s: frame %d could not be read; skipped", self.path, index)
+                        index += 1
+                        continue
+                    if total and index < total:
+                        log.warning("%s: stopped at frame %d of %d (truncated or unreadable)",
+                                    self.path, index, total)
+                    break
+                ok, frame = cap.retrieve()
+                t = cap.get(cv2.CAP_PROP_POS_MSEC)
+                if not t or not np.isfinite(t) or t <= last_t:
+                    t = index * 1000.0 / self.fps if index * 1000.0 / self.fps > last_t else last_t + 1.0
+                if not ok or frame is None or frame.size == 0:
+                    bad += 1
+                    log.warning("%s: frame %d could not be decoded; skipped", self.path, index)
+                    index += 1
+                    if bad > MAX_BAD_FRAMES:
+                        log.warning("%s: too many bad frames, stopping", self.path)
+                        break
+                    continue
+                bad = 0
+                last_t = float(t)
+                yield index, float(t), frame
+                index += 1
+        finally:
+            cap.release()
+
+
+def iter_frames(path: str | os.PathLike, image_fps: float = 30.0) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Generator of ``(index, t_ms, frame_bgr)``; see :class:`FrameSource`. Errors about the
+    input (missing, unreadable) are raised on the first ``next()``."""
+    yield from FrameSource(path, image_fps)
+
+
+def progress(source: FrameSource, enabled: bool = True, desc: str | None = None):
+    """Wrap a frame source in a tqdm progress bar (on stderr) when tqdm is available."""
+    if not enabled:
+        return source
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a declared dependency
+        return source
+    return tqdm(source, total=len(source) or None, desc=desc or Path(source.path).name,
+                unit="frame", dynamic_ncols=True, leave=False)
+
+
+class VideoSink:
+    """mp4 writer as a context manager; the frame size is taken from the first frame.
+
+    Args:
+        path: output file (.mp4; parent folder must exist).
+        fps: frames per second of the output.
+        fourcc: codec tag ("mp4v" is always available in opencv-python).
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float = 30.0, fourcc: str = "mp4v") -> None:
+        self.path = Path(path)
+        if not self.path.parent.exists():
+            raise FileNotFoundError(f"output folder does not exist: {self.path.parent}")
+        self.fps = float(fps) if fps and fps > 0 else 30.0
+        self.fourcc = fourcc
+        self._writer: cv2.VideoWriter | None = None
+        self.size: tuple[int, int] | None = None
+        self.frames = 0
+
+    def write(self, frame_bgr: np.ndarray) -> None:
+        """Append one HxWx3 uint8 frame (frames of another size are resized to the first's)."""
+        h, w = frame_bgr.shape[:2]
+        if self._writer is None:
+            self.size = (w, h)
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, self.size)
+            if not self._writer.isOpened():
+                self._writer = None
+                raise ValueError(f"cannot write video {self.path} (codec {self.fourcc})")
+        if (w, h) != self.size:
+            frame_bgr = cv2.resize(frame_bgr, self.size)
+        self._writer.write(np.ascontiguousarray(frame_bgr))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    def __enter__(self) -> "VideoSink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FPSMonitor:
+    """Frames per second over a sliding window of the last ``window`` ticks."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._t: deque[float] = deque(maxlen=max(int(window), 2))
+
+    def tick(self, t: float | None = None) -> float:
+        """Record one frame (``t`` in seconds, default now); returns the current fps."""
+        self._t.append(time.perf_counter() if t is None else float(t))
+        return self.fps
+
+    @property
+    def fps(self) -> float:
+        if len(self._t) < 2 or self._t[-1] <= self._t[0]:
+            return 0.0
+        return (len(self._t) - 1) / (self._t[-1] - self._t[0])
