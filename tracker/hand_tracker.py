@@ -20,10 +20,11 @@ state, no smoothing, sides from the single-frame handedness (at most one left an
 ``track_id = -1``.
 
 Mirrored images: "left"/"right" name a hand **as it appears in the image** given to the tracker
-(a hand on the image's right side, seen palm-forward, with its thumb pointing to the image's
-left, is a right hand). A selfie/webcam preview is usually flipped horizontally; pass
-``mirrored=True`` for such images and the labels are swapped, so that they name the person's
-real hands. Keypoint coordinates are never changed, only the labels (and the rows of
+(a right hand seen palm-forward, fingers up, has its thumb on the image's right; in an ordinary,
+unflipped camera view that is the person's real right hand). A selfie/webcam preview is usually
+flipped horizontally, which turns every right hand into an apparent left hand; pass
+``mirrored=True`` for such images and the labels are swapped back, so that they name the
+person's real hands. Keypoint coordinates are never changed, only the labels (and the rows of
 :meth:`HandTrackerResult.as_array`).
 
 Input frames: HxWx3 uint8 BGR (OpenCV convention). Also accepted, and converted: HxW or HxWx1
@@ -380,7 +381,10 @@ class HandTracker:
                 shift = shift * min(1.0, tr.palm / n)
                 kps = kps + shift
         try:
-            return roi_from_keypoints(kps, tr.scores >= 0.3, scale=self.roi_scale)
+            vis = tr.scores >= 0.3
+            if vis.sum() < 5:
+                vis = np.ones_like(vis)
+            return roi_from_keypoints(kps, vis, scale=self.roi_scale)
         except ValueError:
             return None
 

@@ -14,7 +14,8 @@ Noise is expressed in *palm sizes* (``keypoints.palm_size``) so that one set of 
 hand of any size in the image:
 
 * measurement noise std ``meas_noise * strength * palm / score``: confident points pull harder;
-* points with ``score < min_score`` (or non-finite) are left out of the update (predict only);
+* points with ``score < min_score`` (or non-finite) are left out of the update (predict only),
+  unless fewer than 3 points pass, then all finite points are used;
 * process noise (white acceleration, or jerk for ``order=3``) ``process_noise * palm`` per
   s^2 (s^3), multiplied per point by ``1 + (speed / speed_ref)^2 + gain * max(0, d2 - 1)`` where
   ``speed`` is the filtered point speed in palm sizes per second and ``d2`` the normalised
@@ -191,7 +192,12 @@ class KalmanKeypointFilter:
         if z.shape[0] != self.num_keypoints:
             raise ValueError(f"keypoints must have shape ({self.num_keypoints}, 2), got {np.shape(keypoints)}")
         s = np.ones(self.num_keypoints) if scores is None else np.asarray(scores, np.float64).reshape(-1)
-        valid = np.isfinite(z).all(axis=1) & (s >= self.min_score)
+        finite = np.isfinite(z).all(axis=1)
+        valid = finite & (s >= self.min_score)
+        if valid.sum() < 3:
+            # A whole hand of low scores (e.g. motion blur): still use it, with the noise the
+            # scores imply, rather than coast on the motion model.
+            valid = finite
         if palm is None:
             palm = float(palm_size(z)) if self.num_keypoints == NUM_KEYPOINTS else float("nan")
         if math.isfinite(palm) and palm > 1.0:

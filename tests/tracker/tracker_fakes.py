@@ -15,8 +15,9 @@ from tracker.keypoints import HandKeypoint as K
 from tracker.landmarks import LandmarkResult
 
 # A right hand as seen in the image, palm towards the camera, fingers up, wrist at (0, 0),
-# palm size ~1 (thumb on the image's left side).
-_RIGHT = np.array([
+# palm size ~1: thumb on the image's right side (the table is written for a left hand and
+# mirrored below).
+_LEFT = np.array([
     [0.0, 0.0],      # wrist
     [0.0, -0.55],    # palm centre
     [-0.45, -0.25], [-0.75, -0.5], [-0.95, -0.75],   # thumb mcp, ip, tip
@@ -25,6 +26,7 @@ _RIGHT = np.array([
     [0.22, -0.9], [0.25, -1.35], [0.28, -1.7],       # ring
     [0.45, -0.8], [0.55, -1.15], [0.62, -1.45],      # pinky
 ], np.float32)
+_RIGHT = _LEFT * np.array([-1.0, 1.0], np.float32)
 
 
 def hand_keypoints(cx: float, cy: float, palm: float = 60.0, right: bool = True) -> np.ndarray:
