@@ -323,19 +323,8 @@ def summarize(tracks: Tracks, gt: np.ndarray, gt_visible: np.ndarray, present: n
             pck_hits += int(((err / size[:, None]) < 0.1)[vv].sum())
         pck_n += int(vis[mv, j].sum())  # unreported moving frames count as misses
     n_pres = int(pres.sum())
-    lag_val = float("nan")
-    curve = {}
-    if lag_frames:
-        curve = {d: e / lag_frames for d, e in sorted(lag_curve_sum.items())}
-        ds = np.array(list(curve))
-        es = np.array(list(curve.values()))
-        i = int(np.argmin(es))
-        lag_val = float(ds[i])
-        if 0 < i < len(ds) - 1:
-            a, b, c = es[i - 1], es[i], es[i + 1]
-            den = a - 2 * b + c
-            if den > 0:
-                lag_val += float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+    curve = {d: e / lag_frames for d, e in sorted(lag_curve_sum.items())} if lag_frames else {}
+    lag_val = _parabola_min(curve)
     finite_re = [r for r in reacq if np.isfinite(r)]
     return {
         "jitter": float(np.mean(jit_vals)) if jit_vals else float("nan"),
@@ -358,4 +347,85 @@ def summarize(tracks: Tracks, gt: np.ndarray, gt_visible: np.ndarray, present: n
         "false_pos_per_frame": float(tracks.false_positives.mean()) if t_len else float("nan"),
         "frames": t_len,
         "minutes": t_len / fps / 60.0,
+        "present_frames": n_pres,
+        "found_frames": found,
+        "side_frames": side_n,
+        "side_ok": side_ok,
+        "nme_count": len(nme_vals),
+        "pck_hits": pck_hits,
+        "pck_n": pck_n,
+        "false_pos": int(tracks.false_positives.sum()),
+    }
+
+
+def _parabola_min(curve: dict[int, float]) -> float:
+    if not curve:
+        return float("nan")
+    ds = np.array(sorted(curve))
+    es = np.array([curve[d] for d in ds])
+    i = int(np.argmin(es))
+    best = float(ds[i])
+    if 0 < i < len(ds) - 1:
+        a, b, c = es[i - 1], es[i], es[i + 1]
+        den = a - 2 * b + c
+        if den > 0:
+            best += float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+    return best
+
+
+def combine(summaries: list[dict]) -> dict:
+    """Pool the :func:`summarize` results of several clips (frame-weighted, counts summed)."""
+    s = [x for x in summaries if x]
+    if not s:
+        return {}
+
+    def wmean(key, wkey):
+        w = np.array([x[wkey] for x in s], np.float64)
+        v = np.array([x[key] for x in s], np.float64)
+        ok = np.isfinite(v) & (w > 0)
+        return float((v[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else float("nan")
+
+    lag_frames = sum(x["lag_frames"] for x in s)
+    curve: dict[int, float] = {}
+    for x in s:
+        for d, e in x["lag_curve"].items():
+            curve[int(d)] = curve.get(int(d), 0.0) + e * x["lag_frames"] / max(lag_frames, 1)
+    minutes = sum(x["minutes"] for x in s)
+    side_sw = sum(x["side_swaps"] for x in s)
+    id_sw = sum(x["id_swaps"] for x in s)
+    reacq = [r for x in s for r in x["reacq_frames"]]
+    fin = [r for r in reacq if np.isfinite(r)]
+    pres = sum(x["present_frames"] for x in s)
+    side_n = sum(x["side_frames"] for x in s)
+    pck_n = sum(x["pck_n"] for x in s)
+    frames = sum(x["frames"] for x in s)
+    return {
+        "jitter": wmean("jitter", "jitter_frames"),
+        "jitter_frames": sum(x["jitter_frames"] for x in s),
+        "still_frames": sum(x["still_frames"] for x in s),
+        "lag": _parabola_min(curve) if lag_frames else float("nan"),
+        "lag_curve": dict(sorted(curve.items())),
+        "lag_frames": lag_frames,
+        "moving_frames": sum(x["moving_frames"] for x in s),
+        "side_swaps": side_sw,
+        "id_swaps": id_sw,
+        "swaps_per_min": float((side_sw + id_sw) / minutes) if minutes > 0 else float("nan"),
+        "reacq_frames": reacq,
+        "reacq_mean_frames": float(np.mean(fin)) if fin else float("nan"),
+        "reacq_missed": int(sum(not np.isfinite(r) for r in reacq)),
+        "found_rate": sum(x["found_frames"] for x in s) / pres if pres else float("nan"),
+        "side_accuracy": sum(x["side_ok"] for x in s) / side_n if side_n else float("nan"),
+        "nme_moving": wmean("nme_moving", "nme_count"),
+        "pck10_moving": sum(x["pck_hits"] for x in s) / pck_n if pck_n else float("nan"),
+        "false_pos_per_frame": sum(x["false_pos"] for x in s) / frames if frames else float("nan"),
+        "frames": frames,
+        "minutes": minutes,
+        "present_frames": pres,
+        "found_frames": sum(x["found_frames"] for x in s),
+        "side_frames": side_n,
+        "side_ok": sum(x["side_ok"] for x in s),
+        "nme_count": sum(x["nme_count"] for x in s),
+        "pck_hits": sum(x["pck_hits"] for x in s),
+        "pck_n": pck_n,
+        "false_pos": sum(x["false_pos"] for x in s),
     }

@@ -1,0 +1,114 @@
+"""Command line: ``python -m bench [run options]`` or ``python -m bench soak [soak options]``.
+
+    python -m bench --shared ../shared --out docs/bench        # the whole report (<= 15 min)
+    python -m bench --accuracy-images 200 --motion-clips 2 --only accuracy,motion
+    python -m bench soak --frames 100000 --video ../shared/videos/ali_hand.mp4
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _parts(text: str) -> tuple[str, ...]:
+    from .run import PARTS
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    bad = [p for p in parts if p not in PARTS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown part(s) {bad}; choose from {', '.join(PARTS)}")
+    return parts
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def _sizes(text: str) -> tuple[tuple[int, int], ...]:
+    out = []
+    for s in text.split(","):
+        w, h = s.lower().split("x")
+        out.append((int(w), int(h)))
+    return tuple(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "soak":
+        return soak_main(argv[1:])
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
+                   help="shared data folder (data/hands21, videos); default: ../shared")
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench", help="report folder")
+    p.add_argument("--only", type=_parts, default=None, help="comma list of accuracy,motion,speed")
+    p.add_argument("--accuracy-images", type=int, default=1500,
+                   help="hands21/val photos for accuracy (0 = all 7,9xx; default 1500)")
+    p.add_argument("--motion-clips", type=int, default=4, help="synthetic clips (1 and 2 hands alternately)")
+    p.add_argument("--motion-frames", type=int, default=300, help="frames per synthetic clip")
+    p.add_argument("--speed-frames", type=int, default=40, help="frames per video and size")
+    p.add_argument("--speed-sizes", type=_sizes, default=None, help="e.g. 640x480,1280x720")
+    p.add_argument("--speed-threads", type=_ints, default=None, help="e.g. 1,2")
+    p.add_argument("--threads", type=int, default=2, help="tracker threads for accuracy and motion")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe columns")
+    p.add_argument("--mp-venv", type=Path, default=None,
+                   help="MediaPipe venv (default ~/.cache/handtrack/mp-venv or $HANDTRACK_MP_VENV)")
+    p.add_argument("--no-create-venv", action="store_true", help="do not create the MediaPipe venv")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if a.quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from .run import PARTS, Bench, BenchConfig, headline
+    if not (a.shared / "data" / "hands21").exists() and (a.only is None or set(a.only) & {"accuracy", "motion"}):
+        p.error(f"no data/hands21 under --shared {a.shared}")
+    cfg = BenchConfig(shared=a.shared, out=a.out, parts=a.only or PARTS,
+                      accuracy_images=a.accuracy_images or None, motion_clips=a.motion_clips,
+                      motion_frames=a.motion_frames, speed_frames=a.speed_frames, seed=a.seed,
+                      threads=a.threads, mediapipe=not a.no_mediapipe, mp_venv=a.mp_venv,
+                      create_venv=not a.no_create_venv, plots=not a.no_plots)
+    if a.speed_sizes:
+        cfg.speed_sizes = a.speed_sizes
+    if a.speed_threads:
+        cfg.speed_threads = a.speed_threads
+    res = Bench(cfg).run()
+    print()
+    print(headline(res))
+    for c in res.get("checks", []):
+        print(f"- {c['target']}: {c['text']} -> {'met' if c['ok'] else 'NOT met'}")
+    for n in res.get("notes", []):
+        print(f"- note: {n}")
+    print(f"\nreport: {cfg.out / 'REPORT.md'}  ({res['seconds']['total']:.0f} s)")
+    return 0
+
+
+def soak_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench soak", description="memory soak of the tracker")
+    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    p.add_argument("--video", type=Path, default=None, help="default: the first shared video")
+    p.add_argument("--frames", type=int, default=100_000)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--size", type=_sizes, default=((640, 480),))
+    p.add_argument("--sample-every", type=int, default=1000)
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    from .soak import run
+    video = a.video or sorted((a.shared / "videos").glob("*.mp4"))[0]
+    w, h = a.size[0]
+    r = run(video, a.frames, a.threads, w, h, a.sample_every, out=a.out)
+    print(f"soak {video.name} {w}x{h} {a.threads} thread(s): {r.frames} frames, {r.seconds:.0f} s, "
+          f"RSS {r.samples[0][1]:.1f} -> {r.samples[-1][1]:.1f} MiB, growth after warm-up "
+          f"{r.growth_mib:.1f} MiB, slope {r.slope_mib_per_10k:.2f} MiB/10k frames")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main())

@@ -1,0 +1,563 @@
+"""The one benchmark command: accuracy, motion (raw vs smoothed), speed, MediaPipe side by side.
+
+``python -m bench --shared ../shared --out docs/bench`` writes ``REPORT.md``, ``results.json``,
+``TABLE.md`` (the headline table, for the README) and PNG plots into ``--out``. Figures are logged
+as they come; the CLI prints the headline table at the end.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import accuracy, motion, speed, temporal
+from .methods import MediaPipeMethod, TrackerMethod
+
+log = logging.getLogger(__name__)
+
+PARTS = ("accuracy", "motion", "speed")
+
+
+@dataclass
+class BenchConfig:
+    """What to run. Defaults are sized to finish in well under 15 minutes on 2 busy cores."""
+
+    shared: Path
+    out: Path
+    parts: tuple[str, ...] = PARTS
+    accuracy_images: int | None = 1500
+    motion_clips: int = 4  # alternately 1 and 2 hands
+    motion_frames: int = 300
+    speed_frames: int = 40  # per video and size
+    speed_background: int = 20
+    speed_sizes: tuple = speed.SIZES
+    speed_threads: tuple = speed.THREADS
+    videos: list[Path] | None = None  # default: all of <shared>/videos/*.mp4
+    seed: int = 0
+    threads: int = 2  # tracker threads for accuracy and motion
+    mediapipe: bool = True
+    mp_venv: Path | None = None
+    create_venv: bool = True
+    tracker_options: dict = field(default_factory=dict)
+    #: callable(**options) -> tracker object (HandTracker API); default: the real HandTracker
+    tracker_factory: object = None
+    plots: bool = True
+
+
+def _fmt(v, nd=3):
+    if v is None:
+        return "-"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, float) and not math.isfinite(v):
+        return "n/a" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return f"{v:.{nd}f}"
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+class Bench:
+    def __init__(self, cfg: BenchConfig):
+        self.cfg = cfg
+        self.results: dict = {"config": {}, "notes": []}
+        self.mp_venv = None
+        self.tracker_error = None
+
+    # -- methods -------------------------------------------------------------------------------
+    def tracker(self, static: bool, threads: int | None = None, time_stages: bool = False):
+        opts = dict(max_hands=2, static_image_mode=static, threads=threads or self.cfg.threads)
+        opts.update(self.cfg.tracker_options)
+        if self.cfg.tracker_factory is not None:
+            return TrackerMethod(self.cfg.tracker_factory(**opts), time_stages=time_stages)
+        return TrackerMethod(time_stages=time_stages, **opts)
+
+    def try_tracker(self, static: bool, **kw):
+        try:
+            return self.tracker(static, **kw)
+        except Exception as e:  # noqa: BLE001 - report and go on with the other method
+            if self.tracker_error is None:
+                self.tracker_error = f"{type(e).__name__}: {e}"
+                log.error("handtrack tracker unavailable (%s): its columns are skipped", self.tracker_error)
+                self.note(f"handtrack tracker could not be created ({self.tracker_error}); its columns are empty.")
+            return None
+
+    def mediapipe(self, static: bool):
+        if not self.cfg.mediapipe:
+            return None
+        if self.mp_venv is None:
+            from .mediapipe_runner import ensure_venv
+            self.mp_venv = ensure_venv(self.cfg.mp_venv, create=self.cfg.create_venv) or False
+            if not self.mp_venv:
+                self.note("MediaPipe venv unavailable: MediaPipe columns skipped (see the log).")
+        if not self.mp_venv:
+            return None
+        try:
+            return MediaPipeMethod(self.mp_venv, static_image_mode=static, max_hands=2)
+        except Exception as e:  # noqa: BLE001
+            log.error("MediaPipe runner failed to start (%s): MediaPipe columns skipped", e)
+            self.note(f"MediaPipe runner failed to start ({e}).")
+            self.mp_venv = False
+            return None
+
+    def note(self, text: str):
+        if text not in self.results["notes"]:
+            self.results["notes"].append(text)
+
+    # -- parts ---------------------------------------------------------------------------------
+    def records(self):
+        if not hasattr(self, "_records"):
+            from train.data import load_records
+            self._records = load_records(self.cfg.shared / "data" / "hands21", "val")
+        return self._records
+
+    def run_accuracy(self):
+        cfg = self.cfg
+        images = accuracy.select_images(self.records(), cfg.accuracy_images, cfg.seed)
+        log.info("accuracy: %d photos, %d hands", len(images), sum(len(i.keypoints) for i in images))
+        out = {}
+        m = self.try_tracker(True)
+        if m is not None:
+            try:
+                t0 = time.perf_counter()
+                r = accuracy.run(m, images, "smoothed", label="handtrack")
+                out["handtrack"] = accuracy.summarize(r)
+                out["handtrack"]["seconds"] = time.perf_counter() - t0
+            finally:
+                m.close()
+            self._log_acc("handtrack", out["handtrack"])
+        mp = self.mediapipe(True)
+        if mp is not None:
+            try:
+                t0 = time.perf_counter()
+                r = accuracy.run(mp, images, "mediapipe", label="mediapipe")
+                out["mediapipe"] = accuracy.summarize(r)
+                out["mediapipe"]["seconds"] = time.perf_counter() - t0
+            finally:
+                mp.close()
+            self._log_acc("mediapipe", out["mediapipe"])
+        self.results["accuracy"] = out
+
+    @staticmethod
+    def _log_acc(name, s):
+        log.info("accuracy %s: PCK@0.05 %.3f @0.1 %.3f @0.2 %.3f AUC %.3f NME %.3f found %.3f "
+                 "side %.3f (conf %.3f), %.1f ms/photo", name, s["pck@0.05"], s["pck@0.1"],
+                 s["pck@0.2"], s["auc@0.2"], s["nme_palm"], s["found_rate"], s["handedness_acc"],
+                 s["handedness_acc_conf"], s["ms_p50"])
+
+    def clips(self):
+        cfg = self.cfg
+        recs = self.records()
+        return [motion.make_clip(recs, seed=cfg.seed * 1000 + i, n_frames=cfg.motion_frames,
+                                 n_hands=1 + i % 2) for i in range(cfg.motion_clips)]
+
+    def run_motion(self):
+        cfg = self.cfg
+        clips = self.clips()
+        methods = {}
+        m = self.try_tracker(False)
+        if m is not None:
+            methods["handtrack"] = m
+        mp = self.mediapipe(False)
+        if mp is not None:
+            methods["mediapipe"] = mp
+        per_view: dict[str, list[dict]] = {}
+        traces = []
+        try:
+            for ci, clip in enumerate(clips):
+                t0 = time.perf_counter()
+                preds: dict[str, list] = {}
+                for meth in methods.values():
+                    meth.reset()
+                for t, frame in enumerate(clip.frames()):
+                    ts = t * 1000.0 / clip.fps
+                    for meth in methods.values():
+                        for view, hands in meth(frame, ts).views.items():
+                            preds.setdefault(view, []).append(hands)
+                tr_clip = {"gt": clip.keypoints[:, 0, 1].tolist(), "segments": clip.segments}
+                for view, p in preds.items():
+                    tracks = temporal.align(p, clip.keypoints, clip.visible)
+                    s = temporal.summarize(tracks, clip.keypoints, clip.visible, clip.present,
+                                           clip.sides, clip.fps)
+                    per_view.setdefault(view, []).append(s)
+                    tr_clip[view] = tracks.keypoints[:, 0, 1].tolist()
+                    log.info("motion clip %d (%d hand%s) %s: jitter %s lag %s swaps %d/%d found %s",
+                             ci, len(clip.sides), "s" if len(clip.sides) > 1 else "", view,
+                             _fmt(s["jitter"], 4), _fmt(s["lag"], 2), s["side_swaps"], s["id_swaps"],
+                             _fmt(s["found_rate"]))
+                traces.append(tr_clip)
+                log.info("motion clip %d done in %.1f s", ci, time.perf_counter() - t0)
+        finally:
+            for meth in methods.values():
+                meth.close()
+        out = {view: temporal.combine(ss) for view, ss in per_view.items()}
+        out = {k: v for k, v in out.items() if v}
+        self.results["motion"] = {
+            "methods": out, "clips": len(clips), "frames": sum(len(c) for c in clips),
+            "fps": clips[0].fps if clips else 30.0,
+            "per_clip": {v: ss for v, ss in per_view.items()},
+        }
+        self._traces = traces
+        for view, s in out.items():
+            log.info("motion %s: jitter %s lag %s frames, swaps/min %s, re-acq %s frames, found %s",
+                     view, _fmt(s["jitter"], 4), _fmt(s["lag"], 2), _fmt(s["swaps_per_min"], 2),
+                     _fmt(s["reacq_mean_frames"], 1), _fmt(s["found_rate"]))
+
+    def run_speed(self):
+        cfg = self.cfg
+        vids = cfg.videos if cfg.videos is not None else sorted((cfg.shared / "videos").glob("*.mp4"))
+        make = None
+        probe = self.try_tracker(False)
+        if probe is not None:
+            probe.close()
+
+            def make(th):
+                return self.tracker(False, threads=th, time_stages=True)
+        mp = self.mediapipe(False)
+        try:
+            recs = speed.run(vids, make, mp, cfg.speed_sizes, cfg.speed_threads, cfg.speed_frames,
+                             cfg.speed_background)
+        finally:
+            if mp is not None:
+                mp.close()
+        self.results["speed"] = {"rows": speed.summarize(recs), "load_average": speed.load_average(),
+                                 "videos": [v.name for v in vids]}
+        self._speed_records = recs
+
+    # -- all -----------------------------------------------------------------------------------
+    def run(self) -> dict:
+        cfg = self.cfg
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        self.results["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()
+                                  if k not in ("tracker_factory", "videos")}
+        self.results["config"]["tracker_factory"] = None if cfg.tracker_factory is None else repr(cfg.tracker_factory)
+        self.results["machine"] = machine_info()
+        for part in cfg.parts:
+            tp = time.perf_counter()
+            log.info("== %s ==", part)
+            getattr(self, f"run_{part}")()
+            self.results.setdefault("seconds", {})[part] = time.perf_counter() - tp
+        self.results["seconds"]["total"] = time.perf_counter() - t0
+        self.results["checks"] = issue_checks(self.results)
+        write_report(self, cfg.out)
+        return self.results
+
+
+def machine_info() -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "cpus": os.cpu_count(), "load_average_start": speed.load_average()}
+    try:
+        import onnxruntime
+        info["onnxruntime"] = onnxruntime.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    import cv2
+    info["opencv"] = cv2.__version__
+    root = Path(__file__).resolve().parents[1]
+    for name in ("landmarks.onnx", "detector.onnx"):
+        p = root / "assets" / name
+        if p.exists():
+            st = p.stat()
+            info[name] = {"bytes": st.st_size, "mtime": time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime))}
+    return info
+
+
+def issue_checks(results: dict) -> list[dict]:
+    """Issue 5's motion targets: smoothed jitter <= 1/3 raw, lag <= 1 frame, zero side swaps."""
+    m = results.get("motion", {}).get("methods", {})
+    if "smoothed" not in m or "raw" not in m:
+        return []
+    sm, raw = m["smoothed"], m["raw"]
+    ratio = sm["jitter"] / raw["jitter"] if raw["jitter"] and math.isfinite(raw["jitter"]) else float("nan")
+    return [
+        {"target": "still-hand jitter smoothed <= 1/3 of raw", "value": ratio, "limit": 1 / 3,
+         "ok": bool(ratio <= 1 / 3), "text": f"smoothed/raw = {_fmt(ratio)}"},
+        {"target": "lag <= 1 frame", "value": sm["lag"], "limit": 1.0,
+         "ok": bool(sm["lag"] <= 1.0), "text": f"lag = {_fmt(sm['lag'], 2)} frames"},
+        {"target": "zero side swaps", "value": sm["side_swaps"], "limit": 0,
+         "ok": sm["side_swaps"] == 0, "text": f"{sm['side_swaps']} side swaps, {sm['id_swaps']} id swaps"},
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def headline(results: dict) -> str:
+    """The short table for the README: one row per method."""
+    acc = results.get("accuracy", {})
+    mot = results.get("motion", {}).get("methods", {})
+    rows_speed = results.get("speed", {}).get("rows", [])
+
+    def sp(method, size="640x480", threads=2):
+        for r in rows_speed:
+            if (r["method"] == method and r["size"] == size and r["frames"] == "all"
+                    and r["hands"] == "all" and (threads is None or r["threads"] == threads)):
+                return r
+        return None
+
+    rows = []
+    for name, view, th in (("handtrack", "smoothed", 2), ("mediapipe", "mediapipe", None)):
+        a = acc.get(name, {})
+        mv = mot.get(view, {})
+        s = sp(name, threads=th)
+        if not a and not mv and not s:
+            continue
+        rows.append([name, _fmt(a.get("pck@0.1")), _fmt(a.get("auc@0.2")), _fmt(a.get("found_rate")),
+                     _fmt(a.get("handedness_acc")), _fmt(mv.get("jitter"), 4), _fmt(mv.get("lag"), 2),
+                     _fmt(mv.get("swaps_per_min"), 1),
+                     _fmt(s["p50"], 1) if s else "-", _fmt(s["p95"], 1) if s else "-"])
+    return _table(["method", "PCK@0.1", "AUC@0.2", "found", "side acc", "jitter (still)",
+                   "lag (frames)", "swaps/min", "p50 ms 640x480", "p95 ms"], rows)
+
+
+def write_report(bench: Bench, out: Path) -> None:
+    r = bench.results
+    plots = plot_all(bench, out) if bench.cfg.plots else {}
+    L = ["# handtrack benchmark report", ""]
+    mi = r["machine"]
+    L.append(f"Generated {time.strftime('%Y-%m-%d %H:%M')} by `python -m bench` in "
+             f"{r['seconds']['total']:.0f} s on {mi['platform']}, {mi['cpus']} CPUs, load average "
+             f"{_fmt(mi['load_average_start'], 1)} at start (other jobs share the CPU: speed figures are "
+             f"indicative). Python {mi['python']}, onnxruntime {mi.get('onnxruntime', '?')}, "
+             f"OpenCV {mi['opencv']}.")
+    for name in ("landmarks.onnx", "detector.onnx"):
+        if name in mi:
+            L.append(f"- assets/{name}: {mi[name]['bytes']} bytes, {mi[name]['mtime']}")
+    L.append(f"- parts: {', '.join(f'{k} {v:.0f} s' for k, v in r['seconds'].items())}")
+    for n in r.get("notes", []):
+        L.append(f"- note: {n}")
+    L += ["", "## Headline", "", headline(r), ""]
+    if r.get("checks"):
+        L += ["### Issue 5 targets (motion benchmark, smoothed track)", ""]
+        L.append(_table(["target", "result", "met"],
+                        [[c["target"], c["text"], "yes" if c["ok"] else "**no**"] for c in r["checks"]]))
+        L.append("")
+    if "accuracy" in r:
+        a = r["accuracy"]
+        cfg = r["config"]
+        L += ["## Accuracy: hands21/val full photos, static-image mode", "",
+              f"{next(iter(a.values()))['images'] if a else 0} photos (seeded subset of "
+              f"{cfg.get('accuracy_images')} when set), every labelled hand; detector + landmarks on the "
+              "whole 224x224 photo. Predictions matched to labelled hands by mean keypoint distance "
+              "(< 0.5 x hand box); a missed hand counts as wrong at every keypoint. Handedness "
+              "accuracy over found hands with a label; `conf` = labels with score >= 0.9.", ""]
+        keys = ["pck@0.05", "pck@0.1", "pck@0.2", "auc@0.2", "nme_palm", "found_rate",
+                "handedness_acc", "handedness_acc_conf", "false_pos_per_image", "ms_p50"]
+        L.append(_table(["method", *keys],
+                        [[m, *[_fmt(s[k]) for k in keys]] for m, s in a.items()]))
+        if "handtrack" in a and "mediapipe" in a:
+            L += ["", f"Ratios handtrack / MediaPipe: PCK@0.1 {_fmt(a['handtrack']['pck@0.1'] / max(a['mediapipe']['pck@0.1'], 1e-9))}, "
+                  f"found {_fmt(a['handtrack']['found_rate'] / max(a['mediapipe']['found_rate'], 1e-9))}."]
+        L += ["", "hands21 labels were made by MediaPipe 0.10.21 itself, so MediaPipe's row measures "
+              "agreement with its own output (an upper reference), not independent accuracy.", ""]
+        if "pck" in plots:
+            L += [f"![PCK curves]({plots['pck']})", ""]
+    if "motion" in r:
+        mo = r["motion"]
+        L += ["## Motion benchmark: synthetic clips with ground truth", "",
+              f"{mo['clips']} clips, {mo['frames']} frames at {mo['fps']:.0f} fps, 640x480 (hands cut "
+              "from hands21/val photos moved by smooth random camera and hand motion: still, slow, "
+              "medium, fast; hands leaving and re-entering; two hands crossing; motion blur, sensor "
+              "noise, JPEG). `raw` = landmark model output, `smoothed` = the tracker's keypoints.", "",
+              "jitter = mean |x(t+1)-2x(t)+x(t-1)| / palm size on still frames; lag = delay (frames, "
+              "sub-frame by parabola) that best aligns the track with the truth on moving frames; "
+              "swaps = side changes of one physical hand, plus track-id changes while it stayed in "
+              "view (MediaPipe has no track ids); re-acq = frames from a hand coming back into view "
+              "until it is reported.", ""]
+        keys = ["jitter", "lag", "side_swaps", "id_swaps", "swaps_per_min", "reacq_mean_frames",
+                "reacq_missed", "found_rate", "side_accuracy", "nme_moving", "pck10_moving",
+                "false_pos_per_frame"]
+        nd = {"jitter": 4, "lag": 2, "swaps_per_min": 2, "reacq_mean_frames": 1}
+        L.append(_table(["track", *keys],
+                        [[m, *[_fmt(s[k], nd.get(k, 3)) for k in keys]] for m, s in mo["methods"].items()]))
+        ms = mo["methods"]
+        if "raw" in ms and "smoothed" in ms:
+            L += ["", f"Smoothed / raw jitter: {_fmt(ms['smoothed']['jitter'] / ms['raw']['jitter'] if ms['raw']['jitter'] else float('nan'))}."]
+        if "smoothed" in ms and "mediapipe" in ms:
+            L += [f"handtrack smoothed / MediaPipe: jitter {_fmt(ms['smoothed']['jitter'] / ms['mediapipe']['jitter'] if ms['mediapipe']['jitter'] else float('nan'))}, "
+                  f"found {_fmt(ms['smoothed']['found_rate'] / max(ms['mediapipe']['found_rate'], 1e-9))}."]
+        L.append("")
+        for k in ("jitter_lag", "lag_curves", "trace"):
+            if k in plots:
+                L += [f"![{k}]({plots[k]})", ""]
+    if "speed" in r:
+        sp = r["speed"]
+        L += ["## Speed", "",
+              f"End-to-end `process()` time per frame (ms) on {len(sp['videos'])} shared videos "
+              "(scaled and centre-cropped to the size) plus hand-free background frames; tracker in "
+              "video mode, frames split by type (detector ran / tracking only) and by hands reported. "
+              "Stage columns are per-frame p50 of: detector (letterbox + network + decode), "
+              "landmarks (crops + network), decode (heatmap decode), rest (association, smoothing, "
+              f"crop planning). MediaPipe: its own thread settings, time measured inside its process. "
+              f"Load average at the end: {_fmt(sp['load_average'], 1)}.", ""]
+        keys = ["n", "p50", "p95", "detector_p50", "landmarks_p50", "decode_p50", "rest_p50"]
+        rows = [[x["method"], x["size"], x["threads"] or "-", x["frames"], x["hands"],
+                 *[_fmt(x.get(k), 1) if k != "n" else x["n"] for k in keys]]
+                for x in sp["rows"] if x["hands"] == "all" or x["frames"] != "all"]
+        L.append(_table(["method", "size", "threads", "frames", "hands", *keys], rows))
+        rat = speed_ratios(sp["rows"])
+        if rat:
+            L += ["", "handtrack / MediaPipe p50 (all frames): " + ", ".join(rat) + "."]
+        L.append("")
+        for k in ("latency", "stages"):
+            if k in plots:
+                L += [f"![{k}]({plots[k]})", ""]
+    (out / "REPORT.md").write_text("\n".join(L) + "\n")
+    (out / "TABLE.md").write_text(headline(r) + "\n")
+    (out / "results.json").write_text(json.dumps(_jsonable(r), indent=1))
+    log.info("wrote %s", out / "REPORT.md")
+
+
+def speed_ratios(rows) -> list[str]:
+    out = []
+    for r in rows:
+        if r["method"] != "handtrack" or r["frames"] != "all" or r["hands"] != "all":
+            continue
+        mp = [x for x in rows if x["method"] == "mediapipe" and x["size"] == r["size"]
+              and x["frames"] == "all" and x["hands"] == "all"]
+        if mp and mp[0]["p50"] > 0:
+            out.append(f"{r['size']} {r['threads']} thread(s) {r['p50'] / mp[0]['p50']:.2f}")
+    return out
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        v = float(x)
+        return v if math.isfinite(v) else str(v)
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.bool_,)):
+        return bool(x)
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def plot_all(bench: Bench, out: Path) -> dict[str, str]:
+    """PNG plots; returns {name: file name}."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    r = bench.results
+    made = {}
+    colors = {"handtrack": "C0", "smoothed": "C0", "raw": "C1", "mediapipe": "C2"}
+    if r.get("accuracy"):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for m, s in r["accuracy"].items():
+            t = sorted(s["pck_curve"])
+            ax.plot(t, [s["pck_curve"][x] for x in t], label=m, color=colors.get(m))
+        ax.axvline(0.2, color="gray", lw=0.5, ls="--")
+        ax.set_xlabel("threshold (x hand box size)")
+        ax.set_ylabel("PCK")
+        ax.set_ylim(0, 1)
+        ax.set_title("hands21/val, full photos, static mode")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "pck_curves.png", dpi=90)
+        plt.close(fig)
+        made["pck"] = "pck_curves.png"
+    mo = r.get("motion", {}).get("methods", {})
+    if mo:
+        names = list(mo)
+        fig, axs = plt.subplots(1, 2, figsize=(8, 3.5))
+        axs[0].bar(names, [mo[n]["jitter"] if math.isfinite(mo[n]["jitter"]) else 0 for n in names],
+                   color=[colors.get(n) for n in names])
+        axs[0].set_title("still-hand jitter (/ palm size)")
+        axs[1].bar(names, [mo[n]["lag"] if math.isfinite(mo[n]["lag"]) else 0 for n in names],
+                   color=[colors.get(n) for n in names])
+        axs[1].axhline(1.0, color="gray", lw=0.5, ls="--")
+        axs[1].set_title("lag (frames)")
+        fig.tight_layout()
+        fig.savefig(out / "jitter_lag.png", dpi=90)
+        plt.close(fig)
+        made["jitter_lag"] = "jitter_lag.png"
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for n in names:
+            c = mo[n]["lag_curve"]
+            if c:
+                ds = sorted(c, key=int)
+                ax.plot([int(d) for d in ds], [c[d] for d in ds], marker="o", label=n, color=colors.get(n))
+        ax.set_xlabel("delay d (frames): track(t) vs truth(t - d)")
+        ax.set_ylabel("mean squared error (px^2)")
+        ax.set_yscale("log")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "lag_curves.png", dpi=90)
+        plt.close(fig)
+        made["lag_curves"] = "lag_curves.png"
+        traces = getattr(bench, "_traces", [])
+        if traces:
+            tr = traces[0]
+            fig, axs = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
+            gt = np.array(tr["gt"])
+            for k, ax in enumerate(axs):
+                ax.plot(gt[:, k], color="k", lw=1.0, label="truth")
+                for n in names:
+                    if n in tr:
+                        ax.plot(np.array(tr[n], dtype=float)[:, k], lw=0.8, label=n, color=colors.get(n))
+                for a, b, kind in tr["segments"]:
+                    if kind == "still":
+                        ax.axvspan(a, b, color="gray", alpha=0.12)
+                ax.set_ylabel("palm " + "xy"[k] + " (px)")
+            axs[0].legend(fontsize=8, ncol=4)
+            axs[1].set_xlabel("frame (grey: still segments)")
+            fig.tight_layout()
+            fig.savefig(out / "trace.png", dpi=90)
+            plt.close(fig)
+            made["trace"] = "trace.png"
+    recs = getattr(bench, "_speed_records", [])
+    if recs:
+        groups: dict[str, list[float]] = {}
+        for x in recs:
+            key = f"{x.method} {x.size[0]}x{x.size[1]}" + (f" {x.threads}t" if x.threads else "")
+            groups.setdefault(key, []).append(x.ms)
+        fig, ax = plt.subplots(figsize=(7, 4))
+        hi = max(np.percentile(v, 99) for v in groups.values())
+        bins = np.linspace(0, hi * 1.05 + 1e-6, 50)
+        for k, v in groups.items():
+            ax.hist(v, bins=bins, histtype="step", label=k)
+        ax.set_xlabel("ms per frame (end to end)")
+        ax.set_ylabel("frames")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "latency_hist.png", dpi=90)
+        plt.close(fig)
+        made["latency"] = "latency_hist.png"
+        rows = [x for x in r["speed"]["rows"] if x["method"] == "handtrack" and x["hands"] == "all"
+                and x["frames"] in ("detector", "tracking") and "detector_mean" in x]
+        if rows:
+            fig, ax = plt.subplots(figsize=(8, 4))
+            labels = [f"{x['size']} {x['threads']}t {x['frames']}" for x in rows]
+            bottom = np.zeros(len(rows))
+            for st in ("detector", "landmarks", "decode", "rest"):
+                v = np.array([x.get(f"{st}_mean", 0.0) for x in rows])
+                ax.bar(labels, v, bottom=bottom, label=st)
+                bottom += v
+            ax.set_ylabel("mean ms per frame")
+            ax.tick_params(axis="x", rotation=30, labelsize=7)
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            fig.savefig(out / "stages.png", dpi=90)
+            plt.close(fig)
+            made["stages"] = "stages.png"
+    return made

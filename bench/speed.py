@@ -1,0 +1,173 @@
+"""Speed: per stage and end to end on the shared videos, per input size and thread count.
+
+Each video is scaled to cover the input size and centre-cropped (aspect kept), then fed in order
+to a fresh tracker in video mode, so frames are a mix of detector frames and tracking-only frames;
+every frame is tagged with its type and with the number of hands reported (0, 1, 2). A few frames
+of plain background (no hands) are added for the 0-hand case. Decoding and scaling are not timed;
+the first ``warmup`` frames of each configuration are dropped. Figures are reported, never
+asserted: the machine may be busy (the load average is recorded beside them).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SIZES = ((640, 480), (1280, 720))
+THREADS = (1, 2)
+
+
+def fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Scale to cover width x height and crop the centre (aspect ratio kept)."""
+    h, w = frame.shape[:2]
+    s = max(width / w, height / h)
+    nw, nh = max(width, int(round(w * s))), max(height, int(round(h * s)))
+    img = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    x0, y0 = (nw - width) // 2, (nh - height) // 2
+    return np.ascontiguousarray(img[y0:y0 + height, x0:x0 + width])
+
+
+def read_video(path: Path, n: int, width: int, height: int, step: int = 1) -> tuple[list[np.ndarray], float]:
+    """First ``n`` frames (every ``step``-th) of a video, fitted to the size; and its fps."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise FileNotFoundError(f"cannot open video {path}")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    out, i = [], 0
+    while len(out) < n:
+        ok, f = cap.read()
+        if not ok:
+            break
+        if i % step == 0:
+            out.append(fit(f, width, height))
+        i += 1
+    cap.release()
+    return out, float(fps)
+
+
+def background_frames(n: int, width: int, height: int, seed: int = 0) -> list[np.ndarray]:
+    """``n`` hand-free frames (smooth texture with noise) for the 0-hand case."""
+    from .motion import smooth_texture
+    rng = np.random.default_rng(seed)
+    bg = smooth_texture(width, height, rng)
+    return [np.clip(bg + rng.normal(0, 3, bg.shape), 0, 255).astype(np.uint8) for _ in range(n)]
+
+
+@dataclass
+class SpeedRecord:
+    method: str
+    size: tuple[int, int]
+    threads: int | None
+    source: str
+    ms: float
+    hands: int
+    detector_ran: bool | None
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def load_average() -> float:
+    try:
+        return float(os.getloadavg()[0])
+    except OSError:  # pragma: no cover
+        return float("nan")
+
+
+def time_method(method, name: str, clips: dict[str, tuple[list[np.ndarray], float]],
+                size: tuple[int, int], threads: int | None, warmup: int = 5) -> list[SpeedRecord]:
+    """Run ``method`` over each clip (reset between clips); one record per frame after warm-up."""
+    recs = []
+    first = True
+    for src, (frames, fps) in clips.items():
+        if hasattr(method, "reset"):
+            method.reset()
+        for i, f in enumerate(frames):
+            out = method(f, i * 1000.0 / fps)
+            if first and i < warmup:
+                continue
+            views = out.views
+            v = views.get("smoothed", views.get("mediapipe", []))
+            recs.append(SpeedRecord(name, size, threads, src, out.ms, len(v), out.detector_ran,
+                                    dict(out.stages)))
+        first = False
+    return recs
+
+
+def percentiles(ms) -> tuple[float, float]:
+    a = np.asarray(ms, np.float64)
+    if not a.size:
+        return float("nan"), float("nan")
+    return float(np.percentile(a, 50)), float(np.percentile(a, 95))
+
+
+def summarize(records: list[SpeedRecord]) -> list[dict]:
+    """Rows per (method, size, threads, frame type, hands): n, p50, p95 and stage p50s."""
+    groups: dict[tuple, list[SpeedRecord]] = {}
+    for r in records:
+        types = ["all"]
+        if r.detector_ran is not None:
+            types.append("detector" if r.detector_ran else "tracking")
+        for ft in types:
+            for hands in ("all", r.hands):
+                groups.setdefault((r.method, r.size, r.threads, ft, hands), []).append(r)
+    rows = []
+    for (m, size, th, ftype, hands), rs in groups.items():
+        p50, p95 = percentiles([r.ms for r in rs])
+        row = {"method": m, "size": f"{size[0]}x{size[1]}", "threads": th, "frames": ftype,
+               "hands": hands, "n": len(rs), "p50": p50, "p95": p95}
+        for st in ("detector", "landmarks", "decode", "rest"):
+            vals = [r.stages[st] for r in rs if st in r.stages]
+            if vals:
+                row[f"{st}_p50"] = float(np.percentile(vals, 50))
+                row[f"{st}_mean"] = float(np.mean(vals))
+        rows.append(row)
+    order = {"all": 0, "detector": 1, "tracking": 2}
+    rows.sort(key=lambda r: (r["method"], r["size"], r["threads"] or 0, order.get(r["frames"], 3),
+                             str(r["hands"])))
+    return rows
+
+
+def run(videos: list[Path], make_tracker, mediapipe=None, sizes=SIZES, threads=THREADS,
+        frames_per_video: int = 40, background: int = 20, warmup: int = 5) -> list[SpeedRecord]:
+    """Time the tracker (each size x thread count) and MediaPipe (each size) on the same frames.
+
+    Args:
+        make_tracker: threads -> a :mod:`bench.methods` tracker method with stage timing, or None
+            to skip the tracker. mediapipe: a MediaPipe method in video mode, or None.
+    """
+    records = []
+    for size in sizes:
+        clips = {}
+        for v in videos:
+            clips[v.stem] = read_video(v, frames_per_video, *size)
+        if background:
+            clips["background"] = (background_frames(background, *size), 30.0)
+        nf = sum(len(f) for f, _ in clips.values())
+        if make_tracker is not None:
+            for th in threads:
+                m = make_tracker(th)
+                try:
+                    t0 = time.perf_counter()
+                    rs = time_method(m, "handtrack", clips, size, th, warmup)
+                finally:
+                    m.close()
+                records += rs
+                p50, p95 = percentiles([r.ms for r in rs])
+                log.info("speed handtrack %dx%d %d thread(s): p50 %.1f ms, p95 %.1f ms over %d frames "
+                         "(%.0f s, load %.1f)", size[0], size[1], th, p50, p95, len(rs),
+                         time.perf_counter() - t0, load_average())
+        if mediapipe is not None:
+            rs = time_method(mediapipe, "mediapipe", clips, size, None, warmup)
+            records += rs
+            p50, p95 = percentiles([r.ms for r in rs])
+            log.info("speed mediapipe %dx%d: p50 %.1f ms, p95 %.1f ms over %d frames", size[0], size[1],
+                     p50, p95, len(rs))
+        del clips
+        log.debug("size %s done (%d frames per configuration)", size, nf)
+    return records
