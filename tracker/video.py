@@ -112,7 +112,7 @@ class FrameSource:
                         log.warning("%s: frame %d could not be read; skipped", self.path, index)
                         index += 1
                         continue
-                    if total and index < total:
+                    if total and index < total - 1:     # counts are often one frame high
                         log.warning("%s: stopped at frame %d of %d (truncated or unreadable)",
                                     self.path, index, total)
                     break
