@@ -84,3 +84,18 @@ def test_bad_model_files(tmp_path):
         HandTracker(detector_model_path=tmp_path / "none.onnx")
     with pytest.raises(ValueError, match="landmarks"):       # a model of the wrong kind
         HandTracker(detector_model_path=default_model_path("landmarks.onnx"))
+
+
+def test_cuda_without_provider_is_a_clear_error(tmp_path, capsys):
+    require_models(("landmarks.onnx",))
+    import onnxruntime as ort
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(ValueError, match="CPUExecutionProvider"):     # lists what is available
+        HandTracker(device="cuda")
+    from tracker.video import VideoSink
+    with VideoSink(tmp_path / "v.mp4") as sink:
+        sink.write(np.zeros((48, 64, 3), np.uint8))
+    assert cli.main(["video", str(tmp_path / "v.mp4"), "--device", "cuda", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "CUDAExecutionProvider" in err and "Traceback" not in err
