@@ -9,7 +9,8 @@ model's measurements (:class:`Measurement`) and
    with a minimum-cost assignment (exact, by enumeration: there are at most a handful of hands).
    The cost is the median keypoint distance to the track's predicted keypoints in palm sizes, plus
    a handedness disagreement term, minus a bonus when the measurement came from the track's own
-   crop; pairs beyond the gate (which widens while a track is lost) can't match;
+   crop; pairs beyond the gate (which widens while a track is lost, and is doubled for the
+   track's own crop) can't match;
 3. updates matched tracks (smoothing filter, handedness evidence), coasts unmatched ones
    (predict only, not reported) and drops those lost too long, starts new tracks for
    unmatched measurements while fewer than ``max_hands`` are alive;
@@ -241,11 +242,13 @@ class HandAssociator:
                 pred = tr.keypoints
             gate = self.gate + self.gate_growth * tr.missed
             for j, m in enumerate(meas):
+                own = m.track_id is not None and m.track_id == tr.track_id
                 d = keypoint_distance(pred, m.keypoints, tr.palm, tr.scores, m.scores)
-                if not d <= gate:
+                # A hand found in the track's own crop may have moved further than predicted.
+                if not d <= (2 * gate if own else gate):
                     continue
                 c = d + self.handedness_weight * abs(float(m.right_prob) - tr.p_right)
-                if m.track_id is not None and m.track_id == tr.track_id:
+                if own:
                     c -= self.own_crop_bonus
                 cost[i, j] = c
         return cost
