@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
+from .keypoints import KEYPOINT_NAMES
 
 log = logging.getLogger("handtrack")
 

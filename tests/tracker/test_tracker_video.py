@@ -10,7 +10,7 @@ import pytest
 from tracker.draw import SIDE_COLORS, draw_fps, draw_hands
 from tracker.video import FPSMonitor, FrameSource, VideoSink, iter_frames
 
-from .tracker_fakes import Scene, SceneHand, blank, fake_tracker, hand_keypoints
+from .tracker_fakes import SceneHand, blank, fake_tracker, hand_keypoints
 
 
 def numbered(i: int, w: int = 64, h: int = 48) -> np.ndarray:
