@@ -398,15 +398,12 @@ def write_report(bench: Bench, out: Path) -> None:
               f"End-to-end `process()` time per frame (ms) on {len(sp['videos'])} shared videos "
               "(scaled and centre-cropped to the size) plus hand-free background frames; tracker in "
               "video mode, frames split by type (detector ran / tracking only) and by hands reported. "
-              "Stage columns are per-frame p50 of: detector (letterbox + network + decode), "
+              "p50/p95 over all frames, then p50 by frame type and by hands reported (n in brackets). "
+              "Stage columns are per-frame means of: detector (letterbox + network + decode), "
               "landmarks (crops + network), decode (heatmap decode), rest (association, smoothing, "
               f"crop planning). MediaPipe: its own thread settings, time measured inside its process. "
               f"Load average at the end: {_fmt(sp['load_average'], 1)}.", ""]
-        keys = ["n", "p50", "p95", "detector_p50", "landmarks_p50", "decode_p50", "rest_p50"]
-        rows = [[x["method"], x["size"], x["threads"] or "-", x["frames"], x["hands"],
-                 *[_fmt(x.get(k), 1) if k != "n" else x["n"] for k in keys]]
-                for x in sp["rows"] if x["hands"] == "all" or x["frames"] != "all"]
-        L.append(_table(["method", "size", "threads", "frames", "hands", *keys], rows))
+        L.append(speed_table(sp["rows"]))
         rat = speed_ratios(sp["rows"])
         if rat:
             L += ["", "handtrack / MediaPipe p50 (all frames): " + ", ".join(rat) + "."]
@@ -418,6 +415,32 @@ def write_report(bench: Bench, out: Path) -> None:
     (out / "TABLE.md").write_text(headline(r) + "\n")
     (out / "results.json").write_text(json.dumps(_jsonable(r), indent=1))
     log.info("wrote %s", out / "REPORT.md")
+
+
+def speed_table(rows) -> str:
+    """One row per method x size x threads (detailed rows stay in results.json)."""
+    idx = {(r["method"], r["size"], r["threads"], r["frames"], r["hands"]): r for r in rows}
+    confs = sorted({(r["method"], r["size"], r["threads"] or 0) for r in rows},
+                   key=lambda c: (c[0], int(c[1].split("x")[0]), c[2]))
+    out = []
+
+    def cell(r, key="p50"):
+        return f"{_fmt(r[key], 1)} ({r['n']})" if r else "-"
+
+    for m, size, th in confs:
+        th = th or None
+        a = idx.get((m, size, th, "all", "all"))
+        if a is None:
+            continue
+        row = [m, size, th or "-", a["n"], _fmt(a["p50"], 1), _fmt(a["p95"], 1),
+               cell(idx.get((m, size, th, "detector", "all"))),
+               cell(idx.get((m, size, th, "tracking", "all")))]
+        row += [cell(idx.get((m, size, th, "all", k))) for k in (0, 1, 2)]
+        row += [_fmt(a.get(f"{st}_mean"), 1) for st in ("detector", "landmarks", "decode", "rest")]
+        out.append(row)
+    return _table(["method", "size", "threads", "frames", "p50", "p95", "p50 detector frames",
+                   "p50 tracking frames", "p50 0 hands", "p50 1 hand", "p50 2 hands",
+                   "detector", "landmarks", "decode", "rest"], out)
 
 
 def speed_ratios(rows) -> list[str]:
