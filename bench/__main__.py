@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if a.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    from .run import PARTS, Bench, BenchConfig, headline
+    from .run import PARTS, Bench, BenchConfig, headline, ratio_lines
     if not (a.shared / "data" / "hands21").exists() and (a.only is None or set(a.only) & {"accuracy", "motion"}):
         p.error(f"no data/hands21 under --shared {a.shared}")
     cfg = BenchConfig(shared=a.shared, out=a.out, parts=a.only or PARTS,
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     res = Bench(cfg).run()
     print()
     print(headline(res))
+    for line in ratio_lines(res):
+        print(f"- {line}")
     for c in res.get("checks", []):
         print(f"- {c['target']}: {c['text']} -> {'met' if c['ok'] else 'NOT met'}")
     for n in res.get("notes", []):

@@ -339,6 +339,8 @@ def write_report(bench: Bench, out: Path) -> None:
     for n in r.get("notes", []):
         L.append(f"- note: {n}")
     L += ["", "## Headline", "", headline(r), ""]
+    L += [f"- {x}" for x in ratio_lines(r)]
+    L.append("")
     if r.get("checks"):
         L += ["### Issue 5 targets (motion benchmark, smoothed track)", ""]
         L.append(_table(["target", "result", "met"],
@@ -415,6 +417,27 @@ def write_report(bench: Bench, out: Path) -> None:
     (out / "TABLE.md").write_text(headline(r) + "\n")
     (out / "results.json").write_text(json.dumps(_jsonable(r), indent=1))
     log.info("wrote %s", out / "REPORT.md")
+
+
+def ratio_lines(results: dict) -> list[str]:
+    """handtrack / MediaPipe ratios on the same frames (accuracy, motion, speed)."""
+    out = []
+    a = results.get("accuracy", {})
+    if "handtrack" in a and "mediapipe" in a:
+        h, m = a["handtrack"], a["mediapipe"]
+        out.append(f"accuracy handtrack/MediaPipe: PCK@0.1 {_fmt(h['pck@0.1'] / max(m['pck@0.1'], 1e-9), 2)}, "
+                   f"found {_fmt(h['found_rate'] / max(m['found_rate'], 1e-9), 2)}")
+    mo = results.get("motion", {}).get("methods", {})
+    if "smoothed" in mo and "mediapipe" in mo:
+        h, m = mo["smoothed"], mo["mediapipe"]
+        j = h["jitter"] / m["jitter"] if m["jitter"] else float("nan")
+        out.append(f"motion handtrack(smoothed)/MediaPipe: jitter {_fmt(j, 2)}, "
+                   f"found {_fmt(h['found_rate'] / max(m['found_rate'], 1e-9), 2)}, "
+                   f"lag {_fmt(h['lag'], 2)} vs {_fmt(m['lag'], 2)} frames")
+    sr = speed_ratios(results.get("speed", {}).get("rows", []))
+    if sr:
+        out.append("speed handtrack/MediaPipe p50: " + ", ".join(sr))
+    return out
 
 
 def speed_table(rows) -> str:
