@@ -23,6 +23,8 @@ from .methods import MediaPipeMethod, TrackerMethod
 log = logging.getLogger(__name__)
 
 PARTS = ("accuracy", "motion", "speed")
+#: how the motion views are named in tables and plots
+DISPLAY = {"smoothed": "handtrack smoothed", "raw": "handtrack raw", "mediapipe": "mediapipe"}
 
 
 @dataclass
@@ -383,7 +385,8 @@ def write_report(bench: Bench, out: Path) -> None:
                 "false_pos_per_frame"]
         nd = {"jitter": 4, "lag": 2, "swaps_per_min": 2, "reacq_mean_frames": 1}
         L.append(_table(["track", *keys],
-                        [[m, *[_fmt(s[k], nd.get(k, 3)) for k in keys]] for m, s in mo["methods"].items()]))
+                        [[DISPLAY.get(m, m), *[_fmt(s[k], nd.get(k, 3)) for k in keys]]
+                         for m, s in mo["methods"].items()]))
         ms = mo["methods"]
         if "raw" in ms and "smoothed" in ms:
             L += ["", f"Smoothed / raw jitter: {_fmt(ms['smoothed']['jitter'] / ms['raw']['jitter'] if ms['raw']['jitter'] else float('nan'))}."]
@@ -525,10 +528,11 @@ def plot_all(bench: Bench, out: Path) -> dict[str, str]:
     if mo:
         names = list(mo)
         fig, axs = plt.subplots(1, 2, figsize=(8, 3.5))
-        axs[0].bar(names, [mo[n]["jitter"] if math.isfinite(mo[n]["jitter"]) else 0 for n in names],
+        labels = [DISPLAY.get(n, n).replace(" ", "\n") for n in names]
+        axs[0].bar(labels, [mo[n]["jitter"] if math.isfinite(mo[n]["jitter"]) else 0 for n in names],
                    color=[colors.get(n) for n in names])
         axs[0].set_title("still-hand jitter (/ palm size)")
-        axs[1].bar(names, [mo[n]["lag"] if math.isfinite(mo[n]["lag"]) else 0 for n in names],
+        axs[1].bar(labels, [mo[n]["lag"] if math.isfinite(mo[n]["lag"]) else 0 for n in names],
                    color=[colors.get(n) for n in names])
         axs[1].axhline(1.0, color="gray", lw=0.5, ls="--")
         axs[1].set_title("lag (frames)")
@@ -541,7 +545,8 @@ def plot_all(bench: Bench, out: Path) -> dict[str, str]:
             c = mo[n]["lag_curve"]
             if c:
                 ds = sorted(c, key=int)
-                ax.plot([int(d) for d in ds], [c[d] for d in ds], marker="o", label=n, color=colors.get(n))
+                ax.plot([int(d) for d in ds], [c[d] for d in ds], marker="o", label=DISPLAY.get(n, n),
+                        color=colors.get(n))
         ax.set_xlabel("delay d (frames): track(t) vs truth(t - d)")
         ax.set_ylabel("mean squared error (px^2)")
         ax.set_yscale("log")
@@ -560,7 +565,8 @@ def plot_all(bench: Bench, out: Path) -> dict[str, str]:
                 ax.plot(gt[:, k], color="k", lw=1.0, label="truth")
                 for n in names:
                     if n in tr:
-                        ax.plot(np.array(tr[n], dtype=float)[:, k], lw=0.8, label=n, color=colors.get(n))
+                        ax.plot(np.array(tr[n], dtype=float)[:, k], lw=0.8, label=DISPLAY.get(n, n),
+                                color=colors.get(n))
                 for a, b, kind in tr["segments"]:
                     if kind == "still":
                         ax.axvspan(a, b, color="gray", alpha=0.12)
