@@ -91,6 +91,12 @@ def test_timeline_has_still_fast_exit_and_cross():
     a, b = away[0]
     assert (~clip.present[(a + b) // 2]).any()
     assert clip.present.any(axis=0).all()
+    # crossing: the hand drawn first is covered by the other one at some point (occlusion)
+    a, b = [(a, b) for a, b, k in clip.segments if k == "cross"][0]
+    inside = (clip.keypoints[a:b, 0] >= 0).all(-1) & (clip.keypoints[a:b, 0, :, 0] < 640) \
+        & (clip.keypoints[a:b, 0, :, 1] < 480)
+    assert (inside & ~clip.visible[a:b, 0]).any()
+    assert clip.visible[a:b, 1].sum() >= (clip.visible[a:b, 0]).sum()
     # speeds from still to fast
     s = np.concatenate([temporal.speed(clip.keypoints[:, j]) for j in range(2)])
     assert s.min() < 1e-3 and s.max() > 8
