@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mp-venv", type=Path, default=None,
                    help="MediaPipe venv (default ~/.cache/handtrack/mp-venv or $HANDTRACK_MP_VENV)")
     p.add_argument("--no-create-venv", action="store_true", help="do not create the MediaPipe venv")
+    p.add_argument("--landmark-model", type=Path, default=None, help="ONNX file (default: shipped)")
+    p.add_argument("--detector-model", type=Path, default=None, help="ONNX file (default: shipped)")
+    p.add_argument("--no-oracle", action="store_true",
+                   help="skip the motion run with ground-truth detections")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     a = p.parse_args(argv)
@@ -71,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
                       accuracy_images=a.accuracy_images or None, motion_clips=a.motion_clips,
                       motion_frames=a.motion_frames, speed_frames=a.speed_frames, seed=a.seed,
                       threads=a.threads, mediapipe=not a.no_mediapipe, mp_venv=a.mp_venv,
-                      create_venv=not a.no_create_venv, plots=not a.no_plots)
+                      create_venv=not a.no_create_venv, plots=not a.no_plots,
+                      oracle_detector=not a.no_oracle)
+    from .methods import model_options
+    cfg.tracker_options.update(model_options(a.landmark_model, a.detector_model))
     if a.speed_sizes:
         cfg.speed_sizes = a.speed_sizes
     if a.speed_threads:
@@ -82,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in ratio_lines(res):
         print(f"- {line}")
     for c in res.get("checks", []):
-        print(f"- {c['target']}: {c['text']} -> {'met' if c['ok'] else 'NOT met'}")
+        print(f"- {c['who']}: {c['target']}: {c['text']} -> {'met' if c['ok'] else 'NOT met'}")
     for n in res.get("notes", []):
         print(f"- note: {n}")
     print(f"\nreport: {cfg.out / 'REPORT.md'}  ({res['seconds']['total']:.0f} s)")
@@ -97,6 +104,8 @@ def soak_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--size", type=_sizes, default=((640, 480),))
     p.add_argument("--sample-every", type=int, default=1000)
+    p.add_argument("--landmark-model", type=Path, default=None)
+    p.add_argument("--detector-model", type=Path, default=None)
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -104,7 +113,9 @@ def soak_main(argv: list[str]) -> int:
     from .soak import run
     video = a.video or sorted((a.shared / "videos").glob("*.mp4"))[0]
     w, h = a.size[0]
-    r = run(video, a.frames, a.threads, w, h, a.sample_every, out=a.out)
+    from .methods import model_options
+    opts = model_options(a.landmark_model, a.detector_model)
+    r = run(video, a.frames, a.threads, w, h, a.sample_every, out=a.out, tracker_options=opts)
     print(f"soak {video.name} {w}x{h} {a.threads} thread(s): {r.frames} frames, {r.seconds:.0f} s, "
           f"RSS {r.samples[0][1]:.1f} -> {r.samples[-1][1]:.1f} MiB, growth after warm-up "
           f"{r.growth_mib:.1f} MiB, slope {r.slope_mib_per_10k:.2f} MiB/10k frames")

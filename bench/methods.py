@@ -36,6 +36,25 @@ def import_hand_tracker():
     return HandTracker
 
 
+def model_options(landmark=None, detector=None) -> dict:
+    """Tracker options that select model files, under whichever names the tracker uses
+    (``landmark_model_path`` / ``detector_model_path``, or ``landmark_model`` / ``detector_model``)."""
+    import dataclasses
+    names: set[str] = set()
+    try:
+        from tracker.hand_tracker import HandTrackerOptions
+        names = {f.name for f in dataclasses.fields(HandTrackerOptions)}
+    except (ImportError, TypeError):
+        pass
+    out = {}
+    for kind, path in (("landmark", landmark), ("detector", detector)):
+        if path is None:
+            continue
+        key = next((k for k in (f"{kind}_model_path", f"{kind}_model") if k in names), f"{kind}_model_path")
+        out[key] = str(path)
+    return out
+
+
 class StageTimer:
     """Times the stages of a tracker by wrapping its models' preprocess / inference / postprocess.
 
@@ -92,7 +111,8 @@ class TrackerMethod:
 
     name = "handtrack"
 
-    def __init__(self, tracker=None, time_stages: bool = False, **options):
+    def __init__(self, tracker=None, time_stages: bool = False, prefix: str = "", **options):
+        self.prefix = prefix
         if tracker is None:
             tracker = import_hand_tracker()(**options)
             self._own = True
@@ -116,7 +136,9 @@ class TrackerMethod:
             raw.append(PredHand(np.asarray(h.keypoints if rk is None else rk, np.float32), h.side,
                                 tid, float(h.score)))
         stages = self.timer.pop(ms) if self.timer is not None else {}
-        return FrameOutput({"smoothed": sm, "raw": raw}, ms, getattr(res, "detector_ran", None), stages)
+        p = self.prefix
+        return FrameOutput({p + "smoothed": sm, p + "raw": raw}, ms, getattr(res, "detector_ran", None),
+                           stages)
 
     def reset(self):
         if hasattr(self.tracker, "reset"):

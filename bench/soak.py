@@ -82,11 +82,12 @@ def looped_video(path: Path, width: int = 640, height: int = 480, max_frames: in
 
 
 def run(video: Path, n_frames: int = 100_000, threads: int = 2, width: int = 640, height: int = 480,
-        sample_every: int = 1000, tracker_factory=None, out: Path | None = None) -> SoakResult:
+        sample_every: int = 1000, tracker_factory=None, out: Path | None = None,
+        tracker_options: dict | None = None) -> SoakResult:
     """Soak the tracker (video mode) on a looped video; optionally write ``soak.json`` and a plot."""
     from .methods import import_hand_tracker
     make = tracker_factory or import_hand_tracker()
-    tr = make(max_hands=2, static_image_mode=False, threads=threads)
+    tr = make(max_hands=2, static_image_mode=False, threads=threads, **(tracker_options or {}))
     try:
         r = soak(tr.process, looped_video(video, width, height), n_frames, sample_every,
                  warmup=min(1000, n_frames // 10))
