@@ -474,6 +474,20 @@ def write_report(bench: Bench, out: Path) -> None:
         for k in ("latency", "stages"):
             if k in plots:
                 L += [f"![{k}]({plots[k]})", ""]
+    soak_file = out / "soak.json"
+    if soak_file.exists():
+        try:
+            sk = json.loads(soak_file.read_text())
+            L += ["## Memory soak (separate command: `python -m bench soak`)", "",
+                  f"Last soak: {sk['frames']} frames of {Path(sk['video']).name} looped, "
+                  f"{sk['size'][0]}x{sk['size'][1]}, {sk['threads']} thread(s), {sk['seconds']:.0f} s; RSS "
+                  f"{sk['samples'][0][1]:.1f} -> {sk['samples'][-1][1]:.1f} MiB, growth after warm-up "
+                  f"{_fmt(sk['growth_mib'], 1)} MiB, slope {_fmt(sk['slope_mib_per_10k'], 2)} MiB per 10k "
+                  f"frames (second half)" + (f", written {sk['written']}" if sk.get("written") else "") + ".", ""]
+            if (out / "soak_rss.png").exists():
+                L += ["![soak](soak_rss.png)", ""]
+        except (ValueError, KeyError, IndexError) as e:
+            log.warning("ignoring unreadable %s: %s", soak_file, e)
     (out / "REPORT.md").write_text("\n".join(L) + "\n")
     (out / "TABLE.md").write_text(headline(r) + "\n")
     (out / "results.json").write_text(json.dumps(_jsonable(r), indent=1))

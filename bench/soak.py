@@ -102,7 +102,8 @@ def run(video: Path, n_frames: int = 100_000, threads: int = 2, width: int = 640
         (out / "soak.json").write_text(json.dumps({
             "video": str(video), "frames": r.frames, "seconds": r.seconds, "threads": threads,
             "size": [width, height], "growth_mib": r.growth_mib,
-            "slope_mib_per_10k": r.slope_mib_per_10k, "samples": r.samples}, indent=1))
+            "slope_mib_per_10k": r.slope_mib_per_10k, "samples": r.samples,
+            "written": time.strftime("%Y-%m-%d %H:%M")}, indent=1))
         try:
             import matplotlib
             matplotlib.use("Agg")

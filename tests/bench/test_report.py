@@ -131,12 +131,17 @@ def _cfg(shared: Path, out: Path, **kw) -> BenchConfig:
 
 def test_report_smoke_with_fake_tracker(hands21, videos, tmp_path):
     shared = hands21.parents[1]
+    from bench import soak
+    sr = soak.run(sorted(videos.glob("*.mp4"))[0], n_frames=40, sample_every=10, width=320, height=240,
+                  tracker_factory=FakeTracker, out=tmp_path)
+    assert sr.frames == 40 and len(sr.samples) == 5
     try:
         res = _OracleBench(_cfg(shared, tmp_path, tracker_factory=FakeTracker, motion_frames=90)).run()
     finally:
         FakeTracker.oracle = None
     report = (tmp_path / "REPORT.md").read_text()
-    for section in ("## Accuracy", "## Motion benchmark", "## Speed", "## Headline", "Issue 5 targets"):
+    for section in ("## Accuracy", "## Motion benchmark", "## Speed", "## Headline", "Issue 5 targets",
+                    "## Memory soak"):
         assert section in report
     for png in ("pck_curves.png", "jitter_lag.png", "latency_hist.png", "lag_curves.png", "trace.png",
                 "stages.png"):
