@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="shared data folder (data/hands21, videos); default: ../shared")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench", help="report folder")
     p.add_argument("--only", type=_parts, default=None, help="comma list of accuracy,motion,speed")
-    p.add_argument("--accuracy-images", type=int, default=1500,
-                   help="hands21/val photos for accuracy (0 = all 7,9xx; default 1500)")
-    p.add_argument("--motion-clips", type=int, default=4, help="synthetic clips (1 and 2 hands alternately)")
+    p.add_argument("--accuracy-images", type=int, default=2500,
+                   help="hands21/val photos for accuracy (0 = all 7,9xx; default 2500)")
+    p.add_argument("--motion-clips", type=int, default=6, help="synthetic clips (1 and 2 hands alternately)")
     p.add_argument("--motion-frames", type=int, default=300, help="frames per synthetic clip")
     p.add_argument("--speed-frames", type=int, default=40, help="frames per video and size")
     p.add_argument("--speed-sizes", type=_sizes, default=None, help="e.g. 640x480,1280x720")

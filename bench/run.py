@@ -36,8 +36,8 @@ class BenchConfig:
     shared: Path
     out: Path
     parts: tuple[str, ...] = PARTS
-    accuracy_images: int | None = 1500
-    motion_clips: int = 4  # alternately 1 and 2 hands
+    accuracy_images: int | None = 2500
+    motion_clips: int = 6  # alternately 1 and 2 hands
     motion_frames: int = 300
     speed_frames: int = 40  # per video and size
     speed_background: int = 20

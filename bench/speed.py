@@ -34,12 +34,21 @@ def fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.ascontiguousarray(img[y0:y0 + height, x0:x0 + width])
 
 
-def read_video(path: Path, n: int, width: int, height: int, step: int = 1) -> tuple[list[np.ndarray], float]:
-    """First ``n`` frames (every ``step``-th) of a video, fitted to the size; and its fps."""
+def read_video(path: Path, n: int, width: int, height: int, step: int = 1,
+               start: float = 0.0) -> tuple[list[np.ndarray], float]:
+    """``n`` consecutive frames (every ``step``-th) of a video from ``start`` (a fraction of its
+    length, moved back so that ``n`` frames fit), fitted to the size; and its fps."""
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise FileNotFoundError(f"cannot open video {path}")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    first = int(min(start * total, max(total - n * step, 0))) if total > 0 else 0
+    i = 0
+    while i < first:  # decode instead of seeking: exact on every container
+        if not cap.grab():
+            break
+        i += 1
     out, i = [], 0
     while len(out) < n:
         ok, f = cap.read()
@@ -145,7 +154,7 @@ def run(videos: list[Path], make_tracker, mediapipe=None, sizes=SIZES, threads=T
     for size in sizes:
         clips = {}
         for v in videos:
-            clips[v.stem] = read_video(v, frames_per_video, *size)
+            clips[v.stem] = read_video(v, frames_per_video, *size, start=0.3)
         if background:
             clips["background"] = (background_frames(background, *size), 30.0)
         nf = sum(len(f) for f, _ in clips.values())
