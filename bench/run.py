@@ -237,13 +237,11 @@ class Bench:
     def run_speed(self):
         cfg = self.cfg
         vids = cfg.videos if cfg.videos is not None else sorted((cfg.shared / "videos").glob("*.mp4"))
-        make = None
         probe = self.try_tracker(False)
+        make = None
         if probe is not None:
             probe.close()
-
-            def make(th):
-                return self.tracker(False, threads=th, time_stages=True)
+            make = lambda th: self.tracker(False, threads=th, time_stages=True)  # noqa: E731
         mp = self.mediapipe(False)
         try:
             recs = speed.run(vids, make, mp, cfg.speed_sizes, cfg.speed_threads, cfg.speed_frames,

@@ -281,7 +281,7 @@ def summarize(tracks: Tracks, gt: np.ndarray, gt_visible: np.ndarray, present: n
     t_len, h = gt.shape[:2]
     vis = np.asarray(gt_visible) > 0
     pres = np.asarray(present, bool)
-    jit_vals, sq_errs = [], []
+    jit_vals = []
     side_sw = id_sw = 0
     reacq = []
     found = side_ok = side_n = 0
