@@ -1,0 +1,89 @@
+"""Export parity: ONNX checker, onnxruntime vs torch allclose, decoded keypoints within 0.1 px,
+metadata that the runtime stages accept; and the shipped models load."""
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from export.detector_export import export_detector
+from export.onnx_export import export_landmarks, verify
+from tracker.codec import HeatmapCodec
+from tracker.detector import HandDetector
+from tracker.detector_codec import CenterCodec
+from tracker.geometry import Roi
+from tracker.landmarks import LandmarkModel
+from train.common import MEAN_RGB, STD_RGB
+from train.model import DetectorModelConfig, DetectorNet, LandmarkModelConfig, LandmarkNet
+
+
+def _randomize_bn(net):
+    g = torch.Generator().manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    # a head that actually peaks, so that decoding compares real maxima
+    for p in net.head.parameters():
+        p.data.normal_(0, 0.3, generator=g)
+    return net
+
+
+def test_landmark_export_parity(tmp_path):
+    net = _randomize_bn(LandmarkNet(LandmarkModelConfig(input_size=96)))
+    codec = HeatmapCodec((96, 96), (24, 24), 1.5)
+    ckpt = tmp_path / "lm.pt"
+    torch.save({"model": net.state_dict(), "model_config": net.cfg.to_dict(), "codec": codec.to_dict(),
+                "normalization": {"mean_rgb": list(MEAN_RGB), "std_rgb": list(STD_RGB)},
+                "state": {"step": 7, "minutes": 1.0, "history": []}}, ckpt)
+    out = tmp_path / "lm.onnx"
+    figs = export_landmarks(ckpt, out)
+    assert figs["max_abs_diff"] < 1e-4 and figs["max_keypoint_diff_px"] <= 0.1
+    onnx.checker.check_model(onnx.load(str(out)))
+    m = LandmarkModel(out, threads=1)
+    assert m.input_size == 96 and m.codec == codec
+    res = m(np.zeros((120, 160, 3), np.uint8), [Roi(80, 60, 100, 0.5), Roi(40, 40, 50, 0.0)])
+    assert len(res) == 2 and res[0].keypoints.shape == (17, 2) and 0 <= res[0].presence <= 1
+
+
+def test_detector_export_parity(tmp_path):
+    cfg = DetectorModelConfig(128, 96)
+    net = _randomize_bn(DetectorNet(cfg))
+    ckpt = tmp_path / "det.pt"
+    torch.save({"model": net.state_dict(), "model_config": cfg.to_dict(),
+                "codec": CenterCodec((128, 96), 4).to_dict(), "train_config": {"threshold": 0.3},
+                "normalization": {"mean_rgb": list(MEAN_RGB), "std_rgb": list(STD_RGB)},
+                "state": {"step": 3}}, ckpt)
+    out = tmp_path / "det.onnx"
+    export_detector(ckpt, out)
+    d = HandDetector(out, threads=1)
+    assert (d.width, d.height, d.default_threshold) == (128, 96, 0.3)
+    dets = d(np.zeros((480, 640, 3), np.uint8), score_threshold=0.0, max_detections=3)
+    assert len(dets) <= 3
+
+
+def test_verify_catches_a_mismatch(tmp_path):
+    """The parity check is not vacuous: a model file that differs from torch fails it."""
+    net = _randomize_bn(LandmarkNet(LandmarkModelConfig(input_size=64))).eval()
+    other = _randomize_bn(LandmarkNet(LandmarkModelConfig(input_size=64))).eval()
+    with torch.no_grad():
+        for p in other.head.parameters():
+            p.add_(1.0)
+    from export.onnx_export import _export
+    model = _export(other, torch.zeros(1, 3, 64, 64), tmp_path / "x.onnx", ["heat", "logits"], True)
+    with pytest.raises(AssertionError, match="differs from torch"):
+        verify(model, net, [np.random.default_rng(0).normal(size=(2, 3, 64, 64)).astype(np.float32)])
+
+
+@pytest.mark.parametrize("loader", [LandmarkModel, HandDetector])
+def test_shipped_models_load(loader):
+    m = loader(threads=1)
+    assert m.meta["model_version"]
+
+
+@pytest.mark.parametrize("content,error", [(None, FileNotFoundError), (b"garbage", ValueError)])
+def test_missing_or_corrupt_model_file(tmp_path, content, error):
+    p = tmp_path / "m.onnx"
+    if content is not None:
+        p.write_bytes(content)
+    with pytest.raises(error, match="m.onnx"):
+        LandmarkModel(p)
