@@ -161,7 +161,7 @@ def test_report_smoke_with_fake_tracker(hands21, videos, tmp_path):
     assert checks["zero side swaps"] and not checks["lag <= 1 frame"]
     rows = res["speed"]["rows"]
     assert {r["frames"] for r in rows if r["method"] == "handtrack"} >= {"all", "detector", "tracking"}
-    assert (tmp_path / "TABLE.md").read_text().count("handtrack") == 1
+    assert (tmp_path / "TABLE.md").read_text().count("| handtrack |") == 1
 
 
 def test_report_smoke_real_tracker(hands21, videos, tmp_path):
