@@ -1,0 +1,184 @@
+"""Evaluate the exported (ONNX) models on the val split, exactly as they ship.
+
+    python -m train.evaluate landmarks --data ../shared/data/hands21 --out runs/eval_landmarks.json
+    python -m train.evaluate detector  --data ../shared/data/hands21 --out runs/eval_detector.json
+
+landmarks: every val hand, cropped from its ground-truth keypoints the way the tracker crops
+(rotated to the hand axis, ``roi_scale`` margin) with realistic jitter (scale, shift, angle);
+PCK@0.05/0.1/0.2, AUC@0.2, NME(palm), per-keypoint PCK@0.1, handedness accuracy (all labelled
+hands and those with label score >= 0.9) and presence AUC (against crops that cut the hand off).
+
+detector: composed val scenes (val photos only): AP@0.5, recall and false positives per frame at
+the shipped threshold; recall on the single val photos. ``--calibrate`` also picks the lowest
+threshold with <= 0.05 false positives per frame on a second, disjoint set of scenes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tracker.detector import HandDetector
+from tracker.detector_codec import hand_box_and_cues
+from tracker.keypoints import KEYPOINT_NAMES
+from tracker.landmarks import LandmarkModel
+from tracker.metrics import (auc, average_precision, handedness_accuracy, match_detections, nme_palm,
+                             per_keypoint_pck, pck, roc_auc)
+
+from .augment import AugmentConfig, sample_roi
+from .data import UNKNOWN, ImageCache, load_records
+
+log = logging.getLogger("evaluate")
+
+EVAL_JITTER = AugmentConfig(full_rotation_p=0.0, angle_sigma_deg=10.0, scale_range=(0.9, 1.15),
+                            shift_sigma=0.05, photometric=False, flip_p=0.0, negative_p=0.0)
+
+
+def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batch: int = 64) -> dict:
+    rng = np.random.default_rng(seed)
+    cfg = EVAL_JITTER
+    preds, sides, pres_pos, pres_neg = [], [], [], []
+    for s in range(0, len(records), batch):
+        chunk = records[s:s + batch]
+        for rec in chunk:
+            img = cache[rec.image]
+            pos = sample_roi(rec, cfg, rng)
+            neg = sample_roi(rec, cfg, rng, negative=True)
+            r_pos, r_neg = model(img, [pos, neg])
+            preds.append(r_pos.keypoints)
+            sides.append(r_pos.right_prob)
+            pres_pos.append(r_pos.presence)
+            pres_neg.append(r_neg.presence)
+    pred = np.stack(preds)
+    gt = np.stack([r.keypoints for r in records])
+    vis = np.stack([r.visible for r in records])
+    p = pck(pred, gt, vis)
+    side_gt = np.array([r.handedness for r in records])
+    side_sc = np.array([r.handedness_score for r in records])
+    side_pred = (np.array(sides) > 0.5).astype(int)
+    known = side_gt != UNKNOWN
+    return {
+        "hands": len(records),
+        "pck@0.05": p[0.05], "pck@0.1": p[0.1], "pck@0.2": p[0.2],
+        "auc@0.2": auc(pred, gt, vis),
+        "nme_palm": nme_palm(pred, gt, vis),
+        "per_keypoint_pck@0.1": dict(zip(KEYPOINT_NAMES, np.round(per_keypoint_pck(pred, gt, vis), 4).tolist())),
+        "handedness_acc": handedness_accuracy(side_pred, side_gt, known),
+        "handedness_acc_score>=0.9": handedness_accuracy(side_pred, side_gt, known & (side_sc >= 0.9)),
+        "presence_auc": roc_auc(np.r_[pres_pos, pres_neg], np.r_[np.ones(len(pres_pos)), np.zeros(len(pres_neg))]),
+        "crops": "GT keypoints -> roi_from_keypoints, jitter: scale x U(0.9,1.15), shift N(0,0.05), angle N(0,10deg)",
+        "model_version": model.meta.get("model_version"),
+    }
+
+
+def _scenes(records, cache, n, seed, width, height):
+    from .scenes import SceneConfig, compose_scene, visible_hands
+    from .train_detector import group_by_image
+    groups = group_by_image(records)
+    scfg = SceneConfig(width, height)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        img, hands = compose_scene(groups, cache, scfg, rng)
+        pos, ignore = visible_hands(hands, width, height)
+        boxes = np.array([hand_box_and_cues(k, v)[0] for k, v in pos], np.float32).reshape(-1, 4)
+        out.append((img, boxes, ignore))
+    return out
+
+
+def _scene_stats(det: HandDetector, scenes, threshold: float):
+    per_image, tp_at, fp_at, n_gt = [], 0, 0, 0
+    raw = []
+    for img, gt, ign in scenes:
+        dets = det(img, score_threshold=0.05, max_detections=10)
+        boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
+        scores = np.array([d.score for d in dets], np.float32)
+        tp, sc, n = match_detections(boxes, scores, gt, 0.5, ign)
+        per_image.append((tp, sc, n))
+        raw.append((tp, sc))
+        sel = sc >= threshold
+        tp_at += int(tp[sel].sum())
+        fp_at += int((~tp[sel]).sum())
+        n_gt += n
+    return per_image, tp_at / max(n_gt, 1), fp_at / max(len(scenes), 1)
+
+
+def calibrate_threshold(det: HandDetector, scenes, max_fp: float = 0.05) -> float:
+    """Lowest threshold (0.05 steps from 0.1) with <= max_fp false positives per frame."""
+    per_image, _, _ = _scene_stats(det, scenes, 1.0)
+    fps = np.concatenate([s[~t] for t, s, _ in per_image]) if per_image else np.zeros(0)
+    for thr in np.arange(0.1, 0.96, 0.05):
+        if (fps >= thr).sum() / len(scenes) <= max_fp:
+            return float(round(thr, 2))
+    return 0.95
+
+
+def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, seed: int = 7,
+                      threshold: float | None = None) -> dict:
+    thr = det.default_threshold if threshold is None else threshold
+    scenes = _scenes(records, cache, n_scenes, seed, det.width, det.height)
+    per_image, recall, fpf = _scene_stats(det, scenes, thr)
+    # single photos: the labelled hand of each photo (extra hands count when found, not when missed)
+    found = 0
+    photos = {}
+    for r in records:
+        photos.setdefault(r.image, []).append(r)
+    n_main = 0
+    for path, recs in photos.items():
+        dets = det(cache[path], score_threshold=thr)
+        boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
+        gt = hand_box_and_cues(recs[0].keypoints, recs[0].visible)[0][None]
+        tp, _, _ = match_detections(boxes, np.array([d.score for d in dets]), gt, 0.5)
+        found += int(tp.any())
+        n_main += 1
+    return {"scenes": len(scenes), "hands_in_scenes": sum(n for _, _, n in per_image),
+            "ap@0.5": average_precision(per_image), "threshold": thr, "recall": recall,
+            "fp_per_frame": fpf, "photo_recall": found / max(n_main, 1), "photos": n_main,
+            "model_version": det.meta.get("model_version")}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("kind", choices=["landmarks", "detector"])
+    ap.add_argument("--data", default="../shared/data/hands21")
+    ap.add_argument("--split", default="val")
+    ap.add_argument("--model", default=None, help="ONNX file (default: the shipped one)")
+    ap.add_argument("--limit", type=int, default=0, help="first N hands/photos only (0: all)")
+    ap.add_argument("--scenes", type=int, default=500)
+    ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--calibrate", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=None, help="JSON file for the figures")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    t0 = time.time()
+    try:
+        recs = load_records(a.data, a.split)
+        if a.limit:
+            recs = recs[:a.limit]
+        cache = ImageCache(recs)
+        if a.kind == "landmarks":
+            res = evaluate_landmarks(LandmarkModel(a.model, threads=a.threads), recs, cache)
+        else:
+            det = HandDetector(a.model, threads=a.threads)
+            if a.calibrate:
+                cal = _scenes(recs, cache, a.scenes, 1234, det.width, det.height)
+                a.threshold = calibrate_threshold(det, cal)
+                log.info("calibrated threshold: %.2f", a.threshold)
+            res = evaluate_detector(det, recs, cache, a.scenes, threshold=a.threshold)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}")
+    res["seconds"] = round(time.time() - t0, 1)
+    text = json.dumps(res, indent=1)
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
