@@ -243,14 +243,15 @@ class Bench:
             probe.close()
             make = lambda th: self.tracker(False, threads=th, time_stages=True)  # noqa: E731
         mp = self.mediapipe(False)
+        stage_rows: list[dict] = []
         try:
             recs = speed.run(vids, make, mp, cfg.speed_sizes, cfg.speed_threads, cfg.speed_frames,
-                             cfg.speed_background)
+                             cfg.speed_background, stages=stage_rows)
         finally:
             if mp is not None:
                 mp.close()
         self.results["speed"] = {"rows": speed.summarize(recs), "load_average": speed.load_average(),
-                                 "videos": [v.name for v in vids]}
+                                 "videos": [v.name for v in vids], "stages": stage_rows}
         self._speed_records = recs
 
     # -- all -----------------------------------------------------------------------------------
@@ -468,6 +469,12 @@ def write_report(bench: Bench, out: Path) -> None:
               f"crop planning). MediaPipe: its own thread settings, time measured inside its process. "
               f"Load average at the end: {_fmt(sp['load_average'], 1)}.", ""]
         L.append(speed_table(sp["rows"]))
+        if sp.get("stages"):
+            L += ["", "Model stages alone (whatever the detector finds): detector on whole frames, landmarks "
+                  "on 1 or 2 fixed crops, each with its pre/post-processing; ms per call.", ""]
+            L.append(_table(["size", "threads", "stage", "n", "p50", "p95"],
+                            [[x["size"], x["threads"], x["stage"], x["n"], _fmt(x["p50"], 1), _fmt(x["p95"], 1)]
+                             for x in sp["stages"]]))
         rat = speed_ratios(sp["rows"])
         if rat:
             L += ["", "handtrack / MediaPipe p50 (all frames): " + ", ".join(rat) + "."]
@@ -543,14 +550,20 @@ def speed_table(rows) -> str:
 
 
 def speed_ratios(rows) -> list[str]:
+    """handtrack / MediaPipe p50 per size and thread count, on frames with 1 hand reported by each
+    (all frames when either has none)."""
     out = []
+    idx = {(r["method"], r["size"], r["threads"], r["frames"], r["hands"]): r for r in rows}
     for r in rows:
         if r["method"] != "handtrack" or r["frames"] != "all" or r["hands"] != "all":
             continue
-        mp = [x for x in rows if x["method"] == "mediapipe" and x["size"] == r["size"]
-              and x["frames"] == "all" and x["hands"] == "all"]
-        if mp and mp[0]["p50"] > 0:
-            out.append(f"{r['size']} {r['threads']} thread(s) {r['p50'] / mp[0]['p50']:.2f}")
+        h1 = idx.get(("handtrack", r["size"], r["threads"], "all", 1))
+        m1 = idx.get(("mediapipe", r["size"], None, "all", 1))
+        ma = idx.get(("mediapipe", r["size"], None, "all", "all"))
+        if h1 and m1 and m1["p50"] > 0:
+            out.append(f"{r['size']} {r['threads']} thread(s), 1-hand frames {h1['p50'] / m1['p50']:.2f}")
+        elif ma and ma["p50"] > 0:
+            out.append(f"{r['size']} {r['threads']} thread(s), all frames {r['p50'] / ma['p50']:.2f}")
     return out
 
 

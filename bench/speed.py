@@ -142,15 +142,56 @@ def summarize(records: list[SpeedRecord]) -> list[dict]:
     return rows
 
 
+def stage_bench(tracker, frames: list[np.ndarray], reps: int = 30) -> dict[str, list[float]]:
+    """The model stages alone, whatever the detector finds: ``detector`` on whole frames and
+    ``landmarks_1`` / ``landmarks_2`` on one / two crops (a third of the frame height, slightly
+    rotated, around the centre), each including its pre- and post-processing. ms per call."""
+    from tracker.geometry import Roi
+    out: dict[str, list[float]] = {}
+    det = getattr(tracker, "detector", None)
+    lm = getattr(tracker, "landmarks", None)
+    if not frames:
+        return out
+    failed: set[str] = set()
+    for i in range(reps + 2):
+        f = frames[i % len(frames)]
+        h, w = f.shape[:2]
+        rois = [Roi(w * 0.35, h * 0.5, h / 3, 0.3), Roi(w * 0.65, h * 0.5, h / 3, -0.3)]
+        calls = []
+        if det is not None:
+            calls.append(("detector", lambda: det(f)))
+        if lm is not None:
+            calls.append(("landmarks_1", lambda: lm(f, rois[:1])))
+            calls.append(("landmarks_2", lambda: lm(f, rois)))
+        for name, fn in calls:
+            if name in failed:
+                continue
+            t0 = time.perf_counter()
+            try:
+                fn()
+            except Exception as e:  # noqa: BLE001 - a stage with another interface: skip it
+                log.warning("stage benchmark %s skipped: %s", name, e)
+                failed.add(name)
+                out.pop(name, None)
+                continue
+            ms = (time.perf_counter() - t0) * 1000.0
+            if i >= 2:  # warm-up
+                out.setdefault(name, []).append(ms)
+    return out
+
+
 def run(videos: list[Path], make_tracker, mediapipe=None, sizes=SIZES, threads=THREADS,
-        frames_per_video: int = 40, background: int = 20, warmup: int = 5) -> list[SpeedRecord]:
+        frames_per_video: int = 40, background: int = 20, warmup: int = 5,
+        stages: list | None = None) -> list[SpeedRecord]:
     """Time the tracker (each size x thread count) and MediaPipe (each size) on the same frames.
 
     Args:
         make_tracker: threads -> a :mod:`bench.methods` tracker method with stage timing, or None
             to skip the tracker. mediapipe: a MediaPipe method in video mode, or None.
+        stages: a list that receives the :func:`stage_bench` rows (dicts), when given.
     """
     records = []
+    stages = stages if stages is not None else []
     for size in sizes:
         clips = {}
         for v in videos:
@@ -164,6 +205,12 @@ def run(videos: list[Path], make_tracker, mediapipe=None, sizes=SIZES, threads=T
                 try:
                     t0 = time.perf_counter()
                     rs = time_method(m, "handtrack", clips, size, th, warmup)
+                    frames = [f for fs, _ in clips.values() for f in fs[:3]]
+                    for name, ms in stage_bench(getattr(m, "tracker", m), frames).items():
+                        stages.append({"size": f"{size[0]}x{size[1]}", "threads": th, "stage": name,
+                                       "n": len(ms), "p50": percentiles(ms)[0], "p95": percentiles(ms)[1]})
+                        log.info("stage %s %dx%d %d thread(s): p50 %.1f ms, p95 %.1f ms", name, size[0],
+                                 size[1], th, *percentiles(ms))
                 finally:
                     m.close()
                 records += rs

@@ -32,7 +32,7 @@ class _Result:
 class _Model:
     """Stands in for a model stage: preprocess -> inference -> postprocess through ``self``."""
 
-    def preprocess(self, x):
+    def preprocess(self, x, *rest):
         return x
 
     def inference(self, x):
@@ -41,8 +41,8 @@ class _Model:
     def postprocess(self, x):
         return x
 
-    def __call__(self, x):
-        return self.postprocess(self.inference(self.preprocess(x)))
+    def __call__(self, x, *rest):
+        return self.postprocess(self.inference(self.preprocess(x, *rest)))
 
 
 class FakeTracker:
@@ -159,6 +159,7 @@ def test_report_smoke_with_fake_tracker(hands21, videos, tmp_path):
     assert mo["smoothed"]["lag"] == pytest.approx((1 - FakeTracker.K) / FakeTracker.K, abs=0.5)
     checks = {c["target"]: c["ok"] for c in res["checks"] if c["who"] == "handtrack"}
     assert checks["zero side swaps"] and not checks["lag <= 1 frame"]
+    assert {x["stage"] for x in res["speed"]["stages"]} == {"detector", "landmarks_1", "landmarks_2"}
     rows = res["speed"]["rows"]
     assert {r["frames"] for r in rows if r["method"] == "handtrack"} >= {"all", "detector", "tracking"}
     assert (tmp_path / "TABLE.md").read_text().count("| handtrack |") == 1
