@@ -42,11 +42,12 @@ def test_soak_sees_a_leak_and_no_leak():
     hoard = []
 
     def leaky(frame, ts):
-        hoard.append(np.ones(256 * 1024, np.float32))  # 1 MiB per frame, touched
+        hoard.append(np.ones(1024 * 1024, np.float32))  # 4 MiB per frame, touched
 
+    # 240 MiB leaked; the allocator may first reuse memory freed earlier in this process
     r = soak.soak(leaky, frames, 60, sample_every=5, warmup=5, log_every=0)
-    assert r.growth_mib > 35
-    assert r.slope_mib_per_10k > 5000
+    assert r.growth_mib > 100
+    assert r.slope_mib_per_10k > 0.5 * 4 * 10_000
     hoard.clear()
     r2 = soak.soak(lambda f, t: np.ones(256 * 1024, np.float32).sum(), frames, 60, sample_every=5,
                    warmup=5, log_every=0)
