@@ -63,7 +63,8 @@ class HandTrackerOptions:
         max_hands: most hands reported per frame (>= 1; at most one left and one right when <= 2).
         static_image_mode: every call independent (photos, evaluation); no tracking, no smoothing.
         mirrored: the input is a mirror image (selfie view): swap left/right labels.
-        min_detection_confidence: detector score threshold for a new hand, in [0, 1].
+        min_detection_confidence: detector score threshold for a new hand, in [0, 1]; None uses
+            the threshold calibrated for the shipped detector (stored in its metadata).
         min_tracking_confidence: landmark presence threshold; a hand below it is not reported
             and its track ends, in [0, 1].
         device: "cpu" or "cuda" (needs onnxruntime-gpu).
@@ -79,7 +80,7 @@ class HandTrackerOptions:
     max_hands: int = 2
     static_image_mode: bool = False
     mirrored: bool = False
-    min_detection_confidence: float = 0.5
+    min_detection_confidence: float | None = None
     min_tracking_confidence: float = 0.5
     device: str = "cpu"
     threads: int = 2
@@ -96,6 +97,8 @@ class HandTrackerOptions:
             raise ValueError(f"max_hands must be an integer >= 1, got {self.max_hands!r}")
         for name in ("min_detection_confidence", "min_tracking_confidence"):
             v = getattr(self, name)
+            if v is None and name == "min_detection_confidence":
+                continue
             if not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v!r}")
         if str(self.device).lower() not in ("cpu", "cuda"):

@@ -77,8 +77,9 @@ class FakeDetector:
     def __init__(self, scene: Scene, score: float = 0.9) -> None:
         self.scene, self.score, self.calls, self.closed = scene, score, 0, False
 
-    def __call__(self, frame_bgr, score_threshold: float = 0.5, max_detections: int = 4):
+    def __call__(self, frame_bgr, score_threshold: float | None = None, max_detections: int = 4):
         self.calls += 1
+        score_threshold = 0.5 if score_threshold is None else score_threshold
         out = []
         for h in self.scene.hands:
             k = h.keypoints
