@@ -449,6 +449,15 @@ def write_report(bench: Bench, out: Path) -> None:
                         [[DISPLAY.get(m, m), *[_fmt(s[k], nd.get(k, 3)) for k in keys]]
                          for m, s in mo["methods"].items()]))
         ms = mo["methods"]
+        bs = {m: temporal.by_speed_table(x["by_speed"]) for m, x in ms.items() if "by_speed" in x}
+        if bs:
+            bins = list(temporal.SPEED_BINS)
+            L += ["", "By ground-truth speed (present hands): NME (palm) of reported hands / found rate.", ""]
+            L.append(_table(["track", *bins],
+                            [[DISPLAY.get(m, m), *[f"{_fmt(t[b]['nme'])} / {_fmt(t[b]['found_rate'])}" for b in bins]]
+                             for m, t in bs.items()]))
+            first = next(iter(bs.values()))
+            L.append("\nframes per bin (hand-frames): " + ", ".join(f"{b} {first[b]['frames']}" for b in bins))
         if "raw" in ms and "smoothed" in ms:
             L += ["", f"Smoothed / raw jitter: {_fmt(ms['smoothed']['jitter'] / ms['raw']['jitter'] if ms['raw']['jitter'] else float('nan'))}."]
         if "smoothed" in ms and "mediapipe" in ms:

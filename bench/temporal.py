@@ -23,6 +23,11 @@ from tracker.keypoints import palm_size
 from .matching import MAX_COST, match_hands
 
 
+#: ground-truth speed bins (mean keypoint px/frame at 640x480) for the error-by-speed table
+SPEED_BINS = {"still": (0.0, 0.05), "slow (<3 px/f)": (0.05, 3.0), "medium (3-8)": (3.0, 8.0),
+              "fast (>=8)": (8.0, np.inf)}
+
+
 def _flat(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float64)
     return x.reshape(x.shape[0], -1, 2)
@@ -286,6 +291,8 @@ def summarize(tracks: Tracks, gt: np.ndarray, gt_visible: np.ndarray, present: n
     reacq = []
     found = side_ok = side_n = 0
     nme_vals, pck_hits, pck_n = [], 0, 0
+    # by ground-truth speed: {bin: [present frames, found frames, nme sum, nme count]}
+    by_speed = {b: [0, 0, 0.0, 0] for b in SPEED_BINS}
     lag_curve_sum: dict[int, float] = {}
     lag_frames = 0
     still_frames = moving_frames = 0
@@ -322,6 +329,17 @@ def summarize(tracks: Tracks, gt: np.ndarray, gt_visible: np.ndarray, present: n
             size = np.array([hand_size_full(x) for x in g[m]])
             pck_hits += int(((err / size[:, None]) < 0.1)[vv].sum())
         pck_n += int(vis[mv, j].sum())  # unreported moving frames count as misses
+        spd = speed(g)
+        for b, (lo, hi) in SPEED_BINS.items():
+            inb = pres[:, j] & (spd >= lo) & (spd < hi)
+            acc = by_speed[b]
+            acc[0] += int(inb.sum())
+            acc[1] += int((inb & rep).sum())
+            m2 = inb & rep
+            if m2.any():
+                e2 = (np.linalg.norm(p[m2] - g[m2], axis=-1) / palm[m2, None])[vis[m2, j]]
+                acc[2] += float(e2.sum())
+                acc[3] += int(e2.size)
     n_pres = int(pres.sum())
     curve = {d: e / lag_frames for d, e in sorted(lag_curve_sum.items())} if lag_frames else {}
     lag_val = _parabola_min(curve)
@@ -355,7 +373,17 @@ def summarize(tracks: Tracks, gt: np.ndarray, gt_visible: np.ndarray, present: n
         "pck_hits": pck_hits,
         "pck_n": pck_n,
         "false_pos": int(tracks.false_positives.sum()),
+        "by_speed": by_speed,
     }
+
+
+def by_speed_table(by_speed: dict) -> dict[str, dict]:
+    """{bin: {"frames", "found_rate", "nme"}} from the accumulators of :func:`summarize`."""
+    out = {}
+    for b, (n, f, es, ec) in by_speed.items():
+        out[b] = {"frames": n, "found_rate": f / n if n else float("nan"),
+                  "nme": es / ec if ec else float("nan")}
+    return out
 
 
 def _parabola_min(curve: dict[int, float]) -> float:
@@ -428,4 +456,6 @@ def combine(summaries: list[dict]) -> dict:
         "pck_hits": sum(x["pck_hits"] for x in s),
         "pck_n": pck_n,
         "false_pos": sum(x["false_pos"] for x in s),
+        "by_speed": {b: [sum(x["by_speed"][b][k] for x in s if "by_speed" in x) for k in range(4)]
+                     for b in SPEED_BINS},
     }

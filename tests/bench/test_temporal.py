@@ -155,6 +155,13 @@ def test_align_and_summarize_fake_method():
     assert abs(s["lag"]) < 0.3
     assert s["jitter"] > 0 and s["still_frames"] > 30
     assert s["swaps_per_min"] == pytest.approx(1 / (120 / 30 / 60))
+    tbl = temporal.by_speed_table(s["by_speed"])
+    assert tbl["still"]["frames"] == 40 and tbl["still"]["found_rate"] == 1.0
+    assert tbl["slow (<3 px/f)"]["frames"] == 1
+    assert tbl["medium (3-8)"]["frames"] == 79
+    assert tbl["medium (3-8)"]["found_rate"] == pytest.approx(74 / 79)
+    assert tbl["fast (>=8)"]["frames"] == 0 and np.isnan(tbl["fast (>=8)"]["nme"])
+    assert 0 < tbl["still"]["nme"] < 0.2
 
 
 def test_tracker_pck_on_known_case():
