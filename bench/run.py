@@ -80,6 +80,7 @@ class Bench:
         self.results: dict = {"config": {}, "notes": []}
         self.mp_venv = None
         self.tracker_error = None
+        self._example = None
 
     # -- methods -------------------------------------------------------------------------------
     def tracker(self, static: bool, threads: int | None = None, time_stages: bool = False,
@@ -217,6 +218,9 @@ class Bench:
                              _fmt(s["jitter"], 4), _fmt(s["lag"], 2), s["side_swaps"], s["id_swaps"],
                              _fmt(s["found_rate"]))
                 traces.append(tr_clip)
+                if getattr(self, "_example", None) is None or (len(clip.sides) == 2
+                                                                 and len(self._example[0].sides) < 2):
+                    self._example = (clip, {v: preds[v] for v in ("smoothed", "mediapipe") if v in preds})
                 log.info("motion clip %d done in %.1f s", ci, time.perf_counter() - t0)
         finally:
             for meth in methods.values():
@@ -435,7 +439,8 @@ def write_report(bench: Bench, out: Path) -> None:
               "noise, JPEG). `raw` = landmark model output, `smoothed` = the tracker's keypoints. "
               "`GT detections`: the same tracker with its detector replaced by one that reports each "
               "visible ground-truth hand (its box); it isolates landmarks, association and smoothing "
-              "from the detector.", "",
+              "from the detector. In `example.png`: truth white, handtrack smoothed orange (left) / "
+              "blue (right), MediaPipe magenta.", "",
               "jitter = mean |x(t+1)-2x(t)+x(t-1)| / palm size on still frames; lag = delay (frames, "
               "sub-frame by parabola) that best aligns the track with the truth on moving frames; "
               "swaps = side changes of one physical hand, plus track-id changes while it stayed in "
@@ -464,7 +469,7 @@ def write_report(bench: Bench, out: Path) -> None:
             L += [f"handtrack smoothed / MediaPipe: jitter {_fmt(ms['smoothed']['jitter'] / ms['mediapipe']['jitter'] if ms['mediapipe']['jitter'] else float('nan'))}, "
                   f"found {_fmt(ms['smoothed']['found_rate'] / max(ms['mediapipe']['found_rate'], 1e-9))}."]
         L.append("")
-        for k in ("jitter_lag", "lag_curves", "trace"):
+        for k in ("example", "jitter_lag", "lag_curves", "trace"):
             if k in plots:
                 L += [f"![{k}]({plots[k]})", ""]
     if "speed" in r:
@@ -596,6 +601,35 @@ def _jsonable(x):
     return x
 
 
+def example_image(clip, preds: dict, path: Path, n: int = 4) -> None:
+    """Tiles of a synthetic clip: truth (white), handtrack smoothed (side colours), MediaPipe
+    (magenta), at frames spread over the clip (a crossing frame first when there is one)."""
+    import cv2
+
+    from tracker.draw import SIDE_COLORS, draw_skeleton
+    t_len = len(clip)
+    picks = [int(t_len * f) for f in np.linspace(0.15, 0.9, n)]
+    cross = [a + (b - a) // 2 for a, b, k in clip.segments if k == "cross"]
+    if cross:
+        picks = [cross[0]] + picks[1:]
+    tiles = []
+    for t in sorted(set(min(p, t_len - 1) for p in picks)):
+        img = clip.render(t)
+        for j in range(len(clip.sides)):
+            draw_skeleton(img, clip.keypoints[t, j], color=(255, 255, 255), thickness=1)
+        for h in preds.get("mediapipe", [[]] * t_len)[t]:
+            draw_skeleton(img, h.keypoints, color=(255, 0, 255), thickness=1)
+        for h in preds.get("smoothed", [[]] * t_len)[t]:
+            draw_skeleton(img, h.keypoints, color=SIDE_COLORS.get(h.side, (200, 200, 200)), thickness=2)
+        kind = next((k for a, b, k in clip.segments if a <= t < b), "")
+        cv2.putText(img, f"t={t} {kind}", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
+        tiles.append(cv2.resize(img, (clip.width // 2, clip.height // 2), interpolation=cv2.INTER_AREA))
+    while len(tiles) % 2:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.hstack(tiles[i:i + 2]) for i in range(0, len(tiles), 2)]
+    cv2.imwrite(str(path), np.vstack(rows))
+
+
 def plot_all(bench: Bench, out: Path) -> dict[str, str]:
     """PNG plots; returns {name: file name}."""
     import matplotlib
@@ -674,6 +708,13 @@ def plot_all(bench: Bench, out: Path) -> dict[str, str]:
             fig.savefig(out / "trace.png", dpi=90)
             plt.close(fig)
             made["trace"] = "trace.png"
+    ex = getattr(bench, "_example", None)
+    if ex is not None and ex[1]:
+        try:
+            example_image(ex[0], ex[1], out / "example.png")
+            made["example"] = "example.png"
+        except Exception:  # noqa: BLE001 - an illustration must not fail the report
+            log.warning("example image failed", exc_info=True)
     recs = getattr(bench, "_speed_records", [])
     if recs:
         groups: dict[str, list[float]] = {}

@@ -144,7 +144,7 @@ def test_report_smoke_with_fake_tracker(hands21, videos, tmp_path):
                     "## Memory soak"):
         assert section in report
     for png in ("pck_curves.png", "jitter_lag.png", "latency_hist.png", "lag_curves.png", "trace.png",
-                "stages.png"):
+                "stages.png", "example.png"):
         assert (tmp_path / png).stat().st_size > 1000
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["accuracy"]["handtrack"]["images"] == 6
