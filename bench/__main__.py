@@ -100,6 +100,9 @@ def soak_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m bench soak", description="memory soak of the tracker")
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     p.add_argument("--video", type=Path, default=None, help="default: the first shared video")
+    p.add_argument("--synthetic", action="store_true",
+                   help="loop a synthetic 2-hand clip with ground-truth detections instead of a video "
+                        "(tracks on every frame whatever the detector model finds)")
     p.add_argument("--frames", type=int, default=100_000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--size", type=_sizes, default=((640, 480),))
@@ -115,8 +118,11 @@ def soak_main(argv: list[str]) -> int:
     w, h = a.size[0]
     from .methods import model_options
     opts = model_options(a.landmark_model, a.detector_model)
-    r = run(video, a.frames, a.threads, w, h, a.sample_every, out=a.out, tracker_options=opts)
+    r = run(video, a.frames, a.threads, w, h, a.sample_every, out=a.out, tracker_options=opts,
+            synthetic_from=a.shared if a.synthetic else None)
+    video = Path("synthetic") if a.synthetic else video
     print(f"soak {video.name} {w}x{h} {a.threads} thread(s): {r.frames} frames, {r.seconds:.0f} s, "
+          f"hands on {100.0 * r.hand_frames / max(r.frames, 1):.0f}% of frames, "
           f"RSS {r.samples[0][1]:.1f} -> {r.samples[-1][1]:.1f} MiB, growth after warm-up "
           f"{r.growth_mib:.1f} MiB, slope {r.slope_mib_per_10k:.2f} MiB/10k frames")
     return 0

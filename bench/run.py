@@ -505,7 +505,8 @@ def write_report(bench: Bench, out: Path) -> None:
             sk = json.loads(soak_file.read_text())
             L += ["## Memory soak (separate command: `python -m bench soak`)", "",
                   f"Last soak: {sk['frames']} frames of {Path(sk['video']).name} looped, "
-                  f"{sk['size'][0]}x{sk['size'][1]}, {sk['threads']} thread(s), {sk['seconds']:.0f} s; RSS "
+                  f"{sk['size'][0]}x{sk['size'][1]}, {sk['threads']} thread(s), {sk['seconds']:.0f} s, hands "
+                  f"reported on {100.0 * sk.get('hand_frames', 0) / max(sk['frames'], 1):.0f}% of frames; RSS "
                   f"{sk['samples'][0][1]:.1f} -> {sk['samples'][-1][1]:.1f} MiB, growth after warm-up "
                   f"{_fmt(sk['growth_mib'], 1)} MiB, slope {_fmt(sk['slope_mib_per_10k'], 2)} MiB per 10k "
                   f"frames (second half)" + (f", written {sk['written']}" if sk.get("written") else "") + ".", ""]

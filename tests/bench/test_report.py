@@ -134,7 +134,7 @@ def test_report_smoke_with_fake_tracker(hands21, videos, tmp_path):
     from bench import soak
     sr = soak.run(sorted(videos.glob("*.mp4"))[0], n_frames=40, sample_every=10, width=320, height=240,
                   tracker_factory=FakeTracker, out=tmp_path)
-    assert sr.frames == 40 and len(sr.samples) == 5
+    assert sr.frames == 40 and len(sr.samples) == 5 and sr.hand_frames == 40
     try:
         res = _OracleBench(_cfg(shared, tmp_path, tracker_factory=FakeTracker, motion_frames=90)).run()
     finally:
