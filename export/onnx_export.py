@@ -142,6 +142,8 @@ def main(argv=None):
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--version", default=None)
+    p.add_argument("--threshold", type=float, default=None,
+                   help="detector only: score threshold stored in the metadata (see train.evaluate --calibrate)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
@@ -149,7 +151,7 @@ def main(argv=None):
             figs = export_landmarks(a.checkpoint, a.output, a.version)
         else:
             from export.detector_export import export_detector
-            figs = export_detector(a.checkpoint, a.output, a.version)
+            figs = export_detector(a.checkpoint, a.output, a.version, a.threshold)
     except (FileNotFoundError, ValueError, AssertionError) as e:
         raise SystemExit(f"error: {e}")
     print(json.dumps(figs))
