@@ -394,9 +394,15 @@ def write_report(bench: Bench, out: Path) -> None:
              f"{_fmt(mi['load_average_start'], 1)} at start (other jobs share the CPU: speed figures are "
              f"indicative). Python {mi['python']}, onnxruntime {mi.get('onnxruntime', '?')}, "
              f"OpenCV {mi['opencv']}.")
+    chosen = {k: v for k, v in bench.cfg.tracker_options.items() if "model" in k}
     for name in ("landmarks.onnx", "detector.onnx"):
-        if name in mi:
+        if name in mi and not any(("landmark" if name.startswith("land") else "detector") in k
+                                  for k in chosen):
             L.append(f"- assets/{name}: {mi[name]['bytes']} bytes, {mi[name]['mtime']}")
+    for k, v in chosen.items():
+        p = Path(v)
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(p.stat().st_mtime)) if p.exists() else "?"
+        L.append(f"- {k}: {v} ({when})")
     L.append(f"- parts: {', '.join(f'{k} {v:.0f} s' for k, v in r['seconds'].items())}")
     for n in r.get("notes", []):
         L.append(f"- note: {n}")
