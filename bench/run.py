@@ -587,7 +587,8 @@ def speed_ratios(rows) -> list[str]:
         if h1 and m1 and m1["p50"] > 0:
             out.append(f"{r['size']} {r['threads']} thread(s), 1-hand frames {h1['p50'] / m1['p50']:.2f}")
         elif ma and ma["p50"] > 0:
-            out.append(f"{r['size']} {r['threads']} thread(s), all frames {r['p50'] / ma['p50']:.2f}")
+            why = "" if h1 else " (handtrack reported no hand: mostly idle frames)"
+            out.append(f"{r['size']} {r['threads']} thread(s), all frames {r['p50'] / ma['p50']:.2f}{why}")
     return out
 
 
