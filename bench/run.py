@@ -448,7 +448,8 @@ def write_report(bench: Bench, out: Path) -> None:
               "from the detector. In `example.png`: truth white, handtrack smoothed orange (left) / "
               "blue (right), MediaPipe magenta. Caveat: pasted hand photos on textures resemble the "
               "detector's composed training scenes (train/scenes.py), so detection here is easier than "
-              "on real video; the shared videos (no labels) are used for speed only.", "",
+              "on real video; the shared videos (no labels) are used for speed only. The clips' keypoints "
+              "come from MediaPipe's own hands21 labels, so MediaPipe is again measured against itself.", "",
               "jitter = mean |x(t+1)-2x(t)+x(t-1)| / palm size on still frames; lag = delay (frames, "
               "sub-frame by parabola) that best aligns the track with the truth on moving frames; "
               "swaps = side changes of one physical hand, plus track-id changes while it stayed in "
