@@ -15,7 +15,9 @@ hand of any size in the image:
 
 * measurement noise std ``meas_noise * strength * palm / score``: confident points pull harder;
 * points with ``score < min_score`` (or non-finite) are left out of the update (predict only),
-  unless fewer than 3 points pass, then all finite points are used;
+  unless fewer than 3 points pass, then all finite points are used; a point left out moves with
+  the mean velocity of the updated points and is re-anchored to its measurement when it strays
+  more than one palm size from it;
 * process noise (white acceleration, or jerk for ``order=3``) ``process_noise * palm`` per
   s^2 (s^3), multiplied per point by ``1 + (speed / speed_ref)^2 + gain * max(0, d2 - 1)`` where
   ``speed`` is the filtered point speed in palm sizes per second and ``d2`` the normalised
@@ -80,13 +82,15 @@ class KalmanKeypointFilter:
         default_dt: seconds between frames when no timestamps are given.
         max_dt: longest dt used in one prediction step (a long gap is clamped).
         num_keypoints: points per hand (17).
+        reanchor_frames: after this many frames in a row left out of the update, a point more
+            than one palm size from its measurement is reset to it.
     """
 
     def __init__(self, order: int = 2, strength: float = 1.0, meas_noise: float = 0.06,
                  process_noise: float = 5.0, speed_ref: float = 0.5,
                  innovation_gain: float = 4.0, min_score: float = 0.3,
                  default_dt: float = 1 / 30, max_dt: float = 0.5,
-                 num_keypoints: int = NUM_KEYPOINTS) -> None:
+                 num_keypoints: int = NUM_KEYPOINTS, reanchor_frames: int = 5) -> None:
         if order not in (2, 3):
             raise ValueError(f"order must be 2 (constant velocity) or 3 (constant acceleration), got {order}")
         if strength < 0:
@@ -101,6 +105,7 @@ class KalmanKeypointFilter:
         self.default_dt = float(default_dt)
         self.max_dt = float(max_dt)
         self.num_keypoints = int(num_keypoints)
+        self.reanchor_frames = int(reanchor_frames)
         self._q_cache: dict[float, np.ndarray] = {}
         self.reset()
 
@@ -111,6 +116,7 @@ class KalmanKeypointFilter:
         self.x = np.zeros((m, self.order))          # per (point, axis): pos, vel[, acc]
         self.P = np.zeros((m, self.order, self.order))
         self.d2 = np.zeros(m)                        # last normalised innovation squared
+        self.skipped_run = np.zeros(self.num_keypoints, np.int64)  # frames in a row left out
         self.palm = 1.0
         self.t_s: float | None = None
         self.initialized = False
@@ -220,6 +226,29 @@ class KalmanKeypointFilter:
         K[~vv] = 0.0
         x = x + K * y[:, None]
         P = P - K[:, :, None] * P[:, 0, None, :]
+        skipped = ~valid
+        if skipped.any() and valid.any():
+            # A point left out of the update moves with the hand (mean velocity of the points
+            # that were updated) instead of coasting on its own velocity, and after
+            # ``reanchor_frames`` frames in a row left out it may not stray more than one palm
+            # size from its (low-confidence) measurement: without this a point hidden for a
+            # while drifts away from the hand. A single wild low-score value still can't pull.
+            for k in range(1, self.order):
+                d = x[:, k].reshape(-1, 2)
+                d[skipped] = d[valid].mean(axis=0)
+                x[:, k] = d.reshape(-1)
+            pos = x[:, 0].reshape(-1, 2)
+            far = skipped & finite & (self.skipped_run >= self.reanchor_frames) & (np.linalg.norm(pos - np.where(finite[:, None], z, 0.0), axis=1) > self.palm)
+            if far.any():
+                pos[far] = z[far]
+                x[:, 0] = pos.reshape(-1)
+                fv = far.repeat(2)
+                P[fv] = 0.0
+                P[fv, 0, 0] = (self.meas_noise * self.palm / 0.3) ** 2
+                P[fv, 1, 1] = (self.palm) ** 2
+                if self.order == 3:
+                    P[fv, 2, 2] = (10.0 * self.palm) ** 2
+        self.skipped_run = np.where(valid, 0, self.skipped_run + 1)
         self.x, self.P = x, P
         self.d2 = np.where(vv, y * y / S, 0.0)
         # Points seen for the first time (not finite in the state) start at the measurement.

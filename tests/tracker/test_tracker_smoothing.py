@@ -183,3 +183,27 @@ def test_update_is_cheap():
         f.update(k, s, t_s=i / FPS)
     per_update_ms = (time.perf_counter() - t0) / n * 1e3
     assert per_update_ms < 0.5, f"{per_update_ms:.3f} ms per hand update"
+
+
+def test_points_left_out_move_with_the_hand_and_do_not_drift():
+    """A point left out of the update for many frames follows the hand's motion (no coasting on
+    its own velocity) and is re-anchored once it strays over a palm size from its measurement."""
+    f = make_filter("kalman")
+    k = hand_keypoints(100, 100)
+    v = np.array([3.0, 0.0], np.float32)  # px per frame
+    scores = np.full(17, 0.9)
+    for i in range(10):
+        f.update(k + i * v, scores, t_s=i / FPS)
+    # the index tip is flagged low-confidence while the hand decelerates to a stop
+    scores = scores.copy()
+    scores[7] = 0.05
+    pos = k + 9 * v
+    for i in range(10, 60):
+        out = f.update(pos, scores, t_s=i / FPS)
+    assert np.linalg.norm(out[7] - pos[7]) < 0.5 * float(palm_size(pos))
+    # a low-score measurement far from the estimate for many frames wins in the end
+    far = pos.copy()
+    far[7] += 200.0
+    for i in range(60, 70):
+        out = f.update(far, scores, t_s=i / FPS)
+    assert np.linalg.norm(out[7] - far[7]) < 5.0
