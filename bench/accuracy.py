@@ -34,6 +34,7 @@ class GtImage:
     visible: list[np.ndarray]
     sides: list[int]  # 0 left, 1 right, -1 unknown
     side_scores: list[float]
+    norm_sides: list[float] = field(default_factory=list)  # PCK normaliser per hand (GT box side)
 
 
 def select_images(records, n: int | None, seed: int = 0) -> list[GtImage]:
@@ -49,7 +50,8 @@ def select_images(records, n: int | None, seed: int = 0) -> list[GtImage]:
     for i in ids:
         rs = by[i]
         out.append(GtImage(Path(rs[0].image), [r.keypoints for r in rs], [r.visible for r in rs],
-                           [int(r.handedness) for r in rs], [float(r.handedness_score) for r in rs]))
+                           [int(r.handedness) for r in rs], [float(r.handedness_score) for r in rs],
+                           [float(r.norm_side) if hasattr(r, "norm_side") else float("nan") for r in rs]))
     return out
 
 
@@ -64,6 +66,7 @@ class AccuracyRun:
     pred: np.ndarray  # (N, 17, 2), NaN where not found
     found: np.ndarray  # (N,) bool
     pred_side: np.ndarray  # (N,) object "left"/"right"/None
+    norm: np.ndarray | None = None  # (N,) PCK normaliser (GT box side), None: 17-point box
     false_pos: int = 0
     images: int = 0
     ms: list[float] = field(default_factory=list)
@@ -72,7 +75,7 @@ class AccuracyRun:
 def run(method, images: list[GtImage], view: str, max_cost: float = MAX_COST,
         progress_every: int = 200, label: str = "") -> AccuracyRun:
     """Run ``method`` (a :mod:`bench.methods` callable in static mode) on each photo."""
-    gts, vis, gsd, gsc, preds, found, psd = [], [], [], [], [], [], []
+    gts, vis, gsd, gsc, preds, found, psd, norms = [], [], [], [], [], [], [], []
     fp, ms = 0, []
     t_start = time.perf_counter()
     for n, im in enumerate(images):
@@ -91,6 +94,8 @@ def run(method, images: list[GtImage], view: str, max_cost: float = MAX_COST,
             vis.append(im.visible[j])
             gsd.append(im.sides[j])
             gsc.append(im.side_scores[j])
+            ns = im.norm_sides[j] if j < len(im.norm_sides) else float("nan")
+            norms.append(ns if np.isfinite(ns) and ns > 0 else sizes[j])
             if j in pairs:
                 h = hands[pairs[j]]
                 preds.append(np.asarray(h.keypoints, np.float32))
@@ -105,14 +110,15 @@ def run(method, images: list[GtImage], view: str, max_cost: float = MAX_COST,
                      len(images), np.mean(found), time.perf_counter() - t_start)
     return AccuracyRun(np.array(gts, np.float32).reshape(-1, 17, 2), np.array(vis, np.float32).reshape(-1, 17),
                        np.array(gsd), np.array(gsc, np.float64), np.array(preds, np.float32).reshape(-1, 17, 2),
-                       np.array(found, bool), np.array(psd, object), fp, len(images), ms)
+                       np.array(found, bool), np.array(psd, object),
+                       np.array(norms, np.float64), fp, len(images), ms)
 
 
 def summarize(r: AccuracyRun) -> dict:
     """The metrics of keypoints.md for one run (+ PCK curve and per-keypoint PCK@0.1)."""
     pred = np.where(r.found[:, None, None], r.pred, 0.0)  # values of unfound hands are ignored
-    p = metrics.pck(pred, r.gt, r.visible, found=r.found)
-    curve = metrics.pck(pred, r.gt, r.visible, CURVE_T, found=r.found)
+    p = metrics.pck(pred, r.gt, r.visible, found=r.found, norm=r.norm)
+    curve = metrics.pck(pred, r.gt, r.visible, CURVE_T, found=r.found, norm=r.norm)
     side_names = np.array(["left", "right"])
     known = (r.gt_side >= 0) & r.found
     gt_names = np.where(r.gt_side >= 0, side_names[np.clip(r.gt_side, 0, 1)], "")
@@ -121,7 +127,7 @@ def summarize(r: AccuracyRun) -> dict:
         "images": r.images,
         "hands": int(len(r.found)),
         "pck@0.05": p[0.05], "pck@0.1": p[0.1], "pck@0.2": p[0.2],
-        "auc@0.2": metrics.auc(pred, r.gt, r.visible, found=r.found),
+        "auc@0.2": metrics.auc(pred, r.gt, r.visible, found=r.found, norm=r.norm),
         "nme_palm": metrics.nme_palm(pred, r.gt, r.visible, found=r.found),
         "found_rate": float(r.found.mean()) if len(r.found) else float("nan"),
         "handedness_acc": metrics.handedness_accuracy(pred_names, gt_names, known),
@@ -130,5 +136,5 @@ def summarize(r: AccuracyRun) -> dict:
         "false_pos_per_image": r.false_pos / max(r.images, 1),
         "ms_p50": float(np.percentile(r.ms, 50)) if r.ms else float("nan"),
         "pck_curve": {float(t): v for t, v in curve.items()},
-        "per_keypoint_pck@0.1": metrics.per_keypoint_pck(pred, r.gt, r.visible, 0.1, r.found).tolist(),
+        "per_keypoint_pck@0.1": metrics.per_keypoint_pck(pred, r.gt, r.visible, 0.1, r.found, r.norm).tolist(),
     }

@@ -432,8 +432,9 @@ def write_report(bench: Bench, out: Path) -> None:
                   f"found {_fmt(a['handtrack']['found_rate'] / max(a['mediapipe']['found_rate'], 1e-9))}."]
         L += ["", "hands21 labels were made by MediaPipe 0.10.21 itself, so MediaPipe's row measures "
               "agreement with its own output (an upper reference), not independent accuracy. "
-              "NME uses `tracker.metrics.nme_palm`: for the ~12% of val hands with an unlabelled wrist, "
-              "index or pinky MCP (stored as 0,0) its palm size is inflated, which lowers their NME.", ""]
+              "PCK is normalised by the longest side of the annotation's own hand box (all 21 visible "
+              "points); NME's palm size uses visible points only (hands with no visible palm pair are "
+              "left out of NME).", ""]
         if "pck" in plots:
             L += [f"![PCK curves]({plots['pck']})", ""]
     if "motion" in r:

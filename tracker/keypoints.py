@@ -87,13 +87,24 @@ def from_21(kps21: np.ndarray, vis21: np.ndarray | None = None) -> tuple[np.ndar
     return kps, vis
 
 
-def palm_size(kps17: np.ndarray) -> np.ndarray:
+def palm_size(kps17: np.ndarray, visible: np.ndarray | None = None) -> np.ndarray:
     """Palm size in pixels: max(|wrist-index_mcp|, |index_mcp-pinky_mcp|, |pinky_mcp-wrist|).
 
     Args:
-        kps17: (..., 17, 2) pixels. Returns (...,) pixels.
+        kps17: (..., 17, 2) pixels. visible: (..., 17) mask; when given, only pairs of visible
+            points count (a point outside the image is often stored as (0, 0)), and a hand with
+            no visible pair gets NaN.
+
+    Returns (...,) pixels.
     """
     k = np.asarray(kps17, np.float32)
     w, i, p = (k[..., j, :] for j in PALM_TRIANGLE)
-    d = [np.linalg.norm(a - b, axis=-1) for a, b in ((w, i), (i, p), (p, w))]
-    return np.maximum(np.maximum(d[0], d[1]), d[2])
+    d = np.stack([np.linalg.norm(a - b, axis=-1) for a, b in ((w, i), (i, p), (p, w))], -1)
+    if visible is not None:
+        v = np.asarray(visible) > 0
+        vw, vi, vp = (v[..., j] for j in PALM_TRIANGLE)
+        ok = np.stack([vw & vi, vi & vp, vp & vw], -1)
+        d = np.where(ok, d, -np.inf)
+        out = d.max(-1)
+        return np.where(np.isfinite(out), out, np.nan).astype(np.float32)
+    return d.max(-1)

@@ -44,6 +44,15 @@ class HandRecord:
     handedness_score: float = 1.0
     image_id: int = 0
     others: list = field(default_factory=list)  # keypoints (17,2) of other hands in the image
+    box_side: float | None = None  # longest side of the source's own hand box (COCO ``bbox``)
+
+    @property
+    def norm_side(self) -> float:
+        """PCK normaliser: the source's hand-box side, else that of the 17 visible points."""
+        if self.box_side:
+            return self.box_side
+        b = self.box
+        return float(max(b[2] - b[0], b[3] - b[1]))
 
     @property
     def box(self) -> np.ndarray:
@@ -142,6 +151,9 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
         score = ann.get("handedness_score")
         rec = HandRecord(img, k17, v17, _side_code(ann.get("handedness")),
                          1.0 if score is None else float(score), int(ann["image_id"]))
+        bbox = ann.get("bbox")
+        if isinstance(bbox, (list, tuple)) and len(bbox) == 4 and max(bbox[2], bbox[3]) > 0:
+            rec.box_side = float(max(bbox[2], bbox[3]))
         records.append(rec)
         by_image.setdefault(rec.image_id, []).append(rec)
     for recs in by_image.values():

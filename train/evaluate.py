@@ -56,7 +56,8 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
     pred = np.stack(preds)
     gt = np.stack([r.keypoints for r in records])
     vis = np.stack([r.visible for r in records])
-    p = pck(pred, gt, vis)
+    norm = np.array([r.norm_side for r in records])
+    p = pck(pred, gt, vis, norm=norm)
     side_gt = np.array([r.handedness for r in records])
     side_sc = np.array([r.handedness_score for r in records])
     side_pred = (np.array(sides) > 0.5).astype(int)
@@ -64,12 +65,13 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
     return {
         "hands": len(records),
         "pck@0.05": p[0.05], "pck@0.1": p[0.1], "pck@0.2": p[0.2],
-        "auc@0.2": auc(pred, gt, vis),
+        "auc@0.2": auc(pred, gt, vis, norm=norm),
         "nme_palm": nme_palm(pred, gt, vis),
-        "per_keypoint_pck@0.1": dict(zip(KEYPOINT_NAMES, np.round(per_keypoint_pck(pred, gt, vis), 4).tolist())),
+        "per_keypoint_pck@0.1": dict(zip(KEYPOINT_NAMES, np.round(per_keypoint_pck(pred, gt, vis, norm=norm), 4).tolist())),
         "handedness_acc": handedness_accuracy(side_pred, side_gt, known),
         "handedness_acc_score>=0.9": handedness_accuracy(side_pred, side_gt, known & (side_sc >= 0.9)),
         "presence_auc": roc_auc(np.r_[pres_pos, pres_neg], np.r_[np.ones(len(pres_pos)), np.zeros(len(pres_neg))]),
+        "pck_box": "annotation bbox (21 visible points), longest side",
         "crops": "GT keypoints -> roi_from_keypoints, jitter: scale x U(0.9,1.15), shift N(0,0.05), angle N(0,10deg)",
         "model_version": model.meta.get("model_version"),
     }

@@ -48,3 +48,28 @@ def test_roc_auc_and_ap():
                             np.array([0.9, 0.8, 0.7]), gt)]
     # ranks: TP, FP, TP -> precision 1 at recall .5, 2/3 at recall 1
     assert average_precision(per) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+
+
+def test_palm_size_and_nme_use_visible_points_only():
+    from tracker.keypoints import palm_size
+    gt = np.zeros((2, 17, 2))
+    gt[:, 0] = (100, 100)       # wrist
+    gt[:, 5] = (130, 140)       # index_mcp: 50 px from the wrist
+    gt[:, 14] = (0, 0)          # pinky_mcp outside the image, stored as (0, 0)
+    vis = np.ones((2, 17))
+    vis[:, 14] = 0
+    assert palm_size(gt[0]) > 140           # without visibility the (0, 0) point inflates it
+    assert palm_size(gt[0], vis[0]) == pytest.approx(50)
+    vis[1, [0, 5]] = 0                      # second hand: no visible pair -> unknown palm size
+    assert np.isnan(palm_size(gt[1], vis[1]))
+    pred = gt + np.array([3.0, 4.0])
+    assert nme_palm(pred, gt, vis) == pytest.approx(0.1)  # the second hand is left out
+
+
+def test_pck_with_explicit_norm():
+    gt = _hand()
+    pred = gt.copy()
+    pred[0, :, 0] += 7
+    vis = np.ones((1, 17))
+    assert pck(pred, gt, vis)[0.05] == 0.0
+    assert pck(pred, gt, vis, norm=np.array([200.0]))[0.05] == 1.0
