@@ -14,11 +14,25 @@ model's measurements (:class:`Measurement`) and
 3. updates matched tracks (smoothing filter, handedness evidence), coasts unmatched ones
    (predict only, not reported) and drops those lost too long, starts new tracks for
    unmatched measurements while fewer than ``max_hands`` are alive;
-4. assigns sides: handedness evidence is a log-odds sum over the track's life,
-   ``L <- decay * L + presence * clip(logit(right_prob))``; with ``max_hands <= 2`` at most one
-   track is "left" and one "right", chosen by the assignment that best agrees with the
-   accumulated evidence plus a hysteresis bonus for keeping the current side. A lost track keeps
-   its side and id, so a hand that comes back after a brief occlusion gets its slot back.
+4. assigns sides from handedness evidence, a log-odds sum over the track's life:
+
+   - each frame's vote is ``w * clip(logit(right_prob), +-evidence_clip)`` with the weight
+     ``w = presence * q(mean keypoint score)``, ``q`` rising from 0 to 1 over
+     ``vote_score_range``: the landmark model's handedness is unreliable (worse than chance on
+     the motion benchmark) on crops whose keypoints it is unsure of (blur, hand at the edge);
+   - while exactly two tracks are seen (``max_hands <= 2``) they are two different hands, one
+     left and one right, so each also takes the *other* track's vote, negated (exclusion
+     evidence): a hand whose own votes are weak keeps the side the other hand leaves it, also
+     after the other hand has gone;
+   - ``L <- clip(decay * L + votes, +-evidence_cap)``: the cap bounds how long a burst of
+     wrong votes must last to flip a long-lived track, without making a wrong start permanent;
+   - a new track starts from a prior: the side evidence of tracks lost or ended in the last
+     ``side_memory`` frames (each capped at ``memory_prior``, fading with time), so a hand that
+     comes back after leaving gets its old side unless its own votes clearly say otherwise;
+   - with ``max_hands <= 2`` at most one track is "left" and one "right", chosen by the
+     assignment that best agrees with the accumulated evidence plus a hysteresis bonus
+     (``side_hysteresis``) for keeping the current side. A lost track keeps its side and id, so
+     a hand that comes back after a brief occlusion gets its slot back.
 
 Sides here are as seen in the image; mirroring is applied by the caller
 (:class:`tracker.hand_tracker.HandTracker`).
@@ -76,6 +90,7 @@ class Track:
         keypoints: (17, 2) float32 smoothed pixels; raw_keypoints: last measurement.
         scores: (17,) float32; presence: last presence; right_prob: last single-frame handedness.
         evidence: accumulated handedness log-odds (> 0: right).
+        vote: this frame's weighted handedness log-odds (0 when not seen).
         hits: frames matched; missed: consecutive frames without a match (0 = seen this frame).
     """
 
@@ -88,6 +103,7 @@ class Track:
     right_prob: float
     roi: Roi | None = None
     evidence: float = 0.0
+    vote: float = 0.0
     side: str | None = None
     hits: int = 1
     missed: int = 0
@@ -179,8 +195,16 @@ class HandAssociator:
         gate: largest match distance in palm sizes for a track seen in the last frame; grows by
             ``gate_growth`` per missed frame.
         merge_distance: measurements closer than this (palm sizes) are duplicates.
-        evidence_decay: per-frame decay of the handedness log-odds.
-        evidence_clip: largest |log-odds| one frame contributes.
+        evidence_decay: per-frame decay of the handedness log-odds (1 = none).
+        evidence_clip: largest |log-odds| one frame's vote contributes.
+        evidence_cap: largest |accumulated log-odds| of a track.
+        vote_score_range: (lo, hi) mean keypoint score over which a vote's weight rises from 0
+            to 1.
+        exclusion: while two tracks are seen, each takes the other's vote negated.
+        side_memory: frames the side evidence of a lost or ended track is kept as a prior for
+            new tracks (0 = off).
+        memory_prior: largest |log-odds| prior one remembered track gives a new one.
+        young_gate: gate multiplier for tracks with fewer than 3 hits (no motion estimate yet).
         side_hysteresis: log-odds bonus for keeping the current side.
         handedness_weight: cost weight of |right_prob - track p_right| in matching.
         own_crop_bonus: cost bonus for a measurement made in the track's own crop.
@@ -189,8 +213,11 @@ class HandAssociator:
     def __init__(self, max_hands: int = 2,
                  filter_factory: Callable[[], object] | None = None,
                  max_missed: int = 10, gate: float = 1.5, gate_growth: float = 0.5,
-                 merge_distance: float = 0.35, evidence_decay: float = 0.97,
-                 evidence_clip: float = 3.0, side_hysteresis: float = 2.0,
+                 merge_distance: float = 0.35, evidence_decay: float = 1.0,
+                 evidence_clip: float = 3.0, evidence_cap: float = 40.0,
+                 vote_score_range: tuple[float, float] = (0.45, 0.65), exclusion: bool = True,
+                 side_memory: int = 150, memory_prior: float = 4.0, young_gate: float = 2.0,
+                 side_hysteresis: float = 3.0,
                  handedness_weight: float = 0.5, own_crop_bonus: float = 0.3) -> None:
         if max_hands < 1:
             raise ValueError(f"max_hands must be >= 1, got {max_hands}")
@@ -202,15 +229,28 @@ class HandAssociator:
         self.merge_distance = float(merge_distance)
         self.evidence_decay = float(evidence_decay)
         self.evidence_clip = float(evidence_clip)
+        self.evidence_cap = float(evidence_cap)
+        lo, hi = (float(v) for v in vote_score_range)
+        if not hi > lo:
+            raise ValueError(f"vote_score_range must be (lo, hi) with hi > lo, got {vote_score_range}")
+        self.vote_score_range = (lo, hi)
+        self.exclusion = bool(exclusion)
+        self.side_memory = int(side_memory)
+        self.memory_prior = float(memory_prior)
+        self.young_gate = float(young_gate)
         self.side_hysteresis = float(side_hysteresis)
         self.handedness_weight = float(handedness_weight)
         self.own_crop_bonus = float(own_crop_bonus)
         self.tracks: list[Track] = []
         self._next_id = 0
+        self._frame = 0
+        #: ended tracks' side evidence: (frame ended, evidence)
+        self._memory: list[tuple[int, float]] = []
 
     def reset(self) -> None:
         """Forget all tracks (ids keep counting up)."""
         self.tracks = []
+        self._memory = []
 
     @property
     def active_tracks(self) -> list[Track]:
@@ -241,6 +281,8 @@ class HandAssociator:
             if pred is None:
                 pred = tr.keypoints
             gate = self.gate + self.gate_growth * tr.missed
+            if tr.hits < 3:
+                gate *= self.young_gate     # no velocity yet: a fast hand may be far from it
             for j, m in enumerate(meas):
                 own = m.track_id is not None and m.track_id == tr.track_id
                 d = keypoint_distance(pred, m.keypoints, tr.palm, tr.scores, m.scores)
@@ -261,8 +303,10 @@ class HandAssociator:
             t_s: frame time in seconds (drives the smoothing filters' dt); None: fixed frame rate.
         """
         meas = self.merge_duplicates(list(measurements))
+        self._frame += 1
         for tr in self.tracks:
             tr.age += 1
+            tr.vote = 0.0
         cost = self._cost(self.tracks, meas, t_s)
         pairs = best_assignment(cost, unmatched_cost=self.gate + 1.0)
         matched_t = {i for i, _ in pairs}
@@ -276,6 +320,10 @@ class HandAssociator:
                     pred = tr.filter.predict(t_s)
                     if pred is not None:
                         tr.keypoints = pred
+        for t in self.tracks:
+            if t.missed > self.max_missed and self.side_memory > 0:
+                self._memory.append((self._frame, t.evidence))
+        self._memory = [(f, e) for f, e in self._memory if self._frame - f < self.side_memory]
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         # New tracks: best measurements first, while there is room.
         new = sorted((j for j in range(len(meas)) if j not in matched_m), key=lambda j: -meas[j].quality())
@@ -286,8 +334,48 @@ class HandAssociator:
                 break
             self._start(meas[j], t_s)
         self._enforce_max_hands()
+        self._accumulate()
         self._assign_sides()
         return self.active_tracks
+
+    # -- handedness evidence -------------------------------------------------------------------
+    def vote(self, m: Measurement) -> float:
+        """One measurement's handedness log-odds (> 0: right), weighted by its reliability."""
+        lo, hi = self.vote_score_range
+        sc = np.asarray(m.scores, np.float64)
+        q = float(np.mean(sc)) if sc.size and np.isfinite(sc).all() else 0.0
+        w = min(max((q - lo) / (hi - lo), 0.0), 1.0)
+        pres = float(m.presence) if math.isfinite(float(m.presence)) else 0.0
+        w *= min(max(pres, 0.0), 1.0)
+        return w * _logit(m.right_prob, self.evidence_clip)
+
+    def prior(self) -> float:
+        """Side prior for a new track from tracks lost (still remembered, not seen now) or
+        ended in the last ``side_memory`` frames, each capped at ``memory_prior`` and fading
+        linearly with the time since it was last seen."""
+        if self.side_memory <= 0 or self.memory_prior <= 0:
+            return 0.0
+        items = list(self._memory)
+        items += [(self._frame - t.missed, t.evidence) for t in self.tracks if t.missed > 0]
+        p = 0.0
+        for f, e in items:
+            fade = 1.0 - (self._frame - f) / self.side_memory
+            if fade > 0:
+                p += fade * max(min(e, self.memory_prior), -self.memory_prior)
+        return p
+
+    def _accumulate(self) -> None:
+        """Add this frame's votes (and, for two tracks, the exclusion evidence) to the tracks
+        seen in it."""
+        active = [t for t in self.tracks if t.active]
+        pair = self.exclusion and self.max_hands <= 2 and len(active) == 2
+        for t in active:
+            v = t.vote
+            if pair:
+                other = active[1] if t is active[0] else active[0]
+                v -= other.vote
+            e = self.evidence_decay * t.evidence + v
+            t.evidence = max(min(e, self.evidence_cap), -self.evidence_cap)
 
     def _start(self, m: Measurement, t_s: float | None) -> Track:
         f = self.filter_factory()
@@ -296,7 +384,8 @@ class HandAssociator:
         tr = Track(track_id=self._next_id, filter=f, keypoints=sm, raw_keypoints=kps.copy(),
                    scores=np.asarray(m.scores, np.float32), presence=float(m.presence),
                    right_prob=float(m.right_prob), roi=m.roi, palm=max(_palm(kps), 1.0))
-        tr.evidence = float(m.presence) * _logit(m.right_prob, self.evidence_clip)
+        tr.evidence = self.prior()
+        tr.vote = self.vote(m)
         self._next_id += 1
         self.tracks.append(tr)
         log.debug("track %d started", tr.track_id)
@@ -316,7 +405,7 @@ class HandAssociator:
         p = _palm(kps)
         if p > 1.0:
             tr.palm = 0.8 * tr.palm + 0.2 * p if tr.hits else p
-        tr.evidence = self.evidence_decay * tr.evidence + float(m.presence) * _logit(m.right_prob, self.evidence_clip)
+        tr.vote = self.vote(m)
         tr.hits += 1
         tr.missed = 0
 
@@ -340,7 +429,8 @@ class HandAssociator:
         for sides in itertools.permutations((LEFT, RIGHT), len(active)):
             s = 0.0
             for t, side in zip(active, sides):
-                s += t.evidence if side == RIGHT else -t.evidence
+                e = self._side_score(t)
+                s += e if side == RIGHT else -e
                 if t.side == side:
                     s += self.side_hysteresis
             if s > best:
@@ -350,12 +440,19 @@ class HandAssociator:
                 log.debug("track %d changes side %s -> %s (evidence %.2f)", t.track_id, t.side, side, t.evidence)
             t.side = side
 
+    def _side_score(self, t: Track) -> float:
+        """The evidence that decides a track's side; the last single-frame vote, unweighted,
+        only breaks ties (a new track whose first crops are all unreliable still follows its
+        best guess rather than a fixed default)."""
+        return t.evidence + 1e-3 * _logit(t.right_prob, self.evidence_clip)
+
     def _single_side(self, t: Track) -> str:
+        e = self._side_score(t)
         if t.side == RIGHT:
-            return LEFT if t.evidence < -self.side_hysteresis else RIGHT
+            return LEFT if e < -self.side_hysteresis else RIGHT
         if t.side == LEFT:
-            return RIGHT if t.evidence > self.side_hysteresis else LEFT
-        return RIGHT if t.evidence >= 0 else LEFT
+            return RIGHT if e > self.side_hysteresis else LEFT
+        return RIGHT if e >= 0 else LEFT
 
 
 def _palm(kps: np.ndarray) -> float:
