@@ -214,7 +214,7 @@ class HandAssociator:
                  filter_factory: Callable[[], object] | None = None,
                  max_missed: int = 10, gate: float = 1.5, gate_growth: float = 0.5,
                  merge_distance: float = 0.35, evidence_decay: float = 1.0,
-                 evidence_clip: float = 3.0, evidence_cap: float = 40.0,
+                 evidence_clip: float = 3.0, evidence_cap: float = 60.0,
                  vote_score_range: tuple[float, float] = (0.45, 0.65), exclusion: bool = True,
                  side_memory: int = 150, memory_prior: float = 4.0, young_gate: float = 2.0,
                  side_hysteresis: float = 3.0,
