@@ -3,8 +3,9 @@
 One :class:`HandAssociator` holds the tracks of one video. Every frame it gets the landmark
 model's measurements (:class:`Measurement`) and
 
-1. merges overlapping duplicates (two crops that found the same hand: mean keypoint distance
-   below ``merge_distance`` palm sizes; the better one is kept);
+1. merges overlapping duplicates (two crops that found the same hand: median keypoint distance
+   below ``merge_distance`` palm sizes, or below ``loose_merge_distance`` for a detector crop
+   next to a track's crop when their handedness does not reliably differ; the better keypoints are kept);
 2. matches measurements to tracks (alive ones and ones lost for at most ``max_missed`` frames)
    with a minimum-cost assignment (exact, by enumeration: there are at most a handful of hands).
    The cost is the median keypoint distance to the track's predicted keypoints in palm sizes, plus
@@ -39,6 +40,7 @@ Sides here are as seen in the image; mirroring is applied by the caller
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -195,6 +197,8 @@ class HandAssociator:
         gate: largest match distance in palm sizes for a track seen in the last frame; grows by
             ``gate_growth`` per missed frame.
         merge_distance: measurements closer than this (palm sizes) are duplicates.
+        loose_merge_distance: measurements closer than this are duplicates unless their
+            handedness votes are reliably opposite.
         evidence_decay: per-frame decay of the handedness log-odds (1 = none).
         evidence_clip: largest |log-odds| one frame's vote contributes.
         evidence_cap: largest |accumulated log-odds| of a track.
@@ -213,7 +217,8 @@ class HandAssociator:
     def __init__(self, max_hands: int = 2,
                  filter_factory: Callable[[], object] | None = None,
                  max_missed: int = 10, gate: float = 1.5, gate_growth: float = 0.5,
-                 merge_distance: float = 0.35, evidence_decay: float = 1.0,
+                 merge_distance: float = 0.35, loose_merge_distance: float = 1.0,
+                 evidence_decay: float = 1.0,
                  evidence_clip: float = 3.0, evidence_cap: float = 60.0,
                  vote_score_range: tuple[float, float] = (0.45, 0.65), exclusion: bool = True,
                  side_memory: int = 150, memory_prior: float = 4.0, young_gate: float = 2.0,
@@ -227,6 +232,7 @@ class HandAssociator:
         self.gate = float(gate)
         self.gate_growth = float(gate_growth)
         self.merge_distance = float(merge_distance)
+        self.loose_merge_distance = float(loose_merge_distance)
         self.evidence_decay = float(evidence_decay)
         self.evidence_clip = float(evidence_clip)
         self.evidence_cap = float(evidence_cap)
@@ -259,19 +265,53 @@ class HandAssociator:
 
     # -- steps ---------------------------------------------------------------------------------
     def merge_duplicates(self, measurements: list[Measurement]) -> list[Measurement]:
-        """Drop measurements that repeat a better one (same hand found by two crops)."""
+        """Drop measurements that repeat another one (the same hand found by two crops).
+
+        Two measurements are the same hand when their keypoints are closer than
+        ``merge_distance`` palm sizes, or, when one comes from a track's crop and the other from
+        a detector crop (a new hand, or the tracked one again?), closer than ``loose_merge_distance`` without reliably opposite handedness votes
+        (two hands that overlap are mirror images: both crops vote confidently, one left, one
+        right). Two tracks' own crops keep the strict rule: crossing hands stay apart. Measurements from tracks' own crops are looked at
+        first; of a duplicate pair the one kept takes the better keypoints (higher presence x
+        mean score) and keeps the crop's track hint, which is dropped when the two came from
+        different tracks' crops (the hint no longer says which track it is).
+        """
         order = sorted(range(len(measurements)),
                        key=lambda i: (measurements[i].track_id is None, -measurements[i].quality()))
         kept: list[Measurement] = []
         for i in order:
             m = measurements[i]
             palm = _palm(m.keypoints)
-            dup = any(keypoint_distance(m.keypoints, k.keypoints, max(palm, _palm(k.keypoints)),
-                                        m.scores, k.scores) < self.merge_distance for k in kept)
-            if dup:
-                log.debug("merged a duplicate measurement (track hint %s)", m.track_id)
-            else:
+            vm = self.vote(m)
+            dup = None
+            for n, k in enumerate(kept):
+                d = keypoint_distance(m.keypoints, k.keypoints, max(palm, _palm(k.keypoints)),
+                                      m.scores, k.scores)
+                if d < self.merge_distance:
+                    dup = n
+                elif d < self.loose_merge_distance and ((m.track_id is None) != (k.track_id is None)):
+                    vk = self.vote(k)
+                    opposite = vm * vk < 0 and min(abs(vm), abs(vk)) >= 1.0
+                    if not opposite:
+                        dup = n
+                if dup is not None:
+                    break
+            if dup is None:
                 kept.append(m)
+                continue
+            k = kept[dup]
+            log.debug("merged a duplicate measurement (track hints %s, %s)", m.track_id, k.track_id)
+            hint = k.track_id
+            if m.track_id is not None and hint is not None and m.track_id != hint:
+                hint = None
+            elif hint is None:
+                hint = m.track_id
+            if m.quality() > k.quality():
+                k = dataclasses.replace(m)
+            else:
+                k = dataclasses.replace(k)
+            k.track_id = hint
+            kept[dup] = k
         return kept
 
     def _cost(self, tracks: list[Track], meas: list[Measurement], t_s: float | None) -> np.ndarray:
