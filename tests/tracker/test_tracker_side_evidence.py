@@ -199,3 +199,58 @@ def test_no_swap_through_crossing_with_occlusion_and_noisy_votes():
         assert log.sides(name) == {name}, name
     assert len({tid for _, tid in log.seen["right"]}) == 1
     assert len({tid for _, tid in log.seen["left"][hidden.stop:]}) == 1
+
+
+def test_detector_crop_next_to_a_tracks_crop_is_the_same_hand():
+    """A fast hand: its own (lagging) crop gives a poor measurement, the detector a good one
+    0.6 palm sizes away, both voting "left". One hand, one track (not a duplicate track that
+    then takes the other side)."""
+    a = HandAssociator()
+    for i in range(10):
+        (t,) = a.update([meas(100 + 5 * i, 300, False, 0.02)], i / FPS)
+    tid = t.track_id
+    own = meas(150, 300, False, 0.07, score=0.43, track_id=tid)
+    own.keypoints = own.keypoints + np.float32(0.6 * 58)          # 0.6 palm off, poorly fitted
+    det = meas(150, 300, False, 0.0014, score=0.62)
+    tracks = a.update([own, det], 10 / FPS)
+    assert [(t.track_id, t.side) for t in tracks] == [(tid, "left")]
+    assert np.allclose(tracks[0].raw_keypoints, det.keypoints)   # the better measurement kept
+
+
+def test_overlapping_mirrored_hands_from_track_and_detector_are_not_merged():
+    """A second hand appears right next to a tracked one (mirror image, 0.3 palm apart): both
+    votes are reliable and opposite, so it is a new hand, not a duplicate."""
+    a = HandAssociator()
+    for i in range(10):
+        (t,) = a.update([meas(200, 200, True, 0.95)], i / FPS)
+    tracks = a.update([meas(200, 200, True, 0.95, track_id=t.track_id), meas(218, 200, False, 0.03)],
+                      10 / FPS)
+    assert sorted(t.side for t in tracks) == ["left", "right"]
+
+
+def test_hand_back_after_leaving_keeps_its_side_through_tracker():
+    """End to end on fake models: a right hand is tracked, leaves for 30 frames (its track
+    ends), and comes back; on its first frame found again the landmark model votes 0.2 "right".
+    It is reported "right" on every frame."""
+    from .tracker_fakes import SceneHand, blank, fake_tracker
+    tr, scene, _, _ = fake_tracker(max_missed=10)
+    hand = SceneHand(hand_keypoints(160, 130, 40.0, True), True)
+    scene.right_prob = 0.95
+    for i in range(30):
+        scene.hands = [hand]
+        r = tr.process(blank(), i * 33)
+        assert [h.side for h in r.hands] == ["right"]
+    scene.hands = []
+    for i in range(30, 60):
+        assert tr.process(blank(), i * 33).hands == []
+    scene.hands = [hand]
+    scene.right_prob = 0.2
+    i = 60
+    r = tr.process(blank(), i * 33)
+    while not r.hands and i < 64:                 # the detector backs off while it finds nothing
+        i += 1
+        r = tr.process(blank(), i * 33)
+    assert [h.side for h in r.hands] == ["right"]
+    scene.right_prob = 0.95
+    for i in range(i + 1, i + 10):
+        assert [h.side for h in tr.process(blank(), i * 33).hands] == ["right"]
