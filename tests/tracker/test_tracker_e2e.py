@@ -48,11 +48,13 @@ def test_blank_frame_has_no_hands(tracker_factory):
 
 def test_hands_found_on_shared_video(tracker_factory, videos):
     """huytung_2hand.mp4 shows two raised hands for most of its 138 frames (checked by eye).
-    Only asserts that the tracker finds a hand in it, with sane output: the models are still
-    being trained (the early detector finds the hands only in the last third of the clip)."""
+    With the shipped models the tracker reports a hand in 97% of the frames and both hands in
+    about a third (the detector misses the blurred second hand early on); assert the hand is
+    found in most frames, with sane output, and that both hands are seen at some point."""
     tr = tracker_factory()
-    frames_with_hands = 0
+    frames_with_hands = frames_with_two = n = 0
     for i, t_ms, frame in iter_frames(videos / "huytung_2hand.mp4"):
+        n += 1
         r = tr.process(frame, t_ms)
         h, w = frame.shape[:2]
         assert r.image_size == (w, h) == (480, 852)       # portrait clip, rotated upright
@@ -63,7 +65,9 @@ def test_hands_found_on_shared_video(tracker_factory, videos):
             c = hand.keypoints.mean(0)
             assert -0.2 * w < c[0] < 1.2 * w and -0.2 * h < c[1] < 1.2 * h
         frames_with_hands += bool(r.hands)
-    assert frames_with_hands >= 10, f"a hand in only {frames_with_hands} frames"
+        frames_with_two += len(r.hands) == 2
+    assert frames_with_hands >= 0.8 * n, f"a hand in only {frames_with_hands} of {n} frames"
+    assert frames_with_two >= 10, f"both hands in only {frames_with_two} frames"
 
 
 def test_cli_on_shared_video(tracker_factory, videos, tmp_path, capsys):
