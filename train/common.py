@@ -74,3 +74,25 @@ def save_checkpoint(path: Path, **state) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def lr_at(cfg, step: int, minutes: float) -> float:
+    """Linear warm-up, then cosine decay over the wall-clock budget ``cfg.minutes`` (or
+    ``cfg.max_steps`` when that ends sooner), down to 2% of ``cfg.lr``."""
+    import math
+    warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+    frac = min(1.0, minutes / max(cfg.minutes, 1e-6))
+    if cfg.max_steps:
+        frac = max(frac, step / cfg.max_steps)
+    return cfg.lr * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def run_cli(config_cls, train_fn, doc: str, argv=None):
+    """Parse ``config_cls`` options and run ``train_fn``; bad input -> one error line, exit 1."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataclass_args(p, config_cls)
+    cfg = config_from_args(config_cls, p.parse_args(argv))
+    try:
+        train_fn(cfg)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}")

@@ -69,17 +69,19 @@ class LandmarkNet(nn.Module):
         nn.init.normal_(self.head.weight, std=0.001)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, x):
+    def features(self, x):
+        """(decoder output at stride 4 (B, D, S/4, S/4), encoder output at stride 16)."""
         x4 = self.s4(self.stem(x))
         x8 = self.s8(x4)
         x16 = self.s16(x8)
         y = F.interpolate(self.lat16(x16), scale_factor=2.0, mode="nearest") + self.lat8(x8)
         y = self.ref8(y)
         y = F.interpolate(y, scale_factor=2.0, mode="nearest") + self.lat4(x4)
-        y = self.ref4(y)
-        heat = self.head(y)
-        logits = self.cls(x16.mean(dim=(2, 3)))
-        return heat, logits
+        return self.ref4(y), x16
+
+    def forward(self, x):
+        y, x16 = self.features(x)
+        return self.head(y), self.cls(x16.mean(dim=(2, 3)))
 
 
 class LandmarkExportWrapper(nn.Module):
@@ -120,13 +122,7 @@ class DetectorNet(LandmarkNet):
         nn.init.constant_(self.head.bias[:1], -4.0)  # focal-loss prior: few cells are centres
 
     def forward(self, x):
-        x4 = self.s4(self.stem(x))
-        x8 = self.s8(x4)
-        x16 = self.s16(x8)
-        y = F.interpolate(self.lat16(x16), scale_factor=2.0, mode="nearest") + self.lat8(x8)
-        y = self.ref8(y)
-        y = F.interpolate(y, scale_factor=2.0, mode="nearest") + self.lat4(x4)
-        y = self.head(self.ref4(y))
+        y = self.head(self.features(x)[0])
         return y[:, :1], y[:, 1:]
 
 

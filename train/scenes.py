@@ -73,7 +73,6 @@ def compose_scene(records_by_image: list[list[HandRecord]], cache: ImageCache, c
     occupied = []
     for k in range(n_photos):
         recs, img = picks[k], imgs[k]
-        main = recs[0]
         box = boxes[k]
         extent = float(max(box[2] - box[0], box[3] - box[1], 1.0))
         target = rng.uniform(*cfg.hand_frac) * max(w, h)

@@ -8,7 +8,6 @@ recall and false positives per frame at the shipped threshold), curve and exampl
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -24,8 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 from tracker.detector_codec import CenterCodec, hand_box_and_cues
 from tracker.metrics import average_precision, match_detections
 
-from .common import (MEAN_RGB, STD_RGB, add_dataclass_args, config_from_args, init_distributed, log,
-                     normalize_batch, save_checkpoint, setup_logging)
+from .common import (MEAN_RGB, STD_RGB, init_distributed, log, lr_at, normalize_batch, run_cli,
+                     save_checkpoint, setup_logging)
 from .data import ImageCache, LoadReport, load_records
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
@@ -179,14 +178,6 @@ def draw_examples(net, scenes, codec, device, threshold, path: Path, n=12):
     cv2.imwrite(str(path), np.concatenate(rows, 0))
 
 
-def lr_at(cfg, step, minutes):
-    warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-    frac = min(1.0, minutes / max(cfg.minutes, 1e-6))
-    if cfg.max_steps:
-        frac = max(frac, step / cfg.max_steps)
-    return cfg.lr * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
-
-
 def train(cfg: DetTrainConfig) -> dict:
     rank, world, device = init_distributed()
     out = Path(cfg.out)
@@ -289,13 +280,7 @@ def train(cfg: DetTrainConfig) -> dict:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataclass_args(p, DetTrainConfig)
-    cfg = config_from_args(DetTrainConfig, p.parse_args(argv))
-    try:
-        train(cfg)
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}")
+    run_cli(DetTrainConfig, train, __doc__, argv)
 
 
 if __name__ == "__main__":

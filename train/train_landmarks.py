@@ -11,7 +11,6 @@ and a grid of predicted val crops written as PNG. Runs on CUDA when present and 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -30,8 +29,7 @@ from tracker.keypoints import CONNECTIONS
 from tracker.metrics import pck
 
 from .augment import AugmentConfig, sample_crop
-from .common import (add_dataclass_args, config_from_args, init_distributed, log, normalize_batch,
-                     save_checkpoint, setup_logging)
+from .common import init_distributed, log, lr_at, normalize_batch, run_cli, save_checkpoint, setup_logging
 from .data import UNKNOWN, ImageCache, LoadReport, load_records
 from .model import LandmarkModelConfig, LandmarkNet
 
@@ -215,14 +213,6 @@ def plot_curve(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def lr_at(cfg: TrainConfig, step: int, minutes: float) -> float:
-    warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-    frac = min(1.0, minutes / max(cfg.minutes, 1e-6))
-    if cfg.max_steps:
-        frac = max(frac, step / cfg.max_steps)
-    return cfg.lr * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
-
-
 def train(cfg: TrainConfig) -> dict:
     """Run training; returns the last validation metrics."""
     rank, world, device = init_distributed()
@@ -344,13 +334,7 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_dataclass_args(p, TrainConfig)
-    cfg = config_from_args(TrainConfig, p.parse_args(argv))
-    try:
-        train(cfg)
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}")
+    run_cli(TrainConfig, train, __doc__, argv)
 
 
 if __name__ == "__main__":
