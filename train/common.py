@@ -96,3 +96,37 @@ def run_cli(config_cls, train_fn, doc: str, argv=None):
         train_fn(cfg)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
+
+
+def worker_init(worker_id: int) -> None:
+    """DataLoader worker: give the dataset's random generator a distinct seed per worker."""
+    import time
+
+    import numpy as np
+    ds = torch.utils.data.get_worker_info().dataset
+    ds.rng = np.random.default_rng(ds.seed * 1000 + worker_id + int(time.time() * 1000) % 100000)
+
+
+def resume_state(ckpt_path: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, device: torch.device,
+                 resume: bool) -> dict:
+    """Loop state from ``ckpt_path`` (weights and optimiser loaded in place), or a fresh one."""
+    if resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        state = ck["state"]
+        log.info("resumed from %s at step %d (%.1f min)", ckpt_path, state["step"], state["minutes"])
+        return state
+    return {"step": 0, "minutes": 0.0, "history": [], "epoch": 0}
+
+
+def wrap_ddp(net: torch.nn.Module, world: int, device: torch.device) -> torch.nn.Module:
+    """DistributedDataParallel around ``net`` when running under torchrun, else ``net``."""
+    if world <= 1:
+        return net
+    return torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def normalization() -> dict:
+    """The input normalisation stored in checkpoints (and from there in the ONNX metadata)."""
+    return {"mean_rgb": list(MEAN_RGB), "std_rgb": list(STD_RGB)}

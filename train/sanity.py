@@ -31,16 +31,20 @@ from .train_landmarks import landmark_loss
 
 
 @dataclass
-class OverfitResult:
+class _LossDrop:
     first_loss: float
     last_loss: float
-    pck10: float
-    pck05: float
-    seconds: float
 
     @property
     def loss_drop(self) -> float:
         return self.first_loss / self.last_loss if self.last_loss > 0 else float("nan")
+
+
+@dataclass
+class OverfitResult(_LossDrop):
+    pck10: float
+    pck05: float
+    seconds: float
 
     @property
     def converged(self) -> bool:
@@ -118,21 +122,12 @@ def main(argv=None):
     print(json.dumps({**r.__dict__, "loss_drop": r.loss_drop, "converged": r.converged}))
 
 
-if __name__ == "__main__":
-    main()
-
 
 @dataclass
-class DetectorOverfitResult:
-    first_loss: float
-    last_loss: float
+class DetectorOverfitResult(_LossDrop):
     recall: float
     fp_per_frame: float
     seconds: float
-
-    @property
-    def loss_drop(self) -> float:
-        return self.first_loss / self.last_loss if self.last_loss > 0 else float("nan")
 
 
 def overfit_detector(records, cache, scenes: int = 8, steps: int = 200, size=(128, 96), lr: float = 3e-3,
@@ -189,3 +184,7 @@ def overfit_detector(records, cache, scenes: int = 8, steps: int = 200, size=(12
     m = max(1, min(10, steps // 10))
     return DetectorOverfitResult(float(np.mean(losses[:m])), float(np.mean(losses[-m:])), tp_n / max(n_gt, 1),
                                  fp_n / len(items), time.time() - t0)
+
+
+if __name__ == "__main__":
+    main()

@@ -23,8 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 from tracker.detector_codec import CenterCodec, hand_box_and_cues
 from tracker.metrics import average_precision, match_detections
 
-from .common import (MEAN_RGB, STD_RGB, init_distributed, log, lr_at, normalize_batch, run_cli,
-                     save_checkpoint, setup_logging)
+from .common import (init_distributed, log, lr_at, normalization, normalize_batch, resume_state, run_cli,
+                     save_checkpoint, setup_logging, worker_init, wrap_ddp)
 from .data import ImageCache, LoadReport, load_records
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
@@ -98,11 +98,6 @@ class SceneDataset(Dataset):
         heat, reg, mask, ign, _, _ = scene_targets(img, hands, self.codec, self.scfg.width, self.scfg.height)
         return (torch.from_numpy(img), torch.from_numpy(heat), torch.from_numpy(reg),
                 torch.from_numpy(mask), torch.from_numpy(ign))
-
-
-def _worker_init(worker_id):
-    ds = torch.utils.data.get_worker_info().dataset
-    ds.rng = np.random.default_rng(ds.seed * 1000 + worker_id + int(time.time() * 1000) % 100000)
 
 
 def focal_loss(logits, target, weight):
@@ -202,27 +197,18 @@ def train(cfg: DetTrainConfig) -> dict:
     mcfg = DetectorModelConfig(cfg.input_width, cfg.input_height, cfg.width)
     net = DetectorNet(mcfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    state = {"step": 0, "minutes": 0.0, "history": [], "epoch": 0}
-    ckpt_path = out / "last.pt"
-    if cfg.resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        state = ck["state"]
-        log.info("resumed from %s at step %d (%.1f min)", ckpt_path, state["step"], state["minutes"])
-    model = net
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
+    model = wrap_ddp(net, world, device)
     ds = SceneDataset(train_groups, cache, codec, scfg, cfg.epoch_scenes, seed=cfg.seed + rank + state["step"])
     loader = DataLoader(ds, batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=True,
-                        worker_init_fn=_worker_init if cfg.workers else None,
+                        worker_init_fn=worker_init if cfg.workers else None,
                         persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
 
     def checkpoint(name="last.pt"):
         if rank == 0:
             save_checkpoint(out / name, model=net.state_dict(), optimizer=opt.state_dict(), state=state,
                             model_config=mcfg.to_dict(), codec=codec.to_dict(), train_config=asdict(cfg),
-                            normalization={"mean_rgb": list(MEAN_RGB), "std_rgb": list(STD_RGB)})
+                            normalization=normalization())
 
     def validate():
         m = evaluate_scenes(net, val_scenes, codec, device, cfg.threshold)

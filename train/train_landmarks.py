@@ -29,7 +29,8 @@ from tracker.keypoints import CONNECTIONS
 from tracker.metrics import pck
 
 from .augment import AugmentConfig, sample_crop
-from .common import init_distributed, log, lr_at, normalize_batch, run_cli, save_checkpoint, setup_logging
+from .common import (init_distributed, log, lr_at, normalization, normalize_batch, resume_state, run_cli,
+                     save_checkpoint, setup_logging, worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_records
 from .model import LandmarkModelConfig, LandmarkNet
 
@@ -90,12 +91,6 @@ class CropDataset(Dataset):
         return (torch.from_numpy(s["crop"]), torch.from_numpy(target), torch.from_numpy(weight),
                 torch.tensor(float(s["presence"])), torch.tensor(float(s["handedness"])),
                 torch.tensor(float(s["handedness_score"])))
-
-
-def _worker_init(worker_id):
-    info = torch.utils.data.get_worker_info()
-    ds = info.dataset
-    ds.rng = np.random.default_rng(ds.seed * 1000 + worker_id + int(time.time() * 1000) % 100000)
 
 
 def landmark_loss(heat_logits, logits, target, weight, presence, side, side_score,
@@ -241,30 +236,20 @@ def train(cfg: TrainConfig) -> dict:
     mcfg = LandmarkModelConfig(cfg.input_size, 17, cfg.width)
     net = LandmarkNet(mcfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    state = {"step": 0, "minutes": 0.0, "history": [], "epoch": 0}
-    ckpt_path = out / "last.pt"
-    if cfg.resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        state = ck["state"]
-        log.info("resumed from %s at step %d (%.1f min)", ckpt_path, state["step"], state["minutes"])
-    model = net
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
+    model = wrap_ddp(net, world, device)
 
     ds = CropDataset(train_recs, cache, codec, aug, seed=cfg.seed + rank + state["step"])
     sampler = torch.utils.data.DistributedSampler(ds, shuffle=True) if world > 1 else None
     loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=cfg.workers, drop_last=True, worker_init_fn=_worker_init if cfg.workers else None,
+                        num_workers=cfg.workers, drop_last=True, worker_init_fn=worker_init if cfg.workers else None,
                         persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
 
     def checkpoint(name="last.pt"):
         if rank == 0:
             save_checkpoint(out / name, model=net.state_dict(), optimizer=opt.state_dict(), state=state,
                             model_config=mcfg.to_dict(), codec=codec.to_dict(), train_config=asdict(cfg),
-                            normalization={"mean_rgb": list(__import__("train.common", fromlist=["x"]).MEAN_RGB),
-                                           "std_rgb": list(__import__("train.common", fromlist=["x"]).STD_RGB)})
+                            normalization=normalization())
 
     def validate():
         m = evaluate_crops(net, val_items, codec, device)
