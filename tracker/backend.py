@@ -6,6 +6,7 @@ import logging
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 log = logging.getLogger(__name__)
@@ -88,3 +89,33 @@ def require_metadata(meta: dict, keys: list[str], kind: str, path) -> None:
         raise ValueError(f"model file {path} lacks metadata {missing}; was it exported by export/?")
     if meta.get("kind") != kind:
         raise ValueError(f"model file {path} is a {meta.get('kind')!r} model, expected {kind!r}")
+
+
+class OnnxStage:
+    """Common part of the pipeline stages: load an ONNX file, check its metadata, expose the
+    input normalisation; ``close()`` and ``with`` support.
+
+    Subclasses set ``default_file`` (a name in assets/), ``kind`` and ``required`` (metadata keys).
+    """
+
+    default_file = ""
+    kind = ""
+    required: list[str] = []
+
+    def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int = 2):
+        self.model_path = Path(model_path) if model_path is not None else default_model_path(self.default_file)
+        self.session = create_session(self.model_path, device, threads)
+        meta = read_metadata(self.session)
+        require_metadata(meta, self.required, self.kind, self.model_path)
+        self.meta = meta
+        self.mean_rgb = np.asarray(meta["mean_rgb"], np.float32)
+        self.std_rgb = np.asarray(meta["std_rgb"], np.float32)
+
+    def close(self) -> None:
+        self.session = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .backend import create_session, default_model_path, read_metadata, require_metadata
+from .backend import OnnxStage
 from .detector_codec import CenterCodec
 from .geometry import Roi, hand_angle
 from .keypoints import HandKeypoint
@@ -76,7 +76,7 @@ def letterbox(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, f
     return canvas, s
 
 
-class HandDetector:
+class HandDetector(OnnxStage):
     """The hand detector behind onnxruntime.
 
     Args:
@@ -84,15 +84,14 @@ class HandDetector:
         device: "cpu" or "cuda". threads: onnxruntime intra-op threads.
     """
 
+    default_file = "detector.onnx"
+    kind = "detector"
+    required = _REQUIRED
+
     def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int = 2):
-        self.model_path = Path(model_path) if model_path is not None else default_model_path("detector.onnx")
-        self.session = create_session(self.model_path, device, threads)
-        meta = read_metadata(self.session)
-        require_metadata(meta, _REQUIRED, "detector", self.model_path)
-        self.meta = meta
+        super().__init__(model_path, device, threads)
+        meta = self.meta
         self.width, self.height = int(meta["input_width"]), int(meta["input_height"])
-        self.mean_rgb = np.asarray(meta["mean_rgb"], np.float32)
-        self.std_rgb = np.asarray(meta["std_rgb"], np.float32)
         self.codec = CenterCodec.from_dict(meta["codec"])
         self.default_threshold = float(meta["threshold"])
         inp = self.session.get_inputs()[0]
@@ -130,12 +129,3 @@ class HandDetector:
         thr = self.default_threshold if score_threshold is None else float(score_threshold)
         batch, s = self.preprocess(frame_bgr)
         return self.postprocess(self.inference(batch), s, thr, max_detections)
-
-    def close(self) -> None:
-        self.session = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

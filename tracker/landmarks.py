@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .backend import create_session, default_model_path, read_metadata, require_metadata
+from .backend import OnnxStage
 from .codec import HeatmapCodec
 from .geometry import Roi, crop_matrix, invert_affine
 from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
@@ -55,7 +55,7 @@ def normalize_image(rgb_or_bgr: np.ndarray, mean_rgb, std_rgb, bgr: bool = True)
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-class LandmarkModel:
+class LandmarkModel(OnnxStage):
     """The landmark network behind onnxruntime.
 
     Args:
@@ -63,16 +63,15 @@ class LandmarkModel:
         device: "cpu" or "cuda". threads: onnxruntime intra-op threads.
     """
 
+    default_file = "landmarks.onnx"
+    kind = "landmarks"
+    required = _REQUIRED
+
     def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int = 2):
-        self.model_path = Path(model_path) if model_path is not None else default_model_path("landmarks.onnx")
-        self.session = create_session(self.model_path, device, threads)
-        meta = read_metadata(self.session)
-        require_metadata(meta, _REQUIRED, "landmarks", self.model_path)
-        self.meta = meta
+        super().__init__(model_path, device, threads)
+        meta = self.meta
         self.input_size = int(meta["input_size"])
         self.roi_scale = float(meta["roi_scale"])
-        self.mean_rgb = np.asarray(meta["mean_rgb"], np.float32)
-        self.std_rgb = np.asarray(meta["std_rgb"], np.float32)
         self.codec = HeatmapCodec.from_dict(meta["codec"])
         if list(meta["keypoint_names"]) != KEYPOINT_NAMES:
             raise ValueError(f"model file {self.model_path} has keypoints {meta['keypoint_names']}, "
@@ -123,12 +122,3 @@ class LandmarkModel:
             return []
         batch, mats = self.preprocess(frame_bgr, rois)
         return self.postprocess(self.inference(batch), mats, rois)
-
-    def close(self) -> None:
-        self.session = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
