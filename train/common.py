@@ -17,6 +17,31 @@ MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 
+@dataclasses.dataclass
+class LoopConfig:
+    """Options shared by both training loops (each adds its model and data options)."""
+
+    data: str = "../shared/data/hands21"
+    train_split: str = "train"
+    val_split: str = "val"
+    out: str = "runs/model"
+    width: float = 1.0           # channel multiplier
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    minutes: float = 90.0        # wall-clock budget; the learning rate follows it (cosine)
+    max_steps: int = 0           # stop after this many steps (0: no limit)
+    warmup_steps: int = 300
+    eval_every_min: float = 5.0
+    checkpoint_every_min: float = 3.0
+    workers: int = 1
+    threads: int = 2
+    seed: int = 0
+    skip_bad: bool = False
+    limit: int = 0               # use only the first N train hands (0: all)
+    resume: bool = True
+
+
 def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
     """One ``--field-name`` option per dataclass field (bool fields take true/false)."""
     for f in dataclasses.fields(cls):

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from tracker.detector_codec import CenterCodec, hand_box_and_cues
 from tracker.metrics import average_precision, match_detections
 
-from .common import (init_distributed, log, lr_at, normalization, normalize_batch, resume_state, run_cli,
+from .common import (LoopConfig, init_distributed, log, lr_at, normalization, normalize_batch, resume_state, run_cli,
                      save_checkpoint, setup_logging, worker_init, wrap_ddp)
 from .data import ImageCache, LoadReport, load_records
 from .model import DetectorModelConfig, DetectorNet
@@ -31,30 +31,12 @@ from .scenes import SceneConfig, compose_scene, visible_hands
 
 
 @dataclass
-class DetTrainConfig:
-    data: str = "../shared/data/hands21"
-    train_split: str = "train"
-    val_split: str = "val"
+class DetTrainConfig(LoopConfig):
     out: str = "runs/detector"
     input_width: int = 256
     input_height: int = 192
-    width: float = 1.0
-    batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    minutes: float = 90.0
-    max_steps: int = 0
-    warmup_steps: int = 300
-    eval_every_min: float = 5.0
     eval_scenes: int = 300
     threshold: float = 0.4        # shipped score threshold
-    checkpoint_every_min: float = 3.0
-    workers: int = 1
-    threads: int = 2
-    seed: int = 0
-    skip_bad: bool = False
-    limit: int = 0
-    resume: bool = True
     epoch_scenes: int = 4000
     w_regress: float = 1.0
 

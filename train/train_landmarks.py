@@ -29,37 +29,19 @@ from tracker.keypoints import CONNECTIONS
 from tracker.metrics import pck
 
 from .augment import AugmentConfig, sample_crop
-from .common import (init_distributed, log, lr_at, normalization, normalize_batch, resume_state, run_cli,
+from .common import (LoopConfig, init_distributed, log, lr_at, normalization, normalize_batch, resume_state, run_cli,
                      save_checkpoint, setup_logging, worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_records
 from .model import LandmarkModelConfig, LandmarkNet
 
 
 @dataclass
-class TrainConfig:
-    data: str = "../shared/data/hands21"
-    train_split: str = "train"
-    val_split: str = "val"
+class TrainConfig(LoopConfig):
     out: str = "runs/landmarks"
     input_size: int = 128
     heatmap_stride: int = 4
     sigma: float = 1.5
-    width: float = 1.0
-    batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    minutes: float = 90.0        # wall-clock budget; the learning rate follows it (cosine)
-    max_steps: int = 0           # stop after this many steps (0: no limit)
-    warmup_steps: int = 300
-    eval_every_min: float = 5.0
     eval_hands: int = 800        # size of the fixed val subset used during training
-    checkpoint_every_min: float = 3.0
-    workers: int = 1
-    threads: int = 2
-    seed: int = 0
-    skip_bad: bool = False
-    limit: int = 0               # use only the first N train hands (0: all)
-    resume: bool = True
     w_presence: float = 0.5
     w_handedness: float = 0.5
 
