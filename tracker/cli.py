@@ -119,7 +119,8 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        mirrored=mirrored, device=args.device, threads=args.threads,
                        min_detection_confidence=args.min_detection_confidence,
                        min_tracking_confidence=args.min_tracking_confidence,
-                       smoothing=not args.no_smoothing, landmark_model_path=args.landmark_model,
+                       smoothing=not args.no_smoothing, flip_test=args.flip_test,
+                       landmark_model_path=args.landmark_model,
                        detector_model_path=args.detector_model)
 
 
@@ -268,6 +269,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-tracking-confidence", type=_unit_float("--min-tracking-confidence"), default=0.5,
                    metavar="P", help="hand presence threshold (default 0.5)")
     p.add_argument("--no-smoothing", action="store_true", help="report unsmoothed keypoints")
+    p.add_argument("--flip-test", action="store_true",
+                   help="also run each hand crop mirrored and average (more accurate, ~2x landmark time)")
     p.add_argument("--landmark-model", metavar="PATH", help="landmark ONNX file (default: shipped model)")
     p.add_argument("--detector-model", metavar="PATH", help="detector ONNX file (default: shipped model)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks on errors")

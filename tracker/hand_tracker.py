@@ -75,6 +75,8 @@ class HandTrackerOptions:
         detector_interval: while the detector keeps finding nothing, run it only every this many
             frames (1 = every frame). Ignored in static mode.
         max_missed: frames a lost hand keeps its id and side (brief occlusion).
+        flip_test: run every landmark crop also mirrored and average the two (about 2x the
+            landmark network time; more accurate keypoints, see assets/MODEL_CARD.md).
     """
 
     max_hands: int = 2
@@ -90,6 +92,7 @@ class HandTrackerOptions:
     detector_model_path: str | Path | None = None
     detector_interval: int = 3
     max_missed: int = 10
+    flip_test: bool = False
 
     def validate(self) -> "HandTrackerOptions":
         """Raise ValueError naming the first bad option; returns self."""
@@ -259,7 +262,8 @@ class HandTracker:
         self._own_models = []
         if landmark_model is None:
             from .landmarks import LandmarkModel
-            landmark_model = LandmarkModel(opts.landmark_model_path, device=opts.device, threads=opts.threads)
+            landmark_model = LandmarkModel(opts.landmark_model_path, device=opts.device, threads=opts.threads,
+                                           flip_test=opts.flip_test)
             self._own_models.append(landmark_model)
         if detector is None:
             from .detector import HandDetector

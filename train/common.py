@@ -40,6 +40,7 @@ class LoopConfig:
     skip_bad: bool = False
     limit: int = 0               # use only the first N train hands (0: all)
     resume: bool = True
+    new_cycle: bool = False      # on resume: a fresh warm-up + cosine cycle up to --minutes (fine-tuning)
 
 
 def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
@@ -101,14 +102,18 @@ def save_checkpoint(path: Path, **state) -> None:
     os.replace(tmp, path)
 
 
-def lr_at(cfg, step: int, minutes: float) -> float:
+def lr_at(cfg, step: int, minutes: float, cycle: dict | None = None) -> float:
     """Linear warm-up, then cosine decay over the wall-clock budget ``cfg.minutes`` (or
-    ``cfg.max_steps`` when that ends sooner), down to 2% of ``cfg.lr``."""
+    ``cfg.max_steps`` when that ends sooner), down to 2% of ``cfg.lr``.
+
+    ``cycle`` ({"step": s0, "minutes": m0}, from :func:`start_cycle`) restarts the schedule at
+    step s0 / minute m0: warm-up again, then cosine from m0 to ``cfg.minutes``."""
     import math
-    warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-    frac = min(1.0, minutes / max(cfg.minutes, 1e-6))
+    s0, m0 = (cycle["step"], cycle["minutes"]) if cycle else (0, 0.0)
+    warm = min(1.0, (step - s0 + 1) / max(cfg.warmup_steps, 1))
+    frac = min(1.0, (minutes - m0) / max(cfg.minutes - m0, 1e-6))
     if cfg.max_steps:
-        frac = max(frac, step / cfg.max_steps)
+        frac = max(frac, (step - s0) / max(cfg.max_steps - s0, 1))
     return cfg.lr * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
@@ -143,6 +148,22 @@ def resume_state(ckpt_path: Path, net: torch.nn.Module, opt: torch.optim.Optimiz
         log.info("resumed from %s at step %d (%.1f min)", ckpt_path, state["step"], state["minutes"])
         return state
     return {"step": 0, "minutes": 0.0, "history": [], "epoch": 0}
+
+
+def start_cycle(cfg, state: dict) -> dict | None:
+    """The learning-rate cycle of this run: with ``cfg.new_cycle`` a resumed run starts a new
+    one at its current step/minute (kept in ``state`` so that a later resume of the same run,
+    same ``--minutes``, continues it instead of restarting again); else the stored one, if any."""
+    cyc = state.get("cycle")
+    if cfg.new_cycle and state["step"] > 0 and (cyc is None or cyc.get("end") != cfg.minutes):
+        if cfg.minutes <= state["minutes"]:
+            raise ValueError(f"--minutes {cfg.minutes} must exceed the {state['minutes']:.1f} minutes "
+                             "already trained to start a new cycle")
+        cyc = {"step": state["step"], "minutes": state["minutes"], "end": cfg.minutes}
+        state["cycle"] = cyc
+        log.info("new learning-rate cycle from step %d (%.1f min) to %.1f min, peak lr %.2e",
+                 cyc["step"], cyc["minutes"], cfg.minutes, cfg.lr)
+    return cyc
 
 
 def wrap_ddp(net: torch.nn.Module, world: int, device: torch.device) -> torch.nn.Module:

@@ -154,6 +154,7 @@ def main(argv=None):
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--flip-test", action="store_true", help="landmarks: average each crop with its mirror")
     ap.add_argument("--out", default=None, help="JSON file for the figures")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -164,7 +165,8 @@ def main(argv=None):
             recs = recs[:a.limit]
         cache = ImageCache(recs)
         if a.kind == "landmarks":
-            res = evaluate_landmarks(LandmarkModel(a.model, threads=a.threads), recs, cache)
+            res = evaluate_landmarks(LandmarkModel(a.model, threads=a.threads, flip_test=a.flip_test), recs, cache)
+            res["flip_test"] = a.flip_test
         else:
             det = HandDetector(a.model, threads=a.threads)
             if a.calibrate:

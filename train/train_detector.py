@@ -24,7 +24,7 @@ from tracker.detector_codec import CenterCodec, hand_box_and_cues
 from tracker.metrics import average_precision, match_detections
 
 from .common import (LoopConfig, init_distributed, log, lr_at, normalization, normalize_batch, resume_state, run_cli,
-                     save_checkpoint, setup_logging, worker_init, wrap_ddp)
+                     save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import ImageCache, LoadReport, load_records
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
@@ -180,6 +180,7 @@ def train(cfg: DetTrainConfig) -> dict:
     net = DetectorNet(mcfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
+    cycle = start_cycle(cfg, state)
     model = wrap_ddp(net, world, device)
     ds = SceneDataset(train_groups, cache, codec, scfg, cfg.epoch_scenes, seed=cfg.seed + rank + state["step"])
     loader = DataLoader(ds, batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=True,
@@ -212,7 +213,7 @@ def train(cfg: DetTrainConfig) -> dict:
     while not done:
         for img, heat, reg, mask, ign in loader:
             state["minutes"] = seg_minutes0 + (time.time() - seg_start) / 60
-            lr = lr_at(cfg, state["step"], state["minutes"])
+            lr = lr_at(cfg, state["step"], state["minutes"], cycle)
             for g in opt.param_groups:
                 g["lr"] = lr
             hl, rp = model(normalize_batch(img, device))

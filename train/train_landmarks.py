@@ -30,7 +30,7 @@ from tracker.metrics import pck
 
 from .augment import AugmentConfig, sample_crop
 from .common import (LoopConfig, init_distributed, log, lr_at, normalization, normalize_batch, resume_state, run_cli,
-                     save_checkpoint, setup_logging, worker_init, wrap_ddp)
+                     save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_records
 from .model import LandmarkModelConfig, LandmarkNet
 
@@ -219,6 +219,7 @@ def train(cfg: TrainConfig) -> dict:
     net = LandmarkNet(mcfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
+    cycle = start_cycle(cfg, state)
     model = wrap_ddp(net, world, device)
 
     ds = CropDataset(train_recs, cache, codec, aug, seed=cfg.seed + rank + state["step"])
@@ -261,7 +262,7 @@ def train(cfg: TrainConfig) -> dict:
             sampler.set_epoch(state["epoch"])
         for img, target, weight, pres, side, side_sc in loader:
             state["minutes"] = seg_minutes0 + (time.time() - seg_start) / 60
-            lr = lr_at(cfg, state["step"], state["minutes"])
+            lr = lr_at(cfg, state["step"], state["minutes"], cycle)
             for g in opt.param_groups:
                 g["lr"] = lr
             x = normalize_batch(img, device)

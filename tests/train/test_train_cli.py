@@ -71,3 +71,23 @@ def test_runs_under_torchrun_ddp(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert ck["state"]["step"] == 2
+
+
+def test_new_cycle_restarts_the_learning_rate_once(tmp_path):
+    from train.common import lr_at, start_cycle
+    cfg = TrainConfig(minutes=200, lr=1e-3, warmup_steps=10, new_cycle=True)
+    state = {"step": 1000, "minutes": 120.0, "history": []}
+    cyc = start_cycle(cfg, state)
+    assert cyc == {"step": 1000, "minutes": 120.0, "end": 200}
+    assert lr_at(cfg, 1000, 120.0, cyc) == pytest.approx(1e-4)          # warm-up again
+    assert lr_at(cfg, 1010, 120.1, cyc) == pytest.approx(1e-3, rel=1e-3)  # new peak
+    assert lr_at(cfg, 5000, 160.0, cyc) == pytest.approx(1e-3 * (0.02 + 0.98 * 0.5), rel=1e-6)
+    assert lr_at(cfg, 9000, 200.0, cyc) == pytest.approx(2e-5)
+    # a later resume of the same run continues that cycle instead of starting another
+    state.update(step=3000, minutes=150.0)
+    assert start_cycle(cfg, state) is cyc
+    # without new_cycle the stored cycle still applies; none stored: the plain schedule
+    assert start_cycle(TrainConfig(minutes=200), state) is cyc
+    assert start_cycle(TrainConfig(minutes=200), {"step": 5, "minutes": 1.0}) is None
+    with pytest.raises(ValueError, match="--minutes 100"):
+        start_cycle(TrainConfig(minutes=100, new_cycle=True), {"step": 5, "minutes": 120.0})
