@@ -45,6 +45,7 @@ class HandRecord:
     image_id: int = 0
     others: list = field(default_factory=list)  # keypoints (17,2) of other hands in the image
     box_side: float | None = None  # longest side of the source's own hand box (COCO ``bbox``)
+    source: str = "dataset"        # COCO ``source``: "dataset" (the labelled hand) or "mediapipe"
 
     @property
     def norm_side(self) -> float:
@@ -154,6 +155,8 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
         bbox = ann.get("bbox")
         if isinstance(bbox, (list, tuple)) and len(bbox) == 4 and max(bbox[2], bbox[3]) > 0:
             rec.box_side = float(max(bbox[2], bbox[3]))
+        if isinstance(ann.get("source"), str):
+            rec.source = ann["source"]
         records.append(rec)
         by_image.setdefault(rec.image_id, []).append(rec)
     for recs in by_image.values():

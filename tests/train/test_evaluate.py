@@ -1,0 +1,50 @@
+"""Landmark evaluation: headline figures on the labelled ("dataset") hands, extra hands beside."""
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from train.data import LEFT, RIGHT, HandRecord
+from train.evaluate import evaluate_landmarks
+
+
+class OracleModel:
+    """Returns the ground truth for images listed in ``truth`` and a far-off pose otherwise."""
+
+    meta = {"model_version": "oracle"}
+
+    def __init__(self, truth):
+        self.truth = truth
+
+    def __call__(self, img, rois):
+        kp = self.truth.get(int(img[0, 0, 0]))
+        pos = SimpleNamespace(keypoints=kp if kp is not None else np.full((17, 2), -500.0, np.float32),
+                              right_prob=1.0, presence=0.9)
+        return [pos, SimpleNamespace(keypoints=None, right_prob=0.5, presence=0.1)]
+
+
+def _hand(rng):
+    c = rng.uniform(60, 140, 2)
+    ang = np.linspace(0, 2 * np.pi, 17, endpoint=False)
+    return (c + 30 * np.stack([np.cos(ang), np.sin(ang)], 1)).astype(np.float32)
+
+
+def test_headline_figures_use_the_labelled_hands_only():
+    rng = np.random.default_rng(0)
+    recs, cache, truth = [], {}, {}
+    for i in range(6):
+        img = np.full((200, 200, 3), i, np.uint8)       # pixel (0, 0) names the image
+        path = Path(f"img{i}.webp")
+        cache[path] = img
+        kp = _hand(rng)
+        truth[i] = kp
+        recs.append(HandRecord(path, kp, np.ones(17, np.float32), RIGHT, 0.95, i))
+        if i % 2 == 0:   # a second hand found by MediaPipe: the oracle gets it wrong
+            recs.append(HandRecord(path, _hand(rng), np.ones(17, np.float32), LEFT, 0.95, i,
+                                   source="mediapipe"))
+    res = evaluate_landmarks(OracleModel(truth), recs, cache)
+    assert res["hands"] == 6
+    assert res["pck@0.1"] == pytest.approx(1.0) and res["handedness_acc"] == pytest.approx(1.0)
+    assert res["all_hands"]["hands"] == 9 and res["all_hands"]["pck@0.1"] == pytest.approx(6 / 9)
+    assert res["presence_auc"] == pytest.approx(1.0)
