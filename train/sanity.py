@@ -149,7 +149,7 @@ def overfit_detector(records, cache, scenes: int = 8, steps: int = 200, size=(12
     groups = group_by_image(records)
     items = []
     while len(items) < scenes:
-        img, hands = compose_scene(groups, cache, scfg, rng, photometric_aug=False)
+        img, hands, _ = compose_scene(groups, cache, scfg, rng, photometric_aug=False)
         t = scene_targets(img, hands, codec, *size)
         if len(t[4]):
             items.append((img, *t))

@@ -1,8 +1,13 @@
 """Composed detector training scenes: hand photos pasted at random scales on backgrounds.
 
 Every labelled hand in a pasted photo is a positive (the extra ``source: "mediapipe"`` hands
-too). Backgrounds are photo regions away from their hand, upscaled, or smooth synthetic
+too). Backgrounds are photo regions away from their hands, upscaled, or smooth synthetic
 textures, so that the detector sees faces, arms, rooms and tables without hand labels.
+
+Many photos show a hand that nobody labelled (the person's other hand, cut by the frame edge or
+blurred). Optional ``unlabelled`` boxes (mined by ``python -m train.mine``) keep background
+regions away from them and turn them into ignore regions where their photo is pasted, so the
+detector is not taught that such hands are background.
 """
 from __future__ import annotations
 
@@ -27,21 +32,36 @@ class SceneConfig:
     flip_p: float = 0.5
 
 
+def _overlaps_any(x0: float, y0: float, x1: float, y1: float, boxes: np.ndarray, grow: float) -> bool:
+    """Whether the region meets any of ``boxes`` (M, 4), each grown by ``grow`` x its side."""
+    for b in np.asarray(boxes, np.float32).reshape(-1, 4):
+        g = grow * max(b[2] - b[0], b[3] - b[1])
+        if x0 < b[2] + g and x1 > b[0] - g and y0 < b[3] + g and y1 > b[1] - g:
+            return True
+    return False
+
+
+def _transform_boxes(boxes: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Axis-aligned hulls (M, 4) of boxes (M, 4) mapped by the 2x3 affine ``m``."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    corners = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]]], 1)  # (M, 4, 2)
+    t = corners @ m[:, :2].T + m[:, 2]
+    return np.concatenate([t.min(1), t.max(1)], 1).astype(np.float32)
+
+
 def _background(images: list[np.ndarray], boxes: list[np.ndarray], w: int, h: int,
                 rng: np.random.Generator) -> np.ndarray:
+    """``boxes[k]``: (M, 4) boxes of every hand in ``images[k]`` (labelled or mined)."""
     if rng.random() < 0.75:
         for _ in range(6):
             k = int(rng.integers(len(images)))
-            img, box = images[k], boxes[k]
+            img = images[k]
             ih, iw = img.shape[:2]
             cw = int(rng.uniform(0.25, 0.6) * iw)
             ch = max(8, int(cw * h / w))
             x0, y0 = int(rng.integers(0, iw - cw + 1)), int(rng.integers(0, max(ih - ch, 0) + 1))
-            # reject regions that overlap the photo's hand box (grown: flesh reaches past the
-            # keypoints)
-            g = 0.3 * max(box[2] - box[0], box[3] - box[1])
-            box = (box[0] - g, box[1] - g, box[2] + g, box[3] + g)
-            if x0 < box[2] and x0 + cw > box[0] and y0 < box[3] and y0 + ch > box[1]:
+            # reject regions that meet a hand box (grown: flesh reaches past the keypoints)
+            if _overlaps_any(x0, y0, x0 + cw, y0 + ch, boxes[k], 0.3):
                 continue
             patch = img[y0:y0 + ch, x0:x0 + cw]
             bg = cv2.resize(patch, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -54,26 +74,34 @@ def _background(images: list[np.ndarray], boxes: list[np.ndarray], w: int, h: in
 
 
 def compose_scene(records_by_image: list[list[HandRecord]], cache: ImageCache, cfg: SceneConfig,
-                  rng: np.random.Generator, aug: AugmentConfig | None = None, photometric_aug: bool = True):
+                  rng: np.random.Generator, aug: AugmentConfig | None = None, photometric_aug: bool = True,
+                  unlabelled: dict | None = None):
     """One scene.
 
     Args:
         records_by_image: the hands of each photo (one list per photo).
+        unlabelled: image path -> (M, 4) boxes, photo px, of hands the labels miss (optional).
 
     Returns:
-        (image HxWx3 uint8 BGR, hands: list of (17, 2) keypoints and (17,) visibility, scene px).
+        (image HxWx3 uint8 BGR, hands: list of (17, 2) keypoints and (17,) visibility, scene px,
+        ignore: (M, 4) scene-px boxes of pasted unlabelled hands, clipped to the canvas).
     """
     w, h = cfg.width, cfg.height
+    unlabelled = unlabelled or {}
     n_photos = int(rng.choice(len(cfg.count_p), p=np.asarray(cfg.count_p) / sum(cfg.count_p)))
     picks = [records_by_image[int(rng.integers(len(records_by_image)))] for _ in range(max(n_photos, 3))]
     imgs = [cache[p[0].image] for p in picks]
-    boxes = [hand_box_and_cues(p[0].keypoints, p[0].visible)[0] for p in picks]
-    canvas = _background(imgs, boxes, w, h, rng)
+    extra = [np.asarray(unlabelled.get(str(p[0].image), np.zeros((0, 4))), np.float32).reshape(-1, 4)
+             for p in picks]
+    all_boxes = [np.concatenate([np.stack([hand_box_and_cues(r.keypoints, r.visible)[0] for r in p]), e])
+                 for p, e in zip(picks, extra)]
+    canvas = _background(imgs, all_boxes, w, h, rng)
     hands = []
+    ignore = []
     occupied = []
     for k in range(n_photos):
         recs, img = picks[k], imgs[k]
-        box = boxes[k]
+        box = all_boxes[k][0]
         extent = float(max(box[2] - box[0], box[3] - box[1], 1.0))
         target = rng.uniform(*cfg.hand_frac) * max(w, h)
         s = target / extent
@@ -103,9 +131,14 @@ def compose_scene(records_by_image: list[list[HandRecord]], cache: ImageCache, c
         for r in recs:
             kp = r.keypoints.astype(np.float64) @ m[:, :2].T + m[:, 2]
             hands.append((kp.astype(np.float32), r.visible.copy()))
+        if len(extra[k]):
+            ignore.append(_transform_boxes(extra[k], m))
     if photometric_aug:
         canvas = photometric(canvas, aug or AugmentConfig(occlusion_p=0.0), rng)
-    return canvas, hands
+    ign = np.concatenate(ignore) if ignore else np.zeros((0, 4), np.float32)
+    ign = np.clip(ign, 0, [w, h, w, h]).astype(np.float32)
+    ign = ign[(ign[:, 2] > ign[:, 0] + 1) & (ign[:, 3] > ign[:, 1] + 1)]
+    return canvas, hands, ign
 
 
 def visible_hands(hands, w: int, h: int, min_inside: float = 0.5):

@@ -39,6 +39,7 @@ class DetTrainConfig(LoopConfig):
     threshold: float = 0.4        # shipped score threshold
     epoch_scenes: int = 4000
     w_regress: float = 1.0
+    unlabelled: str = ""          # JSON of mined unlabelled hands in train photos (python -m train.mine)
 
 
 def group_by_image(records):
@@ -48,8 +49,12 @@ def group_by_image(records):
     return list(by.values())
 
 
-def scene_targets(image, hands, codec: CenterCodec, w: int, h: int):
+def scene_targets(image, hands, codec: CenterCodec, w: int, h: int, extra_ignore=None):
+    """Training targets of one scene; ``extra_ignore`` (M, 4) boxes (unlabelled hands) join the
+    ignore regions of hands cut by the canvas edge."""
     pos, ignore = visible_hands(hands, w, h)
+    if extra_ignore is not None and len(extra_ignore):
+        ignore = np.concatenate([ignore, np.asarray(extra_ignore, np.float32).reshape(-1, 4)])
     boxes, wr, md = [], [], []
     for kp, v in pos:
         b, a, c = hand_box_and_cues(kp, v)
@@ -67,8 +72,9 @@ def scene_targets(image, hands, codec: CenterCodec, w: int, h: int):
 
 
 class SceneDataset(Dataset):
-    def __init__(self, groups, cache, codec, scfg, n, seed=0):
+    def __init__(self, groups, cache, codec, scfg, n, seed=0, unlabelled=None):
         self.groups, self.cache, self.codec, self.scfg, self.n = groups, cache, codec, scfg, n
+        self.unlabelled = unlabelled
         self.seed = seed
         self.rng = np.random.default_rng(seed)
 
@@ -76,8 +82,8 @@ class SceneDataset(Dataset):
         return self.n
 
     def __getitem__(self, i):
-        img, hands = compose_scene(self.groups, self.cache, self.scfg, self.rng)
-        heat, reg, mask, ign, _, _ = scene_targets(img, hands, self.codec, self.scfg.width, self.scfg.height)
+        img, hands, extra = compose_scene(self.groups, self.cache, self.scfg, self.rng, unlabelled=self.unlabelled)
+        heat, reg, mask, ign, _, _ = scene_targets(img, hands, self.codec, self.scfg.width, self.scfg.height, extra)
         return (torch.from_numpy(img), torch.from_numpy(heat), torch.from_numpy(reg),
                 torch.from_numpy(mask), torch.from_numpy(ign))
 
@@ -102,7 +108,7 @@ def make_val_scenes(groups, cache, scfg, n, seed=321):
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
-        img, hands = compose_scene(groups, cache, scfg, rng)
+        img, hands, _ = compose_scene(groups, cache, scfg, rng)
         pos, ignore = visible_hands(hands, scfg.width, scfg.height)
         boxes = np.array([hand_box_and_cues(kp, v)[0] for kp, v in pos], np.float32).reshape(-1, 4)
         out.append((img, boxes, ignore))
@@ -182,7 +188,15 @@ def train(cfg: DetTrainConfig) -> dict:
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
     cycle = start_cycle(cfg, state)
     model = wrap_ddp(net, world, device)
-    ds = SceneDataset(train_groups, cache, codec, scfg, cfg.epoch_scenes, seed=cfg.seed + rank + state["step"])
+    unlabelled = None
+    if cfg.unlabelled:
+        from .mine import load_unlabelled
+        root = Path(cfg.data) if Path(cfg.data).is_dir() else Path(cfg.data).parent
+        unlabelled = load_unlabelled(cfg.unlabelled, root)
+        log.info("ignoring %d mined unlabelled hands in %d photos", sum(len(v) for v in unlabelled.values()),
+                 len(unlabelled))
+    ds = SceneDataset(train_groups, cache, codec, scfg, cfg.epoch_scenes, seed=cfg.seed + rank + state["step"],
+                      unlabelled=unlabelled)
     loader = DataLoader(ds, batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=True,
                         worker_init_fn=worker_init if cfg.workers else None,
                         persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")

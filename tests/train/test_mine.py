@@ -1,0 +1,45 @@
+"""Mining unlabelled hands: detections that meet a labelled hand are dropped; the file loads
+keyed like the records' image paths; a bad file is one clear error."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from train.mine import load_unlabelled, unlabelled_boxes
+
+LABELLED = np.array([[50, 50, 100, 100]], np.float32)
+
+
+@pytest.mark.parametrize("box, kept", [
+    ((60, 60, 90, 90), False),      # on the labelled hand
+    ((105, 60, 130, 90), False),    # touches its grown box (fingers past the keypoints)
+    ((150, 150, 190, 200), True),   # another hand
+    ((0, 0, 30, 30), True),
+])
+def test_unlabelled_boxes(box, kept):
+    out = unlabelled_boxes([(np.array(box, np.float32), 0.8)], LABELLED)
+    assert out.shape == ((1, 5) if kept else (0, 5))
+    if kept:
+        np.testing.assert_allclose(out[0], [*box, 0.8], rtol=1e-6)
+
+
+def test_load_unlabelled_keys_match_records(tmp_path):
+    f = tmp_path / "u.json"
+    f.write_text(json.dumps({"boxes": {"images/val/a.webp": [[1, 2, 3, 4, 0.9]]}}))
+    d = load_unlabelled(f, Path("../shared/data/hands21"))
+    assert list(d) == [str(Path("../shared/data/hands21") / "images/val/a.webp")]
+    np.testing.assert_allclose(d[list(d)[0]], [[1, 2, 3, 4]])
+
+
+@pytest.mark.parametrize("text, err, match", [
+    (None, FileNotFoundError, "unlabelled-hands file not found"),
+    ("{not json", ValueError, "malformed unlabelled-hands file"),
+    ('{"boxes": {"a.webp": [[1, 2]]}}', ValueError, "malformed unlabelled-hands file"),
+])
+def test_bad_unlabelled_file(tmp_path, text, err, match):
+    f = tmp_path / "u.json"
+    if text is not None:
+        f.write_text(text)
+    with pytest.raises(err, match=match):
+        load_unlabelled(f, tmp_path)

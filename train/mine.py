@@ -1,0 +1,109 @@
+"""Mine hands that the annotations miss, so that detector training can ignore them.
+
+    python -m train.mine --data ../shared/data/hands21 --split train --out runs/unlabelled_train.json
+
+hands21 labels one hand per photo (plus the few more MediaPipe found), but many photos show
+another hand: the person's second hand cut by the frame edge, blurred, or small behind the
+first. Pasted into detector scenes, or used as background, such a hand would be taught as
+background. This runs a detector (default: the shipped one) over every photo and keeps its
+confident boxes that meet no labelled hand; ``train.train_detector --unlabelled FILE`` then
+keeps backgrounds away from them and ignores them where their photo is pasted (neither reward
+nor penalty), the usual treatment of unannotated instances.
+
+Output JSON: {"detector": model version, "threshold": t, "photos": n,
+              "boxes": {image path relative to the data folder: [[x0, y0, x1, y1, score], ...]}}
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tracker.detector import HandDetector
+from tracker.detector_codec import hand_box_and_cues
+
+from .data import ImageCache, load_records
+
+log = logging.getLogger("mine")
+
+
+def unlabelled_boxes(detections, labelled_boxes: np.ndarray, grow: float = 0.3) -> np.ndarray:
+    """Detections (box (4,), score) that meet no labelled box (each grown by ``grow`` x its
+    side, so a finger-tip box of a labelled hand is not taken for another hand) -> (M, 5)."""
+    keep = []
+    for box, score in detections:
+        hit = False
+        for b in np.asarray(labelled_boxes, np.float32).reshape(-1, 4):
+            g = grow * max(b[2] - b[0], b[3] - b[1])
+            if box[0] < b[2] + g and box[2] > b[0] - g and box[1] < b[3] + g and box[3] > b[1] - g:
+                hit = True
+                break
+        if not hit:
+            keep.append([*np.asarray(box, np.float64).tolist(), float(score)])
+    return np.array(keep, np.float32).reshape(-1, 5)
+
+
+def mine(det: HandDetector, records, cache, threshold: float, data_root: Path) -> dict:
+    by_image: dict[Path, list] = {}
+    for r in records:
+        by_image.setdefault(r.image, []).append(r)
+    out = {}
+    try:
+        from tqdm import tqdm
+        items = tqdm(by_image.items(), desc="mining", unit="photo", mininterval=5)
+    except ImportError:  # pragma: no cover
+        items = by_image.items()
+    for path, recs in items:
+        labelled = np.stack([hand_box_and_cues(r.keypoints, r.visible)[0] for r in recs])
+        dets = det(cache[path], score_threshold=threshold, max_detections=5)
+        found = unlabelled_boxes([(d.box, d.score) for d in dets], labelled)
+        if len(found):
+            out[os.path.relpath(path, data_root)] = np.round(found, 1).tolist()
+    return out
+
+
+def load_unlabelled(path: str | Path, data_root: str | Path) -> dict[str, np.ndarray]:
+    """Mined boxes keyed like ``str(HandRecord.image)``: {image path: (M, 4) photo px}."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"unlabelled-hands file not found: {p}")
+    try:
+        d = json.loads(p.read_text())
+        return {str(Path(data_root) / k): np.asarray(v, np.float32).reshape(-1, 5)[:, :4]
+                for k, v in d["boxes"].items()}
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"malformed unlabelled-hands file {p}: {e}") from None
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="../shared/data/hands21")
+    ap.add_argument("--split", default="train")
+    ap.add_argument("--detector", default=None, help="ONNX detector (default: the shipped one)")
+    ap.add_argument("--threshold", type=float, default=0.3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        recs = load_records(a.data, a.split)
+        cache = ImageCache(recs)
+        det = HandDetector(a.detector, threads=a.threads)
+        root = Path(a.data) if Path(a.data).is_dir() else Path(a.data).parent
+        boxes = mine(det, recs, cache, a.threshold, root)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}")
+    res = {"detector": det.meta.get("model_version"), "threshold": a.threshold,
+           "photos": len({r.image for r in recs}), "boxes": boxes}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(res))
+    log.info("%d of %d photos have unlabelled hands (%d boxes) -> %s", len(boxes), res["photos"],
+             sum(len(v) for v in boxes.values()), a.out)
+
+
+if __name__ == "__main__":
+    main()
