@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector-model", type=Path, default=None, help="ONNX file (default: shipped)")
     p.add_argument("--no-oracle", action="store_true",
                    help="skip the motion run with ground-truth detections")
+    p.add_argument("--flip-test", action="store_true",
+                   help="run the tracker with flip_test=True (each landmark crop also mirrored)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     a = p.parse_args(argv)
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                       oracle_detector=not a.no_oracle)
     from .methods import model_options
     cfg.tracker_options.update(model_options(a.landmark_model, a.detector_model))
+    if a.flip_test:
+        cfg.tracker_options["flip_test"] = True
     if a.speed_sizes:
         cfg.speed_sizes = a.speed_sizes
     if a.speed_threads:

@@ -403,6 +403,8 @@ def write_report(bench: Bench, out: Path) -> None:
         p = Path(v)
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(p.stat().st_mtime)) if p.exists() else "?"
         L.append(f"- {k}: {v} ({when})")
+    if bench.cfg.tracker_options.get("flip_test"):
+        L.append("- tracker option flip_test=True (each landmark crop also run mirrored)")
     L.append(f"- parts: {', '.join(f'{k} {v:.0f} s' for k, v in r['seconds'].items())}")
     for n in r.get("notes", []):
         L.append(f"- note: {n}")
