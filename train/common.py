@@ -41,6 +41,7 @@ class LoopConfig:
     limit: int = 0               # use only the first N train hands (0: all)
     resume: bool = True
     new_cycle: bool = False      # on resume: a fresh warm-up + cosine cycle up to --minutes (fine-tuning)
+    init: str = ""               # start a new run from this checkpoint's weights (e.g. a shipped one)
 
 
 def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
@@ -148,6 +149,27 @@ def resume_state(ckpt_path: Path, net: torch.nn.Module, opt: torch.optim.Optimiz
         log.info("resumed from %s at step %d (%.1f min)", ckpt_path, state["step"], state["minutes"])
         return state
     return {"step": 0, "minutes": 0.0, "history": [], "epoch": 0}
+
+
+def init_weights(net: torch.nn.Module, path: str | Path, model_config: dict, device: torch.device) -> None:
+    """Load only the weights of checkpoint ``path`` into ``net`` (a new run: fresh optimiser,
+    schedule and step count), e.g. to fine-tune the shipped model on one's own data.
+
+    Raises FileNotFoundError for a missing file and ValueError when its model configuration
+    differs from ``model_config`` (input size, width, ...), naming both."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"--init checkpoint not found: {p}")
+    try:
+        ck = torch.load(p, map_location=device, weights_only=False)
+        weights, their = ck["model"], ck.get("model_config", {})
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        raise ValueError(f"--init {p} is not a training checkpoint: {e}") from None
+    diff = {k: (their.get(k), v) for k, v in model_config.items() if their.get(k, v) != v}
+    if diff:
+        raise ValueError(f"--init {p}: model configuration differs (theirs, ours): {diff}")
+    net.load_state_dict(weights)
+    log.info("initialised the weights from %s (step %s)", p, ck.get("state", {}).get("step"))
 
 
 def start_cycle(cfg, state: dict) -> dict | None:

@@ -23,8 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 from tracker.detector_codec import CenterCodec, hand_box_and_cues
 from tracker.metrics import average_precision, match_detections
 
-from .common import (LoopConfig, init_distributed, log, lr_at, normalization, normalize_batch, resume_state, run_cli,
-                     save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
+from .common import (LoopConfig, init_distributed, init_weights, log, lr_at, normalization, normalize_batch,
+                     resume_state, run_cli, save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import ImageCache, LoadReport, load_records
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
@@ -186,6 +186,8 @@ def train(cfg: DetTrainConfig) -> dict:
     net = DetectorNet(mcfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
+    if cfg.init and state["step"] == 0:
+        init_weights(net, cfg.init, mcfg.to_dict(), device)
     cycle = start_cycle(cfg, state)
     model = wrap_ddp(net, world, device)
     unlabelled = None

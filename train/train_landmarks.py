@@ -29,8 +29,8 @@ from tracker.keypoints import CONNECTIONS
 from tracker.metrics import pck
 
 from .augment import AugmentConfig, sample_crop
-from .common import (LoopConfig, init_distributed, log, lr_at, normalization, normalize_batch, resume_state, run_cli,
-                     save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
+from .common import (LoopConfig, init_distributed, init_weights, log, lr_at, normalization, normalize_batch,
+                     resume_state, run_cli, save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_records
 from .model import LandmarkModelConfig, LandmarkNet
 
@@ -219,6 +219,8 @@ def train(cfg: TrainConfig) -> dict:
     net = LandmarkNet(mcfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
+    if cfg.init and state["step"] == 0:
+        init_weights(net, cfg.init, mcfg.to_dict(), device)
     cycle = start_cycle(cfg, state)
     model = wrap_ddp(net, world, device)
 

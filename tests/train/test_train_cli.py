@@ -91,3 +91,22 @@ def test_new_cycle_restarts_the_learning_rate_once(tmp_path):
     assert start_cycle(TrainConfig(minutes=200), {"step": 5, "minutes": 1.0}) is None
     with pytest.raises(ValueError, match="--minutes 100"):
         start_cycle(TrainConfig(minutes=100, new_cycle=True), {"step": 5, "minutes": 120.0})
+
+
+def test_init_starts_a_new_run_from_checkpoint_weights(tmp_path):
+    data = tiny_coco(tmp_path / "data")
+    cfg = dict(data=str(data), input_size=64, batch_size=4, workers=0, threads=1, eval_hands=6,
+               minutes=5, warmup_steps=2)
+    train(TrainConfig(**cfg, out=str(tmp_path / "a"), max_steps=2))
+    src = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    # lr 0: the new run's weights stay those it was initialised with
+    train(TrainConfig(**cfg, out=str(tmp_path / "b"), max_steps=1, lr=0.0, init=str(tmp_path / "a" / "last.pt")))
+    ck = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert ck["state"]["step"] == 1  # a new run, not a resume
+    convs = [k for k in src["model"] if k.endswith("weight") and src["model"][k].ndim == 4]
+    assert convs and all(torch.equal(ck["model"][k], src["model"][k]) for k in convs)
+    with pytest.raises(ValueError, match="model configuration differs"):
+        train(TrainConfig(**{**cfg, "input_size": 96}, out=str(tmp_path / "c"), max_steps=1,
+                          init=str(tmp_path / "a" / "last.pt")))
+    with pytest.raises(FileNotFoundError, match="--init checkpoint not found"):
+        train(TrainConfig(**cfg, out=str(tmp_path / "d"), max_steps=1, init=str(tmp_path / "nope.pt")))
