@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -186,6 +187,49 @@ def start_cycle(cfg, state: dict) -> dict | None:
         log.info("new learning-rate cycle from step %d (%.1f min) to %.1f min, peak lr %.2e",
                  cyc["step"], cyc["minutes"], cfg.minutes, cfg.lr)
     return cyc
+
+
+class LoopClock:
+    """Wall-clock bookkeeping shared by the training loops.
+
+    ``state["minutes"]`` counts training minutes across resumes (loading data before the loop is
+    not counted); the learning rate follows them (:func:`lr_at`); validation is due every
+    ``cfg.eval_every_min`` of them, a checkpoint every ``cfg.checkpoint_every_min`` real minutes.
+    """
+
+    def __init__(self, cfg, state: dict, cycle: dict | None = None):
+        self.cfg, self.state, self.cycle = cfg, state, cycle
+        self.last_eval = state["minutes"] if state["history"] else -1e9
+        self.restart()
+
+    def restart(self) -> None:
+        """Count from now (e.g. after a validation that should not eat into the budget)."""
+        self.seg_start, self.seg_minutes0 = time.time(), self.state["minutes"]
+        self.last_ckpt = time.time()
+
+    def tick(self, opt: torch.optim.Optimizer) -> float:
+        """Before a step: update the minutes, set and return the step's learning rate."""
+        self.state["minutes"] = self.seg_minutes0 + (time.time() - self.seg_start) / 60
+        lr = lr_at(self.cfg, self.state["step"], self.state["minutes"], self.cycle)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        return lr
+
+    def eval_due(self) -> bool:
+        if self.state["minutes"] - self.last_eval >= self.cfg.eval_every_min:
+            self.last_eval = self.state["minutes"]
+            return True
+        return False
+
+    def checkpoint_due(self) -> bool:
+        if time.time() - self.last_ckpt >= self.cfg.checkpoint_every_min * 60:
+            self.last_ckpt = time.time()
+            return True
+        return False
+
+    def finished(self) -> bool:
+        return self.state["minutes"] >= self.cfg.minutes or bool(
+            self.cfg.max_steps and self.state["step"] >= self.cfg.max_steps)
 
 
 def wrap_ddp(net: torch.nn.Module, world: int, device: torch.device) -> torch.nn.Module:

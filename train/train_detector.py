@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from tracker.detector_codec import CenterCodec, hand_box_and_cues
 from tracker.metrics import average_precision, match_detections
 
-from .common import (LoopConfig, init_distributed, init_weights, log, lr_at, normalization, normalize_batch,
+from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, normalization, normalize_batch,
                      resume_state, run_cli, save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import ImageCache, LoadReport, load_records
 from .model import DetectorModelConfig, DetectorNet
@@ -222,16 +221,10 @@ def train(cfg: DetTrainConfig) -> dict:
 
     from tqdm import tqdm
     bar = tqdm(total=None, disable=rank != 0, unit="step", mininterval=10, dynamic_ncols=True)
-    last_eval = state["minutes"] if state["history"] else -1e9
-    last_ckpt = time.time()
-    seg_start, seg_minutes0 = time.time(), state["minutes"]
-    done = False
-    while not done:
+    clock = LoopClock(cfg, state, cycle)
+    while not clock.finished():
         for img, heat, reg, mask, ign in loader:
-            state["minutes"] = seg_minutes0 + (time.time() - seg_start) / 60
-            lr = lr_at(cfg, state["step"], state["minutes"], cycle)
-            for g in opt.param_groups:
-                g["lr"] = lr
+            lr = clock.tick(opt)
             hl, rp = model(normalize_batch(img, device))
             loss, parts = detector_loss(hl, rp, heat.to(device), reg.to(device), mask.to(device),
                                         ign.to(device), cfg.w_regress)
@@ -245,14 +238,11 @@ def train(cfg: DetTrainConfig) -> dict:
                          state["minutes"], loss.item(), parts["heat"], parts["reg"], lr)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"loss is {loss.item()} at step {state['step']}")
-            if state["minutes"] - last_eval >= cfg.eval_every_min:
+            if clock.eval_due():
                 validate()
-                last_eval = state["minutes"]
-            if time.time() - last_ckpt >= cfg.checkpoint_every_min * 60:
+            if clock.checkpoint_due():
                 checkpoint()
-                last_ckpt = time.time()
-            if state["minutes"] >= cfg.minutes or (cfg.max_steps and state["step"] >= cfg.max_steps):
-                done = True
+            if clock.finished():
                 break
         state["epoch"] += 1
     bar.close()

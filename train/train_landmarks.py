@@ -29,7 +29,7 @@ from tracker.keypoints import CONNECTIONS
 from tracker.metrics import pck
 
 from .augment import AugmentConfig, sample_crop
-from .common import (LoopConfig, init_distributed, init_weights, log, lr_at, normalization, normalize_batch,
+from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, normalization, normalize_batch,
                      resume_state, run_cli, save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_records
 from .model import LandmarkModelConfig, LandmarkNet
@@ -249,24 +249,18 @@ def train(cfg: TrainConfig) -> dict:
         return m
 
     from tqdm import tqdm
-    last_eval = state["minutes"] if state["history"] else -1e9
-    last_ckpt = time.time()
-    seg_start, seg_minutes0 = time.time(), state["minutes"]
-    done = False
+    clock = LoopClock(cfg, state, cycle)
     metrics = {}
     bar = tqdm(total=None, disable=rank != 0, unit="step", mininterval=10, dynamic_ncols=True)
     if not state["history"]:
         metrics = validate()
-        last_eval = state["minutes"]
-        seg_start, seg_minutes0 = time.time(), state["minutes"]
-    while not done:
+        clock.eval_due()
+        clock.restart()
+    while not clock.finished():
         if sampler is not None:
             sampler.set_epoch(state["epoch"])
         for img, target, weight, pres, side, side_sc in loader:
-            state["minutes"] = seg_minutes0 + (time.time() - seg_start) / 60
-            lr = lr_at(cfg, state["step"], state["minutes"], cycle)
-            for g in opt.param_groups:
-                g["lr"] = lr
+            lr = clock.tick(opt)
             x = normalize_batch(img, device)
             heat, logits = model(x)
             loss, parts = landmark_loss(heat, logits, target.to(device), weight.to(device), pres.to(device),
@@ -283,14 +277,11 @@ def train(cfg: TrainConfig) -> dict:
                          state["minutes"], loss.item(), parts["heat"], parts["presence"], parts["side"], lr)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"loss is {loss.item()} at step {state['step']}")
-            if state["minutes"] - last_eval >= cfg.eval_every_min:
+            if clock.eval_due():
                 metrics = validate()
-                last_eval = state["minutes"]
-            if time.time() - last_ckpt >= cfg.checkpoint_every_min * 60:
+            if clock.checkpoint_due():
                 checkpoint()
-                last_ckpt = time.time()
-            if state["minutes"] >= cfg.minutes or (cfg.max_steps and state["step"] >= cfg.max_steps):
-                done = True
+            if clock.finished():
                 break
         state["epoch"] += 1
     bar.close()
