@@ -115,6 +115,9 @@ class HandTrackerOptions:
             raise ValueError(f"detector_interval must be an integer >= 1, got {self.detector_interval!r}")
         if not isinstance(self.max_missed, int) or self.max_missed < 0:
             raise ValueError(f"max_missed must be an integer >= 0, got {self.max_missed!r}")
+        for name in ("static_image_mode", "mirrored", "smoothing", "flip_test"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         return self
 
 

@@ -67,6 +67,13 @@ def test_options_dataclass_and_keywords():
         HandTracker(detector=FakeDetector(s), landmark_model=FakeLandmarks(s), max_num_hands=2)
 
 
+def test_flip_test_reaches_the_landmark_stage():
+    with HandTracker(flip_test=True, threads=1) as t:
+        assert t.landmarks.flip_test
+    with HandTracker(threads=1) as t:
+        assert not t.landmarks.flip_test
+
+
 @pytest.mark.parametrize("option, value, match", [
     ("max_hands", 0, "max_hands"),
     ("max_hands", 1.5, "max_hands"),
@@ -76,6 +83,8 @@ def test_options_dataclass_and_keywords():
     ("threads", 0, "threads"),
     ("smoothing_strength", 0, "smoothing_strength"),
     ("detector_interval", 0, "detector_interval"),
+    ("flip_test", "yes", "flip_test"),
+    ("mirrored", 1, "mirrored"),
 ])
 def test_bad_options(option, value, match):
     from .tracker_fakes import FakeDetector, FakeLandmarks
