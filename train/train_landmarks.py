@@ -167,7 +167,8 @@ def draw_grid(net, items, codec, device, path: Path, n=16):
     cv2.imwrite(str(path), np.concatenate(rows, 0))
 
 
-def plot_curve(history: list[dict], path: Path) -> None:
+def plot_curve(history: list[dict], path: Path, cycle_starts: tuple[float, ...] = ()) -> None:
+    """Val PCK against wall-clock training minutes; dashed lines where a new lr cycle began."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -180,6 +181,8 @@ def plot_curve(history: list[dict], path: Path) -> None:
     ax.plot(mins, [h["pck10"] for h in history], "o-", label="val PCK@0.1")
     ax.plot(mins, [h["pck05"] for h in history], "s-", label="val PCK@0.05")
     ax.axhline(0.9, color="gray", ls=":", lw=1)
+    for i, m in enumerate(cycle_starts):
+        ax.axvline(m, color="gray", ls="--", lw=1, label="new lr cycle (resumed)" if i == 0 else None)
     ax.set_xlabel("wall-clock training minutes")
     ax.set_ylabel("PCK")
     ax.set_ylim(0, 1)
@@ -244,7 +247,7 @@ def train(cfg: TrainConfig) -> dict:
                  state["step"], state["minutes"], m["pck05"], m["pck10"], m["pck20"], m["side_acc"], m["heat_peak"])
         if rank == 0:
             (out / "history.json").write_text(json.dumps(state["history"], indent=1))
-            plot_curve(state["history"], out / "curve.png")
+            plot_curve(state["history"], out / "curve.png", (cycle["minutes"],) if cycle else ())
             draw_grid(net, val_items, codec, device, out / "val_grid.png")
         return m
 
