@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector-model", type=Path, default=None, help="ONNX file (default: shipped)")
     p.add_argument("--no-oracle", action="store_true",
                    help="skip the motion run with ground-truth detections")
+    p.add_argument("--min-detection-confidence", type=float, default=None, metavar="P",
+                   help="tracker detector threshold (default: the detector's calibrated one)")
     p.add_argument("--flip-test", action="store_true",
                    help="run the tracker with flip_test=True (each landmark crop also mirrored)")
     p.add_argument("--no-plots", action="store_true")
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg.tracker_options.update(model_options(a.landmark_model, a.detector_model))
     if a.flip_test:
         cfg.tracker_options["flip_test"] = True
+    if a.min_detection_confidence is not None:
+        cfg.tracker_options["min_detection_confidence"] = a.min_detection_confidence
     if a.speed_sizes:
         cfg.speed_sizes = a.speed_sizes
     if a.speed_threads:
