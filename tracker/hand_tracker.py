@@ -77,6 +77,11 @@ class HandTrackerOptions:
         max_missed: frames a lost hand keeps its id and side (brief occlusion).
         flip_test: run every landmark crop also mirrored and average the two (about 2x the
             landmark network time; more accurate keypoints, see assets/MODEL_CARD.md).
+        min_hand_size: a hand whose keypoints span less than this fraction of the frame's
+            shorter side is dropped (in [0, 1); 0 keeps all; 0.05 is 24 px at 640x480, below
+            the smallest hands the detector is trained for). Landmarks that collapse onto a
+            small hand-coloured object (the tip of a pencil) otherwise make a tiny crop that
+            keeps finding the same "hand" frame after frame.
     """
 
     max_hands: int = 2
@@ -93,6 +98,7 @@ class HandTrackerOptions:
     detector_interval: int = 3
     max_missed: int = 10
     flip_test: bool = False
+    min_hand_size: float = 0.05
 
     def validate(self) -> "HandTrackerOptions":
         """Raise ValueError naming the first bad option; returns self."""
@@ -115,6 +121,8 @@ class HandTrackerOptions:
             raise ValueError(f"detector_interval must be an integer >= 1, got {self.detector_interval!r}")
         if not isinstance(self.max_missed, int) or self.max_missed < 0:
             raise ValueError(f"max_missed must be an integer >= 0, got {self.max_missed!r}")
+        if not isinstance(self.min_hand_size, (int, float)) or not 0.0 <= float(self.min_hand_size) < 1.0:
+            raise ValueError(f"min_hand_size must be in [0, 1), got {self.min_hand_size!r}")
         for name in ("static_image_mode", "mirrored", "smoothing", "flip_test"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -373,8 +381,12 @@ class HandTracker:
         if not rois:
             return []
         out = []
+        min_px = self.options.min_hand_size * min(frame.shape[:2])
         for r, owner in zip(self.landmarks(frame, rois), owners):
             if not float(r.presence) >= self.options.min_tracking_confidence:
+                continue
+            k = np.asarray(r.keypoints, np.float32)
+            if not float(np.max(k.max(0) - k.min(0))) >= min_px:   # collapsed (or NaN) keypoints
                 continue
             out.append(Measurement(np.asarray(r.keypoints, np.float32), np.asarray(r.scores, np.float32),
                                    float(r.presence), float(r.right_prob), r.roi, owner))

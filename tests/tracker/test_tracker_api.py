@@ -85,6 +85,8 @@ def test_flip_test_reaches_the_landmark_stage():
     ("detector_interval", 0, "detector_interval"),
     ("flip_test", "yes", "flip_test"),
     ("mirrored", 1, "mirrored"),
+    ("min_hand_size", 1.0, "min_hand_size"),
+    ("min_hand_size", -0.1, "min_hand_size"),
 ])
 def test_bad_options(option, value, match):
     from .tracker_fakes import FakeDetector, FakeLandmarks
@@ -244,3 +246,16 @@ def test_timestamps(stamps, ok):
     else:
         with pytest.raises(ValueError, match="timestamp_ms"):
             run()
+
+
+@pytest.mark.parametrize("palm, min_size, found", [
+    (60.0, 0.05, True),     # a normal hand
+    (1.5, 0.05, False),     # keypoints collapsed onto one spot (~4 px): dropped
+    (1.5, 0.0, True),       # ... unless the check is switched off
+])
+def test_collapsed_hands_are_dropped(palm, min_size, found):
+    t, scene, _, _ = fake_tracker(min_hand_size=min_size, smoothing=False)
+    scene.hands = [SceneHand(hand_keypoints(160, 120, palm=palm), right=True)]
+    for i in range(3):
+        res = t.process(blank(), timestamp_ms=i * 33.0)
+        assert (len(res.hands) == 1) == found
