@@ -90,7 +90,7 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
     }
 
 
-def _scenes(records, cache, n, seed, width, height, unlabelled=None):
+def _scenes(records, cache, n, seed, width, height):
     from .scenes import SceneConfig, compose_scene, visible_hands
     from .train_detector import group_by_image
     groups = group_by_image(records)
@@ -98,9 +98,8 @@ def _scenes(records, cache, n, seed, width, height, unlabelled=None):
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
-        img, hands, extra = compose_scene(groups, cache, scfg, rng, unlabelled=unlabelled)
+        img, hands, _ = compose_scene(groups, cache, scfg, rng)
         pos, ignore = visible_hands(hands, width, height)
-        ignore = np.concatenate([ignore, extra])
         boxes = np.array([hand_box_and_cues(k, v)[0] for k, v in pos], np.float32).reshape(-1, 4)
         out.append((img, boxes, ignore))
     return out
@@ -134,9 +133,8 @@ def calibrate_threshold(det: HandDetector, scenes, max_fp: float = 0.05) -> floa
 
 
 def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, seed: int = 7,
-                      threshold: float | None = None, unlabelled: dict | None = None) -> dict:
-    """Figures on composed val scenes; ``unlabelled`` (mined boxes, see train.mine) adds the same
-    figures with those hands ignored (not counted as false positives, not as misses)."""
+                      threshold: float | None = None) -> dict:
+    """Figures on composed val scenes (strict: a hand the labels miss counts as a false positive)."""
     thr = det.default_threshold if threshold is None else threshold
     scenes = _scenes(records, cache, n_scenes, seed, det.width, det.height)
     per_image, recall, fpf = _scene_stats(det, scenes, thr)
@@ -153,13 +151,7 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
         tp, _, _ = match_detections(boxes, np.array([d.score for d in dets]), gt, 0.5)
         found += int(tp.any())
         n_main += 1
-    extra = {}
-    if unlabelled:
-        lenient = _scenes(records, cache, n_scenes, seed, det.width, det.height, unlabelled)
-        pi, rec_l, fpf_l = _scene_stats(det, lenient, thr)
-        extra = {"mined_unlabelled_ignored": {"ap@0.5": average_precision(pi), "recall": rec_l,
-                                              "fp_per_frame": fpf_l, "hands_in_scenes": sum(n for _, _, n in pi)}}
-    return {"scenes": len(scenes), "hands_in_scenes": sum(n for _, _, n in per_image), **extra,
+    return {"scenes": len(scenes), "hands_in_scenes": sum(n for _, _, n in per_image),
             "ap@0.5": average_precision(per_image), "threshold": thr, "recall": recall,
             "fp_per_frame": fpf, "photo_recall": found / max(n_main, 1), "photos": n_main,
             "model_version": det.meta.get("model_version")}
@@ -175,8 +167,6 @@ def main(argv=None):
     ap.add_argument("--scenes", type=int, default=500)
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--calibrate", action="store_true")
-    ap.add_argument("--unlabelled", default=None,
-                    help="detector: mined unlabelled-hand boxes of the val photos (train.mine); adds figures with them ignored")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--flip-test", action="store_true", help="landmarks: average each crop with its mirror")
     ap.add_argument("--out", default=None, help="JSON file for the figures")
@@ -197,11 +187,7 @@ def main(argv=None):
                 cal = _scenes(recs, cache, a.scenes, 1234, det.width, det.height)
                 a.threshold = calibrate_threshold(det, cal)
                 log.info("calibrated threshold: %.2f", a.threshold)
-            unl = None
-            if a.unlabelled:
-                from .mine import load_unlabelled
-                unl = load_unlabelled(a.unlabelled, Path(a.data) if Path(a.data).is_dir() else Path(a.data).parent)
-            res = evaluate_detector(det, recs, cache, a.scenes, threshold=a.threshold, unlabelled=unl)
+            res = evaluate_detector(det, recs, cache, a.scenes, threshold=a.threshold)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     res["seconds"] = round(time.time() - t0, 1)
