@@ -3,6 +3,7 @@
     python -m bench --shared ../shared --out docs/bench        # the whole report (<= 15 min)
     python -m bench --accuracy-images 200 --motion-clips 2 --only accuracy,motion
     python -m bench soak --frames 100000 --video ../shared/videos/ali_hand.mp4
+    python -m bench models --threads 1,2                       # each model alone, ms per call
 """
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "soak":
         return soak_main(argv[1:])
+    if argv and argv[0] == "models":
+        return models_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
@@ -101,6 +104,34 @@ def main(argv: list[str] | None = None) -> int:
     for n in res.get("notes", []):
         print(f"- note: {n}")
     print(f"\nreport: {cfg.out / 'REPORT.md'}  ({res['seconds']['total']:.0f} s)")
+    return 0
+
+
+def models_main(argv: list[str]) -> int:
+    from .models import __doc__ as doc, run
+    p = argparse.ArgumentParser(prog="python -m bench models", description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    p.add_argument("--video", type=Path, default=None, help="frame source (default: the first shared video; "
+                   "a grey frame when there is none)")
+    p.add_argument("--size", type=_sizes, default=((640, 480),))
+    p.add_argument("--threads", type=_ints, default=(1, 2))
+    p.add_argument("--reps", type=int, default=200)
+    p.add_argument("--landmark-model", type=Path, default=None)
+    p.add_argument("--detector-model", type=Path, default=None)
+    a = p.parse_args(argv)
+    import cv2
+    import numpy as np
+    w, h = a.size[0]
+    frame = np.full((h, w, 3), 127, np.uint8)
+    video = a.video or next(iter(sorted((a.shared / "videos").glob("*.mp4"))), None)
+    if video is not None:
+        ok, f = cv2.VideoCapture(str(video)).read()
+        if ok:
+            frame = cv2.resize(f, (w, h))
+    print("| threads | stage | p50 ms | p95 ms |\n|---|---|---|---|")
+    for r in run(frame, a.threads, a.reps, a.landmark_model, a.detector_model):
+        print(f"| {r['threads']} | {r['stage']} | {r['p50']:.2f} | {r['p95']:.2f} |")
     return 0
 
 

@@ -1,0 +1,56 @@
+"""Each model alone, nothing else in the process: p50/p95 latency per call (ms).
+
+    python -m bench models --threads 1,2
+
+Rows: the detector on a 640x480 frame (letterbox + network + decode); the landmark stage on one
+and two crops (crop + network + decode), plain and with ``flip_test``; the landmark network alone
+at batch 1 and 2 (batch 2 = one crop with the flip test). Run it on an otherwise idle machine:
+the bench's speed part runs beside MediaPipe's process and reads higher at 2 threads.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def _time(fn, reps: int, warmup: int = 20) -> tuple[float, float]:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t) * 1000.0)
+    p50, p95 = np.percentile(ts, [50, 95])
+    return float(p50), float(p95)
+
+
+def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None, detector_model=None) -> list[dict]:
+    """Rows {threads, stage, p50, p95} for ``frame`` (HxWx3 uint8 BGR)."""
+    from tracker.detector import HandDetector
+    from tracker.geometry import Roi
+    from tracker.landmarks import LandmarkModel
+    h, w = frame.shape[:2]
+    rois = [Roi(w * 0.3, h * 0.45, h * 0.33, 0.1), Roi(w * 0.65, h * 0.5, h * 0.3, -0.2)]
+    rows = []
+    for th in threads:
+        det = HandDetector(detector_model, threads=th)
+        lm = LandmarkModel(landmark_model, threads=th)
+        lmf = LandmarkModel(landmark_model, threads=th, flip_test=True)
+        s = lm.input_size
+        stages = [
+            (f"detector {w}x{h}", lambda: det(frame)),
+            ("landmarks, 1 crop", lambda: lm(frame, rois[:1])),
+            ("landmarks, 2 crops", lambda: lm(frame, rois)),
+            ("landmarks + flip test, 1 crop", lambda: lmf(frame, rois[:1])),
+            ("landmarks + flip test, 2 crops", lambda: lmf(frame, rois)),
+            ("landmark network, batch 1", lambda: lm.session.run(None, {"image": np.zeros((1, 3, s, s), np.float32)})),
+            ("landmark network, batch 2", lambda: lm.session.run(None, {"image": np.zeros((2, 3, s, s), np.float32)})),
+        ]
+        for name, fn in stages:
+            p50, p95 = _time(fn, reps)
+            rows.append({"threads": th, "stage": name, "p50": round(p50, 2), "p95": round(p95, 2)})
+        for m in (det, lm, lmf):
+            m.close()
+    return rows
