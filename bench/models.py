@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 
+from .speed import percentiles
+
 
 def _time(fn, reps: int, warmup: int = 20) -> tuple[float, float]:
     for _ in range(warmup):
@@ -22,8 +24,7 @@ def _time(fn, reps: int, warmup: int = 20) -> tuple[float, float]:
         t = time.perf_counter()
         fn()
         ts.append((time.perf_counter() - t) * 1000.0)
-    p50, p95 = np.percentile(ts, [50, 95])
-    return float(p50), float(p95)
+    return percentiles(ts)
 
 
 def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None, detector_model=None) -> list[dict]:

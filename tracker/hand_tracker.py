@@ -388,7 +388,7 @@ class HandTracker:
             k = np.asarray(r.keypoints, np.float32)
             if not float(np.max(k.max(0) - k.min(0))) >= min_px:   # collapsed (or NaN) keypoints
                 continue
-            out.append(Measurement(np.asarray(r.keypoints, np.float32), np.asarray(r.scores, np.float32),
+            out.append(Measurement(k, np.asarray(r.scores, np.float32),
                                    float(r.presence), float(r.right_prob), r.roi, owner))
         return out
 

@@ -215,9 +215,14 @@ class LoopClock:
             g["lr"] = lr
         return lr
 
+    def evaluated(self) -> None:
+        """A validation ran now: the next one is due ``cfg.eval_every_min`` minutes later."""
+        self.last_eval = self.state["minutes"]
+
     def eval_due(self) -> bool:
+        """Whether a validation is due (if so, it counts as run)."""
         if self.state["minutes"] - self.last_eval >= self.cfg.eval_every_min:
-            self.last_eval = self.state["minutes"]
+            self.evaluated()
             return True
         return False
 

@@ -231,6 +231,13 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
     return records
 
 
+def data_root(path: str | Path) -> Path:
+    """The folder image paths are relative to: ``path`` itself for a dataset folder, else the
+    folder of the JSON/CSV file (as :func:`load_records` reads them)."""
+    p = Path(path)
+    return p if p.is_dir() else p.parent
+
+
 def load_records(path: str | Path, split: str = "train", skip_bad: bool = False,
                  report: LoadReport | None = None) -> list[HandRecord]:
     """Records from a dataset folder (``<path>/<split>.json``), a COCO JSON or a CSV file."""

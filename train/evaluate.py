@@ -91,18 +91,9 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
 
 
 def _scenes(records, cache, n, seed, width, height):
-    from .scenes import SceneConfig, compose_scene, visible_hands
-    from .train_detector import group_by_image
-    groups = group_by_image(records)
-    scfg = SceneConfig(width, height)
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(n):
-        img, hands, _ = compose_scene(groups, cache, scfg, rng)
-        pos, ignore = visible_hands(hands, width, height)
-        boxes = np.array([hand_box_and_cues(k, v)[0] for k, v in pos], np.float32).reshape(-1, 4)
-        out.append((img, boxes, ignore))
-    return out
+    from .scenes import SceneConfig
+    from .train_detector import group_by_image, make_val_scenes
+    return make_val_scenes(group_by_image(records), cache, SceneConfig(width, height), n, seed)
 
 
 def _scene_stats(det: HandDetector, scenes, threshold: float):

@@ -26,7 +26,9 @@ import numpy as np
 from tracker.detector import HandDetector
 from tracker.detector_codec import hand_box_and_cues
 
-from .data import ImageCache, load_records
+from .data import ImageCache, data_root, load_records
+from .scenes import overlaps_any
+from .train_detector import group_by_image
 
 log = logging.getLogger("mine")
 
@@ -34,30 +36,16 @@ log = logging.getLogger("mine")
 def unlabelled_boxes(detections, labelled_boxes: np.ndarray, grow: float = 0.3) -> np.ndarray:
     """Detections (box (4,), score) that meet no labelled box (each grown by ``grow`` x its
     side, so a finger-tip box of a labelled hand is not taken for another hand) -> (M, 5)."""
-    keep = []
-    for box, score in detections:
-        hit = False
-        for b in np.asarray(labelled_boxes, np.float32).reshape(-1, 4):
-            g = grow * max(b[2] - b[0], b[3] - b[1])
-            if box[0] < b[2] + g and box[2] > b[0] - g and box[1] < b[3] + g and box[3] > b[1] - g:
-                hit = True
-                break
-        if not hit:
-            keep.append([*np.asarray(box, np.float64).tolist(), float(score)])
+    keep = [[*np.asarray(box, np.float64).tolist(), float(score)] for box, score in detections
+            if not overlaps_any(*np.asarray(box, np.float64).tolist(), labelled_boxes, grow)]
     return np.array(keep, np.float32).reshape(-1, 5)
 
 
 def mine(det: HandDetector, records, cache, threshold: float, data_root: Path) -> dict:
-    by_image: dict[Path, list] = {}
-    for r in records:
-        by_image.setdefault(r.image, []).append(r)
+    from tqdm import tqdm
     out = {}
-    try:
-        from tqdm import tqdm
-        items = tqdm(by_image.items(), desc="mining", unit="photo", mininterval=5)
-    except ImportError:  # pragma: no cover
-        items = by_image.items()
-    for path, recs in items:
+    for recs in tqdm(group_by_image(records), desc="mining", unit="photo", mininterval=5):
+        path = recs[0].image
         labelled = np.stack([hand_box_and_cues(r.keypoints, r.visible)[0] for r in recs])
         dets = det(cache[path], score_threshold=threshold, max_detections=5)
         found = unlabelled_boxes([(d.box, d.score) for d in dets], labelled)
@@ -93,8 +81,7 @@ def main(argv=None):
         recs = load_records(a.data, a.split)
         cache = ImageCache(recs)
         det = HandDetector(a.detector, threads=a.threads)
-        root = Path(a.data) if Path(a.data).is_dir() else Path(a.data).parent
-        boxes = mine(det, recs, cache, a.threshold, root)
+        boxes = mine(det, recs, cache, a.threshold, data_root(a.data))
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     res = {"detector": det.meta.get("model_version"), "threshold": a.threshold,

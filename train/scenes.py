@@ -32,7 +32,7 @@ class SceneConfig:
     flip_p: float = 0.5
 
 
-def _overlaps_any(x0: float, y0: float, x1: float, y1: float, boxes: np.ndarray, grow: float) -> bool:
+def overlaps_any(x0: float, y0: float, x1: float, y1: float, boxes: np.ndarray, grow: float) -> bool:
     """Whether the region meets any of ``boxes`` (M, 4), each grown by ``grow`` x its side."""
     for b in np.asarray(boxes, np.float32).reshape(-1, 4):
         g = grow * max(b[2] - b[0], b[3] - b[1])
@@ -61,7 +61,7 @@ def _background(images: list[np.ndarray], boxes: list[np.ndarray], w: int, h: in
             ch = max(8, int(cw * h / w))
             x0, y0 = int(rng.integers(0, iw - cw + 1)), int(rng.integers(0, max(ih - ch, 0) + 1))
             # reject regions that meet a hand box (grown: flesh reaches past the keypoints)
-            if _overlaps_any(x0, y0, x0 + cw, y0 + ch, boxes[k], 0.3):
+            if overlaps_any(x0, y0, x0 + cw, y0 + ch, boxes[k], 0.3):
                 continue
             patch = img[y0:y0 + ch, x0:x0 + cw]
             bg = cv2.resize(patch, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -24,7 +24,7 @@ from tracker.metrics import average_precision, match_detections
 
 from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, normalization, normalize_batch,
                      resume_state, run_cli, save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
-from .data import ImageCache, LoadReport, load_records
+from .data import ImageCache, LoadReport, data_root, load_records
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
 
@@ -192,8 +192,7 @@ def train(cfg: DetTrainConfig) -> dict:
     unlabelled = None
     if cfg.unlabelled:
         from .mine import load_unlabelled
-        root = Path(cfg.data) if Path(cfg.data).is_dir() else Path(cfg.data).parent
-        unlabelled = load_unlabelled(cfg.unlabelled, root)
+        unlabelled = load_unlabelled(cfg.unlabelled, data_root(cfg.data))
         log.info("ignoring %d mined unlabelled hands in %d photos", sum(len(v) for v in unlabelled.values()),
                  len(unlabelled))
     ds = SceneDataset(train_groups, cache, codec, scfg, cfg.epoch_scenes, seed=cfg.seed + rank + state["step"],

@@ -257,7 +257,7 @@ def train(cfg: TrainConfig) -> dict:
     bar = tqdm(total=None, disable=rank != 0, unit="step", mininterval=10, dynamic_ncols=True)
     if not state["history"]:
         metrics = validate()
-        clock.eval_due()
+        clock.evaluated()
         clock.restart()
     while not clock.finished():
         if sampler is not None:

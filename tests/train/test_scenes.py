@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from train.data import RIGHT, HandRecord
-from train.scenes import SceneConfig, _background, _overlaps_any, compose_scene
+from train.scenes import SceneConfig, _background, compose_scene, overlaps_any
 
 GREEN = (0, 255, 0)
 
@@ -68,7 +68,7 @@ def test_background_regions_avoid_every_hand_box():
 
 def test_overlaps_any_grows_boxes():
     box = np.array([[10, 10, 20, 20]], np.float32)
-    assert _overlaps_any(0, 0, 11, 11, box, 0.0)
-    assert not _overlaps_any(21, 21, 30, 30, box, 0.0)
-    assert _overlaps_any(21, 21, 30, 30, box, 0.3)
-    assert not _overlaps_any(0, 0, 5, 5, np.zeros((0, 4)), 0.3)
+    assert overlaps_any(0, 0, 11, 11, box, 0.0)
+    assert not overlaps_any(21, 21, 30, 30, box, 0.0)
+    assert overlaps_any(21, 21, 30, 30, box, 0.3)
+    assert not overlaps_any(0, 0, 5, 5, np.zeros((0, 4)), 0.3)
