@@ -27,6 +27,7 @@ class LoopConfig:
     val_split: str = "val"
     out: str = "runs/model"
     width: float = 1.0           # channel multiplier
+    expand: float = 1.0          # hidden-width multiplier of the expanding blocks (train.widen grows it)
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 1e-4
@@ -144,8 +145,13 @@ def resume_state(ckpt_path: Path, net: torch.nn.Module, opt: torch.optim.Optimiz
     """Loop state from ``ckpt_path`` (weights and optimiser loaded in place), or a fresh one."""
     if resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
+        try:
+            net.load_state_dict(ck["model"])
+        except RuntimeError as e:
+            raise ValueError(f"cannot resume {ckpt_path}: its model configuration {ck.get('model_config')} "
+                             f"does not fit the options ({str(e).splitlines()[0]})") from None
+        if "optimizer" in ck:  # absent after train.widen: a fresh optimiser
+            opt.load_state_dict(ck["optimizer"])
         state = ck["state"]
         log.info("resumed from %s at step %d (%.1f min)", ckpt_path, state["step"], state["minutes"])
         return state

@@ -19,6 +19,7 @@ class LandmarkModelConfig:
     num_keypoints: int = 17
     width: float = 1.0       # channel multiplier
     decoder_channels: int = 48
+    expand: float = 1.0      # multiplier on the hidden width of the expanding blocks (see widen_state_dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -32,9 +33,9 @@ def conv_bn(cin, cout, k=3, s=1, groups=1, act=True):
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, cin, cout, stride=1, expand=4, k=3):
+    def __init__(self, cin, cout, stride=1, expand=4, k=3, mult=1.0):
         super().__init__()
-        hid = cin * expand
+        hid = cin * expand if expand == 1 else int(round(cin * expand * mult))
         layers = [] if expand == 1 else [conv_bn(cin, hid, 1)]
         layers += [conv_bn(hid, hid, k, stride, groups=hid), conv_bn(hid, cout, 1, act=False)]
         self.block = nn.Sequential(*layers)
@@ -50,17 +51,20 @@ class LandmarkNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         c = [max(8, int(round(v * cfg.width / 8)) * 8) for v in (16, 24, 40, 80, 96)]
-        self.stem = nn.Sequential(conv_bn(3, c[0], 3, 2), InvertedResidual(c[0], c[0], 1, 1))  # /2
-        self.s4 = nn.Sequential(InvertedResidual(c[0], c[1], 2, 4), InvertedResidual(c[1], c[1], 1, 3))  # /4
-        self.s8 = nn.Sequential(InvertedResidual(c[1], c[2], 2, 4, 5), InvertedResidual(c[2], c[2], 1, 3, 5))  # /8
-        self.s16 = nn.Sequential(InvertedResidual(c[2], c[3], 2, 4, 5), InvertedResidual(c[3], c[3], 1, 3, 5),
-                                 InvertedResidual(c[3], c[4], 1, 3, 5), InvertedResidual(c[4], c[4], 1, 3, 5))  # /16
+        def IR(*a):
+            return InvertedResidual(*a, mult=cfg.expand)
+
+        self.stem = nn.Sequential(conv_bn(3, c[0], 3, 2), IR(c[0], c[0], 1, 1))  # /2
+        self.s4 = nn.Sequential(IR(c[0], c[1], 2, 4), IR(c[1], c[1], 1, 3))  # /4
+        self.s8 = nn.Sequential(IR(c[1], c[2], 2, 4, 5), IR(c[2], c[2], 1, 3, 5))  # /8
+        self.s16 = nn.Sequential(IR(c[2], c[3], 2, 4, 5), IR(c[3], c[3], 1, 3, 5),
+                                 IR(c[3], c[4], 1, 3, 5), IR(c[4], c[4], 1, 3, 5))  # /16
         d = cfg.decoder_channels
         self.lat16 = conv_bn(c[4], d, 1)
         self.lat8 = conv_bn(c[2], d, 1)
         self.lat4 = conv_bn(c[1], d, 1)
-        self.ref8 = InvertedResidual(d, d, 1, 2, 5)
-        self.ref4 = InvertedResidual(d, d, 1, 2, 5)
+        self.ref8 = IR(d, d, 1, 2, 5)
+        self.ref4 = IR(d, d, 1, 2, 5)
         self.head = nn.Conv2d(d, cfg.num_keypoints, 1)
         self.cls = nn.Sequential(nn.Linear(c[4], 64), nn.ReLU(inplace=True), nn.Linear(64, 2))
         for m in self.modules():
@@ -105,6 +109,7 @@ class DetectorModelConfig:
     input_height: int = 192
     width: float = 1.0
     decoder_channels: int = 48
+    expand: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,7 +121,8 @@ class DetectorNet(LandmarkNet):
 
     def __init__(self, cfg: DetectorModelConfig = DetectorModelConfig()):
         super().__init__(LandmarkModelConfig(input_size=cfg.input_height, num_keypoints=9,
-                                             width=cfg.width, decoder_channels=cfg.decoder_channels))
+                                             width=cfg.width, decoder_channels=cfg.decoder_channels,
+                                             expand=cfg.expand))
         self.det_cfg = cfg
         del self.cls
         nn.init.constant_(self.head.bias[:1], -4.0)  # focal-loss prior: few cells are centres
@@ -136,3 +142,32 @@ class DetectorExportWrapper(nn.Module):
     def forward(self, image):
         heat, reg = self.net(image)
         return torch.sigmoid(heat), reg
+
+
+def widen_state_dict(old: dict, net: nn.Module) -> dict:
+    """Weights for ``net`` (built with a larger ``expand``) that compute exactly what ``old`` did.
+
+    Each expanding block's hidden channels grow: the old channels keep their weights, the new ones
+    keep ``net``'s random initialisation in the expand and depthwise convolutions, and their columns
+    of the projection are zero, so the output is unchanged while gradients reach the new channels
+    (they start to contribute as soon as training moves those zeros). ``old`` tensors must fit in
+    the leading slice of ``net``'s; any other shape difference raises ValueError naming the tensor.
+    """
+    new = {k: v.clone() for k, v in net.state_dict().items()}
+    for k, v in old.items():
+        if k not in new:
+            raise ValueError(f"widen: {k} is not in the wider network")
+        t = new[k]
+        if v.dim() != t.dim() or any(a > b for a, b in zip(v.shape, t.shape)):
+            raise ValueError(f"widen: {k} has shape {tuple(v.shape)}, cannot fit into {tuple(t.shape)}")
+        if v.shape == t.shape:
+            new[k] = v.clone()
+            continue
+        if k.endswith("running_mean") or k.endswith("running_var") or k.endswith(".weight") or k.endswith(".bias"):
+            t[tuple(slice(0, n) for n in v.shape)] = v
+        else:
+            raise ValueError(f"widen: unexpected grown tensor {k}")
+        # a projection conv (hidden -> out): the new input channels must contribute nothing
+        if t.dim() == 4 and t.shape[0] == v.shape[0] and t.shape[1] > v.shape[1]:
+            t[:, v.shape[1]:] = 0
+    return new

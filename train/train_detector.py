@@ -181,7 +181,7 @@ def train(cfg: DetTrainConfig) -> dict:
     val_scenes = make_val_scenes(val_groups, cache, scfg, cfg.eval_scenes)
     log.info("detector: %d train photos, %d val scenes", len(train_groups), len(val_scenes))
 
-    mcfg = DetectorModelConfig(cfg.input_width, cfg.input_height, cfg.width)
+    mcfg = DetectorModelConfig(cfg.input_width, cfg.input_height, cfg.width, expand=cfg.expand)
     net = DetectorNet(mcfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)

@@ -218,7 +218,7 @@ def train(cfg: TrainConfig) -> dict:
         raise ValueError(f"no usable training hands in {cfg.data}")
     val_items = make_val_set(val_recs, cache, codec, aug, cfg.eval_hands)
 
-    mcfg = LandmarkModelConfig(cfg.input_size, 17, cfg.width)
+    mcfg = LandmarkModelConfig(cfg.input_size, 17, cfg.width, expand=cfg.expand)
     net = LandmarkNet(mcfg).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)

@@ -1,0 +1,71 @@
+"""train.widen: a wider network that starts out computing exactly what the trained one did."""
+import pytest
+import torch
+
+from tests.train.test_train_cli import tiny_coco
+from train.model import DetectorModelConfig, DetectorNet, LandmarkModelConfig, LandmarkNet, widen_state_dict
+from train.train_landmarks import TrainConfig, train
+from train.widen import widen_checkpoint
+
+
+def _trained_like(net):
+    """Random BN statistics and affine parameters, so that 'unchanged output' is not trivial."""
+    g = torch.Generator().manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    return net
+
+
+@pytest.mark.parametrize("make", [
+    lambda e: LandmarkNet(LandmarkModelConfig(input_size=64, expand=e)),
+    lambda e: DetectorNet(DetectorModelConfig(96, 64, expand=e)),
+], ids=["landmarks", "detector"])
+def test_widened_network_computes_the_same_and_can_learn(make):
+    torch.manual_seed(0)
+    old, wide = _trained_like(make(1.0)).eval(), make(1.5).eval()
+    n_old = sum(p.numel() for p in old.parameters())
+    assert sum(p.numel() for p in wide.parameters()) > 1.3 * n_old
+    wide.load_state_dict(widen_state_dict(old.state_dict(), wide))
+    x = torch.randn(2, 3, 64, 96 if isinstance(old, DetectorNet) else 64)
+    with torch.no_grad():
+        for a, b in zip(old(x), wide(x)):
+            assert torch.allclose(a, b, atol=1e-5)
+    # one training step: the zero projection columns receive gradient and the output moves
+    wide.train()
+    opt = torch.optim.SGD(wide.parameters(), lr=0.1)
+    sum(o.square().mean() for o in wide(x)).backward()
+    proj = wide.s16[1].block[2][0].weight
+    hid_old = old.s16[1].block[2][0].weight.shape[1]
+    assert proj.grad[:, hid_old:].abs().sum() > 0
+    opt.step()
+    assert proj[:, hid_old:].abs().sum() > 0
+
+
+def test_widen_rejects_what_does_not_fit():
+    small = LandmarkNet(LandmarkModelConfig(input_size=64)).state_dict()
+    other = LandmarkNet(LandmarkModelConfig(input_size=64, width=0.5, expand=1.5))
+    with pytest.raises(ValueError, match="cannot fit"):
+        widen_state_dict(small, other)
+
+
+def test_widened_checkpoint_resumes_its_run(tmp_path):
+    data = tiny_coco(tmp_path / "data")
+    cfg = dict(data=str(data), input_size=64, batch_size=4, workers=0, threads=1, eval_hands=6, warmup_steps=2)
+    train(TrainConfig(**cfg, out=str(tmp_path / "a"), minutes=5, max_steps=3))
+    widen_checkpoint(tmp_path / "a" / "last.pt", tmp_path / "b" / "last.pt", 1.5)
+    ck = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert ck["model_config"]["expand"] == 1.5 and "optimizer" not in ck and ck["state"]["step"] == 3
+    with pytest.raises(ValueError, match="cannot resume"):  # the options must name the new width
+        train(TrainConfig(**cfg, out=str(tmp_path / "b"), minutes=5, max_steps=4))
+    train(TrainConfig(**cfg, out=str(tmp_path / "b"), minutes=10, max_steps=5, expand=1.5, new_cycle=True))
+    ck = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert ck["state"]["step"] == 5 and ck["state"]["cycle"]["step"] == 3
+    assert [h["step"] for h in ck["state"]["history"]][0] == 0  # the curve goes on from the first run
+    with pytest.raises(ValueError, match="below"):
+        widen_checkpoint(tmp_path / "b" / "last.pt", tmp_path / "c" / "last.pt", 1.0)
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        widen_checkpoint(tmp_path / "nope.pt", tmp_path / "c" / "last.pt", 2.0)

@@ -1,0 +1,63 @@
+"""Grow a trained checkpoint's hidden widths without changing what it computes.
+
+    python -m train.widen assets/checkpoints/landmarks_last.pt runs/lm3/last.pt --expand 1.5
+
+The written checkpoint keeps the loop state (step, minutes, history, lr cycle) so that
+``train_landmarks``/``train_detector --out runs/lm3 --new-cycle true --minutes M`` resumes it,
+with a fresh optimiser (the old one's moments have the old shapes). See
+:func:`train.model.widen_state_dict`.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+
+from .common import save_checkpoint, setup_logging
+from .model import DetectorModelConfig, DetectorNet, LandmarkModelConfig, LandmarkNet, widen_state_dict
+
+log = logging.getLogger("train.widen")
+
+
+def widen_checkpoint(src: str | Path, dst: str | Path, expand: float) -> dict:
+    """Write ``dst``: checkpoint ``src`` with ``model_config["expand"] = expand``; returns it."""
+    src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {src}")
+    ck = torch.load(src, map_location="cpu", weights_only=False)
+    mc = dict(ck["model_config"])
+    if expand < mc.get("expand", 1.0):
+        raise ValueError(f"--expand {expand} is below the checkpoint's {mc.get('expand', 1.0)}")
+    mc["expand"] = expand
+    if "input_width" in mc:
+        net = DetectorNet(DetectorModelConfig(**mc))
+    else:
+        net = LandmarkNet(LandmarkModelConfig(**mc))
+    net.load_state_dict(widen_state_dict(ck["model"], net))
+    out = {k: v for k, v in ck.items() if k != "optimizer"}
+    out.update(model=net.state_dict(), model_config=mc)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(dst, **out)
+    n_old = sum(v.numel() for k, v in ck["model"].items() if "running" not in k and "num_batches" not in k)
+    n_new = sum(p.numel() for p in net.parameters())
+    log.info("widened %s -> %s: expand %s, %d -> %d parameters", src, dst, expand, n_old, n_new)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("--expand", type=float, required=True, help="new hidden-width multiplier (>= the old one)")
+    a = p.parse_args(argv)
+    setup_logging()
+    try:
+        widen_checkpoint(a.src, a.dst, a.expand)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()
