@@ -96,26 +96,41 @@ def _scenes(records, cache, n, seed, width, height):
     return make_val_scenes(group_by_image(records), cache, SceneConfig(width, height), n, seed)
 
 
+SIZE_BINS = (0.0, 0.1, 0.2, 0.4, 1.01)  # hand box longest side / frame longest side
+
+
 def _scene_stats(det: HandDetector, scenes, threshold: float):
+    """Per-scene matches (for AP), recall and false positives per frame at ``threshold``, and
+    recall per hand-size bin (:data:`SIZE_BINS`): {"0.00-0.10": (found, hands), ...}."""
+    from tracker.detector_codec import iou_matrix
     per_image, tp_at, fp_at, n_gt = [], 0, 0, 0
-    raw = []
+    by_size = np.zeros((len(SIZE_BINS) - 1, 2), int)
     for img, gt, ign in scenes:
         dets = det(img, score_threshold=0.05, max_detections=10)
         boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
         scores = np.array([d.score for d in dets], np.float32)
         tp, sc, n = match_detections(boxes, scores, gt, 0.5, ign)
         per_image.append((tp, sc, n))
-        raw.append((tp, sc))
         sel = sc >= threshold
         tp_at += int(tp[sel].sum())
         fp_at += int((~tp[sel]).sum())
         n_gt += n
-    return per_image, tp_at / max(n_gt, 1), fp_at / max(len(scenes), 1)
+        if len(gt):
+            g = np.asarray(gt, np.float64).reshape(-1, 4)
+            kept = boxes[scores >= threshold]
+            found = (iou_matrix(g, kept) >= 0.5).any(1) if len(kept) else np.zeros(len(g), bool)
+            size = np.maximum(g[:, 2] - g[:, 0], g[:, 3] - g[:, 1]) / max(img.shape[:2])
+            b = np.clip(np.digitize(size, SIZE_BINS) - 1, 0, len(SIZE_BINS) - 2)
+            np.add.at(by_size, (b, 0), found.astype(int))
+            np.add.at(by_size, (b, 1), 1)
+    sizes = {f"{lo:.2f}-{min(hi, 1):.2f}": (int(f), int(n)) for (lo, hi), (f, n)
+             in zip(zip(SIZE_BINS[:-1], SIZE_BINS[1:]), by_size)}
+    return per_image, tp_at / max(n_gt, 1), fp_at / max(len(scenes), 1), sizes
 
 
 def calibrate_threshold(det: HandDetector, scenes, max_fp: float = 0.05) -> float:
     """Lowest threshold (0.05 steps from 0.1) with <= max_fp false positives per frame."""
-    per_image, _, _ = _scene_stats(det, scenes, 1.0)
+    per_image = _scene_stats(det, scenes, 1.0)[0]
     fps = np.concatenate([s[~t] for t, s, _ in per_image]) if per_image else np.zeros(0)
     for thr in np.arange(0.1, 0.96, 0.05):
         if (fps >= thr).sum() / len(scenes) <= max_fp:
@@ -128,7 +143,7 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
     """Figures on composed val scenes (strict: a hand the labels miss counts as a false positive)."""
     thr = det.default_threshold if threshold is None else threshold
     scenes = _scenes(records, cache, n_scenes, seed, det.width, det.height)
-    per_image, recall, fpf = _scene_stats(det, scenes, thr)
+    per_image, recall, fpf, sizes = _scene_stats(det, scenes, thr)
     # single photos: the labelled hand of each photo (extra hands count when found, not when missed)
     found = 0
     photos = {}
@@ -144,7 +159,10 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
         n_main += 1
     return {"scenes": len(scenes), "hands_in_scenes": sum(n for _, _, n in per_image),
             "ap@0.5": average_precision(per_image), "threshold": thr, "recall": recall,
-            "fp_per_frame": fpf, "photo_recall": found / max(n_main, 1), "photos": n_main,
+            "fp_per_frame": fpf,
+            "recall_by_size": {k: {"recall": f / n if n else None, "hands": n} for k, (f, n) in sizes.items()},
+            "size": "hand box longest side / scene longest side",
+            "photo_recall": found / max(n_main, 1), "photos": n_main,
             "model_version": det.meta.get("model_version")}
 
 

@@ -48,3 +48,31 @@ def test_headline_figures_use_the_labelled_hands_only():
     assert res["pck@0.1"] == pytest.approx(1.0) and res["handedness_acc"] == pytest.approx(1.0)
     assert res["all_hands"]["hands"] == 9 and res["all_hands"]["pck@0.1"] == pytest.approx(6 / 9)
     assert res["presence_auc"] == pytest.approx(1.0)
+
+
+class BigHandsOnly:
+    """A fake detector: finds the hands larger than 0.2 of the frame and adds one false box."""
+
+    def __init__(self, scenes):
+        self.gt = {id(img): gt for img, gt, _ in scenes}
+
+    def __call__(self, img, score_threshold=0.5, max_detections=10):
+        out = [SimpleNamespace(box=g + 1.0, score=0.9) for g in self.gt[id(img)]
+               if max(g[2] - g[0], g[3] - g[1]) / max(img.shape[:2]) > 0.2]
+        return out + [SimpleNamespace(box=np.array([0, 0, 5, 5], np.float32), score=0.3)]
+
+
+def test_detector_scene_figures_by_hand_size():
+    from train.evaluate import _scene_stats, calibrate_threshold
+    img = np.zeros((100, 200, 3), np.uint8)
+    box = lambda s: np.array([50, 20, 50 + s, 20 + s], np.float32)  # noqa: E731 - a table helper
+    scenes = [(img.copy(), np.stack([box(10), box(60)]), np.zeros((0, 4))),  # 0.05 (missed), 0.30 (found)
+              (img.copy(), np.stack([box(30), box(90)]), np.zeros((0, 4))),  # 0.15 (missed), 0.45 (found)
+              (img.copy(), np.zeros((0, 4), np.float32), np.zeros((0, 4)))]
+    det = BigHandsOnly(scenes)
+    per_image, recall, fpf, sizes = _scene_stats(det, scenes, 0.5)
+    assert recall == 0.5 and fpf == 0.0
+    assert sizes == {"0.00-0.10": (0, 1), "0.10-0.20": (0, 1), "0.20-0.40": (1, 1), "0.40-1.00": (1, 1)}
+    _, _, fpf, _ = _scene_stats(det, scenes, 0.2)
+    assert fpf == 1.0  # the false box in every scene
+    assert calibrate_threshold(det, scenes, max_fp=0.05) == 0.35
