@@ -28,8 +28,9 @@ def _randomize_bn(net):
     return net
 
 
-def test_landmark_export_parity(tmp_path):
-    net = _randomize_bn(LandmarkNet(LandmarkModelConfig(input_size=96)))
+@pytest.mark.parametrize("expand", [1.0, 1.5])  # 1.5: a net grown by train.widen
+def test_landmark_export_parity(tmp_path, expand):
+    net = _randomize_bn(LandmarkNet(LandmarkModelConfig(input_size=96, expand=expand)))
     codec = HeatmapCodec((96, 96), (24, 24), 1.5)
     ckpt = tmp_path / "lm.pt"
     torch.save({"model": net.state_dict(), "model_config": net.cfg.to_dict(), "codec": codec.to_dict(),
