@@ -2,22 +2,11 @@
 import pytest
 import torch
 
+from tests.nets import randomize_bn
 from tests.train.test_train_cli import tiny_coco
 from train.model import DetectorModelConfig, DetectorNet, LandmarkModelConfig, LandmarkNet, widen_state_dict
 from train.train_landmarks import TrainConfig, train
 from train.widen import widen_checkpoint
-
-
-def _trained_like(net):
-    """Random BN statistics and affine parameters, so that 'unchanged output' is not trivial."""
-    g = torch.Generator().manual_seed(0)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-    return net
 
 
 @pytest.mark.parametrize("make", [
@@ -26,7 +15,7 @@ def _trained_like(net):
 ], ids=["landmarks", "detector"])
 def test_widened_network_computes_the_same_and_can_learn(make):
     torch.manual_seed(0)
-    old, wide = _trained_like(make(1.0)).eval(), make(1.5).eval()
+    old, wide = randomize_bn(make(1.0)).eval(), make(1.5).eval()
     n_old = sum(p.numel() for p in old.parameters())
     assert sum(p.numel() for p in wide.parameters()) > 1.3 * n_old
     wide.load_state_dict(widen_state_dict(old.state_dict(), wide))
