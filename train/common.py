@@ -83,6 +83,7 @@ def init_distributed() -> tuple[int, int, torch.device]:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest kernels
     else:
         device = torch.device("cpu")
     if world > 1:
@@ -98,10 +99,22 @@ def normalize_batch(images_u8: torch.Tensor, device: torch.device) -> torch.Tens
     return (x - mean) / std
 
 
+def _to_cpu(obj):
+    """``obj`` with every tensor (nested in dicts, lists, tuples) moved to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
 def save_checkpoint(path: Path, **state) -> None:
-    """Atomic save (write then rename) so a kill mid-save never leaves a broken checkpoint."""
+    """Atomic save (write then rename) so a kill mid-save never leaves a broken checkpoint.
+    Tensors are stored on the CPU: a checkpoint trained on a GPU loads anywhere."""
     tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
+    torch.save(_to_cpu(state), tmp)
     os.replace(tmp, path)
 
 
