@@ -13,6 +13,7 @@ which is exact for a Gaussian.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -108,41 +109,40 @@ class HeatmapCodec:
         flat = hm.reshape(n * k, h, w)
         idx = flat.reshape(n * k, -1).argmax(axis=1)
         py, px = np.divmod(idx, w)
-        # 3x3 mass around the peak for the score
-        padded = np.pad(flat, ((0, 0), (1, 1), (1, 1)))
-        r = np.arange(n * k)
-        mass = sum(padded[r, py + 1 + dy, px + 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+        # only 3x3 neighbourhoods are read (not the whole maps): decoding runs on every frame
+        r = np.arange(n * k)[:, None, None]
+        d = np.arange(-1, 2)
+        yy, xx = py[:, None, None] + d[None, :, None], px[:, None, None] + d[None, None, :]
+        inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+        around = flat[r, np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
+        mass = np.where(inside, around, 0.0).sum(axis=(1, 2))  # cells outside the map count 0
         scores = np.clip(mass / self._ideal_mass, 0.0, 1.0)
         # expand around an interior cell: at an edge peak the expansion at the neighbour still
         # finds the vertex of the (log-)quadratic exactly
         cx, cy = np.clip(px, 1, w - 2), np.clip(py, 1, h - 2)
+        patch = flat[r, cy[:, None, None] + d[None, :, None], cx[:, None, None] + d[None, None, :]]
         coords = np.stack([cx, cy], axis=1).astype(np.float32)
-        coords += self._dark_offset(flat, cx, cy)
+        coords += self._dark_offset(np.log(np.maximum(patch, 1e-10)))
         kps = self.heatmap_to_input(coords).reshape(n, k, 2)
         scores = scores.reshape(n, k).astype(np.float32)
         return (kps[0], scores[0]) if squeeze else (kps, scores)
 
-    @property
+    @functools.cached_property
     def _ideal_mass(self) -> float:
         c = np.array([self.heatmap_size[0] / 2, self.heatmap_size[1] / 2], np.float32)
         hm, _ = self.encode(self.heatmap_to_input(c)[None])
         h0, w0 = int(round(c[1])), int(round(c[0]))
         return float(hm[0, h0 - 1:h0 + 2, w0 - 1:w0 + 2].sum())
 
-    def _dark_offset(self, flat: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    def _dark_offset(self, logp: np.ndarray) -> np.ndarray:
         """Sub-cell offsets (M, 2) from a Taylor expansion of the log heatmap at the peak.
 
-        ``px, py`` are interior cells (1..W-2, 1..H-2). No blur first (unlike the DARK paper):
-        the softmax output is already smooth, and a blur with any border mode shifts peaks that
-        lie near the heatmap edge.
+        ``logp`` (M, 3, 3): the log heatmap around an interior cell (row = y, column = x). No blur
+        first (unlike the DARK paper): the softmax output is already smooth, and a blur with any
+        border mode shifts peaks that lie near the heatmap edge.
         """
-        m, h, w = flat.shape
-        logh = np.log(np.maximum(flat, 1e-10))
-        r = np.arange(m)
-        x, y = px, py
-
         def at(dy, dx):
-            return logh[r, y + dy, x + dx]
+            return logp[:, 1 + dy, 1 + dx]
 
         dx = 0.5 * (at(0, 1) - at(0, -1))
         dy = 0.5 * (at(1, 0) - at(-1, 0))
