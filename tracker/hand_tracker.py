@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from .association import HandAssociator, Measurement, Track
-from .geometry import Roi, roi_from_keypoints
+from .geometry import Roi, crop_matrix, invert_affine, roi_from_keypoints
 from .keypoints import NUM_KEYPOINTS
 from .smoothing import make_filter
 
@@ -82,6 +82,12 @@ class HandTrackerOptions:
             the smallest hands the detector is trained for). Landmarks that collapse onto a
             small hand-coloured object (the tip of a pencil) otherwise make a tiny crop that
             keeps finding the same "hand" frame after frame.
+        min_edge_keypoint_score: a hand whose crop hangs at least 20% off the frame is dropped
+            when its mean keypoint confidence is below this (in [0, 1]; 0 keeps all). When a hand
+            leaves the frame, the crop that follows it shows the frame border and background, on
+            which the presence score can stay high while the keypoints find nothing sharp; the
+            track would otherwise stay at the edge as a ghost. Hands inside the frame are never
+            dropped by this, however unsure their keypoints (occluded, blurred).
     """
 
     max_hands: int = 2
@@ -99,12 +105,13 @@ class HandTrackerOptions:
     max_missed: int = 10
     flip_test: bool = False
     min_hand_size: float = 0.05
+    min_edge_keypoint_score: float = 0.3
 
     def validate(self) -> "HandTrackerOptions":
         """Raise ValueError naming the first bad option; returns self."""
         if not isinstance(self.max_hands, int) or isinstance(self.max_hands, bool) or self.max_hands < 1:
             raise ValueError(f"max_hands must be an integer >= 1, got {self.max_hands!r}")
-        for name in ("min_detection_confidence", "min_tracking_confidence"):
+        for name in ("min_detection_confidence", "min_tracking_confidence", "min_edge_keypoint_score"):
             v = getattr(self, name)
             if v is None and name == "min_detection_confidence":
                 continue
@@ -218,6 +225,22 @@ def prepare_frame(frame) -> np.ndarray:
     if frame.shape[2] == 4:
         return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGRA2BGR)
     return np.ascontiguousarray(frame)
+
+
+#: share of a crop off the frame from which low keypoint confidence drops the hand (see
+#: ``HandTrackerOptions.min_edge_keypoint_score``); on the motion benchmark's clips ghosts at the
+#: frame edge had 43-51% of their crop outside, real hands with low confidence none.
+EDGE_CROP_OUTSIDE = 0.2
+
+
+def outside_fraction(roi: Roi, width: int, height: int, n: int = 8) -> float:
+    """Share of the square crop ``roi`` that lies outside a ``width`` x ``height`` frame, in
+    [0, 1], from an ``n`` x ``n`` grid of crop points mapped to frame pixels."""
+    inv = invert_affine(crop_matrix(roi, n))
+    g = np.arange(n) + 0.5
+    pts = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2) @ inv[:, :2].T + inv[:, 2]
+    inside = (pts[:, 0] >= 0) & (pts[:, 0] < width) & (pts[:, 1] >= 0) & (pts[:, 1] < height)
+    return float(1.0 - inside.mean())
 
 
 def _box(kps: np.ndarray, scores: np.ndarray | None = None, min_score: float = 0.0) -> np.ndarray:
@@ -388,6 +411,9 @@ class HandTracker:
             k = np.asarray(r.keypoints, np.float32)
             if not float(np.max(k.max(0) - k.min(0))) >= min_px:   # collapsed (or NaN) keypoints
                 continue
+            if float(np.mean(r.scores)) < self.options.min_edge_keypoint_score \
+                    and outside_fraction(r.roi, frame.shape[1], frame.shape[0]) >= EDGE_CROP_OUTSIDE:
+                continue                                              # a hand that has left the frame
             out.append(Measurement(k, np.asarray(r.scores, np.float32),
                                    float(r.presence), float(r.right_prob), r.roi, owner))
         return out

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tracker import Hand, HandTracker, HandTrackerOptions, HandTrackerResult
-from tracker.hand_tracker import prepare_frame
+from tracker.geometry import Roi
+from tracker.hand_tracker import outside_fraction, prepare_frame
 from .tracker_fakes import Scene, SceneHand, blank, fake_tracker, hand_keypoints
 
 
@@ -86,6 +87,7 @@ def test_flip_test_reaches_the_landmark_stage():
     ("flip_test", "yes", "flip_test"),
     ("mirrored", 1, "mirrored"),
     ("min_hand_size", 1.0, "min_hand_size"),
+    ("min_edge_keypoint_score", 1.5, "min_edge_keypoint_score"),
     ("min_hand_size", -0.1, "min_hand_size"),
 ])
 def test_bad_options(option, value, match):
@@ -259,3 +261,29 @@ def test_collapsed_hands_are_dropped(palm, min_size, found):
     for i in range(3):
         res = t.process(blank(), timestamp_ms=i * 33.0)
         assert (len(res.hands) == 1) == found
+
+
+@pytest.mark.parametrize("cx, kp_score, min_edge, found", [
+    (300.0, 0.9, 0.3, True),    # at the right edge (crop hangs off the frame), sharp keypoints
+    (300.0, 0.15, 0.3, False),  # at the edge, nothing sharp: a hand that has left, dropped
+    (160.0, 0.15, 0.3, True),   # unsure keypoints inside the frame (occlusion, blur): kept
+    (300.0, 0.15, 0.0, True),   # ... and the check switched off
+])
+def test_edge_ghosts_are_dropped(cx, kp_score, min_edge, found):
+    t, scene, _, _ = fake_tracker(min_edge_keypoint_score=min_edge, smoothing=False)
+    scene.hands = [SceneHand(hand_keypoints(cx, 120, palm=40), right=True)]
+    assert len(t.process(blank(), timestamp_ms=0).hands) == 1      # found with sharp keypoints
+    scene.keypoint_score = kp_score
+    for i in range(1, 4):
+        res = t.process(blank(), timestamp_ms=i * 33.0)
+        assert (len(res.hands) == 1) == found
+
+
+@pytest.mark.parametrize("roi, want", [
+    (Roi(160, 120, 100, 0.0), 0.0),          # well inside a 320x240 frame
+    (Roi(320, 120, 100, 0.0), 0.5),          # centred on the right edge
+    (Roi(0, 0, 100, 0.0), 0.75),             # centred on a corner
+    (Roi(1000, 1000, 100, 0.3), 1.0),        # far outside, rotated
+])
+def test_outside_fraction(roi, want):
+    assert outside_fraction(roi, 320, 240) == pytest.approx(want, abs=0.02)

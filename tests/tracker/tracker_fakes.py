@@ -51,6 +51,7 @@ class Scene:
     hands: list[SceneHand] = field(default_factory=list)
     noise_px: float = 0.0
     right_prob: float = 0.95        # landmark model's confidence in the true side
+    keypoint_score: float = 0.9     # landmark model's per-keypoint confidence on a true hand
     seed: int = 0
 
     def __post_init__(self):
@@ -117,7 +118,8 @@ class FakeLandmarks:
                 continue
             k = best.keypoints + self.scene.rng.normal(0, self.scene.noise_px, best.keypoints.shape)
             p = self.scene.right_prob if best.right else 1 - self.scene.right_prob
-            out.append(LandmarkResult(k.astype(np.float32), np.full(17, 0.9, np.float32), 0.97, p, roi))
+            out.append(LandmarkResult(k.astype(np.float32), np.full(17, self.scene.keypoint_score, np.float32),
+                                      0.97, p, roi))
         return out
 
     def close(self) -> None:
