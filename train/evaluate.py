@@ -99,12 +99,21 @@ def _scenes(records, cache, n, seed, width, height):
 SIZE_BINS = (0.0, 0.1, 0.2, 0.4, 1.01)  # hand box longest side / frame longest side
 
 
+MISS_KINDS = ("found", "box_off", "below_threshold", "below_threshold_box_ok", "nothing")
+
+
 def _scene_stats(det: HandDetector, scenes, threshold: float):
-    """Per-scene matches (for AP), recall and false positives per frame at ``threshold``, and
-    recall per hand-size bin (:data:`SIZE_BINS`): {"0.00-0.10": (found, hands), ...}."""
+    """Per-scene matches (for AP), recall and false positives per frame at ``threshold``, recall
+    per hand-size bin (:data:`SIZE_BINS`): {"0.00-0.10": (found, hands), ...}, and what became of
+    each hand (:data:`MISS_KINDS`, counts): ``found`` (a detection at the threshold with IoU >=
+    0.5), ``box_off`` (one at the threshold overlaps it, 0.2 <= IoU < 0.5), ``below_threshold``
+    (only detections scored 0.05..threshold overlap it; ``below_threshold_box_ok`` counts those of
+    them with IoU >= 0.5), ``nothing`` (no detection >= 0.05 with IoU >= 0.2: a box around
+    another, larger hand does not count as a try at this one)."""
     from tracker.detector_codec import iou_matrix
     per_image, tp_at, fp_at, n_gt = [], 0, 0, 0
     by_size = np.zeros((len(SIZE_BINS) - 1, 2), int)
+    kinds = dict.fromkeys(MISS_KINDS, 0)
     for img, gt, ign in scenes:
         dets = det(img, score_threshold=0.05, max_detections=10)
         boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
@@ -117,15 +126,25 @@ def _scene_stats(det: HandDetector, scenes, threshold: float):
         n_gt += n
         if len(gt):
             g = np.asarray(gt, np.float64).reshape(-1, 4)
-            kept = boxes[scores >= threshold]
-            found = (iou_matrix(g, kept) >= 0.5).any(1) if len(kept) else np.zeros(len(g), bool)
+            iou = iou_matrix(g, boxes) if len(boxes) else np.zeros((len(g), 0))
+            at = scores >= threshold
+            best_at = np.where(at[None], iou, 0.0).max(1, initial=0.0)
+            best_any = iou.max(1, initial=0.0)
+            found = best_at >= 0.5
+            kinds["found"] += int(found.sum())
+            tried_at, tried = best_at >= 0.2, best_any >= 0.2
+            kinds["box_off"] += int((tried_at & ~found).sum())
+            below = ~tried_at & tried
+            kinds["below_threshold"] += int(below.sum())
+            kinds["below_threshold_box_ok"] += int((below & (best_any >= 0.5)).sum())
+            kinds["nothing"] += int((~tried).sum())
             size = np.maximum(g[:, 2] - g[:, 0], g[:, 3] - g[:, 1]) / max(img.shape[:2])
             b = np.clip(np.digitize(size, SIZE_BINS) - 1, 0, len(SIZE_BINS) - 2)
             np.add.at(by_size, (b, 0), found.astype(int))
             np.add.at(by_size, (b, 1), 1)
     sizes = {f"{lo:.2f}-{min(hi, 1):.2f}": (int(f), int(n)) for (lo, hi), (f, n)
              in zip(zip(SIZE_BINS[:-1], SIZE_BINS[1:]), by_size)}
-    return per_image, tp_at / max(n_gt, 1), fp_at / max(len(scenes), 1), sizes
+    return per_image, tp_at / max(n_gt, 1), fp_at / max(len(scenes), 1), sizes, kinds
 
 
 def calibrate_threshold(det: HandDetector, scenes, max_fp: float = 0.05) -> float:
@@ -143,7 +162,7 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
     """Figures on composed val scenes (strict: a hand the labels miss counts as a false positive)."""
     thr = det.default_threshold if threshold is None else threshold
     scenes = _scenes(records, cache, n_scenes, seed, det.width, det.height)
-    per_image, recall, fpf, sizes = _scene_stats(det, scenes, thr)
+    per_image, recall, fpf, sizes, kinds = _scene_stats(det, scenes, thr)
     # single photos: the labelled hand of each photo (extra hands count when found, not when missed)
     found = 0
     photos = {}
@@ -162,6 +181,7 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
             "fp_per_frame": fpf,
             "recall_by_size": {k: {"recall": f / n if n else None, "hands": n} for k, (f, n) in sizes.items()},
             "size": "hand box longest side / scene longest side",
+            "hands_by_outcome": kinds, "outcome": "each hand's best detection, see train.evaluate._scene_stats",
             "photo_recall": found / max(n_main, 1), "photos": n_main,
             "model_version": det.meta.get("model_version")}
 

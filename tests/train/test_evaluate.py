@@ -70,9 +70,39 @@ def test_detector_scene_figures_by_hand_size():
               (img.copy(), np.stack([box(30), box(90)]), np.zeros((0, 4))),  # 0.15 (missed), 0.45 (found)
               (img.copy(), np.zeros((0, 4), np.float32), np.zeros((0, 4)))]
     det = BigHandsOnly(scenes)
-    per_image, recall, fpf, sizes = _scene_stats(det, scenes, 0.5)
+    per_image, recall, fpf, sizes, kinds = _scene_stats(det, scenes, 0.5)
     assert recall == 0.5 and fpf == 0.0
     assert sizes == {"0.00-0.10": (0, 1), "0.10-0.20": (0, 1), "0.20-0.40": (1, 1), "0.40-1.00": (1, 1)}
-    _, _, fpf, _ = _scene_stats(det, scenes, 0.2)
+    assert kinds == {"found": 2, "box_off": 0, "below_threshold": 0, "below_threshold_box_ok": 0, "nothing": 2}
+    _, _, fpf, _, _ = _scene_stats(det, scenes, 0.2)
     assert fpf == 1.0  # the false box in every scene
     assert calibrate_threshold(det, scenes, max_fp=0.05) == 0.35
+
+
+class Scripted:
+    """A fake detector that returns fixed (box, score) pairs for every image."""
+
+    def __init__(self, dets):
+        self.dets = [SimpleNamespace(box=np.array(b, np.float32), score=s) for b, s in dets]
+
+    def __call__(self, img, score_threshold=0.5, max_detections=10):
+        return [d for d in self.dets if d.score >= score_threshold][:max_detections]
+
+
+@pytest.mark.parametrize("dets, kind", [
+    ([([10, 10, 50, 50], 0.9)], "found"),                    # exact box, above the threshold
+    ([([10, 10, 30, 30], 0.9)], "box_off"),                  # above, IoU 0.25
+    ([([10, 10, 50, 50], 0.3)], "below_threshold_box_ok"),   # right box, scored too low
+    ([([10, 10, 30, 30], 0.3)], "below_threshold"),          # low score and a poor box
+    ([([100, 100, 140, 140], 0.9)], "nothing"),              # only a box elsewhere
+    ([], "nothing"),
+])
+def test_detector_miss_kinds(dets, kind):
+    from train.evaluate import MISS_KINDS, _scene_stats
+    scenes = [(np.zeros((200, 200, 3), np.uint8), np.array([[10, 10, 50, 50]], np.float32), np.zeros((0, 4)))]
+    kinds = _scene_stats(Scripted(dets), scenes, 0.5)[4]
+    want = dict.fromkeys(MISS_KINDS, 0)
+    want[kind] = 1
+    if kind == "below_threshold_box_ok":
+        want["below_threshold"] = 1   # a subset of below_threshold
+    assert kinds == want
