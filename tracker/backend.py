@@ -42,11 +42,15 @@ def providers_for(device: str) -> list[str]:
     return wanted
 
 
-def create_session(model_path: str | Path, device: str = "cpu", threads: int = 2) -> ort.InferenceSession:
+def create_session(model_path: str | Path, device: str = "cpu", threads: int = 2,
+                   spin: bool = True) -> ort.InferenceSession:
     """An inference session with explicit thread counts.
 
     Args:
         model_path: ONNX file. device: "cpu" or "cuda". threads: intra-op threads (>= 1).
+        spin: let idle intra-op workers spin-wait for the next parallel section (onnxruntime's
+            default: lower latency for networks of many small ops, but the spinning workers keep
+            cores busy after a run; see :class:`OnnxStage`).
 
     Raises:
         FileNotFoundError: no such model file. ValueError: bad device/threads, or a file that is
@@ -64,11 +68,7 @@ def create_session(model_path: str | Path, device: str = "cpu", threads: int = 2
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
-    # The tracker runs two sessions (detector, landmarks) in one process: with spinning on, the
-    # idle workers of one keep a core busy while the other runs. Off, the tracker's p50 per
-    # 640x480 frame at 2 threads on 2 cores fell from 4.3-4.5 to 2.9-3.5 ms and its p95 from
-    # 12-14 to 6-7 ms (1 thread: unchanged).
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     try:
         return ort.InferenceSession(str(path), so, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for corrupt files
@@ -100,16 +100,22 @@ class OnnxStage:
     """Common part of the pipeline stages: load an ONNX file, check its metadata, expose the
     input normalisation; ``close()`` and ``with`` support.
 
-    Subclasses set ``default_file`` (a name in assets/), ``kind`` and ``required`` (metadata keys).
+    Subclasses set ``default_file`` (a name in assets/), ``kind`` and ``required`` (metadata keys),
+    and ``spin`` (see :func:`create_session`). The tracker runs the landmark model on every frame
+    and the detector now and then, both in one process: measured on 2 cores at 2 threads, letting
+    both sessions spin put the tracker's p95 per 640x480 frame at 12-14 ms (after a detector run its
+    spinning workers hold the cores the landmark model needs); with the detector not spinning it is
+    6-8 ms, while the landmark model keeps its spin-waiting speed (1.2 ms per crop, 2.0 without).
     """
 
     default_file = ""
     kind = ""
     required: list[str] = []
+    spin = True
 
     def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int = 2):
         self.model_path = Path(model_path) if model_path is not None else default_model_path(self.default_file)
-        self.session = create_session(self.model_path, device, threads)
+        self.session = create_session(self.model_path, device, threads, spin=self.spin)
         meta = read_metadata(self.session)
         require_metadata(meta, self.required, self.kind, self.model_path)
         self.meta = meta
