@@ -105,7 +105,7 @@ class OnnxStage:
     and the detector now and then, both in one process: measured on 2 cores at 2 threads, letting
     both sessions spin put the tracker's p95 per 640x480 frame at 12-14 ms (after a detector run its
     spinning workers hold the cores the landmark model needs); with the detector not spinning it is
-    6-8 ms, while the landmark model keeps its spin-waiting speed (1.2 ms per crop, 2.0 without).
+    6-10 ms, while the landmark model keeps its spin-waiting speed (1.2 ms per crop, 2.0 without).
     """
 
     default_file = ""

@@ -28,7 +28,7 @@ def test_session_threads_and_spinning(tiny_model, threads, spin):
 
 def test_detector_does_not_spin_and_landmarks_do():
     # the detector runs now and then; spinning, its idle workers held the cores the landmark
-    # model needed next (tracker p95 12-14 ms instead of 6-8 ms at 2 threads on 2 cores)
+    # model needed next (tracker p95 12-14 ms instead of 6-10 ms at 2 threads on 2 cores)
     from tracker.detector import HandDetector
     from tracker.landmarks import LandmarkModel
     assert HandDetector.spin is False and LandmarkModel.spin is True
