@@ -9,22 +9,9 @@ the bench's speed part runs beside MediaPipe's process and reads higher at 2 thr
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from .speed import percentiles
-
-
-def _time(fn, reps: int, warmup: int = 20) -> tuple[float, float]:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t) * 1000.0)
-    return percentiles(ts)
+from tracker.timing import time_call
 
 
 def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None, detector_model=None) -> list[dict]:
@@ -50,7 +37,7 @@ def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None,
             ("landmark network, batch 2", lambda: lm.session.run(None, {"image": np.zeros((2, 3, s, s), np.float32)})),
         ]
         for name, fn in stages:
-            p50, p95 = _time(fn, reps)
+            p50, p95 = time_call(fn, reps)
             rows.append({"threads": th, "stage": name, "p50": round(p50, 2), "p95": round(p95, 2)})
         for m in (det, lm, lmf):
             m.close()

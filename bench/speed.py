@@ -18,6 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tracker.timing import percentiles
+
 log = logging.getLogger(__name__)
 
 SIZES = ((640, 480), (1280, 720))
@@ -106,13 +108,6 @@ def time_method(method, name: str, clips: dict[str, tuple[list[np.ndarray], floa
                                     dict(out.stages)))
         first = False
     return recs
-
-
-def percentiles(ms) -> tuple[float, float]:
-    a = np.asarray(ms, np.float64)
-    if not a.size:
-        return float("nan"), float("nan")
-    return float(np.percentile(a, 50)), float(np.percentile(a, 95))
 
 
 def summarize(records: list[SpeedRecord]) -> list[dict]:

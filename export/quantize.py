@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
 import onnx
+
+from tracker.timing import time_call
 
 log = logging.getLogger("quantize")
 
@@ -62,14 +63,7 @@ def quantize(float_path: Path, out: Path, batches) -> None:
 
 def latency_ms(model, n: int = 300) -> tuple[float, float]:
     x = np.random.default_rng(0).normal(size=(1, 3, model.input_size, model.input_size)).astype(np.float32)
-    for _ in range(20):
-        model.inference(x)
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        model.inference(x)
-        ts.append((time.perf_counter() - t) * 1e3)
-    return float(np.percentile(ts, 50)), float(np.percentile(ts, 95))
+    return time_call(lambda: model.inference(x), reps=n, warmup=20)
 
 
 def main(argv=None):
