@@ -56,3 +56,13 @@ def test_negatives_have_no_presence_and_photometric_keeps_shape():
     assert sum(neg) <= 3  # a shifted crop can still hold most of a hand now and then
     s = sample_crop(img, rec, 96, AugmentConfig(), rng)
     assert s["crop"].shape == (96, 96, 3) and s["crop"].dtype == np.uint8
+
+
+@pytest.mark.parametrize("shape", [(160, 160, 3), (48, 64, 3), (600, 40, 3)])   # the last: bigger than the field
+def test_gaussian_noise_is_standard_normal_and_varies(shape):
+    from train.augment import gaussian_noise
+    rng = np.random.default_rng(0)
+    a, b = gaussian_noise(shape, rng), gaussian_noise(shape, rng)
+    assert a.shape == shape and a.dtype == np.float32
+    assert abs(float(a.mean())) < 0.05 and abs(float(a.std()) - 1.0) < 0.05
+    assert np.abs(a - b).mean() > 0.5          # a new window (or draw) each call
