@@ -35,6 +35,7 @@ ambiguous), decreasing timestamps. Not an array: ``TypeError``.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import math
@@ -82,6 +83,12 @@ class HandTrackerOptions:
             the smallest hands the detector is trained for). Landmarks that collapse onto a
             small hand-coloured object (the tip of a pencil) otherwise make a tiny crop that
             keeps finding the same "hand" frame after frame.
+        min_redetection_confidence: detector score enough for a new hand while the tracker has
+            fewer hands than it had within the last ``redetection_frames`` frames (in [0, 1]; at
+            or above ``min_detection_confidence`` it changes nothing). A hand that comes out from
+            behind the other one, or back into view, is often detected below the threshold for
+            new hands; the landmark model's presence check still applies. Ignored in static mode.
+        redetection_frames: how long (frames) a vanished hand makes the detector less strict.
         min_edge_keypoint_score: a hand whose crop hangs at least 20% off the frame is dropped
             when its mean keypoint confidence is below this (in [0, 1]; 0 keeps all). When a hand
             leaves the frame, the crop that follows it shows the frame border and background, on
@@ -106,12 +113,15 @@ class HandTrackerOptions:
     flip_test: bool = False
     min_hand_size: float = 0.05
     min_edge_keypoint_score: float = 0.3
+    min_redetection_confidence: float = 0.3
+    redetection_frames: int = 60
 
     def validate(self) -> "HandTrackerOptions":
         """Raise ValueError naming the first bad option; returns self."""
         if not isinstance(self.max_hands, int) or isinstance(self.max_hands, bool) or self.max_hands < 1:
             raise ValueError(f"max_hands must be an integer >= 1, got {self.max_hands!r}")
-        for name in ("min_detection_confidence", "min_tracking_confidence", "min_edge_keypoint_score"):
+        for name in ("min_detection_confidence", "min_tracking_confidence", "min_edge_keypoint_score",
+                     "min_redetection_confidence"):
             v = getattr(self, name)
             if v is None and name == "min_detection_confidence":
                 continue
@@ -126,6 +136,8 @@ class HandTrackerOptions:
             raise ValueError(f"smoothing_strength must be > 0, got {self.smoothing_strength!r}")
         if not isinstance(self.detector_interval, int) or self.detector_interval < 1:
             raise ValueError(f"detector_interval must be an integer >= 1, got {self.detector_interval!r}")
+        if not isinstance(self.redetection_frames, int) or self.redetection_frames < 0:
+            raise ValueError(f"redetection_frames must be an integer >= 0, got {self.redetection_frames!r}")
         if not isinstance(self.max_missed, int) or self.max_missed < 0:
             raise ValueError(f"max_missed must be an integer >= 0, got {self.max_missed!r}")
         if not isinstance(self.min_hand_size, (int, float)) or not 0.0 <= float(self.min_hand_size) < 1.0:
@@ -327,6 +339,20 @@ class HandTracker:
         self._last_ts: float | None = None
         self._detector_misses = 0
         self._frames_since_detector = 10 ** 9
+        self._recent_counts: collections.deque[int] = collections.deque(maxlen=max(o.redetection_frames, 1))
+
+    def _detection_threshold(self, n_tracked: int) -> float | None:
+        """The detector threshold for new hands this frame: ``min_redetection_confidence`` while
+        fewer hands are tracked than within the last ``redetection_frames`` frames (None: the
+        detector's own calibrated threshold, or ``min_detection_confidence``)."""
+        o = self.options
+        base = o.min_detection_confidence
+        if base is None:
+            base = getattr(self.detector, "default_threshold", None)
+        if o.redetection_frames and self._recent_counts and max(self._recent_counts) > n_tracked:
+            if base is None or o.min_redetection_confidence < base:
+                return o.min_redetection_confidence
+        return o.min_detection_confidence
 
     def close(self) -> None:
         """Release the models this tracker loaded. Further ``process`` calls raise RuntimeError."""
@@ -380,8 +406,10 @@ class HandTracker:
         return result
 
     # -- internals -----------------------------------------------------------------------------
-    def _detect(self, frame: np.ndarray, avoid_boxes: list[np.ndarray], slots: int) -> list[Roi]:
-        dets = self.detector(frame, score_threshold=self.options.min_detection_confidence,
+    def _detect(self, frame: np.ndarray, avoid_boxes: list[np.ndarray], slots: int,
+                threshold: float | None = None) -> list[Roi]:
+        thr = self.options.min_detection_confidence if threshold is None else threshold
+        dets = self.detector(frame, score_threshold=thr,
                              max_detections=max(4, self.options.max_hands + 2))
         dets = sorted(dets, key=lambda d: -float(d.score))
         rois = []
@@ -458,7 +486,7 @@ class HandTracker:
             if self._frames_since_detector >= interval:
                 ran = True
                 self._frames_since_detector = 0
-                new = self._detect(frame, avoid, slots)
+                new = self._detect(frame, avoid, slots, self._detection_threshold(len(rois)))
                 rois += new
                 owners += [None] * len(new)
         meas = self._measure(frame, rois, owners)
@@ -467,6 +495,7 @@ class HandTracker:
             self._detector_misses = 0 if found_new else self._detector_misses + 1
         n_before = len(tracks)
         active = self.associator.update(meas, t_s)
+        self._recent_counts.append(len(active))
         if len(active) < n_before:
             self._detector_misses = 0          # a hand was just lost: look for it at once
             self._frames_since_detector = 10 ** 9

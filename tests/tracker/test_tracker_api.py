@@ -88,6 +88,8 @@ def test_flip_test_reaches_the_landmark_stage():
     ("mirrored", 1, "mirrored"),
     ("min_hand_size", 1.0, "min_hand_size"),
     ("min_edge_keypoint_score", 1.5, "min_edge_keypoint_score"),
+    ("min_redetection_confidence", -0.1, "min_redetection_confidence"),
+    ("redetection_frames", -1, "redetection_frames"),
     ("min_hand_size", -0.1, "min_hand_size"),
 ])
 def test_bad_options(option, value, match):
@@ -287,3 +289,30 @@ def test_edge_ghosts_are_dropped(cx, kp_score, min_edge, found):
 ])
 def test_outside_fraction(roi, want):
     assert outside_fraction(roi, 320, 240) == pytest.approx(want, abs=0.02)
+
+
+@pytest.mark.parametrize("gone_frames, redetection_frames, found", [
+    (15, 60, True),    # back after 15 frames (its track forgotten after 10), weakly detected: found
+    (15, 0, False),    # ... not with the lower threshold switched off
+    (80, 60, False),   # back after longer than redetection_frames: a new hand, full threshold
+])
+def test_vanished_hand_is_found_again_at_the_redetection_threshold(gone_frames, redetection_frames, found):
+    t, scene, det, _ = fake_tracker(min_detection_confidence=0.5, min_redetection_confidence=0.3,
+                                    redetection_frames=redetection_frames, smoothing=False, max_missed=10)
+    scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
+    assert len(t.process(blank(), timestamp_ms=0).hands) == 1
+    scene.hands = []
+    for i in range(1, gone_frames + 1):
+        assert t.process(blank(), timestamp_ms=i * 33.0).hands == []
+    det.score = 0.35                                   # back, below the new-hand threshold
+    scene.hands = [SceneHand(hand_keypoints(200, 100, palm=30), right=True)]
+    # the detector runs every detector_interval (3) frames while it finds nothing
+    res = [t.process(blank(), timestamp_ms=(gone_frames + k) * 33.0).hands for k in (1, 2, 3)]
+    assert (len(res[-1]) == 1) == found
+
+
+def test_weak_detection_without_a_vanished_hand_starts_nothing():
+    t, scene, det, _ = fake_tracker(min_detection_confidence=0.5, min_redetection_confidence=0.3, smoothing=False)
+    det.score = 0.35
+    scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
+    assert all(t.process(blank(), timestamp_ms=i * 33.0).hands == [] for i in range(5))
