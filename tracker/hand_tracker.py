@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from .association import HandAssociator, Measurement, Track
-from .geometry import Roi, crop_matrix, invert_affine, roi_from_keypoints
+from .geometry import Roi, crop_matrix, invert_affine, roi_from_keypoints, transform_points
 from .keypoints import NUM_KEYPOINTS
 from .smoothing import make_filter
 
@@ -250,7 +250,7 @@ def outside_fraction(roi: Roi, width: int, height: int, n: int = 8) -> float:
     [0, 1], from an ``n`` x ``n`` grid of crop points mapped to frame pixels."""
     inv = invert_affine(crop_matrix(roi, n))
     g = np.arange(n) + 0.5
-    pts = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2) @ inv[:, :2].T + inv[:, 2]
+    pts = transform_points(np.stack(np.meshgrid(g, g), -1).reshape(-1, 2), inv)
     inside = (pts[:, 0] >= 0) & (pts[:, 0] < width) & (pts[:, 1] >= 0) & (pts[:, 1] < height)
     return float(1.0 - inside.mean())
 

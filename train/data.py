@@ -257,6 +257,12 @@ def load_records(path: str | Path, split: str = "train", skip_bad: bool = False,
     return load_coco(p, skip_bad=skip_bad, report=report)
 
 
+def val_subset_indices(total: int, n: int, seed: int) -> np.ndarray:
+    """Indices of the ``n`` (of ``total``) val hands the training loops validate on with
+    ``--seed seed`` (also what ``train.pack`` keeps, so that both agree)."""
+    return np.random.default_rng(seed).permutation(total)[:n]
+
+
 def read_image(path: Path) -> np.ndarray:
     """Decode an image as HxWx3 uint8 BGR. Raises FileNotFoundError / ValueError naming it."""
     if not Path(path).is_file():

@@ -21,14 +21,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .data import read_image, val_subset_indices
+
 log = logging.getLogger("train.pack")
 
 
 def reencode(src: Path, dst: Path, quality: int) -> int:
     """Decode ``src`` and write it as WebP ``quality`` to ``dst``; returns the bytes written."""
-    img = cv2.imread(str(src), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"cannot decode image {src}")
+    img = read_image(src)
     ok, buf = cv2.imencode(".webp", img, [cv2.IMWRITE_WEBP_QUALITY, int(quality)])
     if not ok:
         raise ValueError(f"cannot encode {src} as WebP")
@@ -38,10 +38,10 @@ def reencode(src: Path, dst: Path, quality: int) -> int:
 
 
 def val_subset(data: dict, n: int, seed: int) -> dict:
-    """The COCO dict reduced to the ``n`` annotations the training loops validate on: they draw
-    ``permutation(len(annotations))[:n]`` with ``default_rng(seed)`` over the loaded records."""
+    """The COCO dict reduced to the ``n`` annotations the training loops validate on
+    (:func:`train.data.val_subset_indices`; n = 0 keeps all)."""
     anns = data["annotations"]
-    keep = np.random.default_rng(seed).permutation(len(anns))[:n] if n else np.arange(len(anns))
+    keep = val_subset_indices(len(anns), n, seed) if n else np.arange(len(anns))
     anns = [anns[i] for i in sorted(int(k) for k in keep)]
     ids = {a["image_id"] for a in anns}
     return {**data, "images": [im for im in data["images"] if im["id"] in ids], "annotations": anns}

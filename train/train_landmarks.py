@@ -31,7 +31,7 @@ from tracker.metrics import pck
 from .augment import AugmentConfig, sample_crop
 from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, normalization, normalize_batch,
                      resume_state, run_cli, save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
-from .data import UNKNOWN, ImageCache, LoadReport, load_records
+from .data import UNKNOWN, ImageCache, LoadReport, load_records, val_subset_indices
 from .model import LandmarkModelConfig, LandmarkNet
 
 
@@ -207,8 +207,7 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.limit:
         train_recs = train_recs[:cfg.limit]
     val_recs = load_records(cfg.data, cfg.val_split, cfg.skip_bad, report)
-    rng = np.random.default_rng(cfg.seed)
-    val_recs = [val_recs[i] for i in rng.permutation(len(val_recs))[:cfg.eval_hands]]
+    val_recs = [val_recs[i] for i in val_subset_indices(len(val_recs), cfg.eval_hands, cfg.seed)]
     t0 = time.time()
     cache = ImageCache(train_recs + val_recs, cfg.skip_bad, report, progress=rank == 0)
     train_recs, val_recs = cache.filter(train_recs), cache.filter(val_recs)
