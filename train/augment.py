@@ -26,6 +26,7 @@ class AugmentConfig:
     full_rotation_p: float = 0.3    # share of crops rotated uniformly over the full circle
     flip_p: float = 0.5
     negative_p: float = 0.12
+    edge_negative_p: float = 0.3    # share of the negatives that are a hand leaving the frame
     photometric: bool = True
     occlusion_p: float = 0.3
     blur_p: float = 0.2
@@ -64,6 +65,35 @@ def sample_roi(rec: HandRecord, cfg: AugmentConfig, rng: np.random.Generator,
             size = base.size * rng.uniform(0.25, 0.45)
             shift = rng.uniform(-0.5, 0.5, 2) * base.size
     return Roi(base.cx + float(shift[0]), base.cy + float(shift[1]), float(size), float(angle))
+
+
+def cut_at_frame_edge(crop: np.ndarray, m: np.ndarray, rec: HandRecord, border: tuple,
+                      rng: np.random.Generator, gone_range: tuple[float, float] = (0.6, 1.0)):
+    """The crop of a hand leaving the frame, as the tracker sees it: a frame edge (a line
+    parallel to an image side) cuts through the hand, and everything past it becomes ``border``.
+
+    The edge leaves a share ``U(gone_range)`` of the visible keypoints outside the frame (and
+    ``crop`` shows what remains: border, background, a sliver of hand), which is what made the
+    v0.4 presence head keep "ghost" tracks at the edge of the frame. Returns (new crop, (17,) bool
+    keypoints past the edge). ``m``: the 2x3 image->crop matrix of ``crop``."""
+    v = rec.visible > 0
+    if v.sum() < 2:
+        return crop, np.zeros(len(rec.keypoints), bool)
+    axis, sign = int(rng.integers(2)), (1.0 if rng.random() < 0.5 else -1.0)
+    proj = sign * rec.keypoints[:, axis]          # larger = further out of the frame
+    # the edge lies halfway between the last point kept and the first one gone (no point on it)
+    order = np.sort(proj[v])[::-1]
+    g = int(np.clip(np.ceil(rng.uniform(*gone_range) * len(order)), 1, len(order)))
+    cut = float(order[g - 1] + order[g]) / 2 if g < len(order) else float(order[-1]) - 1.0
+    gone = proj > cut
+    n = crop.shape[0]
+    # image coordinate along ``axis`` of every crop pixel (inverse of the image->crop affine)
+    inv = cv2.invertAffineTransform(m)
+    ys, xs = np.mgrid[0:n, 0:n].astype(np.float32)
+    along = sign * (inv[axis, 0] * xs + inv[axis, 1] * ys + inv[axis, 2])
+    out = crop.copy()
+    out[along > cut] = border
+    return out, gone
 
 
 _NOISE_FIELD: np.ndarray | None = None  # per process (each loader worker draws its own)
@@ -163,19 +193,23 @@ def sample_crop(image: np.ndarray, rec: HandRecord, size: int, cfg: AugmentConfi
         handedness_score and the 2x3 image->crop matrix.
     """
     negative = train and rng.random() < cfg.negative_p
-    roi = sample_roi(rec, cfg, rng, negative) if train else roi_from_keypoints(
+    edge = negative and rng.random() < cfg.edge_negative_p  # the usual crop, then the frame edge
+    roi = sample_roi(rec, cfg, rng, negative and not edge) if train else roi_from_keypoints(
         rec.keypoints, rec.visible, cfg.roi_scale)
     border = (0, 0, 0)
     if train and rng.random() < 0.3:
         border = tuple(int(v) for v in rng.integers(0, 256, 3))
     crop, m = warp_crop(image, roi, size, border)
     kps = transform_points(rec.keypoints, m)
+    gone = np.zeros(len(kps), bool)
+    if edge:
+        crop, gone = cut_at_frame_edge(crop, m, rec, border, rng)
     side = rec.handedness
     if train and rng.random() < cfg.flip_p:
         crop, kps, side = flip_crop(crop, kps, side)
-    inside = ((kps >= 0) & (kps <= size - 1)).all(1)
+    inside = ((kps >= 0) & (kps <= size - 1)).all(1) & ~gone
     vis = (rec.visible > 0) & inside
-    presence = presence_label(kps, rec.visible, size, cfg.roi_scale)
+    presence = presence_label(np.where(gone[:, None], -1.0, kps), rec.visible, size, cfg.roi_scale)
     if train and cfg.photometric:
         crop = photometric(crop, cfg, rng, occluder_src)
     return {"crop": crop, "keypoints": kps, "visible": vis.astype(np.float32),

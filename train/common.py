@@ -171,12 +171,22 @@ def resume_state(ckpt_path: Path, net: torch.nn.Module, opt: torch.optim.Optimiz
     return {"step": 0, "minutes": 0.0, "history": [], "epoch": 0}
 
 
+# Model-config keys that change no weight shape: the nets are fully convolutional (the landmark
+# net's class head pools globally), so weights trained at one input size start a run at another.
+INPUT_SIZE_KEYS = ("input_size", "input_width", "input_height")
+
+
 def init_weights(net: torch.nn.Module, path: str | Path, model_config: dict, device: torch.device) -> None:
     """Load only the weights of checkpoint ``path`` into ``net`` (a new run: fresh optimiser,
     schedule and step count), e.g. to fine-tune the shipped model on one's own data.
 
-    Raises FileNotFoundError for a missing file and ValueError when its model configuration
-    differs from ``model_config`` (input size, width, ...), naming both."""
+    ``model_config`` may differ from the checkpoint's in the input size (logged) and by a larger
+    ``expand`` (the weights are widened without changing what they compute, see
+    :func:`train.model.widen_state_dict`). Raises FileNotFoundError for a missing file and
+    ValueError when anything else differs (width, keypoints, decoder, a smaller expand), naming
+    both values."""
+    from .model import widen_state_dict
+
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"--init checkpoint not found: {p}")
@@ -186,8 +196,16 @@ def init_weights(net: torch.nn.Module, path: str | Path, model_config: dict, dev
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
         raise ValueError(f"--init {p} is not a training checkpoint: {e}") from None
     diff = {k: (their.get(k), v) for k, v in model_config.items() if their.get(k, v) != v}
-    if diff:
-        raise ValueError(f"--init {p}: model configuration differs (theirs, ours): {diff}")
+    sizes = {k: d for k, d in diff.items() if k in INPUT_SIZE_KEYS}
+    widen = "expand" in diff and their.get("expand", 1.0) < model_config["expand"]
+    rest = {k: d for k, d in diff.items() if k not in sizes and not (k == "expand" and widen)}
+    if rest:
+        raise ValueError(f"--init {p}: model configuration differs (theirs, ours): {rest}")
+    if sizes:
+        log.info("--init %s: input size changes (theirs, ours): %s", p, sizes)
+    if widen:
+        weights = widen_state_dict(weights, net)
+        log.info("--init %s: widened expand %s -> %s", p, their.get("expand", 1.0), model_config["expand"])
     net.load_state_dict(weights)
     log.info("initialised the weights from %s (step %s)", p, ck.get("state", {}).get("step"))
 

@@ -58,6 +58,31 @@ def test_negatives_have_no_presence_and_photometric_keeps_shape():
     assert s["crop"].shape == (96, 96, 3) and s["crop"].dtype == np.uint8
 
 
+def test_edge_negatives_cut_the_hand_at_a_frame_edge():
+    """A hand leaving the frame: the points past the edge lose their pixels, those before keep
+    them, and the crop is a negative."""
+    img, rec = drawn_hand()
+    rng = np.random.default_rng(5)
+    cfg = AugmentConfig(photometric=False, flip_p=0.0, negative_p=1.0, edge_negative_p=1.0)
+    n_gone = []
+    for _ in range(20):
+        s = sample_crop(img, rec, 128, cfg, rng)
+        assert s["presence"] == 0
+        crop, kps = s["crop"].astype(int), s["keypoints"]
+        inside = ((kps >= 2) & (kps <= 125)).all(1)
+        kept = s["visible"] > 0
+        gone = inside & ~kept
+        n_gone.append(gone.sum())
+        for k in np.flatnonzero(kept):
+            x, y = np.round(kps[k]).astype(int)
+            assert np.abs(crop[y, x] - COLORS[k]).max() <= 40, k
+        # past the edge every point shows the same border colour, so (the drawn colours all
+        # differ) at most one could still show its own by chance
+        past = {tuple(crop[y, x]) for x, y in np.round(kps[gone]).astype(int)}
+        assert len(past) == 1, past
+    assert min(n_gone) >= 0.6 * 17 - 1   # most of the hand is past the edge in every crop
+
+
 @pytest.mark.parametrize("shape", [(160, 160, 3), (48, 64, 3), (600, 40, 3)])   # the last: bigger than the field
 def test_gaussian_noise_is_standard_normal_and_varies(shape):
     from train.augment import gaussian_noise

@@ -105,8 +105,37 @@ def test_init_starts_a_new_run_from_checkpoint_weights(tmp_path):
     assert ck["state"]["step"] == 1  # a new run, not a resume
     convs = [k for k in src["model"] if k.endswith("weight") and src["model"][k].ndim == 4]
     assert convs and all(torch.equal(ck["model"][k], src["model"][k]) for k in convs)
-    with pytest.raises(ValueError, match="model configuration differs"):
-        train(TrainConfig(**{**cfg, "input_size": 96}, out=str(tmp_path / "c"), max_steps=1,
+    with pytest.raises(ValueError, match="model configuration differs.*width"):
+        train(TrainConfig(**{**cfg, "width": 1.5}, out=str(tmp_path / "c"), max_steps=1,
+                          init=str(tmp_path / "a" / "last.pt")))
+    with pytest.raises(ValueError, match="model configuration differs.*expand"):
+        train(TrainConfig(**{**cfg, "expand": 0.75}, out=str(tmp_path / "c"), max_steps=1,
                           init=str(tmp_path / "a" / "last.pt")))
     with pytest.raises(FileNotFoundError, match="--init checkpoint not found"):
         train(TrainConfig(**cfg, out=str(tmp_path / "d"), max_steps=1, init=str(tmp_path / "nope.pt")))
+
+
+def test_init_accepts_another_input_size_and_a_larger_expand(tmp_path):
+    """Fully convolutional: the same weights at 96 px; expand 1.0 -> 1.5 computes what it did."""
+    from train.common import init_weights
+    from train.model import LandmarkModelConfig, LandmarkNet
+    data = tiny_coco(tmp_path / "data")
+    cfg = dict(data=str(data), input_size=64, batch_size=4, workers=0, threads=1, eval_hands=6,
+               minutes=5, warmup_steps=2)
+    train(TrainConfig(**cfg, out=str(tmp_path / "a"), max_steps=2))
+    src = tmp_path / "a" / "last.pt"
+    old = LandmarkNet(LandmarkModelConfig(input_size=64))
+    old.load_state_dict(torch.load(src, weights_only=False)["model"])
+    mc = LandmarkModelConfig(input_size=96, expand=1.5)
+    net = LandmarkNet(mc)
+    init_weights(net, src, mc.to_dict(), torch.device("cpu"))
+    assert sum(p.numel() for p in net.parameters()) > sum(p.numel() for p in old.parameters())
+    x = torch.randn(2, 3, 96, 96)
+    old.eval(), net.eval()
+    with torch.no_grad():
+        (h0, c0), (h1, c1) = old(x), net(x)
+    torch.testing.assert_close(h1, h0, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(c1, c0, atol=1e-4, rtol=1e-4)
+    train(TrainConfig(**{**cfg, "input_size": 96, "expand": 1.5}, out=str(tmp_path / "b"), max_steps=1,
+                      init=str(src)))
+    assert (tmp_path / "b" / "last.pt").is_file()
