@@ -149,8 +149,8 @@ def overfit_detector(records, cache, scenes: int = 8, steps: int = 200, size=(12
     groups = group_by_image(records)
     items = []
     while len(items) < scenes:
-        img, hands, _ = compose_scene(groups, cache, scfg, rng, photometric_aug=False)
-        t = scene_targets(img, hands, codec, *size)
+        img, hands, extra = compose_scene(groups, cache, scfg, rng, photometric_aug=False)
+        t = scene_targets(img, hands, codec, *size, extra)
         if len(t[4]):
             items.append((img, *t))
     x = torch.from_numpy(np.stack([i[0] for i in items]))

@@ -107,8 +107,9 @@ def make_val_scenes(groups, cache, scfg, n, seed=321):
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
-        img, hands, _ = compose_scene(groups, cache, scfg, rng)
+        img, hands, hidden = compose_scene(groups, cache, scfg, rng)
         pos, ignore = visible_hands(hands, scfg.width, scfg.height)
+        ignore = np.concatenate([ignore, hidden]).reshape(-1, 4)
         boxes = np.array([hand_box_and_cues(kp, v)[0] for kp, v in pos], np.float32).reshape(-1, 4)
         out.append((img, boxes, ignore))
     return out

@@ -72,3 +72,73 @@ def test_overlaps_any_grows_boxes():
     assert not overlaps_any(21, 21, 30, 30, box, 0.0)
     assert overlaps_any(21, 21, 30, 30, box, 0.3)
     assert not overlaps_any(0, 0, 5, 5, np.zeros((0, 4)), 0.3)
+
+
+def _photo_with_green_hand():
+    """Grey photo whose hand's 17 keypoints are pure-green 7x7 squares."""
+    img = np.full((224, 224, 3), 128, np.uint8)
+    ang = np.linspace(0, 2 * np.pi, 17, endpoint=False)
+    kp = (np.array([112.0, 112.0]) + 35 * np.stack([np.cos(ang), np.sin(ang)], 1)).astype(np.float32)
+    for x, y in kp.round().astype(int):
+        img[y - 3:y + 4, x - 3:x + 4] = GREEN
+    return img, HandRecord(Path("g.webp"), kp, np.ones(17, np.float32), RIGHT, 1.0, 0)
+
+
+def _hidden_visible_points(cfg, seed=0, n=60):
+    """Visible keypoints of positive hands that do not show their green square (covered by a
+    photo pasted later), and the number checked."""
+    from train.scenes import visible_hands
+    img, rec = _photo_with_green_hand()
+    photos = [[HandRecord(Path(f"g{i}.webp"), rec.keypoints, rec.visible, RIGHT, 1.0, i)] for i in range(4)]
+    cache = {p[0].image: img for p in photos}
+    rng = np.random.default_rng(seed)
+    bad = checked = 0
+    for _ in range(n):
+        scene, hands, _ = compose_scene(photos, cache, cfg, rng, photometric_aug=False)
+        pos, _ = visible_hands(hands, cfg.width, cfg.height)
+        for kp, v in pos:
+            for x, y in np.round(kp[v > 0]).astype(int):
+                if not (0 <= x < cfg.width and 0 <= y < cfg.height):
+                    continue   # inside by the label (< 255.6), outside once rounded
+                px = scene[y, x].astype(int)
+                checked += 1
+                bad += not (px[1] > 170 and px[0] < 80 and px[2] < 80)
+    return bad, checked
+
+
+def test_hands_covered_by_a_later_photo_are_not_positives():
+    cfg = SceneConfig(256, 192, hand_frac=(0.3, 0.35), count_p=(0, 0, 0, 1, 0), rotate_deg=0.0)
+    bad, checked = _hidden_visible_points(cfg)
+    assert checked > 500 and bad == 0, (bad, checked)
+
+
+def test_hidden_points_test_catches_the_old_composer(monkeypatch):
+    """Without the covering rules (nothing hidden, placement blind to earlier hands) the check
+    above finds positives whose points lie under another photo."""
+    import train.scenes as S
+    monkeypatch.setattr(S, "_inside_photo", lambda *a: 0)
+    cfg = SceneConfig(256, 192, hand_frac=(0.3, 0.35), count_p=(0, 0, 0, 1, 0), rotate_deg=0.0,
+                      covered_alpha=1.0, hidden_share=1.0)
+    bad, checked = _hidden_visible_points(cfg)
+    assert bad > 0.05 * checked, (bad, checked)
+
+
+def test_hide_covered_units():
+    from train.scenes import _hide_covered, _inside_photo
+    kp = np.stack([np.arange(10, 27, dtype=np.float32), np.full(17, 20, np.float32)], 1)  # x = 10..26
+    vis = np.ones(17, np.float32)
+    cover = np.zeros((40, 40), np.float32)
+    cover[:, :15] = 0.9                      # 5 of 17 points under the later photo
+    cfg = SceneConfig(40, 40)
+    out, hidden = _hide_covered([(kp, vis)], [0], [np.zeros((40, 40), np.float32), cover], cfg)
+    assert len(out) == 1 and hidden.shape == (0, 4)
+    np.testing.assert_array_equal(out[0][1], (kp[:, 0] >= 15).astype(np.float32))
+    out, hidden = _hide_covered([(kp, vis)], [1], [np.zeros((40, 40), np.float32), cover], cfg)
+    assert out[0][1].sum() == 17            # its own photo does not hide it
+    cover[:, :25] = 0.9                      # 15 of 17: the hand is an ignore box
+    out, hidden = _hide_covered([(kp, vis)], [0], [np.zeros((40, 40), np.float32), cover], cfg)
+    assert out == [] and hidden.shape == (1, 4)
+    assert hidden[0, 0] < 10 and hidden[0, 2] > 26
+    m = np.array([[1.0, 0, 100], [0, 1.0, 50]])   # a 50x40 photo moved to (100, 50)
+    pts = np.array([[110.0, 60], [149, 89], [151, 60], [99, 60]])
+    assert _inside_photo(pts, m, 50, 40, 0) == 2 and _inside_photo(pts, m, 50, 40, 10) == 1
