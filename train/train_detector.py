@@ -183,7 +183,7 @@ def train(cfg: DetTrainConfig) -> dict:
     log.info("detector: %d train photos, %d val scenes", len(train_groups), len(val_scenes))
 
     mcfg = DetectorModelConfig(cfg.input_width, cfg.input_height, cfg.width, expand=cfg.expand)
-    net = DetectorNet(mcfg).to(device)
+    net = DetectorNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
     if cfg.init and state["step"] == 0:

@@ -218,7 +218,7 @@ def train(cfg: TrainConfig) -> dict:
     val_items = make_val_set(val_recs, cache, codec, aug, cfg.eval_hands)
 
     mcfg = LandmarkModelConfig(cfg.input_size, 17, cfg.width, expand=cfg.expand)
-    net = LandmarkNet(mcfg).to(device)
+    net = LandmarkNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
     if cfg.init and state["step"] == 0:
