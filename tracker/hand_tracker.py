@@ -93,8 +93,10 @@ class HandTrackerOptions:
             when its mean keypoint confidence is below this (in [0, 1]; 0 keeps all). When a hand
             leaves the frame, the crop that follows it shows the frame border and background, on
             which the presence score can stay high while the keypoints find nothing sharp; the
-            track would otherwise stay at the edge as a ghost. Hands inside the frame are never
-            dropped by this, however unsure their keypoints (occluded, blurred).
+            track would otherwise stay at the edge as a ghost. For a new hand (not tracked yet)
+            the rule starts at 5% of its crop off the frame: a hand coming into view is started
+            once its keypoints are sure. Hands inside the frame are never dropped by this,
+            however unsure their keypoints (occluded, blurred).
     """
 
     max_hands: int = 2
@@ -243,6 +245,12 @@ def prepare_frame(frame) -> np.ndarray:
 #: ``HandTrackerOptions.min_edge_keypoint_score``); on the motion benchmark's clips ghosts at the
 #: frame edge had 43-51% of their crop outside, real hands with low confidence none.
 EDGE_CROP_OUTSIDE = 0.2
+#: the same for a hand not tracked yet (a detector crop): a hand coming into view is started once
+#: its keypoints are sure, not while mostly outside. With the v0.5 detector, a hand entering a
+#: motion clip was detected with 12% of its crop off the frame and keypoint confidence 0.19; the
+#: track so started was dropped on the next frame and the hand came back 5 frames later under a
+#: new id.
+NEW_HAND_EDGE_OUTSIDE = 0.05
 
 
 def outside_fraction(roi: Roi, width: int, height: int, n: int = 8) -> float:
@@ -439,9 +447,10 @@ class HandTracker:
             k = np.asarray(r.keypoints, np.float32)
             if not float(np.max(k.max(0) - k.min(0))) >= min_px:   # collapsed (or NaN) keypoints
                 continue
+            edge = EDGE_CROP_OUTSIDE if owner is not None else NEW_HAND_EDGE_OUTSIDE
             if float(np.mean(r.scores)) < self.options.min_edge_keypoint_score \
-                    and outside_fraction(r.roi, frame.shape[1], frame.shape[0]) >= EDGE_CROP_OUTSIDE:
-                continue                                              # a hand that has left the frame
+                    and outside_fraction(r.roi, frame.shape[1], frame.shape[0]) >= edge:
+                continue                                # a hand that has left the frame, or not yet come in
             out.append(Measurement(k, np.asarray(r.scores, np.float32),
                                    float(r.presence), float(r.right_prob), r.roi, owner))
         return out

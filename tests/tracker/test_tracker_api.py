@@ -281,6 +281,22 @@ def test_edge_ghosts_are_dropped(cx, kp_score, min_edge, found):
         assert (len(res.hands) == 1) == found
 
 
+@pytest.mark.parametrize("tracked_first, kp_score, found", [
+    (False, 0.15, False),   # a new, unsure hand with 12% of its crop off the frame: not started yet
+    (False, 0.9, True),     # ... a sure one is
+    (True, 0.15, True),     # a tracked hand there that becomes unsure is kept (< 20% off)
+])
+def test_unsure_new_hands_at_the_edge_wait(tracked_first, kp_score, found):
+    t, scene, _, _ = fake_tracker(min_edge_keypoint_score=0.3, smoothing=False)
+    scene.hands = [SceneHand(hand_keypoints(265, 120, palm=40), right=True)]
+    if tracked_first:
+        assert len(t.process(blank(), timestamp_ms=0).hands) == 1
+    scene.keypoint_score = kp_score
+    for i in range(1, 4):
+        res = t.process(blank(), timestamp_ms=i * 33.0)
+        assert (len(res.hands) == 1) == found
+
+
 @pytest.mark.parametrize("roi, want", [
     (Roi(160, 120, 100, 0.0), 0.0),          # well inside a 320x240 frame
     (Roi(320, 120, 100, 0.0), 0.5),          # centred on the right edge
