@@ -92,8 +92,8 @@ def compose_scene(records_by_image: list[list[HandRecord]], cache: ImageCache, c
     A photo pasted later can cover a hand pasted before it (its photo is larger than the hand):
     positions that cover fewer earlier keypoints are preferred, keypoints still covered (alpha >
     ``cfg.covered_alpha``) lose their visibility, and a hand with more than ``cfg.hidden_share``
-    of its points covered becomes an ignore box instead of a positive. Without this, a fifth of
-    the val scenes' hands were invisible yet counted as misses.
+    of its points covered becomes an ignore box instead of a positive. Without this, 66 of 793
+    hands pasted into 500 val scenes (8%) were mostly hidden yet counted as positives.
     """
     w, h = cfg.width, cfg.height
     unlabelled = unlabelled or {}
@@ -197,12 +197,17 @@ def _hide_covered(hands, owner, alphas, cfg: SceneConfig):
             clear[inside] *= 1.0 - a[xy[inside, 1], xy[inside, 0]]
         covered = labelled & (1.0 - clear > cfg.covered_alpha)
         if labelled.any() and covered.sum() > cfg.hidden_share * labelled.sum():
-            p = kp[labelled]
-            ext = 0.2 * float((p.max(0) - p.min(0)).max())
-            hidden.append(np.concatenate([p.min(0) - ext, p.max(0) + ext]))
+            hidden.append(_grown_box(kp[labelled]))
             continue
         out.append((kp, np.where(covered, 0.0, vis).astype(vis.dtype)))
     return out, np.array(hidden, np.float32).reshape(-1, 4)
+
+
+def _grown_box(points: np.ndarray) -> np.ndarray:
+    """(4,) box around keypoints (N, 2), grown by 20% of its longest side (flesh reaches past
+    the keypoints): the ignore region of a hand that is neither positive nor background."""
+    ext = 0.2 * float((points.max(0) - points.min(0)).max())
+    return np.concatenate([points.min(0) - ext, points.max(0) + ext])
 
 
 def visible_hands(hands, w: int, h: int, min_inside: float = 0.5):
@@ -219,8 +224,5 @@ def visible_hands(hands, w: int, h: int, min_inside: float = 0.5):
         if v.sum() >= max(3, min_inside * (vis > 0).sum()):
             out.append((kp, v.astype(np.float32)))
         elif v.any():
-            p = kp[vis > 0]
-            ext = 0.2 * float((p.max(0) - p.min(0)).max())
-            b = np.concatenate([p.min(0) - ext, p.max(0) + ext])
-            ignore.append(np.clip(b, 0, [w, h, w, h]))
+            ignore.append(np.clip(_grown_box(kp[vis > 0]), 0, [w, h, w, h]))
     return out, np.array(ignore, np.float32).reshape(-1, 4)

@@ -28,6 +28,9 @@ def _randomize_bn(net):
 
 @pytest.mark.parametrize("expand", [1.0, 1.5])  # 1.5: a net grown by train.widen
 def test_landmark_export_parity(tmp_path, expand):
+    # seeded: on some random nets two heatmap cells tie to ~1e-6 and the decoded peak may jump
+    # between them (23 px once in a run), a property of random weights, not of the export
+    torch.manual_seed(0)
     net = _randomize_bn(LandmarkNet(LandmarkModelConfig(input_size=96, expand=expand)))
     codec = HeatmapCodec((96, 96), (24, 24), 1.5)
     ckpt = tmp_path / "lm.pt"
@@ -46,6 +49,7 @@ def test_landmark_export_parity(tmp_path, expand):
 
 def test_detector_export_parity(tmp_path):
     cfg = DetectorModelConfig(128, 96)
+    torch.manual_seed(0)
     net = _randomize_bn(DetectorNet(cfg))
     ckpt = tmp_path / "det.pt"
     torch.save({"model": net.state_dict(), "model_config": cfg.to_dict(),
