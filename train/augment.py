@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from tracker.geometry import Roi, roi_from_keypoints, transform_points, warp_crop
+from tracker.geometry import Roi, invert_affine, roi_from_keypoints, transform_points, warp_crop
 
 from .data import LEFT, RIGHT, UNKNOWN, HandRecord
 
@@ -88,9 +88,8 @@ def cut_at_frame_edge(crop: np.ndarray, m: np.ndarray, rec: HandRecord, border: 
     gone = proj > cut
     n = crop.shape[0]
     # image coordinate along ``axis`` of every crop pixel (inverse of the image->crop affine)
-    inv = cv2.invertAffineTransform(m)
-    ys, xs = np.mgrid[0:n, 0:n].astype(np.float32)
-    along = sign * (inv[axis, 0] * xs + inv[axis, 1] * ys + inv[axis, 2])
+    grid = np.stack(np.meshgrid(np.arange(n), np.arange(n)), -1)            # (n, n, 2) x, y
+    along = sign * transform_points(grid, invert_affine(m))[..., axis]
     out = crop.copy()
     out[along > cut] = border
     return out, gone
