@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from tracker.detector_codec import hand_box_and_cues
+from tracker.geometry import invert_affine, transform_points
 
 from .augment import AugmentConfig, photometric
 from .data import HandRecord, ImageCache
@@ -177,7 +178,7 @@ def _inside_photo(points: np.ndarray, m: np.ndarray, iw: int, ih: int, mrg: int)
     from its sides) covers."""
     if not len(points):
         return 0
-    p = (points - m[:, 2]) @ np.linalg.inv(m[:, :2]).T
+    p = transform_points(points, invert_affine(m))
     return int(((p[:, 0] >= mrg) & (p[:, 0] < iw - mrg) & (p[:, 1] >= mrg) & (p[:, 1] < ih - mrg)).sum())
 
 
