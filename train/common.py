@@ -178,6 +178,8 @@ def resume_state(ckpt_path: Path, net: torch.nn.Module, opt: torch.optim.Optimiz
 # Model-config keys that change no weight shape: the nets are fully convolutional (the landmark
 # net's class head pools globally), so weights trained at one input size start a run at another.
 INPUT_SIZE_KEYS = ("input_size", "input_width", "input_height")
+# Model-config keys added after checkpoints were first written, with the value those had.
+CONFIG_DEFAULTS = {"expand": 1.0, "fused": False}
 
 
 def init_weights(net: torch.nn.Module, path: str | Path, model_config: dict, device: torch.device) -> None:
@@ -199,6 +201,7 @@ def init_weights(net: torch.nn.Module, path: str | Path, model_config: dict, dev
         weights, their = ck["model"], ck.get("model_config", {})
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
         raise ValueError(f"--init {p} is not a training checkpoint: {e}") from None
+    their = {**CONFIG_DEFAULTS, **their}  # keys that older checkpoints do not carry
     diff = {k: (their.get(k), v) for k, v in model_config.items() if their.get(k, v) != v}
     sizes = {k: d for k, d in diff.items() if k in INPUT_SIZE_KEYS}
     widen = "expand" in diff and their.get("expand", 1.0) < model_config["expand"]

@@ -44,6 +44,7 @@ class TrainConfig(LoopConfig):
     eval_hands: int = 800        # size of the fixed val subset used during training
     w_presence: float = 0.5
     w_handedness: float = 0.5
+    fused: bool = False          # full 3x3 convs in the first blocks: ~1.5x crops/s on a CPU (model.FusedIR)
 
 
 class CropDataset(Dataset):
@@ -217,7 +218,7 @@ def train(cfg: TrainConfig) -> dict:
         raise ValueError(f"no usable training hands in {cfg.data}")
     val_items = make_val_set(val_recs, cache, codec, aug, cfg.eval_hands)
 
-    mcfg = LandmarkModelConfig(cfg.input_size, 17, cfg.width, expand=cfg.expand)
+    mcfg = LandmarkModelConfig(cfg.input_size, 17, cfg.width, expand=cfg.expand, fused=cfg.fused)
     net = LandmarkNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)

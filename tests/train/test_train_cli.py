@@ -111,6 +111,15 @@ def test_init_starts_a_new_run_from_checkpoint_weights(tmp_path):
     with pytest.raises(ValueError, match="model configuration differs.*expand"):
         train(TrainConfig(**{**cfg, "expand": 0.75}, out=str(tmp_path / "c"), max_steps=1,
                           init=str(tmp_path / "a" / "last.pt")))
+    with pytest.raises(ValueError, match="model configuration differs.*fused"):
+        train(TrainConfig(**{**cfg, "fused": True}, out=str(tmp_path / "c"), max_steps=1,
+                          init=str(tmp_path / "a" / "last.pt")))
+    # a checkpoint written before the model config had ``fused`` holds an unfused net
+    old = tmp_path / "old.pt"
+    del src["model_config"]["fused"]
+    torch.save(src, old)
+    with pytest.raises(ValueError, match="model configuration differs.*fused.*False, True"):
+        train(TrainConfig(**{**cfg, "fused": True}, out=str(tmp_path / "c"), max_steps=1, init=str(old)))
     with pytest.raises(FileNotFoundError, match="--init checkpoint not found"):
         train(TrainConfig(**cfg, out=str(tmp_path / "d"), max_steps=1, init=str(tmp_path / "nope.pt")))
 

@@ -11,8 +11,9 @@ from train.widen import widen_checkpoint
 
 @pytest.mark.parametrize("make", [
     lambda e: LandmarkNet(LandmarkModelConfig(input_size=64, expand=e)),
+    lambda e: LandmarkNet(LandmarkModelConfig(input_size=64, expand=e, fused=True)),
     lambda e: DetectorNet(DetectorModelConfig(96, 64, expand=e)),
-], ids=["landmarks", "detector"])
+], ids=["landmarks", "landmarks-fused", "detector"])
 def test_widened_network_computes_the_same_and_can_learn(make):
     torch.manual_seed(0)
     old, wide = randomize_bn(make(1.0)).eval(), make(1.5).eval()
@@ -58,3 +59,15 @@ def test_widened_checkpoint_resumes_its_run(tmp_path):
         widen_checkpoint(tmp_path / "b" / "last.pt", tmp_path / "c" / "last.pt", 1.0)
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         widen_checkpoint(tmp_path / "nope.pt", tmp_path / "c" / "last.pt", 2.0)
+
+
+def test_fused_net_has_the_same_outputs_and_fused_first_blocks():
+    """``fused``: full 3x3 convolutions in the /2, /4 and /8 entry blocks, same output shapes."""
+    from train.model import FusedIR, InvertedResidual
+    plain, fused = (LandmarkNet(LandmarkModelConfig(input_size=64, fused=f)) for f in (False, True))
+    assert isinstance(fused.s4[0], FusedIR) and isinstance(fused.s8[0], FusedIR)
+    assert isinstance(plain.s4[0], InvertedResidual) and isinstance(plain.s8[0], InvertedResidual)
+    assert fused.s4[0].block[0][0].groups == 1 and fused.s4[0].block[0][0].kernel_size == (3, 3)
+    x = torch.randn(2, 3, 64, 64)
+    for a, b in zip(plain(x), fused(x)):
+        assert a.shape == b.shape
