@@ -38,7 +38,57 @@ EVAL_JITTER = AugmentConfig(full_rotation_p=0.0, angle_sigma_deg=10.0, scale_ran
                             shift_sigma=0.05, photometric=False, flip_p=0.0, negative_p=0.0)
 
 
-def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batch: int = 64) -> dict:
+HAND_PX_BINS = (0, 64, 96, 128, 160, np.inf)  # PCK box side (longest side of the hand's box), pixels
+
+
+def pck_by_hand_size(pred, gt, vis, norm, thr: float = 0.1, bins=HAND_PX_BINS) -> dict:
+    """PCK@``thr`` per hand-size bin: {"0-64": {"pck": p, "hands": n}, ...}; ``norm`` (N,) is the
+    PCK box side of each hand in pixels (small hands are where a 224 px photo holds least)."""
+    out = {}
+    for lo, hi in zip(bins[:-1], bins[1:]):
+        sel = (norm >= lo) & (norm < hi)
+        key = f"{lo:.0f}-{hi:.0f}" if np.isfinite(hi) else f">={lo:.0f}"
+        out[key] = {"pck": pck(pred[sel], gt[sel], vis[sel], norm=norm[sel], thresholds=(thr,))[thr]
+                    if sel.any() else None, "hands": int(sel.sum())}
+    return out
+
+
+def draw_worst_hands(path, records, cache, pred, gt, vis, norm, n: int = 24, cols: int = 6, tile: int = 320):
+    """A grid PNG/JPEG of the ``n`` hands with the lowest per-hand PCK@0.1 (ties: smaller hands
+    first): ground truth green, prediction red, per-hand PCK and box side (px) written on each."""
+    import cv2
+    from tracker.keypoints import CONNECTIONS
+    d = np.linalg.norm(pred - gt, axis=-1) / norm[:, None]
+    v = vis > 0
+    per_hand = ((d < 0.1) & v).sum(1) / np.maximum(v.sum(1), 1)
+    order = np.lexsort((norm, per_hand))[:n]
+    tiles = []
+    for i in order:
+        img = cache[records[i].image]
+        f = tile / max(img.shape[:2])
+        img = cv2.resize(img, None, fx=f, fy=f)  # BGR, as cached
+        canvas = np.zeros((tile, tile, 3), np.uint8)
+        canvas[:img.shape[0], :img.shape[1]] = img
+        for pts, col in ((gt[i], (0, 255, 0)), (pred[i], (0, 0, 255))):
+            p = np.round(pts * f).astype(int)
+            for a, b in CONNECTIONS:
+                cv2.line(canvas, tuple(map(int, p[a])), tuple(map(int, p[b])), col, 1, cv2.LINE_AA)
+            cv2.circle(canvas, tuple(map(int, p[0])), 3, col, -1)
+        cv2.putText(canvas, f"PCK {per_hand[i]:.2f}  {norm[i]:.0f}px", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (255, 255, 0), 1, cv2.LINE_AA)
+        tiles.append(canvas)
+    while len(tiles) % cols:
+        tiles.append(np.zeros((tile, tile, 3), np.uint8))
+    rows = [np.hstack(tiles[k:k + cols]) for k in range(0, len(tiles), cols)]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if not rows or not cv2.imwrite(str(path), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 80]):
+        raise ValueError(f"--worst-grid: could not write {path}")
+
+
+def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batch: int = 64,
+                       worst_grid: str | Path | None = None) -> dict:
+    """Figures of the module docstring (a dict, see ``assets/eval_landmarks.json``); with
+    ``worst_grid`` also a picture of the worst-predicted labelled hands (:func:`draw_worst_hands`)."""
     rng = np.random.default_rng(seed)
     cfg = EVAL_JITTER
     preds, sides, pres_pos, pres_neg = [], [], [], []
@@ -68,6 +118,8 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
         extra = {"all_hands": {"hands": len(records), "pck@0.05": pa[0.05], "pck@0.1": pa[0.1],
                                "pck@0.2": pa[0.2]}}
     pred, gt, vis, norm = pred[main], gt[main], vis[main], norm[main]
+    if worst_grid:
+        draw_worst_hands(worst_grid, [r for r, m in zip(records, main) if m], cache, pred, gt, vis, norm)
     p = pck(pred, gt, vis, norm=norm)
     side_gt = np.array([r.handedness for r in records])[main]
     side_sc = np.array([r.handedness_score for r in records])[main]
@@ -79,6 +131,7 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
         "pck@0.05": p[0.05], "pck@0.1": p[0.1], "pck@0.2": p[0.2],
         "auc@0.2": auc(pred, gt, vis, norm=norm),
         "nme_palm": nme_palm(pred, gt, vis),
+        "pck@0.1_by_hand_px": pck_by_hand_size(pred, gt, vis, norm),
         "per_keypoint_pck@0.1": dict(zip(KEYPOINT_NAMES, np.round(per_keypoint_pck(pred, gt, vis, norm=norm), 4).tolist())),
         "handedness_acc": handedness_accuracy(side_pred, side_gt, known),
         "handedness_acc_score>=0.9": handedness_accuracy(side_pred, side_gt, known & (side_sc >= 0.9)),
@@ -199,6 +252,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--flip-test", action="store_true", help="landmarks: average each crop with its mirror")
     ap.add_argument("--out", default=None, help="JSON file for the figures")
+    ap.add_argument("--worst-grid", default=None, help="landmarks: picture (.jpg/.png) of the 24 worst hands")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     t0 = time.time()
@@ -208,7 +262,8 @@ def main(argv=None):
             recs = recs[:a.limit]
         cache = ImageCache(recs)
         if a.kind == "landmarks":
-            res = evaluate_landmarks(LandmarkModel(a.model, threads=a.threads, flip_test=a.flip_test), recs, cache)
+            res = evaluate_landmarks(LandmarkModel(a.model, threads=a.threads, flip_test=a.flip_test), recs, cache,
+                                     worst_grid=a.worst_grid)
             res["flip_test"] = a.flip_test
         else:
             det = HandDetector(a.model, threads=a.threads)

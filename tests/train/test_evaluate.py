@@ -106,3 +106,27 @@ def test_detector_miss_kinds(dets, kind):
     if kind == "below_threshold_box_ok":
         want["below_threshold"] = 1   # a subset of below_threshold
     assert kinds == want
+
+
+def test_pck_by_hand_size_and_worst_hands_grid(tmp_path):
+    """Small hands right, large ones wrong: the size bins say so, and the grid is written."""
+    import cv2
+    rng = np.random.default_rng(1)
+    recs, cache, truth = [], {}, {}
+    ang = np.linspace(0, 2 * np.pi, 17, endpoint=False)
+    ring = np.stack([np.cos(ang), np.sin(ang)], 1)
+    for i, radius in enumerate([20, 20, 20, 55, 55]):   # box sides ~40 px and ~110 px
+        path = Path(f"img{i}.webp")
+        cache[path] = np.full((240, 240, 3), i, np.uint8)
+        kp = (rng.uniform(100, 140, 2) + radius * ring).astype(np.float32)
+        if radius == 20:
+            truth[i] = kp
+        recs.append(HandRecord(path, kp, np.ones(17, np.float32), RIGHT, 0.95, i))
+    grid = tmp_path / "worst.jpg"
+    res = evaluate_landmarks(OracleModel(truth), recs, cache, worst_grid=grid)
+    by = res["pck@0.1_by_hand_px"]
+    assert by["0-64"] == {"pck": pytest.approx(1.0), "hands": 3}
+    assert by["96-128"] == {"pck": pytest.approx(0.0), "hands": 2}
+    assert by[">=160"] == {"pck": None, "hands": 0}
+    img = cv2.imread(str(grid))
+    assert img is not None and img.shape == (320, 6 * 320, 3)   # 5 hands + 1 blank tile in one row
