@@ -44,7 +44,7 @@ class TrainConfig(LoopConfig):
     eval_hands: int = 800        # size of the fixed val subset used during training
     w_presence: float = 0.5
     w_handedness: float = 0.5
-    fused: bool = False          # full 3x3 convs in the first blocks: ~1.5x crops/s on a CPU (model.FusedIR)
+    fused: bool = False          # full 3x3 convs in the first blocks: ~1.2x steps/min on the 2-core CPU (model.FusedIR)
 
 
 class CropDataset(Dataset):
