@@ -204,7 +204,7 @@ def init_weights(net: torch.nn.Module, path: str | Path, model_config: dict, dev
     their = {**CONFIG_DEFAULTS, **their}  # keys that older checkpoints do not carry
     diff = {k: (their.get(k), v) for k, v in model_config.items() if their.get(k, v) != v}
     sizes = {k: d for k, d in diff.items() if k in INPUT_SIZE_KEYS}
-    widen = "expand" in diff and their.get("expand", 1.0) < model_config["expand"]
+    widen = "expand" in diff and their["expand"] < model_config["expand"]
     rest = {k: d for k, d in diff.items() if k not in sizes and not (k == "expand" and widen)}
     if rest:
         raise ValueError(f"--init {p}: model configuration differs (theirs, ours): {rest}")
@@ -212,7 +212,7 @@ def init_weights(net: torch.nn.Module, path: str | Path, model_config: dict, dev
         log.info("--init %s: input size changes (theirs, ours): %s", p, sizes)
     if widen:
         weights = widen_state_dict(weights, net)
-        log.info("--init %s: widened expand %s -> %s", p, their.get("expand", 1.0), model_config["expand"])
+        log.info("--init %s: widened expand %s -> %s", p, their["expand"], model_config["expand"])
     net.load_state_dict(weights)
     log.info("initialised the weights from %s (step %s)", p, ck.get("state", {}).get("step"))
 

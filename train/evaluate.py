@@ -27,7 +27,7 @@ from tracker.detector_codec import hand_box_and_cues
 from tracker.keypoints import KEYPOINT_NAMES
 from tracker.landmarks import LandmarkModel
 from tracker.metrics import (auc, average_precision, handedness_accuracy, match_detections, nme_palm,
-                             per_keypoint_pck, pck, roc_auc)
+                             normalized_errors, per_keypoint_pck, pck, roc_auc)
 
 from .augment import AugmentConfig, sample_roi
 from .data import UNKNOWN, ImageCache, load_records
@@ -57,10 +57,8 @@ def draw_worst_hands(path, records, cache, pred, gt, vis, norm, n: int = 24, col
     """A grid PNG/JPEG of the ``n`` hands with the lowest per-hand PCK@0.1 (ties: smaller hands
     first): ground truth green, prediction red, per-hand PCK and box side (px) written on each."""
     import cv2
-    from tracker.keypoints import CONNECTIONS
-    d = np.linalg.norm(pred - gt, axis=-1) / norm[:, None]
-    v = vis > 0
-    per_hand = ((d < 0.1) & v).sum(1) / np.maximum(v.sum(1), 1)
+    from tracker.draw import draw_skeleton
+    per_hand = (normalized_errors(pred, gt, vis, norm) < 0.1).sum(1) / np.maximum((vis > 0).sum(1), 1)
     order = np.lexsort((norm, per_hand))[:n]
     tiles = []
     for i in order:
@@ -69,11 +67,8 @@ def draw_worst_hands(path, records, cache, pred, gt, vis, norm, n: int = 24, col
         img = cv2.resize(img, None, fx=f, fy=f)  # BGR, as cached
         canvas = np.zeros((tile, tile, 3), np.uint8)
         canvas[:img.shape[0], :img.shape[1]] = img
-        for pts, col in ((gt[i], (0, 255, 0)), (pred[i], (0, 0, 255))):
-            p = np.round(pts * f).astype(int)
-            for a, b in CONNECTIONS:
-                cv2.line(canvas, tuple(map(int, p[a])), tuple(map(int, p[b])), col, 1, cv2.LINE_AA)
-            cv2.circle(canvas, tuple(map(int, p[0])), 3, col, -1)
+        draw_skeleton(canvas, gt[i] * f, color=(0, 255, 0), thickness=1)
+        draw_skeleton(canvas, pred[i] * f, color=(0, 0, 255), thickness=1)
         cv2.putText(canvas, f"PCK {per_hand[i]:.2f}  {norm[i]:.0f}px", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                     (255, 255, 0), 1, cv2.LINE_AA)
         tiles.append(canvas)
