@@ -137,6 +137,17 @@ def lr_at(cfg, step: int, minutes: float, cycle: dict | None = None) -> float:
     return cfg.lr * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
+def make_optimizer(net: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW with its fused kernel where this torch has one for the parameters' device.
+
+    Why: the per-tensor loop of the default CPU AdamW took 3.8 ms per step of the 128 px net on
+    the 2-core machine, the fused kernel 0.7 ms (the same update, ~2% of a step at batch 32)."""
+    try:
+        return torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, ValueError):  # a device or dtype without a fused kernel
+        return torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+
+
 def run_cli(config_cls, train_fn, doc: str, argv=None):
     """Parse ``config_cls`` options and run ``train_fn``; bad input -> one error line, exit 1."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)

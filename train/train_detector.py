@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader, Dataset
 from tracker.detector_codec import CenterCodec, hand_box_and_cues
 from tracker.metrics import average_precision, match_detections
 
-from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, normalization, normalize_batch,
-                     resume_state, run_cli, save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
+from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, make_optimizer, normalization,
+                     normalize_batch, resume_state, run_cli, save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import ImageCache, LoadReport, data_root, load_records
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
@@ -184,7 +184,7 @@ def train(cfg: DetTrainConfig) -> dict:
 
     mcfg = DetectorModelConfig(cfg.input_width, cfg.input_height, cfg.width, expand=cfg.expand)
     net = DetectorNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(net, cfg.lr, cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
     if cfg.init and state["step"] == 0:
         init_weights(net, cfg.init, mcfg.to_dict(), device)

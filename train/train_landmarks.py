@@ -29,8 +29,8 @@ from tracker.keypoints import CONNECTIONS
 from tracker.metrics import pck
 
 from .augment import AugmentConfig, sample_crop
-from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, normalization, normalize_batch,
-                     resume_state, run_cli, save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
+from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, make_optimizer, normalization,
+                     normalize_batch, resume_state, run_cli, save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_records, val_subset_indices
 from .model import LandmarkModelConfig, LandmarkNet
 
@@ -220,7 +220,7 @@ def train(cfg: TrainConfig) -> dict:
 
     mcfg = LandmarkModelConfig(cfg.input_size, 17, cfg.width, expand=cfg.expand, fused=cfg.fused)
     net = LandmarkNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(net, cfg.lr, cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
     if cfg.init and state["step"] == 0:
         init_weights(net, cfg.init, mcfg.to_dict(), device)
