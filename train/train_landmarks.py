@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from tracker.codec import HeatmapCodec
 from tracker.geometry import invert_affine, transform_points
-from tracker.keypoints import CONNECTIONS
+from tracker.draw import draw_skeleton
 from tracker.metrics import pck
 
 from .augment import AugmentConfig, sample_crop
@@ -157,11 +157,7 @@ def draw_grid(net, items, codec, device, path: Path, n=16):
     tiles = []
     for crop, kp in zip(crops, kps):
         t = cv2.resize(crop, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
-        for a, bb in CONNECTIONS:
-            cv2.line(t, tuple(int(v) for v in kp[a] * 2), tuple(int(v) for v in kp[bb] * 2), (0, 255, 0), 1)
-        for p in kp:
-            cv2.circle(t, tuple(int(v) for v in p * 2), 2, (0, 0, 255), -1)
-        tiles.append(t)
+        tiles.append(draw_skeleton(t, kp * 2, thickness=1))
     while len(tiles) % 4:
         tiles.append(np.zeros_like(tiles[0]))
     rows = [np.concatenate(tiles[i:i + 4], 1) for i in range(0, len(tiles), 4)]

@@ -148,3 +148,29 @@ def test_init_accepts_another_input_size_and_a_larger_expand(tmp_path):
     train(TrainConfig(**{**cfg, "input_size": 96, "expand": 1.5}, out=str(tmp_path / "b"), max_steps=1,
                       init=str(src)))
     assert (tmp_path / "b" / "last.pt").is_file()
+
+
+def test_make_optimizer_is_fused_adamw_with_the_default_update():
+    """The fused kernel (faster on the CPU) must compute AdamW's update, and resume from an
+    optimiser state saved by the plain loop (checkpoints of earlier sessions)."""
+    from train.common import make_optimizer
+    torch.manual_seed(0)
+    a = torch.nn.Linear(5, 3)
+    b = torch.nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    plain = torch.optim.AdamW(a.parameters(), lr=1e-2, weight_decay=1e-4)
+    fused = make_optimizer(b, 1e-2, 1e-4)
+    assert fused.defaults["fused"] is True and fused.defaults["weight_decay"] == 1e-4
+    x = torch.randn(8, 5)
+    for _ in range(3):
+        for net, opt in ((a, plain), (b, fused)):
+            opt.zero_grad()
+            net(x).square().sum().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    resumed = make_optimizer(a, 1e-2, 1e-4)
+    resumed.load_state_dict(plain.state_dict())
+    a(x).square().sum().backward()
+    resumed.step()
+    assert all(torch.isfinite(p).all() for p in a.parameters())
