@@ -115,6 +115,13 @@ def match_detections(pred_boxes, pred_scores, gt_boxes, iou_threshold=0.5, ignor
     Returns (tp (N,) bool in score order, scores sorted (N,), n_gt). Detections that match no GT
     but overlap an ignore box (IoU >= threshold or mostly inside it) are dropped, not counted.
     """
+    _, tp, ps, n = match_detection_boxes(pred_boxes, pred_scores, gt_boxes, iou_threshold, ignore_boxes)
+    return tp, ps, n
+
+
+def match_detection_boxes(pred_boxes, pred_scores, gt_boxes, iou_threshold=0.5, ignore_boxes=None):
+    """:func:`match_detections` that also returns the kept boxes: (boxes (N, 4) in score order,
+    tp (N,), scores (N,), n_gt)."""
     from .detector_codec import iou_matrix
     pb = np.asarray(pred_boxes, np.float64).reshape(-1, 4)
     ps = np.asarray(pred_scores, np.float64).reshape(-1)
@@ -141,7 +148,7 @@ def match_detections(pred_boxes, pred_scores, gt_boxes, iou_threshold=0.5, ignor
             area = max((pb[i, 2] - pb[i, 0]) * (pb[i, 3] - pb[i, 1]), 1e-9)
             if np.any(inter / area >= 0.5):
                 keep[i] = False
-    return tp[keep], ps[keep], len(gb)
+    return pb[keep], tp[keep], ps[keep], len(gb)
 
 
 def average_precision(per_image: list[tuple[np.ndarray, np.ndarray, int]]) -> float:

@@ -10,7 +10,9 @@ hands and those with label score >= 0.9) and presence AUC (against crops that cu
 
 detector: composed val scenes (val photos only): AP@0.5, recall and false positives per frame at
 the shipped threshold; recall on the single val photos. ``--calibrate`` also picks the lowest
-threshold with <= 0.05 false positives per frame on a second, disjoint set of scenes.
+threshold with <= 0.05 false positives per frame on a second, disjoint set of scenes. The false
+positives are counted by kind (a second box on a found hand, a loose box on a labelled hand,
+elsewhere) and ``--fp-grid PATH`` draws the highest-scored ones.
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ from tracker.detector import HandDetector
 from tracker.detector_codec import hand_box_and_cues
 from tracker.keypoints import KEYPOINT_NAMES
 from tracker.landmarks import LandmarkModel
-from tracker.metrics import (auc, average_precision, handedness_accuracy, match_detections, nme_palm,
+from tracker.metrics import (auc, average_precision, handedness_accuracy, match_detection_boxes, match_detections,
+                             nme_palm,
                              normalized_errors, per_keypoint_pck, pck, roc_auc)
 
 from .augment import AugmentConfig, sample_roi
@@ -75,9 +78,20 @@ def draw_worst_hands(path, records, cache, pred, gt, vis, norm, n: int = 24, col
     while len(tiles) % cols:
         tiles.append(np.zeros((tile, tile, 3), np.uint8))
     rows = [np.hstack(tiles[k:k + cols]) for k in range(0, len(tiles), cols)]
+    _write_picture(path, np.vstack(rows) if rows else None, "--worst-grid")
+
+
+def _write_picture(path, image, option: str) -> None:
+    """Write ``image`` (JPEG quality 80 when .jpg); ValueError naming ``option`` and the path if
+    it cannot be written (no image, an unknown extension, an unwritable folder)."""
+    import cv2
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    if not rows or not cv2.imwrite(str(path), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 80]):
-        raise ValueError(f"--worst-grid: could not write {path}")
+    try:
+        ok = image is not None and cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise ValueError(f"{option}: could not write {path}")
 
 
 def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batch: int = 64,
@@ -157,21 +171,29 @@ def _scene_stats(det: HandDetector, scenes, threshold: float):
     0.5), ``box_off`` (one at the threshold overlaps it, 0.2 <= IoU < 0.5), ``below_threshold``
     (only detections scored 0.05..threshold overlap it; ``below_threshold_box_ok`` counts those of
     them with IoU >= 0.5), ``nothing`` (no detection >= 0.05 with IoU >= 0.2: a box around
-    another, larger hand does not count as a try at this one)."""
+    another, larger hand does not count as a try at this one).
+
+    Sixth value: the false positives at ``threshold``, a list of (score, scene index, box (4,)
+    scene px, best IoU with a labelled hand), highest score first (:func:`false_positive_kinds`)."""
     from tracker.detector_codec import iou_matrix
-    per_image, tp_at, fp_at, n_gt = [], 0, 0, 0
+    per_image, tp_at, fp_at, n_gt, false_pos = [], 0, 0, 0, []
     by_size = np.zeros((len(SIZE_BINS) - 1, 2), int)
     kinds = dict.fromkeys(MISS_KINDS, 0)
-    for img, gt, ign in scenes:
+    for k, (img, gt, ign) in enumerate(scenes):
         dets = det(img, score_threshold=0.05, max_detections=10)
         boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
         scores = np.array([d.score for d in dets], np.float32)
-        tp, sc, n = match_detections(boxes, scores, gt, 0.5, ign)
+        kept, tp, sc, n = match_detection_boxes(boxes, scores, gt, 0.5, ign)
         per_image.append((tp, sc, n))
         sel = sc >= threshold
         tp_at += int(tp[sel].sum())
         fp_at += int((~tp[sel]).sum())
         n_gt += n
+        bad = sel & ~tp
+        if bad.any():
+            g = np.asarray(gt, np.float64).reshape(-1, 4)
+            best = iou_matrix(kept[bad], g).max(1) if len(g) else np.zeros(int(bad.sum()))
+            false_pos += [(float(s_), k, b, float(i)) for s_, b, i in zip(sc[bad], kept[bad], best)]
         if len(gt):
             g = np.asarray(gt, np.float64).reshape(-1, 4)
             iou = iou_matrix(g, boxes) if len(boxes) else np.zeros((len(g), 0))
@@ -192,7 +214,43 @@ def _scene_stats(det: HandDetector, scenes, threshold: float):
             np.add.at(by_size, (b, 1), 1)
     sizes = {f"{lo:.2f}-{min(hi, 1):.2f}": (int(f), int(n)) for (lo, hi), (f, n)
              in zip(zip(SIZE_BINS[:-1], SIZE_BINS[1:]), by_size)}
-    return per_image, tp_at / max(n_gt, 1), fp_at / max(len(scenes), 1), sizes, kinds
+    false_pos.sort(key=lambda f: -f[0])
+    return per_image, tp_at / max(n_gt, 1), fp_at / max(len(scenes), 1), sizes, kinds, false_pos
+
+
+def false_positive_kinds(false_pos) -> dict:
+    """Counts of false positives (from :func:`_scene_stats`) by their best IoU with a labelled
+    hand: ``duplicate`` (>= 0.5: a second box on a hand another detection matched),
+    ``loose_box`` (0.2..0.5: the hand found, the box too large, small or shifted; it is a miss of
+    that hand too), ``elsewhere`` (< 0.2: background, a face, or a hand the labels miss)."""
+    iou = np.array([f[3] for f in false_pos], np.float64)
+    return {"duplicate": int((iou >= 0.5).sum()), "loose_box": int(((iou >= 0.2) & (iou < 0.5)).sum()),
+            "elsewhere": int((iou < 0.2).sum())}
+
+
+def draw_false_positives(path, scenes, false_pos, n: int = 24, cols: int = 8, tile: int = 200) -> None:
+    """A grid picture of the ``n`` highest-scored false positives: each tile a square of the
+    scene around the box (1.2x its side plus 20 px each way), labelled hands green, the false box
+    red, its score, best IoU with a labelled hand and scene index written on it."""
+    import cv2
+    tiles = []
+    for score, k, box, best in false_pos[:n]:
+        img, gt = scenes[k][0].copy(), np.asarray(scenes[k][1], np.float64).reshape(-1, 4)
+        for g in gt:
+            cv2.rectangle(img, (int(g[0]), int(g[1])), (int(g[2]), int(g[3])), (0, 255, 0), 2)
+        cv2.rectangle(img, (int(box[0]), int(box[1])), (int(box[2]), int(box[3])), (0, 0, 255), 2)
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        r = max(box[2] - box[0], box[3] - box[1]) * 1.2 + 20
+        x0, y0 = int(max(cx - r, 0)), int(max(cy - r, 0))
+        x1, y1 = int(min(cx + r, img.shape[1])), int(min(cy + r, img.shape[0]))
+        t = cv2.resize(img[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)], (tile, tile))
+        cv2.putText(t, f"{score:.2f} IoU {best:.2f} #{k}", (3, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (255, 255, 0), 1, cv2.LINE_AA)
+        tiles.append(t)
+    while not tiles or len(tiles) % cols:
+        tiles.append(np.zeros((tile, tile, 3), np.uint8))
+    rows = [np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)]
+    _write_picture(path, np.vstack(rows), "--fp-grid")
 
 
 def calibrate_threshold(det: HandDetector, scenes, max_fp: float = 0.05) -> float:
@@ -206,11 +264,14 @@ def calibrate_threshold(det: HandDetector, scenes, max_fp: float = 0.05) -> floa
 
 
 def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, seed: int = 7,
-                      threshold: float | None = None) -> dict:
-    """Figures on composed val scenes (strict: a hand the labels miss counts as a false positive)."""
+                      threshold: float | None = None, fp_grid: str | Path | None = None) -> dict:
+    """Figures on composed val scenes (strict: a hand the labels miss counts as a false positive);
+    with ``fp_grid`` also a picture of the highest-scored false positives (:func:`draw_false_positives`)."""
     thr = det.default_threshold if threshold is None else threshold
     scenes = _scenes(records, cache, n_scenes, seed, det.width, det.height)
-    per_image, recall, fpf, sizes, kinds = _scene_stats(det, scenes, thr)
+    per_image, recall, fpf, sizes, kinds, false_pos = _scene_stats(det, scenes, thr)
+    if fp_grid:
+        draw_false_positives(fp_grid, scenes, false_pos)
     # single photos: the labelled hand of each photo (extra hands count when found, not when missed)
     found = 0
     photos = {}
@@ -226,7 +287,7 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
         n_main += 1
     return {"scenes": len(scenes), "hands_in_scenes": sum(n for _, _, n in per_image),
             "ap@0.5": average_precision(per_image), "threshold": thr, "recall": recall,
-            "fp_per_frame": fpf,
+            "fp_per_frame": fpf, "false_positives_by_kind": false_positive_kinds(false_pos),
             "recall_by_size": {k: {"recall": f / n if n else None, "hands": n} for k, (f, n) in sizes.items()},
             "size": "hand box longest side / scene longest side",
             "hands_by_outcome": kinds, "outcome": "each hand's best detection, see train.evaluate._scene_stats",
@@ -248,6 +309,7 @@ def main(argv=None):
     ap.add_argument("--flip-test", action="store_true", help="landmarks: average each crop with its mirror")
     ap.add_argument("--out", default=None, help="JSON file for the figures")
     ap.add_argument("--worst-grid", default=None, help="landmarks: picture (.jpg/.png) of the 24 worst hands")
+    ap.add_argument("--fp-grid", default=None, help="detector: picture (.jpg/.png) of the 24 highest-scored false positives")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     t0 = time.time()
@@ -266,7 +328,7 @@ def main(argv=None):
                 cal = _scenes(recs, cache, a.scenes, 1234, det.width, det.height)
                 a.threshold = calibrate_threshold(det, cal)
                 log.info("calibrated threshold: %.2f", a.threshold)
-            res = evaluate_detector(det, recs, cache, a.scenes, threshold=a.threshold)
+            res = evaluate_detector(det, recs, cache, a.scenes, threshold=a.threshold, fp_grid=a.fp_grid)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     res["seconds"] = round(time.time() - t0, 1)

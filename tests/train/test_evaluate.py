@@ -70,12 +70,13 @@ def test_detector_scene_figures_by_hand_size():
               (img.copy(), np.stack([box(30), box(90)]), np.zeros((0, 4))),  # 0.15 (missed), 0.45 (found)
               (img.copy(), np.zeros((0, 4), np.float32), np.zeros((0, 4)))]
     det = BigHandsOnly(scenes)
-    per_image, recall, fpf, sizes, kinds = _scene_stats(det, scenes, 0.5)
-    assert recall == 0.5 and fpf == 0.0
+    per_image, recall, fpf, sizes, kinds, false_pos = _scene_stats(det, scenes, 0.5)
+    assert recall == 0.5 and fpf == 0.0 and false_pos == []
     assert sizes == {"0.00-0.10": (0, 1), "0.10-0.20": (0, 1), "0.20-0.40": (1, 1), "0.40-1.00": (1, 1)}
     assert kinds == {"found": 2, "box_off": 0, "below_threshold": 0, "below_threshold_box_ok": 0, "nothing": 2}
-    _, _, fpf, _, _ = _scene_stats(det, scenes, 0.2)
+    _, _, fpf, _, _, false_pos = _scene_stats(det, scenes, 0.2)
     assert fpf == 1.0  # the false box in every scene
+    assert [(f[0], f[1], f[3]) for f in false_pos] == [(pytest.approx(0.3), k, 0.0) for k in range(3)]
     assert calibrate_threshold(det, scenes, max_fp=0.05) == 0.35
 
 
@@ -130,3 +131,28 @@ def test_pck_by_hand_size_and_worst_hands_grid(tmp_path):
     assert by[">=160"] == {"pck": None, "hands": 0}
     img = cv2.imread(str(grid))
     assert img is not None and img.shape == (320, 6 * 320, 3)   # 5 hands + 1 blank tile in one row
+
+
+def test_false_positive_kinds_and_grid(tmp_path):
+    """A second box on a found hand, a loose box on a missed one, a box on nothing: each counted
+    as its kind, highest score first, and drawn."""
+    import cv2
+    from train.evaluate import _scene_stats, draw_false_positives, false_positive_kinds
+    gt = np.array([[10, 10, 50, 50], [100, 100, 140, 140]], np.float32)
+    dets = [([10, 10, 50, 50], 0.9),       # matches hand 0
+            ([12, 12, 52, 52], 0.8),       # duplicate on hand 0 (IoU 0.82)
+            ([100, 100, 125, 125], 0.7),   # loose on hand 1 (IoU 0.39): hand 1 is missed too
+            ([160, 10, 190, 40], 0.6),     # nothing there
+            ([160, 160, 190, 190], 0.2)]   # below the threshold: not counted
+    scenes = [(np.zeros((200, 200, 3), np.uint8), gt, np.zeros((0, 4)))]
+    per_image, recall, fpf, _, _, false_pos = _scene_stats(Scripted(dets), scenes, 0.5)
+    assert recall == 0.5 and fpf == 3.0
+    assert [f[0] for f in false_pos] == pytest.approx([0.8, 0.7, 0.6])
+    assert false_positive_kinds(false_pos) == {"duplicate": 1, "loose_box": 1, "elsewhere": 1}
+    grid = tmp_path / "fp.jpg"
+    draw_false_positives(grid, scenes, false_pos, cols=2, tile=100)
+    img = cv2.imread(str(grid))
+    assert img is not None and img.shape == (200, 200, 3)   # 3 tiles + 1 blank in two rows
+    assert img[:100, :100, 2].max() > 200                   # the red false box is drawn
+    with pytest.raises(ValueError, match="fp-grid"):
+        draw_false_positives(tmp_path / "no_such_dir" / "x.unknownext", scenes, false_pos)
