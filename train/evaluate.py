@@ -29,8 +29,7 @@ from tracker.detector_codec import hand_box_and_cues
 from tracker.keypoints import KEYPOINT_NAMES
 from tracker.landmarks import LandmarkModel
 from tracker.metrics import (auc, average_precision, handedness_accuracy, match_detection_boxes, match_detections,
-                             nme_palm,
-                             normalized_errors, per_keypoint_pck, pck, roc_auc)
+                             nme_palm, normalized_errors, per_keypoint_pck, pck, roc_auc)
 
 from .augment import AugmentConfig, sample_roi
 from .data import UNKNOWN, ImageCache, load_records
@@ -189,13 +188,12 @@ def _scene_stats(det: HandDetector, scenes, threshold: float):
         tp_at += int(tp[sel].sum())
         fp_at += int((~tp[sel]).sum())
         n_gt += n
+        g = np.asarray(gt, np.float64).reshape(-1, 4)
         bad = sel & ~tp
         if bad.any():
-            g = np.asarray(gt, np.float64).reshape(-1, 4)
             best = iou_matrix(kept[bad], g).max(1) if len(g) else np.zeros(int(bad.sum()))
             false_pos += [(float(s_), k, b, float(i)) for s_, b, i in zip(sc[bad], kept[bad], best)]
-        if len(gt):
-            g = np.asarray(gt, np.float64).reshape(-1, 4)
+        if len(g):
             iou = iou_matrix(g, boxes) if len(boxes) else np.zeros((len(g), 0))
             at = scores >= threshold
             best_at = np.where(at[None], iou, 0.0).max(1, initial=0.0)
