@@ -174,3 +174,5 @@ def test_make_optimizer_is_fused_adamw_with_the_default_update():
     a(x).square().sum().backward()
     resumed.step()
     assert all(torch.isfinite(p).all() for p in a.parameters())
+    # a device without the fused kernel gets the plain AdamW (torch would fail only at the first step)
+    assert not make_optimizer(torch.nn.Linear(5, 3, device="meta"), 1e-2, 0.0).defaults["fused"]
