@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip the motion run with ground-truth detections")
     p.add_argument("--min-detection-confidence", type=float, default=None, metavar="P",
                    help="tracker detector threshold (default: the detector's calibrated one)")
+    p.add_argument("--detector-interval", type=int, default=None, metavar="N",
+                   help="tracker detector_interval (default: the tracker's, 3)")
     p.add_argument("--flip-test", action="store_true",
                    help="run the tracker with flip_test=True (each landmark crop also mirrored)")
     p.add_argument("--no-plots", action="store_true")
@@ -90,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg.tracker_options["flip_test"] = True
     if a.min_detection_confidence is not None:
         cfg.tracker_options["min_detection_confidence"] = a.min_detection_confidence
+    if a.detector_interval is not None:
+        cfg.tracker_options["detector_interval"] = a.detector_interval
     if a.speed_sizes:
         cfg.speed_sizes = a.speed_sizes
     if a.speed_threads:

@@ -405,8 +405,9 @@ def write_report(bench: Bench, out: Path) -> None:
         L.append(f"- {k}: {v} ({when})")
     if bench.cfg.tracker_options.get("flip_test"):
         L.append("- tracker option flip_test=True (each landmark crop also run mirrored)")
-    if bench.cfg.tracker_options.get("min_detection_confidence") is not None:
-        L.append(f"- tracker option min_detection_confidence={bench.cfg.tracker_options['min_detection_confidence']}")
+    for opt in ("min_detection_confidence", "detector_interval"):
+        if bench.cfg.tracker_options.get(opt) is not None:
+            L.append(f"- tracker option {opt}={bench.cfg.tracker_options[opt]}")
     L.append(f"- parts: {', '.join(f'{k} {v:.0f} s' for k, v in r['seconds'].items())}")
     for n in r.get("notes", []):
         L.append(f"- note: {n}")
