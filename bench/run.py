@@ -623,7 +623,7 @@ def example_image(clip, preds: dict, path: Path, n: int = 4) -> None:
     (magenta), at frames spread over the clip (a crossing frame first when there is one)."""
     import cv2
 
-    from tracker.draw import SIDE_COLORS, draw_skeleton
+    from tracker.draw import SIDE_COLORS, draw_skeleton, tile_grid
     t_len = len(clip)
     picks = [int(t_len * f) for f in np.linspace(0.15, 0.9, n)]
     cross = [a + (b - a) // 2 for a, b, k in clip.segments if k == "cross"]
@@ -641,10 +641,7 @@ def example_image(clip, preds: dict, path: Path, n: int = 4) -> None:
         kind = next((k for a, b, k in clip.segments if a <= t < b), "")
         cv2.putText(img, f"t={t} {kind}", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
         tiles.append(cv2.resize(img, (clip.width // 2, clip.height // 2), interpolation=cv2.INTER_AREA))
-    while len(tiles) % 2:
-        tiles.append(np.zeros_like(tiles[0]))
-    rows = [np.hstack(tiles[i:i + 2]) for i in range(0, len(tiles), 2)]
-    cv2.imwrite(str(path), np.vstack(rows))
+    cv2.imwrite(str(path), tile_grid(tiles, 2))
 
 
 def plot_all(bench: Bench, out: Path) -> dict[str, str]:

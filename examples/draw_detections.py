@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from tracker.detector import HandDetector
+from tracker.draw import tile_grid
 
 
 def sample_frames(path: str, n: int):
@@ -50,10 +51,7 @@ def main(argv=None):
             canvas[:t.shape[0], :t.shape[1]] = t
             tiles.append(canvas)
     cols = a.per_video
-    while len(tiles) % cols:
-        tiles.append(np.zeros_like(tiles[0]))
-    grid = np.concatenate([np.concatenate(tiles[i:i + cols], 1) for i in range(0, len(tiles), cols)], 0)
-    cv2.imwrite(a.output, grid)
+    cv2.imwrite(a.output, tile_grid(tiles, cols))
     print(f"wrote {a.output} ({len(a.videos)} videos)")
 
 

@@ -1,6 +1,7 @@
 """Drawing helpers: hand skeletons (from ``keypoints.CONNECTIONS``), side labels, FPS text.
 
-All functions draw in place on an HxWx3 uint8 BGR image and return it.
+All functions draw in place on an HxWx3 uint8 BGR image and return it, except
+:func:`tile_grid`, which assembles pictures into one.
 """
 from __future__ import annotations
 
@@ -76,3 +77,12 @@ def draw_hands(image: np.ndarray, hands: Iterable, show_labels: bool = True, min
 def draw_fps(image: np.ndarray, fps: float, org: tuple[int, int] = (8, 8)) -> np.ndarray:
     """FPS counter in the top-left corner."""
     return draw_label(image, f"{fps:.1f} fps", org, (255, 255, 255))
+
+
+def tile_grid(tiles: list[np.ndarray], cols: int) -> np.ndarray:
+    """One picture of equal-sized HxWx3 tiles, ``cols`` per row, the last row padded with black
+    tiles (debug grids of training, evaluation and the benchmark). ValueError when there are none."""
+    if not tiles:
+        raise ValueError("tile_grid: no tiles")
+    tiles = list(tiles) + [np.zeros_like(tiles[0])] * (-len(tiles) % cols)
+    return np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])

@@ -59,7 +59,7 @@ def draw_worst_hands(path, records, cache, pred, gt, vis, norm, n: int = 24, col
     """A grid PNG/JPEG of the ``n`` hands with the lowest per-hand PCK@0.1 (ties: smaller hands
     first): ground truth green, prediction red, per-hand PCK and box side (px) written on each."""
     import cv2
-    from tracker.draw import draw_skeleton
+    from tracker.draw import draw_skeleton, tile_grid
     per_hand = (normalized_errors(pred, gt, vis, norm) < 0.1).sum(1) / np.maximum((vis > 0).sum(1), 1)
     order = np.lexsort((norm, per_hand))[:n]
     tiles = []
@@ -74,10 +74,7 @@ def draw_worst_hands(path, records, cache, pred, gt, vis, norm, n: int = 24, col
         cv2.putText(canvas, f"PCK {per_hand[i]:.2f}  {norm[i]:.0f}px", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                     (255, 255, 0), 1, cv2.LINE_AA)
         tiles.append(canvas)
-    while len(tiles) % cols:
-        tiles.append(np.zeros((tile, tile, 3), np.uint8))
-    rows = [np.hstack(tiles[k:k + cols]) for k in range(0, len(tiles), cols)]
-    _write_picture(path, np.vstack(rows) if rows else None, "--worst-grid")
+    _write_picture(path, tile_grid(tiles, cols) if tiles else None, "--worst-grid")
 
 
 def _write_picture(path, image, option: str) -> None:
@@ -175,7 +172,7 @@ def _scene_stats(det: HandDetector, scenes, threshold: float):
     Sixth value: the false positives at ``threshold``, a list of (score, scene index, box (4,)
     scene px, best IoU with a labelled hand), highest score first (:func:`false_positive_kinds`)."""
     from tracker.detector_codec import iou_matrix
-    per_image, tp_at, fp_at, n_gt, false_pos = [], 0, 0, 0, []
+    per_image, tp_at, n_gt, false_pos = [], 0, 0, []
     by_size = np.zeros((len(SIZE_BINS) - 1, 2), int)
     kinds = dict.fromkeys(MISS_KINDS, 0)
     for k, (img, gt, ign) in enumerate(scenes):
@@ -186,7 +183,6 @@ def _scene_stats(det: HandDetector, scenes, threshold: float):
         per_image.append((tp, sc, n))
         sel = sc >= threshold
         tp_at += int(tp[sel].sum())
-        fp_at += int((~tp[sel]).sum())
         n_gt += n
         g = np.asarray(gt, np.float64).reshape(-1, 4)
         bad = sel & ~tp
@@ -213,7 +209,7 @@ def _scene_stats(det: HandDetector, scenes, threshold: float):
     sizes = {f"{lo:.2f}-{min(hi, 1):.2f}": (int(f), int(n)) for (lo, hi), (f, n)
              in zip(zip(SIZE_BINS[:-1], SIZE_BINS[1:]), by_size)}
     false_pos.sort(key=lambda f: -f[0])
-    return per_image, tp_at / max(n_gt, 1), fp_at / max(len(scenes), 1), sizes, kinds, false_pos
+    return per_image, tp_at / max(n_gt, 1), len(false_pos) / max(len(scenes), 1), sizes, kinds, false_pos
 
 
 def false_positive_kinds(false_pos) -> dict:
@@ -229,8 +225,10 @@ def false_positive_kinds(false_pos) -> dict:
 def draw_false_positives(path, scenes, false_pos, n: int = 24, cols: int = 8, tile: int = 200) -> None:
     """A grid picture of the ``n`` highest-scored false positives: each tile a square of the
     scene around the box (1.2x its side plus 20 px each way), labelled hands green, the false box
-    red, its score, best IoU with a labelled hand and scene index written on it."""
+    red, its score, best IoU with a labelled hand and scene index written on it (one black tile
+    when there are none)."""
     import cv2
+    from tracker.draw import tile_grid
     tiles = []
     for score, k, box, best in false_pos[:n]:
         img, gt = scenes[k][0].copy(), np.asarray(scenes[k][1], np.float64).reshape(-1, 4)
@@ -245,10 +243,7 @@ def draw_false_positives(path, scenes, false_pos, n: int = 24, cols: int = 8, ti
         cv2.putText(t, f"{score:.2f} IoU {best:.2f} #{k}", (3, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                     (255, 255, 0), 1, cv2.LINE_AA)
         tiles.append(t)
-    while not tiles or len(tiles) % cols:
-        tiles.append(np.zeros((tile, tile, 3), np.uint8))
-    rows = [np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)]
-    _write_picture(path, np.vstack(rows), "--fp-grid")
+    _write_picture(path, tile_grid(tiles or [np.zeros((tile, tile, 3), np.uint8)], cols), "--fp-grid")
 
 
 def calibrate_threshold(det: HandDetector, scenes, max_fp: float = 0.05) -> float:

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from tracker.codec import HeatmapCodec
 from tracker.geometry import invert_affine, transform_points
-from tracker.draw import draw_skeleton
+from tracker.draw import draw_skeleton, tile_grid
 from tracker.metrics import pck
 
 from .augment import AugmentConfig, sample_crop
@@ -158,10 +158,7 @@ def draw_grid(net, items, codec, device, path: Path, n=16):
     for crop, kp in zip(crops, kps):
         t = cv2.resize(crop, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
         tiles.append(draw_skeleton(t, kp * 2, thickness=1))
-    while len(tiles) % 4:
-        tiles.append(np.zeros_like(tiles[0]))
-    rows = [np.concatenate(tiles[i:i + 4], 1) for i in range(0, len(tiles), 4)]
-    cv2.imwrite(str(path), np.concatenate(rows, 0))
+    cv2.imwrite(str(path), tile_grid(tiles, 4))
 
 
 def plot_curve(history: list[dict], path: Path, cycle_starts: tuple[float, ...] = ()) -> None:

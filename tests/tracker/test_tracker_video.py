@@ -116,3 +116,14 @@ def test_draw_hands_marks_each_side_in_its_colour():
         near_other = np.abs(region - SIDE_COLORS[other]).sum(1) < 60
         assert near.sum() > 20 and near_other.sum() == 0, side
     assert img[:40, :120].any()                               # the fps label
+
+
+def test_tile_grid_pads_the_last_row_with_black_tiles():
+    from tracker.draw import tile_grid
+    tiles = [np.full((2, 3, 3), v, np.uint8) for v in (10, 20, 30)]
+    grid = tile_grid(tiles, 2)
+    assert grid.shape == (4, 6, 3)
+    assert grid[0, 0, 0] == 10 and grid[0, 3, 0] == 20 and grid[2, 0, 0] == 30 and grid[2, 3, 0] == 0
+    assert len(tiles) == 3   # the caller's list is not padded
+    with pytest.raises(ValueError, match="no tiles"):
+        tile_grid([], 2)
