@@ -13,6 +13,13 @@ the shipped threshold; recall on the single val photos. ``--calibrate`` also pic
 threshold with <= 0.05 false positives per frame on a second, disjoint set of scenes. The false
 positives are counted by kind (a second box on a found hand, a loose box on a labelled hand,
 elsewhere) and ``--fp-grid PATH`` draws the highest-scored ones.
+
+acquisition: how the tracker finds hands it does not track yet, on composed val scenes at the
+size of a camera frame (``--scene-size``, default 640x480): ``HandTracker`` in static mode, i.e.
+the detector at its threshold, then the landmark model on each detection's crop; a hand is
+reported when its presence passes ``--presence`` (the tracker's ``min_tracking_confidence``) and
+its box is the extent of its 17 keypoints. Recall and false positives per frame with the same
+matching as the detector's figures, beside the detector alone on the same scenes.
 """
 from __future__ import annotations
 
@@ -288,15 +295,63 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
             "model_version": det.meta.get("model_version")}
 
 
+def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int = 7,
+                         width: int = 640, height: int = 480) -> dict:
+    """Figures of the tracker's acquisition step on composed val scenes (``width`` x ``height``
+    pixels): ``tracker`` is a :class:`tracker.hand_tracker.HandTracker` in static mode whose
+    ``max_hands`` is at least the most hands a scene holds (8). Each reported hand is a detection
+    with its keypoint box (pixels) and presence as score; a labelled hand is found at IoU >= 0.5,
+    hands in the scenes' ignore regions count neither way. ``detector_alone``: the tracker's
+    detector on the same scenes at the same threshold (:func:`_scene_stats`)."""
+    if not tracker.options.static_image_mode:
+        raise ValueError("evaluate_acquisition needs a HandTracker with static_image_mode=True")
+    scenes = _scenes(records, cache, n_scenes, seed, width, height)
+    thr = tracker.options.min_detection_confidence
+    if thr is None:
+        thr = tracker.detector.default_threshold
+    per_image, tp_at, n_gt, n_fp = [], 0, 0, 0
+    for img, gt, ign in scenes:
+        hands = tracker.process(img).hands
+        boxes = np.array([h.box for h in hands], np.float32).reshape(-1, 4)
+        scores = np.array([h.score for h in hands], np.float32)
+        tp, sc, n = match_detections(boxes, scores, gt, 0.5, ign)
+        per_image.append((tp, sc, n))
+        tp_at += int(tp.sum())
+        n_fp += int((~tp).sum())
+        n_gt += n
+    alone = _scene_stats(tracker.detector, scenes, thr)
+    return {"scenes": len(scenes), "scene_size": [width, height], "hands_in_scenes": n_gt,
+            "detector_threshold": float(thr), "presence_threshold": tracker.options.min_tracking_confidence,
+            "recall": tp_at / max(n_gt, 1), "fp_per_frame": n_fp / max(len(scenes), 1),
+            "ap@0.5_by_presence": average_precision(per_image),
+            "detector_alone": {"recall": alone[1], "fp_per_frame": alone[2],
+                               "ap@0.5": average_precision(alone[0]),
+                               "false_positives_by_kind": false_positive_kinds(alone[5]),
+                               "hands_by_outcome": alone[4]}}
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--scene-size must be WIDTHxHEIGHT, got {text!r}") from None
+    if w < 32 or h < 32:
+        raise argparse.ArgumentTypeError(f"--scene-size must be at least 32x32, got {text!r}")
+    return w, h
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("kind", choices=["landmarks", "detector"])
+    ap.add_argument("kind", choices=["landmarks", "detector", "acquisition"])
     ap.add_argument("--data", default="../shared/data/hands21")
     ap.add_argument("--split", default="val")
-    ap.add_argument("--model", default=None, help="ONNX file (default: the shipped one)")
+    ap.add_argument("--model", default=None, help="ONNX file (default: the shipped one; acquisition: the detector)")
+    ap.add_argument("--landmark-model", default=None, help="acquisition: landmark ONNX file (default: the shipped one)")
     ap.add_argument("--limit", type=int, default=0, help="first N hands/photos only (0: all)")
     ap.add_argument("--scenes", type=int, default=500)
-    ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--threshold", type=float, default=None, help="detector score threshold (default: the shipped one)")
+    ap.add_argument("--presence", type=float, default=0.5, help="acquisition: landmark presence threshold")
+    ap.add_argument("--scene-size", type=_size, default=(640, 480), help="acquisition: WIDTHxHEIGHT of the scenes")
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--flip-test", action="store_true", help="landmarks: average each crop with its mirror")
@@ -315,6 +370,13 @@ def main(argv=None):
             res = evaluate_landmarks(LandmarkModel(a.model, threads=a.threads, flip_test=a.flip_test), recs, cache,
                                      worst_grid=a.worst_grid)
             res["flip_test"] = a.flip_test
+        elif a.kind == "acquisition":
+            from tracker.hand_tracker import HandTracker
+            with HandTracker(static_image_mode=True, max_hands=8, threads=a.threads, detector=a.model,
+                             landmark_model=a.landmark_model, min_detection_confidence=a.threshold,
+                             min_tracking_confidence=a.presence) as tr:
+                res = evaluate_acquisition(tr, recs, cache, a.scenes, width=a.scene_size[0],
+                                           height=a.scene_size[1])
         else:
             det = HandDetector(a.model, threads=a.threads)
             if a.calibrate:

@@ -26,12 +26,14 @@ def _randomize_bn(net):
     return net
 
 
-@pytest.mark.parametrize("expand,fused", [(1.0, False), (1.5, False), (1.0, True)])  # 1.5: grown by train.widen
-def test_landmark_export_parity(tmp_path, expand, fused):
+@pytest.mark.parametrize("expand,fused,light", [(1.0, False, False), (1.5, False, False), (1.0, True, False),
+                                               (1.0, True, True)])  # 1.5: grown by train.widen
+def test_landmark_export_parity(tmp_path, expand, fused, light):
     # seeded: on some random nets two heatmap cells tie to ~1e-6 and the decoded peak may jump
     # between them (23 px once in a run), a property of random weights, not of the export
     torch.manual_seed(0)
-    net = _randomize_bn(LandmarkNet(LandmarkModelConfig(input_size=96, expand=expand, fused=fused)))
+    net = _randomize_bn(LandmarkNet(LandmarkModelConfig(input_size=96, expand=expand, fused=fused,
+                                                                 light=light)))
     codec = HeatmapCodec((96, 96), (24, 24), 1.5)
     ckpt = tmp_path / "lm.pt"
     torch.save({"model": net.state_dict(), "model_config": net.cfg.to_dict(), "codec": codec.to_dict(),

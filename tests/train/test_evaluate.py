@@ -156,3 +156,50 @@ def test_false_positive_kinds_and_grid(tmp_path):
     assert img[:100, :100, 2].max() > 200                   # the red false box is drawn
     with pytest.raises(ValueError, match="fp-grid"):
         draw_false_positives(tmp_path / "no_such_dir" / "x.unknownext", scenes, false_pos)
+
+
+class FakeTracker:
+    """Stands in for a static-mode HandTracker: reports fixed (box, presence) hands per frame."""
+
+    def __init__(self, hands, detector, static=True, threshold=None):
+        self.options = SimpleNamespace(static_image_mode=static, min_detection_confidence=threshold,
+                                       min_tracking_confidence=0.5)
+        self.detector = detector
+        self.hands = [SimpleNamespace(box=np.array(b, np.float32), score=s) for b, s in hands]
+
+    def process(self, img):
+        return SimpleNamespace(hands=self.hands)
+
+
+def test_acquisition_figures_match_the_reported_hands(monkeypatch):
+    """The tracker's hands are scored like detections (keypoint box, presence); the detector alone
+    is reported beside them on the same scenes at the tracker's threshold."""
+    import train.evaluate as ev
+    gt = np.array([[10, 10, 50, 50], [100, 100, 140, 140]], np.float32)
+    scenes = [(np.zeros((200, 200, 3), np.uint8), gt, np.zeros((0, 4))) for _ in range(2)]
+    monkeypatch.setattr(ev, "_scenes", lambda *a, **k: scenes)
+    det = Scripted([([10, 10, 50, 50], 0.9), ([100, 100, 125, 125], 0.7)])   # hand 1: a loose box
+    det.default_threshold = 0.5
+    tracker = FakeTracker([([11, 11, 50, 50], 0.9),        # hand 0
+                           ([101, 99, 141, 139], 0.8),      # hand 1, its keypoint box
+                           ([160, 10, 190, 40], 0.6)], det)  # a false hand
+    res = ev.evaluate_acquisition(tracker, [], {}, n_scenes=2)
+    assert res["recall"] == 1.0 and res["fp_per_frame"] == 1.0 and res["hands_in_scenes"] == 4
+    assert res["detector_threshold"] == 0.5
+    alone = res["detector_alone"]
+    assert alone["recall"] == 0.5 and alone["fp_per_frame"] == 1.0
+    assert alone["false_positives_by_kind"] == {"duplicate": 0, "loose_box": 2, "elsewhere": 0}
+    with pytest.raises(ValueError, match="static_image_mode"):
+        ev.evaluate_acquisition(FakeTracker([], det, static=False), [], {})
+
+
+@pytest.mark.parametrize("text, size", [("640x480", (640, 480)), ("1280X720", (1280, 720)),
+                                        ("640", None), ("axb", None), ("16x16", None)])
+def test_scene_size_option(text, size):
+    import argparse
+    from train.evaluate import _size
+    if size is None:
+        with pytest.raises(argparse.ArgumentTypeError, match="--scene-size"):
+            _size(text)
+    else:
+        assert _size(text) == size

@@ -71,3 +71,16 @@ def test_fused_net_has_the_same_outputs_and_fused_first_blocks():
     x = torch.randn(2, 3, 64, 64)
     for a, b in zip(plain(x), fused(x)):
         assert a.shape == b.shape
+
+
+def test_light_net_has_3x3_depthwise_kernels_and_the_same_outputs():
+    """``light``: no 5x5 kernel left, the stride-4 decoder block unexpanded, same output shapes;
+    the default net keeps its 5x5 kernels (older checkpoints load into it)."""
+    from torch import nn
+    default, light = (LandmarkNet(LandmarkModelConfig(input_size=64, fused=True, light=v)) for v in (False, True))
+    kernels = lambda net: {m.kernel_size for m in net.modules() if isinstance(m, nn.Conv2d)}  # noqa: E731
+    assert (5, 5) in kernels(default) and (5, 5) not in kernels(light)
+    assert len(light.ref4.block) == 2 and len(default.ref4.block) == 3   # (expand,) depthwise, project
+    x = torch.randn(2, 3, 64, 64)
+    for a, b in zip(default(x), light(x)):
+        assert a.shape == b.shape
