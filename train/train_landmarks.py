@@ -45,7 +45,8 @@ class TrainConfig(LoopConfig):
     w_presence: float = 0.5
     w_handedness: float = 0.5
     fused: bool = False          # full 3x3 convs in the first blocks: ~1.2x steps/min on the 2-core CPU (model.FusedIR)
-    light: bool = False          # 3x3 depthwise convs, a lighter last decoder block: ~1.6x steps/min there (model)
+    light: bool = False          # 3x3 depthwise convs, a lighter last decoder block: ~1.2x steps/min in this loop on
+                                 # the 2-core CPU, less learned per step (the same 90-minute curve; MODEL_CARD)
 
 
 class CropDataset(Dataset):
