@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from tracker.detector_codec import CenterCodec, hand_box_and_cues
+from tracker.draw import tile_grid
 from tracker.metrics import average_precision, match_detections
 
 from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, make_optimizer, normalization,
@@ -157,8 +158,8 @@ def draw_examples(net, scenes, codec, device, threshold, path: Path, n=12):
             cv2.line(t, tuple(int(v) for v in wr), tuple(int(v) for v in md), (0, 0, 255), 2)
             cv2.putText(t, f"{s:.2f}", (int(b[0]), int(b[1]) + 10), 0, 0.35, (0, 255, 0), 1)
         tiles.append(t)
-    rows = [np.concatenate(tiles[i:i + 4], 1) for i in range(0, len(tiles) - len(tiles) % 4, 4)]
-    cv2.imwrite(str(path), np.concatenate(rows, 0))
+    if tiles:   # fewer than 4 scenes made np.concatenate fail on an empty row list before tile_grid
+        cv2.imwrite(str(path), tile_grid(tiles, 4))
 
 
 def train(cfg: DetTrainConfig) -> dict:

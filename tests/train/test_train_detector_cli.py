@@ -40,3 +40,15 @@ def test_detector_training_with_mined_unlabelled_hands(data, tmp_path):
     assert "ignoring 1 mined unlabelled hands in 1 photos" in (tmp_path / "run" / "train.log").read_text()
     with pytest.raises(FileNotFoundError, match="unlabelled-hands file not found"):
         train(_cfg(data, tmp_path / "run2", max_steps=1, unlabelled=str(tmp_path / "nope.json")))
+
+
+def test_example_picture_with_fewer_scenes_than_a_row(data, tmp_path):
+    """3 val scenes: one row of 4 tiles, the last black (the partial row used to be dropped, and
+    with no full row the picture failed)."""
+    import cv2
+    cfg = _cfg(data, tmp_path / "run", max_steps=1)
+    cfg.eval_scenes = 3
+    train(cfg)
+    img = cv2.imread(str(tmp_path / "run" / "val_examples.png"))
+    assert img.shape == (48, 4 * 64, 3)
+    assert img[:, 3 * 64:].max() == 0 and img[:, :3 * 64].max() > 0
