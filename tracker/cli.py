@@ -244,7 +244,8 @@ def _nonneg_int(name: str):
     return parse
 
 
-def _unit_float(name: str):
+def unit_float(name: str):
+    """argparse type: a float in [0, 1]; the error names ``name`` (also used by train.evaluate)."""
     def parse(s: str) -> float:
         try:
             v = float(s)
@@ -264,9 +265,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="inference device (default cpu)")
     p.add_argument("--threads", type=_positive_int("--threads"), default=2, metavar="N",
                    help="onnxruntime threads per model (default 2)")
-    p.add_argument("--min-detection-confidence", type=_unit_float("--min-detection-confidence"), default=None,
+    p.add_argument("--min-detection-confidence", type=unit_float("--min-detection-confidence"), default=None,
                    metavar="P", help="detector score threshold (default: the model's calibrated one)")
-    p.add_argument("--min-tracking-confidence", type=_unit_float("--min-tracking-confidence"), default=0.5,
+    p.add_argument("--min-tracking-confidence", type=unit_float("--min-tracking-confidence"), default=0.5,
                    metavar="P", help="hand presence threshold (default 0.5)")
     p.add_argument("--no-smoothing", action="store_true", help="report unsmoothed keypoints")
     p.add_argument("--flip-test", action="store_true",

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tracker.cli import unit_float
 from tracker.detector import HandDetector
 from tracker.detector_codec import hand_box_and_cues
 from tracker.keypoints import KEYPOINT_NAMES
@@ -340,19 +341,6 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _unit(flag: str):
-    """argparse type: a float in [0, 1], the error naming ``flag``."""
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            v = float("nan")
-        if not 0.0 <= v <= 1.0:
-            raise argparse.ArgumentTypeError(f"{flag} must be a number in [0, 1], got {text!r}")
-        return v
-    return parse
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kind", choices=["landmarks", "detector", "acquisition"])
@@ -362,8 +350,8 @@ def main(argv=None):
     ap.add_argument("--landmark-model", default=None, help="acquisition: landmark ONNX file (default: the shipped one)")
     ap.add_argument("--limit", type=int, default=0, help="first N hands/photos only (0: all)")
     ap.add_argument("--scenes", type=int, default=500)
-    ap.add_argument("--threshold", type=_unit("--threshold"), default=None, help="detector score threshold (default: the shipped one)")
-    ap.add_argument("--presence", type=_unit("--presence"), default=0.5, help="acquisition: landmark presence threshold")
+    ap.add_argument("--threshold", type=unit_float("--threshold"), default=None, help="detector score threshold (default: the shipped one)")
+    ap.add_argument("--presence", type=unit_float("--presence"), default=0.5, help="acquisition: landmark presence threshold")
     ap.add_argument("--scene-size", type=_size, default=(640, 480), help="acquisition: WIDTHxHEIGHT of the scenes")
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--threads", type=int, default=2)

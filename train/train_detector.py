@@ -158,7 +158,7 @@ def draw_examples(net, scenes, codec, device, threshold, path: Path, n=12):
             cv2.line(t, tuple(int(v) for v in wr), tuple(int(v) for v in md), (0, 0, 255), 2)
             cv2.putText(t, f"{s:.2f}", (int(b[0]), int(b[1]) + 10), 0, 0.35, (0, 255, 0), 1)
         tiles.append(t)
-    if tiles:   # fewer than 4 scenes made np.concatenate fail on an empty row list before tile_grid
+    if tiles:   # no val scenes: no picture (tile_grid needs at least one tile)
         cv2.imwrite(str(path), tile_grid(tiles, 4))
 
 
