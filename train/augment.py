@@ -35,6 +35,26 @@ class AugmentConfig:
     jpeg_p: float = 0.2
 
 
+# Named augmentation settings for ``train_landmarks --augment``. "tracker" (the default, every
+# shipped model) is the full mix above. "light" roughly halves the rare, hard cases (full-circle
+# rotations, negatives, occluders, blur, noise, JPEG) and narrows the scale and shift jitter: a
+# small net trained for a short budget underfits, and spends less of it on crops the tracker
+# seldom makes. It is for short runs (the 90-minute CPU recipe), not for models the tracker ships.
+AUGMENT_PRESETS = {
+    "tracker": AugmentConfig(),
+    "light": AugmentConfig(scale_range=(0.85, 1.25), shift_sigma=0.06, full_rotation_p=0.1, negative_p=0.06,
+                           occlusion_p=0.15, blur_p=0.1, motion_blur_p=0.08, noise_p=0.1, jpeg_p=0.1),
+}
+
+
+def augment_preset(name: str) -> AugmentConfig:
+    """The :data:`AUGMENT_PRESETS` entry ``name``; ValueError naming the known ones otherwise."""
+    try:
+        return AUGMENT_PRESETS[name]
+    except KeyError:
+        raise ValueError(f"--augment {name!r}: unknown, expected one of {sorted(AUGMENT_PRESETS)}") from None
+
+
 def presence_label(kps: np.ndarray, vis: np.ndarray, size: int, roi_scale: float) -> int:
     """1 when >= 75% of the visible points lie inside the crop and the hand is not tiny."""
     v = vis > 0

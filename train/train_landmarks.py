@@ -28,7 +28,7 @@ from tracker.geometry import invert_affine, transform_points
 from tracker.draw import draw_skeleton, tile_grid
 from tracker.metrics import pck
 
-from .augment import AugmentConfig, sample_crop
+from .augment import AugmentConfig, augment_preset, sample_crop
 from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, make_optimizer, normalization,
                      normalize_batch, resume_state, run_cli, save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_records, val_subset_indices
@@ -47,6 +47,7 @@ class TrainConfig(LoopConfig):
     fused: bool = False          # full 3x3 convs in the first blocks: ~1.2x steps/min on the 2-core CPU (model.FusedIR)
     light: bool = False          # 3x3 depthwise convs, a lighter last decoder block: ~1.2x steps/min in this loop on
                                  # the 2-core CPU, less learned per step (the same 90-minute curve; MODEL_CARD)
+    augment: str = "tracker"     # train.augment.AUGMENT_PRESETS: "tracker" (shipped models) or "light" (short runs)
 
 
 class CropDataset(Dataset):
@@ -197,7 +198,7 @@ def train(cfg: TrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     codec = HeatmapCodec((cfg.input_size,) * 2, (cfg.input_size // cfg.heatmap_stride,) * 2, cfg.sigma)
-    aug = AugmentConfig()
+    aug = augment_preset(cfg.augment)
     report = LoadReport()
     train_recs = load_records(cfg.data, cfg.train_split, cfg.skip_bad, report)
     if cfg.limit:
@@ -211,7 +212,7 @@ def train(cfg: TrainConfig) -> dict:
              report.skipped, time.time() - t0)
     if not train_recs:
         raise ValueError(f"no usable training hands in {cfg.data}")
-    val_items = make_val_set(val_recs, cache, codec, aug, cfg.eval_hands)
+    val_items = make_val_set(val_recs, cache, codec, AugmentConfig(), cfg.eval_hands)  # same crops for every --augment
 
     mcfg = LandmarkModelConfig(cfg.input_size, 17, cfg.width, expand=cfg.expand, fused=cfg.fused,
                                light=cfg.light)

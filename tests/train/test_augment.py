@@ -1,8 +1,10 @@
 """Augmentations keep keypoints on the same pixels: checked on a drawn test image."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from train.augment import AugmentConfig, flip_crop, sample_crop
+from train.augment import AUGMENT_PRESETS, AugmentConfig, augment_preset, flip_crop, sample_crop
 from train.data import LEFT, RIGHT, HandRecord
 
 COLORS = np.array([[40 + 12 * i, 255 - 12 * i, (80 * i) % 256] for i in range(17)], np.uint8)
@@ -24,6 +26,7 @@ def drawn_hand(seed=0):
     AugmentConfig(photometric=False, full_rotation_p=1.0, flip_p=0.0, negative_p=0.0),
     AugmentConfig(photometric=False, full_rotation_p=0.0, flip_p=1.0, negative_p=0.0),
     AugmentConfig(photometric=False, full_rotation_p=0.5, flip_p=0.5, negative_p=0.0, scale_range=(0.6, 1.5)),
+    replace(AUGMENT_PRESETS["light"], photometric=False, negative_p=0.0),
 ])
 def test_keypoints_stay_on_their_pixels(cfg):
     img, rec = drawn_hand()
@@ -103,3 +106,28 @@ def test_gaussian_noise_takes_the_same_draws_from_rng_whether_or_not_the_field_e
     r2 = np.random.default_rng(0)
     A.gaussian_noise((32, 32, 3), r2)           # the field exists
     assert r1.random() == r2.random()
+
+
+@pytest.mark.parametrize("name, full_rotation_p, negative_p, error", [
+    ("tracker", 0.3, 0.12, None),
+    ("light", 0.1, 0.06, None),
+    ("heavy", None, None, "--augment 'heavy': unknown, expected one of ['light', 'tracker']"),
+    ("", None, None, "--augment '': unknown"),
+])
+def test_augment_presets(name, full_rotation_p, negative_p, error):
+    if error:
+        with pytest.raises(ValueError, match=error.replace("[", r"\[").replace("]", r"\]")):
+            augment_preset(name)
+        return
+    cfg = augment_preset(name)
+    assert (cfg.full_rotation_p, cfg.negative_p) == (full_rotation_p, negative_p)
+    assert cfg is AUGMENT_PRESETS[name]
+
+
+def test_light_preset_is_milder_than_the_tracker_mix_in_every_hard_case():
+    tracker, light = augment_preset("tracker"), augment_preset("light")
+    assert tracker == AugmentConfig()  # the shipped models' augmentation is the default
+    for field in ("full_rotation_p", "negative_p", "occlusion_p", "blur_p", "motion_blur_p", "noise_p", "jpeg_p",
+                  "shift_sigma"):
+        assert 0 < getattr(light, field) < getattr(tracker, field), field
+    assert tracker.scale_range[0] < light.scale_range[0] < light.scale_range[1] < tracker.scale_range[1]

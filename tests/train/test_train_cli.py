@@ -60,6 +60,14 @@ def test_bad_data_path_is_one_clear_error(tmp_path):
 
 
 @pytest.mark.slow
+def test_unknown_augment_preset_is_one_clear_error_before_loading_data(tmp_path):
+    from train.train_landmarks import main
+    # the data path does not exist either: the option is checked first, in well under a second
+    with pytest.raises(SystemExit, match="--augment 'strong': unknown, expected one of"):
+        main(["--augment", "strong", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
 def test_runs_under_torchrun_ddp(tmp_path):
     data = tiny_coco(tmp_path / "data")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
