@@ -7,6 +7,7 @@ landmarks: every val hand, cropped from its ground-truth keypoints the way the t
 (rotated to the hand axis, ``roi_scale`` margin) with realistic jitter (scale, shift, angle);
 PCK@0.05/0.1/0.2, AUC@0.2, NME(palm), per-keypoint PCK@0.1, handedness accuracy (all labelled
 hands and those with label score >= 0.9) and presence AUC (against crops that cut the hand off).
+``--full-rotation`` crops at uniformly random angles instead (robustness, not the headline figures).
 
 detector: composed val scenes (val photos only): AP@0.5, recall and false positives per frame at
 the shipped threshold; recall on the single val photos. ``--calibrate`` also picks the lowest
@@ -27,6 +28,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,11 +101,14 @@ def _write_picture(path, image, option: str) -> None:
 
 
 def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batch: int = 64,
-                       worst_grid: str | Path | None = None) -> dict:
+                       worst_grid: str | Path | None = None, full_rotation: bool = False) -> dict:
     """Figures of the module docstring (a dict, see ``assets/eval_landmarks.json``); with
-    ``worst_grid`` also a picture of the worst-predicted labelled hands (:func:`draw_worst_hands`)."""
+    ``worst_grid`` also a picture of the worst-predicted labelled hands (:func:`draw_worst_hands`).
+    ``full_rotation``: every crop at a uniformly random angle instead of near upright, the
+    crops the tracker makes when its last landmarks were badly oriented (a robustness figure; the
+    headline figures use upright crops)."""
     rng = np.random.default_rng(seed)
-    cfg = EVAL_JITTER
+    cfg = replace(EVAL_JITTER, full_rotation_p=1.0) if full_rotation else EVAL_JITTER
     preds, sides, pres_pos, pres_neg = [], [], [], []
     for s in range(0, len(records), batch):
         chunk = records[s:s + batch]
@@ -151,7 +156,9 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
         "presence_auc": roc_auc(np.r_[pres_pos, pres_neg], np.r_[np.ones(len(pres_pos)), np.zeros(len(pres_neg))]),
         **extra,
         "pck_box": "annotation bbox (21 visible points), longest side",
-        "crops": "GT keypoints -> roi_from_keypoints, jitter: scale x U(0.9,1.15), shift N(0,0.05), angle N(0,10deg)",
+        "crops": "GT keypoints -> roi_from_keypoints, jitter: scale x U(0.9,1.15), shift N(0,0.05), "
+                 + ("angle U(-180,180deg)" if full_rotation else "angle N(0,10deg)"),
+        "full_rotation": full_rotation,
         "model_version": model.meta.get("model_version"),
     }
 
@@ -356,6 +363,8 @@ def main(argv=None):
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--flip-test", action="store_true", help="landmarks: average each crop with its mirror")
+    ap.add_argument("--full-rotation", action="store_true",
+                    help="landmarks: crops at uniformly random angles (robustness), not near upright")
     ap.add_argument("--out", default=None, help="JSON file for the figures")
     ap.add_argument("--worst-grid", default=None, help="landmarks: picture (.jpg/.png) of the 24 worst hands")
     ap.add_argument("--fp-grid", default=None, help="detector: picture (.jpg/.png) of the 24 highest-scored false positives")
@@ -369,7 +378,7 @@ def main(argv=None):
         cache = ImageCache(recs)
         if a.kind == "landmarks":
             res = evaluate_landmarks(LandmarkModel(a.model, threads=a.threads, flip_test=a.flip_test), recs, cache,
-                                     worst_grid=a.worst_grid)
+                                     worst_grid=a.worst_grid, full_rotation=a.full_rotation)
             res["flip_test"] = a.flip_test
         elif a.kind == "acquisition":
             from tracker.hand_tracker import HandTracker

@@ -50,6 +50,39 @@ def test_headline_figures_use_the_labelled_hands_only():
     assert res["presence_auc"] == pytest.approx(1.0)
 
 
+class AngleRecorder(OracleModel):
+    """The oracle, also keeping each positive crop's angle (radians)."""
+
+    def __init__(self, truth):
+        super().__init__(truth)
+        self.angles = []
+
+    def __call__(self, img, rois):
+        self.angles.append(rois[0].angle)
+        return super().__call__(img, rois)
+
+
+@pytest.mark.parametrize("full_rotation, lo_deg, hi_deg", [(False, 0, 45), (True, 120, 180)])
+def test_full_rotation_turns_the_crops_round_the_circle(full_rotation, lo_deg, hi_deg):
+    """Near upright (N(0, 10 deg) about the hand axis) by default; with ``full_rotation`` some crops
+    end up upside down. Bounds: the largest deviation from the hand axis over 60 crops."""
+    from train.augment import AugmentConfig
+    from tracker.geometry import roi_from_keypoints
+    rng = np.random.default_rng(1)
+    recs, cache, truth = [], {}, {}
+    for i in range(60):
+        path = Path(f"img{i}.webp")
+        cache[path] = np.full((200, 200, 3), i, np.uint8)
+        truth[i] = _hand(rng)
+        recs.append(HandRecord(path, truth[i], np.ones(17, np.float32), RIGHT, 0.95, i))
+    model = AngleRecorder(truth)
+    res = evaluate_landmarks(model, recs, cache, full_rotation=full_rotation)
+    base = np.array([roi_from_keypoints(r.keypoints, r.visible, AugmentConfig().roi_scale).angle for r in recs])
+    dev = np.degrees(np.abs(np.angle(np.exp(1j * (np.array(model.angles) - base)))))
+    assert lo_deg <= dev.max() <= hi_deg
+    assert res["full_rotation"] is full_rotation and res["pck@0.1"] == pytest.approx(1.0)
+
+
 class BigHandsOnly:
     """A fake detector: finds the hands larger than 0.2 of the frame and adds one false box."""
 
