@@ -1,0 +1,97 @@
+"""Learning curves of several training runs in one picture (val PCK against wall-clock minutes).
+
+    python -m train.curves assets/landmarks_history_cpu.json runs/cpu90la/history.json \\
+        --label "fused" --label "fused, --augment light" -o docs/curves.png
+
+Each input is a run's ``history.json`` (``train_landmarks`` writes it next to its checkpoints: a
+list of {"minutes", "step", "pck10", "pck05", ...}). Draws PCK@0.1 (solid) and, with ``--pck05``,
+PCK@0.05 (dashed) per run, the 0.90 line of the 90-minute bar, and the issue's reference point
+(0.78 at 20 minutes); prints each run's last figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger("curves")
+
+REFERENCE = (20.0, 0.78)   # issue 2: a plain 0.45M net at 128 px reached val PCK@0.1 0.78 after 20 minutes
+
+
+def load_history(path: str | Path) -> list[dict]:
+    """A run's history: a non-empty list of dicts with ``minutes`` and ``pck10``.
+
+    FileNotFoundError when ``path`` is missing, ValueError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"history file {path} does not exist")
+    try:
+        hist = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"history file {path} is not JSON ({e})") from None
+    if not isinstance(hist, list) or not hist or not all(
+            isinstance(h, dict) and "minutes" in h and "pck10" in h for h in hist):
+        raise ValueError(f"history file {path} is not a training history "
+                         "(a non-empty list of {{'minutes', 'pck10', ...}} entries)")
+    return hist
+
+
+def plot_runs(histories: list[list[dict]], labels: list[str], path: str | Path, pck05: bool = False,
+              bar: float = 0.9) -> None:
+    """Write the picture (PNG/JPEG by ``path``'s suffix) of ``histories`` named by ``labels``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (hist, label) in enumerate(zip(histories, labels)):
+        color = f"C{i}"
+        mins = [h["minutes"] for h in hist]
+        ax.plot(mins, [h["pck10"] for h in hist], "o-", ms=3, color=color, label=f"{label}: PCK@0.1")
+        if pck05:
+            ax.plot(mins, [h.get("pck05", float("nan")) for h in hist], "s--", ms=3, color=color,
+                    label=f"{label}: PCK@0.05")
+    ax.axhline(bar, color="gray", ls=":", lw=1, label=f"{bar:.2f}")
+    ax.plot(*REFERENCE, "kx", ms=8, label="issue's reference (0.78 @ 20 min)")
+    ax.set_xlabel("wall-clock training minutes")
+    ax.set_ylabel("val PCK")
+    ax.set_ylim(0.4 if pck05 else 0.6, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("histories", nargs="+", help="history.json files")
+    ap.add_argument("--label", action="append", default=None,
+                    help="a name per history, in order (default: the file names)")
+    ap.add_argument("-o", "--out", required=True, help="picture to write (.png or .jpg)")
+    ap.add_argument("--pck05", action="store_true", help="also draw PCK@0.05")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    labels = a.label or [str(Path(h)) for h in a.histories]
+    if len(labels) != len(a.histories):
+        ap.error(f"--label given {len(labels)} times for {len(a.histories)} histories")
+    out = Path(a.out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        ap.error(f"-o {a.out}: expected a .png or .jpg file name")
+    if not out.parent.is_dir():
+        ap.error(f"-o {a.out}: folder {out.parent} does not exist")
+    try:
+        hists = [load_history(h) for h in a.histories]
+    except (FileNotFoundError, ValueError) as e:
+        ap.error(str(e))
+    plot_runs(hists, labels, out, a.pck05)
+    for hist, label in zip(hists, labels):
+        last = hist[-1]
+        log.info("%s: %.1f min, step %s, PCK@0.1 %.3f, PCK@0.05 %s", label, last["minutes"], last.get("step", "?"),
+                 last["pck10"], f"{last['pck05']:.3f}" if "pck05" in last else "?")
+    log.info("wrote %s", out)
+
+
+if __name__ == "__main__":
+    main()
