@@ -5,7 +5,7 @@ keypoints in crop pixels, the presence label and the (possibly flipped) handedne
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -48,9 +48,10 @@ AUGMENT_PRESETS = {
 
 
 def augment_preset(name: str) -> AugmentConfig:
-    """The :data:`AUGMENT_PRESETS` entry ``name``; ValueError naming the known ones otherwise."""
+    """A copy of the :data:`AUGMENT_PRESETS` entry ``name`` (callers may change it); ValueError
+    naming the known ones otherwise."""
     try:
-        return AUGMENT_PRESETS[name]
+        return replace(AUGMENT_PRESETS[name])
     except KeyError:
         raise ValueError(f"--augment {name!r}: unknown, expected one of {sorted(AUGMENT_PRESETS)}") from None
 

@@ -121,7 +121,7 @@ def test_augment_presets(name, full_rotation_p, negative_p, error):
         return
     cfg = augment_preset(name)
     assert (cfg.full_rotation_p, cfg.negative_p) == (full_rotation_p, negative_p)
-    assert cfg is AUGMENT_PRESETS[name]
+    assert cfg == AUGMENT_PRESETS[name] and cfg is not AUGMENT_PRESETS[name]  # a copy: changing it changes no preset
 
 
 def test_light_preset_is_milder_than_the_tracker_mix_in_every_hard_case():
