@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -48,6 +48,9 @@ class TrainConfig(LoopConfig):
     light: bool = False          # 3x3 depthwise convs, a lighter last decoder block: ~1.2x steps/min in this loop on
                                  # the 2-core CPU, less learned per step (the same 90-minute curve; MODEL_CARD)
     augment: str = "tracker"     # train.augment.AUGMENT_PRESETS: "tracker" (shipped models) or "light" (short runs)
+    lowres_p: float = 0.0        # share of crops made to look like a small hand's (train.augment.lowres)
+    small_hand_weight: float = 1.0  # sampling weight of hands whose box side is under small_hand_px
+    small_hand_px: float = 96.0     # (photo pixels, the PCK normaliser); 1.0 = every hand equally often
 
 
 class CropDataset(Dataset):
@@ -102,6 +105,28 @@ def landmark_loss(heat_logits, logits, target, weight, presence, side, side_scor
         side_loss = logits.sum() * 0
     total = heat_loss + w_presence * pres_loss + w_handedness * side_loss
     return total, {"heat": heat_loss.item(), "presence": pres_loss.item(), "side": side_loss.item()}
+
+
+def sample_weights(records, small_px: float, weight: float) -> np.ndarray:
+    """(N,) sampling weight per record: ``weight`` for hands whose PCK box side (photo pixels,
+    ``HandRecord.norm_side``) is under ``small_px``, 1 for the others."""
+    side = np.array([r.norm_side for r in records], np.float64)
+    return np.where(side < small_px, weight, 1.0)
+
+
+def make_sampler(records, cfg: TrainConfig, world: int, seed: int = 0):
+    """None (plain shuffling), a DistributedSampler under DDP, or a weighted sampler (with
+    replacement, one epoch = len(records) draws, seeded by ``seed``) when ``cfg.small_hand_weight`` != 1."""
+    if cfg.small_hand_weight != 1.0:
+        if world > 1:
+            raise ValueError(f"--small-hand-weight {cfg.small_hand_weight}: not supported under torchrun (DDP)")
+        w = sample_weights(records, cfg.small_hand_px, cfg.small_hand_weight)
+        log.info("small-hand sampling: %d of %d hands under %.0f px drawn %.2fx as often (%.1f%% of draws)",
+                 int((w != 1).sum()), len(w), cfg.small_hand_px, cfg.small_hand_weight,
+                 100 * w[w != 1].sum() / w.sum())
+        return torch.utils.data.WeightedRandomSampler(torch.from_numpy(w), len(w), replacement=True,
+                                                      generator=torch.Generator().manual_seed(seed))
+    return torch.utils.data.DistributedSampler(records, shuffle=True) if world > 1 else None
 
 
 def make_val_set(records, cache, codec, aug, n, seed=123):
@@ -199,6 +224,11 @@ def train(cfg: TrainConfig) -> dict:
     torch.set_num_threads(cfg.threads)
     codec = HeatmapCodec((cfg.input_size,) * 2, (cfg.input_size // cfg.heatmap_stride,) * 2, cfg.sigma)
     aug = augment_preset(cfg.augment)
+    if not 0.0 <= cfg.lowres_p <= 1.0:
+        raise ValueError(f"--lowres-p {cfg.lowres_p}: expected a share in [0, 1]")
+    if cfg.small_hand_weight <= 0:
+        raise ValueError(f"--small-hand-weight {cfg.small_hand_weight}: expected > 0")
+    aug = replace(aug, lowres_p=cfg.lowres_p)
     report = LoadReport()
     train_recs = load_records(cfg.data, cfg.train_split, cfg.skip_bad, report)
     if cfg.limit:
@@ -225,7 +255,7 @@ def train(cfg: TrainConfig) -> dict:
     model = wrap_ddp(net, world, device)
 
     ds = CropDataset(train_recs, cache, codec, aug, seed=cfg.seed + rank + state["step"])
-    sampler = torch.utils.data.DistributedSampler(ds, shuffle=True) if world > 1 else None
+    sampler = make_sampler(train_recs, cfg, world, cfg.seed + state["step"])
     loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                         num_workers=cfg.workers, drop_last=True, worker_init_fn=worker_init if cfg.workers else None,
                         persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
@@ -257,7 +287,7 @@ def train(cfg: TrainConfig) -> dict:
         clock.evaluated()
         clock.restart()
     while not clock.finished():
-        if sampler is not None:
+        if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(state["epoch"])
         for img, target, weight, pres, side, side_sc in loader:
             lr = clock.tick(opt)

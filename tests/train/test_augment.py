@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from train.augment import AUGMENT_PRESETS, AugmentConfig, augment_preset, flip_crop, sample_crop
+from train.augment import AUGMENT_PRESETS, AugmentConfig, augment_preset, flip_crop, lowres, sample_crop
 from train.data import LEFT, RIGHT, HandRecord
 
 COLORS = np.array([[40 + 12 * i, 255 - 12 * i, (80 * i) % 256] for i in range(17)], np.uint8)
@@ -132,3 +132,46 @@ def test_light_preset_is_milder_than_the_tracker_mix_in_every_hard_case():
                   "shift_sigma"):
         assert 0 < getattr(light, field) < getattr(tracker, field), field
     assert tracker.scale_range[0] < light.scale_range[0] < light.scale_range[1] < tracker.scale_range[1]
+
+
+@pytest.mark.parametrize("side", [48, 80, 112])
+def test_lowres_keeps_a_point_on_its_pixel_and_loses_detail(side):
+    """A bright square's centroid stays where it was (the keypoint keeps its pixel), while the
+    fine detail a small hand's crop lacks is gone (less high-frequency energy)."""
+    img = np.zeros((160, 160, 3), np.uint8)
+    img[87:93, 47:53] = 255                      # centroid (49.5, 89.5) in pixel-centre coordinates
+    img[::2, 120:] = 200                         # 1-pixel stripes: detail no small crop holds
+    out = lowres(img, covered=200.0, rng=np.random.default_rng(0), side_range=(side, side))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    blob = out[70:110, 30:70, 0].astype(float)
+    ys, xs = np.mgrid[70:110, 30:70]
+    cx, cy = (blob * xs).sum() / blob.sum(), (blob * ys).sum() / blob.sum()
+    assert abs(cx - 49.5) < 0.3 and abs(cy - 89.5) < 0.3, (cx, cy)
+    stripes = lambda a: np.abs(np.diff(a[:, 125:155, 0].astype(float), axis=0)).mean()
+    assert stripes(out) < 0.5 * stripes(img)
+
+
+@pytest.mark.parametrize("covered, side, changed", [
+    (200.0, 80, True),     # the crop spans more photo pixels than a small hand's: resampled
+    (80.0, 80, False),     # it already spans no more than that: left as it is
+    (60.0, 80, False),
+    (500.0, 160, False),   # no coarser than the crop itself
+])
+def test_lowres_changes_only_crops_finer_than_the_target(covered, side, changed):
+    img = np.random.default_rng(1).integers(0, 256, (160, 160, 3), dtype=np.uint8)
+    out = lowres(img, covered, np.random.default_rng(0), (side, side))
+    assert (not np.array_equal(out, img)) == changed
+
+
+def test_lowres_p_in_sample_crop_keeps_keypoints_and_defaults_off():
+    assert AugmentConfig().lowres_p == 0.0 and all(p.lowres_p == 0.0 for p in AUGMENT_PRESETS.values())
+    img, rec = drawn_hand()
+    base = AugmentConfig(photometric=False, full_rotation_p=0.0, flip_p=0.0, negative_p=0.0)
+    a = sample_crop(img, rec, 128, base, np.random.default_rng(5))
+    b = sample_crop(img, rec, 128, replace(base, lowres_p=1.0, lowres_side=(64, 64)), np.random.default_rng(5))
+    np.testing.assert_array_equal(a["keypoints"], b["keypoints"])
+    assert not np.array_equal(a["crop"], b["crop"])
+    # the coloured squares are still where the keypoints say (blurred, so a looser tolerance)
+    for k in range(17):
+        x, y = np.round(b["keypoints"][k]).astype(int)
+        assert np.abs(b["crop"][y, x].astype(int) - 128).max() > 20 or np.abs(COLORS[k].astype(int) - 128).max() <= 20

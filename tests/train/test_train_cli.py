@@ -2,6 +2,7 @@
 clear errors for a bad data path."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -184,3 +185,52 @@ def test_make_optimizer_is_fused_adamw_with_the_default_update():
     assert all(torch.isfinite(p).all() for p in a.parameters())
     # a device without the fused kernel gets the plain AdamW (torch would fail only at the first step)
     assert not make_optimizer(torch.nn.Linear(5, 3, device="meta"), 1e-2, 0.0).defaults["fused"]
+
+
+@pytest.mark.parametrize("sides, small_px, weight, expected", [
+    ([50, 95, 96, 200], 96, 2.0, [2, 2, 1, 1]),
+    ([50, 95, 96, 200], 64, 3.0, [3, 1, 1, 1]),
+    ([50, 200], 96, 1.0, [1, 1]),
+])
+def test_sample_weights_favour_hands_under_the_size(sides, small_px, weight, expected):
+    from train.data import HandRecord
+    from train.train_landmarks import sample_weights
+    recs = [HandRecord(image=None, keypoints=np.zeros((17, 2), np.float32), visible=np.ones(17, np.float32),
+                       box_side=float(s)) for s in sides]
+    np.testing.assert_array_equal(sample_weights(recs, small_px, weight), expected)
+
+
+def test_make_sampler_draws_small_hands_as_often_as_asked_and_refuses_ddp():
+    from train.data import HandRecord
+    from train.train_landmarks import make_sampler
+    recs = [HandRecord(image=None, keypoints=np.zeros((17, 2), np.float32), visible=np.ones(17, np.float32),
+                       box_side=float(s)) for s in (40, 200, 220, 240)]
+    assert make_sampler(recs, TrainConfig(), world=1) is None              # weight 1: plain shuffling
+    s = make_sampler(recs, TrainConfig(small_hand_weight=3.0), world=1, seed=0)
+    assert len(s) == 4
+    draws = [i for _ in range(1000) for i in s]
+    assert abs(draws.count(0) / len(draws) - 0.5) < 0.03                  # 3 / (3 + 1 + 1 + 1)
+    with pytest.raises(ValueError, match="--small-hand-weight 3.0: not supported under torchrun"):
+        make_sampler(recs, TrainConfig(small_hand_weight=3.0), world=2)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lowres-p", "1.5"], "--lowres-p 1.5: expected a share in [0, 1]"),
+    (["--lowres-p", "-0.1"], "--lowres-p -0.1: expected a share in [0, 1]"),
+    (["--small-hand-weight", "0"], "--small-hand-weight 0.0: expected > 0"),
+])
+def test_bad_small_hand_options_are_one_error_before_loading_data(tmp_path, args, message):
+    from train.train_landmarks import main
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        main(args + ["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")])
+
+
+def test_trains_with_lowres_crops_and_small_hand_sampling(tmp_path):
+    data = tiny_coco(tmp_path / "data")
+    train(TrainConfig(data=str(data), out=str(tmp_path / "run"), input_size=64, batch_size=4, workers=0, threads=1,
+                      eval_hands=6, minutes=5, warmup_steps=1, max_steps=2, lowres_p=1.0, small_hand_weight=2.0,
+                      small_hand_px=1000.0))
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert ck["state"]["step"] == 2
+    assert ck["train_config"]["lowres_p"] == 1.0 and ck["train_config"]["small_hand_weight"] == 2.0
+    assert "small-hand sampling: 12 of 12 hands under 1000 px" in (tmp_path / "run" / "train.log").read_text()
