@@ -24,7 +24,8 @@ from tracker.draw import tile_grid
 from tracker.metrics import average_precision, match_detections
 
 from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, make_optimizer, normalization,
-                     normalize_batch, resume_state, run_cli, save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
+                     normalize_batch, resume_state, run_cli, save_checkpoint, setup_cpu, setup_logging, start_cycle,
+                     worker_init, wrap_ddp)
 from .data import ImageCache, LoadReport, data_root, load_records
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
@@ -167,7 +168,7 @@ def train(cfg: DetTrainConfig) -> dict:
     out = Path(cfg.out)
     setup_logging(out, rank)
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
+    setup_cpu(cfg, device)
     codec = CenterCodec((cfg.input_width, cfg.input_height), 4)
     scfg = SceneConfig(cfg.input_width, cfg.input_height)
     report = LoadReport()

@@ -30,7 +30,8 @@ from tracker.metrics import pck
 
 from .augment import AugmentConfig, augment_preset, sample_crop
 from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, make_optimizer, normalization,
-                     normalize_batch, resume_state, run_cli, save_checkpoint, setup_logging, start_cycle, worker_init, wrap_ddp)
+                     normalize_batch, resume_state, run_cli, save_checkpoint, setup_cpu, setup_logging, start_cycle,
+                     worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_records, val_subset_indices
 from .model import LandmarkModelConfig, LandmarkNet
 
@@ -221,7 +222,7 @@ def train(cfg: TrainConfig) -> dict:
     out = Path(cfg.out)
     setup_logging(out, rank)
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
+    setup_cpu(cfg, device)
     codec = HeatmapCodec((cfg.input_size,) * 2, (cfg.input_size // cfg.heatmap_stride,) * 2, cfg.sigma)
     aug = augment_preset(cfg.augment)
     if not 0.0 <= cfg.lowres_p <= 1.0:
