@@ -4,6 +4,7 @@
     python -m bench --accuracy-images 200 --motion-clips 2 --only accuracy,motion
     python -m bench soak --frames 100000 --video ../shared/videos/ali_hand.mp4
     python -m bench models --threads 1,2                       # each model alone, ms per call
+    python -m bench train-step --allocators default,keep       # a CPU training step (needs torch)
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         return soak_main(argv[1:])
     if argv and argv[0] == "models":
         return models_main(argv[1:])
+    if argv and argv[0] == "train-step":
+        return train_step_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
@@ -136,6 +139,33 @@ def models_main(argv: list[str]) -> int:
     print("| threads | stage | p50 ms | p95 ms |\n|---|---|---|---|")
     for r in run(frame, a.threads, a.reps, a.landmark_model, a.detector_model):
         print(f"| {r['threads']} | {r['stage']} | {r['p50']:.2f} | {r['p95']:.2f} |")
+    return 0
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def train_step_main(argv: list[str]) -> int:
+    from .train_step import ALLOCATORS, NETS, __doc__ as doc, run
+    p = argparse.ArgumentParser(prog="python -m bench train-step", description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--nets", type=_names, default=("landmarks",), help=f"comma list of {', '.join(NETS)}")
+    p.add_argument("--allocators", type=_names, default=("default", "keep"),
+                   help=f"comma list of {', '.join(ALLOCATORS)}")
+    p.add_argument("--rounds", type=int, default=3, help="processes per net and allocator, interleaved")
+    p.add_argument("--steps", type=int, default=10, help="steps per process (the first 2 are left out)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=32)
+    a = p.parse_args(argv)
+    try:
+        rows = run(a.nets, a.allocators, a.rounds, a.steps, threads=a.threads, batch=a.batch_size)
+    except ValueError as e:
+        p.error(str(e))
+    print(f"| net | allocator | steps | p50 ms | p95 ms |   ({a.threads} threads, batch {a.batch_size})")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['net']} | {r['allocator']} | {r['steps']} | {r['p50']:.1f} | {r['p95']:.1f} |")
     return 0
 
 
