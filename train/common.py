@@ -162,9 +162,10 @@ def keep_freed_memory(threshold: int = 1 << 30) -> bool:
     Why: a training step on the CPU allocates and frees activations of tens of MB. By default
     glibc gives each block above its mmap threshold a fresh mapping and unmaps it on free, so
     every step page-faults its working set in again: on the 2-core VM a third of the CPU time of
-    the landmark loop went to the kernel, and one step of the shipped net at batch 32 took
-    2.1 s instead of 1.55 s (MODEL_CARD, "Training speed on the CPU"). The cost: the process keeps
-    its peak memory until it ends.
+    the landmark loop went to the kernel, and one step at batch 32 took 2.10 s instead of 1.47 s
+    for the shipped landmark net, 5.06 s instead of 3.09 s for the detector (``python -m bench
+    train-step``; MODEL_CARD, session 10). The cost: the process keeps its peak memory until it
+    ends.
 
     Returns True when applied; False where the C library is not glibc (macOS, Windows, musl),
     which changes nothing else.
