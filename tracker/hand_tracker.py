@@ -115,7 +115,7 @@ class HandTrackerOptions:
     flip_test: bool = False
     min_hand_size: float = 0.05
     min_edge_keypoint_score: float = 0.3
-    min_redetection_confidence: float = 0.3
+    min_redetection_confidence: float = 0.2
     redetection_frames: int = 60
 
     def validate(self) -> "HandTrackerOptions":

@@ -332,3 +332,20 @@ def test_weak_detection_without_a_vanished_hand_starts_nothing():
     det.score = 0.35
     scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
     assert all(t.process(blank(), timestamp_ms=i * 33.0).hands == [] for i in range(5))
+
+
+@pytest.mark.parametrize("score, found", [
+    (0.25, True),    # a hand back from behind the other one scored 0.21-0.26 on the motion clips
+    (0.15, False),   # under the default redetection threshold (0.2)
+])
+def test_default_redetection_threshold_takes_a_weakly_detected_returning_hand(score, found):
+    t, scene, det, _ = fake_tracker(min_detection_confidence=0.5, smoothing=False, max_missed=10)
+    scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
+    assert len(t.process(blank(), timestamp_ms=0).hands) == 1
+    scene.hands = []
+    for i in range(1, 16):
+        assert t.process(blank(), timestamp_ms=i * 33.0).hands == []
+    det.score = score
+    scene.hands = [SceneHand(hand_keypoints(200, 100, palm=30), right=True)]
+    res = [t.process(blank(), timestamp_ms=(15 + k) * 33.0).hands for k in (1, 2, 3)]
+    assert (len(res[-1]) == 1) == found
