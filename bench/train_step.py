@@ -2,8 +2,9 @@
 
     python -m bench train-step --nets landmarks,landmarks-cpu --allocators default,keep --rounds 3
 
-Nets: ``landmarks`` (the shipped net: 160 px, width 1.25, expand 2.0), ``landmarks-cpu`` (the
-90-minute CPU recipe: 128 px, fused), ``detector`` (the shipped one: 320x240, expand 1.5).
+Nets, built from the ``model_config`` of the checkpoints in assets/checkpoints (so they follow
+what is shipped): ``landmarks`` (the shipped net; v0.6: 160 px, width 1.25, expand 2.0),
+``landmarks-cpu`` (the 90-minute CPU recipe: 128 px, fused), ``detector`` (v0.6: 320x240, expand 1.5).
 Allocators (each run is a fresh process, since malloc settings are process-wide and torch reads
 its own once): ``default`` (glibc as it comes), ``keep`` (``train.common.keep_freed_memory``,
 what the training loops do on the CPU), ``thp`` (torch's ``THP_MEM_ALLOC_ENABLE=1``: 2 MB-aligned
@@ -22,7 +23,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-NETS = ("landmarks", "landmarks-cpu", "detector")
+CHECKPOINTS = ROOT / "assets" / "checkpoints"
+NETS = {"landmarks": CHECKPOINTS / "landmarks_last.pt",
+        "landmarks-cpu": CHECKPOINTS / "landmarks_cpu90_augment_light.pt",
+        "detector": CHECKPOINTS / "detector_last.pt"}
 ALLOCATORS = ("default", "keep", "thp", "keep+thp")
 
 
@@ -33,21 +37,15 @@ def _child(net: str, allocator: str, threads: int, batch: int, steps: int) -> li
     import torch
 
     from train.common import keep_freed_memory, make_optimizer
-    from train.model import DetectorModelConfig, DetectorNet, LandmarkModelConfig, LandmarkNet
+    from train.model import build_net
     if "keep" in allocator and not keep_freed_memory():
         raise RuntimeError("keep_freed_memory: not glibc")
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    if net == "detector":
-        model = DetectorNet(DetectorModelConfig(input_width=320, input_height=240, width=1.0, expand=1.5))
-        shape = (batch, 3, 240, 320)
-    elif net == "landmarks":
-        model = LandmarkNet(LandmarkModelConfig(input_size=160, width=1.25, expand=2.0))
-        shape = (batch, 3, 160, 160)
-    else:
-        model = LandmarkNet(LandmarkModelConfig(input_size=128, fused=True))
-        shape = (batch, 3, 128, 128)
-    model = model.to(memory_format=torch.channels_last)   # as the training loops keep it
+    mc = torch.load(NETS[net], map_location="cpu", weights_only=False)["model_config"]
+    w, h = (mc["input_width"], mc["input_height"]) if "input_width" in mc else (mc["input_size"],) * 2
+    shape = (batch, 3, h, w)
+    model = build_net(mc).to(memory_format=torch.channels_last)   # as the training loops keep it
     opt = make_optimizer(model, 1e-4, 1e-4)
     x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
     times = []

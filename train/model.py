@@ -162,6 +162,14 @@ class DetectorNet(LandmarkNet):
         return y[:, :1], y[:, 1:]
 
 
+def build_net(model_config: dict) -> LandmarkNet:
+    """The net a checkpoint's ``model_config`` describes: a DetectorNet when it has an input
+    width (the detector's frames are not square), a LandmarkNet otherwise."""
+    if "input_width" in model_config:
+        return DetectorNet(DetectorModelConfig(**model_config))
+    return LandmarkNet(LandmarkModelConfig(**model_config))
+
+
 class DetectorExportWrapper(nn.Module):
     """ONNX outputs: ``heatmap`` sigmoid centre probabilities, ``regress`` raw maps."""
 

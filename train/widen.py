@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from .common import save_checkpoint, setup_logging
-from .model import DetectorModelConfig, DetectorNet, LandmarkModelConfig, LandmarkNet, widen_state_dict
+from .model import build_net, widen_state_dict
 
 log = logging.getLogger("train.widen")
 
@@ -31,10 +31,7 @@ def widen_checkpoint(src: str | Path, dst: str | Path, expand: float) -> dict:
     if expand < mc.get("expand", 1.0):
         raise ValueError(f"--expand {expand} is below the checkpoint's {mc.get('expand', 1.0)}")
     mc["expand"] = expand
-    if "input_width" in mc:
-        net = DetectorNet(DetectorModelConfig(**mc))
-    else:
-        net = LandmarkNet(LandmarkModelConfig(**mc))
+    net = build_net(mc)
     net.load_state_dict(widen_state_dict(ck["model"], net))
     out = {k: v for k, v in ck.items() if k != "optimizer"}
     out.update(model=net.state_dict(), model_config=mc)

@@ -275,4 +275,3 @@ def test_keep_freed_memory_serves_large_blocks_from_a_heap_it_keeps():
     out = subprocess.run([sys.executable, "-c", _MALLINFO_PROBE], capture_output=True, text=True, check=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert out.stdout.split() == ["True"] * 4, out.stdout + out.stderr
-
