@@ -182,6 +182,11 @@ def test_false_positive_kinds_and_grid(tmp_path):
     assert recall == 0.5 and fpf == 3.0
     assert [f[0] for f in false_pos] == pytest.approx([0.8, 0.7, 0.6])
     assert false_positive_kinds(false_pos) == {"duplicate": 1, "loose_box": 1, "elsewhere": 1}
+    # matched at IoU 0.2 the loose box finds hand 1: only the duplicate and the empty one are left
+    _, recall, fpf, _, _, false_pos = _scene_stats(Scripted(dets), scenes, 0.5, match_iou=0.2)
+    assert recall == 1.0 and fpf == 2.0
+    assert false_positive_kinds(false_pos, 0.2) == {"duplicate": 1, "loose_box": 0, "elsewhere": 1}
+    _, _, _, _, _, false_pos = _scene_stats(Scripted(dets), scenes, 0.5)
     grid = tmp_path / "fp.jpg"
     draw_false_positives(grid, scenes, false_pos, cols=2, tile=100)
     img = cv2.imread(str(grid))
@@ -246,3 +251,29 @@ def test_thresholds_outside_0_1_name_the_flag(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv + ["--data", "/nonexistent"])
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("match_iou, found, fp", [(0.5, 0, 1), (0.3, 0, 1), (0.2, 1, 0)])
+def test_match_iou_decides_whether_a_loose_box_is_a_hit(match_iou, found, fp):
+    from train.evaluate import _scene_stats, calibrate_threshold
+    scenes = [(np.zeros((200, 200, 3), np.uint8), np.array([[10, 10, 50, 50]], np.float32), np.zeros((0, 4)))]
+    det = Scripted([([10, 10, 30, 30], 0.92)])     # IoU 0.25 with the labelled box
+    _, recall, fpf, _, kinds, _ = _scene_stats(det, scenes, 0.5, match_iou)
+    assert (recall, fpf) == (found, fp)
+    assert kinds["found"] == found and kinds["box_off"] == 1 - found
+    assert calibrate_threshold(det, scenes, max_fp=0.05, match_iou=match_iou) == (0.1 if found else 0.95)
+
+
+@pytest.mark.parametrize("value, message", [("0", "--match-iou must be in (0, 1]"), ("1.2", "--match-iou must be in [0, 1]"),
+                                            ("loose", "--match-iou must be a number")])
+def test_match_iou_option_names_the_flag(value, message, capsys):
+    from train.evaluate import main
+    with pytest.raises(SystemExit) as e:
+        main(["detector", "--match-iou", value, "--data", "/nonexistent"])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_evaluate_detector_rejects_a_match_iou_outside_0_1():
+    from train.evaluate import evaluate_detector
+    with pytest.raises(ValueError, match="match_iou must be in"):
+        evaluate_detector(Scripted([]), [], {}, match_iou=0.0)
