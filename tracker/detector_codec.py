@@ -3,7 +3,8 @@
 Targets per hand, on a grid of ``stride``-pixel cells of the detector input:
     heatmap  (1, h, w)  Gaussian splat at the hand-box centre cell, peak 1
     regress  (8, h, w)  at the centre cell (and its 3x3 neighbours, so that a peak one cell off
-                        still decodes well), relative to that cell:
+                        still decodes well; with ``regress_min_gauss`` > 0 at every cell where
+                        the hand's Gaussian is at least that, as TTFNet does), relative to that cell:
         0-1  centre - (cell + 0.5), in cells
         2-3  log(box width / stride), log(box height / stride)
         4-5  (wrist - centre) / box side          (box side = max(width, height))
@@ -21,6 +22,7 @@ import numpy as np
 from .keypoints import HandKeypoint
 
 NUM_REGRESS = 8
+FAR_WEIGHT = 2.0  # total regression weight of one hand's cells outside its 3x3 (regress_min_gauss > 0)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -75,11 +77,22 @@ class CenterCodec:
     Attributes:
         input_size: (width, height) of the detector input, pixels. stride: pixels per cell.
         min_sigma: smallest Gaussian radius in cells.
+        regress_min_gauss: 0 (v0.6 and before): regression targets at the 3x3 cells around each
+            centre, weight 1 at the centre and 0.5 around it. > 0: also at every cell where the
+            hand's Gaussian is >= this, weighted by the Gaussian; those outside the 3x3
+            share a total weight of :data:`FAR_WEIGHT` (the 3x3 keeps its 1 + 8 x 0.5), so that a
+            peak landing further from the centre, as on large or thin hands, still reads a box
+            meant for it. Decoding is the same either way.
     """
 
     input_size: tuple[int, int] = (256, 192)
     stride: int = 4
     min_sigma: float = 0.8
+    regress_min_gauss: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.regress_min_gauss < 1.0:
+            raise ValueError(f"regress_min_gauss must be in [0, 1), got {self.regress_min_gauss}")
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -87,11 +100,13 @@ class CenterCodec:
         return self.input_size[0] // self.stride, self.input_size[1] // self.stride
 
     def to_dict(self) -> dict:
-        return {"input_size": list(self.input_size), "stride": self.stride, "min_sigma": self.min_sigma}
+        return {"input_size": list(self.input_size), "stride": self.stride, "min_sigma": self.min_sigma,
+                "regress_min_gauss": self.regress_min_gauss}
 
     @classmethod
     def from_dict(cls, d: dict) -> "CenterCodec":
-        return cls(tuple(d["input_size"]), int(d["stride"]), float(d.get("min_sigma", 0.8)))
+        return cls(tuple(d["input_size"]), int(d["stride"]), float(d.get("min_sigma", 0.8)),
+                   float(d.get("regress_min_gauss", 0.0)))
 
     def sigma_for(self, box_side_px: float) -> float:
         return max(self.min_sigma, box_side_px / self.stride / 6.0)
@@ -126,22 +141,35 @@ class CenterCodec:
             g = np.exp(-((xs + 0.5 - cc[0]) ** 2 + (ys + 0.5 - cc[1]) ** 2) / (2 * s * s))
             heat = np.maximum(heat, g)
             heat[cj, ci] = 1.0
+            cells = []   # (i, j, weight, ownership distance: lower wins a cell two hands share)
             for dj in (-1, 0, 1):
                 for di in (-1, 0, 1):
                     i, j = ci + di, cj + dj
-                    if not (0 <= i < w and 0 <= j < h):
-                        continue
-                    d = float(np.hypot(i + 0.5 - cc[0], j + 0.5 - cc[1]))
-                    if d >= best[j, i]:
-                        continue
-                    best[j, i] = d
-                    reg[0, j, i] = cc[0] - (i + 0.5)
-                    reg[1, j, i] = cc[1] - (j + 0.5)
-                    reg[2, j, i] = np.log(bw / self.stride)
-                    reg[3, j, i] = np.log(bh / self.stride)
-                    reg[4:6, j, i] = (wr - c) / side
-                    reg[6:8, j, i] = (md - c) / side
-                    mask[j, i] = 1.0 if (di == 0 and dj == 0) else 0.5
+                    if 0 <= i < w and 0 <= j < h:
+                        cells.append((i, j, 1.0 if (di == 0 and dj == 0) else 0.5,
+                                      float(np.hypot(i + 0.5 - cc[0], j + 0.5 - cc[1]))))
+            if self.regress_min_gauss > 0:
+                # Cells further out share a total weight of FAR_WEIGHT by their Gaussian, so the
+                # 3x3 around the centre keeps its say however large the hand; ownership between
+                # two hands goes by distance in units of each hand's sigma.
+                near = {(i, j) for i, j, _, _ in cells}
+                js, is_ = np.nonzero(g >= self.regress_min_gauss)
+                far = [(int(i), int(j)) for j, i in zip(js, is_) if (int(i), int(j)) not in near]
+                total = sum(float(g[j, i]) for i, j in far)
+                cells = [(i, j, wt, d / s) for i, j, wt, d in cells]
+                cells += [(i, j, FAR_WEIGHT * float(g[j, i]) / total,
+                           float(np.hypot(i + 0.5 - cc[0], j + 0.5 - cc[1])) / s) for i, j in far]
+            for i, j, wt, d in cells:
+                if d >= best[j, i]:
+                    continue
+                best[j, i] = d
+                reg[0, j, i] = cc[0] - (i + 0.5)
+                reg[1, j, i] = cc[1] - (j + 0.5)
+                reg[2, j, i] = np.log(bw / self.stride)
+                reg[3, j, i] = np.log(bh / self.stride)
+                reg[4:6, j, i] = (wr - c) / side
+                reg[6:8, j, i] = (md - c) / side
+                mask[j, i] = wt
         return heat[None], reg, mask[None]
 
     def decode(self, heatmap: np.ndarray, regress: np.ndarray, threshold: float = 0.5,

@@ -40,6 +40,8 @@ class DetTrainConfig(LoopConfig):
     threshold: float = 0.4        # shipped score threshold
     epoch_scenes: int = 4000
     w_regress: float = 1.0
+    w_giou: float = 0.0           # weight of a GIoU loss on the boxes of the regression cells (0: smooth-L1 only)
+    regress_min_gauss: float = 0.0  # > 0: box regression also where a hand's Gaussian >= this (CenterCodec)
     unlabelled: str = ""          # JSON of mined unlabelled hands in train photos (python -m train.mine)
 
 
@@ -99,10 +101,35 @@ def focal_loss(logits, target, weight):
     return (lp.sum() + ln.sum()) / pos.sum().clamp_min(1.0)
 
 
-def detector_loss(heat_logits, reg, t_heat, t_reg, t_mask, t_ign, w_regress=1.0):
+def cell_boxes(reg):
+    """(B, >=4, h, w) centre offset and log size maps -> (B, 4, h, w) boxes x0, y0, x1, y1 in cells,
+    relative to each cell (a prediction and its target share the cell, so it cancels in IoU)."""
+    half = torch.exp(reg[:, 2:4].clamp(-5, 8)) / 2
+    return torch.cat([reg[:, 0:2] - half, reg[:, 0:2] + half], 1)
+
+
+def giou(a, b, eps: float = 1e-7):
+    """Generalised IoU of boxes (B, 4, ...) x0, y0, x1, y1 -> (B, ...), in [-1, 1]; 1 - giou
+    still has a gradient when the boxes do not overlap."""
+    lo, hi = torch.max(a[:, :2], b[:, :2]), torch.min(a[:, 2:], b[:, 2:])
+    inter = (hi - lo).clamp_min(0).prod(1)
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    union = area(a) + area(b) - inter
+    hull = (torch.max(a[:, 2:], b[:, 2:]) - torch.min(a[:, :2], b[:, :2])).prod(1)
+    return inter / (union + eps) - (hull - union) / (hull + eps)
+
+
+def detector_loss(heat_logits, reg, t_heat, t_reg, t_mask, t_ign, w_regress=1.0, w_giou=0.0):
     hl = focal_loss(heat_logits, t_heat, t_ign)
-    l1 = (F.smooth_l1_loss(reg, t_reg, reduction="none", beta=0.1) * t_mask).sum() / t_mask.sum().clamp_min(1.0)
-    return hl + w_regress * l1, {"heat": hl.item(), "reg": l1.item()}
+    norm = t_mask.sum().clamp_min(1.0)
+    l1 = (F.smooth_l1_loss(reg, t_reg, reduction="none", beta=0.1) * t_mask).sum() / norm
+    parts = {"heat": hl.item(), "reg": l1.item()}
+    loss = hl + w_regress * l1
+    if w_giou:
+        lg = ((1 - giou(cell_boxes(reg), cell_boxes(t_reg))) * t_mask[:, 0]).sum() / norm
+        loss = loss + w_giou * lg
+        parts["giou"] = lg.item()
+    return loss, parts
 
 
 def make_val_scenes(groups, cache, scfg, n, seed=321):
@@ -164,12 +191,16 @@ def draw_examples(net, scenes, codec, device, threshold, path: Path, n=12):
 
 
 def train(cfg: DetTrainConfig) -> dict:
+    if not 0.0 <= cfg.regress_min_gauss < 1.0:
+        raise ValueError(f"--regress-min-gauss {cfg.regress_min_gauss}: expected a value in [0, 1)")
+    if not cfg.w_giou >= 0.0:
+        raise ValueError(f"--w-giou {cfg.w_giou}: expected >= 0")
     rank, world, device = init_distributed()
     out = Path(cfg.out)
     setup_logging(out, rank)
     torch.manual_seed(cfg.seed)
     setup_cpu(cfg, device)
-    codec = CenterCodec((cfg.input_width, cfg.input_height), 4)
+    codec = CenterCodec((cfg.input_width, cfg.input_height), 4, regress_min_gauss=cfg.regress_min_gauss)
     scfg = SceneConfig(cfg.input_width, cfg.input_height)
     report = LoadReport()
     train_recs = load_records(cfg.data, cfg.train_split, cfg.skip_bad, report)
@@ -229,15 +260,15 @@ def train(cfg: DetTrainConfig) -> dict:
             lr = clock.tick(opt)
             hl, rp = model(normalize_batch(img, device))
             loss, parts = detector_loss(hl, rp, heat.to(device), reg.to(device), mask.to(device),
-                                        ign.to(device), cfg.w_regress)
+                                        ign.to(device), cfg.w_regress, cfg.w_giou)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             state["step"] += 1
             bar.update(1)
             if state["step"] % 200 == 0:
-                log.info("step %d %.1f min loss %.4f heat %.4f reg %.4f lr %.2e", state["step"],
-                         state["minutes"], loss.item(), parts["heat"], parts["reg"], lr)
+                log.info("step %d %.1f min loss %.4f heat %.4f reg %.4f giou %.4f lr %.2e", state["step"],
+                         state["minutes"], loss.item(), parts["heat"], parts["reg"], parts.get("giou", 0.0), lr)
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"loss is {loss.item()} at step {state['step']}")
             if clock.eval_due():
