@@ -4,7 +4,8 @@
 
 Rows: the detector on a 640x480 frame (letterbox + network + decode); the landmark stage on one
 and two crops (crop + network + decode), plain and with ``flip_test``; the landmark network alone
-at batch 1 and 2 (batch 2 = one crop with the flip test). Run it on an otherwise idle machine:
+at batch 1 and 2 (batch 2 = one crop with the flip test); one Kalman update of a hand's 17 points
+(numpy, no onnxruntime threads: the smoothing every tracked hand costs per frame). Run it on an otherwise idle machine:
 the bench's speed part runs beside MediaPipe's process and reads higher at 2 threads.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None,
     from tracker.detector import HandDetector
     from tracker.geometry import Roi
     from tracker.landmarks import LandmarkModel
+    from tracker.smoothing import make_filter
     h, w = frame.shape[:2]
     rois = [Roi(w * 0.3, h * 0.45, h * 0.33, 0.1), Roi(w * 0.65, h * 0.5, h * 0.3, -0.2)]
     rows = []
@@ -27,6 +29,14 @@ def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None,
         lm = LandmarkModel(landmark_model, threads=th)
         lmf = LandmarkModel(landmark_model, threads=th, flip_test=True)
         s = lm.input_size
+        kf, frame_no = make_filter("kalman"), [0]
+        hand = np.stack([np.linspace(100, 160, 17), np.linspace(200, 120, 17)], 1)
+        scores = np.full(17, 0.9)
+
+        def kalman_update():
+            frame_no[0] += 1
+            kf.update(hand + frame_no[0] % 7, scores, t_s=frame_no[0] / 30.0)
+
         stages = [
             (f"detector {w}x{h}", lambda: det(frame)),
             ("landmarks, 1 crop", lambda: lm(frame, rois[:1])),
@@ -35,6 +45,7 @@ def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None,
             ("landmarks + flip test, 2 crops", lambda: lmf(frame, rois)),
             ("landmark network, batch 1", lambda: lm.session.run(None, {"image": np.zeros((1, 3, s, s), np.float32)})),
             ("landmark network, batch 2", lambda: lm.session.run(None, {"image": np.zeros((2, 3, s, s), np.float32)})),
+            ("Kalman update, 1 hand", kalman_update),
         ]
         for name, fn in stages:
             p50, p95 = time_call(fn, reps)
