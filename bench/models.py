@@ -4,11 +4,14 @@
 
 Rows: the detector on a 640x480 frame (letterbox + network + decode); the landmark stage on one
 and two crops (crop + network + decode), plain and with ``flip_test``; the landmark network alone
-at batch 1 and 2 (batch 2 = one crop with the flip test); one Kalman update of a hand's 17 points
-(numpy, no onnxruntime threads: the smoothing every tracked hand costs per frame). Run it on an otherwise idle machine:
-the bench's speed part runs beside MediaPipe's process and reads higher at 2 threads.
+at batch 1 and 2 (batch 2 = one crop with the flip test); one Kalman update of a hand's 17
+points (numpy, no onnxruntime threads: the smoothing every tracked hand costs per frame). Run it
+on an otherwise idle machine: the bench's speed part runs beside MediaPipe's process and reads
+higher at 2 threads.
 """
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -29,13 +32,13 @@ def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None,
         lm = LandmarkModel(landmark_model, threads=th)
         lmf = LandmarkModel(landmark_model, threads=th, flip_test=True)
         s = lm.input_size
-        kf, frame_no = make_filter("kalman"), [0]
+        kf, frames = make_filter("kalman"), itertools.count(1)
         hand = np.stack([np.linspace(100, 160, 17), np.linspace(200, 120, 17)], 1)
         scores = np.full(17, 0.9)
 
         def kalman_update():
-            frame_no[0] += 1
-            kf.update(hand + frame_no[0] % 7, scores, t_s=frame_no[0] / 30.0)
+            n = next(frames)
+            kf.update(hand + n % 7, scores, t_s=n / 30.0)
 
         stages = [
             (f"detector {w}x{h}", lambda: det(frame)),

@@ -126,7 +126,7 @@ class CenterCodec:
         heat = np.zeros((h, w), np.float32)
         reg = np.zeros((NUM_REGRESS, h, w), np.float32)
         mask = np.zeros((h, w), np.float32)
-        best = np.full((h, w), np.inf, np.float32)  # distance of the owning hand's centre
+        best = np.full((h, w), np.inf, np.float32)  # ownership distance of the owning hand
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         for box, wr, md in zip(np.asarray(boxes, np.float32), np.asarray(wrists, np.float32),
                                np.asarray(mids, np.float32)):
@@ -141,24 +141,24 @@ class CenterCodec:
             g = np.exp(-((xs + 0.5 - cc[0]) ** 2 + (ys + 0.5 - cc[1]) ** 2) / (2 * s * s))
             heat = np.maximum(heat, g)
             heat[cj, ci] = 1.0
-            cells = []   # (i, j, weight, ownership distance: lower wins a cell two hands share)
+            # Ownership of a cell two hands share goes to the nearer centre: in cells (v0.6
+            # targets), or in units of each hand's sigma when the regression area follows it.
+            unit = s if self.regress_min_gauss > 0 else 1.0
+            dist = lambda i, j: float(np.hypot(i + 0.5 - cc[0], j + 0.5 - cc[1])) / unit  # noqa: E731
+            cells = []   # (i, j, weight, ownership distance)
             for dj in (-1, 0, 1):
                 for di in (-1, 0, 1):
                     i, j = ci + di, cj + dj
                     if 0 <= i < w and 0 <= j < h:
-                        cells.append((i, j, 1.0 if (di == 0 and dj == 0) else 0.5,
-                                      float(np.hypot(i + 0.5 - cc[0], j + 0.5 - cc[1]))))
+                        cells.append((i, j, 1.0 if (di == 0 and dj == 0) else 0.5, dist(i, j)))
             if self.regress_min_gauss > 0:
                 # Cells further out share a total weight of FAR_WEIGHT by their Gaussian, so the
-                # 3x3 around the centre keeps its say however large the hand; ownership between
-                # two hands goes by distance in units of each hand's sigma.
+                # 3x3 around the centre keeps its say however large the hand.
                 near = {(i, j) for i, j, _, _ in cells}
                 js, is_ = np.nonzero(g >= self.regress_min_gauss)
                 far = [(int(i), int(j)) for j, i in zip(js, is_) if (int(i), int(j)) not in near]
                 total = sum(float(g[j, i]) for i, j in far)
-                cells = [(i, j, wt, d / s) for i, j, wt, d in cells]
-                cells += [(i, j, FAR_WEIGHT * float(g[j, i]) / total,
-                           float(np.hypot(i + 0.5 - cc[0], j + 0.5 - cc[1])) / s) for i, j in far]
+                cells += [(i, j, FAR_WEIGHT * float(g[j, i]) / total, dist(i, j)) for i, j in far]
             for i, j, wt, d in cells:
                 if d >= best[j, i]:
                     continue

@@ -174,6 +174,12 @@ SIZE_BINS = (0.0, 0.1, 0.2, 0.4, 1.01)  # hand box longest side / frame longest 
 
 
 MISS_KINDS = ("found", "box_off", "below_threshold", "below_threshold_box_ok", "nothing")
+LOOSE_IOU = 0.2  # a box overlapping a labelled hand at least this much was a try at it
+
+
+def _loose_iou(match_iou: float) -> float:
+    """Lowest IoU at which a box counts as a (possibly loose) try at a hand; never above a hit."""
+    return min(LOOSE_IOU, match_iou)
 
 
 def _scene_stats(det: HandDetector, scenes, threshold: float, match_iou: float = 0.5):
@@ -183,7 +189,7 @@ def _scene_stats(det: HandDetector, scenes, threshold: float, match_iou: float =
     ``match_iou``, 0.5 as the issue's AP@0.5), ``box_off`` (one at the threshold overlaps it, 0.2
     <= IoU < ``match_iou``), ``below_threshold``
     (only detections scored 0.05..threshold overlap it; ``below_threshold_box_ok`` counts those of
-    them with IoU >= 0.5), ``nothing`` (no detection >= 0.05 with IoU >= 0.2: a box around
+    them with IoU >= ``match_iou``), ``nothing`` (no detection >= 0.05 with IoU >= 0.2: a box around
     another, larger hand does not count as a try at this one).
 
     Sixth value: the false positives at ``threshold``, a list of (score, scene index, box (4,)
@@ -213,7 +219,7 @@ def _scene_stats(det: HandDetector, scenes, threshold: float, match_iou: float =
             best_any = iou.max(1, initial=0.0)
             found = best_at >= match_iou
             kinds["found"] += int(found.sum())
-            tried_at, tried = best_at >= min(0.2, match_iou), best_any >= min(0.2, match_iou)
+            tried_at, tried = best_at >= _loose_iou(match_iou), best_any >= _loose_iou(match_iou)
             kinds["box_off"] += int((tried_at & ~found).sum())
             below = ~tried_at & tried
             kinds["below_threshold"] += int(below.sum())
@@ -235,7 +241,7 @@ def false_positive_kinds(false_pos, match_iou: float = 0.5) -> dict:
     ``loose_box`` (0.2..``match_iou``: the hand found, the box too large, small or shifted; it is a
     miss of that hand too), ``elsewhere`` (below both: background, a face, or a hand the labels miss)."""
     iou = np.array([f[3] for f in false_pos], np.float64)
-    lo = min(0.2, match_iou)
+    lo = _loose_iou(match_iou)
     return {"duplicate": int((iou >= match_iou).sum()), "loose_box": int(((iou >= lo) & (iou < match_iou)).sum()),
             "elsewhere": int((iou < lo).sum())}
 
