@@ -77,22 +77,27 @@ class Outputs:
         for opt, p in (("-o/--output", video), ("--json", jsonl), ("--csv", csv_path)):
             if p is not None and not Path(p).resolve().parent.is_dir():
                 raise UsageError(f"{opt}: folder of {p} does not exist")
+        self.jsonl = self.csv_file = None
+        opt = "-o/--output"
         try:
             if video is not None:
                 from .video import VideoSink
                 self.sink = VideoSink(video, fps)
+            opt = "--json"
             self.jsonl = open(jsonl, "w", encoding="utf-8") if jsonl is not None else None
             if self.jsonl:
                 self._files.append(self.jsonl)
+            opt = "--csv"
             self.csv_file = open(csv_path, "w", encoding="utf-8", newline="") if csv_path is not None else None
             if self.csv_file:
                 self._files.append(self.csv_file)
                 self.csv = csv.writer(self.csv_file)
                 self.csv.writerow(csv_header())
                 self.csv_file.flush()
-        except OSError as e:
+        except (OSError, ValueError) as e:
             self.close()
-            raise UsageError(f"cannot open output: {e}") from None
+            # OSError's text names the file but not the option ("[Errno 21] Is a directory: 'x'")
+            raise UsageError(f"{opt}: cannot open output: {e}") from None
 
     def write(self, index: int, t_ms: float, result, annotated: np.ndarray | None) -> None:
         if self.jsonl is not None:
@@ -285,7 +290,8 @@ def make_parser() -> argparse.ArgumentParser:
     _common(w)
     v = sub.add_parser("video", help="track a video file, an image or a folder of images")
     v.add_argument("input", metavar="INPUT", help="video file, image file or folder of images")
-    v.add_argument("-o", "--output", metavar="OUT.mp4", help="write an annotated video")
+    v.add_argument("-o", "--output", metavar="OUT.mp4",
+                   help="write an annotated video (.mp4, .m4v, .mov, .mkv or .avi; codec mp4v)")
     v.add_argument("--json", metavar="TRACKS.jsonl", help="write one JSON line per frame")
     v.add_argument("--csv", metavar="TRACKS.csv", help="write one CSV row per frame (34 points)")
     v.add_argument("--static", action="store_true", help="treat every frame independently (no tracking)")

@@ -154,11 +154,16 @@ def progress(source: FrameSource, enabled: bool = True, desc: str | None = None)
                 unit="frame", dynamic_ncols=True, leave=False)
 
 
+#: containers OpenCV's FFmpeg backend writes with the "mp4v" codec (checked with opencv-python 5.0);
+#: .webm and unknown extensions fail, and only when the first frame arrives, so the sink checks up front
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
+
+
 class VideoSink:
     """mp4 writer as a context manager; the frame size is taken from the first frame.
 
     Args:
-        path: output file (.mp4; parent folder must exist).
+        path: output file (one of :data:`VIDEO_EXTENSIONS`, any case; parent folder must exist).
         fps: frames per second of the output.
         fourcc: codec tag ("mp4v" is always available in opencv-python).
     """
@@ -167,6 +172,11 @@ class VideoSink:
         self.path = Path(path)
         if not self.path.parent.exists():
             raise FileNotFoundError(f"output folder does not exist: {self.path.parent}")
+        if self.path.suffix.lower() not in VIDEO_EXTENSIONS:
+            raise ValueError(f"cannot write video {self.path}: unsupported extension {self.path.suffix!r} "
+                             f"(use one of {', '.join(VIDEO_EXTENSIONS)})")
+        if self.path.is_dir():
+            raise ValueError(f"cannot write video {self.path}: it is a folder")
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.fourcc = fourcc
         self._writer: cv2.VideoWriter | None = None

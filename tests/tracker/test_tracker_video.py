@@ -42,6 +42,26 @@ def test_sink_then_source_roundtrip(tmp_path):
     assert frames[0][2].shape == (48, 64, 3)
 
 
+@pytest.mark.parametrize("name", ["b.avi", "c.MKV", "d.mov"])
+def test_sink_writes_the_other_containers(tmp_path, name):
+    with VideoSink(tmp_path / name, fps=25) as sink:
+        for i in range(3):
+            sink.write(numbered(i))
+    assert len(FrameSource(tmp_path / name)) == 3
+
+
+@pytest.mark.parametrize("name, error, match", [
+    ("o.xyz", ValueError, "unsupported extension '.xyz'"),
+    ("o.webm", ValueError, "unsupported extension '.webm'"),
+    ("dir.mp4", ValueError, "it is a folder"),
+    ("nope/o.mp4", FileNotFoundError, "output folder does not exist"),
+])
+def test_sink_rejects_what_it_cannot_write_before_any_frame(tmp_path, name, error, match):
+    (tmp_path / "dir.mp4").mkdir()
+    with pytest.raises(error, match=match):
+        VideoSink(tmp_path / name)
+
+
 def test_image_and_folder(tmp_path):
     cv2.imwrite(str(tmp_path / "b.png"), numbered(2))
     cv2.imwrite(str(tmp_path / "a.png"), numbered(1))
