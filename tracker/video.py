@@ -163,7 +163,7 @@ class VideoSink:
     """mp4 writer as a context manager; the frame size is taken from the first frame.
 
     Args:
-        path: output file (one of :data:`VIDEO_EXTENSIONS`, any case; parent folder must exist).
+        path: output file (parent folder must exist; with "mp4v" one of :data:`VIDEO_EXTENSIONS`, any case).
         fps: frames per second of the output.
         fourcc: codec tag ("mp4v" is always available in opencv-python).
     """
@@ -172,7 +172,7 @@ class VideoSink:
         self.path = Path(path)
         if not self.path.parent.exists():
             raise FileNotFoundError(f"output folder does not exist: {self.path.parent}")
-        if self.path.suffix.lower() not in VIDEO_EXTENSIONS:
+        if fourcc == "mp4v" and self.path.suffix.lower() not in VIDEO_EXTENSIONS:
             raise ValueError(f"cannot write video {self.path}: unsupported extension {self.path.suffix!r} "
                              f"(use one of {', '.join(VIDEO_EXTENSIONS)})")
         if self.path.is_dir():
