@@ -225,7 +225,8 @@ def run_webcam(args: argparse.Namespace) -> int:
 
 
 # -- argument parsing ----------------------------------------------------------------------------
-def _positive_int(name: str):
+def positive_int(name: str):
+    """argparse type: an integer >= 1; the error names ``name`` (also used by train.evaluate)."""
     def parse(s: str) -> int:
         try:
             v = int(s)
@@ -265,10 +266,10 @@ def unit_float(name: str):
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mirror", action="store_true",
                    help="mirrored (selfie) view: swap the left/right labels (webcam: also flip the view)")
-    p.add_argument("--max-hands", type=_positive_int("--max-hands"), default=2, metavar="N",
+    p.add_argument("--max-hands", type=positive_int("--max-hands"), default=2, metavar="N",
                    help="most hands per frame (default 2)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="inference device (default cpu)")
-    p.add_argument("--threads", type=_positive_int("--threads"), default=2, metavar="N",
+    p.add_argument("--threads", type=positive_int("--threads"), default=2, metavar="N",
                    help="onnxruntime threads per model (default 2)")
     p.add_argument("--min-detection-confidence", type=unit_float("--min-detection-confidence"), default=None,
                    metavar="P", help="detector score threshold (default: the model's calibrated one)")
@@ -295,7 +296,7 @@ def make_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", metavar="TRACKS.jsonl", help="write one JSON line per frame")
     v.add_argument("--csv", metavar="TRACKS.csv", help="write one CSV row per frame (34 points)")
     v.add_argument("--static", action="store_true", help="treat every frame independently (no tracking)")
-    v.add_argument("--max-frames", type=_positive_int("--max-frames"), metavar="N", help="stop after N frames")
+    v.add_argument("--max-frames", type=positive_int("--max-frames"), metavar="N", help="stop after N frames")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     _common(v)
     return parser

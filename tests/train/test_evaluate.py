@@ -245,8 +245,13 @@ def test_scene_size_option(text, size):
 
 @pytest.mark.parametrize("argv, message", [(["detector", "--threshold", "1.5"], "--threshold must be in [0, 1]"),
                                            (["acquisition", "--presence", "-0.1"], "--presence must be in [0, 1]"),
-                                           (["acquisition", "--presence", "high"], "--presence must be a number")])
-def test_thresholds_outside_0_1_name_the_flag(argv, message, capsys):
+                                           (["acquisition", "--presence", "high"], "--presence must be a number"),
+                                           (["detector", "--scenes", "0"], "--scenes must be >= 1"),
+                                           (["detector", "--calibrate", "--calibration-scenes", "-5"],
+                                            "--calibration-scenes must be >= 1"),
+                                           (["detector", "--calibration-scenes", "many"],
+                                            "--calibration-scenes must be an integer")])
+def test_bad_option_values_name_the_flag(argv, message, capsys):
     from train.evaluate import main
     with pytest.raises(SystemExit) as e:
         main(argv + ["--data", "/nonexistent"])
@@ -277,3 +282,32 @@ def test_evaluate_detector_rejects_a_match_iou_outside_0_1():
     from train.evaluate import evaluate_detector
     with pytest.raises(ValueError, match="match_iou must be in"):
         evaluate_detector(Scripted([]), [], {}, match_iou=0.0)
+
+
+@pytest.mark.parametrize("argv, cal_scenes", [(["--calibrate", "--calibration-scenes", "7"], 7),
+                                               (["--calibrate"], 3), ([], None)])
+def test_calibration_scene_count(monkeypatch, tmp_path, argv, cal_scenes):
+    """--calibration-scenes sets how many scenes (seed 1234) the threshold is picked on; the JSON says it."""
+    import json
+    import train.evaluate as ev
+    calls = []
+
+    class FakeDetector:
+        width, height = 64, 48
+
+        def __init__(self, *a, **k):
+            pass
+
+    monkeypatch.setattr(ev, "load_records", lambda *a, **k: [])
+    monkeypatch.setattr(ev, "ImageCache", lambda recs: {})
+    monkeypatch.setattr(ev, "HandDetector", FakeDetector)
+    monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h: calls.append((n, seed)) or [])
+    monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
+    monkeypatch.setattr(ev, "evaluate_detector", lambda det, recs, cache, n, threshold, fp_grid, match_iou:
+                        {"scenes": n, "threshold": threshold})
+    out = tmp_path / "e.json"
+    ev.main(["detector", "--scenes", "3", "--out", str(out), *argv])
+    res = json.loads(out.read_text())
+    assert res["calibration_scenes"] == cal_scenes and res["scenes"] == 3
+    assert calls == ([(cal_scenes, 1234)] if cal_scenes else [])
+    assert res["threshold"] == (0.4 if cal_scenes else None)
