@@ -421,14 +421,14 @@ def main(argv=None):
                                            height=a.scene_size[1])
         else:
             det = HandDetector(a.model, threads=a.threads)
-            if a.calibrate:
-                n_cal = a.calibration_scenes or a.scenes
+            n_cal = (a.calibration_scenes or a.scenes) if a.calibrate else None
+            if n_cal:
                 cal = _scenes(recs, cache, n_cal, 1234, det.width, det.height)
                 a.threshold = calibrate_threshold(det, cal, match_iou=a.match_iou)
                 log.info("calibrated threshold on %d scenes: %.2f", n_cal, a.threshold)
             res = evaluate_detector(det, recs, cache, a.scenes, threshold=a.threshold, fp_grid=a.fp_grid,
                                     match_iou=a.match_iou)
-            res["calibration_scenes"] = n_cal if a.calibrate else None
+            res["calibration_scenes"] = n_cal
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     res["seconds"] = round(time.time() - t0, 1)
