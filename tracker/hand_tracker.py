@@ -32,6 +32,9 @@ grayscale (to BGR), HxWx4 BGRA (alpha dropped), uint16 (scaled to uint8 by ``>> 
 16-bit range assumed), non-contiguous arrays (copied). Rejected with ``ValueError``: empty
 frames, other shapes, other dtypes (float images included: convert them yourself, the scale is
 ambiguous), decreasing timestamps. Not an array: ``TypeError``.
+
+In video mode a frame whose size differs from the previous one ends all tracks (ids keep counting
+up) and runs the detector at once, as for a new video.
 """
 from __future__ import annotations
 
@@ -348,6 +351,14 @@ class HandTracker:
         self._detector_misses = 0
         self._frames_since_detector = 10 ** 9
         self._recent_counts: collections.deque[int] = collections.deque(maxlen=max(o.redetection_frames, 1))
+        self._frame_size: tuple[int, int] | None = None
+
+    def _restart_tracks(self) -> None:
+        """End every track (ids keep counting up) but keep the frame count and timestamps."""
+        self.associator.reset()
+        self._detector_misses = 0
+        self._frames_since_detector = 10 ** 9
+        self._recent_counts.clear()
 
     def _detection_threshold(self, n_tracked: int) -> float | None:
         """The detector threshold for new hands this frame: ``min_redetection_confidence`` while
@@ -475,6 +486,14 @@ class HandTracker:
 
     def _process_video(self, frame: np.ndarray, timestamp_ms: float | None) -> tuple[list[Hand], bool]:
         o = self.options
+        size = (frame.shape[1], frame.shape[0])
+        if self._frame_size is not None and size != self._frame_size:
+            # The tracks' crops and filters are in the old frame's pixels: kept, they would hold the
+            # slots (so the detector would not run) while pointing at the wrong places. A new size is
+            # likely a new source, so the detector's back-off restarts too.
+            log.info("frame size changed from %dx%d to %dx%d: tracks restart", *self._frame_size, *size)
+            self._restart_tracks()
+        self._frame_size = size
         t_s = None if timestamp_ms is None else float(timestamp_ms) / 1000.0
         tracks = self.associator.active_tracks
         rois, owners, avoid = [], [], []

@@ -172,6 +172,28 @@ def test_detector_backs_off_when_it_finds_nothing():
     assert found_at - 40 < 4
 
 
+def test_frame_size_change_restarts_tracks():
+    """Tracks live in the old frame's pixels: after a size change the hands are found afresh on
+    that very frame (new ids), not followed with stale crops; the frame count goes on."""
+    tr, scene, det, _ = fake_tracker(detector_interval=4)
+    two_hands(scene)
+    for i in range(5):
+        r = tr.process(blank(), i * 33)
+    old_ids = {h.track_id for h in r.hands}
+    scene.hands = [SceneHand(hand_keypoints(2 * 90, 2 * 130, palm=120), True),   # the same view, 2x
+                   SceneHand(hand_keypoints(2 * 230, 2 * 130, palm=120, right=False), False)]
+    r = tr.process(blank(640, 480), 5 * 33)
+    assert r.detector_ran and r.frame_index == 5 and r.image_size == (640, 480)
+    assert len(r.hands) == 2 and not old_ids & {h.track_id for h in r.hands}
+    assert abs(r.hand("right").keypoints[1, 0] - 180) < 3
+    # the detector's back-off restarts too: nothing for a while, then a new size finds at once
+    scene.hands = []
+    for i in range(6, 30):
+        tr.process(blank(640, 480), i * 33)
+    scene.hands = [SceneHand(hand_keypoints(90, 130), True)]
+    assert len(tr.process(blank(), 30 * 33).hands) == 1
+
+
 def test_track_survives_brief_occlusion_through_tracker():
     tr, scene, _, _ = fake_tracker()
     two_hands(scene)
