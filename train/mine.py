@@ -2,6 +2,9 @@
 
     python -m train.mine --data ../shared/data/hands21 --split train --out runs/unlabelled_train.json
 
+(the list the shipped detectors were trained with, made by the session-1 detector, is committed as
+``assets/unlabelled_train.json``)
+
 hands21 labels one hand per photo (plus the few more MediaPipe found), but many photos show
 another hand: the person's second hand cut by the frame edge, blurred, or small behind the
 first. Pasted into detector scenes, or used as background, such a hand would be taught as

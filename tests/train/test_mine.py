@@ -43,3 +43,26 @@ def test_bad_unlabelled_file(tmp_path, text, err, match):
         f.write_text(text)
     with pytest.raises(err, match=match):
         load_unlabelled(f, tmp_path)
+
+
+def test_committed_list_matches_the_train_photos(hands21):
+    """assets/unlabelled_train.json (what the shipped detectors trained with) loads keyed like the
+    train records, and each box is on its photo and meets no labelled hand there."""
+    import cv2
+
+    from train.data import load_records
+    from train.scenes import overlaps_any
+    root = Path(__file__).resolve().parents[2]
+    d = load_unlabelled(root / "assets" / "unlabelled_train.json", hands21)
+    assert sum(len(v) for v in d.values()) == 148
+    recs = {}
+    for r in load_records(hands21, "train"):
+        recs.setdefault(str(r.image), []).append(r.box)
+    assert set(d) <= set(recs)
+    for path, boxes in list(d.items())[:40]:
+        h, w = cv2.imread(path).shape[:2]
+        # well-formed and on the photo (a hand cut by the edge may have its box run past it)
+        assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+        assert (boxes[:, 0] < w).all() and (boxes[:, 2] > 0).all() and (boxes[:, 1] < h).all() and (boxes[:, 3] > 0).all()
+        labelled = np.asarray(recs[path], np.float64).reshape(-1, 4)
+        assert not any(overlaps_any(*b.astype(np.float64).tolist(), labelled, 0.0) for b in boxes)
