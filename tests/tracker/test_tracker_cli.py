@@ -57,8 +57,10 @@ def test_video_to_jsonl_csv_and_mp4(fake_models, small_video, tmp_path, capsys):
     for rec in lines:
         assert sorted(h["side"] for h in rec["hands"]) == ["left", "right"]
         for h in rec["hands"]:
-            assert set(h) == {"side", "track_id", "score", "keypoints"}
-            assert np.asarray(h["keypoints"]).shape == (17, 3)
+            assert set(h) == {"side", "track_id", "score", "handedness", "box", "keypoints"}
+            k = np.asarray(h["keypoints"])
+            assert k.shape == (17, 3) and 0.5 <= h["handedness"] <= 1.0
+            np.testing.assert_allclose(h["box"], [*k[:, :2].min(0), *k[:, :2].max(0)], atol=0.02)
     right = next(h for h in lines[-1]["hands"] if h["side"] == "right")
     assert abs(right["keypoints"][1][0] - 60) < 3
 
