@@ -33,7 +33,11 @@ model's measurements (:class:`Measurement`) and
    - with ``max_hands <= 2`` at most one track is "left" and one "right", chosen by the
      assignment that best agrees with the accumulated evidence plus a hysteresis bonus
      (``side_hysteresis``) for keeping the current side. A lost track keeps its side and id, so
-     a hand that comes back after a brief occlusion gets its slot back.
+     a hand that comes back after a brief occlusion gets its slot back;
+   - once a track's evidence for its side reaches ``side_lock`` the side is fixed until the
+     track ends: a physical hand never changes side, and evidence that turns against a side
+     held that confidently came, on the real clips we looked at, from views the model gets
+     wrong for seconds on end (backs of hands from above), not from a wrong start.
 
 Sides here are as seen in the image; mirroring is applied by the caller
 (:class:`tracker.hand_tracker.HandTracker`).
@@ -107,6 +111,7 @@ class Track:
     evidence: float = 0.0
     vote: float = 0.0
     side: str | None = None
+    locked: bool = False
     hits: int = 1
     missed: int = 0
     age: int = 1
@@ -210,6 +215,9 @@ class HandAssociator:
         memory_prior: largest |log-odds| prior one remembered track gives a new one.
         young_gate: gate multiplier for tracks with fewer than 3 hits (no motion estimate yet).
         side_hysteresis: log-odds bonus for keeping the current side.
+        side_lock: once a track's evidence for its current side reaches this, the side is fixed
+            until the track ends (None: never; see ``HandTrackerOptions.side_lock``). A lost or
+            ended locked track is remembered with its locked side at full ``memory_prior``.
         handedness_weight: cost weight of |right_prob - track p_right| in matching.
         own_crop_bonus: cost bonus for a measurement made in the track's own crop.
     """
@@ -222,7 +230,7 @@ class HandAssociator:
                  evidence_clip: float = 3.0, evidence_cap: float = 60.0,
                  vote_score_range: tuple[float, float] = (0.45, 0.65), exclusion: bool = True,
                  side_memory: int = 150, memory_prior: float = 4.0, young_gate: float = 2.0,
-                 side_hysteresis: float = 3.0,
+                 side_hysteresis: float = 3.0, side_lock: float | None = 20.0,
                  handedness_weight: float = 0.5, own_crop_bonus: float = 0.3) -> None:
         if max_hands < 1:
             raise ValueError(f"max_hands must be >= 1, got {max_hands}")
@@ -245,6 +253,7 @@ class HandAssociator:
         self.memory_prior = float(memory_prior)
         self.young_gate = float(young_gate)
         self.side_hysteresis = float(side_hysteresis)
+        self.side_lock = None if side_lock is None else float(side_lock)
         self.handedness_weight = float(handedness_weight)
         self.own_crop_bonus = float(own_crop_bonus)
         self.tracks: list[Track] = []
@@ -362,7 +371,7 @@ class HandAssociator:
                         tr.keypoints = pred
         for t in self.tracks:
             if t.missed > self.max_missed and self.side_memory > 0:
-                self._memory.append((self._frame, t.evidence))
+                self._memory.append((self._frame, self._remembered(t)))
         self._memory = [(f, e) for f, e in self._memory if self._frame - f < self.side_memory]
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         # New tracks: best measurements first, while there is room.
@@ -389,6 +398,13 @@ class HandAssociator:
         w *= min(max(pres, 0.0), 1.0)
         return w * _logit(m.right_prob, self.evidence_clip)
 
+    def _remembered(self, t: Track) -> float:
+        """The side evidence a lost or ended track leaves: its evidence, or for a locked track its
+        locked side at full strength (its later evidence disagreed, but its side did not change)."""
+        if t.locked:
+            return self.memory_prior if t.side == RIGHT else -self.memory_prior
+        return t.evidence
+
     def prior(self) -> float:
         """Side prior for a new track from tracks lost (still remembered, not seen now) or
         ended in the last ``side_memory`` frames, each capped at ``memory_prior`` and fading
@@ -396,7 +412,7 @@ class HandAssociator:
         if self.side_memory <= 0 or self.memory_prior <= 0:
             return 0.0
         items = list(self._memory)
-        items += [(self._frame - t.missed, t.evidence) for t in self.tracks if t.missed > 0]
+        items += [(self._frame - t.missed, self._remembered(t)) for t in self.tracks if t.missed > 0]
         p = 0.0
         for f, e in items:
             fade = 1.0 - (self._frame - f) / self.side_memory
@@ -464,9 +480,12 @@ class HandAssociator:
         if self.max_hands > 2 or len(active) > 2:
             for t in active:
                 t.side = self._single_side(t)
+            self._lock(active)
             return
         best, best_sides = -math.inf, None
         for sides in itertools.permutations((LEFT, RIGHT), len(active)):
+            if any(t.locked and t.side != side for t, side in zip(active, sides)):
+                continue
             s = 0.0
             for t, side in zip(active, sides):
                 e = self._side_score(t)
@@ -475,10 +494,21 @@ class HandAssociator:
                     s += self.side_hysteresis
             if s > best:
                 best, best_sides = s, sides
+        if best_sides is None:      # both locked on one side (a lock kept through a long gap)
+            best_sides = tuple(t.side for t in active)
         for t, side in zip(active, best_sides):
             if t.side is not None and t.side != side:
                 log.debug("track %d changes side %s -> %s (evidence %.2f)", t.track_id, t.side, side, t.evidence)
             t.side = side
+        self._lock(active)
+
+    def _lock(self, active: list[Track]) -> None:
+        if self.side_lock is None:
+            return
+        for t in active:
+            if not t.locked and t.side is not None and \
+                    (t.evidence if t.side == RIGHT else -t.evidence) >= self.side_lock:
+                t.locked = True
 
     def _side_score(self, t: Track) -> float:
         """The evidence that decides a track's side; the last single-frame vote, unweighted,
@@ -487,6 +517,8 @@ class HandAssociator:
         return t.evidence + 1e-3 * _logit(t.right_prob, self.evidence_clip)
 
     def _single_side(self, t: Track) -> str:
+        if t.locked:
+            return t.side
         e = self._side_score(t)
         if t.side == RIGHT:
             return LEFT if e < -self.side_hysteresis else RIGHT

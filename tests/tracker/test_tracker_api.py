@@ -91,6 +91,10 @@ def test_flip_test_reaches_the_landmark_stage():
     ("min_redetection_confidence", -0.1, "min_redetection_confidence"),
     ("redetection_frames", -1, "redetection_frames"),
     ("min_hand_size", -0.1, "min_hand_size"),
+    ("side_lock", 0, "side_lock"),
+    ("side_lock", float("inf"), "side_lock"),
+    ("side_lock", "20", "side_lock"),
+    ("side_lock", True, "side_lock"),
 ])
 def test_bad_options(option, value, match):
     from .tracker_fakes import FakeDetector, FakeLandmarks
@@ -192,6 +196,14 @@ def test_frame_size_change_restarts_tracks():
         tr.process(blank(640, 480), i * 33)
     scene.hands = [SceneHand(hand_keypoints(90, 130), True)]
     assert len(tr.process(blank(), 30 * 33).hands) == 1
+
+
+@pytest.mark.parametrize("side_lock", [None, 20.0, 35.5])
+def test_side_lock_reaches_the_associator(side_lock):
+    tr, _, _, _ = fake_tracker(side_lock=side_lock)
+    assert tr.associator.side_lock == side_lock
+    tr.reset()
+    assert tr.associator.side_lock == side_lock
 
 
 def test_track_survives_brief_occlusion_through_tracker():

@@ -93,16 +93,54 @@ def test_side_conflict_resolved_by_accumulated_evidence():
         assert {t.side: t.track_id for t in tracks}["right"] == right_id
 
 
-def test_single_wrong_votes_do_not_flip_a_lone_hand():
-    a = HandAssociator()
+@pytest.mark.parametrize("side_lock, final_side", [
+    (None, "left"),       # without the lock lasting evidence flips the side ...
+    (20.0, "right"),      # ... with it (the default) a side held with evidence >= 20 stays
+    (40.0, "left"),       # 20 frames at 0.8 (log-odds 1.39 each: 27.7) do not reach a lock of 40
+])
+def test_single_wrong_votes_do_not_flip_a_lone_hand(side_lock, final_side):
+    a = HandAssociator(side_lock=side_lock)
     for i in range(20):
         a.update([meas(100, 200, True, 0.8)], i / FPS)
     for i in range(20, 23):
         (t,) = a.update([meas(100, 200, True, 0.1)], i / FPS)
         assert t.side == "right"
-    for i in range(23, 80):                      # but lasting evidence does flip it
+    for i in range(23, 80):
         (t,) = a.update([meas(100, 200, True, 0.05)], i / FPS)
-    assert t.side == "left"
+    assert t.side == final_side
+    assert t.locked == (side_lock is not None)   # with 40: locked "left" once the evidence got there
+    assert t.p_right < 0.01                      # the evidence itself says left in every case
+
+
+def test_locked_pair_keeps_sides_while_the_relative_votes_turn():
+    """Two hands that never cross, both voted "right" for a long stretch, the true left one
+    more so (the shared piano clip): with the lock each keeps the side it was given."""
+    for side_lock, swapped in ((20.0, False), (None, True)):
+        a = HandAssociator(side_lock=side_lock)
+        for i in range(30):
+            tracks = a.update([meas(100, 200, False, 0.3), meas(300, 200, True, 0.95)], i / FPS)
+        sides = {round(float(t.raw_keypoints[1, 0])): t.side for t in tracks}
+        assert sides == {100: "left", 300: "right"}
+        for i in range(30, 130):
+            tracks = a.update([meas(100, 200, False, 0.95), meas(300, 200, True, 0.6)], i / FPS)
+        sides = {round(float(t.raw_keypoints[1, 0])): t.side for t in tracks}
+        assert sides == ({100: "right", 300: "left"} if swapped else {100: "left", 300: "right"}), side_lock
+
+
+def test_a_locked_track_is_remembered_with_its_side():
+    """A right hand locked "right", then voted "left" until it leaves: a new hand at the same
+    place starts from the remembered locked side, not from the late evidence."""
+    a = HandAssociator(side_lock=20.0, max_missed=2)
+    for i in range(20):
+        a.update([meas(100, 200, True, 0.95)], i / FPS)
+    for i in range(20, 60):
+        (t,) = a.update([meas(100, 200, True, 0.02)], i / FPS)
+    assert t.side == "right" and t.evidence < 0
+    for i in range(60, 65):
+        a.update([], i / FPS)
+    assert a.prior() > 0
+    (t,) = a.update([meas(100, 200, True, 0.5)], 65 / FPS)
+    assert t.side == "right" and not t.locked
 
 
 def test_duplicates_are_merged():
