@@ -2,6 +2,7 @@
 
     python -m bench --shared ../shared --out docs/bench        # the whole report (<= 15 min)
     python -m bench --accuracy-images 200 --motion-clips 2 --only accuracy,motion
+    python -m bench --only videos --side-lock none              # real clips, side lock off
     python -m bench soak --frames 100000 --video ../shared/videos/ali_hand.mp4
     python -m bench models --threads 1,2                       # each model alone, ms per call
     python -m bench train-step --allocators default,keep       # a CPU training step (needs torch)
@@ -24,6 +25,18 @@ def _parts(text: str) -> tuple[str, ...]:
     if bad:
         raise argparse.ArgumentTypeError(f"unknown part(s) {bad}; choose from {', '.join(PARTS)}")
     return parts
+
+
+def _side_lock(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'none', got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'none', got {text!r}")
+    return v
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -51,11 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
                    help="shared data folder (data/hands21, videos); default: ../shared")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench", help="report folder")
-    p.add_argument("--only", type=_parts, default=None, help="comma list of accuracy,motion,speed")
+    p.add_argument("--only", type=_parts, default=None, help="comma list of accuracy,motion,videos,speed")
     p.add_argument("--accuracy-images", type=int, default=2500,
                    help="hands21/val photos for accuracy (0 = all 7,9xx; default 2500)")
     p.add_argument("--motion-clips", type=int, default=6, help="synthetic clips (1 and 2 hands alternately)")
     p.add_argument("--motion-frames", type=int, default=300, help="frames per synthetic clip")
+    p.add_argument("--video-frames", type=int, default=None, metavar="N",
+                   help="frames per shared video for the videos part (default: all)")
     p.add_argument("--speed-frames", type=int, default=40, help="frames per video and size")
     p.add_argument("--speed-sizes", type=_sizes, default=None, help="e.g. 640x480,1280x720")
     p.add_argument("--speed-threads", type=_ints, default=None, help="e.g. 1,2")
@@ -75,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="tracker detector_interval (default: the tracker's, 3)")
     p.add_argument("--flip-test", action="store_true",
                    help="run the tracker with flip_test=True (each landmark crop also mirrored)")
+    p.add_argument("--side-lock", type=_side_lock, default=..., metavar="L|none",
+                   help="tracker side_lock (default: the tracker's, 20; none: off)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     a = p.parse_args(argv)
@@ -97,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg.tracker_options["min_detection_confidence"] = a.min_detection_confidence
     if a.detector_interval is not None:
         cfg.tracker_options["detector_interval"] = a.detector_interval
+    if a.side_lock is not ...:
+        cfg.tracker_options["side_lock"] = a.side_lock
+    if a.video_frames is not None:
+        if a.video_frames < 1:
+            p.error(f"--video-frames must be >= 1, got {a.video_frames}")
+        cfg.video_frames = a.video_frames
     if a.speed_sizes:
         cfg.speed_sizes = a.speed_sizes
     if a.speed_threads:

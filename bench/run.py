@@ -1,4 +1,5 @@
-"""The one benchmark command: accuracy, motion (raw vs smoothed), speed, MediaPipe side by side.
+"""The one benchmark command: accuracy, motion (raw vs smoothed), real videos (side stability), speed,
+MediaPipe side by side.
 
 ``python -m bench --shared ../shared --out docs/bench`` writes ``REPORT.md``, ``results.json``,
 ``TABLE.md`` (the headline table, for the README) and PNG plots into ``--out``. Figures are logged
@@ -17,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import accuracy, motion, speed, temporal
+from . import accuracy, motion, speed, temporal, videos
 from .methods import MediaPipeMethod, TrackerMethod
 
 log = logging.getLogger(__name__)
 
-PARTS = ("accuracy", "motion", "speed")
+PARTS = ("accuracy", "motion", "videos", "speed")
 #: how the motion views are named in tables and plots
 DISPLAY = {"smoothed": "handtrack smoothed", "raw": "handtrack raw", "mediapipe": "mediapipe",
            "oracle smoothed": "handtrack smoothed, GT detections",
@@ -43,7 +44,8 @@ class BenchConfig:
     speed_background: int = 20
     speed_sizes: tuple = speed.SIZES
     speed_threads: tuple = speed.THREADS
-    videos: list[Path] | None = None  # default: all of <shared>/videos/*.mp4
+    videos: list[Path] | None = None  # default: all of <shared>/videos/*.mp4 (speed and videos parts)
+    video_frames: int | None = None  # frames per video for the videos part (None: all)
     seed: int = 0
     threads: int = 2  # tracker threads for accuracy and motion
     mediapipe: bool = True
@@ -238,9 +240,32 @@ class Bench:
                      view, _fmt(s["jitter"], 4), _fmt(s["lag"], 2), _fmt(s["swaps_per_min"], 2),
                      _fmt(s["reacq_mean_frames"], 1), _fmt(s["found_rate"]))
 
+    def video_files(self) -> list[Path]:
+        cfg = self.cfg
+        return list(cfg.videos) if cfg.videos is not None else sorted((cfg.shared / "videos").glob("*.mp4"))
+
+    def run_videos(self):
+        """Side stability on the real clips (no labels; :mod:`bench.videos`)."""
+        methods = {}
+        m = self.try_tracker(False)
+        if m is not None:
+            methods["handtrack"] = m
+        mp = self.mediapipe(False)
+        if mp is not None:
+            methods["mediapipe"] = mp
+        try:
+            res = videos.run(self.video_files(), methods, self.cfg.video_frames)
+        finally:
+            for meth in methods.values():
+                meth.close()
+        self.results["videos"] = res
+        for view, s in res["total"].items():
+            log.info("videos %s: %d side changes (%.1f per minute) in %d tracks, side consistency %.3f",
+                     view, s["side_changes"], s["side_changes_per_min"], s["tracks"], s["side_consistency"])
+
     def run_speed(self):
         cfg = self.cfg
-        vids = cfg.videos if cfg.videos is not None else sorted((cfg.shared / "videos").glob("*.mp4"))
+        vids = self.video_files()
         probe = self.try_tracker(False)
         make = None
         if probe is not None:
@@ -408,6 +433,8 @@ def write_report(bench: Bench, out: Path) -> None:
     for opt in ("min_detection_confidence", "detector_interval"):
         if bench.cfg.tracker_options.get(opt) is not None:
             L.append(f"- tracker option {opt}={bench.cfg.tracker_options[opt]}")
+    if "side_lock" in bench.cfg.tracker_options:
+        L.append(f"- tracker option side_lock={bench.cfg.tracker_options['side_lock']}")
     L.append(f"- parts: {', '.join(f'{k} {v:.0f} s' for k, v in r['seconds'].items())}")
     for n in r.get("notes", []):
         L.append(f"- note: {n}")
@@ -454,7 +481,7 @@ def write_report(bench: Bench, out: Path) -> None:
               "from the detector. In `example.png`: truth white, handtrack smoothed orange (left) / "
               "blue (right), MediaPipe magenta. Caveat: pasted hand photos on textures resemble the "
               "detector's composed training scenes (train/scenes.py), so detection here is easier than "
-              "on real video; the shared videos (no labels) are used for speed only. The clips' keypoints "
+              "on real video; the shared videos (no labels) are used for side stability and speed below. The clips' keypoints "
               "come from MediaPipe's own hands21 labels, so MediaPipe is again measured against itself.", "",
               "jitter = mean |x(t+1)-2x(t)+x(t-1)| / palm size on still frames; lag = delay (frames, "
               "sub-frame by parabola) that best aligns the track with the truth on moving frames; "
@@ -487,6 +514,8 @@ def write_report(bench: Bench, out: Path) -> None:
         for k in ("example", "jitter_lag", "lag_curves", "trace"):
             if k in plots:
                 L += [f"![{k}]({plots[k]})", ""]
+    if "videos" in r:
+        L += videos_section(r["videos"])
     if "speed" in r:
         sp = r["speed"]
         L += ["## Speed", "",
@@ -531,6 +560,32 @@ def write_report(bench: Bench, out: Path) -> None:
     (out / "TABLE.md").write_text(headline(r) + "\n")
     (out / "results.json").write_text(json.dumps(_jsonable(r), indent=1))
     log.info("wrote %s", out / "REPORT.md")
+
+
+def videos_section(res: dict) -> list[str]:
+    """REPORT.md lines for the videos part."""
+    tot, per = res.get("total", {}), res.get("videos", {})
+    first = next(iter(tot.values()), {})
+    L = ["## Real videos: how steady left and right are", "",
+         f"{len(per)} shared clips ({first.get('frames', 0)} frames, {_fmt(first.get('minutes', float('nan')), 2)} "
+         "minutes), no labels, each method in video mode. A physical hand has one side, so a side change "
+         "inside a continuous track is an error whatever the truth. Hands are linked into tracks the same "
+         "way for every method (palm centre within one hand size of the track's last position, gaps up to "
+         "5 frames; MediaPipe has no track ids), so two hands crossing can be mislinked for all of them. "
+         "side consistency = share of hand-frames on the majority side of their track (1.0: no change "
+         "lasted; a long wrong stretch lowers it more than a one-frame flicker).", ""]
+    keys = ["tracks", "hands_per_frame", "side_changes", "side_changes_per_min", "side_consistency",
+            "videos_with_changes"]
+    L.append(_table(["method", *keys], [[DISPLAY.get(v, v), *[_fmt(s[k], 2 if k == "side_changes_per_min" else 3)
+                                                              for k in keys]] for v, s in tot.items()]))
+    views = list(tot)
+    L += ["", "Per clip: side changes / side consistency / hands per frame.", ""]
+    L.append(_table(["clip", *[DISPLAY.get(v, v) for v in views]],
+                    [[name, *[f"{d[v]['side_changes']} / {_fmt(d[v]['side_consistency'])} / "
+                              f"{_fmt(d[v]['hands_per_frame'], 2)}" if v in d else "-" for v in views]]
+                     for name, d in per.items()]))
+    L.append("")
+    return L
 
 
 def ratio_lines(results: dict) -> list[str]:

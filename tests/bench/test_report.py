@@ -124,7 +124,7 @@ def _cfg(shared: Path, out: Path, **kw) -> BenchConfig:
     vids = sorted((shared / "videos").glob("*.mp4"))[:2]
     base = dict(shared=shared, out=out, accuracy_images=6, motion_clips=2, motion_frames=40,
                 speed_frames=6, speed_background=3, speed_sizes=((320, 240),), speed_threads=(1,),
-                videos=vids, mediapipe=False, threads=1)
+                videos=vids, video_frames=25, mediapipe=False, threads=1)
     base.update(kw)
     return BenchConfig(**base)
 
@@ -140,8 +140,8 @@ def test_report_smoke_with_fake_tracker(hands21, videos, tmp_path):
     finally:
         FakeTracker.oracle = None
     report = (tmp_path / "REPORT.md").read_text()
-    for section in ("## Accuracy", "## Motion benchmark", "## Speed", "## Headline", "Issue 5 targets",
-                    "## Memory soak"):
+    for section in ("## Accuracy", "## Motion benchmark", "## Real videos", "## Speed", "## Headline",
+                    "Issue 5 targets", "## Memory soak"):
         assert section in report
     for png in ("pck_curves.png", "jitter_lag.png", "latency_hist.png", "lag_curves.png", "trace.png",
                 "stages.png", "example.png"):
@@ -159,6 +159,10 @@ def test_report_smoke_with_fake_tracker(hands21, videos, tmp_path):
     assert mo["smoothed"]["lag"] == pytest.approx((1 - FakeTracker.K) / FakeTracker.K, abs=0.5)
     checks = {c["target"]: c["ok"] for c in res["checks"] if c["who"] == "handtrack"}
     assert checks["zero side swaps"] and not checks["lag <= 1 frame"]
+    # the fake reports one right hand in the middle of every real-video frame: one track per clip
+    vt = res["videos"]["total"]
+    assert set(vt) == {"smoothed"} and vt["smoothed"]["frames"] == 50 and vt["smoothed"]["tracks"] == 2
+    assert vt["smoothed"]["side_changes"] == 0 and vt["smoothed"]["side_consistency"] == 1.0
     assert {x["stage"] for x in res["speed"]["stages"]} == {"detector", "landmarks_1", "landmarks_2"}
     rows = res["speed"]["rows"]
     assert {r["frames"] for r in rows if r["method"] == "handtrack"} >= {"all", "detector", "tracking"}
@@ -177,4 +181,5 @@ def test_report_smoke_real_tracker(hands21, videos, tmp_path):
     assert "handtrack" in res["accuracy"]
     assert {"raw", "smoothed"} <= set(res["motion"]["methods"])
     assert any(r["method"] == "handtrack" for r in res["speed"]["rows"])
+    assert res["videos"]["total"]["smoothed"]["frames"] == 50
     assert (tmp_path / "REPORT.md").exists()

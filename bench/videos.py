@@ -1,0 +1,169 @@
+"""Real videos without labels: how steady the reported left/right sides are.
+
+A physical hand has one side for as long as it stays in view, so a side change inside a
+continuous track of one hand is an error, whatever the truth is. Each method's hands are linked
+into tracks by the same rule (:func:`link_tracks`: the palm centre within ``max_dist`` hand sizes
+of a track's last position, at most ``max_gap`` frames later, nearest pairs first), so methods
+with and without track ids (MediaPipe's legacy API has none) are counted alike. Two hands that
+cross each other can be linked the wrong way round, which then counts as side changes for every
+method; the shared clips have few such crossings.
+
+Per video and method: frames, hands per frame, linked tracks, side changes, side changes per
+minute of video, and side consistency (share of hand-frames on the majority side of their track).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .temporal import PredHand, count_swaps, per_minute
+
+log = logging.getLogger(__name__)
+
+PALM = 1  # tracker.keypoints.HandKeypoint.PALM
+
+
+def _size(k: np.ndarray) -> float:
+    """Longest side of the keypoints' extent (pixels); 1 for a degenerate hand."""
+    k = np.asarray(k, np.float64)
+    k = k[np.isfinite(k).all(1)]
+    if len(k) < 2:
+        return 1.0
+    return max(float(np.ptp(k, axis=0).max()), 1.0)
+
+
+def link_tracks(frames: list[list[PredHand]], max_dist: float = 1.0, max_gap: int = 5) -> list[list[int]]:
+    """Track labels for the hands of a clip, method-independent.
+
+    Args:
+        frames: per frame, the hands a method reported (keypoints (17, 2) pixels).
+        max_dist: largest palm-centre move, in hand sizes (keypoint extent) of the track's last
+            hand, for a hand to continue a track.
+        max_gap: frames a track may go unseen and still be continued.
+
+    Returns:
+        Per frame, one label (int >= 0) per hand, in the order of ``frames``.
+    """
+    last: dict[int, tuple[int, np.ndarray, float]] = {}  # label -> (frame, palm xy, size)
+    out: list[list[int]] = []
+    next_label = 0
+    for t, hands in enumerate(frames):
+        labels = [-1] * len(hands)
+        pairs = []
+        for i, h in enumerate(hands):
+            p = np.asarray(h.keypoints, np.float64)[PALM]
+            for lab, (tf, q, size) in last.items():
+                if t - tf > max_gap or not np.isfinite(p).all():
+                    continue
+                d = float(np.hypot(*(p - q))) / size
+                if d <= max_dist:
+                    pairs.append((d, i, lab))
+        used = set()
+        for d, i, lab in sorted(pairs):
+            if labels[i] < 0 and lab not in used:
+                labels[i] = lab
+                used.add(lab)
+        for i, h in enumerate(hands):
+            if labels[i] < 0:
+                labels[i] = next_label
+                next_label += 1
+            k = np.asarray(h.keypoints, np.float64)
+            last[labels[i]] = (t, k[PALM], _size(k))
+        out.append(labels)
+    return out
+
+
+def side_stability(frames: list[list[PredHand]], fps: float, **link_kw) -> dict:
+    """Side changes of the linked tracks of one clip (see the module docstring)."""
+    labels = link_tracks(frames, **link_kw)
+    sides: dict[int, list[str | None]] = {}
+    for hands, labs in zip(frames, labels):
+        for h, lab in zip(hands, labs):
+            sides.setdefault(lab, []).append(h.side)
+    changes = sum(count_swaps(s).side for s in sides.values())
+    on_major = total = 0
+    for s in sides.values():
+        known = [x for x in s if x in ("left", "right")]
+        if known:
+            on_major += max(known.count("left"), known.count("right"))
+            total += len(known)
+    n = len(frames)
+    return {"frames": n, "hands_per_frame": float(sum(len(h) for h in frames) / n) if n else float("nan"),
+            "tracks": len(sides), "side_changes": int(changes),
+            "side_changes_per_min": per_minute(changes, n, fps),
+            "side_consistency": float(on_major / total) if total else float("nan")}
+
+
+def read_frames(path: Path, max_frames: int | None = None):
+    """(frames generator, fps) of a video file; OpenCV applies its rotation metadata."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise FileNotFoundError(f"cannot open video: {path}")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+
+    def gen():
+        try:
+            n = 0
+            while max_frames is None or n < max_frames:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                n += 1
+                yield frame
+        finally:
+            cap.release()
+    return gen(), float(fps)
+
+
+def run(videos: list[Path], methods: dict, max_frames: int | None = None) -> dict:
+    """Run each method (``name -> callable(frame, ms) -> FrameOutput`` with ``reset()``) over each
+    video in video mode; returns ``{"videos": {video: {view: summary}}, "total": {view: summary}}``
+    where a view is one of the methods' outputs ("smoothed", "mediapipe"; the tracker's "raw"
+    view is left out: its sides are the smoothed view's)."""
+    per_video: dict[str, dict[str, dict]] = {}
+    for path in videos:
+        t0 = time.perf_counter()
+        frames, fps = read_frames(path, max_frames)
+        for m in methods.values():
+            m.reset()
+        preds: dict[str, list] = {}
+        for t, frame in enumerate(frames):
+            for m in methods.values():
+                for view, hands in m(frame, t * 1000.0 / fps).views.items():
+                    if not view.endswith("raw"):
+                        preds.setdefault(view, []).append(hands)
+        per_video[path.name] = {view: {**side_stability(p, fps), "fps": fps} for view, p in preds.items()}
+        log.info("video %s (%.1f s): %s", path.name, time.perf_counter() - t0,
+                 ", ".join(f"{v} {s['side_changes']} side changes in {s['tracks']} tracks"
+                           for v, s in per_video[path.name].items()))
+    return {"videos": per_video, "total": combine(per_video)}
+
+
+def combine(per_video: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """Totals over the videos per view: frames, side changes, changes per minute, consistency
+    (hand-frame weighted)."""
+    out: dict[str, dict] = {}
+    views = sorted({v for d in per_video.values() for v in d})
+    for view in views:
+        rows = [d[view] for d in per_video.values() if view in d]
+        frames = sum(r["frames"] for r in rows)
+        minutes = sum(r["frames"] / r["fps"] for r in rows) / 60.0
+        changes = sum(r["side_changes"] for r in rows)
+        hand_frames = [r["hands_per_frame"] * r["frames"] for r in rows]
+        cons = [r["side_consistency"] for r in rows]
+        w = sum(hf for hf, c in zip(hand_frames, cons) if np.isfinite(c))
+        out[view] = {
+            "videos": len(rows), "frames": frames, "minutes": minutes,
+            "hands_per_frame": sum(hand_frames) / frames if frames else float("nan"),
+            "tracks": sum(r["tracks"] for r in rows), "side_changes": changes,
+            "side_changes_per_min": changes / minutes if minutes else float("nan"),
+            "side_consistency": (sum(hf * c for hf, c in zip(hand_frames, cons) if np.isfinite(c)) / w
+                                 if w else float("nan")),
+            "videos_with_changes": sum(1 for r in rows if r["side_changes"]),
+        }
+    return out

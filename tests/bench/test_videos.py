@@ -1,0 +1,119 @@
+"""Side stability on unlabelled videos: linking hands into tracks, counting side changes,
+totals over clips, and a run over a generated video with a scripted method."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from bench import videos
+from bench.methods import FrameOutput
+from bench.temporal import PredHand
+
+PALM = 60.0
+
+
+def hand(cx: float, cy: float, side: str | None = "right", size: float = PALM) -> PredHand:
+    """A hand whose keypoints span ``size`` px around the palm centre (keypoint 1) at (cx, cy)."""
+    k = np.stack([np.linspace(-0.5, 0.5, 17), np.cos(np.arange(17)) * 0.5], 1) * size
+    k[1] = 0.0
+    return PredHand((k + (cx, cy)).astype(np.float32), side)
+
+
+def test_two_hands_keep_their_labels_while_moving():
+    frames = [[hand(100 + 3 * t, 200, "left"), hand(400 - 3 * t, 200, "right")] for t in range(30)]
+    labels = videos.link_tracks(frames)
+    assert all(lab == labels[0] for lab in labels) and sorted(labels[0]) == [0, 1]
+
+
+@pytest.mark.parametrize("gap, jump, same", [
+    (3, 0.0, True),         # a short gap: the same track
+    (8, 0.0, False),        # longer than max_gap (5): a new track
+    (0, 0.8 * PALM, True),  # a move under one hand size
+    (0, 1.5 * PALM, False),  # a jump of 1.5 hand sizes: another hand
+])
+def test_gap_and_jump(gap, jump, same):
+    frames = [[hand(200, 200)] for _ in range(5)] + [[] for _ in range(gap)] + [[hand(200 + jump, 200)]]
+    labels = videos.link_tracks(frames)
+    assert (labels[-1] == labels[0]) == same
+
+
+def test_nearest_pairs_are_linked_first():
+    """A hand appears right next to a tracked one: the tracked label goes to the nearer hand."""
+    frames = [[hand(200, 200)], [hand(250, 200), hand(205, 200)]]
+    labels = videos.link_tracks(frames)
+    assert labels[1] == [1, 0]
+
+
+@pytest.mark.parametrize("sides, changes, consistency", [
+    (["right"] * 10, 0, 1.0),
+    (["right"] * 6 + ["left"] * 4, 1, 0.6),
+    (["right", "left"] * 5, 9, 0.5),
+    (["right", None, "right", "left", "left"], 1, 0.5),   # an unreported side counts as nothing
+])
+def test_side_changes_and_consistency(sides, changes, consistency):
+    frames = [[hand(200, 200, s)] for s in sides]
+    s = videos.side_stability(frames, fps=30.0)
+    assert s["side_changes"] == changes and s["tracks"] == 1
+    assert s["side_consistency"] == pytest.approx(consistency)
+    assert s["side_changes_per_min"] == pytest.approx(changes / (len(sides) / 30.0 / 60.0))
+
+
+def test_a_new_track_with_the_other_side_is_not_a_change():
+    """A hand leaves and another (the other hand) comes in elsewhere: two tracks, no change."""
+    frames = [[hand(100, 200, "right")] for _ in range(10)] + [[] for _ in range(10)] + \
+        [[hand(500, 200, "left")] for _ in range(10)]
+    s = videos.side_stability(frames, fps=30.0)
+    assert s["tracks"] == 2 and s["side_changes"] == 0 and s["hands_per_frame"] == pytest.approx(20 / 30)
+
+
+def test_combine_weights_by_time_and_hand_frames():
+    per = {"a.mp4": {"x": {**videos.side_stability([[hand(0, 0, "right")], [hand(0, 0, "left")]], 30.0), "fps": 30.0}},
+           "b.mp4": {"x": {**videos.side_stability([[hand(0, 0, "left")]] * 4, 15.0), "fps": 15.0}}}
+    t = videos.combine(per)["x"]
+    assert t["frames"] == 6 and t["side_changes"] == 1 and t["videos_with_changes"] == 1
+    assert t["minutes"] == pytest.approx((2 / 30 + 4 / 15) / 60)
+    assert t["side_consistency"] == pytest.approx((2 * 0.5 + 4 * 1.0) / 6)
+
+
+class Scripted:
+    """A method that reports, per frame index since its last reset, the hands of a script."""
+
+    def __init__(self, script):
+        self.script, self.t, self.resets = script, 0, 0
+
+    def __call__(self, frame, timestamp_ms=None):
+        hands = self.script(self.t, frame)
+        self.t += 1
+        return FrameOutput({"smoothed": hands, "raw": hands}, 0.0)
+
+    def reset(self):
+        self.t, self.resets = 0, self.resets + 1
+
+
+def _video(path, n, w=160, h=120):
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (w, h))
+    for i in range(n):
+        vw.write(np.full((h, w, 3), 10 * i % 255, np.uint8))
+    vw.release()
+    return path
+
+
+def test_run_over_videos(tmp_path):
+    a, b = _video(tmp_path / "a.mp4", 20), _video(tmp_path / "b.mp4", 12)
+    m = Scripted(lambda t, f: [hand(40, 60, "right" if t < 15 else "left")])
+    res = videos.run([a, b], {"scripted": m})
+    assert m.resets == 2                               # a fresh state for every video
+    assert set(res["videos"]) == {"a.mp4", "b.mp4"}
+    ra, rb = res["videos"]["a.mp4"]["smoothed"], res["videos"]["b.mp4"]["smoothed"]
+    assert "raw" not in res["videos"]["a.mp4"]         # same sides as smoothed: left out
+    assert (ra["frames"], ra["side_changes"], rb["side_changes"]) == (20, 1, 0)
+    assert ra["fps"] == pytest.approx(25.0)
+    assert res["total"]["smoothed"]["side_changes"] == 1
+    capped = videos.run([a], {"scripted": m}, max_frames=10)
+    assert capped["videos"]["a.mp4"]["smoothed"]["frames"] == 10
+
+
+def test_missing_video_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.mp4"):
+        videos.run([tmp_path / "nope.mp4"], {"scripted": Scripted(lambda t, f: [])})
