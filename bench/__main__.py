@@ -27,18 +27,6 @@ def _parts(text: str) -> tuple[str, ...]:
     return parts
 
 
-def _side_lock(text: str) -> float | None:
-    if text.strip().lower() == "none":
-        return None
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'none', got {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'none', got {text!r}")
-    return v
-
-
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(",") if x.strip())
 
@@ -90,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="tracker detector_interval (default: the tracker's, 3)")
     p.add_argument("--flip-test", action="store_true",
                    help="run the tracker with flip_test=True (each landmark crop also mirrored)")
-    p.add_argument("--side-lock", type=_side_lock, default=..., metavar="L|none",
+    from tracker.cli import side_lock_value
+    p.add_argument("--side-lock", type=side_lock_value("--side-lock"), default=..., metavar="L|none",
                    help="tracker side_lock (default: the tracker's, 20; none: off)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")

@@ -121,12 +121,13 @@ class Outputs:
 # -- commands ------------------------------------------------------------------------------------
 def build_tracker(args: argparse.Namespace, mirrored: bool):
     """The tracker for the parsed arguments (tests replace this to use fake models)."""
-    from .hand_tracker import HandTracker
+    from .hand_tracker import HandTracker, HandTrackerOptions
     return HandTracker(max_hands=args.max_hands, static_image_mode=getattr(args, "static", False),
                        mirrored=mirrored, device=args.device, threads=args.threads,
                        min_detection_confidence=args.min_detection_confidence,
                        min_tracking_confidence=args.min_tracking_confidence,
                        smoothing=not args.no_smoothing, flip_test=args.flip_test,
+                       side_lock=getattr(args, "side_lock", HandTrackerOptions.side_lock),
                        landmark_model_path=args.landmark_model,
                        detector_model_path=args.detector_model)
 
@@ -265,6 +266,21 @@ def unit_float(name: str):
     return parse
 
 
+def side_lock_value(name: str):
+    """argparse type: a number > 0, or "none" (None); the error names ``name`` (also used by bench)."""
+    def parse(s: str) -> float | None:
+        if s.strip().lower() == "none":
+            return None
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number > 0 or 'none', got {s!r}") from None
+        if not (v > 0 and math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"{name} must be a number > 0 or 'none', got {s!r}")
+        return v
+    return parse
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mirror", action="store_true",
                    help="mirrored (selfie) view: swap the left/right labels (webcam: also flip the view)")
@@ -280,6 +296,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-smoothing", action="store_true", help="report unsmoothed keypoints")
     p.add_argument("--flip-test", action="store_true",
                    help="also run each hand crop mirrored and average (more accurate, ~2x landmark time)")
+    from .hand_tracker import HandTrackerOptions
+    p.add_argument("--side-lock", type=side_lock_value("--side-lock"), default=HandTrackerOptions.side_lock,
+                   metavar="L|none", help="handedness evidence that fixes a hand's side for the rest of its track "
+                   f"(default {HandTrackerOptions.side_lock:g}; none: sides always follow the evidence)")
     p.add_argument("--landmark-model", metavar="PATH", help="landmark ONNX file (default: shipped model)")
     p.add_argument("--detector-model", metavar="PATH", help="detector ONNX file (default: shipped model)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks on errors")

@@ -131,6 +131,8 @@ def test_outputs_kept_when_run_fails(fake_models, small_video, tmp_path, monkeyp
     (["video", "{video}", "--threads", "-1"], "--threads"),
     (["video", "{video}", "--device", "tpu"], "--device"),
     (["video", "{video}", "--min-detection-confidence", "1.5"], "--min-detection-confidence"),
+    (["video", "{video}", "--side-lock", "0"], "--side-lock must be a number > 0 or 'none'"),
+    (["video", "{video}", "--side-lock", "off"], "--side-lock must be a number > 0 or 'none'"),
     (["video"], "INPUT"),
     (["fly"], "invalid choice"),
     (["webcam", "--camera", "-2"], "--camera"),
@@ -145,6 +147,16 @@ def test_bad_arguments_exit_2_with_one_line(fake_models, small_video, tmp_path, 
     assert rc == 2
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flag, want", [([], 20.0), (["--side-lock", "none"], None), (["--side-lock", "35"], 35.0)])
+def test_side_lock_flag_reaches_the_tracker(small_video, flag, want):
+    args = cli.make_parser().parse_args(["video", str(small_video), *flag])
+    t = cli.build_tracker(args, mirrored=False)          # the shipped models
+    try:
+        assert t.options.side_lock == want and t.associator.side_lock == want
+    finally:
+        t.close()
 
 
 def test_bad_model_file_is_a_clean_error(small_video, tmp_path, capsys):
