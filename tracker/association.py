@@ -494,8 +494,13 @@ class HandAssociator:
                     s += self.side_hysteresis
             if s > best:
                 best, best_sides = s, sides
-        if best_sides is None:      # both locked on one side (a lock kept through a long gap)
-            best_sides = tuple(t.side for t in active)
+        if best_sides is None:
+            # Both locked on one side: a locked hand came back after the other took that side
+            # while it was hidden. The one seen longer keeps it; the other goes by its evidence.
+            newer = min(active, key=lambda t: (t.hits, -t.track_id))
+            newer.locked = False
+            self._assign_sides()
+            return
         for t, side in zip(active, best_sides):
             if t.side is not None and t.side != side:
                 log.debug("track %d changes side %s -> %s (evidence %.2f)", t.track_id, t.side, side, t.evidence)

@@ -127,6 +127,23 @@ def test_locked_pair_keeps_sides_while_the_relative_votes_turn():
         assert sides == ({100: "right", 300: "left"} if swapped else {100: "left", 300: "right"}), side_lock
 
 
+def test_two_hands_locked_on_one_side_are_split():
+    """A right hand (locked) hides for a few frames; meanwhile another hand, voted right, takes
+    the right side and locks it. When both are seen again they are not both "right": the one
+    seen longer keeps it."""
+    a = HandAssociator(side_lock=20.0, max_missed=10)
+    for i in range(30):
+        (first,) = a.update([meas(100, 200, True, 0.95)], i / FPS)
+    assert first.locked and first.side == "right"
+    for i in range(30, 38):                              # the first hand hidden
+        (second,) = a.update([meas(400, 200, True, 0.95)], i / FPS)
+    assert second.track_id != first.track_id and second.locked and second.side == "right"
+    for i in range(38, 45):
+        tracks = a.update([meas(100, 200, True, 0.95), meas(400, 200, True, 0.95)], i / FPS)
+        assert sorted(t.side for t in tracks) == ["left", "right"], f"frame {i}"
+        assert {t.track_id: t.side for t in tracks}[first.track_id] == "right"
+
+
 def test_a_locked_track_is_remembered_with_its_side():
     """A right hand locked "right", then voted "left" until it leaves: a new hand at the same
     place starts from the remembered locked side, not from the late evidence."""
