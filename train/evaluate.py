@@ -401,6 +401,8 @@ def main(argv=None):
     ap.add_argument("--worst-grid", default=None, help="landmarks: picture (.jpg/.png) of the 24 worst hands")
     ap.add_argument("--fp-grid", default=None, help="detector: picture (.jpg/.png) of the 24 highest-scored false positives")
     a = ap.parse_args(argv)
+    if a.calibration_scenes is not None and not a.calibrate:
+        ap.error("--calibration-scenes needs --calibrate (it sets how many scenes the threshold is picked on)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     t0 = time.time()
     try:

@@ -250,7 +250,9 @@ def test_scene_size_option(text, size):
                                            (["detector", "--calibrate", "--calibration-scenes", "-5"],
                                             "--calibration-scenes must be >= 1"),
                                            (["detector", "--calibration-scenes", "many"],
-                                            "--calibration-scenes must be an integer")])
+                                            "--calibration-scenes must be an integer"),
+                                           (["detector", "--calibration-scenes", "2000"],
+                                            "--calibration-scenes needs --calibrate")])
 def test_bad_option_values_name_the_flag(argv, message, capsys):
     from train.evaluate import main
     with pytest.raises(SystemExit) as e:
