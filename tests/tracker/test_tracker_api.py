@@ -383,3 +383,102 @@ def test_default_redetection_threshold_takes_a_weakly_detected_returning_hand(sc
     scene.hands = [SceneHand(hand_keypoints(200, 100, palm=30), right=True)]
     res = [t.process(blank(), timestamp_ms=(15 + k) * 33.0).hands for k in (1, 2, 3)]
     assert (len(res[-1]) == 1) == found
+
+
+class _RoiRecordingDetector:
+    """Wraps a fake detector; remembers the crops its detections hand to the tracker."""
+
+    def __init__(self, det):
+        self.det, self.rois = det, []      # the Roi objects themselves (ids of freed ones recur)
+
+    def __call__(self, frame, score_threshold=None, max_detections=4):
+        out = []
+        for d in self.det(frame, score_threshold, max_detections):
+            rec = self
+
+            class D(type(d)):
+                def roi(self, scale):
+                    r = super().roi(scale)
+                    rec.rois.append(r)
+                    return r
+            out.append(D(d.box, d.score, d.wrist, d.middle_mcp))
+        return out
+
+    def close(self):
+        self.det.close()
+
+
+class _CollapsingLandmarks:
+    """Wraps fake landmarks; while ``collapse`` is set, every crop that is not a detector's gets
+    the hand squashed onto its wrist -> middle-tip line (what the real model did on ali_hand's
+    thumbs-up once its crop followed the thumb)."""
+
+    roi_scale, input_size = 1.6, 128
+
+    def __init__(self, lm, det: _RoiRecordingDetector):
+        self.lm, self.det, self.collapse = lm, det, False
+
+    def __call__(self, frame, rois):
+        out = self.lm(frame, rois)
+        for r in out:
+            if self.collapse and not any(r.roi is x for x in self.det.rois) and r.presence > 0.5:
+                k = r.keypoints.astype(np.float64)
+                u = k[10] - k[0]
+                u /= np.linalg.norm(u)
+                r.keypoints[:] = (k[0] + ((k - k[0]) @ u)[:, None] * u).astype(np.float32)
+        return out
+
+    def close(self):
+        self.lm.close()
+
+
+def _collapsing_tracker(scene):
+    from .tracker_fakes import FakeDetector, FakeLandmarks
+    det = _RoiRecordingDetector(FakeDetector(scene))
+    lm = _CollapsingLandmarks(FakeLandmarks(scene), det)
+    return HandTracker(detector=det, landmark_model=lm), lm
+
+
+def test_collapsed_track_is_measured_again_in_the_detector_crop():
+    from tracker.hand_tracker import COLLAPSED_SPREAD, spread_ratio
+    scene = Scene()
+    scene.hands = [SceneHand(hand_keypoints(160, 130), True)]
+    tr, lm = _collapsing_tracker(scene)
+    for i in range(10):
+        r = tr.process(blank(), i * 33)
+    tid = r.hands[0].track_id
+    lm.collapse = True                                  # from now on the track's own crops collapse
+    for i in range(10, 20):
+        r = tr.process(blank(), i * 33)
+        (h,) = r.hands
+        assert h.track_id == tid and r.detector_ran
+        assert spread_ratio(h.raw_keypoints) > COLLAPSED_SPREAD + 0.2, f"frame {i}"
+
+
+def test_collapse_refresh_needs_a_clear_gain():
+    """A hand that really is edge-on (line-like in every crop) is kept as measured: the
+    detector crop is tried but does not replace it, and the track goes on."""
+    from tracker.hand_tracker import spread_ratio
+    scene = Scene()
+    k = hand_keypoints(160, 130)
+    k[:, 0] = 160 + 0.05 * (k[:, 0] - 160)            # squashed sideways: an edge-on hand
+    scene.hands = [SceneHand(k, True)]
+    tr, lm = _collapsing_tracker(scene)
+    ids = set()
+    for i in range(15):
+        r = tr.process(blank(), i * 33)
+        (h,) = r.hands
+        ids.add(h.track_id)
+        assert spread_ratio(h.raw_keypoints) < 0.1
+    assert len(ids) == 1
+
+
+@pytest.mark.parametrize("kps, lo, hi", [
+    (np.stack([np.arange(17.0), np.zeros(17)], 1), 0.0, 1e-6),              # a line
+    (np.stack([np.cos(np.arange(17) / 17 * 2 * np.pi), np.sin(np.arange(17) / 17 * 2 * np.pi)], 1), 0.99, 1.01),
+    (np.full((17, 2), 5.0), 0.0, 0.0),                                         # all on one point
+    (np.full((17, 2), np.nan), 0.0, 0.0),
+])
+def test_spread_ratio(kps, lo, hi):
+    from tracker.hand_tracker import spread_ratio
+    assert lo <= spread_ratio(kps) <= hi
