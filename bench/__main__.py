@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="hands21/val photos for accuracy (0 = all 7,9xx; default 2500)")
     p.add_argument("--motion-clips", type=int, default=6, help="synthetic clips (1 and 2 hands alternately)")
     p.add_argument("--motion-frames", type=int, default=300, help="frames per synthetic clip")
-    p.add_argument("--video-frames", type=int, default=None, metavar="N",
+    from tracker.cli import positive_int, side_lock_value
+    p.add_argument("--video-frames", type=positive_int("--video-frames"), default=None, metavar="N",
                    help="frames per shared video for the videos part (default: all)")
     p.add_argument("--speed-frames", type=int, default=40, help="frames per video and size")
     p.add_argument("--speed-sizes", type=_sizes, default=None, help="e.g. 640x480,1280x720")
@@ -78,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="tracker detector_interval (default: the tracker's, 3)")
     p.add_argument("--flip-test", action="store_true",
                    help="run the tracker with flip_test=True (each landmark crop also mirrored)")
-    from tracker.cli import side_lock_value
     p.add_argument("--side-lock", type=side_lock_value("--side-lock"), default=..., metavar="L|none",
                    help="tracker side_lock (default: the tracker's, 20; none: off)")
     p.add_argument("--no-plots", action="store_true")
@@ -106,8 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     if a.side_lock is not ...:
         cfg.tracker_options["side_lock"] = a.side_lock
     if a.video_frames is not None:
-        if a.video_frames < 1:
-            p.error(f"--video-frames must be >= 1, got {a.video_frames}")
         cfg.video_frames = a.video_frames
     if a.speed_sizes:
         cfg.speed_sizes = a.speed_sizes

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .temporal import PredHand, count_swaps, per_minute
+from tracker.video import FrameSource
+
+from .temporal import PredHand, count_swaps, hand_size_full, per_minute
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +29,10 @@ PALM = 1  # tracker.keypoints.HandKeypoint.PALM
 
 
 def _size(k: np.ndarray) -> float:
-    """Longest side of the keypoints' extent (pixels); 1 for a degenerate hand."""
+    """Longest side of the finite keypoints' extent (pixels); 1 for a degenerate hand."""
     k = np.asarray(k, np.float64)
     k = k[np.isfinite(k).all(1)]
-    if len(k) < 2:
-        return 1.0
-    return max(float(np.ptp(k, axis=0).max()), 1.0)
+    return hand_size_full(k) if len(k) else 1.0
 
 
 def link_tracks(frames: list[list[PredHand]], max_dist: float = 1.0, max_gap: int = 5) -> list[list[int]]:
@@ -97,29 +97,6 @@ def side_stability(frames: list[list[PredHand]], fps: float, **link_kw) -> dict:
             "side_consistency": float(on_major / total) if total else float("nan")}
 
 
-def read_frames(path: Path, max_frames: int | None = None):
-    """(frames generator, fps) of a video file; OpenCV applies its rotation metadata."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise FileNotFoundError(f"cannot open video: {path}")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-
-    def gen():
-        try:
-            n = 0
-            while max_frames is None or n < max_frames:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                n += 1
-                yield frame
-        finally:
-            cap.release()
-    return gen(), float(fps)
-
-
 def run(videos: list[Path], methods: dict, max_frames: int | None = None) -> dict:
     """Run each method (``name -> callable(frame, ms) -> FrameOutput`` with ``reset()``) over each
     video in video mode; returns ``{"videos": {video: {view: summary}}, "total": {view: summary}}``
@@ -128,12 +105,17 @@ def run(videos: list[Path], methods: dict, max_frames: int | None = None) -> dic
     per_video: dict[str, dict[str, dict]] = {}
     for path in videos:
         t0 = time.perf_counter()
-        frames, fps = read_frames(path, max_frames)
+        frames = FrameSource(path)     # OpenCV applies the rotation metadata; missing file: FileNotFoundError
+        fps = frames.fps
         for m in methods.values():
             m.reset()
         preds: dict[str, list] = {}
-        for t, frame in enumerate(frames):
+        for t, _, frame in frames:
+            if max_frames is not None and t >= max_frames:
+                break
             for m in methods.values():
+                # frame index / fps as the time, as the report's figures were made (the container's
+                # own timestamps, which the CLI passes, move the tracker's smoothing a little)
                 for view, hands in m(frame, t * 1000.0 / fps).views.items():
                     if not view.endswith("raw"):
                         preds.setdefault(view, []).append(hands)

@@ -121,13 +121,13 @@ class Outputs:
 # -- commands ------------------------------------------------------------------------------------
 def build_tracker(args: argparse.Namespace, mirrored: bool):
     """The tracker for the parsed arguments (tests replace this to use fake models)."""
-    from .hand_tracker import HandTracker, HandTrackerOptions
+    from .hand_tracker import HandTracker
     return HandTracker(max_hands=args.max_hands, static_image_mode=getattr(args, "static", False),
                        mirrored=mirrored, device=args.device, threads=args.threads,
                        min_detection_confidence=args.min_detection_confidence,
                        min_tracking_confidence=args.min_tracking_confidence,
                        smoothing=not args.no_smoothing, flip_test=args.flip_test,
-                       side_lock=getattr(args, "side_lock", HandTrackerOptions.side_lock),
+                       side_lock=args.side_lock,
                        landmark_model_path=args.landmark_model,
                        detector_model_path=args.detector_model)
 

@@ -384,10 +384,9 @@ class HandTracker:
                                          side_lock=o.side_lock)
         self._frame_index = 0
         self._last_ts: float | None = None
-        self._detector_misses = 0
-        self._frames_since_detector = 10 ** 9
         self._recent_counts: collections.deque[int] = collections.deque(maxlen=max(o.redetection_frames, 1))
         self._frame_size: tuple[int, int] | None = None
+        self._restart_tracks()
 
     def _restart_tracks(self) -> None:
         """End every track (ids keep counting up) but keep the frame count and timestamps."""
@@ -512,8 +511,8 @@ class HandTracker:
         the crop of a detection that covers them; the new measurement replaces the old one only
         when its spread ratio is larger by :data:`REFRESH_SPREAD_GAIN`. Returns (measurements,
         whether the detector ran)."""
-        suspects = [i for i, m in enumerate(meas)
-                    if m.track_id is not None and spread_ratio(m.keypoints) < COLLAPSED_SPREAD]
+        spread = {i: spread_ratio(m.keypoints) for i, m in enumerate(meas) if m.track_id is not None}
+        suspects = [i for i, r in spread.items() if r < COLLAPSED_SPREAD]
         if not suspects:
             return meas, False
         # The hand is there (it is tracked): the detection only proposes a crop, so the lower
@@ -534,7 +533,7 @@ class HandTracker:
             return meas, True
         meas = list(meas)
         for i, new in zip(which, self._measure(frame, rois, owners, keep_order=True)):
-            if new is not None and spread_ratio(new.keypoints) >= spread_ratio(meas[i].keypoints) + REFRESH_SPREAD_GAIN:
+            if new is not None and spread_ratio(new.keypoints) >= spread[i] + REFRESH_SPREAD_GAIN:
                 meas[i] = new
         return meas, True
 
