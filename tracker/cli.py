@@ -1,7 +1,7 @@
 """``handtrack`` command line: live webcam window, or a video / image / folder of images to
 annotated video, JSONL and CSV.
 
-    handtrack webcam [--camera N] [--mirror] [--max-hands N] [--device cpu|cuda]
+    handtrack webcam [--camera N] [--every-frame] [--mirror] [--max-hands N] [--device cpu|cuda]
     handtrack video INPUT [-o annotated.mp4] [--json tracks.jsonl] [--csv tracks.csv]
                     [--mirror] [--max-hands N] [--device cpu|cuda] [--threads N] [--static]
 
@@ -185,13 +185,24 @@ def has_display() -> bool:
     return True
 
 
+def _frames_in_order(cap, clock=time.perf_counter):
+    """``(index, t_ms, frame)`` of every frame of ``cap`` in order (``--every-frame``)."""
+    t0, index = clock(), 0
+    while True:
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            return
+        yield index, 1000.0 * (clock() - t0), frame
+        index += 1
+
+
 def run_webcam(args: argparse.Namespace) -> int:
     if not has_display():
         raise UsageError("webcam: no display (DISPLAY/WAYLAND_DISPLAY not set); "
                          "use `handtrack video INPUT -o out.mp4` instead")
     import cv2
     from .draw import draw_fps, draw_hands
-    from .video import FPSMonitor
+    from .video import FPSMonitor, LatestFrameReader
 
     cap = cv2.VideoCapture(args.camera)
     ok, frame = (cap.read() if cap.isOpened() else (False, None))
@@ -200,30 +211,39 @@ def run_webcam(args: argparse.Namespace) -> int:
         raise UsageError(f"--camera {args.camera}: no camera could be opened or read")
     window = "handtrack (q or Esc to quit)"
     fps = FPSMonitor()
-    t0 = time.perf_counter()
+    # By default the newest camera frame is tracked (a reader thread drops the ones the tracker
+    # had no time for), so the window shows the present even when tracking is slower than the
+    # camera; --every-frame tracks them all in order, and the lag grows with the driver's queue.
+    reader = None if args.every_frame else LatestFrameReader(cap, name=f"--camera {args.camera}")
+    frames = iter(reader) if reader is not None else _frames_in_order(cap)
+    shown, quit_by_user = 0, False
     try:
         # --mirror: show a selfie view; the flipped frames are tracked with mirrored=True so the
         # labels still name the person's real hands.
         with build_tracker(args, args.mirror) as tracker:
             cv2.namedWindow(window, cv2.WINDOW_NORMAL)
-            while ok:
+            for _, t_ms, frame in frames:
                 if args.mirror:
                     frame = cv2.flip(frame, 1)
-                result = tracker.process(frame, (time.perf_counter() - t0) * 1000.0)
+                result = tracker.process(frame, t_ms)
                 draw_hands(frame, result.hands)
                 draw_fps(frame, fps.tick())
                 cv2.imshow(window, frame)
+                shown += 1
                 key = cv2.waitKey(1) & 0xFF
-                if key in (ord("q"), 27):
+                if key in (ord("q"), 27) or cv2.getWindowProperty(window, cv2.WND_PROP_VISIBLE) < 1:
+                    quit_by_user = True
                     break
-                if cv2.getWindowProperty(window, cv2.WND_PROP_VISIBLE) < 1:
-                    break
-                ok, frame = cap.read()
-            if not ok:
+            if not quit_by_user:
                 log.warning("camera %s stopped delivering frames", args.camera)
     finally:
-        cap.release()
+        if reader is not None:
+            reader.close()                  # joins the reader thread, then releases the camera
+        else:
+            cap.release()
         cv2.destroyAllWindows()
+    dropped = f", {reader.dropped} camera frames skipped while tracking" if reader is not None else ""
+    print(f"{shown} frames tracked{dropped}")
     return 0
 
 
@@ -310,6 +330,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="{webcam,video}")
     w = sub.add_parser("webcam", help="live camera window with skeletons (q or Esc quits)")
     w.add_argument("--camera", type=_nonneg_int("--camera"), default=0, metavar="N", help="camera index (default 0)")
+    w.add_argument("--every-frame", action="store_true",
+                   help="track every camera frame in order (default: the newest one; frames the tracker "
+                   "had no time for are skipped, so the view does not lag behind)")
     _common(w)
     v = sub.add_parser("video", help="track a video file, an image or a folder of images")
     v.add_argument("input", metavar="INPUT", help="video file, image file or folder of images")

@@ -1,5 +1,9 @@
 """Frame sources and sinks: video files, images, folders of images, mp4 writer, FPS monitor.
 
+``LatestFrameReader(capture)`` reads a live camera in a background thread and hands out only the
+newest frame, so a tracker slower than the camera shows the present rather than a queue of old
+frames.
+
 ``iter_frames(path)`` yields ``(index, t_ms, frame_bgr)`` for a video file, a single image, or a
 folder of images (sorted by name, read at ``image_fps``). Videos are read with OpenCV, which
 applies the rotation stored in the file (portrait phone clips come out upright). A frame that
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -225,3 +230,109 @@ class FPSMonitor:
         if len(self._t) < 2 or self._t[-1] <= self._t[0]:
             return 0.0
         return (len(self._t) - 1) / (self._t[-1] - self._t[0])
+
+
+class LatestFrameReader:
+    """A live capture read in a background thread; :meth:`read` returns the newest frame only.
+
+    A camera delivers frames at its own rate. When each frame takes longer to track than the
+    camera's frame interval, ``cv2.VideoCapture.read()`` hands out frames from the driver's queue
+    (V4L2 keeps about four), so what is shown lags behind the scene by that queue, and a
+    growing share of what is tracked is old. This reader grabs continuously and keeps only the
+    newest frame: frames the consumer did not take in time are dropped (counted in ``dropped``).
+
+    Args:
+        capture: an opened capture: ``read() -> (ok, frame)`` and ``release()``
+            (``cv2.VideoCapture``). It is read only by this reader's thread from now on, and
+            released by :meth:`close`.
+        name: what the capture is called in messages (e.g. "--camera 0").
+        clock: seconds on a monotonic clock (default ``time.perf_counter``).
+
+    Iterating yields ``(index, t_ms, frame)`` until the capture ends: ``index`` counts the
+    frames grabbed (gaps are dropped frames), ``t_ms`` is the time of the grab in milliseconds
+    since the reader started (strictly increasing; use it as the tracker's ``timestamp_ms``).
+    """
+
+    def __init__(self, capture, name: str = "camera", clock=time.perf_counter) -> None:
+        self.name = name
+        self._cap = capture
+        self._clock = clock
+        self._t0 = clock()
+        self._cond = threading.Condition()
+        self._latest: tuple[int, float, np.ndarray] | None = None   # not yet handed out
+        self._grabbed = 0
+        self._last_t = -1.0
+        self._ended = False
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name=f"LatestFrameReader({name})", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                ok, frame = self._cap.read()
+                if not ok or frame is None:
+                    break
+                t = 1000.0 * (self._clock() - self._t0)
+                t = max(t, self._last_t + 1e-3)      # strictly increasing even on a coarse clock
+                self._last_t = t
+                with self._cond:
+                    if self._latest is not None:
+                        self.dropped += 1
+                    self._latest = (self._grabbed, t, frame)
+                    self._grabbed += 1
+                    self._cond.notify_all()
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer's thread by read()
+            self._error = e
+        finally:
+            with self._cond:
+                self._ended = True
+                self._cond.notify_all()
+
+    @property
+    def grabbed(self) -> int:
+        """Frames read from the capture so far."""
+        return self._grabbed
+
+    def read(self, timeout: float | None = 5.0) -> tuple[int, float, np.ndarray] | None:
+        """The newest frame not handed out before, waiting for one up to ``timeout`` seconds.
+
+        Returns ``(index, t_ms, frame)``, or None when the capture has ended (it returned no
+        frame) or delivered nothing within ``timeout``. An exception raised by the capture's
+        ``read()`` is raised here.
+        """
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._latest is not None or self._ended, timeout):
+                log.warning("%s: no frame within %.1f s", self.name, timeout)
+                return None
+            item, self._latest = self._latest, None
+        if item is None and self._error is not None:
+            err, self._error = self._error, None
+            raise err
+        return item
+
+    def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        while (item := self.read()) is not None:
+            yield item
+
+    def close(self) -> None:
+        """Stop the thread and release the capture (idempotent)."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            # the thread leaves after its current read(); a camera returns one within a frame
+            # interval. Release only after it has left: releasing under a running read() is
+            # not safe with every OpenCV backend.
+            self._thread.join(timeout=2.0)
+            if self._thread.is_alive():
+                log.warning("%s: capture thread still in read() after 2 s; releasing anyway", self.name)
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    def __enter__(self) -> "LatestFrameReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
