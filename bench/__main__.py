@@ -6,6 +6,7 @@
     python -m bench soak --frames 100000 --video ../shared/videos/ali_hand.mp4
     python -m bench models --threads 1,2                       # each model alone, ms per call
     python -m bench train-step --allocators default,keep       # a CPU training step (needs torch)
+    python -m bench live --fps 30,60                           # capture-to-result latency, simulated camera
 """
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         return models_main(argv[1:])
     if argv and argv[0] == "train-step":
         return train_step_main(argv[1:])
+    if argv and argv[0] == "live":
+        return live_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
@@ -176,6 +179,61 @@ def train_step_main(argv: list[str]) -> int:
     print("|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['net']} | {r['allocator']} | {r['steps']} | {r['p50']:.1f} | {r['p95']:.1f} |")
+    return 0
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        out = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not out or min(out) <= 0:
+        raise argparse.ArgumentTypeError(f"expected numbers > 0, got {text!r}")
+    return out
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return v
+
+
+def live_main(argv: list[str]) -> int:
+    from tracker.cli import positive_int
+    from .live import __doc__ as doc, run
+    p = argparse.ArgumentParser(prog="python -m bench live", description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    p.add_argument("--video", type=Path, default=None, help="frames to play (default: the shared huytung_2hand.mp4, "
+                   "else the first shared video; a grey frame when there is none)")
+    p.add_argument("--fps", type=_floats, default=(30.0, 60.0), help="camera rates, comma list (default 30,60)")
+    p.add_argument("--seconds", type=_positive_float, default=15.0, help="seconds per row (default 15)")
+    p.add_argument("--buffers", type=positive_int("--buffers"), default=4, help="driver queue (default 4)")
+    p.add_argument("--size", type=_sizes, default=((640, 480),))
+    p.add_argument("--threads", type=positive_int("--threads"), default=2)
+    p.add_argument("--flip-test", action="store_true", help="tracker flip_test (slower tracking)")
+    p.add_argument("--landmark-model", type=Path, default=None)
+    p.add_argument("--detector-model", type=Path, default=None)
+    a = p.parse_args(argv)
+    if a.video is not None and not a.video.exists():
+        p.error(f"--video: {a.video} does not exist")
+    videos = sorted((a.shared / "videos").glob("*.mp4"))
+    video = a.video or next((v for v in videos if v.name == "huytung_2hand.mp4"), videos[0] if videos else None)
+    from .methods import model_options
+    opts = dict(model_options(a.landmark_model, a.detector_model), flip_test=a.flip_test)
+    w, h = a.size[0]
+    rows = run(video, a.fps, a.seconds, (w, h), a.buffers, a.threads, opts)
+    print(f"{video.name if video else 'grey frame'} at {w}x{h}, {a.threads} thread(s), queue {a.buffers}, "
+          f"{a.seconds:g} s per row{', flip test' if a.flip_test else ''}")
+    print("| camera fps | reading | tracked fps | share tracked | latency p50 ms | latency p95 ms | tracker p50 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['fps']:g} | {r['mode']} | {r['tracked_fps']:.1f} | {r['tracked_share']:.2f} | "
+              f"{r['latency_p50']:.1f} | {r['latency_p95']:.1f} | {r['tracker_p50']:.1f} |")
     return 0
 
 
