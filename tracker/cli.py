@@ -247,6 +247,34 @@ def run_webcam(args: argparse.Namespace) -> int:
     return 0
 
 
+def version_text() -> str:
+    """Package, shipped model and onnxruntime versions (what a bug report needs), one per line."""
+    import onnxruntime as ort
+
+    from . import __version__
+    from .backend import default_model_path, read_metadata
+    lines = [f"handtrack {__version__}"]
+    for kind, name in (("landmarks", "landmarks.onnx"), ("detector", "detector.onnx")):
+        path = default_model_path(name)
+        try:
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            version = read_metadata(session).get("model_version", "unknown version")
+        except Exception as e:  # noqa: BLE001 - a broken install should still print the rest
+            version = f"unreadable ({type(e).__name__}: {e})"
+        lines.append(f"{kind} model: {version} ({path})")
+    lines.append(f"onnxruntime {ort.__version__}, providers: {', '.join(ort.get_available_providers())}")
+    return "\n".join(lines)
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
 # -- argument parsing ----------------------------------------------------------------------------
 def positive_int(name: str):
     """argparse type: an integer >= 1; the error names ``name`` (also used by train.evaluate)."""
@@ -327,6 +355,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="handtrack", description="Real-time two-hand keypoint tracker.")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the package, model and onnxruntime versions and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{webcam,video}")
     w = sub.add_parser("webcam", help="live camera window with skeletons (q or Esc quits)")
     w.add_argument("--camera", type=_nonneg_int("--camera"), default=0, metavar="N", help="camera index (default 0)")

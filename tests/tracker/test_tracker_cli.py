@@ -180,3 +180,14 @@ def test_webcam_without_camera(monkeypatch, capsys):
     monkeypatch.setenv("DISPLAY", ":99")          # pretend there is a display; no window is opened
     assert cli.main(["webcam", "--camera", "57"]) == 2
     assert "--camera 57" in capsys.readouterr().err
+
+
+def test_version_names_package_models_and_runtime(capsys):
+    import tracker
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    assert out.startswith(f"handtrack {tracker.__version__}\n")
+    assert "landmarks model: landmarks-v" in out and "detector model: detector-v" in out
+    assert "onnxruntime " in out and "CPUExecutionProvider" in out
