@@ -52,6 +52,9 @@ class TrainConfig(LoopConfig):
     lowres_p: float = 0.0        # share of crops made to look like a small hand's (train.augment.lowres)
     small_hand_weight: float = 1.0  # sampling weight of hands whose box side is under small_hand_px
     small_hand_px: float = 96.0     # (photo pixels, the PCK normaliser); 1.0 = every hand equally often
+    progressive_size: int = 0    # > 0: train on crops of this size first (progressive resizing; the net is fully
+                                 # convolutional), then on input_size; validation always at input_size
+    progressive_until: float = 0.5  # share of --minutes trained at progressive_size
 
 
 class CropDataset(Dataset):
@@ -230,6 +233,12 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.small_hand_weight <= 0:
         raise ValueError(f"--small-hand-weight {cfg.small_hand_weight}: expected > 0")
     aug = replace(aug, lowres_p=cfg.lowres_p)
+    if cfg.progressive_size and not (cfg.heatmap_stride <= cfg.progressive_size < cfg.input_size
+                                     and cfg.progressive_size % cfg.heatmap_stride == 0):
+        raise ValueError(f"--progressive-size {cfg.progressive_size}: expected a multiple of --heatmap-stride "
+                         f"{cfg.heatmap_stride} below --input-size {cfg.input_size} (0: off)")
+    if not 0.0 < cfg.progressive_until < 1.0:
+        raise ValueError(f"--progressive-until {cfg.progressive_until}: expected a share in (0, 1)")
     report = LoadReport()
     train_recs = load_records(cfg.data, cfg.train_split, cfg.skip_bad, report)
     if cfg.limit:
@@ -255,11 +264,23 @@ def train(cfg: TrainConfig) -> dict:
     cycle = start_cycle(cfg, state)
     model = wrap_ddp(net, world, device)
 
-    ds = CropDataset(train_recs, cache, codec, aug, seed=cfg.seed + rank + state["step"])
-    sampler = make_sampler(train_recs, cfg, world, cfg.seed + state["step"])
-    loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=cfg.workers, drop_last=True, worker_init_fn=worker_init if cfg.workers else None,
-                        persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
+
+    def crop_size() -> int:
+        """The training crops' side now: progressive_size for the first progressive_until of the budget."""
+        if cfg.progressive_size and state["minutes"] < cfg.progressive_until * cfg.minutes:
+            return cfg.progressive_size
+        return cfg.input_size
+
+    def make_loader(size: int):
+        # The same targets relative to the crop at every size: sigma scales with the heatmap.
+        c = codec if size == cfg.input_size else HeatmapCodec(
+            (size,) * 2, (size // cfg.heatmap_stride,) * 2, cfg.sigma * size / cfg.input_size)
+        ds = CropDataset(train_recs, cache, c, aug, seed=cfg.seed + rank + state["step"])
+        sampler = make_sampler(train_recs, cfg, world, cfg.seed + state["step"])
+        return sampler, DataLoader(ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                                   num_workers=cfg.workers, drop_last=True,
+                                   worker_init_fn=worker_init if cfg.workers else None,
+                                   persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
 
     def checkpoint(name="last.pt"):
         if rank == 0:
@@ -287,7 +308,13 @@ def train(cfg: TrainConfig) -> dict:
         metrics = validate()
         clock.evaluated()
         clock.restart()
+    size, loader = None, None
     while not clock.finished():
+        if crop_size() != size:
+            size = crop_size()
+            loader = None                   # its worker process ends before the next one starts
+            sampler, loader = make_loader(size)
+            log.info("training crops %dx%d from step %d (%.1f min)", size, size, state["step"], state["minutes"])
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(state["epoch"])
         for img, target, weight, pres, side, side_sc in loader:
@@ -312,9 +339,10 @@ def train(cfg: TrainConfig) -> dict:
                 metrics = validate()
             if clock.checkpoint_due():
                 checkpoint()
-            if clock.finished():
+            if clock.finished() or crop_size() != size:
                 break
-        state["epoch"] += 1
+        else:
+            state["epoch"] += 1
     bar.close()
     metrics = validate()
     checkpoint()

@@ -218,6 +218,9 @@ def test_make_sampler_draws_small_hands_as_often_as_asked_and_refuses_ddp():
     (["--lowres-p", "1.5"], "--lowres-p 1.5: expected a share in [0, 1]"),
     (["--lowres-p", "-0.1"], "--lowres-p -0.1: expected a share in [0, 1]"),
     (["--small-hand-weight", "0"], "--small-hand-weight 0.0: expected > 0"),
+    (["--progressive-size", "130"], "--progressive-size 130: expected a multiple of --heatmap-stride 4 below --input-size 128"),
+    (["--progressive-size", "98"], "--progressive-size 98: expected a multiple of --heatmap-stride 4"),
+    (["--progressive-size", "96", "--progressive-until", "1"], "--progressive-until 1.0: expected a share in (0, 1)"),
 ])
 def test_bad_small_hand_options_are_one_error_before_loading_data(tmp_path, args, message):
     from train.train_landmarks import main
@@ -234,6 +237,21 @@ def test_trains_with_lowres_crops_and_small_hand_sampling(tmp_path):
     assert ck["state"]["step"] == 2
     assert ck["train_config"]["lowres_p"] == 1.0 and ck["train_config"]["small_hand_weight"] == 2.0
     assert "small-hand sampling: 12 of 12 hands under 1000 px" in (tmp_path / "run" / "train.log").read_text()
+
+
+def test_progressive_resizing_trains_small_crops_first_then_the_full_size(tmp_path):
+    data = tiny_coco(tmp_path / "data")
+    metrics = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), input_size=64, batch_size=4, workers=0,
+                                threads=1, eval_hands=6, minutes=0.06, warmup_steps=1, eval_every_min=10,
+                                progressive_size=32, progressive_until=0.4))
+    text = (tmp_path / "run" / "train.log").read_text()
+    switches = [(int(a), int(b)) for a, b in re.findall(r"training crops (\d+)x\d+ from step (\d+)", text)]
+    assert [s for s, _ in switches] == [32, 64] and switches[0][1] == 0 < switches[1][1]
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert ck["state"]["step"] > switches[1][1]          # trained on at the full size
+    assert ck["model_config"]["input_size"] == 64 and ck["codec"]["input_size"] == [64, 64]
+    assert ck["train_config"]["progressive_size"] == 32
+    assert np.isfinite(metrics["pck10"])
 
 
 _MALLINFO_PROBE = r"""
