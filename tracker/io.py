@@ -1,0 +1,239 @@
+"""Read the track files that ``handtrack video`` writes (``--json`` JSONL, ``--csv`` CSV) back
+into arrays laid out like :meth:`tracker.hand_tracker.HandTrackerResult.as_array`.
+
+    from tracker.io import read_tracks
+
+    tracks = read_tracks("tracks.jsonl")              # or "tracks.csv"
+    right = tracks.side("right")                      # (T, 17, 3): x, y pixels, score
+    seen = tracks.present[:, 1]                       # (T,) frames with a right hand
+    print(tracks.frame[seen], right[seen, 0, :2])     # right wrist positions
+
+The CSV holds keypoints only: its ``track_id`` are all -1 and its ``presence``, ``handedness``
+and ``box`` all NaN (as are ``handedness`` and ``box`` of JSONL files written before they were
+added). Files written with ``--max-hands`` > 2 can hold several hands of a side in a frame: the
+highest-scoring one is kept (as ``as_array()`` does) and the others are counted in a warning.
+Malformed input raises one ``ValueError`` naming the file and the line.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .cli import csv_header
+from .hand_tracker import SIDES
+from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
+
+log = logging.getLogger(__name__)
+
+FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
+
+
+@dataclass
+class Tracks:
+    """The hands of T frames, one left and one right slot per frame (slot 0 left, 1 right).
+
+    Attributes:
+        frame: (T,) int64 frame indices.
+        t_ms: (T,) float64 frame timestamps in milliseconds.
+        keypoints: (T, 34, 3) float32, rows 0-16 left hand, 17-33 right hand; columns x, y in
+            pixels of the input frame and score in [0, 1]; NaN rows where a hand is absent.
+        track_id: (T, 2) int64 track ids, -1 where absent or unknown (CSV).
+        presence: (T, 2) float32 hand presence score in [0, 1], NaN where absent or unknown (CSV).
+        handedness: (T, 2) float32 probability of the slot's side, NaN where absent or unknown.
+        box: (T, 2, 4) float32 x0, y0, x1, y1 pixels around the keypoints, NaN where absent or unknown.
+        source: the file read.
+    """
+
+    frame: np.ndarray
+    t_ms: np.ndarray
+    keypoints: np.ndarray
+    track_id: np.ndarray
+    presence: np.ndarray
+    handedness: np.ndarray
+    box: np.ndarray
+    source: Path
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def side(self, name: str) -> np.ndarray:
+        """(T, 17, 3) view of ``keypoints`` for ``name`` = "left" or "right"."""
+        if name not in SIDES:
+            raise ValueError(f"name must be 'left' or 'right', got {name!r}")
+        k = SIDES.index(name)
+        return self.keypoints[:, k * NUM_KEYPOINTS:(k + 1) * NUM_KEYPOINTS]
+
+    @property
+    def present(self) -> np.ndarray:
+        """(T, 2) bool: whether the left / right hand is present in each frame."""
+        return ~np.isnan(self.keypoints.reshape(len(self), 2, NUM_KEYPOINTS * 3)).all(axis=2)
+
+
+# the arrays of a frame without hands, one item of each per-frame field of Tracks
+_NO_HANDS = {"keypoints": np.full((2 * NUM_KEYPOINTS, 3), np.nan, np.float32),
+             "track_id": np.full(2, -1, np.int64), "presence": np.full(2, np.nan, np.float32),
+             "handedness": np.full(2, np.nan, np.float32), "box": np.full((2, 4), np.nan, np.float32)}
+
+
+class _Builder:
+    """Collects frames, then stacks them into a :class:`Tracks`."""
+
+    def __init__(self) -> None:
+        self.frame, self.t_ms, self.hands = [], [], []
+        self.extra = 0          # hands left out: more than one of a side in a frame
+
+    def add(self, frame: int, t_ms: float) -> dict:
+        """Appends a frame without hands; returns its arrays (copies of ``_NO_HANDS``) to fill in."""
+        self.frame.append(frame)
+        self.t_ms.append(t_ms)
+        self.hands.append({k: v.copy() for k, v in _NO_HANDS.items()})
+        return self.hands[-1]
+
+    def build(self, source: Path) -> Tracks:
+        arrays = {k: np.stack([h[k] for h in self.hands]) if self.hands else np.empty((0, *v.shape), v.dtype)
+                  for k, v in _NO_HANDS.items()}
+        return Tracks(frame=np.asarray(self.frame, np.int64), t_ms=np.asarray(self.t_ms, np.float64),
+                      source=source, **arrays)
+
+
+def _number(value, what: str, integer: bool = False):
+    """A JSON number or CSV cell as float (int when ``integer``); ValueError naming ``what``."""
+    try:
+        if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                      and (not integer or float(value).is_integer())):
+            return int(value) if integer else float(value)
+    except (ValueError, OverflowError):
+        pass
+    raise ValueError(f"{what} is not {'an integer' if integer else 'a number'}: {value!r:.40}")
+
+
+def _array(value, shape: tuple, what: str) -> np.ndarray:
+    """Nested JSON lists of ``shape`` (``(n,)`` or ``(n, m)``) as float32."""
+    rows = value if len(shape) == 2 else [value]
+    if not (isinstance(value, list) and len(value) == shape[0]):
+        got = f"{len(value)} items" if isinstance(value, list) else f"{value!r:.40}"
+    else:
+        got = next((f"item {j} is {r!r:.40}" for j, r in enumerate(rows)
+                    if not (isinstance(r, list) and len(r) == shape[-1])), None)
+    if got is not None:
+        raise ValueError(f"{what} must be {' x '.join(map(str, shape))} numbers, got {got}")
+    return np.asarray([_number(v, what) for r in rows for v in r], np.float32).reshape(shape)
+
+
+def _jsonl_line(out: _Builder, line: str) -> None:
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON ({e})") from None
+    if not isinstance(rec, dict) or not isinstance(rec.get("hands", []), list):
+        raise ValueError("expected an object {\"frame\", \"t_ms\", \"hands\": [...]}")  # noqa: TRY004 - bad file content
+    missing = [k for k in ("frame", "t_ms", "hands") if k not in rec]
+    if missing:
+        raise ValueError(f"missing key {missing[0]!r}")
+    arr = out.add(_number(rec["frame"], "frame", integer=True), _number(rec["t_ms"], "t_ms"))
+    seen = set()
+    for n, h in enumerate(rec["hands"]):
+        what = f"hand {n}"
+        if not isinstance(h, dict):
+            raise ValueError(f"{what} is not an object")  # noqa: TRY004 - bad file content
+        missing = [k for k in ("side", "track_id", "score", "keypoints") if k not in h]
+        if missing:
+            raise ValueError(f"{what}: missing key {missing[0]!r}")
+        if h["side"] not in SIDES:
+            raise ValueError(f"{what}: side must be 'left' or 'right', got {h['side']!r}")
+        k = SIDES.index(h["side"])
+        score = _number(h["score"], f"{what}: score")
+        if h["side"] in seen:
+            # --max-hands > 2 writes several hands of a side: keep the best one, as as_array() does
+            out.extra += 1
+            if not score > arr["presence"][k]:
+                continue
+        seen.add(h["side"])
+        arr["keypoints"][k * NUM_KEYPOINTS:(k + 1) * NUM_KEYPOINTS] = _array(
+            h["keypoints"], (NUM_KEYPOINTS, 3), f"{what}: keypoints")
+        arr["track_id"][k] = _number(h["track_id"], f"{what}: track_id", integer=True)
+        arr["presence"][k] = score
+        if h.get("handedness") is not None:         # older files have neither handedness nor box
+            arr["handedness"][k] = _number(h["handedness"], f"{what}: handedness")
+        if h.get("box") is not None:
+            arr["box"][k] = _array(h["box"], (4,), f"{what}: box")
+
+
+def _read_jsonl(out: _Builder, f) -> None:
+    for line, text in enumerate(f, 1):
+        if text.strip():
+            try:
+                _jsonl_line(out, text)
+            except ValueError as e:
+                raise ValueError(f"line {line}: {e}") from None
+
+
+def _read_csv(out: _Builder, f) -> None:
+    header = csv_header()
+    col = {c: j for j, c in enumerate(header)}
+    # each side's cells in keypoints order: (2, 17 * 3) column indices
+    cells = [[col[f"{side}_{name}_{c}"] for name in KEYPOINT_NAMES for c in ("x", "y", "score")]
+             for side in SIDES]
+    reader = csv.reader(f)
+    try:
+        first = next(reader, None)
+        if first is None:
+            raise ValueError("empty file, expected the CSV header")
+        for j, (got, want) in enumerate(zip(first, header)):
+            if got != want:
+                raise ValueError(f"header column {j + 1} is {got!r}, expected {want!r}")
+        if len(first) != len(header):
+            raise ValueError(f"header has {len(first)} columns, expected {len(header)}")
+        for row in reader:
+            if len(row) != len(header):
+                raise ValueError(f"row has {len(row)} cells, expected {len(header)}")
+            arr = out.add(_number(row[col["frame"]], "frame", integer=True), _number(row[col["t_ms"]], "t_ms"))
+            for k, side in enumerate(SIDES):
+                empty = sum(row[j] == "" for j in cells[k])
+                if empty == len(cells[k]):
+                    continue
+                if empty:
+                    raise ValueError(f"{side} hand has {empty} of its {len(cells[k])} cells empty (all or none)")
+                vals = [_number(row[j], f"column {header[j]!r}") for j in cells[k]]
+                arr["keypoints"][k * NUM_KEYPOINTS:(k + 1) * NUM_KEYPOINTS] = np.reshape(vals, (NUM_KEYPOINTS, 3))
+    except (ValueError, csv.Error) as e:
+        raise ValueError(f"line {max(reader.line_num, 1)}: {e}") from None
+
+
+def read_tracks(path: str | Path, format: str | None = None) -> Tracks:
+    """Read a ``handtrack video`` JSONL (``format="jsonl"``) or CSV (``"csv"``) file; the format
+    defaults to the suffix (.jsonl, .json, .csv).
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: unknown suffix or format, malformed file
+        (the message names the file and the line).
+    """
+    path = Path(path)
+    if format is None:
+        if path.suffix.lower() not in FORMATS:
+            raise ValueError(f"{path}: unknown track file suffix {path.suffix!r}; accepted: "
+                             f"{', '.join(FORMATS)} (or pass format='jsonl' or 'csv')")
+        format = FORMATS[path.suffix.lower()]
+    elif format not in ("jsonl", "csv"):
+        raise ValueError(f"format must be 'jsonl' or 'csv', got {format!r}")
+    if not path.exists():
+        raise FileNotFoundError(f"track file {path} does not exist")
+    out = _Builder()
+    with open(path, encoding="utf-8", newline="") as f:
+        try:
+            (_read_jsonl if format == "jsonl" else _read_csv)(out, f)
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: not UTF-8 text ({e})") from None
+        except ValueError as e:             # "line N: what is wrong"
+            raise ValueError(f"{path}, {e}") from None
+    tracks = out.build(path)
+    if out.extra:
+        log.warning("%s: %d hands left out (more than one left or right hand in a frame, as --max-hands > 2 "
+                    "writes); Tracks keep the highest-scoring hand of each side", path, out.extra)
+    log.debug("read %d frames from %s", len(tracks), path)
+    return tracks
