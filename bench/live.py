@@ -91,12 +91,11 @@ def run_once(tracker, camera: SimulatedCamera, mode: str, clock=time.perf_counte
     Returns {mode, tracked, captured, lost (queue full), dropped (by the newest-frame reader),
     latency_ms: per tracked frame, capture -> result; tracker_ms: per tracked frame}.
     """
-    from tracker.cli import _frames_in_order
-    from tracker.video import LatestFrameReader
+    from tracker.video import LatestFrameReader, frames_in_order
     if mode not in ("every frame", "newest"):
         raise ValueError(f"mode {mode!r}: 'every frame' or 'newest'")
     reader = LatestFrameReader(camera, name="simulated camera", clock=clock) if mode == "newest" else None
-    frames = iter(reader) if reader is not None else _frames_in_order(camera, clock)
+    frames = iter(reader) if reader is not None else frames_in_order(camera, clock)
     latency, own = [], []
     try:
         for index, t_ms, frame in frames:

@@ -185,24 +185,13 @@ def has_display() -> bool:
     return True
 
 
-def _frames_in_order(cap, clock=time.perf_counter):
-    """``(index, t_ms, frame)`` of every frame of ``cap`` in order (``--every-frame``)."""
-    t0, index = clock(), 0
-    while True:
-        ok, frame = cap.read()
-        if not ok or frame is None:
-            return
-        yield index, 1000.0 * (clock() - t0), frame
-        index += 1
-
-
 def run_webcam(args: argparse.Namespace) -> int:
     if not has_display():
         raise UsageError("webcam: no display (DISPLAY/WAYLAND_DISPLAY not set); "
                          "use `handtrack video INPUT -o out.mp4` instead")
     import cv2
     from .draw import draw_fps, draw_hands
-    from .video import FPSMonitor, LatestFrameReader
+    from .video import FPSMonitor, LatestFrameReader, frames_in_order
 
     cap = cv2.VideoCapture(args.camera)
     ok, frame = (cap.read() if cap.isOpened() else (False, None))
@@ -215,7 +204,7 @@ def run_webcam(args: argparse.Namespace) -> int:
     # had no time for), so the window shows the present even when tracking is slower than the
     # camera; --every-frame tracks them all in order, and the lag grows with the driver's queue.
     reader = None if args.every_frame else LatestFrameReader(cap, name=f"--camera {args.camera}")
-    frames = iter(reader) if reader is not None else _frames_in_order(cap)
+    frames = iter(reader) if reader is not None else frames_in_order(cap)
     shown, quit_by_user = 0, False
     try:
         # --mirror: show a selfie view; the flipped frames are tracked with mirrored=True so the

@@ -232,6 +232,19 @@ class FPSMonitor:
         return (len(self._t) - 1) / (self._t[-1] - self._t[0])
 
 
+def frames_in_order(capture, clock=time.perf_counter) -> Iterator[tuple[int, float, np.ndarray]]:
+    """``(index, t_ms, frame)`` for every frame of a live ``capture`` (``read() -> (ok, frame)``)
+    in order, until it returns no frame; ``t_ms`` is the time of the read in ms since the first
+    call. The counterpart of :class:`LatestFrameReader` for ``handtrack webcam --every-frame``."""
+    t0, index = clock(), 0
+    while True:
+        ok, frame = capture.read()
+        if not ok or frame is None:
+            return
+        yield index, 1000.0 * (clock() - t0), frame
+        index += 1
+
+
 class LatestFrameReader:
     """A live capture read in a background thread; :meth:`read` returns the newest frame only.
 
