@@ -1,10 +1,12 @@
 """``handtrack`` command line: live webcam window, or a video / image / folder of images to
 annotated video, JSONL and CSV.
 
-    handtrack webcam [--camera N] [--every-frame] [--mirror] [--max-hands N] [--device cpu|cuda]
+    handtrack webcam [--camera N] [--every-frame] [--no-window] [--json F|-] [--csv F|-] [-o OUT.mp4]
+                     [--mirror] [--max-hands N] [--device cpu|cuda]
     handtrack video INPUT [-o annotated.mp4] [--json tracks.jsonl] [--csv tracks.csv]
                     [--mirror] [--max-hands N] [--device cpu|cuda] [--threads N] [--static]
 
+``--json -`` / ``--csv -`` stream the tracks to standard output (summaries then go to stderr).
 Bad input (missing file, bad option value, no camera, no display) prints one error line and
 exits with status 2. Output files are written and flushed frame by frame, so what was written
 before an error is kept.
@@ -76,9 +78,15 @@ class Outputs:
     def __init__(self, video: str | None, jsonl: str | None, csv_path: str | None, fps: float) -> None:
         self.sink = None
         self._files = []
+        if jsonl == "-" and csv_path == "-":
+            raise UsageError("--json - and --csv -: only one of them can go to standard output")
+        if video == "-":
+            raise UsageError("-o/--output: an annotated video cannot go to standard output; give a file name")
         for opt, p in (("-o/--output", video), ("--json", jsonl), ("--csv", csv_path)):
-            if p is not None and not Path(p).resolve().parent.is_dir():
+            if p is not None and p != "-" and not Path(p).resolve().parent.is_dir():
                 raise UsageError(f"{opt}: folder of {p} does not exist")
+        #: whether a track file goes to standard output (then summaries go to stderr)
+        self.uses_stdout = "-" in (jsonl, csv_path)
         self.jsonl = self.csv_file = None
         opt = "-o/--output"
         try:
@@ -86,13 +94,10 @@ class Outputs:
                 from .video import VideoSink
                 self.sink = VideoSink(video, fps)
             opt = "--json"
-            self.jsonl = open(jsonl, "w", encoding="utf-8") if jsonl is not None else None
-            if self.jsonl:
-                self._files.append(self.jsonl)
+            self.jsonl = self._open(jsonl)
             opt = "--csv"
-            self.csv_file = open(csv_path, "w", encoding="utf-8", newline="") if csv_path is not None else None
+            self.csv_file = self._open(csv_path, newline="")   # the csv module ends its rows
             if self.csv_file:
-                self._files.append(self.csv_file)
                 self.csv = csv.writer(self.csv_file)
                 self.csv.writerow(csv_header())
                 self.csv_file.flush()
@@ -100,6 +105,15 @@ class Outputs:
             self.close()
             # OSError's text names the file but not the option ("[Errno 21] Is a directory: 'x'")
             raise UsageError(f"{opt}: cannot open output: {e}") from None
+
+    def _open(self, path: str | None, newline: str | None = None):
+        if path is None:
+            return None
+        if path == "-":                     # not closed by close(): sys.stdout stays usable
+            return sys.stdout
+        f = open(path, "w", encoding="utf-8", newline=newline)
+        self._files.append(f)
+        return f
 
     def write(self, index: int, t_ms: float, result, annotated: np.ndarray | None) -> None:
         if self.jsonl is not None:
@@ -169,12 +183,13 @@ def run_video(args: argparse.Namespace) -> int:
     if frames == 0:
         raise UsageError(f"INPUT: no frame could be read from {args.input}")
     share = [100.0 * c / frames for c in counts]
+    out = sys.stderr if outputs.uses_stdout else sys.stdout     # keep a track stream on stdout clean
     print(f"{frames} frames in {wall:.1f} s: {frames / wall:.1f} fps end to end, "
-          f"{proc_ms / frames:.1f} ms/frame in the tracker ({det_frames} detector frames)")
-    print(f"hands per frame: 0: {share[0]:.1f}%  1: {share[1]:.1f}%  2: {share[2]:.1f}%")
+          f"{proc_ms / frames:.1f} ms/frame in the tracker ({det_frames} detector frames)", file=out)
+    print(f"hands per frame: 0: {share[0]:.1f}%  1: {share[1]:.1f}%  2: {share[2]:.1f}%", file=out)
     for opt, p in (("annotated video", args.output), ("JSONL", args.json), ("CSV", args.csv)):
-        if p is not None:
-            print(f"{opt}: {p}")
+        if p is not None and p != "-":
+            print(f"{opt}: {p}", file=out)
     return 0
 
 
@@ -186,9 +201,12 @@ def has_display() -> bool:
 
 
 def run_webcam(args: argparse.Namespace) -> int:
-    if not has_display():
-        raise UsageError("webcam: no display (DISPLAY/WAYLAND_DISPLAY not set); "
-                         "use `handtrack video INPUT -o out.mp4` instead")
+    window = None if args.no_window else "handtrack (q or Esc to quit)"
+    if window is not None and not has_display():
+        raise UsageError("webcam: no display (DISPLAY/WAYLAND_DISPLAY not set); use --no-window with "
+                         "--json/--csv to track without one, or `handtrack video INPUT -o out.mp4`")
+    if window is None and args.json is None and args.csv is None and args.output is None:
+        raise UsageError("webcam --no-window: nothing to show or write; add --json, --csv or -o")
     import cv2
     from .draw import draw_fps, draw_hands
     from .video import FPSMonitor, LatestFrameReader, frames_in_order
@@ -198,41 +216,58 @@ def run_webcam(args: argparse.Namespace) -> int:
     if not ok or frame is None:
         cap.release()
         raise UsageError(f"--camera {args.camera}: no camera could be opened or read")
-    window = "handtrack (q or Esc to quit)"
+    cam_fps = cap.get(cv2.CAP_PROP_FPS)
+    try:
+        outputs = Outputs(args.output, args.json, args.csv,
+                          float(cam_fps) if cam_fps and math.isfinite(cam_fps) and 0 < cam_fps < 1000 else 30.0)
+    except UsageError:
+        cap.release()
+        raise
     fps = FPSMonitor()
     # By default the newest camera frame is tracked (a reader thread drops the ones the tracker
-    # had no time for), so the window shows the present even when tracking is slower than the
+    # had no time for), so the view shows the present even when tracking is slower than the
     # camera; --every-frame tracks them all in order, and the lag grows with the driver's queue.
     reader = None if args.every_frame else LatestFrameReader(cap, name=f"--camera {args.camera}")
     frames = iter(reader) if reader is not None else frames_in_order(cap)
-    shown, quit_by_user = 0, False
+    shown, stopped = 0, False
     try:
-        # --mirror: show a selfie view; the flipped frames are tracked with mirrored=True so the
+        # --mirror: the frame is flipped (a selfie view) and tracked with mirrored=True, so the
         # labels still name the person's real hands.
         with build_tracker(args, args.mirror) as tracker:
-            cv2.namedWindow(window, cv2.WINDOW_NORMAL)
-            for _, t_ms, frame in frames:
+            if window is not None:
+                cv2.namedWindow(window, cv2.WINDOW_NORMAL)
+            for index, t_ms, frame in frames:
                 if args.mirror:
                     frame = cv2.flip(frame, 1)
                 result = tracker.process(frame, t_ms)
-                draw_hands(frame, result.hands)
-                draw_fps(frame, fps.tick())
-                cv2.imshow(window, frame)
                 shown += 1
-                key = cv2.waitKey(1) & 0xFF
-                if key in (ord("q"), 27) or cv2.getWindowProperty(window, cv2.WND_PROP_VISIBLE) < 1:
-                    quit_by_user = True
+                annotated = None
+                if window is not None or outputs.sink is not None:
+                    annotated = draw_hands(frame, result.hands)
+                    draw_fps(annotated, fps.tick())
+                # index counts camera frames: a gap in the written frame numbers is a skipped frame
+                outputs.write(index, t_ms, result, annotated)
+                if args.max_frames is not None and shown >= args.max_frames:
+                    stopped = True
                     break
-            if not quit_by_user:
+                if window is not None:
+                    cv2.imshow(window, annotated)
+                    key = cv2.waitKey(1) & 0xFF
+                    if key in (ord("q"), 27) or cv2.getWindowProperty(window, cv2.WND_PROP_VISIBLE) < 1:
+                        stopped = True
+                        break
+            if not stopped:
                 log.warning("camera %s stopped delivering frames", args.camera)
     finally:
         if reader is not None:
             reader.close()                  # joins the reader thread, then releases the camera
         else:
             cap.release()
-        cv2.destroyAllWindows()
+        outputs.close()
+        if window is not None:
+            cv2.destroyAllWindows()
     dropped = f", {reader.dropped} camera frames skipped while tracking" if reader is not None else ""
-    print(f"{shown} frames tracked{dropped}")
+    print(f"{shown} frames tracked{dropped}", file=sys.stderr if outputs.uses_stdout else sys.stdout)
     return 0
 
 
@@ -342,6 +377,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks on errors")
 
 
+def _track_outputs(p: argparse.ArgumentParser, note: str) -> None:
+    p.add_argument("-o", "--output", metavar="OUT.mp4",
+                   help="write an annotated video (.mp4, .m4v, .mov, .mkv or .avi; codec mp4v)")
+    p.add_argument("--json", metavar="TRACKS.jsonl",
+                   help=f"write one JSON line per frame; - for standard output {note}".strip())
+    p.add_argument("--csv", metavar="TRACKS.csv", help="write one CSV row per frame (34 points); - for standard output")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="handtrack", description="Real-time two-hand keypoint tracker.")
     parser.add_argument("--version", action=_VersionAction,
@@ -352,13 +395,14 @@ def make_parser() -> argparse.ArgumentParser:
     w.add_argument("--every-frame", action="store_true",
                    help="track every camera frame in order (default: the newest one; frames the tracker "
                    "had no time for are skipped, so the view does not lag behind)")
+    w.add_argument("--no-window", action="store_true",
+                   help="no window (no display needed): track into --json/--csv/-o only; Ctrl-C stops")
+    _track_outputs(w, "(frame = camera frame number: gaps are skipped frames)")
+    w.add_argument("--max-frames", type=positive_int("--max-frames"), metavar="N", help="stop after N tracked frames")
     _common(w)
     v = sub.add_parser("video", help="track a video file, an image or a folder of images")
     v.add_argument("input", metavar="INPUT", help="video file, image file or folder of images")
-    v.add_argument("-o", "--output", metavar="OUT.mp4",
-                   help="write an annotated video (.mp4, .m4v, .mov, .mkv or .avi; codec mp4v)")
-    v.add_argument("--json", metavar="TRACKS.jsonl", help="write one JSON line per frame")
-    v.add_argument("--csv", metavar="TRACKS.csv", help="write one CSV row per frame (34 points)")
+    _track_outputs(v, "")
     v.add_argument("--static", action="store_true", help="treat every frame independently (no tracking)")
     v.add_argument("--max-frames", type=positive_int("--max-frames"), metavar="N", help="stop after N frames")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -3,6 +3,7 @@ cameras (there is no camera here) and with OpenCV's window functions replaced (a
 with no display aborts the process)."""
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -12,8 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker import cli
+from tracker import HandTrackerResult, cli
 from tracker.video import LatestFrameReader
+
+REAL_VIDEO_CAPTURE = cv2.VideoCapture     # the webcam fixture replaces cv2.VideoCapture
 
 
 class FakeCamera:
@@ -28,6 +31,9 @@ class FakeCamera:
 
     def isOpened(self) -> bool:  # noqa: N802 - cv2.VideoCapture's name
         return True
+
+    def get(self, prop) -> float:
+        return 0.0                                        # what many cameras report for CAP_PROP_FPS
 
     def read(self):
         self.read_threads.add(threading.current_thread().name)
@@ -118,7 +124,8 @@ class SlowTracker:
         self.frames.append(frame_number(frame))
         self.t_ms.append(timestamp_ms)
         time.sleep(self.delay)
-        return SimpleNamespace(hands=[])
+        return HandTrackerResult(hands=[], frame_index=len(self.frames) - 1, timestamp_ms=timestamp_ms,
+                                 image_size=(frame.shape[1], frame.shape[0]))
 
     def __enter__(self):
         return self
@@ -130,9 +137,12 @@ class SlowTracker:
 @pytest.fixture
 def webcam(monkeypatch):
     """Run ``handtrack webcam`` on a FakeCamera and a SlowTracker, with no window."""
-    state = SimpleNamespace(keys=[], shown=0, windows_closed=0)
+    state = SimpleNamespace(keys=[], shown=0, windows_closed=0, windows_opened=0)
     monkeypatch.setattr(cli, "has_display", lambda: True)
-    monkeypatch.setattr(cv2, "namedWindow", lambda *a: None)
+
+    def named_window(*a):
+        state.windows_opened += 1
+    monkeypatch.setattr(cv2, "namedWindow", named_window)
 
     def imshow(name, frame):
         state.shown += 1
@@ -186,3 +196,41 @@ def test_webcam_quits_on_q_and_releases_an_endless_camera(webcam, caplog, extra)
     assert rc == 0 and len(tracker.frames) == 3
     assert cam.released == 1 and webcam.windows_closed == 1
     assert "stopped delivering" not in caplog.text
+
+
+def test_webcam_without_a_window_streams_jsonl_to_stdout_and_needs_no_display(webcam, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "has_display", lambda: False)
+    cam = FakeCamera(n=30, interval=0.002)
+    rc, tracker = webcam.run(cam, 0.01, ["--no-window", "--json", "-", "--max-frames", "5"])
+    assert rc == 0 and len(tracker.frames) == 5
+    assert webcam.windows_opened == 0 and webcam.shown == 0 and webcam.windows_closed == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(x) for x in out.splitlines()]     # stdout holds the JSON lines only
+    assert [r["frame"] for r in lines] == [f - 1 for f in tracker.frames]   # camera frame numbers
+    assert all(b["t_ms"] > a["t_ms"] for a, b in zip(lines, lines[1:]))
+    assert "5 frames tracked" in err and cam.released == 1
+
+
+def test_webcam_without_a_window_writes_csv_and_a_recording(webcam, tmp_path, capsys):
+    from tracker.io import read_tracks
+    cam = FakeCamera(n=8)
+    out_csv, out_mp4 = tmp_path / "t.csv", tmp_path / "rec.mp4"
+    rc, tracker = webcam.run(cam, 0.0, ["--no-window", "--every-frame", "--csv", str(out_csv), "-o", str(out_mp4)])
+    assert rc == 0 and len(tracker.frames) == 7
+    tracks = read_tracks(out_csv)
+    assert list(tracks.frame) == list(range(7)) and not tracks.present.any()
+    assert REAL_VIDEO_CAPTURE(str(out_mp4)).get(cv2.CAP_PROP_FRAME_COUNT) == 7
+    assert "7 frames tracked" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--no-window"], "nothing to show or write"),
+    (["--no-window", "--json", "-", "--csv", "-"], "only one of them"),
+    (["--no-window", "--json", "/nonexistent/dir/t.jsonl"], "--json: folder of /nonexistent/dir/t.jsonl"),
+])
+def test_webcam_output_errors_are_one_line_and_release_the_camera(webcam, args, message, capsys):
+    cam = FakeCamera(n=5)
+    rc, tracker = webcam.run(cam, 0.0, args)
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err
+    assert tracker.frames == [] and cam.released <= 1

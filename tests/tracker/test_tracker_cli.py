@@ -159,6 +159,18 @@ def test_side_lock_flag_reaches_the_tracker(small_video, flag, want):
         t.close()
 
 
+@pytest.mark.parametrize("flag", ["--json", "--csv"])
+def test_video_streams_tracks_to_stdout_with_the_summary_on_stderr(fake_models, small_video, capsys, flag):
+    rc = cli.main(["video", str(small_video), flag, "-", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "8 frames in" in err and "fps end to end" not in out
+    if flag == "--json":
+        assert [json.loads(x)["frame"] for x in out.splitlines()] == list(range(8))
+    else:
+        rows = list(csv.reader(out.splitlines()))
+        assert rows[0] == cli.csv_header() and [int(r[0]) for r in rows[1:]] == list(range(8))
+
+
 def test_bad_model_file_is_a_clean_error(small_video, tmp_path, capsys):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
