@@ -5,6 +5,10 @@ annotated video, JSONL and CSV.
                      [--mirror] [--max-hands N] [--device cpu|cuda]
     handtrack video INPUT [-o annotated.mp4] [--json tracks.jsonl] [--csv tracks.csv]
                     [--mirror] [--max-hands N] [--device cpu|cuda] [--threads N] [--static]
+    handtrack video A.mp4 B.mp4 ... [-o FOLDER] [--json FOLDER] [--csv FOLDER]
+
+Several inputs are tracked one after the other with one set of loaded models, each afresh; an
+output option then names a folder and gets one file per input named after it.
 
 ``--json -`` / ``--csv -`` stream the tracks to standard output (summaries then go to stderr).
 Bad input (missing file, bad option value, no camera, no display) prints one error line and
@@ -146,51 +150,112 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        detector_model_path=args.detector_model)
 
 
-def run_video(args: argparse.Namespace) -> int:
-    from .draw import draw_fps, draw_hands
-    from .video import FrameSource, FPSMonitor, progress
+_OUTPUT_KINDS = (("-o/--output", "output", ".mp4"), ("--json", "json", ".jsonl"), ("--csv", "csv", ".csv"))
 
-    try:
-        source = FrameSource(args.input)
-    except FileNotFoundError:
-        raise UsageError(f"INPUT: {args.input} does not exist") from None
-    except ValueError as e:
-        raise UsageError(f"INPUT: {e}") from None
-    outputs = Outputs(args.output, args.json, args.csv, source.fps)
+
+def output_paths(args: argparse.Namespace, inputs: list[str]) -> list[dict[str, str | None]]:
+    """The output files of each input: ``[{"output": ..., "json": ..., "csv": ...}, ...]``.
+
+    An option naming an existing folder gets one file per input there, named after the input
+    (``clip.mp4`` -> ``clip.mp4``, ``clip.jsonl``, ``clip.csv``; an image folder ``shots/`` ->
+    ``shots.*``). With several inputs every output option must be such a folder; ``-``
+    (standard output) takes one input only. Raises UsageError naming the option.
+    """
+    per_input: list[dict[str, str | None]] = [{} for _ in inputs]
+    for opt, dest, ext in _OUTPUT_KINDS:
+        value = getattr(args, dest)
+        if value is not None and value != "-" and Path(value).is_dir():
+            if not os.access(value, os.W_OK):
+                raise UsageError(f"{opt}: folder {value} is not writable")
+            names: dict[str, str] = {}
+            for i, inp in enumerate(inputs):
+                stem = Path(inp).resolve().stem
+                if stem in names:
+                    raise UsageError(f"{opt} {value}: inputs {names[stem]} and {inp} would both write "
+                                     f"{stem}{ext}; process them in separate runs")
+                names[stem] = inp
+                target = Path(value) / f"{stem}{ext}"
+                if target.resolve() == Path(inp).resolve():
+                    raise UsageError(f"{opt} {value}: would overwrite the input {inp}; choose another folder")
+                per_input[i][dest] = str(target)
+            continue
+        if value is not None and len(inputs) > 1:
+            what = "standard output" if value == "-" else value
+            raise UsageError(f"{opt} {what}: with {len(inputs)} inputs, give an existing folder "
+                             "(one file per input, named after it, is written there)")
+        for d in per_input:
+            d[dest] = value
+    return per_input
+
+
+def run_video(args: argparse.Namespace) -> int:
+    from .video import FrameSource
+
+    inputs = list(args.input)
+    paths = output_paths(args, inputs)
+    # Every input is opened once before any work, so a missing or unreadable file among many
+    # fails at once instead of after the others have been processed.
+    sources = []
+    for inp in inputs:
+        try:
+            sources.append(FrameSource(inp))
+        except FileNotFoundError:
+            raise UsageError(f"INPUT: {inp} does not exist") from None
+        except ValueError as e:
+            raise UsageError(f"INPUT: {e}") from None
+    out = sys.stderr if "-" in (args.json, args.csv) else sys.stdout   # keep a track stream clean
+    total_frames, t_start = 0, time.perf_counter()
+    with build_tracker(args, args.mirror) as tracker:
+        for k, (inp, source, dests) in enumerate(zip(inputs, sources, paths)):
+            if k:
+                tracker.reset()             # a new clip: no track carries over
+            total_frames += _track_one(args, tracker, inp, source, dests, out, several=len(inputs) > 1)
+    if len(inputs) > 1:
+        wall = time.perf_counter() - t_start
+        print(f"{len(inputs)} inputs, {total_frames} frames in {wall:.1f} s", file=out)
+    return 0
+
+
+def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool) -> int:
+    """Track one input into its outputs and print its summary; returns the frames tracked."""
+    from .draw import draw_fps, draw_hands
+    from .video import FPSMonitor, progress
+
+    outputs = Outputs(dests["output"], dests["json"], dests["csv"], source.fps)
     counts = [0, 0, 0]
     frames = det_frames = 0
     proc_ms = 0.0
     t_start = time.perf_counter()
     fps = FPSMonitor()
     try:
-        with build_tracker(args, args.mirror) as tracker:
-            for index, t_ms, frame in progress(source, enabled=not args.no_progress):
-                if args.max_frames is not None and frames >= args.max_frames:
-                    break
-                result = tracker.process(frame, t_ms)
-                frames += 1
-                proc_ms += result.elapsed_ms
-                det_frames += bool(result.detector_ran)
-                counts[min(len(result.hands), 2)] += 1
-                annotated = None
-                if outputs.sink is not None:
-                    annotated = draw_hands(frame.copy(), result.hands)
-                    draw_fps(annotated, fps.tick())
-                outputs.write(index, t_ms, result, annotated)
+        for index, t_ms, frame in progress(source, enabled=not args.no_progress):
+            if args.max_frames is not None and frames >= args.max_frames:
+                break
+            result = tracker.process(frame, t_ms)
+            frames += 1
+            proc_ms += result.elapsed_ms
+            det_frames += bool(result.detector_ran)
+            counts[min(len(result.hands), 2)] += 1
+            annotated = None
+            if outputs.sink is not None:
+                annotated = draw_hands(frame.copy(), result.hands)
+                draw_fps(annotated, fps.tick())
+            outputs.write(index, t_ms, result, annotated)
     finally:
         outputs.close()
     wall = time.perf_counter() - t_start
     if frames == 0:
-        raise UsageError(f"INPUT: no frame could be read from {args.input}")
+        raise UsageError(f"INPUT: no frame could be read from {inp}")
     share = [100.0 * c / frames for c in counts]
-    out = sys.stderr if outputs.uses_stdout else sys.stdout     # keep a track stream on stdout clean
-    print(f"{frames} frames in {wall:.1f} s: {frames / wall:.1f} fps end to end, "
+    head = f"{inp}: " if several else ""
+    print(f"{head}{frames} frames in {wall:.1f} s: {frames / wall:.1f} fps end to end, "
           f"{proc_ms / frames:.1f} ms/frame in the tracker ({det_frames} detector frames)", file=out)
-    print(f"hands per frame: 0: {share[0]:.1f}%  1: {share[1]:.1f}%  2: {share[2]:.1f}%", file=out)
-    for opt, p in (("annotated video", args.output), ("JSONL", args.json), ("CSV", args.csv)):
+    print(f"{head}hands per frame: 0: {share[0]:.1f}%  1: {share[1]:.1f}%  2: {share[2]:.1f}%", file=out)
+    for what, dest in (("annotated video", "output"), ("JSONL", "json"), ("CSV", "csv")):
+        p = dests[dest]
         if p is not None and p != "-":
-            print(f"{opt}: {p}", file=out)
-    return 0
+            print(f"{head}{what}: {p}", file=out)
+    return frames
 
 
 def has_display() -> bool:
@@ -401,7 +466,9 @@ def make_parser() -> argparse.ArgumentParser:
     w.add_argument("--max-frames", type=positive_int("--max-frames"), metavar="N", help="stop after N tracked frames")
     _common(w)
     v = sub.add_parser("video", help="track a video file, an image or a folder of images")
-    v.add_argument("input", metavar="INPUT", help="video file, image file or folder of images")
+    v.add_argument("input", metavar="INPUT", nargs="+",
+                   help="video file, image file or folder of images; several: one after the other, "
+                   "each tracked afresh (-o/--json/--csv then name folders)")
     _track_outputs(v, "")
     v.add_argument("--static", action="store_true", help="treat every frame independently (no tracking)")
     v.add_argument("--max-frames", type=positive_int("--max-frames"), metavar="N", help="stop after N frames")

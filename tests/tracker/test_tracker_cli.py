@@ -124,8 +124,12 @@ def test_outputs_kept_when_run_fails(fake_models, small_video, tmp_path, monkeyp
     (["video", "{video}", "--json", "{tmp}/no/such/dir/t.jsonl"], "--json"),
     (["video", "{video}", "-o", "{tmp}/no/such/dir/o.mp4"], "-o/--output"),
     (["video", "{video}", "-o", "{tmp}/o.xyz"], "-o/--output: cannot open output: cannot write video"),
-    (["video", "{video}", "--json", "{tmp}"], "--json: cannot open output"),
-    (["video", "{video}", "--csv", "{tmp}"], "--csv: cannot open output"),
+    (["video", "{video}", "--json", "{tmp}/in.jsonl/"], "--json: cannot open output"),
+    (["video", "{video}", "-o", "{tmp}"], "-o/--output {tmp}: would overwrite the input"),
+    (["video", "{video}", "{video2}", "--json", "{tmp}/t.jsonl"], "--json {tmp}/t.jsonl: with 2 inputs, give an existing folder"),
+    (["video", "{video}", "{video2}", "--csv", "-"], "--csv standard output: with 2 inputs"),
+    (["video", "{video}", "{tmp}/sub/in.mp4", "--json", "{tmp}/out"], "would both write in.jsonl"),
+    (["video", "{video}", "{tmp}/missing.mp4", "--json", "{tmp}/out"], "INPUT: {tmp}/missing.mp4 does not exist"),
     (["video", "{video}", "--max-hands", "0"], "--max-hands"),
     (["video", "{video}", "--max-hands", "two"], "--max-hands"),
     (["video", "{video}", "--threads", "-1"], "--threads"),
@@ -139,7 +143,12 @@ def test_outputs_kept_when_run_fails(fake_models, small_video, tmp_path, monkeyp
 ])
 def test_bad_arguments_exit_2_with_one_line(fake_models, small_video, tmp_path, capsys, argv, fragment):
     (tmp_path / "junk.mp4").write_bytes(b"\x00" * 4000)
-    argv = [a.format(tmp=tmp_path, video=small_video) for a in argv]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "sub").mkdir()
+    for name in ("in2.mp4", "sub/in.mp4"):
+        (tmp_path / name).write_bytes(small_video.read_bytes())
+    argv = [a.format(tmp=tmp_path, video=small_video, video2=tmp_path / "in2.mp4") for a in argv]
+    fragment = fragment.format(tmp=tmp_path)
     try:
         rc = cli.main(argv)
     except SystemExit as e:      # argparse errors
@@ -147,6 +156,49 @@ def test_bad_arguments_exit_2_with_one_line(fake_models, small_video, tmp_path, 
     assert rc == 2
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err
+    assert not any((tmp_path / "out").iterdir())          # errors come before any output is written
+
+
+def test_several_inputs_write_one_file_per_input_into_folders(fake_models, small_video, tmp_path, capsys):
+    second = tmp_path / "clips" / "second.mp4"
+    second.parent.mkdir()
+    with VideoSink(second, fps=25) as sink:
+        for i in range(5):
+            sink.write(np.full((120, 200, 3), 10 * i, np.uint8))
+    out = tmp_path / "out"
+    out.mkdir()
+    rc = cli.main(["video", str(small_video), str(second), "--json", str(out), "--csv", str(out),
+                   "-o", str(out), "--no-progress"])
+    assert rc == 0
+    assert sorted(p.name for p in out.iterdir()) == ["in.csv", "in.jsonl", "in.mp4",
+                                                     "second.csv", "second.jsonl", "second.mp4"]
+    assert len(fake_models) == 1                            # the models are loaded once
+    first = [json.loads(x) for x in (out / "in.jsonl").read_text().splitlines()]
+    again = [json.loads(x) for x in (out / "second.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in first] == list(range(8)) and [r["frame"] for r in again] == list(range(5))
+    assert again[0]["t_ms"] == 0.0 and abs(again[1]["t_ms"] - 40.0) < 1.0   # the second clip's own clock
+    assert all(len(r["hands"]) == 2 for r in first + again)
+    assert len(list(csv.reader(open(out / "second.csv", newline="")))) == 6
+    summary = capsys.readouterr().out
+    assert f"{small_video}: 8 frames" in summary and f"{second}: 5 frames" in summary
+    assert "2 inputs, 13 frames" in summary
+
+
+def test_second_input_starts_without_the_first_ones_tracks(fake_models, small_video, tmp_path, monkeypatch):
+    resets = []
+    from tracker import HandTracker
+    real_reset = HandTracker.reset
+    monkeypatch.setattr(HandTracker, "reset", lambda self: (resets.append(1), real_reset(self))[1])
+    out = tmp_path / "out"
+    out.mkdir()
+    other = tmp_path / "other.mp4"
+    other.write_bytes(small_video.read_bytes())
+    assert cli.main(["video", str(small_video), str(other), "--json", str(out), "--no-progress"]) == 0
+    assert len(resets) == 2                                 # once when built, once between the clips
+    first = [json.loads(x) for x in (out / "in.jsonl").read_text().splitlines()]
+    again = [json.loads(x) for x in (out / "other.jsonl").read_text().splitlines()]
+    # the second clip starts as a run of its own would: fresh tracks, ids from the start again
+    assert sorted(h["track_id"] for h in again[0]["hands"]) == sorted(h["track_id"] for h in first[0]["hands"])
 
 
 @pytest.mark.parametrize("flag, want", [([], 20.0), (["--side-lock", "none"], None), (["--side-lock", "35"], 35.0)])
