@@ -40,6 +40,21 @@ def _sizes(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+def _source_args(p: argparse.ArgumentParser, video_help: str) -> None:
+    """The options the one-video sub-commands share: --shared, --video, --size and the models."""
+    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
+                   help="shared data folder (its videos/ are the default frames); default: ../shared")
+    p.add_argument("--video", type=Path, default=None, help=video_help)
+    p.add_argument("--size", type=_sizes, default=((640, 480),), help="frame size WxH (default 640x480)")
+    p.add_argument("--landmark-model", type=Path, default=None, help="ONNX file (default: shipped)")
+    p.add_argument("--detector-model", type=Path, default=None, help="ONNX file (default: shipped)")
+
+
+def _model_options(a: argparse.Namespace) -> dict:
+    from .methods import model_options
+    return dict(model_options(a.landmark_model, a.detector_model))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "soak":
@@ -98,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                       threads=a.threads, mediapipe=not a.no_mediapipe, mp_venv=a.mp_venv,
                       create_venv=not a.no_create_venv, plots=not a.no_plots,
                       oracle_detector=not a.no_oracle)
-    from .methods import model_options
-    cfg.tracker_options.update(model_options(a.landmark_model, a.detector_model))
+    cfg.tracker_options.update(_model_options(a))
     if a.flip_test:
         cfg.tracker_options["flip_test"] = True
     if a.min_detection_confidence is not None:
@@ -131,14 +145,9 @@ def models_main(argv: list[str]) -> int:
     from .models import __doc__ as doc, run
     p = argparse.ArgumentParser(prog="python -m bench models", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    p.add_argument("--video", type=Path, default=None, help="frame source (default: the first shared video; "
-                   "a grey frame when there is none)")
-    p.add_argument("--size", type=_sizes, default=((640, 480),))
+    _source_args(p, "frame source (default: the first shared video; a grey frame when there is none)")
     p.add_argument("--threads", type=_ints, default=(1, 2))
     p.add_argument("--reps", type=int, default=200)
-    p.add_argument("--landmark-model", type=Path, default=None)
-    p.add_argument("--detector-model", type=Path, default=None)
     a = p.parse_args(argv)
     import cv2
     import numpy as np
@@ -207,24 +216,19 @@ def live_main(argv: list[str]) -> int:
     from .live import __doc__ as doc, run
     p = argparse.ArgumentParser(prog="python -m bench live", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    p.add_argument("--video", type=Path, default=None, help="frames to play (default: the shared huytung_2hand.mp4, "
-                   "else the first shared video; a grey frame when there is none)")
+    _source_args(p, "frames to play (default: the shared huytung_2hand.mp4, else the first shared video; "
+                 "a grey frame when there is none)")
     p.add_argument("--fps", type=_floats, default=(30.0, 60.0), help="camera rates, comma list (default 30,60)")
     p.add_argument("--seconds", type=_positive_float, default=15.0, help="seconds per row (default 15)")
     p.add_argument("--buffers", type=positive_int("--buffers"), default=4, help="driver queue (default 4)")
-    p.add_argument("--size", type=_sizes, default=((640, 480),))
     p.add_argument("--threads", type=positive_int("--threads"), default=2)
     p.add_argument("--flip-test", action="store_true", help="tracker flip_test (slower tracking)")
-    p.add_argument("--landmark-model", type=Path, default=None)
-    p.add_argument("--detector-model", type=Path, default=None)
     a = p.parse_args(argv)
     if a.video is not None and not a.video.exists():
         p.error(f"--video: {a.video} does not exist")
     videos = sorted((a.shared / "videos").glob("*.mp4"))
     video = a.video or next((v for v in videos if v.name == "huytung_2hand.mp4"), videos[0] if videos else None)
-    from .methods import model_options
-    opts = dict(model_options(a.landmark_model, a.detector_model), flip_test=a.flip_test)
+    opts = dict(_model_options(a), flip_test=a.flip_test)
     w, h = a.size[0]
     rows = run(video, a.fps, a.seconds, (w, h), a.buffers, a.threads, opts)
     print(f"{video.name if video else 'grey frame'} at {w}x{h}, {a.threads} thread(s), queue {a.buffers}, "
@@ -239,17 +243,13 @@ def live_main(argv: list[str]) -> int:
 
 def soak_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m bench soak", description="memory soak of the tracker")
-    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    p.add_argument("--video", type=Path, default=None, help="default: the first shared video")
+    _source_args(p, "default: the first shared video")
     p.add_argument("--synthetic", action="store_true",
                    help="loop a synthetic 2-hand clip with ground-truth detections instead of a video "
                         "(tracks on every frame whatever the detector model finds)")
     p.add_argument("--frames", type=int, default=100_000)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--size", type=_sizes, default=((640, 480),))
     p.add_argument("--sample-every", type=int, default=1000)
-    p.add_argument("--landmark-model", type=Path, default=None)
-    p.add_argument("--detector-model", type=Path, default=None)
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -257,8 +257,7 @@ def soak_main(argv: list[str]) -> int:
     from .soak import run
     video = a.video or sorted((a.shared / "videos").glob("*.mp4"))[0]
     w, h = a.size[0]
-    from .methods import model_options
-    opts = model_options(a.landmark_model, a.detector_model)
+    opts = _model_options(a)
     r = run(video, a.frames, a.threads, w, h, a.sample_every, out=a.out, tracker_options=opts,
             synthetic_from=a.shared if a.synthetic else None)
     video = Path("synthetic") if a.synthetic else video
