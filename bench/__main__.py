@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="hands21/val photos for accuracy (0 = all 7,9xx; default 2500)")
     p.add_argument("--motion-clips", type=int, default=6, help="synthetic clips (1 and 2 hands alternately)")
     p.add_argument("--motion-frames", type=int, default=300, help="frames per synthetic clip")
-    from tracker.cli import positive_int, side_lock_value
+    from tracker.cli import positive_int, side_lock_value, unit_float_or_none
     p.add_argument("--video-frames", type=positive_int("--video-frames"), default=None, metavar="N",
                    help="frames per shared video for the videos part (default: all)")
     p.add_argument("--speed-frames", type=int, default=40, help="frames per video and size")
@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the tracker with flip_test=True (each landmark crop also mirrored)")
     p.add_argument("--side-lock", type=side_lock_value("--side-lock"), default=..., metavar="L|none",
                    help="tracker side_lock (default: the tracker's, 20; none: off)")
+    p.add_argument("--low-detection-confidence", type=unit_float_or_none("--low-detection-confidence"),
+                   default=..., metavar="P|none",
+                   help="tracker low_detection_confidence (default: the tracker's, 0.2; none: off)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     a = p.parse_args(argv)
@@ -122,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg.tracker_options["detector_interval"] = a.detector_interval
     if a.side_lock is not ...:
         cfg.tracker_options["side_lock"] = a.side_lock
+    if a.low_detection_confidence is not ...:
+        cfg.tracker_options["low_detection_confidence"] = a.low_detection_confidence
     if a.video_frames is not None:
         cfg.video_frames = a.video_frames
     if a.speed_sizes:

@@ -145,7 +145,7 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        min_detection_confidence=args.min_detection_confidence,
                        min_tracking_confidence=args.min_tracking_confidence,
                        smoothing=not args.no_smoothing, flip_test=args.flip_test,
-                       side_lock=args.side_lock,
+                       side_lock=args.side_lock, low_detection_confidence=args.low_detection_confidence,
                        landmark_model_path=args.landmark_model,
                        detector_model_path=args.detector_model)
 
@@ -403,6 +403,20 @@ def unit_float(name: str):
     return parse
 
 
+def unit_float_or_none(name: str):
+    """argparse type: a float in [0, 1], or "none" (None); the error names ``name`` (also used by bench)."""
+    inner = unit_float(name)
+
+    def parse(s: str) -> float | None:
+        if s.strip().lower() == "none":
+            return None
+        try:
+            return inner(s)
+        except argparse.ArgumentTypeError as e:
+            raise argparse.ArgumentTypeError(f"{e} (or 'none')") from None
+    return parse
+
+
 def side_lock_value(name: str):
     """argparse type: a number > 0, or "none" (None); the error names ``name`` (also used by bench)."""
     def parse(s: str) -> float | None:
@@ -419,6 +433,7 @@ def side_lock_value(name: str):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    from .hand_tracker import HandTrackerOptions
     p.add_argument("--mirror", action="store_true",
                    help="mirrored (selfie) view: swap the left/right labels (webcam: also flip the view)")
     p.add_argument("--max-hands", type=positive_int("--max-hands"), default=2, metavar="N",
@@ -428,12 +443,15 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="onnxruntime threads per model (default 2)")
     p.add_argument("--min-detection-confidence", type=unit_float("--min-detection-confidence"), default=None,
                    metavar="P", help="detector score threshold (default: the model's calibrated one)")
+    p.add_argument("--low-detection-confidence", type=unit_float_or_none("--low-detection-confidence"),
+                   default=HandTrackerOptions.low_detection_confidence, metavar="P|none",
+                   help="detections from this score up to the threshold are new hands when the landmark model "
+                   f"is sure of them (default {HandTrackerOptions.low_detection_confidence:g}; none: off)")
     p.add_argument("--min-tracking-confidence", type=unit_float("--min-tracking-confidence"), default=0.5,
                    metavar="P", help="hand presence threshold (default 0.5)")
     p.add_argument("--no-smoothing", action="store_true", help="report unsmoothed keypoints")
     p.add_argument("--flip-test", action="store_true",
                    help="also run each hand crop mirrored and average (more accurate, ~2x landmark time)")
-    from .hand_tracker import HandTrackerOptions
     p.add_argument("--side-lock", type=side_lock_value("--side-lock"), default=HandTrackerOptions.side_lock,
                    metavar="L|none", help="handedness evidence that fixes a hand's side for the rest of its track "
                    f"(default {HandTrackerOptions.side_lock:g}; none: sides always follow the evidence)")

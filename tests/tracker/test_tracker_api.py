@@ -90,6 +90,10 @@ def test_flip_test_reaches_the_landmark_stage():
     ("min_edge_keypoint_score", 1.5, "min_edge_keypoint_score"),
     ("min_redetection_confidence", -0.1, "min_redetection_confidence"),
     ("redetection_frames", -1, "redetection_frames"),
+    ("low_detection_confidence", 1.5, "low_detection_confidence"),
+    ("low_detection_confidence", "0.2", "low_detection_confidence"),
+    ("low_detection_keypoint_score", -0.1, "low_detection_keypoint_score"),
+    ("low_detection_keypoint_score", None, "low_detection_keypoint_score"),
     ("min_hand_size", -0.1, "min_hand_size"),
     ("side_lock", 0, "side_lock"),
     ("side_lock", float("inf"), "side_lock"),
@@ -347,10 +351,13 @@ def test_outside_fraction(roi, want):
     (80, 60, False),   # back after longer than redetection_frames: a new hand, full threshold
 ])
 def test_vanished_hand_is_found_again_at_the_redetection_threshold(gone_frames, redetection_frames, found):
+    # low_detection_confidence=None: the redetection rule alone (the landmark check of low
+    # detections, tested below, would take this sure hand at 0.35 too)
     t, scene, det, _ = fake_tracker(min_detection_confidence=0.5, min_redetection_confidence=0.3,
-                                    redetection_frames=redetection_frames, smoothing=False, max_missed=10)
+                                    redetection_frames=redetection_frames, smoothing=False, max_missed=10,
+                                    low_detection_confidence=None)
     scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
-    assert len(t.process(blank(), timestamp_ms=0).hands) == 1
+    assert all(len(t.process(blank(), timestamp_ms=-k * 33.0).hands) == 1 for k in (3, 2, 1, 0))
     scene.hands = []
     for i in range(1, gone_frames + 1):
         assert t.process(blank(), timestamp_ms=i * 33.0).hands == []
@@ -361,8 +368,28 @@ def test_vanished_hand_is_found_again_at_the_redetection_threshold(gone_frames, 
     assert (len(res[-1]) == 1) == found
 
 
+@pytest.mark.parametrize("seen_frames, found", [
+    (3, True),     # a hand seen in 3 frames (REDETECTION_MIN_HITS) that vanishes lowers the threshold
+    (2, False),    # one seen in 2 frames (often a false hand) does not: no door for more of its kind
+])
+def test_only_an_established_vanished_hand_lowers_the_threshold(seen_frames, found):
+    t, scene, det, _ = fake_tracker(min_detection_confidence=0.5, min_redetection_confidence=0.3,
+                                    smoothing=False, max_missed=10, low_detection_confidence=None)
+    scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
+    ts = iter(range(0, 10 ** 6, 33))
+    assert all(len(t.process(blank(), timestamp_ms=next(ts)).hands) == 1 for _ in range(seen_frames))
+    scene.hands = []
+    for _ in range(15):
+        assert t.process(blank(), timestamp_ms=next(ts)).hands == []
+    det.score = 0.35
+    scene.hands = [SceneHand(hand_keypoints(200, 100, palm=30), right=True)]
+    res = [t.process(blank(), timestamp_ms=next(ts)).hands for _ in range(3)]
+    assert (len(res[-1]) == 1) == found
+
+
 def test_weak_detection_without_a_vanished_hand_starts_nothing():
-    t, scene, det, _ = fake_tracker(min_detection_confidence=0.5, min_redetection_confidence=0.3, smoothing=False)
+    t, scene, det, _ = fake_tracker(min_detection_confidence=0.5, min_redetection_confidence=0.3, smoothing=False,
+                                    low_detection_confidence=None)
     det.score = 0.35
     scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
     assert all(t.process(blank(), timestamp_ms=i * 33.0).hands == [] for i in range(5))
@@ -373,9 +400,10 @@ def test_weak_detection_without_a_vanished_hand_starts_nothing():
     (0.15, False),   # under the default redetection threshold (0.2)
 ])
 def test_default_redetection_threshold_takes_a_weakly_detected_returning_hand(score, found):
-    t, scene, det, _ = fake_tracker(min_detection_confidence=0.5, smoothing=False, max_missed=10)
+    t, scene, det, _ = fake_tracker(min_detection_confidence=0.5, smoothing=False, max_missed=10,
+                                    low_detection_confidence=None)
     scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
-    assert len(t.process(blank(), timestamp_ms=0).hands) == 1
+    assert all(len(t.process(blank(), timestamp_ms=-k * 33.0).hands) == 1 for k in (3, 2, 1, 0))
     scene.hands = []
     for i in range(1, 16):
         assert t.process(blank(), timestamp_ms=i * 33.0).hands == []
@@ -383,6 +411,38 @@ def test_default_redetection_threshold_takes_a_weakly_detected_returning_hand(sc
     scene.hands = [SceneHand(hand_keypoints(200, 100, palm=30), right=True)]
     res = [t.process(blank(), timestamp_ms=(15 + k) * 33.0).hands for k in (1, 2, 3)]
     assert (len(res[-1]) == 1) == found
+
+
+@pytest.mark.parametrize("static", [False, True])
+@pytest.mark.parametrize("det_score, kp_score, low, found", [
+    (0.35, 0.9, 0.2, True),     # under the threshold, but the landmark model is sure: a new hand
+    (0.35, 0.5, 0.2, False),    # ... unsure keypoints: not taken
+    (0.35, 0.6, 0.2, True),     # the keypoint bar (0.6) is inclusive
+    (0.15, 0.9, 0.2, False),    # under low_detection_confidence: not even looked at
+    (0.35, 0.9, None, False),   # the rule switched off
+    (0.9, 0.5, 0.2, True),      # above the threshold: unsure keypoints do not matter (presence does)
+])
+def test_low_detection_is_a_new_hand_when_its_keypoints_are_sure(static, det_score, kp_score, low, found):
+    t, scene, det, lm = fake_tracker(min_detection_confidence=0.5, low_detection_confidence=low,
+                                     static_image_mode=static, smoothing=False)
+    det.score, scene.keypoint_score = det_score, kp_score
+    scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
+    hands = t.process(blank(), timestamp_ms=0).hands
+    assert (len(hands) == 1) == found
+    assert lm.crops == (0 if det_score < (low or 0.5) else 1)      # a crop only for what is looked at
+
+
+def test_low_detection_rule_uses_the_detectors_calibrated_threshold():
+    """With min_detection_confidence=None the threshold is the detector's own (its metadata);
+    detections under it go through the keypoint check, those over it do not."""
+    t, scene, det, lm = fake_tracker(smoothing=False)
+    det.default_threshold = 0.45
+    scene.keypoint_score = 0.5
+    scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
+    det.score = 0.44
+    assert t.process(blank(), timestamp_ms=0).hands == []
+    det.score = 0.46
+    assert len(t.process(blank(), timestamp_ms=33).hands) == 1
 
 
 class _RoiRecordingDetector:

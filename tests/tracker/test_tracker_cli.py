@@ -137,6 +137,8 @@ def test_outputs_kept_when_run_fails(fake_models, small_video, tmp_path, monkeyp
     (["video", "{video}", "--min-detection-confidence", "1.5"], "--min-detection-confidence"),
     (["video", "{video}", "--side-lock", "0"], "--side-lock must be a number > 0 or 'none'"),
     (["video", "{video}", "--side-lock", "off"], "--side-lock must be a number > 0 or 'none'"),
+    (["video", "{video}", "--low-detection-confidence", "2"], "--low-detection-confidence must be in [0, 1], got 2.0 (or 'none')"),
+    (["video", "{video}", "--low-detection-confidence", "off"], "--low-detection-confidence must be a number"),
     (["video"], "INPUT"),
     (["fly"], "invalid choice"),
     (["webcam", "--camera", "-2"], "--camera"),
@@ -199,6 +201,17 @@ def test_second_input_starts_without_the_first_ones_tracks(fake_models, small_vi
     again = [json.loads(x) for x in (out / "other.jsonl").read_text().splitlines()]
     # the second clip starts as a run of its own would: fresh tracks, ids from the start again
     assert sorted(h["track_id"] for h in again[0]["hands"]) == sorted(h["track_id"] for h in first[0]["hands"])
+
+
+@pytest.mark.parametrize("flag, want", [([], 0.2), (["--low-detection-confidence", "none"], None),
+                                        (["--low-detection-confidence", "0.3"], 0.3)])
+def test_low_detection_flag_reaches_the_tracker(small_video, flag, want):
+    args = cli.make_parser().parse_args(["video", str(small_video), *flag])
+    t = cli.build_tracker(args, mirrored=False)          # the shipped models
+    try:
+        assert t.options.low_detection_confidence == want
+    finally:
+        t.close()
 
 
 @pytest.mark.parametrize("flag, want", [([], 20.0), (["--side-lock", "none"], None), (["--side-lock", "35"], 35.0)])
