@@ -125,8 +125,10 @@ class HandTrackerOptions:
             confidence tells most of those from the background: on three sets of 500 composed
             640x480 val scenes the tracker found 0.837 / 0.851 / 0.854 of the hands instead of
             0.814 / 0.812 / 0.824, at 0.058 / 0.036 / 0.058 false hands per frame instead of
-            0.054 / 0.024 / 0.058 (assets/MODEL_CARD.md). Costs a landmark crop for each such
-            detection, on frames where the detector runs. Also in static mode.
+            0.054 / 0.024 / 0.058 (assets/MODEL_CARD.md). A low detection centred inside a
+            tracked hand's crop is left out (there it is mostly a finger or the forearm of that
+            hand). Costs a landmark crop for each such detection, on frames where the detector
+            runs. Also in static mode.
         low_detection_keypoint_score: see ``low_detection_confidence``, in [0, 1].
     """
 
@@ -333,6 +335,12 @@ def _box(kps: np.ndarray, scores: np.ndarray | None = None, min_score: float = 0
     return np.array([*k.min(0), *k.max(0)], np.float32)
 
 
+def _inside_roi(point: np.ndarray, roi: Roi) -> bool:
+    """Whether an image point (x, y pixels) lies inside the rotated square ``roi``."""
+    u = crop_matrix(roi, 1.0) @ np.array([float(point[0]), float(point[1]), 1.0])
+    return bool(0.0 <= u[0] <= 1.0 and 0.0 <= u[1] <= 1.0)
+
+
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[2], b[2]), min(a[3], b[3])
@@ -482,9 +490,11 @@ class HandTracker:
 
     # -- internals -----------------------------------------------------------------------------
     def _detect(self, frame: np.ndarray, avoid_boxes: list[np.ndarray], slots: int,
-                threshold: float | None = None) -> tuple[list[Roi], list[float]]:
+                threshold: float | None = None, tracked_rois: list[Roi] = ()) -> tuple[list[Roi], list[float]]:
         """Crops of new hands: (rois, the mean keypoint confidence each needs from the landmark
-        model: 0 above the threshold, ``low_detection_keypoint_score`` for a low detection)."""
+        model: 0 above the threshold, ``low_detection_keypoint_score`` for a low detection). A low
+        detection centred inside a tracked hand's crop is left out: there it is most often a part
+        of that hand or its arm (a raised finger, the forearm below the wrist)."""
         o = self.options
         thr = o.min_detection_confidence if threshold is None else threshold
         if thr is None:
@@ -499,8 +509,10 @@ class HandTracker:
             box = np.asarray(d.box, np.float32)
             if any(_iou(box, b) > 0.3 or self._center_inside(box, b) for b in avoid_boxes):
                 continue
-            rois.append(d.roi(self.roi_scale))
             sure = thr is None or float(d.score) >= thr
+            if not sure and any(_inside_roi((box[:2] + box[2:]) / 2, r) for r in tracked_rois):
+                continue
+            rois.append(d.roi(self.roi_scale))
             needs.append(0.0 if sure else float(o.low_detection_keypoint_score))
             avoid_boxes = avoid_boxes + [box]
             if len(rois) >= slots:
@@ -619,7 +631,8 @@ class HandTracker:
             if self._frames_since_detector >= interval:
                 ran = True
                 self._frames_since_detector = 0
-                new, new_needs = self._detect(frame, avoid, slots, self._detection_threshold(len(rois)))
+                new, new_needs = self._detect(frame, avoid, slots, self._detection_threshold(len(rois)),
+                                              tracked_rois=list(rois))
                 rois += new
                 owners += [None] * len(new)
                 needs += new_needs

@@ -432,6 +432,38 @@ def test_low_detection_is_a_new_hand_when_its_keypoints_are_sure(static, det_sco
     assert lm.crops == (0 if det_score < (low or 0.5) else 1)      # a crop only for what is looked at
 
 
+@pytest.mark.parametrize("where, looked_at", [
+    ("below the tracked hand, inside its crop", False),   # its forearm, a finger: not a new hand
+    ("far to the right", True),                           # elsewhere: checked by the landmark model
+])
+def test_low_detection_inside_a_tracked_hands_crop_is_left_out(where, looked_at):
+    from .tracker_fakes import FakeDetection
+    t, scene, det, lm = fake_tracker(min_detection_confidence=0.5, smoothing=False)
+    k = hand_keypoints(100, 100, palm=30)
+    scene.hands = [SceneHand(k, right=True)]
+    box = np.array([*k.min(0), *k.max(0)], np.float32)
+    w, h = box[2] - box[0], box[3] - box[1]
+    cx, cy = ((box[0] + box[2]) / 2, box[3] + 0.2 * h) if not looked_at else (box[2] + 2.5 * w, (box[1] + box[3]) / 2)
+    extra = FakeDetection(np.array([cx - 10, cy - 10, cx + 10, cy + 10], np.float32), 0.3,
+                          np.array([cx, cy + 5], np.float32), np.array([cx, cy - 5], np.float32))
+    calls = []
+
+    class WithExtra:
+        default_threshold = None
+
+        def __call__(self, frame, score_threshold=None, max_detections=4):
+            calls.append(score_threshold)
+            out = det(frame, score_threshold, max_detections)
+            return out + ([extra] if score_threshold is not None and score_threshold <= 0.3 else [])
+
+    t.detector = WithExtra()
+    assert len(t.process(blank(), timestamp_ms=0).hands) == 1           # frame 0: no track yet
+    crops_before = lm.crops
+    t.process(blank(), timestamp_ms=33)                                 # 1 tracked, a slot free: detector runs
+    assert calls[-1] == pytest.approx(0.2)                              # queried down to the low threshold
+    assert lm.crops - crops_before == (2 if looked_at else 1)
+
+
 def test_low_detection_rule_uses_the_detectors_calibrated_threshold():
     """With min_detection_confidence=None the threshold is the detector's own (its metadata);
     detections under it go through the keypoint check, those over it do not."""
