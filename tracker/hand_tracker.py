@@ -10,9 +10,10 @@ Pipeline per frame (video mode):
    tracked hand are dropped. Detections scored a little under the threshold
    (``low_detection_confidence``) are kept for a closer look in step 3.
 3. The landmark model runs on all crops in one batch; crops whose presence is below
-   ``min_tracking_confidence`` are dropped, and so are low detections whose keypoints the model
-   is unsure of (mean confidence under ``low_detection_keypoint_score``) (a track whose presence falls ends; its id and side
-   are remembered for ``max_missed`` frames in case the hand comes back).
+   ``min_tracking_confidence`` are dropped (a track whose presence falls ends; its id and side
+   are remembered for ``max_missed`` frames in case the hand comes back), and so are low
+   detections whose keypoints the model is unsure of (mean confidence under
+   ``low_detection_keypoint_score``).
 4. :class:`~tracker.association.HandAssociator` merges duplicates, matches measurements to tracks,
    smooths them (:mod:`tracker.smoothing`) and assigns left/right slots from accumulated
    handedness evidence.
@@ -65,6 +66,7 @@ SIDES = ("left", "right")
 #: had been seen in this many frames: a hand found for a frame or two (often a false one) that
 #: disappears again would otherwise open the door to more of its kind.
 REDETECTION_MIN_HITS = 3
+
 
 @dataclass
 class HandTrackerOptions:
@@ -122,10 +124,10 @@ class HandTrackerOptions:
             ``low_detection_keypoint_score`` (presence, size and edge checks as for any hand).
             None: the threshold alone decides. The detector's own score leaves 10-12% of the
             hands of composed val scenes just under its threshold; the landmark model's keypoint
-            confidence tells most of those from the background: on three sets of 500 composed
-            640x480 val scenes the tracker found 0.837 / 0.851 / 0.854 of the hands instead of
-            0.814 / 0.812 / 0.824, at 0.058 / 0.036 / 0.058 false hands per frame instead of
-            0.054 / 0.024 / 0.058 (assets/MODEL_CARD.md). A low detection centred inside a
+            confidence tells most of those from the background: on 500 composed 640x480 val
+            scenes (``python -m train.evaluate acquisition``) the tracker finds 0.830 of the
+            hands instead of 0.807, at 0.052 false hands per frame instead of 0.048; two more
+            scene sets gave +0.039 and +0.030 (assets/MODEL_CARD.md, session 15). A low detection centred inside a
             tracked hand's crop is left out (there it is mostly a finger or the forearm of that
             hand). Costs a landmark crop for each such detection, on frames where the detector
             runs. Also in static mode.

@@ -264,7 +264,6 @@ def train(cfg: TrainConfig) -> dict:
     cycle = start_cycle(cfg, state)
     model = wrap_ddp(net, world, device)
 
-
     def crop_size() -> int:
         """The training crops' side now: progressive_size for the first progressive_until of the budget."""
         if cfg.progressive_size and state["minutes"] < cfg.progressive_until * cfg.minutes:
