@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.cli import positive_int, unit_float
+from tracker.cli import positive_int, unit_float, unit_float_or_none
 from tracker.detector import HandDetector
 from tracker.detector_codec import hand_box_and_cues
 from tracker.keypoints import KEYPOINT_NAMES
@@ -348,6 +348,8 @@ def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int
     alone = _scene_stats(tracker.detector, scenes, thr)
     return {"scenes": len(scenes), "scene_size": [width, height], "hands_in_scenes": n_gt,
             "detector_threshold": float(thr), "presence_threshold": tracker.options.min_tracking_confidence,
+            "low_detection_confidence": getattr(tracker.options, "low_detection_confidence", None),
+            "low_detection_keypoint_score": getattr(tracker.options, "low_detection_keypoint_score", None),
             "recall": tp_at / max(n_gt, 1), "fp_per_frame": n_fp / max(len(scenes), 1),
             "ap@0.5_by_presence": average_precision(per_image),
             "detector_alone": {"recall": alone[1], "fp_per_frame": alone[2],
@@ -385,6 +387,15 @@ def main(argv=None):
     ap.add_argument("--threshold", type=unit_float("--threshold"), default=None, help="detector score threshold (default: the shipped one)")
     ap.add_argument("--presence", type=unit_float("--presence"), default=0.5, help="acquisition: landmark presence threshold")
     ap.add_argument("--scene-size", type=_size, default=(640, 480), help="acquisition: WIDTHxHEIGHT of the scenes")
+    from tracker.hand_tracker import HandTrackerOptions
+    ap.add_argument("--low-detection-confidence", type=unit_float_or_none("--low-detection-confidence"),
+                    default=HandTrackerOptions.low_detection_confidence, metavar="P|none",
+                    help="acquisition: the tracker's low_detection_confidence (default "
+                         f"{HandTrackerOptions.low_detection_confidence:g}; none: the threshold alone, as before session 15)")
+    ap.add_argument("--low-detection-keypoint-score", type=unit_float("--low-detection-keypoint-score"),
+                    default=HandTrackerOptions.low_detection_keypoint_score, metavar="Q",
+                    help="acquisition: the tracker's low_detection_keypoint_score (default "
+                         f"{HandTrackerOptions.low_detection_keypoint_score:g})")
     ap.add_argument("--calibrate", action="store_true",
                     help="detector: set the threshold on other scenes first (lowest with <= 0.05 FP/frame)")
     ap.add_argument("--calibration-scenes", type=positive_int("--calibration-scenes"), default=None,
@@ -418,7 +429,9 @@ def main(argv=None):
             from tracker.hand_tracker import HandTracker
             with HandTracker(static_image_mode=True, max_hands=8, threads=a.threads, detector=a.model,
                              landmark_model=a.landmark_model, min_detection_confidence=a.threshold,
-                             min_tracking_confidence=a.presence) as tr:
+                             min_tracking_confidence=a.presence,
+                             low_detection_confidence=a.low_detection_confidence,
+                             low_detection_keypoint_score=a.low_detection_keypoint_score) as tr:
                 res = evaluate_acquisition(tr, recs, cache, a.scenes, width=a.scene_size[0],
                                            height=a.scene_size[1])
         else:
