@@ -339,7 +339,7 @@ def _box(kps: np.ndarray, scores: np.ndarray | None = None, min_score: float = 0
 
 def _inside_roi(point: np.ndarray, roi: Roi) -> bool:
     """Whether an image point (x, y pixels) lies inside the rotated square ``roi``."""
-    u = crop_matrix(roi, 1.0) @ np.array([float(point[0]), float(point[1]), 1.0])
+    u = transform_points(np.asarray(point, np.float64), crop_matrix(roi, 1.0))
     return bool(0.0 <= u[0] <= 1.0 and 0.0 <= u[1] <= 1.0)
 
 
@@ -426,14 +426,18 @@ class HandTracker:
         self._frames_since_detector = 10 ** 9
         self._recent_counts.clear()
 
+    def _base_threshold(self) -> float | None:
+        """The threshold for new hands: ``min_detection_confidence``, or the detector's calibrated
+        one (None when neither is known)."""
+        thr = self.options.min_detection_confidence
+        return getattr(self.detector, "default_threshold", None) if thr is None else thr
+
     def _detection_threshold(self, n_tracked: int) -> float | None:
         """The detector threshold for new hands this frame: ``min_redetection_confidence`` while
         fewer hands are tracked than within the last ``redetection_frames`` frames (None: the
         detector's own calibrated threshold, or ``min_detection_confidence``)."""
         o = self.options
-        base = o.min_detection_confidence
-        if base is None:
-            base = getattr(self.detector, "default_threshold", None)
+        base = self._base_threshold()
         if o.redetection_frames and self._recent_counts and max(self._recent_counts) > n_tracked:
             if base is None or o.min_redetection_confidence < base:
                 return o.min_redetection_confidence
@@ -498,9 +502,7 @@ class HandTracker:
         detection centred inside a tracked hand's crop is left out: there it is most often a part
         of that hand or its arm (a raised finger, the forearm below the wrist)."""
         o = self.options
-        thr = o.min_detection_confidence if threshold is None else threshold
-        if thr is None:
-            thr = getattr(self.detector, "default_threshold", None)
+        thr = self._base_threshold() if threshold is None else threshold
         query = thr
         if o.low_detection_confidence is not None and thr is not None and o.low_detection_confidence < thr:
             query = o.low_detection_confidence
@@ -538,11 +540,12 @@ class HandTracker:
         needs = [0.0] * len(rois) if needs is None else needs
         for r, owner, need in zip(self.landmarks(frame, rois), owners, needs):
             k = np.asarray(r.keypoints, np.float32)
+            mean_score = float(np.mean(r.scores))
             edge = EDGE_CROP_OUTSIDE if owner is not None else NEW_HAND_EDGE_OUTSIDE
             if not float(r.presence) >= self.options.min_tracking_confidence \
-                    or (need > 0.0 and not float(np.mean(r.scores)) >= need) \
+                    or (need > 0.0 and not mean_score >= need) \
                     or not float(np.max(k.max(0) - k.min(0))) >= min_px \
-                    or (float(np.mean(r.scores)) < self.options.min_edge_keypoint_score
+                    or (mean_score < self.options.min_edge_keypoint_score
                         and outside_fraction(r.roi, frame.shape[1], frame.shape[0]) >= edge):
                 # no hand; tiny (collapsed or NaN) keypoints; a hand that has left the frame,
                 # or not yet come in
