@@ -30,8 +30,10 @@ flipped horizontally, which turns every right hand into an apparent left hand; p
 person's real hands. Keypoint coordinates are never changed, only the labels (and the rows of
 :meth:`HandTrackerResult.as_array`).
 
-Input frames: HxWx3 uint8 BGR (OpenCV convention). Also accepted, and converted: HxW or HxWx1
-grayscale (to BGR), HxWx4 BGRA (alpha dropped), uint16 (scaled to uint8 by ``>> 8``, i.e. full
+Input frames: HxWx3 uint8 BGR (OpenCV convention), or RGB with ``color_order="rgb"`` (PIL,
+imageio, PyAV, MediaPipe code). The colour order matters: RGB frames passed as BGR lose more than
+half of the hands (val photos found 0.42 instead of 0.96). Also accepted, and converted: HxW or HxWx1
+grayscale (to BGR), HxWx4 BGRA (RGBA with ``color_order="rgb"``; alpha dropped), uint16 (scaled to uint8 by ``>> 8``, i.e. full
 16-bit range assumed), non-contiguous arrays (copied). Rejected with ``ValueError``: empty
 frames, other shapes, other dtypes (float images included: convert them yourself, the scale is
 ambiguous), decreasing timestamps. Not an array: ``TypeError``.
@@ -60,6 +62,8 @@ from .smoothing import make_filter
 log = logging.getLogger(__name__)
 
 SIDES = ("left", "right")
+#: channel orders ``process`` takes (``HandTrackerOptions.color_order``)
+COLOR_ORDERS = ("bgr", "rgb")
 
 
 #: a vanished track lowers the detector threshold (``min_redetection_confidence``) only when it
@@ -132,6 +136,11 @@ class HandTrackerOptions:
             hand). Costs a landmark crop for each such detection, on frames where the detector
             runs. Also in static mode.
         low_detection_keypoint_score: see ``low_detection_confidence``, in [0, 1].
+        color_order: channel order of the frames passed to ``process``: "bgr" (OpenCV's, the
+            default) or "rgb" (any case; PIL, imageio, PyAV, code written for MediaPipe); 4-channel frames
+            are then BGRA or RGBA. The models were trained on BGR-decoded photos and the colour
+            order matters: RGB frames passed as BGR lose more than half of the hands (1,000 val
+            photos in static mode, found 0.42 instead of 0.96, PCK@0.1 0.39 instead of 0.91).
     """
 
     max_hands: int = 2
@@ -155,6 +164,7 @@ class HandTrackerOptions:
     side_lock: float | None = 20.0
     low_detection_confidence: float | None = 0.2
     low_detection_keypoint_score: float = 0.6
+    color_order: str = "bgr"
 
     def validate(self) -> "HandTrackerOptions":
         """Raise ValueError naming the first bad option; returns self."""
@@ -186,6 +196,10 @@ class HandTrackerOptions:
             raise ValueError(f"side_lock must be None or a number > 0, got {self.side_lock!r}")
         if not isinstance(self.min_hand_size, (int, float)) or not 0.0 <= float(self.min_hand_size) < 1.0:
             raise ValueError(f"min_hand_size must be in [0, 1), got {self.min_hand_size!r}")
+        if isinstance(self.color_order, str):
+            self.color_order = self.color_order.lower()
+        if self.color_order not in COLOR_ORDERS:
+            raise ValueError(f"color_order must be one of {list(COLOR_ORDERS)}, got {self.color_order!r}")
         for name in ("static_image_mode", "mirrored", "smoothing", "flip_test"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -257,12 +271,17 @@ class HandTrackerResult:
         return out
 
 
-def prepare_frame(frame) -> np.ndarray:
+def prepare_frame(frame, color_order: str = "bgr") -> np.ndarray:
     """Check and convert an input frame to contiguous HxWx3 uint8 BGR (see the module docstring).
 
+    ``color_order``: "bgr" (HxWx3 BGR, HxWx4 BGRA) or "rgb" (HxWx3 RGB, HxWx4 RGBA); gray frames
+    are the same either way.
+
     Raises:
-        TypeError: not a numpy array. ValueError: empty, bad shape or unsupported dtype.
+        TypeError: not a numpy array. ValueError: empty, bad shape, unsupported dtype or colour order.
     """
+    if not isinstance(color_order, str) or color_order.lower() not in COLOR_ORDERS:
+        raise ValueError(f"color_order must be one of {list(COLOR_ORDERS)}, got {color_order!r}")
     if not isinstance(frame, np.ndarray):
         raise TypeError(f"frame must be a numpy array (HxWx3 uint8 BGR), got {type(frame).__name__}")
     if frame.size == 0:
@@ -278,8 +297,11 @@ def prepare_frame(frame) -> np.ndarray:
         return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_GRAY2BGR)
     if frame.ndim != 3 or frame.shape[2] not in (3, 4):
         raise ValueError(f"frame must be HxWx3 (BGR), HxWx4 (BGRA) or HxW (gray), got shape {frame.shape}")
+    rgb = color_order.lower() == "rgb"
     if frame.shape[2] == 4:
-        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGRA2BGR)
+        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGBA2BGR if rgb else cv2.COLOR_BGRA2BGR)
+    if rgb:
+        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
     return np.ascontiguousarray(frame)
 
 
@@ -464,7 +486,8 @@ class HandTracker:
         """Find and track the hands of one frame.
 
         Args:
-            frame_bgr: HxWx3 uint8 BGR image (see the module docstring for accepted conversions).
+            frame_bgr: HxWx3 uint8 BGR image, RGB with ``color_order="rgb"`` (see the module
+                docstring for accepted conversions).
             timestamp_ms: frame time in milliseconds (video mode: drives the smoothing dt; must
                 not decrease). None: frames are taken to be 1/30 s apart.
 
@@ -474,7 +497,7 @@ class HandTracker:
         if self.closed:
             raise RuntimeError("HandTracker is closed")
         t0 = time.perf_counter()
-        frame = prepare_frame(frame_bgr)
+        frame = prepare_frame(frame_bgr, self.options.color_order)
         if timestamp_ms is not None:
             ts = float(timestamp_ms)
             if not math.isfinite(ts):

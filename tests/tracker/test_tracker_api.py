@@ -272,6 +272,43 @@ def test_converted_frames(name, frame):
     assert r.image_size == (320, 240) and len(r.hands) == 1
 
 
+def _pixel(b, g, r, channels=3):
+    px = [b, g, r, 255][:channels]
+    return np.tile(np.array(px, np.uint8), (240, 320, 1))
+
+
+@pytest.mark.parametrize("frame, color_order, expected_bgr", [
+    (_pixel(10, 20, 30), "bgr", (10, 20, 30)),
+    (_pixel(10, 20, 30), "rgb", (30, 20, 10)),          # read as R=10, G=20, B=30
+    (_pixel(10, 20, 30, 4), "bgr", (10, 20, 30)),       # BGRA
+    (_pixel(10, 20, 30, 4), "rgb", (30, 20, 10)),       # RGBA
+    (np.full((240, 320), 7, np.uint8), "rgb", (7, 7, 7)),
+    (_pixel(10, 20, 30)[:, ::2], "rgb", (30, 20, 10)),  # non-contiguous
+])
+def test_color_order(frame, color_order, expected_bgr):
+    out = prepare_frame(frame, color_order)
+    assert out.shape[2] == 3 and out.dtype == np.uint8 and out.flags.c_contiguous
+    assert (out == np.array(expected_bgr, np.uint8)).all()
+
+
+@pytest.mark.parametrize("color_order, expected_bgr", [
+    ("bgr", (10, 20, 30)), ("rgb", (30, 20, 10)), ("RGB", (30, 20, 10))])
+def test_color_order_reaches_the_models(color_order, expected_bgr):
+    seen = []
+    tr, scene, det, _ = fake_tracker(color_order=color_order)
+    tr.detector = lambda frame, **kw: (seen.append(frame[0, 0].copy()), det(frame, **kw))[1]
+    tr.process(_pixel(10, 20, 30), 0)
+    assert seen and tuple(seen[0]) == expected_bgr
+
+
+@pytest.mark.parametrize("value", ["BGR ", "bgra", "", None, 3])
+def test_bad_color_order(value):
+    with pytest.raises(ValueError, match="color_order"):
+        HandTrackerOptions(color_order=value).validate()
+    with pytest.raises(ValueError, match="color_order"):
+        prepare_frame(blank(), value)
+
+
 @pytest.mark.parametrize("stamps, ok", [
     ([0, 33, 66], True),
     ([0, 33, 33], True),          # repeated: accepted (tiny dt)

@@ -70,6 +70,19 @@ def test_hands_found_on_shared_video(tracker_factory, videos):
     assert frames_with_two >= 10, f"both hands in only {frames_with_two} frames"
 
 
+def test_rgb_frames_with_color_order_rgb_match_bgr(tracker_factory, videos):
+    """The same frames as RGB with ``color_order="rgb"`` give exactly the hands of the BGR frames."""
+    bgr, rgb = tracker_factory(), tracker_factory(color_order="rgb")
+    n_hands = 0
+    for i, t_ms, frame in iter_frames(videos / "huytung_2hand.mp4"):
+        if i >= 20:
+            break
+        a, b = bgr.process(frame, t_ms), rgb.process(np.ascontiguousarray(frame[:, :, ::-1]), t_ms)
+        np.testing.assert_array_equal(a.as_array(), b.as_array())
+        n_hands += len(a.hands)
+    assert n_hands >= 10
+
+
 def test_cli_on_shared_video(tracker_factory, videos, tmp_path, capsys):
     js = tmp_path / "t.jsonl"
     rc = cli.main(["video", str(videos / "huytung_2hand.mp4"), "--json", str(js), "--max-frames", "12",
