@@ -73,6 +73,8 @@ class Measurement:
         right_prob: probability that it is a right hand (as seen in the image).
         roi: the crop it was measured in (None when unknown).
         track_id: the track whose crop produced it (None for a detector crop).
+        tentative: a new hand that must be seen again before it is reported (see
+            :attr:`Track.confirmed`); the tracker sets it for hands from low detections.
     """
 
     keypoints: np.ndarray
@@ -81,6 +83,7 @@ class Measurement:
     right_prob: float = 0.5
     roi: Roi | None = None
     track_id: int | None = None
+    tentative: bool = False
 
     def quality(self) -> float:
         return float(self.presence) * float(np.mean(self.scores))
@@ -98,6 +101,8 @@ class Track:
         evidence: accumulated handedness log-odds (> 0: right).
         vote: this frame's weighted handedness log-odds (0 when not seen).
         hits: frames matched; missed: consecutive frames without a match (0 = seen this frame).
+        tentative: started from a tentative measurement; such a track is not ``confirmed`` (to be
+            reported) before it has been matched in a second frame.
     """
 
     track_id: int
@@ -116,6 +121,7 @@ class Track:
     missed: int = 0
     age: int = 1
     palm: float = 1.0
+    tentative: bool = False
 
     @property
     def p_right(self) -> float:
@@ -125,6 +131,12 @@ class Track:
     @property
     def active(self) -> bool:
         return self.missed == 0
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether the track may be reported: always, unless it started tentative and has not been
+        matched in a second frame yet."""
+        return not self.tentative or self.hits >= 2
 
 
 def _logit(p: float, clip: float) -> float:
@@ -315,11 +327,13 @@ class HandAssociator:
                 hint = None
             elif hint is None:
                 hint = m.track_id
+            tentative = m.tentative and k.tentative   # a hand found for sure is not tentative
             if m.quality() > k.quality():
                 k = dataclasses.replace(m)
             else:
                 k = dataclasses.replace(k)
             k.track_id = hint
+            k.tentative = tentative
             kept[dup] = k
         return kept
 
@@ -439,7 +453,8 @@ class HandAssociator:
         sm = f.update(kps, m.scores, t_s=t_s)
         tr = Track(track_id=self._next_id, filter=f, keypoints=sm, raw_keypoints=kps.copy(),
                    scores=np.asarray(m.scores, np.float32), presence=float(m.presence),
-                   right_prob=float(m.right_prob), roi=m.roi, palm=max(_palm(kps), 1.0))
+                   right_prob=float(m.right_prob), roi=m.roi, palm=max(_palm(kps), 1.0),
+                   tentative=bool(m.tentative))
         tr.evidence = self.prior()
         tr.vote = self.vote(m)
         self._next_id += 1

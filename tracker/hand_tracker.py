@@ -133,8 +133,10 @@ class HandTrackerOptions:
             hands instead of 0.807, at 0.052 false hands per frame instead of 0.048; two more
             scene sets gave +0.039 and +0.030 (assets/MODEL_CARD.md, session 15). A low detection centred inside a
             tracked hand's crop is left out (there it is mostly a finger or the forearm of that
-            hand). Costs a landmark crop for each such detection, on frames where the detector
-            runs. Also in static mode.
+            hand). In video mode such a hand is reported from the second frame on, once its own
+            crop has found it again (a false one seldom lasts: on the shared huytung_volctl clip a
+            forearm, reported for one frame before); in static mode at once. Costs a landmark crop
+            for each such detection, on frames where the detector runs.
         low_detection_keypoint_score: see ``low_detection_confidence``, in [0, 1].
         color_order: channel order of the frames passed to ``process``: "bgr" (OpenCV's, the
             default) or "rgb" (any case; PIL, imageio, PyAV, code written for MediaPipe); 4-channel frames
@@ -519,9 +521,10 @@ class HandTracker:
 
     # -- internals -----------------------------------------------------------------------------
     def _detect(self, frame: np.ndarray, avoid_boxes: list[np.ndarray], slots: int,
-                threshold: float | None = None, tracked_rois: list[Roi] = ()) -> tuple[list[Roi], list[float]]:
+                threshold: float | None = None, tracked_rois: list[Roi] = ()
+                ) -> tuple[list[Roi], list[float | None]]:
         """Crops of new hands: (rois, the mean keypoint confidence each needs from the landmark
-        model: 0 above the threshold, ``low_detection_keypoint_score`` for a low detection). A low
+        model: None above the threshold, ``low_detection_keypoint_score`` for a low detection). A low
         detection centred inside a tracked hand's crop is left out: there it is most often a part
         of that hand or its arm (a raised finger, the forearm below the wrist)."""
         o = self.options
@@ -540,7 +543,7 @@ class HandTracker:
             if not sure and any(_inside_roi((box[:2] + box[2:]) / 2, r) for r in tracked_rois):
                 continue
             rois.append(d.roi(self.roi_scale))
-            needs.append(0.0 if sure else float(o.low_detection_keypoint_score))
+            needs.append(None if sure else float(o.low_detection_keypoint_score))
             avoid_boxes = avoid_boxes + [box]
             if len(rois) >= slots:
                 break
@@ -552,21 +555,22 @@ class HandTracker:
         return bool(b[0] <= cx <= b[2] and b[1] <= cy <= b[3])
 
     def _measure(self, frame: np.ndarray, rois: list[Roi], owners: list[int | None],
-                 keep_order: bool = False, needs: list[float] | None = None) -> list[Measurement]:
+                 keep_order: bool = False, needs: list[float | None] | None = None) -> list[Measurement]:
         """Landmarks in each crop, dropping what is no hand; with ``keep_order`` a dropped crop
-        gives None in its place instead of being left out. ``needs``: per crop, the mean keypoint
-        confidence below which it is dropped too (a low detection's check, see ``_detect``)."""
+        gives None in its place instead of being left out. ``needs``: per crop, None or the mean
+        keypoint confidence below which it is dropped too (a low detection's check, see ``_detect``);
+        a crop with a need gives a tentative measurement (reported once seen again, video mode)."""
         if not rois:
             return []
         out = []
         min_px = self.options.min_hand_size * min(frame.shape[:2])
-        needs = [0.0] * len(rois) if needs is None else needs
+        needs = [None] * len(rois) if needs is None else needs
         for r, owner, need in zip(self.landmarks(frame, rois), owners, needs):
             k = np.asarray(r.keypoints, np.float32)
             mean_score = float(np.mean(r.scores))
             edge = EDGE_CROP_OUTSIDE if owner is not None else NEW_HAND_EDGE_OUTSIDE
             if not float(r.presence) >= self.options.min_tracking_confidence \
-                    or (need > 0.0 and not mean_score >= need) \
+                    or (need is not None and not mean_score >= need) \
                     or not float(np.max(k.max(0) - k.min(0))) >= min_px \
                     or (mean_score < self.options.min_edge_keypoint_score
                         and outside_fraction(r.roi, frame.shape[1], frame.shape[0]) >= edge):
@@ -576,7 +580,8 @@ class HandTracker:
                     out.append(None)
                 continue
             out.append(Measurement(k, np.asarray(r.scores, np.float32),
-                                   float(r.presence), float(r.right_prob), r.roi, owner))
+                                   float(r.presence), float(r.right_prob), r.roi, owner,
+                                   tentative=need is not None))
         return out
 
     def _refresh_collapsed(self, frame: np.ndarray, meas: list[Measurement]) -> tuple[list[Measurement], bool]:
@@ -646,7 +651,7 @@ class HandTracker:
             if roi is not None:
                 rois.append(roi)
                 owners.append(tr.track_id)
-                needs.append(0.0)
+                needs.append(None)
                 avoid.append(_box(tr.raw_keypoints, tr.scores, 0.3))
         ran = False
         slots = o.max_hands - len(rois)
@@ -676,7 +681,9 @@ class HandTracker:
         if len(active) < n_before:
             self._detector_misses = 0          # a hand was just lost: look for it at once
             self._frames_since_detector = 10 ** 9
-        return [self._hand(t) for t in active], ran
+        # A hand from a low detection is reported once its own crop has found it again: a false
+        # one (a forearm the landmark model was just sure enough of) seldom survives that.
+        return [self._hand(t) for t in active if t.confirmed], ran
 
     def _hand(self, t: Track) -> Hand:
         side = t.side or ("right" if t.evidence >= 0 else "left")

@@ -465,8 +465,29 @@ def test_low_detection_is_a_new_hand_when_its_keypoints_are_sure(static, det_sco
     det.score, scene.keypoint_score = det_score, kp_score
     scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
     hands = t.process(blank(), timestamp_ms=0).hands
-    assert (len(hands) == 1) == found
     assert lm.crops == (0 if det_score < (low or 0.5) else 1)      # a crop only for what is looked at
+    if found and det_score < 0.5 and not static:
+        # video mode: a hand from a low detection is reported once its own crop finds it again
+        assert hands == []
+        hands = t.process(blank(), timestamp_ms=33).hands
+        assert lm.crops == 2                                         # its own crop (the detection overlaps it)
+    assert (len(hands) == 1) == found
+
+
+@pytest.mark.parametrize("det_score, there_next_frame, reported", [
+    (0.35, True, [0, 1, 1]),     # low detection, found again in its own crop: reported from frame 1
+    (0.35, False, [0, 0, 0]),    # gone in the next frame (a false hand): never reported
+    (0.9, False, [1, 0, 0]),     # a sure detection is reported at once
+])
+def test_hand_from_a_low_detection_is_reported_once_seen_again(det_score, there_next_frame, reported):
+    t, scene, det, lm = fake_tracker(min_detection_confidence=0.5, smoothing=False)
+    det.score = det_score
+    hand = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
+    counts = []
+    for i in range(3):
+        scene.hands = hand if (i == 0 or there_next_frame) else []
+        counts.append(len(t.process(blank(), timestamp_ms=i * 33).hands))
+    assert counts == reported
 
 
 @pytest.mark.parametrize("where, looked_at", [

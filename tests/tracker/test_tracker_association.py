@@ -172,6 +172,33 @@ def test_duplicates_are_merged():
     assert len(a2.update([meas(200, 200, True), meas(218, 200, False)], 0.0)) == 2
 
 
+@pytest.mark.parametrize("first, second, tentative", [
+    (True, True, True),      # both crops tentative (two low detections of one hand)
+    (True, False, False),    # a sure detection of the same hand: not tentative
+    (False, True, False),
+    (False, False, False),
+])
+def test_merged_duplicate_is_tentative_only_when_both_are(first, second, tentative):
+    a = HandAssociator()
+    # the better-quality one first and second in turn: the flag must not follow the kept keypoints
+    for hi, lo in ((first, second), (second, first)):
+        m1 = meas(150, 200, True, tentative=hi)
+        m2 = meas(151, 201, True, tentative=lo)
+        m2.presence = 0.5
+        (kept,) = a.merge_duplicates([m1, m2])
+        assert kept.tentative == tentative
+
+
+def test_tentative_track_is_confirmed_when_matched_again():
+    a = HandAssociator()
+    (t,) = a.update([meas(150, 200, True, tentative=True)], 0.0)
+    assert t.tentative and not t.confirmed
+    (t,) = a.update([meas(152, 200, True, track_id=t.track_id)], 1 / FPS)
+    assert t.confirmed
+    (t2,) = HandAssociator().update([meas(150, 200, True)], 0.0)
+    assert t2.confirmed
+
+
 def test_at_most_max_hands():
     a = HandAssociator(max_hands=1)
     tracks = a.update([meas(100, 200, True), meas(300, 200, False)], 0.0)
