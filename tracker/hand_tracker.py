@@ -48,6 +48,7 @@ import dataclasses
 import logging
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -425,11 +426,19 @@ class HandTracker:
         self.detector = detector
         self.roi_scale = float(getattr(landmark_model, "roi_scale", 1.6))
         self.closed = False
+        # One tracker follows one stream: its tracks, filters and timestamps are per-stream state,
+        # so a second thread calling process() at the same time is an error, not a silent mix-up.
+        self._busy = threading.Lock()
         self.reset()
 
     # -- state ---------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget all tracks (start of a new video)."""
+        """Forget all tracks (start of a new video). Waits for a ``process`` call running in another
+        thread to finish."""
+        with self._busy:
+            self._reset()
+
+    def _reset(self) -> None:
         o = self.options
         if o.smoothing:
             factory = lambda: make_filter("kalman", strength=o.smoothing_strength)  # noqa: E731
@@ -468,7 +477,12 @@ class HandTracker:
         return o.min_detection_confidence
 
     def close(self) -> None:
-        """Release the models this tracker loaded. Further ``process`` calls raise RuntimeError."""
+        """Release the models this tracker loaded. Further ``process`` calls raise RuntimeError. Waits
+        for a ``process`` call running in another thread to finish."""
+        with self._busy:
+            self._close()
+
+    def _close(self) -> None:
         for m in self._own_models:
             try:
                 m.close()
@@ -495,7 +509,20 @@ class HandTracker:
 
         Returns:
             :class:`HandTrackerResult` with ``hands`` (possibly empty).
+
+        Raises:
+            RuntimeError: the tracker is closed, or ``process`` is running in another thread at the
+                same time (one tracker follows one stream: use one tracker per thread or camera).
         """
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError("HandTracker.process is already running in another thread: a tracker follows "
+                               "one stream, use one HandTracker per thread")
+        try:
+            return self._process(frame_bgr, timestamp_ms)
+        finally:
+            self._busy.release()
+
+    def _process(self, frame_bgr: np.ndarray, timestamp_ms: float | None) -> HandTrackerResult:
         if self.closed:
             raise RuntimeError("HandTracker is closed")
         t0 = time.perf_counter()

@@ -632,3 +632,63 @@ def test_collapse_refresh_needs_a_clear_gain():
 def test_spread_ratio(kps, lo, hi):
     from tracker.hand_tracker import spread_ratio
     assert lo <= spread_ratio(kps) <= hi
+
+
+# -- threads ------------------------------------------------------------------------------------
+class _BlockingDetector:
+    """Wraps a fake detector; the first call waits until ``release`` is set."""
+
+    default_threshold = None
+
+    def __init__(self, det):
+        import threading
+        self.det, self.entered, self.release = det, threading.Event(), threading.Event()
+
+    def __call__(self, frame, score_threshold=None, max_detections=4):
+        self.entered.set()
+        assert self.release.wait(10)
+        return self.det(frame, score_threshold, max_detections)
+
+    def close(self):
+        self.det.close()
+
+
+def _start_blocked_call(t, blocking):
+    import threading
+    results = []
+    th = threading.Thread(target=lambda: results.append(t.process(blank(), 0)))
+    th.start()
+    assert blocking.entered.wait(10)
+    return th, results
+
+
+def test_concurrent_process_calls_are_an_error():
+    t, scene, det, _ = fake_tracker()
+    scene.hands = [SceneHand(hand_keypoints(160, 120), True)]
+    t.detector = blocking = _BlockingDetector(det)
+    th, results = _start_blocked_call(t, blocking)
+    with pytest.raises(RuntimeError, match="another thread"):
+        t.process(blank(), 33)
+    blocking.release.set()
+    th.join(10)
+    assert len(results) == 1 and len(results[0].hands) == 1        # the first call was not disturbed
+    assert len(t.process(blank(), 33).hands) == 1                   # and the tracker goes on
+
+
+@pytest.mark.parametrize("call", ["close", "reset"])
+def test_close_and_reset_wait_for_a_running_process_call(call):
+    import threading
+    t, scene, det, lm = fake_tracker()
+    t._own_models = [lm]                      # so that close() has a model to release
+    scene.hands = [SceneHand(hand_keypoints(160, 120), True)]
+    t.detector = blocking = _BlockingDetector(det)
+    th, results = _start_blocked_call(t, blocking)
+    other = threading.Thread(target=getattr(t, call))
+    other.start()
+    other.join(0.3)
+    assert other.is_alive() and not lm.closed       # waiting for the frame in progress
+    blocking.release.set()
+    th.join(10)
+    other.join(10)
+    assert not other.is_alive() and len(results) == 1 and len(results[0].hands) == 1
+    assert lm.closed == (call == "close")
