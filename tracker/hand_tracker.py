@@ -32,11 +32,11 @@ person's real hands. Keypoint coordinates are never changed, only the labels (an
 
 Input frames: HxWx3 uint8 BGR (OpenCV convention), or RGB with ``color_order="rgb"`` (PIL,
 imageio, PyAV, MediaPipe code). The colour order matters: RGB frames passed as BGR lose more than
-half of the hands (val photos found 0.42 instead of 0.96). Also accepted, and converted: HxW or HxWx1
-grayscale (to BGR), HxWx4 BGRA (RGBA with ``color_order="rgb"``; alpha dropped), uint16 (scaled to uint8 by ``>> 8``, i.e. full
-16-bit range assumed), non-contiguous arrays (copied). Rejected with ``ValueError``: empty
-frames, other shapes, other dtypes (float images included: convert them yourself, the scale is
-ambiguous), decreasing timestamps. Not an array: ``TypeError``.
+half of the hands (val photos found 0.42 instead of 0.96). Also accepted, and converted: HxW or
+HxWx1 grayscale (to BGR), HxWx4 BGRA (RGBA with ``color_order="rgb"``; alpha dropped), uint16
+(scaled to uint8 by ``>> 8``, i.e. full 16-bit range assumed), non-contiguous arrays (copied).
+Rejected with ``ValueError``: empty frames, other shapes, other dtypes (float images included:
+convert them yourself, the scale is ambiguous), decreasing timestamps. Not an array: ``TypeError``.
 
 In video mode a frame whose size differs from the previous one ends all tracks (ids keep counting
 up) and runs the detector at once, as for a new video.
@@ -140,8 +140,8 @@ class HandTrackerOptions:
             for each such detection, on frames where the detector runs.
         low_detection_keypoint_score: see ``low_detection_confidence``, in [0, 1].
         color_order: channel order of the frames passed to ``process``: "bgr" (OpenCV's, the
-            default) or "rgb" (any case; PIL, imageio, PyAV, code written for MediaPipe); 4-channel frames
-            are then BGRA or RGBA. The models were trained on BGR-decoded photos and the colour
+            default) or "rgb" (any case; PIL, imageio, PyAV, code written for MediaPipe);
+            4-channel frames are then BGRA or RGBA. The models were trained on BGR-decoded photos and the colour
             order matters: RGB frames passed as BGR lose more than half of the hands (1,000 val
             photos in static mode, found 0.42 instead of 0.96, PCK@0.1 0.39 instead of 0.91).
     """
@@ -299,7 +299,8 @@ def prepare_frame(frame, color_order: str = "bgr") -> np.ndarray:
     if frame.ndim == 2:
         return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_GRAY2BGR)
     if frame.ndim != 3 or frame.shape[2] not in (3, 4):
-        raise ValueError(f"frame must be HxWx3 (BGR), HxWx4 (BGRA) or HxW (gray), got shape {frame.shape}")
+        raise ValueError(f"frame must be HxWx3 (BGR or RGB), HxWx4 (BGRA or RGBA) or HxW (gray), "
+                         f"got shape {frame.shape}")
     rgb = color_order.lower() == "rgb"
     if frame.shape[2] == 4:
         return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGBA2BGR if rgb else cv2.COLOR_BGRA2BGR)
