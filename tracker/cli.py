@@ -41,18 +41,9 @@ class UsageError(Exception):
 
 
 # -- output writers ----------------------------------------------------------------------------
-def hand_record(h) -> dict:
-    """JSON-ready dict of one :class:`tracker.hand_tracker.Hand`."""
-    kps = [[round(float(x), 2), round(float(y), 2), round(float(s), 4)]
-           for (x, y), s in zip(np.asarray(h.keypoints), np.asarray(h.scores))]
-    box = [round(float(v), 2) for v in np.asarray(h.box)]
-    return {"side": h.side, "track_id": int(h.track_id), "score": round(float(h.score), 4),
-            "handedness": round(float(h.handedness), 4), "box": box, "keypoints": kps}
-
-
 def frame_record(index: int, t_ms: float, result) -> dict:
-    """One JSONL line: ``{"frame", "t_ms", "hands": [...]}``."""
-    return {"frame": int(index), "t_ms": round(float(t_ms), 3), "hands": [hand_record(h) for h in result.hands]}
+    """One JSONL line: ``{"frame", "t_ms", "hands": [...]}`` (``HandTrackerResult.to_dict``)."""
+    return result.to_dict(index, t_ms)
 
 
 def csv_header() -> list[str]:

@@ -237,6 +237,16 @@ class Hand:
         """(17, 3) float32 columns x, y, score."""
         return np.concatenate([self.keypoints, self.scores[:, None]], axis=1).astype(np.float32)
 
+    def to_dict(self) -> dict:
+        """JSON-ready dict, the ``hands`` entries of the CLI's JSONL: side, track_id, score,
+        handedness, box [x0, y0, x1, y1] and keypoints [[x, y, score] * 17] (pixels rounded to
+        0.01, scores to 1e-4)."""
+        kps = [[round(float(x), 2), round(float(y), 2), round(float(sc), 4)]
+               for (x, y), sc in zip(np.asarray(self.keypoints), np.asarray(self.scores))]
+        return {"side": self.side, "track_id": int(self.track_id), "score": round(float(self.score), 4),
+                "handedness": round(float(self.handedness), 4),
+                "box": [round(float(v), 2) for v in np.asarray(self.box)], "keypoints": kps}
+
 
 @dataclass
 class HandTrackerResult:
@@ -257,6 +267,14 @@ class HandTrackerResult:
     image_size: tuple[int, int] = (0, 0)
     detector_ran: bool = False
     elapsed_ms: float = 0.0
+
+    def to_dict(self, frame: int | None = None, t_ms: float | None = None) -> dict:
+        """JSON-ready dict, one line of the CLI's JSONL (``tracker.io.read_tracks`` reads such lines
+        back): ``{"frame", "t_ms", "hands": [Hand.to_dict(), ...]}``. ``frame`` and ``t_ms`` default
+        to ``frame_index`` and ``timestamp_ms`` (pass a camera's own frame number, say)."""
+        frame = self.frame_index if frame is None else frame
+        t_ms = (self.timestamp_ms or 0.0) if t_ms is None else t_ms
+        return {"frame": int(frame), "t_ms": round(float(t_ms), 3), "hands": [h.to_dict() for h in self.hands]}
 
     def hand(self, side: str) -> Hand | None:
         """The best hand labelled ``side`` ("left"/"right"), or None."""

@@ -240,3 +240,20 @@ def test_several_hands_of_a_side_keep_the_highest_scoring_one(tmp_path, caplog):
         t = read_tracks(p)
     assert t.track_id[1, 0] == 99
     assert "2 hands left out" in caplog.text and str(p) in caplog.text
+
+
+def test_result_to_dict_is_a_jsonl_line(tmp_path):
+    """``HandTrackerResult.to_dict()`` is what the CLI writes: json.dumps of it reads back."""
+    results = [HandTrackerResult(hands=hands, frame_index=i, timestamp_ms=i * 33.3) for i, hands in enumerate(RESULTS)]
+    p = tmp_path / "mine.jsonl"
+    p.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in results))
+    t = read_tracks(p)
+    assert t.frame.tolist() == list(range(len(RESULTS)))
+    np.testing.assert_allclose(t.t_ms, [r.timestamp_ms for r in results], atol=1e-3)
+    for k, r in enumerate(results):
+        np.testing.assert_allclose(t.keypoints[k], r.as_array(), atol=XY_TOL, equal_nan=True)
+    d = results[2].to_dict(frame=41, t_ms=5.0)
+    assert (d["frame"], d["t_ms"]) == (41, 5.0) and len(d["hands"]) == 2
+    h = d["hands"][0]
+    assert set(h) == {"side", "track_id", "score", "handedness", "box", "keypoints"}
+    assert len(h["keypoints"]) == 17 and len(h["keypoints"][0]) == 3 and len(h["box"]) == 4
