@@ -63,14 +63,50 @@ def transform_points(pts: np.ndarray, m: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+#: a crop that shrinks the image by more than 1 / this is cut from an area-averaged copy of its
+#: region (see :func:`warp_crop`)
+ANTIALIAS_BELOW = 0.4
+
+
 def warp_crop(image: np.ndarray, roi: Roi, out_size: int,
-              border_value: tuple[int, int, int] = (0, 0, 0)) -> tuple[np.ndarray, np.ndarray]:
+              border_value: tuple[int, int, int] = (0, 0, 0), antialias: bool = True
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Cut the rotated crop ``roi`` out of ``image`` as an ``out_size`` square.
 
     Returns (crop HxWx3 uint8, 2x3 matrix image->crop pixels). Pixels outside the image are
     filled with ``border_value``.
+
+    Bilinear sampling alone keeps only the pixels next to each sample, so a crop that shrinks the
+    image a lot (a hand close to a 1080p camera: 1,000 image pixels into 160) aliases fine texture
+    and sensor noise into the crop. With ``antialias`` (the default), when the crop shrinks the
+    image by more than 1 / :data:`ANTIALIAS_BELOW`, the region under it is first halved (2x2
+    means) until the warp itself shrinks by a factor in (0.5, 1], as for most training crops; the
+    matrix returned is the same either way.
     """
     m = crop_matrix(roi, out_size)
+    k = out_size / roi.size
+    if antialias and k < ANTIALIAS_BELOW:
+        h, w = image.shape[:2]
+        corners = transform_points(np.array([[0, 0], [out_size, 0], [out_size, out_size], [0, out_size]],
+                                            np.float64), invert_affine(m))
+        x0, y0 = np.floor(corners.min(0)).astype(int) - 1
+        x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        # halvings (2x2 means, OpenCV's fast path) until the warp shrinks by a factor in (0.5, 1]
+        halvings = int(np.floor(np.log2(1.0 / k)))
+        d = 2 ** halvings
+        x1, y1 = x0 + (x1 - x0) // d * d, y0 + (y1 - y0) // d * d
+        if x1 - x0 >= d and y1 - y0 >= d:
+            small = image[y0:y1, x0:x1]
+            for _ in range(halvings):
+                small = cv2.resize(small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_AREA)
+            rx = ry = 1.0 / d
+            # small pixel (u, v) has its centre at image (x0 + (u + 0.5) / rx - 0.5, ...)
+            to_image = np.array([[1 / rx, 0, x0 + 0.5 / rx - 0.5], [0, 1 / ry, y0 + 0.5 / ry - 0.5], [0, 0, 1]])
+            m_small = m @ to_image
+            crop = cv2.warpAffine(small, m_small, (out_size, out_size), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+            return crop, m
     crop = cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
     return crop, m

@@ -21,7 +21,7 @@ import numpy as np
 
 from .backend import OnnxStage
 from .codec import HeatmapCodec
-from .geometry import Roi, crop_matrix, invert_affine
+from .geometry import Roi, invert_affine, warp_crop
 from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ class LandmarkModel(OnnxStage):
                  flip_test: bool = False):
         super().__init__(model_path, device, threads)
         self.flip_test = bool(flip_test)
+        #: area-average before cutting crops that shrink the frame a lot (see geometry.warp_crop)
+        self.antialias = True
         meta = self.meta
         self.input_size = int(meta["input_size"])
         self.roi_scale = float(meta["roi_scale"])
@@ -103,10 +105,7 @@ class LandmarkModel(OnnxStage):
         crops = np.empty((len(rois), s, s, 3), np.uint8)
         mats = np.empty((len(rois), 2, 3), np.float64)
         for i, roi in enumerate(rois):
-            m = crop_matrix(roi, s)
-            crops[i] = cv2.warpAffine(frame_bgr, m, (s, s), flags=cv2.INTER_LINEAR,
-                                      borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-            mats[i] = m
+            crops[i], mats[i] = warp_crop(frame_bgr, roi, s, antialias=self.antialias)
         return normalize_image(crops, self.mean_rgb, self.std_rgb), mats
 
     def inference(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

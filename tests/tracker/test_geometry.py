@@ -55,3 +55,59 @@ def test_from_21_palm_is_mean_and_palm_size():
     tri[HandKeypoint.INDEX_MCP] = (3, 4)
     tri[HandKeypoint.PINKY_MCP] = (0, 10)
     assert palm_size(tri) == pytest.approx(10)
+
+
+# -- crops that shrink the image a lot: area-averaged first (geometry.warp_crop) -----------------
+def _blob_image(w, h, centre, radius):
+    import cv2
+    img = np.zeros((h, w, 3), np.uint8)
+    cv2.circle(img, (int(round(centre[0] * 16)), int(round(centre[1] * 16))), int(radius * 16), (255, 255, 255), -1,
+               lineType=cv2.LINE_AA, shift=4)
+    return img
+
+
+def _centroid(crop):
+    g = crop[..., 0].astype(np.float64)
+    ys, xs = np.mgrid[:g.shape[0], :g.shape[1]]
+    return np.array([(g * xs).sum(), (g * ys).sum()]) / g.sum()
+
+
+@pytest.mark.parametrize("frame, roi", [
+    ((1920, 1080), Roi(960.0, 540.0, 1000.0, 0.3)),       # shrinks 6x: 2 halvings, then the warp
+    ((1920, 1080), Roi(900.0, 500.0, 1700.0, -1.1)),      # 10x, rotated, partly outside the frame
+    ((1280, 720), Roi(80.0, 650.0, 500.0, 2.5)),          # 3x, mostly outside (bottom-left corner)
+    ((640, 480), Roi(320.0, 240.0, 330.0, 0.0)),          # 2x: under the bar, plain warp
+])
+def test_antialiased_crop_keeps_points_on_their_pixels(frame, roi):
+    """A disk drawn in the frame lands in the crop where the crop's matrix puts its centre, with
+    or without the area averaging, within a fraction of a crop pixel."""
+    from tracker.geometry import warp_crop
+    w, h = frame
+    centre = np.array([roi.cx + 0.13 * roi.size, roi.cy - 0.07 * roi.size])
+    centre = np.clip(centre, 40, [w - 40, h - 40])
+    img = _blob_image(w, h, centre, roi.size * 0.06)
+    for aa in (True, False):
+        crop, m = warp_crop(img, roi, 160, antialias=aa)
+        np.testing.assert_allclose(m, crop_matrix(roi, 160))
+        np.testing.assert_allclose(_centroid(crop), transform_points(centre, m), atol=0.25)
+
+
+def test_antialiased_crop_does_not_alias_fine_texture():
+    """A 1-pixel checkerboard shrunk 5.6x is an even grey; sampled without averaging it is not."""
+    from tracker.geometry import ANTIALIAS_BELOW, warp_crop
+    ys, xs = np.mgrid[:1080, :1920]
+    img = np.repeat((((xs + ys) % 2) * 255).astype(np.uint8)[..., None], 3, axis=2)
+    roi = Roi(960.0, 540.0, 900.0, 0.2)                # inside the frame
+    assert 160 / roi.size < ANTIALIAS_BELOW
+    plain = warp_crop(img, roi, 160, antialias=False)[0][10:-10, 10:-10, 0].astype(float)
+    smooth = warp_crop(img, roi, 160)[0][10:-10, 10:-10, 0].astype(float)
+    assert abs(smooth.mean() - 127.5) < 3 and smooth.std() < 3
+    assert plain.std() > 30
+
+
+def test_crops_that_shrink_little_are_unchanged():
+    from tracker.geometry import warp_crop
+    img = np.random.default_rng(0).integers(0, 255, (480, 640, 3), np.uint8)
+    for size in (100.0, 250.0, 160 / 0.41):
+        roi = Roi(300.0, 200.0, size, 0.4)
+        np.testing.assert_array_equal(warp_crop(img, roi, 160)[0], warp_crop(img, roi, 160, antialias=False)[0])
