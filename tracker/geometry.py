@@ -89,22 +89,24 @@ def warp_crop(image: np.ndarray, roi: Roi, out_size: int,
         h, w = image.shape[:2]
         corners = transform_points(np.array([[0, 0], [out_size, 0], [out_size, out_size], [0, out_size]],
                                             np.float64), invert_affine(m))
-        x0, y0 = np.floor(corners.min(0)).astype(int) - 1
-        x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
         # halvings (2x2 means, OpenCV's fast path) until the warp shrinks by a factor in (0.5, 1]
         halvings = int(np.floor(np.log2(1.0 / k)))
         d = 2 ** halvings
-        x1, y1 = x0 + (x1 - x0) // d * d, y0 + (y1 - y0) // d * d
-        if x1 - x0 >= d and y1 - y0 >= d:
-            small = image[y0:y1, x0:x1]
+        # the region under the crop (a pixel of margin for the bilinear taps) in whole d x d
+        # blocks: grown to a whole block inside the frame; at the frame's right or bottom edge
+        # the last partial block (< d pixels of frame) is left to the border instead (no copy)
+        x0, y0 = (max(int(v), 0) for v in np.floor(corners.min(0)) - 1)
+        x1, y1 = (int(v) for v in np.ceil(corners.max(0)) + 2)
+        bw = min(-(-(x1 - x0) // d) * d, (w - x0) // d * d)
+        bh = min(-(-(y1 - y0) // d) * d, (h - y0) // d * d)
+        if bw > 0 and bh > 0:
+            region = image[y0:y0 + bh, x0:x0 + bw]
             for _ in range(halvings):
-                small = cv2.resize(small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_AREA)
-            rx = ry = 1.0 / d
-            # small pixel (u, v) has its centre at image (x0 + (u + 0.5) / rx - 0.5, ...)
-            to_image = np.array([[1 / rx, 0, x0 + 0.5 / rx - 0.5], [0, 1 / ry, y0 + 0.5 / ry - 0.5], [0, 0, 1]])
-            m_small = m @ to_image
-            crop = cv2.warpAffine(small, m_small, (out_size, out_size), flags=cv2.INTER_LINEAR,
+                region = cv2.resize(region, (region.shape[1] // 2, region.shape[0] // 2),
+                                    interpolation=cv2.INTER_AREA)
+            # small pixel (u, v) has its centre at image (x0 + (u + 0.5) * d - 0.5, ...)
+            to_image = np.array([[d, 0, x0 + 0.5 * d - 0.5], [0, d, y0 + 0.5 * d - 0.5], [0, 0, 1]], np.float64)
+            crop = cv2.warpAffine(region, m @ to_image, (out_size, out_size), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
             return crop, m
     crop = cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR,
