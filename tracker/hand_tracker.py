@@ -347,6 +347,21 @@ NEW_HAND_EDGE_OUTSIDE = 0.05
 COLLAPSED_SPREAD = 0.15
 #: how much larger the detector crop's spread ratio must be to replace a collapsed measurement
 REFRESH_SPREAD_GAIN = 0.1
+#: a tracked hand whose mean keypoint confidence is below this may be held by a crop that drifted
+#: into a wrong fit that feeds itself: on a motion benchmark clip a fist started from a wrongly
+#: turned detector crop got wrong keypoints (mean confidence 0.50), whose smaller crop gave the
+#: same wrong keypoints for 107 frames (NME 0.57 palm sizes; the detector's crop of that frame:
+#: confidence 0.75, NME 0.05). Such a hand is measured again in the detector's crop every
+#: :data:`UNSURE_INTERVAL` frames, kept only when its confidence is higher by
+#: :data:`REFRESH_SCORE_GAIN`; real hands in hard views (side-on, pinching) often stay under it.
+UNSURE_SCORE = 0.6
+#: how much higher the detector crop's mean keypoint confidence must be to replace an unsure one
+REFRESH_SCORE_GAIN = 0.15
+#: ... and it must be sure by then: on the shared clips, replacements that only lifted confidence to
+#: 0.59-0.67 (side-on and pinching hands) moved the tracks, and the hands kept in view changed
+REFRESH_SURE_SCORE = 0.7
+#: frames between two detector checks of one unsure track (each check is one detector run)
+UNSURE_INTERVAL = 10
 
 
 def spread_ratio(kps: np.ndarray) -> float:
@@ -477,6 +492,8 @@ class HandTracker:
         self._detector_misses = 0
         self._frames_since_detector = 10 ** 9
         self._recent_counts.clear()
+        #: track id -> frame index of its last unsure-keypoints check (see _refresh_suspects)
+        self._last_check: dict[int, int] = {}
 
     def _base_threshold(self) -> float | None:
         """The threshold for new hands: ``min_detection_confidence``, or the detector's calibrated
@@ -630,24 +647,47 @@ class HandTracker:
                                    tentative=need is not None))
         return out
 
-    def _refresh_collapsed(self, frame: np.ndarray, meas: list[Measurement]) -> tuple[list[Measurement], bool]:
-        """Measure tracked hands whose keypoints look collapsed (:data:`COLLAPSED_SPREAD`) again in
-        the crop of a detection that covers them; the new measurement replaces the old one only
-        when its spread ratio is larger by :data:`REFRESH_SPREAD_GAIN`. Returns (measurements,
-        whether the detector ran)."""
-        spread = {i: spread_ratio(m.keypoints) for i, m in enumerate(meas) if m.track_id is not None}
-        suspects = [i for i, r in spread.items() if r < COLLAPSED_SPREAD]
+    def _refresh_suspects(self, frame: np.ndarray, meas: list[Measurement]) -> tuple[list[Measurement], bool]:
+        """Measure tracked hands again in the crop of a detection that covers them when their
+        keypoints look collapsed (:data:`COLLAPSED_SPREAD`, every frame) or unsure (mean confidence
+        under :data:`UNSURE_SCORE`, every :data:`UNSURE_INTERVAL` frames per track). The new
+        measurement replaces the old one only when it is clearly better: a spread ratio larger by
+        :data:`REFRESH_SPREAD_GAIN` for a collapsed hand, a mean confidence higher by
+        :data:`REFRESH_SCORE_GAIN` and at least :data:`REFRESH_SURE_SCORE` (and not collapsed) for an unsure one. Hands from low detections
+        not yet confirmed are left to their own crop's check. A detection that covers another
+        tracked hand better is not used (it would move this track onto that hand). Returns
+        (measurements, whether the detector ran)."""
+        tracked = [i for i, m in enumerate(meas) if m.track_id is not None]
+        spread = {i: spread_ratio(meas[i].keypoints) for i in tracked}
+        score = {i: float(np.mean(meas[i].scores)) for i in tracked}
+        collapsed = {i for i in tracked if spread[i] < COLLAPSED_SPREAD}
+        # A hand still to be confirmed by its own crop (a low detection's) is left to that check.
+        confirmed = {t.track_id for t in self.associator.tracks if t.confirmed}
+        unsure = {i for i in tracked if score[i] < UNSURE_SCORE and meas[i].track_id in confirmed
+                  and self._frame_index - self._last_check.get(meas[i].track_id, -10 ** 9) >= UNSURE_INTERVAL}
+        live = {t.track_id for t in self.associator.tracks}
+        self._last_check = {k: v for k, v in self._last_check.items() if k in live}
+        suspects = sorted(collapsed | unsure)
         if not suspects:
             return meas, False
+        for i in unsure:
+            self._last_check[meas[i].track_id] = self._frame_index
         # The hand is there (it is tracked): the detection only proposes a crop, so the lower
         # re-detection threshold applies; the landmark checks of _measure still do.
         dets = self.detector(frame, score_threshold=self.options.min_redetection_confidence,
                              max_detections=max(4, self.options.max_hands + 2))
+        boxes = {i: _box(meas[i].keypoints) for i in tracked}
         rois, owners, which = [], [], []
         for i in suspects:
-            box = _box(meas[i].keypoints)
-            cands = [d for d in dets if _iou(box, np.asarray(d.box, np.float32)) > 0.1
-                     or self._center_inside(box, np.asarray(d.box, np.float32))]
+            cands = []
+            for d in dets:
+                db = np.asarray(d.box, np.float32)
+                iou = _iou(boxes[i], db)
+                if not (iou > 0.1 or self._center_inside(boxes[i], db)):
+                    continue
+                if any(_iou(boxes[j], db) > iou for j in tracked if j != i):
+                    continue
+                cands.append(d)
             if cands:
                 d = max(cands, key=lambda d: float(d.score))
                 rois.append(d.roi(self.roi_scale))
@@ -657,7 +697,14 @@ class HandTracker:
             return meas, True
         meas = list(meas)
         for i, new in zip(which, self._measure(frame, rois, owners, keep_order=True)):
-            if new is not None and spread_ratio(new.keypoints) >= spread[i] + REFRESH_SPREAD_GAIN:
+            if new is None:
+                continue
+            if (i in collapsed and spread_ratio(new.keypoints) >= spread[i] + REFRESH_SPREAD_GAIN) or \
+                    (i in unsure and float(np.mean(new.scores)) >= max(score[i] + REFRESH_SCORE_GAIN, REFRESH_SURE_SCORE)
+                     and spread_ratio(new.keypoints) >= COLLAPSED_SPREAD):
+                log.debug("track %d measured again in the detector's crop (spread %.2f -> %.2f, "
+                          "confidence %.2f -> %.2f)", meas[i].track_id, spread[i],
+                          spread_ratio(new.keypoints), score[i], float(np.mean(new.scores)))
                 meas[i] = new
         return meas, True
 
@@ -719,7 +766,7 @@ class HandTracker:
         if ran:
             found_new = any(m.track_id is None for m in meas)
             self._detector_misses = 0 if found_new else self._detector_misses + 1
-        meas, refreshed = self._refresh_collapsed(frame, meas)
+        meas, refreshed = self._refresh_suspects(frame, meas)
         ran = ran or refreshed
         n_before = len(tracks)
         active = self.associator.update(meas, t_s)

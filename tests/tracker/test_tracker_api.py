@@ -623,6 +623,122 @@ def test_collapse_refresh_needs_a_clear_gain():
     assert len(ids) == 1
 
 
+class _StuckLandmarks:
+    """Wraps fake landmarks to imitate a wrong fit that feeds itself (a motion benchmark fist):
+    after ``kick``, a track crop gets the hand shrunk to 0.7 of its size about the palm centre with
+    confidence ``stuck_score``; the smaller crop made from that gets the same, and so on. Detector
+    crops and track crops of the right size get the hand (confidence ``good_score``)."""
+
+    roi_scale, input_size = 1.6, 128
+
+    def __init__(self, lm, det: _RoiRecordingDetector):
+        self.lm, self.det = lm, det
+        self.kick, self.min_good_size, self.stuck_score, self.good_score = False, 0.0, 0.5, 0.9
+
+    def __call__(self, frame, rois):
+        out = self.lm(frame, rois)
+        for r in out:
+            if r.presence < 0.5:
+                continue
+            if not any(r.roi is x for x in self.det.rois) and (self.kick or r.roi.size < self.min_good_size):
+                k = r.keypoints.astype(np.float64)
+                r.keypoints[:] = (k[1] + 0.7 * (k - k[1])).astype(np.float32)
+                r.scores[:] = self.stuck_score
+            else:
+                r.scores[:] = self.good_score
+        self.kick = False
+        return out
+
+    def close(self):
+        self.lm.close()
+
+
+class _DetectorWithout:
+    """Passes a detector's detections on, except those whose box centre is within ``radius`` px
+    of ``hidden`` (None: all); counts calls."""
+
+    default_threshold = None
+
+    def __init__(self, det):
+        self.det, self.hidden, self.radius, self.calls = det, None, 30.0, 0
+
+    def __call__(self, frame, score_threshold=None, max_detections=4):
+        self.calls += 1
+        out = self.det(frame, score_threshold, max_detections)
+        if self.hidden is not None:
+            out = [d for d in out if np.hypot(*((d.box[:2] + d.box[2:]) / 2 - self.hidden)) > self.radius]
+        return out
+
+    def close(self):
+        self.det.close()
+
+
+def _stuck_tracker(scene, det_score=0.9, **options):
+    from .tracker_fakes import FakeDetector, FakeLandmarks
+    rec = _RoiRecordingDetector(FakeDetector(scene, score=det_score))
+    det = _DetectorWithout(rec)
+    lm = _StuckLandmarks(FakeLandmarks(scene), rec)
+    return HandTracker(detector=det, landmark_model=lm, **options), det, lm
+
+
+def _palm_error(h, truth):
+    return float(np.linalg.norm(h.raw_keypoints - truth, axis=1).max())
+
+
+@pytest.mark.parametrize("det_score, good_score, recovers", [
+    (0.9, 0.9, True),      # the detector's crop is clearly surer: it replaces the wrong fit
+    (0.9, 0.6, False),     # surer by 0.1 only (< REFRESH_SCORE_GAIN): kept as measured
+    (0.1, 0.9, False),     # no detection at the re-detection threshold: nothing to try
+])
+def test_unsure_track_is_measured_again_in_the_detector_crop(det_score, good_score, recovers):
+    from tracker.hand_tracker import UNSURE_INTERVAL
+    scene = Scene()
+    truth = hand_keypoints(160, 120)
+    scene.hands = [SceneHand(truth, True)]
+    tr, det, lm = _stuck_tracker(scene, det_score=0.9, max_hands=1)
+    for i in range(5):
+        r = tr.process(blank(), i * 33)
+    lm.min_good_size = 0.75 * tr.associator.tracks[0].roi.size
+    lm.good_score = good_score
+    det.det.det.score = det_score
+    tid, calls = r.hands[0].track_id, det.calls
+    lm.kick = True
+    n = 3 * UNSURE_INTERVAL
+    errors = []
+    for i in range(5, 5 + n):
+        (h,) = tr.process(blank(), i * 33).hands
+        assert h.track_id == tid
+        errors.append(_palm_error(h, truth))
+    if recovers:
+        assert max(errors) < 3.0           # fixed on the frame it went wrong, and it stays right
+        assert det.calls - calls <= 1       # one check; the right fit is sure again
+    else:
+        assert min(errors) > 20.0           # the wrong fit holds (the fake really feeds itself) ...
+        # ... checked once per interval, not on every frame (each check is a detector run)
+        assert det.calls - calls <= -(-n // UNSURE_INTERVAL) and det.calls - calls <= n // 5
+
+
+def test_unsure_track_is_not_moved_onto_the_other_hand():
+    """The stuck hand's own detection is missing; the other hand's detection overlaps its box, but
+    covers the other hand's box better, so it is not used (it would make a duplicate)."""
+    scene = Scene()
+    a, b = hand_keypoints(120, 120), hand_keypoints(195, 120, right=False)
+    scene.hands = [SceneHand(a, True), SceneHand(b, False)]
+    tr, det, lm = _stuck_tracker(scene)
+    for i in range(5):
+        r = tr.process(blank(), i * 33)
+    assert len(r.hands) == 2
+    lm.min_good_size = 0.75 * min(t.roi.size for t in tr.associator.tracks)
+    det.hidden = (a.min(0) + a.max(0)) / 2
+    lm.kick = True
+    ids = {h.track_id for h in r.hands}
+    for i in range(5, 30):
+        r = tr.process(blank(), i * 33)
+        assert {h.track_id for h in r.hands} == ids, f"frame {i}"
+        palms = sorted(float(h.raw_keypoints[1, 0]) for h in r.hands)
+        assert palms[1] - palms[0] > 40, f"frame {i}: both tracks on one hand"
+
+
 @pytest.mark.parametrize("kps, lo, hi", [
     (np.stack([np.arange(17.0), np.zeros(17)], 1), 0.0, 1e-6),              # a line
     (np.stack([np.cos(np.arange(17) / 17 * 2 * np.pi), np.sin(np.arange(17) / 17 * 2 * np.pi)], 1), 0.99, 1.01),
