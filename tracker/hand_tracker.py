@@ -352,13 +352,13 @@ REFRESH_SPREAD_GAIN = 0.1
 #: turned detector crop got wrong keypoints (mean confidence 0.50), whose smaller crop gave the
 #: same wrong keypoints for 107 frames (NME 0.57 palm sizes; the detector's crop of that frame:
 #: confidence 0.75, NME 0.05). Such a hand is measured again in the detector's crop every
-#: :data:`UNSURE_INTERVAL` frames, kept only when its confidence is higher by
-#: :data:`REFRESH_SCORE_GAIN`; real hands in hard views (side-on, pinching) often stay under it.
+#: :data:`UNSURE_INTERVAL` frames and replaced only by a sure measurement; real hands in hard
+#: views (side-on, pinching) often stay under this in every crop.
 UNSURE_SCORE = 0.6
 #: how much higher the detector crop's mean keypoint confidence must be to replace an unsure one
 REFRESH_SCORE_GAIN = 0.15
-#: ... and it must be sure by then: on the shared clips, replacements that only lifted confidence to
-#: 0.59-0.67 (side-on and pinching hands) moved the tracks, and the hands kept in view changed
+#: ... and how high it must be: on the shared clips, replacements that lifted confidence only to
+#: 0.59-0.69 (side-on and pinching hands) sent the tracks along other paths, with short false hands
 REFRESH_SURE_SCORE = 0.7
 #: frames between two detector checks of one unsure track (each check is one detector run)
 UNSURE_INTERVAL = 10
@@ -652,11 +652,11 @@ class HandTracker:
         keypoints look collapsed (:data:`COLLAPSED_SPREAD`, every frame) or unsure (mean confidence
         under :data:`UNSURE_SCORE`, every :data:`UNSURE_INTERVAL` frames per track). The new
         measurement replaces the old one only when it is clearly better: a spread ratio larger by
-        :data:`REFRESH_SPREAD_GAIN` for a collapsed hand, a mean confidence higher by
-        :data:`REFRESH_SCORE_GAIN` and at least :data:`REFRESH_SURE_SCORE` (and not collapsed) for an unsure one. Hands from low detections
-        not yet confirmed are left to their own crop's check. A detection that covers another
-        tracked hand better is not used (it would move this track onto that hand). Returns
-        (measurements, whether the detector ran)."""
+        :data:`REFRESH_SPREAD_GAIN` for a collapsed hand; for an unsure one a mean confidence
+        higher by :data:`REFRESH_SCORE_GAIN` and at least :data:`REFRESH_SURE_SCORE`, and not
+        collapsed. Hands from low detections not yet confirmed are left to their own crop's check.
+        A detection that covers another tracked hand better is not used (it would move this track
+        onto that hand). Returns (measurements, whether the detector ran)."""
         tracked = [i for i, m in enumerate(meas) if m.track_id is not None]
         spread = {i: spread_ratio(meas[i].keypoints) for i in tracked}
         score = {i: float(np.mean(meas[i].scores)) for i in tracked}

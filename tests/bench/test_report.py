@@ -141,7 +141,7 @@ def test_report_smoke_with_fake_tracker(hands21, videos, tmp_path):
         FakeTracker.oracle = None
     report = (tmp_path / "REPORT.md").read_text()
     for section in ("## Accuracy", "## Motion benchmark", "## Real videos", "## Speed", "## Headline",
-                    "Issue 5 targets", "## Memory soak"):
+                    "Issue 5 targets", "## Memory soak", "Per clip: PCK@0.1 on moving hands"):
         assert section in report
     for png in ("pck_curves.png", "jitter_lag.png", "latency_hist.png", "lag_curves.png", "trace.png",
                 "stages.png", "example.png"):
@@ -183,3 +183,28 @@ def test_report_smoke_real_tracker(hands21, videos, tmp_path):
     assert any(r["method"] == "handtrack" for r in res["speed"]["rows"])
     assert res["videos"]["total"]["smoothed"]["frames"] == 50
     assert (tmp_path / "REPORT.md").exists()
+
+
+@pytest.mark.parametrize("motion, want_rows", [
+    ({}, None),                                                       # no motion part
+    ({"per_clip": {"smoothed": []}}, None),                           # no clips
+    ({"per_clip": {"smoothed": [{"pck10_moving": 0.5, "found_rate": 1.0}],
+                   "oracle smoothed": [{"pck10_moving": 0.95, "found_rate": 1.0}]},
+      "clip_hands": [2]},
+     ["| 0 | 2 | 0.500 / 1.000 | 0.950 / 1.000 |"]),
+    ({"per_clip": {"smoothed": [{"pck10_moving": 0.9, "found_rate": 0.98},
+                                {"pck10_moving": None, "found_rate": 0.0}],
+                   "mediapipe": [{"pck10_moving": 0.97, "found_rate": 0.99},
+                                 {"pck10_moving": 0.96, "found_rate": 1.0}]}},
+     ["| 0 | ? | 0.900 / 0.980 | 0.970 / 0.990 |", "| 1 | ? | - / 0.000 | 0.960 / 1.000 |"]),
+])
+def test_motion_clip_table(motion, want_rows):
+    from bench.run import motion_clip_table
+    lines = motion_clip_table(motion)
+    if want_rows is None:
+        assert lines == []
+        return
+    text = "\n".join(lines)
+    assert "| clip | hands | handtrack smoothed |" in text
+    for row in want_rows:
+        assert row in text
