@@ -699,12 +699,14 @@ class HandTracker:
         for i, new in zip(which, self._measure(frame, rois, owners, keep_order=True)):
             if new is None:
                 continue
-            if (i in collapsed and spread_ratio(new.keypoints) >= spread[i] + REFRESH_SPREAD_GAIN) or \
-                    (i in unsure and float(np.mean(new.scores)) >= max(score[i] + REFRESH_SCORE_GAIN, REFRESH_SURE_SCORE)
-                     and spread_ratio(new.keypoints) >= COLLAPSED_SPREAD):
+            new_spread, new_score = spread_ratio(new.keypoints), float(np.mean(new.scores))
+            less_collapsed = i in collapsed and new_spread >= spread[i] + REFRESH_SPREAD_GAIN
+            surer = i in unsure and new_score >= max(score[i] + REFRESH_SCORE_GAIN, REFRESH_SURE_SCORE) \
+                and new_spread >= COLLAPSED_SPREAD
+            if less_collapsed or surer:
                 log.debug("track %d measured again in the detector's crop (spread %.2f -> %.2f, "
-                          "confidence %.2f -> %.2f)", meas[i].track_id, spread[i],
-                          spread_ratio(new.keypoints), score[i], float(np.mean(new.scores)))
+                          "confidence %.2f -> %.2f)", meas[i].track_id, spread[i], new_spread,
+                          score[i], new_score)
                 meas[i] = new
         return meas, True
 
