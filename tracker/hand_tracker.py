@@ -494,6 +494,8 @@ class HandTracker:
         self._recent_counts.clear()
         #: track id -> frame index of its last unsure-keypoints check (see _refresh_suspects)
         self._last_check: dict[int, int] = {}
+        #: (frame index, threshold, detections) of the last detector run for new hands
+        self._frame_dets: tuple | None = None
 
     def _base_threshold(self) -> float | None:
         """The threshold for new hands: ``min_detection_confidence``, or the detector's calibrated
@@ -596,6 +598,7 @@ class HandTracker:
         if o.low_detection_confidence is not None and thr is not None and o.low_detection_confidence < thr:
             query = o.low_detection_confidence
         dets = self.detector(frame, score_threshold=query, max_detections=max(4, o.max_hands + 2))
+        self._frame_dets = (self._frame_index, query, dets)
         dets = sorted(dets, key=lambda d: -float(d.score))
         rois, needs = [], []
         for d in dets:
@@ -656,7 +659,7 @@ class HandTracker:
         higher by :data:`REFRESH_SCORE_GAIN` and at least :data:`REFRESH_SURE_SCORE`, and not
         collapsed. Hands from low detections not yet confirmed are left to their own crop's check.
         A detection that covers another tracked hand better is not used (it would move this track
-        onto that hand). Returns (measurements, whether the detector ran)."""
+        onto that hand). Returns (measurements, whether the detector ran for it)."""
         tracked = [i for i, m in enumerate(meas) if m.track_id is not None]
         spread = {i: spread_ratio(meas[i].keypoints) for i in tracked}
         score = {i: float(np.mean(meas[i].scores)) for i in tracked}
@@ -673,9 +676,16 @@ class HandTracker:
         for i in unsure:
             self._last_check[meas[i].track_id] = self._frame_index
         # The hand is there (it is tracked): the detection only proposes a crop, so the lower
-        # re-detection threshold applies; the landmark checks of _measure still do.
-        dets = self.detector(frame, score_threshold=self.options.min_redetection_confidence,
-                             max_detections=max(4, self.options.max_hands + 2))
+        # re-detection threshold applies; the landmark checks of _measure still do. When the
+        # detector already ran on this frame (for new hands) at that threshold or lower, its
+        # detections are reused rather than running it twice.
+        thr = self.options.min_redetection_confidence
+        cached = self._frame_dets
+        if cached is not None and cached[0] == self._frame_index and cached[1] is not None and cached[1] <= thr:
+            dets, ran = [d for d in cached[2] if float(d.score) >= thr], False
+        else:
+            dets, ran = self.detector(frame, score_threshold=thr,
+                                      max_detections=max(4, self.options.max_hands + 2)), True
         boxes = {i: _box(meas[i].keypoints) for i in tracked}
         rois, owners, which = [], [], []
         for i in suspects:
@@ -694,7 +704,7 @@ class HandTracker:
                 owners.append(meas[i].track_id)
                 which.append(i)
         if not rois:
-            return meas, True
+            return meas, ran
         meas = list(meas)
         for i, new in zip(which, self._measure(frame, rois, owners, keep_order=True)):
             if new is None:
@@ -708,7 +718,7 @@ class HandTracker:
                           "confidence %.2f -> %.2f)", meas[i].track_id, spread[i], new_spread,
                           score[i], new_score)
                 meas[i] = new
-        return meas, True
+        return meas, ran
 
     def _track_roi(self, tr: Track, t_s: float | None) -> Roi | None:
         kps = tr.raw_keypoints

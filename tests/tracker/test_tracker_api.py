@@ -657,7 +657,7 @@ class _DetectorWithout:
     """Passes a detector's detections on, except those whose box centre is within ``radius`` px
     of ``hidden`` (None: all); counts calls."""
 
-    default_threshold = None
+    default_threshold = 0.5                 # as a real detector has (its calibrated threshold)
 
     def __init__(self, det):
         self.det, self.hidden, self.radius, self.calls = det, None, 30.0, 0
@@ -716,6 +716,27 @@ def test_unsure_track_is_measured_again_in_the_detector_crop(det_score, good_sco
         assert min(errors) > 20.0           # the wrong fit holds (the fake really feeds itself) ...
         # ... checked once per interval, not on every frame (each check is a detector run)
         assert det.calls - calls <= -(-n // UNSURE_INTERVAL) and det.calls - calls <= n // 5
+
+
+def test_unsure_check_reuses_the_frames_detections():
+    """With a slot free the detector also runs for new hands; on such a frame the unsure check
+    takes its detections instead of running the detector a second time."""
+    scene = Scene()
+    scene.hands = [SceneHand(hand_keypoints(160, 120), True)]
+    tr, det, lm = _stuck_tracker(scene)                  # max_hands 2: one slot free
+    for i in range(5):
+        tr.process(blank(), i * 33)
+    lm.min_good_size = 0.75 * tr.associator.tracks[0].roi.size
+    lm.good_score = 0.6                                  # never sure enough: the checks go on
+    lm.kick = True
+    both = 0
+    for i in range(5, 65):
+        before, checks = det.calls, dict(tr._last_check)
+        tr.process(blank(), i * 33)
+        checked = tr._last_check != checks
+        assert det.calls - before <= 1, f"frame {i}: detector ran twice"
+        both += checked and det.calls - before == 1 and tr._frames_since_detector == 0
+    assert both >= 1                                     # the case did come up
 
 
 def test_unsure_track_is_not_moved_onto_the_other_hand():
