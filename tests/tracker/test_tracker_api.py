@@ -685,12 +685,13 @@ def _palm_error(h, truth):
     return float(np.linalg.norm(h.raw_keypoints - truth, axis=1).max())
 
 
-@pytest.mark.parametrize("det_score, good_score, recovers", [
-    (0.9, 0.9, True),      # the detector's crop is clearly surer: it replaces the wrong fit
-    (0.9, 0.6, False),     # surer by 0.1 only (< REFRESH_SCORE_GAIN): kept as measured
-    (0.1, 0.9, False),     # no detection at the re-detection threshold: nothing to try
+@pytest.mark.parametrize("det_score, stuck_score, good_score, recovers", [
+    (0.9, 0.5, 0.9, True),     # the detector's crop is clearly surer: it replaces the wrong fit
+    (0.9, 0.5, 0.6, False),    # surer by 0.1 only (< REFRESH_SCORE_GAIN): kept as measured
+    (0.9, 0.4, 0.65, False),   # surer by 0.25 but not sure (< REFRESH_SURE_SCORE): kept
+    (0.1, 0.5, 0.9, False),    # no detection at the re-detection threshold: nothing to try
 ])
-def test_unsure_track_is_measured_again_in_the_detector_crop(det_score, good_score, recovers):
+def test_unsure_track_is_measured_again_in_the_detector_crop(det_score, stuck_score, good_score, recovers):
     from tracker.hand_tracker import UNSURE_INTERVAL
     scene = Scene()
     truth = hand_keypoints(160, 120)
@@ -699,7 +700,7 @@ def test_unsure_track_is_measured_again_in_the_detector_crop(det_score, good_sco
     for i in range(5):
         r = tr.process(blank(), i * 33)
     lm.min_good_size = 0.75 * tr.associator.tracks[0].roi.size
-    lm.good_score = good_score
+    lm.good_score, lm.stuck_score = good_score, stuck_score
     det.det.det.score = det_score
     tid, calls = r.hands[0].track_id, det.calls
     lm.kick = True
