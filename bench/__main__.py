@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="tracker detector_interval (default: the tracker's, 3)")
     p.add_argument("--flip-test", action="store_true",
                    help="run the tracker with flip_test=True (each landmark crop also mirrored)")
+    p.add_argument("--small-hands", action="store_true",
+                   help="run the tracker with small_hands=True (the detector's second pass for far hands)")
     p.add_argument("--side-lock", type=side_lock_value("--side-lock"), default=..., metavar="L|none",
                    help="tracker side_lock (default: the tracker's, 20; none: off)")
     p.add_argument("--low-detection-confidence", type=unit_float_or_none("--low-detection-confidence"),
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg.tracker_options.update(_model_options(a))
     if a.flip_test:
         cfg.tracker_options["flip_test"] = True
+    if a.small_hands:
+        cfg.tracker_options["small_hands"] = True
     if a.min_detection_confidence is not None:
         cfg.tracker_options["min_detection_confidence"] = a.min_detection_confidence
     if a.detector_interval is not None:

@@ -2,7 +2,9 @@
 
     python -m bench models --threads 1,2
 
-Rows: the detector on a 640x480 frame (letterbox + network + decode); the landmark stage on one
+Rows: the detector on a 640x480 frame (letterbox + network + decode), plain and with the
+small-hand pass (``small_hands=True``: a second run at twice the input size; the same as plain for
+frames no larger than the detector's input); the landmark stage on one
 and two crops (crop + network + decode), plain and with ``flip_test``; the landmark network alone
 at batch 1 and 2 (batch 2 = one crop with the flip test); one Kalman update of a hand's 17
 points (numpy, no onnxruntime threads: the smoothing every tracked hand costs per frame). Run it
@@ -29,6 +31,7 @@ def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None,
     rows = []
     for th in threads:
         det = HandDetector(detector_model, threads=th)
+        det_small = HandDetector(detector_model, threads=th, small_hands=det.any_size)
         lm = LandmarkModel(landmark_model, threads=th)
         lmf = LandmarkModel(landmark_model, threads=th, flip_test=True)
         s = lm.input_size
@@ -42,6 +45,7 @@ def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None,
 
         stages = [
             (f"detector {w}x{h}", lambda: det(frame)),
+            (f"detector + small-hand pass {w}x{h}", lambda: det_small(frame)),
             ("landmarks, 1 crop", lambda: lm(frame, rois[:1])),
             ("landmarks, 2 crops", lambda: lm(frame, rois)),
             ("landmarks + flip test, 1 crop", lambda: lmf(frame, rois[:1])),
@@ -53,6 +57,6 @@ def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None,
         for name, fn in stages:
             p50, p95 = time_call(fn, reps)
             rows.append({"threads": th, "stage": name, "p50": round(p50, 2), "p95": round(p95, 2)})
-        for m in (det, lm, lmf):
+        for m in (det, det_small, lm, lmf):
             m.close()
     return rows

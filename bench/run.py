@@ -89,8 +89,9 @@ class Bench:
                 detector=None, prefix: str = ""):
         opts = dict(max_hands=2, static_image_mode=static, threads=threads or self.cfg.threads)
         opts.update(self.cfg.tracker_options)
-        if detector is not None:
+        if detector is not None:  # ground-truth boxes: no detector passes to add
             opts["detector"] = detector
+            opts.pop("small_hands", None)
         if self.cfg.tracker_factory is not None:
             return TrackerMethod(self.cfg.tracker_factory(**opts), time_stages=time_stages, prefix=prefix)
         return TrackerMethod(time_stages=time_stages, prefix=prefix, **opts)

@@ -29,7 +29,8 @@ def export_detector(ckpt_path: str | Path, out: str | Path, version: str | None 
     wrapper = DetectorExportWrapper(net).eval()
     codec = CenterCodec.from_dict(ck["codec"])
     h, w = mcfg.input_height, mcfg.input_width
-    model = _export(wrapper, torch.zeros(1, 3, h, w), out, ["heatmap", "regress"], False)
+    # any input size: the tracker's small-hand pass runs the same file at twice its input size
+    model = _export(wrapper, torch.zeros(1, 3, h, w), out, ["heatmap", "regress"], False, dynamic_size=True)
     state = ck.get("state", {})
     hist = state.get("history", [])
     thr = threshold if threshold is not None else ck["train_config"].get("threshold", 0.4)
@@ -51,7 +52,7 @@ def export_detector(ckpt_path: str | Path, out: str | Path, version: str | None 
         d = codec.decode(outs[0][0], outs[1][0], threshold=0.05, max_detections=5)
         return np.concatenate([d.boxes.ravel(), d.wrist.ravel()]) if len(d) else np.zeros(1)
 
-    inputs = [x[:1] for x in _sample_inputs((h, w), 1)]
+    inputs = [x[:1] for x in _sample_inputs((h, w), 1)] + [x[:1] for x in _sample_inputs((2 * h, 2 * w), 1)]
     figures = verify(model, wrapper, inputs, decode, px_tol=0.1)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))

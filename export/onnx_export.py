@@ -35,10 +35,17 @@ def _metadata(model: onnx.ModelProto, meta: dict) -> None:
 
 
 def _export(module: torch.nn.Module, example: torch.Tensor, out: Path, outputs: list[str],
-            dynamic_batch: bool) -> onnx.ModelProto:
+            dynamic_batch: bool, dynamic_size: bool = False) -> onnx.ModelProto:
+    """torch -> ONNX. ``dynamic_size``: height and width of the input (axes 2, 3 of NCHW) and of
+    every output (4-D maps, axes 2, 3) symbolic, for a fully convolutional net run at more than one
+    input size."""
     module.eval()
     tmp = out.with_suffix(".tmp.onnx")
-    axes = {"image": {0: "batch"}, **{o: {0: "batch"} for o in outputs}} if dynamic_batch else None
+    axes = None
+    if dynamic_batch or dynamic_size:
+        dims = ({0: "batch"} if dynamic_batch else {})
+        axes = {"image": {**dims, **({2: "height", 3: "width"} if dynamic_size else {})},
+                **{o: {**dims, **({2: f"{o}_h", 3: f"{o}_w"} if dynamic_size else {})} for o in outputs}}
     torch.onnx.export(module, example, str(tmp), input_names=["image"], output_names=outputs,
                       opset_version=OPSET, dynamic_axes=axes, dynamo=False, do_constant_folding=True)
     model = onnx.load(str(tmp))

@@ -7,6 +7,9 @@ ONNX contract (written by export/, checked here on load):
     output ``heatmap`` (1, 1, H/4, W/4) centre probabilities
     output ``regress`` (1, 8, H/4, W/4) see tracker.detector_codec
     metadata: kind="detector", input_width, input_height, mean_rgb, std_rgb, codec, threshold
+    H and W may be symbolic (export/ writes them so since session 18): the net is fully
+    convolutional, and the small-hand pass (``small_hands=True``) runs the same file at
+    :data:`SMALL_HAND_SCALE` x its input size.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import cv2
 import numpy as np
 
 from .backend import OnnxStage
-from .detector_codec import CenterCodec
+from .detector_codec import CenterCodec, nms
 from .geometry import Roi, hand_angle
 from .keypoints import HandKeypoint
 from .landmarks import normalize_image
@@ -26,6 +29,15 @@ from .landmarks import normalize_image
 log = logging.getLogger(__name__)
 
 _REQUIRED = ["kind", "input_width", "input_height", "mean_rgb", "std_rgb", "codec", "threshold"]
+
+#: the small-hand pass's input size / the model's input size (a 640x480 frame: at full resolution)
+SMALL_HAND_SCALE = 2.0
+#: boxes of the small-hand pass are kept when their longer side is under this fraction of the
+#: frame's longer side (larger hands are the first pass's: the training scenes put hands at
+#: 5-60% of the scene side, so at twice the size large ones are out of the net's range)
+SMALL_HAND_SIDE = 0.15
+#: canvas sides of the small-hand pass are rounded up to a multiple of this (the net's stride)
+_CANVAS_MULTIPLE = 32
 
 
 @dataclass
@@ -76,12 +88,34 @@ def letterbox(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, f
     return canvas, s
 
 
+def merge_small_hands(first: list[Detection], fine: list[Detection], frame_side: float,
+                      max_detections: int, max_side: float = SMALL_HAND_SIDE,
+                      iou_threshold: float = 0.5) -> list[Detection]:
+    """The first pass's detections plus the small-hand pass's small ones, best first.
+
+    ``fine`` detections whose box's longer side is at least ``max_side`` x ``frame_side``
+    (pixels: the frame's longer side) are dropped; the rest join ``first``, and greedy NMS at
+    ``iou_threshold`` keeps the better scored of two boxes on one hand. At most
+    ``max_detections`` are returned."""
+    small = [d for d in fine if max(d.box[2] - d.box[0], d.box[3] - d.box[1]) < max_side * frame_side]
+    dets = list(first) + small
+    if not dets:
+        return []
+    boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
+    keep = nms(boxes, np.array([d.score for d in dets], np.float32), iou_threshold)
+    return [dets[i] for i in keep[:max_detections]]
+
+
 class HandDetector(OnnxStage):
     """The hand detector behind onnxruntime.
 
     Args:
         model_path: ONNX file (default: the shipped assets/detector.onnx).
         device: "cpu" or "cuda". threads: onnxruntime intra-op threads.
+        small_hands: also run the model at :data:`SMALL_HAND_SCALE` x its input size and add its
+            boxes of hands under :data:`SMALL_HAND_SIDE` of the frame's longer side (hands far from
+            the camera). Only for frames larger than the model's input; ~3-5x the detector's time.
+            Needs a model file exported with a free input size (ValueError otherwise).
     """
 
     default_file = "detector.onnx"
@@ -89,23 +123,44 @@ class HandDetector(OnnxStage):
     required = _REQUIRED
     spin = False  # runs now and then: its idle workers must not hold the cores afterwards
 
-    def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int = 2):
+    def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int = 2,
+                 small_hands: bool = False):
         super().__init__(model_path, device, threads)
         meta = self.meta
         self.width, self.height = int(meta["input_width"]), int(meta["input_height"])
         self.codec = CenterCodec.from_dict(meta["codec"])
         self.default_threshold = float(meta["threshold"])
         inp = self.session.get_inputs()[0]
-        if inp.name != "image" or list(inp.shape[1:]) != [3, self.height, self.width]:
+        # a symbolic axis (str or None) takes any size; a fixed one must be the metadata's
+        fixed = [d for d in inp.shape[2:] if isinstance(d, int)]
+        if inp.name != "image" or len(inp.shape) != 4 or inp.shape[1] != 3 or (
+                fixed and list(inp.shape[2:]) != [self.height, self.width]):
             raise ValueError(f"model file {self.model_path}: input {inp.name} {inp.shape} does not match "
                              f"(1, 3, {self.height}, {self.width})")
+        self.any_size = not fixed
+        if not isinstance(small_hands, (bool, np.bool_)):
+            raise ValueError(f"small_hands must be True or False, got {small_hands!r}")
+        if small_hands and not self.any_size:
+            raise ValueError(f"small_hands: model file {self.model_path} has a fixed input size {inp.shape}; "
+                             "the small-hand pass needs one exported with a free size "
+                             "(python -m export.onnx_export detector CHECKPOINT -o FILE)")
+        self.small_hands = bool(small_hands)
         outs = {o.name for o in self.session.get_outputs()}
         if outs != {"heatmap", "regress"}:
             raise ValueError(f"model file {self.model_path}: unexpected outputs {sorted(outs)}")
 
-    def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, float]:
-        """Letterbox + normalise: ((1, 3, H, W) float32, scale frame px -> input px)."""
-        canvas, s = letterbox(frame_bgr, self.width, self.height)
+    def preprocess(self, frame_bgr: np.ndarray, size_scale: float = 1.0) -> tuple[np.ndarray, float]:
+        """Letterbox + normalise: ((1, 3, H, W) float32, scale frame px -> input px).
+
+        ``size_scale`` 1: the model's input size; otherwise the frame is scaled by ``size_scale``
+        x the first pass's scale and its canvas rounded up to a multiple of 32 px."""
+        if size_scale == 1.0:
+            canvas, s = letterbox(frame_bgr, self.width, self.height)
+        else:
+            h, w = frame_bgr.shape[:2]
+            s = min(self.width / w, self.height / h) * size_scale
+            m = _CANVAS_MULTIPLE
+            canvas, s = letterbox(frame_bgr, int(np.ceil(w * s / m)) * m, int(np.ceil(h * s / m)) * m)
         return normalize_image(canvas[None], self.mean_rgb, self.std_rgb), s
 
     def inference(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,4 +184,9 @@ class HandDetector(OnnxStage):
         """
         thr = self.default_threshold if score_threshold is None else float(score_threshold)
         batch, s = self.preprocess(frame_bgr)
-        return self.postprocess(self.inference(batch), s, thr, max_detections)
+        dets = self.postprocess(self.inference(batch), s, thr, max_detections)
+        if self.small_hands and s < 1.0:  # a frame no larger than the input has nothing finer to show
+            batch, s2 = self.preprocess(frame_bgr, SMALL_HAND_SCALE)
+            fine = self.postprocess(self.inference(batch), s2, thr, max_detections)
+            dets = merge_small_hands(dets, fine, float(max(frame_bgr.shape[:2])), max_detections)
+        return dets

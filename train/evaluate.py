@@ -284,8 +284,9 @@ def calibrate_threshold(det: HandDetector, scenes, max_fp: float = 0.05, match_i
 
 def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, seed: int = 7,
                       threshold: float | None = None, fp_grid: str | Path | None = None,
-                      match_iou: float = 0.5) -> dict:
-    """Figures on composed val scenes (strict: a hand the labels miss counts as a false positive);
+                      match_iou: float = 0.5, scene_size: tuple[int, int] | None = None) -> dict:
+    """Figures on composed val scenes (``scene_size`` (width, height) pixels, default the detector's
+    input size) (strict: a hand the labels miss counts as a false positive);
     with ``fp_grid`` also a picture of the highest-scored false positives (:func:`draw_false_positives`).
 
     ``match_iou``: IoU with a labelled hand's box at which a detection is a hit (0.5: the issue's
@@ -294,7 +295,8 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
     if not 0.0 < match_iou <= 1.0:
         raise ValueError(f"match_iou must be in (0, 1], got {match_iou}")
     thr = det.default_threshold if threshold is None else threshold
-    scenes = _scenes(records, cache, n_scenes, seed, det.width, det.height)
+    w, h = scene_size or (det.width, det.height)
+    scenes = _scenes(records, cache, n_scenes, seed, w, h)
     per_image, recall, fpf, sizes, kinds, false_pos = _scene_stats(det, scenes, thr, match_iou)
     if fp_grid:
         draw_false_positives(fp_grid, scenes, false_pos)
@@ -317,7 +319,7 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
             "recall_by_size": {k: {"recall": f / n if n else None, "hands": n} for k, (f, n) in sizes.items()},
             "size": "hand box longest side / scene longest side",
             "hands_by_outcome": kinds, "outcome": "each hand's best detection, see train.evaluate._scene_stats",
-            "photo_recall": found / max(n_main, 1), "photos": n_main,
+            "photo_recall": found / max(n_main, 1), "photos": n_main, "scene_size": [w, h],
             "model_version": det.meta.get("model_version")}
 
 
@@ -386,7 +388,11 @@ def main(argv=None):
     ap.add_argument("--scenes", type=positive_int("--scenes"), default=500, help="detector, acquisition: composed val scenes")
     ap.add_argument("--threshold", type=unit_float("--threshold"), default=None, help="detector score threshold (default: the shipped one)")
     ap.add_argument("--presence", type=unit_float("--presence"), default=0.5, help="acquisition: landmark presence threshold")
-    ap.add_argument("--scene-size", type=_size, default=(640, 480), help="acquisition: WIDTHxHEIGHT of the scenes")
+    ap.add_argument("--scene-size", type=_size, default=None,
+                    help="detector, acquisition: WIDTHxHEIGHT of the composed scenes (default: acquisition 640x480, "
+                         "detector its input size; --small-hands needs scenes larger than that)")
+    ap.add_argument("--small-hands", action="store_true",
+                    help="detector, acquisition: with the detector's small-hand pass (tracker option small_hands)")
     from tracker.hand_tracker import HandTrackerOptions
     ap.add_argument("--low-detection-confidence", type=unit_float_or_none("--low-detection-confidence"),
                     default=HandTrackerOptions.low_detection_confidence, metavar="P|none",
@@ -428,22 +434,26 @@ def main(argv=None):
         elif a.kind == "acquisition":
             from tracker.hand_tracker import HandTracker
             with HandTracker(static_image_mode=True, max_hands=8, threads=a.threads, detector=a.model,
+                             small_hands=a.small_hands,
                              landmark_model=a.landmark_model, min_detection_confidence=a.threshold,
                              min_tracking_confidence=a.presence,
                              low_detection_confidence=a.low_detection_confidence,
                              low_detection_keypoint_score=a.low_detection_keypoint_score) as tr:
-                res = evaluate_acquisition(tr, recs, cache, a.scenes, width=a.scene_size[0],
-                                           height=a.scene_size[1])
+                w, h = a.scene_size or (640, 480)
+                res = evaluate_acquisition(tr, recs, cache, a.scenes, width=w, height=h)
+                res["small_hands"] = a.small_hands
         else:
-            det = HandDetector(a.model, threads=a.threads)
+            det = HandDetector(a.model, threads=a.threads, small_hands=a.small_hands)
+            w, h = a.scene_size or (det.width, det.height)
             n_cal = (a.calibration_scenes or a.scenes) if a.calibrate else None
             if n_cal:
-                cal = _scenes(recs, cache, n_cal, 1234, det.width, det.height)
+                cal = _scenes(recs, cache, n_cal, 1234, w, h)
                 a.threshold = calibrate_threshold(det, cal, match_iou=a.match_iou)
                 log.info("calibrated threshold on %d scenes: %.2f", n_cal, a.threshold)
             res = evaluate_detector(det, recs, cache, a.scenes, threshold=a.threshold, fp_grid=a.fp_grid,
-                                    match_iou=a.match_iou)
+                                    match_iou=a.match_iou, scene_size=(w, h))
             res["calibration_scenes"] = n_cal
+            res["small_hands"] = a.small_hands
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     res["seconds"] = round(time.time() - t0, 1)

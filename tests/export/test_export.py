@@ -64,6 +64,14 @@ def test_detector_export_parity(tmp_path):
     assert (d.width, d.height, d.default_threshold) == (128, 96, 0.3)
     dets = d(np.zeros((480, 640, 3), np.uint8), score_threshold=0.0, max_detections=3)
     assert len(dets) <= 3
+    # exported with a free input size (verified against torch at 1x and 2x), so the small-hand
+    # pass can run the same file at twice its size
+    shape = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim
+    assert [x.dim_param for x in shape[2:]] == ["height", "width"]
+    assert d.any_size
+    dets = HandDetector(out, threads=1, small_hands=True)(np.zeros((480, 640, 3), np.uint8), score_threshold=0.0,
+                                                           max_detections=3)
+    assert len(dets) <= 3
 
 
 def test_verify_catches_a_mismatch(tmp_path):

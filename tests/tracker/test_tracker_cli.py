@@ -224,6 +224,18 @@ def test_side_lock_flag_reaches_the_tracker(small_video, flag, want):
         t.close()
 
 
+@pytest.mark.parametrize("command", ["video", "webcam"])
+@pytest.mark.parametrize("flag, want", [([], False), (["--small-hands"], True)])
+def test_small_hands_flag_reaches_the_detector(small_video, command, flag, want):
+    source = [str(small_video)] if command == "video" else []
+    args = cli.make_parser().parse_args([command, *source, *flag])
+    t = cli.build_tracker(args, mirrored=False)          # the shipped models
+    try:
+        assert t.options.small_hands is want and t.detector.small_hands is want
+    finally:
+        t.close()
+
+
 @pytest.mark.parametrize("flag", ["--json", "--csv"])
 def test_video_streams_tracks_to_stdout_with_the_summary_on_stderr(fake_models, small_video, capsys, flag):
     rc = cli.main(["video", str(small_video), flag, "-", "--no-progress"])

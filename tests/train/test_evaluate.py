@@ -309,11 +309,40 @@ def test_calibration_scene_count(monkeypatch, tmp_path, argv, cal_scenes):
     monkeypatch.setattr(ev, "HandDetector", FakeDetector)
     monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h: calls.append((n, seed)) or [])
     monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
-    monkeypatch.setattr(ev, "evaluate_detector", lambda det, recs, cache, n, threshold, fp_grid, match_iou:
-                        {"scenes": n, "threshold": threshold})
+    monkeypatch.setattr(ev, "evaluate_detector", lambda det, recs, cache, n, threshold, fp_grid, match_iou,
+                        scene_size: {"scenes": n, "threshold": threshold})
     out = tmp_path / "e.json"
     ev.main(["detector", "--scenes", "3", "--out", str(out), *argv])
     res = json.loads(out.read_text())
     assert res["calibration_scenes"] == cal_scenes and res["scenes"] == 3
     assert calls == ([(cal_scenes, 1234)] if cal_scenes else [])
     assert res["threshold"] == (0.4 if cal_scenes else None)
+
+
+@pytest.mark.parametrize("argv, size, small", [([], (64, 48), False),
+                                               (["--scene-size", "640x480", "--small-hands"], (640, 480), True)])
+def test_detector_scene_size_and_small_hands(monkeypatch, tmp_path, argv, size, small):
+    """Detector scenes default to the detector's input size; --scene-size sets the calibration and
+    evaluation scenes' size, --small-hands the detector's second pass; the JSON says both."""
+    import json
+    import train.evaluate as ev
+    seen = {}
+
+    class FakeDetector:
+        width, height = 64, 48
+
+        def __init__(self, *a, small_hands=False, **k):
+            seen["small_hands"] = small_hands
+
+    monkeypatch.setattr(ev, "load_records", lambda *a, **k: [])
+    monkeypatch.setattr(ev, "ImageCache", lambda recs: {})
+    monkeypatch.setattr(ev, "HandDetector", FakeDetector)
+    monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h: seen.setdefault("cal", (w, h)) and [])
+    monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
+    monkeypatch.setattr(ev, "evaluate_detector", lambda det, recs, cache, n, threshold, fp_grid, match_iou,
+                        scene_size: {"scene_size": list(scene_size)})
+    out = tmp_path / "e.json"
+    ev.main(["detector", "--scenes", "3", "--calibrate", "--out", str(out), *argv])
+    res = json.loads(out.read_text())
+    assert res["scene_size"] == list(size) and seen["cal"] == size
+    assert res["small_hands"] is small and seen["small_hands"] is small
