@@ -4,8 +4,9 @@ One :class:`HandAssociator` holds the tracks of one video. Every frame it gets t
 model's measurements (:class:`Measurement`) and
 
 1. merges overlapping duplicates (two crops that found the same hand: median keypoint distance
-   below ``merge_distance`` palm sizes, or below ``loose_merge_distance`` for a detector crop
-   next to a track's crop when their handedness does not reliably differ; the better keypoints are kept);
+   below ``merge_distance`` palm sizes, or below ``loose_merge_distance`` (or one keypoint box
+   mostly inside the other, ``loose_merge_overlap``) for a detector crop next to a track's crop when their handedness
+   does not reliably differ; the better keypoints are kept);
 2. matches measurements to tracks (alive ones and ones lost for at most ``max_missed`` frames)
    with a minimum-cost assignment (exact, by enumeration: there are at most a handful of hands).
    The cost is the median keypoint distance to the track's predicted keypoints in palm sizes, plus
@@ -216,6 +217,11 @@ class HandAssociator:
         merge_distance: measurements closer than this (palm sizes) are duplicates.
         loose_merge_distance: measurements closer than this are duplicates unless their
             handedness votes are reliably opposite.
+        loose_merge_overlap: ... or when this share of the smaller keypoint box lies inside the
+            other (intersection / smaller box area; None: off). Palm sizes fail for a hand cut by
+            the frame edge or seen edge-on: its track's crop collapses onto part of it (a palm a
+            few pixels wide, a box inside the detector crop's box of the whole hand), and the two
+            were reported as two hands, one made left and one right.
         evidence_decay: per-frame decay of the handedness log-odds (1 = none).
         evidence_clip: largest |log-odds| one frame's vote contributes.
         evidence_cap: largest |accumulated log-odds| of a track.
@@ -238,7 +244,7 @@ class HandAssociator:
                  filter_factory: Callable[[], object] | None = None,
                  max_missed: int = 10, gate: float = 1.5, gate_growth: float = 0.5,
                  merge_distance: float = 0.35, loose_merge_distance: float = 1.0,
-                 evidence_decay: float = 1.0,
+                 loose_merge_overlap: float | None = 0.7, evidence_decay: float = 1.0,
                  evidence_clip: float = 3.0, evidence_cap: float = 60.0,
                  vote_score_range: tuple[float, float] = (0.45, 0.65), exclusion: bool = True,
                  side_memory: int = 150, memory_prior: float = 4.0, young_gate: float = 2.0,
@@ -253,6 +259,7 @@ class HandAssociator:
         self.gate_growth = float(gate_growth)
         self.merge_distance = float(merge_distance)
         self.loose_merge_distance = float(loose_merge_distance)
+        self.loose_merge_overlap = None if loose_merge_overlap is None else float(loose_merge_overlap)
         self.evidence_decay = float(evidence_decay)
         self.evidence_clip = float(evidence_clip)
         self.evidence_cap = float(evidence_cap)
@@ -310,7 +317,9 @@ class HandAssociator:
                                       m.scores, k.scores)
                 if d < self.merge_distance:
                     dup = n
-                elif d < self.loose_merge_distance and ((m.track_id is None) != (k.track_id is None)):
+                elif (m.track_id is None) != (k.track_id is None) and (
+                        d < self.loose_merge_distance or (self.loose_merge_overlap is not None and
+                                                          _box_overlap(m.keypoints, k.keypoints) >= self.loose_merge_overlap)):
                     vk = self.vote(k)
                     opposite = vm * vk < 0 and min(abs(vm), abs(vk)) >= 1.0
                     if not opposite:
@@ -545,6 +554,22 @@ class HandAssociator:
         if t.side == LEFT:
             return RIGHT if e > self.side_hysteresis else LEFT
         return RIGHT if e >= 0 else LEFT
+
+
+def _box_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection of the axis-aligned boxes around two (17, 2) keypoint sets over the smaller
+    box's area (1: one box inside the other; 0 if they do not meet or either is empty)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    a, b = a[np.isfinite(a).all(1)], b[np.isfinite(b).all(1)]
+    if len(a) < 2 or len(b) < 2:
+        return 0.0
+    (ax0, ay0), (ax1, ay1) = a.min(0), a.max(0)
+    (bx0, by0), (bx1, by1) = b.min(0), b.max(0)
+    iw, ih = min(ax1, bx1) - max(ax0, bx0), min(ay1, by1) - max(ay0, by0)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    smaller = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
+    return float(iw * ih / smaller) if smaller > 0 else 0.0
 
 
 def _palm(kps: np.ndarray) -> float:

@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from tracker.association import HandAssociator, Measurement, best_assignment
+from tracker.association import HandAssociator, Measurement, _box_overlap, _palm, best_assignment, keypoint_distance
 from .tracker_fakes import hand_keypoints
 
 FPS = 30.0
@@ -172,6 +172,51 @@ def test_duplicates_are_merged():
     assert len(a2.update([meas(200, 200, True), meas(218, 200, False)], 0.0)) == 2
 
 
+# Two crops of one edge-on hand at the frame edge (huytung_1hand.mp4 frame 252, session 18): the
+# track's own crop (unsure, mean confidence 0.25) and a detector crop. Their palms are 8 and 14 px, so
+# the keypoints are 2 palm sizes apart, but 0.87 of the smaller keypoint box lies inside the other.
+# Kept apart, the two "hands" were made one left and one right and the track's side flipped twice.
+EDGE_ON_TRACK_CROP = [[41.6, 289.7], [41.5, 286.3], [33.8, 283.6], [31.3, 291.0], [39.8, 305.5], [34.3, 290.5],
+                      [61.1, 266.3], [66.7, 252.5], [37.1, 296.3], [25.4, 310.8], [66.5, 253.4], [37.5, 295.9],
+                      [55.7, 258.6], [61.0, 253.6], [33.1, 289.9], [52.1, 248.2], [58.7, 253.0]]
+EDGE_ON_TRACK_SCORES = [0.24, 0.33, 0.21, 0.21, 0.11, 0.2, 0.18, 0.28, 0.27, 0.19, 0.39, 0.2, 0.39, 0.35, 0.12, 0.27, 0.27]
+EDGE_ON_DETECTOR_CROP = [[21.9, 325.8], [19.6, 326.8], [38.7, 309.8], [51.8, 276.1], [61.7, 256.0], [20.2, 328.9],
+                         [50.6, 299.7], [66.6, 260.8], [18.2, 321.1], [45.4, 285.6], [61.4, 258.7], [21.1, 326.1],
+                         [44.1, 296.0], [63.1, 268.1], [30.4, 319.9], [41.9, 300.3], [41.0, 281.4]]
+EDGE_ON_DETECTOR_SCORES = [0.52, 0.66, 0.35, 0.64, 1.0, 0.35, 0.37, 0.55, 0.5, 0.51, 0.63, 0.53, 0.6, 0.31, 0.61, 0.63, 0.19]
+
+
+@pytest.mark.parametrize("loose_merge_overlap, hints, kept", [
+    (0.7, (1, None), 1),       # a track's crop and a detector crop, 0.87 of the smaller box shared: one hand
+    (None, (1, None), 2),      # without the box rule the palm-size distance (2 palms) keeps both
+    (0.9, (1, None), 2),       # the rule's bar is the shared share, 0.87 is under 0.9
+    (0.7, (1, 2), 2),          # two tracks' own crops keep the strict rule (crossing hands stay apart)
+])
+def test_edge_on_duplicates_merge_by_box_overlap(loose_merge_overlap, hints, kept):
+    a = HandAssociator(loose_merge_overlap=loose_merge_overlap)
+    m1 = Measurement(np.array(EDGE_ON_TRACK_CROP, np.float32), np.array(EDGE_ON_TRACK_SCORES, np.float32),
+                     0.58, 0.36, track_id=hints[0])
+    m2 = Measurement(np.array(EDGE_ON_DETECTOR_CROP, np.float32), np.array(EDGE_ON_DETECTOR_SCORES, np.float32),
+                     0.75, 0.42, track_id=hints[1])
+    out = a.merge_duplicates([m1, m2])
+    assert len(out) == kept
+    if kept == 1:   # the better keypoints (the detector crop's), with the track's hint
+        assert out[0].presence == 0.75 and out[0].track_id == 1
+
+
+@pytest.mark.parametrize("p_right, kept", [(0.05, 2), (0.9, 1), (0.5, 1)])
+def test_box_overlap_does_not_merge_reliably_opposite_hands(p_right, kept):
+    """The same box, keypoints far apart in palm sizes (the hand turned 180 degrees about the box
+    centre): only the box rule can merge them, and it does unless both votes are sure and opposite (crossing hands)."""
+    a = HandAssociator()
+    m1 = meas(200, 200, True, p_right=0.95, track_id=0)
+    k = m1.keypoints
+    m2 = Measurement((k.min(0) + k.max(0)) - k, m1.scores.copy(), 0.95, p_right)
+    assert _box_overlap(m1.keypoints, m2.keypoints) == pytest.approx(1.0, abs=1e-5)
+    assert keypoint_distance(m1.keypoints, m2.keypoints, _palm(m1.keypoints)) > a.loose_merge_distance
+    assert len(a.merge_duplicates([m1, m2])) == kept
+
+
 @pytest.mark.parametrize("first, second, tentative", [
     (True, True, True),      # both crops tentative (two low detections of one hand)
     (True, False, False),    # a sure detection of the same hand: not tentative
@@ -237,3 +282,25 @@ def test_best_assignment_is_optimal(shape):
                         best = min(best, total(ps))
         assert total(pairs) == pytest.approx(best)
         assert len({r for r, _ in pairs}) == len(pairs) == len({c for _, c in pairs})
+
+
+def _square(x0, y0, side):
+    """17 points on the border of a square box (x0, y0, x0 + side, y0 + side)."""
+    t = np.linspace(0, 4, 17, endpoint=False)
+    edge = np.floor(t).astype(int)
+    f = t - edge
+    xy = np.select([edge == 0, edge == 1, edge == 2], [np.stack([f, 0 * f], 1).T, np.stack([1 + 0 * f, f], 1).T,
+                                                      np.stack([1 - f, 1 + 0 * f], 1).T], np.stack([0 * f, 1 - f], 1).T)
+    return (np.asarray(xy).T * side + [x0, y0]).astype(np.float32)
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    (_square(0, 0, 100), _square(20, 20, 40), 1.0),     # one inside the other
+    (_square(0, 0, 100), _square(50, 0, 100), 0.5),     # half of the (equal) smaller box shared
+    (_square(0, 0, 100), _square(90, 90, 20), 0.25),    # a corner of the small one
+    (_square(0, 0, 100), _square(200, 0, 50), 0.0),     # apart
+    (_square(0, 0, 100), np.full((17, 2), np.nan, np.float32), 0.0),   # nothing to compare
+])
+def test_box_overlap_is_shared_share_of_the_smaller_box(a, b, expected):
+    assert _box_overlap(a, b) == pytest.approx(expected, abs=1e-3)
+    assert _box_overlap(b, a) == pytest.approx(expected, abs=1e-3)
