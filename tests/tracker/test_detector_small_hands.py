@@ -118,3 +118,17 @@ def test_small_hand_pass_finds_far_hands_and_leaves_near_ones(val_groups):
     for img, _, _ in near:   # every large box of the plain pass is kept as it was
         large = {tuple(d.box.round(2)) for d in plain(img) if max(d.box[2:] - d.box[:2]) >= 128}
         assert large <= {tuple(d.box.round(2)) for d in small(img)}
+
+
+@pytest.mark.parametrize("frame_hw, canvas_hw, scale", [
+    ((480, 640), (480, 640), 1.0),        # a VGA frame at full resolution
+    ((720, 1280), (384, 640), 0.5),       # 640x360 rounded up to the net's stride of 32
+    ((1080, 1920), (384, 640), 1 / 3),
+    ((300, 400), (480, 640), 1.6),        # smaller than twice the input: enlarged
+])
+def test_small_hand_pass_canvas(frame_hw, canvas_hw, scale):
+    d = HandDetector(threads=1, small_hands=True)
+    x, s = d.preprocess(np.zeros((*frame_hw, 3), np.uint8), 2.0)
+    assert x.shape == (1, 3, *canvas_hw) and s == pytest.approx(scale, rel=1e-3)
+    heat, reg = d.inference(x)
+    assert heat.shape[-2:] == (canvas_hw[0] // 4, canvas_hw[1] // 4) and reg.shape[0] == 8
