@@ -1,0 +1,64 @@
+"""INT8 export (export.quantize): the detector's INT8 file keeps its metadata and its free input
+size, so the runtime (and the small-hand pass) loads it unchanged; bad model files are one error."""
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from export.detector_export import export_detector
+from export.quantize import _model_kind, main, quantize
+from tests.export.test_export import _randomize_bn
+from tracker.detector import HandDetector
+from tracker.detector_codec import CenterCodec
+from train.common import MEAN_RGB, STD_RGB
+from train.model import DetectorModelConfig, DetectorNet
+
+
+@pytest.fixture(scope="module")
+def float_detector(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("q")
+    cfg = DetectorModelConfig(128, 96)
+    torch.manual_seed(0)
+    net = _randomize_bn(DetectorNet(cfg))
+    ckpt = tmp / "det.pt"
+    torch.save({"model": net.state_dict(), "model_config": cfg.to_dict(),
+                "codec": CenterCodec((128, 96), 4).to_dict(), "train_config": {"threshold": 0.3},
+                "normalization": {"mean_rgb": list(MEAN_RGB), "std_rgb": list(STD_RGB)},
+                "state": {"step": 3}}, ckpt)
+    out = tmp / "det.onnx"
+    export_detector(ckpt, out)
+    return out
+
+
+def test_int8_detector_loads_with_its_metadata_and_any_input_size(float_detector, tmp_path):
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(0, 1, (1, 3, 96 * k, 128 * k)).astype(np.float32) for k in (1, 2, 1, 2)]
+    out = tmp_path / "det_int8.onnx"
+    quantize(float_detector, out, batches)
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["kind"] == "detector" and meta["quantization"].startswith("int8")
+    f, q = HandDetector(float_detector, threads=1), HandDetector(out, threads=1, small_hands=True)
+    assert q.any_size and (q.width, q.height, q.default_threshold) == (128, 96, 0.3)
+    assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
+    for k in (1, 2):   # the same net, quantised: maps close to the float ones at both sizes
+        x = batches[k - 1]
+        hf, hq = f.inference(x)[0], q.inference(x)[0]
+        assert hq.shape == hf.shape
+        assert np.corrcoef(hf.ravel(), hq.ravel())[0, 1] > 0.9
+    assert len(q(np.zeros((480, 640, 3), np.uint8), score_threshold=0.0, max_detections=3)) <= 3
+
+
+def test_model_kind_errors(tmp_path, float_detector):
+    assert _model_kind(str(float_detector)) == "detector"
+    with pytest.raises(FileNotFoundError, match="nowhere.onnx"):
+        _model_kind(str(tmp_path / "nowhere.onnx"))
+    m = onnx.load(str(float_detector))
+    for p in m.metadata_props:
+        if p.key == "kind":
+            p.value = "segmenter"
+    other = tmp_path / "other.onnx"
+    onnx.save(m, str(other))
+    with pytest.raises(ValueError, match="segmenter"):
+        _model_kind(str(other))
+    with pytest.raises(SystemExit, match="error: .*segmenter"):
+        main([str(other), "-o", str(tmp_path / "x.onnx"), "--data", str(tmp_path)])
