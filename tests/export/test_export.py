@@ -49,17 +49,24 @@ def test_landmark_export_parity(tmp_path, expand, fused, light):
     assert len(res) == 2 and res[0].keypoints.shape == (17, 2) and 0 <= res[0].presence <= 1
 
 
-def test_detector_export_parity(tmp_path):
+def export_tiny_detector(folder):
+    """A random 128x96 detector (threshold 0.3 in its train config) saved as a checkpoint and
+    exported to ``folder``/det.onnx; returns the ONNX path."""
     cfg = DetectorModelConfig(128, 96)
     torch.manual_seed(0)
     net = _randomize_bn(DetectorNet(cfg))
-    ckpt = tmp_path / "det.pt"
+    ckpt = folder / "det.pt"
     torch.save({"model": net.state_dict(), "model_config": cfg.to_dict(),
                 "codec": CenterCodec((128, 96), 4).to_dict(), "train_config": {"threshold": 0.3},
                 "normalization": {"mean_rgb": list(MEAN_RGB), "std_rgb": list(STD_RGB)},
                 "state": {"step": 3}}, ckpt)
-    out = tmp_path / "det.onnx"
+    out = folder / "det.onnx"
     export_detector(ckpt, out)
+    return out
+
+
+def test_detector_export_parity(tmp_path):
+    out = export_tiny_detector(tmp_path)
     d = HandDetector(out, threads=1)
     assert (d.width, d.height, d.default_threshold) == (128, 96, 0.3)
     dets = d(np.zeros((480, 640, 3), np.uint8), score_threshold=0.0, max_detections=3)

@@ -3,31 +3,15 @@ size, so the runtime (and the small-hand pass) loads it unchanged; bad model fil
 import numpy as np
 import onnx
 import pytest
-import torch
 
-from export.detector_export import export_detector
 from export.quantize import _model_kind, main, quantize
-from tests.export.test_export import _randomize_bn
+from tests.export.test_export import export_tiny_detector
 from tracker.detector import HandDetector
-from tracker.detector_codec import CenterCodec
-from train.common import MEAN_RGB, STD_RGB
-from train.model import DetectorModelConfig, DetectorNet
 
 
 @pytest.fixture(scope="module")
 def float_detector(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("q")
-    cfg = DetectorModelConfig(128, 96)
-    torch.manual_seed(0)
-    net = _randomize_bn(DetectorNet(cfg))
-    ckpt = tmp / "det.pt"
-    torch.save({"model": net.state_dict(), "model_config": cfg.to_dict(),
-                "codec": CenterCodec((128, 96), 4).to_dict(), "train_config": {"threshold": 0.3},
-                "normalization": {"mean_rgb": list(MEAN_RGB), "std_rgb": list(STD_RGB)},
-                "state": {"step": 3}}, ckpt)
-    out = tmp / "det.onnx"
-    export_detector(ckpt, out)
-    return out
+    return export_tiny_detector(tmp_path_factory.mktemp("q"))
 
 
 def test_int8_detector_loads_with_its_metadata_and_any_input_size(float_detector, tmp_path):
