@@ -445,7 +445,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="also run each hand crop mirrored and average (more accurate, ~2x landmark time)")
     p.add_argument("--small-hands", action="store_true",
                    help="where the detector runs, also look for hands far from the camera (under 15%% of the "
-                   "frame side) at twice its input size (~4x detector time on those frames)")
+                   "frame side) at twice its input size (~5x detector time on those frames)")
     p.add_argument("--side-lock", type=side_lock_value("--side-lock"), default=HandTrackerOptions.side_lock,
                    metavar="L|none", help="handedness evidence that fixes a hand's side for the rest of its track "
                    f"(default {HandTrackerOptions.side_lock:g}; none: sides always follow the evidence)")

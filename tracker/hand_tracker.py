@@ -149,8 +149,9 @@ class HandTrackerOptions:
             ``tracker.detector.HandDetector``). On 2,000 composed 640x480 val scenes the detector
             then finds 0.88 of the hands under 10% of the frame side instead of 0.74 (all hands
             0.879 instead of 0.854, false positives per frame 0.044 instead of 0.040), for
-            ~4x the detector's time on those frames (3.3 -> 14.8 ms p50 at 2 threads on the
-            2-core VM of assets/MODEL_CARD.md). Off by default.
+            ~5x the detector's time on those frames (2.9 -> 15.3 ms p50 per 640x480 frame at 2
+            threads, ``python -m bench models`` on the 2-core VM of assets/MODEL_CARD.md's
+            session 18). Off by default.
     """
 
     max_hands: int = 2
