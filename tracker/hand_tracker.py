@@ -608,13 +608,28 @@ class HandTracker:
         detection centred inside a tracked hand's crop is left out: there it is most often a part
         of that hand or its arm (a raised finger, the forearm below the wrist)."""
         o = self.options
-        thr = self._base_threshold() if threshold is None else threshold
-        query = thr
-        if o.low_detection_confidence is not None and thr is not None and o.low_detection_confidence < thr:
-            query = o.low_detection_confidence
+        query = self._new_hand_query(threshold)
         dets = self.detector(frame, score_threshold=query, max_detections=max(4, o.max_hands + 2))
         self._frame_dets = (self._frame_index, query, dets)
-        dets = sorted(dets, key=lambda d: -float(d.score))
+        return self._select_new(dets, avoid_boxes, slots, threshold, tracked_rois)
+
+    def _new_hand_query(self, threshold: float | None) -> float | None:
+        """The lowest detector score that can start a new hand: the threshold, or
+        ``low_detection_confidence`` below it."""
+        o = self.options
+        thr = self._base_threshold() if threshold is None else threshold
+        if o.low_detection_confidence is not None and thr is not None and o.low_detection_confidence < thr:
+            return o.low_detection_confidence
+        return thr
+
+    def _select_new(self, dets, avoid_boxes: list[np.ndarray], slots: int, threshold: float | None = None,
+                    tracked_rois: list[Roi] = ()) -> tuple[list[Roi], list[float | None]]:
+        """:meth:`_detect` on detections already made (best first; those under the new-hand query
+        score are left out)."""
+        o = self.options
+        thr = self._base_threshold() if threshold is None else threshold
+        query = self._new_hand_query(threshold)
+        dets = sorted((d for d in dets if query is None or float(d.score) >= query), key=lambda d: -float(d.score))
         rois, needs = [], []
         for d in dets:
             box = np.asarray(d.box, np.float32)
@@ -701,6 +716,7 @@ class HandTracker:
         else:
             dets, ran = self.detector(frame, score_threshold=thr,
                                       max_detections=max(4, self.options.max_hands + 2)), True
+            self._frame_dets = (self._frame_index, thr, dets)
         boxes = {i: _box(meas[i].keypoints) for i in tracked}
         rois, owners, which = [], [], []
         for i in suspects:
@@ -773,8 +789,9 @@ class HandTracker:
                 owners.append(tr.track_id)
                 needs.append(None)
                 avoid.append(_box(tr.raw_keypoints, tr.scores, 0.3))
-        ran = False
+        ran = new_ran = False
         slots = o.max_hands - len(rois)
+        n_tracked, tracked_rois = len(rois), list(rois)
         if slots > 0:
             # Back off while the detector keeps finding nothing, unless a hand was lost recently
             # (it is remembered for max_missed frames: look for it on every frame).
@@ -782,7 +799,7 @@ class HandTracker:
             interval = 1 if (self._detector_misses < 2 or lost) else o.detector_interval
             self._frames_since_detector += 1
             if self._frames_since_detector >= interval:
-                ran = True
+                ran = new_ran = True
                 self._frames_since_detector = 0
                 new, new_needs = self._detect(frame, avoid, slots, self._detection_threshold(len(rois)),
                                               tracked_rois=list(rois))
@@ -795,6 +812,21 @@ class HandTracker:
             self._detector_misses = 0 if found_new else self._detector_misses + 1
         meas, refreshed = self._refresh_suspects(frame, meas)
         ran = ran or refreshed
+        if refreshed and slots > 0 and not new_ran:
+            # The detector ran for an unsure tracked hand on a frame the back-off skipped: its
+            # detections may hold a new hand too (a hand coming back that only low detections find,
+            # a few frames in a row at most). Offered as on a detector frame, at no extra run.
+            thr = self._detection_threshold(n_tracked)
+            query = self._new_hand_query(thr)
+            cached = self._frame_dets
+            if cached is not None and cached[0] == self._frame_index and cached[1] is not None \
+                    and (query is None or cached[1] <= query):
+                new, new_needs = self._select_new(cached[2], list(avoid), slots, thr, tracked_rois)
+                if new:
+                    extra = self._measure(frame, new, [None] * len(new), needs=new_needs)
+                    meas = list(meas) + extra
+                    if any(m.track_id is None for m in extra):
+                        self._detector_misses = 0
         n_before = len(tracks)
         active = self.associator.update(meas, t_s)
         self._recent_counts.append(sum(t.hits >= REDETECTION_MIN_HITS for t in active))

@@ -830,3 +830,32 @@ def test_close_and_reset_wait_for_a_running_process_call(call):
     other.join(10)
     assert not other.is_alive() and len(results) == 1 and len(results[0].hands) == 1
     assert lm.closed == (call == "close")
+
+
+def test_unsure_check_detections_start_new_hands_on_backed_off_frames():
+    """A frame where the detector runs only for an unsure tracked hand (the new-hand search is
+    backed off) may show a new hand: it is started from those detections on that frame, not a
+    back-off period later (a hand that only such a run saw once was never found, session 18)."""
+    from tracker.hand_tracker import UNSURE_INTERVAL
+    scene = Scene()
+    scene.hands = [SceneHand(hand_keypoints(100, 120), True)]
+    tr, det, lm = _stuck_tracker(scene)                  # max_hands 2: one slot free
+    for i in range(5):
+        tr.process(blank(), i * 33)
+    (tid,) = [t.track_id for t in tr.associator.tracks]
+    lm.min_good_size = 0.75 * tr.associator.tracks[0].roi.size
+    lm.good_score = 0.6                                  # never sure enough: the checks go on
+    lm.kick = True
+    for i in range(5, 80):
+        check_due = i - tr._last_check.get(tid, -10 ** 9) >= UNSURE_INTERVAL
+        backed_off = tr._detector_misses >= 2 and tr._frames_since_detector + 1 < tr.options.detector_interval
+        if check_due and backed_off and i > 20:
+            break
+        tr.process(blank(), i * 33)
+    else:
+        pytest.fail("no frame where only the unsure check runs the detector")
+    scene.hands.append(SceneHand(hand_keypoints(230, 120, right=False), False))
+    before = det.calls
+    r = tr.process(blank(), i * 33)
+    assert det.calls - before == 1                       # the unsure check's run, no second one
+    assert len(r.hands) == 2, f"frame {i}: the new hand was not started"
