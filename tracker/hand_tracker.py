@@ -92,7 +92,8 @@ class HandTrackerOptions:
         landmark_model_path, detector_model_path: ONNX files (default: the shipped assets).
         detector_interval: while the detector keeps finding nothing, run it only every this many
             frames (1 = every frame). Ignored in static mode.
-        max_missed: frames a lost hand keeps its id and side (brief occlusion).
+        max_missed: frames a lost hand keeps its id and side (brief occlusion; 15 since session 18,
+            10 before: a hand back within half a second keeps its locked side).
         flip_test: run every landmark crop also mirrored and average the two (about 2x the
             landmark network time; more accurate keypoints, see assets/MODEL_CARD.md).
         min_hand_size: a hand whose keypoints span less than this fraction of the frame's
@@ -166,7 +167,7 @@ class HandTrackerOptions:
     landmark_model_path: str | Path | None = None
     detector_model_path: str | Path | None = None
     detector_interval: int = 3
-    max_missed: int = 10
+    max_missed: int = 15
     flip_test: bool = False
     min_hand_size: float = 0.05
     min_edge_keypoint_score: float = 0.3
