@@ -71,10 +71,10 @@ def quantize(float_path: Path, out: Path, batches) -> None:
 def detector_calibration_batches(detector, records, cache, n: int, seed: int = 0):
     """``n`` composed 640x480 scenes from ``records`` (train), preprocessed alternately at the
     detector's input size and at twice it: (1, 3, H, W) float32 batches."""
+    from tracker.detector import SMALL_HAND_SCALE
     from train.scenes import SceneConfig
     from train.train_detector import group_by_image, make_val_scenes
     scenes = make_val_scenes(group_by_image(records), cache, SceneConfig(640, 480), n, seed)
-    from tracker.detector import SMALL_HAND_SCALE
     return [detector.preprocess(img, 1.0 if i % 2 == 0 else SMALL_HAND_SCALE)[0]
             for i, (img, _, _) in enumerate(scenes)]
 

@@ -135,8 +135,8 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        mirrored=mirrored, device=args.device, threads=args.threads,
                        min_detection_confidence=args.min_detection_confidence,
                        min_tracking_confidence=args.min_tracking_confidence,
-                       smoothing=not args.no_smoothing, flip_test=args.flip_test,
-                       small_hands=getattr(args, "small_hands", False), side_lock=args.side_lock, low_detection_confidence=args.low_detection_confidence,
+                       smoothing=not args.no_smoothing, flip_test=args.flip_test, small_hands=args.small_hands,
+                       side_lock=args.side_lock, low_detection_confidence=args.low_detection_confidence,
                        landmark_model_path=args.landmark_model,
                        detector_model_path=args.detector_model)
 

@@ -510,7 +510,7 @@ class HandTracker:
         self._recent_counts.clear()
         #: track id -> frame index of its last unsure-keypoints check (see _refresh_suspects)
         self._last_check: dict[int, int] = {}
-        #: (frame index, threshold, detections) of the last detector run for new hands
+        #: (frame index, score threshold, detections) of the last detector run (see _frame_detections)
         self._frame_dets: tuple | None = None
 
     def _base_threshold(self) -> float | None:
@@ -614,6 +614,14 @@ class HandTracker:
         self._frame_dets = (self._frame_index, query, dets)
         return self._select_new(dets, avoid_boxes, slots, threshold, tracked_rois)
 
+    def _frame_detections(self, min_score: float | None) -> list | None:
+        """This frame's detections scored >= ``min_score`` (None: all) when the detector already ran
+        on this frame at that score or lower; None when it did not (run it)."""
+        c = self._frame_dets
+        if c is None or c[0] != self._frame_index or c[1] is None or (min_score is not None and c[1] > min_score):
+            return None
+        return list(c[2]) if min_score is None else [d for d in c[2] if float(d.score) >= min_score]
+
     def _new_hand_query(self, threshold: float | None) -> float | None:
         """The lowest detector score that can start a new hand: the threshold, or
         ``low_detection_confidence`` below it."""
@@ -711,12 +719,10 @@ class HandTracker:
         # detector already ran on this frame (for new hands) at that threshold or lower, its
         # detections are reused rather than running it twice.
         thr = self.options.min_redetection_confidence
-        cached = self._frame_dets
-        if cached is not None and cached[0] == self._frame_index and cached[1] is not None and cached[1] <= thr:
-            dets, ran = [d for d in cached[2] if float(d.score) >= thr], False
-        else:
-            dets, ran = self.detector(frame, score_threshold=thr,
-                                      max_detections=max(4, self.options.max_hands + 2)), True
+        dets = self._frame_detections(thr)
+        ran = dets is None
+        if ran:
+            dets = self.detector(frame, score_threshold=thr, max_detections=max(4, self.options.max_hands + 2))
             self._frame_dets = (self._frame_index, thr, dets)
         boxes = {i: _box(meas[i].keypoints) for i in tracked}
         rois, owners, which = [], [], []
@@ -818,11 +824,9 @@ class HandTracker:
             # detections may hold a new hand too (a hand coming back that only low detections find,
             # a few frames in a row at most). Offered as on a detector frame, at no extra run.
             thr = self._detection_threshold(n_tracked)
-            query = self._new_hand_query(thr)
-            cached = self._frame_dets
-            if cached is not None and cached[0] == self._frame_index and cached[1] is not None \
-                    and (query is None or cached[1] <= query):
-                new, new_needs = self._select_new(cached[2], list(avoid), slots, thr, tracked_rois)
+            dets = self._frame_detections(self._new_hand_query(thr))
+            if dets is not None:
+                new, new_needs = self._select_new(dets, list(avoid), slots, thr, tracked_rois)
                 if new:
                     extra = self._measure(frame, new, [None] * len(new), needs=new_needs)
                     meas = list(meas) + extra
