@@ -147,9 +147,10 @@ class HandTrackerOptions:
             photos in static mode, found 0.42 instead of 0.96, PCK@0.1 0.39 instead of 0.91).
         small_hands: on frames where the detector runs, also run it at twice its input size for
             hands under 15% of the frame's longer side (far from the camera; see
-            ``tracker.detector.HandDetector``). On 2,000 composed 640x480 val scenes the detector
-            then finds 0.88 of the hands under 10% of the frame side instead of 0.74 (all hands
-            0.879 instead of 0.854, false positives per frame 0.044 instead of 0.040), for
+            ``tracker.detector.HandDetector``). On 2,000 composed 640x480 val scenes
+            (``python -m train.evaluate detector --scene-size 640x480 --scenes 2000 --threshold 0.45
+            [--small-hands]``) the detector then finds 0.85 of the hands under 10% of the frame side
+            instead of 0.70 (all hands 0.868 instead of 0.838, at 0.046 false positives per frame), for
             ~5x the detector's time on those frames (2.9 -> 15.3 ms p50 per 640x480 frame at 2
             threads, ``python -m bench models`` on the 2-core VM of assets/MODEL_CARD.md's
             session 18). Off by default.
