@@ -137,7 +137,7 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        min_tracking_confidence=args.min_tracking_confidence,
                        smoothing=not args.no_smoothing, flip_test=args.flip_test, small_hands=args.small_hands,
                        side_lock=args.side_lock, low_detection_confidence=args.low_detection_confidence,
-                       landmark_model_path=args.landmark_model,
+                       refine_score=args.refine_score, landmark_model_path=args.landmark_model,
                        detector_model_path=args.detector_model)
 
 
@@ -449,6 +449,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--side-lock", type=side_lock_value("--side-lock"), default=HandTrackerOptions.side_lock,
                    metavar="L|none", help="handedness evidence that fixes a hand's side for the rest of its track "
                    f"(default {HandTrackerOptions.side_lock:g}; none: sides always follow the evidence)")
+    p.add_argument("--refine-score", type=unit_float("--refine-score"), default=HandTrackerOptions.refine_score,
+                   metavar="P", help="a new hand whose mean keypoint confidence is below this is measured again in "
+                   f"the crop of its own keypoints (default {HandTrackerOptions.refine_score:g}; 0: never; 1: every "
+                   "new hand, e.g. photos with --static)")
     p.add_argument("--landmark-model", metavar="PATH", help="landmark ONNX file (default: shipped model)")
     p.add_argument("--detector-model", metavar="PATH", help="detector ONNX file (default: shipped model)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks on errors")

@@ -154,6 +154,22 @@ class HandTrackerOptions:
             ~5x the detector's time on those frames (2.9 -> 15.3 ms p50 per 640x480 frame at 2
             threads, ``python -m bench models`` on the 2-core VM of assets/MODEL_CARD.md's
             session 18). Off by default.
+        refine_score: a hand found in a detector crop whose mean keypoint confidence is below
+            this is measured a second time, in the same frame, in the crop its own keypoints give
+            (the crop tracking uses on the next frame), and that measurement replaces the first
+            when it passes the same checks and is not clearly less sure (:data:`REFINE_TOLERANCE`).
+            A detector box frames a hand less closely than keypoints do, and the landmark model
+            was trained on crops framed from keypoints. In [0, 1]; 0: never; 1: every new hand.
+            With 0.6, only unsure first crops: on the shared huytung_2hand clip a hand entering at
+            the frame's edge was measured at confidence 0.36-0.44 in its detector crops and
+            reported on the wrong side for its first 3 frames (right from the first frame with
+            it), and huytung_1hand's hand cut by the frame's edge is found in 0.91 of the frames
+            instead of 0.86; the motion benchmark is unchanged. 1 suits photos in static mode
+            (2,500 val photos: PCK@0.1 0.895 -> 0.899, PCK@0.05 0.801 -> 0.809) but frames hands
+            cut by the frame's edge wider: on composed 640x480 val scenes (``python -m
+            train.evaluate acquisition``, three scene sets) 0.002-0.008 fewer hands found at
+            0.002-0.008 more false ones. Costs one landmark crop per such hand, on frames where
+            the detector runs (see assets/MODEL_CARD.md, session 19).
     """
 
     max_hands: int = 2
@@ -179,13 +195,15 @@ class HandTrackerOptions:
     low_detection_keypoint_score: float = 0.6
     color_order: str = "bgr"
     small_hands: bool = False
+    refine_score: float = 0.6
 
     def validate(self) -> "HandTrackerOptions":
         """Raise ValueError naming the first bad option; returns self."""
         if not isinstance(self.max_hands, int) or isinstance(self.max_hands, bool) or self.max_hands < 1:
             raise ValueError(f"max_hands must be an integer >= 1, got {self.max_hands!r}")
         for name in ("min_detection_confidence", "min_tracking_confidence", "min_edge_keypoint_score",
-                     "min_redetection_confidence", "low_detection_confidence", "low_detection_keypoint_score"):
+                     "min_redetection_confidence", "low_detection_confidence", "low_detection_keypoint_score",
+                     "refine_score"):
             v = getattr(self, name)
             if v is None and name in ("min_detection_confidence", "low_detection_confidence"):
                 continue
@@ -373,6 +391,12 @@ REFRESH_SCORE_GAIN = 0.15
 REFRESH_SURE_SCORE = 0.7
 #: frames between two detector checks of one unsure track (each check is one detector run)
 UNSURE_INTERVAL = 10
+#: a refined measurement (``HandTrackerOptions.refine_score``) replaces the first one unless its
+#: mean keypoint confidence is lower by more than this. At these low confidences the mean is a weak
+#: guide (huytung_2hand's entering hand: 0.34 refined against 0.36, but the right side and a crop
+#: that gave 0.47-0.51 on the next frames instead of 0.38-0.44); larger drops went with worse
+#: fits (composed val scenes: 0.37 -> 0.20 and 0.39 -> 0.31, each losing its hand's box).
+REFINE_TOLERANCE = 0.05
 
 
 def spread_ratio(kps: np.ndarray) -> float:
@@ -665,30 +689,66 @@ class HandTracker:
         """Landmarks in each crop, dropping what is no hand; with ``keep_order`` a dropped crop
         gives None in its place instead of being left out. ``needs``: per crop, None or the mean
         keypoint confidence below which it is dropped too (a low detection's check, see ``_detect``);
-        a crop with a need gives a tentative measurement (reported once seen again, video mode)."""
+        a crop with a need gives a tentative measurement (reported once seen again, video mode).
+        Hands from detector crops (owner None) are refined (``HandTrackerOptions.refine_score``)."""
         if not rois:
             return []
-        out = []
-        min_px = self.options.min_hand_size * min(frame.shape[:2])
         needs = [None] * len(rois) if needs is None else needs
-        for r, owner, need in zip(self.landmarks(frame, rois), owners, needs):
-            k = np.asarray(r.keypoints, np.float32)
-            mean_score = float(np.mean(r.scores))
-            edge = EDGE_CROP_OUTSIDE if owner is not None else NEW_HAND_EDGE_OUTSIDE
-            if not float(r.presence) >= self.options.min_tracking_confidence \
-                    or (need is not None and not mean_score >= need) \
-                    or not float(np.max(k.max(0) - k.min(0))) >= min_px \
-                    or (mean_score < self.options.min_edge_keypoint_score
-                        and outside_fraction(r.roi, frame.shape[1], frame.shape[0]) >= edge):
-                # no hand; tiny (collapsed or NaN) keypoints; a hand that has left the frame,
-                # or not yet come in
-                if keep_order:
-                    out.append(None)
+        out = [self._check(frame, r, owner, need)
+               for r, owner, need in zip(self.landmarks(frame, rois), owners, needs)]
+        out = self._refine(frame, out, owners, needs)
+        return out if keep_order else [m for m in out if m is not None]
+
+    def _check(self, frame: np.ndarray, r, owner: int | None, need: float | None) -> Measurement | None:
+        """One crop's landmark result as a measurement, or None when it is no hand."""
+        k = np.asarray(r.keypoints, np.float32)
+        mean_score = float(np.mean(r.scores))
+        edge = EDGE_CROP_OUTSIDE if owner is not None else NEW_HAND_EDGE_OUTSIDE
+        min_px = self.options.min_hand_size * min(frame.shape[:2])
+        if not float(r.presence) >= self.options.min_tracking_confidence \
+                or (need is not None and not mean_score >= need) \
+                or not float(np.max(k.max(0) - k.min(0))) >= min_px \
+                or (mean_score < self.options.min_edge_keypoint_score
+                    and outside_fraction(r.roi, frame.shape[1], frame.shape[0]) >= edge):
+            # no hand; tiny (collapsed or NaN) keypoints; a hand that has left the frame,
+            # or not yet come in
+            return None
+        return Measurement(k, np.asarray(r.scores, np.float32), float(r.presence), float(r.right_prob),
+                           r.roi, owner, tentative=need is not None)
+
+    def _refine(self, frame: np.ndarray, meas: list[Measurement | None], owners: list[int | None],
+                needs: list[float | None]) -> list[Measurement | None]:
+        """Measure hands from detector crops whose mean keypoint confidence is under the refine
+        threshold again in the crop of their own keypoints; keep the new measurement when it passes
+        the same checks (the first one did)."""
+        thr = float(self.options.refine_score)
+        which, rois = [], []
+        for i, (m, owner) in enumerate(zip(meas, owners)):
+            if m is None or owner is not None or not float(np.mean(m.scores)) < thr:
                 continue
-            out.append(Measurement(k, np.asarray(r.scores, np.float32),
-                                   float(r.presence), float(r.right_prob), r.roi, owner,
-                                   tentative=need is not None))
-        return out
+            roi = self._keypoint_roi(m.keypoints, m.scores)
+            if roi is not None:
+                which.append(i)
+                rois.append(roi)
+        if not rois:
+            return meas
+        meas = list(meas)
+        for i, r in zip(which, self.landmarks(frame, rois)):
+            new = self._check(frame, r, None, needs[i])
+            if new is not None and float(np.mean(new.scores)) >= float(np.mean(meas[i].scores)) - REFINE_TOLERANCE:
+                meas[i] = new
+        return meas
+
+    def _keypoint_roi(self, kps: np.ndarray, scores: np.ndarray) -> Roi | None:
+        """The crop around (17, 2) pixel keypoints, framed from the sure ones (>= 0.3; all when
+        fewer than 5 are); None when the keypoints give none."""
+        vis = np.asarray(scores) >= 0.3
+        if vis.sum() < 5:
+            vis = np.ones_like(vis)
+        try:
+            return roi_from_keypoints(kps, vis, scale=self.roi_scale)
+        except ValueError:
+            return None
 
     def _refresh_suspects(self, frame: np.ndarray, meas: list[Measurement]) -> tuple[list[Measurement], bool]:
         """Measure tracked hands again in the crop of a detection that covers them when their
@@ -769,13 +829,7 @@ class HandTracker:
             if np.isfinite(n) and n > 0:
                 shift = shift * min(1.0, tr.palm / n)
                 kps = kps + shift
-        try:
-            vis = tr.scores >= 0.3
-            if vis.sum() < 5:
-                vis = np.ones_like(vis)
-            return roi_from_keypoints(kps, vis, scale=self.roi_scale)
-        except ValueError:
-            return None
+        return self._keypoint_roi(kps, tr.scores)
 
     def _process_video(self, frame: np.ndarray, timestamp_ms: float | None) -> tuple[list[Hand], bool]:
         o = self.options

@@ -391,6 +391,9 @@ def main(argv=None):
     ap.add_argument("--scene-size", type=_size, default=None,
                     help="detector, acquisition: WIDTHxHEIGHT of the composed scenes (default: acquisition 640x480, "
                          "detector its input size; --small-hands needs scenes larger than that)")
+    ap.add_argument("--refine-score", type=unit_float("--refine-score"), default=None, metavar="P",
+                    help="acquisition: the tracker's refine_score (default: the tracker's, 0.6; 0 = the "
+                    "tracker before session 19)")
     ap.add_argument("--small-hands", action="store_true",
                     help="detector, acquisition: with the detector's small-hand pass (tracker option small_hands)")
     from tracker.hand_tracker import HandTrackerOptions
@@ -435,6 +438,7 @@ def main(argv=None):
             from tracker.hand_tracker import HandTracker
             with HandTracker(static_image_mode=True, max_hands=8, threads=a.threads, detector=a.model,
                              small_hands=a.small_hands,
+                             **({} if a.refine_score is None else {"refine_score": a.refine_score}),
                              landmark_model=a.landmark_model, min_detection_confidence=a.threshold,
                              min_tracking_confidence=a.presence,
                              low_detection_confidence=a.low_detection_confidence,
@@ -442,6 +446,7 @@ def main(argv=None):
                 w, h = a.scene_size or (640, 480)
                 res = evaluate_acquisition(tr, recs, cache, a.scenes, width=w, height=h)
                 res["small_hands"] = a.small_hands
+                res["refine_score"] = tr.options.refine_score
         else:
             det = HandDetector(a.model, threads=a.threads, small_hands=a.small_hands)
             w, h = a.scene_size or (det.width, det.height)

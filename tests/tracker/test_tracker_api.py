@@ -99,6 +99,10 @@ def test_flip_test_reaches_the_landmark_stage():
     ("side_lock", float("inf"), "side_lock"),
     ("side_lock", "20", "side_lock"),
     ("side_lock", True, "side_lock"),
+    ("refine_score", 1.5, "refine_score"),
+    ("refine_score", -0.1, "refine_score"),
+    ("refine_score", float("nan"), "refine_score"),
+    ("refine_score", "0.6", "refine_score"),
 ])
 def test_bad_options(option, value, match):
     from .tracker_fakes import FakeDetector, FakeLandmarks
@@ -460,8 +464,9 @@ def test_default_redetection_threshold_takes_a_weakly_detected_returning_hand(sc
     (0.9, 0.5, 0.2, True),      # above the threshold: unsure keypoints do not matter (presence does)
 ])
 def test_low_detection_is_a_new_hand_when_its_keypoints_are_sure(static, det_score, kp_score, low, found):
+    # refine_score 0: the crop count below is the detections' alone (refinement: test_tracker_refine)
     t, scene, det, lm = fake_tracker(min_detection_confidence=0.5, low_detection_confidence=low,
-                                     static_image_mode=static, smoothing=False)
+                                     static_image_mode=static, smoothing=False, refine_score=0.0)
     det.score, scene.keypoint_score = det_score, kp_score
     scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
     hands = t.process(blank(), timestamp_ms=0).hands

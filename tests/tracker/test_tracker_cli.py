@@ -139,6 +139,7 @@ def test_outputs_kept_when_run_fails(fake_models, small_video, tmp_path, monkeyp
     (["video", "{video}", "--side-lock", "off"], "--side-lock must be a number > 0 or 'none'"),
     (["video", "{video}", "--low-detection-confidence", "2"], "--low-detection-confidence must be in [0, 1], got 2.0 (or 'none')"),
     (["video", "{video}", "--low-detection-confidence", "off"], "--low-detection-confidence must be a number"),
+    (["video", "{video}", "--refine-score", "1.2"], "--refine-score must be in [0, 1], got 1.2"),
     (["video"], "INPUT"),
     (["fly"], "invalid choice"),
     (["webcam", "--camera", "-2"], "--camera"),
@@ -220,6 +221,17 @@ def test_side_lock_flag_reaches_the_tracker(small_video, flag, want):
     t = cli.build_tracker(args, mirrored=False)          # the shipped models
     try:
         assert t.options.side_lock == want and t.associator.side_lock == want
+    finally:
+        t.close()
+
+
+@pytest.mark.parametrize("flag, want", [([], 0.6), (["--refine-score", "0"], 0.0),
+                                        (["--static", "--refine-score", "1"], 1.0)])
+def test_refine_score_flag_reaches_the_tracker(small_video, flag, want):
+    args = cli.make_parser().parse_args(["video", str(small_video), *flag])
+    t = cli.build_tracker(args, mirrored=False)          # the shipped models
+    try:
+        assert t.options.refine_score == want
     finally:
         t.close()
 

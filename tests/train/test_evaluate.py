@@ -250,6 +250,7 @@ def test_scene_size_option(text, size):
                                             "--low-detection-confidence must be in [0, 1]"),
                                            (["acquisition", "--low-detection-keypoint-score", "none"],
                                             "--low-detection-keypoint-score must be a number"),
+                                           (["acquisition", "--refine-score", "1.5"], "--refine-score must be in [0, 1]"),
                                            (["detector", "--scenes", "0"], "--scenes must be >= 1"),
                                            (["detector", "--calibrate", "--calibration-scenes", "-5"],
                                             "--calibration-scenes must be >= 1"),
