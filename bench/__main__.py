@@ -65,6 +65,24 @@ def main(argv: list[str] | None = None) -> int:
         return train_step_main(argv[1:])
     if argv and argv[0] == "live":
         return live_main(argv[1:])
+    from .run import Bench, headline, ratio_lines
+    cfg = config_from_args(argv)
+    res = Bench(cfg).run()
+    print()
+    print(headline(res))
+    for line in ratio_lines(res):
+        print(f"- {line}")
+    for c in res.get("checks", []):
+        print(f"- {c['who']}: {c['target']}: {c['text']} -> {'met' if c['ok'] else 'NOT met'}")
+    for n in res.get("notes", []):
+        print(f"- note: {n}")
+    print(f"\nreport: {cfg.out / 'REPORT.md'}  ({res['seconds']['total']:.0f} s)")
+    return 0
+
+
+def config_from_args(argv: list[str]):
+    """The :class:`bench.run.BenchConfig` of a ``python -m bench [run options]`` command line
+    (argparse errors exit with status 2, as any command line's)."""
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
@@ -75,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="hands21/val photos for accuracy (0 = all 7,9xx; default 2500)")
     p.add_argument("--motion-clips", type=int, default=6, help="synthetic clips (1 and 2 hands alternately)")
     p.add_argument("--motion-frames", type=int, default=300, help="frames per synthetic clip")
-    from tracker.cli import positive_int, side_lock_value, unit_float_or_none
+    from tracker.cli import positive_int, side_lock_value, unit_float, unit_float_or_none
     p.add_argument("--video-frames", type=positive_int("--video-frames"), default=None, metavar="N",
                    help="frames per shared video for the videos part (default: all)")
     p.add_argument("--speed-frames", type=int, default=40, help="frames per video and size")
@@ -104,12 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--low-detection-confidence", type=unit_float_or_none("--low-detection-confidence"),
                    default=..., metavar="P|none",
                    help="tracker low_detection_confidence (default: the tracker's, 0.2; none: off)")
+    p.add_argument("--refine-score", type=unit_float("--refine-score"), default=None, metavar="P",
+                   help="tracker refine_score (default: the tracker's, 0.6; 0: off; 1: every new hand)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if a.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    from .run import PARTS, Bench, BenchConfig, headline, ratio_lines
+    from .run import PARTS, BenchConfig
     if not (a.shared / "data" / "hands21").exists() and (a.only is None or set(a.only) & {"accuracy", "motion"}):
         p.error(f"no data/hands21 under --shared {a.shared}")
     cfg = BenchConfig(shared=a.shared, out=a.out, parts=a.only or PARTS,
@@ -131,23 +151,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg.tracker_options["side_lock"] = a.side_lock
     if a.low_detection_confidence is not ...:
         cfg.tracker_options["low_detection_confidence"] = a.low_detection_confidence
+    if a.refine_score is not None:
+        cfg.tracker_options["refine_score"] = a.refine_score
     if a.video_frames is not None:
         cfg.video_frames = a.video_frames
     if a.speed_sizes:
         cfg.speed_sizes = a.speed_sizes
     if a.speed_threads:
         cfg.speed_threads = a.speed_threads
-    res = Bench(cfg).run()
-    print()
-    print(headline(res))
-    for line in ratio_lines(res):
-        print(f"- {line}")
-    for c in res.get("checks", []):
-        print(f"- {c['who']}: {c['target']}: {c['text']} -> {'met' if c['ok'] else 'NOT met'}")
-    for n in res.get("notes", []):
-        print(f"- note: {n}")
-    print(f"\nreport: {cfg.out / 'REPORT.md'}  ({res['seconds']['total']:.0f} s)")
-    return 0
+    return cfg
 
 
 def models_main(argv: list[str]) -> int:

@@ -451,11 +451,12 @@ def write_report(bench: Bench, out: Path) -> None:
         L.append(f"- {k}: {v} ({when})")
     if bench.cfg.tracker_options.get("flip_test"):
         L.append("- tracker option flip_test=True (each landmark crop also run mirrored)")
-    for opt in ("min_detection_confidence", "detector_interval"):
+    for opt in ("min_detection_confidence", "detector_interval", "refine_score"):
         if bench.cfg.tracker_options.get(opt) is not None:
             L.append(f"- tracker option {opt}={bench.cfg.tracker_options[opt]}")
-    if "side_lock" in bench.cfg.tracker_options:
-        L.append(f"- tracker option side_lock={bench.cfg.tracker_options['side_lock']}")
+    for opt in ("side_lock", "low_detection_confidence", "small_hands"):
+        if opt in bench.cfg.tracker_options:
+            L.append(f"- tracker option {opt}={bench.cfg.tracker_options[opt]}")
     L.append(f"- parts: {', '.join(f'{k} {v:.0f} s' for k, v in r['seconds'].items())}")
     for n in r.get("notes", []):
         L.append(f"- note: {n}")

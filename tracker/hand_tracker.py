@@ -700,7 +700,8 @@ class HandTracker:
         return out if keep_order else [m for m in out if m is not None]
 
     def _check(self, frame: np.ndarray, r, owner: int | None, need: float | None) -> Measurement | None:
-        """One crop's landmark result as a measurement, or None when it is no hand."""
+        """One crop's :class:`tracker.landmarks.LandmarkResult` as a measurement, or None when it is
+        no hand (presence, a low detection's keypoint bar ``need``, size and edge rules)."""
         k = np.asarray(r.keypoints, np.float32)
         mean_score = float(np.mean(r.scores))
         edge = EDGE_CROP_OUTSIDE if owner is not None else NEW_HAND_EDGE_OUTSIDE
@@ -719,8 +720,9 @@ class HandTracker:
     def _refine(self, frame: np.ndarray, meas: list[Measurement | None], owners: list[int | None],
                 needs: list[float | None]) -> list[Measurement | None]:
         """Measure hands from detector crops whose mean keypoint confidence is under the refine
-        threshold again in the crop of their own keypoints; keep the new measurement when it passes
-        the same checks (the first one did)."""
+        threshold again in the crop of their own keypoints; the new measurement replaces the first
+        when it passes the same checks and is not less sure by more than :data:`REFINE_TOLERANCE`.
+        ``meas``, ``owners`` and ``needs`` are parallel (None in ``meas``: no hand there)."""
         thr = float(self.options.refine_score)
         which, rois = [], []
         for i, (m, owner) in enumerate(zip(meas, owners)):
