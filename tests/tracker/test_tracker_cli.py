@@ -204,13 +204,19 @@ def test_second_input_starts_without_the_first_ones_tracks(fake_models, small_vi
     assert sorted(h["track_id"] for h in again[0]["hands"]) == sorted(h["track_id"] for h in first[0]["hands"])
 
 
-@pytest.mark.parametrize("flag, want", [([], 0.2), (["--low-detection-confidence", "none"], None),
-                                        (["--low-detection-confidence", "0.3"], 0.3)])
-def test_low_detection_flag_reaches_the_tracker(small_video, flag, want):
+@pytest.mark.parametrize("flag, option, want", [
+    ([], "low_detection_confidence", 0.2),
+    (["--low-detection-confidence", "none"], "low_detection_confidence", None),
+    (["--low-detection-confidence", "0.3"], "low_detection_confidence", 0.3),
+    ([], "refine_score", 0.6),
+    (["--refine-score", "0"], "refine_score", 0.0),
+    (["--static", "--refine-score", "1"], "refine_score", 1.0),
+])
+def test_option_flags_reach_the_tracker(small_video, flag, option, want):
     args = cli.make_parser().parse_args(["video", str(small_video), *flag])
     t = cli.build_tracker(args, mirrored=False)          # the shipped models
     try:
-        assert t.options.low_detection_confidence == want
+        assert getattr(t.options, option) == want
     finally:
         t.close()
 
@@ -221,17 +227,6 @@ def test_side_lock_flag_reaches_the_tracker(small_video, flag, want):
     t = cli.build_tracker(args, mirrored=False)          # the shipped models
     try:
         assert t.options.side_lock == want and t.associator.side_lock == want
-    finally:
-        t.close()
-
-
-@pytest.mark.parametrize("flag, want", [([], 0.6), (["--refine-score", "0"], 0.0),
-                                        (["--static", "--refine-score", "1"], 1.0)])
-def test_refine_score_flag_reaches_the_tracker(small_video, flag, want):
-    args = cli.make_parser().parse_args(["video", str(small_video), *flag])
-    t = cli.build_tracker(args, mirrored=False)          # the shipped models
-    try:
-        assert t.options.refine_score == want
     finally:
         t.close()
 
