@@ -120,7 +120,8 @@ def test_a_clearly_less_sure_refined_measurement_keeps_the_first(framed_score, s
 
 
 def test_tracked_hands_are_not_refined():
-    t, lm = tracker()
+    # refine_score 1 would refine any new hand; a tracked one's own crop is never measured twice
+    t, lm = tracker(refine_score=1.0)
     t.process(blank(), timestamp_ms=0)
     assert lm.crops == 2
     t.process(blank(), timestamp_ms=33)   # the track's own crop, sure: nothing more
