@@ -165,7 +165,8 @@ class HandTrackerOptions:
             reported on the wrong side for its first 3 frames (right from the first frame with
             it), and huytung_1hand's hand cut by the frame's edge is found in 0.91 of the frames
             instead of 0.86; the motion benchmark is unchanged. 1 suits photos in static mode
-            (2,500 val photos: PCK@0.1 0.895 -> 0.899, PCK@0.05 0.801 -> 0.809) but frames hands
+            (2,500 val photos: PCK@0.1 0.899 against 0.896 at 0.6 and 0.895 at 0; PCK@0.05 0.809
+            against 0.802 and 0.801) but frames hands
             cut by the frame's edge wider: on composed 640x480 val scenes (``python -m
             train.evaluate acquisition``, three scene sets) 0.002-0.008 fewer hands found at
             0.002-0.008 more false ones. Costs one landmark crop per such hand, on frames where
