@@ -79,16 +79,10 @@ def detector_calibration_batches(detector, records, cache, n: int, seed: int = 0
             for i, (img, _, _) in enumerate(scenes)]
 
 
-def latency_ms(model, n: int = 300) -> tuple[float, float]:
-    x = np.random.default_rng(0).normal(size=(1, 3, model.input_size, model.input_size)).astype(np.float32)
-    return time_call(lambda: model.inference(x), reps=n, warmup=20)
-
-
-def detector_latency_ms(detector, scale: float = 1.0, n: int = 100) -> tuple[float, float]:
-    """Network alone at ``scale`` x the detector's input size: (p50, p95) ms."""
-    x = np.random.default_rng(0).normal(size=(1, 3, int(detector.height * scale), int(detector.width * scale)))
-    x = x.astype(np.float32)
-    return time_call(lambda: detector.inference(x), reps=n, warmup=10)
+def network_latency_ms(stage, height: int, width: int, n: int = 300, warmup: int = 20) -> tuple[float, float]:
+    """An ONNX stage's network alone on a random (1, 3, ``height``, ``width``) input: (p50, p95) ms."""
+    x = np.random.default_rng(0).normal(size=(1, 3, height, width)).astype(np.float32)
+    return time_call(lambda: stage.inference(x), reps=n, warmup=warmup)
 
 
 def _model_kind(path: str) -> str:
@@ -119,7 +113,7 @@ def _detector_rows(a, train_recs, val) -> dict:
             if not small:
                 row["photo_recall"] = round(r["photo_recall"], 4)
                 for scale in (1.0, 2.0):
-                    p50, p95 = detector_latency_ms(d, scale)
+                    p50, p95 = network_latency_ms(d, int(d.height * scale), int(d.width * scale), n=100, warmup=10)
                     row[f"network_{int(d.width * scale)}x{int(d.height * scale)}_ms"] = [round(p50, 3), round(p95, 3)]
         row.update(threads=a.threads, threshold=d.default_threshold, scenes=a.eval,
                    size_kb=round(Path(path).stat().st_size / 1024))
@@ -161,7 +155,7 @@ def main(argv=None):
     rows = {}
     for name, m in (("float32", fm), ("int8", qm)):
         r = evaluate_landmarks(m, val, cache)
-        p50, p95 = latency_ms(m)
+        p50, p95 = network_latency_ms(m, m.input_size, m.input_size)
         rows[name] = {k: round(r[k], 4) for k in ("pck@0.05", "pck@0.1", "pck@0.2", "handedness_acc")}
         rows[name].update(p50_ms=round(p50, 3), p95_ms=round(p95, 3), threads=a.threads,
                           size_kb=round(Path(m.model_path).stat().st_size / 1024))
