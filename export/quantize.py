@@ -106,12 +106,16 @@ def _detector_rows(a, train_recs, val) -> dict:
         row = {}
         for small in (False, True):
             d = HandDetector(path, threads=a.threads, small_hands=small)
-            r = evaluate_detector(d, val, cache, a.eval, scene_size=(640, 480))
+            # the single-photo recall is the plain detector's (the figure): one pass over
+            # the photos per model, not two
+            r = evaluate_detector(d, val, cache, a.eval, scene_size=(640, 480),
+                                  photos=0 if small else (a.photos or None))
             key = "small_hands" if small else "plain"
             row[key] = {"ap@0.5": round(r["ap@0.5"], 4), "recall": round(r["recall"], 4),
                         "fp_per_frame": round(r["fp_per_frame"], 4)}
             if not small:
                 row["photo_recall"] = round(r["photo_recall"], 4)
+                row["photos"] = r["photos"]
                 for scale in (1.0, 2.0):
                     p50, p95 = network_latency_ms(d, int(d.height * scale), int(d.width * scale), n=100, warmup=10)
                     row[f"network_{int(d.width * scale)}x{int(d.height * scale)}_ms"] = [round(p50, 3), round(p95, 3)]
@@ -131,8 +135,13 @@ def main(argv=None):
     ap.add_argument("--data", default="../shared/data/hands21")
     ap.add_argument("--calib", type=int, default=256, help="calibration crops (landmarks) or scenes (detector)")
     ap.add_argument("--eval", type=int, default=1000, help="val hands (landmarks) or composed val scenes (detector)")
+    ap.add_argument("--photos", type=int, default=0,
+                    help="detector: single val photos for the photo recall (0: all)")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
+    for flag in ("calib", "eval", "photos", "threads"):
+        if getattr(a, flag) < (0 if flag == "photos" else 1):
+            ap.error(f"--{flag} must be {'>= 0' if flag == 'photos' else '>= 1'}, got {getattr(a, flag)}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         kind = _model_kind(a.model)

@@ -284,14 +284,18 @@ def calibrate_threshold(det: HandDetector, scenes, max_fp: float = 0.05, match_i
 
 def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, seed: int = 7,
                       threshold: float | None = None, fp_grid: str | Path | None = None,
-                      match_iou: float = 0.5, scene_size: tuple[int, int] | None = None) -> dict:
+                      match_iou: float = 0.5, scene_size: tuple[int, int] | None = None,
+                      photos: int | None = None) -> dict:
     """Figures on composed val scenes (``scene_size`` (width, height) pixels, default the detector's
     input size) (strict: a hand the labels miss counts as a false positive);
     with ``fp_grid`` also a picture of the highest-scored false positives (:func:`draw_false_positives`).
 
     ``match_iou``: IoU with a labelled hand's box at which a detection is a hit (0.5: the issue's
     AP@0.5). A lower one, e.g. 0.2, tells what better boxes alone could give: a hand boxed
-    loosely then counts as found instead of as a miss plus a false positive."""
+    loosely then counts as found instead of as a miss plus a false positive.
+
+    ``photos``: the single-photo recall on the first N photos of ``records`` (None: all; 0: none,
+    ``photo_recall`` is then None)."""
     if not 0.0 < match_iou <= 1.0:
         raise ValueError(f"match_iou must be in (0, 1], got {match_iou}")
     thr = det.default_threshold if threshold is None else threshold
@@ -302,11 +306,11 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
         draw_false_positives(fp_grid, scenes, false_pos)
     # single photos: the labelled hand of each photo (extra hands count when found, not when missed)
     found = 0
-    photos = {}
+    by_photo = {}
     for r in records:
-        photos.setdefault(r.image, []).append(r)
+        by_photo.setdefault(r.image, []).append(r)
     n_main = 0
-    for path, recs in photos.items():
+    for path, recs in list(by_photo.items())[:photos]:
         dets = det(cache[path], score_threshold=thr)
         boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
         gt = hand_box_and_cues(recs[0].keypoints, recs[0].visible)[0][None]
@@ -319,7 +323,7 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
             "recall_by_size": {k: {"recall": f / n if n else None, "hands": n} for k, (f, n) in sizes.items()},
             "size": "hand box longest side / scene longest side",
             "hands_by_outcome": kinds, "outcome": "each hand's best detection, see train.evaluate._scene_stats",
-            "photo_recall": found / max(n_main, 1), "photos": n_main, "scene_size": [w, h],
+            "photo_recall": found / n_main if n_main else None, "photos": n_main, "scene_size": [w, h],
             "model_version": det.meta.get("model_version")}
 
 

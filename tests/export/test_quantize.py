@@ -46,3 +46,48 @@ def test_model_kind_errors(tmp_path, float_detector):
         _model_kind(str(other))
     with pytest.raises(SystemExit, match="error: .*segmenter"):
         main([str(other), "-o", str(tmp_path / "x.onnx"), "--data", str(tmp_path)])
+
+
+@pytest.mark.parametrize("model, kind", [("assets/landmarks.onnx", "landmarks"),
+                                         ("assets/detector.onnx", "detector")])
+def test_main_quantizes_the_shipped_model_and_reports_both(model, kind, hands21, tmp_path, capsys):
+    """The command end to end on a few real photos: an INT8 file the runtime loads, and a JSON
+    report of the float and INT8 figures that agree (a broken calibration scores near zero)."""
+    import json
+
+    from tests.conftest import ROOT
+    from tracker.landmarks import LandmarkModel
+    out = tmp_path / f"{kind}_int8.onnx"
+    main([str(ROOT / model), "-o", str(out), "--data", str(hands21), "--calib", "6", "--eval", "24", "--photos", "60",
+          "--threads", "1"])
+    rows = json.loads(capsys.readouterr().out)
+    assert set(rows) == {"float32", "int8"}
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["kind"] == kind and meta["quantization"].startswith("int8")
+    assert rows["int8"]["size_kb"] < 0.6 * rows["float32"]["size_kb"]
+    if kind == "landmarks":
+        LandmarkModel(out, threads=1)
+        for name in ("float32", "int8"):
+            assert 0 < rows[name]["p50_ms"] <= rows[name]["p95_ms"]
+        assert rows["float32"]["pck@0.1"] > 0.7
+        assert abs(rows["int8"]["pck@0.1"] - rows["float32"]["pck@0.1"]) < 0.1
+        assert abs(rows["int8"]["handedness_acc"] - rows["float32"]["handedness_acc"]) < 0.15
+    else:
+        HandDetector(out, threads=1, small_hands=True)
+        for name in ("float32", "int8"):
+            r = rows[name]
+            assert r["scenes"] == 24 and r["threshold"] == 0.45 and r["photos"] == 60
+            assert set(r) >= {"plain", "small_hands", "photo_recall", "network_320x240_ms", "network_640x480_ms"}
+        assert rows["float32"]["plain"]["recall"] > 0.5 and rows["float32"]["photo_recall"] > 0.7
+        for mode in ("plain", "small_hands"):
+            assert abs(rows["int8"][mode]["recall"] - rows["float32"][mode]["recall"]) < 0.2
+
+
+@pytest.mark.parametrize("flag, value, message", [("--calib", "0", "--calib must be >= 1, got 0"),
+                                                  ("--eval", "-3", "--eval must be >= 1, got -3"),
+                                                  ("--photos", "-1", "--photos must be >= 0, got -1"),
+                                                  ("--threads", "0", "--threads must be >= 1, got 0")])
+def test_count_options_are_checked_before_any_work(flag, value, message, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "absent.onnx"), "-o", str(tmp_path / "q.onnx"), flag, value])
+    assert message in capsys.readouterr().err
