@@ -140,26 +140,18 @@ class Bench:
         images = accuracy.select_images(self.records(), cfg.accuracy_images, cfg.seed)
         log.info("accuracy: %d photos, %d hands", len(images), sum(len(i.keypoints) for i in images))
         out = {}
-        m = self.try_tracker(True)
-        if m is not None:
+        for name, kind, make in (("handtrack", "smoothed", lambda: self.try_tracker(True)),
+                                 ("mediapipe", "mediapipe", lambda: self.mediapipe(True))):
+            m = make()
+            if m is None:
+                continue
             try:
                 t0 = time.perf_counter()
-                r = accuracy.run(m, images, "smoothed", label="handtrack")
-                out["handtrack"] = accuracy.summarize(r)
-                out["handtrack"]["seconds"] = time.perf_counter() - t0
+                out[name] = accuracy.summarize(accuracy.run(m, images, kind, label=name))
+                out[name]["seconds"] = time.perf_counter() - t0
             finally:
                 m.close()
-            self._log_acc("handtrack", out["handtrack"])
-        mp = self.mediapipe(True)
-        if mp is not None:
-            try:
-                t0 = time.perf_counter()
-                r = accuracy.run(mp, images, "mediapipe", label="mediapipe")
-                out["mediapipe"] = accuracy.summarize(r)
-                out["mediapipe"]["seconds"] = time.perf_counter() - t0
-            finally:
-                mp.close()
-            self._log_acc("mediapipe", out["mediapipe"])
+            self._log_acc(name, out[name])
         self.results["accuracy"] = out
 
     @staticmethod

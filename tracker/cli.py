@@ -356,29 +356,26 @@ class _VersionAction(argparse.Action):
 
 
 # -- argument parsing ----------------------------------------------------------------------------
-def positive_int(name: str):
-    """argparse type: an integer >= 1; the error names ``name`` (also used by train.evaluate)."""
+def int_at_least(name: str, low: int):
+    """argparse type: an integer >= ``low``; the error names ``name``."""
     def parse(s: str) -> int:
         try:
             v = int(s)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {v}")
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {low}, got {v}")
         return v
     return parse
+
+
+def positive_int(name: str):
+    """argparse type: an integer >= 1; the error names ``name`` (also used by train.evaluate)."""
+    return int_at_least(name, 1)
 
 
 def _nonneg_int(name: str):
-    def parse(s: str) -> int:
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
-        if v < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {v}")
-        return v
-    return parse
+    return int_at_least(name, 0)
 
 
 def unit_float(name: str):
