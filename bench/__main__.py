@@ -7,6 +7,7 @@
     python -m bench models --threads 1,2                       # each model alone, ms per call
     python -m bench train-step --allocators default,keep       # a CPU training step (needs torch)
     python -m bench live --fps 30,60                           # capture-to-result latency, simulated camera
+    python -m bench robustness --images 300                    # accuracy on dark, noisy, blurred, rotated photos
 """
 from __future__ import annotations
 
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return train_step_main(argv[1:])
     if argv and argv[0] == "live":
         return live_main(argv[1:])
+    if argv and argv[0] == "robustness":
+        return robustness_main(argv[1:])
     from .run import Bench, headline, ratio_lines
     cfg = config_from_args(argv)
     res = Bench(cfg).run()
@@ -259,6 +262,69 @@ def live_main(argv: list[str]) -> int:
     for r in rows:
         print(f"| {r['fps']:g} | {r['mode']} | {r['tracked_fps']:.1f} | {r['tracked_share']:.2f} | "
               f"{r['latency_p50']:.1f} | {r['latency_p95']:.1f} | {r['tracker_p50']:.1f} |")
+    return 0
+
+
+def robustness_main(argv: list[str]) -> int:
+    import json
+
+    from tracker.cli import positive_int
+    from .robustness import CONDITIONS, __doc__ as doc, check_conditions, run, table
+    p = argparse.ArgumentParser(prog="python -m bench robustness", description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
+                   help="shared data folder (data/hands21); default: ../shared")
+    p.add_argument("--images", type=positive_int("--images"), default=300,
+                   help="hands21/val photos, a seeded random subset (default 300)")
+    p.add_argument("--conditions", type=_names, default=tuple(CONDITIONS),
+                   help="comma list (default: all): " + ", ".join(CONDITIONS))
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for robustness.json and robustness.md (default: print only)")
+    p.add_argument("--threads", type=positive_int("--threads"), default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe columns")
+    p.add_argument("--mp-venv", type=Path, default=None,
+                   help="MediaPipe venv (default ~/.cache/handtrack/mp-venv or $HANDTRACK_MP_VENV)")
+    p.add_argument("--landmark-model", type=Path, default=None, help="ONNX file (default: shipped)")
+    p.add_argument("--detector-model", type=Path, default=None, help="ONNX file (default: shipped)")
+    a = p.parse_args(argv)
+    try:
+        conditions = check_conditions(a.conditions)
+    except ValueError as e:
+        p.error(f"--conditions: {e}")
+    data = a.shared / "data" / "hands21"
+    if not data.exists():
+        p.error(f"no data/hands21 under --shared {a.shared}")
+    if a.out is not None and not a.out.is_dir():
+        p.error(f"--out: {a.out} is not a folder")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    from train.data import load_records
+    from .accuracy import select_images
+    from .methods import MediaPipeMethod, TrackerMethod
+    images = select_images(load_records(data, "val"), a.images, a.seed)
+    methods = {"handtrack": (TrackerMethod(max_hands=2, static_image_mode=True, threads=a.threads,
+                                           **_model_options(a)), "smoothed")}
+    if not a.no_mediapipe:
+        from .mediapipe_runner import ensure_venv
+        venv = ensure_venv(a.mp_venv)
+        if venv:
+            methods["mediapipe"] = (MediaPipeMethod(venv, static_image_mode=True, max_hands=2), "mediapipe")
+    try:
+        res = run(methods, images, conditions, a.seed)
+    finally:
+        for m, _ in methods.values():
+            m.close()
+    text = table(res)
+    print(f"{len(images)} hands21/val photos, {sum(len(i.keypoints) for i in images)} hands, static mode\n")
+    print(text)
+    if a.out is not None:
+        (a.out / "robustness.json").write_text(json.dumps({"images": len(images), "seed": a.seed,
+                                                           "results": res}, indent=1))
+        (a.out / "robustness.md").write_text(
+            f"# Robustness (`python -m bench robustness --images {a.images}`)\n\n"
+            f"{len(images)} hands21/val photos, static mode; PCK@0.1 counts a missed hand as wrong, "
+            "'vs clean' is the PCK@0.1 as a share of the method's clean one.\n\n" + text + "\n")
     return 0
 
 

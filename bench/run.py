@@ -571,10 +571,29 @@ def write_report(bench: Bench, out: Path) -> None:
                 L += ["![soak](soak_rss.png)", ""]
         except (ValueError, KeyError, IndexError) as e:
             log.warning("ignoring unreadable %s: %s", soak_file, e)
+    L += robustness_section(out)
     (out / "REPORT.md").write_text("\n".join(L) + "\n")
     (out / "TABLE.md").write_text(headline(r) + "\n")
     (out / "results.json").write_text(json.dumps(_jsonable(r), indent=1))
     log.info("wrote %s", out / "REPORT.md")
+
+
+def robustness_section(out: Path) -> list[str]:
+    """REPORT.md lines for the last ``python -m bench robustness --out`` into ``out`` (none without one)."""
+    from .robustness import table
+    f = out / "robustness.json"
+    if not f.exists():
+        return []
+    try:
+        r = json.loads(f.read_text())
+        return ["## Robustness (separate command: `python -m bench robustness`)", "",
+                f"Last run: {r['images']} hands21/val photos, static mode, each condition applied to every "
+                "photo; rotated photos are scored after mapping the keypoints back. 'vs clean' is PCK@0.1 as "
+                "a share of the method's clean figure (the labels are MediaPipe's on the clean photos).", "",
+                table(r["results"]), ""]
+    except (ValueError, KeyError, TypeError) as e:
+        log.warning("ignoring unreadable %s: %s", f, e)
+        return []
 
 
 def videos_section(res: dict) -> list[str]:

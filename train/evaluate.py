@@ -7,7 +7,8 @@ landmarks: every val hand, cropped from its ground-truth keypoints the way the t
 (rotated to the hand axis, ``roi_scale`` margin) with realistic jitter (scale, shift, angle);
 PCK@0.05/0.1/0.2, AUC@0.2, NME(palm), per-keypoint PCK@0.1, handedness accuracy (all labelled
 hands and those with label score >= 0.9) and presence AUC (against crops that cut the hand off).
-``--full-rotation`` crops at uniformly random angles instead (robustness, not the headline figures).
+``--full-rotation`` crops at uniformly random angles instead (robustness, not the headline figures);
+for detector and acquisition it pastes the scenes' photos at any angle (hands pointing down).
 
 detector: composed val scenes (val photos only): AP@0.5, recall and false positives per frame at
 the shipped threshold; recall on the single val photos. ``--calibrate`` also picks the lowest
@@ -165,10 +166,13 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
     }
 
 
-def _scenes(records, cache, n, seed, width, height):
+def _scenes(records, cache, n, seed, width, height, full_rotation: bool = False):
+    """Composed val scenes; ``full_rotation``: every photo pasted at a uniformly random angle
+    (hands pointing any way) instead of N(0, 30 deg) around upright."""
     from .scenes import SceneConfig
     from .train_detector import group_by_image, make_val_scenes
-    return make_val_scenes(group_by_image(records), cache, SceneConfig(width, height), n, seed)
+    cfg = SceneConfig(width, height, full_rotation_p=1.0 if full_rotation else 0.0)
+    return make_val_scenes(group_by_image(records), cache, cfg, n, seed)
 
 
 SIZE_BINS = (0.0, 0.1, 0.2, 0.4, 1.01)  # hand box longest side / frame longest side
@@ -285,7 +289,7 @@ def calibrate_threshold(det: HandDetector, scenes, max_fp: float = 0.05, match_i
 def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, seed: int = 7,
                       threshold: float | None = None, fp_grid: str | Path | None = None,
                       match_iou: float = 0.5, scene_size: tuple[int, int] | None = None,
-                      photos: int | None = None) -> dict:
+                      photos: int | None = None, full_rotation: bool = False) -> dict:
     """Figures on composed val scenes (``scene_size`` (width, height) pixels, default the detector's
     input size) (strict: a hand the labels miss counts as a false positive);
     with ``fp_grid`` also a picture of the highest-scored false positives (:func:`draw_false_positives`).
@@ -295,12 +299,13 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
     loosely then counts as found instead of as a miss plus a false positive.
 
     ``photos``: the single-photo recall on the first N photos of ``records`` (None: all; 0: none,
-    ``photo_recall`` is then None)."""
+    ``photo_recall`` is then None). ``full_rotation``: scenes of hands at any angle (robustness;
+    the photos stay as they are)."""
     if not 0.0 < match_iou <= 1.0:
         raise ValueError(f"match_iou must be in (0, 1], got {match_iou}")
     thr = det.default_threshold if threshold is None else threshold
     w, h = scene_size or (det.width, det.height)
-    scenes = _scenes(records, cache, n_scenes, seed, w, h)
+    scenes = _scenes(records, cache, n_scenes, seed, w, h, full_rotation)
     per_image, recall, fpf, sizes, kinds, false_pos = _scene_stats(det, scenes, thr, match_iou)
     if fp_grid:
         draw_false_positives(fp_grid, scenes, false_pos)
@@ -324,20 +329,21 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
             "size": "hand box longest side / scene longest side",
             "hands_by_outcome": kinds, "outcome": "each hand's best detection, see train.evaluate._scene_stats",
             "photo_recall": found / n_main if n_main else None, "photos": n_main, "scene_size": [w, h],
-            "model_version": det.meta.get("model_version")}
+            "full_rotation": full_rotation, "model_version": det.meta.get("model_version")}
 
 
 def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int = 7,
-                         width: int = 640, height: int = 480) -> dict:
+                         width: int = 640, height: int = 480, full_rotation: bool = False) -> dict:
     """Figures of the tracker's acquisition step on composed val scenes (``width`` x ``height``
     pixels): ``tracker`` is a :class:`tracker.hand_tracker.HandTracker` in static mode whose
     ``max_hands`` is at least the most hands a scene holds (8). Each reported hand is a detection
     with its keypoint box (pixels) and presence as score; a labelled hand is found at IoU >= 0.5,
     hands in the scenes' ignore regions count neither way. ``detector_alone``: the tracker's
-    detector on the same scenes at the same threshold (:func:`_scene_stats`)."""
+    detector on the same scenes at the same threshold (:func:`_scene_stats`). ``full_rotation``:
+    scenes of hands at any angle."""
     if not tracker.options.static_image_mode:
         raise ValueError("evaluate_acquisition needs a HandTracker with static_image_mode=True")
-    scenes = _scenes(records, cache, n_scenes, seed, width, height)
+    scenes = _scenes(records, cache, n_scenes, seed, width, height, full_rotation)
     thr = tracker.options.min_detection_confidence
     if thr is None:
         thr = tracker.detector.default_threshold
@@ -352,7 +358,8 @@ def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int
         n_fp += int((~tp).sum())
         n_gt += n
     alone = _scene_stats(tracker.detector, scenes, thr)
-    return {"scenes": len(scenes), "scene_size": [width, height], "hands_in_scenes": n_gt,
+    return {"scenes": len(scenes), "scene_size": [width, height], "full_rotation": full_rotation,
+            "hands_in_scenes": n_gt,
             "detector_threshold": float(thr), "presence_threshold": tracker.options.min_tracking_confidence,
             "low_detection_confidence": getattr(tracker.options, "low_detection_confidence", None),
             "low_detection_keypoint_score": getattr(tracker.options, "low_detection_keypoint_score", None),
@@ -420,7 +427,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--flip-test", action="store_true", help="landmarks: average each crop with its mirror")
     ap.add_argument("--full-rotation", action="store_true",
-                    help="landmarks: crops at uniformly random angles (robustness), not near upright")
+                    help="landmarks: crops at uniformly random angles (robustness), not near upright; "
+                         "detector, acquisition: scenes whose photos are pasted at any angle (hands pointing "
+                         "down or sideways), not N(0, 30 deg); --calibrate still uses upright scenes")
     ap.add_argument("--out", default=None, help="JSON file for the figures")
     ap.add_argument("--worst-grid", default=None, help="landmarks: picture (.jpg/.png) of the 24 worst hands")
     ap.add_argument("--fp-grid", default=None, help="detector: picture (.jpg/.png) of the 24 highest-scored false positives")
@@ -448,7 +457,8 @@ def main(argv=None):
                              low_detection_confidence=a.low_detection_confidence,
                              low_detection_keypoint_score=a.low_detection_keypoint_score) as tr:
                 w, h = a.scene_size or (640, 480)
-                res = evaluate_acquisition(tr, recs, cache, a.scenes, width=w, height=h)
+                res = evaluate_acquisition(tr, recs, cache, a.scenes, width=w, height=h,
+                                           full_rotation=a.full_rotation)
                 res["small_hands"] = a.small_hands
                 res["refine_score"] = tr.options.refine_score
         else:
@@ -460,7 +470,7 @@ def main(argv=None):
                 a.threshold = calibrate_threshold(det, cal, match_iou=a.match_iou)
                 log.info("calibrated threshold on %d scenes: %.2f", n_cal, a.threshold)
             res = evaluate_detector(det, recs, cache, a.scenes, threshold=a.threshold, fp_grid=a.fp_grid,
-                                    match_iou=a.match_iou, scene_size=(w, h))
+                                    match_iou=a.match_iou, scene_size=(w, h), full_rotation=a.full_rotation)
             res["calibration_scenes"] = n_cal
             res["small_hands"] = a.small_hands
     except (FileNotFoundError, ValueError) as e:

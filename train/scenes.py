@@ -30,6 +30,10 @@ class SceneConfig:
     hand_frac: tuple[float, float] = (0.05, 0.6)   # hand extent / canvas side (longest)
     count_p: tuple[float, float, float, float, float] = (0.1, 0.4, 0.35, 0.1, 0.05)  # 0..4 photos
     rotate_deg: float = 30.0
+    # share of photos turned to a uniformly random angle instead of N(0, rotate_deg): hands that
+    # point down or sideways (hands21's photos are mostly upright). 0 draws no extra random
+    # number, so the scenes of a seed stay those of earlier versions
+    full_rotation_p: float = 0.0
     flip_p: float = 0.5
     covered_alpha: float = 0.5    # a keypoint under later pasted photos with more alpha is hidden
     hidden_share: float = 0.5     # a hand with a larger share of its points hidden is ignored
@@ -117,7 +121,10 @@ def compose_scene(records_by_image: list[list[HandRecord]], cache: ImageCache, c
         extent = float(max(box[2] - box[0], box[3] - box[1], 1.0))
         target = rng.uniform(*cfg.hand_frac) * max(w, h)
         s = target / extent
-        ang = rng.normal(0, cfg.rotate_deg)
+        if cfg.full_rotation_p > 0 and rng.random() < cfg.full_rotation_p:
+            ang = rng.uniform(-180.0, 180.0)
+        else:
+            ang = rng.normal(0, cfg.rotate_deg)
         flip = rng.random() < cfg.flip_p
         cx_img, cy_img = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         ih, iw = img.shape[:2]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -43,6 +43,7 @@ class DetTrainConfig(LoopConfig):
     w_giou: float = 0.0           # weight of a GIoU loss on the boxes of the regression cells (0: smooth-L1 only)
     regress_min_gauss: float = 0.0  # > 0: box regression also where a hand's Gaussian >= this (CenterCodec)
     unlabelled: str = ""          # JSON of mined unlabelled hands in train photos (python -m train.mine)
+    full_rotation_p: float = 0.0  # share of training photos pasted at any angle (else N(0, 30 deg)); val stays upright
 
 
 def group_by_image(records):
@@ -201,7 +202,10 @@ def train(cfg: DetTrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
     setup_cpu(cfg, device)
     codec = CenterCodec((cfg.input_width, cfg.input_height), 4, regress_min_gauss=cfg.regress_min_gauss)
+    if not 0.0 <= cfg.full_rotation_p <= 1.0:
+        raise ValueError(f"--full-rotation-p {cfg.full_rotation_p}: expected a value in [0, 1]")
     scfg = SceneConfig(cfg.input_width, cfg.input_height)
+    train_scfg = replace(scfg, full_rotation_p=cfg.full_rotation_p)
     report = LoadReport()
     train_recs = load_records(cfg.data, cfg.train_split, cfg.skip_bad, report)
     if cfg.limit:
@@ -229,7 +233,7 @@ def train(cfg: DetTrainConfig) -> dict:
         unlabelled = load_unlabelled(cfg.unlabelled, data_root(cfg.data))
         log.info("ignoring %d mined unlabelled hands in %d photos", sum(len(v) for v in unlabelled.values()),
                  len(unlabelled))
-    ds = SceneDataset(train_groups, cache, codec, scfg, cfg.epoch_scenes, seed=cfg.seed + rank + state["step"],
+    ds = SceneDataset(train_groups, cache, codec, train_scfg, cfg.epoch_scenes, seed=cfg.seed + rank + state["step"],
                       unlabelled=unlabelled)
     loader = DataLoader(ds, batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=True,
                         worker_init_fn=worker_init if cfg.workers else None,

@@ -1,0 +1,162 @@
+"""Robustness: the accuracy benchmark (hands21/val photos, static mode) on degraded photos.
+
+    python -m bench robustness --images 300 --out docs/bench
+
+Each condition changes every photo the same way before the method sees it: exposure (dark,
+dark with sensor noise, over-exposed, low contrast), noise, blur (Gaussian, horizontal motion),
+JPEG compression, half resolution, grey, and rotations by 90 and 180 degrees (hands pointing
+sideways and down; hands21's photos are mostly upright). For a rotation the predicted keypoints
+are mapped back to the photo's pixels, so every condition is scored against the same labels with
+:mod:`bench.accuracy`. Noise is seeded per photo: every method sees the same pixels.
+
+The labels were made by MediaPipe on the clean photos, so MediaPipe's clean row is agreement with
+itself; what the table shows is how much each method loses as the photos get worse.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import zlib
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from tracker.geometry import invert_affine
+
+from . import accuracy
+
+log = logging.getLogger(__name__)
+
+#: a condition: (photo HxWx3 uint8 BGR, rng) -> (degraded photo, 2x3 affine photo px -> degraded
+#: px, or None when the pixels stay where they are)
+Condition = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray | None]]
+
+
+def _u8(x) -> np.ndarray:
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def _noise(img, rng, sigma):
+    return _u8(img.astype(np.float32) + rng.normal(0, sigma, img.shape).astype(np.float32))
+
+
+def _jpeg(img, quality):
+    return cv2.imdecode(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
+
+
+def _half_res(img):
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(w // 2, 1), max(h // 2, 1)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _motion_blur(img, length):
+    k = np.zeros((length, length), np.float32)
+    k[length // 2] = 1.0 / length
+    return cv2.filter2D(img, -1, k)
+
+
+def rotation(quarter_turns: int) -> Condition:
+    """Rotate clockwise by ``quarter_turns`` x 90 degrees; the affine maps photo px to rotated px."""
+    code = {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_COUNTERCLOCKWISE}[quarter_turns % 4]
+
+    def apply(img, rng):
+        h, w = img.shape[:2]
+        a = {1: [[0, -1, h - 1], [1, 0, 0]],
+             2: [[-1, 0, w - 1], [0, -1, h - 1]],
+             3: [[0, 1, 0], [-1, 0, w - 1]]}[quarter_turns % 4]
+        return cv2.rotate(img, code), np.array(a, np.float64)
+    return apply
+
+
+def _pixels(fn) -> Condition:
+    return lambda img, rng: (fn(img, rng), None)
+
+
+#: name -> (what it does, condition)
+CONDITIONS: dict[str, tuple[str, Condition]] = {
+    "clean": ("the photo as it is", _pixels(lambda i, r: i)),
+    "dark": ("pixels x0.25 (under-exposed)", _pixels(lambda i, r: _u8(i * 0.25))),
+    "dark-noise": ("pixels x0.25, then Gaussian noise sigma 3 (a dim room's sensor)",
+                   _pixels(lambda i, r: _noise(_u8(i * 0.25), r, 3.0))),
+    "bright": ("pixels x1.8, clipped (over-exposed)", _pixels(lambda i, r: _u8(i * 1.8))),
+    "low-contrast": ("contrast x0.4 about grey 128", _pixels(lambda i, r: _u8(128 + (i.astype(np.float32) - 128) * 0.4))),
+    "noise": ("Gaussian noise sigma 15", _pixels(lambda i, r: _noise(i, r, 15.0))),
+    "blur": ("Gaussian blur sigma 2 px", _pixels(lambda i, r: cv2.GaussianBlur(i, (0, 0), 2.0))),
+    "motion-blur": ("horizontal motion blur over 9 px", _pixels(lambda i, r: _motion_blur(i, 9))),
+    "jpeg": ("JPEG quality 10", _pixels(lambda i, r: _jpeg(i, 10))),
+    "half-res": ("half resolution, scaled back up", _pixels(lambda i, r: _half_res(i))),
+    "grey": ("greyscale", _pixels(lambda i, r: cv2.cvtColor(cv2.cvtColor(i, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))),
+    "rot90": ("rotated 90 degrees clockwise (hands pointing sideways)", rotation(1)),
+    "rot180": ("rotated 180 degrees (hands pointing down)", rotation(2)),
+}
+
+
+class Perturbed:
+    """``method`` (a :mod:`bench.methods` callable) seeing every frame through ``condition``; the
+    keypoints it reports are mapped back to the undegraded frame's pixels."""
+
+    def __init__(self, method, condition: Condition, seed: int = 0):
+        self.method, self.condition, self.seed = method, condition, seed
+
+    def __call__(self, frame, timestamp_ms=None):
+        # the same noise for every method: seeded by the photo's pixels, not by call order
+        rng = np.random.default_rng([self.seed, zlib.crc32(np.ascontiguousarray(frame).data)])
+        img, a = self.condition(frame, rng)
+        out = self.method(np.ascontiguousarray(img))
+        if a is None:
+            return out
+        inv = invert_affine(a)
+        views = {k: [dataclasses.replace(h, keypoints=(np.asarray(h.keypoints, np.float64) @ inv[:, :2].T
+                                                       + inv[:, 2]).astype(np.float32)) for h in v]
+                 for k, v in out.views.items()}
+        return dataclasses.replace(out, views=views)
+
+
+def check_conditions(names) -> list[str]:
+    """``names`` as a list; ValueError naming the unknown ones."""
+    names = list(names)
+    bad = [n for n in names if n not in CONDITIONS]
+    if bad or not names:
+        raise ValueError(f"unknown condition(s) {bad or names}; choose from {', '.join(CONDITIONS)}")
+    return names
+
+
+def run(methods: dict, images: list, conditions=tuple(CONDITIONS), seed: int = 0) -> dict:
+    """``methods``: name -> (method, view). Returns {condition: {name: summary row}} with PCK@0.1,
+    PCK@0.05, found rate, handedness accuracy and false hands per photo per method."""
+    out = {}
+    for c in check_conditions(conditions):
+        out[c] = {}
+        for name, (method, view) in methods.items():
+            s = accuracy.summarize(accuracy.run(Perturbed(method, CONDITIONS[c][1], seed), images, view,
+                                                progress_every=0))
+            out[c][name] = {k: s[k] for k in ("pck@0.1", "pck@0.05", "found_rate", "handedness_acc",
+                                              "false_pos_per_image")}
+            log.info("robustness %s %s: PCK@0.1 %.3f found %.3f", c, name, s["pck@0.1"], s["found_rate"])
+    return out
+
+
+def table(res: dict) -> str:
+    """Markdown: one row per condition, PCK@0.1 / found / side accuracy per method, and each
+    method's PCK@0.1 as a share of its clean one."""
+    names = list(next(iter(res.values()), {}))
+    head = ["condition", "what"]
+    for n in names:
+        head += [f"{n} PCK@0.1", "found", "side acc", "vs clean"]
+    rows = []
+    for c, per in res.items():
+        row = [c, CONDITIONS[c][0] if c in CONDITIONS else ""]
+        for n in names:
+            s = per.get(n)
+            clean = res.get("clean", {}).get(n, {}).get("pck@0.1")
+            if s is None:
+                row += ["-"] * 4
+                continue
+            rel = f"{s['pck@0.1'] / clean:.2f}" if clean else "-"
+            row += [f"{s['pck@0.1']:.3f}", f"{s['found_rate']:.3f}", f"{s['handedness_acc']:.3f}", rel]
+        rows.append(row)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""bench.robustness: degraded photos scored against the clean photo's labels."""
+import cv2
+import numpy as np
+import pytest
+
+from bench import robustness
+from bench.__main__ import main as bench_main
+from bench.accuracy import GtImage
+from bench.methods import FrameOutput
+from bench.temporal import PredHand
+
+# 17 keypoints drawn as single pixels of distinct grey levels on a black photo
+LEVELS = 60 + 10 * np.arange(17)
+KP = np.stack([20 + 3 * np.arange(17), 15 + (np.arange(17) * 7) % 40], 1).astype(np.float32)
+
+
+def _photo(h=64, w=96):
+    img = np.zeros((h, w, 3), np.uint8)
+    for (x, y), g in zip(KP.astype(int), LEVELS):
+        img[y, x] = g
+    return img
+
+
+class DotFinder:
+    """A fake method: each keypoint where its grey level is in the frame it is given."""
+
+    def __call__(self, frame, timestamp_ms=None):
+        kp = []
+        for g in LEVELS:
+            ys, xs = np.nonzero(frame[..., 0] == g)
+            kp.append((xs[0], ys[0]) if len(xs) else (0, 0))
+        return FrameOutput({"v": [PredHand(np.array(kp, np.float32), "right")]}, 1.0)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_rotation_affine_says_where_each_pixel_went(turns):
+    img = _photo()
+    out, a = robustness.rotation(turns)(img, np.random.default_rng(0))
+    moved = KP @ a[:, :2].T + a[:, 2]
+    for (x, y), g in zip(np.rint(moved).astype(int), LEVELS):
+        assert out[y, x, 0] == g
+    assert out.shape[:2] == (img.shape[:2] if turns == 2 else img.shape[1::-1])
+
+
+@pytest.mark.parametrize("name", ["rot90", "rot180"])
+def test_perturbed_maps_the_keypoints_back_to_the_photo(name):
+    res = robustness.Perturbed(DotFinder(), robustness.CONDITIONS[name][1])(_photo())
+    np.testing.assert_allclose(res.views["v"][0].keypoints, KP, atol=1e-4)
+    # the method itself saw them elsewhere
+    assert np.abs(DotFinder()(robustness.rotation(1 if name == "rot90" else 2)(_photo(), None)[0])
+                  .views["v"][0].keypoints - KP).max() > 5
+
+
+def test_run_scores_rotated_photos_against_the_clean_labels(tmp_path):
+    path = tmp_path / "p.png"
+    cv2.imwrite(str(path), _photo())
+    images = [GtImage(path, [KP.copy()], [np.ones(17, np.float32)], [1], [1.0])]
+    res = robustness.run({"dots": (DotFinder(), "v")}, images, ["clean", "rot90", "rot180", "dark"])
+    for c in ("clean", "rot90", "rot180"):
+        assert res[c]["dots"]["pck@0.1"] == 1.0 and res[c]["dots"]["found_rate"] == 1.0
+    assert res["dark"]["dots"]["pck@0.1"] < 0.5   # the grey levels changed: this fake loses them
+    text = robustness.table(res)
+    assert "| rot180 | rotated 180 degrees (hands pointing down) | 1.000 | 1.000 | 1.000 | 1.00 |" in text
+
+
+@pytest.mark.parametrize("name", list(robustness.CONDITIONS))
+def test_conditions_keep_a_uint8_photo_and_the_same_noise_for_every_method(name):
+    img = np.random.default_rng(1).integers(0, 256, (48, 64, 3), np.uint8)
+    seen = []
+
+    def grab(frame, timestamp_ms=None):
+        seen.append(frame.copy())
+        return FrameOutput({"v": []}, 1.0)
+
+    for _ in range(2):   # two methods, or two runs: the same pixels
+        robustness.Perturbed(grab, robustness.CONDITIONS[name][1], seed=3)(img)
+    assert seen[0].dtype == np.uint8 and seen[0].ndim == 3 and seen[0].size == img.size
+    np.testing.assert_array_equal(seen[0], seen[1])
+    assert (name == "clean") == np.array_equal(seen[0], img)
+
+
+@pytest.mark.parametrize("names, ok", [(["clean", "rot90"], True), (["rot45"], False), ([], False)])
+def test_check_conditions(names, ok):
+    if ok:
+        assert robustness.check_conditions(names) == names
+    else:
+        with pytest.raises(ValueError, match="unknown condition"):
+            robustness.check_conditions(names)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--conditions", "clean,rot45"], "--conditions: unknown condition(s) ['rot45']"),
+    (["--images", "0"], "--images must be >= 1, got 0"),
+    (["--shared", "/nowhere"], "no data/hands21 under --shared /nowhere"),
+])
+def test_cli_errors_name_the_option(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        bench_main(["robustness", *argv])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_cli_writes_json_and_markdown(hands21, tmp_path, capsys):
+    bench_main(["robustness", "--shared", str(hands21.parents[1]), "--images", "6", "--conditions",
+                "clean,rot180", "--no-mediapipe", "--threads", "1", "--out", str(tmp_path)])
+    import json
+    r = json.loads((tmp_path / "robustness.json").read_text())
+    assert r["images"] == 6 and set(r["results"]) == {"clean", "rot180"}
+    assert set(r["results"]["clean"]) == {"handtrack"}
+    assert r["results"]["clean"]["handtrack"]["found_rate"] > 0.5
+    md = (tmp_path / "robustness.md").read_text()
+    assert "| rot180 |" in md and md.count("\n|") == 4
+    assert "| clean |" in capsys.readouterr().out
+
+
+def test_report_section_from_the_last_run(tmp_path):
+    from bench.run import robustness_section
+    assert robustness_section(tmp_path) == []
+    row = {"pck@0.1": 0.8, "pck@0.05": 0.6, "found_rate": 0.9, "handedness_acc": 0.95, "false_pos_per_image": 0.0}
+    (tmp_path / "robustness.json").write_text(
+        '{"images": 5, "seed": 0, "results": {"clean": {"handtrack": %s}, "rot90": {"handtrack": %s}}}'
+        % (str(row).replace("'", '"'), str(dict(row, **{"pck@0.1": 0.4})).replace("'", '"')))
+    text = "\n".join(robustness_section(tmp_path))
+    assert "## Robustness" in text and "Last run: 5 hands21/val photos" in text
+    assert "| rot90 | rotated 90 degrees clockwise (hands pointing sideways) | 0.400 | 0.900 | 0.950 | 0.50 |" in text
+    (tmp_path / "robustness.json").write_text("{not json")
+    assert robustness_section(tmp_path) == []
