@@ -43,8 +43,20 @@ def test_command_line_tracker_options(tmp_path, argv, want):
     assert got == want
 
 
-def test_command_line_refine_score_out_of_range(tmp_path, capsys):
-    from bench.__main__ import config_from_args
+@pytest.mark.parametrize("argv, message", [
+    (["--only", "videos", "--refine-score", "2"], "--refine-score must be in [0, 1]"),
+    (["live", "--fps", "0"], "--fps"),
+    (["live", "--seconds", "x"], "--seconds"),
+    (["live", "--video", "/nonexistent.mp4"], "/nonexistent.mp4"),
+    (["train-step", "--nets", "resnet"], "unknown net(s)/allocator(s) ['resnet']"),
+    (["train-step", "--allocators", "jemalloc"], "unknown net(s)/allocator(s) ['jemalloc']"),
+    (["train-step", "--steps", "2"], "--steps 2: must be more than the 2 warm-up steps"),
+    (["robustness", "--conditions", "clean,rot45"], "--conditions: unknown condition(s) ['rot45']"),
+    (["robustness", "--images", "0"], "--images must be >= 1, got 0"),
+    (["robustness", "--shared", "/nowhere"], "no data/hands21 under --shared /nowhere"),
+])
+def test_bad_command_line_options_exit_2_naming_them(argv, message, capsys):
+    from bench.__main__ import main
     with pytest.raises(SystemExit) as e:
-        config_from_args(["--shared", str(tmp_path), "--only", "videos", "--refine-score", "2"])
-    assert e.value.code == 2 and "--refine-score must be in [0, 1]" in capsys.readouterr().err
+        main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err

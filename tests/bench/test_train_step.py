@@ -1,8 +1,5 @@
 """``python -m bench train-step``: every net and allocator timed in its own process (no timing
-asserted), bad options one error."""
-import pytest
-
-from bench.__main__ import main
+asserted); its bad options are in test_bench_options."""
 from bench.train_step import run
 
 
@@ -11,14 +8,3 @@ def test_train_step_rows_for_each_allocator():
     assert [(r["net"], r["allocator"], r["steps"]) for r in rows] == [("landmarks-cpu", "default", 2),
                                                                       ("landmarks-cpu", "keep", 2)]
     assert all(r["p95"] >= r["p50"] > 0 for r in rows)
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--nets", "resnet"], "unknown net(s)/allocator(s) ['resnet']"),
-    (["--allocators", "jemalloc"], "unknown net(s)/allocator(s) ['jemalloc']"),
-    (["--steps", "2"], "--steps 2: must be more than the 2 warm-up steps"),
-])
-def test_train_step_cli_bad_options(args, message, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["train-step", *args])
-    assert e.value.code == 2 and message in capsys.readouterr().err
