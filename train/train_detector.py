@@ -196,14 +196,14 @@ def train(cfg: DetTrainConfig) -> dict:
         raise ValueError(f"--regress-min-gauss {cfg.regress_min_gauss}: expected a value in [0, 1)")
     if not cfg.w_giou >= 0.0:
         raise ValueError(f"--w-giou {cfg.w_giou}: expected >= 0")
+    if not 0.0 <= cfg.full_rotation_p <= 1.0:
+        raise ValueError(f"--full-rotation-p {cfg.full_rotation_p}: expected a value in [0, 1]")
     rank, world, device = init_distributed()
     out = Path(cfg.out)
     setup_logging(out, rank)
     torch.manual_seed(cfg.seed)
     setup_cpu(cfg, device)
     codec = CenterCodec((cfg.input_width, cfg.input_height), 4, regress_min_gauss=cfg.regress_min_gauss)
-    if not 0.0 <= cfg.full_rotation_p <= 1.0:
-        raise ValueError(f"--full-rotation-p {cfg.full_rotation_p}: expected a value in [0, 1]")
     scfg = SceneConfig(cfg.input_width, cfg.input_height)
     train_scfg = replace(scfg, full_rotation_p=cfg.full_rotation_p)
     report = LoadReport()

@@ -215,13 +215,15 @@ def test_acquisition_figures_match_the_reported_hands(monkeypatch):
     import train.evaluate as ev
     gt = np.array([[10, 10, 50, 50], [100, 100, 140, 140]], np.float32)
     scenes = [(np.zeros((200, 200, 3), np.uint8), gt, np.zeros((0, 4))) for _ in range(2)]
-    monkeypatch.setattr(ev, "_scenes", lambda *a, **k: scenes)
+    asked = []
+    monkeypatch.setattr(ev, "_scenes", lambda *a, **k: asked.append(a) or scenes)
     det = Scripted([([10, 10, 50, 50], 0.9), ([100, 100, 125, 125], 0.7)])   # hand 1: a loose box
     det.default_threshold = 0.5
     tracker = FakeTracker([([11, 11, 50, 50], 0.9),        # hand 0
                            ([101, 99, 141, 139], 0.8),      # hand 1, its keypoint box
                            ([160, 10, 190, 40], 0.6)], det)  # a false hand
-    res = ev.evaluate_acquisition(tracker, [], {}, n_scenes=2)
+    res = ev.evaluate_acquisition(tracker, [], {}, n_scenes=2, full_rotation=True)
+    assert asked[0][2:] == (2, 7, 640, 480, True) and res["full_rotation"] is True
     assert res["recall"] == 1.0 and res["fp_per_frame"] == 1.0 and res["hands_in_scenes"] == 4
     assert res["detector_threshold"] == 0.5
     alone = res["detector_alone"]
@@ -311,7 +313,7 @@ def test_calibration_scene_count(monkeypatch, tmp_path, argv, cal_scenes):
     monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h: calls.append((n, seed)) or [])
     monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
     monkeypatch.setattr(ev, "evaluate_detector", lambda det, recs, cache, n, threshold, fp_grid, match_iou,
-                        scene_size: {"scenes": n, "threshold": threshold})
+                        scene_size, full_rotation: {"scenes": n, "threshold": threshold})
     out = tmp_path / "e.json"
     ev.main(["detector", "--scenes", "3", "--out", str(out), *argv])
     res = json.loads(out.read_text())
@@ -320,11 +322,15 @@ def test_calibration_scene_count(monkeypatch, tmp_path, argv, cal_scenes):
     assert res["threshold"] == (0.4 if cal_scenes else None)
 
 
-@pytest.mark.parametrize("argv, size, small", [([], (64, 48), False),
-                                               (["--scene-size", "640x480", "--small-hands"], (640, 480), True)])
-def test_detector_scene_size_and_small_hands(monkeypatch, tmp_path, argv, size, small):
+@pytest.mark.parametrize("argv, size, small, rot", [
+    ([], (64, 48), False, False),
+    (["--scene-size", "640x480", "--small-hands"], (640, 480), True, False),
+    (["--full-rotation"], (64, 48), False, True),
+])
+def test_detector_scene_size_small_hands_and_rotation(monkeypatch, tmp_path, argv, size, small, rot):
     """Detector scenes default to the detector's input size; --scene-size sets the calibration and
-    evaluation scenes' size, --small-hands the detector's second pass; the JSON says both."""
+    evaluation scenes' size, --small-hands the detector's second pass, --full-rotation the
+    evaluation scenes' angles (the calibration scenes stay upright); the JSON says them."""
     import json
     import train.evaluate as ev
     seen = {}
@@ -341,9 +347,10 @@ def test_detector_scene_size_and_small_hands(monkeypatch, tmp_path, argv, size, 
     monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h: seen.setdefault("cal", (w, h)) and [])
     monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
     monkeypatch.setattr(ev, "evaluate_detector", lambda det, recs, cache, n, threshold, fp_grid, match_iou,
-                        scene_size: {"scene_size": list(scene_size)})
+                        scene_size, full_rotation: {"scene_size": list(scene_size), "full_rotation": full_rotation})
     out = tmp_path / "e.json"
     ev.main(["detector", "--scenes", "3", "--calibrate", "--out", str(out), *argv])
     res = json.loads(out.read_text())
     assert res["scene_size"] == list(size) and seen["cal"] == size
     assert res["small_hands"] is small and seen["small_hands"] is small
+    assert res["full_rotation"] is rot

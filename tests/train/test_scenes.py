@@ -142,3 +142,27 @@ def test_hide_covered_units():
     m = np.array([[1.0, 0, 100], [0, 1.0, 50]])   # a 50x40 photo moved to (100, 50)
     pts = np.array([[110.0, 60], [149, 89], [151, 60], [99, 60]])
     assert _inside_photo(pts, m, 50, 40, 0) == 2 and _inside_photo(pts, m, 50, 40, 10) == 1
+
+
+def _pointing_down_share(full_rotation_p, n=80):
+    """Share of pasted hands whose wrist -> middle-MCP direction points down the canvas (> 120
+    degrees from up); the photo's hand points straight up."""
+    kp = np.zeros((17, 2), np.float32)
+    kp[:, 0] = 112.0
+    kp[:, 1] = np.linspace(150, 60, 17)        # wrist (0) at the bottom, fingers above
+    rec = HandRecord(Path("up.webp"), kp, np.ones(17, np.float32), RIGHT, 1.0, 0)
+    cfg = SceneConfig(256, 192, hand_frac=(0.2, 0.3), count_p=(0, 1, 0, 0, 0), full_rotation_p=full_rotation_p)
+    rng = np.random.default_rng(5)
+    down = 0
+    for _ in range(n):
+        _, hands, _ = compose_scene([[rec]], {rec.image: np.full((224, 224, 3), 90, np.uint8)}, cfg, rng,
+                                    photometric_aug=False)
+        v = hands[0][0][8] - hands[0][0][0]     # wrist -> middle MCP, image y points down
+        down += np.degrees(np.arccos(-v[1] / np.hypot(*v))) > 120
+    return down / n
+
+
+def test_full_rotation_pastes_hands_pointing_down():
+    assert _pointing_down_share(0.0) == 0.0      # N(0, 30 deg) about upright
+    assert 0.2 < _pointing_down_share(1.0) < 0.5  # uniform over the circle: a third
+    assert 0.05 < _pointing_down_share(0.5) < 0.3

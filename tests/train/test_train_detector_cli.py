@@ -54,16 +54,18 @@ def test_example_picture_with_fewer_scenes_than_a_row(data, tmp_path):
     assert img[:, 3 * 64:].max() == 0 and img[:, :3 * 64].max() > 0
 
 
-def test_giou_and_wide_regression_reach_the_checkpoint_and_log(data, tmp_path):
-    train(_cfg(data, tmp_path / "run", max_steps=2, w_giou=2.0, regress_min_gauss=0.3))
+def test_giou_wide_regression_and_full_rotation_reach_the_checkpoint_and_log(data, tmp_path):
+    train(_cfg(data, tmp_path / "run", max_steps=2, w_giou=2.0, regress_min_gauss=0.3, full_rotation_p=0.5))
     ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert ck["codec"]["regress_min_gauss"] == 0.3 and ck["train_config"]["w_giou"] == 2.0
+    assert ck["train_config"]["full_rotation_p"] == 0.5
 
 
 @pytest.mark.parametrize("kw, message", [({"regress_min_gauss": 1.5}, "--regress-min-gauss 1.5: expected a value in"),
                                          ({"regress_min_gauss": -0.2}, "--regress-min-gauss -0.2"),
-                                         ({"w_giou": -1.0}, "--w-giou -1.0: expected >= 0")])
-def test_box_loss_options_out_of_range_name_the_flag(data, tmp_path, kw, message):
+                                         ({"w_giou": -1.0}, "--w-giou -1.0: expected >= 0"),
+                                         ({"full_rotation_p": 1.5}, "--full-rotation-p 1.5: expected a value in")])
+def test_scene_and_loss_options_out_of_range_name_the_flag(data, tmp_path, kw, message):
     with pytest.raises(ValueError, match=message):
         train(_cfg(data, tmp_path / "run", max_steps=1, **kw))
     assert not (tmp_path / "run" / "last.pt").exists()
