@@ -104,7 +104,7 @@ class Perturbed:
         # the same noise for every method: seeded by the photo's pixels, not by call order
         rng = np.random.default_rng([self.seed, zlib.crc32(np.ascontiguousarray(frame).data)])
         img, a = self.condition(frame, rng)
-        out = self.method(np.ascontiguousarray(img))
+        out = self.method(np.ascontiguousarray(img), timestamp_ms)
         if a is None:
             return out
         inv = invert_affine(a)
