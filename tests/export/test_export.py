@@ -1,5 +1,7 @@
 """Export parity: ONNX checker, onnxruntime vs torch allclose, decoded keypoints within 0.1 px,
 metadata that the runtime stages accept; and the shipped models load."""
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -98,6 +100,19 @@ def test_verify_catches_a_mismatch(tmp_path):
 def test_shipped_models_load(loader):
     m = loader(threads=1)
     assert m.meta["model_version"]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).resolve().parents[2] / "assets").glob("*.onnx")))
+def test_every_onnx_file_in_assets_loads_by_its_kind(name):
+    """The opt-in files (INT8 landmarks, the any-angle detector) load like the defaults; detectors
+    keep the calibrated threshold and a free input size (the small-hand pass needs it)."""
+    path = Path(__file__).resolve().parents[2] / "assets" / name
+    kind = {p.key: p.value for p in onnx.load(str(path)).metadata_props}["kind"]
+    m = (LandmarkModel if kind == "landmarks" else HandDetector)(path, threads=1)
+    assert m.meta["model_version"]
+    if kind == "detector":
+        assert m.default_threshold == 0.45 and m.any_size
+        HandDetector(path, threads=1, small_hands=True)
 
 
 @pytest.mark.parametrize("content,error", [(None, FileNotFoundError), (b"garbage", ValueError)])
