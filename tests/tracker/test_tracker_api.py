@@ -102,6 +102,7 @@ def test_flip_test_reaches_the_landmark_stage():
     ("refine_score", 1.5, "refine_score"),
     ("refine_score", -0.1, "refine_score"),
     ("refine_score", float("nan"), "refine_score"),
+    ("turn_retry", "yes", "turn_retry"),
     ("refine_score", "0.6", "refine_score"),
 ])
 def test_bad_options(option, value, match):
@@ -464,9 +465,11 @@ def test_default_redetection_threshold_takes_a_weakly_detected_returning_hand(sc
     (0.9, 0.5, 0.2, True),      # above the threshold: unsure keypoints do not matter (presence does)
 ])
 def test_low_detection_is_a_new_hand_when_its_keypoints_are_sure(static, det_score, kp_score, low, found):
-    # refine_score 0: the crop count below is the detections' alone (refinement: test_tracker_refine)
+    # refine_score 0, turn_retry off: the crop count below is the detections' alone (refinement:
+    # test_tracker_refine; turned retries: test_tracker_turn_retry)
     t, scene, det, lm = fake_tracker(min_detection_confidence=0.5, low_detection_confidence=low,
-                                     static_image_mode=static, smoothing=False, refine_score=0.0)
+                                     static_image_mode=static, smoothing=False, refine_score=0.0,
+                                     turn_retry=False)
     det.score, scene.keypoint_score = det_score, kp_score
     scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
     hands = t.process(blank(), timestamp_ms=0).hands
@@ -501,7 +504,8 @@ def test_hand_from_a_low_detection_is_reported_once_seen_again(det_score, there_
 ])
 def test_low_detection_inside_a_tracked_hands_crop_is_left_out(where, looked_at):
     from .tracker_fakes import FakeDetection
-    t, scene, det, lm = fake_tracker(min_detection_confidence=0.5, smoothing=False)
+    # turn_retry off: the empty detection's crop is counted once (test_tracker_turn_retry)
+    t, scene, det, lm = fake_tracker(min_detection_confidence=0.5, smoothing=False, turn_retry=False)
     k = hand_keypoints(100, 100, palm=30)
     scene.hands = [SceneHand(k, right=True)]
     box = np.array([*k.min(0), *k.max(0)], np.float32)
