@@ -175,9 +175,11 @@ class HandTrackerOptions:
             more turned by 180 degrees. The detector's wrist -> middle-MCP cue, which turns the
             first crop upright, can point the wrong way (hands pointing down, which its training
             scenes hardly held), and the landmark model then sees the hand upside down. On
-            composed 640x480 val scenes (``python -m train.evaluate acquisition``) the tracker
+            composed 640x480 val scenes (``python -m train.evaluate acquisition --turn-retry``) the tracker
             finds 0.849 of the hands instead of 0.828, at 0.060 false hands per frame instead of
-            0.056 (session 20). Costs one landmark crop per such detection.
+            0.056 (session 20), but on the shared clips it added two short false hands (a raised
+            finger for 5 frames, 1 frame on ali_hand) beside one real blurred hand, so it is off by
+            default. Costs one landmark crop per such detection.
     """
 
     max_hands: int = 2
@@ -204,7 +206,7 @@ class HandTrackerOptions:
     color_order: str = "bgr"
     small_hands: bool = False
     refine_score: float = 0.6
-    turn_retry: bool = True
+    turn_retry: bool = False
 
     def validate(self) -> "HandTrackerOptions":
         """Raise ValueError naming the first bad option; returns self."""

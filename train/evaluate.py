@@ -405,6 +405,9 @@ def main(argv=None):
     ap.add_argument("--refine-score", type=unit_float("--refine-score"), default=None, metavar="P",
                     help="acquisition: the tracker's refine_score (default: the tracker's, 0.6; 0 = the "
                     "tracker before session 19)")
+    ap.add_argument("--turn-retry", action="store_true",
+                    help="acquisition: a detector crop with no hand measured again turned by 180 degrees "
+                         "(tracker option turn_retry)")
     ap.add_argument("--small-hands", action="store_true",
                     help="detector, acquisition: with the detector's small-hand pass (tracker option small_hands)")
     from tracker.hand_tracker import HandTrackerOptions
@@ -450,7 +453,7 @@ def main(argv=None):
         elif a.kind == "acquisition":
             from tracker.hand_tracker import HandTracker
             with HandTracker(static_image_mode=True, max_hands=8, threads=a.threads, detector=a.model,
-                             small_hands=a.small_hands,
+                             small_hands=a.small_hands, turn_retry=a.turn_retry,
                              **({} if a.refine_score is None else {"refine_score": a.refine_score}),
                              landmark_model=a.landmark_model, min_detection_confidence=a.threshold,
                              min_tracking_confidence=a.presence,
@@ -460,6 +463,7 @@ def main(argv=None):
                 res = evaluate_acquisition(tr, recs, cache, a.scenes, width=w, height=h,
                                            full_rotation=a.full_rotation)
                 res["small_hands"] = a.small_hands
+                res["turn_retry"] = a.turn_retry
                 res["refine_score"] = tr.options.refine_score
         else:
             det = HandDetector(a.model, threads=a.threads, small_hands=a.small_hands)

@@ -233,12 +233,13 @@ def test_side_lock_flag_reaches_the_tracker(small_video, flag, want):
 
 @pytest.mark.parametrize("command", ["video", "webcam"])
 @pytest.mark.parametrize("flag, want", [([], False), (["--small-hands"], True)])
-def test_small_hands_flag_reaches_the_detector(small_video, command, flag, want):
+def test_small_hands_and_turn_retry_flags_reach_the_tracker(small_video, command, flag, want):
     source = [str(small_video)] if command == "video" else []
-    args = cli.make_parser().parse_args([command, *source, *flag])
+    args = cli.make_parser().parse_args([command, *source, *flag, *(["--turn-retry"] if want else [])])
     t = cli.build_tracker(args, mirrored=False)          # the shipped models
     try:
         assert t.options.small_hands is want and t.detector.small_hands is want
+        assert t.options.turn_retry is want
     finally:
         t.close()
 

@@ -1,5 +1,6 @@
 """A detector crop with no hand in it is measured once more turned by 180 degrees
-(``HandTrackerOptions.turn_retry``): the detector's orientation cue can point the wrong way."""
+(``HandTrackerOptions.turn_retry``, off by default): the detector's orientation cue can point the
+wrong way."""
 from __future__ import annotations
 
 import numpy as np
@@ -48,9 +49,9 @@ def _tracker(extra=False, **options):
 
 
 @pytest.mark.parametrize("static", [False, True])
-@pytest.mark.parametrize("turn_retry, hands, crops", [(True, 1, 2), (False, 0, 1)])
+@pytest.mark.parametrize("turn_retry, hands, crops", [(True, 1, 2), (False, 0, 1), (None, 0, 1)])
 def test_a_crop_turned_the_wrong_way_is_measured_again_turned_round(static, turn_retry, hands, crops):
-    t, lm = _tracker(static_image_mode=static, turn_retry=turn_retry)
+    t, lm = _tracker(static_image_mode=static, **({} if turn_retry is None else {"turn_retry": turn_retry}))
     res = t.process(blank(), timestamp_ms=0)
     assert len(res.hands) == hands and lm.crops == crops
     if hands:
@@ -59,14 +60,14 @@ def test_a_crop_turned_the_wrong_way_is_measured_again_turned_round(static, turn
 
 
 def test_an_empty_detection_stays_empty_for_one_more_crop():
-    t, lm = _tracker(extra=True, static_image_mode=True)
+    t, lm = _tracker(extra=True, static_image_mode=True, turn_retry=True)
     res = t.process(blank(), timestamp_ms=0)
     assert len(res.hands) == 1          # the real hand; nothing in the empty box either way
     assert lm.crops == 4                # two detections, each measured twice
 
 
 def test_tracked_crops_are_not_turned():
-    t, lm = _tracker(detector_interval=100)
+    t, lm = _tracker(detector_interval=100, turn_retry=True)
     t.process(blank(), timestamp_ms=0)
     before = lm.crops
     t.landmarks.scene.hands = []         # the hand leaves: its tracked crop finds nothing
