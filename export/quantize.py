@@ -126,6 +126,7 @@ def _detector_rows(a, train_recs, val) -> dict:
 
 
 def main(argv=None):
+    from tracker.cli import int_at_least
     from tracker.landmarks import LandmarkModel
     from train.data import ImageCache, load_records
     from train.evaluate import evaluate_landmarks
@@ -133,15 +134,14 @@ def main(argv=None):
     ap.add_argument("model")
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--data", default="../shared/data/hands21")
-    ap.add_argument("--calib", type=int, default=256, help="calibration crops (landmarks) or scenes (detector)")
-    ap.add_argument("--eval", type=int, default=1000, help="val hands (landmarks) or composed val scenes (detector)")
-    ap.add_argument("--photos", type=int, default=0,
+    ap.add_argument("--calib", type=int_at_least("--calib", 1), default=256,
+                    help="calibration crops (landmarks) or scenes (detector)")
+    ap.add_argument("--eval", type=int_at_least("--eval", 1), default=1000,
+                    help="val hands (landmarks) or composed val scenes (detector)")
+    ap.add_argument("--photos", type=int_at_least("--photos", 0), default=0,
                     help="detector: single val photos for the photo recall (0: all)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int_at_least("--threads", 1), default=2)
     a = ap.parse_args(argv)
-    for flag in ("calib", "eval", "photos", "threads"):
-        if getattr(a, flag) < (0 if flag == "photos" else 1):
-            ap.error(f"--{flag} must be {'>= 0' if flag == 'photos' else '>= 1'}, got {getattr(a, flag)}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         kind = _model_kind(a.model)
