@@ -47,8 +47,20 @@ def _source_args(p: argparse.ArgumentParser, video_help: str) -> None:
                    help="shared data folder (its videos/ are the default frames); default: ../shared")
     p.add_argument("--video", type=Path, default=None, help=video_help)
     p.add_argument("--size", type=_sizes, default=((640, 480),), help="frame size WxH (default 640x480)")
+    _model_args(p)
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    """--landmark-model / --detector-model (read back by :func:`_model_options`)."""
     p.add_argument("--landmark-model", type=Path, default=None, help="ONNX file (default: shipped)")
     p.add_argument("--detector-model", type=Path, default=None, help="ONNX file (default: shipped)")
+
+
+def _mediapipe_args(p: argparse.ArgumentParser) -> None:
+    """--no-mediapipe / --mp-venv: the MediaPipe columns of the sub-commands that compare."""
+    p.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe columns")
+    p.add_argument("--mp-venv", type=Path, default=None,
+                   help="MediaPipe venv (default ~/.cache/handtrack/mp-venv or $HANDTRACK_MP_VENV)")
 
 
 def _model_options(a: argparse.Namespace) -> dict:
@@ -104,12 +116,9 @@ def config_from_args(argv: list[str]):
     p.add_argument("--speed-threads", type=_ints, default=None, help="e.g. 1,2")
     p.add_argument("--threads", type=int, default=2, help="tracker threads for accuracy and motion")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe columns")
-    p.add_argument("--mp-venv", type=Path, default=None,
-                   help="MediaPipe venv (default ~/.cache/handtrack/mp-venv or $HANDTRACK_MP_VENV)")
+    _mediapipe_args(p)
     p.add_argument("--no-create-venv", action="store_true", help="do not create the MediaPipe venv")
-    p.add_argument("--landmark-model", type=Path, default=None, help="ONNX file (default: shipped)")
-    p.add_argument("--detector-model", type=Path, default=None, help="ONNX file (default: shipped)")
+    _model_args(p)
     p.add_argument("--no-oracle", action="store_true",
                    help="skip the motion run with ground-truth detections")
     p.add_argument("--min-detection-confidence", type=float, default=None, metavar="P",
@@ -269,62 +278,108 @@ def robustness_main(argv: list[str]) -> int:
     import json
 
     from tracker.cli import positive_int
-    from .robustness import CONDITIONS, __doc__ as doc, check_conditions, run, table
+    from .robustness import CONDITIONS, VIDEO_TURNS, __doc__ as doc, check_conditions, check_turns, run, table
     p = argparse.ArgumentParser(prog="python -m bench robustness", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
-                   help="shared data folder (data/hands21); default: ../shared")
+                   help="shared data folder (data/hands21, videos/); default: ../shared")
     p.add_argument("--images", type=positive_int("--images"), default=300,
                    help="hands21/val photos, a seeded random subset (default 300)")
     p.add_argument("--conditions", type=_names, default=tuple(CONDITIONS),
                    help="comma list (default: all): " + ", ".join(CONDITIONS))
+    p.add_argument("--no-photos", action="store_true", help="skip the photo part (e.g. with --videos)")
+    p.add_argument("--videos", type=_names, default=(), metavar="all|NAME,...",
+                   help="also play these clips of <shared>/videos (file names, or all) upright and turned")
+    p.add_argument("--video-turns", type=_names, default=("upright", "rot180"),
+                   help="comma list (default upright,rot180): " + ", ".join(VIDEO_TURNS))
+    p.add_argument("--video-frames", type=positive_int("--video-frames"), default=None, metavar="N",
+                   help="first N frames of each clip (default: all)")
     p.add_argument("--out", type=Path, default=None,
-                   help="folder for robustness.json and robustness.md (default: print only)")
+                   help="folder for robustness[_videos].json and .md (default: print only)")
     p.add_argument("--threads", type=positive_int("--threads"), default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe columns")
-    p.add_argument("--mp-venv", type=Path, default=None,
-                   help="MediaPipe venv (default ~/.cache/handtrack/mp-venv or $HANDTRACK_MP_VENV)")
-    p.add_argument("--landmark-model", type=Path, default=None, help="ONNX file (default: shipped)")
-    p.add_argument("--detector-model", type=Path, default=None, help="ONNX file (default: shipped)")
+    p.add_argument("--turn-retry", action="store_true", help="tracker option turn_retry (off by default)")
+    _mediapipe_args(p)
+    _model_args(p)
     a = p.parse_args(argv)
     try:
         conditions = check_conditions(a.conditions)
     except ValueError as e:
         p.error(f"--conditions: {e}")
+    try:
+        turns = check_turns(a.video_turns)
+    except ValueError as e:
+        p.error(f"--video-turns: {e}")
+    if a.no_photos and not a.videos:
+        p.error("--no-photos without --videos leaves nothing to run")
     data = a.shared / "data" / "hands21"
-    if not data.exists():
+    if not a.no_photos and not data.exists():
         p.error(f"no data/hands21 under --shared {a.shared}")
+    clips = []
+    if a.videos:
+        folder = a.shared / "videos"
+        clips = (sorted(folder.glob("*.mp4")) if a.videos == ("all",) else [folder / n for n in a.videos])
+        missing = [str(c) for c in clips if not c.is_file()]
+        if missing or not clips:
+            p.error(f"--videos: no such clip(s) {missing or [str(folder / '*.mp4')]}")
     if a.out is not None and not a.out.is_dir():
         p.error(f"--out: {a.out} is not a folder")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    from train.data import load_records
-    from .accuracy import select_images
     from .methods import MediaPipeMethod, TrackerMethod
-    images = select_images(load_records(data, "val"), a.images, a.seed)
-    methods = {"handtrack": (TrackerMethod(max_hands=2, static_image_mode=True, threads=a.threads,
-                                           **_model_options(a)), "smoothed")}
+    venv = None
     if not a.no_mediapipe:
         from .mediapipe_runner import ensure_venv
         venv = ensure_venv(a.mp_venv)
+    tracker_options = dict(max_hands=2, threads=a.threads, **_model_options(a))
+    if a.turn_retry:
+        tracker_options["turn_retry"] = True
+    options_text = " --turn-retry" if a.turn_retry else ""
+    if not a.no_photos:
+        from train.data import load_records
+        from .accuracy import select_images
+        images = select_images(load_records(data, "val"), a.images, a.seed)
+        methods = {"handtrack": (TrackerMethod(static_image_mode=True, **tracker_options), "smoothed")}
         if venv:
             methods["mediapipe"] = (MediaPipeMethod(venv, static_image_mode=True, max_hands=2), "mediapipe")
-    try:
-        res = run(methods, images, conditions, a.seed)
-    finally:
-        for m, _ in methods.values():
-            m.close()
-    text = table(res)
-    print(f"{len(images)} hands21/val photos, {sum(len(i.keypoints) for i in images)} hands, static mode\n")
-    print(text)
-    if a.out is not None:
-        (a.out / "robustness.json").write_text(json.dumps({"images": len(images), "seed": a.seed,
-                                                           "results": res}, indent=1))
-        (a.out / "robustness.md").write_text(
-            f"# Robustness (`python -m bench robustness --images {a.images}`)\n\n"
-            f"{len(images)} hands21/val photos, static mode; PCK@0.1 counts a missed hand as wrong, "
-            "'vs clean' is the PCK@0.1 as a share of the method's clean one.\n\n" + text + "\n")
+        try:
+            res = run(methods, images, conditions, a.seed)
+        finally:
+            for m, _ in methods.values():
+                m.close()
+        text = table(res)
+        print(f"{len(images)} hands21/val photos, {sum(len(i.keypoints) for i in images)} hands, static mode\n")
+        print(text)
+        if a.out is not None:
+            (a.out / "robustness.json").write_text(json.dumps({"images": len(images), "seed": a.seed,
+                                                               "results": res}, indent=1))
+            (a.out / "robustness.md").write_text(
+                f"# Robustness (`python -m bench robustness --images {a.images}{options_text}`)\n\n"
+                f"{len(images)} hands21/val photos, static mode; PCK@0.1 counts a missed hand as wrong, "
+                "'vs clean' is the PCK@0.1 as a share of the method's clean one.\n\n" + text + "\n")
+    if clips:
+        from .robustness import video_run, video_table
+        methods = {"handtrack": TrackerMethod(**tracker_options)}
+        if venv:
+            methods["mediapipe"] = MediaPipeMethod(venv, static_image_mode=False, max_hands=2)
+        try:
+            vres = video_run(methods, clips, turns, a.video_frames)
+        finally:
+            for m in methods.values():
+                m.close()
+        text = video_table(vres)
+        print(f"\n{len(clips)} shared clips, video mode, turned: {', '.join(turns)}\n")
+        print(text)
+        if a.out is not None:
+            (a.out / "robustness_videos.json").write_text(json.dumps(
+                {"clips": [c.name for c in clips], "video_frames": a.video_frames, "turns": turns,
+                 "results": vres}, indent=1))
+            (a.out / "robustness_videos.md").write_text(
+                f"# Robustness on the shared clips (`python -m bench robustness --no-photos --videos "
+                f"{','.join(a.videos)} --video-turns {','.join(turns)}{options_text}`)\n\n"
+                "No labels: hands per frame counts false hands too, compare a turned clip with the same clip "
+                "upright. Keypoints are mapped back to the upright clip; turning does not mirror, so a side "
+                "change inside a track is an error here too.\n\n" + text + "\n")
     return 0
 
 

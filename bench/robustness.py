@@ -1,6 +1,7 @@
 """Robustness: the accuracy benchmark (hands21/val photos, static mode) on degraded photos.
 
     python -m bench robustness --images 300 --out docs/bench
+    python -m bench robustness --no-photos --videos all --out docs/bench   # the shared clips turned
 
 Each condition changes every photo the same way before the method sees it: exposure (dark,
 dark with sensor noise, over-exposed, low contrast), noise, blur (Gaussian, horizontal motion),
@@ -11,12 +12,20 @@ are mapped back to the photo's pixels, so every condition is scored against the 
 
 The labels were made by MediaPipe on the clean photos, so MediaPipe's clean row is agreement with
 itself; what the table shows is how much each method loses as the photos get worse.
+
+The video part (:func:`video_run`, ``--videos``) plays the shared clips (no labels) upright and
+turned, each method in video mode, keypoints mapped back to the clip's pixels, and counts what
+:mod:`bench.videos` counts: hands per frame, linked tracks, side changes. Turning a frame does not
+mirror it, so every hand keeps its side: a side change is an error on a turned clip as on an
+upright one. Without labels, hands per frame counts false hands as well as real ones; compare a
+clip turned with the same clip upright.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import zlib
+from pathlib import Path
 from typing import Callable
 
 import cv2
@@ -100,6 +109,11 @@ class Perturbed:
     def __init__(self, method, condition: Condition, seed: int = 0):
         self.method, self.condition, self.seed = method, condition, seed
 
+    def reset(self):
+        """A new clip: the method's reset (video mode), when it has one."""
+        if hasattr(self.method, "reset"):
+            self.method.reset()
+
     def __call__(self, frame, timestamp_ms=None):
         # the same noise for every method: seeded by the photo's pixels, not by call order
         rng = np.random.default_rng([self.seed, zlib.crc32(np.ascontiguousarray(frame).data)])
@@ -157,6 +171,64 @@ def table(res: dict) -> str:
             rel = f"{s['pck@0.1'] / clean:.2f}" if clean else "-"
             row += [f"{s['pck@0.1']:.3f}", f"{s['found_rate']:.3f}", f"{s['handedness_acc']:.3f}", rel]
         rows.append(row)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+#: turns of the clips in the video part: name -> quarter turns clockwise
+VIDEO_TURNS = {"upright": 0, "rot90": 1, "rot180": 2, "rot270": 3}
+
+
+def check_turns(names) -> list[str]:
+    """``names`` as a list; ValueError naming the unknown ones."""
+    names = list(names)
+    bad = [n for n in names if n not in VIDEO_TURNS]
+    if bad or not names:
+        raise ValueError(f"unknown turn(s) {bad or names}; choose from {', '.join(VIDEO_TURNS)}")
+    return names
+
+
+def video_run(methods: dict, paths: list[Path], turns=("upright", "rot180"),
+              max_frames: int | None = None) -> dict:
+    """The clips ``paths`` turned by each of ``turns`` (names of :data:`VIDEO_TURNS`).
+
+    Args:
+        methods: name -> method in video mode (a :mod:`bench.methods` callable with ``reset()``).
+        max_frames: first frames of each clip (None: all).
+
+    Returns:
+        ``{turn: bench.videos.run result}``: per clip and view, hands per frame, tracks and side
+        changes of the keypoints mapped back to the upright clip.
+    """
+    from . import videos
+    out = {}
+    for t in check_turns(turns):
+        q = VIDEO_TURNS[t]
+        wrapped = {n: (Perturbed(m, rotation(q)) if q else m) for n, m in methods.items()}
+        out[t] = videos.run(list(paths), wrapped, max_frames)
+        for view, s in out[t]["total"].items():
+            log.info("robustness videos %s %s: %.2f hands per frame, %d tracks, %d side changes",
+                     t, view, s["hands_per_frame"], s["tracks"], s["side_changes"])
+    return out
+
+
+#: view names of bench.methods -> the method's name in tables
+VIEW_NAMES = {"smoothed": "handtrack", "mediapipe": "mediapipe"}
+
+
+def video_table(res: dict) -> str:
+    """Markdown: one row per clip and turn (and an "all clips" row per turn), hands per frame /
+    tracks / side changes per method."""
+    views = list(dict.fromkeys(v for r in res.values() for v in r["total"]))
+    head = ["clip", "turn"] + [f"{VIEW_NAMES.get(v, v)} hands/frame / tracks / side changes" for v in views]
+
+    def cells(d):
+        return [f"{d[v]['hands_per_frame']:.2f} / {d[v]['tracks']} / {d[v]['side_changes']}" if v in d else "-"
+                for v in views]
+    clips = list(dict.fromkeys(c for r in res.values() for c in r["videos"]))
+    rows = [[c, t, *cells(r["videos"][c])] for c in clips for t, r in res.items() if c in r["videos"]]
+    rows += [["all clips", t, *cells(r["total"])] for t, r in res.items()]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)

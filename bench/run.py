@@ -579,21 +579,28 @@ def write_report(bench: Bench, out: Path) -> None:
 
 
 def robustness_section(out: Path) -> list[str]:
-    """REPORT.md lines for the last ``python -m bench robustness --out`` into ``out`` (none without one)."""
-    from .robustness import table
+    """REPORT.md lines for the last ``python -m bench robustness --out`` into ``out``: its photo part
+    (robustness.json) and its video part (robustness_videos.json), each when present."""
+    from .robustness import table, video_table
+    L: list[str] = []
     f = out / "robustness.json"
-    if not f.exists():
-        return []
     try:
-        r = json.loads(f.read_text())
-        return ["## Robustness (separate command: `python -m bench robustness`)", "",
-                f"Last run: {r['images']} hands21/val photos, static mode, each condition applied to every "
-                "photo; rotated photos are scored after mapping the keypoints back. 'vs clean' is PCK@0.1 as "
-                "a share of the method's clean figure (the labels are MediaPipe's on the clean photos).", "",
-                table(r["results"]), ""]
-    except (ValueError, KeyError, TypeError) as e:
+        if f.exists():
+            r = json.loads(f.read_text())
+            L += [f"Photos, last run: {r['images']} hands21/val photos, static mode, each condition applied to "
+                  "every photo; rotated photos are scored after mapping the keypoints back. 'vs clean' is "
+                  "PCK@0.1 as a share of the method's clean figure (the labels are MediaPipe's on the clean "
+                  "photos).", "", table(r["results"]), ""]
+        f = out / "robustness_videos.json"
+        if f.exists():
+            r = json.loads(f.read_text())
+            L += [f"Shared clips, last run: {len(r['clips'])} clips in video mode, upright and turned, keypoints "
+                  "mapped back (no labels: hands per frame counts false hands too; compare a turned clip with "
+                  "the same clip upright).", "", video_table(r["results"]), ""]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         log.warning("ignoring unreadable %s: %s", f, e)
         return []
+    return ["## Robustness (separate command: `python -m bench robustness`)", "", *L] if L else []
 
 
 def videos_section(res: dict) -> list[str]:

@@ -54,6 +54,13 @@ def test_command_line_tracker_options(tmp_path, argv, want):
     (["robustness", "--conditions", "clean,rot45"], "--conditions: unknown condition(s) ['rot45']"),
     (["robustness", "--images", "0"], "--images must be >= 1, got 0"),
     (["robustness", "--shared", "/nowhere"], "no data/hands21 under --shared /nowhere"),
+    (["robustness", "--video-turns", "upright,rot45"], "--video-turns: unknown turn(s) ['rot45']"),
+    (["robustness", "--no-photos"], "--no-photos without --videos leaves nothing to run"),
+    (["robustness", "--no-photos", "--shared", "/nowhere", "--videos", "a.mp4"],
+     "--videos: no such clip(s) ['/nowhere/videos/a.mp4']"),
+    (["robustness", "--no-photos", "--shared", "/nowhere", "--videos", "all"],
+     "--videos: no such clip(s) ['/nowhere/videos/*.mp4']"),
+    (["robustness", "--no-photos", "--videos", "all", "--video-frames", "0"], "--video-frames must be >= 1, got 0"),
 ])
 def test_bad_command_line_options_exit_2_naming_them(argv, message, capsys):
     from bench.__main__ import main

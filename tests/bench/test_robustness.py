@@ -112,7 +112,104 @@ def test_report_section_from_the_last_run(tmp_path):
         '{"images": 5, "seed": 0, "results": {"clean": {"handtrack": %s}, "rot90": {"handtrack": %s}}}'
         % (str(row).replace("'", '"'), str(dict(row, **{"pck@0.1": 0.4})).replace("'", '"')))
     text = "\n".join(robustness_section(tmp_path))
-    assert "## Robustness" in text and "Last run: 5 hands21/val photos" in text
+    assert "## Robustness" in text and "Photos, last run: 5 hands21/val photos" in text
     assert "| rot90 | rotated 90 degrees clockwise (hands pointing sideways) | 0.400 | 0.900 | 0.950 | 0.50 |" in text
     (tmp_path / "robustness.json").write_text("{not json")
     assert robustness_section(tmp_path) == []
+
+
+class TopHalfBlob:
+    """A fake video-mode method: one hand (all 17 keypoints on the bright blob's centre, side
+    "left" when the blob is in the left half) while the blob is in the top half of the frame it
+    sees; counts its resets."""
+
+    def __init__(self):
+        self.resets = 0
+
+    def reset(self):
+        self.resets += 1
+
+    def __call__(self, frame, timestamp_ms=None):
+        ys, xs = np.nonzero(frame[..., 1] > 128)
+        h, w = frame.shape[:2]
+        if not len(xs) or ys.mean() > h / 2:
+            return FrameOutput({"smoothed": [], "raw": []}, 1.0)
+        kp = np.tile([xs.mean(), ys.mean()], (17, 1)).astype(np.float32)
+        hand = PredHand(kp, "left" if xs.mean() < w / 2 else "right", 0, 1.0)
+        return FrameOutput({"smoothed": [hand], "raw": [hand]}, 1.0)
+
+
+def _clip(path, frames=12, w=96, h=64):
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (w, h))
+    assert out.isOpened()
+    for i in range(frames):
+        img = np.zeros((h, w, 3), np.uint8)
+        cv2.rectangle(img, (10 + i, 8), (26 + i, 22), (255, 255, 255), -1)   # top left, moving right
+        out.write(img)
+    out.release()
+    return path
+
+
+def test_video_run_turns_each_clip_and_keeps_sides(tmp_path):
+    clip = _clip(tmp_path / "c.mp4")
+    fake = TopHalfBlob()
+    res = robustness.video_run({"fake": fake}, [clip], ["upright", "rot90", "rot180"])
+    got = {t: r["videos"]["c.mp4"]["smoothed"] for t, r in res.items()}
+    assert got["upright"]["hands_per_frame"] == 1.0 and got["upright"]["tracks"] == 1
+    # turned 90 degrees clockwise the top-left blob is top right: found, and "right" in the turned
+    # frame throughout (one track, no change); turned 180 it is at the bottom: never found
+    assert got["rot90"]["hands_per_frame"] == 1.0 and got["rot90"]["side_changes"] == 0
+    assert got["rot180"]["hands_per_frame"] == 0.0
+    assert fake.resets == 3   # a fresh track per clip and turn
+    text = robustness.video_table(res)
+    assert "| c.mp4 | rot180 | 0.00 / 0 / 0 |" in text and "| all clips | upright | 1.00 / 1 / 0 |" in text
+
+
+def test_video_run_maps_the_keypoints_back_to_the_clip(tmp_path, monkeypatch):
+    from bench import videos
+    clip = _clip(tmp_path / "c.mp4", frames=3)
+    calls, real = [], videos.side_stability
+
+    def spy(frames, fps, **kw):
+        calls.append([h.keypoints[0].copy() for f in frames for h in f])
+        return real(frames, fps, **kw)
+    monkeypatch.setattr(videos, "side_stability", spy)
+    robustness.video_run({"fake": TopHalfBlob()}, [clip], ["upright", "rot90"])
+    upright, turned = (np.array(c) for c in calls)
+    assert len(upright) == len(turned) == 3
+    np.testing.assert_allclose(turned, upright, atol=1.0)   # blob centre in the clip's own pixels
+
+
+@pytest.mark.parametrize("turns, ok", [(["upright", "rot270"], True), (["rot45"], False), ([], False)])
+def test_check_turns(turns, ok):
+    if ok:
+        assert robustness.check_turns(turns) == turns
+    else:
+        with pytest.raises(ValueError, match="unknown turn"):
+            robustness.check_turns(turns)
+
+
+def test_cli_videos_part_writes_its_own_files(videos, tmp_path, capsys):
+    import json
+    (tmp_path / "robustness.json").write_text("{}")   # a photo run's file: left as it is
+    bench_main(["robustness", "--shared", str(videos.parent), "--no-photos", "--videos", "huytung_2hand.mp4",
+                "--video-frames", "6", "--no-mediapipe", "--threads", "1", "--out", str(tmp_path)])
+    r = json.loads((tmp_path / "robustness_videos.json").read_text())
+    assert r["clips"] == ["huytung_2hand.mp4"] and r["turns"] == ["upright", "rot180"]
+    up = r["results"]["upright"]["videos"]["huytung_2hand.mp4"]["smoothed"]
+    assert up["frames"] == 6 and up["hands_per_frame"] > 0.5
+    assert (tmp_path / "robustness.json").read_text() == "{}"
+    md = (tmp_path / "robustness_videos.md").read_text()
+    assert "| huytung_2hand.mp4 | rot180 |" in md
+    assert "| all clips | upright |" in capsys.readouterr().out
+
+
+def test_report_section_with_the_video_part(tmp_path):
+    from bench.run import robustness_section
+    s = {"frames": 10, "hands_per_frame": 1.5, "tracks": 2, "side_changes": 1}
+    res = {"upright": {"videos": {"a.mp4": {"smoothed": s}}, "total": {"smoothed": s}}}
+    import json
+    (tmp_path / "robustness_videos.json").write_text(json.dumps({"clips": ["a.mp4"], "results": res}))
+    text = "\n".join(robustness_section(tmp_path))
+    assert "Shared clips, last run: 1 clips" in text and "| a.mp4 | upright | 1.50 / 2 / 1 |" in text
+    assert "Photos, last run" not in text
