@@ -278,7 +278,7 @@ def robustness_main(argv: list[str]) -> int:
     import json
 
     from tracker.cli import positive_int
-    from .robustness import CONDITIONS, VIDEO_TURNS, __doc__ as doc, check_conditions, check_turns, run, table
+    from .robustness import CONDITIONS, __doc__ as doc, check_conditions, run, table
     p = argparse.ArgumentParser(prog="python -m bench robustness", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
@@ -289,9 +289,9 @@ def robustness_main(argv: list[str]) -> int:
                    help="comma list (default: all): " + ", ".join(CONDITIONS))
     p.add_argument("--no-photos", action="store_true", help="skip the photo part (e.g. with --videos)")
     p.add_argument("--videos", type=_names, default=(), metavar="all|NAME,...",
-                   help="also play these clips of <shared>/videos (file names, or all) upright and turned")
-    p.add_argument("--video-turns", type=_names, default=("upright", "rot180"),
-                   help="comma list (default upright,rot180): " + ", ".join(VIDEO_TURNS))
+                   help="also play these clips of <shared>/videos (file names, or all) in video mode")
+    p.add_argument("--video-conditions", type=_names, default=("clean", "rot180"),
+                   help="conditions for the clips, comma list (default clean,rot180)")
     p.add_argument("--video-frames", type=positive_int("--video-frames"), default=None, metavar="N",
                    help="first N frames of each clip (default: all)")
     p.add_argument("--out", type=Path, default=None,
@@ -307,9 +307,9 @@ def robustness_main(argv: list[str]) -> int:
     except ValueError as e:
         p.error(f"--conditions: {e}")
     try:
-        turns = check_turns(a.video_turns)
+        video_conditions = check_conditions(a.video_conditions)
     except ValueError as e:
-        p.error(f"--video-turns: {e}")
+        p.error(f"--video-conditions: {e}")
     if a.no_photos and not a.videos:
         p.error("--no-photos without --videos leaves nothing to run")
     data = a.shared / "data" / "hands21"
@@ -363,23 +363,23 @@ def robustness_main(argv: list[str]) -> int:
         if venv:
             methods["mediapipe"] = MediaPipeMethod(venv, static_image_mode=False, max_hands=2)
         try:
-            vres = video_run(methods, clips, turns, a.video_frames)
+            vres = video_run(methods, clips, video_conditions, a.video_frames, a.seed)
         finally:
             for m in methods.values():
                 m.close()
         text = video_table(vres)
-        print(f"\n{len(clips)} shared clips, video mode, turned: {', '.join(turns)}\n")
+        print(f"\n{len(clips)} shared clips, video mode: {', '.join(video_conditions)}\n")
         print(text)
         if a.out is not None:
             (a.out / "robustness_videos.json").write_text(json.dumps(
-                {"clips": [c.name for c in clips], "video_frames": a.video_frames, "turns": turns,
+                {"clips": [c.name for c in clips], "video_frames": a.video_frames, "seed": a.seed,
                  "results": vres}, indent=1))
             (a.out / "robustness_videos.md").write_text(
                 f"# Robustness on the shared clips (`python -m bench robustness --no-photos --videos "
-                f"{','.join(a.videos)} --video-turns {','.join(turns)}{options_text}`)\n\n"
-                "No labels: hands per frame counts false hands too, compare a turned clip with the same clip "
-                "upright. Keypoints are mapped back to the upright clip; turning does not mirror, so a side "
-                "change inside a track is an error here too.\n\n" + text + "\n")
+                f"{','.join(a.videos)} --video-conditions {','.join(video_conditions)}{options_text}`)\n\n"
+                "No labels: hands per frame counts false hands too; compare a condition with the same clip "
+                "clean. Keypoints are mapped back to the clip's own pixels; turning does not mirror, so a side "
+                "change inside a track is an error on a turned clip too.\n\n" + text + "\n")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Robustness: the accuracy benchmark (hands21/val photos, static mode) on degraded photos.
 
     python -m bench robustness --images 300 --out docs/bench
-    python -m bench robustness --no-photos --videos all --out docs/bench   # the shared clips turned
+    python -m bench robustness --no-photos --videos all --out docs/bench   # the shared clips, clean and turned
 
 Each condition changes every photo the same way before the method sees it: exposure (dark,
 dark with sensor noise, over-exposed, low contrast), noise, blur (Gaussian, horizontal motion),
@@ -13,12 +13,12 @@ are mapped back to the photo's pixels, so every condition is scored against the 
 The labels were made by MediaPipe on the clean photos, so MediaPipe's clean row is agreement with
 itself; what the table shows is how much each method loses as the photos get worse.
 
-The video part (:func:`video_run`, ``--videos``) plays the shared clips (no labels) upright and
-turned, each method in video mode, keypoints mapped back to the clip's pixels, and counts what
-:mod:`bench.videos` counts: hands per frame, linked tracks, side changes. Turning a frame does not
-mirror it, so every hand keeps its side: a side change is an error on a turned clip as on an
-upright one. Without labels, hands per frame counts false hands as well as real ones; compare a
-clip turned with the same clip upright.
+The video part (:func:`video_run`, ``--videos``) plays the shared clips (no labels) through the
+same conditions (default: clean and turned by 180 degrees), each method in video mode, keypoints
+mapped back to the clip's pixels, and counts what :mod:`bench.videos` counts: hands per frame,
+linked tracks, side changes. Turning a frame does not mirror it, so every hand keeps its side: a
+side change is an error on a turned clip as on an upright one. Without labels, hands per frame
+counts false hands as well as real ones; compare a condition with the same clip clean.
 """
 from __future__ import annotations
 
@@ -176,40 +176,26 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
-#: turns of the clips in the video part: name -> quarter turns clockwise
-VIDEO_TURNS = {"upright": 0, "rot90": 1, "rot180": 2, "rot270": 3}
-
-
-def check_turns(names) -> list[str]:
-    """``names`` as a list; ValueError naming the unknown ones."""
-    names = list(names)
-    bad = [n for n in names if n not in VIDEO_TURNS]
-    if bad or not names:
-        raise ValueError(f"unknown turn(s) {bad or names}; choose from {', '.join(VIDEO_TURNS)}")
-    return names
-
-
-def video_run(methods: dict, paths: list[Path], turns=("upright", "rot180"),
-              max_frames: int | None = None) -> dict:
-    """The clips ``paths`` turned by each of ``turns`` (names of :data:`VIDEO_TURNS`).
+def video_run(methods: dict, paths: list[Path], conditions=("clean", "rot180"),
+              max_frames: int | None = None, seed: int = 0) -> dict:
+    """The clips ``paths`` seen through each of ``conditions`` (names of :data:`CONDITIONS`).
 
     Args:
         methods: name -> method in video mode (a :mod:`bench.methods` callable with ``reset()``).
         max_frames: first frames of each clip (None: all).
 
     Returns:
-        ``{turn: bench.videos.run result}``: per clip and view, hands per frame, tracks and side
-        changes of the keypoints mapped back to the upright clip.
+        ``{condition: bench.videos.run result}``: per clip and view, hands per frame, tracks and
+        side changes of the keypoints mapped back to the clip's own pixels.
     """
     from . import videos
     out = {}
-    for t in check_turns(turns):
-        q = VIDEO_TURNS[t]
-        wrapped = {n: (Perturbed(m, rotation(q)) if q else m) for n, m in methods.items()}
-        out[t] = videos.run(list(paths), wrapped, max_frames)
-        for view, s in out[t]["total"].items():
+    for c in check_conditions(conditions):
+        wrapped = {n: Perturbed(m, CONDITIONS[c][1], seed) for n, m in methods.items()}
+        out[c] = videos.run(list(paths), wrapped, max_frames)
+        for view, s in out[c]["total"].items():
             log.info("robustness videos %s %s: %.2f hands per frame, %d tracks, %d side changes",
-                     t, view, s["hands_per_frame"], s["tracks"], s["side_changes"])
+                     c, view, s["hands_per_frame"], s["tracks"], s["side_changes"])
     return out
 
 
@@ -218,10 +204,10 @@ VIEW_NAMES = {"smoothed": "handtrack", "mediapipe": "mediapipe"}
 
 
 def video_table(res: dict) -> str:
-    """Markdown: one row per clip and turn (and an "all clips" row per turn), hands per frame /
-    tracks / side changes per method."""
+    """Markdown: one row per clip and condition (and an "all clips" row per condition), hands per
+    frame / tracks / side changes per method."""
     views = list(dict.fromkeys(v for r in res.values() for v in r["total"]))
-    head = ["clip", "turn"] + [f"{VIEW_NAMES.get(v, v)} hands/frame / tracks / side changes" for v in views]
+    head = ["clip", "condition"] + [f"{VIEW_NAMES.get(v, v)} hands/frame / tracks / side changes" for v in views]
 
     def cells(d):
         return [f"{d[v]['hands_per_frame']:.2f} / {d[v]['tracks']} / {d[v]['side_changes']}" if v in d else "-"

@@ -594,9 +594,9 @@ def robustness_section(out: Path) -> list[str]:
         f = out / "robustness_videos.json"
         if f.exists():
             r = json.loads(f.read_text())
-            L += [f"Shared clips, last run: {len(r['clips'])} clips in video mode, upright and turned, keypoints "
-                  "mapped back (no labels: hands per frame counts false hands too; compare a turned clip with "
-                  "the same clip upright).", "", video_table(r["results"]), ""]
+            L += [f"Shared clips, last run: {len(r['clips'])} clips in video mode, each condition applied to every "
+                  "frame, keypoints mapped back (no labels: hands per frame counts false hands too; compare a "
+                  "condition with the same clip clean).", "", video_table(r["results"]), ""]
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         log.warning("ignoring unreadable %s: %s", f, e)
         return []

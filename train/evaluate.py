@@ -312,7 +312,7 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
     # single photos: the labelled hand of each photo (extra hands count when found, not when missed)
     found = 0
     by_photo = {}
-    for r in records:
+    for r in records if photos != 0 else ():
         by_photo.setdefault(r.image, []).append(r)
     n_main = 0
     for path, recs in list(by_photo.items())[:photos]:

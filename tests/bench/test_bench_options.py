@@ -54,7 +54,7 @@ def test_command_line_tracker_options(tmp_path, argv, want):
     (["robustness", "--conditions", "clean,rot45"], "--conditions: unknown condition(s) ['rot45']"),
     (["robustness", "--images", "0"], "--images must be >= 1, got 0"),
     (["robustness", "--shared", "/nowhere"], "no data/hands21 under --shared /nowhere"),
-    (["robustness", "--video-turns", "upright,rot45"], "--video-turns: unknown turn(s) ['rot45']"),
+    (["robustness", "--video-conditions", "clean,rot45"], "--video-conditions: unknown condition(s) ['rot45']"),
     (["robustness", "--no-photos"], "--no-photos without --videos leaves nothing to run"),
     (["robustness", "--no-photos", "--shared", "/nowhere", "--videos", "a.mp4"],
      "--videos: no such clip(s) ['/nowhere/videos/a.mp4']"),

@@ -150,19 +150,20 @@ def _clip(path, frames=12, w=96, h=64):
     return path
 
 
-def test_video_run_turns_each_clip_and_keeps_sides(tmp_path):
+def test_video_run_applies_each_condition_to_each_clip(tmp_path):
     clip = _clip(tmp_path / "c.mp4")
     fake = TopHalfBlob()
-    res = robustness.video_run({"fake": fake}, [clip], ["upright", "rot90", "rot180"])
+    res = robustness.video_run({"fake": fake}, [clip], ["clean", "rot90", "rot180", "dark"])
     got = {t: r["videos"]["c.mp4"]["smoothed"] for t, r in res.items()}
-    assert got["upright"]["hands_per_frame"] == 1.0 and got["upright"]["tracks"] == 1
+    assert got["clean"]["hands_per_frame"] == 1.0 and got["clean"]["tracks"] == 1
     # turned 90 degrees clockwise the top-left blob is top right: found, and "right" in the turned
     # frame throughout (one track, no change); turned 180 it is at the bottom: never found
     assert got["rot90"]["hands_per_frame"] == 1.0 and got["rot90"]["side_changes"] == 0
     assert got["rot180"]["hands_per_frame"] == 0.0
-    assert fake.resets == 3   # a fresh track per clip and turn
+    assert got["dark"]["hands_per_frame"] == 0.0   # pixel conditions too: the blob is under 128 now
+    assert fake.resets == 4   # a fresh track per clip and condition
     text = robustness.video_table(res)
-    assert "| c.mp4 | rot180 | 0.00 / 0 / 0 |" in text and "| all clips | upright | 1.00 / 1 / 0 |" in text
+    assert "| c.mp4 | rot180 | 0.00 / 0 / 0 |" in text and "| all clips | clean | 1.00 / 1 / 0 |" in text
 
 
 def test_video_run_maps_the_keypoints_back_to_the_clip(tmp_path, monkeypatch):
@@ -174,19 +175,10 @@ def test_video_run_maps_the_keypoints_back_to_the_clip(tmp_path, monkeypatch):
         calls.append([h.keypoints[0].copy() for f in frames for h in f])
         return real(frames, fps, **kw)
     monkeypatch.setattr(videos, "side_stability", spy)
-    robustness.video_run({"fake": TopHalfBlob()}, [clip], ["upright", "rot90"])
+    robustness.video_run({"fake": TopHalfBlob()}, [clip], ["clean", "rot90"])
     upright, turned = (np.array(c) for c in calls)
     assert len(upright) == len(turned) == 3
     np.testing.assert_allclose(turned, upright, atol=1.0)   # blob centre in the clip's own pixels
-
-
-@pytest.mark.parametrize("turns, ok", [(["upright", "rot270"], True), (["rot45"], False), ([], False)])
-def test_check_turns(turns, ok):
-    if ok:
-        assert robustness.check_turns(turns) == turns
-    else:
-        with pytest.raises(ValueError, match="unknown turn"):
-            robustness.check_turns(turns)
 
 
 def test_cli_videos_part_writes_its_own_files(videos, tmp_path, capsys):
@@ -195,21 +187,21 @@ def test_cli_videos_part_writes_its_own_files(videos, tmp_path, capsys):
     bench_main(["robustness", "--shared", str(videos.parent), "--no-photos", "--videos", "huytung_2hand.mp4",
                 "--video-frames", "6", "--no-mediapipe", "--threads", "1", "--out", str(tmp_path)])
     r = json.loads((tmp_path / "robustness_videos.json").read_text())
-    assert r["clips"] == ["huytung_2hand.mp4"] and r["turns"] == ["upright", "rot180"]
-    up = r["results"]["upright"]["videos"]["huytung_2hand.mp4"]["smoothed"]
+    assert r["clips"] == ["huytung_2hand.mp4"] and set(r["results"]) == {"clean", "rot180"}
+    up = r["results"]["clean"]["videos"]["huytung_2hand.mp4"]["smoothed"]
     assert up["frames"] == 6 and up["hands_per_frame"] > 0.5
     assert (tmp_path / "robustness.json").read_text() == "{}"
     md = (tmp_path / "robustness_videos.md").read_text()
     assert "| huytung_2hand.mp4 | rot180 |" in md
-    assert "| all clips | upright |" in capsys.readouterr().out
+    assert "| all clips | clean |" in capsys.readouterr().out
 
 
 def test_report_section_with_the_video_part(tmp_path):
     from bench.run import robustness_section
     s = {"frames": 10, "hands_per_frame": 1.5, "tracks": 2, "side_changes": 1}
-    res = {"upright": {"videos": {"a.mp4": {"smoothed": s}}, "total": {"smoothed": s}}}
+    res = {"clean": {"videos": {"a.mp4": {"smoothed": s}}, "total": {"smoothed": s}}}
     import json
     (tmp_path / "robustness_videos.json").write_text(json.dumps({"clips": ["a.mp4"], "results": res}))
     text = "\n".join(robustness_section(tmp_path))
-    assert "Shared clips, last run: 1 clips" in text and "| a.mp4 | upright | 1.50 / 2 / 1 |" in text
+    assert "Shared clips, last run: 1 clips" in text and "| a.mp4 | clean | 1.50 / 2 / 1 |" in text
     assert "Photos, last run" not in text
