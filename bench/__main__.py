@@ -376,7 +376,8 @@ def robustness_main(argv: list[str]) -> int:
                  "results": vres}, indent=1))
             (a.out / "robustness_videos.md").write_text(
                 f"# Robustness on the shared clips (`python -m bench robustness --no-photos --videos "
-                f"{','.join(a.videos)} --video-conditions {','.join(video_conditions)}{options_text}`)\n\n"
+                f"{','.join(a.videos)}{f' --video-frames {a.video_frames}' if a.video_frames else ''} "
+                f"--video-conditions {','.join(video_conditions)}{options_text}`)\n\n"
                 "No labels: hands per frame counts false hands too; compare a condition with the same clip "
                 "clean. Keypoints are mapped back to the clip's own pixels; turning does not mirror, so a side "
                 "change inside a track is an error on a turned clip too.\n\n" + text + "\n")

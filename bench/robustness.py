@@ -206,7 +206,7 @@ VIEW_NAMES = {"smoothed": "handtrack", "mediapipe": "mediapipe"}
 def video_table(res: dict) -> str:
     """Markdown: one row per clip and condition (and an "all clips" row per condition), hands per
     frame / tracks / side changes per method."""
-    views = list(dict.fromkeys(v for r in res.values() for v in r["total"]))
+    views = sorted({v for r in res.values() for v in r["total"]}, key=lambda v: (v != "smoothed", v))   # handtrack first
     head = ["clip", "condition"] + [f"{VIEW_NAMES.get(v, v)} hands/frame / tracks / side changes" for v in views]
 
     def cells(d):
