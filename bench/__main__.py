@@ -334,7 +334,10 @@ def robustness_main(argv: list[str]) -> int:
     tracker_options = dict(max_hands=2, threads=a.threads, **_model_options(a))
     if a.turn_retry:
         tracker_options["turn_retry"] = True
-    options_text = " --turn-retry" if a.turn_retry else ""
+    # the options that change what is measured, for the markdown's command line
+    options_text = "".join(f" {flag} {v}" for flag, v in (("--landmark-model", a.landmark_model),
+                                                          ("--detector-model", a.detector_model)) if v)
+    options_text += " --turn-retry" if a.turn_retry else ""
     if not a.no_photos:
         from train.data import load_records
         from .accuracy import select_images

@@ -1,4 +1,6 @@
-"""bench.robustness: degraded photos scored against the clean photo's labels."""
+"""bench.robustness: degraded photos scored against the clean photo's labels, degraded clips counted."""
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -181,11 +183,15 @@ def test_video_run_maps_the_keypoints_back_to_the_clip(tmp_path, monkeypatch):
     np.testing.assert_allclose(turned, upright, atol=1.0)   # blob centre in the clip's own pixels
 
 
+ANY_ANGLE = Path(__file__).resolve().parents[2] / "assets" / "detector_any_angle.onnx"
+
+
 def test_cli_videos_part_writes_its_own_files(videos, tmp_path, capsys):
     import json
     (tmp_path / "robustness.json").write_text("{}")   # a photo run's file: left as it is
     bench_main(["robustness", "--shared", str(videos.parent), "--no-photos", "--videos", "huytung_2hand.mp4",
-                "--video-frames", "6", "--no-mediapipe", "--threads", "1", "--out", str(tmp_path)])
+                "--video-frames", "6", "--no-mediapipe", "--threads", "1", "--out", str(tmp_path),
+                "--detector-model", str(ANY_ANGLE)])
     r = json.loads((tmp_path / "robustness_videos.json").read_text())
     assert r["clips"] == ["huytung_2hand.mp4"] and set(r["results"]) == {"clean", "rot180"}
     up = r["results"]["clean"]["videos"]["huytung_2hand.mp4"]["smoothed"]
@@ -193,6 +199,7 @@ def test_cli_videos_part_writes_its_own_files(videos, tmp_path, capsys):
     assert (tmp_path / "robustness.json").read_text() == "{}"
     md = (tmp_path / "robustness_videos.md").read_text()
     assert "| huytung_2hand.mp4 | rot180 |" in md
+    assert f"--video-frames 6 --video-conditions clean,rot180 --detector-model {ANY_ANGLE}`" in md
     assert "| all clips | clean |" in capsys.readouterr().out
 
 
