@@ -8,6 +8,7 @@
     python -m bench train-step --allocators default,keep       # a CPU training step (needs torch)
     python -m bench live --fps 30,60                           # capture-to-result latency, simulated camera
     python -m bench robustness --images 300                    # accuracy on dark, noisy, blurred, rotated photos
+    python -m bench robustness --no-photos --videos all        # the shared clips clean and turned upside down
 """
 from __future__ import annotations
 
