@@ -289,8 +289,9 @@ def robustness_main(argv: list[str]) -> int:
     p.add_argument("--conditions", type=_names, default=tuple(CONDITIONS),
                    help="comma list (default: all): " + ", ".join(CONDITIONS))
     p.add_argument("--no-photos", action="store_true", help="skip the photo part (e.g. with --videos)")
-    p.add_argument("--videos", type=_names, default=(), metavar="all|NAME,...",
-                   help="also play these clips of <shared>/videos (file names, or all) in video mode")
+    p.add_argument("--videos", type=_names, default=(), metavar="all|CLIP,...",
+                   help="also play these clips in video mode: all of <shared>/videos, or names there, "
+                        "or paths to video files")
     p.add_argument("--video-conditions", type=_names, default=("clean", "rot180"),
                    help="conditions for the clips, comma list (default clean,rot180)")
     p.add_argument("--video-frames", type=positive_int("--video-frames"), default=None, metavar="N",
@@ -319,7 +320,9 @@ def robustness_main(argv: list[str]) -> int:
     clips = []
     if a.videos:
         folder = a.shared / "videos"
-        clips = (sorted(folder.glob("*.mp4")) if a.videos == ("all",) else [folder / n for n in a.videos])
+        # a path to a file of one's own, or a clip name under <shared>/videos
+        clips = (sorted(folder.glob("*.mp4")) if a.videos == ("all",) else
+                 [Path(n) if Path(n).is_file() else folder / n for n in a.videos])
         missing = [str(c) for c in clips if not c.is_file()]
         if missing or not clips:
             p.error(f"--videos: no such clip(s) {missing or [str(folder / '*.mp4')]}")

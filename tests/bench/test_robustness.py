@@ -203,6 +203,13 @@ def test_cli_videos_part_writes_its_own_files(videos, tmp_path, capsys):
     assert "| all clips | clean |" in capsys.readouterr().out
 
 
+def test_cli_videos_takes_a_path_to_a_clip_of_ones_own(tmp_path, capsys):
+    clip = _clip(tmp_path / "mine.mp4", frames=4)
+    bench_main(["robustness", "--shared", str(tmp_path / "nowhere"), "--no-photos", "--videos", str(clip),
+                "--video-conditions", "clean", "--no-mediapipe", "--threads", "1"])
+    assert "| mine.mp4 | clean | 0.00 / 0 / 0 |" in capsys.readouterr().out   # no hand in a white box
+
+
 def test_report_section_with_the_video_part(tmp_path):
     from bench.run import robustness_section
     s = {"frames": 10, "hands_per_frame": 1.5, "tracks": 2, "side_changes": 1}
