@@ -189,13 +189,78 @@ def video_run(methods: dict, paths: list[Path], conditions=("clean", "rot180"),
         side changes of the keypoints mapped back to the clip's own pixels.
     """
     from . import videos
-    out = {}
-    for c in check_conditions(conditions):
+    out, clean = {}, None
+    conditions = check_conditions(conditions)
+    # clean first: every other condition is also compared with the method's own clean run
+    for c in sorted(conditions, key=lambda c: c != "clean"):
         wrapped = {n: Perturbed(m, CONDITIONS[c][1], seed) for n, m in methods.items()}
-        out[c] = videos.run(list(paths), wrapped, max_frames)
+        preds: dict = {}
+        out[c] = videos.run(list(paths), wrapped, max_frames, preds_out=preds)
+        if c == "clean":
+            clean = preds
+        elif clean is not None:
+            raw = {v: {view: agreement(clean[v][view], p) for view, p in d.items() if view in clean[v]}
+                   for v, d in preds.items() if v in clean}
+            out[c]["vs_clean"] = {v: combine_agreement({v: d}) for v, d in raw.items()}
+            out[c]["vs_clean_total"] = combine_agreement(raw)
         for view, s in out[c]["total"].items():
             log.info("robustness videos %s %s: %.2f hands per frame, %d tracks, %d side changes",
                      c, view, s["hands_per_frame"], s["tracks"], s["side_changes"])
+    return {c: out[c] for c in conditions}
+
+
+def agreement(clean: list, other: list, max_dist: float = 1.0) -> dict:
+    """How much of a method's clean run a condition keeps, frame by frame (no labels needed).
+
+    Args:
+        clean, other: per frame, the hands (:class:`bench.temporal.PredHand`, keypoints (17, 2)
+            pixels) the method reported on the clean clip and under the condition.
+        max_dist: a hand under the condition is the clean hand when its palm centre is within this
+            many clean hand sizes (keypoint extent), nearest pairs first.
+
+    Returns:
+        ``kept`` clean hand-frames also found, ``extra`` condition hand-frames with no clean hand,
+        ``moved`` per matched pair the mean keypoint distance in clean hand sizes (lists; see
+        :func:`combine_agreement`), and the counts.
+    """
+    from .videos import PALM, _size
+    kept = extra = n_clean = 0
+    moved: list[float] = []
+    for a, b in zip(clean, other):
+        n_clean += len(a)
+        pairs = []
+        for i, h in enumerate(a):
+            ka = np.asarray(h.keypoints, np.float64)
+            size = _size(ka)
+            for j, g in enumerate(b):
+                kb = np.asarray(g.keypoints, np.float64)
+                d = float(np.hypot(*(ka[PALM] - kb[PALM]))) / size
+                if d <= max_dist:
+                    pairs.append((d, i, j, float(np.nanmean(np.hypot(*(ka - kb).T))) / size))
+        used_a, used_b = set(), set()
+        for d, i, j, m in sorted(pairs):
+            if i not in used_a and j not in used_b:
+                used_a.add(i)
+                used_b.add(j)
+                moved.append(m)
+        kept += len(used_a)
+        extra += len(b) - len(used_b)
+    return {"clean_hands": n_clean, "kept": kept, "extra": extra, "frames": len(clean), "moved": moved}
+
+
+def combine_agreement(per_video: dict) -> dict:
+    """Per view over the clips: share of clean hand-frames kept, extra hands per frame, median
+    keypoint move of the kept ones (clean hand sizes) and the share moved by more than 0.2."""
+    out = {}
+    for view in sorted({v for d in per_video.values() for v in d}):
+        rows = [d[view] for d in per_video.values() if view in d]
+        n = sum(r["clean_hands"] for r in rows)
+        frames = sum(r["frames"] for r in rows)
+        moved = np.array([m for r in rows for m in r["moved"]], np.float64)
+        out[view] = {"kept": sum(r["kept"] for r in rows) / n if n else float("nan"),
+                     "extra_per_frame": sum(r["extra"] for r in rows) / frames if frames else float("nan"),
+                     "moved_median": float(np.median(moved)) if len(moved) else float("nan"),
+                     "moved_over_0.2": float((moved > 0.2).mean()) if len(moved) else float("nan")}
     return out
 
 
@@ -217,4 +282,15 @@ def video_table(res: dict) -> str:
     rows += [["all clips", t, *cells(r["total"])] for t, r in res.items()]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    vs = {t: r["vs_clean_total"] for t, r in res.items() if "vs_clean_total" in r}
+    if vs:
+        lines += ["", "Against the same method's clean run (all clips): share of its clean hand-frames kept / "
+                  "extra hands per frame / median keypoint move of the kept ones in hand sizes / share moved "
+                  "by more than 0.2 hand sizes.", "",
+                  "| condition | " + " | ".join(VIEW_NAMES.get(v, v) for v in views) + " |",
+                  "|" + "---|" * (len(views) + 1)]
+        for t, d in vs.items():
+            lines.append(f"| {t} | " + " | ".join(
+                f"{d[v]['kept']:.3f} / {d[v]['extra_per_frame']:.3f} / {d[v]['moved_median']:.3f} / "
+                f"{d[v]['moved_over_0.2']:.3f}" if v in d else "-" for v in views) + " |")
     return "\n".join(lines)

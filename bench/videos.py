@@ -97,11 +97,12 @@ def side_stability(frames: list[list[PredHand]], fps: float, **link_kw) -> dict:
             "side_consistency": float(on_major / total) if total else float("nan")}
 
 
-def run(videos: list[Path], methods: dict, max_frames: int | None = None) -> dict:
+def run(videos: list[Path], methods: dict, max_frames: int | None = None, preds_out: dict | None = None) -> dict:
     """Run each method (``name -> callable(frame, ms) -> FrameOutput`` with ``reset()``) over each
     video in video mode; returns ``{"videos": {video: {view: summary}}, "total": {view: summary}}``
     where a view is one of the methods' outputs ("smoothed", "mediapipe"; the tracker's "raw"
-    view is left out: its sides are the smoothed view's)."""
+    view is left out: its sides are the smoothed view's). ``preds_out``, when given, receives
+    ``{video: {view: [per frame, the hands reported]}}``."""
     per_video: dict[str, dict[str, dict]] = {}
     for path in videos:
         t0 = time.perf_counter()
@@ -121,6 +122,8 @@ def run(videos: list[Path], methods: dict, max_frames: int | None = None) -> dic
                     if not view.endswith("raw"):
                         preds.setdefault(view, []).append(hands)
         per_video[path.name] = {view: {**side_stability(p, fps), "fps": fps} for view, p in preds.items()}
+        if preds_out is not None:
+            preds_out[path.name] = preds
         log.info("video %s (%.1f s): %s", path.name, time.perf_counter() - t0,
                  ", ".join(f"{v} {s['side_changes']} side changes in {s['tracks']} tracks"
                            for v, s in per_video[path.name].items()))

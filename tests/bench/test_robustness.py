@@ -219,3 +219,35 @@ def test_report_section_with_the_video_part(tmp_path):
     text = "\n".join(robustness_section(tmp_path))
     assert "Shared clips, last run: 1 clips" in text and "| a.mp4 | clean | 1.50 / 2 / 1 |" in text
     assert "Photos, last run" not in text
+
+
+def _hand(x, y, side="right"):
+    kp = np.stack([x + 10 * np.cos(np.arange(17)), y + 10 * np.sin(np.arange(17))], 1).astype(np.float32)
+    return PredHand(kp, side)
+
+
+def test_agreement_with_the_clean_run():
+    clean = [[_hand(50, 50)], [_hand(50, 50)], [_hand(50, 50), _hand(150, 50)], []]
+    other = [[_hand(50, 50)],                       # kept, not moved
+             [_hand(53, 50)],                       # kept, moved 3 px of a 20 px hand
+             [_hand(150, 50), _hand(300, 300)],     # one of two kept, one extra
+             [_hand(10, 10)]]                       # extra
+    a = robustness.agreement(clean, other)
+    assert (a["clean_hands"], a["kept"], a["extra"], a["frames"]) == (4, 3, 2, 4)
+    from bench.videos import _size
+    size = _size(clean[0][0].keypoints)   # the keypoints' extent, ~20 px
+    np.testing.assert_allclose(sorted(a["moved"]), [0.0, 0.0, 3.0 / size], atol=1e-6)
+    tot = robustness.combine_agreement({"c.mp4": {"smoothed": a}})["smoothed"]
+    assert tot["kept"] == 0.75 and tot["extra_per_frame"] == 0.5
+    assert tot["moved_median"] == pytest.approx(0.0, abs=1e-6) and tot["moved_over_0.2"] == 0.0
+
+
+def test_video_run_compares_each_condition_with_the_clean_run(tmp_path):
+    clip = _clip(tmp_path / "c.mp4")
+    res = robustness.video_run({"fake": TopHalfBlob()}, [clip], ["rot180", "clean", "rot90"])
+    assert list(res) == ["rot180", "clean", "rot90"]   # the order asked for, though clean ran first
+    assert "vs_clean" not in res["clean"]
+    assert res["rot90"]["vs_clean_total"]["smoothed"]["kept"] == 1.0   # mapped back onto the clean hands
+    assert res["rot90"]["vs_clean_total"]["smoothed"]["moved_median"] < 0.1
+    assert res["rot180"]["vs_clean_total"]["smoothed"]["kept"] == 0.0
+    assert "| rot180 | 0.000 / 0.000 / nan / nan |" in robustness.video_table(res)
