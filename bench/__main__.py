@@ -375,14 +375,14 @@ def robustness_main(argv: list[str]) -> int:
             for m in methods.values():
                 m.close()
         text = video_table(vres)
-        print(f"\n{len(clips)} shared clips, video mode: {', '.join(video_conditions)}\n")
+        print(f"\n{len(clips)} clips, video mode: {', '.join(video_conditions)}\n")
         print(text)
         if a.out is not None:
             (a.out / "robustness_videos.json").write_text(json.dumps(
                 {"clips": [c.name for c in clips], "video_frames": a.video_frames, "seed": a.seed,
                  "results": vres}, indent=1))
             (a.out / "robustness_videos.md").write_text(
-                f"# Robustness on the shared clips (`python -m bench robustness --no-photos --videos "
+                f"# Robustness on video clips (`python -m bench robustness --no-photos --videos "
                 f"{','.join(a.videos)}{f' --video-frames {a.video_frames}' if a.video_frames else ''} "
                 f"--video-conditions {','.join(video_conditions)}{options_text}`)\n\n"
                 "No labels: hands per frame counts false hands too; compare a condition with the same clip "
