@@ -186,7 +186,9 @@ def video_run(methods: dict, paths: list[Path], conditions=("clean", "rot180"),
 
     Returns:
         ``{condition: bench.videos.run result}``: per clip and view, hands per frame, tracks and
-        side changes of the keypoints mapped back to the clip's own pixels.
+        side changes of the keypoints mapped back to the clip's own pixels; every condition but
+        clean (when clean is among ``conditions``) also has ``vs_clean`` (per clip) and
+        ``vs_clean_total``: :func:`combine_agreement` against the method's clean run.
     """
     from . import videos
     out, clean = {}, None
@@ -220,23 +222,25 @@ def agreement(clean: list, other: list, max_dist: float = 1.0) -> dict:
 
     Returns:
         ``kept`` clean hand-frames also found, ``extra`` condition hand-frames with no clean hand,
-        ``moved`` per matched pair the mean keypoint distance in clean hand sizes (lists; see
-        :func:`combine_agreement`), and the counts.
+        ``moved`` per matched pair the mean keypoint distance in clean hand sizes (the accuracy
+        benchmark's matching cost, :func:`bench.matching.cost_matrix`, with the clean hand as the
+        reference; a list, see :func:`combine_agreement`), and the counts.
     """
+    from .matching import cost_matrix
     from .videos import PALM, _size
     kept = extra = n_clean = 0
     moved: list[float] = []
     for a, b in zip(clean, other):
         n_clean += len(a)
+        cost = cost_matrix([g.keypoints for g in b], [h.keypoints for h in a])   # (len(b), len(a))
         pairs = []
         for i, h in enumerate(a):
             ka = np.asarray(h.keypoints, np.float64)
             size = _size(ka)
             for j, g in enumerate(b):
-                kb = np.asarray(g.keypoints, np.float64)
-                d = float(np.hypot(*(ka[PALM] - kb[PALM]))) / size
+                d = float(np.hypot(*(ka[PALM] - np.asarray(g.keypoints, np.float64)[PALM]))) / size
                 if d <= max_dist:
-                    pairs.append((d, i, j, float(np.nanmean(np.hypot(*(ka - kb).T))) / size))
+                    pairs.append((d, i, j, float(cost[j, i])))
         used_a, used_b = set(), set()
         for d, i, j, m in sorted(pairs):
             if i not in used_a and j not in used_b:

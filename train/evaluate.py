@@ -463,7 +463,7 @@ def main(argv=None):
                 res = evaluate_acquisition(tr, recs, cache, a.scenes, width=w, height=h,
                                            full_rotation=a.full_rotation)
                 res["small_hands"] = a.small_hands
-                res["turn_retry"] = a.turn_retry
+                res["turn_retry"] = tr.options.turn_retry
                 res["refine_score"] = tr.options.refine_score
         else:
             det = HandDetector(a.model, threads=a.threads, small_hands=a.small_hands)
