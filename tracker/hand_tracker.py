@@ -105,7 +105,10 @@ class HandTrackerOptions:
             fewer hands than it had within the last ``redetection_frames`` frames (in [0, 1]; at
             or above ``min_detection_confidence`` it changes nothing). A hand that comes out from
             behind the other one, or back into view, is often detected below the threshold for
-            new hands; the landmark model's presence check still applies. Ignored in static mode.
+            new hands; the landmark model's presence check still applies. The lowered threshold
+            admits only as many hands as are missing (best detections first); further detections
+            need the usual threshold, or pass as low detections (``low_detection_confidence``).
+            Ignored in static mode.
         redetection_frames: how long (frames) a vanished hand makes the detector less strict.
         min_edge_keypoint_score: a hand whose crop hangs at least 20% off the frame is dropped
             when its mean keypoint confidence is below this (in [0, 1]; 0 keeps all). When a hand
@@ -672,19 +675,37 @@ class HandTracker:
         """:meth:`_detect` on detections already made (best first; those under the new-hand query
         score are left out)."""
         o = self.options
-        thr = self._base_threshold() if threshold is None else threshold
+        base = self._base_threshold()
+        thr = base if threshold is None else threshold
         query = self._new_hand_query(threshold)
+        # The lowered (re-detection) threshold is for the hands that vanished: it admits as many
+        # as are missing, best first; the rest need the usual threshold (or the landmark check of a
+        # low detection). Without the quota, a single hand lost for one frame let every weak
+        # detection in (on the shared clips under JPEG / greyscale, a thumb or a finger of that
+        # hand as a second hand), and that second hand then kept the threshold lowered.
+        quota = None
+        if threshold is not None and base is not None and threshold < base and self._recent_counts:
+            quota = max(self._recent_counts) - len(tracked_rois)
+        low = o.low_detection_confidence
         dets = sorted((d for d in dets if query is None or float(d.score) >= query), key=lambda d: -float(d.score))
         rois, needs = [], []
         for d in dets:
             box = np.asarray(d.box, np.float32)
             if any(_iou(box, b) > 0.3 or self._center_inside(box, b) for b in avoid_boxes):
                 continue
-            sure = thr is None or float(d.score) >= thr
+            score = float(d.score)
+            sure = thr is None or score >= thr
+            if sure and quota is not None and score < base:
+                if quota <= 0:
+                    if low is None or not (score >= low and low < base):
+                        continue
+                    sure = False
             if not sure and any(_inside_roi((box[:2] + box[2:]) / 2, r) for r in tracked_rois):
                 continue
             rois.append(d.roi(self.roi_scale))
             needs.append(None if sure else float(o.low_detection_keypoint_score))
+            if sure and quota is not None and score < base:
+                quota -= 1
             avoid_boxes = avoid_boxes + [box]
             if len(rois) >= slots:
                 break

@@ -437,6 +437,30 @@ def test_weak_detection_without_a_vanished_hand_starts_nothing():
     assert all(t.process(blank(), timestamp_ms=i * 33.0).hands == [] for i in range(5))
 
 
+@pytest.mark.parametrize("part_kp_score, low, hands", [
+    (0.3, 0.2, 1),    # the second weak detection (a finger of the hand, unsure keypoints): not a hand
+    (0.9, 0.2, 2),    # ... but with sure keypoints it passes as a low detection (reported from its 2nd frame)
+    (0.9, None, 1),   # without low detections only the lost hand's quota applies
+])
+def test_lowered_threshold_admits_only_as_many_hands_as_vanished(part_kp_score, low, hands):
+    """One hand lost for a frame lowers the threshold for one hand, not for every weak detection:
+    on the shared clips under JPEG / greyscale the thumb of a one-hand clip's hand came in as a
+    second hand the frame after the hand was lost, and kept the threshold lowered for more."""
+    t, scene, det, _ = fake_tracker(min_detection_confidence=0.5, min_redetection_confidence=0.2,
+                                    smoothing=False, max_missed=10, low_detection_confidence=low)
+    ts = iter(range(0, 10 ** 6, 33))
+    scene.hands = [SceneHand(hand_keypoints(100, 120, palm=30), right=True)]
+    assert all(len(t.process(blank(), timestamp_ms=next(ts)).hands) == 1 for _ in range(5))
+    scene.hands = []
+    assert t.process(blank(), timestamp_ms=next(ts)).hands == []
+    scene.hands = [SceneHand(hand_keypoints(100, 120, palm=30), right=True, det_score=0.35),
+                   SceneHand(hand_keypoints(240, 120, palm=20), right=False, det_score=0.3,
+                             keypoint_score=part_kp_score)]
+    res = [t.process(blank(), timestamp_ms=next(ts)).hands for _ in range(3)]
+    assert len(res[0]) == 1 and abs(res[0][0].keypoints[1, 0] - 100) < 5   # the lost hand, back at once
+    assert len(res[-1]) == hands
+
+
 @pytest.mark.parametrize("score, found", [
     (0.25, True),    # a hand back from behind the other one scored 0.21-0.26 on the motion clips
     (0.15, False),   # under the default redetection threshold (0.2)

@@ -40,8 +40,13 @@ def hand_keypoints(cx: float, cy: float, palm: float = 60.0, right: bool = True)
 
 @dataclass
 class SceneHand:
+    """A true hand; ``det_score`` / ``keypoint_score`` override the fake models' common values
+    for this hand (a weakly detected part of a hand, say)."""
+
     keypoints: np.ndarray
     right: bool
+    det_score: float | None = None
+    keypoint_score: float | None = None
 
 
 @dataclass
@@ -85,8 +90,10 @@ class FakeDetector:
         for h in self.scene.hands:
             k = h.keypoints
             box = np.array([*k.min(0), *k.max(0)], np.float32)
-            if self.score >= score_threshold:
-                out.append(FakeDetection(box, self.score, k[K.WRIST].copy(), k[K.MIDDLE_MCP].copy()))
+            score = self.score if h.det_score is None else h.det_score
+            if score >= score_threshold:
+                out.append(FakeDetection(box, score, k[K.WRIST].copy(), k[K.MIDDLE_MCP].copy()))
+        out.sort(key=lambda d: -d.score)
         return out[:max_detections]
 
     def close(self) -> None:
@@ -118,7 +125,8 @@ class FakeLandmarks:
                 continue
             k = best.keypoints + self.scene.rng.normal(0, self.scene.noise_px, best.keypoints.shape)
             p = self.scene.right_prob if best.right else 1 - self.scene.right_prob
-            out.append(LandmarkResult(k.astype(np.float32), np.full(17, self.scene.keypoint_score, np.float32),
+            sc = self.scene.keypoint_score if best.keypoint_score is None else best.keypoint_score
+            out.append(LandmarkResult(k.astype(np.float32), np.full(17, sc, np.float32),
                                       0.97, p, roi))
         return out
 
