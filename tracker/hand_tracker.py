@@ -106,8 +106,8 @@ class HandTrackerOptions:
             or above ``min_detection_confidence`` it changes nothing). A hand that comes out from
             behind the other one, or back into view, is often detected below the threshold for
             new hands; the landmark model's presence check still applies. The lowered threshold
-            admits only as many hands as are missing (best detections first); further detections
-            need the usual threshold, or pass as low detections (``low_detection_confidence``).
+            starts only as many hands as are missing, those the landmark model is surest of; the
+            other weak detections must pass as low detections (``low_detection_confidence``).
             Ignored in static mode.
         redetection_frames: how long (frames) a vanished hand makes the detector less strict.
         min_edge_keypoint_score: a hand whose crop hangs at least 20% off the frame is dropped
@@ -642,9 +642,11 @@ class HandTracker:
     # -- internals -----------------------------------------------------------------------------
     def _detect(self, frame: np.ndarray, avoid_boxes: list[np.ndarray], slots: int,
                 threshold: float | None = None, tracked_rois: list[Roi] = ()
-                ) -> tuple[list[Roi], list[float | None]]:
+                ) -> tuple[list[Roi], list[float | None], list[float | None]]:
         """Crops of new hands: (rois, the mean keypoint confidence each needs from the landmark
-        model: None above the threshold, ``low_detection_keypoint_score`` for a low detection). A low
+        model: None above the threshold, ``low_detection_keypoint_score`` for a low detection,
+        and per crop the bar that applies instead when it is one of the lowered threshold's hands
+        left over by the quota, see :meth:`_limit_lowered`; None: the quota does not apply). A low
         detection centred inside a tracked hand's crop is left out: there it is most often a part
         of that hand or its arm (a raised finger, the forearm below the wrist)."""
         o = self.options
@@ -671,45 +673,72 @@ class HandTracker:
         return thr
 
     def _select_new(self, dets, avoid_boxes: list[np.ndarray], slots: int, threshold: float | None = None,
-                    tracked_rois: list[Roi] = ()) -> tuple[list[Roi], list[float | None]]:
+                    tracked_rois: list[Roi] = ()) -> tuple[list[Roi], list[float | None], list[float | None]]:
         """:meth:`_detect` on detections already made (best first; those under the new-hand query
         score are left out)."""
         o = self.options
         base = self._base_threshold()
         thr = base if threshold is None else threshold
         query = self._new_hand_query(threshold)
-        # The lowered (re-detection) threshold is for the hands that vanished: it admits as many
-        # as are missing, best first; the rest need the usual threshold (or the landmark check of a
-        # low detection). Without the quota, a single hand lost for one frame let every weak
-        # detection in (on the shared clips under JPEG / greyscale, a thumb or a finger of that
-        # hand as a second hand), and that second hand then kept the threshold lowered.
-        quota = None
-        if threshold is not None and base is not None and threshold < base and self._recent_counts:
-            quota = max(self._recent_counts) - len(tracked_rois)
+        lowered = threshold is not None and base is not None and threshold < base
         low = o.low_detection_confidence
         dets = sorted((d for d in dets if query is None or float(d.score) >= query), key=lambda d: -float(d.score))
-        rois, needs = [], []
+        rois, needs, fallbacks = [], [], []
         for d in dets:
             box = np.asarray(d.box, np.float32)
             if any(_iou(box, b) > 0.3 or self._center_inside(box, b) for b in avoid_boxes):
                 continue
             score = float(d.score)
             sure = thr is None or score >= thr
-            if sure and quota is not None and score < base:
-                if quota <= 0:
-                    if low is None or not (score >= low and low < base):
-                        continue
-                    sure = False
-            if not sure and any(_inside_roi((box[:2] + box[2:]) / 2, r) for r in tracked_rois):
+            in_tracked = any(_inside_roi((box[:2] + box[2:]) / 2, r) for r in tracked_rois)
+            if not sure and in_tracked:
                 continue
+            fallback = None
+            if sure and lowered and score < base:
+                # in only by the lowered threshold: beyond the quota, a low detection's bar or out
+                can_be_low = low is not None and low <= score and not in_tracked
+                fallback = float(o.low_detection_keypoint_score) if can_be_low else math.inf
             rois.append(d.roi(self.roi_scale))
             needs.append(None if sure else float(o.low_detection_keypoint_score))
-            if sure and quota is not None and score < base:
-                quota -= 1
+            fallbacks.append(fallback)
             avoid_boxes = avoid_boxes + [box]
             if len(rois) >= slots:
                 break
-        return rois, needs
+        return rois, needs, fallbacks
+
+    def _redetection_quota(self, n_tracked: int) -> int:
+        """How many new hands the lowered threshold may start this frame: as many as vanished
+        (the most hands seen within ``redetection_frames`` frames less those tracked now)."""
+        if not self._recent_counts:
+            return 0
+        return max(max(self._recent_counts) - n_tracked, 0)
+
+    def _limit_lowered(self, meas: list[Measurement | None], fallbacks: list[float | None],
+                       quota: int) -> list[Measurement]:
+        """Keep at most ``quota`` of the hands that only the lowered threshold let in, those the
+        landmark model is surest of (presence x mean keypoint confidence); each of the others
+        stays only when its mean keypoint confidence reaches its fallback bar, and then as a low
+        detection's tentative hand. ``meas`` (None: no hand in that crop) and ``fallbacks`` are
+        parallel (see :meth:`_detect`).
+
+        The lowered threshold is for the hands that vanished. Without the quota, a single hand lost
+        for one frame let every weak detection in (on the shared clips under JPEG / greyscale /
+        noise, a thumb or a finger of that hand as a second hand), and that second hand then kept
+        the threshold lowered. The choice is the landmark model's, not the detector's score: the
+        best weak detection is often not the hand (upside-down clips: a detection at 0.36 with no
+        hand in it beside the hand's at 0.22)."""
+        which = sorted((i for i, (m, f) in enumerate(zip(meas, fallbacks)) if m is not None and f is not None),
+                       key=lambda i: -meas[i].quality())
+        out = list(meas)
+        for i in which[quota:]:
+            m = out[i]
+            if float(np.mean(m.scores)) >= fallbacks[i]:
+                out[i] = dataclasses.replace(m, tentative=True)
+            else:
+                log.debug("a weak detection beyond the re-detection quota dropped (confidence %.2f)",
+                          float(np.mean(m.scores)))
+                out[i] = None
+        return [m for m in out if m is not None]
 
     @staticmethod
     def _center_inside(a: np.ndarray, b: np.ndarray) -> bool:
@@ -884,13 +913,14 @@ class HandTracker:
         self._frame_size = size
         t_s = None if timestamp_ms is None else float(timestamp_ms) / 1000.0
         tracks = self.associator.active_tracks
-        rois, owners, avoid, needs = [], [], [], []
+        rois, owners, avoid, needs, fallbacks = [], [], [], [], []
         for tr in tracks:
             roi = self._track_roi(tr, t_s)
             if roi is not None:
                 rois.append(roi)
                 owners.append(tr.track_id)
                 needs.append(None)
+                fallbacks.append(None)
                 avoid.append(_box(tr.raw_keypoints, tr.scores, 0.3))
         ran = new_ran = False
         slots = o.max_hands - len(rois)
@@ -904,12 +934,14 @@ class HandTracker:
             if self._frames_since_detector >= interval:
                 ran = new_ran = True
                 self._frames_since_detector = 0
-                new, new_needs = self._detect(frame, avoid, slots, self._detection_threshold(len(rois)),
-                                              tracked_rois=list(rois))
+                new, new_needs, new_fallbacks = self._detect(frame, avoid, slots, self._detection_threshold(len(rois)),
+                                                             tracked_rois=list(rois))
                 rois += new
                 owners += [None] * len(new)
                 needs += new_needs
-        meas = self._measure(frame, rois, owners, needs=needs)
+                fallbacks += new_fallbacks
+        meas = self._limit_lowered(self._measure(frame, rois, owners, needs=needs, keep_order=True),
+                                   fallbacks, self._redetection_quota(n_tracked))
         if ran:
             found_new = any(m.track_id is None for m in meas)
             self._detector_misses = 0 if found_new else self._detector_misses + 1
@@ -922,9 +954,11 @@ class HandTracker:
             thr = self._detection_threshold(n_tracked)
             dets = self._frame_detections(self._new_hand_query(thr))
             if dets is not None:
-                new, new_needs = self._select_new(dets, list(avoid), slots, thr, tracked_rois)
+                new, new_needs, new_fallbacks = self._select_new(dets, list(avoid), slots, thr, tracked_rois)
                 if new:
-                    extra = self._measure(frame, new, [None] * len(new), needs=new_needs)
+                    extra = self._limit_lowered(
+                        self._measure(frame, new, [None] * len(new), needs=new_needs, keep_order=True),
+                        new_fallbacks, self._redetection_quota(n_tracked))
                     meas = list(meas) + extra
                     if any(m.track_id is None for m in extra):
                         self._detector_misses = 0
@@ -950,7 +984,7 @@ class HandTracker:
 
     def _process_static(self, frame: np.ndarray) -> list[Hand]:
         o = self.options
-        rois, needs = self._detect(frame, [], o.max_hands + 1)
+        rois, needs, _ = self._detect(frame, [], o.max_hands + 1)
         meas = self.associator.merge_duplicates(self._measure(frame, rois, [None] * len(rois), needs=needs))
         meas = sorted(meas, key=lambda m: -m.quality())[:o.max_hands]
         sides = ["right" if m.right_prob >= 0.5 else "left" for m in meas]

@@ -461,6 +461,25 @@ def test_lowered_threshold_admits_only_as_many_hands_as_vanished(part_kp_score, 
     assert len(res[-1]) == hands
 
 
+@pytest.mark.parametrize("false_box", [False, True])
+def test_lowered_threshold_quota_goes_to_the_surest_hand_not_the_best_detection(false_box):
+    """The vanished hand comes back scored 0.25 by the detector, unsure keypoints (0.5, under the
+    low-detection bar); a detection with no hand in it scores 0.4. The quota of one is given by the
+    landmark model's answer, so the hand is back at once either way (upside-down clips: the best
+    weak detection was often not the hand)."""
+    t, scene, det, _ = fake_tracker(min_detection_confidence=0.5, min_redetection_confidence=0.2,
+                                    smoothing=False, max_missed=10)
+    ts = iter(range(0, 10 ** 6, 33))
+    scene.hands = [SceneHand(hand_keypoints(100, 120, palm=30), right=True)]
+    assert all(len(t.process(blank(), timestamp_ms=next(ts)).hands) == 1 for _ in range(5))
+    scene.hands = []
+    assert t.process(blank(), timestamp_ms=next(ts)).hands == []
+    scene.hands = [SceneHand(hand_keypoints(100, 120, palm=30), right=True, det_score=0.25, keypoint_score=0.5)]
+    scene.false_boxes = [(220.0, 60.0, 300.0, 180.0, 0.4)] if false_box else []
+    hands = t.process(blank(), timestamp_ms=next(ts)).hands
+    assert len(hands) == 1 and abs(hands[0].keypoints[1, 0] - 100) < 5
+
+
 @pytest.mark.parametrize("score, found", [
     (0.25, True),    # a hand back from behind the other one scored 0.21-0.26 on the motion clips
     (0.15, False),   # under the default redetection threshold (0.2)

@@ -58,6 +58,8 @@ class Scene:
     right_prob: float = 0.95        # landmark model's confidence in the true side
     keypoint_score: float = 0.9     # landmark model's per-keypoint confidence on a true hand
     seed: int = 0
+    #: detections with no hand in them: (box x0, y0, x1, y1, score), reported by the fake detector
+    false_boxes: list[tuple[float, float, float, float, float]] = field(default_factory=list)
 
     def __post_init__(self):
         self.rng = np.random.default_rng(self.seed)
@@ -93,6 +95,11 @@ class FakeDetector:
             score = self.score if h.det_score is None else h.det_score
             if score >= score_threshold:
                 out.append(FakeDetection(box, score, k[K.WRIST].copy(), k[K.MIDDLE_MCP].copy()))
+        for x0, y0, x1, y1, score in self.scene.false_boxes:
+            if score >= score_threshold:
+                box = np.array([x0, y0, x1, y1], np.float32)
+                out.append(FakeDetection(box, score, np.array([(x0 + x1) / 2, y1], np.float32),
+                                         np.array([(x0 + x1) / 2, (y0 + y1) / 2], np.float32)))
         out.sort(key=lambda d: -d.score)
         return out[:max_detections]
 
