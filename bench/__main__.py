@@ -276,10 +276,8 @@ def live_main(argv: list[str]) -> int:
 
 
 def robustness_main(argv: list[str]) -> int:
-    import json
-
     from tracker.cli import positive_int
-    from .robustness import CONDITIONS, __doc__ as doc, check_conditions, run, table
+    from .robustness import CONDITIONS, __doc__ as doc, check_conditions
     p = argparse.ArgumentParser(prog="python -m bench robustness", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
@@ -330,7 +328,6 @@ def robustness_main(argv: list[str]) -> int:
         p.error(f"--out: {a.out} is not a folder")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    from .methods import MediaPipeMethod, TrackerMethod
     venv = None
     if not a.no_mediapipe:
         from .mediapipe_runner import ensure_venv
@@ -343,52 +340,73 @@ def robustness_main(argv: list[str]) -> int:
                                                           ("--detector-model", a.detector_model)) if v)
     options_text += " --turn-retry" if a.turn_retry else ""
     if not a.no_photos:
-        from train.data import load_records
-        from .accuracy import select_images
-        images = select_images(load_records(data, "val"), a.images, a.seed)
-        methods = {"handtrack": (TrackerMethod(static_image_mode=True, **tracker_options), "smoothed")}
-        if venv:
-            methods["mediapipe"] = (MediaPipeMethod(venv, static_image_mode=True, max_hands=2), "mediapipe")
-        try:
-            res = run(methods, images, conditions, a.seed)
-        finally:
-            for m, _ in methods.values():
-                m.close()
-        text = table(res)
-        print(f"{len(images)} hands21/val photos, {sum(len(i.keypoints) for i in images)} hands, static mode\n")
-        print(text)
-        if a.out is not None:
-            (a.out / "robustness.json").write_text(json.dumps({"images": len(images), "seed": a.seed,
-                                                               "results": res}, indent=1))
-            (a.out / "robustness.md").write_text(
-                f"# Robustness (`python -m bench robustness --images {a.images}{options_text}`)\n\n"
-                f"{len(images)} hands21/val photos, static mode; PCK@0.1 counts a missed hand as wrong, "
-                "'vs clean' is the PCK@0.1 as a share of the method's clean one.\n\n" + text + "\n")
+        _robustness_photos(a, data, conditions, tracker_options, venv, options_text)
     if clips:
-        from .robustness import video_run, video_table
-        methods = {"handtrack": TrackerMethod(**tracker_options)}
-        if venv:
-            methods["mediapipe"] = MediaPipeMethod(venv, static_image_mode=False, max_hands=2)
-        try:
-            vres = video_run(methods, clips, video_conditions, a.video_frames, a.seed)
-        finally:
-            for m in methods.values():
-                m.close()
-        text = video_table(vres)
-        print(f"\n{len(clips)} clips, video mode: {', '.join(video_conditions)}\n")
-        print(text)
-        if a.out is not None:
-            (a.out / "robustness_videos.json").write_text(json.dumps(
-                {"clips": [c.name for c in clips], "video_frames": a.video_frames, "seed": a.seed,
-                 "results": vres}, indent=1))
-            (a.out / "robustness_videos.md").write_text(
-                f"# Robustness on video clips (`python -m bench robustness --no-photos --videos "
-                f"{','.join(a.videos)}{f' --video-frames {a.video_frames}' if a.video_frames else ''} "
-                f"--video-conditions {','.join(video_conditions)}{options_text}`)\n\n"
-                "No labels: hands per frame counts false hands too; compare a condition with the same clip "
-                "clean. Keypoints are mapped back to the clip's own pixels; turning does not mirror, so a side "
-                "change inside a track is an error on a turned clip too.\n\n" + text + "\n")
+        _robustness_clips(a, clips, video_conditions, tracker_options, venv, options_text)
     return 0
+
+
+def _robustness_photos(a, data: Path, conditions: list[str], tracker_options: dict, venv,
+                       options_text: str) -> None:
+    """The photo part of ``python -m bench robustness``: prints the table, writes
+    robustness.json / .md into ``a.out`` when given."""
+    import json
+
+    from train.data import load_records
+    from .accuracy import select_images
+    from .methods import MediaPipeMethod, TrackerMethod
+    from .robustness import run, table
+    images = select_images(load_records(data, "val"), a.images, a.seed)
+    methods = {"handtrack": (TrackerMethod(static_image_mode=True, **tracker_options), "smoothed")}
+    if venv:
+        methods["mediapipe"] = (MediaPipeMethod(venv, static_image_mode=True, max_hands=2), "mediapipe")
+    try:
+        res = run(methods, images, conditions, a.seed)
+    finally:
+        for m, _ in methods.values():
+            m.close()
+    text = table(res)
+    print(f"{len(images)} hands21/val photos, {sum(len(i.keypoints) for i in images)} hands, static mode\n")
+    print(text)
+    if a.out is not None:
+        (a.out / "robustness.json").write_text(json.dumps({"images": len(images), "seed": a.seed,
+                                                           "results": res}, indent=1))
+        (a.out / "robustness.md").write_text(
+            f"# Robustness (`python -m bench robustness --images {a.images}{options_text}`)\n\n"
+            f"{len(images)} hands21/val photos, static mode; PCK@0.1 counts a missed hand as wrong, "
+            "'vs clean' is the PCK@0.1 as a share of the method's clean one.\n\n" + text + "\n")
+
+
+def _robustness_clips(a, clips: list[Path], video_conditions: list[str], tracker_options: dict, venv,
+                      options_text: str) -> None:
+    """The clips part of ``python -m bench robustness`` (``--videos``): prints the tables, writes
+    robustness_videos.json / .md into ``a.out`` when given."""
+    import json
+
+    from .methods import MediaPipeMethod, TrackerMethod
+    from .robustness import video_run, video_table
+    methods = {"handtrack": TrackerMethod(**tracker_options)}
+    if venv:
+        methods["mediapipe"] = MediaPipeMethod(venv, static_image_mode=False, max_hands=2)
+    try:
+        vres = video_run(methods, clips, video_conditions, a.video_frames, a.seed)
+    finally:
+        for m in methods.values():
+            m.close()
+    text = video_table(vres)
+    print(f"\n{len(clips)} clips, video mode: {', '.join(video_conditions)}\n")
+    print(text)
+    if a.out is not None:
+        (a.out / "robustness_videos.json").write_text(json.dumps(
+            {"clips": [c.name for c in clips], "video_frames": a.video_frames, "seed": a.seed,
+             "results": vres}, indent=1))
+        (a.out / "robustness_videos.md").write_text(
+            f"# Robustness on video clips (`python -m bench robustness --no-photos --videos "
+            f"{','.join(a.videos)}{f' --video-frames {a.video_frames}' if a.video_frames else ''} "
+            f"--video-conditions {','.join(video_conditions)}{options_text}`)\n\n"
+            "No labels: hands per frame counts false hands too; compare a condition with the same clip "
+            "clean. Keypoints are mapped back to the clip's own pixels; turning does not mirror, so a side "
+            "change inside a track is an error on a turned clip too.\n\n" + text + "\n")
 
 
 def soak_main(argv: list[str]) -> int:
