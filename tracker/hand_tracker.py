@@ -564,7 +564,7 @@ class HandTracker:
         detector's own calibrated threshold, or ``min_detection_confidence``)."""
         o = self.options
         base = self._base_threshold()
-        if o.redetection_frames and self._recent_counts and max(self._recent_counts) > n_tracked:
+        if o.redetection_frames and self._redetection_quota(n_tracked) > 0:
             if base is None or o.min_redetection_confidence < base:
                 return o.min_redetection_confidence
         return o.min_detection_confidence
