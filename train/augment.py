@@ -33,6 +33,13 @@ class AugmentConfig:
     motion_blur_p: float = 0.15
     noise_p: float = 0.2
     jpeg_p: float = 0.2
+    grey_p: float = 0.05
+    noise_sigma: tuple[float, float] = (3.0, 12.0)   # Gaussian noise sigma, pixel levels
+    jpeg_quality: tuple[int, int] = (25, 90)          # JPEG quality drawn from [lo, hi)
+    # JPEG is applied to the crop enlarged by a factor from this range and shrunk back: a frame
+    # compressed before the crop is cut has its 8x8 blocks at the frame's scale, usually finer
+    # than the crop's (a 300-px hand region shrunk into a 160-px crop). (1, 1): on the crop as is.
+    jpeg_upscale: tuple[float, float] = (1.0, 1.0)
     lowres_p: float = 0.0           # share of crops resampled as if the hand were small in the photo
     lowres_side: tuple[float, float] = (48.0, 112.0)  # photo pixels the crop then covers (see lowres)
 
@@ -46,6 +53,11 @@ AUGMENT_PRESETS = {
     "tracker": AugmentConfig(),
     "light": AugmentConfig(scale_range=(0.85, 1.25), shift_sigma=0.06, full_rotation_p=0.1, negative_p=0.06,
                            occlusion_p=0.15, blur_p=0.1, motion_blur_p=0.08, noise_p=0.1, jpeg_p=0.1),
+    # "degraded": the tracker mix with harder and more frequent image damage (greyscale cameras,
+    # strong sensor noise, low-quality JPEG as in a compressed stream), for fine-tuning toward
+    # `python -m bench robustness`'s conditions (JPEG quality 10, noise sigma 15, grey).
+    "degraded": AugmentConfig(grey_p=0.15, noise_p=0.3, noise_sigma=(3.0, 20.0), jpeg_p=0.35,
+                              jpeg_quality=(8, 90), jpeg_upscale=(1.0, 2.5)),
 }
 
 
@@ -159,7 +171,7 @@ def photometric(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
         hsv[..., 0] = (h % 180).astype(np.uint8)
         hsv[..., 1] = cv2.convertScaleAbs(hsv[..., 1], alpha=rng.uniform(0.6, 1.4))
         out = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
-    if rng.random() < 0.05:
+    if rng.random() < cfg.grey_p:
         out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     if rng.random() < cfg.occlusion_p:
         for _ in range(int(rng.integers(1, 3))):
@@ -185,13 +197,26 @@ def photometric(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
         kern /= max(kern.sum(), 1e-6)
         out = cv2.filter2D(out, -1, kern)
     if rng.random() < cfg.noise_p:
-        noise = gaussian_noise(out.shape, rng) * rng.uniform(3, 12)
+        noise = gaussian_noise(out.shape, rng) * rng.uniform(*cfg.noise_sigma)
         out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
     if rng.random() < cfg.jpeg_p:
-        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 90))])
-        if ok:
-            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        out = jpeg_roundtrip(out, int(rng.integers(*cfg.jpeg_quality)),
+                             rng.uniform(*cfg.jpeg_upscale) if cfg.jpeg_upscale != (1.0, 1.0) else 1.0)
     return out
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int, upscale: float = 1.0) -> np.ndarray:
+    """``img`` (uint8 HxWx3) encoded as JPEG at ``quality`` and decoded, same shape. With
+    ``upscale`` > 1 it is enlarged by that factor first and shrunk back after (area average), so
+    the compression blocks are ``8 / upscale`` pixels of ``img``."""
+    h, w = img.shape[:2]
+    big = img if upscale <= 1.0 else cv2.resize(img, (round(w * upscale), round(h * upscale)),
+                                                interpolation=cv2.INTER_LINEAR)
+    ok, buf = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:  # OpenCV encodes any uint8 HxWx3; kept so a failure leaves the crop unharmed
+        return img
+    out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return out if big is img else cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def lowres(crop: np.ndarray, covered: float, rng: np.random.Generator,

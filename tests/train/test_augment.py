@@ -5,7 +5,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from train.augment import AUGMENT_PRESETS, AugmentConfig, augment_preset, flip_crop, lowres, sample_crop
+import cv2
+
+from train.augment import (AUGMENT_PRESETS, AugmentConfig, augment_preset, flip_crop, jpeg_roundtrip, lowres,
+                           photometric, sample_crop)
 from train.data import LEFT, RIGHT, HandRecord
 
 COLORS = np.array([[40 + 12 * i, 255 - 12 * i, (80 * i) % 256] for i in range(17)], np.uint8)
@@ -112,7 +115,8 @@ def test_gaussian_noise_takes_the_same_draws_from_rng_whether_or_not_the_field_e
 @pytest.mark.parametrize("name, full_rotation_p, negative_p, error", [
     ("tracker", 0.3, 0.12, None),
     ("light", 0.1, 0.06, None),
-    ("heavy", None, None, "--augment 'heavy': unknown, expected one of ['light', 'tracker']"),
+    ("degraded", 0.3, 0.12, None),
+    ("heavy", None, None, "--augment 'heavy': unknown, expected one of ['degraded', 'light', 'tracker']"),
     ("", None, None, "--augment '': unknown"),
 ])
 def test_augment_presets(name, full_rotation_p, negative_p, error):
@@ -132,6 +136,61 @@ def test_light_preset_is_milder_than_the_tracker_mix_in_every_hard_case():
                   "shift_sigma"):
         assert 0 < getattr(light, field) < getattr(tracker, field), field
     assert tracker.scale_range[0] < light.scale_range[0] < light.scale_range[1] < tracker.scale_range[1]
+
+
+def test_degraded_preset_is_the_tracker_mix_with_harder_image_damage():
+    tracker, degraded = augment_preset("tracker"), augment_preset("degraded")
+    damage = ("grey_p", "noise_p", "noise_sigma", "jpeg_p", "jpeg_quality", "jpeg_upscale")
+    for field in AugmentConfig.__dataclass_fields__:   # geometry, flips, negatives, blur: the tracker's
+        if field not in damage:
+            assert getattr(degraded, field) == getattr(tracker, field), field
+    for field in ("grey_p", "noise_p", "jpeg_p"):
+        assert getattr(degraded, field) > getattr(tracker, field), field
+    assert degraded.noise_sigma[1] > 15 > tracker.noise_sigma[1]        # bench robustness: noise sigma 15
+    assert degraded.jpeg_quality[0] <= 10 < tracker.jpeg_quality[0]     # bench robustness: JPEG quality 10
+    assert tracker.jpeg_upscale == (1.0, 1.0) < degraded.jpeg_upscale
+
+
+def _smooth_image(seed=0, n=160):
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur((rng.random((n, n, 3)) * 255).astype(np.uint8), (0, 0), 3)
+    return cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX)
+
+
+def _column_jump(img, phase):
+    """Mean |x[i+1] - x[i]| over columns i = phase (mod 8), relative to columns inside 4-px blocks."""
+    d = np.abs(np.diff(img.astype(np.float32), axis=1)).mean(axis=(0, 2))
+    idx = np.arange(len(d)) % 8
+    return d[idx == phase].mean() / d[(idx != 7) & (idx != 3)].mean()
+
+
+@pytest.mark.parametrize("upscale, jump_at_8, jump_at_4", [
+    (1.0, (1.8, 9.9), (0.0, 1.3)),    # 8-px blocks of the crop: edges every 8 columns only
+    (2.0, (1.8, 9.9), (1.4, 9.9)),    # enlarged 2x first: 4-px blocks, edges every 4 columns
+])
+def test_jpeg_roundtrip_puts_block_edges_at_8_over_upscale_pixels(upscale, jump_at_8, jump_at_4):
+    img = _smooth_image()
+    assert 0.9 < _column_jump(img, 7) < 1.1 and 0.9 < _column_jump(img, 3) < 1.1   # no blocks before
+    out = jpeg_roundtrip(img, 10, upscale)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - img).mean() > 3      # quality 10 changes the pixels
+    assert jump_at_8[0] < _column_jump(out, 7) < jump_at_8[1]
+    assert jump_at_4[0] < _column_jump(out, 3) < jump_at_4[1]
+
+
+def test_photometric_grey_p_makes_the_crop_grey_and_jpeg_quality_is_taken_from_the_config():
+    img = _smooth_image(1)
+    only = dict(occlusion_p=0.0, blur_p=0.0, motion_blur_p=0.0, noise_p=0.0)
+    for seed in range(5):
+        grey = photometric(img, AugmentConfig(grey_p=1.0, jpeg_p=0.0, **only), np.random.default_rng(seed))
+        assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
+        colour = photometric(img, AugmentConfig(grey_p=0.0, jpeg_p=0.0, **only), np.random.default_rng(seed))
+        assert (colour[..., 0] != colour[..., 2]).any()
+    # the same draws, once at quality 5 and once at 95: only the quality range differs
+    low, high = (photometric(img, AugmentConfig(grey_p=0.0, jpeg_p=1.0, jpeg_quality=q, **only),
+                             np.random.default_rng(3)) for q in ((5, 6), (95, 96)))
+    plain = photometric(img, AugmentConfig(grey_p=0.0, jpeg_p=0.0, **only), np.random.default_rng(3))
+    assert np.abs(low.astype(int) - plain).mean() > 3 * np.abs(high.astype(int) - plain).mean()
 
 
 @pytest.mark.parametrize("side", [48, 80, 112])
