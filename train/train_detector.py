@@ -23,6 +23,7 @@ from tracker.detector_codec import CenterCodec, hand_box_and_cues
 from tracker.draw import tile_grid
 from tracker.metrics import average_precision, match_detections
 
+from .augment import AugmentConfig, augment_preset
 from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, make_optimizer, normalization,
                      normalize_batch, resume_state, run_cli, save_checkpoint, setup_cpu, setup_logging, start_cycle,
                      worker_init, wrap_ddp)
@@ -44,6 +45,8 @@ class DetTrainConfig(LoopConfig):
     regress_min_gauss: float = 0.0  # > 0: box regression also where a hand's Gaussian >= this (CenterCodec)
     unlabelled: str = ""          # JSON of mined unlabelled hands in train photos (python -m train.mine)
     full_rotation_p: float = 0.0  # share of training photos pasted at any angle (else N(0, 30 deg)); val stays upright
+    augment: str = "tracker"      # photometric preset (train.augment.AUGMENT_PRESETS) for the scenes, occluders off;
+                                  # "degraded": more grey, noisy and JPEG-damaged scenes (fine-tunes)
 
 
 def group_by_image(records):
@@ -76,9 +79,10 @@ def scene_targets(image, hands, codec: CenterCodec, w: int, h: int, extra_ignore
 
 
 class SceneDataset(Dataset):
-    def __init__(self, groups, cache, codec, scfg, n, seed=0, unlabelled=None):
+    def __init__(self, groups, cache, codec, scfg, n, seed=0, unlabelled=None, aug: AugmentConfig | None = None):
         self.groups, self.cache, self.codec, self.scfg, self.n = groups, cache, codec, scfg, n
         self.unlabelled = unlabelled
+        self.aug = aug  # None: compose_scene's default (the tracker preset without occluders)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
 
@@ -86,7 +90,8 @@ class SceneDataset(Dataset):
         return self.n
 
     def __getitem__(self, i):
-        img, hands, extra = compose_scene(self.groups, self.cache, self.scfg, self.rng, unlabelled=self.unlabelled)
+        img, hands, extra = compose_scene(self.groups, self.cache, self.scfg, self.rng, aug=self.aug,
+                                          unlabelled=self.unlabelled)
         heat, reg, mask, ign, _, _ = scene_targets(img, hands, self.codec, self.scfg.width, self.scfg.height, extra)
         return (torch.from_numpy(img), torch.from_numpy(heat), torch.from_numpy(reg),
                 torch.from_numpy(mask), torch.from_numpy(ign))
@@ -198,6 +203,7 @@ def train(cfg: DetTrainConfig) -> dict:
         raise ValueError(f"--w-giou {cfg.w_giou}: expected >= 0")
     if not 0.0 <= cfg.full_rotation_p <= 1.0:
         raise ValueError(f"--full-rotation-p {cfg.full_rotation_p}: expected a value in [0, 1]")
+    aug = replace(augment_preset(cfg.augment), occlusion_p=0.0)  # ValueError naming the presets
     rank, world, device = init_distributed()
     out = Path(cfg.out)
     setup_logging(out, rank)
@@ -234,7 +240,7 @@ def train(cfg: DetTrainConfig) -> dict:
         log.info("ignoring %d mined unlabelled hands in %d photos", sum(len(v) for v in unlabelled.values()),
                  len(unlabelled))
     ds = SceneDataset(train_groups, cache, codec, train_scfg, cfg.epoch_scenes, seed=cfg.seed + rank + state["step"],
-                      unlabelled=unlabelled)
+                      unlabelled=unlabelled, aug=aug)
     loader = DataLoader(ds, batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=True,
                         worker_init_fn=worker_init if cfg.workers else None,
                         persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")

@@ -48,7 +48,8 @@ class TrainConfig(LoopConfig):
     fused: bool = False          # full 3x3 convs in the first blocks: ~1.2x steps/min on the 2-core CPU (model.FusedIR)
     light: bool = False          # 3x3 depthwise convs, a lighter last decoder block: ~1.2x steps/min in this loop on
                                  # the 2-core CPU, less learned per step (the same 90-minute curve; MODEL_CARD)
-    augment: str = "tracker"     # train.augment.AUGMENT_PRESETS: "tracker" (shipped models) or "light" (short runs)
+    augment: str = "tracker"     # train.augment.AUGMENT_PRESETS: "tracker" (shipped models), "light" (short runs),
+                                 # "degraded" (fine-tunes toward grey, noisy, JPEG-damaged images)
     lowres_p: float = 0.0        # share of crops made to look like a small hand's (train.augment.lowres)
     small_hand_weight: float = 1.0  # sampling weight of hands whose box side is under small_hand_px
     small_hand_px: float = 96.0     # (photo pixels, the PCK normaliser); 1.0 = every hand equally often

@@ -61,10 +61,35 @@ def test_giou_wide_regression_and_full_rotation_reach_the_checkpoint_and_log(dat
     assert ck["train_config"]["full_rotation_p"] == 0.5
 
 
+def test_augment_preset_reaches_the_training_scenes(data, tmp_path):
+    """--augment picks the scenes' photometric preset: an all-grey config gives grey scenes, the
+    default gives colour ones (the tiny set's photos are coloured)."""
+    from train.augment import AugmentConfig
+    from train.data import ImageCache, load_records
+    from train.scenes import SceneConfig
+    from train.train_detector import SceneDataset, group_by_image
+    from tracker.detector_codec import CenterCodec
+    recs = load_records(str(data), "train")
+    cache = ImageCache(recs)
+    groups = group_by_image(cache.filter(recs))
+    codec, scfg = CenterCodec((64, 48), 4), SceneConfig(64, 48)
+    grey = SceneDataset(groups, cache, codec, scfg, 4, aug=AugmentConfig(grey_p=1.0, noise_p=0.0, jpeg_p=0.0,
+                                                                          occlusion_p=0.0))
+    colour = SceneDataset(groups, cache, codec, scfg, 4)
+    for i in range(4):
+        g, c = grey[i][0].numpy(), colour[i][0].numpy()
+        assert (g[..., 0] == g[..., 1]).all() and (g[..., 1] == g[..., 2]).all()
+        assert (c[..., 0] != c[..., 2]).any()
+    train(_cfg(data, tmp_path / "run", max_steps=1, augment="degraded"))
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert ck["train_config"]["augment"] == "degraded"
+
+
 @pytest.mark.parametrize("kw, message", [({"regress_min_gauss": 1.5}, "--regress-min-gauss 1.5: expected a value in"),
                                          ({"regress_min_gauss": -0.2}, "--regress-min-gauss -0.2"),
                                          ({"w_giou": -1.0}, "--w-giou -1.0: expected >= 0"),
-                                         ({"full_rotation_p": 1.5}, "--full-rotation-p 1.5: expected a value in")])
+                                         ({"full_rotation_p": 1.5}, "--full-rotation-p 1.5: expected a value in"),
+                                         ({"augment": "heavy"}, "--augment 'heavy': unknown, expected one of")])
 def test_scene_and_loss_options_out_of_range_name_the_flag(data, tmp_path, kw, message):
     with pytest.raises(ValueError, match=message):
         train(_cfg(data, tmp_path / "run", max_steps=1, **kw))
