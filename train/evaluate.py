@@ -9,6 +9,8 @@ PCK@0.05/0.1/0.2, AUC@0.2, NME(palm), per-keypoint PCK@0.1, handedness accuracy 
 hands and those with label score >= 0.9) and presence AUC (against crops that cut the hand off).
 ``--full-rotation`` crops at uniformly random angles instead (robustness, not the headline figures);
 for detector and acquisition it pastes the scenes' photos at any angle (hands pointing down).
+``--condition grey`` (jpeg, noise, dark, ...) degrades the detector and acquisition scenes as
+``python -m bench robustness`` degrades photos, to compare detectors on damaged frames.
 
 detector: composed val scenes (val photos only): AP@0.5, recall and false positives per frame at
 the shipped threshold; recall on the single val photos. ``--calibrate`` also picks the lowest
@@ -166,13 +168,40 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
     }
 
 
-def _scenes(records, cache, n, seed, width, height, full_rotation: bool = False):
+def _scenes(records, cache, n, seed, width, height, full_rotation: bool = False, condition: str = "clean"):
     """Composed val scenes; ``full_rotation``: every photo pasted at a uniformly random angle
-    (hands pointing any way) instead of N(0, 30 deg) around upright."""
+    (hands pointing any way) instead of N(0, 30 deg) around upright; ``condition``: see
+    :func:`degrade_scenes`."""
     from .scenes import SceneConfig
     from .train_detector import group_by_image, make_val_scenes
+    check_scene_condition(condition)
     cfg = SceneConfig(width, height, full_rotation_p=1.0 if full_rotation else 0.0)
-    return make_val_scenes(group_by_image(records), cache, cfg, n, seed)
+    return degrade_scenes(make_val_scenes(group_by_image(records), cache, cfg, n, seed), condition, seed)
+
+
+def check_scene_condition(condition: str) -> str:
+    """``condition`` if it is one of :data:`bench.robustness.CONDITIONS` that leaves pixels where
+    they are (the scenes' boxes stay valid); ValueError naming the choices otherwise (turned
+    hands: ``--full-rotation``)."""
+    from bench.robustness import CONDITIONS
+    probe = np.zeros((4, 4, 3), np.uint8)
+    ok = [k for k, (_, fn) in CONDITIONS.items() if fn(probe, np.random.default_rng(0))[1] is None]
+    if condition not in ok:
+        raise ValueError(f"--condition {condition!r}: expected one of {', '.join(ok)} (conditions that "
+                         "move pixels do not apply to scenes; for turned hands use --full-rotation)")
+    return condition
+
+
+def degrade_scenes(scenes, condition: str = "clean", seed: int = 0) -> list:
+    """``scenes`` ((image, boxes, ignore) each) with every image seen through ``condition`` (a
+    :data:`bench.robustness.CONDITIONS` name that keeps pixels in place: grey, jpeg, noise, ...),
+    the same noise for a given ``seed`` and scene index; boxes and ignore regions unchanged."""
+    if condition == "clean":
+        return scenes
+    from bench.robustness import CONDITIONS
+    fn = CONDITIONS[check_scene_condition(condition)][1]
+    return [(np.ascontiguousarray(fn(img, np.random.default_rng([seed, i]))[0]), boxes, ign)
+            for i, (img, boxes, ign) in enumerate(scenes)]
 
 
 SIZE_BINS = (0.0, 0.1, 0.2, 0.4, 1.01)  # hand box longest side / frame longest side
@@ -289,7 +318,7 @@ def calibrate_threshold(det: HandDetector, scenes, max_fp: float = 0.05, match_i
 def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, seed: int = 7,
                       threshold: float | None = None, fp_grid: str | Path | None = None,
                       match_iou: float = 0.5, scene_size: tuple[int, int] | None = None,
-                      photos: int | None = None, full_rotation: bool = False) -> dict:
+                      photos: int | None = None, full_rotation: bool = False, condition: str = "clean") -> dict:
     """Figures on composed val scenes (``scene_size`` (width, height) pixels, default the detector's
     input size) (strict: a hand the labels miss counts as a false positive);
     with ``fp_grid`` also a picture of the highest-scored false positives (:func:`draw_false_positives`).
@@ -300,12 +329,13 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
 
     ``photos``: the single-photo recall on the first N photos of ``records`` (None: all; 0: none,
     ``photo_recall`` is then None). ``full_rotation``: scenes of hands at any angle (robustness;
-    the photos stay as they are)."""
+    the photos stay as they are). ``condition``: the scenes and photos degraded by a
+    :data:`bench.robustness.CONDITIONS` entry that keeps pixels in place (grey, jpeg, noise...)."""
     if not 0.0 < match_iou <= 1.0:
         raise ValueError(f"match_iou must be in (0, 1], got {match_iou}")
     thr = det.default_threshold if threshold is None else threshold
     w, h = scene_size or (det.width, det.height)
-    scenes = _scenes(records, cache, n_scenes, seed, w, h, full_rotation)
+    scenes = _scenes(records, cache, n_scenes, seed, w, h, full_rotation, condition)
     per_image, recall, fpf, sizes, kinds, false_pos = _scene_stats(det, scenes, thr, match_iou)
     if fp_grid:
         draw_false_positives(fp_grid, scenes, false_pos)
@@ -315,8 +345,9 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
     for r in records if photos != 0 else ():
         by_photo.setdefault(r.image, []).append(r)
     n_main = 0
-    for path, recs in list(by_photo.items())[:photos]:
-        dets = det(cache[path], score_threshold=thr)
+    for i, (path, recs) in enumerate(list(by_photo.items())[:photos]):
+        photo = cache[path] if condition == "clean" else degrade_scenes([(cache[path], None, None)], condition, i)[0][0]
+        dets = det(photo, score_threshold=thr)
         boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
         gt = hand_box_and_cues(recs[0].keypoints, recs[0].visible)[0][None]
         tp, _, _ = match_detections(boxes, np.array([d.score for d in dets]), gt, match_iou)
@@ -329,21 +360,22 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
             "size": "hand box longest side / scene longest side",
             "hands_by_outcome": kinds, "outcome": "each hand's best detection, see train.evaluate._scene_stats",
             "photo_recall": found / n_main if n_main else None, "photos": n_main, "scene_size": [w, h],
-            "full_rotation": full_rotation, "model_version": det.meta.get("model_version")}
+            "full_rotation": full_rotation, "condition": condition, "model_version": det.meta.get("model_version")}
 
 
 def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int = 7,
-                         width: int = 640, height: int = 480, full_rotation: bool = False) -> dict:
+                         width: int = 640, height: int = 480, full_rotation: bool = False,
+                         condition: str = "clean") -> dict:
     """Figures of the tracker's acquisition step on composed val scenes (``width`` x ``height``
     pixels): ``tracker`` is a :class:`tracker.hand_tracker.HandTracker` in static mode whose
     ``max_hands`` is at least the most hands a scene holds (8). Each reported hand is a detection
     with its keypoint box (pixels) and presence as score; a labelled hand is found at IoU >= 0.5,
     hands in the scenes' ignore regions count neither way. ``detector_alone``: the tracker's
     detector on the same scenes at the same threshold (:func:`_scene_stats`). ``full_rotation``:
-    scenes of hands at any angle."""
+    scenes of hands at any angle; ``condition``: degraded scenes (:func:`degrade_scenes`)."""
     if not tracker.options.static_image_mode:
         raise ValueError("evaluate_acquisition needs a HandTracker with static_image_mode=True")
-    scenes = _scenes(records, cache, n_scenes, seed, width, height, full_rotation)
+    scenes = _scenes(records, cache, n_scenes, seed, width, height, full_rotation, condition)
     thr = tracker.options.min_detection_confidence
     if thr is None:
         thr = tracker.detector.default_threshold
@@ -359,7 +391,7 @@ def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int
         n_gt += n
     alone = _scene_stats(tracker.detector, scenes, thr)
     return {"scenes": len(scenes), "scene_size": [width, height], "full_rotation": full_rotation,
-            "hands_in_scenes": n_gt,
+            "condition": condition, "hands_in_scenes": n_gt,
             "detector_threshold": float(thr), "presence_threshold": tracker.options.min_tracking_confidence,
             "low_detection_confidence": getattr(tracker.options, "low_detection_confidence", None),
             "low_detection_keypoint_score": getattr(tracker.options, "low_detection_keypoint_score", None),
@@ -433,12 +465,24 @@ def main(argv=None):
                     help="landmarks: crops at uniformly random angles (robustness), not near upright; "
                          "detector, acquisition: scenes whose photos are pasted at any angle (hands pointing "
                          "down or sideways), not N(0, 30 deg); --calibrate still uses upright scenes")
+    ap.add_argument("--condition", default="clean",
+                    help="detector, acquisition: degrade the scenes (and photos) as bench robustness does: grey, "
+                         "jpeg (quality 10), noise (sigma 15), dark, blur, ... (default clean); --calibrate "
+                         "still uses clean scenes")
     ap.add_argument("--out", default=None, help="JSON file for the figures")
     ap.add_argument("--worst-grid", default=None, help="landmarks: picture (.jpg/.png) of the 24 worst hands")
     ap.add_argument("--fp-grid", default=None, help="detector: picture (.jpg/.png) of the 24 highest-scored false positives")
     a = ap.parse_args(argv)
     if a.calibration_scenes is not None and not a.calibrate:
         ap.error("--calibration-scenes needs --calibrate (it sets how many scenes the threshold is picked on)")
+    if a.condition != "clean":
+        if a.kind == "landmarks":
+            ap.error("--condition applies to detector and acquisition (landmarks under damaged photos: "
+                     "python -m bench robustness)")
+        try:
+            check_scene_condition(a.condition)
+        except ValueError as e:
+            ap.error(str(e))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     t0 = time.time()
     try:
@@ -461,7 +505,7 @@ def main(argv=None):
                              low_detection_keypoint_score=a.low_detection_keypoint_score) as tr:
                 w, h = a.scene_size or (640, 480)
                 res = evaluate_acquisition(tr, recs, cache, a.scenes, width=w, height=h,
-                                           full_rotation=a.full_rotation)
+                                           full_rotation=a.full_rotation, condition=a.condition)
                 res["small_hands"] = a.small_hands
                 res["turn_retry"] = tr.options.turn_retry
                 res["refine_score"] = tr.options.refine_score
@@ -474,7 +518,8 @@ def main(argv=None):
                 a.threshold = calibrate_threshold(det, cal, match_iou=a.match_iou)
                 log.info("calibrated threshold on %d scenes: %.2f", n_cal, a.threshold)
             res = evaluate_detector(det, recs, cache, a.scenes, threshold=a.threshold, fp_grid=a.fp_grid,
-                                    match_iou=a.match_iou, scene_size=(w, h), full_rotation=a.full_rotation)
+                                    match_iou=a.match_iou, scene_size=(w, h), full_rotation=a.full_rotation,
+                                    condition=a.condition)
             res["calibration_scenes"] = n_cal
             res["small_hands"] = a.small_hands
     except (FileNotFoundError, ValueError) as e:

@@ -1,4 +1,5 @@
 """Landmark evaluation: headline figures on the labelled ("dataset") hands, extra hands beside."""
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -223,7 +224,8 @@ def test_acquisition_figures_match_the_reported_hands(monkeypatch):
                            ([101, 99, 141, 139], 0.8),      # hand 1, its keypoint box
                            ([160, 10, 190, 40], 0.6)], det)  # a false hand
     res = ev.evaluate_acquisition(tracker, [], {}, n_scenes=2, full_rotation=True)
-    assert asked[0][2:] == (2, 7, 640, 480, True) and res["full_rotation"] is True
+    assert asked[0][2:] == (2, 7, 640, 480, True, "clean") and res["full_rotation"] is True
+    assert res["condition"] == "clean"
     assert res["recall"] == 1.0 and res["fp_per_frame"] == 1.0 and res["hands_in_scenes"] == 4
     assert res["detector_threshold"] == 0.5
     alone = res["detector_alone"]
@@ -313,7 +315,7 @@ def test_calibration_scene_count(monkeypatch, tmp_path, argv, cal_scenes):
     monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h: calls.append((n, seed)) or [])
     monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
     monkeypatch.setattr(ev, "evaluate_detector", lambda det, recs, cache, n, threshold, fp_grid, match_iou,
-                        scene_size, full_rotation: {"scenes": n, "threshold": threshold})
+                        scene_size, full_rotation, condition: {"scenes": n, "threshold": threshold})
     out = tmp_path / "e.json"
     ev.main(["detector", "--scenes", "3", "--out", str(out), *argv])
     res = json.loads(out.read_text())
@@ -347,10 +349,79 @@ def test_detector_scene_size_small_hands_and_rotation(monkeypatch, tmp_path, arg
     monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h: seen.setdefault("cal", (w, h)) and [])
     monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
     monkeypatch.setattr(ev, "evaluate_detector", lambda det, recs, cache, n, threshold, fp_grid, match_iou,
-                        scene_size, full_rotation: {"scene_size": list(scene_size), "full_rotation": full_rotation})
+                        scene_size, full_rotation, condition: {"scene_size": list(scene_size),
+                                                               "full_rotation": full_rotation, "condition": condition})
     out = tmp_path / "e.json"
     ev.main(["detector", "--scenes", "3", "--calibrate", "--out", str(out), *argv])
     res = json.loads(out.read_text())
     assert res["scene_size"] == list(size) and seen["cal"] == size
     assert res["small_hands"] is small and seen["small_hands"] is small
-    assert res["full_rotation"] is rot
+    assert res["full_rotation"] is rot and res["condition"] == "clean"
+
+
+@pytest.mark.parametrize("condition, error", [
+    ("clean", None), ("grey", None), ("jpeg", None), ("noise", None), ("dark", None),
+    ("rot90", "--condition 'rot90': expected one of clean, dark"),      # moves pixels: the boxes would be wrong
+    ("rot180", "for turned hands use --full-rotation"),
+    ("fog", "--condition 'fog': expected one of"),
+])
+def test_scene_conditions_keep_pixels_in_place(condition, error):
+    from train.evaluate import check_scene_condition
+    if error:
+        with pytest.raises(ValueError, match=re.escape(error)):
+            check_scene_condition(condition)
+    else:
+        assert check_scene_condition(condition) == condition
+
+
+def test_degrade_scenes_changes_pixels_only_and_repeats_its_noise():
+    from train.evaluate import degrade_scenes
+    rng = np.random.default_rng(0)
+    boxes, ign = np.array([[1, 2, 30, 40]], np.float32), np.zeros((0, 4), np.float32)
+    scenes = [((rng.random((48, 64, 3)) * 255).astype(np.uint8), boxes, ign) for _ in range(3)]
+    assert degrade_scenes(scenes, "clean") is scenes
+    grey = degrade_scenes(scenes, "grey")
+    for (g, b, i), (img, _, _) in zip(grey, scenes):
+        assert g.shape == img.shape and (g[..., 0] == g[..., 2]).all() and (img[..., 0] != img[..., 2]).any()
+        assert b is boxes and i is ign
+    noisy, again, other = (degrade_scenes(scenes, "noise", seed) for seed in (0, 0, 1))
+    assert all((a[0] == b[0]).all() for a, b in zip(noisy, again))                # same seed, same noise
+    assert any((a[0] != b[0]).any() for a, b in zip(noisy, other))              # another seed, other noise
+    assert 8 < np.abs(noisy[0][0].astype(int) - scenes[0][0]).mean() < 20     # sigma 15, clipped at 0 / 255
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["detector", "--condition", "rot90"], "--condition 'rot90': expected one of"),
+    (["landmarks", "--condition", "grey"], "--condition applies to detector and acquisition"),
+])
+def test_condition_option_errors_name_the_flag(argv, message, capsys):
+    from train.evaluate import main
+    with pytest.raises(SystemExit) as e:
+        main(argv + ["--data", "/nonexistent"])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_detector_condition_reaches_the_evaluation_scenes_not_the_calibration(monkeypatch, tmp_path):
+    import json
+    import train.evaluate as ev
+    made = []
+
+    class FakeDetector:
+        width, height, default_threshold, meta = 64, 48, 0.5, {}
+
+        def __init__(self, *a, **k):
+            pass
+
+        def __call__(self, img, score_threshold=None):
+            return []
+
+    monkeypatch.setattr(ev, "load_records", lambda *a, **k: [])
+    monkeypatch.setattr(ev, "ImageCache", lambda recs: {})
+    monkeypatch.setattr(ev, "HandDetector", FakeDetector)
+    monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h, full_rotation=False, condition="clean":
+                        made.append((seed, condition)) or [])
+    monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
+    out = tmp_path / "e.json"
+    ev.main(["detector", "--scenes", "3", "--calibrate", "--condition", "jpeg", "--out", str(out)])
+    assert made == [(1234, "clean"), (7, "jpeg")]
+    assert json.loads(out.read_text())["condition"] == "jpeg"
