@@ -174,7 +174,7 @@ def _scenes(records, cache, n, seed, width, height, full_rotation: bool = False,
     :func:`degrade_scenes`."""
     from .scenes import SceneConfig
     from .train_detector import group_by_image, make_val_scenes
-    check_scene_condition(condition)
+    check_scene_condition(condition)  # before composing: a bad name fails at once
     cfg = SceneConfig(width, height, full_rotation_p=1.0 if full_rotation else 0.0)
     return degrade_scenes(make_val_scenes(group_by_image(records), cache, cfg, n, seed), condition, seed)
 
@@ -192,16 +192,24 @@ def check_scene_condition(condition: str) -> str:
     return condition
 
 
+def scene_condition(condition: str):
+    """``condition`` (checked by :func:`check_scene_condition`) as ``(image, rng) -> image``, or
+    None for "clean"."""
+    if check_scene_condition(condition) == "clean":
+        return None
+    from bench.robustness import CONDITIONS
+    fn = CONDITIONS[condition][1]
+    return lambda img, rng: np.ascontiguousarray(fn(img, rng)[0])
+
+
 def degrade_scenes(scenes, condition: str = "clean", seed: int = 0) -> list:
     """``scenes`` ((image, boxes, ignore) each) with every image seen through ``condition`` (a
     :data:`bench.robustness.CONDITIONS` name that keeps pixels in place: grey, jpeg, noise, ...),
     the same noise for a given ``seed`` and scene index; boxes and ignore regions unchanged."""
-    if condition == "clean":
+    degrade = scene_condition(condition)
+    if degrade is None:
         return scenes
-    from bench.robustness import CONDITIONS
-    fn = CONDITIONS[check_scene_condition(condition)][1]
-    return [(np.ascontiguousarray(fn(img, np.random.default_rng([seed, i]))[0]), boxes, ign)
-            for i, (img, boxes, ign) in enumerate(scenes)]
+    return [(degrade(img, np.random.default_rng([seed, i])), boxes, ign) for i, (img, boxes, ign) in enumerate(scenes)]
 
 
 SIZE_BINS = (0.0, 0.1, 0.2, 0.4, 1.01)  # hand box longest side / frame longest side
@@ -345,8 +353,10 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
     for r in records if photos != 0 else ():
         by_photo.setdefault(r.image, []).append(r)
     n_main = 0
+    degrade = scene_condition(condition)
     for i, (path, recs) in enumerate(list(by_photo.items())[:photos]):
-        photo = cache[path] if condition == "clean" else degrade_scenes([(cache[path], None, None)], condition, i)[0][0]
+        # photo i's noise seeded [i, 0], as the figures in assets/eval_detector_conditions.json were made
+        photo = cache[path] if degrade is None else degrade(cache[path], np.random.default_rng([i, 0]))
         dets = det(photo, score_threshold=thr)
         boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
         gt = hand_box_and_cues(recs[0].keypoints, recs[0].visible)[0][None]
