@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from tracker.geometry import invert_affine
+from train.augment import jpeg_roundtrip
 
 from . import accuracy
 
@@ -48,10 +49,6 @@ def _u8(x) -> np.ndarray:
 
 def _noise(img, rng, sigma):
     return _u8(img.astype(np.float32) + rng.normal(0, sigma, img.shape).astype(np.float32))
-
-
-def _jpeg(img, quality):
-    return cv2.imdecode(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
 
 
 def _half_res(img):
@@ -94,7 +91,7 @@ CONDITIONS: dict[str, tuple[str, Condition]] = {
     "noise": ("Gaussian noise sigma 15", _pixels(lambda i, r: _noise(i, r, 15.0))),
     "blur": ("Gaussian blur sigma 2 px", _pixels(lambda i, r: cv2.GaussianBlur(i, (0, 0), 2.0))),
     "motion-blur": ("horizontal motion blur over 9 px", _pixels(lambda i, r: _motion_blur(i, 9))),
-    "jpeg": ("JPEG quality 10", _pixels(lambda i, r: _jpeg(i, 10))),
+    "jpeg": ("JPEG quality 10", _pixels(lambda i, r: jpeg_roundtrip(i, 10))),
     "half-res": ("half resolution, scaled back up", _pixels(lambda i, r: _half_res(i))),
     "grey": ("greyscale", _pixels(lambda i, r: cv2.cvtColor(cv2.cvtColor(i, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))),
     "rot90": ("rotated 90 degrees clockwise (hands pointing sideways)", rotation(1)),
