@@ -200,6 +200,7 @@ def photometric(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
         noise = gaussian_noise(out.shape, rng) * rng.uniform(*cfg.noise_sigma)
         out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
     if rng.random() < cfg.jpeg_p:
+        # no draw for the default (1, 1): the tracker preset's crops stay those of earlier versions
         out = jpeg_roundtrip(out, int(rng.integers(*cfg.jpeg_quality)),
                              rng.uniform(*cfg.jpeg_upscale) if cfg.jpeg_upscale != (1.0, 1.0) else 1.0)
     return out
