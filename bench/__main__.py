@@ -126,6 +126,8 @@ def config_from_args(argv: list[str]):
                    help="tracker detector threshold (default: the detector's calibrated one)")
     p.add_argument("--detector-interval", type=int, default=None, metavar="N",
                    help="tracker detector_interval (default: the tracker's, 3)")
+    p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=None, metavar="N",
+                   help="tracker detector_turns (default: the tracker's, 1)")
     p.add_argument("--flip-test", action="store_true",
                    help="run the tracker with flip_test=True (each landmark crop also mirrored)")
     p.add_argument("--small-hands", action="store_true",
@@ -160,6 +162,8 @@ def config_from_args(argv: list[str]):
         cfg.tracker_options["min_detection_confidence"] = a.min_detection_confidence
     if a.detector_interval is not None:
         cfg.tracker_options["detector_interval"] = a.detector_interval
+    if a.detector_turns is not None:
+        cfg.tracker_options["detector_turns"] = a.detector_turns
     if a.side_lock is not ...:
         cfg.tracker_options["side_lock"] = a.side_lock
     if a.low_detection_confidence is not ...:
@@ -299,6 +303,8 @@ def robustness_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=positive_int("--threads"), default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--turn-retry", action="store_true", help="tracker option turn_retry (off by default)")
+    p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=1,
+                   help="tracker option detector_turns (default 1: upright only)")
     _mediapipe_args(p)
     _model_args(p)
     a = p.parse_args(argv)
@@ -335,10 +341,13 @@ def robustness_main(argv: list[str]) -> int:
     tracker_options = dict(max_hands=2, threads=a.threads, **_model_options(a))
     if a.turn_retry:
         tracker_options["turn_retry"] = True
+    if a.detector_turns != 1:
+        tracker_options["detector_turns"] = a.detector_turns
     # the options that change what is measured, for the markdown's command line
     options_text = "".join(f" {flag} {v}" for flag, v in (("--landmark-model", a.landmark_model),
                                                           ("--detector-model", a.detector_model)) if v)
     options_text += " --turn-retry" if a.turn_retry else ""
+    options_text += f" --detector-turns {a.detector_turns}" if a.detector_turns != 1 else ""
     if not a.no_photos:
         _robustness_photos(a, data, conditions, tracker_options, venv, options_text)
     if clips:

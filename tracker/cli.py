@@ -136,7 +136,7 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        min_detection_confidence=args.min_detection_confidence,
                        min_tracking_confidence=args.min_tracking_confidence,
                        smoothing=not args.no_smoothing, flip_test=args.flip_test, small_hands=args.small_hands,
-                       turn_retry=args.turn_retry,
+                       turn_retry=args.turn_retry, detector_turns=args.detector_turns,
                        side_lock=args.side_lock, low_detection_confidence=args.low_detection_confidence,
                        refine_score=args.refine_score, landmark_model_path=args.landmark_model,
                        detector_model_path=args.detector_model)
@@ -447,6 +447,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--turn-retry", action="store_true",
                    help="measure a detector crop with no hand in it once more turned by 180 degrees "
                    "(hands pointing down; more hands found, a few more false ones)")
+    p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=HandTrackerOptions.detector_turns,
+                   metavar="N", help="look for new hands in the frame turned: 2 upright and upside down, 4 every "
+                   "quarter turn (a camera above a desk or keyboard, hands pointing down or sideways); in video "
+                   "one turn per detector run; default 1: upright only")
     p.add_argument("--side-lock", type=side_lock_value("--side-lock"), default=HandTrackerOptions.side_lock,
                    metavar="L|none", help="handedness evidence that fixes a hand's side for the rest of its track "
                    f"(default {HandTrackerOptions.side_lock:g}; none: sides always follow the evidence)")

@@ -14,7 +14,7 @@ ONNX contract (written by export/, checked here on load):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -22,7 +22,7 @@ import numpy as np
 
 from .backend import OnnxStage
 from .detector_codec import CenterCodec, nms
-from .geometry import Roi, hand_angle
+from .geometry import Roi, hand_angle, invert_affine, quarter_turn, transform_points
 from .keypoints import HandKeypoint
 from .landmarks import normalize_image
 
@@ -47,12 +47,15 @@ class Detection:
     Attributes:
         box: (4,) float32 x0, y0, x1, y1. score: centre probability.
         wrist, middle_mcp: (2,) float32 estimated points that give the hand's orientation.
+        turn: quarter turns (clockwise) of the frame in which the detector found it (0: the
+            frame as it is; see ``HandDetector.__call__``'s ``turns``).
     """
 
     box: np.ndarray
     score: float
     wrist: np.ndarray
     middle_mcp: np.ndarray
+    turn: int = 0
 
     @property
     def angle(self) -> float:
@@ -177,16 +180,50 @@ class HandDetector(OnnxStage):
                 for i in range(len(d))]
 
     def __call__(self, frame_bgr: np.ndarray, score_threshold: float | None = None,
-                 max_detections: int = 4) -> list[Detection]:
+                 max_detections: int = 4, turns: tuple[int, ...] = (0,)) -> list[Detection]:
         """Hands in ``frame_bgr`` (HxWx3 uint8 BGR), best first; [] when none.
 
         ``score_threshold`` defaults to the threshold shipped in the model's metadata.
+        ``turns``: the frame is looked at turned clockwise by each of these quarter turns (0: as
+        it is; 2: upside down, where hands pointing down look upright to a net that learned from
+        mostly upright hands), one detector run each; the detections, in ``frame_bgr``'s pixels
+        whatever the turn, are merged by NMS (the best scored box of a hand seen in several turns).
         """
         thr = self.default_threshold if score_threshold is None else float(score_threshold)
-        batch, s = self.preprocess(frame_bgr)
+        turns = tuple(int(t) % 4 for t in turns)
+        if not turns:
+            raise ValueError("turns must name at least one quarter turn, got ()")
+        dets = []
+        for t in dict.fromkeys(turns):
+            dets += self._detect_turned(frame_bgr, thr, max_detections, t)
+        if len(turns) > 1 and dets:
+            boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
+            keep = nms(boxes, np.array([d.score for d in dets], np.float32), 0.5)
+            dets = [dets[i] for i in keep[:max_detections]]
+        return dets
+
+    def _detect_turned(self, frame_bgr: np.ndarray, thr: float, max_detections: int, turn: int
+                       ) -> list[Detection]:
+        """One look at the frame turned by ``turn`` quarter turns (both passes when
+        ``small_hands``), detections mapped back to the frame's pixels."""
+        img, a = quarter_turn(frame_bgr, turn)
+        batch, s = self.preprocess(img)
         dets = self.postprocess(self.inference(batch), s, thr, max_detections)
         if self.small_hands and s < 1.0:  # a frame no larger than the input has nothing finer to show
-            batch, s2 = self.preprocess(frame_bgr, SMALL_HAND_SCALE)
+            batch, s2 = self.preprocess(img, SMALL_HAND_SCALE)
             fine = self.postprocess(self.inference(batch), s2, thr, max_detections)
-            dets = merge_small_hands(dets, fine, float(max(frame_bgr.shape[:2])), max_detections)
-        return dets
+            dets = merge_small_hands(dets, fine, float(max(img.shape[:2])), max_detections)
+        if turn % 4 == 0:
+            return dets
+        inv = invert_affine(a)
+        return [replace(unturn_detection(d, inv), turn=turn) for d in dets]
+
+
+def unturn_detection(d: Detection, inv: np.ndarray) -> Detection:
+    """``d`` found in a turned frame, in the pixels of the frame before the turn: ``inv`` maps
+    turned pixels back (2x3). A quarter turn keeps boxes axis-aligned, so the box is that of its
+    mapped corners; the orientation cue's points are mapped, so the crop comes out upright."""
+    b = d.box
+    corners = transform_points(np.array([[b[0], b[1]], [b[2], b[3]]], np.float64), inv)
+    box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
+    return Detection(box, d.score, transform_points(d.wrist, inv), transform_points(d.middle_mcp, inv), d.turn)

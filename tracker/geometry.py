@@ -63,6 +63,29 @@ def transform_points(pts: np.ndarray, m: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+_ROTATE_CODES = {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def quarter_turn_matrix(quarter_turns: int, width: int, height: int) -> np.ndarray:
+    """2x3 affine mapping pixels of a ``width`` x ``height`` image to those of the same image
+    turned clockwise by ``quarter_turns`` x 90 degrees (pixel centres on integers, as
+    ``cv2.rotate`` moves them)."""
+    w, h = width, height
+    return np.array({0: [[1, 0, 0], [0, 1, 0]],
+                     1: [[0, -1, h - 1], [1, 0, 0]],
+                     2: [[-1, 0, w - 1], [0, -1, h - 1]],
+                     3: [[0, 1, 0], [-1, 0, w - 1]]}[quarter_turns % 4], np.float64)
+
+
+def quarter_turn(image: np.ndarray, quarter_turns: int) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` turned clockwise by ``quarter_turns`` x 90 degrees, and the 2x3 affine mapping
+    its pixels to the turned image's (:func:`quarter_turn_matrix`); 0 turns return ``image``."""
+    k = quarter_turns % 4
+    h, w = image.shape[:2]
+    turned = image if k == 0 else cv2.rotate(image, _ROTATE_CODES[k])
+    return turned, quarter_turn_matrix(k, w, h)
+
+
 #: a crop that shrinks the image by more than 1 / this is cut from an area-averaged copy of its
 #: region (see :func:`warp_crop`)
 ANTIALIAS_BELOW = 0.4

@@ -63,6 +63,8 @@ from .smoothing import make_filter
 log = logging.getLogger(__name__)
 
 SIDES = ("left", "right")
+#: ``HandTrackerOptions.detector_turns`` -> the quarter turns (clockwise) the detector looks in
+DETECTOR_TURNS = {1: (0,), 2: (0, 2), 4: (0, 1, 2, 3)}
 #: channel orders ``process`` takes (``HandTrackerOptions.color_order``)
 COLOR_ORDERS = ("bgr", "rgb")
 
@@ -210,6 +212,7 @@ class HandTrackerOptions:
     small_hands: bool = False
     refine_score: float = 0.6
     turn_retry: bool = False
+    detector_turns: int = 1
 
     def validate(self) -> "HandTrackerOptions":
         """Raise ValueError naming the first bad option; returns self."""
@@ -246,6 +249,9 @@ class HandTrackerOptions:
             self.color_order = self.color_order.lower()
         if self.color_order not in COLOR_ORDERS:
             raise ValueError(f"color_order must be one of {list(COLOR_ORDERS)}, got {self.color_order!r}")
+        if isinstance(self.detector_turns, bool) or not isinstance(self.detector_turns, int) \
+                or self.detector_turns not in DETECTOR_TURNS:
+            raise ValueError(f"detector_turns must be one of {sorted(DETECTOR_TURNS)}, got {self.detector_turns!r}")
         for name in ("static_image_mode", "mirrored", "smoothing", "flip_test", "small_hands", "turn_retry"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -546,6 +552,7 @@ class HandTracker:
         self.associator.reset()
         self._detector_misses = 0
         self._frames_since_detector = 10 ** 9
+        self._detector_runs = 0
         self._recent_counts.clear()
         #: track id -> frame index of its last unsure-keypoints check (see _refresh_suspects)
         self._last_check: dict[int, int] = {}
@@ -651,9 +658,29 @@ class HandTracker:
         of that hand or its arm (a raised finger, the forearm below the wrist)."""
         o = self.options
         query = self._new_hand_query(threshold)
-        dets = self.detector(frame, score_threshold=query, max_detections=max(4, o.max_hands + 2))
+        turns = self._turns_for_run(tracked_rois)
+        kw = {"turns": turns} if turns != (0,) else {}
+        dets = self.detector(frame, score_threshold=query, max_detections=max(4, o.max_hands + 2), **kw)
         self._frame_dets = (self._frame_index, query, dets)
         return self._select_new(dets, avoid_boxes, slots, threshold, tracked_rois)
+
+    def _turns_for_run(self, tracked_rois: list[Roi]) -> tuple[int, ...]:
+        """The quarter turns the detector looks in on this run (``detector_turns``): every one in
+        static mode; in video mode one per run: while no hand is tracked, the next in turn
+        (so the cost per frame stays that of one look), else the one that makes the tracked
+        hands upright (both hands in a view mostly point the way the camera is turned)."""
+        o = self.options
+        turns = DETECTOR_TURNS[o.detector_turns]
+        if len(turns) == 1 or o.static_image_mode:
+            return turns
+        if tracked_rois:
+            a = math.atan2(sum(math.sin(r.angle) for r in tracked_rois), sum(math.cos(r.angle) for r in tracked_rois))
+            # a hand at crop angle a (clockwise from up) is upright in the frame turned by -a
+            want = -a / (math.pi / 2)
+            return (min(turns, key=lambda k: abs((k - want + 2) % 4 - 2)),)
+        k = turns[self._detector_runs % len(turns)]
+        self._detector_runs += 1
+        return (k,)
 
     def _frame_detections(self, min_score: float | None) -> list | None:
         """This frame's detections scored >= ``min_score`` (None: all) when the detector already ran
@@ -691,7 +718,10 @@ class HandTracker:
             score = float(d.score)
             sure = thr is None or score >= thr
             in_tracked = any(_inside_roi((box[:2] + box[2:]) / 2, r) for r in tracked_rois)
-            if not sure and in_tracked:
+            if (not sure or getattr(d, "turn", 0)) and in_tracked:
+                # a low detection there is most often a finger or the forearm of that hand; so is
+                # one from a turned look (detector_turns), which sees a raised finger as a hand
+                # pointing down
                 continue
             fallback = None
             if sure and lowered and score < base:

@@ -452,6 +452,9 @@ def main(argv=None):
                          "(tracker option turn_retry)")
     ap.add_argument("--small-hands", action="store_true",
                     help="detector, acquisition: with the detector's small-hand pass (tracker option small_hands)")
+    ap.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=1,
+                    help="acquisition: the tracker's detector_turns (static mode: the detector looks at every "
+                         "scene upright and turned; default 1, upright only)")
     from tracker.hand_tracker import HandTrackerOptions
     ap.add_argument("--low-detection-confidence", type=unit_float_or_none("--low-detection-confidence"),
                     default=HandTrackerOptions.low_detection_confidence, metavar="P|none",
@@ -507,7 +510,7 @@ def main(argv=None):
         elif a.kind == "acquisition":
             from tracker.hand_tracker import HandTracker
             with HandTracker(static_image_mode=True, max_hands=8, threads=a.threads, detector=a.model,
-                             small_hands=a.small_hands, turn_retry=a.turn_retry,
+                             small_hands=a.small_hands, turn_retry=a.turn_retry, detector_turns=a.detector_turns,
                              **({} if a.refine_score is None else {"refine_score": a.refine_score}),
                              landmark_model=a.landmark_model, min_detection_confidence=a.threshold,
                              min_tracking_confidence=a.presence,
@@ -518,6 +521,7 @@ def main(argv=None):
                                            full_rotation=a.full_rotation, condition=a.condition)
                 res["small_hands"] = a.small_hands
                 res["turn_retry"] = tr.options.turn_retry
+                res["detector_turns"] = tr.options.detector_turns
                 res["refine_score"] = tr.options.refine_score
         else:
             det = HandDetector(a.model, threads=a.threads, small_hands=a.small_hands)

@@ -103,6 +103,11 @@ def test_flip_test_reaches_the_landmark_stage():
     ("refine_score", -0.1, "refine_score"),
     ("refine_score", float("nan"), "refine_score"),
     ("turn_retry", "yes", "turn_retry"),
+    ("detector_turns", 3, "detector_turns"),
+    ("detector_turns", 0, "detector_turns"),
+    ("detector_turns", "2", "detector_turns"),
+    ("detector_turns", 2.0, "detector_turns"),
+    ("detector_turns", True, "detector_turns"),
     ("refine_score", "0.6", "refine_score"),
 ])
 def test_bad_options(option, value, match):

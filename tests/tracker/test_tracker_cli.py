@@ -244,6 +244,25 @@ def test_small_hands_and_turn_retry_flags_reach_the_tracker(small_video, command
         t.close()
 
 
+@pytest.mark.parametrize("command", ["video", "webcam"])
+@pytest.mark.parametrize("flag, want", [([], 1), (["--detector-turns", "2"], 2), (["--detector-turns", "4"], 4)])
+def test_detector_turns_flag_reaches_the_tracker(small_video, command, flag, want):
+    source = [str(small_video)] if command == "video" else []
+    args = cli.make_parser().parse_args([command, *source, *flag])
+    t = cli.build_tracker(args, mirrored=False)          # the shipped models
+    try:
+        assert t.options.detector_turns == want
+    finally:
+        t.close()
+
+
+@pytest.mark.parametrize("value", ["3", "0", "two"])
+def test_detector_turns_flag_refuses_other_counts(small_video, value, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.make_parser().parse_args(["video", str(small_video), "--detector-turns", value])
+    assert e.value.code == 2 and "--detector-turns" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("flag", ["--json", "--csv"])
 def test_video_streams_tracks_to_stdout_with_the_summary_on_stderr(fake_models, small_video, capsys, flag):
     rc = cli.main(["video", str(small_video), flag, "-", "--no-progress"])

@@ -1,0 +1,235 @@
+"""Looking for hands in the frame turned by quarter turns (``HandDetector(..., turns=...)``,
+``HandTrackerOptions.detector_turns``): the pixel mapping of a turn, what the tracker asks the
+detector for in video and static mode, and hands pointing down or sideways found by a detector
+that only sees upright hands."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import HANDS21, require_shared
+from tracker import HandTracker
+from tracker.detector import Detection, HandDetector, unturn_detection
+from tracker.geometry import hand_angle, invert_affine, quarter_turn, quarter_turn_matrix, transform_points
+from tracker.hand_tracker import DETECTOR_TURNS
+from tracker.keypoints import HandKeypoint as K
+
+from .tracker_fakes import FakeDetection, FakeDetector, FakeLandmarks, Scene, SceneHand, blank, hand_keypoints
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 5, -1])
+def test_quarter_turn_moves_pixels_where_its_matrix_says(k):
+    h, w = 5, 8
+    img = np.arange(h * w * 3, dtype=np.uint8).reshape(h, w, 3)
+    turned, a = quarter_turn(img, k)
+    assert turned.shape == ((h, w, 3) if k % 2 == 0 else (w, h, 3))
+    np.testing.assert_array_equal(a, quarter_turn_matrix(k, w, h))
+    for x, y in [(0, 0), (7, 0), (3, 4), (7, 4)]:
+        u, v = np.rint(transform_points(np.array([x, y], np.float64), a)).astype(int)
+        np.testing.assert_array_equal(turned[v, u], img[y, x])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_unturn_detection_maps_a_turned_detection_back(k):
+    w, h = 320, 240
+    box = np.array([40, 60, 100, 150], np.float32)
+    wrist, mcp = np.array([70, 145], np.float32), np.array([70, 90], np.float32)
+    a = quarter_turn_matrix(k, w, h)
+    corners = transform_points(np.array([box[:2], box[2:]], np.float64), a)
+    seen = Detection(np.concatenate([corners.min(0), corners.max(0)]), 0.8,
+                     transform_points(wrist, a), transform_points(mcp, a), turn=k)
+    back = unturn_detection(seen, invert_affine(a))
+    np.testing.assert_allclose(back.box, box, atol=1e-4)
+    np.testing.assert_allclose(back.wrist, wrist, atol=1e-4)
+    np.testing.assert_allclose(back.middle_mcp, mcp, atol=1e-4)
+    assert back.turn == k and back.score == 0.8
+    assert back.angle == pytest.approx(0.0, abs=1e-6)       # the crop is upright again
+
+
+def test_detector_refuses_no_turns():
+    with pytest.raises(ValueError, match="turns"):
+        HandDetector(threads=1)(blank(), turns=())
+
+
+# -- the tracker, on fake models --------------------------------------------------------------------
+
+def turned_hand(cx, cy, quarter_turns: int, palm: float = 30.0, right: bool = True) -> np.ndarray:
+    """(17, 2) keypoints of a hand turned clockwise by ``quarter_turns`` x 90 degrees about its palm."""
+    k = hand_keypoints(cx, cy, palm, right).astype(np.float64)
+    c = k[K.PALM]
+    t = quarter_turns * np.pi / 2
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])   # clockwise on screen (y down)
+    return ((k - c) @ rot.T + c).astype(np.float32)
+
+
+@dataclass
+class TurnedDetection(FakeDetection):
+    turn: int = 0
+
+
+class UprightOnlyDetector(FakeDetector):
+    """Sees a hand only when it is within 45 degrees of upright in the frame turned as asked (the
+    real detector learned from mostly upright hands); records the ``turns`` of each call."""
+
+    def __init__(self, scene: Scene, extra_turn: int | None = None) -> None:
+        super().__init__(scene)
+        self.turns_asked: list[tuple[int, ...]] = []
+        self.extra_turn = extra_turn
+
+    def __call__(self, frame_bgr, score_threshold=None, max_detections=4, turns=(0,)):
+        self.turns_asked.append(tuple(turns))
+        out = []
+        for d in super().__call__(frame_bgr, score_threshold, max_detections):
+            k = np.zeros((17, 2), np.float32)
+            k[K.WRIST], k[K.MIDDLE_MCP] = d.wrist, d.middle_mcp
+            for t in turns:
+                a = hand_angle(k) + t * np.pi / 2
+                if abs((a + np.pi) % (2 * np.pi) - np.pi) < np.pi / 4:
+                    turn = self.extra_turn if self.extra_turn is not None else t
+                    out.append(TurnedDetection(d.box, d.score, d.wrist, d.middle_mcp, turn))
+                    break
+        return out
+
+
+def _tracker(hands, **options):
+    scene = Scene()
+    scene.hands = [SceneHand(k, right=True) for k in hands]
+    det, lm = UprightOnlyDetector(scene), FakeLandmarks(scene)
+    return HandTracker(detector=det, landmark_model=lm, smoothing=False, **options), scene, det
+
+
+def test_the_option_maps_to_quarter_turns():
+    assert DETECTOR_TURNS == {1: (0,), 2: (0, 2), 4: (0, 1, 2, 3)}
+    assert HandTracker.__init__ and HandTracker(detector=FakeDetector(Scene()),
+                                                landmark_model=FakeLandmarks(Scene())).options.detector_turns == 1
+
+
+def test_default_calls_the_detector_as_before():
+    """detector_turns=1 passes no ``turns`` (detector objects of one's own need not take it)."""
+    t, _, det = _tracker([], detector_interval=1)
+    for i in range(3):
+        t.process(blank(), timestamp_ms=i * 33)
+    assert det.turns_asked == [(0,)] * 3          # the fake's default: nothing was passed
+
+
+@pytest.mark.parametrize("turns, expected", [(2, [(0,), (2,), (0,), (2,), (0,)]),
+                                             (4, [(0,), (1,), (2,), (3,), (0,)])])
+def test_video_mode_looks_in_one_turn_per_run_in_rotation_while_no_hand_is_tracked(turns, expected):
+    t, _, det = _tracker([], detector_interval=1, detector_turns=turns)
+    for i in range(5):
+        t.process(blank(), timestamp_ms=i * 33)
+    assert det.turns_asked == expected
+
+
+@pytest.mark.parametrize("static", [False, True])
+@pytest.mark.parametrize("hand_turn, turns, found", [
+    (2, 1, False), (2, 2, True), (2, 4, True),          # pointing down
+    (1, 2, False), (1, 4, True), (3, 4, True),           # pointing sideways
+    (0, 1, True), (0, 2, True), (0, 4, True),            # upright: found as before
+])
+def test_hands_pointing_down_or_sideways_are_found_with_turns(static, hand_turn, turns, found):
+    kps = turned_hand(160, 120, hand_turn)
+    t, _, det = _tracker([kps], detector_interval=1, detector_turns=turns, static_image_mode=static)
+    res = [t.process(blank(), timestamp_ms=i * 33) for i in range(4)]
+    assert (len(res[-1].hands) == 1) is found
+    if found:
+        np.testing.assert_allclose(res[-1].hands[0].keypoints, kps, atol=1e-3)
+        # video: at most one turn per run, so found within len(turns) runs; static: at once
+        first = next(i for i, r in enumerate(res) if r.hands)
+        assert first == 0 if static else first < turns
+    if static:
+        assert all(a == DETECTOR_TURNS[turns] for a in det.turns_asked)
+
+
+@pytest.mark.parametrize("hand_turn, turns, expected", [(2, 2, (2,)), (2, 4, (2,)), (1, 4, (3,)), (3, 4, (1,)),
+                                                        (0, 4, (0,)), (0, 2, (0,))])
+def test_the_second_hand_is_looked_for_in_the_turn_that_makes_the_tracked_one_upright(hand_turn, turns, expected):
+    """Both hands in a view mostly point the way the camera is turned; a hand turned clockwise by
+    k quarter turns is upright in the frame turned by -k."""
+    kps = turned_hand(160, 120, hand_turn)
+    t, _, det = _tracker([kps], detector_interval=1, detector_turns=turns, max_hands=2)
+    for i in range(6):
+        t.process(blank(), timestamp_ms=i * 33)
+    assert len(t.associator.active_tracks) == 1
+    assert det.turns_asked[-2:] == [expected, expected]
+
+
+@pytest.mark.parametrize("turn, hands", [(0, 2), (2, 1)])
+def test_a_turned_detection_inside_a_tracked_hand_is_not_a_new_hand(turn, hands):
+    """A turned look sees a raised finger of a tracked hand as a hand pointing down (huytung_volctl):
+    such a detection centred inside a tracked hand's crop starts no hand, an upright sure one does
+    (two hands close together)."""
+    first, second = hand_keypoints(120, 120, palm=30), hand_keypoints(150, 125, palm=20)
+    scene = Scene()
+    scene.hands = [SceneHand(first, right=True)]
+    det, lm = UprightOnlyDetector(scene), FakeLandmarks(scene)
+    t = HandTracker(detector=det, landmark_model=lm, smoothing=False, detector_interval=1, max_hands=2,
+                    detector_turns=2)
+    t.process(blank(), timestamp_ms=0)
+    assert len(t.associator.active_tracks) == 1
+    scene.hands.append(SceneHand(second, right=False))
+    det.extra_turn = turn
+    res = [t.process(blank(), timestamp_ms=(i + 1) * 33) for i in range(3)]
+    assert len(res[-1].hands) == hands
+
+
+# -- the shipped detector on composed val scenes ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def turned_scenes():
+    require_shared(HANDS21)
+    from train.data import ImageCache, load_records
+    from train.scenes import SceneConfig
+    from train.train_detector import group_by_image, make_val_scenes
+    recs = load_records(HANDS21, "val")[:600]
+    scenes = make_val_scenes(group_by_image(recs), ImageCache(recs), SceneConfig(320, 240), 60, seed=3)
+    return scenes
+
+
+def _found(det, scenes, quarter_turns, turns):
+    from tracker.metrics import match_detections
+    tp = fp = n = 0
+    for img, gt, ign in scenes:
+        turned, a = quarter_turn(img, quarter_turns)
+        dets = det(turned, turns=turns)
+        g = np.asarray(gt, np.float64).reshape(-1, 4)
+        # the labelled boxes in the turned frame's pixels
+        c = [transform_points(np.array([b[:2], b[2:]]), a) for b in g]
+        g = np.array([np.r_[p.min(0), p.max(0)] for p in c], np.float32).reshape(-1, 4)
+        ig = [np.r_[q.min(0), q.max(0)] for q in (transform_points(np.array([b[:2], b[2:]]), a)
+                                                  for b in np.asarray(ign, np.float64).reshape(-1, 4))]
+        t, _, k = match_detections(np.array([d.box for d in dets], np.float32).reshape(-1, 4),
+                                   np.array([d.score for d in dets]), g, 0.5, np.array(ig).reshape(-1, 4))
+        tp, fp, n = tp + int(t.sum()), fp + int((~t).sum()), n + k
+    return tp, fp, n
+
+
+def test_shipped_detector_finds_upside_down_hands_when_it_looks_turned(turned_scenes):
+    """60 composed val scenes (74 hands) at the shipped threshold. Measured when written: turned
+    upside down, 53 hands found looking upright only, 63 looking upright and turned (false positives
+    1 -> 3); the scenes as they are: 63 found both ways (false positives 2 -> 3)."""
+    det = HandDetector(threads=2)
+    tp0, fp0, n = _found(det, turned_scenes, 2, (0,))
+    tp1, fp1, _ = _found(det, turned_scenes, 2, (0, 2))
+    assert n >= 60 and tp1 >= tp0 + 6 and fp1 <= fp0 + 3, (tp0, tp1, fp0, fp1, n)
+    up0, upfp0, _ = _found(det, turned_scenes, 0, (0,))
+    up1, upfp1, _ = _found(det, turned_scenes, 0, (0, 2))
+    assert up1 >= up0 - 1 and upfp1 <= upfp0 + 3, (up0, up1, upfp0, upfp1)
+
+
+def test_a_turned_look_gives_the_same_boxes_as_the_frame_turned_by_hand(turned_scenes):
+    det = HandDetector(threads=1)
+    img, plain = next((s[0], det(s[0], score_threshold=0.1)) for s in turned_scenes if len(s[1]))
+    assert plain
+    for k in (1, 2, 3):
+        turned, a = quarter_turn(img, k)
+        seen = det(turned, score_threshold=0.1, turns=(-k,))    # turned back: the net sees ``img``
+        assert [d.turn for d in seen] == [(-k) % 4] * len(plain)
+        for p, s in zip(plain, seen):
+            c = transform_points(np.array([p.box[:2], p.box[2:]], np.float64), a)
+            np.testing.assert_allclose(s.box, np.r_[c.min(0), c.max(0)], atol=1e-3)
+            np.testing.assert_allclose(s.wrist, transform_points(p.wrist, a), atol=1e-3)
+            assert s.score == pytest.approx(p.score)
