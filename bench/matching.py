@@ -81,6 +81,19 @@ def assign(cost: np.ndarray, max_cost: float = MAX_COST) -> list[tuple[int, int]
     return sorted(pairs)
 
 
+def greedy_pairs(pairs) -> list[tuple]:
+    """Nearest first: of ``(cost, i, j, ...)`` tuples, those whose ``i`` and ``j`` are both still
+    free when their turn comes, lowest cost first (a one-to-one matching that keeps the close pairs;
+    how the clip benchmarks link a hand to a track or to the clean run's hand)."""
+    out, used_i, used_j = [], set(), set()
+    for p in sorted(pairs):
+        if p[1] not in used_i and p[2] not in used_j:
+            used_i.add(p[1])
+            used_j.add(p[2])
+            out.append(p)
+    return out
+
+
 def match_hands(pred: list[np.ndarray], gt: list[np.ndarray],
                 gt_visible: list[np.ndarray] | None = None, gt_size: list[float] | None = None,
                 max_cost: float = MAX_COST) -> list[tuple[int, int]]:

@@ -31,7 +31,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from tracker.geometry import invert_affine
+from tracker.geometry import invert_affine, quarter_turn
 from train.augment import jpeg_roundtrip
 
 from . import accuracy
@@ -65,15 +65,7 @@ def _motion_blur(img, length):
 
 def rotation(quarter_turns: int) -> Condition:
     """Rotate clockwise by ``quarter_turns`` x 90 degrees; the affine maps photo px to rotated px."""
-    code = {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_COUNTERCLOCKWISE}[quarter_turns % 4]
-
-    def apply(img, rng):
-        h, w = img.shape[:2]
-        a = {1: [[0, -1, h - 1], [1, 0, 0]],
-             2: [[-1, 0, w - 1], [0, -1, h - 1]],
-             3: [[0, 1, 0], [-1, 0, w - 1]]}[quarter_turns % 4]
-        return cv2.rotate(img, code), np.array(a, np.float64)
-    return apply
+    return lambda img, rng: quarter_turn(img, quarter_turns)
 
 
 def _pixels(fn) -> Condition:
@@ -223,7 +215,7 @@ def agreement(clean: list, other: list, max_dist: float = 1.0) -> dict:
         benchmark's matching cost, :func:`bench.matching.cost_matrix`, with the clean hand as the
         reference; a list, see :func:`combine_agreement`), and the counts.
     """
-    from .matching import cost_matrix
+    from .matching import cost_matrix, greedy_pairs
     from .videos import PALM, _size
     kept = extra = n_clean = 0
     moved: list[float] = []
@@ -238,14 +230,10 @@ def agreement(clean: list, other: list, max_dist: float = 1.0) -> dict:
                 d = float(np.hypot(*(ka[PALM] - np.asarray(g.keypoints, np.float64)[PALM]))) / size
                 if d <= max_dist:
                     pairs.append((d, i, j, float(cost[j, i])))
-        used_a, used_b = set(), set()
-        for d, i, j, m in sorted(pairs):
-            if i not in used_a and j not in used_b:
-                used_a.add(i)
-                used_b.add(j)
-                moved.append(m)
-        kept += len(used_a)
-        extra += len(b) - len(used_b)
+        matched = greedy_pairs(pairs)
+        moved += [m for _, _, _, m in matched]
+        kept += len(matched)
+        extra += len(b) - len(matched)
     return {"clean_hands": n_clean, "kept": kept, "extra": extra, "frames": len(clean), "moved": moved}
 
 

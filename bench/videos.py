@@ -21,6 +21,7 @@ import numpy as np
 
 from tracker.video import FrameSource
 
+from .matching import greedy_pairs
 from .temporal import PredHand, count_swaps, hand_size_full, per_minute
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,8 @@ def link_tracks(frames: list[list[PredHand]], max_dist: float = 1.0, max_gap: in
                 d = float(np.hypot(*(p - q))) / size
                 if d <= max_dist:
                     pairs.append((d, i, lab))
-        used = set()
-        for d, i, lab in sorted(pairs):
-            if labels[i] < 0 and lab not in used:
-                labels[i] = lab
-                used.add(lab)
+        for d, i, lab in greedy_pairs(pairs):
+            labels[i] = lab
         for i, h in enumerate(hands):
             if labels[i] < 0:
                 labels[i] = next_label

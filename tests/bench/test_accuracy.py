@@ -62,3 +62,17 @@ def test_select_images_groups_and_is_deterministic():
     assert len(imgs) == 4 and all(len(i.keypoints) == 2 for i in imgs)
     assert [i.path for i in imgs] == [i.path for i in accuracy.select_images(recs, 4, seed=3)]
     assert len(accuracy.select_images(recs, None)) == 10
+
+
+@pytest.mark.parametrize("pairs, expected", [
+    ([], []),
+    # the nearest pair first; the pairs sharing one of its hands are left out
+    ([(0.5, 0, 0), (0.1, 0, 1), (0.2, 1, 1), (0.3, 1, 0)], [(0.1, 0, 1), (0.3, 1, 0)]),
+    # a hand with no free partner stays unmatched
+    ([(0.1, 0, 0), (0.2, 1, 0)], [(0.1, 0, 0)]),
+    # extra fields travel with their pair
+    ([(0.4, 2, 5, "x"), (0.2, 1, 5, "y")], [(0.2, 1, 5, "y")]),
+])
+def test_greedy_pairs(pairs, expected):
+    from bench.matching import greedy_pairs
+    assert greedy_pairs(pairs) == expected
