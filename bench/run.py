@@ -300,13 +300,14 @@ class Bench:
 class OracleDetector:
     """A stand-in hand detector that "finds" each present ground-truth hand of a synthetic clip
     (tight box of its in-frame keypoints, wrist and middle MCP for the orientation). Set ``clip``
-    and ``t`` before each frame."""
+    and ``t`` before each frame. It sees every hand whichever way it points, so a tracker's
+    ``detector_turns`` (the ``turns`` it asks for) changes nothing here."""
 
     def __init__(self):
         self.clip = None
         self.t = 0
 
-    def __call__(self, frame, score_threshold=None, max_detections=4):
+    def __call__(self, frame, score_threshold=None, max_detections=4, turns=(0,)):
         from tracker.detector import Detection
         out = []
         c = self.clip

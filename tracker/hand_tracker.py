@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import inspect
 import logging
 import math
 import os
@@ -185,6 +186,19 @@ class HandTrackerOptions:
             0.056 (session 20), but on the shared clips it added two short false hands (a raised
             finger for 5 frames, 1 frame on ali_hand) beside one real blurred hand, so it is off by
             default. Costs one landmark crop per such detection.
+        detector_turns: 1, 2 or 4: look for new hands in the frame as it is (1), also turned
+            upside down (2), or turned by every quarter turn (4). The shipped detector learned
+            from near-upright hands and misses hands pointing down or sideways (a camera above a
+            desk or keyboard, first-person views); turned so that they point up, it finds them.
+            Video mode: one look per detector run, so a frame costs what it did: while no hand is
+            tracked the turns take their turn, run after run (an upright hand coming into view can
+            be found a few frames later), and while a hand is tracked the next is looked for in
+            the turn that makes the tracked hands upright (both hands of a view mostly point the
+            way the camera is turned). Static mode: every turn on every call (2x or 4x the
+            detector time). A turned look's detection centred in a tracked hand's crop starts no
+            hand (a raised finger looks like a hand pointing down). Off (1) by default: figures in
+            assets/MODEL_CARD.md, session 24. Needs a detector whose ``__call__`` takes ``turns``
+            (``tracker.detector.HandDetector`` does).
     """
 
     max_hands: int = 2
@@ -465,6 +479,15 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / ua) if ua > 0 else 0.0
 
 
+def _takes_turns(detector) -> bool:
+    """Whether ``detector(frame, ..., turns=...)`` can be called (``detector_turns``)."""
+    try:
+        params = inspect.signature(detector).parameters
+    except (TypeError, ValueError):
+        return False
+    return "turns" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 class HandTracker:
     """Two-hand keypoint tracker.
 
@@ -517,6 +540,11 @@ class HandTracker:
                 m.close()
             raise ValueError("small_hands=True with a detector object built without it: pass "
                              "HandDetector(..., small_hands=True), or a model path")
+        if opts.detector_turns != 1 and not _takes_turns(detector):
+            for m in self._own_models:
+                m.close()
+            raise ValueError(f"detector_turns={opts.detector_turns} with a detector object whose __call__ takes no "
+                             "'turns' argument: pass a HandDetector, or a model path")
         self.landmarks = landmark_model
         self.detector = detector
         self.roi_scale = float(getattr(landmark_model, "roi_scale", 1.6))

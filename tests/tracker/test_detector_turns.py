@@ -107,6 +107,14 @@ def test_the_option_maps_to_quarter_turns():
                                                 landmark_model=FakeLandmarks(Scene())).options.detector_turns == 1
 
 
+def test_a_detector_object_that_takes_no_turns_is_refused_with_turns():
+    scene = Scene()
+    with pytest.raises(ValueError, match="detector_turns=2 with a detector object"):
+        HandTracker(detector=FakeDetector(scene), landmark_model=FakeLandmarks(scene), detector_turns=2)
+    # detector_turns=1 never passes turns, so such objects work as before
+    HandTracker(detector=FakeDetector(scene), landmark_model=FakeLandmarks(scene)).close()
+
+
 def test_default_calls_the_detector_as_before():
     """detector_turns=1 passes no ``turns`` (detector objects of one's own need not take it)."""
     t, _, det = _tracker([], detector_interval=1)
