@@ -190,11 +190,11 @@ class HandTrackerOptions:
             upside down (2), or turned by every quarter turn (4). The shipped detector learned
             from near-upright hands and misses hands pointing down or sideways (a camera above a
             desk or keyboard, first-person views); turned so that they point up, it finds them.
-            Video mode: one look per detector run, so a frame costs what it did: while no hand is
-            tracked the turns take their turn, run after run (an upright hand coming into view can
-            be found a few frames later), and while a hand is tracked the next is looked for in
-            the turn that makes the tracked hands upright (both hands of a view mostly point the
-            way the camera is turned). Static mode: every turn on every call (2x or 4x the
+            Video mode: one look per detector run, so a frame costs what it did: while a hand is
+            tracked the next is looked for in the turn that makes the tracked hands upright (both
+            hands of a view mostly point the way the camera is turned); while none is, every other
+            run looks in the turn that last found a hand (upright at first) and the runs between
+            in the other turns (a hand coming into view can be found a frame or two later). Static mode: every turn on every call (2x or 4x the
             detector time). A turned look's detection centred in a tracked hand's crop starts no
             hand (a raised finger looks like a hand pointing down). Off (1) by default: figures in
             assets/MODEL_CARD.md, session 24. Needs a detector whose ``__call__`` takes ``turns``
@@ -581,6 +581,9 @@ class HandTracker:
         self._detector_misses = 0
         self._frames_since_detector = 10 ** 9
         self._detector_runs = 0
+        #: the turn of the look that last found a new hand while none was tracked, and the turn of
+        #: this frame's such look (None: none ran); see _turns_for_run
+        self._camera_turn, self._cycle_turn = 0, None
         self._recent_counts.clear()
         #: track id -> frame index of its last unsure-keypoints check (see _refresh_suspects)
         self._last_check: dict[int, int] = {}
@@ -694,10 +697,14 @@ class HandTracker:
 
     def _turns_for_run(self, tracked_rois: list[Roi]) -> tuple[int, ...]:
         """The quarter turns the detector looks in on this run (``detector_turns``): every one in
-        static mode; in video mode one per run: while no hand is tracked, the next in turn
-        (so the cost per frame stays that of one look), else the one that makes the tracked
-        hands upright (both hands in a view mostly point the way the camera is turned)."""
+        static mode; in video mode one per run (so the cost per frame stays that of one look).
+        While a hand is tracked: the turn that makes the tracked hands upright (both hands in a
+        view mostly point the way the camera is turned). While none is: every other run the
+        camera's turn (the turn of the look that last found a new hand; upright at first), the
+        runs between the other turns in rotation, so that a hand coming back into the same view
+        is looked for in its turn at least every second run."""
         o = self.options
+        self._cycle_turn = None
         turns = DETECTOR_TURNS[o.detector_turns]
         if len(turns) == 1 or o.static_image_mode:
             return turns
@@ -705,10 +712,13 @@ class HandTracker:
             a = math.atan2(sum(math.sin(r.angle) for r in tracked_rois), sum(math.cos(r.angle) for r in tracked_rois))
             # a hand at crop angle a (clockwise from up) is upright in the frame turned by -a
             want = -a / (math.pi / 2)
+            self._detector_runs = 0
             return (min(turns, key=lambda k: abs((k - want + 2) % 4 - 2)),)
-        k = turns[self._detector_runs % len(turns)]
+        i = self._detector_runs
         self._detector_runs += 1
-        return (k,)
+        others = [t for t in turns if t != self._camera_turn]
+        self._cycle_turn = self._camera_turn if i % 2 == 0 else others[(i // 2) % len(others)]
+        return (self._cycle_turn,)
 
     def _frame_detections(self, min_score: float | None) -> list | None:
         """This frame's detections scored >= ``min_score`` (None: all) when the detector already ran
@@ -1003,6 +1013,8 @@ class HandTracker:
         if ran:
             found_new = any(m.track_id is None for m in meas)
             self._detector_misses = 0 if found_new else self._detector_misses + 1
+            if found_new and self._cycle_turn is not None:
+                self._camera_turn = self._cycle_turn
         meas, refreshed = self._refresh_suspects(frame, meas)
         ran = ran or refreshed
         if refreshed and slots > 0 and not new_ran:

@@ -123,13 +123,35 @@ def test_default_calls_the_detector_as_before():
     assert det.turns_asked == [(0,)] * 3          # the fake's default: nothing was passed
 
 
-@pytest.mark.parametrize("turns, expected", [(2, [(0,), (2,), (0,), (2,), (0,)]),
-                                             (4, [(0,), (1,), (2,), (3,), (0,)])])
+@pytest.mark.parametrize("turns, expected", [(2, [(0,), (2,), (0,), (2,), (0,), (2,), (0,)]),
+                                             (4, [(0,), (1,), (0,), (2,), (0,), (3,), (0,)])])
 def test_video_mode_looks_in_one_turn_per_run_in_rotation_while_no_hand_is_tracked(turns, expected):
+    """Every other run upright (the camera's turn until a hand says otherwise), the others between."""
     t, _, det = _tracker([], detector_interval=1, detector_turns=turns)
-    for i in range(5):
+    for i in range(7):
         t.process(blank(), timestamp_ms=i * 33)
     assert det.turns_asked == expected
+
+
+@pytest.mark.parametrize("hand_turn, turns, expected", [
+    (2, 4, [(2,), (0,), (2,), (1,), (2,), (3,)]),      # a camera turned upside down
+    (1, 4, [(3,), (0,), (3,), (1,), (3,), (2,)]),
+    (2, 2, [(2,), (0,), (2,), (0,)]),
+])
+def test_after_the_hands_leave_the_turn_they_were_found_in_comes_every_other_run(hand_turn, turns, expected):
+    """The camera's turn is remembered from the tracked hands: a hand coming back into a turned
+    view is looked for in that turn first and at least every second run."""
+    t, scene, det = _tracker([turned_hand(160, 120, hand_turn)], detector_interval=1, detector_turns=turns)
+    for i in range(6):
+        t.process(blank(), timestamp_ms=i * 33)
+    assert t.associator.active_tracks
+    scene.hands = []
+    t.process(blank(), timestamp_ms=6 * 33)      # the hand is looked for where it was, and is gone
+    assert not t.associator.active_tracks
+    n = len(det.turns_asked)
+    for i in range(len(expected)):
+        t.process(blank(), timestamp_ms=(7 + i) * 33)
+    assert det.turns_asked[n:] == expected
 
 
 @pytest.mark.parametrize("static", [False, True])
@@ -141,13 +163,14 @@ def test_video_mode_looks_in_one_turn_per_run_in_rotation_while_no_hand_is_track
 def test_hands_pointing_down_or_sideways_are_found_with_turns(static, hand_turn, turns, found):
     kps = turned_hand(160, 120, hand_turn)
     t, _, det = _tracker([kps], detector_interval=1, detector_turns=turns, static_image_mode=static)
-    res = [t.process(blank(), timestamp_ms=i * 33) for i in range(4)]
+    res = [t.process(blank(), timestamp_ms=i * 33) for i in range(8)]
     assert (len(res[-1].hands) == 1) is found
     if found:
         np.testing.assert_allclose(res[-1].hands[0].keypoints, kps, atol=1e-3)
-        # video: at most one turn per run, so found within len(turns) runs; static: at once
+        # video: one turn per run, upright every other run, so found within 2 x (turns - 1)
+        # runs; static: at once
         first = next(i for i, r in enumerate(res) if r.hands)
-        assert first == 0 if static else first < turns
+        assert first == 0 if static else first < max(2 * (turns - 1), 1)
     if static:
         assert all(a == DETECTOR_TURNS[turns] for a in det.turns_asked)
 
@@ -159,7 +182,7 @@ def test_the_second_hand_is_looked_for_in_the_turn_that_makes_the_tracked_one_up
     k quarter turns is upright in the frame turned by -k."""
     kps = turned_hand(160, 120, hand_turn)
     t, _, det = _tracker([kps], detector_interval=1, detector_turns=turns, max_hands=2)
-    for i in range(6):
+    for i in range(10):
         t.process(blank(), timestamp_ms=i * 33)
     assert len(t.associator.active_tracks) == 1
     assert det.turns_asked[-2:] == [expected, expected]
