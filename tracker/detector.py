@@ -152,13 +152,17 @@ class HandDetector(OnnxStage):
         if outs != {"heatmap", "regress"}:
             raise ValueError(f"model file {self.model_path}: unexpected outputs {sorted(outs)}")
 
-    def preprocess(self, frame_bgr: np.ndarray, size_scale: float = 1.0) -> tuple[np.ndarray, float]:
+    def preprocess(self, frame_bgr: np.ndarray, size_scale: float = 1.0, upright_canvas: bool = False
+                   ) -> tuple[np.ndarray, float]:
         """Letterbox + normalise: ((1, 3, H, W) float32, scale frame px -> input px).
 
         ``size_scale`` 1: the model's input size; otherwise the frame is scaled by ``size_scale``
-        x the first pass's scale and its canvas rounded up to a multiple of 32 px."""
+        x the first pass's scale and its canvas rounded up to a multiple of 32 px.
+        ``upright_canvas``: the input's width and height swapped (a frame turned sideways then
+        fills the canvas as the unturned frame fills the model's; needs a free input size)."""
         if size_scale == 1.0:
-            canvas, s = letterbox(frame_bgr, self.width, self.height)
+            w, h = (self.height, self.width) if upright_canvas else (self.width, self.height)
+            canvas, s = letterbox(frame_bgr, w, h)
         else:
             h, w = frame_bgr.shape[:2]
             s = min(self.width / w, self.height / h) * size_scale
@@ -207,7 +211,10 @@ class HandDetector(OnnxStage):
         """One look at the frame turned by ``turn`` quarter turns (both passes when
         ``small_hands``), detections mapped back to the frame's pixels."""
         img, a = quarter_turn(frame_bgr, turn)
-        batch, s = self.preprocess(img)
+        # turned sideways, a frame of the model's shape (landscape, say) is the other shape: in the
+        # model's canvas its hands would be smaller than in the unturned look, so the canvas turns too
+        swap = turn % 2 == 1 and self.any_size and (img.shape[0] > img.shape[1]) != (self.height > self.width)
+        batch, s = self.preprocess(img, upright_canvas=swap)
         dets = self.postprocess(self.inference(batch), s, thr, max_detections)
         if self.small_hands and s < 1.0:  # a frame no larger than the input has nothing finer to show
             batch, s2 = self.preprocess(img, SMALL_HAND_SCALE)

@@ -49,6 +49,20 @@ def test_unturn_detection_maps_a_turned_detection_back(k):
     assert back.angle == pytest.approx(0.0, abs=1e-6)       # the crop is upright again
 
 
+@pytest.mark.parametrize("frame_hw, turn, input_hw", [
+    ((480, 640), 0, (240, 320)), ((480, 640), 2, (240, 320)),
+    ((480, 640), 1, (320, 240)), ((480, 640), 3, (320, 240)),    # sideways: the canvas turns too
+    ((852, 480), 0, (240, 320)), ((852, 480), 1, (240, 320)),    # a portrait clip: upright as before
+])
+def test_a_sideways_look_keeps_the_scale_of_the_upright_one(frame_hw, turn, input_hw):
+    d = HandDetector(threads=1)
+    seen = []
+    run = d.inference
+    d.inference = lambda batch: (seen.append(batch.shape), run(batch))[1]
+    d(np.zeros((*frame_hw, 3), np.uint8), turns=(turn,))
+    assert seen == [(1, 3, *input_hw)]
+
+
 def test_detector_refuses_no_turns():
     with pytest.raises(ValueError, match="turns"):
         HandDetector(threads=1)(blank(), turns=())
