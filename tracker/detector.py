@@ -160,12 +160,12 @@ class HandDetector(OnnxStage):
         x the first pass's scale and its canvas rounded up to a multiple of 32 px.
         ``upright_canvas``: the input's width and height swapped (a frame turned sideways then
         fills the canvas as the unturned frame fills the model's; needs a free input size)."""
+        cw, ch = (self.height, self.width) if upright_canvas else (self.width, self.height)
         if size_scale == 1.0:
-            w, h = (self.height, self.width) if upright_canvas else (self.width, self.height)
-            canvas, s = letterbox(frame_bgr, w, h)
+            canvas, s = letterbox(frame_bgr, cw, ch)
         else:
             h, w = frame_bgr.shape[:2]
-            s = min(self.width / w, self.height / h) * size_scale
+            s = min(cw / w, ch / h) * size_scale
             m = _CANVAS_MULTIPLE
             canvas, s = letterbox(frame_bgr, int(np.ceil(w * s / m)) * m, int(np.ceil(h * s / m)) * m)
         return normalize_image(canvas[None], self.mean_rgb, self.std_rgb), s
@@ -194,11 +194,11 @@ class HandDetector(OnnxStage):
         whatever the turn, are merged by NMS (the best scored box of a hand seen in several turns).
         """
         thr = self.default_threshold if score_threshold is None else float(score_threshold)
-        turns = tuple(int(t) % 4 for t in turns)
+        turns = tuple(dict.fromkeys(int(t) % 4 for t in turns))
         if not turns:
             raise ValueError("turns must name at least one quarter turn, got ()")
         dets = []
-        for t in dict.fromkeys(turns):
+        for t in turns:
             dets += self._detect_turned(frame_bgr, thr, max_detections, t)
         if len(turns) > 1 and dets:
             boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
@@ -217,7 +217,7 @@ class HandDetector(OnnxStage):
         batch, s = self.preprocess(img, upright_canvas=swap)
         dets = self.postprocess(self.inference(batch), s, thr, max_detections)
         if self.small_hands and s < 1.0:  # a frame no larger than the input has nothing finer to show
-            batch, s2 = self.preprocess(img, SMALL_HAND_SCALE)
+            batch, s2 = self.preprocess(img, SMALL_HAND_SCALE, upright_canvas=swap)
             fine = self.postprocess(self.inference(batch), s2, thr, max_detections)
             dets = merge_small_hands(dets, fine, float(max(img.shape[:2])), max_detections)
         if turn % 4 == 0:

@@ -63,6 +63,25 @@ def test_a_sideways_look_keeps_the_scale_of_the_upright_one(frame_hw, turn, inpu
     assert seen == [(1, 3, *input_hw)]
 
 
+@pytest.mark.parametrize("turn, input_hw", [(0, (480, 640)), (1, (640, 480))])
+def test_the_small_hand_pass_of_a_sideways_look_keeps_its_scale_too(turn, input_hw):
+    d = HandDetector(threads=1, small_hands=True)
+    seen = []
+    run = d.inference
+    d.inference = lambda batch: (seen.append(batch.shape), run(batch))[1]
+    d(np.zeros((480, 640, 3), np.uint8), turns=(turn,))
+    assert seen[1] == (1, 3, *input_hw)
+
+
+def test_a_turn_named_twice_is_looked_at_once():
+    d = HandDetector(threads=1)
+    calls = []
+    run = d.inference
+    d.inference = lambda batch: (calls.append(1), run(batch))[1]
+    d(np.zeros((240, 320, 3), np.uint8), turns=(2, 6, -2))
+    assert len(calls) == 1
+
+
 def test_detector_refuses_no_turns():
     with pytest.raises(ValueError, match="turns"):
         HandDetector(threads=1)(blank(), turns=())
