@@ -454,7 +454,8 @@ def main(argv=None):
                     help="detector, acquisition: with the detector's small-hand pass (tracker option small_hands)")
     ap.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=1,
                     help="acquisition: the tracker's detector_turns (static mode: the detector looks at every "
-                         "scene upright and turned; default 1, upright only)")
+                         "scene upright and turned; default 1, upright only); the detector_alone figures stay "
+                         "those of the upright look")
     from tracker.hand_tracker import HandTrackerOptions
     ap.add_argument("--low-detection-confidence", type=unit_float_or_none("--low-detection-confidence"),
                     default=HandTrackerOptions.low_detection_confidence, metavar="P|none",
