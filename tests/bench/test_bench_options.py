@@ -35,16 +35,30 @@ def test_small_hands_with_the_real_tracker(tmp_path):
     (["--refine-score", "0"], {"refine_score": 0.0}),
     (["--refine-score", "1", "--side-lock", "none", "--small-hands"],
      {"refine_score": 1.0, "side_lock": None, "small_hands": True}),
+    (["--detector-turns", "4"], {"detector_turns": 4}),
 ])
 def test_command_line_tracker_options(tmp_path, argv, want):
     from bench.__main__ import config_from_args
     cfg = config_from_args(["--shared", str(tmp_path), "--only", "videos", *argv])
-    got = {k: v for k, v in cfg.tracker_options.items() if k in ("refine_score", "side_lock", "small_hands")}
+    got = {k: v for k, v in cfg.tracker_options.items()
+           if k in ("refine_score", "side_lock", "small_hands", "detector_turns")}
     assert got == want
+
+
+def test_the_ground_truth_detector_run_takes_detector_turns():
+    """The motion part's ground-truth detector sees every hand whichever way it points; a tracker
+    with detector_turns accepts it (a detector taking no ``turns`` is refused, test_detector_turns)."""
+    from bench.run import OracleDetector
+    from tracker import HandTracker
+    oracle = OracleDetector()
+    with HandTracker(detector=oracle, detector_turns=4, threads=1) as t:
+        assert t.detector is oracle
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--only", "videos", "--refine-score", "2"], "--refine-score must be in [0, 1]"),
+    (["--only", "videos", "--detector-turns", "3"], "--detector-turns"),
+    (["robustness", "--detector-turns", "3"], "--detector-turns"),
     (["live", "--fps", "0"], "--fps"),
     (["live", "--seconds", "x"], "--seconds"),
     (["live", "--video", "/nonexistent.mp4"], "/nonexistent.mp4"),
