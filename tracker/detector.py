@@ -101,7 +101,12 @@ def merge_small_hands(first: list[Detection], fine: list[Detection], frame_side:
     ``iou_threshold`` keeps the better scored of two boxes on one hand. At most
     ``max_detections`` are returned."""
     small = [d for d in fine if max(d.box[2] - d.box[0], d.box[3] - d.box[1]) < max_side * frame_side]
-    dets = list(first) + small
+    return nms_detections(list(first) + small, max_detections, iou_threshold)
+
+
+def nms_detections(dets: list[Detection], max_detections: int, iou_threshold: float = 0.5) -> list[Detection]:
+    """``dets`` from several detector passes or looks as one list: greedy NMS at ``iou_threshold``
+    keeps the better scored of two boxes on one hand; best first, at most ``max_detections``."""
     if not dets:
         return []
     boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
@@ -200,11 +205,7 @@ class HandDetector(OnnxStage):
         dets = []
         for t in turns:
             dets += self._detect_turned(frame_bgr, thr, max_detections, t)
-        if len(turns) > 1 and dets:
-            boxes = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
-            keep = nms(boxes, np.array([d.score for d in dets], np.float32), 0.5)
-            dets = [dets[i] for i in keep[:max_detections]]
-        return dets
+        return nms_detections(dets, max_detections) if len(turns) > 1 else dets
 
     def _detect_turned(self, frame_bgr: np.ndarray, thr: float, max_detections: int, turn: int
                        ) -> list[Detection]:
