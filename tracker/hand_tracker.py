@@ -194,11 +194,12 @@ class HandTrackerOptions:
             tracked the next is looked for in the turn that makes the tracked hands upright (both
             hands of a view mostly point the way the camera is turned); while none is, every other
             run looks in the turn that last found a hand (upright at first) and the runs between
-            in the other turns (a hand coming into view can be found a frame or two later). Static mode: every turn on every call (2x or 4x the
-            detector time). A turned look's detection centred in a tracked hand's crop starts no
-            hand (a raised finger looks like a hand pointing down). Off (1) by default: figures in
-            assets/MODEL_CARD.md, session 24. Needs a detector whose ``__call__`` takes ``turns``
-            (``tracker.detector.HandDetector`` does).
+            in the other turns (a hand coming into view can be found a frame or two later).
+            Static mode: every turn on every call (2x or 4x the detector time). A turned look's
+            detection centred in a tracked hand's crop starts no hand (a raised finger looks like
+            a hand pointing down). Off (1) by default: figures in assets/MODEL_CARD.md, session
+            24. Needs a detector whose ``__call__`` takes ``turns`` (``tracker.detector.HandDetector``
+            does).
     """
 
     max_hands: int = 2
