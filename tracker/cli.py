@@ -450,7 +450,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=HandTrackerOptions.detector_turns,
                    metavar="N", help="look for new hands in the frame turned: 2 upright and upside down, 4 every "
                    "quarter turn (a camera above a desk or keyboard, hands pointing down or sideways); in video "
-                   "one turn per detector run; default 1: upright only")
+                   "at most one look per frame, the upright looks on the frames they run on without turns; "
+                   "default 1: upright only")
     p.add_argument("--side-lock", type=side_lock_value("--side-lock"), default=HandTrackerOptions.side_lock,
                    metavar="L|none", help="handedness evidence that fixes a hand's side for the rest of its track "
                    f"(default {HandTrackerOptions.side_lock:g}; none: sides always follow the evidence)")

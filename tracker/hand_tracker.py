@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from .association import HandAssociator, Measurement, Track
-from .geometry import Roi, crop_matrix, invert_affine, roi_from_keypoints, transform_points
+from .geometry import Roi, crop_matrix, hand_angle, invert_affine, roi_from_keypoints, transform_points
 from .keypoints import NUM_KEYPOINTS
 from .smoothing import make_filter
 
@@ -190,15 +190,18 @@ class HandTrackerOptions:
             upside down (2), or turned by every quarter turn (4). The shipped detector learned
             from near-upright hands and misses hands pointing down or sideways (a camera above a
             desk or keyboard, first-person views); turned so that they point up, it finds them.
-            Video mode: one look per detector run, so a frame costs what it did: while a hand is
-            tracked the next is looked for in the turn that makes the tracked hands upright (both
-            hands of a view mostly point the way the camera is turned); while none is, every other
-            run looks in the turn that last found a hand (upright at first) and the runs between
-            in the other turns (a hand coming into view can be found a frame or two later).
+            Video mode: at most one look per frame: while a hand is tracked the next is looked for
+            in the turn that makes the tracked hands upright (both hands of a view mostly point
+            the way the camera is turned); while none is, the detector looks in the turn that last
+            found a hand (upright at first) on the frames it runs on without turns, so an upright
+            view is searched as before, and in the other turns, one after another, on the first
+            frame after each such run that the ``detector_interval`` back-off skips (with
+            ``detector_interval=1``: every other run); a lost hand is looked for in its own turn
+            every other frame while it is remembered.
             Static mode: every turn on every call (2x or 4x the detector time). A turned look's
             detection centred in a tracked hand's crop starts no hand (a raised finger looks like
-            a hand pointing down). Off (1) by default: figures in assets/MODEL_CARD.md, session
-            24. Needs a detector whose ``__call__`` takes ``turns`` (``tracker.detector.HandDetector``
+            a hand pointing down). Off (1) by default: figures in assets/MODEL_CARD.md, sessions
+            24-25. Needs a detector whose ``__call__`` takes ``turns`` (``tracker.detector.HandDetector``
             does).
     """
 
@@ -480,6 +483,14 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / ua) if ua > 0 else 0.0
 
 
+def _upright_turn(angles: list[float], turns: tuple[int, ...]) -> int:
+    """The quarter turn of ``turns`` in which hands at these crop angles (radians, clockwise from
+    up) are closest to upright: a hand at angle a is upright in the frame turned by -a."""
+    a = math.atan2(sum(math.sin(x) for x in angles), sum(math.cos(x) for x in angles))
+    want = -a / (math.pi / 2)
+    return min(turns, key=lambda k: abs((k - want + 2) % 4 - 2))
+
+
 def _takes_turns(detector) -> bool:
     """Whether ``detector(frame, ..., turns=...)`` can be called (``detector_turns``)."""
     try:
@@ -581,7 +592,7 @@ class HandTracker:
         self.associator.reset()
         self._detector_misses = 0
         self._frames_since_detector = 10 ** 9
-        self._detector_runs = 0
+        self._detector_runs = self._lost_runs = 0
         #: the turn of the look that last found a new hand while none was tracked, and the turn of
         #: this frame's such look (None: none ran); see _turns_for_run
         self._camera_turn, self._cycle_turn = 0, None
@@ -680,7 +691,7 @@ class HandTracker:
 
     # -- internals -----------------------------------------------------------------------------
     def _detect(self, frame: np.ndarray, avoid_boxes: list[np.ndarray], slots: int,
-                threshold: float | None = None, tracked_rois: list[Roi] = ()
+                threshold: float | None = None, tracked_rois: list[Roi] = (), between: bool = False
                 ) -> tuple[list[Roi], list[float | None], list[float | None]]:
         """Crops of new hands: (rois, the mean keypoint confidence each needs from the landmark
         model: None above the threshold, ``low_detection_keypoint_score`` for a low detection,
@@ -690,35 +701,54 @@ class HandTracker:
         of that hand or its arm (a raised finger, the forearm below the wrist)."""
         o = self.options
         query = self._new_hand_query(threshold)
-        turns = self._turns_for_run(tracked_rois)
+        turns = self._turns_for_run(tracked_rois, between)
         kw = {"turns": turns} if turns != (0,) else {}
         dets = self.detector(frame, score_threshold=query, max_detections=max(4, o.max_hands + 2), **kw)
         self._frame_dets = (self._frame_index, query, dets)
         return self._select_new(dets, avoid_boxes, slots, threshold, tracked_rois)
 
-    def _turns_for_run(self, tracked_rois: list[Roi]) -> tuple[int, ...]:
+    def _turns_for_run(self, tracked_rois: list[Roi], between: bool = False) -> tuple[int, ...]:
         """The quarter turns the detector looks in on this run (``detector_turns``): every one in
-        static mode; in video mode one per run (so the cost per frame stays that of one look).
+        static mode; in video mode one per run (so a frame costs at most one look).
+
         While a hand is tracked: the turn that makes the tracked hands upright (both hands in a
-        view mostly point the way the camera is turned). While none is: every other run the
-        camera's turn (the turn of the look that last found a new hand; upright at first), the
-        runs between the other turns in rotation, so that a hand coming back into the same view
-        is looked for in its turn at least every second run."""
+        view mostly point the way the camera is turned). While none is: the camera's turn (that of
+        the look which last found a new hand; upright at first) on the runs of the default
+        schedule, so an upright view is searched on the same frames as with ``detector_turns=1``,
+        and the other turns in rotation on the ``between`` runs (the first frame after each of
+        those that the back-off skips, see :meth:`_process_video`). While a lost hand is
+        remembered (the detector then runs on every frame), every other run looks in the turn
+        that made that hand upright, from its smoothed keypoints, when it is not the camera's.
+        With ``detector_interval=1`` no frame is skipped: every other run is in the camera's
+        turn and the runs between in the other turns."""
         o = self.options
         self._cycle_turn = None
         turns = DETECTOR_TURNS[o.detector_turns]
         if len(turns) == 1 or o.static_image_mode:
             return turns
         if tracked_rois:
-            a = math.atan2(sum(math.sin(r.angle) for r in tracked_rois), sum(math.cos(r.angle) for r in tracked_rois))
-            # a hand at crop angle a (clockwise from up) is upright in the frame turned by -a
-            want = -a / (math.pi / 2)
             self._detector_runs = 0
-            return (min(turns, key=lambda k: abs((k - want + 2) % 4 - 2)),)
-        i = self._detector_runs
-        self._detector_runs += 1
+            return (_upright_turn([r.angle for r in tracked_rois], turns),)
         others = [t for t in turns if t != self._camera_turn]
-        self._cycle_turn = self._camera_turn if i % 2 == 0 else others[(i // 2) % len(others)]
+        if between or o.detector_interval == 1:
+            i = self._detector_runs
+            self._detector_runs += 1
+            if between:
+                self._cycle_turn = others[i % len(others)]
+            else:
+                self._cycle_turn = self._camera_turn if i % 2 == 0 else others[(i // 2) % len(others)]
+            return (self._cycle_turn,)
+        self._cycle_turn = self._camera_turn
+        lost = [t for t in self.associator.tracks if not t.active]
+        if not lost:
+            self._lost_runs = 0
+            return (self._cycle_turn,)
+        # the smoothed keypoints, not the last crop: a hand is often lost after a bad last fit
+        want = _upright_turn([hand_angle(t.keypoints) for t in lost], turns)
+        i = self._lost_runs
+        self._lost_runs += 1
+        if want != self._camera_turn and i % 2 == 1:
+            self._cycle_turn = want
         return (self._cycle_turn,)
 
     def _frame_detections(self, min_score: float | None) -> list | None:
@@ -991,7 +1021,7 @@ class HandTracker:
                 needs.append(None)
                 fallbacks.append(None)
                 avoid.append(_box(tr.raw_keypoints, tr.scores, 0.3))
-        ran = new_ran = False
+        ran = new_ran = between = False
         slots = o.max_hands - len(rois)
         n_tracked, tracked_rois = len(rois), list(rois)
         if slots > 0:
@@ -1001,21 +1031,31 @@ class HandTracker:
             interval = 1 if (self._detector_misses < 2 or lost) else o.detector_interval
             self._frames_since_detector += 1
             if self._frames_since_detector >= interval:
-                ran = new_ran = True
+                ran = True
                 self._frames_since_detector = 0
+            elif (not rois and self._frames_since_detector == 1 and len(DETECTOR_TURNS[o.detector_turns]) > 1
+                  and o.detector_interval > 1):
+                # detector_turns: on the first frame the back-off skips while no hand is tracked,
+                # one look in another turn (see _turns_for_run); the default schedule's looks stay
+                # in the camera's turn, so an upright view is searched as without turns
+                between = True
+            if ran or between:
+                new_ran = True
                 new, new_needs, new_fallbacks = self._detect(frame, avoid, slots, self._detection_threshold(len(rois)),
-                                                             tracked_rois=list(rois))
+                                                             tracked_rois=list(rois), between=between)
                 rois += new
                 owners += [None] * len(new)
                 needs += new_needs
                 fallbacks += new_fallbacks
         meas = self._limit_lowered(self._measure(frame, rois, owners, needs=needs, keep_order=True),
                                    fallbacks, self._redetection_quota(n_tracked))
-        if ran:
+        if ran or between:
             found_new = any(m.track_id is None for m in meas)
-            self._detector_misses = 0 if found_new else self._detector_misses + 1
+            if ran or found_new:
+                self._detector_misses = 0 if found_new else self._detector_misses + 1
             if found_new and self._cycle_turn is not None:
                 self._camera_turn = self._cycle_turn
+        ran = ran or between
         meas, refreshed = self._refresh_suspects(frame, meas)
         ran = ran or refreshed
         if refreshed and slots > 0 and not new_ran:

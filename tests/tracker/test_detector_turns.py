@@ -166,6 +166,78 @@ def test_video_mode_looks_in_one_turn_per_run_in_rotation_while_no_hand_is_track
     assert det.turns_asked == expected
 
 
+def _looks_per_frame(tracker, det, frames: int, start: int = 0) -> list[tuple[int, ...] | None]:
+    """The turn the detector looked in on each frame (None: it did not run)."""
+    out = []
+    for i in range(start, start + frames):
+        n = len(det.turns_asked)
+        tracker.process(blank(), timestamp_ms=i * 33)
+        asked = det.turns_asked[n:]
+        assert len(asked) <= 1                       # at most one look per frame
+        out.append(asked[0] if asked else None)
+    return out
+
+
+@pytest.mark.parametrize("turns, between", [(2, [(2,)] * 4), (4, [(1,), (2,), (3,), (1,)])])
+def test_with_the_back_off_the_upright_looks_run_on_the_default_schedule(turns, between):
+    """With the detector's back-off (``detector_interval`` 3) and no hand in view, the upright
+    looks (the camera's turn) run on exactly the frames the detector runs on without turns; the
+    other turns get one look each on the first frame after them that the back-off skips."""
+    default, _, det1 = _tracker([])
+    ran_default = [a is not None for a in _looks_per_frame(default, det1, 12)]
+    t, _, det = _tracker([], detector_turns=turns)
+    looks = _looks_per_frame(t, det, 12)
+    assert [a == (0,) for a in looks] == ran_default
+    assert ran_default == [True, True, False, False, True, False, False, True, False, False, True, False]
+    assert [a for a in looks if a not in (None, (0,))] == between
+    assert [i for i, a in enumerate(looks) if a not in (None, (0,))] == [2, 5, 8, 11]
+
+
+@pytest.mark.parametrize("turns", [1, 2, 4])
+@pytest.mark.parametrize("enters", [0, 3, 6, 8])
+def test_an_upright_hand_coming_into_view_is_found_on_the_frame_it_is_without_turns(turns, enters):
+    found = {}
+    for n in (1, turns):
+        t, scene, _ = _tracker([], detector_turns=n)
+        for i in range(14):
+            scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)] if i >= enters else []
+            if t.process(blank(), timestamp_ms=i * 33).hands:
+                found[n] = i
+                break
+    assert found[turns] == found[1] >= enters
+
+
+@pytest.mark.parametrize("hand_turn, turns, first", [
+    (2, 2, 2), (2, 4, 5),          # pointing down: the 2-turn option looks there on every between frame
+    (1, 4, 8), (3, 4, 2),          # sideways: turned 3 quarter turns back (1) or one on (3)
+    (0, 4, 0),
+])
+def test_with_the_back_off_a_turned_hand_is_found_on_its_between_frame(hand_turn, turns, first):
+    t, _, _ = _tracker([turned_hand(160, 120, hand_turn)], detector_turns=turns)
+    res = [t.process(blank(), timestamp_ms=i * 33) for i in range(12)]
+    assert next(i for i, r in enumerate(res) if r.hands) == first
+    assert t._camera_turn == (-hand_turn) % 4         # the camera's turn is the look that found it
+
+
+def test_a_lost_hand_is_looked_for_in_its_own_turn_every_other_frame():
+    """A hand found upright (the camera's turn stays upright) that turned to point down before it
+    was lost: while it is remembered, the looks alternate between the camera's turn and the turn
+    that makes its last keypoints upright; once it is forgotten (``max_missed``), the back-off
+    schedule in the camera's turn resumes."""
+    t, scene, det = _tracker([hand_keypoints(160, 120, palm=30)], detector_turns=4, max_missed=4)
+    _looks_per_frame(t, det, 4)
+    scene.hands = [SceneHand(turned_hand(160, 120, 2), right=True)]     # tracked while it turns
+    _looks_per_frame(t, det, 4, start=4)
+    assert t._camera_turn == 0 and len(t.associator.active_tracks) == 1
+    scene.hands = []
+    looks = _looks_per_frame(t, det, 12, start=8)
+    assert looks[0] == (2,)                           # still tracked: the turn that makes it upright
+    assert looks[1:5] == [(0,), (2,), (0,), (2,)]     # remembered for max_missed = 4 frames
+    assert not t.associator.tracks
+    # forgotten: the back-off schedule, the camera's turn with the others between
+    assert looks[5:] == [(1,), None, (0,), (2,), None, (0,), (3,)]
+
+
 @pytest.mark.parametrize("hand_turn, turns, expected", [
     (2, 4, [(2,), (0,), (2,), (1,), (2,), (3,)]),      # a camera turned upside down
     (1, 4, [(3,), (0,), (3,), (1,), (3,), (2,)]),
