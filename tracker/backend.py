@@ -48,9 +48,10 @@ def create_session(model_path: str | Path, device: str = "cpu", threads: int = 2
 
     Args:
         model_path: ONNX file. device: "cpu" or "cuda". threads: intra-op threads (>= 1).
-        spin: let idle intra-op workers spin-wait for the next parallel section (onnxruntime's
-            default: lower latency for networks of many small ops, but the spinning workers keep
-            cores busy after a run; see :class:`OnnxStage`).
+        spin: let idle intra-op workers spin-wait for the next parallel section of a run
+            (onnxruntime's default: lower latency for networks of many small ops); they stop
+            spinning when the run returns (``session.force_spinning_stop``), so they keep no core
+            busy between runs; see :class:`OnnxStage`.
 
     Raises:
         FileNotFoundError: no such model file. ValueError: bad device/threads, or a file that is
@@ -69,6 +70,10 @@ def create_session(model_path: str | Path, device: str = "cpu", threads: int = 2
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    if spin:
+        # spin-wait between the parallel sections of a run only: when the run returns the workers
+        # sleep, so they hold no core while the other model, OpenCV or numpy work in between
+        so.add_session_config_entry("session.force_spinning_stop", "1")
     try:
         return ort.InferenceSession(str(path), so, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for corrupt files
@@ -102,10 +107,13 @@ class OnnxStage:
 
     Subclasses set ``default_file`` (a name in assets/), ``kind`` and ``required`` (metadata keys),
     and ``spin`` (see :func:`create_session`). The tracker runs the landmark model on every frame
-    and the detector now and then, both in one process: measured on 2 cores at 2 threads, letting
-    both sessions spin put the tracker's p95 per 640x480 frame at 12-14 ms (after a detector run its
-    spinning workers hold the cores the landmark model needs); with the detector not spinning it is
-    6-10 ms, while the landmark model keeps its spin-waiting speed (1.2 ms per crop, 2.0 without).
+    and the detector now and then, both in one process, with OpenCV and numpy work between the
+    runs. Workers that went on spinning after a run held the cores the next stage needed (2 cores,
+    2 threads: both sessions spinning put the tracker's p95 per 640x480 frame at 12-14 ms; with
+    the detector not spinning, 6-10 ms on a fast VM). Since session 25 both sessions spin within a
+    run only (``session.force_spinning_stop``): on the 2-core Intel VM the detector's run inside
+    the tracker took p50 5.1-7.1 ms instead of 9.3-9.4 and the tracker's p95 per frame fell by
+    about a fifth (model card, "Speed").
     """
 
     default_file = ""

@@ -129,7 +129,6 @@ class HandDetector(OnnxStage):
     default_file = "detector.onnx"
     kind = "detector"
     required = _REQUIRED
-    spin = False  # runs now and then: its idle workers must not hold the cores afterwards
 
     def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int = 2,
                  small_hands: bool = False):

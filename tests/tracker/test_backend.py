@@ -24,14 +24,21 @@ def test_session_threads_and_spinning(tiny_model, threads, spin):
     opts = create_session(tiny_model, "cpu", threads, spin=spin).get_session_options()
     assert opts.intra_op_num_threads == threads and opts.inter_op_num_threads == 1
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == ("1" if spin else "0")
+    if spin:
+        # workers spin only within a run: after it they sleep instead of holding a core
+        assert opts.get_session_config_entry("session.force_spinning_stop") == "1"
 
 
-def test_detector_does_not_spin_and_landmarks_do():
-    # the detector runs now and then; spinning, its idle workers held the cores the landmark
-    # model needed next (tracker p95 12-14 ms instead of 6-10 ms at 2 threads on 2 cores)
+def test_both_models_spin_within_a_run_only():
+    # Spinning on after a run, the detector's workers held the cores the landmark model needed
+    # next, and the landmark model's held those OpenCV and the detector needed (2 cores, 2 threads
+    # each); not spinning at all, each run is slower. So both spin within a run and stop after it.
     from tracker.detector import HandDetector
     from tracker.landmarks import LandmarkModel
-    assert HandDetector.spin is False and LandmarkModel.spin is True
+    for stage in (HandDetector(threads=2), LandmarkModel(threads=2)):
+        opts = stage.session.get_session_options()
+        assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+        assert opts.get_session_config_entry("session.force_spinning_stop") == "1"
 
 
 @pytest.mark.parametrize("make, kwargs, error, match", [
