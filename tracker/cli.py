@@ -1,7 +1,7 @@
 """``handtrack`` command line: live webcam window, or a video / image / folder of images to
 annotated video, JSONL and CSV.
 
-    handtrack webcam [--camera N] [--every-frame] [--no-window] [--json F|-] [--csv F|-] [-o OUT.mp4]
+    handtrack webcam [--camera N|DEVICE|URL] [--every-frame] [--no-window] [--json F|-] [--csv F|-] [-o OUT.mp4]
                      [--mirror] [--max-hands N] [--device cpu|cuda]
     handtrack video INPUT [-o annotated.mp4] [--json tracks.jsonl] [--csv tracks.csv]
                     [--mirror] [--max-hands N] [--device cpu|cuda] [--threads N] [--static]
@@ -379,6 +379,28 @@ def _nonneg_int(name: str):
     return int_at_least(name, 0)
 
 
+def camera_source(s: str) -> int | str:
+    """argparse type of ``webcam --camera``: what ``cv2.VideoCapture`` opens. An index (0, 1, ...),
+    a camera device file (``/dev/video2``) or a stream URL (``rtsp://``, ``http://``, ...; an IP
+    camera). A video file is refused: ``handtrack video`` tracks files (every frame, with a progress
+    bar), where the webcam command would skip the frames it has no time for."""
+    v = s.strip()
+    if v.lstrip("-").isdigit():
+        if int(v) < 0:
+            raise argparse.ArgumentTypeError(f"--camera must be an index >= 0, a device file or a stream URL, got {s!r}")
+        return int(v)
+    if "://" in v:
+        return v
+    p = Path(v)
+    if not p.exists():
+        raise argparse.ArgumentTypeError(f"--camera {s!r}: no such device; give an index (0, 1, ...), a device file "
+                                         f"such as /dev/video0, or a stream URL such as rtsp://host/stream")
+    if p.is_file() or p.is_dir():
+        raise argparse.ArgumentTypeError(f"--camera {s!r} is a {'file' if p.is_file() else 'folder'}, not a camera; "
+                                         f"track it with `handtrack video {s}`")
+    return v
+
+
 def unit_float(name: str):
     """argparse type: a float in [0, 1]; the error names ``name`` (also used by train.evaluate)."""
     def parse(s: str) -> float:
@@ -478,7 +500,8 @@ def make_parser() -> argparse.ArgumentParser:
                         help="print the package, model and onnxruntime versions and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{webcam,video}")
     w = sub.add_parser("webcam", help="live camera window with skeletons (q or Esc quits)")
-    w.add_argument("--camera", type=_nonneg_int("--camera"), default=0, metavar="N", help="camera index (default 0)")
+    w.add_argument("--camera", type=camera_source, default=0, metavar="N|DEVICE|URL",
+                   help="camera index (default 0), device file (/dev/video2) or stream URL (rtsp://..., an IP camera)")
     w.add_argument("--every-frame", action="store_true",
                    help="track every camera frame in order (default: the newest one; frames the tracker "
                    "had no time for are skipped, so the view does not lag behind)")

@@ -157,7 +157,8 @@ def webcam(monkeypatch):
     def run(camera: FakeCamera, delay: float, args: list[str], keys=()):
         state.keys = list(keys)
         tracker = SlowTracker(delay)
-        monkeypatch.setattr(cv2, "VideoCapture", lambda index: camera)
+        state.sources = []
+        monkeypatch.setattr(cv2, "VideoCapture", lambda source: (state.sources.append(source), camera)[1])
         monkeypatch.setattr(cli, "build_tracker", lambda a, mirrored: tracker)
         return cli.main(["webcam", *args]), tracker
     state.run = run
@@ -234,3 +235,13 @@ def test_webcam_output_errors_are_one_line_and_release_the_camera(webcam, args, 
     err = capsys.readouterr().err
     assert rc == 2 and message in err and "Traceback" not in err
     assert tracker.frames == [] and cam.released <= 1
+
+
+@pytest.mark.parametrize("arg, source", [("2", 2), ("rtsp://192.0.2.1:554/stream", "rtsp://192.0.2.1:554/stream"),
+                                         ("/dev/null", "/dev/null")])
+def test_webcam_opens_an_index_a_device_file_or_a_stream_url(webcam, arg, source):
+    """An IP camera's stream is read like a local camera: the newest frame is tracked."""
+    cam = FakeCamera(n=6, interval=0.001)
+    rc, tracker = webcam.run(cam, 0.0, ["--camera", arg, "--no-window", "--json", "-", "--max-frames", "3"])
+    assert rc == 0 and len(tracker.frames) == 3
+    assert webcam.sources == [source] and type(webcam.sources[0]) is type(source)

@@ -142,7 +142,10 @@ def test_outputs_kept_when_run_fails(fake_models, small_video, tmp_path, monkeyp
     (["video", "{video}", "--refine-score", "1.2"], "--refine-score must be in [0, 1], got 1.2"),
     (["video"], "INPUT"),
     (["fly"], "invalid choice"),
-    (["webcam", "--camera", "-2"], "--camera"),
+    (["webcam", "--camera", "-2"], "--camera must be an index >= 0, a device file or a stream URL, got '-2'"),
+    (["webcam", "--camera", "{video}"], "is a file, not a camera; track it with `handtrack video"),
+    (["webcam", "--camera", "{tmp}"], "is a folder, not a camera"),
+    (["webcam", "--camera", "{tmp}/video9"], "no such device; give an index"),
 ])
 def test_bad_arguments_exit_2_with_one_line(fake_models, small_video, tmp_path, capsys, argv, fragment):
     (tmp_path / "junk.mp4").write_bytes(b"\x00" * 4000)
@@ -296,6 +299,13 @@ def test_webcam_without_camera(monkeypatch, capsys):
     monkeypatch.setenv("DISPLAY", ":99")          # pretend there is a display; no window is opened
     assert cli.main(["webcam", "--camera", "57"]) == 2
     assert "--camera 57" in capsys.readouterr().err
+
+
+def test_webcam_with_a_stream_that_cannot_be_opened(monkeypatch, capsys):
+    monkeypatch.setenv("DISPLAY", ":99")          # pretend there is a display; no window is opened
+    url = "http://127.0.0.1:9/stream"              # the discard port: connection refused at once
+    assert cli.main(["webcam", "--camera", url]) == 2
+    assert f"--camera {url}: no camera could be opened or read" in capsys.readouterr().err
 
 
 def test_version_names_package_models_and_runtime(capsys):
