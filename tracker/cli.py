@@ -375,10 +375,6 @@ def positive_int(name: str):
     return int_at_least(name, 1)
 
 
-def _nonneg_int(name: str):
-    return int_at_least(name, 0)
-
-
 def camera_source(s: str) -> int | str:
     """argparse type of ``webcam --camera``: what ``cv2.VideoCapture`` opens. An index (0, 1, ...),
     a camera device file (``/dev/video2``) or a stream URL (``rtsp://``, ``http://``, ...; an IP
