@@ -41,9 +41,14 @@ class UsageError(Exception):
 
 
 # -- output writers ----------------------------------------------------------------------------
-def frame_record(index: int, t_ms: float, result) -> dict:
-    """One JSONL line: ``{"frame", "t_ms", "hands": [...]}`` (``HandTrackerResult.to_dict``)."""
-    return result.to_dict(index, t_ms)
+def frame_record(index: int, t_ms: float, result, image: str | None = None) -> dict:
+    """One JSONL line: ``{"frame", "t_ms", "hands": [...]}`` (``HandTrackerResult.to_dict``), with
+    ``"image"`` (the file name) after ``t_ms`` when the input is images."""
+    rec = result.to_dict(index, t_ms)
+    if image is None:
+        return rec
+    return {"frame": rec["frame"], "t_ms": rec["t_ms"], "image": image,
+            **{k: v for k, v in rec.items() if k not in ("frame", "t_ms")}}
 
 
 def csv_header() -> list[str]:
@@ -110,9 +115,9 @@ class Outputs:
         self._files.append(f)
         return f
 
-    def write(self, index: int, t_ms: float, result, annotated: np.ndarray | None) -> None:
+    def write(self, index: int, t_ms: float, result, annotated: np.ndarray | None, image: str | None = None) -> None:
         if self.jsonl is not None:
-            self.jsonl.write(json.dumps(frame_record(index, t_ms, result), separators=(",", ":")) + "\n")
+            self.jsonl.write(json.dumps(frame_record(index, t_ms, result, image), separators=(",", ":")) + "\n")
             self.jsonl.flush()
         if self.csv_file is not None:
             self.csv.writerow(csv_row(index, t_ms, result))
@@ -232,7 +237,7 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool)
             if outputs.sink is not None:
                 annotated = draw_hands(frame.copy(), result.hands)
                 draw_fps(annotated, fps.tick())
-            outputs.write(index, t_ms, result, annotated)
+            outputs.write(index, t_ms, result, annotated, source.image_name(index))
     finally:
         outputs.close()
     wall = time.perf_counter() - t_start

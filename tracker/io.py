@@ -47,6 +47,8 @@ class Tracks:
         handedness: (T, 2) float32 probability of the slot's side, NaN where absent or unknown.
         box: (T, 2, 4) float32 x0, y0, x1, y1 pixels around the keypoints, NaN where absent or unknown.
         source: the file read.
+        image: (T,) str, the image file of each frame when the input was images (JSONL ``"image"``),
+            else None.
     """
 
     frame: np.ndarray
@@ -57,6 +59,7 @@ class Tracks:
     handedness: np.ndarray
     box: np.ndarray
     source: Path
+    image: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -84,21 +87,25 @@ class _Builder:
     """Collects frames, then stacks them into a :class:`Tracks`."""
 
     def __init__(self) -> None:
-        self.frame, self.t_ms, self.hands = [], [], []
+        self.frame, self.t_ms, self.hands, self.image = [], [], [], []
         self.extra = 0          # hands left out: more than one of a side in a frame
 
-    def add(self, frame: int, t_ms: float) -> dict:
+    def add(self, frame: int, t_ms: float, image: str | None = None) -> dict:
         """Appends a frame without hands; returns its arrays (copies of ``_NO_HANDS``) to fill in."""
         self.frame.append(frame)
         self.t_ms.append(t_ms)
+        self.image.append(image)
         self.hands.append({k: v.copy() for k, v in _NO_HANDS.items()})
         return self.hands[-1]
 
     def build(self, source: Path) -> Tracks:
         arrays = {k: np.stack([h[k] for h in self.hands]) if self.hands else np.empty((0, *v.shape), v.dtype)
                   for k, v in _NO_HANDS.items()}
+        image = None
+        if any(i is not None for i in self.image):
+            image = np.asarray(["" if i is None else i for i in self.image], dtype=str)
         return Tracks(frame=np.asarray(self.frame, np.int64), t_ms=np.asarray(self.t_ms, np.float64),
-                      source=source, **arrays)
+                      source=source, image=image, **arrays)
 
 
 def _number(value, what: str, integer: bool = False):
@@ -135,7 +142,10 @@ def _jsonl_line(out: _Builder, line: str) -> None:
     missing = [k for k in ("frame", "t_ms", "hands") if k not in rec]
     if missing:
         raise ValueError(f"missing key {missing[0]!r}")
-    arr = out.add(_number(rec["frame"], "frame", integer=True), _number(rec["t_ms"], "t_ms"))
+    image = rec.get("image")
+    if image is not None and not isinstance(image, str):
+        raise ValueError(f"image must be a file name, got {image!r:.40}")
+    arr = out.add(_number(rec["frame"], "frame", integer=True), _number(rec["t_ms"], "t_ms"), image)
     seen = set()
     for n, h in enumerate(rec["hands"]):
         what = f"hand {n}"

@@ -84,6 +84,11 @@ class FrameSource:
     def __len__(self) -> int:
         return self._count
 
+    def image_name(self, index: int) -> str | None:
+        """The file name of frame ``index`` when the input is an image or a folder of images (an
+        unreadable image is skipped, so indices can have gaps); None for a video."""
+        return self.images[index].name if self.images is not None else None
+
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         if self.images is not None:
             yield from self._iter_images()

@@ -97,9 +97,9 @@ def test_cli_output_reads_back(monkeypatch, tmp_path):
     written = []
     real_write = cli.Outputs.write
 
-    def spy(self, index, t_ms, result, annotated):
+    def spy(self, index, t_ms, result, annotated, image=None):
         written.append((result.as_array(), [h.track_id for h in result.hands]))
-        real_write(self, index, t_ms, result, annotated)
+        real_write(self, index, t_ms, result, annotated, image)
     monkeypatch.setattr(cli.Outputs, "write", spy)
     video, js, cs = tmp_path / "in.mp4", tmp_path / "t.jsonl", tmp_path / "t.csv"
     with VideoSink(video, fps=30) as sink:
@@ -114,6 +114,31 @@ def test_cli_output_reads_back(monkeypatch, tmp_path):
         check_keypoints(t, want)
     np.testing.assert_array_equal(fromjson.t_ms, fromcsv.t_ms)
     assert sorted(fromjson.track_id[-1]) == sorted(written[-1][1]) and (fromjson.track_id >= 0).all()
+    assert fromjson.image is None and fromcsv.image is None      # a video: no image names
+
+
+def test_image_folders_name_each_frame_s_image(monkeypatch, tmp_path, caplog):
+    """For a folder of images the JSONL names each frame's file (an unreadable one is skipped, so
+    frame indices have a gap there); read_tracks gives the names back. The CSV keeps its columns."""
+    import cv2
+    scene = Scene(noise_px=1.0)
+    scene.hands = [SceneHand(hand_keypoints(60, 80, 30.0), True)]
+    from tracker import HandTracker
+    monkeypatch.setattr(cli, "build_tracker", lambda args, mirrored: HandTracker(
+        detector=FakeDetector(scene), landmark_model=FakeLandmarks(scene), static_image_mode=True))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "c.png", "d.jpg"):
+        cv2.imwrite(str(folder / name), np.full((120, 200, 3), 60, np.uint8))
+    (folder / "b.png").write_bytes(b"not a png")
+    js, cs = tmp_path / "t.jsonl", tmp_path / "t.csv"
+    assert cli.main(["video", str(folder), "--static", "--json", str(js), "--csv", str(cs), "--no-progress"]) == 0
+    lines = [json.loads(x) for x in js.read_text().splitlines()]
+    assert [(r["frame"], r["image"]) for r in lines] == [(0, "a.png"), (2, "c.png"), (3, "d.jpg")]
+    assert list(lines[0])[:3] == ["frame", "t_ms", "image"]
+    t = read_tracks(js)
+    assert list(t.image) == ["a.png", "c.png", "d.jpg"] and list(t.frame) == [0, 2, 3]
+    assert read_tracks(cs).image is None and "b.png" in caplog.text
 
 
 def test_old_jsonl_without_handedness_and_box(tmp_path):
@@ -195,6 +220,7 @@ MALFORMED = [
     ("t.jsonl", lambda: _jsonl(_set([[1.0, 2.0]] * 17, "keypoints", hand=0)), 2, "item 0 is [1.0, 2.0]"),
     ("t.jsonl", lambda: _jsonl(_set([[1.0, "a", 0.5]] * 17, "keypoints", hand=0)), 2, "not a number"),
     ("t.jsonl", lambda: _jsonl(_set("middle", "side", hand=1)), 2, "'middle'"),
+    ("t.jsonl", lambda: _jsonl(_set(7, "image")), 2, "image must be a file name, got 7"),
     ("t.csv", lambda: _csv(_cell(0, 5, "left_palm_q")), 1, "column 6 is 'left_palm_q', expected 'left_palm_x'"),
     ("t.csv", lambda: _csv(lambda rows: rows[0].pop()), 1, "103 columns"),
     ("t.csv", lambda: _csv(lambda rows: rows.pop(0)), 1, "column 1 is '0'"),
