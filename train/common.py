@@ -26,6 +26,7 @@ class LoopConfig:
     data: str = "../shared/data/hands21"
     train_split: str = "train"
     val_split: str = "val"
+    val_fraction: float = 0.1    # --data a single file (CSV, COCO JSON): share of its images held out for val
     out: str = "runs/model"
     width: float = 1.0           # channel multiplier
     expand: float = 1.0          # hidden-width multiplier of the expanding blocks (train.widen grows it)

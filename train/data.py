@@ -10,6 +10,7 @@ import csv
 import json
 import logging
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -255,6 +256,56 @@ def load_records(path: str | Path, split: str = "train", skip_bad: bool = False,
     if p.suffix.lower() == ".csv":
         return load_csv(p, skip_bad=skip_bad, report=report)
     return load_coco(p, skip_bad=skip_bad, report=report)
+
+
+def split_by_image(records: list[HandRecord], fraction: float, root: str | Path | None = None
+                   ) -> tuple[list[HandRecord], list[HandRecord]]:
+    """(train, val): ``fraction`` of the images held out for validation, whole images (both hands
+    of a photo on one side), chosen by a hash of each image's path (relative to ``root`` when under
+    it), so the split does not depend on row order, and adding k images moves at most k of the
+    held-out ones back to training.
+    At least one image goes to each side; with fewer than 2 images, or ``fraction`` 0, nothing is
+    held out (val = train)."""
+    images = sorted({r.image for r in records}, key=str)
+    if fraction <= 0 or len(images) < 2:
+        return list(records), list(records)
+
+    def key(img: Path) -> float:
+        name = img.as_posix()
+        if root is not None:
+            try:
+                name = img.relative_to(root).as_posix()
+            except ValueError:
+                pass
+        return zlib.crc32(name.encode("utf-8")) / 2 ** 32
+
+    ranked = sorted(images, key=key)
+    n_val = min(max(1, int(round(fraction * len(images)))), len(images) - 1)
+    held = set(ranked[:n_val])
+    return [r for r in records if r.image not in held], [r for r in records if r.image in held]
+
+
+def load_train_val(path: str | Path, train_split: str = "train", val_split: str = "val", skip_bad: bool = False,
+                   report: LoadReport | None = None, val_fraction: float = 0.1
+                   ) -> tuple[list[HandRecord], list[HandRecord]]:
+    """Train and val records. A dataset folder has its own splits (``<split>.json`` / ``.csv``).
+    A single file (a CSV of your own labels, a COCO JSON) is one set: ``val_fraction`` of its
+    images are held out for validation (:func:`split_by_image`), so the val figures are not
+    measured on the training hands; 0 validates on the training hands (logged)."""
+    if not (isinstance(val_fraction, (int, float)) and 0.0 <= val_fraction < 1.0):
+        raise ValueError(f"--val-fraction must be in [0, 1), got {val_fraction!r}")
+    p = Path(path)
+    if p.is_dir():
+        return (load_records(p, train_split, skip_bad, report), load_records(p, val_split, skip_bad, report))
+    recs = load_records(p, train_split, skip_bad, report)
+    train, val = split_by_image(recs, val_fraction, data_root(p))
+    if {id(r) for r in val} == {id(r) for r in train}:
+        log.warning("%s: validating on the training hands (val_fraction %g, %d images): val figures will "
+                    "read high", p, val_fraction, len({r.image for r in recs}))
+    else:
+        log.info("%s: %d of %d images held out for validation (val_fraction %g)", p,
+                 len({r.image for r in val}), len({r.image for r in recs}), val_fraction)
+    return train, val
 
 
 def val_subset_indices(total: int, n: int, seed: int) -> np.ndarray:

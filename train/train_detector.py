@@ -27,7 +27,7 @@ from .augment import AugmentConfig, augment_preset
 from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, make_optimizer, normalization,
                      normalize_batch, resume_state, run_cli, save_checkpoint, setup_cpu, setup_logging, start_cycle,
                      worker_init, wrap_ddp)
-from .data import ImageCache, LoadReport, data_root, load_records
+from .data import ImageCache, LoadReport, data_root, load_train_val
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
 
@@ -213,10 +213,11 @@ def train(cfg: DetTrainConfig) -> dict:
     scfg = SceneConfig(cfg.input_width, cfg.input_height)
     train_scfg = replace(scfg, full_rotation_p=cfg.full_rotation_p)
     report = LoadReport()
-    train_recs = load_records(cfg.data, cfg.train_split, cfg.skip_bad, report)
+    train_recs, val_recs = load_train_val(cfg.data, cfg.train_split, cfg.val_split, cfg.skip_bad, report,
+                                          cfg.val_fraction)
     if cfg.limit:
         train_recs = train_recs[:cfg.limit]
-    val_recs = load_records(cfg.data, cfg.val_split, cfg.skip_bad, report)[:2000]
+    val_recs = val_recs[:2000]
     cache = ImageCache(train_recs + val_recs, cfg.skip_bad, report, progress=rank == 0)
     train_groups = group_by_image(cache.filter(train_recs))
     val_groups = group_by_image(cache.filter(val_recs))

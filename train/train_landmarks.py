@@ -32,7 +32,7 @@ from .augment import AugmentConfig, augment_preset, sample_crop
 from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, make_optimizer, normalization,
                      normalize_batch, resume_state, run_cli, save_checkpoint, setup_cpu, setup_logging, start_cycle,
                      worker_init, wrap_ddp)
-from .data import UNKNOWN, ImageCache, LoadReport, load_records, val_subset_indices
+from .data import UNKNOWN, ImageCache, LoadReport, load_train_val, val_subset_indices
 from .model import LandmarkModelConfig, LandmarkNet
 
 
@@ -241,10 +241,10 @@ def train(cfg: TrainConfig) -> dict:
     if not 0.0 < cfg.progressive_until < 1.0:
         raise ValueError(f"--progressive-until {cfg.progressive_until}: expected a share in (0, 1)")
     report = LoadReport()
-    train_recs = load_records(cfg.data, cfg.train_split, cfg.skip_bad, report)
+    train_recs, val_recs = load_train_val(cfg.data, cfg.train_split, cfg.val_split, cfg.skip_bad, report,
+                                          cfg.val_fraction)
     if cfg.limit:
         train_recs = train_recs[:cfg.limit]
-    val_recs = load_records(cfg.data, cfg.val_split, cfg.skip_bad, report)
     val_recs = [val_recs[i] for i in val_subset_indices(len(val_recs), cfg.eval_hands, cfg.seed)]
     t0 = time.time()
     cache = ImageCache(train_recs + val_recs, cfg.skip_bad, report, progress=rank == 0)

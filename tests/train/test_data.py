@@ -1,11 +1,13 @@
 """COCO and CSV loaders on small generated files, and their errors for bad input."""
 import json
+import logging
 
 import cv2
 import numpy as np
 import pytest
 
-from train.data import LEFT, RIGHT, UNKNOWN, ImageCache, LoadReport, load_coco, load_csv, load_records
+from train.data import (LEFT, RIGHT, UNKNOWN, ImageCache, LoadReport, load_coco, load_csv, load_records,
+                        load_train_val, split_by_image)
 
 
 def _coco(tmp_path, anns, images=None):
@@ -113,3 +115,54 @@ def test_image_that_fails_to_decode_is_named_or_skipped(tmp_path):
     rep = LoadReport()
     cache = ImageCache(recs, skip_bad=True, report=rep)
     assert rep.skipped == 1 and len(cache.filter(recs)) == 1
+
+
+def _two_hand_csv(tmp_path, n_images, name="labels.csv"):
+    a = np.arange(34, dtype=np.float32)
+    rows = ["image,x0,y0"] + [_csv_row(f"img{i:03d}.png", [a, a + 100]) for i in range(n_images)]
+    p = tmp_path / name
+    p.write_text("\n".join(rows) + "\n")
+    return p
+
+
+@pytest.mark.parametrize("n_images, fraction, n_val", [(40, 0.1, 4), (40, 0.25, 10), (3, 0.1, 1), (2, 0.9, 1)])
+def test_a_single_file_is_split_by_whole_images(tmp_path, n_images, fraction, n_val):
+    """train_landmarks / train_detector --data one file: a share of its images (both hands of each)
+    is held out, so validation never sees a training hand."""
+    train, val = load_train_val(_two_hand_csv(tmp_path, n_images), val_fraction=fraction)
+    train_imgs, val_imgs = {r.image for r in train}, {r.image for r in val}
+    assert len(val_imgs) == n_val and not train_imgs & val_imgs
+    assert len(train) + len(val) == 2 * n_images
+    assert all(sum(r.image == img for r in val) == 2 for img in val_imgs)     # both hands held out
+
+
+def test_the_split_does_not_depend_on_row_order_or_added_rows(tmp_path):
+    recs = load_csv(_two_hand_csv(tmp_path, 30))
+    _, val = split_by_image(recs, 0.2, tmp_path)
+    _, val_reversed = split_by_image(recs[::-1], 0.2, tmp_path)
+    assert {r.image for r in val} == {r.image for r in val_reversed}
+    more = load_csv(_two_hand_csv(tmp_path, 31, "more.csv"))
+    _, val_more = split_by_image(more, 0.2, tmp_path)
+    # an image held out stays held out when one row is added (ranks shift by at most one)
+    assert len({r.image for r in val} - {r.image for r in val_more}) <= 1
+
+
+@pytest.mark.parametrize("n_images, fraction", [(1, 0.1), (10, 0.0)])
+def test_nothing_is_held_out_from_one_image_or_at_fraction_0(tmp_path, caplog, n_images, fraction):
+    with caplog.at_level(logging.WARNING):
+        train, val = load_train_val(_two_hand_csv(tmp_path, n_images), val_fraction=fraction)
+    assert [r.image for r in train] == [r.image for r in val]
+    assert "validating on the training hands" in caplog.text
+
+
+def test_a_dataset_folder_keeps_its_own_splits(tmp_path):
+    _two_hand_csv(tmp_path, 5, "train.csv")
+    _two_hand_csv(tmp_path, 2, "val.csv")
+    train, val = load_train_val(tmp_path, val_fraction=0.5)
+    assert (len(train), len(val)) == (10, 4)
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 1.0, 2])
+def test_val_fraction_out_of_range(tmp_path, fraction):
+    with pytest.raises(ValueError, match=r"--val-fraction must be in \[0, 1\)"):
+        load_train_val(_two_hand_csv(tmp_path, 3), val_fraction=fraction)
