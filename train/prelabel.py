@@ -8,7 +8,8 @@ empty cells where there is no such hand: the two-hand layout :func:`train.data.l
 (hand 0 left, hand 1 right, as seen in the image). The hands are the tracker's in static mode
 (each image on its own), every hand measured again in the crop of its own keypoints
 (``refine_score=1``, the more accurate setting for photos). They are the models' guesses: correct
-them in any tool (or leave out the rows you do not trust), then fine-tune:
+them in any tool (or leave out the rows you do not trust), then fine-tune (a tenth of the images
+held out for validation, ``--val-fraction``):
 
     python -m train.train_landmarks --data my_photos/labels.csv --init assets/checkpoints/landmarks_last.pt ...
 
@@ -127,7 +128,7 @@ def prelabel(images: list[Path], out_csv: str | os.PathLike, tracker, min_score:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m train.prelabel", description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(prog="python -m train.prelabel", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and folders of images")
     ap.add_argument("-o", "--out", required=True, metavar="LABELS.csv", help="the label CSV to write")
