@@ -47,7 +47,7 @@ from tracker.metrics import (auc, average_precision, handedness_accuracy, match_
                              nme_palm, normalized_errors, per_keypoint_pck, pck, roc_auc)
 
 from .augment import AugmentConfig, sample_roi
-from .data import UNKNOWN, ImageCache, load_records
+from .data import UNKNOWN, ImageCache, load_records, load_train_val
 
 log = logging.getLogger("evaluate")
 
@@ -430,11 +430,32 @@ def _match_iou(text: str) -> float:
     return v
 
 
+def eval_records(data: str, split: str, val_fraction: float = 0.1):
+    """The records to evaluate: a dataset folder's ``split``; for a single file (a CSV of one's own
+    labels, a COCO JSON) the images training held out for validation (``split`` "val", the same
+    hash split with the same ``val_fraction``: :func:`train.data.load_train_val`), the others
+    ("train") or every row ("all")."""
+    from pathlib import Path
+    if Path(data).is_dir():
+        return load_records(data, split)
+    if split == "all":
+        return load_records(data, split)
+    if split not in ("train", "val"):
+        raise ValueError(f"--split {split!r}: a single --data file has the splits 'val' (held out by "
+                         f"training), 'train' and 'all'")
+    train, val = load_train_val(data, val_fraction=val_fraction)
+    return val if split == "val" else train
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kind", choices=["landmarks", "detector", "acquisition"])
     ap.add_argument("--data", default="../shared/data/hands21")
-    ap.add_argument("--split", default="val")
+    ap.add_argument("--split", default="val",
+                    help="a dataset folder's split (its <split>.json/.csv); for a single --data file: 'val' "
+                    "the images training held out (--val-fraction), 'train' the others, 'all' every row")
+    ap.add_argument("--val-fraction", type=float, default=0.1,
+                    help="single --data file: the share of images training held out (its default 0.1)")
     ap.add_argument("--model", default=None, help="ONNX file (default: the shipped one; acquisition: the detector)")
     ap.add_argument("--landmark-model", default=None, help="acquisition: landmark ONNX file (default: the shipped one)")
     ap.add_argument("--limit", type=int, default=0, help="first N hands/photos only (0: all)")
@@ -500,7 +521,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     t0 = time.time()
     try:
-        recs = load_records(a.data, a.split)
+        recs = eval_records(a.data, a.split, a.val_fraction)
         if a.limit:
             recs = recs[:a.limit]
         cache = ImageCache(recs)

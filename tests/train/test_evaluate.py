@@ -425,3 +425,23 @@ def test_detector_condition_reaches_the_evaluation_scenes_not_the_calibration(mo
     ev.main(["detector", "--scenes", "3", "--calibrate", "--condition", "jpeg", "--out", str(out)])
     assert made == [(1234, "clean"), (7, "jpeg")]
     assert json.loads(out.read_text())["condition"] == "jpeg"
+
+
+def test_eval_records_of_a_single_file_are_the_images_training_held_out(tmp_path):
+    """train.evaluate --data labels.csv: 'val' is the same held-out images the training loops
+    validated on (load_train_val), 'train' the others, 'all' every row; a folder keeps its splits."""
+    from train.data import load_train_val
+    from train.evaluate import eval_records
+    a = np.arange(34, dtype=np.float32)
+    rows = ["image,x0,y0"] + [f"img{i:02d}.png," + ",".join(f"{v:.1f}" for v in a) for i in range(20)]
+    p = tmp_path / "labels.csv"
+    p.write_text("\n".join(rows) + "\n")
+    train, val = load_train_val(p, val_fraction=0.1)
+    assert [r.image for r in eval_records(str(p), "val")] == [r.image for r in val] and len(val) == 2
+    assert [r.image for r in eval_records(str(p), "train")] == [r.image for r in train]
+    assert len(eval_records(str(p), "all")) == 20
+    with pytest.raises(ValueError, match="a single --data file has the splits"):
+        eval_records(str(p), "test")
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "val.csv").write_text("\n".join(rows[:4]) + "\n")
+    assert len(eval_records(str(tmp_path / "ds"), "val")) == 3
