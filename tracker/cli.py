@@ -6,6 +6,7 @@ annotated video, JSONL and CSV.
     handtrack video INPUT [-o annotated.mp4] [--json tracks.jsonl] [--csv tracks.csv]
                     [--mirror] [--max-hands N] [--device cpu|cuda] [--threads N] [--static]
     handtrack video A.mp4 B.mp4 ... [-o FOLDER] [--json FOLDER] [--csv FOLDER]
+    handtrack video PHOTOS/ --static [--annotated-images FOLDER] [--json photos.jsonl]
 
 Several inputs are tracked one after the other with one set of loaded models, each afresh; an
 output option then names a folder and gets one file per input named after it.
@@ -200,21 +201,59 @@ def run_video(args: argparse.Namespace) -> int:
             raise UsageError(f"INPUT: {inp} does not exist") from None
         except ValueError as e:
             raise UsageError(f"INPUT: {e}") from None
+    image_dests = annotated_image_paths(args.annotated_images, inputs, sources)
     out = sys.stderr if "-" in (args.json, args.csv) else sys.stdout   # keep a track stream clean
     total_frames, t_start = 0, time.perf_counter()
     with build_tracker(args, args.mirror) as tracker:
         for k, (inp, source, dests) in enumerate(zip(inputs, sources, paths)):
             if k:
                 tracker.reset()             # a new clip: no track carries over
-            total_frames += _track_one(args, tracker, inp, source, dests, out, several=len(inputs) > 1)
+            total_frames += _track_one(args, tracker, inp, source, dests, out, several=len(inputs) > 1,
+                                       image_dests=image_dests[k])
     if len(inputs) > 1:
         wall = time.perf_counter() - t_start
         print(f"{len(inputs)} inputs, {total_frames} frames in {wall:.1f} s", file=out)
     return 0
 
 
-def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool) -> int:
-    """Track one input into its outputs and print its summary; returns the frames tracked."""
+def annotated_image_paths(folder: str | None, inputs: list[str], sources: list) -> list[list[Path] | None]:
+    """``--annotated-images FOLDER``: per input, the file each of its images is written to
+    (``FOLDER/<image file name>``), or None when the option is not given. Raises UsageError, before
+    any work, for a missing or read-only folder, a video input, two images of the same name, or a
+    target that is one of the inputs' images."""
+    if folder is None:
+        return [None] * len(inputs)
+    opt = "--annotated-images"
+    f = Path(folder)
+    if not f.is_dir():
+        raise UsageError(f"{opt}: folder {folder} does not exist")
+    if not os.access(f, os.W_OK):
+        raise UsageError(f"{opt}: folder {folder} is not writable")
+    inputs_resolved = {p.resolve() for src in sources if src.images for p in src.images}
+    seen: dict[str, str] = {}
+    out = []
+    for inp, src in zip(inputs, sources):
+        if src.images is None:
+            raise UsageError(f"{opt}: INPUT {inp} is a video; this option writes images of image inputs "
+                             "(use -o for an annotated video)")
+        dests = []
+        for p in src.images:
+            if p.name in seen:
+                raise UsageError(f"{opt} {folder}: {seen[p.name]} and {p} would both write {p.name}")
+            seen[p.name] = str(p)
+            target = f / p.name
+            if target.resolve() in inputs_resolved:
+                raise UsageError(f"{opt} {folder}: would overwrite the input image {target}; choose another folder")
+            dests.append(target)
+        out.append(dests)
+    return out
+
+
+def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
+               image_dests: list[Path] | None = None) -> int:
+    """Track one input into its outputs and print its summary; returns the frames tracked.
+    ``image_dests``: where ``--annotated-images`` writes each image of the input (by index)."""
+    import cv2
     from .draw import draw_fps, draw_hands
     from .video import FPSMonitor, progress
 
@@ -237,6 +276,10 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool)
             if outputs.sink is not None:
                 annotated = draw_hands(frame.copy(), result.hands)
                 draw_fps(annotated, fps.tick())
+            if image_dests is not None:
+                target = image_dests[index]
+                if not cv2.imwrite(str(target), draw_hands(frame.copy(), result.hands)):
+                    raise UsageError(f"--annotated-images: cannot write {target}")
             outputs.write(index, t_ms, result, annotated, source.image_name(index))
     finally:
         outputs.close()
@@ -252,6 +295,8 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool)
         p = dests[dest]
         if p is not None and p != "-":
             print(f"{head}{what}: {p}", file=out)
+    if image_dests:
+        print(f"{head}annotated images: {frames} in {image_dests[0].parent}", file=out)
     return frames
 
 
@@ -516,6 +561,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="video file, image file or folder of images; several: one after the other, "
                    "each tracked afresh (-o/--json/--csv then name folders)")
     _track_outputs(v, "")
+    v.add_argument("--annotated-images", metavar="FOLDER", default=None,
+                   help="image inputs: write each image with its skeletons into this existing folder, under "
+                   "its own file name (photos to look through; -o writes them as one video)")
     v.add_argument("--static", action="store_true", help="treat every frame independently (no tracking)")
     v.add_argument("--max-frames", type=positive_int("--max-frames"), metavar="N", help="stop after N frames")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -317,3 +317,41 @@ def test_version_names_package_models_and_runtime(capsys):
     assert out.startswith(f"handtrack {tracker.__version__}\n")
     assert "landmarks model: landmarks-v" in out and "detector model: detector-v" in out
     assert "onnxruntime " in out and "CPUExecutionProvider" in out
+
+
+def _photo_folder(folder, names=("a.png", "b.jpg", "c.png")):
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        cv2.imwrite(str(folder / n), np.full((120, 200, 3), 90, np.uint8))
+    return folder
+
+
+def test_annotated_images_are_written_under_their_own_names(fake_models, tmp_path, capsys):
+    """--annotated-images: each photo with its skeletons, same name and size, in the given folder."""
+    photos, out = _photo_folder(tmp_path / "photos"), tmp_path / "seen"
+    out.mkdir()
+    assert cli.main(["video", str(photos), "--static", "--annotated-images", str(out), "--no-progress"]) == 0
+    assert f"annotated images: 3 in {out}" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.jpg", "c.png"]
+    for name in ("a.png", "b.jpg", "c.png"):
+        src, got = cv2.imread(str(photos / name)), cv2.imread(str(out / name))
+        assert got.shape == src.shape
+        assert np.abs(got.astype(int) - src.astype(int)).max() > 100      # skeletons drawn on it
+
+
+@pytest.mark.parametrize("setup, argv, fragment", [
+    (lambda t: None, ["{video}", "--annotated-images", "{tmp}/seen"], "INPUT {video} is a video"),
+    (lambda t: None, ["{tmp}/photos", "--annotated-images", "{tmp}/missing"], "folder {tmp}/missing does not exist"),
+    (lambda t: _photo_folder(t / "more", ("a.png",)), ["{tmp}/photos", "{tmp}/more", "--annotated-images", "{tmp}/seen"],
+     "would both write a.png"),
+    (lambda t: None, ["{tmp}/photos", "--annotated-images", "{tmp}/photos"], "would overwrite the input image"),
+])
+def test_annotated_images_refused_before_any_work(fake_models, small_video, tmp_path, capsys, setup, argv, fragment):
+    _photo_folder(tmp_path / "photos")
+    (tmp_path / "seen").mkdir()
+    setup(tmp_path)
+    argv = [a.format(tmp=tmp_path, video=small_video) for a in argv]
+    assert cli.main(["video", *argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert fragment.format(tmp=tmp_path, video=small_video) in err and len(err.strip().splitlines()) == 1
+    assert not any((tmp_path / "seen").iterdir()) and not fake_models        # no tracker was even built
