@@ -1021,7 +1021,7 @@ class HandTracker:
                 needs.append(None)
                 fallbacks.append(None)
                 avoid.append(_box(tr.raw_keypoints, tr.scores, 0.3))
-        ran = new_ran = between = False
+        ran = between = False     # the detector's run on the default schedule / a turned look between
         slots = o.max_hands - len(rois)
         n_tracked, tracked_rois = len(rois), list(rois)
         if slots > 0:
@@ -1040,7 +1040,6 @@ class HandTracker:
                 # in the camera's turn, so an upright view is searched as without turns
                 between = True
             if ran or between:
-                new_ran = True
                 new, new_needs, new_fallbacks = self._detect(frame, avoid, slots, self._detection_threshold(len(rois)),
                                                              tracked_rois=list(rois), between=between)
                 rois += new
@@ -1049,16 +1048,15 @@ class HandTracker:
                 fallbacks += new_fallbacks
         meas = self._limit_lowered(self._measure(frame, rois, owners, needs=needs, keep_order=True),
                                    fallbacks, self._redetection_quota(n_tracked))
-        if ran or between:
+        detected = ran or between
+        if detected:
             found_new = any(m.track_id is None for m in meas)
             if ran or found_new:
                 self._detector_misses = 0 if found_new else self._detector_misses + 1
             if found_new and self._cycle_turn is not None:
                 self._camera_turn = self._cycle_turn
-        ran = ran or between
         meas, refreshed = self._refresh_suspects(frame, meas)
-        ran = ran or refreshed
-        if refreshed and slots > 0 and not new_ran:
+        if refreshed and slots > 0 and not detected:
             # The detector ran for an unsure tracked hand on a frame the back-off skipped: its
             # detections may hold a new hand too (a hand coming back that only low detections find,
             # a few frames in a row at most). Offered as on a detector frame, at no extra run.
@@ -1081,7 +1079,7 @@ class HandTracker:
             self._frames_since_detector = 10 ** 9
         # A hand from a low detection is reported once its own crop has found it again: a false
         # one (a forearm the landmark model was just sure enough of) seldom survives that.
-        return [self._hand(t) for t in active if t.confirmed], ran
+        return [self._hand(t) for t in active if t.confirmed], detected or refreshed
 
     def _hand(self, t: Track) -> Hand:
         side = t.side or ("right" if t.evidence >= 0 else "left")
