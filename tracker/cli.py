@@ -273,13 +273,14 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
             det_frames += bool(result.detector_ran)
             counts[min(len(result.hands), 2)] += 1
             annotated = None
-            if outputs.sink is not None:
+            if outputs.sink is not None or image_dests is not None:
                 annotated = draw_hands(frame.copy(), result.hands)
-                draw_fps(annotated, fps.tick())
-            if image_dests is not None:
+            if image_dests is not None:       # the skeletons only: no FPS overlay on a photo
                 target = image_dests[index]
-                if not cv2.imwrite(str(target), draw_hands(frame.copy(), result.hands)):
+                if not cv2.imwrite(str(target), annotated):
                     raise UsageError(f"--annotated-images: cannot write {target}")
+            if outputs.sink is not None:
+                draw_fps(annotated, fps.tick())
             outputs.write(index, t_ms, result, annotated, source.image_name(index))
     finally:
         outputs.close()
