@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from tracker.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
-from tracker.video import IMAGE_EXTS, VIDEO_EXTS
+from tracker.video import IMAGE_EXTS, VIDEO_EXTS, FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,10 @@ def image_files(inputs: list[str]) -> list[Path]:
         if not p.exists():
             raise FileNotFoundError(f"INPUT: {s} does not exist")
         if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTS)
-            if not found:
-                raise ValueError(f"INPUT: no images ({', '.join(sorted(IMAGE_EXTS))}) in folder {s}")
-            out += found
+            try:
+                out += FrameSource(p).images      # the images `handtrack video` reads from the folder
+            except ValueError as e:               # no images in it
+                raise ValueError(f"INPUT: {e}") from None
         elif p.suffix.lower() in IMAGE_EXTS:
             out.append(p)
         elif p.suffix.lower() in VIDEO_EXTS:
