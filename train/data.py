@@ -299,12 +299,13 @@ def load_train_val(path: str | Path, train_split: str = "train", val_split: str 
         return (load_records(p, train_split, skip_bad, report), load_records(p, val_split, skip_bad, report))
     recs = load_records(p, train_split, skip_bad, report)
     train, val = split_by_image(recs, val_fraction, data_root(p))
-    if {id(r) for r in val} == {id(r) for r in train}:
+    n_images = len({r.image for r in recs})
+    if len(val) == len(recs):        # nothing held out: split_by_image keeps >= 1 image for training otherwise
         log.warning("%s: validating on the training hands (val_fraction %g, %d images): val figures will "
-                    "read high", p, val_fraction, len({r.image for r in recs}))
+                    "read high", p, val_fraction, n_images)
     else:
         log.info("%s: %d of %d images held out for validation (val_fraction %g)", p,
-                 len({r.image for r in val}), len({r.image for r in recs}), val_fraction)
+                 len({r.image for r in val}), n_images, val_fraction)
     return train, val
 
 

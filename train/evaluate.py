@@ -435,10 +435,7 @@ def eval_records(data: str, split: str, val_fraction: float = 0.1):
     labels, a COCO JSON) the images training held out for validation (``split`` "val", the same
     hash split with the same ``val_fraction``: :func:`train.data.load_train_val`), the others
     ("train") or every row ("all")."""
-    from pathlib import Path
-    if Path(data).is_dir():
-        return load_records(data, split)
-    if split == "all":
+    if Path(data).is_dir() or split == "all":
         return load_records(data, split)
     if split not in ("train", "val"):
         raise ValueError(f"--split {split!r}: a single --data file has the splits 'val' (held out by "
