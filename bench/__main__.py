@@ -132,6 +132,9 @@ def config_from_args(argv: list[str]):
                    help="run the tracker with flip_test=True (each landmark crop also mirrored)")
     p.add_argument("--small-hands", action="store_true",
                    help="run the tracker with small_hands=True (the detector's second pass for far hands)")
+    p.add_argument("--no-large-hands", action="store_true",
+                   help="run the tracker with large_hands=False (without the detector's half-size pass for "
+                   "hands close to the camera, as before session 26)")
     p.add_argument("--side-lock", type=side_lock_value("--side-lock"), default=..., metavar="L|none",
                    help="tracker side_lock (default: the tracker's, 20; none: off)")
     p.add_argument("--low-detection-confidence", type=unit_float_or_none("--low-detection-confidence"),
@@ -158,6 +161,8 @@ def config_from_args(argv: list[str]):
         cfg.tracker_options["flip_test"] = True
     if a.small_hands:
         cfg.tracker_options["small_hands"] = True
+    if a.no_large_hands:
+        cfg.tracker_options["large_hands"] = False
     if a.min_detection_confidence is not None:
         cfg.tracker_options["min_detection_confidence"] = a.min_detection_confidence
     if a.detector_interval is not None:
@@ -305,6 +310,8 @@ def robustness_main(argv: list[str]) -> int:
     p.add_argument("--turn-retry", action="store_true", help="tracker option turn_retry (off by default)")
     p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=1,
                    help="tracker option detector_turns (default 1: upright only)")
+    p.add_argument("--no-large-hands", action="store_true",
+                   help="tracker option large_hands=False (no half-size detector pass for near hands)")
     _mediapipe_args(p)
     _model_args(p)
     a = p.parse_args(argv)
@@ -343,11 +350,14 @@ def robustness_main(argv: list[str]) -> int:
         tracker_options["turn_retry"] = True
     if a.detector_turns != 1:
         tracker_options["detector_turns"] = a.detector_turns
+    if a.no_large_hands:
+        tracker_options["large_hands"] = False
     # the options that change what is measured, for the markdown's command line
     options_text = "".join(f" {flag} {v}" for flag, v in (("--landmark-model", a.landmark_model),
                                                           ("--detector-model", a.detector_model)) if v)
     options_text += " --turn-retry" if a.turn_retry else ""
     options_text += f" --detector-turns {a.detector_turns}" if a.detector_turns != 1 else ""
+    options_text += " --no-large-hands" if a.no_large_hands else ""
     if not a.no_photos:
         _robustness_photos(a, data, conditions, tracker_options, venv, options_text)
     if clips:

@@ -2,9 +2,11 @@
 
     python -m bench models --threads 1,2
 
-Rows: the detector on a 640x480 frame (letterbox + network + decode), plain and with the
-small-hand pass (``small_hands=True``: a second run at twice the input size; the same as plain for
-frames no larger than the detector's input); the landmark stage on one
+Rows: the detector on a 640x480 frame (letterbox + network + decode) as the tracker runs it by
+default (with the large-hand pass, ``large_hands``: a second run at half the size, since session
+26), its first pass alone (the network at its input size: the issue's per-frame figure before
+session 26), and with the small-hand pass too (``small_hands=True``: a run at twice the input size;
+nothing more for frames no larger than the detector's input); the landmark stage on one
 and two crops (crop + network + decode), plain and with ``flip_test``; the landmark network alone
 at batch 1 and 2 (batch 2 = one crop with the flip test); one Kalman update of a hand's 17
 points (numpy, no onnxruntime threads: the smoothing every tracked hand costs per frame). Run it
@@ -31,6 +33,7 @@ def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None,
     rows = []
     for th in threads:
         det = HandDetector(detector_model, threads=th)
+        det_first = HandDetector(detector_model, threads=th, large_hands=False)
         det_small = HandDetector(detector_model, threads=th, small_hands=det.any_size)
         lm = LandmarkModel(landmark_model, threads=th)
         lmf = LandmarkModel(landmark_model, threads=th, flip_test=True)
@@ -45,6 +48,7 @@ def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None,
 
         stages = [
             (f"detector {w}x{h}", lambda: det(frame)),
+            (f"detector first pass only {w}x{h}", lambda: det_first(frame)),
             (f"detector + small-hand pass {w}x{h}", lambda: det_small(frame)),
             ("landmarks, 1 crop", lambda: lm(frame, rois[:1])),
             ("landmarks, 2 crops", lambda: lm(frame, rois)),
@@ -57,6 +61,6 @@ def run(frame: np.ndarray, threads=(1, 2), reps: int = 200, landmark_model=None,
         for name, fn in stages:
             p50, p95 = time_call(fn, reps)
             rows.append({"threads": th, "stage": name, "p50": round(p50, 2), "p95": round(p95, 2)})
-        for m in (det, det_small, lm, lmf):
+        for m in (det, det_first, det_small, lm, lmf):
             m.close()
     return rows

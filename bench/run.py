@@ -92,6 +92,7 @@ class Bench:
         if detector is not None:  # ground-truth boxes: no detector passes to add
             opts["detector"] = detector
             opts.pop("small_hands", None)
+            opts.pop("large_hands", None)
         if self.cfg.tracker_factory is not None:
             return TrackerMethod(self.cfg.tracker_factory(**opts), time_stages=time_stages, prefix=prefix)
         return TrackerMethod(time_stages=time_stages, prefix=prefix, **opts)
@@ -447,7 +448,7 @@ def write_report(bench: Bench, out: Path) -> None:
     for opt in ("min_detection_confidence", "detector_interval", "refine_score"):
         if bench.cfg.tracker_options.get(opt) is not None:
             L.append(f"- tracker option {opt}={bench.cfg.tracker_options[opt]}")
-    for opt in ("side_lock", "low_detection_confidence", "small_hands"):
+    for opt in ("side_lock", "low_detection_confidence", "small_hands", "large_hands"):
         if opt in bench.cfg.tracker_options:
             L.append(f"- tracker option {opt}={bench.cfg.tracker_options[opt]}")
     L.append(f"- parts: {', '.join(f'{k} {v:.0f} s' for k, v in r['seconds'].items())}")

@@ -142,7 +142,7 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        min_detection_confidence=args.min_detection_confidence,
                        min_tracking_confidence=args.min_tracking_confidence,
                        smoothing=not args.no_smoothing, flip_test=args.flip_test, small_hands=args.small_hands,
-                       turn_retry=args.turn_retry, detector_turns=args.detector_turns,
+                       large_hands=not args.no_large_hands, turn_retry=args.turn_retry, detector_turns=args.detector_turns,
                        side_lock=args.side_lock, low_detection_confidence=args.low_detection_confidence,
                        refine_score=args.refine_score, landmark_model_path=args.landmark_model,
                        detector_model_path=args.detector_model)
@@ -513,6 +513,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--small-hands", action="store_true",
                    help="where the detector runs, also look for hands far from the camera (under 15%% of the "
                    "frame side) at twice its input size (~5x detector time on those frames)")
+    p.add_argument("--no-large-hands", action="store_true",
+                   help="leave out the detector's half-size pass for hands close to the camera (60-100%% of the "
+                   "frame side; on by default, about a quarter of the detector's time)")
     p.add_argument("--turn-retry", action="store_true",
                    help="measure a detector crop with no hand in it once more turned by 180 degrees "
                    "(hands pointing down; more hands found, a few more false ones)")

@@ -9,11 +9,13 @@ ONNX contract (written by export/, checked here on load):
     metadata: kind="detector", input_width, input_height, mean_rgb, std_rgb, codec, threshold
     H and W may be symbolic (export/ writes them so since session 18): the net is fully
     convolutional, and the small-hand pass (``small_hands=True``) runs the same file at
-    :data:`SMALL_HAND_SCALE` x its input size.
+    :data:`SMALL_HAND_SCALE` x its input size, the large-hand pass (``large_hands``, on by default
+    for such files) at :data:`LARGE_HAND_SCALE` x.
 """
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,7 +38,18 @@ SMALL_HAND_SCALE = 2.0
 #: frame's longer side (larger hands are the first pass's: the training scenes put hands at
 #: 5-60% of the scene side, so at twice the size large ones are out of the net's range)
 SMALL_HAND_SIDE = 0.15
-#: canvas sides of the small-hand pass are rounded up to a multiple of this (the net's stride)
+#: the large-hand pass's scale: the frame at half the first pass's size, so a hand filling 60-100% of
+#: the frame's longer side (held close to the camera: beyond the training scenes' 5-60%) comes out
+#: at 30-50%, inside the net's range
+LARGE_HAND_SCALE = 0.5
+#: boxes of the large-hand pass are kept when their longer side is at least this fraction of the
+#: frame's longer side (smaller hands are the first pass's, which sees them at twice the size; with
+#: 0.3 the pass added loose boxes around hands of 0.2-0.3 on the 320x240 val scenes)
+LARGE_HAND_SIDE = 0.4
+#: first-pass detections scored at least this are hands for the large-hand pass's check that one
+#: of its boxes is not a box around two of them (lower ones are often a near hand's fingers)
+_SURE_FIRST_PASS = 0.3
+#: canvas sides of the small-hand and large-hand passes are rounded up to a multiple of this (the net's stride)
 _CANVAS_MULTIPLE = 32
 
 
@@ -49,6 +62,9 @@ class Detection:
         wrist, middle_mcp: (2,) float32 estimated points that give the hand's orientation.
         turn: quarter turns (clockwise) of the frame in which the detector found it (0: the
             frame as it is; see ``HandDetector.__call__``'s ``turns``).
+        pass_scale: the input size of the detector pass that found it / the first pass's (1:
+            the first pass; :data:`LARGE_HAND_SCALE` the large-hand pass, :data:`SMALL_HAND_SCALE`
+            the small-hand pass).
     """
 
     box: np.ndarray
@@ -56,6 +72,7 @@ class Detection:
     wrist: np.ndarray
     middle_mcp: np.ndarray
     turn: int = 0
+    pass_scale: float = 1.0
 
     @property
     def angle(self) -> float:
@@ -91,17 +108,42 @@ def letterbox(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, f
     return canvas, s
 
 
-def merge_small_hands(first: list[Detection], fine: list[Detection], frame_side: float,
-                      max_detections: int, max_side: float = SMALL_HAND_SIDE,
-                      iou_threshold: float = 0.5) -> list[Detection]:
-    """The first pass's detections plus the small-hand pass's small ones, best first.
+def merge_pass(first: list[Detection], other: list[Detection], frame_side: float, max_detections: int,
+               min_side: float = 0.0, max_side: float = math.inf, iou_threshold: float = 0.5
+               ) -> list[Detection]:
+    """The first pass's detections plus those of another pass (small-hand, large-hand) whose box's
+    longer side is in [``min_side``, ``max_side``) x ``frame_side`` (pixels: the frame's longer
+    side), best first.
 
-    ``fine`` detections whose box's longer side is at least ``max_side`` x ``frame_side``
-    (pixels: the frame's longer side) are dropped; the rest join ``first``, and greedy NMS at
-    ``iou_threshold`` keeps the better scored of two boxes on one hand. At most
-    ``max_detections`` are returned."""
-    small = [d for d in fine if max(d.box[2] - d.box[0], d.box[3] - d.box[1]) < max_side * frame_side]
-    return nms_detections(list(first) + small, max_detections, iou_threshold)
+    The kept ``other`` detections join ``first``, and greedy NMS at ``iou_threshold`` keeps the
+    better scored of two boxes on one hand. At most ``max_detections`` are returned."""
+    lo, hi = min_side * frame_side, max_side * frame_side
+    kept = [d for d in other if lo <= max(d.box[2] - d.box[0], d.box[3] - d.box[1]) < hi]
+    return nms_detections(list(first) + kept, max_detections, iou_threshold)
+
+
+def merge_large_hands(first: list[Detection], coarse: list[Detection], frame_side: float,
+                      max_detections: int) -> list[Detection]:
+    """The first pass's detections plus the large-hand pass's large ones, best first.
+
+    A ``coarse`` box is added when its longer side is at least :data:`LARGE_HAND_SIDE` x
+    ``frame_side`` (pixels, the frame's longer side) and it does not hold the centres of two or
+    more first-pass detections scored :data:`_SURE_FIRST_PASS` or more (on composed val scenes
+    such boxes framed two hands side by side, and the tracker, which leaves out detections
+    centred in a new hand's crop, lost one of them); then :func:`merge_pass`'s NMS."""
+    sure = [d for d in first if d.score >= _SURE_FIRST_PASS]
+    coarse = [d for d in coarse if _centres_inside(d.box, sure) < 2]
+    return merge_pass(first, coarse, frame_side, max_detections, min_side=LARGE_HAND_SIDE)
+
+
+def _centres_inside(box: np.ndarray, dets: list[Detection]) -> int:
+    """How many of ``dets``' box centres lie inside ``box`` (x0, y0, x1, y1): a large-hand box
+    around two of the first pass's hands is a box around two hands, not one near hand."""
+    if not dets:
+        return 0
+    b = np.array([d.box for d in dets], np.float32).reshape(-1, 4)
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    return int(((cx >= box[0]) & (cx <= box[2]) & (cy >= box[1]) & (cy <= box[3])).sum())
 
 
 def nms_detections(dets: list[Detection], max_detections: int, iou_threshold: float = 0.5) -> list[Detection]:
@@ -124,6 +166,12 @@ class HandDetector(OnnxStage):
             boxes of hands under :data:`SMALL_HAND_SIDE` of the frame's longer side (hands far from
             the camera). Only for frames larger than the model's input; ~3-5x the detector's time.
             Needs a model file exported with a free input size (ValueError otherwise).
+        large_hands: also run the model at :data:`LARGE_HAND_SCALE` x the first pass's size and
+            add its boxes of hands at least :data:`LARGE_HAND_SIDE` of the frame's longer side
+            (hands close to the camera, larger than any in the training scenes, which the first
+            pass scores low or boxes badly); about a quarter more detector time. None (default):
+            on when the model file has a free input size (the shipped one has); True with a
+            fixed-size file is a ValueError.
     """
 
     default_file = "detector.onnx"
@@ -131,7 +179,7 @@ class HandDetector(OnnxStage):
     required = _REQUIRED
 
     def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int = 2,
-                 small_hands: bool = False):
+                 small_hands: bool = False, large_hands: bool | None = None):
         super().__init__(model_path, device, threads)
         meta = self.meta
         self.width, self.height = int(meta["input_width"]), int(meta["input_height"])
@@ -152,6 +200,13 @@ class HandDetector(OnnxStage):
                              "the small-hand pass needs one exported with a free size "
                              "(python -m export.onnx_export detector CHECKPOINT -o FILE)")
         self.small_hands = bool(small_hands)
+        if large_hands is not None and not isinstance(large_hands, (bool, np.bool_)):
+            raise ValueError(f"large_hands must be True, False or None, got {large_hands!r}")
+        if large_hands and not self.any_size:
+            raise ValueError(f"large_hands: model file {self.model_path} has a fixed input size {inp.shape}; "
+                             "the large-hand pass needs one exported with a free size "
+                             "(python -m export.onnx_export detector CHECKPOINT -o FILE)")
+        self.large_hands = self.any_size if large_hands is None else bool(large_hands)
         outs = {o.name for o in self.session.get_outputs()}
         if outs != {"heatmap", "regress"}:
             raise ValueError(f"model file {self.model_path}: unexpected outputs {sorted(outs)}")
@@ -208,8 +263,8 @@ class HandDetector(OnnxStage):
 
     def _detect_turned(self, frame_bgr: np.ndarray, thr: float, max_detections: int, turn: int
                        ) -> list[Detection]:
-        """One look at the frame turned by ``turn`` quarter turns (both passes when
-        ``small_hands``), detections mapped back to the frame's pixels."""
+        """One look at the frame turned by ``turn`` quarter turns (with the small-hand and
+        large-hand passes when on), detections mapped back to the frame's pixels."""
         img, a = quarter_turn(frame_bgr, turn)
         # turned sideways, a frame of the model's shape (landscape, say) is the other shape: in the
         # model's canvas its hands would be smaller than in the unturned look, so the canvas turns too
@@ -218,8 +273,16 @@ class HandDetector(OnnxStage):
         dets = self.postprocess(self.inference(batch), s, thr, max_detections)
         if self.small_hands and s < 1.0:  # a frame no larger than the input has nothing finer to show
             batch, s2 = self.preprocess(img, SMALL_HAND_SCALE, upright_canvas=swap)
-            fine = self.postprocess(self.inference(batch), s2, thr, max_detections)
-            dets = merge_small_hands(dets, fine, float(max(img.shape[:2])), max_detections)
+            fine = [replace(d, pass_scale=SMALL_HAND_SCALE)
+                    for d in self.postprocess(self.inference(batch), s2, thr, max_detections)]
+            dets = merge_pass(dets, fine, float(max(img.shape[:2])), max_detections, max_side=SMALL_HAND_SIDE)
+        if self.large_hands:
+            batch, s3 = self.preprocess(img, LARGE_HAND_SCALE, upright_canvas=swap)
+            # at the calibrated threshold at least: the tracker asks for low detections (down to
+            # 0.2) for its landmark check, and the coarse pass's low ones are mostly forearms
+            coarse = [replace(d, pass_scale=LARGE_HAND_SCALE) for d in
+                      self.postprocess(self.inference(batch), s3, max(thr, self.default_threshold), max_detections)]
+            dets = merge_large_hands(dets, coarse, float(max(img.shape[:2])), max_detections)
         if turn % 4 == 0:
             return dets
         inv = invert_affine(a)
@@ -233,4 +296,4 @@ def unturn_detection(d: Detection, inv: np.ndarray) -> Detection:
     b = d.box
     corners = transform_points(np.array([[b[0], b[1]], [b[2], b[3]]], np.float64), inv)
     box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
-    return Detection(box, d.score, transform_points(d.wrist, inv), transform_points(d.middle_mcp, inv), d.turn)
+    return replace(d, box=box, wrist=transform_points(d.wrist, inv), middle_mcp=transform_points(d.middle_mcp, inv))

@@ -160,6 +160,19 @@ class HandTrackerOptions:
             ~5x the detector's time on those frames (2.9 -> 15.3 ms p50 per 640x480 frame at 2
             threads, ``python -m bench models`` on the 2-core VM of assets/MODEL_CARD.md's
             session 18). Off by default.
+        large_hands: on frames where the detector runs, also run it at half the size for hands
+            close to the camera, larger than the 5-60% of the frame side the detector was trained
+            on, which it then scores low or boxes badly (see ``tracker.detector.HandDetector``).
+            On 500 composed 640x480 val scenes with hands at 60-100% of the frame side
+            (``python -m train.evaluate acquisition --hand-frac 0.6,1.0 [--no-large-hands]``) the
+            tracker finds 0.67 of the hands instead of 0.50 (the detector alone 0.76 instead of
+            0.50 at the same false-positive rate); on the usual scenes 0.828 both ways, 0.058
+            false hands per frame instead of 0.056 (assets/MODEL_CARD.md, session 26); about a
+            quarter more detector time on the frames where it runs. True (default since session 26): whenever the detector file has a
+            free input size (the shipped one, every file exported since session 18; older files
+            run without it). With a detector object, that object's setting holds
+            (``HandDetector(..., large_hands=...)``); False with one built with the pass is a
+            ValueError.
         refine_score: a hand found in a detector crop whose mean keypoint confidence is below
             this is measured a second time, in the same frame, in the crop its own keypoints give
             (the crop tracking uses on the next frame), and that measurement replaces the first
@@ -228,6 +241,7 @@ class HandTrackerOptions:
     low_detection_keypoint_score: float = 0.6
     color_order: str = "bgr"
     small_hands: bool = False
+    large_hands: bool = True
     refine_score: float = 0.6
     turn_retry: bool = False
     detector_turns: int = 1
@@ -270,7 +284,8 @@ class HandTrackerOptions:
         if isinstance(self.detector_turns, bool) or not isinstance(self.detector_turns, int) \
                 or self.detector_turns not in DETECTOR_TURNS:
             raise ValueError(f"detector_turns must be one of {sorted(DETECTOR_TURNS)}, got {self.detector_turns!r}")
-        for name in ("static_image_mode", "mirrored", "smoothing", "flip_test", "small_hands", "turn_retry"):
+        for name in ("static_image_mode", "mirrored", "smoothing", "flip_test", "small_hands", "large_hands",
+                     "turn_retry"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         return self
@@ -541,7 +556,8 @@ class HandTracker:
             from .detector import HandDetector
             try:
                 detector = HandDetector(opts.detector_model_path, device=opts.device, threads=opts.threads,
-                                        small_hands=opts.small_hands)
+                                        small_hands=opts.small_hands,
+                                        large_hands=None if opts.large_hands else False)
             except Exception:
                 for m in self._own_models:
                     m.close()
@@ -552,6 +568,11 @@ class HandTracker:
                 m.close()
             raise ValueError("small_hands=True with a detector object built without it: pass "
                              "HandDetector(..., small_hands=True), or a model path")
+        elif not opts.large_hands and getattr(detector, "large_hands", False):
+            for m in self._own_models:
+                m.close()
+            raise ValueError("large_hands=False with a detector object built with the large-hand pass: "
+                             "pass HandDetector(..., large_hands=False), or a model path")
         if opts.detector_turns != 1 and not _takes_turns(detector):
             for m in self._own_models:
                 m.close()
@@ -787,10 +808,11 @@ class HandTracker:
             score = float(d.score)
             sure = thr is None or score >= thr
             in_tracked = any(_inside_roi((box[:2] + box[2:]) / 2, r) for r in tracked_rois)
-            if (not sure or getattr(d, "turn", 0)) and in_tracked:
+            if (not sure or getattr(d, "turn", 0) or getattr(d, "pass_scale", 1.0) < 1.0) and in_tracked:
                 # a low detection there is most often a finger or the forearm of that hand; so is
                 # one from a turned look (detector_turns), which sees a raised finger as a hand
-                # pointing down
+                # pointing down, and one from the large-hand pass (large_hands), which at half
+                # the size sees the tracked hand and its forearm as one larger hand
                 continue
             fallback = None
             if sure and lowered and score < base:

@@ -168,14 +168,17 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
     }
 
 
-def _scenes(records, cache, n, seed, width, height, full_rotation: bool = False, condition: str = "clean"):
+def _scenes(records, cache, n, seed, width, height, full_rotation: bool = False, condition: str = "clean",
+            hand_frac: tuple[float, float] | None = None):
     """Composed val scenes; ``full_rotation``: every photo pasted at a uniformly random angle
     (hands pointing any way) instead of N(0, 30 deg) around upright; ``condition``: see
-    :func:`degrade_scenes`."""
+    :func:`degrade_scenes`; ``hand_frac``: (low, high) hand size / scene's longer side (None: the
+    training scenes' range, ``SceneConfig.hand_frac``)."""
     from .scenes import SceneConfig
     from .train_detector import group_by_image, make_val_scenes
     check_scene_condition(condition)  # before composing: a bad name fails at once
-    cfg = SceneConfig(width, height, full_rotation_p=1.0 if full_rotation else 0.0)
+    cfg = SceneConfig(width, height, full_rotation_p=1.0 if full_rotation else 0.0,
+                      **({} if hand_frac is None else {"hand_frac": tuple(hand_frac)}))
     return degrade_scenes(make_val_scenes(group_by_image(records), cache, cfg, n, seed), condition, seed)
 
 
@@ -326,7 +329,8 @@ def calibrate_threshold(det: HandDetector, scenes, max_fp: float = 0.05, match_i
 def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, seed: int = 7,
                       threshold: float | None = None, fp_grid: str | Path | None = None,
                       match_iou: float = 0.5, scene_size: tuple[int, int] | None = None,
-                      photos: int | None = None, full_rotation: bool = False, condition: str = "clean") -> dict:
+                      photos: int | None = None, full_rotation: bool = False, condition: str = "clean",
+                      hand_frac: tuple[float, float] | None = None) -> dict:
     """Figures on composed val scenes (``scene_size`` (width, height) pixels, default the detector's
     input size) (strict: a hand the labels miss counts as a false positive);
     with ``fp_grid`` also a picture of the highest-scored false positives (:func:`draw_false_positives`).
@@ -338,12 +342,14 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
     ``photos``: the single-photo recall on the first N photos of ``records`` (None: all; 0: none,
     ``photo_recall`` is then None). ``full_rotation``: scenes of hands at any angle (robustness;
     the photos stay as they are). ``condition``: the scenes and photos degraded by a
-    :data:`bench.robustness.CONDITIONS` entry that keeps pixels in place (grey, jpeg, noise...)."""
+    :data:`bench.robustness.CONDITIONS` entry that keeps pixels in place (grey, jpeg, noise...).
+    ``hand_frac``: the scenes' hand sizes (see :func:`_scenes`), e.g. (0.6, 1.0) for hands close
+    to the camera."""
     if not 0.0 < match_iou <= 1.0:
         raise ValueError(f"match_iou must be in (0, 1], got {match_iou}")
     thr = det.default_threshold if threshold is None else threshold
     w, h = scene_size or (det.width, det.height)
-    scenes = _scenes(records, cache, n_scenes, seed, w, h, full_rotation, condition)
+    scenes = _scenes(records, cache, n_scenes, seed, w, h, full_rotation, condition, hand_frac)
     per_image, recall, fpf, sizes, kinds, false_pos = _scene_stats(det, scenes, thr, match_iou)
     if fp_grid:
         draw_false_positives(fp_grid, scenes, false_pos)
@@ -370,22 +376,24 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
             "size": "hand box longest side / scene longest side",
             "hands_by_outcome": kinds, "outcome": "each hand's best detection, see train.evaluate._scene_stats",
             "photo_recall": found / n_main if n_main else None, "photos": n_main, "scene_size": [w, h],
-            "full_rotation": full_rotation, "condition": condition, "model_version": det.meta.get("model_version")}
+            "full_rotation": full_rotation, "condition": condition, "hand_frac": _frac(hand_frac),
+            "model_version": det.meta.get("model_version")}
 
 
 def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int = 7,
                          width: int = 640, height: int = 480, full_rotation: bool = False,
-                         condition: str = "clean") -> dict:
+                         condition: str = "clean", hand_frac: tuple[float, float] | None = None) -> dict:
     """Figures of the tracker's acquisition step on composed val scenes (``width`` x ``height``
     pixels): ``tracker`` is a :class:`tracker.hand_tracker.HandTracker` in static mode whose
     ``max_hands`` is at least the most hands a scene holds (8). Each reported hand is a detection
     with its keypoint box (pixels) and presence as score; a labelled hand is found at IoU >= 0.5,
     hands in the scenes' ignore regions count neither way. ``detector_alone``: the tracker's
     detector on the same scenes at the same threshold (:func:`_scene_stats`). ``full_rotation``:
-    scenes of hands at any angle; ``condition``: degraded scenes (:func:`degrade_scenes`)."""
+    scenes of hands at any angle; ``condition``: degraded scenes (:func:`degrade_scenes`);
+    ``hand_frac``: their hand sizes (:func:`_scenes`)."""
     if not tracker.options.static_image_mode:
         raise ValueError("evaluate_acquisition needs a HandTracker with static_image_mode=True")
-    scenes = _scenes(records, cache, n_scenes, seed, width, height, full_rotation, condition)
+    scenes = _scenes(records, cache, n_scenes, seed, width, height, full_rotation, condition, hand_frac)
     thr = tracker.options.min_detection_confidence
     if thr is None:
         thr = tracker.detector.default_threshold
@@ -401,7 +409,7 @@ def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int
         n_gt += n
     alone = _scene_stats(tracker.detector, scenes, thr)
     return {"scenes": len(scenes), "scene_size": [width, height], "full_rotation": full_rotation,
-            "condition": condition, "hands_in_scenes": n_gt,
+            "condition": condition, "hand_frac": _frac(hand_frac), "hands_in_scenes": n_gt,
             "detector_threshold": float(thr), "presence_threshold": tracker.options.min_tracking_confidence,
             "low_detection_confidence": getattr(tracker.options, "low_detection_confidence", None),
             "low_detection_keypoint_score": getattr(tracker.options, "low_detection_keypoint_score", None),
@@ -411,6 +419,23 @@ def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int
                                "ap@0.5": average_precision(alone[0]),
                                "false_positives_by_kind": false_positive_kinds(alone[5]),
                                "hands_by_outcome": alone[4]}}
+
+
+def _frac(hand_frac) -> list[float]:
+    """The scenes' hand-size range as written in the figures (the default one when None)."""
+    from .scenes import SceneConfig
+    return [float(v) for v in (SceneConfig.hand_frac if hand_frac is None else hand_frac)]
+
+
+def _hand_frac(text: str) -> tuple[float, float]:
+    """``--hand-frac LOW,HIGH``: hand size / scene's longer side, 0 < LOW < HIGH <= 1.5."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH such as 0.6,1.0, got {text!r}") from None
+    if not 0.0 < lo < hi <= 1.5:
+        raise argparse.ArgumentTypeError(f"need 0 < LOW < HIGH <= 1.5, got {text!r}")
+    return lo, hi
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -470,6 +495,12 @@ def main(argv=None):
                          "(tracker option turn_retry)")
     ap.add_argument("--small-hands", action="store_true",
                     help="detector, acquisition: with the detector's small-hand pass (tracker option small_hands)")
+    ap.add_argument("--no-large-hands", action="store_true",
+                    help="detector, acquisition: without the detector's half-size pass for hands close to the "
+                         "camera (tracker option large_hands; on by default since session 26)")
+    ap.add_argument("--hand-frac", type=_hand_frac, default=None, metavar="LOW,HIGH",
+                    help="detector, acquisition: hand sizes of the composed scenes, as a fraction of their longer "
+                         "side (default: the training scenes' 0.05,0.6; 0.6,1.0: hands close to the camera)")
     ap.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=1,
                     help="acquisition: the tracker's detector_turns (static mode: the detector looks at every "
                          "scene upright and turned; default 1, upright only); the detector_alone figures stay "
@@ -529,7 +560,8 @@ def main(argv=None):
         elif a.kind == "acquisition":
             from tracker.hand_tracker import HandTracker
             with HandTracker(static_image_mode=True, max_hands=8, threads=a.threads, detector=a.model,
-                             small_hands=a.small_hands, turn_retry=a.turn_retry, detector_turns=a.detector_turns,
+                             small_hands=a.small_hands, large_hands=not a.no_large_hands,
+                             turn_retry=a.turn_retry, detector_turns=a.detector_turns,
                              **({} if a.refine_score is None else {"refine_score": a.refine_score}),
                              landmark_model=a.landmark_model, min_detection_confidence=a.threshold,
                              min_tracking_confidence=a.presence,
@@ -537,13 +569,16 @@ def main(argv=None):
                              low_detection_keypoint_score=a.low_detection_keypoint_score) as tr:
                 w, h = a.scene_size or (640, 480)
                 res = evaluate_acquisition(tr, recs, cache, a.scenes, width=w, height=h,
-                                           full_rotation=a.full_rotation, condition=a.condition)
+                                           full_rotation=a.full_rotation, condition=a.condition,
+                                           hand_frac=a.hand_frac)
                 res["small_hands"] = a.small_hands
+                res["large_hands"] = tr.detector.large_hands
                 res["turn_retry"] = tr.options.turn_retry
                 res["detector_turns"] = tr.options.detector_turns
                 res["refine_score"] = tr.options.refine_score
         else:
-            det = HandDetector(a.model, threads=a.threads, small_hands=a.small_hands)
+            det = HandDetector(a.model, threads=a.threads, small_hands=a.small_hands,
+                               large_hands=False if a.no_large_hands else None)
             w, h = a.scene_size or (det.width, det.height)
             n_cal = (a.calibration_scenes or a.scenes) if a.calibrate else None
             if n_cal:
@@ -552,9 +587,10 @@ def main(argv=None):
                 log.info("calibrated threshold on %d scenes: %.2f", n_cal, a.threshold)
             res = evaluate_detector(det, recs, cache, a.scenes, threshold=a.threshold, fp_grid=a.fp_grid,
                                     match_iou=a.match_iou, scene_size=(w, h), full_rotation=a.full_rotation,
-                                    condition=a.condition)
+                                    condition=a.condition, hand_frac=a.hand_frac)
             res["calibration_scenes"] = n_cal
             res["small_hands"] = a.small_hands
+            res["large_hands"] = det.large_hands
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     res["seconds"] = round(time.time() - t0, 1)

@@ -104,7 +104,7 @@ def prelabel(images: list[Path], out_csv: str | os.PathLike, tracker, min_score:
     """Write the label CSV for ``images`` with ``tracker`` (a static-mode ``HandTracker`` or any
     object whose ``process(frame)`` result has ``as_array()``). Rows are flushed one by one, so an
     interrupted run keeps what it wrote. An image that cannot be read is skipped with a warning."""
-    import cv2
+    from .data import read_image
 
     out_csv = Path(out_csv)
     s = PrelabelSummary()
@@ -112,9 +112,10 @@ def prelabel(images: list[Path], out_csv: str | os.PathLike, tracker, min_score:
         w = csv.writer(f)
         w.writerow(label_header())
         for p in images:
-            frame = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if frame is None or frame.size == 0:
-                log.warning("skipped %s: cannot read it (unsupported or corrupt file)", p)
+            try:
+                frame = read_image(p)
+            except (FileNotFoundError, ValueError) as e:
+                log.warning("skipped: %s", e)
                 s.skipped += 1
                 continue
             row = label_row(relative_to_csv(p, out_csv), tracker.process(frame).as_array(), min_score)

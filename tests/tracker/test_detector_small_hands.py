@@ -5,7 +5,7 @@ import onnx
 import pytest
 
 from tests.conftest import HANDS21, require_shared
-from tracker.detector import SMALL_HAND_SIDE, Detection, HandDetector, merge_small_hands
+from tracker.detector import SMALL_HAND_SIDE, Detection, HandDetector, merge_pass
 from tracker.hand_tracker import HandTracker
 
 
@@ -34,7 +34,7 @@ FRAME_SIDE = 640.0  # SMALL_HAND_SIDE 0.15 -> boxes under 96 px are small
      [(10, 0.9), (500, 0.7)]),
 ])
 def test_merge_small_hands(first, fine, max_dets, expected):
-    out = merge_small_hands(first, fine, FRAME_SIDE, max_dets)
+    out = merge_pass(first, fine, FRAME_SIDE, max_dets, max_side=SMALL_HAND_SIDE)
     assert [(round(float(d.box[0])), round(d.score, 2)) for d in out] == expected
     assert SMALL_HAND_SIDE == 0.15
 

@@ -55,7 +55,7 @@ def test_unturn_detection_maps_a_turned_detection_back(k):
     ((852, 480), 0, (240, 320)), ((852, 480), 1, (240, 320)),    # a portrait clip: upright as before
 ])
 def test_a_sideways_look_keeps_the_scale_of_the_upright_one(frame_hw, turn, input_hw):
-    d = HandDetector(threads=1)
+    d = HandDetector(threads=1, large_hands=False)   # the first pass alone (its half-size pass: test_detector_large_hands)
     seen = []
     run = d.inference
     d.inference = lambda batch: (seen.append(batch.shape), run(batch))[1]
@@ -74,7 +74,7 @@ def test_the_small_hand_pass_of_a_sideways_look_keeps_its_scale_too(turn, input_
 
 
 def test_a_turn_named_twice_is_looked_at_once():
-    d = HandDetector(threads=1)
+    d = HandDetector(threads=1, large_hands=False)   # one run per look
     calls = []
     run = d.inference
     d.inference = lambda batch: (calls.append(1), run(batch))[1]

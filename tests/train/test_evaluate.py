@@ -224,7 +224,8 @@ def test_acquisition_figures_match_the_reported_hands(monkeypatch):
                            ([101, 99, 141, 139], 0.8),      # hand 1, its keypoint box
                            ([160, 10, 190, 40], 0.6)], det)  # a false hand
     res = ev.evaluate_acquisition(tracker, [], {}, n_scenes=2, full_rotation=True)
-    assert asked[0][2:] == (2, 7, 640, 480, True, "clean") and res["full_rotation"] is True
+    assert asked[0][2:] == (2, 7, 640, 480, True, "clean", None) and res["full_rotation"] is True
+    assert res["hand_frac"] == [0.05, 0.6]   # the training scenes' sizes
     assert res["condition"] == "clean"
     assert res["recall"] == 1.0 and res["fp_per_frame"] == 1.0 and res["hands_in_scenes"] == 4
     assert res["detector_threshold"] == 0.5
@@ -245,6 +246,19 @@ def test_scene_size_option(text, size):
             _size(text)
     else:
         assert _size(text) == size
+
+
+@pytest.mark.parametrize("text, frac", [("0.6,1.0", (0.6, 1.0)), ("0.05,0.6", (0.05, 0.6)), ("1,1.5", (1.0, 1.5)),
+                                        ("0.6", None), ("a,b", None), ("0.6,0.6", None), ("0,0.5", None),
+                                        ("0.5,2", None), ("0.1,0.2,0.3", None)])
+def test_hand_frac_option(text, frac):
+    import argparse
+    from train.evaluate import _hand_frac
+    if frac is None:
+        with pytest.raises(argparse.ArgumentTypeError, match=text.replace(".", r"\.")):
+            _hand_frac(text)
+    else:
+        assert _hand_frac(text) == frac
 
 
 @pytest.mark.parametrize("argv, message", [(["detector", "--threshold", "1.5"], "--threshold must be in [0, 1]"),
@@ -305,6 +319,7 @@ def test_calibration_scene_count(monkeypatch, tmp_path, argv, cal_scenes):
 
     class FakeDetector:
         width, height = 64, 48
+        large_hands = True
 
         def __init__(self, *a, **k):
             pass
@@ -315,7 +330,7 @@ def test_calibration_scene_count(monkeypatch, tmp_path, argv, cal_scenes):
     monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h: calls.append((n, seed)) or [])
     monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
     monkeypatch.setattr(ev, "evaluate_detector", lambda det, recs, cache, n, threshold, fp_grid, match_iou,
-                        scene_size, full_rotation, condition: {"scenes": n, "threshold": threshold})
+                        scene_size, full_rotation, condition, hand_frac: {"scenes": n, "threshold": threshold})
     out = tmp_path / "e.json"
     ev.main(["detector", "--scenes", "3", "--out", str(out), *argv])
     res = json.loads(out.read_text())
@@ -324,15 +339,17 @@ def test_calibration_scene_count(monkeypatch, tmp_path, argv, cal_scenes):
     assert res["threshold"] == (0.4 if cal_scenes else None)
 
 
-@pytest.mark.parametrize("argv, size, small, rot", [
-    ([], (64, 48), False, False),
-    (["--scene-size", "640x480", "--small-hands"], (640, 480), True, False),
-    (["--full-rotation"], (64, 48), False, True),
+@pytest.mark.parametrize("argv, size, small, rot, large, frac", [
+    ([], (64, 48), False, False, True, None),
+    (["--scene-size", "640x480", "--small-hands"], (640, 480), True, False, True, None),
+    (["--full-rotation"], (64, 48), False, True, True, None),
+    (["--no-large-hands", "--hand-frac", "0.6,1.0"], (64, 48), False, False, False, [0.6, 1.0]),
 ])
-def test_detector_scene_size_small_hands_and_rotation(monkeypatch, tmp_path, argv, size, small, rot):
+def test_detector_scene_size_small_hands_and_rotation(monkeypatch, tmp_path, argv, size, small, rot, large, frac):
     """Detector scenes default to the detector's input size; --scene-size sets the calibration and
-    evaluation scenes' size, --small-hands the detector's second pass, --full-rotation the
-    evaluation scenes' angles (the calibration scenes stay upright); the JSON says them."""
+    evaluation scenes' size, --small-hands the detector's second pass, --no-large-hands leaves out
+    its half-size pass, --full-rotation and --hand-frac the evaluation scenes' angles and hand sizes
+    (the calibration scenes stay as trained); the JSON says them."""
     import json
     import train.evaluate as ev
     seen = {}
@@ -340,8 +357,9 @@ def test_detector_scene_size_small_hands_and_rotation(monkeypatch, tmp_path, arg
     class FakeDetector:
         width, height = 64, 48
 
-        def __init__(self, *a, small_hands=False, **k):
+        def __init__(self, *a, small_hands=False, large_hands=None, **k):
             seen["small_hands"] = small_hands
+            self.large_hands = large_hands is not False
 
     monkeypatch.setattr(ev, "load_records", lambda *a, **k: [])
     monkeypatch.setattr(ev, "ImageCache", lambda recs: {})
@@ -349,14 +367,16 @@ def test_detector_scene_size_small_hands_and_rotation(monkeypatch, tmp_path, arg
     monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h: seen.setdefault("cal", (w, h)) and [])
     monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
     monkeypatch.setattr(ev, "evaluate_detector", lambda det, recs, cache, n, threshold, fp_grid, match_iou,
-                        scene_size, full_rotation, condition: {"scene_size": list(scene_size),
-                                                               "full_rotation": full_rotation, "condition": condition})
+                        scene_size, full_rotation, condition, hand_frac: {
+                            "scene_size": list(scene_size), "full_rotation": full_rotation, "condition": condition,
+                            "hand_frac": hand_frac})
     out = tmp_path / "e.json"
     ev.main(["detector", "--scenes", "3", "--calibrate", "--out", str(out), *argv])
     res = json.loads(out.read_text())
     assert res["scene_size"] == list(size) and seen["cal"] == size
     assert res["small_hands"] is small and seen["small_hands"] is small
     assert res["full_rotation"] is rot and res["condition"] == "clean"
+    assert res["large_hands"] is large and res["hand_frac"] == frac
 
 
 @pytest.mark.parametrize("condition, error", [
@@ -407,7 +427,7 @@ def test_detector_condition_reaches_the_evaluation_scenes_not_the_calibration(mo
     made = []
 
     class FakeDetector:
-        width, height, default_threshold, meta = 64, 48, 0.5, {}
+        width, height, default_threshold, meta, large_hands = 64, 48, 0.5, {}, True
 
         def __init__(self, *a, **k):
             pass
@@ -418,8 +438,8 @@ def test_detector_condition_reaches_the_evaluation_scenes_not_the_calibration(mo
     monkeypatch.setattr(ev, "load_records", lambda *a, **k: [])
     monkeypatch.setattr(ev, "ImageCache", lambda recs: {})
     monkeypatch.setattr(ev, "HandDetector", FakeDetector)
-    monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h, full_rotation=False, condition="clean":
-                        made.append((seed, condition)) or [])
+    monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h, full_rotation=False, condition="clean",
+                        hand_frac=None: made.append((seed, condition)) or [])
     monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
     out = tmp_path / "e.json"
     ev.main(["detector", "--scenes", "3", "--calibrate", "--condition", "jpeg", "--out", str(out)])
