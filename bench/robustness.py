@@ -68,6 +68,18 @@ def rotation(quarter_turns: int) -> Condition:
     return lambda img, rng: quarter_turn(img, quarter_turns)
 
 
+def zoom(factor: float) -> Condition:
+    """The frame's centre 1/``factor`` scaled up ``factor`` x to the frame's size (hands that much
+    larger, as if closer to the camera; what lies outside the centre leaves the frame); the affine
+    maps photo px to zoomed px."""
+    def fn(img, rng):
+        h, w = img.shape[:2]
+        a = np.array([[factor, 0.0, (1 - factor) * (w - 1) / 2],
+                      [0.0, factor, (1 - factor) * (h - 1) / 2]], np.float64)
+        return cv2.warpAffine(img, a, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), a
+    return fn
+
+
 def _pixels(fn) -> Condition:
     return lambda img, rng: (fn(img, rng), None)
 
@@ -88,6 +100,8 @@ CONDITIONS: dict[str, tuple[str, Condition]] = {
     "grey": ("greyscale", _pixels(lambda i, r: cv2.cvtColor(cv2.cvtColor(i, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))),
     "rot90": ("rotated 90 degrees clockwise (hands pointing sideways)", rotation(1)),
     "rot180": ("rotated 180 degrees (hands pointing down)", rotation(2)),
+    "zoom2": ("the centre half scaled up 2x (hands twice as large, as if closer; the rest leaves the frame)",
+              zoom(2.0)),
 }
 
 

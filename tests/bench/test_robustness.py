@@ -47,6 +47,19 @@ def test_rotation_affine_says_where_each_pixel_went(turns):
     assert out.shape[:2] == (img.shape[:2] if turns == 2 else img.shape[1::-1])
 
 
+def test_zoom_affine_says_where_each_pixel_went():
+    img = np.zeros((64, 96, 3), np.uint8)
+    pts = np.array([[30, 20], [60, 40], [48, 32], [25, 17]], np.float32)   # inside the centre half
+    for (x, y), g in zip(pts.astype(int), (100, 150, 200, 250)):
+        img[y - 1:y + 2, x - 1:x + 2] = g    # 3x3 blocks: interpolation keeps their centres' values
+    out, a = robustness.zoom(2.0)(img, np.random.default_rng(0))
+    assert out.shape == img.shape
+    moved = pts @ a[:, :2].T + a[:, 2]
+    for (x, y), g in zip(np.rint(moved).astype(int), (100, 150, 200, 250)):
+        assert out[y, x, 0] == g
+    np.testing.assert_allclose(moved[2], [2 * 48 - 47.5, 2 * 32 - 31.5])   # the centre stays
+
+
 @pytest.mark.parametrize("name", ["rot90", "rot180"])
 def test_perturbed_maps_the_keypoints_back_to_the_photo(name):
     res = robustness.Perturbed(DotFinder(), robustness.CONDITIONS[name][1])(_photo())
