@@ -515,7 +515,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    "frame side) at twice its input size (~5x detector time on those frames)")
     p.add_argument("--no-large-hands", action="store_true",
                    help="leave out the detector's half-size pass for hands close to the camera (60-100%% of the "
-                   "frame side; on by default, about a quarter of the detector's time)")
+                   "frame side; on by default, a quarter to two fifths more detector time)")
     p.add_argument("--turn-retry", action="store_true",
                    help="measure a detector crop with no hand in it once more turned by 180 degrees "
                    "(hands pointing down; more hands found, a few more false ones)")

@@ -22,6 +22,16 @@ def test_small_hands_reaches_the_tracker_but_not_the_ground_truth_detector_run(t
     assert "small_hands" not in made[1] and made[1]["detector"] is oracle
 
 
+def test_no_large_hands_reaches_the_tracker_but_not_the_ground_truth_detector_run(tmp_path):
+    made = []
+    cfg = BenchConfig(shared=tmp_path, out=tmp_path / "out", tracker_factory=lambda **o: made.append(o) or object())
+    cfg.tracker_options["large_hands"] = False
+    bench = Bench(cfg)
+    bench.tracker(static=False)
+    bench.tracker(static=False, detector=object())
+    assert made[0]["large_hands"] is False and "large_hands" not in made[1]
+
+
 def test_small_hands_with_the_real_tracker(tmp_path):
     cfg = BenchConfig(shared=tmp_path, out=tmp_path / "out", threads=1)
     cfg.tracker_options["small_hands"] = True
@@ -36,12 +46,13 @@ def test_small_hands_with_the_real_tracker(tmp_path):
     (["--refine-score", "1", "--side-lock", "none", "--small-hands"],
      {"refine_score": 1.0, "side_lock": None, "small_hands": True}),
     (["--detector-turns", "4"], {"detector_turns": 4}),
+    (["--no-large-hands"], {"large_hands": False}),
 ])
 def test_command_line_tracker_options(tmp_path, argv, want):
     from bench.__main__ import config_from_args
     cfg = config_from_args(["--shared", str(tmp_path), "--only", "videos", *argv])
     got = {k: v for k, v in cfg.tracker_options.items()
-           if k in ("refine_score", "side_lock", "small_hands", "detector_turns")}
+           if k in ("refine_score", "side_lock", "small_hands", "detector_turns", "large_hands")}
     assert got == want
 
 

@@ -235,6 +235,17 @@ def test_side_lock_flag_reaches_the_tracker(small_video, flag, want):
 
 
 @pytest.mark.parametrize("command", ["video", "webcam"])
+@pytest.mark.parametrize("flag, want", [([], True), (["--no-large-hands"], False)])
+def test_no_large_hands_flag_reaches_the_tracker(small_video, command, flag, want):
+    source = [str(small_video)] if command == "video" else []
+    t = cli.build_tracker(cli.make_parser().parse_args([command, *source, *flag]), mirrored=False)
+    try:
+        assert t.options.large_hands is want and t.detector.large_hands is want
+    finally:
+        t.close()
+
+
+@pytest.mark.parametrize("command", ["video", "webcam"])
 @pytest.mark.parametrize("flag, want", [([], False), (["--small-hands"], True)])
 def test_small_hands_and_turn_retry_flags_reach_the_tracker(small_video, command, flag, want):
     source = [str(small_video)] if command == "video" else []
