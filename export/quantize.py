@@ -69,14 +69,15 @@ def quantize(float_path: Path, out: Path, batches) -> None:
 
 
 def detector_calibration_batches(detector, records, cache, n: int, seed: int = 0):
-    """``n`` composed 640x480 scenes from ``records`` (train), preprocessed alternately at the
-    detector's input size and at twice it: (1, 3, H, W) float32 batches."""
-    from tracker.detector import SMALL_HAND_SCALE
+    """``n`` composed 640x480 scenes from ``records`` (train), preprocessed in turn at the
+    detector's input size, at twice it (the small-hand pass) and at half it (the large-hand pass,
+    on by default): (1, 3, H, W) float32 batches."""
+    from tracker.detector import LARGE_HAND_SCALE, SMALL_HAND_SCALE
     from train.scenes import SceneConfig
     from train.train_detector import group_by_image, make_val_scenes
     scenes = make_val_scenes(group_by_image(records), cache, SceneConfig(640, 480), n, seed)
-    return [detector.preprocess(img, 1.0 if i % 2 == 0 else SMALL_HAND_SCALE)[0]
-            for i, (img, _, _) in enumerate(scenes)]
+    scales = (1.0, SMALL_HAND_SCALE, LARGE_HAND_SCALE)
+    return [detector.preprocess(img, scales[i % 3])[0] for i, (img, _, _) in enumerate(scenes)]
 
 
 def network_latency_ms(stage, height: int, width: int, n: int = 300, warmup: int = 20) -> tuple[float, float]:
