@@ -142,7 +142,8 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        min_detection_confidence=args.min_detection_confidence,
                        min_tracking_confidence=args.min_tracking_confidence,
                        smoothing=not args.no_smoothing, flip_test=args.flip_test, small_hands=args.small_hands,
-                       large_hands=not args.no_large_hands, turn_retry=args.turn_retry, detector_turns=args.detector_turns,
+                       large_hands=not args.no_large_hands, turn_retry=args.turn_retry,
+                       detector_turns=args.detector_turns,
                        side_lock=args.side_lock, low_detection_confidence=args.low_detection_confidence,
                        refine_score=args.refine_score, landmark_model_path=args.landmark_model,
                        detector_model_path=args.detector_model)

@@ -168,11 +168,11 @@ class HandTrackerOptions:
             tracker finds 0.67 of the hands instead of 0.50 (the detector alone 0.76 instead of
             0.50 at the same false-positive rate); on the usual scenes 0.828 both ways, 0.058
             false hands per frame instead of 0.056 (assets/MODEL_CARD.md, session 26); a quarter to
-            two fifths more detector time on the frames where it runs. True (default since session 26): whenever the detector file has a
-            free input size (the shipped one, every file exported since session 18; older files
-            run without it). With a detector object, that object's setting holds
-            (``HandDetector(..., large_hands=...)``); False with one built with the pass is a
-            ValueError.
+            two fifths more detector time on the frames where it runs. True (default since session
+            26): whenever the detector file has a free input size (the shipped one, every file
+            exported since session 18; older files run without it). With a detector object, that
+            object's setting holds (``HandDetector(..., large_hands=...)``); False with one built
+            with the pass is a ValueError.
         refine_score: a hand found in a detector crop whose mean keypoint confidence is below
             this is measured a second time, in the same frame, in the crop its own keypoints give
             (the crop tracking uses on the next frame), and that measurement replaces the first
