@@ -5,7 +5,7 @@ import numpy as np
 import onnx
 import pytest
 
-from tests.conftest import HANDS21, require_shared
+from tests.tracker.detector_scenes import found_in, val_groups  # noqa: F401 - a fixture
 from tracker.detector import LARGE_HAND_SCALE, LARGE_HAND_SIDE, Detection, HandDetector, merge_large_hands
 from tracker.hand_tracker import HandTracker
 
@@ -116,26 +116,6 @@ def test_tracker_option_reaches_the_detector():
         HandTracker(threads=1, large_hands=False, detector=HandDetector(threads=1))
 
 
-def _found(detector, scenes):
-    from tracker.metrics import match_detections
-    tp = fp = n = 0
-    for img, gt, ign in scenes:
-        dets = detector(img)
-        t, _, k = match_detections(np.array([d.box for d in dets], np.float32).reshape(-1, 4),
-                                   np.array([d.score for d in dets]), gt, 0.5, ign)
-        tp, fp, n = tp + int(t.sum()), fp + int((~t).sum()), n + k
-    return tp, fp, n
-
-
-@pytest.fixture(scope="module")
-def val_groups():
-    require_shared(HANDS21)
-    from train.data import ImageCache, load_records
-    from train.train_detector import group_by_image
-    recs = load_records(HANDS21, "val")[:600]
-    return group_by_image(recs), ImageCache(recs)
-
-
 def test_large_hand_pass_finds_near_hands_and_leaves_far_ones(val_groups):
     """40 composed 640x480 val scenes each way, at the shipped threshold. Measured when written:
     hands at 60-100% of the frame side 13 -> 22 of 26 found, false positives 3 both ways; hands at
@@ -145,8 +125,8 @@ def test_large_hand_pass_finds_near_hands_and_leaves_far_ones(val_groups):
     groups, cache = val_groups
     plain, large = HandDetector(threads=2, large_hands=False), HandDetector(threads=2)
     near = make_val_scenes(groups, cache, SceneConfig(640, 480, hand_frac=(0.6, 1.0)), 40, seed=5)
-    tp0, fp0, n = _found(plain, near)
-    tp1, fp1, _ = _found(large, near)
+    tp0, fp0, n = found_in(plain, near)
+    tp1, fp1, _ = found_in(large, near)
     assert n >= 20
     assert tp1 >= tp0 + 5, (tp0, tp1, n)
     assert fp1 <= fp0 + 2, (fp0, fp1)

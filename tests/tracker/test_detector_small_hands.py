@@ -4,7 +4,7 @@ import numpy as np
 import onnx
 import pytest
 
-from tests.conftest import HANDS21, require_shared
+from tests.tracker.detector_scenes import found_in, val_groups  # noqa: F401 - a fixture
 from tracker.detector import SMALL_HAND_SIDE, Detection, HandDetector, merge_pass
 from tracker.hand_tracker import HandTracker
 
@@ -77,26 +77,6 @@ def test_tracker_option_reaches_the_detector():
         HandTracker(threads=1, small_hands=True, detector=plain)
 
 
-def _found(detector, scenes):
-    from tracker.metrics import match_detections
-    tp = fp = n = 0
-    for img, gt, ign in scenes:
-        dets = detector(img)
-        t, _, k = match_detections(np.array([d.box for d in dets], np.float32).reshape(-1, 4),
-                                   np.array([d.score for d in dets]), gt, 0.5, ign)
-        tp, fp, n = tp + int(t.sum()), fp + int((~t).sum()), n + k
-    return tp, fp, n
-
-
-@pytest.fixture(scope="module")
-def val_groups():
-    require_shared(HANDS21)
-    from train.data import ImageCache, load_records
-    from train.train_detector import group_by_image
-    recs = load_records(HANDS21, "val")[:600]
-    return group_by_image(recs), ImageCache(recs)
-
-
 def test_small_hand_pass_finds_far_hands_and_leaves_near_ones(val_groups):
     """40 composed 640x480 val scenes each way, at the shipped threshold. Measured when written:
     hands at 4-10% of the frame side 41 -> 49 of 55 found (false positives 12 -> 9); hands at
@@ -106,14 +86,14 @@ def test_small_hand_pass_finds_far_hands_and_leaves_near_ones(val_groups):
     groups, cache = val_groups
     plain, small = HandDetector(threads=2), HandDetector(threads=2, small_hands=True)
     far = make_val_scenes(groups, cache, SceneConfig(640, 480, hand_frac=(0.04, 0.1)), 40, seed=5)
-    tp0, fp0, n = _found(plain, far)
-    tp1, fp1, _ = _found(small, far)
+    tp0, fp0, n = found_in(plain, far)
+    tp1, fp1, _ = found_in(small, far)
     assert n >= 40
     assert tp1 >= tp0 + 5, (tp0, tp1, n)
     assert fp1 <= fp0 + 3, (fp0, fp1)
     near = make_val_scenes(groups, cache, SceneConfig(640, 480, hand_frac=(0.3, 0.6)), 40, seed=5)
-    tp0, fp0, n = _found(plain, near)
-    tp1, fp1, _ = _found(small, near)
+    tp0, fp0, n = found_in(plain, near)
+    tp1, fp1, _ = found_in(small, near)
     assert tp1 == tp0 and fp1 <= fp0 + 2, (tp0, tp1, fp0, fp1, n)
     for img, _, _ in near:   # every large box of the plain pass is kept as it was
         large = {tuple(d.box.round(2)) for d in plain(img) if max(d.box[2:] - d.box[:2]) >= 128}
