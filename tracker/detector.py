@@ -271,24 +271,30 @@ class HandDetector(OnnxStage):
         # turned sideways, a frame of the model's shape (landscape, say) is the other shape: in the
         # model's canvas its hands would be smaller than in the unturned look, so the canvas turns too
         swap = turn % 2 == 1 and self.any_size and (img.shape[0] > img.shape[1]) != (self.height > self.width)
-        batch, s = self.preprocess(img, upright_canvas=swap)
-        dets = self.postprocess(self.inference(batch), s, thr, max_detections)
+        dets, s = self._run_pass(img, 1.0, swap, thr, max_detections)
         if self.small_hands and s < 1.0:  # a frame no larger than the input has nothing finer to show
-            batch, s2 = self.preprocess(img, SMALL_HAND_SCALE, upright_canvas=swap)
-            fine = [replace(d, pass_scale=SMALL_HAND_SCALE)
-                    for d in self.postprocess(self.inference(batch), s2, thr, max_detections)]
+            fine, _ = self._run_pass(img, SMALL_HAND_SCALE, swap, thr, max_detections)
             dets = merge_pass(dets, fine, float(max(img.shape[:2])), max_detections, max_side=SMALL_HAND_SIDE)
         if self.large_hands:
-            batch, s3 = self.preprocess(img, LARGE_HAND_SCALE, upright_canvas=swap)
             # at the calibrated threshold at least: the tracker asks for low detections (down to
             # 0.2) for its landmark check, and the coarse pass's low ones are mostly forearms
-            coarse = [replace(d, pass_scale=LARGE_HAND_SCALE) for d in
-                      self.postprocess(self.inference(batch), s3, max(thr, self.default_threshold), max_detections)]
+            coarse, _ = self._run_pass(img, LARGE_HAND_SCALE, swap, max(thr, self.default_threshold), max_detections)
             dets = merge_large_hands(dets, coarse, float(max(img.shape[:2])), max_detections)
         if turn % 4 == 0:
             return dets
         inv = invert_affine(a)
         return [replace(unturn_detection(d, inv), turn=turn) for d in dets]
+
+    def _run_pass(self, img: np.ndarray, size_scale: float, upright_canvas: bool, thr: float,
+                  max_detections: int) -> tuple[list[Detection], float]:
+        """One run of the net on ``img`` at ``size_scale`` x its input size (see :meth:`preprocess`):
+        (detections in ``img``'s pixels, marked with ``size_scale`` as their ``pass_scale``, and
+        the run's scale frame px -> input px)."""
+        batch, s = self.preprocess(img, size_scale, upright_canvas=upright_canvas)
+        dets = self.postprocess(self.inference(batch), s, thr, max_detections)
+        if size_scale != 1.0:
+            dets = [replace(d, pass_scale=size_scale) for d in dets]
+        return dets, s
 
 
 def unturn_detection(d: Detection, inv: np.ndarray) -> Detection:

@@ -563,21 +563,20 @@ class HandTracker:
                     m.close()
                 raise
             self._own_models.append(detector)
-        elif opts.small_hands and not getattr(detector, "small_hands", False):
-            for m in self._own_models:
-                m.close()
-            raise ValueError("small_hands=True with a detector object built without it: pass "
-                             "HandDetector(..., small_hands=True), or a model path")
+        problem = None    # a detector (an object passed in) that cannot do what the options ask
+        if opts.small_hands and not getattr(detector, "small_hands", False):
+            problem = ("small_hands=True with a detector object built without it: pass "
+                       "HandDetector(..., small_hands=True), or a model path")
         elif not opts.large_hands and getattr(detector, "large_hands", False):
+            problem = ("large_hands=False with a detector object built with the large-hand pass: "
+                       "pass HandDetector(..., large_hands=False), or a model path")
+        elif opts.detector_turns != 1 and not _takes_turns(detector):
+            problem = (f"detector_turns={opts.detector_turns} with a detector object whose __call__ takes no "
+                       "'turns' argument: pass a HandDetector, or a model path")
+        if problem:
             for m in self._own_models:
                 m.close()
-            raise ValueError("large_hands=False with a detector object built with the large-hand pass: "
-                             "pass HandDetector(..., large_hands=False), or a model path")
-        if opts.detector_turns != 1 and not _takes_turns(detector):
-            for m in self._own_models:
-                m.close()
-            raise ValueError(f"detector_turns={opts.detector_turns} with a detector object whose __call__ takes no "
-                             "'turns' argument: pass a HandDetector, or a model path")
+            raise ValueError(problem)
         self.landmarks = landmark_model
         self.detector = detector
         self.roi_scale = float(getattr(landmark_model, "roi_scale", 1.6))
