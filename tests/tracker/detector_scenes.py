@@ -1,9 +1,28 @@
-"""Composed val scenes for the detector-pass tests (small-hand, large-hand): the val photos they
-are made from, and the hands a detector finds in them."""
+"""Helpers of the detector-pass tests (small-hand, large-hand): hand-made detections, a detector
+file of fixed input size, and composed val scenes (the photos they are made from, the hands a
+detector finds in them)."""
 import numpy as np
+import onnx
 import pytest
 
 from tests.conftest import HANDS21, require_shared
+from tracker.detector import Detection
+
+
+def det(x0, y0, x1, y1, score) -> Detection:
+    """A detection with this box (frame px) and score; orientation cue at the origin."""
+    return Detection(np.array([x0, y0, x1, y1], np.float32), score, np.zeros(2, np.float32), np.zeros(2, np.float32))
+
+
+def fixed_size_detector_file(tmp_path):
+    """The shipped detector with its input size fixed at 320x240, as files exported before
+    session 18 were; written under ``tmp_path``."""
+    m = onnx.load("assets/detector.onnx")
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value, dims[3].dim_value = 240, 320
+    path = tmp_path / "fixed.onnx"
+    onnx.save(m, str(path))
+    return path
 
 
 def found_in(detector, scenes):

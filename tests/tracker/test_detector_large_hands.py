@@ -2,16 +2,11 @@
 rule on hand-made boxes, its canvas, the option's defaults and errors, and what it finds on
 composed scenes of hands close to the camera."""
 import numpy as np
-import onnx
 import pytest
 
-from tests.tracker.detector_scenes import found_in, val_groups  # noqa: F401 - a fixture
+from tests.tracker.detector_scenes import det, fixed_size_detector_file, found_in, val_groups  # noqa: F401 - a fixture
 from tracker.detector import LARGE_HAND_SCALE, LARGE_HAND_SIDE, Detection, HandDetector, merge_large_hands
 from tracker.hand_tracker import HandTracker
-
-
-def det(x0, y0, x1, y1, score):
-    return Detection(np.array([x0, y0, x1, y1], np.float32), score, np.zeros(2, np.float32), np.zeros(2, np.float32))
 
 
 FRAME_SIDE = 640.0  # LARGE_HAND_SIDE 0.4 -> boxes of 256 px and more are large
@@ -74,19 +69,10 @@ def test_the_large_hand_pass_of_a_look_runs_after_the_first_at_half_its_scale(fr
     assert seen == [(1, 3, *first), (1, 3, *input_hw)]
 
 
-def _fixed_size_file(tmp_path):
-    m = onnx.load("assets/detector.onnx")
-    dims = m.graph.input[0].type.tensor_type.shape.dim
-    dims[2].dim_value, dims[3].dim_value = 240, 320   # as files exported before session 18
-    path = tmp_path / "fixed.onnx"
-    onnx.save(m, str(path))
-    return path
-
-
 def test_on_by_default_where_the_file_allows(tmp_path):
     assert HandDetector(threads=1).large_hands
     assert not HandDetector(threads=1, large_hands=False).large_hands
-    path = _fixed_size_file(tmp_path)
+    path = fixed_size_detector_file(tmp_path)
     assert not HandDetector(path, threads=1).large_hands        # an older file: the plain pass only
     with pytest.raises(ValueError, match="fixed input size") as e:
         HandDetector(path, threads=1, large_hands=True)

@@ -1,16 +1,11 @@
 """The detector's small-hand pass (``small_hands=True``): the merge rule on hand-made boxes, the
 errors, and what it finds on composed scenes of far (small) and near (large) hands."""
 import numpy as np
-import onnx
 import pytest
 
-from tests.tracker.detector_scenes import found_in, val_groups  # noqa: F401 - a fixture
-from tracker.detector import SMALL_HAND_SIDE, Detection, HandDetector, merge_pass
+from tests.tracker.detector_scenes import det, fixed_size_detector_file, found_in, val_groups  # noqa: F401 - a fixture
+from tracker.detector import SMALL_HAND_SIDE, HandDetector, merge_pass
 from tracker.hand_tracker import HandTracker
-
-
-def det(x0, y0, x1, y1, score):
-    return Detection(np.array([x0, y0, x1, y1], np.float32), score, np.zeros(2, np.float32), np.zeros(2, np.float32))
 
 
 FRAME_SIDE = 640.0  # SMALL_HAND_SIDE 0.15 -> boxes under 96 px are small
@@ -54,11 +49,7 @@ def test_small_hands_must_be_a_bool(value):
 
 
 def test_fixed_size_model_refuses_small_hands(tmp_path):
-    m = onnx.load("assets/detector.onnx")
-    dims = m.graph.input[0].type.tensor_type.shape.dim
-    dims[2].dim_value, dims[3].dim_value = 240, 320   # as files exported before session 18
-    path = tmp_path / "fixed.onnx"
-    onnx.save(m, str(path))
+    path = fixed_size_detector_file(tmp_path)
     assert not HandDetector(path, threads=1).any_size   # still loads for the plain pass
     with pytest.raises(ValueError, match="fixed input size") as e:
         HandDetector(path, threads=1, small_hands=True)
