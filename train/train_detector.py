@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -24,9 +25,9 @@ from tracker.draw import tile_grid
 from tracker.metrics import average_precision, match_detections
 
 from .augment import AugmentConfig, augment_preset
-from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, make_optimizer, normalization,
-                     normalize_batch, resume_state, run_cli, save_checkpoint, setup_cpu, setup_logging, start_cycle,
-                     worker_init, wrap_ddp)
+from .common import (LoopClock, LoopConfig, check_ema_decay, init_distributed, init_weights, log, make_ema,
+                     make_optimizer, normalization, normalize_batch, resume_state, run_cli, save_checkpoint,
+                     setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import ImageCache, LoadReport, data_root, load_train_val
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
@@ -203,6 +204,8 @@ def train(cfg: DetTrainConfig) -> dict:
         raise ValueError(f"--w-giou {cfg.w_giou}: expected >= 0")
     if not 0.0 <= cfg.full_rotation_p <= 1.0:
         raise ValueError(f"--full-rotation-p {cfg.full_rotation_p}: expected a value in [0, 1]")
+    if cfg.ema:
+        check_ema_decay(cfg.ema)
     aug = replace(augment_preset(cfg.augment), occlusion_p=0.0)  # ValueError naming the presets
     rank, world, device = init_distributed()
     out = Path(cfg.out)
@@ -233,6 +236,7 @@ def train(cfg: DetTrainConfig) -> dict:
     if cfg.init and state["step"] == 0:
         init_weights(net, cfg.init, mcfg.to_dict(), device)
     cycle = start_cycle(cfg, state)
+    ema = make_ema(cfg, net, out / "last.pt", state["step"], device)
     model = wrap_ddp(net, world, device)
     unlabelled = None
     if cfg.unlabelled:
@@ -248,16 +252,24 @@ def train(cfg: DetTrainConfig) -> dict:
 
     def checkpoint(name="last.pt"):
         if rank == 0:
+            extra = {"ema": ema.state_dict()} if ema else {}
             save_checkpoint(out / name, model=net.state_dict(), optimizer=opt.state_dict(), state=state,
                             model_config=mcfg.to_dict(), codec=codec.to_dict(), train_config=asdict(cfg),
-                            normalization=normalization())
+                            normalization=normalization(), **extra)
 
     def validate():
         m = evaluate_scenes(net, val_scenes, codec, device, cfg.threshold)
         m.update(minutes=round(state["minutes"], 2), step=state["step"])
-        state["history"].append(m)
         log.info("val step %d %.1f min: AP@0.5 %.3f recall %.3f FP/frame %.3f (thr %.2f)", state["step"],
                  state["minutes"], m["ap50"], m["recall"], m["fp_per_frame"], cfg.threshold)
+        if ema:
+            t = time.time()  # out of the budget, as in train_landmarks
+            e = evaluate_scenes(ema.net, val_scenes, codec, device, cfg.threshold)
+            clock.exclude(time.time() - t)
+            m.update({f"ema_{k}": v for k, v in e.items() if k != "threshold"})
+            log.info("val step %d weight average: AP@0.5 %.3f recall %.3f FP/frame %.3f", state["step"],
+                     e["ap50"], e["recall"], e["fp_per_frame"])
+        state["history"].append(m)
         if rank == 0:
             (out / "history.json").write_text(json.dumps(state["history"], indent=1))
             draw_examples(net, val_scenes, codec, device, cfg.threshold, out / "val_examples.png")
@@ -275,6 +287,8 @@ def train(cfg: DetTrainConfig) -> dict:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema:
+                ema.update(net)
             state["step"] += 1
             bar.update(1)
             if state["step"] % 200 == 0:
@@ -293,6 +307,9 @@ def train(cfg: DetTrainConfig) -> dict:
     m = validate()
     checkpoint()
     checkpoint("final.pt")
+    if ema and rank == 0:
+        ema.save(out / "final_ema.pt", state=state, model_config=mcfg.to_dict(), codec=codec.to_dict(),
+                 train_config=asdict(cfg), normalization=normalization())
     if world > 1:
         torch.distributed.destroy_process_group()
     return m

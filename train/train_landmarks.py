@@ -29,9 +29,9 @@ from tracker.draw import draw_skeleton, tile_grid
 from tracker.metrics import pck
 
 from .augment import AugmentConfig, augment_preset, sample_crop
-from .common import (LoopClock, LoopConfig, init_distributed, init_weights, log, make_optimizer, normalization,
-                     normalize_batch, resume_state, run_cli, save_checkpoint, setup_cpu, setup_logging, start_cycle,
-                     worker_init, wrap_ddp)
+from .common import (LoopClock, LoopConfig, check_ema_decay, init_distributed, init_weights, log, make_ema,
+                     make_optimizer, normalization, normalize_batch, resume_state, run_cli, save_checkpoint, setup_cpu,
+                     setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_train_val, val_subset_indices
 from .model import LandmarkModelConfig, LandmarkNet
 
@@ -207,6 +207,9 @@ def plot_curve(history: list[dict], path: Path, cycle_starts: tuple[float, ...] 
     mins = [h["minutes"] for h in history]
     ax.plot(mins, [h["pck10"] for h in history], "o-", label="val PCK@0.1")
     ax.plot(mins, [h["pck05"] for h in history], "s-", label="val PCK@0.05")
+    if any("ema_pck10" in h for h in history):
+        ema = [h for h in history if "ema_pck10" in h]
+        ax.plot([h["minutes"] for h in ema], [h["ema_pck10"] for h in ema], "o--", label="val PCK@0.1, weight average")
     ax.axhline(0.9, color="gray", ls=":", lw=1)
     for i, m in enumerate(cycle_starts):
         ax.axvline(m, color="gray", ls="--", lw=1, label="new lr cycle (resumed)" if i == 0 else None)
@@ -240,6 +243,8 @@ def train(cfg: TrainConfig) -> dict:
                          f"{cfg.heatmap_stride} below --input-size {cfg.input_size} (0: off)")
     if not 0.0 < cfg.progressive_until < 1.0:
         raise ValueError(f"--progressive-until {cfg.progressive_until}: expected a share in (0, 1)")
+    if cfg.ema:
+        check_ema_decay(cfg.ema)
     report = LoadReport()
     train_recs, val_recs = load_train_val(cfg.data, cfg.train_split, cfg.val_split, cfg.skip_bad, report,
                                           cfg.val_fraction)
@@ -263,6 +268,7 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.init and state["step"] == 0:
         init_weights(net, cfg.init, mcfg.to_dict(), device)
     cycle = start_cycle(cfg, state)
+    ema = make_ema(cfg, net, out / "last.pt", state["step"], device)
     model = wrap_ddp(net, world, device)
 
     def crop_size() -> int:
@@ -284,16 +290,25 @@ def train(cfg: TrainConfig) -> dict:
 
     def checkpoint(name="last.pt"):
         if rank == 0:
+            extra = {"ema": ema.state_dict()} if ema else {}
             save_checkpoint(out / name, model=net.state_dict(), optimizer=opt.state_dict(), state=state,
                             model_config=mcfg.to_dict(), codec=codec.to_dict(), train_config=asdict(cfg),
-                            normalization=normalization())
+                            normalization=normalization(), **extra)
 
     def validate():
         m = evaluate_crops(net, val_items, codec, device)
         m.update(minutes=round(state["minutes"], 2), step=state["step"])
-        state["history"].append(m)
         log.info("val step %d %.1f min: PCK@0.05 %.3f PCK@0.1 %.3f PCK@0.2 %.3f side %.3f heat-peak %.3f",
                  state["step"], state["minutes"], m["pck05"], m["pck10"], m["pck20"], m["side_acc"], m["heat_peak"])
+        if ema:
+            # the average's validation stays out of the budget: the run it measures trains as long
+            t = time.time()
+            e = evaluate_crops(ema.net, val_items, codec, device)
+            clock.exclude(time.time() - t)
+            m.update({f"ema_{k}": v for k, v in e.items()})
+            log.info("val step %d weight average: PCK@0.05 %.3f PCK@0.1 %.3f PCK@0.2 %.3f side %.3f",
+                     state["step"], e["pck05"], e["pck10"], e["pck20"], e["side_acc"])
+        state["history"].append(m)
         if rank == 0:
             (out / "history.json").write_text(json.dumps(state["history"], indent=1))
             plot_curve(state["history"], out / "curve.png", (cycle["minutes"],) if cycle else ())
@@ -326,6 +341,8 @@ def train(cfg: TrainConfig) -> dict:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema:
+                ema.update(net)
             state["step"] += 1
             bar.update(1)
             if state["step"] % 50 == 0:
@@ -347,6 +364,9 @@ def train(cfg: TrainConfig) -> dict:
     metrics = validate()
     checkpoint()
     checkpoint("final.pt")
+    if ema and rank == 0:
+        ema.save(out / "final_ema.pt", state=state, model_config=mcfg.to_dict(), codec=codec.to_dict(),
+                 train_config=asdict(cfg), normalization=normalization())
     log.info("done: %d steps, %.1f min", state["step"], state["minutes"])
     if world > 1:
         torch.distributed.destroy_process_group()
