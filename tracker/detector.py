@@ -221,15 +221,35 @@ class HandDetector(OnnxStage):
         x the first pass's scale and its canvas rounded up to a multiple of 32 px.
         ``upright_canvas``: the input's width and height swapped (a frame turned sideways then
         fills the canvas as the unturned frame fills the model's; needs a free input size)."""
+        canvas, s = self._canvas(frame_bgr, size_scale, upright_canvas)
+        return normalize_image(canvas[None], self.mean_rgb, self.std_rgb), s
+
+    def _canvas(self, frame_bgr: np.ndarray, size_scale: float = 1.0, upright_canvas: bool = False,
+                first: tuple[np.ndarray, float] | None = None) -> tuple[np.ndarray, float]:
+        """The letterboxed uint8 canvas of :meth:`preprocess` and its scale (frame px -> canvas px).
+
+        ``first``: the first pass's (canvas, scale) on this frame. When the pass's canvas is that
+        picture (the frame as the first pass shrank it) at exactly half its size, it is cut from
+        it: 2x2 means of the first pass's area means are the frame's area means at the half scale
+        up to uint8 rounding, from a quarter of the pixels or fewer (640x480 and 16:9 frames: 320x240
+        read instead of 640x480); otherwise (a portrait frame, whose canvas rounding makes the
+        scale other than half; a frame upscaled for the first pass) from the frame."""
         cw, ch = (self.height, self.width) if upright_canvas else (self.width, self.height)
         if size_scale == 1.0:
-            canvas, s = letterbox(frame_bgr, cw, ch)
-        else:
-            h, w = frame_bgr.shape[:2]
-            s = min(cw / w, ch / h) * size_scale
-            m = _CANVAS_MULTIPLE
-            canvas, s = letterbox(frame_bgr, int(np.ceil(w * s / m)) * m, int(np.ceil(h * s / m)) * m)
-        return normalize_image(canvas[None], self.mean_rgb, self.std_rgb), s
+            return letterbox(frame_bgr, cw, ch)
+        h, w = frame_bgr.shape[:2]
+        s = min(cw / w, ch / h) * size_scale
+        m = _CANVAS_MULTIPLE
+        size = int(np.ceil(w * s / m)) * m, int(np.ceil(h * s / m)) * m
+        if first is not None and first[1] < 1.0:
+            canvas, fs = first
+            # the picture's part of the first canvas, as letterbox placed it (top-left)
+            picture = canvas[:max(1, int(round(h * fs))), :max(1, int(round(w * fs)))]
+            k = min(size[0] / picture.shape[1], size[1] / picture.shape[0])
+            if k == 0.5 and abs(fs * k - min(size[0] / w, size[1] / h)) <= 1e-3 * fs:
+                small, k = letterbox(picture, *size)
+                return small, fs * k
+        return letterbox(frame_bgr, *size)
 
     def inference(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(heatmap (1, h, w), regress (8, h, w))."""
@@ -271,30 +291,33 @@ class HandDetector(OnnxStage):
         # turned sideways, a frame of the model's shape (landscape, say) is the other shape: in the
         # model's canvas its hands would be smaller than in the unturned look, so the canvas turns too
         swap = turn % 2 == 1 and self.any_size and (img.shape[0] > img.shape[1]) != (self.height > self.width)
-        dets, s = self._run_pass(img, 1.0, swap, thr, max_detections)
-        if self.small_hands and s < 1.0:  # a frame no larger than the input has nothing finer to show
-            fine, _ = self._run_pass(img, SMALL_HAND_SCALE, swap, thr, max_detections)
+        first = self._canvas(img, 1.0, swap)
+        dets = self._run_pass(first, 1.0, thr, max_detections)
+        if self.small_hands and first[1] < 1.0:  # a frame no larger than the input has nothing finer to show
+            fine = self._run_pass(self._canvas(img, SMALL_HAND_SCALE, swap), SMALL_HAND_SCALE, thr, max_detections)
             dets = merge_pass(dets, fine, float(max(img.shape[:2])), max_detections, max_side=SMALL_HAND_SIDE)
         if self.large_hands:
             # at the calibrated threshold at least: the tracker asks for low detections (down to
             # 0.2) for its landmark check, and the coarse pass's low ones are mostly forearms
-            coarse, _ = self._run_pass(img, LARGE_HAND_SCALE, swap, max(thr, self.default_threshold), max_detections)
+            coarse = self._run_pass(self._canvas(img, LARGE_HAND_SCALE, swap, first=first), LARGE_HAND_SCALE,
+                                    max(thr, self.default_threshold), max_detections)
             dets = merge_large_hands(dets, coarse, float(max(img.shape[:2])), max_detections)
         if turn % 4 == 0:
             return dets
         inv = invert_affine(a)
         return [replace(unturn_detection(d, inv), turn=turn) for d in dets]
 
-    def _run_pass(self, img: np.ndarray, size_scale: float, upright_canvas: bool, thr: float,
-                  max_detections: int) -> tuple[list[Detection], float]:
-        """One run of the net on ``img`` at ``size_scale`` x its input size (see :meth:`preprocess`):
-        (detections in ``img``'s pixels, marked with ``size_scale`` as their ``pass_scale``, and
-        the run's scale frame px -> input px)."""
-        batch, s = self.preprocess(img, size_scale, upright_canvas=upright_canvas)
+    def _run_pass(self, canvas: tuple[np.ndarray, float], size_scale: float, thr: float, max_detections: int
+                  ) -> list[Detection]:
+        """One run of the net on a letterboxed ``canvas`` ((uint8 canvas, scale image px -> canvas
+        px), see :meth:`_canvas`) made at ``size_scale`` x its input size: detections in the
+        image's pixels, marked with ``size_scale`` as their ``pass_scale``."""
+        picture, s = canvas
+        batch = normalize_image(picture[None], self.mean_rgb, self.std_rgb)
         dets = self.postprocess(self.inference(batch), s, thr, max_detections)
         if size_scale != 1.0:
             dets = [replace(d, pass_scale=size_scale) for d in dets]
-        return dets, s
+        return dets
 
 
 def unturn_detection(d: Detection, inv: np.ndarray) -> Detection:

@@ -55,6 +55,81 @@ def test_large_hand_pass_canvas(frame_hw, canvas_hw, scale):
     assert heat.shape[-2:] == (canvas_hw[0] // 4, canvas_hw[1] // 4) and reg.shape[0] == 8
 
 
+def _frames(videos, sizes):
+    """One frame of each shared clip, resized to each (h, w) of ``sizes`` (scaled to cover, then
+    centre-cropped)."""
+    import cv2
+    out = []
+    for clip in sorted(videos.glob("*.mp4")):
+        cap = cv2.VideoCapture(str(clip))
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 40)
+        ok, frame = cap.read()
+        cap.release()
+        assert ok, clip
+        for h, w in sizes:
+            k = max(w / frame.shape[1], h / frame.shape[0])
+            big = cv2.resize(frame, (int(np.ceil(frame.shape[1] * k)), int(np.ceil(frame.shape[0] * k))),
+                             interpolation=cv2.INTER_AREA)
+            y, x = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+            out.append(np.ascontiguousarray(big[y:y + h, x:x + w]))
+    return out
+
+
+SIZES = [(480, 640), (720, 1280), (640, 360)]
+
+
+@pytest.mark.parametrize("size, from_first", [
+    ((480, 640), True), ((720, 1280), True), ((768, 1366), True), ((1080, 1920), True),
+    ((640, 360), False),      # portrait: the canvas is rounded up to 96x128, the scale is 0.2, not 0.1875
+])
+def test_the_large_hand_canvas_is_cut_from_the_first_canvas_as_from_the_frame(videos, size, from_first):
+    """The half-size canvas shrinks the first pass's picture (a quarter of the pixels to read)
+    where it is exactly half that picture: the same shape and scale as shrinking the frame,
+    pixels within uint8 rounding; elsewhere the frame, as before."""
+    d = HandDetector(threads=1)
+    for frame in _frames(videos, [size]):
+        first = d._canvas(frame, 1.0)
+        fast, s_fast = d._canvas(frame, LARGE_HAND_SCALE, first=first)
+        ref, s_ref = d._canvas(frame, LARGE_HAND_SCALE)
+        assert fast.shape == ref.shape and s_fast == pytest.approx(s_ref, rel=1e-3)
+        diff = np.abs(fast.astype(int) - ref.astype(int))
+        if from_first:
+            assert diff.max() <= 1 and diff.any()     # rounding only, and not the frame's own shrink
+        else:
+            assert not diff.any()
+
+
+def test_a_first_canvas_larger_than_the_frame_is_not_shrunk_again():
+    """A frame smaller than the input (a 224 px photo) is upscaled for the first pass; the
+    half-size pass shrinks the frame itself, not that upscaled picture."""
+    d = HandDetector(threads=1)
+    frame = np.random.default_rng(0).integers(0, 255, (224, 224, 3), np.uint8)
+    first = d._canvas(frame, 1.0)
+    assert first[1] > 1.0
+    a, sa = d._canvas(frame, LARGE_HAND_SCALE, first=first)
+    b, sb = d._canvas(frame, LARGE_HAND_SCALE)
+    assert sa == sb and np.array_equal(a, b)
+
+
+def test_large_hand_pass_finds_the_same_hands_from_the_first_canvas(videos, monkeypatch):
+    """Detections with the canvas cut from the first pass's equal those with the frame shrunk
+    again (boxes within 2 px, scores within 0.03) on the shared clips at several frame sizes."""
+    d = HandDetector(threads=1)
+    frames = _frames(videos, SIZES)
+    fast = [d(f, score_threshold=0.2) for f in frames]
+    canvas = d._canvas
+    monkeypatch.setattr(d, "_canvas", lambda img, size_scale=1.0, upright_canvas=False, first=None:
+                        canvas(img, size_scale, upright_canvas))
+    ref = [d(f, score_threshold=0.2) for f in frames]
+    assert sum(len(r) for r in ref) >= len(frames) // 2
+    assert any(x.pass_scale == LARGE_HAND_SCALE for r in ref for x in r)   # the pass took part
+    for a, b in zip(fast, ref):
+        assert len(a) == len(b)
+        for x, y in zip(sorted(a, key=lambda t: t.box[0]), sorted(b, key=lambda t: t.box[0])):
+            assert x.pass_scale == y.pass_scale
+            assert np.abs(x.box - y.box).max() <= 2.0 and abs(x.score - y.score) <= 0.03
+
+
 @pytest.mark.parametrize("frame_hw, turn, input_hw", [
     ((480, 640), 0, (128, 160)), ((480, 640), 2, (128, 160)),
     ((480, 640), 1, (160, 128)), ((480, 640), 3, (160, 128)),    # sideways: its canvas turns too
