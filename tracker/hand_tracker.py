@@ -1062,7 +1062,7 @@ class HandTracker:
                 between = True
             if ran or between:
                 new, new_needs, new_fallbacks = self._detect(frame, avoid, slots, self._detection_threshold(len(rois)),
-                                                             tracked_rois=list(rois), between=between)
+                                                             tracked_rois=tracked_rois, between=between)
                 rois += new
                 owners += [None] * len(new)
                 needs += new_needs

@@ -5,7 +5,8 @@
 
 Each input is a run's ``history.json`` (``train_landmarks`` writes it next to its checkpoints: a
 list of {"minutes", "step", "pck10", "pck05", ...}). Draws PCK@0.1 (solid) and, with ``--pck05``,
-PCK@0.05 (dashed) per run, the 0.90 line of the 90-minute bar, and the issue's reference point
+PCK@0.05 (dashed) per run, and for a run trained with ``--ema`` its weight average's PCK@0.1
+(dotted, same colour); the 0.90 line of the 90-minute bar, and the issue's reference point
 (0.78 at 20 minutes); prints each run's last figures.
 """
 from __future__ import annotations
@@ -52,6 +53,9 @@ def plot_runs(histories: list[list[dict]], labels: list[str], path: str | Path, 
         if pck05:
             ax.plot(mins, [h.get("pck05", float("nan")) for h in hist], "s--", ms=3, color=color,
                     label=f"{label}: PCK@0.05")
+        if any("ema_pck10" in h for h in hist):
+            ax.plot(mins, [h.get("ema_pck10", float("nan")) for h in hist], "^:", ms=3, color=color,
+                    label=f"{label}: PCK@0.1, weight average (--ema)")
     ax.axhline(bar, color="gray", ls=":", lw=1, label=f"{bar:.2f}")
     ax.plot(*REFERENCE, "kx", ms=8, label="issue's reference (0.78 @ 20 min)")
     ax.set_xlabel("wall-clock training minutes")
@@ -88,8 +92,9 @@ def main(argv=None):
     plot_runs(hists, labels, out, a.pck05)
     for hist, label in zip(hists, labels):
         last = hist[-1]
-        log.info("%s: %.1f min, step %s, PCK@0.1 %.3f, PCK@0.05 %s", label, last["minutes"], last.get("step", "?"),
-                 last["pck10"], f"{last['pck05']:.3f}" if "pck05" in last else "?")
+        log.info("%s: %.1f min, step %s, PCK@0.1 %.3f, PCK@0.05 %s%s", label, last["minutes"], last.get("step", "?"),
+                 last["pck10"], f"{last['pck05']:.3f}" if "pck05" in last else "?",
+                 f"; weight average PCK@0.1 {last['ema_pck10']:.3f}" if "ema_pck10" in last else "")
     log.info("wrote %s", out)
 
 

@@ -24,6 +24,22 @@ def test_draws_every_run_and_logs_the_last_figures(tmp_path, caplog):
     assert "light: 90.0 min, step 9000, PCK@0.1 0.910" in caplog.text
 
 
+def test_a_run_with_a_weight_average_draws_and_logs_it(tmp_path, caplog):
+    h = _history(tmp_path / "a.json", 0.88)
+    hist = json.loads(h.read_text())
+    for e in hist:
+        e["ema_pck10"] = e["pck10"] + 0.02
+    h.write_text(json.dumps(hist))
+    plain = _history(tmp_path / "b.json", 0.88)
+    with caplog.at_level("INFO"):
+        main([str(h), "--label", "ema", "-o", str(tmp_path / "with.png")])
+        main([str(plain), "--label", "plain", "-o", str(tmp_path / "without.png")])
+    assert "ema: 90.0 min, step 9000, PCK@0.1 0.880, PCK@0.05 0.660; weight average PCK@0.1 0.900" in caplog.text
+    assert "plain: 90.0 min, step 9000, PCK@0.1 0.880, PCK@0.05 0.660\n" in caplog.text + "\n"
+    a, b = cv2.imread(str(tmp_path / "with.png")), cv2.imread(str(tmp_path / "without.png"))
+    assert a.shape == b.shape and (a != b).any()   # the average's line (and its legend row) drawn
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "does not exist"),
     ("{not json", "is not JSON"),
