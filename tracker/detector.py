@@ -170,10 +170,11 @@ class HandDetector(OnnxStage):
         large_hands: also run the model at :data:`LARGE_HAND_SCALE` x the first pass's size and
             add its boxes of hands at least :data:`LARGE_HAND_SIDE` of the frame's longer side
             (hands close to the camera, larger than any in the training scenes, which the first
-            pass scores low or boxes badly); a quarter to two fifths more detector time (a 640x480 frame
-            on the 2-core VM: 9.0 -> 11.1 ms at 1 thread, 6.7 -> 9.4 ms at 2). None (default):
-            on when the model file has a free input size (the shipped one has); True with a
-            fixed-size file is a ValueError.
+            pass scores low or boxes badly); a quarter to two fifths more detector time (a 640x480
+            frame on the 2-core VM: 9.0 -> 11.1 ms at 1 thread, 6.7 -> 9.4 ms at 2 in session 26;
+            since session 27, its canvas cut from the first pass's, the pass adds 1.2-1.9 ms at 2
+            threads). None (default): on when the model file has a free input size (the shipped
+            one has); True with a fixed-size file is a ValueError.
     """
 
     default_file = "detector.onnx"
