@@ -294,15 +294,16 @@ class HandDetector(OnnxStage):
         swap = turn % 2 == 1 and self.any_size and (img.shape[0] > img.shape[1]) != (self.height > self.width)
         first = self._canvas(img, 1.0, swap)
         dets = self._run_pass(first, 1.0, thr, max_detections)
+        side = float(max(img.shape[:2]))
         if self.small_hands and first[1] < 1.0:  # a frame no larger than the input has nothing finer to show
             fine = self._run_pass(self._canvas(img, SMALL_HAND_SCALE, swap), SMALL_HAND_SCALE, thr, max_detections)
-            dets = merge_pass(dets, fine, float(max(img.shape[:2])), max_detections, max_side=SMALL_HAND_SIDE)
+            dets = merge_pass(dets, fine, side, max_detections, max_side=SMALL_HAND_SIDE)
         if self.large_hands:
             # at the calibrated threshold at least: the tracker asks for low detections (down to
             # 0.2) for its landmark check, and the coarse pass's low ones are mostly forearms
             coarse = self._run_pass(self._canvas(img, LARGE_HAND_SCALE, swap, first=first), LARGE_HAND_SCALE,
                                     max(thr, self.default_threshold), max_detections)
-            dets = merge_large_hands(dets, coarse, float(max(img.shape[:2])), max_detections)
+            dets = merge_large_hands(dets, coarse, side, max_detections)
         if turn % 4 == 0:
             return dets
         inv = invert_affine(a)

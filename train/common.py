@@ -316,6 +316,14 @@ class LoopClock:
         weights, which would otherwise shorten the budget of the run it measures)."""
         self.seg_start += seconds
 
+    def excluded(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)``, its time left out of the training minutes (:meth:`exclude`)."""
+        t = time.time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.exclude(time.time() - t)
+
     def evaluated(self) -> None:
         """A validation ran now: the next one is due ``cfg.eval_every_min`` minutes later."""
         self.last_eval = self.state["minutes"]

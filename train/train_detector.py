@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -263,9 +262,7 @@ def train(cfg: DetTrainConfig) -> dict:
         log.info("val step %d %.1f min: AP@0.5 %.3f recall %.3f FP/frame %.3f (thr %.2f)", state["step"],
                  state["minutes"], m["ap50"], m["recall"], m["fp_per_frame"], cfg.threshold)
         if ema:
-            t = time.time()  # out of the budget, as in train_landmarks
-            e = evaluate_scenes(ema.net, val_scenes, codec, device, cfg.threshold)
-            clock.exclude(time.time() - t)
+            e = clock.excluded(evaluate_scenes, ema.net, val_scenes, codec, device, cfg.threshold)
             m.update({f"ema_{k}": v for k, v in e.items() if k != "threshold"})
             log.info("val step %d weight average: AP@0.5 %.3f recall %.3f FP/frame %.3f", state["step"],
                      e["ap50"], e["recall"], e["fp_per_frame"])

@@ -302,9 +302,7 @@ def train(cfg: TrainConfig) -> dict:
                  state["step"], state["minutes"], m["pck05"], m["pck10"], m["pck20"], m["side_acc"], m["heat_peak"])
         if ema:
             # the average's validation stays out of the budget: the run it measures trains as long
-            t = time.time()
-            e = evaluate_crops(ema.net, val_items, codec, device)
-            clock.exclude(time.time() - t)
+            e = clock.excluded(evaluate_crops, ema.net, val_items, codec, device)
             m.update({f"ema_{k}": v for k, v in e.items()})
             log.info("val step %d weight average: PCK@0.05 %.3f PCK@0.1 %.3f PCK@0.2 %.3f side %.3f",
                      state["step"], e["pck05"], e["pck10"], e["pck20"], e["side_acc"])
