@@ -27,6 +27,13 @@ class AugmentConfig:
     flip_p: float = 0.5
     negative_p: float = 0.12
     edge_negative_p: float = 0.3    # share of the negatives that are a hand leaving the frame
+    # share of the positive crops that show a hand partly past a frame edge (a hand at the side of
+    # the frame, or close to the camera): the tracker keeps such a hand when enough of it is in
+    # view. The edge leaves U(edge_positive_gone) of its visible points outside; the negatives'
+    # edge takes 60-100%, so the two never meet. 0 (every preset): the crops and their random
+    # draws are those of the models trained before the option existed.
+    edge_positive_p: float = 0.0
+    edge_positive_gone: tuple[float, float] = (0.1, 0.45)
     photometric: bool = True
     occlusion_p: float = 0.3
     blur_p: float = 0.2
@@ -70,15 +77,19 @@ def augment_preset(name: str) -> AugmentConfig:
         raise ValueError(f"--augment {name!r}: unknown, expected one of {sorted(AUGMENT_PRESETS)}") from None
 
 
-def presence_label(kps: np.ndarray, vis: np.ndarray, size: int, roi_scale: float) -> int:
-    """1 when >= 75% of the visible points lie inside the crop and the hand is not tiny."""
+def presence_label(kps: np.ndarray, vis: np.ndarray, size: int, roi_scale: float,
+                   min_inside: float = 0.75) -> int:
+    """1 when a share >= ``min_inside`` of the visible points lie inside the crop and the hand is
+    not tiny. The default asks most of the hand (a crop placed off the hand is no hand); a hand cut
+    by the frame edge (``AugmentConfig.edge_positive_p``) is labelled with 0.5: what is in view is
+    in the right place, only the frame ends."""
     v = vis > 0
     if v.sum() == 0:
         return 0
     p = kps[v]
     inside = ((p >= 0) & (p < size)).all(1).mean()
     extent = float((p.max(0) - p.min(0)).max())
-    return int(inside >= 0.75 and extent >= 0.2 * size)
+    return int(inside >= min_inside and extent >= 0.2 * size)
 
 
 def sample_roi(rec: HandRecord, cfg: AugmentConfig, rng: np.random.Generator,
@@ -264,6 +275,8 @@ def sample_crop(image: np.ndarray, rec: HandRecord, size: int, cfg: AugmentConfi
     """
     negative = train and rng.random() < cfg.negative_p
     edge = negative and rng.random() < cfg.edge_negative_p  # the usual crop, then the frame edge
+    # (drawn only when asked for, so that runs without it take the same random numbers as before)
+    edge_pos = train and not negative and cfg.edge_positive_p > 0 and rng.random() < cfg.edge_positive_p
     roi = sample_roi(rec, cfg, rng, negative and not edge) if train else roi_from_keypoints(
         rec.keypoints, rec.visible, cfg.roi_scale)
     border = (0, 0, 0)
@@ -272,8 +285,9 @@ def sample_crop(image: np.ndarray, rec: HandRecord, size: int, cfg: AugmentConfi
     crop, m = warp_crop(image, roi, size, border)
     kps = transform_points(rec.keypoints, m)
     gone = np.zeros(len(kps), bool)
-    if edge:
-        crop, gone = cut_at_frame_edge(crop, m, rec, border, rng)
+    if edge or edge_pos:
+        crop, gone = cut_at_frame_edge(crop, m, rec, border, rng,
+                                       cfg.edge_positive_gone if edge_pos else (0.6, 1.0))
     side = rec.handedness
     if train and cfg.lowres_p and rng.random() < cfg.lowres_p:
         crop = lowres(crop, roi.size, rng, cfg.lowres_side)
@@ -281,7 +295,8 @@ def sample_crop(image: np.ndarray, rec: HandRecord, size: int, cfg: AugmentConfi
         crop, kps, side = flip_crop(crop, kps, side)
     inside = ((kps >= 0) & (kps <= size - 1)).all(1) & ~gone
     vis = (rec.visible > 0) & inside
-    presence = presence_label(np.where(gone[:, None], -1.0, kps), rec.visible, size, cfg.roi_scale)
+    presence = presence_label(np.where(gone[:, None], -1.0, kps), rec.visible, size, cfg.roi_scale,
+                              0.5 if edge_pos else 0.75)
     if train and cfg.photometric:
         crop = photometric(crop, cfg, rng, occluder_src)
     return {"crop": crop, "keypoints": kps, "visible": vis.astype(np.float32),

@@ -51,6 +51,8 @@ class TrainConfig(LoopConfig):
     augment: str = "tracker"     # train.augment.AUGMENT_PRESETS: "tracker" (shipped models), "light" (short runs),
                                  # "degraded" (fine-tunes toward grey, noisy, JPEG-damaged images)
     lowres_p: float = 0.0        # share of crops made to look like a small hand's (train.augment.lowres)
+    edge_positive_p: float = 0.0  # share of hand crops cut by a frame edge that still count as a hand
+                                  # (train.augment.AugmentConfig.edge_positive_p; hands at the frame's side)
     small_hand_weight: float = 1.0  # sampling weight of hands whose box side is under small_hand_px
     small_hand_px: float = 96.0     # (photo pixels, the PCK normaliser); 1.0 = every hand equally often
     progressive_size: int = 0    # > 0: train on crops of this size first (progressive resizing; the net is fully
@@ -234,9 +236,11 @@ def train(cfg: TrainConfig) -> dict:
     aug = augment_preset(cfg.augment)
     if not 0.0 <= cfg.lowres_p <= 1.0:
         raise ValueError(f"--lowres-p {cfg.lowres_p}: expected a share in [0, 1]")
+    if not 0.0 <= cfg.edge_positive_p <= 1.0:
+        raise ValueError(f"--edge-positive-p {cfg.edge_positive_p}: expected a share in [0, 1]")
     if cfg.small_hand_weight <= 0:
         raise ValueError(f"--small-hand-weight {cfg.small_hand_weight}: expected > 0")
-    aug = replace(aug, lowres_p=cfg.lowres_p)
+    aug = replace(aug, lowres_p=cfg.lowres_p, edge_positive_p=cfg.edge_positive_p)
     if cfg.progressive_size and not (cfg.heatmap_stride <= cfg.progressive_size < cfg.input_size
                                      and cfg.progressive_size % cfg.heatmap_stride == 0):
         raise ValueError(f"--progressive-size {cfg.progressive_size}: expected a multiple of --heatmap-stride "

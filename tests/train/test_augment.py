@@ -90,6 +90,83 @@ def test_edge_negatives_cut_the_hand_at_a_frame_edge():
     assert min(n_gone) >= 0.6 * 17 - 1   # most of the hand is past the edge in every crop
 
 
+
+def spread_hand():
+    """Like :func:`drawn_hand`, with every pair of points >= 6 px apart along both image axes, so
+    an edge halfway between two of them keeps clear of both squares."""
+    img = np.full((224, 224, 3), 128, np.uint8)
+    i = np.arange(17)
+    kps = np.stack([64 + 6 * i, 64 + 6 * ((5 * i) % 17)], 1).astype(np.float32)
+    for k, c in zip(kps.astype(int), COLORS):
+        img[k[1] - 2:k[1] + 3, k[0] - 2:k[0] + 3] = c
+    return img, HandRecord(image=None, keypoints=kps, visible=np.ones(17, np.float32), handedness=LEFT)
+
+
+def test_edge_positives_cut_a_little_of_the_hand_and_stay_hands():
+    """A hand partly past a frame edge (edge_positive_p): the points past the edge lose their
+    pixels and their heatmap weight (not visible), the others keep both, and the crop is still a
+    hand. The share past the edge stays within edge_positive_gone, under the negatives' 60%."""
+    img, rec = spread_hand()
+    rng = np.random.default_rng(7)
+    cfg = AugmentConfig(photometric=False, flip_p=0.0, negative_p=0.0, edge_positive_p=1.0,
+                        full_rotation_p=0.0, scale_range=(1.0, 1.0), shift_sigma=0.0)
+    n_gone = []
+    for _ in range(30):
+        s = sample_crop(img, rec, 128, cfg, rng)
+        assert s["presence"] == 1
+        crop, kps = s["crop"].astype(int), s["keypoints"]
+        inside = ((kps >= 2) & (kps <= 125)).all(1)
+        assert inside.all()              # no jitter: only the edge removes points
+        kept = s["visible"] > 0
+        n_gone.append(int((~kept).sum()))
+        for k in np.flatnonzero(kept):
+            x, y = np.round(kps[k]).astype(int)
+            assert np.abs(crop[y, x] - COLORS[k]).max() <= 40, k
+        past = {tuple(crop[y, x]) for x, y in np.round(kps[~kept]).astype(int)}
+        assert len(past) == 1, past
+    assert min(n_gone) >= 2 and max(n_gone) <= np.ceil(0.45 * 17)
+    assert len(set(n_gone)) > 2         # the share varies
+
+
+@pytest.mark.parametrize("edge_positive_p, hands_cut", [(0.0, 0), (0.5, (8, 22)), (1.0, 30)])
+def test_edge_positive_p_is_the_share_of_positive_crops_cut(edge_positive_p, hands_cut):
+    img, rec = drawn_hand()
+    rng = np.random.default_rng(11)
+    cfg = AugmentConfig(photometric=False, flip_p=0.0, negative_p=0.0, edge_positive_p=edge_positive_p,
+                        full_rotation_p=0.0, scale_range=(1.0, 1.0), shift_sigma=0.0)
+    cut = sum(bool((sample_crop(img, rec, 128, cfg, rng)["visible"] == 0).any()) for _ in range(30))
+    lo, hi = hands_cut if isinstance(hands_cut, tuple) else (hands_cut, hands_cut)
+    assert lo <= cut <= hi
+
+
+def test_edge_positive_p_off_takes_the_same_random_draws_as_before():
+    """Every preset leaves it off, and off it draws nothing: older recipes get the same crops. The
+    golden number is the generator's next draw after 8 crops, taken with the code before the
+    option existed (it depends on how many numbers were drawn, not on pixels or the platform)."""
+    assert all(p.edge_positive_p == 0.0 for p in AUGMENT_PRESETS.values())
+    img, rec = drawn_hand()
+    rng = np.random.default_rng(3)
+    for _ in range(8):
+        sample_crop(img, rec, 96, AugmentConfig(), rng)
+    assert rng.random() == pytest.approx(0.6637430301546088, abs=1e-15)
+    rng = np.random.default_rng(3)
+    for _ in range(8):
+        sample_crop(img, rec, 96, replace(AugmentConfig(), edge_positive_p=0.5), rng)
+    assert rng.random() != pytest.approx(0.6637430301546088, abs=1e-15)   # on, it draws
+
+
+@pytest.mark.parametrize("inside, min_inside, label", [
+    (17, 0.75, 1), (13, 0.75, 1), (12, 0.75, 0), (9, 0.5, 1), (8, 0.5, 0), (0, 0.5, 0),
+])
+def test_presence_label_share_inside(inside, min_inside, label):
+    from train.augment import presence_label
+    kps = np.stack([np.linspace(10, 100, 17), np.full(17, 50.0)], 1)
+    kps[inside:] = -1.0                  # past the crop
+    if inside:
+        kps[0] = (10, 50)
+        kps[inside - 1] = (100, 50)      # what is in view spans 90 px: not tiny
+    assert presence_label(kps, np.ones(17), 128, 1.6, min_inside) == label
+
 @pytest.mark.parametrize("shape", [(160, 160, 3), (48, 64, 3), (600, 40, 3)])   # the last: bigger than the field
 def test_gaussian_noise_is_standard_normal_and_varies(shape):
     from train.augment import gaussian_noise

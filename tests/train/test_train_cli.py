@@ -217,6 +217,8 @@ def test_make_sampler_draws_small_hands_as_often_as_asked_and_refuses_ddp():
 @pytest.mark.parametrize("args, message", [
     (["--lowres-p", "1.5"], "--lowres-p 1.5: expected a share in [0, 1]"),
     (["--lowres-p", "-0.1"], "--lowres-p -0.1: expected a share in [0, 1]"),
+    (["--edge-positive-p", "1.2"], "--edge-positive-p 1.2: expected a share in [0, 1]"),
+    (["--edge-positive-p", "-0.5"], "--edge-positive-p -0.5: expected a share in [0, 1]"),
     (["--small-hand-weight", "0"], "--small-hand-weight 0.0: expected > 0"),
     (["--progressive-size", "130"], "--progressive-size 130: expected a multiple of --heatmap-stride 4 below --input-size 128"),
     (["--progressive-size", "98"], "--progressive-size 98: expected a multiple of --heatmap-stride 4"),
@@ -232,10 +234,11 @@ def test_trains_with_lowres_crops_and_small_hand_sampling(tmp_path):
     data = tiny_coco(tmp_path / "data")
     train(TrainConfig(data=str(data), out=str(tmp_path / "run"), input_size=64, batch_size=4, workers=0, threads=1,
                       eval_hands=6, minutes=5, warmup_steps=1, max_steps=2, lowres_p=1.0, small_hand_weight=2.0,
-                      small_hand_px=1000.0))
+                      small_hand_px=1000.0, edge_positive_p=1.0))
     ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert ck["state"]["step"] == 2
     assert ck["train_config"]["lowres_p"] == 1.0 and ck["train_config"]["small_hand_weight"] == 2.0
+    assert ck["train_config"]["edge_positive_p"] == 1.0
     assert "small-hand sampling: 12 of 12 hands under 1000 px" in (tmp_path / "run" / "train.log").read_text()
 
 
