@@ -113,25 +113,38 @@ def sample_roi(rec: HandRecord, cfg: AugmentConfig, rng: np.random.Generator,
     return Roi(base.cx + float(shift[0]), base.cy + float(shift[1]), float(size), float(angle))
 
 
-def cut_at_frame_edge(crop: np.ndarray, m: np.ndarray, rec: HandRecord, border: tuple,
-                      rng: np.random.Generator, gone_range: tuple[float, float] = (0.6, 1.0)):
-    """The crop of a hand leaving the frame, as the tracker sees it: a frame edge (a line
-    parallel to an image side) cuts through the hand, and everything past it becomes ``border``.
+def frame_edge(rec: HandRecord, rng: np.random.Generator, gone_range: tuple[float, float]):
+    """A frame edge through ``rec``'s hand: a line parallel to an image side that leaves a share
+    ``U(gone_range)`` of the visible keypoints past it. The edge lies halfway between the last
+    point kept and the first one gone (no point on it).
 
-    The edge leaves a share ``U(gone_range)`` of the visible keypoints outside the frame (and
-    ``crop`` shows what remains: border, background, a sliver of hand), which is what made the
-    v0.4 presence head keep "ghost" tracks at the edge of the frame. Returns (new crop, (17,) bool
-    keypoints past the edge). ``m``: the 2x3 image->crop matrix of ``crop``."""
+    Returns (axis, sign, cut, gone): image pixels p with ``sign * p[axis] > cut`` are past the
+    edge (axis 0: x, 1: y); ``gone``: (17,) bool keypoints past it. None when fewer than 2 points
+    are visible (no edge to draw)."""
     v = rec.visible > 0
     if v.sum() < 2:
-        return crop, np.zeros(len(rec.keypoints), bool)
+        return None
     axis, sign = int(rng.integers(2)), (1.0 if rng.random() < 0.5 else -1.0)
     proj = sign * rec.keypoints[:, axis]          # larger = further out of the frame
-    # the edge lies halfway between the last point kept and the first one gone (no point on it)
     order = np.sort(proj[v])[::-1]
     g = int(np.clip(np.ceil(rng.uniform(*gone_range) * len(order)), 1, len(order)))
     cut = float(order[g - 1] + order[g]) / 2 if g < len(order) else float(order[-1]) - 1.0
-    gone = proj > cut
+    return axis, sign, cut, proj > cut
+
+
+def cut_at_frame_edge(crop: np.ndarray, m: np.ndarray, rec: HandRecord, border: tuple,
+                      rng: np.random.Generator, gone_range: tuple[float, float] = (0.6, 1.0)):
+    """The crop of a hand at the frame's edge, as the tracker sees it: a frame edge
+    (:func:`frame_edge`) cuts through the hand, and everything past it becomes ``border``.
+
+    With the default ``gone_range`` most of the hand has left (``crop`` shows border, background,
+    a sliver of hand): the negatives that stopped the v0.4 presence head keeping "ghost" tracks at
+    the edge of the frame; ``AugmentConfig.edge_positive_gone`` makes the positives. Returns (new
+    crop, (17,) bool keypoints past the edge). ``m``: the 2x3 image->crop matrix of ``crop``."""
+    edge = frame_edge(rec, rng, gone_range)
+    if edge is None:
+        return crop, np.zeros(len(rec.keypoints), bool)
+    axis, sign, cut, gone = edge
     n = crop.shape[0]
     # image coordinate along ``axis`` of every crop pixel (inverse of the image->crop affine)
     grid = np.stack(np.meshgrid(np.arange(n), np.arange(n)), -1)            # (n, n, 2) x, y
@@ -139,6 +152,28 @@ def cut_at_frame_edge(crop: np.ndarray, m: np.ndarray, rec: HandRecord, border: 
     out = crop.copy()
     out[along > cut] = border
     return out, gone
+
+
+def cut_photo_at_edge(image: np.ndarray, rec: HandRecord, rng: np.random.Generator,
+                      gone_range: tuple[float, float]):
+    """The photo itself ending at a frame edge through the hand (:func:`frame_edge`): the part past
+    the edge is sliced off, as a camera frame ends, so the runtime's crop pads it as it pads any
+    frame edge. Returns (photo, hand): ``hand`` is ``rec`` in the new photo's pixels with the
+    points past the edge not visible; (image, rec) unchanged when no edge can be drawn."""
+    edge = frame_edge(rec, rng, gone_range)
+    if edge is None:
+        return image, rec
+    axis, sign, cut, gone = edge
+    n = image.shape[1 - axis]
+    if sign > 0:                                   # pixels whose centre is past x (or y) = cut go
+        lo, hi = 0, int(np.clip(np.floor(cut) + 1, 1, n))
+    else:
+        lo, hi = int(np.clip(np.ceil(-cut), 0, n - 1)), n
+    out = image[:, lo:hi] if axis == 0 else image[lo:hi]
+    kps = rec.keypoints.copy()
+    kps[:, axis] -= lo
+    return np.ascontiguousarray(out), replace(rec, keypoints=kps,
+                                              visible=(rec.visible * ~gone).astype(np.float32))
 
 
 _NOISE_FIELD: np.ndarray | None = None  # per process, from a fixed seed (see gaussian_noise)

@@ -9,6 +9,9 @@ PCK@0.05/0.1/0.2, AUC@0.2, NME(palm), per-keypoint PCK@0.1, handedness accuracy 
 hands and those with label score >= 0.9) and presence AUC (against crops that cut the hand off).
 ``--full-rotation`` crops at uniformly random angles instead (robustness, not the headline figures);
 for detector and acquisition it pastes the scenes' photos at any angle (hands pointing down).
+``--edge-cut 0.1,0.45`` ends each photo at a frame edge through its hand (that share of its points
+outside): PCK on the points in view and ``presence_rate@0.5``, the share of such hands the tracker
+keeps (``--edge-cut 0.6,0.99``: hands that have mostly left, which it should let go).
 ``--condition grey`` (jpeg, noise, dark, ...) degrades the detector and acquisition scenes as
 ``python -m bench robustness`` degrades photos, to compare detectors on damaged frames.
 
@@ -46,7 +49,7 @@ from tracker.landmarks import LandmarkModel
 from tracker.metrics import (auc, average_precision, handedness_accuracy, match_detection_boxes, match_detections,
                              nme_palm, normalized_errors, per_keypoint_pck, pck, roc_auc)
 
-from .augment import AugmentConfig, sample_roi
+from .augment import AugmentConfig, cut_photo_at_edge, sample_roi
 from .data import UNKNOWN, ImageCache, load_records, load_train_val
 
 log = logging.getLogger("evaluate")
@@ -106,30 +109,39 @@ def _write_picture(path, image, option: str) -> None:
 
 
 def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batch: int = 64,
-                       worst_grid: str | Path | None = None, full_rotation: bool = False) -> dict:
+                       worst_grid: str | Path | None = None, full_rotation: bool = False,
+                       edge_cut: tuple[float, float] | None = None) -> dict:
     """Figures of the module docstring (a dict, see ``assets/eval_landmarks.json``); with
     ``worst_grid`` also a picture of the worst-predicted labelled hands (:func:`draw_worst_hands`).
     ``full_rotation``: every crop at a uniformly random angle instead of near upright, the
     crops the tracker makes when its last landmarks were badly oriented (a robustness figure; the
-    headline figures use upright crops)."""
+    headline figures use upright crops). ``edge_cut`` (low, high): each photo ends at a frame edge
+    through its hand that leaves a share U(low, high) of the visible points outside
+    (:func:`train.augment.cut_photo_at_edge`): a hand at the side of the frame. The crop still
+    comes from all the points (as from the tracker's last landmarks), PCK counts the points in
+    view (normalised by the whole hand's box), and ``presence_rate@0.5`` is the share of hands
+    the tracker would keep at its default presence threshold."""
     rng = np.random.default_rng(seed)
     cfg = replace(EVAL_JITTER, full_rotation_p=1.0) if full_rotation else EVAL_JITTER
-    preds, sides, pres_pos, pres_neg = [], [], [], []
+    preds, sides, pres_pos, pres_neg, gts, viss, norms = [], [], [], [], [], [], []
     for s in range(0, len(records), batch):
         chunk = records[s:s + batch]
         for rec in chunk:
-            img = cache[rec.image]
-            pos = sample_roi(rec, cfg, rng)
+            img, norm_side, whole = cache[rec.image], rec.norm_side, rec.visible
+            if edge_cut is not None:
+                img, rec = cut_photo_at_edge(img, rec, rng, edge_cut)
+            pos = sample_roi(replace(rec, visible=whole), cfg, rng)
             neg = sample_roi(rec, cfg, rng, negative=True)
             r_pos, r_neg = model(img, [pos, neg])
             preds.append(r_pos.keypoints)
             sides.append(r_pos.right_prob)
             pres_pos.append(r_pos.presence)
             pres_neg.append(r_neg.presence)
+            gts.append(rec.keypoints)
+            viss.append(rec.visible)
+            norms.append(norm_side)
     pred = np.stack(preds)
-    gt = np.stack([r.keypoints for r in records])
-    vis = np.stack([r.visible for r in records])
-    norm = np.array([r.norm_side for r in records])
+    gt, vis, norm = np.stack(gts), np.stack(viss), np.array(norms)
     # headline figures on the labelled hand of each photo (hands21 val: 7,992); the extra
     # ``source: "mediapipe"`` hands are reported beside them
     main = np.array([r.source == "dataset" for r in records])
@@ -159,11 +171,13 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
         "handedness_acc": handedness_accuracy(side_pred, side_gt, known),
         "handedness_acc_score>=0.9": handedness_accuracy(side_pred, side_gt, known & (side_sc >= 0.9)),
         "presence_auc": roc_auc(np.r_[pres_pos, pres_neg], np.r_[np.ones(len(pres_pos)), np.zeros(len(pres_neg))]),
+        "presence_rate@0.5": float(np.mean(pres_pos >= 0.5)),
         **extra,
         "pck_box": "annotation bbox (21 visible points), longest side",
         "crops": "GT keypoints -> roi_from_keypoints, jitter: scale x U(0.9,1.15), shift N(0,0.05), "
                  + ("angle U(-180,180deg)" if full_rotation else "angle N(0,10deg)"),
         "full_rotation": full_rotation,
+        "edge_cut": list(edge_cut) if edge_cut is not None else None,
         "model_version": model.meta.get("model_version"),
     }
 
@@ -438,6 +452,17 @@ def _hand_frac(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _edge_cut(text: str) -> tuple[float, float]:
+    """``--edge-cut LOW,HIGH``: share of a hand's points past the frame edge, 0 <= LOW < HIGH < 1."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH such as 0.1,0.45, got {text!r}") from None
+    if not 0.0 <= lo < hi < 1.0:
+        raise argparse.ArgumentTypeError(f"need 0 <= LOW < HIGH < 1, got {text!r}")
+    return lo, hi
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -528,6 +553,9 @@ def main(argv=None):
                     help="landmarks: crops at uniformly random angles (robustness), not near upright; "
                          "detector, acquisition: scenes whose photos are pasted at any angle (hands pointing "
                          "down or sideways), not N(0, 30 deg); --calibrate still uses upright scenes")
+    ap.add_argument("--edge-cut", type=_edge_cut, default=None, metavar="LOW,HIGH",
+                    help="landmarks: each photo ends at a frame edge through its hand, leaving that share of its "
+                         "points outside (e.g. 0.1,0.45: a hand at the side of the frame)")
     ap.add_argument("--condition", default="clean",
                     help="detector, acquisition: degrade the scenes (and photos) as bench robustness does: grey, "
                          "jpeg (quality 10), noise (sigma 15), dark, blur, ... (default clean); --calibrate "
@@ -538,6 +566,9 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.calibration_scenes is not None and not a.calibrate:
         ap.error("--calibration-scenes needs --calibrate (it sets how many scenes the threshold is picked on)")
+    if a.edge_cut is not None and a.kind != "landmarks":
+        ap.error("--edge-cut applies to landmarks (the tracker at the frame's edge: python -m bench robustness "
+                 "--video-conditions zoom2)")
     if a.condition != "clean":
         if a.kind == "landmarks":
             ap.error("--condition applies to detector and acquisition (landmarks under damaged photos: "
@@ -555,7 +586,8 @@ def main(argv=None):
         cache = ImageCache(recs)
         if a.kind == "landmarks":
             res = evaluate_landmarks(LandmarkModel(a.model, threads=a.threads, flip_test=a.flip_test), recs, cache,
-                                     worst_grid=a.worst_grid, full_rotation=a.full_rotation)
+                                     worst_grid=a.worst_grid, full_rotation=a.full_rotation,
+                                     edge_cut=a.edge_cut)
             res["flip_test"] = a.flip_test
         elif a.kind == "acquisition":
             from tracker.hand_tracker import HandTracker

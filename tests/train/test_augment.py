@@ -155,6 +155,34 @@ def test_edge_positive_p_off_takes_the_same_random_draws_as_before():
     assert rng.random() != pytest.approx(0.6637430301546088, abs=1e-15)   # on, it draws
 
 
+
+@pytest.mark.parametrize("gone_range", [(0.1, 0.45), (0.6, 1.0)])
+def test_cut_photo_at_edge_ends_the_photo_between_kept_and_gone_points(gone_range):
+    """The photo is sliced at the edge (all four sides over the draws); the hand's points move with
+    the slice, those in view keep their colours there, those past it lie outside the new photo
+    and are not visible; the share gone follows ``gone_range``."""
+    from train.augment import cut_photo_at_edge
+    img, rec = spread_hand()
+    rng = np.random.default_rng(4)
+    sides = set()
+    for _ in range(24):
+        out, hand = cut_photo_at_edge(img, rec, rng, gone_range)
+        h, w = out.shape[:2]
+        assert (h == 224) != (w == 224)                      # one axis cut
+        kept = hand.visible > 0
+        n_gone = 17 - int(kept.sum())
+        assert np.floor(gone_range[0] * 17) <= n_gone <= np.ceil(gone_range[1] * 17)
+        for k in np.flatnonzero(kept):
+            x, y = np.round(hand.keypoints[k]).astype(int)
+            assert 0 <= x < w and 0 <= y < h
+            np.testing.assert_array_equal(out[y, x], COLORS[k])
+        gone = hand.keypoints[~kept]
+        assert (((gone < -0.5) | (gone > np.array([w, h]) - 0.5)).any(1)).all()
+        moved = hand.keypoints - rec.keypoints
+        assert np.allclose(moved, moved[0]) and (moved[0] <= 0).all()   # a slice off the start shifts them
+        sides.add((w < 224, bool(moved[0].any())))
+    assert len(sides) == 4
+
 @pytest.mark.parametrize("inside, min_inside, label", [
     (17, 0.75, 1), (13, 0.75, 1), (12, 0.75, 0), (9, 0.5, 1), (8, 0.5, 0), (0, 0.5, 0),
 ])

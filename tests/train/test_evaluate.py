@@ -84,6 +84,52 @@ def test_full_rotation_turns_the_crops_round_the_circle(full_rotation, lo_deg, h
     assert res["full_rotation"] is full_rotation and res["pck@0.1"] == pytest.approx(1.0)
 
 
+class PlacedOracle:
+    """Knows each photo's hand in the uncut photo's pixels and where its first pixel was (green:
+    x, red: y, see :func:`_placed_photo`), so it answers in the cut photo's pixels; keeps the
+    photo shapes it saw and calls the hand present only in an uncut photo."""
+
+    meta = {"model_version": "placed-oracle"}
+
+    def __init__(self, truth):
+        self.truth, self.shapes = truth, []
+
+    def __call__(self, img, rois):
+        self.shapes.append(img.shape[:2])
+        kp = self.truth[int(img[0, 0, 0])] - img[0, 0, 1:].astype(np.float32)
+        pos = SimpleNamespace(keypoints=kp, right_prob=1.0, presence=0.9 if img.shape[:2] == (200, 200) else 0.3)
+        return [pos, SimpleNamespace(keypoints=None, right_prob=0.5, presence=0.1)]
+
+
+def _placed_photo(i):
+    img = np.zeros((200, 200, 3), np.uint8)
+    img[..., 0] = i
+    img[..., 1] = np.arange(200)[None, :]
+    img[..., 2] = np.arange(200)[:, None]
+    return img
+
+
+@pytest.mark.parametrize("edge_cut, rate", [(None, 1.0), ((0.1, 0.45), 0.0), ((0.45, 0.6), 0.0)])
+def test_edge_cut_photos_end_at_an_edge_through_the_hand(edge_cut, rate):
+    """--edge-cut: every photo is cut (the oracle says "no hand" to cut photos), across x and y,
+    and PCK is figured in the cut photo's pixels (the oracle's answers, right there, score 1.0)."""
+    rng = np.random.default_rng(2)
+    recs, cache, truth = [], {}, {}
+    for i in range(40):
+        path = Path(f"img{i}.webp")
+        cache[path] = _placed_photo(i)
+        truth[i] = _hand(rng)
+        recs.append(HandRecord(path, truth[i], np.ones(17, np.float32), RIGHT, 0.95, i))
+    model = PlacedOracle(truth)
+    res = evaluate_landmarks(model, recs, cache, edge_cut=edge_cut)
+    assert res["pck@0.1"] == pytest.approx(1.0) and res["presence_rate@0.5"] == rate
+    assert res["edge_cut"] == (None if edge_cut is None else list(edge_cut))
+    cut = [s for s in model.shapes if s != (200, 200)]
+    assert len(cut) == (0 if edge_cut is None else 40)
+    if edge_cut:
+        assert {s[0] < 200 for s in cut} == {True, False}     # cut across x and across y
+
+
 class BigHandsOnly:
     """A fake detector: finds the hands larger than 0.2 of the frame and adds one false box."""
 
@@ -270,6 +316,9 @@ def test_hand_frac_option(text, frac):
                                             "--low-detection-keypoint-score must be a number"),
                                            (["acquisition", "--refine-score", "1.5"], "--refine-score must be in [0, 1]"),
                                            (["detector", "--scenes", "0"], "--scenes must be >= 1"),
+                                           (["landmarks", "--edge-cut", "0.5,0.2"], "need 0 <= LOW < HIGH < 1"),
+                                           (["landmarks", "--edge-cut", "half"], "expected LOW,HIGH"),
+                                           (["detector", "--edge-cut", "0.1,0.4"], "--edge-cut applies to landmarks"),
                                            (["detector", "--calibrate", "--calibration-scenes", "-5"],
                                             "--calibration-scenes must be >= 1"),
                                            (["detector", "--calibration-scenes", "many"],
