@@ -59,7 +59,7 @@ import numpy as np
 from .association import HandAssociator, Measurement, Track
 from .geometry import Roi, crop_matrix, hand_angle, invert_affine, roi_from_keypoints, transform_points
 from .keypoints import NUM_KEYPOINTS
-from .smoothing import make_filter
+from .smoothing import load_filterpy, make_filter
 
 log = logging.getLogger(__name__)
 
@@ -596,6 +596,7 @@ class HandTracker:
     def _reset(self) -> None:
         o = self.options
         if o.smoothing:
+            load_filterpy()      # its import (~1 s) here, not on the first tracked hand's frame
             factory = lambda: make_filter("kalman", strength=o.smoothing_strength)  # noqa: E731
         else:
             factory = lambda: make_filter("none")  # noqa: E731

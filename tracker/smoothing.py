@@ -34,13 +34,21 @@ import logging
 import math
 
 import numpy as np
-from filterpy.common import Q_discrete_white_noise
 
 from .keypoints import NUM_KEYPOINTS, palm_size
 
 log = logging.getLogger(__name__)
 
 FILTER_KINDS = ("kalman", "none")
+
+
+def load_filterpy():
+    """filterpy's ``Q_discrete_white_noise``, imported on first use. Importing filterpy loads its
+    whole package and with it scipy.stats (~1 s on a 2-core machine), which ``import tracker``
+    (the CLI's --help, the training code, the benchmarks) need not pay. :class:`HandTracker` calls
+    this when it is made with smoothing on, so no frame waits for the import."""
+    from filterpy.common import Q_discrete_white_noise
+    return Q_discrete_white_noise
 
 
 class NoFilter:
@@ -139,7 +147,7 @@ class KalmanKeypointFilter:
         q = self._q_cache.get(key)
         if q is None:
             # filterpy's discrete white noise model with unit variance; scaled per point below.
-            q = Q_discrete_white_noise(dim=self.order, dt=dt, var=1.0)
+            q = load_filterpy()(dim=self.order, dt=dt, var=1.0)
             if len(self._q_cache) > 64:
                 self._q_cache.clear()
             self._q_cache[key] = q

@@ -192,3 +192,21 @@ def test_points_left_out_move_with_the_hand_and_do_not_drift():
     for i in range(60, 70):
         out = f.update(far, scores, t_s=i / FPS)
     assert np.linalg.norm(out[7] - far[7]) < 5.0
+
+
+@pytest.mark.parametrize("smoothing, loaded", [(True, True), (False, False)])
+def test_filterpy_loads_when_a_smoothing_tracker_is_made_not_on_import(smoothing, loaded):
+    """``import tracker`` leaves filterpy (and the scipy.stats it pulls in, ~1 s) unloaded; a tracker
+    made with smoothing loads it then, so its first tracked hand does not wait for the import."""
+    import subprocess
+    import sys
+    code = ("import sys, tracker\n"
+            "assert 'filterpy' not in sys.modules, 'loaded on import'\n"
+            "from tests.tracker.tracker_fakes import fake_tracker\n"
+            f"t = fake_tracker(smoothing={smoothing})\n"
+            "print('filterpy.common' in sys.modules)\n")
+    from pathlib import Path
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(loaded)
