@@ -130,8 +130,9 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
             img, norm_side, whole = cache[rec.image], rec.norm_side, rec.visible
             if edge_cut is not None:
                 img, rec = cut_photo_at_edge(img, rec, rng, edge_cut)
-            pos = sample_roi(replace(rec, visible=whole), cfg, rng)
-            neg = sample_roi(rec, cfg, rng, negative=True)
+            framed = replace(rec, visible=whole)      # crops framed by the whole hand, cut or not
+            pos = sample_roi(framed, cfg, rng)
+            neg = sample_roi(framed, cfg, rng, negative=True)
             r_pos, r_neg = model(img, [pos, neg])
             preds.append(r_pos.keypoints)
             sides.append(r_pos.right_prob)

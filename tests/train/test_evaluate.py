@@ -109,7 +109,7 @@ def _placed_photo(i):
     return img
 
 
-@pytest.mark.parametrize("edge_cut, rate", [(None, 1.0), ((0.1, 0.45), 0.0), ((0.45, 0.6), 0.0)])
+@pytest.mark.parametrize("edge_cut, rate", [(None, 1.0), ((0.1, 0.45), 0.0), ((0.45, 0.6), 0.0), ((0.9, 0.99), 0.0)])
 def test_edge_cut_photos_end_at_an_edge_through_the_hand(edge_cut, rate):
     """--edge-cut: every photo is cut (the oracle says "no hand" to cut photos), across x and y,
     and PCK is figured in the cut photo's pixels (the oracle's answers, right there, score 1.0)."""
