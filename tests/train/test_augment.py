@@ -65,6 +65,23 @@ def test_negatives_have_no_presence_and_photometric_keeps_shape():
     assert s["crop"].shape == (96, 96, 3) and s["crop"].dtype == np.uint8
 
 
+def check_cut_crop(s) -> np.ndarray:
+    """A 128-px crop of a drawn hand cut by a frame edge: its visible points show their own colour
+    and those in the crop but not visible all show one (the border's) colour. Returns the latter."""
+    crop, kps = s["crop"].astype(int), s["keypoints"]
+    inside = ((kps >= 2) & (kps <= 125)).all(1)
+    kept = s["visible"] > 0
+    gone = inside & ~kept
+    for k in np.flatnonzero(kept):
+        x, y = np.round(kps[k]).astype(int)
+        assert np.abs(crop[y, x] - COLORS[k]).max() <= 40, k
+    # past the edge every point shows the same border colour, so (the drawn colours all differ)
+    # at most one could still show its own by chance
+    past = {tuple(crop[y, x]) for x, y in np.round(kps[gone]).astype(int)}
+    assert len(past) <= 1, past
+    return gone
+
+
 def test_edge_negatives_cut_the_hand_at_a_frame_edge():
     """A hand leaving the frame: the points past the edge lose their pixels, those before keep
     them, and the crop is a negative."""
@@ -75,18 +92,7 @@ def test_edge_negatives_cut_the_hand_at_a_frame_edge():
     for _ in range(20):
         s = sample_crop(img, rec, 128, cfg, rng)
         assert s["presence"] == 0
-        crop, kps = s["crop"].astype(int), s["keypoints"]
-        inside = ((kps >= 2) & (kps <= 125)).all(1)
-        kept = s["visible"] > 0
-        gone = inside & ~kept
-        n_gone.append(gone.sum())
-        for k in np.flatnonzero(kept):
-            x, y = np.round(kps[k]).astype(int)
-            assert np.abs(crop[y, x] - COLORS[k]).max() <= 40, k
-        # past the edge every point shows the same border colour, so (the drawn colours all
-        # differ) at most one could still show its own by chance
-        past = {tuple(crop[y, x]) for x, y in np.round(kps[gone]).astype(int)}
-        assert len(past) == 1, past
+        n_gone.append(check_cut_crop(s).sum())
     assert min(n_gone) >= 0.6 * 17 - 1   # most of the hand is past the edge in every crop
 
 
@@ -114,16 +120,9 @@ def test_edge_positives_cut_a_little_of_the_hand_and_stay_hands():
     for _ in range(30):
         s = sample_crop(img, rec, 128, cfg, rng)
         assert s["presence"] == 1
-        crop, kps = s["crop"].astype(int), s["keypoints"]
-        inside = ((kps >= 2) & (kps <= 125)).all(1)
-        assert inside.all()              # no jitter: only the edge removes points
-        kept = s["visible"] > 0
-        n_gone.append(int((~kept).sum()))
-        for k in np.flatnonzero(kept):
-            x, y = np.round(kps[k]).astype(int)
-            assert np.abs(crop[y, x] - COLORS[k]).max() <= 40, k
-        past = {tuple(crop[y, x]) for x, y in np.round(kps[~kept]).astype(int)}
-        assert len(past) == 1, past
+        gone = check_cut_crop(s)
+        assert (gone == (s["visible"] == 0)).all()   # no jitter: only the edge removes points
+        n_gone.append(int(gone.sum()))
     assert min(n_gone) >= 2 and max(n_gone) <= np.ceil(0.45 * 17)
     assert len(set(n_gone)) > 2         # the share varies
 
