@@ -121,6 +121,9 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
     comes from all the points (as from the tracker's last landmarks), PCK counts the points in
     view (normalised by the whole hand's box), and ``presence_rate@0.5`` is the share of hands
     the tracker would keep at its default presence threshold."""
+    if edge_cut is not None and worst_grid:
+        # the grid draws the uncut photos: the keypoints of a photo cut at its left or top would be off
+        raise ValueError(f"--worst-grid {worst_grid}: not available with --edge-cut")
     rng = np.random.default_rng(seed)
     cfg = replace(EVAL_JITTER, full_rotation_p=1.0) if full_rotation else EVAL_JITTER
     preds, sides, pres_pos, pres_neg, gts, viss, norms = [], [], [], [], [], [], []

@@ -124,6 +124,9 @@ def test_edge_cut_photos_end_at_an_edge_through_the_hand(edge_cut, rate):
     res = evaluate_landmarks(model, recs, cache, edge_cut=edge_cut)
     assert res["pck@0.1"] == pytest.approx(1.0) and res["presence_rate@0.5"] == rate
     assert res["edge_cut"] == (None if edge_cut is None else list(edge_cut))
+    if edge_cut:
+        with pytest.raises(ValueError, match="--worst-grid g.png: not available with --edge-cut"):
+            evaluate_landmarks(model, recs, cache, edge_cut=edge_cut, worst_grid="g.png")
     cut = [s for s in model.shapes if s != (200, 200)]
     assert len(cut) == (0 if edge_cut is None else 40)
     if edge_cut:
