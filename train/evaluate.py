@@ -445,12 +445,18 @@ def _frac(hand_frac) -> list[float]:
     return [float(v) for v in (SceneConfig.hand_frac if hand_frac is None else hand_frac)]
 
 
-def _hand_frac(text: str) -> tuple[float, float]:
-    """``--hand-frac LOW,HIGH``: hand size / scene's longer side, 0 < LOW < HIGH <= 1.5."""
+def _low_high(text: str, example: str) -> tuple[float, float]:
+    """Two numbers written ``LOW,HIGH`` (an argparse type's parsing; the caller checks the range)."""
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH such as 0.6,1.0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH such as {example}, got {text!r}") from None
+    return lo, hi
+
+
+def _hand_frac(text: str) -> tuple[float, float]:
+    """``--hand-frac LOW,HIGH``: hand size / scene's longer side, 0 < LOW < HIGH <= 1.5."""
+    lo, hi = _low_high(text, "0.6,1.0")
     if not 0.0 < lo < hi <= 1.5:
         raise argparse.ArgumentTypeError(f"need 0 < LOW < HIGH <= 1.5, got {text!r}")
     return lo, hi
@@ -458,10 +464,7 @@ def _hand_frac(text: str) -> tuple[float, float]:
 
 def _edge_cut(text: str) -> tuple[float, float]:
     """``--edge-cut LOW,HIGH``: share of a hand's points past the frame edge, 0 <= LOW < HIGH < 1."""
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH such as 0.1,0.45, got {text!r}") from None
+    lo, hi = _low_high(text, "0.1,0.45")
     if not 0.0 <= lo < hi < 1.0:
         raise argparse.ArgumentTypeError(f"need 0 <= LOW < HIGH < 1, got {text!r}")
     return lo, hi
