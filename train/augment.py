@@ -113,6 +113,10 @@ def sample_roi(rec: HandRecord, cfg: AugmentConfig, rng: np.random.Generator,
     return Roi(base.cx + float(shift[0]), base.cy + float(shift[1]), float(size), float(angle))
 
 
+#: share of a hand's visible points past the frame edge in an edge negative (a hand that has left)
+EDGE_NEGATIVE_GONE = (0.6, 1.0)
+
+
 def frame_edge(rec: HandRecord, rng: np.random.Generator, gone_range: tuple[float, float]):
     """A frame edge through ``rec``'s hand: a line parallel to an image side that leaves a share
     ``U(gone_range)`` of the visible keypoints past it. The edge lies halfway between the last
@@ -133,7 +137,7 @@ def frame_edge(rec: HandRecord, rng: np.random.Generator, gone_range: tuple[floa
 
 
 def cut_at_frame_edge(crop: np.ndarray, m: np.ndarray, rec: HandRecord, border: tuple,
-                      rng: np.random.Generator, gone_range: tuple[float, float] = (0.6, 1.0)):
+                      rng: np.random.Generator, gone_range: tuple[float, float] = EDGE_NEGATIVE_GONE):
     """The crop of a hand at the frame's edge, as the tracker sees it: a frame edge
     (:func:`frame_edge`) cuts through the hand, and everything past it becomes ``border``.
 
@@ -322,7 +326,7 @@ def sample_crop(image: np.ndarray, rec: HandRecord, size: int, cfg: AugmentConfi
     gone = np.zeros(len(kps), bool)
     if edge or edge_pos:
         crop, gone = cut_at_frame_edge(crop, m, rec, border, rng,
-                                       cfg.edge_positive_gone if edge_pos else (0.6, 1.0))
+                                       cfg.edge_positive_gone if edge_pos else EDGE_NEGATIVE_GONE)
     side = rec.handedness
     if train and cfg.lowres_p and rng.random() < cfg.lowres_p:
         crop = lowres(crop, roi.size, rng, cfg.lowres_side)
