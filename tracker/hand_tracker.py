@@ -692,7 +692,10 @@ class HandTracker:
         t0 = time.perf_counter()
         frame = prepare_frame(frame_bgr, self.options.color_order)
         if timestamp_ms is not None:
-            ts = float(timestamp_ms)
+            try:
+                ts = float(timestamp_ms)
+            except (TypeError, ValueError):
+                raise ValueError(f"timestamp_ms must be a number (milliseconds) or None, got {timestamp_ms!r}") from None
             if not math.isfinite(ts):
                 raise ValueError(f"timestamp_ms must be finite, got {timestamp_ms!r}")
             if not self.options.static_image_mode and self._last_ts is not None and ts < self._last_ts:

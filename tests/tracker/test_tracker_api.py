@@ -326,6 +326,8 @@ def test_bad_color_order(value):
     ([0, 66, 33], False),
     ([100, 0], False),
     ([0, float("nan")], False),
+    ([0, "33 ms"], False),         # not a number: named, not float()'s bare message
+    ([0, [33]], False),
 ])
 def test_timestamps(stamps, ok):
     tr, *_ = fake_tracker()
