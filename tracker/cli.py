@@ -83,9 +83,15 @@ class Outputs:
             raise UsageError("--json - and --csv -: only one of them can go to standard output")
         if video == "-":
             raise UsageError("-o/--output: an annotated video cannot go to standard output; give a file name")
+        written: dict[Path, str] = {}
         for opt, p in (("-o/--output", video), ("--json", jsonl), ("--csv", csv_path)):
-            if p is not None and p != "-" and not Path(p).resolve().parent.is_dir():
+            if p is None or p == "-":
+                continue
+            if not Path(p).resolve().parent.is_dir():
                 raise UsageError(f"{opt}: folder of {p} does not exist")
+            if Path(p).resolve() in written:
+                raise UsageError(f"{opt} {p}: {written[Path(p).resolve()]} writes the same file; give each output its own name")
+            written[Path(p).resolve()] = opt
         #: whether a track file goes to standard output (then summaries go to stderr)
         self.uses_stdout = "-" in (jsonl, csv_path)
         self.jsonl = self.csv_file = None
@@ -202,6 +208,7 @@ def run_video(args: argparse.Namespace) -> int:
             raise UsageError(f"INPUT: {inp} does not exist") from None
         except ValueError as e:
             raise UsageError(f"INPUT: {e}") from None
+    check_outputs_apart(inputs, sources, paths)
     image_dests = annotated_image_paths(args.annotated_images, inputs, sources)
     out = sys.stderr if "-" in (args.json, args.csv) else sys.stdout   # keep a track stream clean
     total_frames, t_start = 0, time.perf_counter()
@@ -215,6 +222,24 @@ def run_video(args: argparse.Namespace) -> int:
         wall = time.perf_counter() - t_start
         print(f"{len(inputs)} inputs, {total_frames} frames in {wall:.1f} s", file=out)
     return 0
+
+
+def check_outputs_apart(inputs: list[str], sources: list, paths: list[dict[str, str | None]]) -> None:
+    """Raise UsageError, before any work, when an output file (``-o``, ``--json``, ``--csv``) is
+    one of the inputs (a video, or an image of an image folder): outputs are opened for writing
+    before the input is read, so the input would be lost (``handtrack video clip.mp4 -o
+    clip.mp4`` once truncated the clip it was reading). Two outputs naming one file are refused
+    by :class:`Outputs`."""
+    inputs_resolved: dict[Path, str] = {}
+    for inp, src in zip(inputs, sources):
+        for p in (src.images if src.images is not None else [Path(inp)]):
+            inputs_resolved[Path(p).resolve()] = str(p)
+    for dests in paths:
+        for opt, dest, _ in _OUTPUT_KINDS:
+            value = dests.get(dest)
+            if value is not None and value != "-" and Path(value).resolve() in inputs_resolved:
+                raise UsageError(f"{opt} {value}: would overwrite the input {inputs_resolved[Path(value).resolve()]}; "
+                                 "give another file name")
 
 
 def annotated_image_paths(folder: str | None, inputs: list[str], sources: list) -> list[list[Path] | None]:

@@ -126,6 +126,9 @@ def test_outputs_kept_when_run_fails(fake_models, small_video, tmp_path, monkeyp
     (["video", "{video}", "-o", "{tmp}/o.xyz"], "-o/--output: cannot open output: cannot write video"),
     (["video", "{video}", "--json", "{tmp}/in.jsonl/"], "--json: cannot open output"),
     (["video", "{video}", "-o", "{tmp}"], "-o/--output {tmp}: would overwrite the input"),
+    (["video", "{video}", "-o", "{video}"], "-o/--output {video}: would overwrite the input {video}"),
+    (["video", "{video}", "--json", "{video}"], "--json {video}: would overwrite the input"),
+    (["video", "{video}", "--json", "{tmp}/t.txt", "--csv", "{tmp}/t.txt"], "--csv {tmp}/t.txt: --json writes the same file"),
     (["video", "{video}", "{video2}", "--json", "{tmp}/t.jsonl"], "--json {tmp}/t.jsonl: with 2 inputs, give an existing folder"),
     (["video", "{video}", "{video2}", "--csv", "-"], "--csv standard output: with 2 inputs"),
     (["video", "{video}", "{tmp}/sub/in.mp4", "--json", "{tmp}/out"], "would both write in.jsonl"),
@@ -154,7 +157,8 @@ def test_bad_arguments_exit_2_with_one_line(fake_models, small_video, tmp_path, 
     for name in ("in2.mp4", "sub/in.mp4"):
         (tmp_path / name).write_bytes(small_video.read_bytes())
     argv = [a.format(tmp=tmp_path, video=small_video, video2=tmp_path / "in2.mp4") for a in argv]
-    fragment = fragment.format(tmp=tmp_path)
+    fragment = fragment.format(tmp=tmp_path, video=small_video)
+    before = small_video.read_bytes()
     try:
         rc = cli.main(argv)
     except SystemExit as e:      # argparse errors
@@ -163,6 +167,19 @@ def test_bad_arguments_exit_2_with_one_line(fake_models, small_video, tmp_path, 
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err
     assert not any((tmp_path / "out").iterdir())          # errors come before any output is written
+    assert small_video.read_bytes() == before               # the input is never touched
+
+
+def test_an_output_naming_an_input_image_is_refused_before_it_is_opened(fake_models, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(photos / name), np.full((60, 80, 3), 128, np.uint8))
+    before = (photos / "b.png").read_bytes()
+    rc = cli.main(["video", str(photos), "--static", "--csv", str(photos / "b.png"), "--no-progress"])
+    assert rc == 2
+    assert f"--csv {photos / 'b.png'}: would overwrite the input {photos / 'b.png'}" in capsys.readouterr().err
+    assert (photos / "b.png").read_bytes() == before
 
 
 def test_several_inputs_write_one_file_per_input_into_folders(fake_models, small_video, tmp_path, capsys):
@@ -366,3 +383,11 @@ def test_annotated_images_refused_before_any_work(fake_models, small_video, tmp_
     err = capsys.readouterr().err
     assert fragment.format(tmp=tmp_path, video=small_video) in err and len(err.strip().splitlines()) == 1
     assert not any((tmp_path / "seen").iterdir()) and not fake_models        # no tracker was even built
+
+
+def test_outputs_refuse_one_file_named_twice_before_opening_it(tmp_path):
+    """Also what `webcam` opens: --json and --csv (or -o) on one file would interleave two formats."""
+    target = tmp_path / "t.txt"
+    with pytest.raises(cli.UsageError, match="--csv .*t.txt: --json writes the same file"):
+        cli.Outputs(None, str(target), str(tmp_path / "." / "t.txt"), 30.0)
+    assert not target.exists()
