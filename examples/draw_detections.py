@@ -10,25 +10,23 @@ magenta, and with ``--small-hands`` the pass at twice the size for far hands yel
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from tracker.detector import HandDetector
 from tracker.draw import tile_grid
+from tracker.video import FrameSource
 
 
-def sample_frames(path: str, n: int):
-    cap = cv2.VideoCapture(path)
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or 1
-    out = []
-    for i in np.linspace(0, total - 1, n + 2)[1:-1].astype(int):
-        cap.set(cv2.CAP_PROP_POS_FRAMES, int(i))
-        ok, f = cap.read()
-        if ok:
-            out.append((int(i), f))
-    cap.release()
-    return out
+def sample_frames(path: str, n: int) -> list[tuple[int, np.ndarray]]:
+    """``n`` frames evenly spread over a video (an image or an image folder works too), with their
+    indices. Raises FileNotFoundError / ValueError (from ``FrameSource``) for a bad input."""
+    source = FrameSource(path)
+    total = max(len(source), 1)
+    wanted = set(np.linspace(0, total - 1, n + 2)[1:-1].astype(int).tolist()) if total > n else set(range(total))
+    return [(i, frame) for i, _, frame in source if i in wanted]
 
 
 def main(argv=None):
@@ -41,11 +39,23 @@ def main(argv=None):
     ap.add_argument("--small-hands", action="store_true", help="also the small-hand pass (its boxes yellow)")
     ap.add_argument("--no-large-hands", action="store_true", help="without the large-hand pass (its boxes magenta)")
     a = ap.parse_args(argv)
+    if a.per_video < 1:
+        ap.error(f"--per-video must be >= 1, got {a.per_video}")
+    if any(Path(v).resolve() == Path(a.output).resolve() for v in a.videos):
+        ap.error(f"-o/--output {a.output}: would overwrite an input")
+    if not Path(a.output).resolve().parent.is_dir():
+        ap.error(f"-o/--output: folder of {a.output} does not exist")
+    if not cv2.haveImageWriter(a.output):
+        ap.error(f"-o/--output: OpenCV cannot write {a.output!r} (give a .png or .jpg name)")
     det = HandDetector(a.model, threads=2, small_hands=a.small_hands, large_hands=False if a.no_large_hands else None)
     colours = {1.0: (0, 255, 0), 2.0: (0, 255, 255), 0.5: (255, 0, 255)}   # BGR, by pass_scale
     tiles = []
     for v in a.videos:
-        for idx, f in sample_frames(v, a.per_video):
+        try:
+            frames = sample_frames(v, a.per_video)
+        except (FileNotFoundError, ValueError) as e:
+            ap.error(f"{v}: {e}")
+        for idx, f in frames:
             dets = det(f, a.threshold)
             s = 320 / max(f.shape[:2])
             t = cv2.resize(f, None, fx=s, fy=s)
@@ -59,7 +69,8 @@ def main(argv=None):
             canvas[:t.shape[0], :t.shape[1]] = t
             tiles.append(canvas)
     cols = a.per_video
-    cv2.imwrite(a.output, tile_grid(tiles, cols))
+    if not cv2.imwrite(a.output, tile_grid(tiles, cols)):
+        ap.error(f"-o/--output: cannot write {a.output}")
     print(f"wrote {a.output} ({len(a.videos)} videos)")
 
 

@@ -1,4 +1,5 @@
-"""examples/pinch.py: the ratio, the hysteresis, the run loop on a scripted tracker, and a real clip."""
+"""examples/pinch.py: the ratio, the hysteresis, the run loop on a scripted tracker, and a real clip;
+examples/draw_detections.py: frames sampled into a grid, bad arguments."""
 from __future__ import annotations
 
 import csv
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -102,3 +104,42 @@ def test_pinches_on_the_volume_gesture_clip(videos):
     events = pinch.run(str(videos / "huytung_volctl.mp4"), max_frames=200)
     kinds = [e["event"] for e in events if e["side"] == "right"]
     assert "start" in kinds and "end" in kinds[kinds.index("start"):]
+
+
+_dspec = importlib.util.spec_from_file_location("draw_detections_example", ROOT / "examples" / "draw_detections.py")
+draw_detections = importlib.util.module_from_spec(_dspec)
+_dspec.loader.exec_module(draw_detections)
+
+
+def test_draw_detections_samples_videos_and_images_into_one_grid(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    with VideoSink(clip, fps=25) as sink:
+        for i in range(12):
+            sink.write(np.full((120, 160, 3), 10 * i, np.uint8))
+    assert [i for i, _ in draw_detections.sample_frames(str(clip), 3)] == [2, 5, 8]
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((90, 120, 3), 128, np.uint8))
+    assert [i for i, _ in draw_detections.sample_frames(str(photo), 4)] == [0]
+    out = tmp_path / "grid.png"
+    draw_detections.main([str(clip), str(photo), "-o", str(out), "--per-video", "3"])
+    grid = cv2.imread(str(out))
+    assert grid is not None and grid.shape[1] == 3 * 320          # 3 tiles of 320 px per row
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["{tmp}/missing.mp4"], "missing.mp4: input not found"),
+    (["{photo}", "-o", "{photo}"], "would overwrite an input"),
+    (["{photo}", "-o", "{tmp}/grid.txt"], "OpenCV cannot write"),
+    (["{photo}", "-o", "{tmp}/no/grid.png"], "folder of"),
+    (["{photo}", "--per-video", "0"], "--per-video must be >= 1"),
+])
+def test_draw_detections_bad_arguments_are_one_clear_error(tmp_path, capsys, args, fragment):
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((90, 120, 3), 128, np.uint8))
+    before = photo.read_bytes()
+    with pytest.raises(SystemExit) as e:
+        draw_detections.main([a.format(tmp=tmp_path, photo=photo) for a in args])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+    assert photo.read_bytes() == before
