@@ -19,10 +19,11 @@ def export_detector(ckpt_path: str | Path, out: str | Path, version: str | None 
                     threshold: float | None = None) -> dict:
     from train.model import DetectorExportWrapper, DetectorModelConfig, DetectorNet
 
+    from train.common import load_checkpoint, refuse_overwrite
+
     ckpt_path, out = Path(ckpt_path), Path(out)
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
-    ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    ck = load_checkpoint(ckpt_path)
+    refuse_overwrite(ckpt_path, out, "-o/--output")
     mcfg = DetectorModelConfig(**ck["model_config"])
     net = DetectorNet(mcfg)
     net.load_state_dict(ck["model"])

@@ -103,10 +103,11 @@ def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None
     from train.augment import AugmentConfig
     from train.model import LandmarkExportWrapper, LandmarkModelConfig, LandmarkNet
 
+    from train.common import load_checkpoint, refuse_overwrite
+
     ckpt_path, out = Path(ckpt_path), Path(out)
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
-    ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    ck = load_checkpoint(ckpt_path)
+    refuse_overwrite(ckpt_path, out, "-o/--output")
     net = LandmarkNet(LandmarkModelConfig(**ck["model_config"]))
     net.load_state_dict(ck["model"])
     wrapper = LandmarkExportWrapper(net).eval()

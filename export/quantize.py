@@ -145,6 +145,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
+        if Path(a.output).resolve() == Path(a.model).resolve():
+            raise ValueError(f"-o/--output {a.output}: would overwrite the input model; give another file name")
         kind = _model_kind(a.model)
         train_recs = load_records(a.data, "train")
         rng = np.random.default_rng(0)

@@ -120,6 +120,32 @@ def _to_cpu(obj):
     return obj
 
 
+def load_checkpoint(path: str | Path, what: str = "checkpoint", device: str | torch.device = "cpu") -> dict:
+    """A training checkpoint (the dict :func:`save_checkpoint` writes) from ``path``.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: a file that is not such a checkpoint (an ONNX
+            model, a truncated download, another program's pickle), naming ``what`` and the file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{what} not found: {p}")
+    try:
+        ck = torch.load(p, map_location=device, weights_only=False)
+    except Exception as e:  # noqa: BLE001 - pickle, zip and torch errors are the same user error
+        raise ValueError(f"{what} {p} is not a training checkpoint ({type(e).__name__}: {str(e)[:120]})") from None
+    missing = [k for k in ("model", "model_config") if not isinstance(ck, dict) or k not in ck]
+    if missing:
+        raise ValueError(f"{what} {p} is not a training checkpoint: it lacks {missing}")
+    return ck
+
+
+def refuse_overwrite(src: str | Path, dst: str | Path, opt: str) -> None:
+    """Raise ValueError when output ``dst`` is the input ``src`` (the input would be lost)."""
+    if Path(dst).resolve() == Path(src).resolve():
+        raise ValueError(f"{opt} {dst}: would overwrite the input; give another file name")
+
+
 def save_checkpoint(path: Path, **state) -> None:
     """Atomic save (write then rename) so a kill mid-save never leaves a broken checkpoint.
     Tensors are stored on the CPU: a checkpoint trained on a GPU loads anywhere."""
@@ -246,13 +272,8 @@ def init_weights(net: torch.nn.Module, path: str | Path, model_config: dict, dev
     from .model import widen_state_dict
 
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"--init checkpoint not found: {p}")
-    try:
-        ck = torch.load(p, map_location=device, weights_only=False)
-        weights, their = ck["model"], ck.get("model_config", {})
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
-        raise ValueError(f"--init {p} is not a training checkpoint: {e}") from None
+    ck = load_checkpoint(p, "--init checkpoint", device)
+    weights, their = ck["model"], ck.get("model_config", {})
     their = {**CONFIG_DEFAULTS, **their}  # keys that older checkpoints do not carry
     diff = {k: (their.get(k), v) for k, v in model_config.items() if their.get(k, v) != v}
     sizes = {k: d for k, d in diff.items() if k in INPUT_SIZE_KEYS}

@@ -13,9 +13,8 @@ import argparse
 import logging
 from pathlib import Path
 
-import torch
 
-from .common import save_checkpoint, setup_logging
+from .common import load_checkpoint, refuse_overwrite, save_checkpoint, setup_logging
 from .model import build_net, widen_state_dict
 
 log = logging.getLogger("train.widen")
@@ -24,9 +23,8 @@ log = logging.getLogger("train.widen")
 def widen_checkpoint(src: str | Path, dst: str | Path, expand: float) -> dict:
     """Write ``dst``: checkpoint ``src`` with ``model_config["expand"] = expand``; returns it."""
     src, dst = Path(src), Path(dst)
-    if not src.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {src}")
-    ck = torch.load(src, map_location="cpu", weights_only=False)
+    ck = load_checkpoint(src)
+    refuse_overwrite(src, dst, "dst")
     mc = dict(ck["model_config"])
     if expand < mc.get("expand", 1.0):
         raise ValueError(f"--expand {expand} is below the checkpoint's {mc.get('expand', 1.0)}")

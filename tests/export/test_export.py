@@ -1,5 +1,6 @@
 """Export parity: ONNX checker, onnxruntime vs torch allclose, decoded keypoints within 0.1 px,
 metadata that the runtime stages accept; and the shipped models load."""
+import re
 from pathlib import Path
 
 import numpy as np
@@ -122,3 +123,42 @@ def test_missing_or_corrupt_model_file(tmp_path, content, error):
         p.write_bytes(content)
     with pytest.raises(error, match="m.onnx"):
         LandmarkModel(p)
+
+
+def _tiny_landmark_checkpoint(path: Path) -> Path:
+    net = LandmarkNet(LandmarkModelConfig(input_size=64))
+    torch.save({"model": net.state_dict(), "model_config": net.cfg.to_dict(),
+                "codec": HeatmapCodec((64, 64), (16, 16), 1.5).to_dict(),
+                "normalization": {"mean_rgb": list(MEAN_RGB), "std_rgb": list(STD_RGB)}, "state": {"step": 1}}, path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["landmarks", "detector"])
+def test_export_refuses_to_write_over_its_checkpoint(tmp_path, capsys, kind):
+    from export.onnx_export import main
+    ck = _tiny_landmark_checkpoint(tmp_path / "last.pt")
+    before = ck.read_bytes()
+    with pytest.raises(SystemExit, match="-o/--output .*last.pt: would overwrite the input"):
+        main([kind, str(ck), "-o", str(tmp_path / "." / "last.pt")])
+    assert ck.read_bytes() == before
+
+
+@pytest.mark.parametrize("content, error, message", [
+    (None, FileNotFoundError, "checkpoint not found"),
+    (b"not a pickle", ValueError, "is not a training checkpoint (UnpicklingError"),
+    ("onnx", ValueError, "is not a training checkpoint"),
+    ({"weights": {}}, ValueError, "lacks ['model', 'model_config']"),
+])
+def test_load_checkpoint_names_the_file_that_is_not_one(tmp_path, content, error, message):
+    from train.common import load_checkpoint
+    p = tmp_path / "x.pt"
+    if content == "onnx":
+        p.write_bytes((Path(__file__).resolve().parents[2] / "assets" / "landmarks.onnx").read_bytes())
+    elif isinstance(content, dict):
+        torch.save(content, p)
+    elif content is not None:
+        p.write_bytes(content)
+    with pytest.raises(error, match=re.escape(message)):
+        load_checkpoint(p)
+    with pytest.raises(error, match="x.pt"):
+        export_landmarks(p, tmp_path / "x.onnx")

@@ -91,3 +91,11 @@ def test_count_options_are_checked_before_any_work(flag, value, message, tmp_pat
     with pytest.raises(SystemExit):
         main([str(tmp_path / "absent.onnx"), "-o", str(tmp_path / "q.onnx"), flag, value])
     assert message in capsys.readouterr().err
+
+
+def test_output_naming_the_input_model_is_refused_before_any_work(tmp_path, capsys):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"float model")
+    with pytest.raises(SystemExit, match="-o/--output .*m.onnx: would overwrite the input model"):
+        main([str(model), "-o", str(tmp_path / "." / "m.onnx")])
+    assert model.read_bytes() == b"float model"

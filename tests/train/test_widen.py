@@ -84,3 +84,16 @@ def test_light_net_has_3x3_depthwise_kernels_and_the_same_outputs():
     x = torch.randn(2, 3, 64, 64)
     for a, b in zip(default(x), light(x)):
         assert a.shape == b.shape
+
+
+def test_widen_refuses_its_own_input_as_output_and_files_that_are_not_checkpoints(tmp_path):
+    ck = tmp_path / "last.pt"
+    torch.save({"model": LandmarkNet(LandmarkModelConfig(input_size=64)).state_dict(),
+                "model_config": LandmarkModelConfig(input_size=64).to_dict()}, ck)
+    before = ck.read_bytes()
+    with pytest.raises(ValueError, match="dst .*last.pt: would overwrite the input"):
+        widen_checkpoint(ck, tmp_path / "." / "last.pt", 2.0)
+    assert ck.read_bytes() == before
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07onnx")
+    with pytest.raises(ValueError, match="model.onnx is not a training checkpoint"):
+        widen_checkpoint(tmp_path / "model.onnx", tmp_path / "wide.pt", 2.0)
