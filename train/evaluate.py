@@ -584,6 +584,13 @@ def main(argv=None):
             check_scene_condition(a.condition)
         except ValueError as e:
             ap.error(str(e))
+    # the figures are written at the end: an output naming an input would lose that input
+    outputs = [(opt, v) for opt, v in (("--out", a.out), ("--worst-grid", a.worst_grid), ("--fp-grid", a.fp_grid)) if v]
+    inputs = [(opt, v) for opt, v in (("--model", a.model), ("--landmark-model", a.landmark_model), ("--data", a.data)) if v]
+    for k, (opt, v) in enumerate(outputs):
+        for other, w in inputs + outputs[:k]:
+            if Path(v).resolve() == Path(w).resolve():
+                ap.error(f"{opt} {v}: is also {other}; give the output its own file name")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     t0 = time.time()
     try:

@@ -327,7 +327,14 @@ def test_hand_frac_option(text, frac):
                                            (["detector", "--calibration-scenes", "many"],
                                             "--calibration-scenes must be an integer"),
                                            (["detector", "--calibration-scenes", "2000"],
-                                            "--calibration-scenes needs --calibrate")])
+                                            "--calibration-scenes needs --calibrate"),
+                                           (["landmarks", "--model", "m.onnx", "--out", "./m.onnx"],
+                                            "--out ./m.onnx: is also --model"),
+                                           (["acquisition", "--landmark-model", "lm.onnx", "--out", "lm.onnx"],
+                                            "--out lm.onnx: is also --landmark-model"),
+                                           (["landmarks", "--out", "x.jpg", "--worst-grid", "x.jpg"],
+                                            "--worst-grid x.jpg: is also --out"),
+                                           (["detector", "--fp-grid", "/nonexistent"], "--fp-grid /nonexistent: is also --data")])
 def test_bad_option_values_name_the_flag(argv, message, capsys):
     from train.evaluate import main
     with pytest.raises(SystemExit) as e:
