@@ -18,6 +18,7 @@ import argparse
 import csv
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -49,6 +50,8 @@ class PinchDetector:
     def __post_init__(self) -> None:
         if not 0 < self.on < self.off:
             raise ValueError(f"expected 0 < on < off, got on={self.on}, off={self.off}")
+        if self.max_gap < 0:
+            raise ValueError(f"--max-gap must be >= 0, got {self.max_gap}")
 
     def update(self, track_id: int, ratio: float, frame: int = 0) -> str | None:
         """Feed one hand's ratio in ``frame``; returns "start" or "end" when the state changes,
@@ -107,12 +110,19 @@ def run(source: str, csv_path: str | None = None, max_frames: int | None = None,
     "event": "start"|"end"}] ("end" also when a pinching hand is gone for ``max_gap`` frames);
     with ``csv_path`` also write one row per hand and frame."""
     detector = PinchDetector(on, off, max_gap)
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"--max-frames must be >= 1, got {max_frames}")
+    if csv_path and Path(csv_path).resolve() == Path(source).resolve():
+        raise ValueError(f"--csv {csv_path}: would overwrite the input; give another file name")
     sides: dict[int, str] = {}
     events = []
-    own = tracker is None
-    tracker = tracker or HandTracker()
-    out = open(csv_path, "w", newline="") if csv_path else None
     try:
+        out = open(csv_path, "w", newline="") if csv_path else None
+    except OSError as e:
+        raise ValueError(f"--csv {csv_path}: cannot write ({e.strerror})") from None
+    own = tracker is None
+    try:
+        tracker = tracker or HandTracker()
         writer = csv.writer(out) if out else None
         if writer:
             writer.writerow(["frame", "t_ms", "side", "track_id", "ratio", "pinched"])
@@ -134,7 +144,7 @@ def run(source: str, csv_path: str | None = None, max_frames: int | None = None,
     finally:
         if out:
             out.close()
-        if own:
+        if own and tracker is not None:
             tracker.close()
     return events
 

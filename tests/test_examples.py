@@ -98,6 +98,28 @@ def test_missing_input_is_one_clear_error(tmp_path):
         pinch.run(str(tmp_path / "none.mp4"), tracker=ScriptedTracker([]))
 
 
+@pytest.mark.parametrize("csv_name, max_frames, message", [
+    ("clip.mp4", None, "--csv .*clip.mp4: would overwrite the input"),
+    ("no/such/folder/p.csv", None, "--csv .*p.csv: cannot write"),
+    (None, 0, "--max-frames must be >= 1, got 0"),
+])
+def test_run_refuses_bad_outputs_before_reading_a_frame(tmp_path, csv_name, max_frames, message):
+    clip = tmp_path / "clip.mp4"
+    with VideoSink(clip, fps=25) as sink:
+        for i in range(3):
+            sink.write(np.full((60, 80, 3), 50, np.uint8))
+    before = clip.read_bytes()
+    csv_path = str(tmp_path / csv_name) if csv_name else None
+    with pytest.raises(ValueError, match=message):
+        pinch.run(str(clip), csv_path, max_frames, tracker=ScriptedTracker([]))
+    assert clip.read_bytes() == before
+
+
+def test_pinch_detector_rejects_a_negative_gap():
+    with pytest.raises(ValueError, match="--max-gap must be >= 0, got -1"):
+        pinch.PinchDetector(max_gap=-1)
+
+
 def test_pinches_on_the_volume_gesture_clip(videos):
     """huytung_volctl.mp4 closes and opens thumb and index to set a volume: with the real models
     a right-hand pinch starts and ends again within its first 200 frames (at 25 and 143 now)."""
