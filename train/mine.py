@@ -79,6 +79,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
+    for opt, v in (("--data", a.data), ("--detector", a.detector)):
+        if v and Path(v).resolve() == Path(a.out).resolve():
+            ap.error(f"--out {a.out}: is also {opt}; give the output its own file name")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         recs = load_records(a.data, a.split)

@@ -66,3 +66,16 @@ def test_committed_list_matches_the_train_photos(hands21):
         assert (boxes[:, 0] < w).all() and (boxes[:, 2] > 0).all() and (boxes[:, 1] < h).all() and (boxes[:, 3] > 0).all()
         labelled = np.asarray(recs[path], np.float64).reshape(-1, 4)
         assert not any(overlaps_any(*b.astype(np.float64).tolist(), labelled, 0.0) for b in boxes)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data", "{tmp}/hands.csv", "--out", "{tmp}/hands.csv"], "is also --data"),
+    (["--detector", "{tmp}/det.onnx", "--out", "{tmp}/./det.onnx"], "is also --detector"),
+])
+def test_out_naming_an_input_is_refused_before_any_work(tmp_path, capsys, argv, message):
+    from train.mine import main
+    (tmp_path / "hands.csv").write_text("labels")
+    with pytest.raises(SystemExit) as e:
+        main([a.format(tmp=tmp_path) for a in argv])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+    assert (tmp_path / "hands.csv").read_text() == "labels"
