@@ -93,7 +93,12 @@ def read_metadata(session: ort.InferenceSession) -> dict:
 
 
 def require_metadata(meta: dict, keys: list[str], kind: str, path) -> None:
-    """Raise ValueError naming the file when the model lacks metadata or is the wrong kind."""
+    """Raise ValueError naming the file when the model is the wrong kind or lacks metadata.
+
+    The kind is checked first: a detector file passed as the landmark model lacks the landmark
+    keys too, and "a 'detector' model, expected 'landmarks'" says what went wrong."""
+    if "kind" in meta and meta["kind"] != kind:
+        raise ValueError(f"model file {path} is a {meta['kind']!r} model, expected {kind!r}")
     missing = [k for k in keys if k not in meta]
     if missing:
         raise ValueError(f"model file {path} lacks metadata {missing}; was it exported by export/?")

@@ -265,11 +265,11 @@ class HandTrackerOptions:
         if not isinstance(self.smoothing_strength, (int, float)) or not self.smoothing_strength > 0 \
                 or not math.isfinite(self.smoothing_strength):
             raise ValueError(f"smoothing_strength must be > 0, got {self.smoothing_strength!r}")
-        if not isinstance(self.detector_interval, int) or self.detector_interval < 1:
+        if not isinstance(self.detector_interval, int) or isinstance(self.detector_interval, bool) or self.detector_interval < 1:
             raise ValueError(f"detector_interval must be an integer >= 1, got {self.detector_interval!r}")
-        if not isinstance(self.redetection_frames, int) or self.redetection_frames < 0:
+        if not isinstance(self.redetection_frames, int) or isinstance(self.redetection_frames, bool) or self.redetection_frames < 0:
             raise ValueError(f"redetection_frames must be an integer >= 0, got {self.redetection_frames!r}")
-        if not isinstance(self.max_missed, int) or self.max_missed < 0:
+        if not isinstance(self.max_missed, int) or isinstance(self.max_missed, bool) or self.max_missed < 0:
             raise ValueError(f"max_missed must be an integer >= 0, got {self.max_missed!r}")
         if self.side_lock is not None and (isinstance(self.side_lock, bool)
                                            or not isinstance(self.side_lock, (int, float))

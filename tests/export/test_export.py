@@ -133,6 +133,13 @@ def _tiny_landmark_checkpoint(path: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("loader, name, expected", [(LandmarkModel, "detector.onnx", "'detector' model, expected 'landmarks'"),
+                                                     (HandDetector, "landmarks.onnx", "'landmarks' model, expected 'detector'")])
+def test_a_model_of_the_other_kind_is_named_as_such(loader, name, expected):
+    with pytest.raises(ValueError, match=expected):
+        loader(Path(__file__).resolve().parents[2] / "assets" / name, threads=1)
+
+
 @pytest.mark.parametrize("kind", ["landmarks", "detector"])
 def test_export_refuses_to_write_over_its_checkpoint(tmp_path, capsys, kind):
     from export.onnx_export import main
