@@ -249,12 +249,16 @@ def train(cfg: DetTrainConfig) -> dict:
                         worker_init_fn=worker_init if cfg.workers else None,
                         persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
 
+    def meta() -> dict:
+        """What every checkpoint (last, final, final_ema) carries beside weights and state."""
+        return dict(model_config=mcfg.to_dict(), codec=codec.to_dict(), train_config=asdict(cfg),
+                    normalization=normalization())
+
     def checkpoint(name="last.pt"):
         if rank == 0:
             extra = {"ema": ema.state_dict()} if ema else {}
             save_checkpoint(out / name, model=net.state_dict(), optimizer=opt.state_dict(), state=state,
-                            model_config=mcfg.to_dict(), codec=codec.to_dict(), train_config=asdict(cfg),
-                            normalization=normalization(), **extra)
+                            **meta(), **extra)
 
     def validate():
         m = evaluate_scenes(net, val_scenes, codec, device, cfg.threshold)
@@ -305,8 +309,7 @@ def train(cfg: DetTrainConfig) -> dict:
     checkpoint()
     checkpoint("final.pt")
     if ema and rank == 0:
-        ema.save(out / "final_ema.pt", state=state, model_config=mcfg.to_dict(), codec=codec.to_dict(),
-                 train_config=asdict(cfg), normalization=normalization())
+        ema.save(out / "final_ema.pt", state=state, **meta())
     if world > 1:
         torch.distributed.destroy_process_group()
     return m

@@ -292,12 +292,16 @@ def train(cfg: TrainConfig) -> dict:
                                    worker_init_fn=worker_init if cfg.workers else None,
                                    persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
 
+    def meta() -> dict:
+        """What every checkpoint (last, final, final_ema) carries beside weights and state."""
+        return dict(model_config=mcfg.to_dict(), codec=codec.to_dict(), train_config=asdict(cfg),
+                    normalization=normalization())
+
     def checkpoint(name="last.pt"):
         if rank == 0:
             extra = {"ema": ema.state_dict()} if ema else {}
             save_checkpoint(out / name, model=net.state_dict(), optimizer=opt.state_dict(), state=state,
-                            model_config=mcfg.to_dict(), codec=codec.to_dict(), train_config=asdict(cfg),
-                            normalization=normalization(), **extra)
+                            **meta(), **extra)
 
     def validate():
         m = evaluate_crops(net, val_items, codec, device)
@@ -367,8 +371,7 @@ def train(cfg: TrainConfig) -> dict:
     checkpoint()
     checkpoint("final.pt")
     if ema and rank == 0:
-        ema.save(out / "final_ema.pt", state=state, model_config=mcfg.to_dict(), codec=codec.to_dict(),
-                 train_config=asdict(cfg), normalization=normalization())
+        ema.save(out / "final_ema.pt", state=state, **meta())
     log.info("done: %d steps, %.1f min", state["step"], state["minutes"])
     if world > 1:
         torch.distributed.destroy_process_group()
