@@ -35,6 +35,8 @@ from .keypoints import KEYPOINT_NAMES
 log = logging.getLogger("handtrack")
 
 EXIT_USAGE = 2
+#: exit status after the reader of standard output went away (128 + SIGPIPE, as a shell tool killed by it)
+EXIT_BROKEN_PIPE = 141
 
 
 class UsageError(Exception):
@@ -622,6 +624,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("handtrack: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of a track stream went away (`--json - | head`): stop quietly, as shell tools
+        # do; stdout goes to /dev/null so that the interpreter's last flush does not fail again
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # a stdout without a file descriptor (captured in tests)
+            pass
+        return EXIT_BROKEN_PIPE
     except Exception as e:  # noqa: BLE001 - one line, never a traceback (unless -v)
         if args.verbose:
             log.exception("failed")

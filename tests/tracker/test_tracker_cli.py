@@ -391,3 +391,20 @@ def test_outputs_refuse_one_file_named_twice_before_opening_it(tmp_path):
     with pytest.raises(cli.UsageError, match="--csv .*t.txt: --json writes the same file"):
         cli.Outputs(None, str(target), str(tmp_path / "." / "t.txt"), 30.0)
     assert not target.exists()
+
+
+def test_a_closed_track_stream_stops_quietly(fake_models, small_video, monkeypatch, capsys):
+    """`handtrack video clip.mp4 --json - | head -1`: the reader goes away, the run stops without an
+    error message (exit status 141, as a shell tool killed by SIGPIPE)."""
+    writes = {"n": 0}
+
+    def write(self, *args, **kwargs):
+        writes["n"] += 1
+        if writes["n"] == 2:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli.Outputs, "write", write)
+    rc = cli.main(["video", str(small_video), "--json", "-", "--no-progress"])
+    assert rc == cli.EXIT_BROKEN_PIPE == 141
+    assert writes["n"] == 2                                  # stopped at the broken write
+    assert capsys.readouterr().err == ""
