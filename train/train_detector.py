@@ -24,9 +24,9 @@ from tracker.draw import tile_grid
 from tracker.metrics import average_precision, match_detections
 
 from .augment import AugmentConfig, augment_preset
-from .common import (LoopClock, LoopConfig, check_ema_decay, init_distributed, init_weights, log, make_ema,
-                     make_optimizer, normalization, normalize_batch, resume_state, run_cli, save_checkpoint,
-                     setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
+from .common import (LoopClock, LoopConfig, check_ema_decay, freeze_bn_statistics, init_distributed,
+                     init_weights, log, make_ema, make_optimizer, normalization, normalize_batch, resume_state,
+                     run_cli, save_checkpoint, setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import ImageCache, LoadReport, data_root, load_train_val
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
@@ -234,6 +234,8 @@ def train(cfg: DetTrainConfig) -> dict:
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
     if cfg.init and state["step"] == 0:
         init_weights(net, cfg.init, mcfg.to_dict(), device)
+    if cfg.freeze_bn_stats:
+        log.info("BatchNorm running statistics frozen in %d layers", freeze_bn_statistics(net))
     cycle = start_cycle(cfg, state)
     ema = make_ema(cfg, net, out / "last.pt", state["step"], device)
     model = wrap_ddp(net, world, device)

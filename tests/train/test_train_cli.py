@@ -296,3 +296,31 @@ def test_keep_freed_memory_serves_large_blocks_from_a_heap_it_keeps():
     out = subprocess.run([sys.executable, "-c", _MALLINFO_PROBE], capture_output=True, text=True, check=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert out.stdout.split() == ["True"] * 4, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_freeze_bn_stats_keeps_the_statistics_of_init_while_the_weights_train(tmp_path, freeze):
+    data = tiny_coco(tmp_path / "data")
+    cfg = dict(data=str(data), input_size=64, batch_size=4, workers=0, threads=1, eval_hands=6,
+               minutes=5, warmup_steps=1)
+    train(TrainConfig(**cfg, out=str(tmp_path / "a"), max_steps=2))
+    src = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
+    train(TrainConfig(**cfg, out=str(tmp_path / "b"), max_steps=3, init=str(tmp_path / "a" / "last.pt"),
+                      freeze_bn_stats=freeze))
+    ck = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    stats = [k for k in src if k.endswith(("running_mean", "running_var"))]
+    convs = [k for k in src if k.endswith("weight") and src[k].ndim == 4]
+    assert len(stats) > 20 and convs
+    assert all(torch.equal(ck["model"][k], src[k]) for k in stats) == freeze
+    assert not all(torch.equal(ck["model"][k], src[k]) for k in convs)       # trained either way
+    assert ck["train_config"]["freeze_bn_stats"] is freeze
+
+
+def test_freeze_bn_statistics_on_the_detector_net():
+    from train.common import freeze_bn_statistics
+    from train.model import DetectorModelConfig, DetectorNet
+    net = DetectorNet(DetectorModelConfig(96, 64)).train()
+    before = {k: v.clone() for k, v in net.state_dict().items() if k.endswith("running_mean")}
+    assert freeze_bn_statistics(net) == sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) > 0
+    net(torch.randn(2, 3, 64, 96))
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in before.items())
