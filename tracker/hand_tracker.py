@@ -76,6 +76,11 @@ COLOR_ORDERS = ("bgr", "rgb")
 REDETECTION_MIN_HITS = 3
 
 
+def _is_int(v) -> bool:
+    """An integer option's value: a Python or numpy integer, not a bool (True would pass as 1)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 @dataclass
 class HandTrackerOptions:
     """Options of :class:`HandTracker` (all keyword arguments of its constructor).
@@ -248,7 +253,7 @@ class HandTrackerOptions:
 
     def validate(self) -> "HandTrackerOptions":
         """Raise ValueError naming the first bad option; returns self."""
-        if not isinstance(self.max_hands, int) or isinstance(self.max_hands, bool) or self.max_hands < 1:
+        if not _is_int(self.max_hands) or self.max_hands < 1:
             raise ValueError(f"max_hands must be an integer >= 1, got {self.max_hands!r}")
         for name in ("min_detection_confidence", "min_tracking_confidence", "min_edge_keypoint_score",
                      "min_redetection_confidence", "low_detection_confidence", "low_detection_keypoint_score",
@@ -260,16 +265,16 @@ class HandTrackerOptions:
                 raise ValueError(f"{name} must be in [0, 1], got {v!r}")
         if str(self.device).lower() not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
+        if not _is_int(self.threads) or self.threads < 1:
             raise ValueError(f"threads must be an integer >= 1, got {self.threads!r}")
         if not isinstance(self.smoothing_strength, (int, float)) or not self.smoothing_strength > 0 \
                 or not math.isfinite(self.smoothing_strength):
             raise ValueError(f"smoothing_strength must be > 0, got {self.smoothing_strength!r}")
-        if not isinstance(self.detector_interval, int) or isinstance(self.detector_interval, bool) or self.detector_interval < 1:
+        if not _is_int(self.detector_interval) or self.detector_interval < 1:
             raise ValueError(f"detector_interval must be an integer >= 1, got {self.detector_interval!r}")
-        if not isinstance(self.redetection_frames, int) or isinstance(self.redetection_frames, bool) or self.redetection_frames < 0:
+        if not _is_int(self.redetection_frames) or self.redetection_frames < 0:
             raise ValueError(f"redetection_frames must be an integer >= 0, got {self.redetection_frames!r}")
-        if not isinstance(self.max_missed, int) or isinstance(self.max_missed, bool) or self.max_missed < 0:
+        if not _is_int(self.max_missed) or self.max_missed < 0:
             raise ValueError(f"max_missed must be an integer >= 0, got {self.max_missed!r}")
         if self.side_lock is not None and (isinstance(self.side_lock, bool)
                                            or not isinstance(self.side_lock, (int, float))
@@ -288,6 +293,8 @@ class HandTrackerOptions:
                      "turn_retry"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        for name in ("max_hands", "threads", "detector_interval", "redetection_frames", "max_missed"):
+            setattr(self, name, int(getattr(self, name)))   # numpy integers become Python ones
         return self
 
 

@@ -120,6 +120,12 @@ def test_bad_options(option, value, match):
         HandTracker(detector=FakeDetector(s), landmark_model=FakeLandmarks(s), **{option: value})
 
 
+def test_numpy_integers_are_taken_as_python_integers():
+    opts = HandTrackerOptions(max_hands=np.int64(1), detector_interval=np.int32(2), max_missed=np.uint8(4)).validate()
+    assert (opts.max_hands, opts.detector_interval, opts.max_missed) == (1, 2, 4)
+    assert all(type(v) is int for v in (opts.max_hands, opts.detector_interval, opts.max_missed))
+
+
 def test_close_and_context_manager():
     tr, scene, _, _ = fake_tracker()
     with tr as t:
