@@ -150,6 +150,9 @@ def config_from_args(argv: list[str]):
     from .run import PARTS, BenchConfig
     if not (a.shared / "data" / "hands21").exists() and (a.only is None or set(a.only) & {"accuracy", "motion"}):
         p.error(f"no data/hands21 under --shared {a.shared}")
+    if not any((a.shared / "videos").glob("*.mp4")) and (a.only is None or set(a.only) & {"videos", "speed"}):
+        # checked before any part runs: the report in --out would otherwise be rewritten from nothing
+        p.error(f"no videos/*.mp4 under --shared {a.shared} (the videos and speed parts play them)")
     cfg = BenchConfig(shared=a.shared, out=a.out, parts=a.only or PARTS,
                       accuracy_images=a.accuracy_images or None, motion_clips=a.motion_clips,
                       motion_frames=a.motion_frames, speed_frames=a.speed_frames, seed=a.seed,
@@ -201,6 +204,8 @@ def models_main(argv: list[str]) -> int:
         ok, f = cv2.VideoCapture(str(video)).read()
         if ok:
             frame = cv2.resize(f, (w, h))
+        elif a.video:    # a file the user named: no silent grey frame instead
+            p.error(f"--video {a.video}: no frame could be read (missing, unsupported or corrupt file)")
     print("| threads | stage | p50 ms | p95 ms |\n|---|---|---|---|")
     for r in run(frame, a.threads, a.reps, a.landmark_model, a.detector_model):
         print(f"| {r['threads']} | {r['stage']} | {r['p50']:.2f} | {r['p95']:.2f} |")

@@ -50,6 +50,8 @@ def test_small_hands_with_the_real_tracker(tmp_path):
 ])
 def test_command_line_tracker_options(tmp_path, argv, want):
     from bench.__main__ import config_from_args
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "clip.mp4").touch()          # the videos part wants a clip to exist
     cfg = config_from_args(["--shared", str(tmp_path), "--only", "videos", *argv])
     got = {k: v for k, v in cfg.tracker_options.items()
            if k in ("refine_score", "side_lock", "small_hands", "detector_turns", "large_hands")}
@@ -79,6 +81,9 @@ def test_the_ground_truth_detector_run_takes_detector_turns():
     (["robustness", "--conditions", "clean,rot45"], "--conditions: unknown condition(s) ['rot45']"),
     (["robustness", "--images", "0"], "--images must be >= 1, got 0"),
     (["robustness", "--shared", "/nowhere"], "no data/hands21 under --shared /nowhere"),
+    (["--shared", "/nowhere", "--only", "speed", "--out", "/nowhere/out"], "no videos/*.mp4 under --shared /nowhere"),
+    (["--shared", "/nowhere", "--only", "videos", "--out", "/nowhere/out"], "no videos/*.mp4 under --shared /nowhere"),
+    (["models", "--video", "/nonexistent.mp4"], "--video /nonexistent.mp4: no frame could be read"),
     (["robustness", "--video-conditions", "clean,rot45"], "--video-conditions: unknown condition(s) ['rot45']"),
     (["robustness", "--no-photos"], "--no-photos without --videos leaves nothing to run"),
     (["robustness", "--no-photos", "--shared", "/nowhere", "--videos", "a.mp4"],
