@@ -47,7 +47,7 @@ def test_options_table_matches_the_dataclass(doc):
     assert not wrong, f"{doc}: defaults written / in the code: {wrong}"
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/options.md", "docs/training.md", "docs/benchmarks.md"])
+@pytest.mark.parametrize("doc", ["README.md", "CHANGELOG.md", "docs/options.md", "docs/training.md", "docs/benchmarks.md"])
 def test_relative_links_resolve(doc):
     path = ROOT / doc
     targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8"))
