@@ -269,7 +269,7 @@ def freeze_bn_statistics(net: torch.nn.Module) -> int:
 
     Why: in a CPU fine-tune of the shipped landmark model, forward passes alone over 25 batches of
     32 training crops, with no weight update, took its val PCK@0.1 from 0.939 to 0.937 (session 29,
-    800 val hands), the drop every CPU fine-tune showed in its first minutes; re-estimating the
+    800 val hands), the kind of drop every CPU fine-tune showed in its first minutes; re-estimating the
     statistics over 9,600 crops gave 0.937 too, over 3,200 crops cut as the tracker cuts them 0.931.
     The weights, not the statistics, are what a fine-tune should change."""
     layers = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
