@@ -76,6 +76,10 @@ COLOR_ORDERS = ("bgr", "rgb")
 REDETECTION_MIN_HITS = 3
 
 
+#: the integer options of :class:`HandTrackerOptions` and their least values
+INT_OPTIONS = {"max_hands": 1, "threads": 1, "detector_interval": 1, "redetection_frames": 0, "max_missed": 0}
+
+
 def _is_int(v) -> bool:
     """An integer option's value: a Python or numpy integer, not a bool (True would pass as 1)."""
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
@@ -253,8 +257,11 @@ class HandTrackerOptions:
 
     def validate(self) -> "HandTrackerOptions":
         """Raise ValueError naming the first bad option; returns self."""
-        if not _is_int(self.max_hands) or self.max_hands < 1:
-            raise ValueError(f"max_hands must be an integer >= 1, got {self.max_hands!r}")
+        for name, low in INT_OPTIONS.items():
+            v = getattr(self, name)
+            if not _is_int(v) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+            setattr(self, name, int(v))     # numpy integers become Python ones
         for name in ("min_detection_confidence", "min_tracking_confidence", "min_edge_keypoint_score",
                      "min_redetection_confidence", "low_detection_confidence", "low_detection_keypoint_score",
                      "refine_score"):
@@ -265,17 +272,9 @@ class HandTrackerOptions:
                 raise ValueError(f"{name} must be in [0, 1], got {v!r}")
         if str(self.device).lower() not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        if not _is_int(self.threads) or self.threads < 1:
-            raise ValueError(f"threads must be an integer >= 1, got {self.threads!r}")
         if not isinstance(self.smoothing_strength, (int, float)) or not self.smoothing_strength > 0 \
                 or not math.isfinite(self.smoothing_strength):
             raise ValueError(f"smoothing_strength must be > 0, got {self.smoothing_strength!r}")
-        if not _is_int(self.detector_interval) or self.detector_interval < 1:
-            raise ValueError(f"detector_interval must be an integer >= 1, got {self.detector_interval!r}")
-        if not _is_int(self.redetection_frames) or self.redetection_frames < 0:
-            raise ValueError(f"redetection_frames must be an integer >= 0, got {self.redetection_frames!r}")
-        if not _is_int(self.max_missed) or self.max_missed < 0:
-            raise ValueError(f"max_missed must be an integer >= 0, got {self.max_missed!r}")
         if self.side_lock is not None and (isinstance(self.side_lock, bool)
                                            or not isinstance(self.side_lock, (int, float))
                                            or not math.isfinite(self.side_lock) or self.side_lock <= 0):
@@ -293,8 +292,6 @@ class HandTrackerOptions:
                      "turn_retry"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        for name in ("max_hands", "threads", "detector_interval", "redetection_frames", "max_missed"):
-            setattr(self, name, int(getattr(self, name)))   # numpy integers become Python ones
         return self
 
 
