@@ -17,9 +17,9 @@ log = logging.getLogger("export")
 
 def export_detector(ckpt_path: str | Path, out: str | Path, version: str | None = None,
                     threshold: float | None = None) -> dict:
+    from tracker.cli import refuse_overwrite
+    from train.common import load_checkpoint
     from train.model import DetectorExportWrapper, DetectorModelConfig, DetectorNet
-
-    from train.common import load_checkpoint, refuse_overwrite
 
     ckpt_path, out = Path(ckpt_path), Path(out)
     ck = load_checkpoint(ckpt_path)

@@ -101,9 +101,9 @@ def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None
                      check_crops: np.ndarray | None = None) -> dict:
     """Export a landmark checkpoint to ONNX with metadata; verify; return the verification figures."""
     from train.augment import AugmentConfig
+    from tracker.cli import refuse_overwrite
+    from train.common import load_checkpoint
     from train.model import LandmarkExportWrapper, LandmarkModelConfig, LandmarkNet
-
-    from train.common import load_checkpoint, refuse_overwrite
 
     ckpt_path, out = Path(ckpt_path), Path(out)
     ck = load_checkpoint(ckpt_path)

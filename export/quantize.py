@@ -127,7 +127,7 @@ def _detector_rows(a, train_recs, val) -> dict:
 
 
 def main(argv=None):
-    from tracker.cli import int_at_least
+    from tracker.cli import int_at_least, refuse_overwrite
     from tracker.landmarks import LandmarkModel
     from train.data import ImageCache, load_records
     from train.evaluate import evaluate_landmarks
@@ -145,8 +145,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
-        if Path(a.output).resolve() == Path(a.model).resolve():
-            raise ValueError(f"-o/--output {a.output}: would overwrite the input model; give another file name")
+        refuse_overwrite(a.model, a.output, "-o/--output", "the input model")
         kind = _model_kind(a.model)
         train_recs = load_records(a.data, "train")
         rng = np.random.default_rng(0)

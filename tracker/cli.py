@@ -39,6 +39,28 @@ EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141
 
 
+def refuse_overwrite(src: str | Path, dst: str | Path, opt: str, what: str = "the input") -> None:
+    """Raise ValueError when output ``dst`` is the input ``src`` (the input would be lost)."""
+    if Path(dst).resolve() == Path(src).resolve():
+        raise ValueError(f"{opt} {dst}: would overwrite {what}; give another file name")
+
+
+def output_clash(outputs: list[tuple[str, str | None]], inputs: list[tuple[str, str | None]]) -> str | None:
+    """The complaint about the first output file (option, path) that is one of the ``inputs`` or an
+    earlier output, or None; options given as None are left out. For a CLI's ``ap.error`` before any
+    work: outputs written at the end would otherwise replace an input after the whole run."""
+    seen = [(opt, Path(v).resolve()) for opt, v in inputs if v]
+    for opt, v in outputs:
+        if not v:
+            continue
+        target = Path(v).resolve()
+        other = next((o for o, w in seen if w == target), None)
+        if other is not None:
+            return f"{opt} {v}: is also {other}; give the output its own file name"
+        seen.append((opt, target))
+    return None
+
+
 class UsageError(Exception):
     """Bad input from the user: reported as one line, exit status 2."""
 
@@ -89,11 +111,12 @@ class Outputs:
         for opt, p in (("-o/--output", video), ("--json", jsonl), ("--csv", csv_path)):
             if p is None or p == "-":
                 continue
-            if not Path(p).resolve().parent.is_dir():
+            target = Path(p).resolve()
+            if not target.parent.is_dir():
                 raise UsageError(f"{opt}: folder of {p} does not exist")
-            if Path(p).resolve() in written:
-                raise UsageError(f"{opt} {p}: {written[Path(p).resolve()]} writes the same file; give each output its own name")
-            written[Path(p).resolve()] = opt
+            if target in written:
+                raise UsageError(f"{opt} {p}: {written[target]} writes the same file; give each output its own name")
+            written[target] = opt
         #: whether a track file goes to standard output (then summaries go to stderr)
         self.uses_stdout = "-" in (jsonl, csv_path)
         self.jsonl = self.csv_file = None
@@ -239,9 +262,9 @@ def check_outputs_apart(inputs: list[str], sources: list, paths: list[dict[str, 
     for dests in paths:
         for opt, dest, _ in _OUTPUT_KINDS:
             value = dests.get(dest)
-            if value is not None and value != "-" and Path(value).resolve() in inputs_resolved:
-                raise UsageError(f"{opt} {value}: would overwrite the input {inputs_resolved[Path(value).resolve()]}; "
-                                 "give another file name")
+            inp = inputs_resolved.get(Path(value).resolve()) if value not in (None, "-") else None
+            if inp is not None:
+                raise UsageError(f"{opt} {value}: would overwrite the input {inp}; give another file name")
 
 
 def annotated_image_paths(folder: str | None, inputs: list[str], sources: list) -> list[list[Path] | None]:

@@ -142,12 +142,6 @@ def load_checkpoint(path: str | Path, what: str = "checkpoint", device: str | to
     return ck
 
 
-def refuse_overwrite(src: str | Path, dst: str | Path, opt: str) -> None:
-    """Raise ValueError when output ``dst`` is the input ``src`` (the input would be lost)."""
-    if Path(dst).resolve() == Path(src).resolve():
-        raise ValueError(f"{opt} {dst}: would overwrite the input; give another file name")
-
-
 def save_checkpoint(path: Path, **state) -> None:
     """Atomic save (write then rename) so a kill mid-save never leaves a broken checkpoint.
     Tensors are stored on the CPU: a checkpoint trained on a GPU loads anywhere."""

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.cli import positive_int, unit_float, unit_float_or_none
+from tracker.cli import output_clash, positive_int, unit_float, unit_float_or_none
 from tracker.detector import HandDetector
 from tracker.detector_codec import hand_box_and_cues
 from tracker.keypoints import KEYPOINT_NAMES
@@ -584,13 +584,10 @@ def main(argv=None):
             check_scene_condition(a.condition)
         except ValueError as e:
             ap.error(str(e))
-    # the figures are written at the end: an output naming an input would lose that input
-    outputs = [(opt, v) for opt, v in (("--out", a.out), ("--worst-grid", a.worst_grid), ("--fp-grid", a.fp_grid)) if v]
-    inputs = [(opt, v) for opt, v in (("--model", a.model), ("--landmark-model", a.landmark_model), ("--data", a.data)) if v]
-    for k, (opt, v) in enumerate(outputs):
-        for other, w in inputs + outputs[:k]:
-            if Path(v).resolve() == Path(w).resolve():
-                ap.error(f"{opt} {v}: is also {other}; give the output its own file name")
+    clash = output_clash([("--out", a.out), ("--worst-grid", a.worst_grid), ("--fp-grid", a.fp_grid)],
+                         [("--model", a.model), ("--landmark-model", a.landmark_model), ("--data", a.data)])
+    if clash:
+        ap.error(clash)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     t0 = time.time()
     try:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tracker.cli import output_clash
 from tracker.detector import HandDetector
 from tracker.detector_codec import hand_box_and_cues
 
@@ -79,9 +80,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    for opt, v in (("--data", a.data), ("--detector", a.detector)):
-        if v and Path(v).resolve() == Path(a.out).resolve():
-            ap.error(f"--out {a.out}: is also {opt}; give the output its own file name")
+    clash = output_clash([("--out", a.out)], [("--data", a.data), ("--detector", a.detector)])
+    if clash:
+        ap.error(clash)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         recs = load_records(a.data, a.split)

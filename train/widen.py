@@ -13,8 +13,9 @@ import argparse
 import logging
 from pathlib import Path
 
+from tracker.cli import refuse_overwrite
 
-from .common import load_checkpoint, refuse_overwrite, save_checkpoint, setup_logging
+from .common import load_checkpoint, save_checkpoint, setup_logging
 from .model import build_net, widen_state_dict
 
 log = logging.getLogger("train.widen")
