@@ -1,5 +1,5 @@
 """The README's options tables (README and docs/options.md) against HandTrackerOptions: every
-option listed once, with the default the code has, and the README's relative links resolve."""
+option listed once, with the default the code has, and the docs' relative links and anchors resolve."""
 from __future__ import annotations
 
 import dataclasses
@@ -47,13 +47,37 @@ def test_options_table_matches_the_dataclass(doc):
     assert not wrong, f"{doc}: defaults written / in the code: {wrong}"
 
 
-@pytest.mark.parametrize("doc", ["README.md", "CHANGELOG.md", "docs/options.md", "docs/training.md", "docs/benchmarks.md"])
+DOCS = ["README.md", "CHANGELOG.md", "docs/options.md", "docs/training.md", "docs/benchmarks.md",
+        "docs/model_history.md", "assets/MODEL_CARD.md"]
+
+
+def anchors(path: Path) -> set[str]:
+    """The fragments a Markdown file answers to: GitHub's heading slugs and explicit ``<a id>``s."""
+    text = path.read_text(encoding="utf-8")
+    slugs = set(re.findall(r'<a id="([^"]+)"></a>', text))
+    for heading in re.findall(r"^#+ (.+)$", text, flags=re.MULTILINE):
+        slugs.add(re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-"))
+    return slugs
+
+
+@pytest.mark.parametrize("doc", DOCS)
 def test_relative_links_resolve(doc):
     path = ROOT / doc
-    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8"))
-    assert targets, f"{doc} has no relative links to check"
-    missing = [t for t in targets if not (path.parent / t).exists()]
+    links = re.findall(r"\]\(([^)#:]*)(?:#([^)]*))?\)", path.read_text(encoding="utf-8"))
+    assert links, f"{doc} has no relative links to check"
+    missing = [t for t, _ in links if t and not (path.parent / t).exists()]
     assert not missing, f"{doc}: links to missing files {missing}"
+    # a fragment must name a heading or an <a id> of its target (a moved section breaks it)
+    broken = [f"{t}#{a}" for t, a in links if a and (not t or t.endswith(".md"))
+              and a not in anchors(path.parent / t if t else path)]
+    assert not broken, f"{doc}: links to missing anchors {broken}"
+
+
+def test_anchor_check_catches_a_missing_section(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text('# Set-up (fresh machine)\n<a id="session-10"></a>\n', encoding="utf-8")
+    assert anchors(doc) == {"set-up-fresh-machine", "session-10"}
+    assert "session-11" not in anchors(doc)
 
 
 def test_table_parser_catches_a_missing_option(tmp_path):

@@ -148,7 +148,7 @@ class HandTrackerOptions:
             confidence tells most of those from the background: on 500 composed 640x480 val
             scenes (``python -m train.evaluate acquisition``) the tracker finds 0.830 of the
             hands instead of 0.807, at 0.052 false hands per frame instead of 0.048; two more
-            scene sets gave +0.039 and +0.030 (assets/MODEL_CARD.md, session 15). A low detection centred inside a
+            scene sets gave +0.039 and +0.030 (docs/model_history.md, session 15). A low detection centred inside a
             tracked hand's crop is left out (there it is mostly a finger or the forearm of that
             hand). In video mode such a hand is reported from the second frame on, once its own
             crop has found it again (a false one seldom lasts: on the shared huytung_volctl clip a
@@ -176,7 +176,7 @@ class HandTrackerOptions:
             (``python -m train.evaluate acquisition --hand-frac 0.6,1.0 [--no-large-hands]``) the
             tracker finds 0.67 of the hands instead of 0.50 (the detector alone 0.76 instead of
             0.50 at the same false-positive rate); on the usual scenes 0.828 both ways, 0.058
-            false hands per frame instead of 0.056 (assets/MODEL_CARD.md, session 26); a quarter to
+            false hands per frame instead of 0.056 (docs/model_history.md, session 26); a quarter to
             two fifths more detector time on the frames where it runs. True (default since session
             26): whenever the detector file has a free input size (the shipped one, every file
             exported since session 18; older files run without it). With a detector object, that
@@ -198,7 +198,7 @@ class HandTrackerOptions:
             cut by the frame's edge wider: on composed 640x480 val scenes (``python -m
             train.evaluate acquisition``, three scene sets) 0.002-0.008 fewer hands found at
             0.002-0.008 more false ones. Costs one landmark crop per such hand, on frames where
-            the detector runs (see assets/MODEL_CARD.md, session 19).
+            the detector runs (see docs/model_history.md, session 19).
         turn_retry: a detector crop in which the landmark model finds no hand is measured once
             more turned by 180 degrees. The detector's wrist -> middle-MCP cue, which turns the
             first crop upright, can point the wrong way (hands pointing down, which its training
@@ -222,7 +222,7 @@ class HandTrackerOptions:
             every other frame while it is remembered.
             Static mode: every turn on every call (2x or 4x the detector time). A turned look's
             detection centred in a tracked hand's crop starts no hand (a raised finger looks like
-            a hand pointing down). Off (1) by default: figures in assets/MODEL_CARD.md, sessions
+            a hand pointing down). Off (1) by default: figures in docs/model_history.md, sessions
             24-25. Needs a detector whose ``__call__`` takes ``turns`` (``tracker.detector.HandDetector``
             does).
     """
@@ -427,7 +427,7 @@ NEW_HAND_EDGE_OUTSIDE = 0.05
 
 #: a tracked hand whose keypoints spread across less than this share of their spread along their
 #: main axis (:func:`spread_ratio`) may have collapsed onto a finger: the crop made from them then
-#: follows the finger and the collapse feeds itself (ali_hand's thumbs-up, model card session 13).
+#: follows the finger and the collapse feeds itself (ali_hand's thumbs-up, docs/model_history.md, session 13).
 #: Such a hand is measured again in the detector's crop, kept only when that is clearly less
 #: collapsed, so hands that really are edge-on (1.5% of hands21 val under 0.12) are left alone.
 COLLAPSED_SPREAD = 0.15

@@ -190,7 +190,7 @@ def keep_freed_memory(threshold: int = 1 << 30) -> bool:
     every step page-faults its working set in again: on the 2-core VM a third of the CPU time of
     the landmark loop went to the kernel, and one step at batch 32 took 2.10 s instead of 1.47 s
     for the shipped landmark net, 5.06 s instead of 3.09 s for the detector (``python -m bench
-    train-step``; MODEL_CARD, session 10). The cost: the process keeps its peak memory until it
+    train-step``; docs/model_history.md, session 10). The cost: the process keeps its peak memory until it
     ends.
 
     Returns True when applied; False where the C library is not glibc (macOS, Windows, musl),

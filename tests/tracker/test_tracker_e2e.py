@@ -135,7 +135,7 @@ def _side_changes(tracker, path, max_frames):
 @pytest.mark.parametrize("side_lock, steady", [(20.0, True), (None, False)])
 def test_piano_hands_keep_their_sides(tracker_factory, videos, side_lock, steady):
     """mohanad_piano30.mp4: two hands seen from above, backs up, never crossing. The landmark
-    model calls both "right" for long stretches (model card, session 13); with the side lock
+    model calls both "right" for long stretches (docs/model_history.md, session 13); with the side lock
     (default) neither track changes side in the first 300 frames, without it the pair swaps."""
     changes, tracks = _side_changes(tracker_factory(side_lock=side_lock), videos / "mohanad_piano30.mp4", 300)
     assert tracks >= 2
