@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tracker.cli import file_key
 from tracker.detector import HandDetector
 from tracker.draw import tile_grid
 from tracker.video import FrameSource
@@ -47,7 +48,9 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.per_video < 1:
         ap.error(f"--per-video must be >= 1, got {a.per_video}")
-    if any(Path(v).resolve() == Path(a.output).resolve() for v in a.videos):
+    inputs = {file_key(v) for v in a.videos}
+    inputs.update(file_key(f) for v in a.videos if Path(v).is_dir() for f in Path(v).iterdir())
+    if file_key(a.output) in inputs:          # also an image of an input folder, or a hard link to an input
         ap.error(f"-o/--output {a.output}: would overwrite an input")
     if not Path(a.output).resolve().parent.is_dir():
         ap.error(f"-o/--output: folder of {a.output} does not exist")

@@ -18,11 +18,11 @@ import argparse
 import csv
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from tracker import HandTracker
+from tracker.cli import file_key
 from tracker.keypoints import HandKeypoint as K
 
 
@@ -112,7 +112,7 @@ def run(source: str, csv_path: str | None = None, max_frames: int | None = None,
     detector = PinchDetector(on, off, max_gap)
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"--max-frames must be >= 1, got {max_frames}")
-    if csv_path and Path(csv_path).resolve() == Path(source).resolve():
+    if csv_path and file_key(csv_path) == file_key(source):      # the same file, a hard link too
         raise ValueError(f"--csv {csv_path}: would overwrite the input; give another file name")
     sides: dict[int, str] = {}
     events = []

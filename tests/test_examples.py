@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import math
+import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -100,6 +101,7 @@ def test_missing_input_is_one_clear_error(tmp_path):
 
 @pytest.mark.parametrize("csv_name, max_frames, message", [
     ("clip.mp4", None, "--csv .*clip.mp4: would overwrite the input"),
+    ("link.csv", None, "--csv .*link.csv: would overwrite the input"),      # a hard link to the clip
     ("no/such/folder/p.csv", None, "--csv .*p.csv: cannot write"),
     (None, 0, "--max-frames must be >= 1, got 0"),
 ])
@@ -109,6 +111,7 @@ def test_run_refuses_bad_outputs_before_reading_a_frame(tmp_path, csv_name, max_
         for i in range(3):
             sink.write(np.full((60, 80, 3), 50, np.uint8))
     before = clip.read_bytes()
+    os.link(clip, tmp_path / "link.csv")
     csv_path = str(tmp_path / csv_name) if csv_name else None
     with pytest.raises(ValueError, match=message):
         pinch.run(str(clip), csv_path, max_frames, tracker=ScriptedTracker([]))
@@ -151,6 +154,8 @@ def test_draw_detections_samples_videos_and_images_into_one_grid(tmp_path):
 @pytest.mark.parametrize("args, fragment", [
     (["{tmp}/missing.mp4"], "missing.mp4: input not found"),
     (["{photo}", "-o", "{photo}"], "would overwrite an input"),
+    (["{tmp}", "-o", "{photo}"], "would overwrite an input"),               # an image of an input folder
+    (["{photo}", "-o", "{tmp}/link.png"], "would overwrite an input"),      # a hard link to the input
     (["{photo}", "-o", "{tmp}/grid.txt"], "OpenCV cannot write"),
     (["{photo}", "-o", "{tmp}/no/grid.png"], "folder of"),
     (["{photo}", "--per-video", "0"], "--per-video must be >= 1"),
@@ -159,6 +164,7 @@ def test_draw_detections_bad_arguments_are_one_clear_error(tmp_path, capsys, arg
     photo = tmp_path / "photo.png"
     cv2.imwrite(str(photo), np.full((90, 120, 3), 128, np.uint8))
     before = photo.read_bytes()
+    os.link(photo, tmp_path / "link.png")
     with pytest.raises(SystemExit) as e:
         draw_detections.main([a.format(tmp=tmp_path, photo=photo) for a in args])
     assert e.value.code == 2

@@ -39,9 +39,22 @@ EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141
 
 
+def file_key(path: str | Path) -> tuple[int, int] | Path:
+    """What identifies the file ``path`` names, for "is this output one of the inputs?": its device
+    and inode when it exists, so that a hard link or another name of the same file compares equal
+    (as ``os.path.samefile``; comparing resolved paths misses hard links), else its resolved path
+    (an output not written yet, which can only clash with another output)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return p.resolve()
+    return (st.st_dev, st.st_ino)
+
+
 def refuse_overwrite(src: str | Path, dst: str | Path, opt: str, what: str = "the input") -> None:
     """Raise ValueError when output ``dst`` is the input ``src`` (the input would be lost)."""
-    if Path(dst).resolve() == Path(src).resolve():
+    if file_key(dst) == file_key(src):
         raise ValueError(f"{opt} {dst}: would overwrite {what}; give another file name")
 
 
@@ -49,11 +62,11 @@ def output_clash(outputs: list[tuple[str, str | None]], inputs: list[tuple[str, 
     """The complaint about the first output file (option, path) that is one of the ``inputs`` or an
     earlier output, or None; options given as None are left out. For a CLI's ``ap.error`` before any
     work: outputs written at the end would otherwise replace an input after the whole run."""
-    seen = [(opt, Path(v).resolve()) for opt, v in inputs if v]
+    seen = [(opt, file_key(v)) for opt, v in inputs if v]
     for opt, v in outputs:
         if not v:
             continue
-        target = Path(v).resolve()
+        target = file_key(v)
         other = next((o for o, w in seen if w == target), None)
         if other is not None:
             return f"{opt} {v}: is also {other}; give the output its own file name"
@@ -107,16 +120,16 @@ class Outputs:
             raise UsageError("--json - and --csv -: only one of them can go to standard output")
         if video == "-":
             raise UsageError("-o/--output: an annotated video cannot go to standard output; give a file name")
-        written: dict[Path, str] = {}
+        written: dict[tuple[int, int] | Path, str] = {}
         for opt, p in (("-o/--output", video), ("--json", jsonl), ("--csv", csv_path)):
             if p is None or p == "-":
                 continue
-            target = Path(p).resolve()
-            if not target.parent.is_dir():
+            if not Path(p).resolve().parent.is_dir():
                 raise UsageError(f"{opt}: folder of {p} does not exist")
-            if target in written:
-                raise UsageError(f"{opt} {p}: {written[target]} writes the same file; give each output its own name")
-            written[target] = opt
+            key = file_key(p)
+            if key in written:
+                raise UsageError(f"{opt} {p}: {written[key]} writes the same file; give each output its own name")
+            written[key] = opt
         #: whether a track file goes to standard output (then summaries go to stderr)
         self.uses_stdout = "-" in (jsonl, csv_path)
         self.jsonl = self.csv_file = None
@@ -205,7 +218,7 @@ def output_paths(args: argparse.Namespace, inputs: list[str]) -> list[dict[str, 
                                      f"{stem}{ext}; process them in separate runs")
                 names[stem] = inp
                 target = Path(value) / f"{stem}{ext}"
-                if target.resolve() == Path(inp).resolve():
+                if file_key(target) == file_key(inp):
                     raise UsageError(f"{opt} {value}: would overwrite the input {inp}; choose another folder")
                 per_input[i][dest] = str(target)
             continue
@@ -255,14 +268,14 @@ def check_outputs_apart(inputs: list[str], sources: list, paths: list[dict[str, 
     before the input is read, so the input would be lost (``handtrack video clip.mp4 -o
     clip.mp4`` once truncated the clip it was reading). Two outputs naming one file are refused
     by :class:`Outputs`."""
-    inputs_resolved: dict[Path, str] = {}
+    input_files: dict[tuple[int, int] | Path, str] = {}
     for inp, src in zip(inputs, sources):
         for p in (src.images if src.images is not None else [Path(inp)]):
-            inputs_resolved[Path(p).resolve()] = str(p)
+            input_files[file_key(p)] = str(p)
     for dests in paths:
         for opt, dest, _ in _OUTPUT_KINDS:
             value = dests.get(dest)
-            inp = inputs_resolved.get(Path(value).resolve()) if value not in (None, "-") else None
+            inp = input_files.get(file_key(value)) if value not in (None, "-") else None
             if inp is not None:
                 raise UsageError(f"{opt} {value}: would overwrite the input {inp}; give another file name")
 
@@ -280,7 +293,7 @@ def annotated_image_paths(folder: str | None, inputs: list[str], sources: list) 
         raise UsageError(f"{opt}: folder {folder} does not exist")
     if not os.access(f, os.W_OK):
         raise UsageError(f"{opt}: folder {folder} is not writable")
-    inputs_resolved = {p.resolve() for src in sources if src.images for p in src.images}
+    input_files = {file_key(p) for src in sources if src.images for p in src.images}
     seen: dict[str, str] = {}
     out = []
     for inp, src in zip(inputs, sources):
@@ -293,7 +306,7 @@ def annotated_image_paths(folder: str | None, inputs: list[str], sources: list) 
                 raise UsageError(f"{opt} {folder}: {seen[p.name]} and {p} would both write {p.name}")
             seen[p.name] = str(p)
             target = f / p.name
-            if target.resolve() in inputs_resolved:
+            if file_key(target) in input_files:
                 raise UsageError(f"{opt} {folder}: would overwrite the input image {target}; choose another folder")
             dests.append(target)
         out.append(dests)

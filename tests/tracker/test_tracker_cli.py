@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 
 import cv2
 import numpy as np
@@ -128,6 +129,10 @@ def test_outputs_kept_when_run_fails(fake_models, small_video, tmp_path, monkeyp
     (["video", "{video}", "-o", "{tmp}"], "-o/--output {tmp}: would overwrite the input"),
     (["video", "{video}", "-o", "{video}"], "-o/--output {video}: would overwrite the input {video}"),
     (["video", "{video}", "--json", "{video}"], "--json {video}: would overwrite the input"),
+    (["video", "{video}", "-o", "{tmp}/link.mp4"], "-o/--output {tmp}/link.mp4: would overwrite the input {video}"),
+    (["video", "{video}", "--csv", "{tmp}/link.mp4"], "--csv {tmp}/link.mp4: would overwrite the input {video}"),
+    (["video", "{tmp}/link.mp4", "--json", "{video}"], "--json {video}: would overwrite the input {tmp}/link.mp4"),
+    (["video", "{video}", "--json", "{tmp}/t.txt", "--csv", "{tmp}/t_link.txt"], "--csv {tmp}/t_link.txt: --json writes the same file"),
     (["video", "{video}", "--json", "{tmp}/t.txt", "--csv", "{tmp}/t.txt"], "--csv {tmp}/t.txt: --json writes the same file"),
     (["video", "{video}", "{video2}", "--json", "{tmp}/t.jsonl"], "--json {tmp}/t.jsonl: with 2 inputs, give an existing folder"),
     (["video", "{video}", "{video2}", "--csv", "-"], "--csv standard output: with 2 inputs"),
@@ -156,6 +161,9 @@ def test_bad_arguments_exit_2_with_one_line(fake_models, small_video, tmp_path, 
     (tmp_path / "sub").mkdir()
     for name in ("in2.mp4", "sub/in.mp4"):
         (tmp_path / name).write_bytes(small_video.read_bytes())
+    os.link(small_video, tmp_path / "link.mp4")           # another name of the input: a hard link
+    (tmp_path / "t.txt").write_text("an earlier run's output\n")
+    os.link(tmp_path / "t.txt", tmp_path / "t_link.txt")
     argv = [a.format(tmp=tmp_path, video=small_video, video2=tmp_path / "in2.mp4") for a in argv]
     fragment = fragment.format(tmp=tmp_path, video=small_video)
     before = small_video.read_bytes()
@@ -354,6 +362,12 @@ def _photo_folder(folder, names=("a.png", "b.jpg", "c.png")):
     return folder
 
 
+def _hard_linked_folder(t):
+    """``t/linked/a.png``: another name (a hard link) of the input image ``t/photos/a.png``."""
+    (t / "linked").mkdir()
+    os.link(t / "photos" / "a.png", t / "linked" / "a.png")
+
+
 def test_annotated_images_are_written_under_their_own_names(fake_models, tmp_path, capsys):
     """--annotated-images: each photo with its skeletons, same name and size, in the given folder."""
     photos, out = _photo_folder(tmp_path / "photos"), tmp_path / "seen"
@@ -373,6 +387,7 @@ def test_annotated_images_are_written_under_their_own_names(fake_models, tmp_pat
     (lambda t: _photo_folder(t / "more", ("a.png",)), ["{tmp}/photos", "{tmp}/more", "--annotated-images", "{tmp}/seen"],
      "would both write a.png"),
     (lambda t: None, ["{tmp}/photos", "--annotated-images", "{tmp}/photos"], "would overwrite the input image"),
+    (_hard_linked_folder, ["{tmp}/photos", "--annotated-images", "{tmp}/linked"], "would overwrite the input image"),
 ])
 def test_annotated_images_refused_before_any_work(fake_models, small_video, tmp_path, capsys, setup, argv, fragment):
     _photo_folder(tmp_path / "photos")
@@ -408,3 +423,36 @@ def test_a_closed_track_stream_stops_quietly(fake_models, small_video, monkeypat
     assert rc == cli.EXIT_BROKEN_PIPE == 141
     assert writes["n"] == 2                                  # stopped at the broken write
     assert capsys.readouterr().err == ""
+
+
+def _named(d, how):
+    """A name, under ``d``, for the output of the same-file checks below (``d/in.bin`` is the input)."""
+    if how == "hard link":
+        os.link(d / "in.bin", d / "link.bin")
+    elif how == "symbolic link":
+        os.symlink(d / "in.bin", d / "link.bin")
+    elif how == "another file":
+        (d / "link.bin").write_bytes(b"x")
+    return {"same name": d / "in.bin", "another spelling": d / "sub" / ".." / "in.bin"}.get(how, d / "link.bin")
+
+
+@pytest.mark.parametrize("how, clash", [
+    ("same name", True), ("another spelling", True), ("hard link", True), ("symbolic link", True),
+    ("another file", False), ("not written yet", False),
+])
+def test_same_file_checks_see_every_name_of_the_input(tmp_path, how, clash):
+    """The checks the training and export tools run before writing (`refuse_overwrite`,
+    `output_clash`): every name of the input file is the input (resolved paths miss hard links)."""
+    (tmp_path / "sub").mkdir()
+    src = tmp_path / "in.bin"
+    src.write_bytes(b"model")
+    dst = _named(tmp_path, how)
+    message = cli.output_clash([("--out", str(dst))], [("--model", str(src))])
+    assert (message == f"--out {dst}: is also --model; give the output its own file name") == clash
+    assert (message is None) == (not clash)
+    if clash:
+        with pytest.raises(ValueError, match="would overwrite the input"):
+            cli.refuse_overwrite(src, dst, "--out")
+    else:
+        cli.refuse_overwrite(src, dst, "--out")
+    assert src.read_bytes() == b"model"
