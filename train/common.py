@@ -235,7 +235,10 @@ def resume_state(ckpt_path: Path, net: torch.nn.Module, opt: torch.optim.Optimiz
                  resume: bool) -> dict:
     """Loop state from ``ckpt_path`` (weights and optimiser loaded in place), or a fresh one."""
     if resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ck = load_checkpoint(ckpt_path, "the checkpoint to resume from,", device)
+        if not isinstance(ck.get("state"), dict):
+            raise ValueError(f"cannot resume {ckpt_path}: it has no training-loop state (a checkpoint of "
+                             "another tool?); give another --out or move the file away")
         try:
             net.load_state_dict(ck["model"])
         except RuntimeError as e:

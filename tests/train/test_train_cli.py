@@ -53,6 +53,26 @@ def test_resumes_from_last_checkpoint(tmp_path):
         assert (tmp_path / "run" / f).stat().st_size > 0
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"not a checkpoint", "the checkpoint to resume from, .*last.pt is not a training checkpoint"),
+    ({"model": {}, "model_config": {}}, "cannot resume .*last.pt: it has no training-loop state"),
+])
+def test_a_last_checkpoint_that_cannot_be_resumed_is_one_clear_error(tmp_path, content, message):
+    """--out holding a last.pt that is no run of this loop: one error naming it, the file kept."""
+    data = tiny_coco(tmp_path / "data", n=4)
+    (tmp_path / "run").mkdir()
+    last = tmp_path / "run" / "last.pt"
+    if isinstance(content, bytes):
+        last.write_bytes(content)
+    else:
+        torch.save(content, last)
+    before = last.read_bytes()
+    with pytest.raises(ValueError, match=message):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "run"), input_size=64, batch_size=4, workers=0,
+                          threads=1, eval_hands=2, minutes=5, max_steps=1))
+    assert last.read_bytes() == before
+
+
 def test_bad_data_path_is_one_clear_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "train.train_landmarks", "--data", str(tmp_path / "nope"),
                         "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
