@@ -235,7 +235,7 @@ def resume_state(ckpt_path: Path, net: torch.nn.Module, opt: torch.optim.Optimiz
                  resume: bool) -> dict:
     """Loop state from ``ckpt_path`` (weights and optimiser loaded in place), or a fresh one."""
     if resume and ckpt_path.is_file():
-        ck = load_checkpoint(ckpt_path, "the checkpoint to resume from,", device)
+        ck = load_checkpoint(ckpt_path, "the checkpoint to resume (in --out)", device)
         if not isinstance(ck.get("state"), dict):
             raise ValueError(f"cannot resume {ckpt_path}: it has no training-loop state (a checkpoint of "
                              "another tool?); give another --out or move the file away")

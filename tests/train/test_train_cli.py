@@ -54,7 +54,7 @@ def test_resumes_from_last_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"not a checkpoint", "the checkpoint to resume from, .*last.pt is not a training checkpoint"),
+    (b"not a checkpoint", r"the checkpoint to resume \(in --out\) .*last.pt is not a training checkpoint"),
     ({"model": {}, "model_config": {}}, "cannot resume .*last.pt: it has no training-loop state"),
 ])
 def test_a_last_checkpoint_that_cannot_be_resumed_is_one_clear_error(tmp_path, content, message):
