@@ -358,6 +358,12 @@ class HandAssociator:
             for j, m in enumerate(meas):
                 own = m.track_id is not None and m.track_id == tr.track_id
                 d = keypoint_distance(pred, m.keypoints, tr.palm, tr.scores, m.scores)
+                if tr.missed:
+                    # A lost track's prediction runs on at the velocity it had, often the jerk of a
+                    # hand leaving the frame or going behind the other one; hands mostly stop or
+                    # come back where they went: where it was last seen counts as well (huytung_1hand,
+                    # back at the edge after 12 frames, was 8 palm sizes from its prediction).
+                    d = min(d, keypoint_distance(tr.raw_keypoints, m.keypoints, tr.palm, tr.scores, m.scores))
                 # A hand found in the track's own crop may have moved further than predicted.
                 if not d <= (2 * gate if own else gate):
                     continue

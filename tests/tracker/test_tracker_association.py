@@ -71,6 +71,21 @@ def test_slot_kept_through_brief_occlusion():
     assert sides_by_id(tracks) == before
 
 
+def test_lost_hand_back_where_it_was_last_seen_keeps_its_track():
+    """A hand that vanished while moving fast (leaving the frame) and comes back where it was last
+    seen, after most of ``max_missed``, is the same track: its constant-velocity prediction ran
+    far away meanwhile (on huytung_1hand it then came back as a new track and changed side)."""
+    rng = np.random.default_rng(2)
+    a = HandAssociator(max_missed=15)
+    for i in range(12):
+        tracks = a.update([meas(100, 600 - 25 * i, True, rng=rng)], i / FPS)
+    first = tracks[0].track_id
+    for i in range(12, 24):
+        assert a.update([], i / FPS) == []
+    tracks = a.update([meas(100, 600 - 25 * 11, True, rng=rng)], 24 / FPS)
+    assert [t.track_id for t in tracks] == [first]
+
+
 def test_track_forgotten_after_long_occlusion():
     a = HandAssociator(max_missed=3)
     first = a.update([meas(100, 200, True)], 0.0)[0].track_id
