@@ -27,11 +27,11 @@ def sample_frames(path: str, n: int) -> list[tuple[int, np.ndarray]]:
     source = FrameSource(path)
     total = max(len(source), 1)
     wanted = set(np.linspace(0, total - 1, n + 2)[1:-1].astype(int).tolist()) if total > n else set(range(total))
-    out = []
+    last, out = max(wanted), []
     for i, _, frame in source:          # decoded in order; the tail after the last sample is not
         if i in wanted:
             out.append((i, frame))
-        if i >= max(wanted):
+        if i >= last:
             break
     return out
 
