@@ -10,7 +10,7 @@ import torch
 
 from tracker.detector_codec import CenterCodec
 
-from .onnx_export import _export, _metadata, _sample_inputs, verify
+from .onnx_export import _export, _metadata, _model_config, _sample_inputs, verify
 
 log = logging.getLogger("export")
 
@@ -19,12 +19,12 @@ def export_detector(ckpt_path: str | Path, out: str | Path, version: str | None 
                     threshold: float | None = None) -> dict:
     from tracker.cli import refuse_overwrite
     from train.common import load_checkpoint
-    from train.model import DetectorExportWrapper, DetectorModelConfig, DetectorNet
+    from train.model import DetectorExportWrapper, DetectorNet
 
     ckpt_path, out = Path(ckpt_path), Path(out)
     ck = load_checkpoint(ckpt_path)
     refuse_overwrite(ckpt_path, out, "-o/--output")
-    mcfg = DetectorModelConfig(**ck["model_config"])
+    mcfg = _model_config(ck, ckpt_path, "detector")
     net = DetectorNet(mcfg)
     net.load_state_dict(ck["model"])
     wrapper = DetectorExportWrapper(net).eval()

@@ -41,6 +41,7 @@ def _export(module: torch.nn.Module, example: torch.Tensor, out: Path, outputs: 
     input size."""
     module.eval()
     tmp = out.with_suffix(".tmp.onnx")
+    out.parent.mkdir(parents=True, exist_ok=True)  # the temporary file is written beside the output
     axes = None
     if dynamic_batch or dynamic_size:
         dims = ({0: "batch"} if dynamic_batch else {})
@@ -51,6 +52,24 @@ def _export(module: torch.nn.Module, example: torch.Tensor, out: Path, outputs: 
     model = onnx.load(str(tmp))
     os.remove(tmp)
     return model
+
+
+def _model_config(ck: dict, ckpt_path: Path, kind: str):
+    """The ``model_config`` of checkpoint ``ck`` as a ``kind`` ("landmarks" or "detector") model's
+    config. Raises ValueError naming ``ckpt_path`` when it is the other model's checkpoint (or
+    neither's)."""
+    from train.model import DetectorModelConfig, LandmarkModelConfig
+    classes = {"landmarks": LandmarkModelConfig, "detector": DetectorModelConfig}
+    for k in sorted(classes, key=lambda k: k != kind):   # ``kind`` first
+        try:
+            cfg = classes[k](**ck["model_config"])
+        except TypeError:
+            continue
+        if k != kind:
+            raise ValueError(f"checkpoint {ckpt_path} is a {k} checkpoint, not a {kind} one "
+                             f"(python -m export.onnx_export {k} ...)")
+        return cfg
+    raise ValueError(f"checkpoint {ckpt_path}: its model_config is neither a landmark nor a detector model's")
 
 
 def _ort_run(path_or_bytes, x: np.ndarray):
@@ -103,12 +122,12 @@ def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None
     from train.augment import AugmentConfig
     from tracker.cli import refuse_overwrite
     from train.common import load_checkpoint
-    from train.model import LandmarkExportWrapper, LandmarkModelConfig, LandmarkNet
+    from train.model import LandmarkExportWrapper, LandmarkNet
 
     ckpt_path, out = Path(ckpt_path), Path(out)
     ck = load_checkpoint(ckpt_path)
     refuse_overwrite(ckpt_path, out, "-o/--output")
-    net = LandmarkNet(LandmarkModelConfig(**ck["model_config"]))
+    net = LandmarkNet(_model_config(ck, ckpt_path, "landmarks"))
     net.load_state_dict(ck["model"])
     wrapper = LandmarkExportWrapper(net).eval()
     codec = HeatmapCodec.from_dict(ck["codec"])

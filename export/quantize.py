@@ -53,6 +53,7 @@ def quantize(float_path: Path, out: Path, batches) -> None:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
     pre = out.with_suffix(".pre.onnx")
+    out.parent.mkdir(parents=True, exist_ok=True)  # the temporary file is written beside the output
     quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=True)
     quantize_static(str(pre), str(out), _CropReader(batches), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
@@ -89,7 +90,12 @@ def network_latency_ms(stage, height: int, width: int, n: int = 300, warmup: int
 def _model_kind(path: str) -> str:
     if not Path(path).is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    meta = {p.key: p.value for p in onnx.load(path).metadata_props}
+    from google.protobuf.message import DecodeError
+    try:
+        model = onnx.load(path)
+    except DecodeError:
+        raise ValueError(f"model file {path} is not an ONNX model") from None
+    meta = {p.key: p.value for p in model.metadata_props}
     if meta.get("kind") not in ("landmarks", "detector"):
         raise ValueError(f"model file {path}: metadata kind {meta.get('kind')!r} is neither 'landmarks' nor 'detector'")
     return meta["kind"]

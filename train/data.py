@@ -102,27 +102,40 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
 
     Raises:
         FileNotFoundError: the JSON (or, with check_images, an image) does not exist.
-        ValueError: malformed JSON, or an annotation whose keypoints are not 21 x 3 numbers,
-            naming the file and the annotation index.
+        ValueError: malformed JSON, an image id that is not an integer or that two files share,
+            or an annotation whose keypoints are not 21 x 3 numbers (or whose handedness_score /
+            bbox is not numbers), naming the file and the image id / annotation index.
     """
     json_path = Path(json_path)
     report = report if report is not None else LoadReport()
     if not json_path.is_file():
         raise FileNotFoundError(f"annotation file not found: {json_path}")
     try:
-        with open(json_path) as f:
+        with open(json_path, encoding="utf-8-sig") as f:  # a BOM (Windows editors) is not JSON
             data = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"malformed JSON in {json_path}: {e}") from None
-    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
-        raise ValueError(f"{json_path} is not a COCO keypoints file (needs 'images' and 'annotations')")
+    if not (isinstance(data, dict) and isinstance(data.get("images"), list)
+            and isinstance(data.get("annotations"), list)):
+        raise ValueError(f"{json_path} is not a COCO keypoints file (needs 'images' and 'annotations' lists)")
     root = Path(image_root) if image_root is not None else json_path.parent
-    images = {}
+    images, shared = {}, set()
     for im in data["images"]:
         try:
-            images[im["id"]] = root / im["file_name"]
+            iid, img = im["id"], root / im["file_name"]
         except (KeyError, TypeError):
             report.skip(f"{json_path}: image entry without id/file_name: {im!r:.80}", skip_bad)
+            continue
+        if isinstance(iid, bool) or not (isinstance(iid, int) or (isinstance(iid, float) and iid.is_integer())):
+            report.skip(f"{json_path}: image id {iid!r} ({im['file_name']}) is not an integer", skip_bad)
+            continue
+        if iid in images and images[iid] != img:
+            # which photo its hands are on is unknown: neither is used
+            report.skip(f"{json_path}: image id {iid} names two files, {images[iid]} and {img}", skip_bad)
+            shared.add(iid)
+        images.setdefault(iid, img)
+    for iid in shared:
+        del images[iid]
     by_image: dict[int, list[HandRecord]] = {}
     records = []
     for i, ann in enumerate(data["annotations"]):
@@ -150,12 +163,17 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
         if v17.sum() < 2:
             report.skip(f"{where}: fewer than 2 visible keypoints", skip_bad)
             continue
-        score = ann.get("handedness_score")
-        rec = HandRecord(img, k17, v17, _side_code(ann.get("handedness")),
-                         1.0 if score is None else float(score), int(ann["image_id"]))
-        bbox = ann.get("bbox")
-        if isinstance(bbox, (list, tuple)) and len(bbox) == 4 and max(bbox[2], bbox[3]) > 0:
-            rec.box_side = float(max(bbox[2], bbox[3]))
+        score, bbox = ann.get("handedness_score"), ann.get("bbox")
+        try:
+            score = 1.0 if score is None else float(score)
+            side = (max(float(bbox[2]), float(bbox[3])) if isinstance(bbox, (list, tuple)) and len(bbox) == 4
+                    else None)
+        except (TypeError, ValueError):
+            report.skip(f"{where}: handedness_score or bbox is not numbers", skip_bad)
+            continue
+        rec = HandRecord(img, k17, v17, _side_code(ann.get("handedness")), score, int(ann["image_id"]))
+        if side is not None and side > 0:
+            rec.box_side = side
         if isinstance(ann.get("source"), str):
             rec.source = ann["source"]
         records.append(rec)
@@ -176,9 +194,12 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
     tracker's own CSV order); with one hand its side is unknown. A hand whose cells are all empty
     is absent. A first row whose second cell is not a number is a header.
 
+    The file is UTF-8 text (a leading byte-order mark, as Excel writes, is ignored).
+
     Raises:
         FileNotFoundError: the CSV does not exist.
-        ValueError: a row whose value count is not a multiple of 34, a non-numeric value, or a
+        ValueError: a file that is not UTF-8 CSV text, naming it; a row with an empty image path,
+            whose value count is not a multiple of 34, a non-numeric or infinite value, or a
             partly empty hand, naming the file and the 1-based row number.
     """
     csv_path = Path(csv_path)
@@ -188,8 +209,15 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
     root = Path(image_root) if image_root is not None else csv_path.parent
     per_hand = NUM_KEYPOINTS * 2
     records = []
-    with open(csv_path, newline="") as f:
-        for rownum, row in enumerate(csv.reader(f), start=1):
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+        rows = csv.reader(f)
+        try:
+            rows = list(rows)
+        except UnicodeDecodeError:
+            raise ValueError(f"{csv_path} is not UTF-8 text (save it as \"CSV UTF-8\")") from None
+        except csv.Error as e:
+            raise ValueError(f"{csv_path}: row {rows.line_num}: malformed CSV ({e})") from None
+        for rownum, row in enumerate(rows, start=1):
             if not row or all(not c.strip() for c in row):
                 continue
             where = f"{csv_path}: row {rownum}"
@@ -198,6 +226,9 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
                     float(row[1]) if row[1].strip() else None
                 except ValueError:
                     continue  # header
+            if not row[0].strip():
+                report.skip(f"{where}: empty image path", skip_bad)
+                continue
             values = row[1:]
             if len(values) == 0 or len(values) % per_hand != 0:
                 report.skip(f"{where}: expected a multiple of {per_hand} values after the image "
@@ -208,6 +239,9 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
                 arr = np.array([float(v) if v.strip() else math.nan for v in values], np.float32)
             except ValueError:
                 report.skip(f"{where}: non-numeric value", skip_bad)
+                continue
+            if np.isinf(arr).any():
+                report.skip(f"{where}: a value is not finite (inf)", skip_bad)
                 continue
             arr = arr.reshape(n_hands, NUM_KEYPOINTS, 2)
             hands = []

@@ -121,6 +121,8 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
     comes from all the points (as from the tracker's last landmarks), PCK counts the points in
     view (normalised by the whole hand's box), and ``presence_rate@0.5`` is the share of hands
     the tracker would keep at its default presence threshold."""
+    if not records:
+        raise ValueError("no labelled hands to evaluate (the --data split has none)")
     if edge_cut is not None and worst_grid:
         # the grid draws the uncut photos: the keypoints of a photo cut at its left or top would be off
         raise ValueError(f"--worst-grid {worst_grid}: not available with --edge-cut")
@@ -195,6 +197,8 @@ def _scenes(records, cache, n, seed, width, height, full_rotation: bool = False,
     from .scenes import SceneConfig
     from .train_detector import group_by_image, make_val_scenes
     check_scene_condition(condition)  # before composing: a bad name fails at once
+    if not records:
+        raise ValueError("no labelled hands to evaluate (the --data split has none)")
     cfg = SceneConfig(width, height, full_rotation_p=1.0 if full_rotation else 0.0,
                       **({} if hand_frac is None else {"hand_frac": tuple(hand_frac)}))
     return degrade_scenes(make_val_scenes(group_by_image(records), cache, cfg, n, seed), condition, seed)

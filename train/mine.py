@@ -14,14 +14,14 @@ keeps backgrounds away from them and ignores them where their photo is pasted (n
 nor penalty), the usual treatment of unannotated instances.
 
 Output JSON: {"detector": model version, "threshold": t, "photos": n,
-              "boxes": {image path relative to the data folder: [[x0, y0, x1, y1, score], ...]}}
+              "boxes": {image path relative to the data folder (a photo outside it, as a label CSV
+                        may name: its path as the CSV gives it): [[x0, y0, x1, y1, score], ...]}}
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,11 @@ def mine(det: HandDetector, records, cache, threshold: float, data_root: Path) -
         dets = det(cache[path], score_threshold=threshold, max_detections=5)
         found = unlabelled_boxes([(d.box, d.score) for d in dets], labelled)
         if len(found):
-            out[os.path.relpath(path, data_root)] = np.round(found, 1).tolist()
+            try:
+                key = str(Path(path).relative_to(data_root))
+            except ValueError:   # outside the data folder: load_unlabelled's data_root / key is the path itself
+                key = str(path)
+            out[key] = np.round(found, 1).tolist()
     return out
 
 

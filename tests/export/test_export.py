@@ -169,3 +169,32 @@ def test_load_checkpoint_names_the_file_that_is_not_one(tmp_path, content, error
         load_checkpoint(p)
     with pytest.raises(error, match="x.pt"):
         export_landmarks(p, tmp_path / "x.onnx")
+
+
+def _tiny_detector_checkpoint(path: Path) -> Path:
+    cfg = DetectorModelConfig(64, 48)
+    torch.save({"model": DetectorNet(cfg).state_dict(), "model_config": cfg.to_dict(),
+                "codec": CenterCodec((64, 48), 4).to_dict(), "train_config": {"threshold": 0.3},
+                "normalization": {"mean_rgb": list(MEAN_RGB), "std_rgb": list(STD_RGB)}, "state": {"step": 1}}, path)
+    return path
+
+
+@pytest.mark.parametrize("kind, make, other", [("landmarks", _tiny_detector_checkpoint, "detector"),
+                                               ("detector", _tiny_landmark_checkpoint, "landmarks")])
+def test_a_checkpoint_of_the_other_kind_is_one_error_naming_it(tmp_path, kind, make, other):
+    """Not a TypeError traceback from the model config: the file, what it is, the command for it."""
+    from export.onnx_export import main
+    ck = make(tmp_path / "other.pt")
+    with pytest.raises(SystemExit, match=rf"error: .*other.pt is a {other} checkpoint, not a {kind} one"):
+        main([kind, str(ck), "-o", str(tmp_path / "x.onnx")])
+    assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.parametrize("kind, make", [("landmarks", _tiny_landmark_checkpoint), ("detector", _tiny_detector_checkpoint)])
+def test_export_into_a_folder_that_does_not_exist_yet(tmp_path, kind, make):
+    """The output's folder is made (it was, but only after the export had failed writing its
+    temporary file there, with an error naming that file)."""
+    from export.onnx_export import main
+    out = tmp_path / "new" / "dir" / "m.onnx"
+    main([kind, str(make(tmp_path / "m.pt")), "-o", str(out)])
+    assert out.is_file() and sorted(p.name for p in out.parent.iterdir()) == ["m.onnx"]

@@ -99,3 +99,22 @@ def test_output_naming_the_input_model_is_refused_before_any_work(tmp_path, caps
     with pytest.raises(SystemExit, match="-o/--output .*m.onnx: would overwrite the input model"):
         main([str(model), "-o", str(tmp_path / "." / "m.onnx")])
     assert model.read_bytes() == b"float model"
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"PK\x03\x04 a torch checkpoint"])
+def test_a_model_file_that_is_not_onnx_is_one_error_naming_it(tmp_path, content):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(content)
+    with pytest.raises(ValueError, match="m.onnx is not an ONNX model"):
+        _model_kind(str(model))
+    with pytest.raises(SystemExit, match="error: .*m.onnx is not an ONNX model"):
+        main([str(model), "-o", str(tmp_path / "q.onnx"), "--data", str(tmp_path)])
+
+
+def test_quantize_into_a_folder_that_does_not_exist_yet(float_detector, tmp_path):
+    """The INT8 file's folder is made, as the float export makes its own (the error named the
+    temporary ``.pre.onnx`` file instead)."""
+    batches = [np.random.default_rng(0).normal(0, 1, (1, 3, 96, 128)).astype(np.float32)]
+    out = tmp_path / "new" / "dir" / "det_int8.onnx"
+    quantize(float_detector, out, batches)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["det_int8.onnx"]

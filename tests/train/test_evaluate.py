@@ -524,3 +524,14 @@ def test_eval_records_of_a_single_file_are_the_images_training_held_out(tmp_path
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "val.csv").write_text("\n".join(rows[:4]) + "\n")
     assert len(eval_records(str(tmp_path / "ds"), "val")) == 3
+
+
+@pytest.mark.parametrize("kind", ["landmarks", "detector", "acquisition"])
+def test_data_without_a_labelled_hand_is_one_clear_error(tmp_path, kind):
+    """A label file with no hand in the split (every row empty) is said so, not
+    'need at least one array to stack' or 'high <= 0' from the figures."""
+    from train.evaluate import main
+    p = tmp_path / "labels.csv"
+    p.write_text("image,x0,y0\na.png" + "," * 68 + "\n")
+    with pytest.raises(SystemExit, match=r"error: no labelled hands to evaluate \(the --data split has none\)"):
+        main([kind, "--data", str(p), "--split", "all", "--scenes", "2", "--threads", "1"])

@@ -79,3 +79,29 @@ def test_out_naming_an_input_is_refused_before_any_work(tmp_path, capsys, argv, 
         main([a.format(tmp=tmp_path) for a in argv])
     assert e.value.code == 2 and message in capsys.readouterr().err
     assert (tmp_path / "hands.csv").read_text() == "labels"
+
+
+def test_mined_boxes_of_photos_outside_the_data_folder_load_keyed_like_their_records(tmp_path):
+    """A label CSV may name photos outside its folder by absolute path (train.prelabel writes them
+    so): their mined boxes must still reach those photos' records, not ``<folder>/../..`` keys
+    that match none."""
+    from types import SimpleNamespace
+
+    from train.data import data_root, load_csv
+    from train.mine import mine
+    (tmp_path / "labels").mkdir()
+    inside, outside = tmp_path / "labels" / "a.png", tmp_path / "photos" / "b.png"
+    hand = ",".join(str(10 + i) for i in range(34))
+    csv_path = tmp_path / "labels" / "hands.csv"
+    csv_path.write_text(f"image,x0\na.png,{hand}\n{outside.as_posix()},{hand}\n")
+    recs = load_csv(csv_path)
+
+    def det(image, score_threshold, max_detections):   # a second hand far from the labelled one
+        return [SimpleNamespace(box=np.array([150, 150, 190, 200], np.float32), score=0.9)]
+
+    cache = {r.image: np.zeros((240, 240, 3), np.uint8) for r in recs}
+    boxes = mine(det, recs, cache, 0.3, data_root(csv_path))
+    f = tmp_path / "u.json"
+    f.write_text(json.dumps({"boxes": boxes}))
+    d = load_unlabelled(f, data_root(csv_path))
+    assert set(d) == {str(inside), str(outside)} == {str(r.image) for r in recs}
