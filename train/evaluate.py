@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.cli import output_clash, positive_int, unit_float, unit_float_or_none
+from tracker.cli import int_at_least, output_clash, positive_int, unit_float, unit_float_or_none
 from tracker.detector import HandDetector
 from tracker.detector_codec import hand_box_and_cues
 from tracker.keypoints import KEYPOINT_NAMES
@@ -516,7 +516,7 @@ def main(argv=None):
                     help="single --data file: the share of images training held out (its default 0.1)")
     ap.add_argument("--model", default=None, help="ONNX file (default: the shipped one; acquisition: the detector)")
     ap.add_argument("--landmark-model", default=None, help="acquisition: landmark ONNX file (default: the shipped one)")
-    ap.add_argument("--limit", type=int, default=0, help="first N hands/photos only (0: all)")
+    ap.add_argument("--limit", type=int_at_least("--limit", 0), default=0, help="first N hands/photos only (0: all)")
     ap.add_argument("--scenes", type=positive_int("--scenes"), default=500, help="detector, acquisition: composed val scenes")
     ap.add_argument("--threshold", type=unit_float("--threshold"), default=None, help="detector score threshold (default: the shipped one)")
     ap.add_argument("--presence", type=unit_float("--presence"), default=0.5, help="acquisition: landmark presence threshold")

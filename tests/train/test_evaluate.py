@@ -319,6 +319,8 @@ def test_hand_frac_option(text, frac):
                                             "--low-detection-keypoint-score must be a number"),
                                            (["acquisition", "--refine-score", "1.5"], "--refine-score must be in [0, 1]"),
                                            (["detector", "--scenes", "0"], "--scenes must be >= 1"),
+                                           (["landmarks", "--limit", "-5"], "--limit must be >= 0"),
+                                           (["landmarks", "--limit", "all"], "--limit must be an integer"),
                                            (["landmarks", "--edge-cut", "0.5,0.2"], "need 0 <= LOW < HIGH < 1"),
                                            (["landmarks", "--edge-cut", "half"], "expected LOW,HIGH"),
                                            (["detector", "--edge-cut", "0.1,0.4"], "--edge-cut applies to landmarks"),
