@@ -109,14 +109,19 @@ class _Builder:
 
 
 def _number(value, what: str, integer: bool = False):
-    """A JSON number or CSV cell as float (int when ``integer``); ValueError naming ``what``."""
+    """A JSON number or CSV cell as float (int when ``integer``, within int64); ValueError naming ``what``."""
+    number = None
     try:
         if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)
                                       and (not integer or float(value).is_integer())):
-            return int(value) if integer else float(value)
+            number = int(value) if integer else float(value)
     except (ValueError, OverflowError):
         pass
-    raise ValueError(f"{what} is not {'an integer' if integer else 'a number'}: {value!r:.40}")
+    if number is None:
+        raise ValueError(f"{what} is not {'an integer' if integer else 'a number'}: {value!r:.40}")
+    if integer and not -2 ** 63 <= number < 2 ** 63:     # the int64 arrays of Tracks
+        raise ValueError(f"{what} is out of range (int64): {value!r:.40}")
+    return number
 
 
 def _array(value, shape: tuple, what: str) -> np.ndarray:
@@ -200,6 +205,8 @@ def _read_csv(out: _Builder, f) -> None:
         if len(first) != len(header):
             raise ValueError(f"header has {len(first)} columns, expected {len(header)}")
         for row in reader:
+            if not row:         # a blank line: "\r\r\n" row ends of a text-mode stdout on Windows, a trailing one
+                continue
             if len(row) != len(header):
                 raise ValueError(f"row has {len(row)} cells, expected {len(header)}")
             arr = out.add(_number(row[col["frame"]], "frame", integer=True), _number(row[col["t_ms"]], "t_ms"))
@@ -234,7 +241,7 @@ def read_tracks(path: str | Path, format: str | None = None) -> Tracks:
     if not path.exists():
         raise FileNotFoundError(f"track file {path} does not exist")
     out = _Builder()
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:    # -sig: skips a byte order mark
         try:
             (_read_jsonl if format == "jsonl" else _read_csv)(out, f)
         except UnicodeDecodeError as e:

@@ -46,14 +46,19 @@ class FrameSource:
 
     Args:
         path: video file, image file or folder of images.
-        image_fps: timestamps for images / folders advance by 1000 / image_fps ms.
+        image_fps: timestamps for images / folders advance by 1000 / image_fps ms (a number > 0).
     """
 
     def __init__(self, path: str | os.PathLike, image_fps: float = 30.0) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"input not found: {self.path}")
-        self.image_fps = float(image_fps)
+        try:
+            self.image_fps = float(image_fps)
+        except (TypeError, ValueError):
+            self.image_fps = float("nan")
+        if not (np.isfinite(self.image_fps) and self.image_fps > 0):
+            raise ValueError(f"image_fps must be a number > 0, got {image_fps!r}")
         self.images: list[Path] | None = None
         if self.path.is_dir():
             self.images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
@@ -174,7 +179,7 @@ class VideoSink:
 
     Args:
         path: output file (parent folder must exist; with "mp4v" one of :data:`VIDEO_EXTENSIONS`, any case).
-        fps: frames per second of the output.
+        fps: frames per second of the output (30 when it is no frame rate: 0, None, NaN, inf).
         fourcc: codec tag ("mp4v" is always available in opencv-python).
     """
 
@@ -187,14 +192,33 @@ class VideoSink:
                              f"(use one of {', '.join(VIDEO_EXTENSIONS)})")
         if self.path.is_dir():
             raise ValueError(f"cannot write video {self.path}: it is a folder")
-        self.fps = float(fps) if fps and fps > 0 else 30.0
+        # no frame rate (0, None, NaN: cameras report these) -> 30; inf made cv2.VideoWriter loop forever
+        self.fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else 30.0
         self.fourcc = fourcc
         self._writer: cv2.VideoWriter | None = None
+        self._closed = False
         self.size: tuple[int, int] | None = None
         self.frames = 0
 
     def write(self, frame_bgr: np.ndarray) -> None:
-        """Append one HxWx3 uint8 frame (frames of another size are resized to the first's)."""
+        """Append one HxWx3 uint8 BGR frame (grey HxW or HxWx1 and BGRA HxWx4 are converted; frames
+        of another size are resized to the first's).
+
+        Raises:
+            ValueError: a frame of another shape or dtype (OpenCV would drop it silently or fail
+                inside), or the sink is closed (a new writer would start the file again).
+        """
+        if self._closed:
+            raise ValueError(f"cannot write video {self.path}: the sink is closed")
+        ok = isinstance(frame_bgr, np.ndarray) and frame_bgr.dtype == np.uint8
+        channels = (frame_bgr.shape[2] if frame_bgr.ndim == 3 else 1 if frame_bgr.ndim == 2 else 0) if ok else 0
+        if channels not in (1, 3, 4):
+            got = (f"{frame_bgr.shape} {frame_bgr.dtype}" if isinstance(frame_bgr, np.ndarray)
+                   else type(frame_bgr).__name__)
+            raise ValueError(f"frame_bgr must be HxWx3 uint8 BGR (or HxW grey, HxWx4 BGRA), got {got}")
+        if channels != 3:
+            frame_bgr = cv2.cvtColor(np.ascontiguousarray(frame_bgr),
+                                     cv2.COLOR_GRAY2BGR if channels == 1 else cv2.COLOR_BGRA2BGR)
         h, w = frame_bgr.shape[:2]
         if self._writer is None:
             self.size = (w, h)
@@ -208,6 +232,8 @@ class VideoSink:
         self.frames += 1
 
     def close(self) -> None:
+        """Finish the file (idempotent); no frames can be written after."""
+        self._closed = True
         if self._writer is not None:
             self._writer.release()
             self._writer = None

@@ -1,4 +1,5 @@
 """The backend factory: device -> providers, model file -> a session with explicit threads."""
+import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
@@ -50,6 +51,13 @@ def test_both_models_spin_within_a_run_only():
 def test_session_errors(tiny_model, make, kwargs, error, match):
     with pytest.raises(error, match=match):
         create_session(make(tiny_model), **kwargs)
+
+
+def test_threads_take_numpy_integers_and_refuse_bools(tiny_model):
+    """As HandTracker's own check: np.clip(os.cpu_count() // 2, 1, 4) is an np.int64, True is no count."""
+    assert create_session(tiny_model, threads=np.int64(3)).get_session_options().intra_op_num_threads == 3
+    with pytest.raises(ValueError, match="threads must be an integer >= 1, got True"):
+        create_session(tiny_model, threads=True)
 
 
 def test_cuda_without_its_provider_lists_the_available_ones():

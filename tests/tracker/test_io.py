@@ -221,6 +221,8 @@ MALFORMED = [
     ("t.jsonl", lambda: _jsonl(_set([[1.0, "a", 0.5]] * 17, "keypoints", hand=0)), 2, "not a number"),
     ("t.jsonl", lambda: _jsonl(_set("middle", "side", hand=1)), 2, "'middle'"),
     ("t.jsonl", lambda: _jsonl(_set(7, "image")), 2, "image must be a file name, got 7"),
+    ("t.jsonl", lambda: _jsonl(_set(1e30, "frame")), 2, "frame is out of range"),
+    ("t.jsonl", lambda: _jsonl(lambda r: r["hands"][1].update(track_id=2 ** 64)), 2, "hand 1: track_id is out of range"),
     ("t.csv", lambda: _csv(_cell(0, 5, "left_palm_q")), 1, "column 6 is 'left_palm_q', expected 'left_palm_x'"),
     ("t.csv", lambda: _csv(lambda rows: rows[0].pop()), 1, "103 columns"),
     ("t.csv", lambda: _csv(lambda rows: rows.pop(0)), 1, "column 1 is '0'"),
@@ -229,6 +231,7 @@ MALFORMED = [
     ("t.csv", lambda: _csv(_cell(2, "right_index_tip_y", "abc")), 3, "'right_index_tip_y' is not a number"),
     ("t.csv", lambda: _csv(_cell(2, "frame", "1.5")), 3, "frame is not an integer"),
     ("t.csv", lambda: _csv(_cell(1, "left_wrist_score", "")), 2, "left hand has 1 of its 51 cells empty"),
+    ("t.csv", lambda: _csv(_cell(3, "frame", "9" * 20)), 4, "frame is out of range"),
 ]
 
 
@@ -283,3 +286,31 @@ def test_result_to_dict_is_a_jsonl_line(tmp_path):
     h = d["hands"][0]
     assert set(h) == {"side", "track_id", "score", "handedness", "box", "keypoints"}
     assert len(h["keypoints"]) == 17 and len(h["keypoints"][0]) == 3 and len(h["box"]) == 4
+
+
+def test_csv_with_blank_rows_reads_back(tmp_path):
+    """Blank rows are skipped, as blank JSONL lines are: a trailing empty line, and the "\\r\\r\\n"
+    row ends of ``--csv - > tracks.csv`` on Windows (a text-mode stdout turns the csv module's
+    "\\r\\n" into "\\r\\r\\n", which the csv module reads as a row and an empty row)."""
+    _, cs = write(tmp_path)
+    want = read_tracks(cs)
+    for name, data in (("trailing.csv", cs.read_bytes() + b"\r\n"),
+                       ("windows_stdout.csv", cs.read_bytes().replace(b"\r\n", b"\r\r\n"))):
+        p = tmp_path / name
+        p.write_bytes(data)
+        t = read_tracks(p)
+        np.testing.assert_array_equal(t.frame, want.frame)
+        np.testing.assert_array_equal(t.keypoints, want.keypoints)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_utf8_byte_order_mark_is_accepted(tmp_path, fmt):
+    """A file saved with a UTF-8 byte order mark (Excel's "CSV UTF-8", PowerShell 5's
+    ``Out-File -Encoding utf8``) reads as the same file without it."""
+    js, cs = write(tmp_path)
+    src = js if fmt == "jsonl" else cs
+    p = tmp_path / f"bom.{fmt}"
+    p.write_bytes(b"\xef\xbb\xbf" + src.read_bytes())
+    t, want = read_tracks(p), read_tracks(src)
+    np.testing.assert_array_equal(t.frame, want.frame)
+    np.testing.assert_array_equal(t.keypoints, want.keypoints)

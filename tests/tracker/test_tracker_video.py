@@ -62,6 +62,70 @@ def test_sink_rejects_what_it_cannot_write_before_any_frame(tmp_path, name, erro
         VideoSink(tmp_path / name)
 
 
+def _grey(f):
+    return cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)
+
+
+@pytest.mark.parametrize("make, want", [
+    (_grey, lambda f: cv2.cvtColor(_grey(f), cv2.COLOR_GRAY2BGR)),   # OpenCV wrote an empty, unreadable file
+    (lambda f: _grey(f)[:, :, None], lambda f: cv2.cvtColor(_grey(f), cv2.COLOR_GRAY2BGR)),
+    (lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2BGRA), lambda f: f),      # the same
+], ids=["grey", "grey-hxwx1", "bgra"])
+def test_sink_converts_grey_and_bgra_frames(tmp_path, make, want):
+    p = tmp_path / "o.mp4"
+    with VideoSink(p) as sink:
+        for i in range(3):
+            sink.write(make(numbered(i)))
+    frames = [f for _, _, f in FrameSource(p)]
+    assert sink.frames == 3 and len(frames) == 3 and frames[0].shape == (48, 64, 3)
+    assert np.abs(frames[2].astype(int) - want(numbered(2))).mean() < 8
+
+
+@pytest.mark.parametrize("frame, match", [
+    (np.zeros((48, 64, 3), np.float32), r"\(48, 64, 3\) float32"),   # a cv2.error from inside OpenCV
+    (np.zeros((48, 64, 2), np.uint8), r"\(48, 64, 2\) uint8"),       # an empty, unreadable file
+    ([[0, 0, 0]], "list"),
+])
+def test_sink_refuses_frames_it_cannot_write(tmp_path, frame, match):
+    p = tmp_path / "o.mp4"
+    with VideoSink(p) as sink:
+        with pytest.raises(ValueError, match=r"frame_bgr must be HxWx3 uint8 BGR .*, got " + match):
+            sink.write(frame)
+        sink.write(numbered(0))                 # the sink still takes good frames
+    assert sink.frames == 1 and len(list(FrameSource(p))) == 1
+
+
+def test_sink_written_after_close_raises_and_keeps_the_video(tmp_path):
+    p = tmp_path / "o.mp4"
+    with VideoSink(p) as sink:
+        for i in range(5):
+            sink.write(numbered(i))
+    with pytest.raises(ValueError, match="closed"):
+        sink.write(numbered(5))                 # used to start the file again, losing the 5 frames
+    sink.close()
+    assert sink.frames == 5 and len(list(FrameSource(p))) == 5
+
+
+@pytest.mark.parametrize("fps", [float("inf"), float("nan"), 0, -5, None])
+def test_sink_fps_that_is_no_frame_rate_falls_back_to_30(tmp_path, fps):
+    """As a camera's CAP_PROP_FPS of 0 does; fps=inf made cv2.VideoWriter loop forever."""
+    p = tmp_path / "o.mp4"
+    sink = VideoSink(p, fps)
+    assert sink.fps == 30.0                     # checked before the writer exists: no hang here
+    with sink:
+        for i in range(3):
+            sink.write(numbered(i))
+    assert FrameSource(p).fps == pytest.approx(30, abs=0.5)
+
+
+@pytest.mark.parametrize("image_fps", [0, -10, float("nan"), float("inf")])
+def test_image_fps_must_be_a_positive_frame_rate(tmp_path, image_fps):
+    """0 divided by zero on the first frame, negative and NaN rates gave falling or NaN timestamps."""
+    cv2.imwrite(str(tmp_path / "a.png"), numbered(1))
+    with pytest.raises(ValueError, match=f"image_fps must be a number > 0, got {image_fps}"):
+        FrameSource(tmp_path, image_fps=image_fps)
+
+
 def test_image_and_folder(tmp_path):
     cv2.imwrite(str(tmp_path / "b.png"), numbered(2))
     cv2.imwrite(str(tmp_path / "a.png"), numbered(1))
