@@ -4,7 +4,7 @@ import numpy as np
 import onnx
 import pytest
 
-from export.quantize import _model_kind, main, quantize
+from export.quantize import _model_kind, heatmap_stage_nodes, main, quantize
 from tests.export.test_export import export_tiny_detector
 from tracker.detector import HandDetector
 
@@ -67,6 +67,12 @@ def test_main_quantizes_the_shipped_model_and_reports_both(model, kind, hands21,
     assert rows["int8"]["size_kb"] < 0.6 * rows["float32"]["size_kb"]
     if kind == "landmarks":
         LandmarkModel(out, threads=1)
+        # the last decoder stage stays float: the heatmap head reads float weights, not dequantised ones
+        q = onnx.load(str(out)).graph
+        made_by = {o: n for n in q.node for o in n.output}
+        head = next(n for n in q.node if n.name == "/net/head/Conv")
+        assert all(i not in made_by or made_by[i].op_type != "DequantizeLinear" for i in head.input)
+        assert "last decoder stage in float32" in meta["quantization"]
         for name in ("float32", "int8"):
             assert 0 < rows[name]["p50_ms"] <= rows[name]["p95_ms"]
         assert rows["float32"]["pck@0.1"] > 0.7
@@ -118,3 +124,18 @@ def test_quantize_into_a_folder_that_does_not_exist_yet(float_detector, tmp_path
     out = tmp_path / "new" / "dir" / "det_int8.onnx"
     quantize(float_detector, out, batches)
     assert sorted(p.name for p in out.parent.iterdir()) == ["det_int8.onnx"]
+
+
+def test_heatmap_stage_is_the_landmark_net_after_its_last_upsampling():
+    """The nodes kept float in the INT8 landmark model: from the last Resize (stride 4) to the
+    heatmaps, not the lateral branch beside it nor the presence/handedness head."""
+    from tests.conftest import ROOT
+    graph = onnx.load(str(ROOT / "assets" / "landmarks.onnx")).graph
+    names = heatmap_stage_nodes(graph)
+    assert "/net/head/Conv" in names and "/Softmax" in names
+    assert sum("/net/ref4/" in n and n.endswith("Conv") for n in names) == 3
+    ops = {n.name: n.op_type for n in graph.node}
+    assert not any(ops[n] in ("Resize", "Gemm", "Sigmoid") for n in names)
+    assert "/net/lat4/lat4.0/Conv" not in names
+    assert heatmap_stage_nodes(graph, output="no_such_output") == []
+    assert heatmap_stage_nodes(onnx.load(str(ROOT / "assets" / "detector.onnx")).graph) == []
