@@ -192,7 +192,9 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
     The values after the path are 17 (x, y) pixel pairs per hand, hand ``i`` in value columns
     ``i*34 .. i*34+33``. With two hands, hand 0 is the left and hand 1 the right hand (the
     tracker's own CSV order); with one hand its side is unknown. A hand whose cells are all empty
-    is absent. A first row whose second cell is not a number is a header.
+    is absent. A first row whose second cell is not a number is a header. An image named on
+    several rows (one hand per row) is one image with all those hands (``image_id`` of its first
+    row).
 
     The file is UTF-8 text (a leading byte-order mark, as Excel writes, is ignored).
 
@@ -259,9 +261,17 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
                                         np.ones(NUM_KEYPOINTS, np.float32), side, 1.0, rownum))
             if bad:
                 continue
-            for r in hands:
-                r.others = [o.keypoints for o in hands if o is not r]
             records.extend(hands)
+    # An image named on several rows (one hand per row, as annotation tools export) is one image:
+    # its hands share the image_id of its first row and know of each other (photo-level metrics
+    # would count the other hand as a false positive).
+    by_image: dict[Path, list[HandRecord]] = {}
+    for r in records:
+        by_image.setdefault(r.image, []).append(r)
+    for hands in by_image.values():
+        for r in hands:
+            r.image_id = hands[0].image_id
+            r.others = [o.keypoints for o in hands if o is not r]
     report.loaded += len(records)
     return records
 
@@ -351,6 +361,8 @@ def val_subset_indices(total: int, n: int, seed: int) -> np.ndarray:
 
 def read_image(path: Path) -> np.ndarray:
     """Decode an image as HxWx3 uint8 BGR. Raises FileNotFoundError / ValueError naming it."""
+    if Path(path).is_dir():
+        raise FileNotFoundError(f"image path is a folder, not an image file: {path}")
     if not Path(path).is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)

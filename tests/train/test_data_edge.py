@@ -109,3 +109,28 @@ def test_coco_malformed_optional_field_names_the_annotation(tmp_path, extra):
         load_coco(p)
     rep = LoadReport()
     assert len(load_coco(p, skip_bad=True, report=rep)) == 1 and rep.skipped == 1
+
+
+def test_csv_image_named_on_several_rows_is_one_image_with_all_its_hands(tmp_path):
+    """One hand per row (as annotation tools export): the hands of one photo share its image_id
+    and know of each other, as the hands of a two-hand row do (per-photo metrics group by it)."""
+    other = ",".join(str(100 + i) for i in range(34))
+    p = tmp_path / "labels.csv"
+    p.write_text(f"a.png,{HAND}\nb.png,{HAND}\na.png,{other}\n")
+    recs = load_csv(p)
+    a = [r for r in recs if r.image.name == "a.png"]
+    b = [r for r in recs if r.image.name == "b.png"]
+    assert len(a) == 2 and len(b) == 1
+    assert a[0].image_id == a[1].image_id != b[0].image_id
+    np.testing.assert_allclose(a[0].others[0], a[1].keypoints)
+    np.testing.assert_allclose(a[1].others[0], a[0].keypoints)
+    assert b[0].others == []
+
+
+def test_image_path_naming_a_folder_says_so(tmp_path):
+    from train.data import read_image
+    (tmp_path / "a.png").mkdir()
+    with pytest.raises(FileNotFoundError, match="a.png.*folder|folder.*a.png"):
+        read_image(tmp_path / "a.png")
+    with pytest.raises(FileNotFoundError, match="image file not found: .*b.png"):
+        read_image(tmp_path / "b.png")
