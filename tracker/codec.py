@@ -97,7 +97,8 @@ class HeatmapCodec:
         Returns:
             keypoints (..., K, 2) float32 in input pixels, and scores (..., K) float32 in [0, 1]:
             the probability mass in the 3x3 cells around the peak divided by the mass an exact
-            target has there (so a perfect, sharp prediction scores 1).
+            target has there (so a perfect, sharp prediction scores 1; 0 where that mass is not
+            finite).
         """
         hm = np.asarray(heatmaps, np.float32)
         squeeze = hm.ndim == 3
@@ -116,7 +117,9 @@ class HeatmapCodec:
         inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
         around = flat[r, np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
         mass = np.where(inside, around, 0.0).sum(axis=(1, 2))  # cells outside the map count 0
-        scores = np.clip(mass / self._ideal_mass, 0.0, 1.0)
+        # a non-finite map (a broken model, a half-precision overflow) has no peak to trust: score
+        # 0 rather than NaN, which would pass every confidence check downstream (NaN compares False)
+        scores = np.clip(np.where(np.isfinite(mass), mass, 0.0) / self._ideal_mass, 0.0, 1.0)
         # expand around an interior cell: at an edge peak the expansion at the neighbour still
         # finds the vertex of the (log-)quadratic exactly
         cx, cy = np.clip(px, 1, w - 2), np.clip(py, 1, h - 2)

@@ -264,6 +264,12 @@ class HandTrackerOptions:
             setattr(self, name, int(v))     # numpy integers become Python ones
         for name in ("min_detection_confidence", "min_tracking_confidence", "min_edge_keypoint_score",
                      "min_redetection_confidence", "low_detection_confidence", "low_detection_keypoint_score",
+                     "refine_score", "smoothing_strength", "min_hand_size", "side_lock"):
+            v = getattr(self, name)
+            if isinstance(v, (np.integer, np.floating)):
+                setattr(self, name, float(v))   # numpy numbers become Python floats (checked below)
+        for name in ("min_detection_confidence", "min_tracking_confidence", "min_edge_keypoint_score",
+                     "min_redetection_confidence", "low_detection_confidence", "low_detection_keypoint_score",
                      "refine_score"):
             v = getattr(self, name)
             if v is None and name in ("min_detection_confidence", "low_detection_confidence"):
@@ -285,9 +291,9 @@ class HandTrackerOptions:
             self.color_order = self.color_order.lower()
         if self.color_order not in COLOR_ORDERS:
             raise ValueError(f"color_order must be one of {list(COLOR_ORDERS)}, got {self.color_order!r}")
-        if isinstance(self.detector_turns, bool) or not isinstance(self.detector_turns, int) \
-                or self.detector_turns not in DETECTOR_TURNS:
+        if not _is_int(self.detector_turns) or self.detector_turns not in DETECTOR_TURNS:
             raise ValueError(f"detector_turns must be one of {sorted(DETECTOR_TURNS)}, got {self.detector_turns!r}")
+        self.detector_turns = int(self.detector_turns)     # numpy integers become Python ones
         for name in ("static_image_mode", "mirrored", "smoothing", "flip_test", "small_hands", "large_hands",
                      "turn_retry"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
@@ -1108,7 +1114,11 @@ class HandTracker:
             self._frames_since_detector = 10 ** 9
         # A hand from a low detection is reported once its own crop has found it again: a false
         # one (a forearm the landmark model was just sure enough of) seldom survives that.
-        return [self._hand(t) for t in active if t.confirmed], detected or refreshed
+        hands = [self._hand(t) for t in active if t.confirmed]
+        # left first by the reported side: ``active`` is ordered by the image's sides, which
+        # ``mirrored`` swaps (the sort is stable, so same-side hands keep their track order)
+        hands.sort(key=lambda h: SIDES.index(h.side))
+        return hands, detected or refreshed
 
     def _hand(self, t: Track) -> Hand:
         side = t.side or ("right" if t.evidence >= 0 else "left")

@@ -194,7 +194,7 @@ class KalmanKeypointFilter:
 
         Args:
             keypoints: (N, 2) pixels of the frame (N = num_keypoints).
-            scores: (N,) confidences in [0, 1]; all 1 when None.
+            scores: (N,) confidences in [0, 1]; all 1 when None (non-finite ones count as 0).
             t_s: frame time in seconds (None: ``default_dt`` after the previous call).
             palm: hand size in pixels (default: ``palm_size`` of the measurement, or of the
                 filtered points when that is not finite).
@@ -206,6 +206,8 @@ class KalmanKeypointFilter:
         if z.shape[0] != self.num_keypoints:
             raise ValueError(f"keypoints must have shape ({self.num_keypoints}, 2), got {np.shape(keypoints)}")
         s = np.ones(self.num_keypoints) if scores is None else np.asarray(scores, np.float64).reshape(-1)
+        # a NaN score would make the measurement noise, and with it the state, NaN for good
+        s = np.where(np.isfinite(s), s, 0.0)
         finite = np.isfinite(z).all(axis=1)
         valid = finite & (s >= self.min_score)
         if valid.sum() < 3:
