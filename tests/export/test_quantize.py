@@ -139,3 +139,28 @@ def test_heatmap_stage_is_the_landmark_net_after_its_last_upsampling():
     assert "/net/lat4/lat4.0/Conv" not in names
     assert heatmap_stage_nodes(graph, output="no_such_output") == []
     assert heatmap_stage_nodes(onnx.load(str(ROOT / "assets" / "detector.onnx")).graph) == []
+
+
+def test_calibration_crops_carry_the_training_photometric_changes(hands21, monkeypatch):
+    """Calibration sees tracker-like crops: each photo goes through the training's photometric
+    changes (blur, noise, JPEG, colour) before its crop is cut, drawn reproducibly; with
+    ``augment=False`` the clean photos."""
+    import train.augment
+    from tests.conftest import ROOT
+    from export.quantize import calibration_batches
+    from tracker.landmarks import LandmarkModel
+    from train.data import ImageCache, load_records
+    recs = load_records(hands21, "val")[:6]
+    cache = ImageCache(recs)
+    model = LandmarkModel(ROOT / "assets" / "landmarks.onnx", threads=1)
+    aug = calibration_batches(model, recs, cache, 6)
+    assert len(aug) == 6 and all(b.shape == (1, 3, 160, 160) and b.dtype == np.float32 for b in aug)
+    assert all(np.array_equal(a, b) for a, b in zip(aug, calibration_batches(model, recs, cache, 6)))
+    seen = []
+    real = train.augment.photometric
+    monkeypatch.setattr(train.augment, "photometric", lambda img, cfg, rng: seen.append(img.shape) or real(img, cfg, rng))
+    calibration_batches(model, recs, cache, 4)
+    assert seen == [cache[r.image].shape for r in recs[:4]]
+    seen.clear()
+    calibration_batches(model, recs, cache, 4, augment=False)
+    assert seen == []
