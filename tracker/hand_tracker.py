@@ -614,6 +614,7 @@ class HandTracker:
                                          side_lock=o.side_lock)
         self._frame_index = 0
         self._last_ts: float | None = None
+        self._ts_first: tuple[float, int] | None = None     # (first timestamp, frames since): see _check_clock
         self._recent_counts: collections.deque[int] = collections.deque(maxlen=max(o.redetection_frames, 1))
         self._frame_size: tuple[int, int] | None = None
         self._restart_tracks()
@@ -696,6 +697,32 @@ class HandTracker:
         finally:
             self._busy.release()
 
+    #: timestamped video frames after which the clock is checked once (see _check_clock)
+    CLOCK_CHECK_FRAMES = 10
+
+    def _check_clock(self, ts: float) -> None:
+        """Warn once when the first ``CLOCK_CHECK_FRAMES`` timestamps of a video advance by less
+        than 1 ms per frame: they are then seconds rather than milliseconds, or a camera's
+        position that stays 0 (OpenCV's ``CAP_PROP_POS_MSEC`` on many webcams). The smoothing
+        takes dt from them, and such a clock put its keypoints a median 13 px (p90 26 px) off
+        those smoothed on the real clock on huytung_volctl (session 31); ``None`` assumes 30 fps."""
+        if self._ts_first is None:
+            self._ts_first = (ts, 1)
+            return
+        first, n = self._ts_first
+        n += 1
+        self._ts_first = (first, n)
+        if n != self.CLOCK_CHECK_FRAMES:
+            return
+        per_frame = (ts - first) / (n - 1)
+        if per_frame == 0:
+            log.warning("timestamp_ms has stayed at %g for %d frames: the smoothing needs the frames' "
+                        "real times in milliseconds; pass None to assume 30 fps (a webcam's "
+                        "CAP_PROP_POS_MSEC is often 0)", ts, n)
+        elif per_frame < 1.0:
+            log.warning("timestamp_ms advances %.3g ms per frame over %d frames (over 1000 fps): "
+                        "timestamp_ms takes milliseconds; are these seconds (multiply by 1000)?", per_frame, n)
+
     def _process(self, frame_bgr: np.ndarray, timestamp_ms: float | None) -> HandTrackerResult:
         if self.closed:
             raise RuntimeError("HandTracker is closed")
@@ -711,6 +738,8 @@ class HandTracker:
             if not self.options.static_image_mode and self._last_ts is not None and ts < self._last_ts:
                 raise ValueError(f"timestamp_ms must not decrease: got {ts} after {self._last_ts}")
             self._last_ts = ts
+            if not self.options.static_image_mode:
+                self._check_clock(ts)
         if self.options.static_image_mode:
             hands, ran = self._process_static(frame), True
         else:
