@@ -112,26 +112,24 @@ def quantize(float_path: Path, out: Path, batches) -> None:
     keep = [n.name for n in graph.graph.node if n.op_type == "Softmax"]
     if landmarks:
         keep += [n for n in heatmap_stage_nodes(graph.graph) if n not in keep]
-    method = CalibrationMethod.Percentile if landmarks else CalibrationMethod.MinMax
-    # the histogram calibrators print their progress: to stderr, so that the CLI's stdout stays the
-    # JSON report (``python -m export.quantize ... > report.json``)
+    # percentile first for a landmark model; min/max when numpy's histogram refuses a tensor whose few
+    # calibration values span too small a range for its 2,048 bins (seen with 6 calibration crops)
+    methods = [CalibrationMethod.Percentile, CalibrationMethod.MinMax] if landmarks else [CalibrationMethod.MinMax]
     batches = list(batches)
-    with contextlib.redirect_stdout(sys.stderr):
-        try:
-            quantize_static(str(pre), str(out), _CropReader(batches), quant_format=QuantFormat.QDQ,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                            calibrate_method=method, nodes_to_exclude=keep)
-        except ValueError as e:
-            # numpy's histogram refuses a tensor whose few calibration values span too small a
-            # range for its 2,048 bins (seen with 6 calibration crops); min/max has no bins
-            if method != CalibrationMethod.Percentile or "bins" not in str(e):
-                raise
-            log.warning("percentile calibration failed (%s); calibrating on min/max instead "
-                        "(more --calib crops avoid this)", e)
-            method = CalibrationMethod.MinMax
-            quantize_static(str(pre), str(out), _CropReader(batches), quant_format=QuantFormat.QDQ,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                            calibrate_method=method, nodes_to_exclude=keep)
+    for method in methods:
+        # the histogram calibrators print their progress: to stderr, so that the CLI's stdout stays
+        # the JSON report (``python -m export.quantize ... > report.json``)
+        with contextlib.redirect_stdout(sys.stderr):
+            try:
+                quantize_static(str(pre), str(out), _CropReader(batches), quant_format=QuantFormat.QDQ,
+                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                                calibrate_method=method, nodes_to_exclude=keep)
+                break
+            except ValueError as e:
+                if method == methods[-1] or "bins" not in str(e):
+                    raise
+                log.warning("percentile calibration failed (%s); calibrating on min/max instead "
+                            "(more --calib crops avoid this)", e)
     pre.unlink()
     src = onnx.load(str(float_path))
     q = onnx.load(str(out))

@@ -261,7 +261,6 @@ class KalmanKeypointFilter:
         self.skipped_run = np.where(valid, 0, self.skipped_run + 1)
         self.x, self.P = x, P
         self.d2 = np.where(vv, y * y / S, 0.0)
-        # Points seen for the first time (not finite in the state) start at the measurement.
         if t_s is not None:
             self.t_s = float(t_s)
         return self.keypoints
