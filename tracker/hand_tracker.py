@@ -274,18 +274,21 @@ class HandTrackerOptions:
             v = getattr(self, name)
             if v is None and name in ("min_detection_confidence", "low_detection_confidence"):
                 continue
-            if not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
+            # a bool is an int to Python, but True here is a slip (min_detection_confidence=True: no detections)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v!r}")
         if str(self.device).lower() not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        if not isinstance(self.smoothing_strength, (int, float)) or not self.smoothing_strength > 0 \
+        if isinstance(self.smoothing_strength, bool) or not isinstance(self.smoothing_strength, (int, float)) \
+                or not self.smoothing_strength > 0 \
                 or not math.isfinite(self.smoothing_strength):
             raise ValueError(f"smoothing_strength must be > 0, got {self.smoothing_strength!r}")
         if self.side_lock is not None and (isinstance(self.side_lock, bool)
                                            or not isinstance(self.side_lock, (int, float))
                                            or not math.isfinite(self.side_lock) or self.side_lock <= 0):
             raise ValueError(f"side_lock must be None or a number > 0, got {self.side_lock!r}")
-        if not isinstance(self.min_hand_size, (int, float)) or not 0.0 <= float(self.min_hand_size) < 1.0:
+        if isinstance(self.min_hand_size, bool) or not isinstance(self.min_hand_size, (int, float)) \
+                or not 0.0 <= float(self.min_hand_size) < 1.0:
             raise ValueError(f"min_hand_size must be in [0, 1), got {self.min_hand_size!r}")
         if isinstance(self.color_order, str):
             self.color_order = self.color_order.lower()

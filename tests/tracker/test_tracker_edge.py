@@ -96,3 +96,12 @@ def test_a_clock_that_is_not_milliseconds_is_warned_of_once(clock, static, warni
         assert found == []
     else:
         assert len(found) == 1 and warning in found[0]
+
+
+@pytest.mark.parametrize("name", ["min_detection_confidence", "min_tracking_confidence", "refine_score",
+                                  "low_detection_confidence", "smoothing_strength", "min_hand_size"])
+def test_a_bool_is_no_number_option(name):
+    """``True`` passed for a number (a slip between positional options) was taken as 1.0:
+    ``min_detection_confidence=True`` found no hand at all, without a word."""
+    with pytest.raises(ValueError, match=f"{name} must be .*got True"):
+        HandTrackerOptions(**{name: True}).validate()
