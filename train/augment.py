@@ -210,7 +210,7 @@ def photometric(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
                 occluder_src: np.ndarray | None = None) -> np.ndarray:
     """Colour, blur, noise, JPEG and occlusion changes; keeps geometry. uint8 HxWx3 in and out."""
     out = img
-    n = img.shape[0]
+    height, width = img.shape[:2]   # crops are square; calibration photos (export.quantize) need not be
     # brightness / contrast
     alpha = rng.uniform(0.6, 1.4)
     beta = rng.uniform(-40, 40)
@@ -225,8 +225,8 @@ def photometric(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
         out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     if rng.random() < cfg.occlusion_p:
         for _ in range(int(rng.integers(1, 3))):
-            w, h = (rng.uniform(0.1, 0.35, 2) * n).astype(int)
-            x, y = rng.integers(0, n - w), rng.integers(0, n - h)
+            w, h = (rng.uniform(0.1, 0.35, 2) * (width, height)).astype(int)
+            x, y = rng.integers(0, width - w), rng.integers(0, height - h)
             if occluder_src is not None and rng.random() < 0.5:
                 sy = rng.integers(0, occluder_src.shape[0] - h)
                 sx = rng.integers(0, occluder_src.shape[1] - w)

@@ -338,3 +338,16 @@ def test_lowres_p_in_sample_crop_keeps_keypoints_and_defaults_off():
     for k in range(17):
         x, y = np.round(b["keypoints"][k]).astype(int)
         assert np.abs(b["crop"][y, x].astype(int) - 128).max() > 20 or np.abs(COLORS[k].astype(int) - 128).max() <= 20
+
+
+@pytest.mark.parametrize("shape", [(300, 120, 3), (120, 300, 3), (160, 160, 3)])
+def test_photometric_occluders_fit_images_that_are_not_square(shape):
+    """``export.quantize`` passes whole photos (a user's may be portrait or landscape) through the
+    photometric changes: the occluding patches were drawn for a square of the image's height and
+    could not be pasted into a narrower one (ValueError in 45 of 50 draws on 300x120)."""
+    from train.augment import AugmentConfig, photometric
+    img = np.full(shape, 128, np.uint8)
+    cfg = AugmentConfig(occlusion_p=1.0)
+    for seed in range(30):
+        out = photometric(img, cfg, np.random.default_rng(seed))
+        assert out.shape == shape and out.dtype == np.uint8
