@@ -80,9 +80,21 @@ REDETECTION_MIN_HITS = 3
 INT_OPTIONS = {"max_hands": 1, "threads": 1, "detector_interval": 1, "redetection_frames": 0, "max_missed": 0}
 
 
+#: options that are probabilities in [0, 1] (None allowed for the two that default to the model's own)
+UNIT_OPTIONS = ("min_detection_confidence", "min_tracking_confidence", "min_edge_keypoint_score",
+                "min_redetection_confidence", "low_detection_confidence", "low_detection_keypoint_score",
+                "refine_score")
+
+
 def _is_int(v) -> bool:
     """An integer option's value: a Python or numpy integer, not a bool (True would pass as 1)."""
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_number(v) -> bool:
+    """A number option's value (after numpy numbers became Python floats): an int or float, not a
+    bool (``min_detection_confidence=True`` would pass as 1.0 and find no hand)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 @dataclass
@@ -262,33 +274,25 @@ class HandTrackerOptions:
             if not _is_int(v) or v < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
             setattr(self, name, int(v))     # numpy integers become Python ones
-        for name in ("min_detection_confidence", "min_tracking_confidence", "min_edge_keypoint_score",
-                     "min_redetection_confidence", "low_detection_confidence", "low_detection_keypoint_score",
-                     "refine_score", "smoothing_strength", "min_hand_size", "side_lock"):
+        for name in (*UNIT_OPTIONS, "smoothing_strength", "min_hand_size", "side_lock"):
             v = getattr(self, name)
             if isinstance(v, (np.integer, np.floating)):
                 setattr(self, name, float(v))   # numpy numbers become Python floats (checked below)
-        for name in ("min_detection_confidence", "min_tracking_confidence", "min_edge_keypoint_score",
-                     "min_redetection_confidence", "low_detection_confidence", "low_detection_keypoint_score",
-                     "refine_score"):
+        for name in UNIT_OPTIONS:
             v = getattr(self, name)
             if v is None and name in ("min_detection_confidence", "low_detection_confidence"):
                 continue
-            # a bool is an int to Python, but True here is a slip (min_detection_confidence=True: no detections)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
+            if not _is_number(v) or not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v!r}")
         if str(self.device).lower() not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        if isinstance(self.smoothing_strength, bool) or not isinstance(self.smoothing_strength, (int, float)) \
-                or not self.smoothing_strength > 0 \
+        if not _is_number(self.smoothing_strength) or not self.smoothing_strength > 0 \
                 or not math.isfinite(self.smoothing_strength):
             raise ValueError(f"smoothing_strength must be > 0, got {self.smoothing_strength!r}")
-        if self.side_lock is not None and (isinstance(self.side_lock, bool)
-                                           or not isinstance(self.side_lock, (int, float))
+        if self.side_lock is not None and (not _is_number(self.side_lock)
                                            or not math.isfinite(self.side_lock) or self.side_lock <= 0):
             raise ValueError(f"side_lock must be None or a number > 0, got {self.side_lock!r}")
-        if isinstance(self.min_hand_size, bool) or not isinstance(self.min_hand_size, (int, float)) \
-                or not 0.0 <= float(self.min_hand_size) < 1.0:
+        if not _is_number(self.min_hand_size) or not 0.0 <= float(self.min_hand_size) < 1.0:
             raise ValueError(f"min_hand_size must be in [0, 1), got {self.min_hand_size!r}")
         if isinstance(self.color_order, str):
             self.color_order = self.color_order.lower()
@@ -713,9 +717,11 @@ class HandTracker:
             self._ts_first = (ts, 1)
             return
         first, n = self._ts_first
+        if n >= self.CLOCK_CHECK_FRAMES:      # checked already: nothing more to count
+            return
         n += 1
         self._ts_first = (first, n)
-        if n != self.CLOCK_CHECK_FRAMES:
+        if n < self.CLOCK_CHECK_FRAMES:
             return
         per_frame = (ts - first) / (n - 1)
         if per_frame == 0:
@@ -747,6 +753,9 @@ class HandTracker:
             hands, ran = self._process_static(frame), True
         else:
             hands, ran = self._process_video(frame, timestamp_ms)
+        # left first by the reported side, which ``mirrored`` swaps (both paths order by the image's
+        # sides); the sort is stable, so same-side hands keep their order
+        hands.sort(key=lambda h: SIDES.index(h.side))
         result = HandTrackerResult(
             hands=hands, frame_index=self._frame_index,
             timestamp_ms=float(timestamp_ms) if timestamp_ms is not None else self._frame_index * 1000.0 / 30.0,
@@ -1146,11 +1155,7 @@ class HandTracker:
             self._frames_since_detector = 10 ** 9
         # A hand from a low detection is reported once its own crop has found it again: a false
         # one (a forearm the landmark model was just sure enough of) seldom survives that.
-        hands = [self._hand(t) for t in active if t.confirmed]
-        # left first by the reported side: ``active`` is ordered by the image's sides, which
-        # ``mirrored`` swaps (the sort is stable, so same-side hands keep their track order)
-        hands.sort(key=lambda h: SIDES.index(h.side))
-        return hands, detected or refreshed
+        return [self._hand(t) for t in active if t.confirmed], detected or refreshed
 
     def _hand(self, t: Track) -> Hand:
         side = t.side or ("right" if t.evidence >= 0 else "left")
@@ -1182,5 +1187,4 @@ class HandTracker:
             hands.append(Hand(side=side, track_id=-1, score=float(m.presence), keypoints=kps,
                               raw_keypoints=kps.copy(), scores=np.asarray(m.scores, np.float32),
                               box=_box(kps), handedness=float(p_side)))
-        hands.sort(key=lambda h: SIDES.index(h.side))
         return hands
