@@ -136,7 +136,6 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
         images.setdefault(iid, img)
     for iid in shared:
         del images[iid]
-    by_image: dict[int, list[HandRecord]] = {}
     records = []
     for i, ann in enumerate(data["annotations"]):
         where = f"{json_path}: annotation {i} (id {ann.get('id') if isinstance(ann, dict) else '?'})"
@@ -177,12 +176,22 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
         if isinstance(ann.get("source"), str):
             rec.source = ann["source"]
         records.append(rec)
-        by_image.setdefault(rec.image_id, []).append(rec)
-    for recs in by_image.values():
-        for r in recs:
-            r.others = [o.keypoints for o in recs if o is not r]
+    _link_photo_hands(records, lambda r: r.image_id)
     report.loaded += len(records)
     return records
+
+
+def _link_photo_hands(records: list[HandRecord], key) -> None:
+    """The hands of one photo (records with equal ``key(record)``) learn of each other
+    (``others``: their keypoints) and share the ``image_id`` of the first (photo-level metrics
+    group by it: a hand left out would count as a false positive)."""
+    by_photo: dict = {}
+    for r in records:
+        by_photo.setdefault(key(r), []).append(r)
+    for hands in by_photo.values():
+        for r in hands:
+            r.image_id = hands[0].image_id
+            r.others = [o.keypoints for o in hands if o is not r]
 
 
 def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_bad: bool = False,
@@ -262,16 +271,8 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
             if bad:
                 continue
             records.extend(hands)
-    # An image named on several rows (one hand per row, as annotation tools export) is one image:
-    # its hands share the image_id of its first row and know of each other (photo-level metrics
-    # would count the other hand as a false positive).
-    by_image: dict[Path, list[HandRecord]] = {}
-    for r in records:
-        by_image.setdefault(r.image, []).append(r)
-    for hands in by_image.values():
-        for r in hands:
-            r.image_id = hands[0].image_id
-            r.others = [o.keypoints for o in hands if o is not r]
+    # an image named on several rows (one hand per row, as annotation tools export) is one photo
+    _link_photo_hands(records, lambda r: r.image)
     report.loaded += len(records)
     return records
 
