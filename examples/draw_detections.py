@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker.cli import file_key
+from tracker.cli import file_key, unit_float
 from tracker.detector import HandDetector
 from tracker.draw import tile_grid
 from tracker.video import FrameSource
@@ -42,7 +42,7 @@ def main(argv=None):
     ap.add_argument("-o", "--output", default="detections.png")
     ap.add_argument("--per-video", type=int, default=4)
     ap.add_argument("--model", default=None)
-    ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--threshold", type=unit_float("--threshold"), default=None)
     ap.add_argument("--small-hands", action="store_true", help="also the small-hand pass (its boxes yellow)")
     ap.add_argument("--no-large-hands", action="store_true", help="without the large-hand pass (its boxes magenta)")
     a = ap.parse_args(argv)
@@ -56,7 +56,11 @@ def main(argv=None):
         ap.error(f"-o/--output: folder of {a.output} does not exist")
     if not cv2.haveImageWriter(a.output):
         ap.error(f"-o/--output: OpenCV cannot write {a.output!r} (give a .png or .jpg name)")
-    det = HandDetector(a.model, threads=2, small_hands=a.small_hands, large_hands=False if a.no_large_hands else None)
+    try:
+        det = HandDetector(a.model, threads=2, small_hands=a.small_hands,
+                           large_hands=False if a.no_large_hands else None)
+    except (FileNotFoundError, ValueError) as e:      # missing or unreadable model file
+        ap.error(f"--model: {e}")
     colours = {1.0: (0, 255, 0), 2.0: (0, 255, 255), 0.5: (255, 0, 255)}   # BGR, by pass_scale
     tiles = []
     for v in a.videos:

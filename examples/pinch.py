@@ -79,7 +79,11 @@ class PinchDetector:
 
 
 def frames(source: str, max_frames: int | None):
-    """(index, t_ms, frame) from a video/image path, or from a camera when ``source`` is a number."""
+    """Open ``source`` and return ``(items, close)``: an iterator of (index, t_ms, frame) from a
+    video/image path, or from a camera when ``source`` is a number, and the function that releases
+    the camera. The input is opened here, before the caller opens its outputs, so that a missing
+    or unreadable one ends the program (SystemExit naming it) with an earlier run's CSV intact."""
+    reader = None
     if source.isdigit():
         import cv2
         from tracker.video import LatestFrameReader
@@ -91,17 +95,16 @@ def frames(source: str, max_frames: int | None):
     else:
         from tracker.video import FrameSource
         try:
-            reader, it = None, iter(FrameSource(source))
+            it = iter(FrameSource(source))
         except (FileNotFoundError, ValueError) as e:
             raise SystemExit(f"pinch.py: error: {e}") from None
-    try:
+
+    def items():
         for n, item in enumerate(it):
             if max_frames is not None and n >= max_frames:
-                break
+                return
             yield item
-    finally:
-        if reader is not None:
-            reader.close()
+    return items(), (reader.close if reader is not None else (lambda: None))
 
 
 def run(source: str, csv_path: str | None = None, max_frames: int | None = None,
@@ -116,17 +119,19 @@ def run(source: str, csv_path: str | None = None, max_frames: int | None = None,
         raise ValueError(f"--csv {csv_path}: would overwrite the input; give another file name")
     sides: dict[int, str] = {}
     events = []
-    try:
-        out = open(csv_path, "w", newline="") if csv_path else None
-    except OSError as e:
-        raise ValueError(f"--csv {csv_path}: cannot write ({e.strerror})") from None
+    items, close_input = frames(source, max_frames)   # first: a bad input leaves an existing CSV alone
+    out = None
     own = tracker is None
     try:
+        try:
+            out = open(csv_path, "w", newline="") if csv_path else None
+        except OSError as e:
+            raise ValueError(f"--csv {csv_path}: cannot write ({e.strerror})") from None
         tracker = tracker or HandTracker()
         writer = csv.writer(out) if out else None
         if writer:
             writer.writerow(["frame", "t_ms", "side", "track_id", "ratio", "pinched"])
-        for index, t_ms, frame in frames(source, max_frames):
+        for index, t_ms, frame in items:
             result = tracker.process(frame, timestamp_ms=t_ms)
             for hand in result.hands:
                 ratio = pinch_ratio(hand.keypoints)
@@ -142,6 +147,7 @@ def run(source: str, csv_path: str | None = None, max_frames: int | None = None,
                 events.append({"frame": index, "t_ms": t_ms, "side": sides.get(t, "?"), "track_id": t,
                                "event": "end"})
     finally:
+        close_input()
         if out:
             out.close()
         if own and tracker is not None:

@@ -99,6 +99,21 @@ def test_missing_input_is_one_clear_error(tmp_path):
         pinch.run(str(tmp_path / "none.mp4"), tracker=ScriptedTracker([]))
 
 
+@pytest.mark.parametrize("make", [None, b"not a video"])
+def test_a_bad_input_leaves_an_existing_csv_alone(tmp_path, make):
+    """A mistyped or unreadable input is refused before ``--csv`` is opened: the CSV of an earlier
+    run stays as it was (it was emptied to a header)."""
+    source = tmp_path / "clip.mp4"
+    if make is not None:
+        source.write_bytes(make)
+    out = tmp_path / "pinch.csv"
+    out.write_text("frame,t_ms,side,track_id,ratio,pinched\n0,0.0,right,1,0.2,1\n")
+    before = out.read_bytes()
+    with pytest.raises(SystemExit, match="clip.mp4"):
+        pinch.run(str(source), str(out), tracker=ScriptedTracker([]))
+    assert out.read_bytes() == before
+
+
 @pytest.mark.parametrize("csv_name, max_frames, message", [
     ("clip.mp4", None, "--csv .*clip.mp4: would overwrite the input"),
     ("link.csv", None, "--csv .*link.csv: would overwrite the input"),      # a hard link to the clip
@@ -159,12 +174,17 @@ def test_draw_detections_samples_videos_and_images_into_one_grid(tmp_path):
     (["{photo}", "-o", "{tmp}/grid.txt"], "OpenCV cannot write"),
     (["{photo}", "-o", "{tmp}/no/grid.png"], "folder of"),
     (["{photo}", "--per-video", "0"], "--per-video must be >= 1"),
+    (["{photo}", "--model", "{tmp}/none.onnx", "-o", "{tmp}/g.png"], "--model: model file not found"),
+    (["{photo}", "--model", "{tmp}/junk.onnx", "-o", "{tmp}/g.png"], "--model: cannot load model file"),
+    (["{photo}", "--threshold", "5", "-o", "{tmp}/g.png"], "--threshold must be in [0, 1], got 5.0"),
+    (["{photo}", "--threshold", "nan", "-o", "{tmp}/g.png"], "--threshold must be in [0, 1], got nan"),
 ])
 def test_draw_detections_bad_arguments_are_one_clear_error(tmp_path, capsys, args, fragment):
     photo = tmp_path / "photo.png"
     cv2.imwrite(str(photo), np.full((90, 120, 3), 128, np.uint8))
     before = photo.read_bytes()
     os.link(photo, tmp_path / "link.png")
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(SystemExit) as e:
         draw_detections.main([a.format(tmp=tmp_path, photo=photo) for a in args])
     assert e.value.code == 2

@@ -14,7 +14,8 @@ output option then names a folder and gets one file per input named after it.
 ``--json -`` / ``--csv -`` stream the tracks to standard output (summaries then go to stderr).
 Bad input (missing file, bad option value, no camera, no display) prints one error line and
 exits with status 2. Output files are written and flushed frame by frame, so what was written
-before an error is kept.
+before an error is kept; Ctrl-C and SIGTERM (``kill``, ``timeout``) stop a run with its outputs
+finished, the annotated video included (exit status 130 and 143).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -76,6 +78,19 @@ def output_clash(outputs: list[tuple[str, str | None]], inputs: list[tuple[str, 
 
 class UsageError(Exception):
     """Bad input from the user: reported as one line, exit status 2."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (``kill``, ``timeout``, a service manager stopping a recording). Raised in
+    the main thread like KeyboardInterrupt, so that the ``finally`` blocks finish the outputs: an
+    mp4 left unfinished has no index and none of its frames can be read. A BaseException, so
+    that no ``except Exception`` on the way swallows it."""
+
+
+def _terminate(signum, frame) -> None:
+    # a second SIGTERM while the outputs are being finished ends the process at once
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated()
 
 
 # -- output writers ----------------------------------------------------------------------------
@@ -402,6 +417,7 @@ def run_webcam(args: argparse.Namespace) -> int:
     reader = None if args.every_frame else LatestFrameReader(cap, name=f"--camera {args.camera}")
     frames = iter(reader) if reader is not None else frames_in_order(cap)
     shown, stopped = 0, False
+    held = None                             # (camera frame number, annotated picture) written last
     try:
         # --mirror: the frame is flipped (a selfie view) and tracked with mirrored=True, so the
         # labels still name the person's real hands.
@@ -417,6 +433,13 @@ def run_webcam(args: argparse.Namespace) -> int:
                 if window is not None or outputs.sink is not None:
                     annotated = draw_hands(frame, result.hands)
                     draw_fps(annotated, fps.tick())
+                if outputs.sink is not None and held is not None:
+                    # the recording is written at the camera's frame rate: the previous picture
+                    # stays in it for the camera frames skipped since (as it stayed in the window),
+                    # else a session tracked slower than the camera would play too fast
+                    for _ in range(index - held[0] - 1):
+                        outputs.sink.write(held[1])
+                held = (index, annotated)
                 # index counts camera frames: a gap in the written frame numbers is a skipped frame
                 outputs.write(index, t_ms, result, annotated)
                 if args.max_frames is not None and shown >= args.max_frames:
@@ -646,6 +669,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="handtrack: %(levelname)s: %(message)s")
     try:
+        previous, installed = signal.signal(signal.SIGTERM, _terminate), True
+    except ValueError:                      # not the main thread: signals cannot be handled there
+        previous, installed = None, False
+    try:
+        return _run_command(args)
+    finally:
+        if installed:                       # None: a handler not set from Python, not restorable
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; errors become one line on stderr and an exit status."""
+    try:
         if args.command == "webcam":
             return run_webcam(args)
         return run_video(args)
@@ -660,6 +696,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("handtrack: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("handtrack: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         # the reader of a track stream went away (`--json - | head`): stop quietly, as shell tools
         # do; stdout goes to /dev/null so that the interpreter's last flush does not fail again
