@@ -33,6 +33,19 @@ class HeatmapCodec:
     heatmap_size: tuple[int, int] = (32, 32)
     sigma: float = 1.5
 
+    def __post_init__(self):
+        def pair(name: str, low: int) -> None:
+            v = getattr(self, name)
+            ok = (isinstance(v, (tuple, list)) and len(v) == 2
+                  and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= low for x in v))
+            if not ok:
+                raise ValueError(f"HeatmapCodec: {name} must be two integers >= {low} (width, height), got {v!r}")
+        pair("input_size", 1)
+        # decoding refines the peak from the 3x3 cells around it
+        pair("heatmap_size", 3)
+        if not (isinstance(self.sigma, (int, float, np.number)) and np.isfinite(self.sigma) and self.sigma > 0):
+            raise ValueError(f"HeatmapCodec: sigma must be a positive number of heatmap cells, got {self.sigma!r}")
+
     @property
     def stride(self) -> np.ndarray:
         """Input pixels per heatmap cell, (sx, sy)."""
@@ -107,6 +120,10 @@ class HeatmapCodec:
         if hm.ndim != 4:
             raise ValueError(f"heatmaps must be (K,H,W) or (N,K,H,W), got shape {hm.shape}")
         n, k, h, w = hm.shape
+        if (w, h) != tuple(self.heatmap_size):
+            # another stride than the codec's would scale every keypoint silently
+            raise ValueError(f"heatmaps are {w}x{h} cells, this codec decodes "
+                             f"{self.heatmap_size[0]}x{self.heatmap_size[1]} (heatmap_size)")
         flat = hm.reshape(n * k, h, w)
         idx = flat.reshape(n * k, -1).argmax(axis=1)
         py, px = np.divmod(idx, w)

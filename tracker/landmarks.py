@@ -83,7 +83,14 @@ class LandmarkModel(OnnxStage):
         meta = self.meta
         self.input_size = int(meta["input_size"])
         self.roi_scale = float(meta["roi_scale"])
-        self.codec = HeatmapCodec.from_dict(meta["codec"])
+        try:
+            self.codec = HeatmapCodec.from_dict(meta["codec"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"model file {self.model_path}: unusable codec metadata {meta['codec']!r} ({e})") from None
+        if tuple(self.codec.input_size) != (self.input_size, self.input_size):
+            # decoding maps heatmap cells to codec input pixels: another size scales every keypoint
+            raise ValueError(f"model file {self.model_path}: codec input_size {list(self.codec.input_size)} "
+                             f"does not match the network input {self.input_size}x{self.input_size}")
         if list(meta["keypoint_names"]) != KEYPOINT_NAMES:
             raise ValueError(f"model file {self.model_path} has keypoints {meta['keypoint_names']}, "
                              f"expected {KEYPOINT_NAMES}")
@@ -94,6 +101,10 @@ class LandmarkModel(OnnxStage):
         outs = {o.name: o.shape for o in self.session.get_outputs()}
         if set(outs) != {"heatmaps", "presence", "handedness"} or outs["heatmaps"][1] != NUM_KEYPOINTS:
             raise ValueError(f"model file {self.model_path}: unexpected outputs {outs}")
+        cells = [d for d in outs["heatmaps"][2:] if isinstance(d, int)]
+        if len(cells) == 2 and tuple(cells[::-1]) != tuple(self.codec.heatmap_size):
+            raise ValueError(f"model file {self.model_path}: heatmaps of {cells[1]}x{cells[0]} cells, but its codec "
+                             f"decodes {self.codec.heatmap_size[0]}x{self.codec.heatmap_size[1]} (heatmap_size)")
 
     # -- stages ------------------------------------------------------------------------------
     def preprocess(self, frame_bgr: np.ndarray, rois: list[Roi]) -> tuple[np.ndarray, np.ndarray]:

@@ -198,3 +198,30 @@ def test_export_into_a_folder_that_does_not_exist_yet(tmp_path, kind, make):
     out = tmp_path / "new" / "dir" / "m.onnx"
     main([kind, str(make(tmp_path / "m.pt")), "-o", str(out)])
     assert out.is_file() and sorted(p.name for p in out.parent.iterdir()) == ["m.onnx"]
+
+
+def _landmarks_with_codec(tmp_path: Path, codec: dict) -> Path:
+    import json
+
+    import onnx
+    m = onnx.load(str(Path(__file__).resolve().parents[2] / "assets" / "landmarks.onnx"))
+    for p in m.metadata_props:
+        if p.key == "codec":
+            p.value = json.dumps(codec)
+    out = tmp_path / "m.onnx"
+    onnx.save(m, str(out))
+    return out
+
+
+@pytest.mark.parametrize("codec, message", [
+    # maps of 40x40 cells decoded as 32x32: every keypoint at 0.8 of its place, silently
+    ({"input_size": [160, 160], "heatmap_size": [32, 32], "sigma": 2.0}, r"heatmaps.*40x40.*32x32"),
+    # a codec for other crops than the network's: keypoints scaled by 128/160
+    ({"input_size": [128, 128], "heatmap_size": [40, 40], "sigma": 2.0}, r"codec input_size.*128.*160"),
+    ({"input_size": [160, 160], "heatmap_size": [2, 2], "sigma": 2.0}, "heatmap_size"),
+    ({"input_size": [160, 160], "sigma": 2.0}, "codec"),
+])
+def test_landmark_file_whose_codec_does_not_fit_its_network(tmp_path, codec, message):
+    with pytest.raises(ValueError, match=message) as e:
+        LandmarkModel(_landmarks_with_codec(tmp_path, codec), threads=1)
+    assert "m.onnx" in str(e.value)

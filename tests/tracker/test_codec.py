@@ -55,3 +55,28 @@ def test_flat_heatmap_scores_low_and_shape_errors():
 def test_dict_round_trip():
     c = HeatmapCodec((160, 160), (40, 40), 2.0)
     assert HeatmapCodec.from_dict(c.to_dict()) == c
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(heatmap_size=(2, 2)), "heatmap_size"),          # DARK reads a 3x3 patch around the peak
+    (dict(heatmap_size=(40, 1)), "heatmap_size"),
+    (dict(heatmap_size=(32.5, 32)), "heatmap_size"),
+    (dict(input_size=(0, 128)), "input_size"),
+    (dict(input_size=(128,)), "input_size"),
+    (dict(sigma=0.0), "sigma"),
+    (dict(sigma=float("nan")), "sigma"),
+])
+def test_codec_parameters_are_checked(kwargs, message):
+    """A codec that cannot decode (maps under 3 cells wrapped the 3x3 patch around to the far
+    side, or raised IndexError) is refused when made, e.g. from a model file's metadata."""
+    with pytest.raises(ValueError, match=message):
+        HeatmapCodec(**kwargs)
+
+
+def test_decode_refuses_maps_of_another_size():
+    """Maps of another size than the codec's would be decoded with the wrong stride: keypoints
+    silently scaled (a 64x64 map read by a 32x32 codec lands every point at half its place)."""
+    codec = HeatmapCodec((128, 128), (32, 32), 1.5)
+    heat, _ = HeatmapCodec((128, 128), (64, 64), 3.0).encode(np.array([[100.0, 100.0]]))
+    with pytest.raises(ValueError, match=r"64x64.*32x32"):
+        codec.decode(heat)
