@@ -387,10 +387,41 @@ def has_display() -> bool:
     return True
 
 
+#: opens and closes an OpenCV window; run in a child process by :func:`window_problem`
+_WINDOW_PROBE = "import cv2; cv2.namedWindow('handtrack display check'); cv2.waitKey(1); cv2.destroyAllWindows()"
+
+
+def window_problem(timeout_s: float = 30.0) -> str | None:
+    """Why no OpenCV window can be opened here, or None when one can (Linux; None elsewhere).
+
+    A DISPLAY naming no running X server (an ssh session whose forwarding is gone, a container
+    that inherited the variable) makes OpenCV's Qt backend abort the whole process (SIGABRT) when
+    the window opens, before anything can be caught or printed. A child process tries it first.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import subprocess
+    try:
+        probe = subprocess.run([sys.executable, "-c", _WINDOW_PROBE], capture_output=True, text=True,
+                               timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return f"opening a window did not finish within {timeout_s:.0f} s"
+    if probe.returncode == 0:
+        return None
+    lines = [x.strip() for x in probe.stderr.splitlines() if x.strip()]
+    said = next((x for x in lines if "display" in x.lower()), lines[-1] if lines else "")
+    return f"opening a window failed (exit status {probe.returncode}){': ' + said if said else ''}"
+
+
 def run_webcam(args: argparse.Namespace) -> int:
     window = None if args.no_window else "handtrack (q or Esc to quit)"
     if window is not None and not has_display():
         raise UsageError("webcam: no display (DISPLAY/WAYLAND_DISPLAY not set); use --no-window with "
+                         "--json/--csv to track without one, or `handtrack video INPUT -o out.mp4`")
+    problem = None if window is None else window_problem()
+    if problem is not None:
+        display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        raise UsageError(f"webcam: no usable display ({display!r}; {problem}); use --no-window with "
                          "--json/--csv to track without one, or `handtrack video INPUT -o out.mp4`")
     if window is None and args.json is None and args.csv is None and args.output is None:
         raise UsageError("webcam --no-window: nothing to show or write; add --json, --csv or -o")

@@ -4,6 +4,7 @@ with no display aborts the process)."""
 from __future__ import annotations
 
 import json
+import sys
 import logging
 import threading
 import time
@@ -139,6 +140,7 @@ def webcam(monkeypatch):
     """Run ``handtrack webcam`` on a FakeCamera and a SlowTracker, with no window."""
     state = SimpleNamespace(keys=[], shown=0, windows_closed=0, windows_opened=0)
     monkeypatch.setattr(cli, "has_display", lambda: True)
+    monkeypatch.setattr(cli, "window_problem", lambda: None)
 
     def named_window(*a):
         state.windows_opened += 1
@@ -245,3 +247,22 @@ def test_webcam_opens_an_index_a_device_file_or_a_stream_url(webcam, arg, source
     rc, tracker = webcam.run(cam, 0.0, ["--camera", arg, "--no-window", "--json", "-", "--max-frames", "3"])
     assert rc == 0 and len(tracker.frames) == 3
     assert webcam.sources == [source] and type(webcam.sources[0]) is type(source)
+
+
+_window_problem = cli.window_problem
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the X display check is Linux's")
+def test_webcam_with_a_display_variable_but_no_x_server_is_one_error(webcam, monkeypatch, capsys):
+    """DISPLAY naming no running X server (a stale ssh session, a container that inherited it):
+    OpenCV's Qt backend aborted the whole process (SIGABRT) at the first window, uncatchably. A
+    child process tries to open one first (it is the child that aborts): one error, status 2,
+    camera released, nothing tracked."""
+    monkeypatch.setenv("DISPLAY", ":4093")                # no X server listens there
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(cli, "window_problem", _window_problem)
+    cam = FakeCamera(n=10)
+    rc, tracker = webcam.run(cam, 0.0, [])
+    err = capsys.readouterr().err
+    assert rc == 2 and tracker.frames == [] and webcam.windows_opened == 0
+    assert "no usable display" in err and ":4093" in err and "--no-window" in err
