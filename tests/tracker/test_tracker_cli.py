@@ -333,12 +333,14 @@ def test_webcam_without_display(monkeypatch, capsys):
 
 def test_webcam_without_camera(monkeypatch, capsys):
     monkeypatch.setenv("DISPLAY", ":99")          # pretend there is a display; no window is opened
+    monkeypatch.setattr(cli, "window_problem", lambda: None)
     assert cli.main(["webcam", "--camera", "57"]) == 2
     assert "--camera 57" in capsys.readouterr().err
 
 
 def test_webcam_with_a_stream_that_cannot_be_opened(monkeypatch, capsys):
     monkeypatch.setenv("DISPLAY", ":99")          # pretend there is a display; no window is opened
+    monkeypatch.setattr(cli, "window_problem", lambda: None)
     url = "http://127.0.0.1:9/stream"              # the discard port: connection refused at once
     assert cli.main(["webcam", "--camera", url]) == 2
     assert f"--camera {url}: no camera could be opened or read" in capsys.readouterr().err
