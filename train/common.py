@@ -3,12 +3,15 @@ checkpoints, DDP set-up, device choice."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import ctypes
 import dataclasses
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,14 +57,27 @@ class LoopConfig:
                                    # a fine-tune on small CPU batches; see freeze_bn_statistics
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def parse_bool(text: str) -> bool:
+    """A boolean option's value: true/yes/on/1 or false/no/off/0 (any case).
+
+    Why not "anything else is False": ``--resume flase`` then started the run over and overwrote
+    its last.pt, and ``--fused on`` trained the other net without a word."""
+    t = text.strip().lower()
+    if t in _TRUE or t in _FALSE:
+        return t in _TRUE
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
-    """One ``--field-name`` option per dataclass field (bool fields take true/false)."""
+    """One ``--field-name`` option per dataclass field (bool fields take true/false, see parse_bool)."""
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         name = "--" + f.name.replace("_", "-")
         if isinstance(default, bool):
-            parser.add_argument(name, type=lambda s: s.lower() in ("1", "true", "yes"), default=default,
-                                help=f"(default {default})")
+            parser.add_argument(name, type=parse_bool, default=default, help=f"(default {default})")
         elif isinstance(default, (tuple, list)):
             parser.add_argument(name, type=type(default[0]), nargs=len(default), default=default,
                                 help=f"(default {default})")
@@ -72,6 +88,55 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
 
 def config_from_args(cls, args: argparse.Namespace):
     return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def _check(flag: str, value, ok: bool, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"{flag} {value}: expected {expected}")
+
+
+# The nets halve their input four times and add the stride-16 features back at stride 4, so a
+# side that is not a multiple of 16 ends in a shape error at the first step.
+SIZE_MULTIPLE = 16
+
+
+def check_input_size(flag: str, value: int) -> None:
+    """ValueError naming ``flag`` unless ``value`` (pixels) is a positive multiple of 16."""
+    _check(flag, value, value > 0 and value % SIZE_MULTIPLE == 0, f"a multiple of {SIZE_MULTIPLE} (pixels)")
+
+
+def check_loop_config(cfg: LoopConfig) -> None:
+    """ValueError naming the option and its value for a loop option no run can use, before the
+    data are loaded (minutes on a full set). Without it ``--minutes 0`` or ``--max-steps -3``
+    wrote a final.pt of an untrained net, and ``--batch-size 0`` or ``--threads 0`` failed after
+    the data were loaded, deep in torch."""
+    _check("--batch-size", cfg.batch_size, cfg.batch_size >= 1, ">= 1")
+    _check("--lr", cfg.lr, cfg.lr >= 0, ">= 0")  # 0: no weight change (e.g. BatchNorm statistics alone)
+    _check("--weight-decay", cfg.weight_decay, cfg.weight_decay >= 0, ">= 0")
+    _check("--minutes", cfg.minutes, cfg.minutes > 0, "> 0 (the wall-clock budget)")
+    _check("--max-steps", cfg.max_steps, cfg.max_steps >= 0, ">= 0 (0: no limit)")
+    _check("--warmup-steps", cfg.warmup_steps, cfg.warmup_steps >= 0, ">= 0")
+    _check("--eval-every-min", cfg.eval_every_min, cfg.eval_every_min >= 0, ">= 0")
+    _check("--checkpoint-every-min", cfg.checkpoint_every_min, cfg.checkpoint_every_min >= 0, ">= 0")
+    _check("--workers", cfg.workers, cfg.workers >= 0, ">= 0 (0: load in the training process)")
+    _check("--threads", cfg.threads, cfg.threads >= 1, ">= 1")
+    _check("--limit", cfg.limit, cfg.limit >= 0, ">= 0 (0: all)")
+    _check("--width", cfg.width, cfg.width > 0, "> 0")
+    _check("--expand", cfg.expand, cfg.expand > 0, "> 0")
+    if cfg.ema:
+        check_ema_decay(cfg.ema)
+
+
+def check_batches(batch_size: int, hands: int, world: int, what: str = "training hands") -> None:
+    """ValueError when ``hands`` split over ``world`` processes fill no batch of ``batch_size``.
+
+    Why: the loaders drop the last incomplete batch, so such a loader yields nothing and the
+    loop, which counts its minutes per step, went round for ever."""
+    per_process = -(-hands // world)
+    if per_process < batch_size:
+        raise ValueError(f"--batch-size {batch_size}: more than the {hands} {what}"
+                         + (f" ({per_process} per process of {world})" if world > 1 else "")
+                         + "; give a smaller --batch-size")
 
 
 def setup_logging(out_dir: Path | None = None, rank: int = 0) -> None:
@@ -146,8 +211,12 @@ def save_checkpoint(path: Path, **state) -> None:
     """Atomic save (write then rename) so a kill mid-save never leaves a broken checkpoint.
     Tensors are stored on the CPU: a checkpoint trained on a GPU loads anywhere."""
     tmp = path.with_suffix(".tmp")
-    torch.save(_to_cpu(state), tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(_to_cpu(state), tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk: give back the space of the partial file
+        raise
 
 
 def lr_at(cfg, step: int, minutes: float, cycle: dict | None = None) -> float:
@@ -212,13 +281,14 @@ def setup_cpu(cfg: LoopConfig, device: torch.device) -> None:
 
 
 def run_cli(config_cls, train_fn, doc: str, argv=None):
-    """Parse ``config_cls`` options and run ``train_fn``; bad input -> one error line, exit 1."""
+    """Parse ``config_cls`` options and run ``train_fn``; bad input, or an --out that cannot be
+    written (a full disk, no permission, a file of that name), -> one error line, exit 1."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataclass_args(p, config_cls)
     cfg = config_from_args(config_cls, p.parse_args(argv))
     try:
         train_fn(cfg)
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:  # OSError: FileNotFoundError, and writes that failed
         raise SystemExit(f"error: {e}")
 
 
@@ -327,11 +397,18 @@ class LoopClock:
     ``state["minutes"]`` counts training minutes across resumes (loading data before the loop is
     not counted); the learning rate follows them (:func:`lr_at`); validation is due every
     ``cfg.eval_every_min`` of them, a checkpoint every ``cfg.checkpoint_every_min`` real minutes.
+
+    Under DDP every process takes rank 0's minutes at each step (``device``: where the process
+    group's tensors live), so all of them use the same learning rate and leave the loop at the
+    same step: on their own clocks, at the end of ``--minutes`` one process left the loop and
+    the process group while another began one more step, and the run crashed before final.pt.
     """
 
-    def __init__(self, cfg, state: dict, cycle: dict | None = None):
+    def __init__(self, cfg, state: dict, cycle: dict | None = None, device: torch.device | None = None):
         self.cfg, self.state, self.cycle = cfg, state, cycle
         self.last_eval = state["minutes"] if state["history"] else -1e9
+        dist = torch.distributed
+        self.sync = device if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1 else None
         self.restart()
 
     def restart(self) -> None:
@@ -341,7 +418,12 @@ class LoopClock:
 
     def tick(self, opt: torch.optim.Optimizer) -> float:
         """Before a step: update the minutes, set and return the step's learning rate."""
-        self.state["minutes"] = self.seg_minutes0 + (time.time() - self.seg_start) / 60
+        minutes = self.seg_minutes0 + (time.time() - self.seg_start) / 60
+        if self.sync is not None:  # one float per step, beside the step's gradient all-reduce
+            t = torch.tensor([minutes], dtype=torch.float64, device=self.sync)
+            torch.distributed.broadcast(t, 0)
+            minutes = float(t.item())
+        self.state["minutes"] = minutes
         lr = lr_at(self.cfg, self.state["step"], self.state["minutes"], self.cycle)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -455,6 +537,30 @@ def make_ema(cfg: LoopConfig, net: torch.nn.Module, ckpt_path: Path, step: int,
         else:
             log.info("%s has no weight average: --ema starts from its weights at step %d", ckpt_path, step)
     return ema
+
+
+@contextlib.contextmanager
+def saved_on_stop(checkpoint, state: dict, path: Path):
+    """Run the body of a training loop; on Ctrl-C or SIGTERM call ``checkpoint()`` (which writes
+    ``path`` on rank 0) and end with one line naming the step, instead of a traceback.
+
+    Why: timed checkpoints come every ``--checkpoint-every-min`` (3) minutes, and a stop (Ctrl-C, a
+    cluster pre-empting the job with SIGTERM, torchrun ending its workers) lost the steps since
+    the last one. SIGTERM is raised as KeyboardInterrupt while the body runs (main thread only);
+    the handler before it is put back after."""
+    def _stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _stop) if main else None
+    try:
+        yield
+    except KeyboardInterrupt:
+        checkpoint()  # atomic (save_checkpoint): a second Ctrl-C here leaves the last one whole
+        raise SystemExit(f"interrupted at step {state['step']} ({state['minutes']:.1f} min): saved {path}; "
+                         "the same command resumes the run") from None
+    finally:
+        if main:  # None: a handler not set from Python, which cannot be put back
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
 
 
 def wrap_ddp(net: torch.nn.Module, world: int, device: torch.device) -> torch.nn.Module:

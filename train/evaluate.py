@@ -642,10 +642,13 @@ def main(argv=None):
         raise SystemExit(f"error: {e}")
     res["seconds"] = round(time.time() - t0, 1)
     text = json.dumps(res, indent=1)
+    print(text)  # first: an --out that cannot be written must not lose the evaluation
     if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(text)
-    print(text)
+        try:
+            Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(a.out).write_text(text)
+        except OSError as e:  # a folder of that name, a full disk, no permission
+            raise SystemExit(f"error: cannot write --out {a.out} ({e.strerror or e}); the figures are above")
 
 
 if __name__ == "__main__":

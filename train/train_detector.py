@@ -24,9 +24,10 @@ from tracker.draw import tile_grid
 from tracker.metrics import average_precision, match_detections
 
 from .augment import AugmentConfig, augment_preset
-from .common import (LoopClock, LoopConfig, check_ema_decay, freeze_bn_statistics, init_distributed,
-                     init_weights, log, make_ema, make_optimizer, normalization, normalize_batch, resume_state,
-                     run_cli, save_checkpoint, setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
+from .common import (LoopClock, LoopConfig, check_input_size, check_loop_config, freeze_bn_statistics,
+                     init_distributed, init_weights, log, make_ema, make_optimizer, normalization,
+                     normalize_batch, resume_state, run_cli, save_checkpoint, saved_on_stop, setup_cpu,
+                     setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import ImageCache, LoadReport, data_root, load_train_val
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
@@ -197,14 +198,19 @@ def draw_examples(net, scenes, codec, device, threshold, path: Path, n=12):
 
 
 def train(cfg: DetTrainConfig) -> dict:
+    check_loop_config(cfg)
+    check_input_size("--input-width", cfg.input_width)
+    check_input_size("--input-height", cfg.input_height)
+    if cfg.epoch_scenes < cfg.batch_size:  # every process draws epoch_scenes scenes per epoch
+        raise ValueError(f"--epoch-scenes {cfg.epoch_scenes}: expected at least --batch-size {cfg.batch_size}")
+    if cfg.eval_scenes < 0:
+        raise ValueError(f"--eval-scenes {cfg.eval_scenes}: expected >= 0")
     if not 0.0 <= cfg.regress_min_gauss < 1.0:
         raise ValueError(f"--regress-min-gauss {cfg.regress_min_gauss}: expected a value in [0, 1)")
     if not cfg.w_giou >= 0.0:
         raise ValueError(f"--w-giou {cfg.w_giou}: expected >= 0")
     if not 0.0 <= cfg.full_rotation_p <= 1.0:
         raise ValueError(f"--full-rotation-p {cfg.full_rotation_p}: expected a value in [0, 1]")
-    if cfg.ema:
-        check_ema_decay(cfg.ema)
     aug = replace(augment_preset(cfg.augment), occlusion_p=0.0)  # ValueError naming the presets
     rank, world, device = init_distributed()
     out = Path(cfg.out)
@@ -280,32 +286,33 @@ def train(cfg: DetTrainConfig) -> dict:
 
     from tqdm import tqdm
     bar = tqdm(total=None, disable=rank != 0, unit="step", mininterval=10, dynamic_ncols=True)
-    clock = LoopClock(cfg, state, cycle)
-    while not clock.finished():
-        for img, heat, reg, mask, ign in loader:
-            lr = clock.tick(opt)
-            hl, rp = model(normalize_batch(img, device))
-            loss, parts = detector_loss(hl, rp, heat.to(device), reg.to(device), mask.to(device),
-                                        ign.to(device), cfg.w_regress, cfg.w_giou)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if ema:
-                ema.update(net)
-            state["step"] += 1
-            bar.update(1)
-            if state["step"] % 200 == 0:
-                log.info("step %d %.1f min loss %.4f heat %.4f reg %.4f giou %.4f lr %.2e", state["step"],
-                         state["minutes"], loss.item(), parts["heat"], parts["reg"], parts.get("giou", 0.0), lr)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"loss is {loss.item()} at step {state['step']}")
-            if clock.eval_due():
-                validate()
-            if clock.checkpoint_due():
-                checkpoint()
-            if clock.finished():
-                break
-        state["epoch"] += 1
+    clock = LoopClock(cfg, state, cycle, device)
+    with saved_on_stop(checkpoint, state, out / "last.pt"):
+        while not clock.finished():
+            for img, heat, reg, mask, ign in loader:
+                lr = clock.tick(opt)
+                hl, rp = model(normalize_batch(img, device))
+                loss, parts = detector_loss(hl, rp, heat.to(device), reg.to(device), mask.to(device),
+                                            ign.to(device), cfg.w_regress, cfg.w_giou)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if ema:
+                    ema.update(net)
+                state["step"] += 1
+                bar.update(1)
+                if state["step"] % 200 == 0:
+                    log.info("step %d %.1f min loss %.4f heat %.4f reg %.4f giou %.4f lr %.2e", state["step"],
+                             state["minutes"], loss.item(), parts["heat"], parts["reg"], parts.get("giou", 0.0), lr)
+                if not math.isfinite(loss.item()):
+                    raise FloatingPointError(f"loss is {loss.item()} at step {state['step']}")
+                if clock.eval_due():
+                    validate()
+                if clock.checkpoint_due():
+                    checkpoint()
+                if clock.finished():
+                    break
+            state["epoch"] += 1
     bar.close()
     m = validate()
     checkpoint()

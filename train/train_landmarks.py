@@ -29,9 +29,10 @@ from tracker.draw import draw_skeleton, tile_grid
 from tracker.metrics import pck
 
 from .augment import AugmentConfig, augment_preset, sample_crop
-from .common import (LoopClock, LoopConfig, check_ema_decay, freeze_bn_statistics, init_distributed,
-                     init_weights, log, make_ema, make_optimizer, normalization, normalize_batch, resume_state,
-                     run_cli, save_checkpoint, setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
+from .common import (SIZE_MULTIPLE, LoopClock, LoopConfig, check_batches, check_input_size, check_loop_config,
+                     freeze_bn_statistics, init_distributed, init_weights, log, make_ema, make_optimizer,
+                     normalization, normalize_batch, resume_state, run_cli, save_checkpoint, saved_on_stop,
+                     setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_train_val, val_subset_indices
 from .model import LandmarkModelConfig, LandmarkNet
 
@@ -227,6 +228,12 @@ def plot_curve(history: list[dict], path: Path, cycle_starts: tuple[float, ...] 
 
 def train(cfg: TrainConfig) -> dict:
     """Run training; returns the last validation metrics."""
+    check_loop_config(cfg)
+    check_input_size("--input-size", cfg.input_size)
+    if cfg.heatmap_stride != 4:  # the net's heatmaps are at stride 4 (LandmarkNet)
+        raise ValueError(f"--heatmap-stride {cfg.heatmap_stride}: expected 4, the net's heatmap stride")
+    if cfg.eval_hands < 1:
+        raise ValueError(f"--eval-hands {cfg.eval_hands}: expected >= 1")
     rank, world, device = init_distributed()
     out = Path(cfg.out)
     setup_logging(out, rank)
@@ -241,14 +248,12 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.small_hand_weight <= 0:
         raise ValueError(f"--small-hand-weight {cfg.small_hand_weight}: expected > 0")
     aug = replace(aug, lowres_p=cfg.lowres_p, edge_positive_p=cfg.edge_positive_p)
-    if cfg.progressive_size and not (cfg.heatmap_stride <= cfg.progressive_size < cfg.input_size
-                                     and cfg.progressive_size % cfg.heatmap_stride == 0):
-        raise ValueError(f"--progressive-size {cfg.progressive_size}: expected a multiple of --heatmap-stride "
-                         f"{cfg.heatmap_stride} below --input-size {cfg.input_size} (0: off)")
+    if cfg.progressive_size and not (0 < cfg.progressive_size < cfg.input_size
+                                     and cfg.progressive_size % SIZE_MULTIPLE == 0):  # as --input-size
+        raise ValueError(f"--progressive-size {cfg.progressive_size}: expected a multiple of {SIZE_MULTIPLE} "
+                         f"below --input-size {cfg.input_size} (0: off)")
     if not 0.0 < cfg.progressive_until < 1.0:
         raise ValueError(f"--progressive-until {cfg.progressive_until}: expected a share in (0, 1)")
-    if cfg.ema:
-        check_ema_decay(cfg.ema)
     report = LoadReport()
     train_recs, val_recs = load_train_val(cfg.data, cfg.train_split, cfg.val_split, cfg.skip_bad, report,
                                           cfg.val_fraction)
@@ -262,6 +267,7 @@ def train(cfg: TrainConfig) -> dict:
              report.skipped, time.time() - t0)
     if not train_recs:
         raise ValueError(f"no usable training hands in {cfg.data}")
+    check_batches(cfg.batch_size, len(train_recs), world)
     val_items = make_val_set(val_recs, cache, codec, AugmentConfig(), cfg.eval_hands)  # same crops for every --augment
 
     mcfg = LandmarkModelConfig(cfg.input_size, 17, cfg.width, expand=cfg.expand, fused=cfg.fused,
@@ -324,7 +330,7 @@ def train(cfg: TrainConfig) -> dict:
         return m
 
     from tqdm import tqdm
-    clock = LoopClock(cfg, state, cycle)
+    clock = LoopClock(cfg, state, cycle, device)
     metrics = {}
     bar = tqdm(total=None, disable=rank != 0, unit="step", mininterval=10, dynamic_ncols=True)
     if not state["history"]:
@@ -332,42 +338,43 @@ def train(cfg: TrainConfig) -> dict:
         clock.evaluated()
         clock.restart()
     size, loader = None, None
-    while not clock.finished():
-        if crop_size() != size:
-            size = crop_size()
-            loader = None                   # its worker process ends before the next one starts
-            sampler, loader = make_loader(size)
-            log.info("training crops %dx%d from step %d (%.1f min)", size, size, state["step"], state["minutes"])
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(state["epoch"])
-        for img, target, weight, pres, side, side_sc in loader:
-            lr = clock.tick(opt)
-            x = normalize_batch(img, device)
-            heat, logits = model(x)
-            loss, parts = landmark_loss(heat, logits, target.to(device), weight.to(device), pres.to(device),
-                                        side.to(device), side_sc.to(device), cfg.w_presence, cfg.w_handedness)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if ema:
-                ema.update(net)
-            state["step"] += 1
-            bar.update(1)
-            if state["step"] % 50 == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}", heat=f"{parts['heat']:.3f}", lr=f"{lr:.2e}")
-            if state["step"] % 200 == 0:
-                log.info("step %d %.1f min loss %.4f heat %.4f pres %.4f side %.4f lr %.2e", state["step"],
-                         state["minutes"], loss.item(), parts["heat"], parts["presence"], parts["side"], lr)
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"loss is {loss.item()} at step {state['step']}")
-            if clock.eval_due():
-                metrics = validate()
-            if clock.checkpoint_due():
-                checkpoint()
-            if clock.finished() or crop_size() != size:
-                break
-        else:
-            state["epoch"] += 1
+    with saved_on_stop(checkpoint, state, out / "last.pt"):
+        while not clock.finished():
+            if crop_size() != size:
+                size = crop_size()
+                loader = None                   # its worker process ends before the next one starts
+                sampler, loader = make_loader(size)
+                log.info("training crops %dx%d from step %d (%.1f min)", size, size, state["step"], state["minutes"])
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(state["epoch"])
+            for img, target, weight, pres, side, side_sc in loader:
+                lr = clock.tick(opt)
+                x = normalize_batch(img, device)
+                heat, logits = model(x)
+                loss, parts = landmark_loss(heat, logits, target.to(device), weight.to(device), pres.to(device),
+                                            side.to(device), side_sc.to(device), cfg.w_presence, cfg.w_handedness)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if ema:
+                    ema.update(net)
+                state["step"] += 1
+                bar.update(1)
+                if state["step"] % 50 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.3f}", heat=f"{parts['heat']:.3f}", lr=f"{lr:.2e}")
+                if state["step"] % 200 == 0:
+                    log.info("step %d %.1f min loss %.4f heat %.4f pres %.4f side %.4f lr %.2e", state["step"],
+                             state["minutes"], loss.item(), parts["heat"], parts["presence"], parts["side"], lr)
+                if not math.isfinite(loss.item()):
+                    raise FloatingPointError(f"loss is {loss.item()} at step {state['step']}")
+                if clock.eval_due():
+                    metrics = validate()
+                if clock.checkpoint_due():
+                    checkpoint()
+                if clock.finished() or crop_size() != size:
+                    break
+            else:
+                state["epoch"] += 1
     bar.close()
     metrics = validate()
     checkpoint()

@@ -240,8 +240,9 @@ def test_make_sampler_draws_small_hands_as_often_as_asked_and_refuses_ddp():
     (["--edge-positive-p", "1.2"], "--edge-positive-p 1.2: expected a share in [0, 1]"),
     (["--edge-positive-p", "-0.5"], "--edge-positive-p -0.5: expected a share in [0, 1]"),
     (["--small-hand-weight", "0"], "--small-hand-weight 0.0: expected > 0"),
-    (["--progressive-size", "130"], "--progressive-size 130: expected a multiple of --heatmap-stride 4 below --input-size 128"),
-    (["--progressive-size", "98"], "--progressive-size 98: expected a multiple of --heatmap-stride 4"),
+    (["--progressive-size", "130"], "--progressive-size 130: expected a multiple of 16 below --input-size 128"),
+    (["--progressive-size", "98"], "--progressive-size 98: expected a multiple of 16"),
+    (["--progressive-size", "40"], "--progressive-size 40: expected a multiple of 16"),  # was a shape error
     (["--progressive-size", "96", "--progressive-until", "1"], "--progressive-until 1.0: expected a share in (0, 1)"),
 ])
 def test_bad_small_hand_options_are_one_error_before_loading_data(tmp_path, args, message):
