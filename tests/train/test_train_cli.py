@@ -92,8 +92,8 @@ def test_unknown_augment_preset_is_one_clear_error_before_loading_data(tmp_path)
 def test_runs_under_torchrun_ddp(tmp_path):
     data = tiny_coco(tmp_path / "data")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                        "--master_port", "29533", "-m", "train.train_landmarks", "--data", str(data),
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "train.train_landmarks", "--data", str(data),
                         "--out", str(tmp_path / "run"), "--input-size", "64", "--batch-size", "4",
                         "--workers", "0", "--threads", "1", "--eval-hands", "6", "--max-steps", "2",
                         "--warmup-steps", "1"], capture_output=True, text=True, timeout=300, env=env)
