@@ -92,7 +92,8 @@ def heatmap_stage_nodes(graph: onnx.GraphProto, output: str = "heatmaps") -> lis
 
 def quantize(float_path: Path, out: Path, batches) -> None:
     """Quantise ``float_path`` to INT8 (static QDQ: per-channel INT8 weights, UINT8 activations)
-    with ``batches`` (list of NCHW float32 inputs) as calibration data, and copy its metadata.
+    with ``batches`` (list of NCHW float32 inputs) as calibration data, and copy its metadata
+    (``model_version`` gets "-int8" appended; a "quantization" entry says how).
 
     Softmax stays float. For the landmark model (metadata kind "landmarks") the last decoder stage
     (:func:`heatmap_stage_nodes`) stays float too and activations are calibrated on the 99.999th
@@ -135,7 +136,10 @@ def quantize(float_path: Path, out: Path, batches) -> None:
     q = onnx.load(str(out))
     del q.metadata_props[:]
     for p in src.metadata_props:
-        q.metadata_props.add(key=p.key, value=p.value)
+        # the version names the file as INT8: evaluation reports and `handtrack --version` quote it,
+        # and an INT8 file's figures differ from the float one's
+        value = f"{p.value}-int8" if p.key == "model_version" else p.value
+        q.metadata_props.add(key=p.key, value=value)
     how = (f"int8 static QDQ, per-channel weights, {'percentile' if method == CalibrationMethod.Percentile else 'MinMax'}"
            f" calibration{', last decoder stage in float32' if landmarks else ''}")
     q.metadata_props.add(key="quantization", value=how)

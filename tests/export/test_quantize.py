@@ -21,6 +21,11 @@ def test_int8_detector_loads_with_its_metadata_and_any_input_size(float_detector
     quantize(float_detector, out, batches)
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert meta["kind"] == "detector" and meta["quantization"].startswith("int8")
+    # its version names it INT8 (evaluation JSON and `handtrack --version` report it), the rest is copied
+    fmeta = {p.key: p.value for p in onnx.load(str(float_detector)).metadata_props}
+    assert meta["model_version"] == fmeta["model_version"] + "-int8"
+    assert {k: v for k, v in meta.items() if k not in ("model_version", "quantization")} == \
+        {k: v for k, v in fmeta.items() if k != "model_version"}
     f, q = HandDetector(float_detector, threads=1), HandDetector(out, threads=1, small_hands=True)
     assert q.any_size and (q.width, q.height, q.default_threshold) == (128, 96, 0.3)
     assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
