@@ -345,6 +345,20 @@ def freeze_bn_statistics(net: torch.nn.Module) -> int:
     return len(layers)
 
 
+def init_unless_resumed(net: torch.nn.Module, init: str, state: dict, model_config: dict,
+                        device: torch.device, resumed: Path) -> None:
+    """``--init``'s weights into ``net`` for a new run (:func:`init_weights`); when the run resumed
+    ``resumed`` instead, a warning that ``--init`` was not used (it was ignored without a word, and
+    a user who meant to start afresh from it trained on the old run)."""
+    if not init:
+        return
+    if state["step"] == 0:
+        init_weights(net, init, model_config, device)
+    else:
+        log.warning("--init %s ignored: resuming %s at step %d (give a new --out to start from --init)",
+                    init, resumed, state["step"])
+
+
 def init_weights(net: torch.nn.Module, path: str | Path, model_config: dict, device: torch.device) -> None:
     """Load only the weights of checkpoint ``path`` into ``net`` (a new run: fresh optimiser,
     schedule and step count), e.g. to fine-tune the shipped model on one's own data.

@@ -30,7 +30,7 @@ from tracker.metrics import pck
 
 from .augment import AugmentConfig, augment_preset, sample_crop
 from .common import (SIZE_MULTIPLE, LoopClock, LoopConfig, check_batches, check_input_size, check_loop_config,
-                     freeze_bn_statistics, init_distributed, init_weights, log, make_ema, make_optimizer,
+                     freeze_bn_statistics, init_distributed, init_unless_resumed, log, make_ema, make_optimizer,
                      normalization, normalize_batch, resume_state, run_cli, save_checkpoint, saved_on_stop,
                      setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_train_val, val_subset_indices
@@ -275,8 +275,7 @@ def train(cfg: TrainConfig) -> dict:
     net = LandmarkNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
     opt = make_optimizer(net, cfg.lr, cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
-    if cfg.init and state["step"] == 0:
-        init_weights(net, cfg.init, mcfg.to_dict(), device)
+    init_unless_resumed(net, cfg.init, state, mcfg.to_dict(), device, out / "last.pt")
     if cfg.freeze_bn_stats:
         log.info("BatchNorm running statistics frozen in %d layers", freeze_bn_statistics(net))
     cycle = start_cycle(cfg, state)

@@ -94,3 +94,24 @@ def test_scene_and_loss_options_out_of_range_name_the_flag(data, tmp_path, kw, m
     with pytest.raises(ValueError, match=message):
         train(_cfg(data, tmp_path / "run", max_steps=1, **kw))
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_detector_training_draws_its_curve(data, tmp_path):
+    """The module promised a curve PNG beside the examples; only the landmark trainer drew one."""
+    import cv2
+    train(_cfg(data, tmp_path / "run", max_steps=2))
+    img = cv2.imread(str(tmp_path / "run" / "curve.png"))
+    assert img is not None and img.shape == (400, 600, 3)
+    assert (img < 128).any() and (img > 250).any()   # axes and lines on a white page
+
+
+def test_init_given_to_a_run_that_resumes_is_named_as_ignored(data, tmp_path):
+    """A run with last.pt in --out resumes it; an --init given too was dropped without a word."""
+    import shutil
+    train(_cfg(data, tmp_path / "run", max_steps=1))
+    shutil.copy(tmp_path / "run" / "last.pt", tmp_path / "start.pt")
+    train(_cfg(data, tmp_path / "run", max_steps=2, init=str(tmp_path / "start.pt")))
+    text = (tmp_path / "run" / "train.log").read_text()
+    assert f"--init {tmp_path / 'start.pt'} ignored: resuming" in text
+    train(_cfg(data, tmp_path / "new", max_steps=1, init=str(tmp_path / "start.pt")))   # a new --out uses it
+    assert "ignored" not in (tmp_path / "new" / "train.log").read_text()
