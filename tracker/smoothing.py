@@ -221,7 +221,7 @@ class KalmanKeypointFilter:
             self.palm = palm if not self.initialized else 0.8 * self.palm + 0.2 * palm
 
         if not self.initialized or self.strength == 0.0:
-            return self._initialize(z, valid, t_s)
+            return self._initialize(z, valid, finite, t_s)
 
         dt = self._dt(t_s)
         x, P = self._predict_state(dt)
@@ -265,7 +265,7 @@ class KalmanKeypointFilter:
             self.t_s = float(t_s)
         return self.keypoints
 
-    def _initialize(self, z: np.ndarray, valid: np.ndarray, t_s: float | None) -> np.ndarray:
+    def _initialize(self, z: np.ndarray, valid: np.ndarray, finite: np.ndarray, t_s: float | None) -> np.ndarray:
         r0 = (self.meas_noise * self.palm) ** 2
         zz = z.reshape(-1)
         vv = valid.repeat(2)
@@ -273,9 +273,12 @@ class KalmanKeypointFilter:
             self.x[vv, 0] = zz[vv]
             self.x[vv, 1:] = 0.0
         else:
+            # An unsure point starts at its own measurement (the network's best guess, nearer than
+            # the hand's centre) with a wide prior; only a point with no finite value at all starts
+            # at the mean of the sure ones.
             fill = np.nanmean(z[valid], axis=0) if valid.any() else np.zeros(2)
             self.x[:] = 0.0
-            self.x[:, 0] = np.where(vv, zz, np.tile(fill, self.num_keypoints))
+            self.x[:, 0] = np.where(finite.repeat(2), zz, np.tile(fill, self.num_keypoints))
             self.P[:] = 0.0
             self.P[:, 0, 0] = np.where(vv, r0, (self.palm ** 2))
             # Unknown velocity at start: a wide prior lets the filter pick up motion at once.

@@ -103,6 +103,26 @@ def test_low_confidence_points_are_predict_only():
     assert np.linalg.norm(out2.update(bad, scores, t_s=10 / FPS)[7] - k[7]) > 50.0
 
 
+def test_a_new_track_starts_at_its_low_confidence_measurements_too():
+    """A track's first frame had every point under ``min_score`` put at the mean of the surer
+    ones: 8 of 17 keypoints stacked on one pixel in the first frame of huytung_2hand, and kept
+    there (moving with the hand) until re-anchored. The network's unsure guess is closer than the
+    hand's centre; it starts there, with a wide prior, so the next sure measurement pulls it."""
+    f = make_filter("kalman")
+    k = hand_keypoints(100, 100)
+    scores = np.full(17, 0.9)
+    scores[9:] = 0.2
+    out = f.update(k, scores, t_s=0.0)
+    np.testing.assert_allclose(out, k, atol=1e-3)
+    nan = k.copy()
+    nan[12] = np.nan                   # no measurement at all: the mean of the sure points
+    out = make_filter("kalman").update(nan, scores, t_s=0.0)
+    np.testing.assert_allclose(out[12], k[:9].mean(axis=0), atol=1e-3)
+    moved = k + 6.0                    # sure again: the unsure start is pulled at once
+    out = f.update(moved, np.full(17, 0.9), t_s=1 / FPS)
+    assert np.abs(out[9:] - moved[9:]).max() < 1.0
+
+
 def test_confidence_scales_measurement_noise():
     """A low-confidence (but used) measurement moves the estimate less than a confident one."""
     k = hand_keypoints(100, 100)
