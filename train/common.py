@@ -50,6 +50,7 @@ class LoopConfig:
     resume: bool = True
     new_cycle: bool = False      # on resume: a fresh warm-up + cosine cycle up to --minutes (fine-tuning)
     init: str = ""               # start a new run from this checkpoint's weights (e.g. a shipped one)
+    device: str = "auto"         # auto (CUDA when torch sees a GPU, else the CPU), cpu or cuda
     keep_freed_memory: bool = True  # CPU: glibc keeps freed activations for reuse (keep_freed_memory)
     ema: float = 0.0             # > 0: also keep an exponential moving average of the weights with this
                                  # decay per step (WeightEMA), validated beside them, saved as final_ema.pt
@@ -110,6 +111,7 @@ def check_loop_config(cfg: LoopConfig) -> None:
     data are loaded (minutes on a full set). Without it ``--minutes 0`` or ``--max-steps -3``
     wrote a final.pt of an untrained net, and ``--batch-size 0`` or ``--threads 0`` failed after
     the data were loaded, deep in torch."""
+    check_device(cfg.device)
     _check("--batch-size", cfg.batch_size, cfg.batch_size >= 1, ">= 1")
     _check("--lr", cfg.lr, cfg.lr >= 0, ">= 0")  # 0: no weight change (e.g. BatchNorm statistics alone)
     _check("--weight-decay", cfg.weight_decay, cfg.weight_decay >= 0, ">= 0")
@@ -148,11 +150,28 @@ def setup_logging(out_dir: Path | None = None, rank: int = 0) -> None:
                         format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True)
 
 
-def init_distributed() -> tuple[int, int, torch.device]:
-    """(rank, world_size, device); sets up DDP when launched by torchrun (WORLD_SIZE > 1)."""
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def check_device(option: str) -> None:
+    """ValueError naming ``--device`` unless it is one of :data:`DEVICES` and, for "cuda", torch
+    sees a GPU (a CPU-only torch build or no driver would otherwise fail at the first tensor)."""
+    if option not in DEVICES:
+        raise ValueError(f"--device {option!r}: expected one of {', '.join(DEVICES)}")
+    if option == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device cuda: torch {torch.__version__} sees no CUDA device "
+                         "(a CPU build, no driver, or CUDA_VISIBLE_DEVICES empty); use --device cpu or auto")
+
+
+def init_distributed(device_option: str = "auto") -> tuple[int, int, torch.device]:
+    """(rank, world_size, device); sets up DDP when launched by torchrun (WORLD_SIZE > 1).
+
+    ``device_option`` (``--device``): "auto" takes CUDA when torch sees a GPU, "cpu" never does
+    (a GPU busy with something else), "cuda" requires one (:func:`check_device`)."""
+    check_device(device_option)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    if torch.cuda.is_available():
+    if device_option != "cpu" and torch.cuda.is_available():
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)

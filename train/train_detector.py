@@ -241,7 +241,7 @@ def train(cfg: DetTrainConfig) -> dict:
     if not 0.0 <= cfg.full_rotation_p <= 1.0:
         raise ValueError(f"--full-rotation-p {cfg.full_rotation_p}: expected a value in [0, 1]")
     aug = replace(augment_preset(cfg.augment), occlusion_p=0.0)  # ValueError naming the presets
-    rank, world, device = init_distributed()
+    rank, world, device = init_distributed(cfg.device)
     out = Path(cfg.out)
     setup_logging(out, rank)
     torch.manual_seed(cfg.seed)

@@ -234,7 +234,7 @@ def train(cfg: TrainConfig) -> dict:
         raise ValueError(f"--heatmap-stride {cfg.heatmap_stride}: expected 4, the net's heatmap stride")
     if cfg.eval_hands < 1:
         raise ValueError(f"--eval-hands {cfg.eval_hands}: expected >= 1")
-    rank, world, device = init_distributed()
+    rank, world, device = init_distributed(cfg.device)
     out = Path(cfg.out)
     setup_logging(out, rank)
     torch.manual_seed(cfg.seed)

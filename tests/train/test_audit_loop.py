@@ -67,6 +67,7 @@ def test_a_mistyped_bool_option_is_refused_not_read_as_false(text, capsys):
     ({"input_size": 72}, "--input-size 72: expected a multiple of 16"),
     ({"heatmap_stride": 8}, "--heatmap-stride 8: expected 4"),
     ({"progressive_size": 40}, "--progressive-size 40: expected a multiple of 16 below --input-size 128"),
+    ({"device": "gpu"}, "--device 'gpu': expected one of auto, cpu, cuda"),
 ])
 def test_bad_landmark_loop_values_name_the_flag_before_loading_data(tmp_path, kw, message):
     # the data path does not exist: the option must be checked first
@@ -176,3 +177,13 @@ def test_evaluate_out_that_cannot_be_written_still_prints_the_figures(tmp_path, 
     with pytest.raises(SystemExit, match="error: cannot write --out .*res"):
         evaluate(["landmarks", "--data", str(data), "--threads", "1", "--out", str(tmp_path / "res")])
     assert '"pck@0.1"' in capsys.readouterr().out
+
+
+def test_device_cuda_without_a_gpu_is_one_error_and_cpu_keeps_off_a_gpu(tmp_path, monkeypatch):
+    """``--device`` (auto by default): cuda on a machine where torch sees no GPU is one error
+    naming the option before any data load; cpu trains on the CPU even where a GPU is seen."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="--device cuda: torch .* sees no CUDA device"):
+        train(TrainConfig(data=str(tmp_path / "nowhere"), out=str(tmp_path / "run"), device="cuda"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)   # a GPU is seen ...
+    assert common.init_distributed("cpu")[2] == torch.device("cpu")   # ... and left alone
