@@ -98,9 +98,12 @@ class Detection:
 def letterbox(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float]:
     """Resize keeping the aspect ratio into a ``width`` x ``height`` black canvas, top-left.
 
-    Returns (canvas HxWx3 uint8, scale): input pixel = frame pixel * scale.
+    Returns (canvas HxWx3 uint8, scale): input pixel = frame pixel * scale. ValueError for an
+    empty frame (no scale fits it: it divided by zero).
     """
     h, w = frame.shape[:2]
+    if h == 0 or w == 0:
+        raise ValueError(f"frame is empty (shape {frame.shape})")
     s = min(width / w, height / h)
     nw, nh = max(1, int(round(w * s))), max(1, int(round(h * s)))
     canvas = np.zeros((height, width, 3), np.uint8)
@@ -274,7 +277,16 @@ class HandDetector(OnnxStage):
         it is; 2: upside down, where hands pointing down look upright to a net that learned from
         mostly upright hands), one detector run each; the detections, in ``frame_bgr``'s pixels
         whatever the turn, are merged by NMS (the best scored box of a hand seen in several turns).
+
+        Raises:
+            ValueError: a frame that is not a non-empty HxWx3 uint8 array (HandTracker converts
+                gray, 4-channel and uint16 frames before), a ``max_detections`` that is not an
+                integer >= 0 (a negative one sliced the decoder's list from its end), or no turns.
         """
+        _check_frame(frame_bgr)
+        if (not isinstance(max_detections, (int, np.integer)) or isinstance(max_detections, (bool, np.bool_))
+                or max_detections < 0):
+            raise ValueError(f"max_detections must be an integer >= 0, got {max_detections!r}")
         thr = self.default_threshold if score_threshold is None else float(score_threshold)
         turns = tuple(dict.fromkeys(int(t) % 4 for t in turns))
         if not turns:
@@ -320,6 +332,17 @@ class HandDetector(OnnxStage):
         if size_scale != 1.0:
             dets = [replace(d, pass_scale=size_scale) for d in dets]
         return dets
+
+
+def _check_frame(frame: np.ndarray) -> None:
+    """ValueError unless ``frame`` is a non-empty HxWx3 uint8 array: letterbox divided by zero on
+    an empty one, a gray or 4-channel one failed a numpy broadcast, and a float one was cast to
+    uint8 unchecked (a 0-1 image came out black)."""
+    shape, dtype = getattr(frame, "shape", None), getattr(frame, "dtype", None)
+    if shape is None or len(shape) != 3 or shape[2] != 3 or dtype != np.uint8:
+        raise ValueError(f"frame must be an HxWx3 uint8 BGR array, got shape {shape} dtype {dtype}")
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"frame is empty (shape {shape})")
 
 
 def unturn_detection(d: Detection, inv: np.ndarray) -> Detection:

@@ -40,7 +40,8 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.4) -> np.ndarray:
-    """Greedy non-maximum suppression; returns kept indices, best score first."""
+    """Greedy non-maximum suppression of (N, 4) x0, y0, x1, y1 ``boxes`` by (N,) ``scores``;
+    returns kept indices, best score first. A box with a NaN coordinate overlaps no other."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     order = np.argsort(-np.asarray(scores), kind="stable")
     keep = []
@@ -50,7 +51,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.4) -> np
         if order.size == 1:
             break
         ious = iou_matrix(boxes[i:i + 1], boxes[order[1:]])[0]
-        order = order[1:][ious <= iou_threshold]
+        # a NaN box's IoU is NaN: it overlaps nothing (``ious <= t`` dropped every box after it)
+        order = order[1:][~(ious > iou_threshold)]
     return np.array(keep, dtype=np.int64)
 
 

@@ -20,6 +20,10 @@ SIDE_COLORS: dict[str | None, tuple[int, int, int]] = {
 }
 
 
+#: keypoints further than this from the image origin (pixels, along either axis) are not drawn
+_FAR_PX = 2.0 ** 24
+
+
 def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | None = None,
                   color: tuple[int, int, int] = (0, 255, 0), min_score: float = 0.3,
                   thickness: int | None = None) -> np.ndarray:
@@ -30,7 +34,9 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray |
         thickness: line width in pixels (default from the image size).
     """
     k = np.asarray(keypoints, np.float64)
-    ok = np.isfinite(k).all(1)
+    # OpenCV takes int32 points: one further out than _FAR_PX would not fit (cast, it became
+    # -2**31 and its bones went off the wrong way), and no picture shows it; left out as NaN is
+    ok = np.isfinite(k).all(1) & (np.abs(k) < _FAR_PX).all(1)
     if scores is not None:
         ok &= np.asarray(scores) >= min_score
     if thickness is None:
@@ -81,7 +87,10 @@ def draw_fps(image: np.ndarray, fps: float, org: tuple[int, int] = (8, 8)) -> np
 
 def tile_grid(tiles: list[np.ndarray], cols: int) -> np.ndarray:
     """One picture of equal-sized HxWx3 tiles, ``cols`` per row, the last row padded with black
-    tiles (debug grids of training, evaluation and the benchmark). ValueError when there are none."""
+    tiles (debug grids of training, evaluation and the benchmark). ValueError when there are none
+    or ``cols`` is not an integer >= 1."""
+    if not isinstance(cols, (int, np.integer)) or isinstance(cols, (bool, np.bool_)) or cols < 1:
+        raise ValueError(f"tile_grid: cols must be an integer >= 1, got {cols!r}")
     if not tiles:
         raise ValueError("tile_grid: no tiles")
     tiles = list(tiles) + [np.zeros_like(tiles[0])] * (-len(tiles) % cols)

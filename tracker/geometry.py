@@ -35,7 +35,14 @@ class Roi:
 
 
 def crop_matrix(roi: Roi, out_size: float) -> np.ndarray:
-    """2x3 affine matrix mapping image pixels to crop pixels of a ``out_size`` square crop."""
+    """2x3 affine matrix mapping image pixels to crop pixels of a ``out_size`` square crop.
+
+    Raises:
+        ValueError: ``roi.size`` not > 0, or a ``roi`` value that is not finite (a NaN or infinite
+            matrix cuts no crop: :func:`warp_crop` divided by zero or failed converting NaN to int).
+    """
+    if not np.all(np.isfinite([roi.cx, roi.cy, roi.size, roi.angle])):
+        raise ValueError(f"roi values must be finite, got {roi}")
     if roi.size <= 0:
         raise ValueError(f"roi.size must be > 0, got {roi.size}")
     c, s = np.cos(roi.angle), np.sin(roi.angle)
@@ -155,7 +162,15 @@ def roi_from_keypoints(kps17: np.ndarray, visible: np.ndarray | None = None, sca
     Args:
         kps17: (17, 2) pixels. visible: (17,) mask (all when None). scale: margin factor.
         angle: crop angle; from the hand axis when None.
+
+    Raises:
+        ValueError: fewer than 2 visible finite keypoints, ``scale`` not finite and > 0, or an
+            ``angle`` that is not finite (either made a crop that no matrix can cut).
     """
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+    if angle is not None and not np.isfinite(angle):
+        raise ValueError(f"angle must be finite or None, got {angle!r}")
     k = np.asarray(kps17, np.float64)
     vis = np.ones(len(k), bool) if visible is None else np.asarray(visible) > 0
     vis &= np.all(np.isfinite(k), axis=1)

@@ -65,7 +65,8 @@ def nme_palm(pred, gt, visible, found=None) -> float:
     """Mean keypoint error / palm size over found hands' visible keypoints.
 
     Palm size uses visible GT points only; hands whose palm triangle has no visible pair are left
-    out (their palm size is unknown).
+    out (their palm size is unknown). A found hand's non-finite prediction at a visible point is
+    infinitely wrong, as in :func:`pck` (inf), not left out.
     """
     norm = palm_size(gt, visible)
     ok = np.isfinite(norm) & (norm > 0)
@@ -74,7 +75,7 @@ def nme_palm(pred, gt, visible, found=None) -> float:
     if not ok.any():
         return float("nan")
     e = normalized_errors(np.asarray(pred)[ok], np.asarray(gt)[ok], np.asarray(visible)[ok], norm[ok])
-    e = e[np.isfinite(e)]
+    e = e[~np.isnan(e)]     # invisible points; inf (a NaN prediction) stays: it is an error
     return float(e.mean()) if e.size else float("nan")
 
 
