@@ -23,23 +23,48 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _parts(text: str) -> tuple[str, ...]:
     from .run import PARTS
-    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    # each part once, in the order given (a part named twice would run twice)
+    parts = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
     bad = [p for p in parts if p not in PARTS]
-    if bad:
-        raise argparse.ArgumentTypeError(f"unknown part(s) {bad}; choose from {', '.join(PARTS)}")
+    if bad or not parts:
+        # an empty list would fall back to every part: a 15-minute run nobody asked for
+        raise argparse.ArgumentTypeError(f"unknown part(s) {bad or [text]}; choose from {', '.join(PARTS)}")
     return parts
 
 
 def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(",") if x.strip())
+    """argparse type: a comma list of integers >= 1 (thread counts), each once, in order."""
+    try:
+        out = tuple(dict.fromkeys(int(x) for x in text.split(",") if x.strip()))
+    except ValueError:
+        out = ()
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1, got {text!r}")
+    return out
 
 
 def _sizes(text: str) -> tuple[tuple[int, int], ...]:
+    """argparse type: a comma list of frame sizes ``WxH`` (pixels, each side >= 1), each once."""
     out = []
-    for s in text.split(","):
-        w, h = s.lower().split("x")
-        out.append((int(w), int(h)))
-    return tuple(out)
+    try:
+        for s in text.split(","):
+            w, h = s.lower().split("x")
+            out.append((int(w), int(h)))
+    except ValueError:
+        out = []
+    if not out or min(min(s) for s in out) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes WxH (e.g. 640x480), got {text!r}")
+    return tuple(dict.fromkeys(out))
+
+
+def _model_file(text: str) -> Path:
+    """argparse type of --landmark-model / --detector-model: an existing file. A missing one was
+    found only when a tracker was built: the run command then wrote an empty report (its columns
+    skipped with a note), the others a traceback."""
+    p = Path(text)
+    if not p.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return p
 
 
 def _source_args(p: argparse.ArgumentParser, video_help: str) -> None:
@@ -53,8 +78,8 @@ def _source_args(p: argparse.ArgumentParser, video_help: str) -> None:
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     """--landmark-model / --detector-model (read back by :func:`_model_options`)."""
-    p.add_argument("--landmark-model", type=Path, default=None, help="ONNX file (default: shipped)")
-    p.add_argument("--detector-model", type=Path, default=None, help="ONNX file (default: shipped)")
+    p.add_argument("--landmark-model", type=_model_file, default=None, help="ONNX file (default: shipped)")
+    p.add_argument("--detector-model", type=_model_file, default=None, help="ONNX file (default: shipped)")
 
 
 def _mediapipe_args(p: argparse.ArgumentParser) -> None:
@@ -105,26 +130,33 @@ def config_from_args(argv: list[str]):
                    help="shared data folder (data/hands21, videos); default: ../shared")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench", help="report folder")
     p.add_argument("--only", type=_parts, default=None, help="comma list of accuracy,motion,videos,speed")
-    p.add_argument("--accuracy-images", type=int, default=2500,
+    from tracker.cli import int_at_least, positive_int, side_lock_value, unit_float, unit_float_or_none
+    # numbers checked here, before any part runs: the tracker refused a bad one only when a part
+    # built it, and the run then went on and wrote an empty report over the last one
+    p.add_argument("--accuracy-images", type=int_at_least("--accuracy-images", 0), default=2500,
                    help="hands21/val photos for accuracy (0 = all 7,9xx; default 2500)")
-    p.add_argument("--motion-clips", type=int, default=6, help="synthetic clips (1 and 2 hands alternately)")
-    p.add_argument("--motion-frames", type=int, default=300, help="frames per synthetic clip")
-    from tracker.cli import positive_int, side_lock_value, unit_float, unit_float_or_none
+    p.add_argument("--motion-clips", type=positive_int("--motion-clips"), default=6,
+                   help="synthetic clips (1 and 2 hands alternately)")
+    p.add_argument("--motion-frames", type=positive_int("--motion-frames"), default=300,
+                   help="frames per synthetic clip")
     p.add_argument("--video-frames", type=positive_int("--video-frames"), default=None, metavar="N",
                    help="frames per shared video for the videos part (default: all)")
-    p.add_argument("--speed-frames", type=int, default=40, help="frames per video and size")
+    p.add_argument("--speed-frames", type=positive_int("--speed-frames"), default=40,
+                   help="frames per video and size")
     p.add_argument("--speed-sizes", type=_sizes, default=None, help="e.g. 640x480,1280x720")
     p.add_argument("--speed-threads", type=_ints, default=None, help="e.g. 1,2")
-    p.add_argument("--threads", type=int, default=2, help="tracker threads for accuracy and motion")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=positive_int("--threads"), default=2,
+                   help="tracker threads for accuracy and motion")
+    p.add_argument("--seed", type=int_at_least("--seed", 0), default=0)
     _mediapipe_args(p)
     p.add_argument("--no-create-venv", action="store_true", help="do not create the MediaPipe venv")
     _model_args(p)
     p.add_argument("--no-oracle", action="store_true",
                    help="skip the motion run with ground-truth detections")
-    p.add_argument("--min-detection-confidence", type=float, default=None, metavar="P",
+    p.add_argument("--min-detection-confidence", type=unit_float("--min-detection-confidence"), default=None,
+                   metavar="P",
                    help="tracker detector threshold (default: the detector's calibrated one)")
-    p.add_argument("--detector-interval", type=int, default=None, metavar="N",
+    p.add_argument("--detector-interval", type=positive_int("--detector-interval"), default=None, metavar="N",
                    help="tracker detector_interval (default: the tracker's, 3)")
     p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=None, metavar="N",
                    help="tracker detector_turns (default: the tracker's, 1)")
@@ -188,12 +220,13 @@ def config_from_args(argv: list[str]):
 
 
 def models_main(argv: list[str]) -> int:
+    from tracker.cli import positive_int
     from .models import __doc__ as doc, run
     p = argparse.ArgumentParser(prog="python -m bench models", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     _source_args(p, "frame source (default: the first shared video; a grey frame when there is none)")
-    p.add_argument("--threads", type=_ints, default=(1, 2))
-    p.add_argument("--reps", type=int, default=200)
+    p.add_argument("--threads", type=_ints, default=(1, 2), help="comma list (default 1,2)")
+    p.add_argument("--reps", type=positive_int("--reps"), default=200, help="timed calls per row (default 200)")
     a = p.parse_args(argv)
     import cv2
     import numpy as np
@@ -217,16 +250,19 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def train_step_main(argv: list[str]) -> int:
+    from tracker.cli import positive_int
     from .train_step import ALLOCATORS, NETS, __doc__ as doc, run
     p = argparse.ArgumentParser(prog="python -m bench train-step", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nets", type=_names, default=("landmarks",), help=f"comma list of {', '.join(NETS)}")
     p.add_argument("--allocators", type=_names, default=("default", "keep"),
                    help=f"comma list of {', '.join(ALLOCATORS)}")
-    p.add_argument("--rounds", type=int, default=3, help="processes per net and allocator, interleaved")
+    p.add_argument("--rounds", type=positive_int("--rounds"), default=3,
+                   help="processes per net and allocator, interleaved")
     p.add_argument("--steps", type=int, default=10, help="steps per process (the first 2 are left out)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=32)
+    # checked here: a bad one failed in each child process (a CalledProcessError traceback)
+    p.add_argument("--threads", type=positive_int("--threads"), default=2)
+    p.add_argument("--batch-size", type=positive_int("--batch-size"), default=32)
     a = p.parse_args(argv)
     try:
         rows = run(a.nets, a.allocators, a.rounds, a.steps, threads=a.threads, batch=a.batch_size)
@@ -274,6 +310,10 @@ def live_main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     if a.video is not None and not a.video.exists():
         p.error(f"--video: {a.video} does not exist")
+    slow = min(a.fps)
+    if int(a.seconds * slow) < 1:    # the simulated camera captures int(seconds * fps) frames
+        p.error(f"--seconds {a.seconds:g} at --fps {slow:g}: not one camera frame (the rows' figures "
+                f"would be nan); give at least {1.0 / slow:g} s")
     videos = sorted((a.shared / "videos").glob("*.mp4"))
     video = a.video or next((v for v in videos if v.name == "huytung_2hand.mp4"), videos[0] if videos else None)
     opts = dict(_model_options(a), flip_test=a.flip_test)
@@ -290,7 +330,7 @@ def live_main(argv: list[str]) -> int:
 
 
 def robustness_main(argv: list[str]) -> int:
-    from tracker.cli import positive_int
+    from tracker.cli import int_at_least, positive_int
     from .robustness import CONDITIONS, __doc__ as doc, check_conditions
     p = argparse.ArgumentParser(prog="python -m bench robustness", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -311,13 +351,15 @@ def robustness_main(argv: list[str]) -> int:
     p.add_argument("--out", type=Path, default=None,
                    help="folder for robustness[_videos].json and .md (default: print only)")
     p.add_argument("--threads", type=positive_int("--threads"), default=2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_at_least("--seed", 0), default=0)
     p.add_argument("--turn-retry", action="store_true", help="tracker option turn_retry (off by default)")
     p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=1,
                    help="tracker option detector_turns (default 1: upright only)")
     p.add_argument("--no-large-hands", action="store_true",
                    help="tracker option large_hands=False (no half-size detector pass for near hands)")
     _mediapipe_args(p)
+    p.add_argument("--no-create-venv", action="store_true",
+                   help="do not create the MediaPipe venv (its columns are skipped when it is missing)")
     _model_args(p)
     a = p.parse_args(argv)
     try:
@@ -342,6 +384,16 @@ def robustness_main(argv: list[str]) -> int:
         missing = [str(c) for c in clips if not c.is_file()]
         if missing or not clips:
             p.error(f"--videos: no such clip(s) {missing or [str(folder / '*.mp4')]}")
+        # results are keyed by file name: a clip named twice would run twice, the second run
+        # overwriting the first, and two files of one name would share one row
+        first: dict[Path, Path] = {}
+        for c in clips:
+            first.setdefault(c.resolve(), c)
+        clips = list(first.values())
+        names = [c.name for c in clips]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            p.error(f"--videos: two clips named {', '.join(twice)} (clips are reported by file name)")
     if a.out is not None and not a.out.is_dir():
         p.error(f"--out: {a.out} is not a folder")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -349,7 +401,7 @@ def robustness_main(argv: list[str]) -> int:
     venv = None
     if not a.no_mediapipe:
         from .mediapipe_runner import ensure_venv
-        venv = ensure_venv(a.mp_venv)
+        venv = ensure_venv(a.mp_venv, create=not a.no_create_venv)
     tracker_options = dict(max_hands=2, threads=a.threads, **_model_options(a))
     if a.turn_retry:
         tracker_options["turn_retry"] = True
@@ -434,20 +486,30 @@ def _robustness_clips(a, clips: list[Path], video_conditions: list[str], tracker
 
 
 def soak_main(argv: list[str]) -> int:
+    from tracker.cli import positive_int
     p = argparse.ArgumentParser(prog="python -m bench soak", description="memory soak of the tracker")
     _source_args(p, "default: the first shared video")
     p.add_argument("--synthetic", action="store_true",
                    help="loop a synthetic 2-hand clip with ground-truth detections instead of a video "
                         "(tracks on every frame whatever the detector model finds)")
-    p.add_argument("--frames", type=int, default=100_000)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--sample-every", type=int, default=1000)
+    # --frames 0 wrote a soak.json without samples (read back into REPORT.md) and then failed
+    p.add_argument("--frames", type=positive_int("--frames"), default=100_000)
+    p.add_argument("--threads", type=positive_int("--threads"), default=2)
+    p.add_argument("--sample-every", type=positive_int("--sample-every"), default=1000)
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     a = p.parse_args(argv)
+    if a.video is not None and not a.video.is_file():
+        p.error(f"--video: {a.video} does not exist")
+    videos = sorted((a.shared / "videos").glob("*.mp4"))
+    if a.synthetic and not (a.shared / "data" / "hands21").exists():
+        p.error(f"no data/hands21 under --shared {a.shared} (--synthetic cuts its hands from those photos)")
+    if not a.synthetic and a.video is None and not videos:
+        p.error(f"no videos/*.mp4 under --shared {a.shared}: give --video or --synthetic")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    from .run import _fmt
     from .soak import run
-    video = a.video or sorted((a.shared / "videos").glob("*.mp4"))[0]
+    video = a.video or (videos[0] if videos else None)
     w, h = a.size[0]
     opts = _model_options(a)
     r = run(video, a.frames, a.threads, w, h, a.sample_every, out=a.out, tracker_options=opts,
@@ -456,7 +518,8 @@ def soak_main(argv: list[str]) -> int:
     print(f"soak {video.name} {w}x{h} {a.threads} thread(s): {r.frames} frames, {r.seconds:.0f} s, "
           f"hands on {100.0 * r.hand_frames / max(r.frames, 1):.0f}% of frames, "
           f"RSS {r.samples[0][1]:.1f} -> {r.samples[-1][1]:.1f} MiB, growth after warm-up "
-          f"{r.growth_mib:.1f} MiB, slope {r.slope_mib_per_10k:.2f} MiB/10k frames")
+          # n/a, not nan: a short soak has too few samples for a growth or a slope
+          f"{_fmt(r.growth_mib, 1)} MiB, slope {_fmt(r.slope_mib_per_10k, 2)} MiB/10k frames")
     return 0
 
 

@@ -87,7 +87,9 @@ class Bench:
     # -- methods -------------------------------------------------------------------------------
     def tracker(self, static: bool, threads: int | None = None, time_stages: bool = False,
                 detector=None, prefix: str = ""):
-        opts = dict(max_hands=2, static_image_mode=static, threads=threads or self.cfg.threads)
+        # threads=0 is the tracker's to refuse, not a cue for the default
+        opts = dict(max_hands=2, static_image_mode=static,
+                    threads=self.cfg.threads if threads is None else threads)
         opts.update(self.cfg.tracker_options)
         if detector is not None:  # ground-truth boxes: no detector passes to add
             opts["detector"] = detector
