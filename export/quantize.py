@@ -6,7 +6,9 @@ with their accuracy and speed beside the float model.
     python -m export.quantize assets/detector.onnx -o assets/detector_int8.onnx --calib 256 --eval 2000
 
 The kind comes from the float model's metadata. Landmarks are calibrated on train crops and
-evaluated on val crops; the detector is calibrated on composed train scenes at its input size and
+evaluated on val crops (for a single ``--data`` file, a CSV of one's own labels, the photos
+training held out: the same ``--val-fraction`` split as ``train.train_landmarks`` and
+``train.evaluate``); the detector is calibrated on composed train scenes at its input size and
 at twice it (the small-hand pass runs the same file there) and evaluated on composed 640x480 val
 scenes at its shipped threshold, with and without the small-hand pass. The metadata of the float
 model is copied over, so the runtime loads either file unchanged
@@ -212,7 +214,7 @@ def _detector_rows(a, train_recs, val) -> dict:
 def main(argv=None):
     from tracker.cli import int_at_least, refuse_overwrite
     from tracker.landmarks import LandmarkModel
-    from train.data import ImageCache, load_records
+    from train.data import ImageCache, load_train_val
     from train.evaluate import evaluate_landmarks
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
@@ -225,15 +227,18 @@ def main(argv=None):
     ap.add_argument("--photos", type=int_at_least("--photos", 0), default=0,
                     help="detector: single val photos for the photo recall (0: all)")
     ap.add_argument("--threads", type=int_at_least("--threads", 1), default=2)
+    ap.add_argument("--val-fraction", type=float, default=0.1,
+                    help="single --data file: the share of images training held out (its default 0.1)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         refuse_overwrite(a.model, a.output, "-o/--output", "the input model")
         kind = _model_kind(a.model)
-        train_recs = load_records(a.data, "train")
+        # a single file (one's own CSV) is one set: its train/val are training's split of it, not
+        # every row twice (the INT8 figures were measured on the photos the model trained on)
+        train_recs, val = load_train_val(a.data, val_fraction=a.val_fraction)
         rng = np.random.default_rng(0)
         calib = [train_recs[i] for i in rng.choice(len(train_recs), min(a.calib, len(train_recs)), replace=False)]
-        val = load_records(a.data, "val")
         if kind == "detector":
             # scenes draw up to 4 photos each: a larger pool than the scene count
             pool = [train_recs[i] for i in rng.choice(len(train_recs), min(4 * a.calib, len(train_recs)), replace=False)]

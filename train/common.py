@@ -378,6 +378,12 @@ def init_unless_resumed(net: torch.nn.Module, init: str, state: dict, model_conf
                     init, resumed, state["step"])
 
 
+def _config_kind(model_config: dict) -> str:
+    """The model a checkpoint's ``model_config`` describes: "detector" (its input is
+    ``input_width`` x ``input_height`` pixels) or "landmarks" (a square ``input_size``)."""
+    return "detector" if "input_width" in model_config else "landmarks"
+
+
 def init_weights(net: torch.nn.Module, path: str | Path, model_config: dict, device: torch.device) -> None:
     """Load only the weights of checkpoint ``path`` into ``net`` (a new run: fresh optimiser,
     schedule and step count), e.g. to fine-tune the shipped model on one's own data.
@@ -385,13 +391,19 @@ def init_weights(net: torch.nn.Module, path: str | Path, model_config: dict, dev
     ``model_config`` may differ from the checkpoint's in the input size (logged) and by a larger
     ``expand`` (the weights are widened without changing what they compute, see
     :func:`train.model.widen_state_dict`). Raises FileNotFoundError for a missing file and
-    ValueError when anything else differs (width, keypoints, decoder, a smaller expand), naming
-    both values."""
+    ValueError for the other model's checkpoint (a detector's for a landmark net, or the reverse)
+    or when anything else differs (width, keypoints, decoder, a smaller expand), naming both values."""
     from .model import widen_state_dict
 
     p = Path(path)
     ck = load_checkpoint(p, "--init checkpoint", device)
     weights, their = ck["model"], ck.get("model_config", {})
+    kind, their_kind = _config_kind(model_config), _config_kind(their)
+    if their_kind != kind:
+        # assets/checkpoints holds both models' checkpoints side by side: the other one failed as a
+        # load_state_dict traceback, or as "expand differs" when the widths happened to differ
+        raise ValueError(f"--init {p} is a {their_kind} checkpoint, not a {kind} one "
+                         f"(python -m train.train_{their_kind} --init {p} ...)")
     their = {**CONFIG_DEFAULTS, **their}  # keys that older checkpoints do not carry
     diff = {k: (their.get(k), v) for k, v in model_config.items() if their.get(k, v) != v}
     sizes = {k: d for k, d in diff.items() if k in INPUT_SIZE_KEYS}

@@ -73,6 +73,18 @@ def pck_by_hand_size(pred, gt, vis, norm, thr: float = 0.1, bins=HAND_PX_BINS) -
     return out
 
 
+def pck_box_name(records) -> str:
+    """What the PCK figures of ``records`` are normalised by (``HandRecord.norm_side``): the
+    source's hand box (a COCO ``bbox``: hands21's is the box of its 21 visible points) or, for a
+    CSV of one's own labels, which has none, the box of the 17 labelled points."""
+    boxed = sum(r.box_side is not None for r in records)
+    if boxed == len(records):
+        return "annotation bbox (21 visible points), longest side"
+    if boxed == 0:
+        return "box of the 17 labelled points, longest side"
+    return "annotation bbox where given, else the box of the 17 labelled points; longest side"
+
+
 def draw_worst_hands(path, records, cache, pred, gt, vis, norm, n: int = 24, cols: int = 6, tile: int = 320):
     """A grid PNG/JPEG of the ``n`` hands with the lowest per-hand PCK@0.1 (ties: smaller hands
     first): ground truth green, prediction red, per-hand PCK and box side (px) written on each."""
@@ -179,7 +191,7 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
         "presence_auc": roc_auc(np.r_[pres_pos, pres_neg], np.r_[np.ones(len(pres_pos)), np.zeros(len(pres_neg))]),
         "presence_rate@0.5": float(np.mean(pres_pos >= 0.5)),
         **extra,
-        "pck_box": "annotation bbox (21 visible points), longest side",
+        "pck_box": pck_box_name([r for r, m in zip(records, main) if m]),
         "crops": "GT keypoints -> roi_from_keypoints, jitter: scale x U(0.9,1.15), shift N(0,0.05), "
                  + ("angle U(-180,180deg)" if full_rotation else "angle N(0,10deg)"),
         "full_rotation": full_rotation,
