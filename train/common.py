@@ -608,6 +608,39 @@ def saved_on_stop(checkpoint, state: dict, path: Path):
             signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
 
 
+def plot_history(history: list[dict], series: list[tuple[str, str, str]], path: Path, ylabel: str,
+                 bar: float, cycle_starts: tuple[float, ...] = ()) -> None:
+    """A 600x400 PNG of validation figures against wall-clock training minutes (y in [0, 1]).
+
+    ``series``: (history key, matplotlib format, label) per line, each drawn over the entries that
+    have the key (a weight average's only where one was validated); ``bar``: a dotted grey line
+    (the issue's bar); ``cycle_starts``: minutes where a new lr cycle began, dashed. Nothing but
+    a log line without matplotlib (the runtime install has none)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.info("matplotlib not installed: no curve PNG")
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, fmt, label in series:
+        rows = [h for h in history if key in h]
+        if rows:
+            ax.plot([h["minutes"] for h in rows], [h[key] for h in rows], fmt, label=label)
+    ax.axhline(bar, color="gray", ls=":", lw=1)
+    for i, m in enumerate(cycle_starts):
+        ax.axvline(m, color="gray", ls="--", lw=1, label="new lr cycle (resumed)" if i == 0 else None)
+    ax.set_xlabel("wall-clock training minutes")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def wrap_ddp(net: torch.nn.Module, world: int, device: torch.device) -> torch.nn.Module:
     """DistributedDataParallel around ``net`` when running under torchrun, else ``net``."""
     if world <= 1:

@@ -26,7 +26,7 @@ from tracker.metrics import average_precision, match_detections
 from .augment import AugmentConfig, augment_preset
 from .common import (LoopClock, LoopConfig, check_input_size, check_loop_config, freeze_bn_statistics,
                      init_distributed, init_unless_resumed, log, make_ema, make_optimizer, normalization,
-                     normalize_batch, resume_state, run_cli, save_checkpoint, saved_on_stop, setup_cpu,
+                     normalize_batch, plot_history, resume_state, run_cli, save_checkpoint, saved_on_stop, setup_cpu,
                      setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import ImageCache, LoadReport, data_root, load_train_val
 from .model import DetectorModelConfig, DetectorNet
@@ -199,31 +199,9 @@ def draw_examples(net, scenes, codec, device, threshold, path: Path, n=12):
 
 def plot_detector_curve(history: list[dict], path: Path) -> None:
     """Val AP@0.5 and recall (at the validation threshold) against wall-clock training minutes,
-    the weight average's recall dotted when trained with ``--ema``; the 0.97 recall bar dotted grey.
-    A 600x400 PNG; nothing (a log line) without matplotlib."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.info("matplotlib not installed: no curve PNG")
-        return
-    fig, ax = plt.subplots(figsize=(6, 4))
-    mins = [h["minutes"] for h in history]
-    ax.plot(mins, [h["ap50"] for h in history], "o-", label="val AP@0.5")
-    ax.plot(mins, [h["recall"] for h in history], "s-", label="val recall")
-    ema = [h for h in history if "ema_recall" in h]
-    if ema:
-        ax.plot([h["minutes"] for h in ema], [h["ema_recall"] for h in ema], "s--", label="val recall, weight average")
-    ax.axhline(0.97, color="gray", ls=":", lw=1)
-    ax.set_xlabel("wall-clock training minutes")
-    ax.set_ylabel("composed val scenes")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    the weight average's recall dashed when trained with ``--ema``; the 0.97 recall bar dotted."""
+    plot_history(history, [("ap50", "o-", "val AP@0.5"), ("recall", "s-", "val recall"),
+                           ("ema_recall", "s--", "val recall, weight average")], path, "composed val scenes", 0.97)
 
 
 def train(cfg: DetTrainConfig) -> dict:

@@ -31,8 +31,8 @@ from tracker.metrics import pck
 from .augment import AugmentConfig, augment_preset, sample_crop
 from .common import (SIZE_MULTIPLE, LoopClock, LoopConfig, check_batches, check_input_size, check_loop_config,
                      freeze_bn_statistics, init_distributed, init_unless_resumed, log, make_ema, make_optimizer,
-                     normalization, normalize_batch, resume_state, run_cli, save_checkpoint, saved_on_stop,
-                     setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
+                     normalization, normalize_batch, plot_history, resume_state, run_cli, save_checkpoint,
+                     saved_on_stop, setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_train_val, val_subset_indices
 from .model import LandmarkModelConfig, LandmarkNet
 
@@ -199,31 +199,8 @@ def draw_grid(net, items, codec, device, path: Path, n=16):
 
 def plot_curve(history: list[dict], path: Path, cycle_starts: tuple[float, ...] = ()) -> None:
     """Val PCK against wall-clock training minutes; dashed lines where a new lr cycle began."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.info("matplotlib not installed: no curve PNG")
-        return
-    fig, ax = plt.subplots(figsize=(6, 4))
-    mins = [h["minutes"] for h in history]
-    ax.plot(mins, [h["pck10"] for h in history], "o-", label="val PCK@0.1")
-    ax.plot(mins, [h["pck05"] for h in history], "s-", label="val PCK@0.05")
-    if any("ema_pck10" in h for h in history):
-        ema = [h for h in history if "ema_pck10" in h]
-        ax.plot([h["minutes"] for h in ema], [h["ema_pck10"] for h in ema], "o--", label="val PCK@0.1, weight average")
-    ax.axhline(0.9, color="gray", ls=":", lw=1)
-    for i, m in enumerate(cycle_starts):
-        ax.axvline(m, color="gray", ls="--", lw=1, label="new lr cycle (resumed)" if i == 0 else None)
-    ax.set_xlabel("wall-clock training minutes")
-    ax.set_ylabel("PCK")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plot_history(history, [("pck10", "o-", "val PCK@0.1"), ("pck05", "s-", "val PCK@0.05"),
+                           ("ema_pck10", "o--", "val PCK@0.1, weight average")], path, "PCK", 0.9, cycle_starts)
 
 
 def train(cfg: TrainConfig) -> dict:
