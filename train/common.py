@@ -608,6 +608,17 @@ def saved_on_stop(checkpoint, state: dict, path: Path):
             signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
 
 
+def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, state: dict, ema=None, net=None) -> None:
+    """One training step of either loop: gradients of ``loss``, the optimiser's update, the
+    weight average's (``ema``, of ``net``) when there is one, and ``state["step"]`` counted."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if ema:
+        ema.update(net)
+    state["step"] += 1
+
+
 def plot_history(history: list[dict], series: list[tuple[str, str, str]], path: Path, ylabel: str,
                  bar: float, cycle_starts: tuple[float, ...] = ()) -> None:
     """A 600x400 PNG of validation figures against wall-clock training minutes (y in [0, 1]).

@@ -26,8 +26,8 @@ from tracker.metrics import average_precision, match_detections
 from .augment import AugmentConfig, augment_preset
 from .common import (LoopClock, LoopConfig, check_input_size, check_loop_config, freeze_bn_statistics,
                      init_distributed, init_unless_resumed, log, make_ema, make_optimizer, normalization,
-                     normalize_batch, plot_history, resume_state, run_cli, save_checkpoint, saved_on_stop, setup_cpu,
-                     setup_logging, start_cycle, worker_init, wrap_ddp)
+                     normalize_batch, optimizer_step, plot_history, resume_state, run_cli, save_checkpoint,
+                     saved_on_stop, setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import ImageCache, LoadReport, data_root, load_train_val
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
@@ -301,12 +301,7 @@ def train(cfg: DetTrainConfig) -> dict:
                 hl, rp = model(normalize_batch(img, device))
                 loss, parts = detector_loss(hl, rp, heat.to(device), reg.to(device), mask.to(device),
                                             ign.to(device), cfg.w_regress, cfg.w_giou)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if ema:
-                    ema.update(net)
-                state["step"] += 1
+                optimizer_step(opt, loss, state, ema, net)
                 bar.update(1)
                 if state["step"] % 200 == 0:
                     log.info("step %d %.1f min loss %.4f heat %.4f reg %.4f giou %.4f lr %.2e", state["step"],

@@ -31,8 +31,8 @@ from tracker.metrics import pck
 from .augment import AugmentConfig, augment_preset, sample_crop
 from .common import (SIZE_MULTIPLE, LoopClock, LoopConfig, check_batches, check_input_size, check_loop_config,
                      freeze_bn_statistics, init_distributed, init_unless_resumed, log, make_ema, make_optimizer,
-                     normalization, normalize_batch, plot_history, resume_state, run_cli, save_checkpoint,
-                     saved_on_stop, setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
+                     normalization, normalize_batch, optimizer_step, plot_history, resume_state, run_cli,
+                     save_checkpoint, saved_on_stop, setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_train_val, val_subset_indices
 from .model import LandmarkModelConfig, LandmarkNet
 
@@ -329,12 +329,7 @@ def train(cfg: TrainConfig) -> dict:
                 heat, logits = model(x)
                 loss, parts = landmark_loss(heat, logits, target.to(device), weight.to(device), pres.to(device),
                                             side.to(device), side_sc.to(device), cfg.w_presence, cfg.w_handedness)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if ema:
-                    ema.update(net)
-                state["step"] += 1
+                optimizer_step(opt, loss, state, ema, net)
                 bar.update(1)
                 if state["step"] % 50 == 0:
                     bar.set_postfix(loss=f"{loss.item():.3f}", heat=f"{parts['heat']:.3f}", lr=f"{lr:.2e}")
