@@ -321,8 +321,12 @@ def worker_init(worker_id: int) -> None:
 
 
 def resume_state(ckpt_path: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, device: torch.device,
-                 resume: bool) -> dict:
-    """Loop state from ``ckpt_path`` (weights and optimiser loaded in place), or a fresh one."""
+                 resume: bool, options: dict | None = None) -> dict:
+    """Loop state from ``ckpt_path`` (weights and optimiser loaded in place), or a fresh one.
+
+    ``options`` (the run's config as a dict): the ones that differ from those the checkpoint was
+    trained with are logged, so that a resume with another --lr or --batch-size (taken, as a
+    fine-tune may want) is not silent."""
     if resume and ckpt_path.is_file():
         ck = load_checkpoint(ckpt_path, "the checkpoint to resume (in --out)", device)
         if not isinstance(ck.get("state"), dict):
@@ -337,6 +341,12 @@ def resume_state(ckpt_path: Path, net: torch.nn.Module, opt: torch.optim.Optimiz
             opt.load_state_dict(ck["optimizer"])
         state = ck["state"]
         log.info("resumed from %s at step %d (%.1f min)", ckpt_path, state["step"], state["minutes"])
+        before = ck.get("train_config")
+        if options and isinstance(before, dict):
+            changed = [f"--{k.replace('_', '-')} {before[k]} -> {v}" for k, v in options.items()
+                       if k in before and before[k] != v]
+            if changed:
+                log.info("options changed since the checkpoint: %s", ", ".join(changed))
         return state
     return {"step": 0, "minutes": 0.0, "history": [], "epoch": 0}
 

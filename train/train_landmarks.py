@@ -251,7 +251,7 @@ def train(cfg: TrainConfig) -> dict:
                                light=cfg.light)
     net = LandmarkNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
     opt = make_optimizer(net, cfg.lr, cfg.weight_decay)
-    state = resume_state(out / "last.pt", net, opt, device, cfg.resume)
+    state = resume_state(out / "last.pt", net, opt, device, cfg.resume, asdict(cfg))
     init_unless_resumed(net, cfg.init, state, mcfg.to_dict(), device, out / "last.pt")
     if cfg.freeze_bn_stats:
         log.info("BatchNorm running statistics frozen in %d layers", freeze_bn_statistics(net))

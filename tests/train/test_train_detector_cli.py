@@ -115,3 +115,12 @@ def test_init_given_to_a_run_that_resumes_is_named_as_ignored(data, tmp_path):
     assert f"--init {tmp_path / 'start.pt'} ignored: resuming" in text
     train(_cfg(data, tmp_path / "new", max_steps=1, init=str(tmp_path / "start.pt")))   # a new --out uses it
     assert "ignored" not in (tmp_path / "new" / "train.log").read_text()
+
+
+def test_a_resume_with_changed_options_says_which(data, tmp_path):
+    """A resumed run takes the options given now (a fine-tune may lower --lr); which ones differ
+    from the checkpoint's was not said anywhere."""
+    train(_cfg(data, tmp_path / "run", max_steps=1))
+    train(_cfg(data, tmp_path / "run", max_steps=2, lr=1e-4))
+    text = (tmp_path / "run" / "train.log").read_text()
+    assert "options changed since the checkpoint: --lr 0.003 -> 0.0001, --max-steps 1 -> 2" in text
