@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         return live_main(argv[1:])
     if argv and argv[0] == "robustness":
         return robustness_main(argv[1:])
-    from .run import Bench, headline, ratio_lines
+    from .run import Bench, headline, met_text, ratio_lines
     cfg = config_from_args(argv)
     res = Bench(cfg).run()
     print()
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in ratio_lines(res):
         print(f"- {line}")
     for c in res.get("checks", []):
-        print(f"- {c['who']}: {c['target']}: {c['text']} -> {'met' if c['ok'] else 'NOT met'}")
+        print(f"- {c['who']}: {c['target']}: {c['text']} -> {met_text(c['ok'], 'met', 'NOT met')}")
     for n in res.get("notes", []):
         print(f"- note: {n}")
     print(f"\nreport: {cfg.out / 'REPORT.md'}  ({res['seconds']['total']:.0f} s)")

@@ -347,6 +347,17 @@ def machine_info() -> dict:
     return info
 
 
+def _met(value: float, ok) -> bool | None:
+    """A check's outcome: None where its figure could not be measured (NaN: no still frames, a
+    clip too short for the lag), which is neither met nor missed."""
+    return None if isinstance(value, float) and math.isnan(value) else bool(ok)
+
+
+def met_text(ok: bool | None, yes: str = "yes", no: str = "**no**") -> str:
+    """How a check's outcome reads: ``yes``/``no``, or "n/a" for one not measured."""
+    return "n/a" if ok is None else (yes if ok else no)
+
+
 def issue_checks(results: dict) -> list[dict]:
     """Issue 5's motion targets: smoothed jitter <= 1/3 raw, lag <= 1 frame, zero side swaps;
     for the full tracker and for the run with ground-truth detections."""
@@ -360,10 +371,10 @@ def issue_checks(results: dict) -> list[dict]:
         ratio = sm["jitter"] / raw["jitter"] if raw["jitter"] and math.isfinite(raw["jitter"]) else float("nan")
         out += [
             {"who": who, "target": "still-hand jitter smoothed <= 1/3 of raw", "value": ratio,
-             "limit": 1 / 3, "ok": bool(ratio <= 1 / 3),
+             "limit": 1 / 3, "ok": _met(ratio, ratio <= 1 / 3),
              "text": f"smoothed/raw = {_fmt(ratio)} ({_fmt(sm['jitter'], 4)} / {_fmt(raw['jitter'], 4)})"},
             {"who": who, "target": "lag <= 1 frame", "value": sm["lag"], "limit": 1.0,
-             "ok": bool(sm["lag"] <= 1.0), "text": f"lag = {_fmt(sm['lag'], 2)} frames"},
+             "ok": _met(sm["lag"], sm["lag"] <= 1.0), "text": f"lag = {_fmt(sm['lag'], 2)} frames"},
             {"who": who, "target": "zero side swaps", "value": sm["side_swaps"], "limit": 0,
              "ok": bool(found and sm["side_swaps"] == 0),
              "text": (f"{sm['side_swaps']} side swaps, {sm['id_swaps']} id swaps" if found
@@ -462,7 +473,7 @@ def write_report(bench: Bench, out: Path) -> None:
     if r.get("checks"):
         L += ["### Issue 5 targets (motion benchmark, smoothed track)", ""]
         L.append(_table(["tracker", "target", "result", "met"],
-                        [[c["who"], c["target"], c["text"], "yes" if c["ok"] else "**no**"]
+                        [[c["who"], c["target"], c["text"], met_text(c["ok"])]
                          for c in r["checks"]]))
         L.append("")
     if "accuracy" in r:

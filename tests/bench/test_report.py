@@ -208,3 +208,18 @@ def test_motion_clip_table(motion, want_rows):
     assert "| clip | hands | handtrack smoothed |" in text
     for row in want_rows:
         assert row in text
+
+
+def test_a_check_whose_figure_is_not_measured_reads_n_a_not_no():
+    """A clip too short for the lag, or one without still frames, gives NaN: the check was printed
+    and tabled as missed ("NOT met", "**no**") where nothing was measured."""
+    from bench.run import issue_checks, met_text
+    sm = {"jitter": 0.004, "lag": float("nan"), "side_swaps": 0, "id_swaps": 0, "found_frames": 10}
+    raw = {"jitter": float("nan"), "lag": 0.0, "side_swaps": 0, "id_swaps": 0, "found_frames": 10}
+    checks = {c["target"]: c for c in issue_checks({"motion": {"methods": {"smoothed": sm, "raw": raw}}})}
+    assert checks["lag <= 1 frame"]["ok"] is None and checks["zero side swaps"]["ok"] is True
+    assert checks["still-hand jitter smoothed <= 1/3 of raw"]["ok"] is None
+    assert [met_text(c["ok"]) for c in checks.values()] == ["n/a", "n/a", "yes"]
+    sm["lag"] = 2.5
+    assert next(c for c in issue_checks({"motion": {"methods": {"smoothed": sm, "raw": raw}}})
+                if c["target"] == "lag <= 1 frame")["ok"] is False
