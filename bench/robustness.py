@@ -35,6 +35,7 @@ from tracker.geometry import invert_affine, quarter_turn
 from train.augment import jpeg_roundtrip
 
 from . import accuracy
+from .run import _fmt
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +172,9 @@ def table(res: dict) -> str:
             if s is None:
                 row += ["-"] * 4
                 continue
-            rel = f"{s['pck@0.1'] / clean:.2f}" if clean else "-"
-            row += [f"{s['pck@0.1']:.3f}", f"{s['found_rate']:.3f}", f"{s['handedness_acc']:.3f}", rel]
+            rel = _fmt(s['pck@0.1'] / clean, 2) if clean else "-"
+            # n/a, not nan, where a condition found no hand (side accuracy of none)
+            row += [_fmt(s['pck@0.1']), _fmt(s['found_rate']), _fmt(s['handedness_acc']), rel]
         rows.append(row)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -294,6 +296,6 @@ def video_table(res: dict) -> str:
                   "|" + "---|" * (len(views) + 1)]
         for t, d in vs.items():
             lines.append(f"| {t} | " + " | ".join(
-                f"{d[v]['kept']:.3f} / {d[v]['extra_per_frame']:.3f} / {d[v]['moved_median']:.3f} / "
-                f"{d[v]['moved_over_0.2']:.3f}" if v in d else "-" for v in views) + " |")
+                " / ".join(_fmt(d[v][k]) for k in ("kept", "extra_per_frame", "moved_median", "moved_over_0.2"))
+                if v in d else "-" for v in views) + " |")
     return "\n".join(lines)

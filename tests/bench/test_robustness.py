@@ -263,4 +263,21 @@ def test_video_run_compares_each_condition_with_the_clean_run(tmp_path):
     assert res["rot90"]["vs_clean_total"]["smoothed"]["kept"] == 1.0   # mapped back onto the clean hands
     assert res["rot90"]["vs_clean_total"]["smoothed"]["moved_median"] < 0.1
     assert res["rot180"]["vs_clean_total"]["smoothed"]["kept"] == 0.0
-    assert "| rot180 | 0.000 / 0.000 / nan / nan |" in robustness.video_table(res)
+    assert "| rot180 | 0.000 / 0.000 / n/a / n/a |" in robustness.video_table(res)
+
+
+def test_tables_say_n_a_where_a_condition_found_no_hand():
+    """A condition under which a method found no hand has no side accuracy (NaN), and a view
+    with no kept hand no median move: the tables printed "nan" as a figure."""
+    from bench.robustness import table, video_table
+    nan = float("nan")
+    res = {"clean": {"handtrack": {"pck@0.1": 0.9, "found_rate": 0.95, "handedness_acc": 0.99}},
+           "dark": {"handtrack": {"pck@0.1": 0.0, "found_rate": 0.0, "handedness_acc": nan}}}
+    text = table(res)
+    assert "nan" not in text and "| dark |" in text and "n/a" in text
+    d = {"hands_per_frame": 0.0, "tracks": 0, "side_changes": 0}
+    vres = {"dark": {"total": {"smoothed": d}, "videos": {"a.mp4": {"smoothed": d}},
+                     "vs_clean_total": {"smoothed": {"kept": 0.0, "extra_per_frame": 0.0, "moved_median": nan,
+                                                     "moved_over_0.2": nan}}}}
+    text = video_table(vres)
+    assert "nan" not in text and "0.000 / 0.000 / n/a / n/a" in text
