@@ -321,6 +321,8 @@ class Hand:
         scores: (17,) float32 per-keypoint confidence in [0, 1].
         box: (4,) float32 x0, y0, x1, y1 pixels around ``keypoints``.
         handedness: probability of ``side`` from the accumulated evidence, in [0, 1].
+
+    The arrays are the caller's own: changing them in place does not change the tracking.
     """
 
     side: str
@@ -353,7 +355,7 @@ class HandTrackerResult:
 
     Attributes:
         hands: list of :class:`Hand` (empty, never None), left first.
-        frame_index: calls to ``process`` before this one.
+        frame_index: calls to ``process`` before this one since the last ``reset()``.
         timestamp_ms: the timestamp given (or the frame time assumed at 30 fps when None).
         image_size: (width, height) of the input frame in pixels.
         detector_ran: whether the hand detector ran on this frame.
@@ -605,8 +607,9 @@ class HandTracker:
 
     # -- state ---------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget all tracks (start of a new video). Waits for a ``process`` call running in another
-        thread to finish."""
+        """Forget all tracks (start of a new video): track ids, the frame index and the clock start
+        again from 0, as in a new tracker (an application keeping per-track state by id across
+        videos clears it here too). Waits for a ``process`` call running in another thread to finish."""
         with self._busy:
             self._reset()
 
@@ -1162,10 +1165,13 @@ class HandTracker:
         p_side = t.p_right if side == "right" else 1.0 - t.p_right
         if self.options.mirrored:
             side = "left" if side == "right" else "right"
-        kps = np.asarray(t.keypoints, np.float32)
+        # Copies: the track's own arrays make the next frame's crop and match. Shared with the
+        # result, an application changing them in place (``hand.keypoints /= image_size``, a
+        # selfie flip of x) moved the crop off the hand and lost it.
+        kps = np.array(t.keypoints, np.float32)
         return Hand(side=side, track_id=t.track_id, score=float(t.presence), keypoints=kps,
-                    raw_keypoints=np.asarray(t.raw_keypoints, np.float32),
-                    scores=np.asarray(t.scores, np.float32), box=_box(kps), handedness=float(p_side))
+                    raw_keypoints=np.array(t.raw_keypoints, np.float32),
+                    scores=np.array(t.scores, np.float32), box=_box(kps), handedness=float(p_side))
 
     def _process_static(self, frame: np.ndarray) -> list[Hand]:
         o = self.options
