@@ -603,6 +603,7 @@ class HandTracker:
         # One tracker follows one stream: its tracks, filters and timestamps are per-stream state,
         # so a second thread calling process() at the same time is an error, not a silent mix-up.
         self._busy = threading.Lock()
+        self._busy_with = "process"        # what holds _busy, for the error of a call that finds it taken
         self.reset()
 
     # -- state ---------------------------------------------------------------------------------
@@ -611,6 +612,7 @@ class HandTracker:
         again from 0, as in a new tracker (an application keeping per-track state by id across
         videos clears it here too). Waits for a ``process`` call running in another thread to finish."""
         with self._busy:
+            self._busy_with = "reset()"
             self._reset()
 
     def _reset(self) -> None:
@@ -665,6 +667,7 @@ class HandTracker:
         """Release the models this tracker loaded. Further ``process`` calls raise RuntimeError. Waits
         for a ``process`` call running in another thread to finish."""
         with self._busy:
+            self._busy_with = "close()"
             self._close()
 
     def _close(self) -> None:
@@ -700,8 +703,11 @@ class HandTracker:
                 same time (one tracker follows one stream: use one tracker per thread or camera).
         """
         if not self._busy.acquire(blocking=False):
-            raise RuntimeError("HandTracker.process is already running in another thread: a tracker follows "
+            # named: a process call racing the application's own reset() or close() is another bug
+            # than two threads feeding one tracker
+            raise RuntimeError(f"HandTracker.{self._busy_with} is running in another thread: a tracker follows "
                                "one stream, use one HandTracker per thread")
+        self._busy_with = "process"
         try:
             return self._process(frame_bgr, timestamp_ms)
         finally:

@@ -873,7 +873,7 @@ def test_concurrent_process_calls_are_an_error():
     scene.hands = [SceneHand(hand_keypoints(160, 120), True)]
     t.detector = blocking = _BlockingDetector(det)
     th, results = _start_blocked_call(t, blocking)
-    with pytest.raises(RuntimeError, match="another thread"):
+    with pytest.raises(RuntimeError, match=r"HandTracker.process is running in another thread"):
         t.process(blank(), 33)
     blocking.release.set()
     th.join(10)
@@ -927,3 +927,26 @@ def test_unsure_check_detections_start_new_hands_on_backed_off_frames():
     r = tr.process(blank(), i * 33)
     assert det.calls - before == 1                       # the unsure check's run, no second one
     assert len(r.hands) == 2, f"frame {i}: the new hand was not started"
+
+
+@pytest.mark.parametrize("call", ["reset", "close"])
+def test_process_during_reset_or_close_in_another_thread_names_it(call, monkeypatch):
+    """A process call racing the application's own reset() or close() said "process is already
+    running in another thread", pointing at the wrong bug."""
+    import threading
+    t, _, _, _ = fake_tracker()
+    entered, release = threading.Event(), threading.Event()
+    inner = getattr(t, f"_{call}")
+
+    def slow():
+        entered.set()
+        assert release.wait(10)
+        inner()
+    monkeypatch.setattr(t, f"_{call}", slow)
+    th = threading.Thread(target=getattr(t, call))
+    th.start()
+    assert entered.wait(10)
+    with pytest.raises(RuntimeError, match=rf"HandTracker.{call}\(\) is running in another thread"):
+        t.process(blank(), 0)
+    release.set()
+    th.join(10)
