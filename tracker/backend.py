@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from .checks import is_int
+
 log = logging.getLogger(__name__)
 
 _PROVIDERS = {
@@ -60,7 +62,7 @@ def create_session(model_path: str | Path, device: str = "cpu", threads: int = 2
     path = Path(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    if not isinstance(threads, (int, np.integer)) or isinstance(threads, (bool, np.bool_)) or threads < 1:
+    if not is_int(threads) or threads < 1:
         raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     threads = int(threads)                  # a numpy integer becomes a Python one
     providers = providers_for(device)

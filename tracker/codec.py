@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .checks import is_int
+
 
 @dataclass(frozen=True)
 class HeatmapCodec:
@@ -37,7 +39,7 @@ class HeatmapCodec:
         def pair(name: str, low: int) -> None:
             v = getattr(self, name)
             ok = (isinstance(v, (tuple, list)) and len(v) == 2
-                  and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= low for x in v))
+                  and all(is_int(x) and x >= low for x in v))
             if not ok:
                 raise ValueError(f"HeatmapCodec: {name} must be two integers >= {low} (width, height), got {v!r}")
         pair("input_size", 1)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from .backend import OnnxStage
+from .checks import is_int
 from .detector_codec import CenterCodec, nms
 from .geometry import Roi, hand_angle, invert_affine, quarter_turn, transform_points
 from .keypoints import HandKeypoint
@@ -284,8 +285,7 @@ class HandDetector(OnnxStage):
                 integer >= 0 (a negative one sliced the decoder's list from its end), or no turns.
         """
         _check_frame(frame_bgr)
-        if (not isinstance(max_detections, (int, np.integer)) or isinstance(max_detections, (bool, np.bool_))
-                or max_detections < 0):
+        if not is_int(max_detections) or max_detections < 0:
             raise ValueError(f"max_detections must be an integer >= 0, got {max_detections!r}")
         thr = self.default_threshold if score_threshold is None else float(score_threshold)
         turns = tuple(dict.fromkeys(int(t) % 4 for t in turns))

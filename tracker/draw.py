@@ -10,6 +10,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from .checks import is_int
 from .keypoints import CONNECTIONS
 
 #: BGR colour per side: left orange, right cyan-blue; unknown grey.
@@ -89,7 +90,7 @@ def tile_grid(tiles: list[np.ndarray], cols: int) -> np.ndarray:
     """One picture of equal-sized HxWx3 tiles, ``cols`` per row, the last row padded with black
     tiles (debug grids of training, evaluation and the benchmark). ValueError when there are none
     or ``cols`` is not an integer >= 1."""
-    if not isinstance(cols, (int, np.integer)) or isinstance(cols, (bool, np.bool_)) or cols < 1:
+    if not is_int(cols) or cols < 1:
         raise ValueError(f"tile_grid: cols must be an integer >= 1, got {cols!r}")
     if not tiles:
         raise ValueError("tile_grid: no tiles")

@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from .association import HandAssociator, Measurement, Track
+from .checks import is_int, is_number
 from .geometry import Roi, crop_matrix, hand_angle, invert_affine, roi_from_keypoints, transform_points
 from .keypoints import NUM_KEYPOINTS
 from .smoothing import load_filterpy, make_filter
@@ -84,17 +85,6 @@ INT_OPTIONS = {"max_hands": 1, "threads": 1, "detector_interval": 1, "redetectio
 UNIT_OPTIONS = ("min_detection_confidence", "min_tracking_confidence", "min_edge_keypoint_score",
                 "min_redetection_confidence", "low_detection_confidence", "low_detection_keypoint_score",
                 "refine_score")
-
-
-def _is_int(v) -> bool:
-    """An integer option's value: a Python or numpy integer, not a bool (True would pass as 1)."""
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_number(v) -> bool:
-    """A number option's value (after numpy numbers became Python floats): an int or float, not a
-    bool (``min_detection_confidence=True`` would pass as 1.0 and find no hand)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 @dataclass
@@ -271,7 +261,7 @@ class HandTrackerOptions:
         """Raise ValueError naming the first bad option; returns self."""
         for name, low in INT_OPTIONS.items():
             v = getattr(self, name)
-            if not _is_int(v) or v < low:
+            if not is_int(v) or v < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
             setattr(self, name, int(v))     # numpy integers become Python ones
         for name in (*UNIT_OPTIONS, "smoothing_strength", "min_hand_size", "side_lock"):
@@ -282,23 +272,23 @@ class HandTrackerOptions:
             v = getattr(self, name)
             if v is None and name in ("min_detection_confidence", "low_detection_confidence"):
                 continue
-            if not _is_number(v) or not 0.0 <= float(v) <= 1.0:
+            if not is_number(v) or not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v!r}")
         if str(self.device).lower() not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        if not _is_number(self.smoothing_strength) or not self.smoothing_strength > 0 \
+        if not is_number(self.smoothing_strength) or not self.smoothing_strength > 0 \
                 or not math.isfinite(self.smoothing_strength):
             raise ValueError(f"smoothing_strength must be > 0, got {self.smoothing_strength!r}")
-        if self.side_lock is not None and (not _is_number(self.side_lock)
+        if self.side_lock is not None and (not is_number(self.side_lock)
                                            or not math.isfinite(self.side_lock) or self.side_lock <= 0):
             raise ValueError(f"side_lock must be None or a number > 0, got {self.side_lock!r}")
-        if not _is_number(self.min_hand_size) or not 0.0 <= float(self.min_hand_size) < 1.0:
+        if not is_number(self.min_hand_size) or not 0.0 <= float(self.min_hand_size) < 1.0:
             raise ValueError(f"min_hand_size must be in [0, 1), got {self.min_hand_size!r}")
         if isinstance(self.color_order, str):
             self.color_order = self.color_order.lower()
         if self.color_order not in COLOR_ORDERS:
             raise ValueError(f"color_order must be one of {list(COLOR_ORDERS)}, got {self.color_order!r}")
-        if not _is_int(self.detector_turns) or self.detector_turns not in DETECTOR_TURNS:
+        if not is_int(self.detector_turns) or self.detector_turns not in DETECTOR_TURNS:
             raise ValueError(f"detector_turns must be one of {sorted(DETECTOR_TURNS)}, got {self.detector_turns!r}")
         self.detector_turns = int(self.detector_turns)     # numpy integers become Python ones
         for name in ("static_image_mode", "mirrored", "smoothing", "flip_test", "small_hands", "large_hands",

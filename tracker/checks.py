@@ -1,0 +1,19 @@
+"""Type predicates for argument checks shared by the runtime's stages (numpy only).
+
+Every integer argument (thread counts, option values, ``max_detections``, grid columns, codec sizes)
+takes numpy integers as Python ones do, and refuses booleans, which Python counts as integers:
+``threads=True`` would pass as 1 and ``min_detection_confidence=True`` as 1.0, silently.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def is_int(v) -> bool:
+    """A Python or numpy integer, not a bool."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def is_number(v) -> bool:
+    """A Python int or float, not a bool (option values, after numpy numbers became Python floats)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
