@@ -388,12 +388,6 @@ def init_unless_resumed(net: torch.nn.Module, init: str, state: dict, model_conf
                     init, resumed, state["step"])
 
 
-def _config_kind(model_config: dict) -> str:
-    """The model a checkpoint's ``model_config`` describes: "detector" (its input is
-    ``input_width`` x ``input_height`` pixels) or "landmarks" (a square ``input_size``)."""
-    return "detector" if "input_width" in model_config else "landmarks"
-
-
 def init_weights(net: torch.nn.Module, path: str | Path, model_config: dict, device: torch.device) -> None:
     """Load only the weights of checkpoint ``path`` into ``net`` (a new run: fresh optimiser,
     schedule and step count), e.g. to fine-tune the shipped model on one's own data.
@@ -403,12 +397,12 @@ def init_weights(net: torch.nn.Module, path: str | Path, model_config: dict, dev
     :func:`train.model.widen_state_dict`). Raises FileNotFoundError for a missing file and
     ValueError for the other model's checkpoint (a detector's for a landmark net, or the reverse)
     or when anything else differs (width, keypoints, decoder, a smaller expand), naming both values."""
-    from .model import widen_state_dict
+    from .model import config_kind, widen_state_dict
 
     p = Path(path)
     ck = load_checkpoint(p, "--init checkpoint", device)
     weights, their = ck["model"], ck.get("model_config", {})
-    kind, their_kind = _config_kind(model_config), _config_kind(their)
+    kind, their_kind = config_kind(model_config), config_kind(their)
     if their_kind != kind:
         # assets/checkpoints holds both models' checkpoints side by side: the other one failed as a
         # load_state_dict traceback, or as "expand differs" when the widths happened to differ

@@ -162,10 +162,15 @@ class DetectorNet(LandmarkNet):
         return y[:, :1], y[:, 1:]
 
 
+def config_kind(model_config: dict) -> str:
+    """The model a checkpoint's ``model_config`` describes: "detector" when it has an input width
+    (the detector's frames are not square), "landmarks" (a square ``input_size``) otherwise."""
+    return "detector" if "input_width" in model_config else "landmarks"
+
+
 def build_net(model_config: dict) -> LandmarkNet:
-    """The net a checkpoint's ``model_config`` describes: a DetectorNet when it has an input
-    width (the detector's frames are not square), a LandmarkNet otherwise."""
-    if "input_width" in model_config:
+    """The net a checkpoint's ``model_config`` describes (:func:`config_kind`)."""
+    if config_kind(model_config) == "detector":
         return DetectorNet(DetectorModelConfig(**model_config))
     return LandmarkNet(LandmarkModelConfig(**model_config))
 
