@@ -20,6 +20,7 @@ finished, the annotated video included (exit status 130 and 143).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import logging
@@ -91,6 +92,23 @@ def _terminate(signum, frame) -> None:
     # a second SIGTERM while the outputs are being finished ends the process at once
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_handler(handler):
+    """``handler(signum, frame)`` handles SIGTERM while the body runs, the handler before it put
+    back after (``SIG_DFL`` where that one was not set from Python and cannot be). Only the main
+    thread can handle signals: elsewhere the body runs with nothing installed. Used by this CLI
+    and the training loops (``train.common.saved_on_stop``)."""
+    try:
+        previous, installed = signal.signal(signal.SIGTERM, handler), True
+    except ValueError:                      # not the main thread
+        previous, installed = None, False
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 # -- output writers ----------------------------------------------------------------------------
@@ -699,15 +717,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)          # argparse prints usage + one error line, exits 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="handtrack: %(levelname)s: %(message)s")
-    try:
-        previous, installed = signal.signal(signal.SIGTERM, _terminate), True
-    except ValueError:                      # not the main thread: signals cannot be handled there
-        previous, installed = None, False
-    try:
+    with sigterm_handler(_terminate):
         return _run_command(args)
-    finally:
-        if installed:                       # None: a handler not set from Python, not restorable
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _run_command(args: argparse.Namespace) -> int:

@@ -9,9 +9,7 @@ import ctypes
 import dataclasses
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -597,19 +595,17 @@ def saved_on_stop(checkpoint, state: dict, path: Path):
     cluster pre-empting the job with SIGTERM, torchrun ending its workers) lost the steps since
     the last one. SIGTERM is raised as KeyboardInterrupt while the body runs (main thread only);
     the handler before it is put back after."""
+    from tracker.cli import sigterm_handler
+
     def _stop(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
-    main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, _stop) if main else None
-    try:
-        yield
-    except KeyboardInterrupt:
-        checkpoint()  # atomic (save_checkpoint): a second Ctrl-C here leaves the last one whole
-        raise SystemExit(f"interrupted at step {state['step']} ({state['minutes']:.1f} min): saved {path}; "
-                         "the same command resumes the run") from None
-    finally:
-        if main:  # None: a handler not set from Python, which cannot be put back
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
+    with sigterm_handler(_stop):
+        try:
+            yield
+        except KeyboardInterrupt:
+            checkpoint()  # atomic (save_checkpoint): a second Ctrl-C here leaves the last one whole
+            raise SystemExit(f"interrupted at step {state['step']} ({state['minutes']:.1f} min): saved {path}; "
+                             "the same command resumes the run") from None
 
 
 def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, state: dict, ema=None, net=None) -> None:
