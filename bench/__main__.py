@@ -507,7 +507,7 @@ def soak_main(argv: list[str]) -> int:
         p.error(f"no videos/*.mp4 under --shared {a.shared}: give --video or --synthetic")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
-    from .run import _fmt
+    from .run import fmt_figure
     from .soak import run
     video = a.video or (videos[0] if videos else None)
     w, h = a.size[0]
@@ -519,7 +519,7 @@ def soak_main(argv: list[str]) -> int:
           f"hands on {100.0 * r.hand_frames / max(r.frames, 1):.0f}% of frames, "
           f"RSS {r.samples[0][1]:.1f} -> {r.samples[-1][1]:.1f} MiB, growth after warm-up "
           # n/a, not nan: a short soak has too few samples for a growth or a slope
-          f"{_fmt(r.growth_mib, 1)} MiB, slope {_fmt(r.slope_mib_per_10k, 2)} MiB/10k frames")
+          f"{fmt_figure(r.growth_mib, 1)} MiB, slope {fmt_figure(r.slope_mib_per_10k, 2)} MiB/10k frames")
     return 0
 
 

@@ -35,7 +35,7 @@ from tracker.geometry import invert_affine, quarter_turn
 from train.augment import jpeg_roundtrip
 
 from . import accuracy
-from .run import _fmt
+from .run import fmt_figure
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +172,9 @@ def table(res: dict) -> str:
             if s is None:
                 row += ["-"] * 4
                 continue
-            rel = _fmt(s['pck@0.1'] / clean, 2) if clean else "-"
+            rel = fmt_figure(s['pck@0.1'] / clean, 2) if clean else "-"
             # n/a, not nan, where a condition found no hand (side accuracy of none)
-            row += [_fmt(s['pck@0.1']), _fmt(s['found_rate']), _fmt(s['handedness_acc']), rel]
+            row += [fmt_figure(s['pck@0.1']), fmt_figure(s['found_rate']), fmt_figure(s['handedness_acc']), rel]
         rows.append(row)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -296,6 +296,6 @@ def video_table(res: dict) -> str:
                   "|" + "---|" * (len(views) + 1)]
         for t, d in vs.items():
             lines.append(f"| {t} | " + " | ".join(
-                " / ".join(_fmt(d[v][k]) for k in ("kept", "extra_per_frame", "moved_median", "moved_over_0.2"))
+                " / ".join(fmt_figure(d[v][k]) for k in ("kept", "extra_per_frame", "moved_median", "moved_over_0.2"))
                 if v in d else "-" for v in views) + " |")
     return "\n".join(lines)

@@ -60,12 +60,15 @@ class BenchConfig:
     oracle_detector: bool = True
 
 
-def _fmt(v, nd=3):
+def fmt_figure(v, nd=3) -> str:
+    """One figure as report text: ``nd`` decimals for floats, integers as they are, ``-`` for
+    None (not measured), ``n/a`` for NaN (no data) and ``inf``/``-inf``. Shared by the report and
+    the subcommands' tables (robustness, soak)."""
     if v is None:
         return "-"
     if isinstance(v, (int, np.integer)):
         return str(int(v))
-    if isinstance(v, float) and not math.isfinite(v):
+    if isinstance(v, (float, np.floating)) and not math.isfinite(v):
         return "n/a" if math.isnan(v) else ("inf" if v > 0 else "-inf")
     return f"{v:.{nd}f}"
 
@@ -213,8 +216,8 @@ class Bench:
                     tr_clip[view] = tracks.keypoints[:, 0, 1].tolist()
                     log.info("motion clip %d (%d hand%s) %s: jitter %s lag %s swaps %d/%d found %s",
                              ci, len(clip.sides), "s" if len(clip.sides) > 1 else "", view,
-                             _fmt(s["jitter"], 4), _fmt(s["lag"], 2), s["side_swaps"], s["id_swaps"],
-                             _fmt(s["found_rate"]))
+                             fmt_figure(s["jitter"], 4), fmt_figure(s["lag"], 2), s["side_swaps"], s["id_swaps"],
+                             fmt_figure(s["found_rate"]))
                 traces.append(tr_clip)
                 if getattr(self, "_example", None) is None or (len(clip.sides) == 2
                                                                  and len(self._example[0].sides) < 2):
@@ -234,8 +237,8 @@ class Bench:
         self._traces = traces
         for view, s in out.items():
             log.info("motion %s: jitter %s lag %s frames, swaps/min %s, re-acq %s frames, found %s",
-                     view, _fmt(s["jitter"], 4), _fmt(s["lag"], 2), _fmt(s["swaps_per_min"], 2),
-                     _fmt(s["reacq_mean_frames"], 1), _fmt(s["found_rate"]))
+                     view, fmt_figure(s["jitter"], 4), fmt_figure(s["lag"], 2), fmt_figure(s["swaps_per_min"], 2),
+                     fmt_figure(s["reacq_mean_frames"], 1), fmt_figure(s["found_rate"]))
 
     def video_files(self) -> list[Path]:
         cfg = self.cfg
@@ -372,9 +375,9 @@ def issue_checks(results: dict) -> list[dict]:
         out += [
             {"who": who, "target": "still-hand jitter smoothed <= 1/3 of raw", "value": ratio,
              "limit": 1 / 3, "ok": _met(ratio, ratio <= 1 / 3),
-             "text": f"smoothed/raw = {_fmt(ratio)} ({_fmt(sm['jitter'], 4)} / {_fmt(raw['jitter'], 4)})"},
+             "text": f"smoothed/raw = {fmt_figure(ratio)} ({fmt_figure(sm['jitter'], 4)} / {fmt_figure(raw['jitter'], 4)})"},
             {"who": who, "target": "lag <= 1 frame", "value": sm["lag"], "limit": 1.0,
-             "ok": _met(sm["lag"], sm["lag"] <= 1.0), "text": f"lag = {_fmt(sm['lag'], 2)} frames"},
+             "ok": _met(sm["lag"], sm["lag"] <= 1.0), "text": f"lag = {fmt_figure(sm['lag'], 2)} frames"},
             {"who": who, "target": "zero side swaps", "value": sm["side_swaps"], "limit": 0,
              "ok": bool(found and sm["side_swaps"] == 0),
              "text": (f"{sm['side_swaps']} side swaps, {sm['id_swaps']} id swaps" if found
@@ -407,10 +410,10 @@ def headline(results: dict) -> str:
         s = sp(name, threads=th)
         if not a and not mv and not s:
             continue
-        rows.append([name, _fmt(a.get("pck@0.1")), _fmt(a.get("auc@0.2")), _fmt(a.get("found_rate")),
-                     _fmt(a.get("handedness_acc")), _fmt(mv.get("jitter"), 4), _fmt(mv.get("lag"), 2),
-                     _fmt(mv.get("swaps_per_min"), 1),
-                     _fmt(s["p50"], 1) if s else "-", _fmt(s["p95"], 1) if s else "-"])
+        rows.append([name, fmt_figure(a.get("pck@0.1")), fmt_figure(a.get("auc@0.2")), fmt_figure(a.get("found_rate")),
+                     fmt_figure(a.get("handedness_acc")), fmt_figure(mv.get("jitter"), 4), fmt_figure(mv.get("lag"), 2),
+                     fmt_figure(mv.get("swaps_per_min"), 1),
+                     fmt_figure(s["p50"], 1) if s else "-", fmt_figure(s["p95"], 1) if s else "-"])
     return _table(["method", "PCK@0.1", "AUC@0.2", "found", "side acc", "jitter (still)",
                    "lag (frames)", "swaps/min", "p50 ms", "p95 ms"], rows) + (
         "\n\nAccuracy: hands21/val photos, static mode. Motion (jitter, lag, swaps): synthetic clips, "
@@ -430,7 +433,7 @@ def motion_clip_table(motion_results: dict) -> list[str]:
     n = min(len(pc[v]) for v in views)
     hands = list(motion_results.get("clip_hands") or [])
     rows = [[str(i), str(hands[i]) if i < len(hands) else "?",
-             *[f"{_fmt(pc[v][i].get('pck10_moving'))} / {_fmt(pc[v][i].get('found_rate'))}" for v in views]]
+             *[f"{fmt_figure(pc[v][i].get('pck10_moving'))} / {fmt_figure(pc[v][i].get('found_rate'))}" for v in views]]
             for i in range(n)]
     return ["", "Per clip: PCK@0.1 on moving hands / found rate (a clip well below its GT-detections "
             "column: the detector or the tracker, not the landmark model, lost that hand).", "",
@@ -444,7 +447,7 @@ def write_report(bench: Bench, out: Path) -> None:
     mi = r["machine"]
     L.append(f"Generated {time.strftime('%Y-%m-%d %H:%M')} by `python -m bench` in "
              f"{r['seconds']['total']:.0f} s on {mi['platform']}, {mi['cpus']} CPUs, load average "
-             f"{_fmt(mi['load_average_start'], 1)} at start (other jobs share the CPU: speed figures are "
+             f"{fmt_figure(mi['load_average_start'], 1)} at start (other jobs share the CPU: speed figures are "
              f"indicative). Python {mi['python']}, onnxruntime {mi.get('onnxruntime', '?')}, "
              f"OpenCV {mi['opencv']}.")
     chosen = {k: v for k, v in bench.cfg.tracker_options.items() if "model" in k}
@@ -487,10 +490,10 @@ def write_report(bench: Bench, out: Path) -> None:
         keys = ["pck@0.05", "pck@0.1", "pck@0.2", "auc@0.2", "nme_palm", "found_rate",
                 "handedness_acc", "handedness_acc_conf", "false_pos_per_image", "ms_p50"]
         L.append(_table(["method", *keys],
-                        [[m, *[_fmt(s[k]) for k in keys]] for m, s in a.items()]))
+                        [[m, *[fmt_figure(s[k]) for k in keys]] for m, s in a.items()]))
         if "handtrack" in a and "mediapipe" in a:
-            L += ["", f"Ratios handtrack / MediaPipe: PCK@0.1 {_fmt(a['handtrack']['pck@0.1'] / max(a['mediapipe']['pck@0.1'], 1e-9))}, "
-                  f"found {_fmt(a['handtrack']['found_rate'] / max(a['mediapipe']['found_rate'], 1e-9))}."]
+            L += ["", f"Ratios handtrack / MediaPipe: PCK@0.1 {fmt_figure(a['handtrack']['pck@0.1'] / max(a['mediapipe']['pck@0.1'], 1e-9))}, "
+                  f"found {fmt_figure(a['handtrack']['found_rate'] / max(a['mediapipe']['found_rate'], 1e-9))}."]
         L += ["", "hands21 labels were made by MediaPipe 0.10.21 itself, so MediaPipe's row measures "
               "agreement with its own output (an upper reference), not independent accuracy. "
               "PCK is normalised by the longest side of the annotation's own hand box (all 21 visible "
@@ -522,7 +525,7 @@ def write_report(bench: Bench, out: Path) -> None:
                 "false_pos_per_frame"]
         nd = {"jitter": 4, "lag": 2, "swaps_per_min": 2, "reacq_mean_frames": 1}
         L.append(_table(["track", *keys],
-                        [[DISPLAY.get(m, m), *[_fmt(s[k], nd.get(k, 3)) for k in keys]]
+                        [[DISPLAY.get(m, m), *[fmt_figure(s[k], nd.get(k, 3)) for k in keys]]
                          for m, s in mo["methods"].items()]))
         ms = mo["methods"]
         bs = {m: temporal.by_speed_table(x["by_speed"]) for m, x in ms.items() if "by_speed" in x}
@@ -530,16 +533,16 @@ def write_report(bench: Bench, out: Path) -> None:
             bins = list(temporal.SPEED_BINS)
             L += ["", "By ground-truth speed (present hands): NME (palm) of reported hands / found rate.", ""]
             L.append(_table(["track", *bins],
-                            [[DISPLAY.get(m, m), *[f"{_fmt(t[b]['nme'])} / {_fmt(t[b]['found_rate'])}" for b in bins]]
+                            [[DISPLAY.get(m, m), *[f"{fmt_figure(t[b]['nme'])} / {fmt_figure(t[b]['found_rate'])}" for b in bins]]
                              for m, t in bs.items()]))
             first = next(iter(bs.values()))
             L.append("\nframes per bin (hand-frames): " + ", ".join(f"{b} {first[b]['frames']}" for b in bins))
         L += motion_clip_table(r["motion"])
         if "raw" in ms and "smoothed" in ms:
-            L += ["", f"Smoothed / raw jitter: {_fmt(ms['smoothed']['jitter'] / ms['raw']['jitter'] if ms['raw']['jitter'] else float('nan'))}."]
+            L += ["", f"Smoothed / raw jitter: {fmt_figure(ms['smoothed']['jitter'] / ms['raw']['jitter'] if ms['raw']['jitter'] else float('nan'))}."]
         if "smoothed" in ms and "mediapipe" in ms:
-            L += [f"handtrack smoothed / MediaPipe: jitter {_fmt(ms['smoothed']['jitter'] / ms['mediapipe']['jitter'] if ms['mediapipe']['jitter'] else float('nan'))}, "
-                  f"found {_fmt(ms['smoothed']['found_rate'] / max(ms['mediapipe']['found_rate'], 1e-9))}."]
+            L += [f"handtrack smoothed / MediaPipe: jitter {fmt_figure(ms['smoothed']['jitter'] / ms['mediapipe']['jitter'] if ms['mediapipe']['jitter'] else float('nan'))}, "
+                  f"found {fmt_figure(ms['smoothed']['found_rate'] / max(ms['mediapipe']['found_rate'], 1e-9))}."]
         L.append("")
         for k in ("example", "jitter_lag", "lag_curves", "trace"):
             if k in plots:
@@ -556,13 +559,13 @@ def write_report(bench: Bench, out: Path) -> None:
               "Stage columns are per-frame means of: detector (letterbox + network + decode), "
               "landmarks (crops + network), decode (heatmap decode), rest (association, smoothing, "
               f"crop planning). MediaPipe: its own thread settings, time measured inside its process. "
-              f"Load average at the end: {_fmt(sp['load_average'], 1)}.", ""]
+              f"Load average at the end: {fmt_figure(sp['load_average'], 1)}.", ""]
         L.append(speed_table(sp["rows"]))
         if sp.get("stages"):
             L += ["", "Model stages alone (whatever the detector finds): detector on whole frames, landmarks "
                   "on 1 or 2 fixed crops, each with its pre/post-processing; ms per call.", ""]
             L.append(_table(["size", "threads", "stage", "n", "p50", "p95"],
-                            [[x["size"], x["threads"], x["stage"], x["n"], _fmt(x["p50"], 1), _fmt(x["p95"], 1)]
+                            [[x["size"], x["threads"], x["stage"], x["n"], fmt_figure(x["p50"], 1), fmt_figure(x["p95"], 1)]
                              for x in sp["stages"]]))
         rat = speed_ratios(sp["rows"])
         if rat:
@@ -580,7 +583,7 @@ def write_report(bench: Bench, out: Path) -> None:
                   f"{sk['size'][0]}x{sk['size'][1]}, {sk['threads']} thread(s), {sk['seconds']:.0f} s, hands "
                   f"reported on {100.0 * sk.get('hand_frames', 0) / max(sk['frames'], 1):.0f}% of frames; RSS "
                   f"{sk['samples'][0][1]:.1f} -> {sk['samples'][-1][1]:.1f} MiB, growth after warm-up "
-                  f"{_fmt(sk['growth_mib'], 1)} MiB, slope {_fmt(sk['slope_mib_per_10k'], 2)} MiB per 10k "
+                  f"{fmt_figure(sk['growth_mib'], 1)} MiB, slope {fmt_figure(sk['slope_mib_per_10k'], 2)} MiB per 10k "
                   f"frames (second half)" + (f", written {sk['written']}" if sk.get("written") else "") + ".", ""]
             if (out / "soak_rss.png").exists():
                 L += ["![soak](soak_rss.png)", ""]
@@ -623,7 +626,7 @@ def videos_section(res: dict) -> list[str]:
     tot, per = res.get("total", {}), res.get("videos", {})
     first = next(iter(tot.values()), {})
     L = ["## Real videos: how steady left and right are", "",
-         f"{len(per)} shared clips ({first.get('frames', 0)} frames, {_fmt(first.get('minutes', float('nan')), 2)} "
+         f"{len(per)} shared clips ({first.get('frames', 0)} frames, {fmt_figure(first.get('minutes', float('nan')), 2)} "
          "minutes), no labels, each method in video mode. A physical hand has one side, so a side change "
          "inside a continuous track is an error whatever the truth. Hands are linked into tracks the same "
          "way for every method (palm centre within one hand size of the track's last position, gaps up to "
@@ -632,13 +635,13 @@ def videos_section(res: dict) -> list[str]:
          "lasted; a long wrong stretch lowers it more than a one-frame flicker).", ""]
     keys = ["tracks", "hands_per_frame", "side_changes", "side_changes_per_min", "side_consistency",
             "videos_with_changes"]
-    L.append(_table(["method", *keys], [[DISPLAY.get(v, v), *[_fmt(s[k], 2 if k == "side_changes_per_min" else 3)
+    L.append(_table(["method", *keys], [[DISPLAY.get(v, v), *[fmt_figure(s[k], 2 if k == "side_changes_per_min" else 3)
                                                               for k in keys]] for v, s in tot.items()]))
     views = list(tot)
     L += ["", "Per clip: side changes / side consistency / hands per frame.", ""]
     L.append(_table(["clip", *[DISPLAY.get(v, v) for v in views]],
-                    [[name, *[f"{d[v]['side_changes']} / {_fmt(d[v]['side_consistency'])} / "
-                              f"{_fmt(d[v]['hands_per_frame'], 2)}" if v in d else "-" for v in views]]
+                    [[name, *[f"{d[v]['side_changes']} / {fmt_figure(d[v]['side_consistency'])} / "
+                              f"{fmt_figure(d[v]['hands_per_frame'], 2)}" if v in d else "-" for v in views]]
                      for name, d in per.items()]))
     L.append("")
     return L
@@ -650,15 +653,15 @@ def ratio_lines(results: dict) -> list[str]:
     a = results.get("accuracy", {})
     if "handtrack" in a and "mediapipe" in a:
         h, m = a["handtrack"], a["mediapipe"]
-        out.append(f"accuracy handtrack/MediaPipe: PCK@0.1 {_fmt(h['pck@0.1'] / max(m['pck@0.1'], 1e-9), 2)}, "
-                   f"found {_fmt(h['found_rate'] / max(m['found_rate'], 1e-9), 2)}")
+        out.append(f"accuracy handtrack/MediaPipe: PCK@0.1 {fmt_figure(h['pck@0.1'] / max(m['pck@0.1'], 1e-9), 2)}, "
+                   f"found {fmt_figure(h['found_rate'] / max(m['found_rate'], 1e-9), 2)}")
     mo = results.get("motion", {}).get("methods", {})
     if "smoothed" in mo and "mediapipe" in mo:
         h, m = mo["smoothed"], mo["mediapipe"]
         j = h["jitter"] / m["jitter"] if m["jitter"] else float("nan")
-        out.append(f"motion handtrack(smoothed)/MediaPipe: jitter {_fmt(j, 2)}, "
-                   f"found {_fmt(h['found_rate'] / max(m['found_rate'], 1e-9), 2)}, "
-                   f"lag {_fmt(h['lag'], 2)} vs {_fmt(m['lag'], 2)} frames")
+        out.append(f"motion handtrack(smoothed)/MediaPipe: jitter {fmt_figure(j, 2)}, "
+                   f"found {fmt_figure(h['found_rate'] / max(m['found_rate'], 1e-9), 2)}, "
+                   f"lag {fmt_figure(h['lag'], 2)} vs {fmt_figure(m['lag'], 2)} frames")
     sr = speed_ratios(results.get("speed", {}).get("rows", []))
     if sr:
         out.append("speed handtrack/MediaPipe p50: " + ", ".join(sr))
@@ -673,18 +676,18 @@ def speed_table(rows) -> str:
     out = []
 
     def cell(r, key="p50"):
-        return f"{_fmt(r[key], 1)} ({r['n']})" if r else "-"
+        return f"{fmt_figure(r[key], 1)} ({r['n']})" if r else "-"
 
     for m, size, th in confs:
         th = th or None
         a = idx.get((m, size, th, "all", "all"))
         if a is None:
             continue
-        row = [m, size, th or "-", a["n"], _fmt(a["p50"], 1), _fmt(a["p95"], 1),
+        row = [m, size, th or "-", a["n"], fmt_figure(a["p50"], 1), fmt_figure(a["p95"], 1),
                cell(idx.get((m, size, th, "detector", "all"))),
                cell(idx.get((m, size, th, "tracking", "all")))]
         row += [cell(idx.get((m, size, th, "all", k))) for k in (0, 1, 2)]
-        row += [_fmt(a.get(f"{st}_mean"), 1) for st in ("detector", "landmarks", "decode", "rest")]
+        row += [fmt_figure(a.get(f"{st}_mean"), 1) for st in ("detector", "landmarks", "decode", "rest")]
         out.append(row)
     return _table(["method", "size", "threads", "frames", "p50", "p95", "p50 detector frames",
                    "p50 tracking frames", "p50 0 hands", "p50 1 hand", "p50 2 hands",

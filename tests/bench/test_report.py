@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench.methods import StageTimer, TrackerMethod
-from bench.run import Bench, BenchConfig
+from bench.run import Bench, BenchConfig, fmt_figure
 
 
 @dataclass
@@ -223,3 +223,11 @@ def test_a_check_whose_figure_is_not_measured_reads_n_a_not_no():
     sm["lag"] = 2.5
     assert next(c for c in issue_checks({"motion": {"methods": {"smoothed": sm, "raw": raw}}})
                 if c["target"] == "lag <= 1 frame")["ok"] is False
+
+
+@pytest.mark.parametrize("value, nd, text", [
+    (None, 3, "-"), (7, 3, "7"), (np.int64(12), 1, "12"), (0.12345, 3, "0.123"), (np.float32(2.5), 1, "2.5"),
+    (float("nan"), 3, "n/a"), (float("inf"), 2, "inf"), (float("-inf"), 2, "-inf"), (1.0, 0, "1"), (np.float32("nan"), 3, "n/a"), (np.float64("inf"), 1, "inf"),
+])
+def test_fmt_figure_table(value, nd, text):
+    assert fmt_figure(value, nd) == text
