@@ -228,8 +228,8 @@ class HandAssociator:
         vote_score_range: (lo, hi) mean keypoint score over which a vote's weight rises from 0
             to 1.
         exclusion: while two tracks are seen, each takes the other's vote negated.
-        side_memory: frames the side evidence of a lost or ended track is kept as a prior for
-            new tracks (0 = off).
+        side_memory: frames, counted from the last frame a lost or ended track was seen, that
+            its side evidence is kept as a prior for new tracks, fading linearly (0 = off).
         memory_prior: largest |log-odds| prior one remembered track gives a new one.
         young_gate: gate multiplier for tracks with fewer than 3 hits (no motion estimate yet).
         side_hysteresis: log-odds bonus for keeping the current side.
@@ -400,7 +400,8 @@ class HandAssociator:
                         tr.keypoints = pred
         for t in self.tracks:
             if t.missed > self.max_missed and self.side_memory > 0:
-                self._memory.append((self._frame, self._remembered(t)))
+                # Kept from the frame it was last seen, as while it was lost: the fade goes on.
+                self._memory.append((self._frame - t.missed, self._remembered(t)))
         self._memory = [(f, e) for f, e in self._memory if self._frame - f < self.side_memory]
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         # New tracks: best measurements first, while there is room.

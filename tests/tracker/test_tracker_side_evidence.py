@@ -254,3 +254,20 @@ def test_hand_back_after_leaving_keeps_its_side_through_tracker():
     scene.right_prob = 0.95
     for i in range(i + 1, i + 10):
         assert [h.side for h in tr.process(blank(), i * 33).hands] == ["right"]
+
+
+def test_side_memory_fades_from_the_frame_a_hand_was_last_seen():
+    """The prior a lost hand leaves fades linearly from the frame it was last seen, while it is
+    lost and after its track ends alike: it does not jump back to full strength when the track
+    ends (max_missed frames later)."""
+    a = HandAssociator(max_missed=10, side_memory=150, memory_prior=4.0)
+    for i in range(60):
+        a.update([meas(300, 200, True, 0.95)], i / FPS)
+    last_seen = a._frame
+    priors = []
+    for i in range(60, 100):
+        assert a.update([], i / FPS) == []
+        priors.append(a.prior())
+    expected = [4.0 * (1.0 - (last_seen + k + 1 - last_seen) / 150) for k in range(len(priors))]
+    np.testing.assert_allclose(priors, expected, atol=1e-9)
+    assert all(b < p for p, b in zip(priors, priors[1:]))      # falls every frame, through the end
