@@ -5,16 +5,18 @@ newest frame, so a tracker slower than the camera shows the present rather than 
 frames.
 
 ``iter_frames(path)`` yields ``(index, t_ms, frame_bgr)`` for a video file, a single image, or a
-folder of images (sorted by name, read at ``image_fps``). Videos are read with OpenCV, which
-applies the rotation stored in the file (portrait phone clips come out upright). A frame that
-can't be decoded in the middle of a video is skipped with a logged warning; a file that is
-missing, unreadable or has no decodable frame raises ``FileNotFoundError`` / ``ValueError``
-naming it.
+folder of images (sorted by name, numbers in names by value: ``frame2.png`` before
+``frame10.png``; hidden ``.*`` files left out; read at ``image_fps``). Videos and photos are read
+with OpenCV, which applies the rotation stored in the file (portrait phone clips and photos with
+an EXIF orientation come out upright). A frame that can't be decoded in the middle of a video
+is skipped with a logged warning; a file that is missing, unreadable or has no decodable frame
+raises ``FileNotFoundError`` / ``ValueError`` naming it.
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -31,6 +33,14 @@ VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", 
 
 #: Consecutive undecodable frames after which a video is taken to be truncated (ends there).
 MAX_BAD_FRAMES = 25
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key of a file name with its digit runs compared as numbers (``frame2`` before
+    ``frame10``, as file managers list them; zero-padded names keep their order); the name itself
+    breaks ties (``frame02`` before ``frame2``)."""
+    parts = re.split(r"(\d+)", name)
+    return tuple(int(t) if i % 2 else t for i, t in enumerate(parts)), name
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -61,7 +71,10 @@ class FrameSource:
             raise ValueError(f"image_fps must be a number > 0, got {image_fps!r}")
         self.images: list[Path] | None = None
         if self.path.is_dir():
-            self.images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+            # hidden files (macOS's ._NAME.jpg companions are no images) are left out
+            self.images = sorted((p for p in self.path.iterdir()
+                                  if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")),
+                                 key=lambda p: natural_key(p.name))
             if not self.images:
                 raise ValueError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) in folder {self.path}")
             self.fps = self.image_fps

@@ -36,6 +36,8 @@ class HandRecord:
         handedness: LEFT, RIGHT or UNKNOWN, as seen in the image.
         handedness_score: confidence of the label (1.0 when the source gives none).
         image_id: groups the hands of one image.
+        image_size: (width, height) pixels the source gives for the image (COCO ``width`` /
+            ``height``), checked against the decoded image by :class:`ImageCache`; None: unknown.
     """
 
     image: Path
@@ -47,6 +49,7 @@ class HandRecord:
     others: list = field(default_factory=list)  # keypoints (17,2) of other hands in the image
     box_side: float | None = None  # longest side of the source's own hand box (COCO ``bbox``)
     source: str = "dataset"        # COCO ``source``: "dataset" (the labelled hand) or "mediapipe"
+    image_size: tuple[int, int] | None = None
 
     @property
     def norm_side(self) -> float:
@@ -100,6 +103,10 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
             (default: the JSON's folder). skip_bad: count and skip bad annotations instead of
             raising. check_images: verify that every image file exists.
 
+    An image entry's ``width`` / ``height`` (whole numbers > 0; optional) are kept as the records'
+    ``image_size``; :class:`ImageCache` refuses an image that decodes to another size (an EXIF
+    orientation the labelling tool ignored, a file resized after labelling).
+
     Raises:
         FileNotFoundError: the JSON (or, with check_images, an image) does not exist.
         ValueError: malformed JSON, an image id that is not an integer or that two files share,
@@ -119,7 +126,7 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
             and isinstance(data.get("annotations"), list)):
         raise ValueError(f"{json_path} is not a COCO keypoints file (needs 'images' and 'annotations' lists)")
     root = Path(image_root) if image_root is not None else json_path.parent
-    images, shared = {}, set()
+    images, shared, sizes = {}, set(), {}
     for im in data["images"]:
         try:
             iid, img = im["id"], root / im["file_name"]
@@ -134,6 +141,9 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
             report.skip(f"{json_path}: image id {iid} names two files, {images[iid]} and {img}", skip_bad)
             shared.add(iid)
         images.setdefault(iid, img)
+        size = _coco_size(im)
+        if size is not None:
+            sizes.setdefault(iid, size)
     for iid in shared:
         del images[iid]
     records = []
@@ -175,10 +185,21 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
             rec.box_side = side
         if isinstance(ann.get("source"), str):
             rec.source = ann["source"]
+        rec.image_size = sizes.get(ann["image_id"])
         records.append(rec)
     _link_photo_hands(records, lambda r: r.image_id)
     report.loaded += len(records)
     return records
+
+
+def _coco_size(im: dict) -> tuple[int, int] | None:
+    """(width, height) of a COCO image entry when both are whole numbers > 0, else None (writers
+    that leave them out or write 0)."""
+    wh = (im.get("width"), im.get("height"))
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+           and v > 0 and float(v).is_integer() for v in wh):
+        return int(wh[0]), int(wh[1])
+    return None
 
 
 def _link_photo_hands(records: list[HandRecord], key) -> None:
@@ -372,8 +393,30 @@ def read_image(path: Path) -> np.ndarray:
     return img
 
 
+def _size_mismatch(path: Path, img: np.ndarray, size: tuple[int, int]) -> str | None:
+    """Why the decoded ``img`` (HxWx3) does not fit the (width, height) its labels were made on,
+    or None when it does."""
+    h, w = img.shape[:2]
+    if (w, h) == tuple(size):
+        return None
+    msg = (f"image {path} decodes to {w}x{h} pixels but its annotation gives width x height "
+           f"{size[0]}x{size[1]}: its keypoints would not fit the picture")
+    if (h, w) == tuple(size):
+        msg += ("; the file's EXIF orientation turns it when decoded (as photo viewers, CVAT and "
+                "Labelme show it), but it was labelled unturned: remove the tag (exiftool "
+                "-Orientation= -n FILE) or label the upright picture")
+    else:
+        msg += " (was the image resized after labelling?)"
+    return msg
+
+
 class ImageCache:
-    """Decoded images held in memory (hands21 train is ~2.8 GB at 224x224), keyed by path."""
+    """Decoded images held in memory (hands21 train is ~2.8 GB at 224x224), keyed by path.
+
+    An image whose decoded size is not the ``image_size`` its records give (COCO ``width`` /
+    ``height``; EXIF orientation is applied when decoding) is an error naming it, or with
+    ``skip_bad`` counted and left out (:meth:`filter`), like an unreadable one.
+    """
 
     def __init__(self, records: list[HandRecord], skip_bad: bool = False,
                  report: LoadReport | None = None, progress: bool = False):
@@ -384,10 +427,18 @@ class ImageCache:
         if progress:
             from tqdm import tqdm
             it = tqdm(paths, desc="decoding images", unit="img", mininterval=2)
+        sizes = {}
+        for r in records:
+            if r.image_size is not None:
+                sizes.setdefault(r.image, r.image_size)
         bad = set()
         for p in it:
             try:
-                self.images[p] = read_image(p)
+                img = read_image(p)
+                why = _size_mismatch(p, img, sizes[p]) if p in sizes else None
+                if why:
+                    raise ValueError(why)
+                self.images[p] = img
             except (FileNotFoundError, ValueError) as e:
                 report.skip(str(e), skip_bad, type(e))
                 bad.add(p)
