@@ -39,12 +39,16 @@ def normalized_errors(pred, gt, visible, norm, found=None) -> np.ndarray:
 
 
 def pck(pred, gt, visible, thresholds=PCK_THRESHOLDS, found=None, norm=None) -> dict[float, float]:
-    """PCK@t: share of visible GT keypoints with error < t x longest side of the GT hand box."""
+    """PCK@t: share of visible GT keypoints with error < t x longest side of the GT hand box.
+
+    NaN at every t when there is no visible GT keypoint (no hands): a share of nothing is
+    undefined, as for :func:`nme_palm` and :func:`per_keypoint_pck`, not 0 ("all wrong").
+    """
     norm = box_size(gt, visible) if norm is None else norm
     e = normalized_errors(pred, gt, visible, norm, found)
     valid = ~np.isnan(e)
-    n = max(int(valid.sum()), 1)
-    return {float(t): float((e[valid] < t).sum() / n) for t in thresholds}
+    n = int(valid.sum())
+    return {float(t): float((e[valid] < t).sum() / n) if n else float("nan") for t in thresholds}
 
 
 def per_keypoint_pck(pred, gt, visible, t=0.1, found=None, norm=None) -> np.ndarray:
@@ -57,7 +61,7 @@ def per_keypoint_pck(pred, gt, visible, t=0.1, found=None, norm=None) -> np.ndar
 
 
 def auc(pred, gt, visible, found=None, thresholds=AUC_THRESHOLDS, norm=None) -> float:
-    """AUC@0.2: mean PCK over t = 0, 0.01, ..., 0.2."""
+    """AUC@0.2: mean PCK over t = 0, 0.01, ..., 0.2 (21 values; NaN with no visible keypoint)."""
     return float(np.mean(list(pck(pred, gt, visible, thresholds, found, norm).values())))
 
 
@@ -69,14 +73,22 @@ def nme_palm(pred, gt, visible, found=None) -> float:
     infinitely wrong, as in :func:`pck` (inf), not left out.
     """
     norm = palm_size(gt, visible)
-    ok = np.isfinite(norm) & (norm > 0)
-    if found is not None:
-        ok &= np.asarray(found, bool)
+    ok = nme_hands(gt, visible, found, norm)
     if not ok.any():
         return float("nan")
     e = normalized_errors(np.asarray(pred)[ok], np.asarray(gt)[ok], np.asarray(visible)[ok], norm[ok])
     e = e[~np.isnan(e)]     # invisible points; inf (a NaN prediction) stays: it is an error
     return float(e.mean()) if e.size else float("nan")
+
+
+def nme_hands(gt, visible, found=None, norm=None) -> np.ndarray:
+    """(N,) bool: the hands :func:`nme_palm` averages over (found, with a known palm size > 0);
+    ``norm``: their palm sizes when already computed."""
+    norm = palm_size(gt, visible) if norm is None else norm
+    ok = np.isfinite(norm) & (norm > 0)
+    if found is not None:
+        ok &= np.asarray(found, bool)
+    return ok
 
 
 def handedness_accuracy(pred_side, gt_side, mask=None) -> float:
@@ -88,11 +100,12 @@ def handedness_accuracy(pred_side, gt_side, mask=None) -> float:
 
 
 def roc_auc(scores, labels) -> float:
-    """Area under the ROC curve (probability a positive outranks a negative)."""
+    """Area under the ROC curve (probability a positive outranks a negative; a tie counts one
+    half). NaN when one class is missing or a score is NaN (it has no rank)."""
     s = np.asarray(scores, np.float64)
     y = np.asarray(labels, bool)
     pos, neg = s[y], s[~y]
-    if len(pos) == 0 or len(neg) == 0:
+    if len(pos) == 0 or len(neg) == 0 or np.isnan(s).any():
         return float("nan")
     order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
     ranks = np.empty(len(order))

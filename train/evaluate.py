@@ -47,7 +47,7 @@ from tracker.detector_codec import hand_box_and_cues
 from tracker.keypoints import KEYPOINT_NAMES
 from tracker.landmarks import LandmarkModel
 from tracker.metrics import (auc, average_precision, handedness_accuracy, match_detection_boxes, match_detections,
-                             nme_palm, normalized_errors, per_keypoint_pck, pck, roc_auc)
+                             nme_hands, nme_palm, normalized_errors, per_keypoint_pck, pck, roc_auc)
 
 from .augment import AugmentConfig, cut_photo_at_edge, sample_roi
 from .data import UNKNOWN, ImageCache, load_records, load_train_val
@@ -56,6 +56,18 @@ log = logging.getLogger("evaluate")
 
 EVAL_JITTER = AugmentConfig(full_rotation_p=0.0, angle_sigma_deg=10.0, scale_range=(0.9, 1.15),
                             shift_sigma=0.05, photometric=False, flip_p=0.0, negative_p=0.0)
+
+
+# what each landmark figure is a share or ratio of (keypoints.md); the counts beside them say of how many
+EVAL_UNITS = {
+    "pck, auc": "share (0-1) of the visible GT keypoints ('keypoints') whose error is below t x pck_box; "
+                "auc@0.2: mean PCK over t = 0, 0.01, ..., 0.2; NaN when nothing is counted",
+    "nme_palm": "mean keypoint error / palm size, max(|wrist-index_mcp|, |index_mcp-pinky_mcp|, "
+                "|pinky_mcp-wrist|) over visible pairs, on the 'nme_palm_hands' hands whose palm size is known",
+    "handedness_acc": "share (0-1) of the hands with a left/right label ('handedness_hands')",
+    "presence": "presence_auc: ROC AUC of hand crops against crops that cut the hand off; "
+                "presence_rate@0.5: share of hands with presence >= 0.5",
+}
 
 
 HAND_PX_BINS = (0, 64, 96, 128, 160, np.inf)  # PCK box side (longest side of the hand's box), pixels
@@ -178,20 +190,26 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
     side_sc = np.array([r.handedness_score for r in records])[main]
     side_pred = (np.array(sides)[main] > 0.5).astype(int)
     known = side_gt != UNKNOWN
+    sure = known & (side_sc >= 0.9)
     pres_pos, pres_neg = np.array(pres_pos)[main], np.array(pres_neg)[main]
     return {
         "hands": int(main.sum()),
+        "keypoints": int((vis > 0).sum()),
         "pck@0.05": p[0.05], "pck@0.1": p[0.1], "pck@0.2": p[0.2],
         "auc@0.2": auc(pred, gt, vis, norm=norm),
         "nme_palm": nme_palm(pred, gt, vis),
+        "nme_palm_hands": int(nme_hands(gt, vis).sum()),
         "pck@0.1_by_hand_px": pck_by_hand_size(pred, gt, vis, norm),
         "per_keypoint_pck@0.1": dict(zip(KEYPOINT_NAMES, np.round(per_keypoint_pck(pred, gt, vis, norm=norm), 4).tolist())),
         "handedness_acc": handedness_accuracy(side_pred, side_gt, known),
-        "handedness_acc_score>=0.9": handedness_accuracy(side_pred, side_gt, known & (side_sc >= 0.9)),
+        "handedness_hands": int(known.sum()),
+        "handedness_acc_score>=0.9": handedness_accuracy(side_pred, side_gt, sure),
+        "handedness_hands_score>=0.9": int(sure.sum()),
         "presence_auc": roc_auc(np.r_[pres_pos, pres_neg], np.r_[np.ones(len(pres_pos)), np.zeros(len(pres_neg))]),
         "presence_rate@0.5": float(np.mean(pres_pos >= 0.5)),
         **extra,
         "pck_box": pck_box_name([r for r, m in zip(records, main) if m]),
+        "units": EVAL_UNITS,
         "crops": "GT keypoints -> roi_from_keypoints, jitter: scale x U(0.9,1.15), shift N(0,0.05), "
                  + ("angle U(-180,180deg)" if full_rotation else "angle N(0,10deg)"),
         "full_rotation": full_rotation,

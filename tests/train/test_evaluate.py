@@ -537,3 +537,30 @@ def test_data_without_a_labelled_hand_is_one_clear_error(tmp_path, kind):
     p.write_text("image,x0,y0\na.png" + "," * 68 + "\n")
     with pytest.raises(SystemExit, match=r"error: no labelled hands to evaluate \(the --data split has none\)"):
         main([kind, "--data", str(p), "--split", "all", "--scenes", "2", "--threads", "1"])
+
+
+def test_landmark_figures_state_their_counts_and_units():
+    """Each share says how many it counts: visible keypoints (PCK, AUC), hands with a known palm
+    size (NME), labelled hands (handedness; a label score of exactly 0.9 counts as >= 0.9)."""
+    from train.data import UNKNOWN
+    rng = np.random.default_rng(3)
+    recs, cache, truth = [], {}, {}
+    labels = [(RIGHT, 0.95), (RIGHT, 0.9), (LEFT, 0.5), (UNKNOWN, 1.0), (RIGHT, 0.89)]
+    for i, (side, score) in enumerate(labels):
+        path = Path(f"img{i}.webp")
+        cache[path] = np.full((200, 200, 3), i, np.uint8)
+        kp = _hand(rng)
+        truth[i] = kp
+        vis = np.ones(17, np.float32)
+        if i == 0:
+            vis[[0, 5, 14]] = 0        # no palm triangle point: its palm size is unknown
+        if i == 1:
+            vis[10:] = 0
+        recs.append(HandRecord(path, kp, vis, side, score, i))
+    res = evaluate_landmarks(OracleModel(truth), recs, cache)   # the oracle says "right" each time
+    assert res["hands"] == 5
+    assert res["keypoints"] == 5 * 17 - 3 - 7
+    assert res["nme_palm_hands"] == 4
+    assert res["handedness_hands"] == 4 and res["handedness_acc"] == pytest.approx(3 / 4)
+    assert res["handedness_hands_score>=0.9"] == 2 and res["handedness_acc_score>=0.9"] == pytest.approx(1.0)
+    assert {"pck, auc", "nme_palm"} <= set(res["units"])
