@@ -5,12 +5,12 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
 from tracker.detector_codec import CenterCodec
 
-from .onnx_export import _export, _metadata, _model_config, _sample_inputs, verify
+from .onnx_export import (_export, _metadata, _model_config, _sample_inputs, check_output, load_weights,
+                          save_replacing, verify)
 
 log = logging.getLogger("export")
 
@@ -24,9 +24,10 @@ def export_detector(ckpt_path: str | Path, out: str | Path, version: str | None 
     ckpt_path, out = Path(ckpt_path), Path(out)
     ck = load_checkpoint(ckpt_path)
     refuse_overwrite(ckpt_path, out, "-o/--output")
+    check_output(out)
     mcfg = _model_config(ck, ckpt_path, "detector")
     net = DetectorNet(mcfg)
-    net.load_state_dict(ck["model"])
+    load_weights(net, ck, ckpt_path)
     wrapper = DetectorExportWrapper(net).eval()
     codec = CenterCodec.from_dict(ck["codec"])
     h, w = mcfg.input_height, mcfg.input_width
@@ -55,7 +56,6 @@ def export_detector(ckpt_path: str | Path, out: str | Path, version: str | None 
 
     inputs = [x[:1] for x in _sample_inputs((h, w), 1)] + [x[:1] for x in _sample_inputs((2 * h, 2 * w), 1)]
     figures = verify(model, wrapper, inputs, decode, px_tol=0.1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(out))
+    save_replacing(model, out)
     log.info("wrote %s (%.0f KB): %s", out, out.stat().st_size / 1024, figures)
     return figures

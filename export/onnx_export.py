@@ -5,13 +5,15 @@
 
 Every export is verified (mmpose ``pytorch2onnx`` style): ``onnx.checker``, onnxruntime outputs
 ``allclose`` to torch on random and real-looking inputs, and decoded keypoints equal within
-0.1 px. A failed check raises and leaves no file behind.
+0.1 px. A failed check raises and leaves no file behind: the file is written beside the output
+and renamed over it once verified, so a failed export also keeps an earlier file at that path.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -26,12 +28,97 @@ log = logging.getLogger("export")
 OPSET = 17
 
 
+def meta_value(v) -> str:
+    """``v`` as a metadata string that the runtime's JSON decoding (``backend.read_metadata``) reads
+    back as ``v``: a string is stored as it is unless it would decode as something else ("1.10",
+    "2", "true": quoted, else ``--version 1.10`` read back as the float 1.1)."""
+    if not isinstance(v, str):
+        return json.dumps(v)
+    try:
+        json.loads(v)
+    except ValueError:
+        return v
+    return json.dumps(v)
+
+
+def meta_text(value: str):
+    """The value a metadata string stands for (the inverse of :func:`meta_value`)."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
 def _metadata(model: onnx.ModelProto, meta: dict) -> None:
     del model.metadata_props[:]
     for k, v in meta.items():
         p = model.metadata_props.add()
         p.key = k
-        p.value = v if isinstance(v, str) else json.dumps(v)
+        p.value = meta_value(v)
+
+
+def temporary_beside(out: Path, tag: str) -> Path:
+    """A hidden name in ``out``'s folder for a file written before it becomes ``out``: of this
+    process and ``out`` only, so that it never names an input (``m.pre.onnx``) or another run's file."""
+    return out.with_name(f".{out.name}.{os.getpid()}.{tag}")
+
+
+def check_output(out: Path, opt: str = "-o/--output") -> None:
+    """Make ``out``'s folder and make sure a file can be written there, before any work.
+
+    Raises ValueError naming ``out``: a folder, a path under a file, a folder that cannot be made
+    or written in (the error came as a traceback at the end of the export)."""
+    if out.is_dir():
+        raise ValueError(f"{opt} {out}: is a folder; give a file name")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{opt} {out}: {parent} is not a folder")
+            break
+    probe = temporary_beside(out, "probe")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"{opt} {out}: cannot write there ({e.strerror or e})") from None
+
+
+def save_replacing(model: onnx.ModelProto, out: Path, opt: str = "-o/--output") -> None:
+    """``model`` to ``out``, written beside it first and renamed over it once complete: a failed
+    write (a full disk, a kill) keeps an earlier ``out`` and leaves no partial file. An OSError
+    becomes a ValueError naming ``out``."""
+    tmp = temporary_beside(out, "tmp")
+    try:
+        onnx.save(model, str(tmp))
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"{opt} {out}: writing it failed ({e.strerror or e}); any earlier file there is kept") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load_weights(net: torch.nn.Module, ck: dict, ckpt_path: Path) -> None:
+    """The checkpoint's weights into ``net``. A state dict saved from a DistributedDataParallel
+    wrapper (every key ``module.*``) loads with the prefix taken off (logged); weights that do not
+    fit ``net`` are a ValueError naming the checkpoint, not a traceback listing every key."""
+    weights = ck["model"]
+    if weights and all(k.startswith("module.") for k in weights):
+        weights = {k[len("module."):]: v for k, v in weights.items()}
+        log.info("%s: weights saved from a DistributedDataParallel wrapper (module.*), exported without the prefix",
+                 ckpt_path)
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise ValueError(f"checkpoint {ckpt_path}: its weights do not fit its model_config "
+                         f"({' '.join(first[1:2]).strip()[:300] or first[0][:300]})") from None
+    if "ema" in ck:
+        # last.pt/final.pt of an --ema run hold both; which one the file has was said nowhere
+        log.info("%s: exporting its trained weights, not the weight average it also holds (--ema: the run "
+                 "writes that as final_ema.pt when it ends; export that file for it)", ckpt_path)
 
 
 def _export(module: torch.nn.Module, example: torch.Tensor, out: Path, outputs: list[str],
@@ -40,18 +127,19 @@ def _export(module: torch.nn.Module, example: torch.Tensor, out: Path, outputs: 
     every output (4-D maps, axes 2, 3) symbolic, for a fully convolutional net run at more than one
     input size."""
     module.eval()
-    tmp = out.with_suffix(".tmp.onnx")
+    tmp = temporary_beside(out, "export")
     out.parent.mkdir(parents=True, exist_ok=True)  # the temporary file is written beside the output
     axes = None
     if dynamic_batch or dynamic_size:
         dims = ({0: "batch"} if dynamic_batch else {})
         axes = {"image": {**dims, **({2: "height", 3: "width"} if dynamic_size else {})},
                 **{o: {**dims, **({2: f"{o}_h", 3: f"{o}_w"} if dynamic_size else {})} for o in outputs}}
-    torch.onnx.export(module, example, str(tmp), input_names=["image"], output_names=outputs,
-                      opset_version=OPSET, dynamic_axes=axes, dynamo=False, do_constant_folding=True)
-    model = onnx.load(str(tmp))
-    os.remove(tmp)
-    return model
+    try:
+        torch.onnx.export(module, example, str(tmp), input_names=["image"], output_names=outputs,
+                          opset_version=OPSET, dynamic_axes=axes, dynamo=False, do_constant_folding=True)
+        return onnx.load(str(tmp))
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _model_config(ck: dict, ckpt_path: Path, kind: str):
@@ -127,8 +215,9 @@ def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None
     ckpt_path, out = Path(ckpt_path), Path(out)
     ck = load_checkpoint(ckpt_path)
     refuse_overwrite(ckpt_path, out, "-o/--output")
+    check_output(out)
     net = LandmarkNet(_model_config(ck, ckpt_path, "landmarks"))
-    net.load_state_dict(ck["model"])
+    load_weights(net, ck, ckpt_path)
     wrapper = LandmarkExportWrapper(net).eval()
     codec = HeatmapCodec.from_dict(ck["codec"])
     s = net.cfg.input_size
@@ -157,10 +246,20 @@ def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None
         return codec.decode(outs[0])[0]
 
     figures = verify(model, wrapper, _sample_inputs((s, s), 4, check_crops), decode)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(out))
+    save_replacing(model, out)
     log.info("wrote %s (%.0f KB): %s", out, out.stat().st_size / 1024, figures)
     return figures
+
+
+def _threshold(text: str) -> float:
+    """``--threshold``: a score in [0, 1] (45 for 0.45 made a detector that never fires)."""
+    try:
+        t = float(text)
+    except ValueError:
+        t = math.nan
+    if not 0.0 <= t <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a score in [0, 1] (e.g. 0.45), got {text!r}")
+    return t
 
 
 def main(argv=None):
@@ -169,7 +268,7 @@ def main(argv=None):
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--version", default=None)
-    p.add_argument("--threshold", type=float, default=None,
+    p.add_argument("--threshold", type=_threshold, default=None,
                    help="detector only: score threshold stored in the metadata (see train.evaluate --calibrate)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
@@ -179,7 +278,7 @@ def main(argv=None):
         else:
             from export.detector_export import export_detector
             figs = export_detector(a.checkpoint, a.output, a.version, a.threshold)
-    except (FileNotFoundError, ValueError, AssertionError) as e:
+    except (OSError, ValueError, AssertionError) as e:
         raise SystemExit(f"error: {e}")
     print(json.dumps(figs))
 

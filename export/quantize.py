@@ -107,45 +107,53 @@ def quantize(float_path: Path, out: Path, batches) -> None:
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
-    pre = out.with_suffix(".pre.onnx")
-    out.parent.mkdir(parents=True, exist_ok=True)  # the temporary file is written beside the output
-    quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=True)
-    graph = onnx.load(str(pre))
-    landmarks = {p.key: p.value for p in graph.metadata_props}.get("kind") == "landmarks"
-    keep = [n.name for n in graph.graph.node if n.op_type == "Softmax"]
-    if landmarks:
-        keep += [n for n in heatmap_stage_nodes(graph.graph) if n not in keep]
-    # percentile first for a landmark model; min/max when numpy's histogram refuses a tensor whose few
-    # calibration values span too small a range for its 2,048 bins (seen with 6 calibration crops)
-    methods = [CalibrationMethod.Percentile, CalibrationMethod.MinMax] if landmarks else [CalibrationMethod.MinMax]
-    batches = list(batches)
-    for method in methods:
-        # the histogram calibrators print their progress: to stderr, so that the CLI's stdout stays
-        # the JSON report (``python -m export.quantize ... > report.json``)
-        with contextlib.redirect_stdout(sys.stderr):
-            try:
-                quantize_static(str(pre), str(out), _CropReader(batches), quant_format=QuantFormat.QDQ,
-                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                                calibrate_method=method, nodes_to_exclude=keep)
-                break
-            except ValueError as e:
-                if method == methods[-1] or "bins" not in str(e):
-                    raise
-                log.warning("percentile calibration failed (%s); calibrating on min/max instead "
-                            "(more --calib crops avoid this)", e)
-    pre.unlink()
-    src = onnx.load(str(float_path))
-    q = onnx.load(str(out))
+
+    from .onnx_export import meta_text, meta_value, save_replacing, temporary_beside
+    out.parent.mkdir(parents=True, exist_ok=True)  # the temporary files are written beside the output
+    # named for this run only (``m.pre.onnx -o m.onnx`` wrote over its input, then deleted it) and
+    # removed whatever happens; ``out`` is replaced only once complete with its metadata, so a
+    # failure keeps an earlier file there (it was overwritten by one the runtime refuses)
+    pre, tmp = temporary_beside(out, "pre"), temporary_beside(out, "int8")
+    try:
+        quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=True)
+        graph = onnx.load(str(pre))
+        landmarks = {p.key: p.value for p in graph.metadata_props}.get("kind") == "landmarks"
+        keep = [n.name for n in graph.graph.node if n.op_type == "Softmax"]
+        if landmarks:
+            keep += [n for n in heatmap_stage_nodes(graph.graph) if n not in keep]
+        # percentile first for a landmark model; min/max when numpy's histogram refuses a tensor whose few
+        # calibration values span too small a range for its 2,048 bins (seen with 6 calibration crops)
+        methods = [CalibrationMethod.Percentile, CalibrationMethod.MinMax] if landmarks else [CalibrationMethod.MinMax]
+        batches = list(batches)
+        for method in methods:
+            # the histogram calibrators print their progress: to stderr, so that the CLI's stdout stays
+            # the JSON report (``python -m export.quantize ... > report.json``)
+            with contextlib.redirect_stdout(sys.stderr):
+                try:
+                    quantize_static(str(pre), str(tmp), _CropReader(batches), quant_format=QuantFormat.QDQ,
+                                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                                    calibrate_method=method, nodes_to_exclude=keep)
+                    break
+                except ValueError as e:
+                    if method == methods[-1] or "bins" not in str(e):
+                        raise
+                    log.warning("percentile calibration failed (%s); calibrating on min/max instead "
+                                "(more --calib crops avoid this)", e)
+        src = onnx.load(str(float_path))
+        q = onnx.load(str(tmp))
+    finally:
+        pre.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     del q.metadata_props[:]
     for p in src.metadata_props:
         # the version names the file as INT8: evaluation reports and `handtrack --version` quote it,
         # and an INT8 file's figures differ from the float one's
-        value = f"{p.value}-int8" if p.key == "model_version" else p.value
+        value = meta_value(f"{meta_text(p.value)}-int8") if p.key == "model_version" else p.value
         q.metadata_props.add(key=p.key, value=value)
     how = (f"int8 static QDQ, per-channel weights, {'percentile' if method == CalibrationMethod.Percentile else 'MinMax'}"
            f" calibration{', last decoder stage in float32' if landmarks else ''}")
     q.metadata_props.add(key="quantization", value=how)
-    onnx.save(q, str(out))
+    save_replacing(q, out)
 
 
 def detector_calibration_batches(detector, records, cache, n: int, seed: int = 0):
@@ -212,6 +220,7 @@ def _detector_rows(a, train_recs, val) -> dict:
 
 
 def main(argv=None):
+    from export.onnx_export import check_output
     from tracker.cli import int_at_least, refuse_overwrite
     from tracker.landmarks import LandmarkModel
     from train.data import ImageCache, load_train_val
@@ -233,6 +242,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         refuse_overwrite(a.model, a.output, "-o/--output", "the input model")
+        check_output(Path(a.output))
         kind = _model_kind(a.model)
         # a single file (one's own CSV) is one set: its train/val are training's split of it, not
         # every row twice (the INT8 figures were measured on the photos the model trained on)
@@ -249,7 +259,7 @@ def main(argv=None):
         cache = ImageCache(calib + val)
         quantize(Path(a.model), Path(a.output), calibration_batches(fm, calib, cache, a.calib))
         qm = LandmarkModel(a.output, threads=a.threads)
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     rows = {}
     for name, m in (("float32", fm), ("int8", qm)):
