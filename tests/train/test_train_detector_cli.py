@@ -29,7 +29,8 @@ def test_detector_training_resumes(data, tmp_path):
     ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert ck["state"]["step"] == 4  # continued, not restarted
     hist = json.loads((tmp_path / "run" / "history.json").read_text())
-    assert hist[-1]["step"] == 4
+    # the curve starts at the untrained net (step 0, minute 0), as the landmark trainer's does
+    assert hist[0]["step"] == 0 and hist[0]["minutes"] == 0 and hist[-1]["step"] == 4
     assert (tmp_path / "run" / "val_examples.png").stat().st_size > 0
 
 
