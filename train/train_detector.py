@@ -320,12 +320,13 @@ def train(cfg: DetTrainConfig) -> dict:
                 if clock.finished():
                     break
             state["epoch"] += 1
-    bar.close()
-    m = validate()
-    checkpoint()
-    checkpoint("final.pt")
-    if ema and rank == 0:
-        ema.save(out / "final_ema.pt", state=state, **meta())
+        bar.close()
+        # a stop during the final validation or writes still saves last.pt at this step
+        m = validate()
+        checkpoint()
+        checkpoint("final.pt")
+        if ema and rank == 0:
+            ema.save(out / "final_ema.pt", state=state, **meta())
     if world > 1:
         torch.distributed.destroy_process_group()
     return m

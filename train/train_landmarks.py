@@ -346,12 +346,13 @@ def train(cfg: TrainConfig) -> dict:
                     break
             else:
                 state["epoch"] += 1
-    bar.close()
-    metrics = validate()
-    checkpoint()
-    checkpoint("final.pt")
-    if ema and rank == 0:
-        ema.save(out / "final_ema.pt", state=state, **meta())
+        bar.close()
+        # a stop during the final validation or writes still saves last.pt at this step
+        metrics = validate()
+        checkpoint()
+        checkpoint("final.pt")
+        if ema and rank == 0:
+            ema.save(out / "final_ema.pt", state=state, **meta())
     log.info("done: %d steps, %.1f min", state["step"], state["minutes"])
     if world > 1:
         torch.distributed.destroy_process_group()

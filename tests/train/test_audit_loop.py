@@ -187,3 +187,40 @@ def test_device_cuda_without_a_gpu_is_one_error_and_cpu_keeps_off_a_gpu(tmp_path
         train(TrainConfig(data=str(tmp_path / "nowhere"), out=str(tmp_path / "run"), device="cuda"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)   # a GPU is seen ...
     assert common.init_distributed("cpu")[2] == torch.device("cpu")   # ... and left alone
+
+
+@pytest.mark.parametrize("trainer", ["landmarks", "detector"])
+def test_sigterm_during_the_final_validation_keeps_the_last_step(tmp_path, monkeypatch, trainer):
+    """A stop during the validation after the last step (the loop has ended, final.pt is not
+    written yet) saves last.pt at that step, as a stop inside the loop does; the default SIGTERM
+    action ended the process there and lost the steps since the last timed checkpoint."""
+    if trainer == "landmarks":
+        import train.train_landmarks as mod
+        name, args = "evaluate_crops", ["--input-size", "48", "--eval-hands", "2"]
+    else:
+        import train.train_detector as mod
+        name, args = "evaluate_scenes", ["--input-width", "64", "--input-height", "48", "--eval-scenes", "2",
+                                         "--epoch-scenes", "4"]
+    data = tiny_coco(tmp_path / "data", n=6)
+    calls, evaluate = [], getattr(mod, name)
+
+    def stop_in_the_final_validation(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:            # the first validates the untrained net, the second is the final one
+            os.kill(os.getpid(), signal.SIGTERM)
+        return evaluate(*a, **kw)
+
+    def unhandled(*_):
+        raise RuntimeError("SIGTERM reached the handler the run started with")
+    monkeypatch.setattr(mod, name, stop_in_the_final_validation)
+    old_term = signal.signal(signal.SIGTERM, unhandled)  # not the default: that would end pytest
+    try:
+        with pytest.raises(SystemExit, match=r"interrupted at step 3 .*last.pt"):
+            mod.main(["--data", str(data), "--out", str(tmp_path / "run"), "--batch-size", "2", "--workers", "0",
+                      "--threads", "1", "--max-steps", "3", "--checkpoint-every-min", "60",
+                      "--eval-every-min", "60", *args])
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert ck["state"]["step"] == 3
+    assert not (tmp_path / "run" / "final.pt").exists()
