@@ -355,7 +355,7 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     from .video import FPSMonitor, progress
 
     outputs = Outputs(dests["output"], dests["json"], dests["csv"], source.fps)
-    counts = [0, 0, 0]
+    counts = [0] * (max(int(getattr(args, "max_hands", 2)), 2) + 1)   # frames with 0 .. max_hands hands
     frames = det_frames = 0
     proc_ms = 0.0
     t_start = time.perf_counter()
@@ -368,7 +368,7 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
             frames += 1
             proc_ms += result.elapsed_ms
             det_frames += bool(result.detector_ran)
-            counts[min(len(result.hands), 2)] += 1
+            counts[min(len(result.hands), len(counts) - 1)] += 1
             annotated = None
             if outputs.sink is not None or image_dests is not None:
                 annotated = draw_hands(frame.copy(), result.hands)
@@ -388,7 +388,7 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     head = f"{inp}: " if several else ""
     print(f"{head}{frames} frames in {wall:.1f} s: {frames / wall:.1f} fps end to end, "
           f"{proc_ms / frames:.1f} ms/frame in the tracker ({det_frames} detector frames)", file=out)
-    print(f"{head}hands per frame: 0: {share[0]:.1f}%  1: {share[1]:.1f}%  2: {share[2]:.1f}%", file=out)
+    print(f"{head}hands per frame: " + "  ".join(f"{n}: {v:.1f}%" for n, v in enumerate(share)), file=out)
     for what, dest in (("annotated video", "output"), ("JSONL", "json"), ("CSV", "csv")):
         p = dests[dest]
         if p is not None and p != "-":

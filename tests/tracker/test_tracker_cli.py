@@ -458,3 +458,18 @@ def test_same_file_checks_see_every_name_of_the_input(tmp_path, how, clash):
     else:
         cli.refuse_overwrite(src, dst, "--out")
     assert src.read_bytes() == b"model"
+
+
+def test_summary_counts_every_number_of_hands_up_to_max_hands(monkeypatch, small_video, capsys):
+    """With --max-hands 3 a frame with three hands is counted as three (it was counted as two, and
+    the summary had no column for it)."""
+    from tracker import HandTracker
+    scene = Scene(noise_px=1.0)
+    scene.hands = [SceneHand(hand_keypoints(x, 70, 22.0, right=r), r) for x, r in ((40, True), (100, False), (160, True))]
+    monkeypatch.setattr(cli, "build_tracker", lambda args, mirrored: HandTracker(
+        detector=FakeDetector(scene), landmark_model=FakeLandmarks(scene), max_hands=args.max_hands,
+        static_image_mode=True))
+    rc = cli.main(["video", str(small_video), "--max-hands", "3", "--static", "--no-progress"])
+    assert rc == 0
+    summary = capsys.readouterr().out
+    assert "hands per frame: 0: 0.0%  1: 0.0%  2: 0.0%  3: 100.0%" in summary
