@@ -61,17 +61,22 @@ class StageTimer:
     Works on any tracker whose ``detector`` and ``landmarks`` objects call these methods through
     ``self`` (as :class:`tracker.detector.HandDetector` and
     :class:`tracker.landmarks.LandmarkModel` do); missing ones are simply not timed.
-    Stages: ``detector`` (all three of the detector), ``landmarks`` (crop + network),
-    ``decode`` (heatmap decode and mapping back), ``rest`` (end-to-end minus those:
-    association, smoothing, crops of the next frame).
+    Stages: ``detector`` (the whole look at a frame: letterbox, network and decode of each pass),
+    ``landmarks`` (crop + network), ``decode`` (heatmap decode and mapping back), ``rest``
+    (end-to-end minus those: association, smoothing, crops of the next frame).
+    :class:`tracker.detector.HandDetector` letterboxes in ``_canvas`` inside ``_detect_turned``
+    (never through ``preprocess``), so ``_detect_turned`` is timed as a whole; a timed method
+    called inside another of the same stage adds nothing more (no double count).
     """
 
-    PARTS = {("detector", "preprocess"): "detector", ("detector", "inference"): "detector",
-             ("detector", "postprocess"): "detector", ("landmarks", "preprocess"): "landmarks",
-             ("landmarks", "inference"): "landmarks", ("landmarks", "postprocess"): "decode"}
+    PARTS = {("detector", "_detect_turned"): "detector", ("detector", "preprocess"): "detector",
+             ("detector", "inference"): "detector", ("detector", "postprocess"): "detector",
+             ("landmarks", "preprocess"): "landmarks", ("landmarks", "inference"): "landmarks",
+             ("landmarks", "postprocess"): "decode"}
 
     def __init__(self, tracker):
         self.acc: dict[str, float] = {}
+        self._depth: dict[str, int] = {}
         self.installed = []
         for (obj_name, meth), stage in self.PARTS.items():
             obj = getattr(tracker, obj_name, None)
@@ -83,10 +88,14 @@ class StageTimer:
 
     def _wrap(self, fn, stage):
         def timed(*a, **k):
+            if self._depth.get(stage, 0):  # inside a timed call of the same stage: counted there
+                return fn(*a, **k)
+            self._depth[stage] = 1
             t0 = time.perf_counter()
             try:
                 return fn(*a, **k)
             finally:
+                self._depth[stage] = 0
                 self.acc[stage] = self.acc.get(stage, 0.0) + (time.perf_counter() - t0) * 1000.0
         return timed
 
@@ -170,6 +179,12 @@ class MediaPipeMethod:
         self.mp.close()
         from .mediapipe_runner import MediaPipeHands
         self.mp = MediaPipeHands(**self.args)
+
+    def warm_up(self, frame) -> None:
+        """One untimed call on a black frame of ``frame``'s shape: a fresh runner's first call
+        loads MediaPipe's models (~70 ms more than a frame's work on the 2-core VM), which is no
+        frame's cost. A frame without hands leaves nothing to track in video mode."""
+        self.mp.process(np.zeros_like(frame), None)
 
     def close(self):
         self.mp.close()

@@ -92,12 +92,20 @@ def load_average() -> float:
 
 def time_method(method, name: str, clips: dict[str, tuple[list[np.ndarray], float]],
                 size: tuple[int, int], threads: int | None, warmup: int = 5) -> list[SpeedRecord]:
-    """Run ``method`` over each clip (reset between clips); one record per frame after warm-up."""
+    """Run ``method`` over each clip (reset between clips); one record per frame after warm-up.
+
+    The first ``warmup`` frames of the first clip are not recorded (first runs of the sessions).
+    A method that restarts on ``reset`` (MediaPipe: a fresh process per clip) is warmed by its
+    ``warm_up(frame)`` after every reset, so its model loading is never timed as a frame.
+    """
     recs = []
     first = True
     for src, (frames, fps) in clips.items():
         if hasattr(method, "reset"):
             method.reset()
+            warm = getattr(method, "warm_up", None)
+            if warm is not None and frames:
+                warm(frames[0])
         for i, f in enumerate(frames):
             out = method(f, i * 1000.0 / fps)
             if first and i < warmup:

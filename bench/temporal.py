@@ -10,7 +10,9 @@ with NaN where the method reported nothing for that hand. One track follows one 
   and the truth at t-d over frames where the true hand moves, refined below a frame by a parabola
   through the three values around the minimum (positive: the track is late);
 - swaps = changes of the reported side, or of the track id while the hand stayed in view;
-- re-acquisition = frames from a hand (re)appearing in full until the method reports it.
+- re-acquisition = frames from a hand (re)appearing (present again after at least 5 frames away;
+  on the motion clips present = at least 12 of its 17 keypoints in view and uncovered) until the
+  method reports it.
 """
 from __future__ import annotations
 
