@@ -118,7 +118,10 @@ class CenterCodec:
         """Targets for the hands of one image.
 
         Args:
-            boxes: (N, 4) x0, y0, x1, y1 input px. wrists, mids: (N, 2) input px.
+            boxes: (N, 4) x0, y0, x1, y1 input px. wrists, mids: (N, 2) input px; NaN where the
+                labels give no such point (a hand whose wrist lies outside its photo): that cue's
+                two regression channels are NaN in its cells, which the training loss leaves out,
+                while its box is taught as any other's.
 
         Returns:
             heatmap (1, h, w) float32 in [0, 1]; regress (8, h, w) float32; mask (1, h, w)
@@ -169,7 +172,7 @@ class CenterCodec:
                 reg[1, j, i] = cc[1] - (j + 0.5)
                 reg[2, j, i] = np.log(bw / self.stride)
                 reg[3, j, i] = np.log(bh / self.stride)
-                reg[4:6, j, i] = (wr - c) / side
+                reg[4:6, j, i] = (wr - c) / side          # NaN for a point the labels do not give
                 reg[6:8, j, i] = (md - c) / side
                 mask[j, i] = wt
         return heat[None], reg, mask[None]

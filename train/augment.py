@@ -310,7 +310,7 @@ def sample_crop(image: np.ndarray, rec: HandRecord, size: int, cfg: AugmentConfi
     Returns:
         dict with crop (size x size x 3 uint8 BGR), keypoints (17, 2) crop pixels, visible (17,)
         (label visible and inside the crop), presence (0/1), handedness (LEFT/RIGHT/UNKNOWN),
-        handedness_score and the 2x3 image->crop matrix.
+        handedness_score and the 2x3 image->crop matrix (of the crop returned: mirrored when flipped).
     """
     negative = train and rng.random() < cfg.negative_p
     edge = negative and rng.random() < cfg.edge_negative_p  # the usual crop, then the frame edge
@@ -332,6 +332,7 @@ def sample_crop(image: np.ndarray, rec: HandRecord, size: int, cfg: AugmentConfi
         crop = lowres(crop, roi.size, rng, cfg.lowres_side)
     if train and rng.random() < cfg.flip_p:
         crop, kps, side = flip_crop(crop, kps, side)
+        m = np.array([[-1.0, 0.0, size - 1.0], [0.0, 1.0, 0.0]]) @ np.vstack([m, [0.0, 0.0, 1.0]])  # mirrored too
     inside = ((kps >= 0) & (kps <= size - 1)).all(1) & ~gone
     vis = (rec.visible > 0) & inside
     presence = presence_label(np.where(gone[:, None], -1.0, kps), rec.visible, size, cfg.roi_scale,

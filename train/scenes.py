@@ -90,7 +90,8 @@ def compose_scene(records_by_image: list[list[HandRecord]], cache: ImageCache, c
         unlabelled: image path -> (M, 4) boxes, photo px, of hands the labels miss (optional).
 
     Returns:
-        (image HxWx3 uint8 BGR, hands: list of (17, 2) keypoints and (17,) visibility, scene px,
+        (image HxWx3 uint8 BGR, hands: list of (17, 2) keypoints and (17,) visibility, scene px
+        (NaN for a point its label does not give: hands21 stores one outside its photo as (0, 0)),
         ignore: (M, 4) scene-px boxes of pasted unlabelled hands and of hands hidden under photos
         pasted after their own, clipped to the canvas).
 
@@ -155,6 +156,9 @@ def compose_scene(records_by_image: list[list[HandRecord]], cache: ImageCache, c
         alphas.append(a[..., 0])
         for r in recs:
             kp = r.keypoints.astype(np.float64) @ m[:, :2].T + m[:, 2]
+            # an unlabelled point's stored coordinates are no place: (0, 0) of hands21 became a
+            # wrist cue at the photo's corner for the detector (12.5% of its hands)
+            kp[r.visible <= 0] = np.nan
             hands.append((kp.astype(np.float32), r.visible.copy()))
             owner.append(k)
         if len(extra[k]):
@@ -198,7 +202,7 @@ def _hide_covered(hands, owner, alphas, cfg: SceneConfig):
     out, hidden = [], []
     for (kp, vis), k in zip(hands, owner):
         labelled = vis > 0
-        xy = np.round(kp).astype(int)
+        xy = np.round(np.nan_to_num(kp, nan=-1.0)).astype(int)   # unlabelled (NaN): not inside
         inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
         clear = np.ones(len(kp), np.float32)
         for a in alphas[k + 1:]:

@@ -127,9 +127,14 @@ def giou(a, b, eps: float = 1e-7):
 
 
 def detector_loss(heat_logits, reg, t_heat, t_reg, t_mask, t_ign, w_regress=1.0, w_giou=0.0):
+    """Focal heatmap loss plus smooth-L1 regression over the cells ``t_mask`` weights (and GIoU of
+    the cells' boxes with ``w_giou``). A NaN regression target (an orientation cue whose point has
+    no label, see ``CenterCodec.encode``) is left out of its channel's loss; the box still counts."""
     hl = focal_loss(heat_logits, t_heat, t_ign)
     norm = t_mask.sum().clamp_min(1.0)
-    l1 = (F.smooth_l1_loss(reg, t_reg, reduction="none", beta=0.1) * t_mask).sum() / norm
+    known = torch.isfinite(t_reg)
+    t_reg = torch.where(known, t_reg, torch.zeros_like(t_reg))
+    l1 = (F.smooth_l1_loss(reg, t_reg, reduction="none", beta=0.1) * t_mask * known).sum() / norm
     parts = {"heat": hl.item(), "reg": l1.item()}
     loss = hl + w_regress * l1
     if w_giou:
