@@ -22,6 +22,11 @@ log = logging.getLogger("curves")
 REFERENCE = (20.0, 0.78)   # issue 2: a plain 0.45M net at 128 px reached val PCK@0.1 0.78 after 20 minutes
 
 
+def _number(v) -> bool:
+    """A JSON number (NaN included: a validation that failed), not a string, bool or null."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def load_history(path: str | Path) -> list[dict]:
     """A run's history: a non-empty list of dicts with ``minutes`` and ``pck10``.
 
@@ -37,9 +42,9 @@ def load_history(path: str | Path) -> list[dict]:
         raise ValueError(f"history file {path} is a detector run's (AP@0.5, not PCK); train.train_detector "
                          "draws its curve.png beside it")
     if not isinstance(hist, list) or not hist or not all(
-            isinstance(h, dict) and "minutes" in h and "pck10" in h for h in hist):
+            isinstance(h, dict) and all(_number(h.get(k)) for k in ("minutes", "pck10")) for h in hist):
         raise ValueError(f"history file {path} is not a training history "
-                         "(a non-empty list of {'minutes', 'pck10', ...} entries)")
+                         "(a non-empty list of {'minutes', 'pck10', ...} entries, numbers)")
     return hist
 
 
@@ -95,6 +100,8 @@ def main(argv=None):
         ap.error(f"-o {a.out}: expected a .png or .jpg file name")
     if not out.parent.is_dir():
         ap.error(f"-o {a.out}: folder {out.parent} does not exist")
+    if out.is_dir():
+        ap.error(f"-o {a.out}: is a folder; name the picture to write")
     try:
         hists = [load_history(h) for h in a.histories]
     except (FileNotFoundError, ValueError) as e:

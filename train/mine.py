@@ -80,24 +80,31 @@ def main(argv=None):
     ap.add_argument("--data", default="../shared/data/hands21")
     ap.add_argument("--split", default="train")
     ap.add_argument("--detector", default=None, help="ONNX detector (default: the shipped one)")
-    ap.add_argument("--threshold", type=float, default=0.3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--threshold", type=float, default=0.3, help="detector score to keep a box (default 0.3)")
+    ap.add_argument("--threads", type=int, default=2, help="onnxruntime threads (default 2)")
+    ap.add_argument("--out", required=True, help="the JSON file to write")
     a = ap.parse_args(argv)
     clash = output_clash([("--out", a.out)], [("--data", a.data), ("--detector", a.detector)])
     if clash:
         ap.error(clash)
+    if not 0.0 <= a.threshold <= 1.0:   # NaN too: it kept nothing and wrote NaN into the JSON
+        ap.error(f"--threshold {a.threshold}: expected a detector score in [0, 1]")
+    if Path(a.out).is_dir():            # found only when writing, after mining every photo
+        ap.error(f"--out {a.out}: is a folder; name the JSON file to write")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         recs = load_records(a.data, a.split)
-        cache = ImageCache(recs)
         det = HandDetector(a.detector, threads=a.threads)
+        try:                             # before the work, not after it
+            Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ValueError(f"--out {a.out}: cannot create its folder ({e.strerror or e})") from None
+        cache = ImageCache(recs)
         boxes = mine(det, recs, cache, a.threshold, data_root(a.data))
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     res = {"detector": det.meta.get("model_version"), "threshold": a.threshold,
            "photos": len({r.image for r in recs}), "boxes": boxes}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res))
     log.info("%d of %d photos have unlabelled hands (%d boxes) -> %s", len(boxes), res["photos"],
              sum(len(v) for v in boxes.values()), a.out)

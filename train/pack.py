@@ -6,7 +6,9 @@
 Writes ``<out>/part<i>/images/...`` (the train images, WebP at ``--quality``, split into
 ``--parts`` folders of about equal size, same relative file names), ``<out>/part0/train.json``
 (unchanged annotations) and ``<out>/part0/val.json`` with ``--val-hands`` val hands (the subset
-the training loops validate on with the same ``--seed``), their images in part 0. Copy every
+``train_landmarks`` validates on with the same ``--seed`` and ``--eval-hands``; ``train_detector``
+validates on the first 2,000 hands of the val set it is given, so its val figures on a packed set
+are not the original's), their images in part 0. Copy every
 part into one folder on the other machine and pass it as ``--data``: the loaders see the same
 layout as the original set. hands21 train (158 MB of WebP q90) is about 60 MB at quality 75.
 Keypoints are unchanged: re-encoding keeps the image size.
@@ -58,6 +60,10 @@ def pack(data: str | Path, out: str | Path, quality: int = 75, parts: int = 2, v
         raise ValueError(f"--quality must be in 1..100, got {quality}")
     if parts < 1:
         raise ValueError(f"--parts must be >= 1, got {parts}")
+    if val_hands < 0:
+        raise ValueError(f"--val-hands must be >= 0 (0: all), got {val_hands}")
+    if seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {seed}")
     train = json.loads((data / "train.json").read_text())
     val = val_subset(json.loads((data / "val.json").read_text()), val_hands, seed)
     dirs = [out / f"part{i}" for i in range(parts)]
@@ -82,7 +88,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--quality", type=int, default=75)
     p.add_argument("--parts", type=int, default=2)
-    p.add_argument("--val-hands", type=int, default=800, help="val hands to keep (0: all)")
+    p.add_argument("--val-hands", type=int, default=800,
+                   help="val hands to keep (0: all): train_landmarks' --eval-hands (default 800)")
     p.add_argument("--seed", type=int, default=0, help="the training loops' --seed")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

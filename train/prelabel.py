@@ -2,9 +2,9 @@
 
     python -m train.prelabel my_photos/ -o my_photos/labels.csv
 
-One row per image: the image path (relative to the CSV's folder when the image is under it, else
-absolute), then the left hand's 17 (x, y) and the right hand's 17 (x, y) in pixels of the image,
-empty cells where there is no such hand: the two-hand layout :func:`train.data.load_csv` reads
+One row per image (a folder's in the order ``handtrack video FOLDER`` reads it): the image path
+(relative to the CSV's folder when the image is under it, else absolute), then the left hand's 17
+(x, y) and the right hand's 17 (x, y) in pixels of the image, empty cells where there is no such hand: the two-hand layout :func:`train.data.load_csv` reads
 (hand 0 left, hand 1 right, as seen in the image). The hands are the tracker's in static mode
 (each image on its own), every hand measured again in the crop of its own keypoints
 (``refine_score=1``, the more accurate setting for photos). They are the models' guesses: correct
@@ -13,7 +13,8 @@ held out for validation, ``--val-fraction``):
 
     python -m train.train_landmarks --data my_photos/labels.csv --init assets/checkpoints/landmarks_last.pt ...
 
-Needs only the runtime (``tracker``); no torch.
+An existing output file is refused, as it may hold labels corrected by hand (``--overwrite``
+replaces it). Needs only the runtime (``tracker``); no torch.
 """
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def label_row(image: str, xy_score: np.ndarray, min_score: float = 0.0) -> list[
 
 
 def image_files(inputs: list[str]) -> list[Path]:
-    """The images of ``inputs`` (image files and folders of images, folders sorted by name).
+    """The images of ``inputs`` (image files and folders of images), each once: a folder's in the
+    order ``handtrack video FOLDER`` reads them (natural order, hidden files left out).
 
     Raises:
         FileNotFoundError: an input that does not exist. ValueError: a video file (extract its
@@ -79,7 +81,10 @@ def image_files(inputs: list[str]) -> list[Path]:
                              f"(e.g. ffmpeg -i {s} -vf fps=2 frames/%05d.png)")
         else:
             raise ValueError(f"INPUT: {s} is not an image ({', '.join(sorted(IMAGE_EXTS))}) or a folder")
-    return out
+    # an image named twice (a folder and a file in it) would get two rows, which the loader merges
+    # into one photo with every hand twice
+    seen: set[Path] = set()
+    return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
 
 
 def relative_to_csv(image: Path, out_csv: Path) -> str:
@@ -132,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m train.prelabel", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and folders of images")
-    ap.add_argument("-o", "--out", required=True, metavar="LABELS.csv", help="the label CSV to write")
+    ap.add_argument("-o", "--out", required=True, metavar="LABELS.csv",
+                    help="the label CSV to write (an existing file is refused: it may hold corrected labels)")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing -o file")
     ap.add_argument("--min-score", type=float, default=0.0, metavar="P",
                     help="leave out hands whose mean keypoint confidence is below P (default 0: every hand found)")
     ap.add_argument("--mirror", action="store_true", help="mirrored (selfie) images: left/right swapped")
@@ -151,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"-o/--out must name a .csv file, got {a.out}")
         if not out.resolve().parent.is_dir():
             raise FileNotFoundError(f"-o/--out: folder of {a.out} does not exist")
+        if out.is_dir():
+            raise ValueError(f"-o/--out {a.out}: is a folder; name the CSV file to write")
+        if out.exists() and not a.overwrite:
+            raise ValueError(f"-o/--out {a.out}: already exists (it may hold corrected labels); "
+                             "give another name, or --overwrite to replace it")
         images = image_files(a.inputs)
         from tracker import HandTracker
         tracker = HandTracker(static_image_mode=True, max_hands=2, refine_score=1.0, mirrored=a.mirror,
@@ -159,8 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"python -m train.prelabel: error: {e}", file=sys.stderr)
         return 2
-    with tracker:
-        s = prelabel(images, out, tracker, a.min_score)
+    try:
+        with tracker:
+            s = prelabel(images, out, tracker, a.min_score)
+    except OSError as e:      # cannot create or write the file (permissions, a full disk)
+        print(f"python -m train.prelabel: error: -o/--out {a.out}: cannot write ({e.strerror or e})",
+              file=sys.stderr)
+        return 1
     log.info("%d images labelled in %s: %d hands, %d images without a hand, %d skipped (unreadable)",
              s.images, out, s.hands, s.empty, s.skipped)
     return 0

@@ -109,12 +109,17 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/hands21")
     ap.add_argument("--split", default="train")
-    ap.add_argument("--hands", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--hands", type=int, default=32, help="the first N hands of the split (default 32)")
+    ap.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     ap.add_argument("--broken", choices=["mean_pose", "zero"], default=None)
     a = ap.parse_args(argv)
+    for flag, v in (("--hands", a.hands), ("--steps", a.steps)):
+        if v < 1:   # --hands -2 took all but 2 of the split, 0 failed in np.stack; --steps 0 gave NaN
+            ap.error(f"{flag} {v}: expected >= 1")
     try:
         recs = load_records(a.data, a.split)[: a.hands]
+        if not recs:
+            raise ValueError(f"--data {a.data}: no labelled hands to train on")
         cache = ImageCache(recs)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")

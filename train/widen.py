@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from pathlib import Path
 
 from tracker.cli import refuse_overwrite
@@ -24,6 +25,10 @@ log = logging.getLogger("train.widen")
 def widen_checkpoint(src: str | Path, dst: str | Path, expand: float) -> dict:
     """Write ``dst``: checkpoint ``src`` with ``model_config["expand"] = expand``; returns it."""
     src, dst = Path(src), Path(dst)
+    if not math.isfinite(expand):
+        raise ValueError(f"--expand {expand}: expected a finite number")
+    if dst.is_dir():
+        raise ValueError(f"dst {dst}: is a folder; name the checkpoint file (e.g. {dst / 'last.pt'})")
     ck = load_checkpoint(src)
     refuse_overwrite(src, dst, "dst")
     mc = dict(ck["model_config"])
@@ -51,7 +56,7 @@ def main(argv=None):
     setup_logging()
     try:
         widen_checkpoint(a.src, a.dst, a.expand)
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:   # OSError: dst cannot be written (permissions, a full disk)
         raise SystemExit(f"error: {e}")
 
 
