@@ -8,6 +8,7 @@ import copy
 import ctypes
 import dataclasses
 import logging
+import math
 import os
 import sys
 import time
@@ -111,8 +112,9 @@ def check_loop_config(cfg: LoopConfig) -> None:
     the data were loaded, deep in torch."""
     check_device(cfg.device)
     _check("--batch-size", cfg.batch_size, cfg.batch_size >= 1, ">= 1")
-    _check("--lr", cfg.lr, cfg.lr >= 0, ">= 0")  # 0: no weight change (e.g. BatchNorm statistics alone)
-    _check("--weight-decay", cfg.weight_decay, cfg.weight_decay >= 0, ">= 0")
+    _check("--lr", cfg.lr, math.isfinite(cfg.lr) and cfg.lr >= 0, "a finite number >= 0")  # 0: no weight change (e.g. BatchNorm statistics alone)
+    _check("--weight-decay", cfg.weight_decay, math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0,
+           "a finite number >= 0")
     _check("--minutes", cfg.minutes, cfg.minutes > 0, "> 0 (the wall-clock budget)")
     _check("--max-steps", cfg.max_steps, cfg.max_steps >= 0, ">= 0 (0: no limit)")
     _check("--warmup-steps", cfg.warmup_steps, cfg.warmup_steps >= 0, ">= 0")
@@ -121,8 +123,9 @@ def check_loop_config(cfg: LoopConfig) -> None:
     _check("--workers", cfg.workers, cfg.workers >= 0, ">= 0 (0: load in the training process)")
     _check("--threads", cfg.threads, cfg.threads >= 1, ">= 1")
     _check("--limit", cfg.limit, cfg.limit >= 0, ">= 0 (0: all)")
-    _check("--width", cfg.width, cfg.width > 0, "> 0")
-    _check("--expand", cfg.expand, cfg.expand > 0, "> 0")
+    # inf/nan widths overflowed or failed deep in torch when the net was built
+    _check("--width", cfg.width, math.isfinite(cfg.width) and cfg.width > 0, "a finite number > 0")
+    _check("--expand", cfg.expand, math.isfinite(cfg.expand) and cfg.expand > 0, "a finite number > 0")
     if cfg.ema:
         check_ema_decay(cfg.ema)
 

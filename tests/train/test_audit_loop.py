@@ -56,18 +56,22 @@ def test_a_mistyped_bool_option_is_refused_not_read_as_false(text, capsys):
 
 @pytest.mark.parametrize("kw, message", [
     ({"batch_size": 0}, "--batch-size 0: expected >= 1"),
-    ({"lr": -1.0}, "--lr -1.0: expected >= 0"),
+    ({"lr": -1.0}, "--lr -1.0: expected a finite number >= 0"),
     ({"minutes": 0.0}, "--minutes 0.0: expected > 0"),
     ({"max_steps": -3}, "--max-steps -3: expected >= 0"),
     ({"workers": -1}, "--workers -1: expected >= 0"),
     ({"threads": 0}, "--threads 0: expected >= 1"),
     ({"limit": -2}, "--limit -2: expected >= 0"),
-    ({"weight_decay": -1.0}, "--weight-decay -1.0: expected >= 0"),
+    ({"weight_decay": -1.0}, "--weight-decay -1.0: expected a finite number >= 0"),
     ({"eval_hands": 0}, "--eval-hands 0: expected >= 1"),
     ({"input_size": 72}, "--input-size 72: expected a multiple of 16"),
     ({"heatmap_stride": 8}, "--heatmap-stride 8: expected 4"),
     ({"progressive_size": 40}, "--progressive-size 40: expected a multiple of 16 below --input-size 128"),
     ({"device": "gpu"}, "--device 'gpu': expected one of auto, cpu, cuda"),
+    ({"expand": float("inf")}, "--expand inf: expected a finite number > 0"),
+    ({"width": float("nan")}, "--width nan: expected a finite number > 0"),
+    ({"lr": float("inf")}, "--lr inf: expected a finite number >= 0"),
+    ({"weight_decay": float("inf")}, "--weight-decay inf: expected a finite number >= 0"),
 ])
 def test_bad_landmark_loop_values_name_the_flag_before_loading_data(tmp_path, kw, message):
     # the data path does not exist: the option must be checked first
@@ -79,7 +83,7 @@ def test_bad_landmark_loop_values_name_the_flag_before_loading_data(tmp_path, kw
     ({"input_width": 72}, "--input-width 72: expected a multiple of 16"),
     ({"input_height": 40}, "--input-height 40: expected a multiple of 16"),
     ({"batch_size": 8, "epoch_scenes": 4}, "--epoch-scenes 4: expected at least --batch-size 8"),
-    ({"lr": -0.1}, "--lr -0.1: expected >= 0"),
+    ({"lr": -0.1}, "--lr -0.1: expected a finite number >= 0"),
 ])
 def test_bad_detector_loop_values_name_the_flag_before_loading_data(tmp_path, kw, message):
     with pytest.raises(ValueError, match=message):
