@@ -617,6 +617,8 @@ class HandTracker:
         self._frame_index = 0
         self._last_ts: float | None = None
         self._ts_first: tuple[float, int] | None = None     # (first timestamp, frames since): see _check_clock
+        self._ts_repeat: tuple[float, int] | None = None    # (timestamp, frames in a row it was given)
+        self._clock_stopped_warned = False
         self._recent_counts: collections.deque[int] = collections.deque(maxlen=max(o.redetection_frames, 1))
         self._frame_size: tuple[int, int] | None = None
         self._restart_tracks()
@@ -711,7 +713,19 @@ class HandTracker:
         than 1 ms per frame: they are then seconds rather than milliseconds, or a camera's
         position that stays 0 (OpenCV's ``CAP_PROP_POS_MSEC`` on many webcams). The smoothing
         takes dt from them, and such a clock put its keypoints a median 13 px (p90 26 px) off
-        those smoothed on the real clock on huytung_volctl (session 31); ``None`` assumes 30 fps."""
+        those smoothed on the real clock on huytung_volctl (session 31); ``None`` assumes 30 fps.
+        A clock that stops later on (the same timestamp ``CLOCK_CHECK_FRAMES`` frames in a row)
+        is warned of once too: the smoothing then trails a moving hand by about a palm size.
+        Shorter runs of equal timestamps (a coarse clock) are allowed without a word."""
+        if self._ts_repeat is not None and ts == self._ts_repeat[0]:
+            self._ts_repeat = (ts, self._ts_repeat[1] + 1)
+        else:
+            self._ts_repeat = (ts, 1)
+        if self._ts_repeat[1] >= self.CLOCK_CHECK_FRAMES and not self._clock_stopped_warned:
+            self._clock_stopped_warned = True
+            log.warning("timestamp_ms has stayed at %g for %d frames: the smoothing needs the frames' "
+                        "real times in milliseconds; pass None to assume 30 fps (a webcam's "
+                        "CAP_PROP_POS_MSEC is often 0)", ts, self._ts_repeat[1])
         if self._ts_first is None:
             self._ts_first = (ts, 1)
             return
@@ -723,11 +737,7 @@ class HandTracker:
         if n < self.CLOCK_CHECK_FRAMES:
             return
         per_frame = (ts - first) / (n - 1)
-        if per_frame == 0:
-            log.warning("timestamp_ms has stayed at %g for %d frames: the smoothing needs the frames' "
-                        "real times in milliseconds; pass None to assume 30 fps (a webcam's "
-                        "CAP_PROP_POS_MSEC is often 0)", ts, n)
-        elif per_frame < 1.0:
+        if 0 < per_frame < 1.0:      # 0: a clock that has not moved, warned of above
             log.warning("timestamp_ms advances %.3g ms per frame over %d frames (over 1000 fps): "
                         "timestamp_ms takes milliseconds; are these seconds (multiply by 1000)?", per_frame, n)
 

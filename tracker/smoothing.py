@@ -17,7 +17,7 @@ hand of any size in the image:
 * points with ``score < min_score`` (or non-finite) are left out of the update (predict only),
   unless fewer than 3 points pass, then all finite points are used; a point left out moves with
   the mean velocity of the updated points and is re-anchored to its measurement when it strays
-  more than one palm size from it;
+  more than one palm size from it while its (unsure) measurements agree from frame to frame;
 * process noise (white acceleration, or jerk for ``order=3``) ``process_noise * palm`` per
   s^2 (s^3), multiplied per point by ``1 + (speed / speed_ref)^2 + gain * max(0, d2 - 1)`` where
   ``speed`` is the filtered point speed in palm sizes per second and ``d2`` the normalised
@@ -90,8 +90,10 @@ class KalmanKeypointFilter:
         default_dt: seconds between frames when no timestamps are given.
         max_dt: longest dt used in one prediction step (a long gap is clamped).
         num_keypoints: points per hand (17).
-        reanchor_frames: after this many frames in a row left out of the update, a point more
-            than one palm size from its measurement is reset to it.
+        reanchor_frames: after this many frames in a row left out of the update whose
+            measurements agree (each within a palm size of the one before, taken relative to
+            the point's estimate), a point more than one palm size from its measurement is
+            reset to it; values that jump about are noise and never pull it.
     """
 
     def __init__(self, order: int = 2, strength: float = 1.0, meas_noise: float = 0.06,
@@ -124,7 +126,10 @@ class KalmanKeypointFilter:
         self.x = np.zeros((m, self.order))          # per (point, axis): pos, vel[, acc]
         self.P = np.zeros((m, self.order, self.order))
         self.d2 = np.zeros(m)                        # last normalised innovation squared
-        self.skipped_run = np.zeros(self.num_keypoints, np.int64)  # frames in a row left out
+        # frames in a row left out of the update with agreeing measurements, and the last such
+        # measurement's offset from the point's estimate (NaN: none)
+        self.skipped_run = np.zeros(self.num_keypoints, np.int64)
+        self.skipped_offset = np.full((self.num_keypoints, 2), np.nan)
         self.palm = 1.0
         self.t_s: float | None = None
         self.initialized = False
@@ -237,18 +242,27 @@ class KalmanKeypointFilter:
         x = x + K * y[:, None]
         P = P - K[:, :, None] * P[:, 0, None, :]
         skipped = ~valid
+        run = np.zeros(self.num_keypoints, np.int64)
+        offset = np.full((self.num_keypoints, 2), np.nan)
         if skipped.any() and valid.any():
             # A point left out of the update moves with the hand (mean velocity of the points
             # that were updated) instead of coasting on its own velocity, and after
             # ``reanchor_frames`` frames in a row left out it may not stray more than one palm
             # size from its (low-confidence) measurement: without this a point hidden for a
-            # while drifts away from the hand. A single wild low-score value still can't pull.
+            # while drifts away from the hand. Only measurements that agree from frame to frame
+            # count towards that run: unsure values that jump about by more than a palm size
+            # (relative to the estimate, which moves with the hand) are noise, and
+            # re-anchored to each they put the point wherever the latest one was.
             for k in range(1, self.order):
                 d = x[:, k].reshape(-1, 2)
                 d[skipped] = d[valid].mean(axis=0)
                 x[:, k] = d.reshape(-1)
             pos = x[:, 0].reshape(-1, 2)
-            far = skipped & finite & (self.skipped_run >= self.reanchor_frames) & (np.linalg.norm(pos - np.where(finite[:, None], z, 0.0), axis=1) > self.palm)
+            offset = np.where((skipped & finite)[:, None], z - pos, np.nan)
+            with np.errstate(invalid="ignore"):
+                agree = np.linalg.norm(offset - self.skipped_offset, axis=1) <= self.palm
+            run = np.where(skipped & finite, np.where(agree, self.skipped_run + 1, 1), 0)
+            far = (run > self.reanchor_frames) & (np.linalg.norm(np.nan_to_num(offset), axis=1) > self.palm)
             if far.any():
                 pos[far] = z[far]
                 x[:, 0] = pos.reshape(-1)
@@ -258,7 +272,8 @@ class KalmanKeypointFilter:
                 P[fv, 1, 1] = (self.palm) ** 2
                 if self.order == 3:
                     P[fv, 2, 2] = (10.0 * self.palm) ** 2
-        self.skipped_run = np.where(valid, 0, self.skipped_run + 1)
+                offset[far] = 0.0
+        self.skipped_run, self.skipped_offset = run, offset
         self.x, self.P = x, P
         self.d2 = np.where(vv, y * y / S, 0.0)
         if t_s is not None:
