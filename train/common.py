@@ -313,12 +313,15 @@ def run_cli(config_cls, train_fn, doc: str, argv=None):
 
 
 def worker_init(worker_id: int) -> None:
-    """DataLoader worker: give the dataset's random generator a distinct seed per worker."""
-    import time
+    """DataLoader worker: give the dataset's random generator a distinct seed per worker.
 
+    Each forked worker holds a copy of the dataset's generator, which would give every worker the
+    same crops; the seed is the dataset's (the run's --seed, rank and start step) and the worker's
+    number. Why not the clock as well (it was): the same command then trained other crops at every
+    run with --workers 1 or more, so no run could be repeated (tests/train/test_audit_resume.py)."""
     import numpy as np
     ds = torch.utils.data.get_worker_info().dataset
-    ds.rng = np.random.default_rng(ds.seed * 1000 + worker_id + int(time.time() * 1000) % 100000)
+    ds.rng = np.random.default_rng([ds.seed, worker_id])
 
 
 def resume_state(ckpt_path: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, device: torch.device,
@@ -339,7 +342,12 @@ def resume_state(ckpt_path: Path, net: torch.nn.Module, opt: torch.optim.Optimiz
             raise ValueError(f"cannot resume {ckpt_path}: its model configuration {ck.get('model_config')} "
                              f"does not fit the options ({str(e).splitlines()[0]})") from None
         if "optimizer" in ck:  # absent after train.widen: a fresh optimiser
+            # load_state_dict also brings back the checkpoint's hyperparameters: keep the weight
+            # decay of the options given now, as the log below says (the lr is set at every step)
+            decay = [g["weight_decay"] for g in opt.param_groups]
             opt.load_state_dict(ck["optimizer"])
+            for g, d in zip(opt.param_groups, decay):
+                g["weight_decay"] = d
         state = ck["state"]
         log.info("resumed from %s at step %d (%.1f min)", ckpt_path, state["step"], state["minutes"])
         before = ck.get("train_config")
@@ -575,15 +583,24 @@ class WeightEMA:
 def make_ema(cfg: LoopConfig, net: torch.nn.Module, ckpt_path: Path, step: int,
              device: torch.device) -> WeightEMA | None:
     """The run's :class:`WeightEMA` when ``cfg.ema`` > 0, else None. On a resumed run
-    (``step`` > 0) it continues from the average saved in ``ckpt_path``; a checkpoint written
-    without one starts it from the net's weights (logged)."""
+    (``step`` > 0) it continues from the average saved in ``ckpt_path`` (widened as the weights were
+    when ``train.widen`` grew the net since); a checkpoint written without one starts it from the
+    net's weights (logged)."""
     if not cfg.ema:
         return None
     ema = WeightEMA(net, cfg.ema)
     if step > 0 and ckpt_path.is_file():
         saved = torch.load(ckpt_path, map_location=device, weights_only=False).get("ema")
         if saved is not None:
-            ema.load_state_dict(saved)
+            try:
+                ema.load_state_dict(saved)
+            except RuntimeError:  # the net was grown since (train.widen keeps the narrow average): grow it too
+                from .model import widen_state_dict
+                try:
+                    ema.load_state_dict({**saved, "model": widen_state_dict(saved["model"], ema.net)})
+                except ValueError as e:
+                    raise ValueError(f"cannot resume the weight average of {ckpt_path}: {e}") from None
+                log.info("%s: weight average widened with the net", ckpt_path)
         else:
             log.info("%s has no weight average: --ema starts from its weights at step %d", ckpt_path, step)
     return ema

@@ -250,6 +250,7 @@ def train(cfg: DetTrainConfig) -> dict:
     net = DetectorNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
     opt = make_optimizer(net, cfg.lr, cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume, asdict(cfg))
+    resumed_at = state["step"]
     init_unless_resumed(net, cfg.init, state, mcfg.to_dict(), device, out / "last.pt")
     if cfg.freeze_bn_stats:
         log.info("BatchNorm running statistics frozen in %d layers", freeze_bn_statistics(net))
@@ -326,8 +327,11 @@ def train(cfg: DetTrainConfig) -> dict:
                     break
             state["epoch"] += 1
         bar.close()
-        # a stop during the final validation or writes still saves last.pt at this step
-        m = validate()
+        # a stop during the final validation or writes still saves last.pt at this step; none when
+        # no step was trained and this one was validated (the command of a finished run again
+        # appended a second entry at each run)
+        h = state["history"]
+        m = h[-1] if state["step"] == resumed_at and h and h[-1]["step"] == resumed_at else validate()
         checkpoint()
         checkpoint("final.pt")
         if ema and rank == 0:

@@ -122,9 +122,10 @@ def sample_weights(records, small_px: float, weight: float) -> np.ndarray:
     return np.where(side < small_px, weight, 1.0)
 
 
-def make_sampler(records, cfg: TrainConfig, world: int, seed: int = 0):
-    """None (plain shuffling), a DistributedSampler under DDP, or a weighted sampler (with
-    replacement, one epoch = len(records) draws, seeded by ``seed``) when ``cfg.small_hand_weight`` != 1."""
+def make_sampler(records, cfg: TrainConfig, world: int, seed: int = 0, ddp_seed: int = 0):
+    """None (plain shuffling), a DistributedSampler under DDP (its shuffle seeded by ``ddp_seed``),
+    or a weighted sampler (with replacement, one epoch = len(records) draws, seeded by ``seed``)
+    when ``cfg.small_hand_weight`` != 1."""
     if cfg.small_hand_weight != 1.0:
         if world > 1:
             raise ValueError(f"--small-hand-weight {cfg.small_hand_weight}: not supported under torchrun (DDP)")
@@ -134,7 +135,7 @@ def make_sampler(records, cfg: TrainConfig, world: int, seed: int = 0):
                  100 * w[w != 1].sum() / w.sum())
         return torch.utils.data.WeightedRandomSampler(torch.from_numpy(w), len(w), replacement=True,
                                                       generator=torch.Generator().manual_seed(seed))
-    return torch.utils.data.DistributedSampler(records, shuffle=True) if world > 1 else None
+    return torch.utils.data.DistributedSampler(records, shuffle=True, seed=ddp_seed) if world > 1 else None
 
 
 def make_val_set(records, cache, codec, aug, n, seed=123):
@@ -252,6 +253,7 @@ def train(cfg: TrainConfig) -> dict:
     net = LandmarkNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
     opt = make_optimizer(net, cfg.lr, cfg.weight_decay)
     state = resume_state(out / "last.pt", net, opt, device, cfg.resume, asdict(cfg))
+    resumed_at = state["step"]
     init_unless_resumed(net, cfg.init, state, mcfg.to_dict(), device, out / "last.pt")
     if cfg.freeze_bn_stats:
         log.info("BatchNorm running statistics frozen in %d layers", freeze_bn_statistics(net))
@@ -270,8 +272,14 @@ def train(cfg: TrainConfig) -> dict:
         c = codec if size == cfg.input_size else HeatmapCodec(
             (size,) * 2, (size // cfg.heatmap_stride,) * 2, cfg.sigma * size / cfg.input_size)
         ds = CropDataset(train_recs, cache, c, aug, seed=cfg.seed + rank + state["step"])
-        sampler = make_sampler(train_recs, cfg, world, cfg.seed + state["step"])
+        # A resumed run shuffles the hands with a generator seeded by --seed and the step (as the
+        # crops' generator above): the torch generator restarts from --seed at every start, so each
+        # resume drew the first epoch's order again from its beginning and a run stopped and
+        # resumed within an epoch trained on the same hands again. A fresh run shuffles as it did.
+        shuffle = cfg.seed + state["step"] if resumed_at else None
+        sampler = make_sampler(train_recs, cfg, world, cfg.seed + state["step"], 0 if shuffle is None else shuffle)
         return sampler, DataLoader(ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                                   generator=None if shuffle is None else torch.Generator().manual_seed(shuffle),
                                    num_workers=cfg.workers, drop_last=True,
                                    worker_init_fn=worker_init if cfg.workers else None,
                                    persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
@@ -347,8 +355,11 @@ def train(cfg: TrainConfig) -> dict:
             else:
                 state["epoch"] += 1
         bar.close()
-        # a stop during the final validation or writes still saves last.pt at this step
-        metrics = validate()
+        # a stop during the final validation or writes still saves last.pt at this step; none when
+        # no step was trained and this one was validated (the command of a finished run again
+        # appended a second entry at each run)
+        h = state["history"]
+        metrics = h[-1] if state["step"] == resumed_at and h and h[-1]["step"] == resumed_at else validate()
         checkpoint()
         checkpoint("final.pt")
         if ema and rank == 0:
