@@ -5,6 +5,8 @@ found counts as wrong at every keypoint.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .keypoints import palm_size
@@ -23,15 +25,18 @@ def box_size(gt: np.ndarray, visible: np.ndarray) -> np.ndarray:
     gt = np.asarray(gt, np.float64)
     v = np.asarray(visible) > 0
     big = np.where(v[..., None], gt, np.nan)
-    lo, hi = np.nanmin(big, axis=1), np.nanmax(big, axis=1)
-    return np.nanmax(hi - lo, axis=1)
+    with warnings.catch_warnings():   # a hand without visible points: NaN, which the callers expect
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanmin(big, axis=1), np.nanmax(big, axis=1)
+        return np.nanmax(hi - lo, axis=1)
 
 
 def normalized_errors(pred, gt, visible, norm, found=None) -> np.ndarray:
     """Per-keypoint error / norm, (N, 17); inf where the hand was not found, nan where invisible."""
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
-    err = np.linalg.norm(pred - gt, axis=-1) / np.asarray(norm, np.float64)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):   # a zero or NaN norm: inf/NaN, handled below
+        err = np.linalg.norm(pred - gt, axis=-1) / np.asarray(norm, np.float64)[:, None]
     err = np.where(np.isfinite(err), err, np.inf)
     if found is not None:
         err = np.where(np.asarray(found, bool)[:, None], err, np.inf)
