@@ -628,6 +628,20 @@ def saved_on_stop(checkpoint, state: dict, path: Path):
                              "the same command resumes the run") from None
 
 
+def finish_run(state: dict, resumed_at: int, validate, checkpoint, ema, rank: int, out: Path, meta) -> dict:
+    """The end of either training loop: the final validation (none when no step was trained since
+    ``resumed_at`` and that step is validated already: the command of a finished run again
+    appended a second entry each time), ``last.pt`` and ``final.pt`` (``checkpoint(name)``), and
+    ``final_ema.pt`` from rank 0 with a weight average. Returns the final figures."""
+    h = state["history"]
+    m = h[-1] if state["step"] == resumed_at and h and h[-1]["step"] == resumed_at else validate()
+    checkpoint()
+    checkpoint("final.pt")
+    if ema and rank == 0:
+        ema.save(out / "final_ema.pt", state=state, **meta())
+    return m
+
+
 def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, state: dict, ema=None, net=None) -> None:
     """One training step of either loop: gradients of ``loss``, the optimiser's update, the
     weight average's (``ema``, of ``net``) when there is one, and ``state["step"]`` counted."""

@@ -24,9 +24,9 @@ from tracker.draw import tile_grid
 from tracker.metrics import average_precision, match_detections
 
 from .augment import AugmentConfig, augment_preset
-from .common import (LoopClock, LoopConfig, check_input_size, check_loop_config, freeze_bn_statistics,
-                     init_distributed, init_unless_resumed, log, make_ema, make_optimizer, normalization,
-                     normalize_batch, optimizer_step, plot_history, resume_state, run_cli, save_checkpoint,
+from .common import (LoopClock, LoopConfig, check_input_size, check_loop_config, finish_run,
+                     freeze_bn_statistics, init_distributed, init_unless_resumed, log, make_ema, make_optimizer,
+                     normalization, normalize_batch, optimizer_step, plot_history, resume_state, run_cli, save_checkpoint,
                      saved_on_stop, setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import ImageCache, LoadReport, data_root, load_train_val
 from .model import DetectorModelConfig, DetectorNet
@@ -327,15 +327,8 @@ def train(cfg: DetTrainConfig) -> dict:
                     break
             state["epoch"] += 1
         bar.close()
-        # a stop during the final validation or writes still saves last.pt at this step; none when
-        # no step was trained and this one was validated (the command of a finished run again
-        # appended a second entry at each run)
-        h = state["history"]
-        m = h[-1] if state["step"] == resumed_at and h and h[-1]["step"] == resumed_at else validate()
-        checkpoint()
-        checkpoint("final.pt")
-        if ema and rank == 0:
-            ema.save(out / "final_ema.pt", state=state, **meta())
+        # inside saved_on_stop: a stop during the final validation or writes still saves last.pt
+        m = finish_run(state, resumed_at, validate, checkpoint, ema, rank, out, meta)
     if world > 1:
         torch.distributed.destroy_process_group()
     return m

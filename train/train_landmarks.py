@@ -30,7 +30,7 @@ from tracker.metrics import pck
 
 from .augment import AugmentConfig, augment_preset, sample_crop
 from .common import (SIZE_MULTIPLE, LoopClock, LoopConfig, check_batches, check_input_size, check_loop_config,
-                     freeze_bn_statistics, init_distributed, init_unless_resumed, log, make_ema, make_optimizer,
+                     finish_run, freeze_bn_statistics, init_distributed, init_unless_resumed, log, make_ema, make_optimizer,
                      normalization, normalize_batch, optimizer_step, plot_history, resume_state, run_cli,
                      save_checkpoint, saved_on_stop, setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_train_val, val_subset_indices
@@ -355,15 +355,8 @@ def train(cfg: TrainConfig) -> dict:
             else:
                 state["epoch"] += 1
         bar.close()
-        # a stop during the final validation or writes still saves last.pt at this step; none when
-        # no step was trained and this one was validated (the command of a finished run again
-        # appended a second entry at each run)
-        h = state["history"]
-        metrics = h[-1] if state["step"] == resumed_at and h and h[-1]["step"] == resumed_at else validate()
-        checkpoint()
-        checkpoint("final.pt")
-        if ema and rank == 0:
-            ema.save(out / "final_ema.pt", state=state, **meta())
+        # inside saved_on_stop: a stop during the final validation or writes still saves last.pt
+        metrics = finish_run(state, resumed_at, validate, checkpoint, ema, rank, out, meta)
     log.info("done: %d steps, %.1f min", state["step"], state["minutes"])
     if world > 1:
         torch.distributed.destroy_process_group()

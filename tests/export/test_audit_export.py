@@ -88,20 +88,26 @@ def _unwritable(folder: Path, monkeypatch):
         monkeypatch.setattr(os, "open", refuse)
 
 
+def _bad_output(tmp_path: Path, monkeypatch, case: str, name: str) -> tuple[Path, str]:
+    """An output path that cannot be written (``case``: "a folder", "under a file", "unwritable")
+    and the words its error must contain."""
+    if case == "a folder":
+        out = tmp_path / "dir"
+        out.mkdir()
+        return out, "is a folder"
+    if case == "under a file":
+        (tmp_path / "f").write_text("x")
+        return tmp_path / "f" / name, "not a folder"
+    (tmp_path / "ro").mkdir()
+    _unwritable(tmp_path / "ro", monkeypatch)
+    return tmp_path / "ro" / name, "cannot write"
+
+
 @pytest.mark.parametrize("kind", ["landmarks", "detector"])
 @pytest.mark.parametrize("case", ["a folder", "under a file", "unwritable"])
 def test_an_output_that_cannot_be_written_is_one_error_naming_it(tmp_path, monkeypatch, capsys, kind, case):
     ck = _MAKE[kind](tmp_path / "m.pt")
-    if case == "a folder":
-        out, expect = tmp_path / "dir", "is a folder"
-        out.mkdir()
-    elif case == "under a file":
-        (tmp_path / "f").write_text("x")
-        out, expect = tmp_path / "f" / "m.onnx", "not a folder"
-    else:
-        (tmp_path / "ro").mkdir()
-        out, expect = tmp_path / "ro" / "m.onnx", "cannot write"
-        _unwritable(tmp_path / "ro", monkeypatch)
+    out, expect = _bad_output(tmp_path, monkeypatch, case, "m.onnx")
     try:
         with pytest.raises(SystemExit, match=rf"error: -o/--output {out}: .*{expect}"):
             main([kind, str(ck), "-o", str(out)])
@@ -226,16 +232,7 @@ def test_a_failed_quantisation_keeps_the_earlier_file(float_landmarks, tmp_path,
 def test_quantize_output_that_cannot_be_written_is_one_error_before_any_work(float_landmarks, tmp_path, monkeypatch,
                                                                             capsys, case):
     model, csv = float_landmarks
-    if case == "a folder":
-        out, expect = tmp_path / "dir", "is a folder"
-        out.mkdir()
-    elif case == "under a file":
-        (tmp_path / "f").write_text("x")
-        out, expect = tmp_path / "f" / "q.onnx", "not a folder"
-    else:
-        (tmp_path / "ro").mkdir()
-        out, expect = tmp_path / "ro" / "q.onnx", "cannot write"
-        _unwritable(tmp_path / "ro", monkeypatch)
+    out, expect = _bad_output(tmp_path, monkeypatch, case, "q.onnx")
     monkeypatch.setattr(quantize_mod, "quantize", lambda *a: pytest.fail("quantised before checking -o"))
     try:
         with pytest.raises(SystemExit, match=rf"error: -o/--output {out}: .*{expect}"):
