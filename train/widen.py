@@ -22,8 +22,11 @@ from .model import build_net, widen_state_dict
 log = logging.getLogger("train.widen")
 
 
-def widen_checkpoint(src: str | Path, dst: str | Path, expand: float) -> dict:
-    """Write ``dst``: checkpoint ``src`` with ``model_config["expand"] = expand``; returns it."""
+def widen_checkpoint(src: str | Path, dst: str | Path, expand: float, overwrite: bool = False) -> dict:
+    """Write ``dst``: checkpoint ``src`` with ``model_config["expand"] = expand``; returns it.
+
+    An existing ``dst`` is refused unless ``overwrite``: it is usually the run trained on since the
+    widening (its folder is where training resumes), which the same command run again replaced."""
     src, dst = Path(src), Path(dst)
     if not math.isfinite(expand):
         raise ValueError(f"--expand {expand}: expected a finite number")
@@ -31,6 +34,9 @@ def widen_checkpoint(src: str | Path, dst: str | Path, expand: float) -> dict:
         raise ValueError(f"dst {dst}: is a folder; name the checkpoint file (e.g. {dst / 'last.pt'})")
     ck = load_checkpoint(src)
     refuse_overwrite(src, dst, "dst")
+    if dst.exists() and not overwrite:
+        raise ValueError(f"dst {dst}: already exists (training may have gone on there since it was "
+                         "widened); name another file, or --overwrite to replace it")
     mc = dict(ck["model_config"])
     if expand < mc.get("expand", 1.0):
         raise ValueError(f"--expand {expand} is below the checkpoint's {mc.get('expand', 1.0)}")
@@ -52,10 +58,11 @@ def main(argv=None):
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--expand", type=float, required=True, help="new hidden-width multiplier (>= the old one)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing dst")
     a = p.parse_args(argv)
     setup_logging()
     try:
-        widen_checkpoint(a.src, a.dst, a.expand)
+        widen_checkpoint(a.src, a.dst, a.expand, a.overwrite)
     except (OSError, ValueError) as e:   # OSError: dst cannot be written (permissions, a full disk)
         raise SystemExit(f"error: {e}")
 

@@ -6,6 +6,7 @@ from tests.nets import randomize_bn
 from tests.train.test_train_cli import tiny_coco
 from train.model import DetectorModelConfig, DetectorNet, LandmarkModelConfig, LandmarkNet, widen_state_dict
 from train.train_landmarks import TrainConfig, train
+from train.widen import main as widen_main
 from train.widen import widen_checkpoint
 
 
@@ -97,3 +98,21 @@ def test_widen_refuses_its_own_input_as_output_and_files_that_are_not_checkpoint
     (tmp_path / "model.onnx").write_bytes(b"\x08\x07onnx")
     with pytest.raises(ValueError, match="model.onnx is not a training checkpoint"):
         widen_checkpoint(tmp_path / "model.onnx", tmp_path / "wide.pt", 2.0)
+
+
+def test_widen_keeps_an_existing_checkpoint_unless_told(tmp_path):
+    """The documented flow widens into a run folder and trains there: the same widen command run
+    again replaced that run's trained last.pt with the untrained widening, without a word."""
+    data = tiny_coco(tmp_path / "data", n=6)
+    train(TrainConfig(data=str(data), out=str(tmp_path / "a"), input_size=64, batch_size=4, workers=0,
+                      threads=1, eval_hands=4, max_steps=1, warmup_steps=1))
+    dst = tmp_path / "b" / "last.pt"
+    widen_checkpoint(tmp_path / "a" / "last.pt", dst, 1.5)
+    dst.write_bytes(b"trained since")                   # stands for the run trained on after widening
+    with pytest.raises(ValueError, match=r"dst .*last.pt: already exists.*--overwrite"):
+        widen_checkpoint(tmp_path / "a" / "last.pt", dst, 1.5)
+    assert dst.read_bytes() == b"trained since"
+    with pytest.raises(SystemExit, match="already exists"):
+        widen_main([str(tmp_path / "a" / "last.pt"), str(dst), "--expand", "1.5"])
+    widen_main([str(tmp_path / "a" / "last.pt"), str(dst), "--expand", "1.5", "--overwrite"])
+    assert torch.load(dst, weights_only=False)["model_config"]["expand"] == 1.5
