@@ -271,6 +271,8 @@ def main(argv=None):
     p.add_argument("--threshold", type=_threshold, default=None,
                    help="detector only: score threshold stored in the metadata (see train.evaluate --calibrate)")
     a = p.parse_args(argv)
+    if a.kind == "landmarks" and a.threshold is not None:
+        p.error("--threshold: a detector option (a landmark model stores no score threshold)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         if a.kind == "landmarks":
