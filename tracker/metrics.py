@@ -165,7 +165,9 @@ def match_detection_boxes(pred_boxes, pred_scores, gt_boxes, iou_threshold=0.5, 
             x1 = np.minimum(pb[i, 2], ib[:, 2]); y1 = np.minimum(pb[i, 3], ib[:, 3])
             inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
             area = max((pb[i, 2] - pb[i, 0]) * (pb[i, 3] - pb[i, 1]), 1e-9)
-            if np.any(inter / area >= 0.5):
+            # mostly inside (a share of its own area), or a match at the threshold: below 0.5 one
+            # does not imply the other (a loose box around a small ignored hand)
+            if np.any(inter / area >= 0.5) or np.any(iou_matrix(pb[i:i + 1], ib)[0] >= iou_threshold):
                 keep[i] = False
     return pb[keep], tp[keep], ps[keep], len(gb)
 

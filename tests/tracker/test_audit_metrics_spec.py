@@ -94,3 +94,24 @@ def test_empty_figures_agree_nan_for_every_share():
 ])
 def test_roc_auc_table(scores, labels, expected):
     assert roc_auc(scores, labels) == pytest.approx(expected, nan_ok=True)
+
+
+# --- detection matching (match_detections' docstring): a detection that matches no labelled hand
+# but matches an ignore box (IoU >= the match threshold) or lies mostly inside one is dropped
+
+
+@pytest.mark.parametrize("det, iou_threshold, kept", [
+    # a loose box around a small ignored hand: IoU 289/900 = 0.32, only 32% of the box inside it
+    ([0, 0, 30, 30], 0.2, False),     # matches the ignore box at the 0.2 threshold: neither TP nor FP
+    ([0, 0, 30, 30], 0.5, True),      # not at 0.5: a false positive
+    ([5, 5, 25, 25], 0.2, False),     # IoU 144/545 = 0.26 >= 0.2 (36% inside)
+    ([5, 5, 25, 25], 0.5, True),
+    ([0, 0, 17, 17], 0.5, False),     # the ignored hand's own box
+    ([2, 2, 6, 30], 0.5, False),      # mostly inside it (54%) though IoU 0.18: dropped at any threshold
+    ([2, 2, 6, 30], 0.2, False),
+])
+def test_a_detection_matching_an_ignore_box_at_the_match_iou_is_dropped(det, iou_threshold, kept):
+    from tracker.metrics import match_detections
+    ign = np.array([[0, 0, 17, 17]], float)
+    tp, sc, n = match_detections([det], [0.9], np.zeros((0, 4)), iou_threshold, ign)
+    assert n == 0 and len(tp) == (1 if kept else 0) and not tp.any()
