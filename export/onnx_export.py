@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 import torch
 
+from tracker.cli import temporary_beside, write_replacing
 from tracker.codec import HeatmapCodec
 from tracker.keypoints import KEYPOINT_NAMES
 
@@ -57,12 +58,6 @@ def _metadata(model: onnx.ModelProto, meta: dict) -> None:
         p.value = meta_value(v)
 
 
-def temporary_beside(out: Path, tag: str) -> Path:
-    """A hidden name in ``out``'s folder for a file written before it becomes ``out``: of this
-    process and ``out`` only, so that it never names an input (``m.pre.onnx``) or another run's file."""
-    return out.with_name(f".{out.name}.{os.getpid()}.{tag}")
-
-
 def check_output(out: Path, opt: str = "-o/--output") -> None:
     """Make ``out``'s folder and make sure a file can be written there, before any work.
 
@@ -88,16 +83,10 @@ def save_replacing(model: onnx.ModelProto, out: Path, opt: str = "-o/--output") 
     """``model`` to ``out``, written beside it first and renamed over it once complete: a failed
     write (a full disk, a kill) keeps an earlier ``out`` and leaves no partial file. An OSError
     becomes a ValueError naming ``out``."""
-    tmp = temporary_beside(out, "tmp")
     try:
-        onnx.save(model, str(tmp))
-        os.replace(tmp, out)
+        write_replacing(out, lambda tmp: onnx.save(model, str(tmp)))
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise ValueError(f"{opt} {out}: writing it failed ({e.strerror or e}); any earlier file there is kept") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def load_weights(net: torch.nn.Module, ck: dict, ckpt_path: Path) -> None:

@@ -108,7 +108,9 @@ def quantize(float_path: Path, out: Path, batches) -> None:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from .onnx_export import meta_text, meta_value, save_replacing, temporary_beside
+    from tracker.cli import temporary_beside
+
+    from .onnx_export import meta_text, meta_value, save_replacing
     out.parent.mkdir(parents=True, exist_ok=True)  # the temporary files are written beside the output
     # named for this run only (``m.pre.onnx -o m.onnx`` wrote over its input, then deleted it) and
     # removed whatever happens; ``out`` is replaced only once complete with its metadata, so a

@@ -61,6 +61,26 @@ def refuse_overwrite(src: str | Path, dst: str | Path, opt: str, what: str = "th
         raise ValueError(f"{opt} {dst}: would overwrite {what}; give another file name")
 
 
+def temporary_beside(out: str | Path, tag: str) -> Path:
+    """A hidden name in ``out``'s folder for a file written before it becomes ``out``: of this
+    process and ``out`` only, so that it never names an input (``m.pre.onnx``) or another run's file."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.{os.getpid()}.{tag}")
+
+
+def write_replacing(path: str | Path, write) -> None:
+    """``write(tmp)`` to a temporary file beside ``path``, then renamed over ``path``: a failed
+    write (a full disk, a kill, any exception) keeps an earlier ``path`` and leaves no partial file.
+    Shared by the training checkpoints and the exported model files."""
+    tmp = temporary_beside(path, "tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)   # a full disk: give back the space of the partial file
+        raise
+
+
 def output_clash(outputs: list[tuple[str, str | None]], inputs: list[tuple[str, str | None]]) -> str | None:
     """The complaint about the first output file (option, path) that is one of the ``inputs`` or an
     earlier output, or None; options given as None are left out. For a CLI's ``ap.error`` before any

@@ -230,13 +230,8 @@ def load_checkpoint(path: str | Path, what: str = "checkpoint", device: str | to
 def save_checkpoint(path: Path, **state) -> None:
     """Atomic save (write then rename) so a kill mid-save never leaves a broken checkpoint.
     Tensors are stored on the CPU: a checkpoint trained on a GPU loads anywhere."""
-    tmp = path.with_suffix(".tmp")
-    try:
-        torch.save(_to_cpu(state), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk: give back the space of the partial file
-        raise
+    from tracker.cli import write_replacing
+    write_replacing(path, lambda tmp: torch.save(_to_cpu(state), tmp))
 
 
 def lr_at(cfg, step: int, minutes: float, cycle: dict | None = None) -> float:
