@@ -76,7 +76,7 @@ class StageTimer:
 
     def __init__(self, tracker):
         self.acc: dict[str, float] = {}
-        self._depth: dict[str, int] = {}
+        self._running: set[str] = set()   # stages inside a timed call now
         self.installed = []
         for (obj_name, meth), stage in self.PARTS.items():
             obj = getattr(tracker, obj_name, None)
@@ -88,14 +88,14 @@ class StageTimer:
 
     def _wrap(self, fn, stage):
         def timed(*a, **k):
-            if self._depth.get(stage, 0):  # inside a timed call of the same stage: counted there
+            if stage in self._running:  # inside a timed call of the same stage: counted there
                 return fn(*a, **k)
-            self._depth[stage] = 1
+            self._running.add(stage)
             t0 = time.perf_counter()
             try:
                 return fn(*a, **k)
             finally:
-                self._depth[stage] = 0
+                self._running.discard(stage)
                 self.acc[stage] = self.acc.get(stage, 0.0) + (time.perf_counter() - t0) * 1000.0
         return timed
 

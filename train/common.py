@@ -495,6 +495,16 @@ class LoopClock:
         finally:
             self.exclude(time.time() - t)
 
+    def validate_untrained(self, validate) -> dict:
+        """A fresh run's first validation, of the untrained net (its curve starts at step 0,
+        minute 0), not counted in the budget; ``{}`` on a resumed run (its history has it)."""
+        if self.state["history"]:
+            return {}
+        m = validate()
+        self.evaluated()
+        self.restart()
+        return m
+
     def evaluated(self) -> None:
         """A validation ran now: the next one is due ``cfg.eval_every_min`` minutes later."""
         self.last_eval = self.state["minutes"]

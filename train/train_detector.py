@@ -300,11 +300,7 @@ def train(cfg: DetTrainConfig) -> dict:
     from tqdm import tqdm
     bar = tqdm(total=None, disable=rank != 0, unit="step", mininterval=10, dynamic_ncols=True)
     clock = LoopClock(cfg, state, cycle, device)
-    if not state["history"]:
-        # the curve starts at the untrained net, as the landmark trainer's; not counted in the budget
-        validate()
-        clock.evaluated()
-        clock.restart()
+    clock.validate_untrained(validate)
     with saved_on_stop(checkpoint, state, out / "last.pt"):
         while not clock.finished():
             for img, heat, reg, mask, ign in loader:

@@ -315,12 +315,8 @@ def train(cfg: TrainConfig) -> dict:
 
     from tqdm import tqdm
     clock = LoopClock(cfg, state, cycle, device)
-    metrics = {}
     bar = tqdm(total=None, disable=rank != 0, unit="step", mininterval=10, dynamic_ncols=True)
-    if not state["history"]:
-        metrics = validate()
-        clock.evaluated()
-        clock.restart()
+    metrics = clock.validate_untrained(validate)
     size, loader = None, None
     with saved_on_stop(checkpoint, state, out / "last.pt"):
         while not clock.finished():
