@@ -83,8 +83,10 @@ def image_files(inputs: list[str]) -> list[Path]:
             raise ValueError(f"INPUT: {s} is not an image ({', '.join(sorted(IMAGE_EXTS))}) or a folder")
     # an image named twice (a folder and a file in it) would get two rows, which the loader merges
     # into one photo with every hand twice
-    seen: set[Path] = set()
-    return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
+    unique: dict[Path, Path] = {}
+    for p in out:
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values())
 
 
 def relative_to_csv(image: Path, out_csv: Path) -> str:
