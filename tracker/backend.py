@@ -49,15 +49,17 @@ def create_session(model_path: str | Path, device: str = "cpu", threads: int = 2
     """An inference session with explicit thread counts.
 
     Args:
-        model_path: ONNX file. device: "cpu" or "cuda". threads: intra-op threads (>= 1).
+        model_path: ONNX file. device: "cpu" or "cuda" (any case). threads: intra-op threads (>= 1);
+            with "cuda" they run only the operators CUDA leaves to the CPU.
         spin: let idle intra-op workers spin-wait for the next parallel section of a run
             (onnxruntime's default: lower latency for networks of many small ops); they stop
             spinning when the run returns (``session.force_spinning_stop``), so they keep no core
             busy between runs; see :class:`OnnxStage`.
 
     Raises:
-        FileNotFoundError: no such model file. ValueError: bad device/threads, or a file that is
-            not a loadable ONNX model (naming it).
+        FileNotFoundError: no such model file. ValueError: bad device/threads, a file that is
+            not a loadable ONNX model (naming it), or a device whose provider onnxruntime lists but
+            cannot start (onnxruntime-gpu without its CUDA libraries), rather than a silent CPU run.
     """
     path = Path(model_path)
     if not path.is_file():
@@ -77,10 +79,19 @@ def create_session(model_path: str | Path, device: str = "cpu", threads: int = 2
         # spin-wait between the parallel sections of a run only: when the run returns the workers
         # sleep, so they hold no core while the other model, OpenCV or numpy work in between
         so.add_session_config_entry("session.force_spinning_stop", "1")
+    on = "" if providers[0] == "CPUExecutionProvider" else f" with device={device!r}"
     try:
-        return ort.InferenceSession(str(path), so, providers=providers)
+        # no fallback: onnxruntime's would print to stdout (where ``--json -`` writes) and run a
+        # device="cuda" session on the CPU
+        session = ort.InferenceSession(str(path), so, providers=providers, enable_fallback=0)
     except Exception as e:  # onnxruntime raises its own exception types for corrupt files
-        raise ValueError(f"cannot load model file {path}: {str(e).splitlines()[0][:200]}") from None
+        raise ValueError(f"cannot load model file {path}{on}: {str(e).splitlines()[0][:200]}") from None
+    if providers[0] not in session.get_providers():
+        # onnxruntime-gpu without its CUDA/cuDNN libraries only logs a warning and runs on the CPU
+        raise ValueError(f"model file {path}: device={device!r} needs {providers[0]}, but onnxruntime could "
+                         f"not start it (the session got {session.get_providers()}); check the CUDA and cuDNN "
+                         "libraries onnxruntime-gpu needs, or use device='cpu'")
+    return session
 
 
 def read_metadata(session: ort.InferenceSession) -> dict:
@@ -109,6 +120,31 @@ def require_metadata(meta: dict, keys: list[str], kind: str, path) -> None:
         raise ValueError(f"model file {path} is a {meta.get('kind')!r} model, expected {kind!r}")
 
 
+def _rgb_triple(meta: dict, key: str, path) -> np.ndarray:
+    """``meta[key]`` as (3,) float32 finite values, or ValueError naming the file (a wrong length
+    only failed on the first frame, a JSON null normalised every pixel to NaN)."""
+    try:
+        v = np.asarray(meta[key], np.float32)
+    except (TypeError, ValueError):
+        v = None
+    if v is None or v.shape != (3,) or not np.isfinite(v).all():
+        raise ValueError(f"model file {path}: metadata {key} must be 3 finite numbers (R, G, B), got {meta[key]!r}")
+    return v
+
+
+class _ClosedSession:
+    """A closed stage's session: any use raises RuntimeError naming the stage, not an
+    AttributeError on None."""
+
+    def __init__(self, owner: str):
+        self._owner = owner
+
+    def __getattr__(self, name):
+        if name.startswith("__"):   # copy/pickle probes, looked up before __init__ set _owner
+            raise AttributeError(name)
+        raise RuntimeError(f"{self._owner} is closed")
+
+
 class OnnxStage:
     """Common part of the pipeline stages: load an ONNX file, check its metadata, expose the
     input normalisation; ``close()`` and ``with`` support.
@@ -135,11 +171,14 @@ class OnnxStage:
         meta = read_metadata(self.session)
         require_metadata(meta, self.required, self.kind, self.model_path)
         self.meta = meta
-        self.mean_rgb = np.asarray(meta["mean_rgb"], np.float32)
-        self.std_rgb = np.asarray(meta["std_rgb"], np.float32)
+        self.mean_rgb = _rgb_triple(meta, "mean_rgb", self.model_path)
+        self.std_rgb = _rgb_triple(meta, "std_rgb", self.model_path)
+        if not (self.std_rgb > 0).all():
+            raise ValueError(f"model file {self.model_path}: metadata std_rgb must be > 0, got {meta['std_rgb']!r}")
 
     def close(self) -> None:
-        self.session = None
+        """Free the session; a later call raises RuntimeError (a second close is harmless)."""
+        self.session = _ClosedSession(type(self).__name__)
 
     def __enter__(self):
         return self

@@ -99,8 +99,8 @@ class HandTrackerOptions:
             the threshold calibrated for the shipped detector (stored in its metadata).
         min_tracking_confidence: landmark presence threshold; a hand below it is not reported
             and its track ends, in [0, 1].
-        device: "cpu" or "cuda" (needs onnxruntime-gpu).
-        threads: onnxruntime intra-op threads per model (>= 1).
+        device: "cpu" or "cuda" (needs onnxruntime-gpu and its CUDA libraries; ValueError otherwise).
+        threads: onnxruntime intra-op threads per model (>= 1); with "cuda", for the operators left on the CPU.
         smoothing: Kalman smoothing of the keypoints in video mode.
         smoothing_strength: > 0; 1 is the tuned default, larger smooths more (and lags more).
         landmark_model_path, detector_model_path: ONNX files (default: the shipped assets).
