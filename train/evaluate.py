@@ -111,7 +111,8 @@ def draw_worst_hands(path, records, cache, pred, gt, vis, norm, n: int = 24, col
         img = cv2.resize(img, None, fx=f, fy=f)  # BGR, as cached
         canvas = np.zeros((tile, tile, 3), np.uint8)
         canvas[:img.shape[0], :img.shape[1]] = img
-        draw_skeleton(canvas, gt[i] * f, color=(0, 255, 0), thickness=1)
+        # a point the label leaves out is written (0, 0): drawn, its bones would run to the corner
+        draw_skeleton(canvas, gt[i] * f, vis[i], color=(0, 255, 0), min_score=0.5, thickness=1)
         draw_skeleton(canvas, pred[i] * f, color=(0, 0, 255), thickness=1)
         cv2.putText(canvas, f"PCK {per_hand[i]:.2f}  {norm[i]:.0f}px", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                     (255, 255, 0), 1, cv2.LINE_AA)
@@ -144,7 +145,11 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
     (:func:`train.augment.cut_photo_at_edge`): a hand at the side of the frame. The crop still
     comes from all the points (as from the tracker's last landmarks), PCK counts the points in
     view (normalised by the whole hand's box), and ``presence_rate@0.5`` is the share of hands
-    the tracker would keep at its default presence threshold."""
+    the tracker would keep at its default presence threshold. ``seed``: the jitter's random
+    draws (the figures repeat for a seed; ``batch``, hands per chunk >= 1, does not change them:
+    each hand's two crops are one network call)."""
+    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
     if not records:
         raise ValueError("no labelled hands to evaluate (the --data split has none)")
     if edge_cut is not None and worst_grid:
@@ -215,6 +220,7 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
         "full_rotation": full_rotation,
         "edge_cut": list(edge_cut) if edge_cut is not None else None,
         "model_version": model.meta.get("model_version"),
+        "seed": seed,
     }
 
 
@@ -592,7 +598,7 @@ def main(argv=None):
     ap.add_argument("--match-iou", type=_match_iou, default=0.5,
                     help="detector: IoU with a labelled box that makes a hit (default 0.5, the issue's AP@0.5; "
                          "0.2 shows what better boxes alone would give)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=positive_int("--threads"), default=2)
     ap.add_argument("--flip-test", action="store_true", help="landmarks: average each crop with its mirror")
     ap.add_argument("--full-rotation", action="store_true",
                     help="landmarks: crops at uniformly random angles (robustness), not near upright; "
@@ -622,6 +628,10 @@ def main(argv=None):
             check_scene_condition(a.condition)
         except ValueError as e:
             ap.error(str(e))
+    if a.kind == "landmarks" and a.worst_grid:
+        import cv2
+        if not cv2.haveImageWriter(a.worst_grid):   # known before the run, not after it (its figures lost)
+            ap.error(f"--worst-grid {a.worst_grid}: not a picture file OpenCV can write (.jpg, .png)")
     clash = output_clash([("--out", a.out), ("--worst-grid", a.worst_grid), ("--fp-grid", a.fp_grid)],
                          [("--model", a.model), ("--landmark-model", a.landmark_model), ("--data", a.data)])
     if clash:
@@ -629,15 +639,20 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     t0 = time.time()
     try:
+        # a mistyped --model is said before every image is decoded
+        lm = LandmarkModel(a.model, threads=a.threads, flip_test=a.flip_test) if a.kind == "landmarks" else None
         recs = eval_records(a.data, a.split, a.val_fraction)
         if a.limit:
             recs = recs[:a.limit]
         cache = ImageCache(recs)
         if a.kind == "landmarks":
-            res = evaluate_landmarks(LandmarkModel(a.model, threads=a.threads, flip_test=a.flip_test), recs, cache,
-                                     worst_grid=a.worst_grid, full_rotation=a.full_rotation,
+            res = evaluate_landmarks(lm, recs, cache, worst_grid=a.worst_grid, full_rotation=a.full_rotation,
                                      edge_cut=a.edge_cut)
             res["flip_test"] = a.flip_test
+            # what to run again for the same figures (the seed is in ``res``)
+            res.update(model=str(lm.model_path), data=a.data, split=a.split, limit=a.limit)
+            if not Path(a.data).is_dir() and a.split != "all":
+                res["val_fraction"] = a.val_fraction
         elif a.kind == "acquisition":
             from tracker.hand_tracker import HandTracker
             with HandTracker(static_image_mode=True, max_hands=8, threads=a.threads, detector=a.model,
