@@ -545,6 +545,19 @@ def eval_records(data: str, split: str, val_fraction: float = 0.1):
     return val if split == "val" else train
 
 
+# options that only one or two kinds read (the others ignored them without a word)
+_KIND_OPTIONS = {
+    "--flip-test": ("landmarks",), "--worst-grid": ("landmarks",),
+    "--fp-grid": ("detector",), "--calibrate": ("detector",), "--match-iou": ("detector",),
+    "--landmark-model": ("acquisition",), "--presence": ("acquisition",), "--refine-score": ("acquisition",),
+    "--turn-retry": ("acquisition",), "--detector-turns": ("acquisition",),
+    "--low-detection-confidence": ("acquisition",), "--low-detection-keypoint-score": ("acquisition",),
+    "--scenes": ("detector", "acquisition"), "--threshold": ("detector", "acquisition"),
+    "--scene-size": ("detector", "acquisition"), "--small-hands": ("detector", "acquisition"),
+    "--no-large-hands": ("detector", "acquisition"), "--hand-frac": ("detector", "acquisition"),
+}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kind", choices=["landmarks", "detector", "acquisition"])
@@ -628,14 +641,18 @@ def main(argv=None):
             check_scene_condition(a.condition)
         except ValueError as e:
             ap.error(str(e))
-    if a.kind == "landmarks" and a.worst_grid:
-        import cv2
-        if not cv2.haveImageWriter(a.worst_grid):   # known before the run, not after it (its figures lost)
-            ap.error(f"--worst-grid {a.worst_grid}: not a picture file OpenCV can write (.jpg, .png)")
+    for option, kinds in _KIND_OPTIONS.items():
+        dest = option.lstrip("-").replace("-", "_")
+        if a.kind not in kinds and getattr(a, dest) != ap.get_default(dest):   # silently ignored before
+            ap.error(f"{option} applies to {' and '.join(kinds)}, not {a.kind}")
     clash = output_clash([("--out", a.out), ("--worst-grid", a.worst_grid), ("--fp-grid", a.fp_grid)],
                          [("--model", a.model), ("--landmark-model", a.landmark_model), ("--data", a.data)])
     if clash:
         ap.error(clash)
+    for option, picture in (("--worst-grid", a.worst_grid), ("--fp-grid", a.fp_grid)):
+        import cv2
+        if picture and not cv2.haveImageWriter(picture):   # known before the run, not after it (its figures lost)
+            ap.error(f"{option} {picture}: not a picture file OpenCV can write (.jpg, .png)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     t0 = time.time()
     try:

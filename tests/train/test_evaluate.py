@@ -336,7 +336,16 @@ def test_hand_frac_option(text, frac):
                                             "--out lm.onnx: is also --landmark-model"),
                                            (["landmarks", "--out", "x.jpg", "--worst-grid", "x.jpg"],
                                             "--worst-grid x.jpg: is also --out"),
-                                           (["detector", "--fp-grid", "/nonexistent"], "--fp-grid /nonexistent: is also --data")])
+                                           (["detector", "--fp-grid", "/nonexistent"], "--fp-grid /nonexistent: is also --data"),
+                                           # options another kind reads were ignored without a word
+                                           (["landmarks", "--calibrate"], "--calibrate applies to detector, not landmarks"),
+                                           (["detector", "--flip-test"], "--flip-test applies to landmarks, not detector"),
+                                           (["landmarks", "--scenes", "100"],
+                                            "--scenes applies to detector and acquisition, not landmarks"),
+                                           (["acquisition", "--fp-grid", "fp.png"], "--fp-grid applies to detector, not acquisition"),
+                                           (["detector", "--worst-grid", "w.png"], "--worst-grid applies to landmarks, not detector"),
+                                           (["detector", "--turn-retry"], "--turn-retry applies to acquisition, not detector"),
+                                           (["detector", "--fp-grid", "fp.txt"], "--fp-grid fp.txt: not a picture file")])
 def test_bad_option_values_name_the_flag(argv, message, capsys):
     from train.evaluate import main
     with pytest.raises(SystemExit) as e:
@@ -536,7 +545,8 @@ def test_data_without_a_labelled_hand_is_one_clear_error(tmp_path, kind):
     p = tmp_path / "labels.csv"
     p.write_text("image,x0,y0\na.png" + "," * 68 + "\n")
     with pytest.raises(SystemExit, match=r"error: no labelled hands to evaluate \(the --data split has none\)"):
-        main([kind, "--data", str(p), "--split", "all", "--scenes", "2", "--threads", "1"])
+        main([kind, "--data", str(p), "--split", "all", "--threads", "1"]
+             + (["--scenes", "2"] if kind != "landmarks" else []))
 
 
 def test_landmark_figures_state_their_counts_and_units():
