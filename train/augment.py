@@ -211,10 +211,11 @@ def photometric(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
     """Colour, blur, noise, JPEG and occlusion changes; keeps geometry. uint8 HxWx3 in and out."""
     out = img
     height, width = img.shape[:2]   # crops are square; calibration photos (export.quantize) need not be
-    # brightness / contrast
+    # brightness / contrast, clipped to [0, 255] (cv2.convertScaleAbs took |alpha * x + beta|: a
+    # darkened crop's darkest pixels, and the runtime's black border, turned brighter again)
     alpha = rng.uniform(0.6, 1.4)
     beta = rng.uniform(-40, 40)
-    out = cv2.convertScaleAbs(out, alpha=alpha, beta=beta)
+    out = cv2.addWeighted(out, alpha, out, 0.0, beta)   # alpha * x + beta, saturated
     if rng.random() < 0.5:  # hue / saturation
         hsv = cv2.cvtColor(out, cv2.COLOR_BGR2HSV)
         h = hsv[..., 0].astype(np.int16) + int(rng.integers(-12, 13))
@@ -226,10 +227,11 @@ def photometric(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
     if rng.random() < cfg.occlusion_p:
         for _ in range(int(rng.integers(1, 3))):
             w, h = (rng.uniform(0.1, 0.35, 2) * (width, height)).astype(int)
-            x, y = rng.integers(0, width - w), rng.integers(0, height - h)
-            if occluder_src is not None and rng.random() < 0.5:
-                sy = rng.integers(0, occluder_src.shape[0] - h)
-                sx = rng.integers(0, occluder_src.shape[1] - w)
+            x, y = rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)
+            if (occluder_src is not None and rng.random() < 0.5
+                    and occluder_src.shape[0] >= h and occluder_src.shape[1] >= w):
+                sy = rng.integers(0, occluder_src.shape[0] - h + 1)
+                sx = rng.integers(0, occluder_src.shape[1] - w + 1)
                 patch = occluder_src[sy:sy + h, sx:sx + w]
             else:
                 patch = np.full((h, w, 3), rng.integers(0, 256, 3), np.uint8)
@@ -239,11 +241,17 @@ def photometric(img: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
         k = int(rng.choice([3, 5]))
         out = cv2.GaussianBlur(out, (k, k), 0)
     if rng.random() < cfg.motion_blur_p:
-        k = int(rng.integers(3, 9))
-        kern = np.zeros((k, k), np.float32)
-        kern[k // 2] = 1.0 / k
-        rot = cv2.getRotationMatrix2D(((k - 1) / 2, (k - 1) / 2), rng.uniform(0, 180), 1.0)
-        kern = cv2.warpAffine(kern, rot, (k, k))
+        k = int(rng.integers(3, 9))     # blur length, pixels
+        # an odd n x n kernel, the line centred on its centre pixel, which filter2D takes as the
+        # anchor (an even length gets half-weight ends): a line centred elsewhere moves the crop
+        # off its keypoints (by up to a pixel for k x k kernels of even k)
+        n = k | 1
+        kern = np.zeros((n, n), np.float32)
+        kern[n // 2] = 1.0
+        if n > k:
+            kern[n // 2, [0, -1]] = 0.5
+        rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), rng.uniform(0, 180), 1.0)
+        kern = cv2.warpAffine(kern, rot, (n, n))
         kern /= max(kern.sum(), 1e-6)
         out = cv2.filter2D(out, -1, kern)
     if rng.random() < cfg.noise_p:
