@@ -23,11 +23,11 @@ import cv2
 import numpy as np
 
 from .backend import OnnxStage
-from .checks import is_int
-from .detector_codec import CenterCodec, nms
+from .checks import is_int, is_number
+from .detector_codec import NUM_REGRESS, CenterCodec, nms
 from .geometry import Roi, hand_angle, invert_affine, quarter_turn, transform_points
 from .keypoints import HandKeypoint
-from .landmarks import normalize_image
+from .landmarks import codec_from_metadata, metadata_value, normalize_image, positive_int, run_shapes
 
 log = logging.getLogger(__name__)
 
@@ -188,17 +188,21 @@ class HandDetector(OnnxStage):
     def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int = 2,
                  small_hands: bool = False, large_hands: bool | None = None):
         super().__init__(model_path, device, threads)
-        meta = self.meta
-        self.width, self.height = int(meta["input_width"]), int(meta["input_height"])
-        self.codec = CenterCodec.from_dict(meta["codec"])
-        self.default_threshold = float(meta["threshold"])
-        inp = self.session.get_inputs()[0]
+        meta, path = self.meta, self.model_path
+        self.width = metadata_value(meta, "input_width", path, positive_int, "an integer >= 1")
+        self.height = metadata_value(meta, "input_height", path, positive_int, "an integer >= 1")
+        self.codec = codec_from_metadata(_center_codec, meta, path)
+        self.default_threshold = float(metadata_value(meta, "threshold", path, lambda v: is_number(v) and 0 <= v <= 1,
+                                                      "a number in [0, 1]"))
+        inputs = self.session.get_inputs()
+        inp = inputs[0]
         # a symbolic axis (str or None) takes any size; a fixed one must be the metadata's
         fixed = [d for d in inp.shape[2:] if isinstance(d, int)]
-        if inp.name != "image" or len(inp.shape) != 4 or inp.shape[1] != 3 or (
-                fixed and list(inp.shape[2:]) != [self.height, self.width]):
-            raise ValueError(f"model file {self.model_path}: input {inp.name} {inp.shape} does not match "
-                             f"(1, 3, {self.height}, {self.width})")
+        if len(inputs) != 1 or inp.name != "image" or inp.type != "tensor(float)" or len(inp.shape) != 4 or (
+                inp.shape[1] != 3 or isinstance(inp.shape[0], int) and inp.shape[0] != 1
+                or fixed and list(inp.shape[2:]) != [self.height, self.width]):
+            raise ValueError(f"model file {path}: input {inp.name} {inp.type} {inp.shape} does not match "
+                             f"float (1, 3, {self.height}, {self.width})")
         self.any_size = not fixed
         if not isinstance(small_hands, (bool, np.bool_)):
             raise ValueError(f"small_hands must be True or False, got {small_hands!r}")
@@ -214,9 +218,22 @@ class HandDetector(OnnxStage):
                              "the large-hand pass needs one exported with a free size "
                              "(python -m export.onnx_export detector CHECKPOINT -o FILE)")
         self.large_hands = self.any_size if large_hands is None else bool(large_hands)
-        outs = {o.name for o in self.session.get_outputs()}
-        if outs != {"heatmap", "regress"}:
-            raise ValueError(f"model file {self.model_path}: unexpected outputs {sorted(outs)}")
+        outs = {o.name: o.shape for o in self.session.get_outputs()}
+        # read in this order, and decoded with the codec's stride
+        if (list(outs) != ["heatmap", "regress"] or [len(v) for v in outs.values()] != [4, 4]
+                or outs["heatmap"][1] != 1 or outs["regress"][1] != NUM_REGRESS):
+            raise ValueError(f"model file {path}: unexpected outputs {outs}; expected heatmap (1, 1, h, w) and "
+                             f"regress (1, {NUM_REGRESS}, h, w), in this order")
+        grids = [v[2:] for v in outs.values()]
+        if not all(isinstance(d, int) for g in grids for d in g):
+            grids = [v[2:] for v in run_shapes(self.session, (1, 3, self.height, self.width), path,
+                                               "input_height x input_width")]
+        st = self.codec.stride
+        ok_h, ok_w = (self.height // st, -(-self.height // st)), (self.width // st, -(-self.width // st))
+        if any(g[0] not in ok_h or g[1] not in ok_w for g in grids):
+            raise ValueError(f"model file {path}: its {self.width}x{self.height} input gives outputs of "
+                             f"{' and '.join(f'{g[1]}x{g[0]}' for g in grids)} cells, but codec stride {st} "
+                             f"expects {ok_w[1]}x{ok_h[1]}")
 
     def preprocess(self, frame_bgr: np.ndarray, size_scale: float = 1.0, upright_canvas: bool = False
                    ) -> tuple[np.ndarray, float]:
@@ -335,6 +352,13 @@ class HandDetector(OnnxStage):
         if size_scale != 1.0:
             dets = [replace(d, pass_scale=size_scale) for d in dets]
         return dets
+
+
+def _center_codec(d: dict) -> CenterCodec:
+    """CenterCodec.from_dict with an integer stride (int() made 4.5 a 4, and 0 put every box at 0, 0)."""
+    if not (is_int(d["stride"]) and d["stride"] >= 1):
+        raise ValueError(f"stride must be an integer >= 1, got {d['stride']!r}")
+    return CenterCodec.from_dict(d)
 
 
 def _check_frame(frame: np.ndarray) -> None:

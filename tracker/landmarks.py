@@ -1,10 +1,11 @@
 """Landmark stage: rotated hand crops in, 17 keypoints + presence + handedness out.
 
 ONNX contract (written by export/, checked here on load):
-    input  ``image``      (B, 3, S, S) float32, RGB, (pixel - mean_rgb) / std_rgb
+    input  ``image``      (B, 3, S, S) float32, RGB, (pixel - mean_rgb) / std_rgb; B free
     output ``heatmaps``   (B, 17, S/4, S/4) softmax probabilities (decoded by tracker.codec)
     output ``presence``   (B, 1) probability that a hand fills the crop
     output ``handedness`` (B, 1) probability that it is a right hand as seen in the crop
+    (the outputs in this order)
     metadata: kind="landmarks", input_size, mean_rgb, std_rgb, codec, keypoint_names, roi_scale
 
 Crops are rotations and scalings of the frame (never flips), so the side seen in the crop is the
@@ -13,6 +14,7 @@ side seen in the frame.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import cv2
 import numpy as np
 
 from .backend import OnnxStage
+from .checks import is_int, is_number
 from .codec import HeatmapCodec
 from .geometry import Roi, invert_affine, warp_crop
 from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
@@ -59,6 +62,43 @@ def normalize_image(rgb_or_bgr: np.ndarray, mean_rgb, std_rgb, bgr: bool = True)
     return x
 
 
+def metadata_value(meta: dict, key: str, path, ok, want: str):
+    """``meta[key]`` when ``ok(value)`` holds, else ValueError naming the file and the key (int() and
+    float() of a bad value named neither, and some bad values loaded and went wrong on every frame)."""
+    v = meta[key]
+    try:
+        good = bool(ok(v))
+    except (TypeError, ValueError):
+        good = False
+    if not good:
+        raise ValueError(f"model file {path}: metadata {key} must be {want}, got {v!r}")
+    return v
+
+
+def positive_int(v) -> bool:
+    """An integer >= 1 (not a bool, not a float such as 160.5 that int() truncated)."""
+    return is_int(v) and v >= 1
+
+
+def codec_from_metadata(make, meta: dict, path):
+    """``make(meta["codec"])``, or ValueError naming the file when the codec metadata is unusable."""
+    try:
+        return make(meta["codec"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        why = f"no {e}" if isinstance(e, KeyError) else e
+        raise ValueError(f"model file {path}: unusable codec metadata {meta['codec']!r} ({why})") from None
+
+
+def run_shapes(session, shape: tuple, path, size_keys: str) -> list[list[int]]:
+    """Output shapes of one run on zeros of input ``shape``: where a file's output axes are symbolic,
+    only a run tells whether its codec decodes them (a wrong size scaled every point silently)."""
+    try:
+        return [list(o.shape) for o in session.run(None, {"image": np.zeros(shape, np.float32)})]
+    except Exception as e:  # noqa: BLE001 - onnxruntime's own exception types
+        raise ValueError(f"model file {path}: the network cannot run at its metadata {size_keys} "
+                         f"(input {list(shape)}): {str(e).splitlines()[0][:200]}") from None
+
+
 class LandmarkModel(OnnxStage):
     """The landmark network behind onnxruntime.
 
@@ -80,30 +120,39 @@ class LandmarkModel(OnnxStage):
         self.flip_test = bool(flip_test)
         #: area-average before cutting crops that shrink the frame a lot (see geometry.warp_crop)
         self.antialias = True
-        meta = self.meta
-        self.input_size = int(meta["input_size"])
-        self.roi_scale = float(meta["roi_scale"])
-        try:
-            self.codec = HeatmapCodec.from_dict(meta["codec"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"model file {self.model_path}: unusable codec metadata {meta['codec']!r} ({e})") from None
+        meta, path = self.meta, self.model_path
+        self.input_size = metadata_value(meta, "input_size", path, positive_int, "an integer >= 1")
+        self.roi_scale = float(metadata_value(meta, "roi_scale", path,
+                                              lambda v: is_number(v) and math.isfinite(v) and v > 0,
+                                              "a finite number > 0"))
+        self.codec = codec_from_metadata(HeatmapCodec.from_dict, meta, path)
         if tuple(self.codec.input_size) != (self.input_size, self.input_size):
             # decoding maps heatmap cells to codec input pixels: another size scales every keypoint
-            raise ValueError(f"model file {self.model_path}: codec input_size {list(self.codec.input_size)} "
+            raise ValueError(f"model file {path}: codec input_size {list(self.codec.input_size)} "
                              f"does not match the network input {self.input_size}x{self.input_size}")
-        if list(meta["keypoint_names"]) != KEYPOINT_NAMES:
-            raise ValueError(f"model file {self.model_path} has keypoints {meta['keypoint_names']}, "
+        if meta["keypoint_names"] != KEYPOINT_NAMES:
+            raise ValueError(f"model file {path} has keypoints {meta['keypoint_names']!r} (metadata keypoint_names), "
                              f"expected {KEYPOINT_NAMES}")
-        inp = self.session.get_inputs()[0]
-        if inp.name != "image" or list(inp.shape[1:]) != [3, self.input_size, self.input_size]:
-            raise ValueError(f"model file {self.model_path}: input {inp.name} {inp.shape} does not match "
-                             f"(B, 3, {self.input_size}, {self.input_size})")
+        s = self.input_size
+        inputs = self.session.get_inputs()
+        inp = inputs[0]
+        # the batch axis must be free: one crop per hand, twice as many with flip_test
+        if (len(inputs) != 1 or inp.name != "image" or inp.type != "tensor(float)" or len(inp.shape) != 4
+                or isinstance(inp.shape[0], int) or list(inp.shape[1:]) != [3, s, s]):
+            raise ValueError(f"model file {path}: input {inp.name} {inp.type} {inp.shape} does not match "
+                             f"float (B, 3, {s}, {s}) with a free batch axis B")
         outs = {o.name: o.shape for o in self.session.get_outputs()}
-        if set(outs) != {"heatmaps", "presence", "handedness"} or outs["heatmaps"][1] != NUM_KEYPOINTS:
-            raise ValueError(f"model file {self.model_path}: unexpected outputs {outs}")
-        cells = [d for d in outs["heatmaps"][2:] if isinstance(d, int)]
-        if len(cells) == 2 and tuple(cells[::-1]) != tuple(self.codec.heatmap_size):
-            raise ValueError(f"model file {self.model_path}: heatmaps of {cells[1]}x{cells[0]} cells, but its codec "
+        # the outputs are read in this order: presence and handedness swapped (both (B, 1)) went unseen
+        if (list(outs) != ["heatmaps", "presence", "handedness"] or len(outs["heatmaps"]) != 4
+                or outs["heatmaps"][1] != NUM_KEYPOINTS
+                or any(len(outs[k]) != 2 or outs[k][1] != 1 for k in ("presence", "handedness"))):
+            raise ValueError(f"model file {path}: unexpected outputs {outs}; expected heatmaps (B, {NUM_KEYPOINTS}, "
+                             "h, w), presence (B, 1) and handedness (B, 1), in this order")
+        cells = outs["heatmaps"][2:]
+        if not all(isinstance(d, int) for d in cells):
+            cells = run_shapes(self.session, (1, 3, s, s), path, "input_size")[0][2:]
+        if tuple(cells[::-1]) != tuple(self.codec.heatmap_size):
+            raise ValueError(f"model file {path}: heatmaps of {cells[1]}x{cells[0]} cells, but its codec "
                              f"decodes {self.codec.heatmap_size[0]}x{self.codec.heatmap_size[1]} (heatmap_size)")
 
     # -- stages ------------------------------------------------------------------------------
