@@ -12,7 +12,9 @@ The CSV holds keypoints only: its ``track_id`` are all -1 and its ``presence``, 
 and ``box`` all NaN (as are ``handedness`` and ``box`` of JSONL files written before they were
 added). Files written with ``--max-hands`` > 2 can hold several hands of a side in a frame: the
 highest-scoring one is kept (as ``as_array()`` does) and the others are counted in a warning.
-Malformed input raises one ``ValueError`` naming the file and the line.
+Malformed input raises one ``ValueError`` naming the file and the line, except an unfinished last
+line (no line break after it, as a run stopped mid-write leaves it): that one is left out with a
+warning. The writers round pixels (keypoints, boxes) to 0.01, scores to 1e-4 and ``t_ms`` to 1e-3 ms.
 """
 from __future__ import annotations
 
@@ -89,6 +91,7 @@ class _Builder:
     def __init__(self) -> None:
         self.frame, self.t_ms, self.hands, self.image = [], [], [], []
         self.extra = 0          # hands left out: more than one of a side in a frame
+        self.cut = None         # the line number of an unfinished last line left out
 
     def add(self, frame: int, t_ms: float, image: str | None = None) -> dict:
         """Appends a frame without hands; returns its arrays (copies of ``_NO_HANDS``) to fill in."""
@@ -97,6 +100,11 @@ class _Builder:
         self.image.append(image)
         self.hands.append({k: v.copy() for k, v in _NO_HANDS.items()})
         return self.hands[-1]
+
+    def drop_from(self, n: int) -> None:
+        """Forgets the frames added after the first ``n``."""
+        for items in (self.frame, self.t_ms, self.hands, self.image):
+            del items[n:]
 
     def build(self, source: Path) -> Tracks:
         arrays = {k: np.stack([h[k] for h in self.hands]) if self.hands else np.empty((0, *v.shape), v.dtype)
@@ -137,11 +145,21 @@ def _array(value, shape: tuple, what: str) -> np.ndarray:
     return np.asarray([_number(v, what) for r in rows for v in r], np.float32).reshape(shape)
 
 
+class _NotJSON(ValueError):
+    """A line that is not JSON at all (a line cut short among them)."""
+
+
+def _unfinished(text: str) -> bool:
+    """Whether a line read with ``newline=""`` lacks its line break: only the last line of a file
+    can, and the writers end every line, so it was cut short (or saved without one)."""
+    return not text.endswith(("\n", "\r"))
+
+
 def _jsonl_line(out: _Builder, line: str) -> None:
     try:
         rec = json.loads(line)
     except json.JSONDecodeError as e:
-        raise ValueError(f"not valid JSON ({e})") from None
+        raise _NotJSON(f"not valid JSON ({e})") from None
     if not isinstance(rec, dict) or not isinstance(rec.get("hands", []), list):
         raise ValueError("expected an object {\"frame\", \"t_ms\", \"hands\": [...]}")  # noqa: TRY004 - bad file content
     missing = [k for k in ("frame", "t_ms", "hands") if k not in rec]
@@ -185,6 +203,10 @@ def _read_jsonl(out: _Builder, f) -> None:
             try:
                 _jsonl_line(out, text)
             except ValueError as e:
+                # a JSON object that parses is complete: only a broken one (of a record) was cut
+                if isinstance(e, _NotJSON) and _unfinished(text) and text.lstrip().startswith("{"):
+                    out.cut = line
+                    break
                 raise ValueError(f"line {line}: {e}") from None
 
 
@@ -194,7 +216,13 @@ def _read_csv(out: _Builder, f) -> None:
     # each side's cells in keypoints order: (2, 17 * 3) column indices
     cells = [[col[f"{side}_{name}_{c}"] for name in KEYPOINT_NAMES for c in ("x", "y", "score")]
              for side in SIDES]
-    reader = csv.reader(f)
+    last = [""]                 # the text line the reader took last: whether its row was cut short
+
+    def lines():
+        for text in f:
+            last[0] = text
+            yield text
+    reader = csv.reader(lines())
     try:
         first = next(reader, None)
         if first is None:
@@ -207,17 +235,25 @@ def _read_csv(out: _Builder, f) -> None:
         for row in reader:
             if not row:         # a blank line: "\r\r\n" row ends of a text-mode stdout on Windows, a trailing one
                 continue
-            if len(row) != len(header):
-                raise ValueError(f"row has {len(row)} cells, expected {len(header)}")
-            arr = out.add(_number(row[col["frame"]], "frame", integer=True), _number(row[col["t_ms"]], "t_ms"))
-            for k, side in enumerate(SIDES):
-                empty = sum(row[j] == "" for j in cells[k])
-                if empty == len(cells[k]):
-                    continue
-                if empty:
-                    raise ValueError(f"{side} hand has {empty} of its {len(cells[k])} cells empty (all or none)")
-                vals = [_number(row[j], f"column {header[j]!r}") for j in cells[k]]
-                arr["keypoints"][k * NUM_KEYPOINTS:(k + 1) * NUM_KEYPOINTS] = np.reshape(vals, (NUM_KEYPOINTS, 3))
+            kept = len(out.frame)
+            try:
+                if len(row) != len(header):
+                    raise ValueError(f"row has {len(row)} cells, expected {len(header)}")
+                arr = out.add(_number(row[col["frame"]], "frame", integer=True), _number(row[col["t_ms"]], "t_ms"))
+                for k, side in enumerate(SIDES):
+                    empty = sum(row[j] == "" for j in cells[k])
+                    if empty == len(cells[k]):
+                        continue
+                    if empty:
+                        raise ValueError(f"{side} hand has {empty} of its {len(cells[k])} cells empty (all or none)")
+                    vals = [_number(row[j], f"column {header[j]!r}") for j in cells[k]]
+                    arr["keypoints"][k * NUM_KEYPOINTS:(k + 1) * NUM_KEYPOINTS] = np.reshape(vals, (NUM_KEYPOINTS, 3))
+            except ValueError:
+                if not _unfinished(last[0]):
+                    raise
+                out.drop_from(kept)
+                out.cut = reader.line_num
+                break
     except (ValueError, csv.Error) as e:
         raise ValueError(f"line {max(reader.line_num, 1)}: {e}") from None
 
@@ -249,6 +285,9 @@ def read_tracks(path: str | Path, format: str | None = None) -> Tracks:
         except ValueError as e:             # "line N: what is wrong"
             raise ValueError(f"{path}, {e}") from None
     tracks = out.build(path)
+    if out.cut is not None:
+        log.warning("%s: line %d is unfinished (no line break after it, as a run stopped mid-write leaves "
+                    "it) and not readable; left out, %d frames read", path, out.cut, len(tracks))
     if out.extra:
         log.warning("%s: %d hands left out (more than one left or right hand in a frame, as --max-hands > 2 "
                     "writes); Tracks keep the highest-scoring hand of each side", path, out.extra)
