@@ -257,6 +257,21 @@ class HandTrackerOptions:
     turn_retry: bool = False
     detector_turns: int = 1
 
+    def __setattr__(self, name: str, value) -> None:
+        # A tracker's own options (HandTracker.options) are frozen: it read some of them when it was
+        # built (models, the associator), others on every frame, so a change was applied in part,
+        # or unchecked, or not at all. Setting the value an option already has is allowed (validate()).
+        if self.__dict__.get("_frozen"):
+            old = self.__dict__.get(name)
+            if not (type(old) is type(value) and old == value):
+                raise AttributeError(f"cannot set {name}: a HandTracker's options are read-only once it is "
+                                     f"built; build another one: HandTracker(tracker.options, {name}=...)")
+        object.__setattr__(self, name, value)
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles are ordinary, changeable options."""
+        return {k: v for k, v in self.__dict__.items() if k != "_frozen"}
+
     def validate(self) -> "HandTrackerOptions":
         """Raise ValueError naming the first bad option; returns self."""
         for name, low in INT_OPTIONS.items():
@@ -555,6 +570,7 @@ class HandTracker:
                 raise TypeError(f"unknown option {k!r}; options are {sorted(names)}")
             setattr(opts, k, v)
         self.options = opts.validate()
+        object.__setattr__(opts, "_frozen", True)    # read-only from here on (HandTrackerOptions.__setattr__)
         self._own_models = []
         if landmark_model is None:
             from .landmarks import LandmarkModel
@@ -754,7 +770,8 @@ class HandTracker:
             if not math.isfinite(ts):
                 raise ValueError(f"timestamp_ms must be finite, got {timestamp_ms!r}")
             if not self.options.static_image_mode and self._last_ts is not None and ts < self._last_ts:
-                raise ValueError(f"timestamp_ms must not decrease: got {ts} after {self._last_ts}")
+                raise ValueError(f"timestamp_ms must not decrease: got {ts} after {self._last_ts} "
+                                 "(a new video? call tracker.reset() first)")
             self._last_ts = ts
             if not self.options.static_image_mode:
                 self._check_clock(ts)
