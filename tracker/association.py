@@ -150,17 +150,30 @@ def keypoint_distance(a: np.ndarray, b: np.ndarray, palm: float,
                       min_score: float = 0.3) -> float:
     """Median distance between two (17, 2) keypoint sets in units of ``palm`` (inf if no
     point is valid in both)."""
-    ok = np.isfinite(a).all(1) & np.isfinite(b).all(1)
+    finite = np.isfinite(a).all(1) & np.isfinite(b).all(1)
+    ok = finite
     if sa is not None:
-        ok &= np.asarray(sa) >= min_score
+        ok = ok & (np.asarray(sa) >= min_score)
     if sb is not None:
-        ok &= np.asarray(sb) >= min_score
-    if ok.sum() < 3:
-        ok = np.isfinite(a).all(1) & np.isfinite(b).all(1)
+        ok = ok & (np.asarray(sb) >= min_score)
+    if np.count_nonzero(ok) < 3:
+        ok = finite
         if not ok.any():
             return math.inf
-    d = np.linalg.norm(a[ok] - b[ok], axis=1)
-    return float(np.median(d)) / max(palm, 1.0)
+    diff = a[ok] - b[ok]
+    if not np.issubdtype(diff.dtype, np.inexact):
+        diff = diff.astype(float)
+    # np.linalg.norm(axis=1) and np.median do these same operations (so the same numbers) with
+    # several times the call overhead; this runs for every track x measurement pair of every frame
+    return _median(np.sqrt((diff * diff).sum(axis=1))) / max(palm, 1.0)
+
+
+def _median(d: np.ndarray) -> float:
+    """``float(np.median(d))`` of a non-empty 1-D array without NaN (the middle value, or the mean
+    of the two middle values in ``d``'s dtype, as np.median computes it)."""
+    s = np.sort(d)
+    h = len(s) // 2
+    return float(s[h]) if len(s) % 2 else float((s[h - 1] + s[h]) / 2)
 
 
 def best_assignment(cost: np.ndarray, unmatched_cost: float) -> list[tuple[int, int]]:
@@ -307,13 +320,15 @@ class HandAssociator:
         order = sorted(range(len(measurements)),
                        key=lambda i: (measurements[i].track_id is None, -measurements[i].quality()))
         kept: list[Measurement] = []
+        palms = {i: _palm(measurements[i].keypoints) for i in order}
+        kept_palms: list[float] = []      # the palm size of each kept measurement's keypoints
         for i in order:
             m = measurements[i]
-            palm = _palm(m.keypoints)
+            palm = palms[i]
             vm = self.vote(m)
             dup = None
             for n, k in enumerate(kept):
-                d = keypoint_distance(m.keypoints, k.keypoints, max(palm, _palm(k.keypoints)),
+                d = keypoint_distance(m.keypoints, k.keypoints, max(palm, kept_palms[n]),
                                       m.scores, k.scores)
                 if d < self.merge_distance:
                     dup = n
@@ -328,6 +343,7 @@ class HandAssociator:
                     break
             if dup is None:
                 kept.append(m)
+                kept_palms.append(palm)
                 continue
             k = kept[dup]
             log.debug("merged a duplicate measurement (track hints %s, %s)", m.track_id, k.track_id)
@@ -339,6 +355,7 @@ class HandAssociator:
             tentative = m.tentative and k.tentative   # a hand found for sure is not tentative
             if m.quality() > k.quality():
                 k = dataclasses.replace(m)
+                kept_palms[dup] = palm
             else:
                 k = dataclasses.replace(k)
             k.track_id = hint
