@@ -120,6 +120,38 @@ def require_metadata(meta: dict, keys: list[str], kind: str, path) -> None:
         raise ValueError(f"model file {path} is a {meta.get('kind')!r} model, expected {kind!r}")
 
 
+def metadata_value(meta: dict, key: str, path, ok, want: str):
+    """``meta[key]`` when ``ok(value)`` holds, else ValueError naming the file and the key (int() and
+    float() of a bad value named neither, and some bad values loaded and went wrong on every frame)."""
+    v = meta[key]
+    try:
+        good = bool(ok(v))
+    except (TypeError, ValueError):
+        good = False
+    if not good:
+        raise ValueError(f"model file {path}: metadata {key} must be {want}, got {v!r}")
+    return v
+
+
+def codec_from_metadata(make, meta: dict, path):
+    """``make(meta["codec"])``, or ValueError naming the file when the codec metadata is unusable."""
+    try:
+        return make(meta["codec"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        why = f"no {e}" if isinstance(e, KeyError) else e
+        raise ValueError(f"model file {path}: unusable codec metadata {meta['codec']!r} ({why})") from None
+
+
+def run_shapes(session, shape: tuple, path, size_keys: str) -> list[list[int]]:
+    """Output shapes of one run on zeros of input ``shape``: where a file's output axes are symbolic,
+    only a run tells whether its codec decodes them (a wrong size scaled every point silently)."""
+    try:
+        return [list(o.shape) for o in session.run(None, {"image": np.zeros(shape, np.float32)})]
+    except Exception as e:  # noqa: BLE001 - onnxruntime's own exception types
+        raise ValueError(f"model file {path}: the network cannot run at its metadata {size_keys} "
+                         f"(input {list(shape)}): {str(e).splitlines()[0][:200]}") from None
+
+
 def _rgb_triple(meta: dict, key: str, path) -> np.ndarray:
     """``meta[key]`` as (3,) float32 finite values, or ValueError naming the file (a wrong length
     only failed on the first frame, a JSON null normalised every pixel to NaN)."""

@@ -17,3 +17,8 @@ def is_int(v) -> bool:
 def is_number(v) -> bool:
     """A Python int or float, not a bool (option values, after numpy numbers became Python floats)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def is_positive_int(v) -> bool:
+    """An integer >= 1 (not a bool, not a float such as 160.5 that int() would truncate)."""
+    return is_int(v) and v >= 1

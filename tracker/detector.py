@@ -22,12 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .backend import OnnxStage
-from .checks import is_int, is_number
+from .backend import OnnxStage, codec_from_metadata, metadata_value, run_shapes
+from .checks import is_int, is_number, is_positive_int
 from .detector_codec import NUM_REGRESS, CenterCodec, nms
 from .geometry import Roi, hand_angle, invert_affine, quarter_turn, transform_points
 from .keypoints import HandKeypoint
-from .landmarks import codec_from_metadata, metadata_value, normalize_image, positive_int, run_shapes
+from .landmarks import normalize_image
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +189,8 @@ class HandDetector(OnnxStage):
                  small_hands: bool = False, large_hands: bool | None = None):
         super().__init__(model_path, device, threads)
         meta, path = self.meta, self.model_path
-        self.width = metadata_value(meta, "input_width", path, positive_int, "an integer >= 1")
-        self.height = metadata_value(meta, "input_height", path, positive_int, "an integer >= 1")
+        self.width = metadata_value(meta, "input_width", path, is_positive_int, "an integer >= 1")
+        self.height = metadata_value(meta, "input_height", path, is_positive_int, "an integer >= 1")
         self.codec = codec_from_metadata(_center_codec, meta, path)
         self.default_threshold = float(metadata_value(meta, "threshold", path, lambda v: is_number(v) and 0 <= v <= 1,
                                                       "a number in [0, 1]"))

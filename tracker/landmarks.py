@@ -21,8 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .backend import OnnxStage
-from .checks import is_int, is_number
+from .backend import OnnxStage, codec_from_metadata, metadata_value, run_shapes
+from .checks import is_number, is_positive_int
 from .codec import HeatmapCodec
 from .geometry import Roi, invert_affine, warp_crop
 from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
@@ -62,43 +62,6 @@ def normalize_image(rgb_or_bgr: np.ndarray, mean_rgb, std_rgb, bgr: bool = True)
     return x
 
 
-def metadata_value(meta: dict, key: str, path, ok, want: str):
-    """``meta[key]`` when ``ok(value)`` holds, else ValueError naming the file and the key (int() and
-    float() of a bad value named neither, and some bad values loaded and went wrong on every frame)."""
-    v = meta[key]
-    try:
-        good = bool(ok(v))
-    except (TypeError, ValueError):
-        good = False
-    if not good:
-        raise ValueError(f"model file {path}: metadata {key} must be {want}, got {v!r}")
-    return v
-
-
-def positive_int(v) -> bool:
-    """An integer >= 1 (not a bool, not a float such as 160.5 that int() truncated)."""
-    return is_int(v) and v >= 1
-
-
-def codec_from_metadata(make, meta: dict, path):
-    """``make(meta["codec"])``, or ValueError naming the file when the codec metadata is unusable."""
-    try:
-        return make(meta["codec"])
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        why = f"no {e}" if isinstance(e, KeyError) else e
-        raise ValueError(f"model file {path}: unusable codec metadata {meta['codec']!r} ({why})") from None
-
-
-def run_shapes(session, shape: tuple, path, size_keys: str) -> list[list[int]]:
-    """Output shapes of one run on zeros of input ``shape``: where a file's output axes are symbolic,
-    only a run tells whether its codec decodes them (a wrong size scaled every point silently)."""
-    try:
-        return [list(o.shape) for o in session.run(None, {"image": np.zeros(shape, np.float32)})]
-    except Exception as e:  # noqa: BLE001 - onnxruntime's own exception types
-        raise ValueError(f"model file {path}: the network cannot run at its metadata {size_keys} "
-                         f"(input {list(shape)}): {str(e).splitlines()[0][:200]}") from None
-
-
 class LandmarkModel(OnnxStage):
     """The landmark network behind onnxruntime.
 
@@ -121,7 +84,7 @@ class LandmarkModel(OnnxStage):
         #: area-average before cutting crops that shrink the frame a lot (see geometry.warp_crop)
         self.antialias = True
         meta, path = self.meta, self.model_path
-        self.input_size = metadata_value(meta, "input_size", path, positive_int, "an integer >= 1")
+        self.input_size = metadata_value(meta, "input_size", path, is_positive_int, "an integer >= 1")
         self.roi_scale = float(metadata_value(meta, "roi_scale", path,
                                               lambda v: is_number(v) and math.isfinite(v) and v > 0,
                                               "a finite number > 0"))
