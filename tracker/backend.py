@@ -85,7 +85,10 @@ def create_session(model_path: str | Path, device: str = "cpu", threads: int = 2
         # device="cuda" session on the CPU
         session = ort.InferenceSession(str(path), so, providers=providers, enable_fallback=0)
     except Exception as e:  # onnxruntime raises its own exception types for corrupt files
-        raise ValueError(f"cannot load model file {path}{on}: {str(e).splitlines()[0][:200]}") from None
+        hint = ""
+        if path.suffix.lower() in (".pt", ".pth", ".ckpt"):     # a training checkpoint, not its export
+            hint = " (a PyTorch checkpoint? export it first: python -m export.onnx_export landmarks|detector CHECKPOINT -o FILE.onnx)"
+        raise ValueError(f"cannot load model file {path}{on}: {str(e).splitlines()[0][:200]}{hint}") from None
     if providers[0] not in session.get_providers():
         # onnxruntime-gpu without its CUDA/cuDNN libraries only logs a warning and runs on the CPU
         raise ValueError(f"model file {path}: device={device!r} needs {providers[0]}, but onnxruntime could "

@@ -129,3 +129,11 @@ def test_closed_stage_can_be_copied():
     lm.close()
     with pytest.raises(RuntimeError, match="LandmarkModel is closed"):
         copy.deepcopy(lm).inference(np.zeros((1, 3, lm.input_size, lm.input_size), np.float32))
+
+
+def test_a_training_checkpoint_given_as_model_says_to_export_it(tmp_path):
+    # "Protobuf parsing failed" alone does not tell a user that a .pt file needs export first
+    ckpt = tmp_path / "last.pt"
+    ckpt.write_bytes(b"PK\x03\x04 not an onnx file")
+    with pytest.raises(ValueError, match=r"cannot load model file .*last\.pt.*export it first: python -m export\.onnx_export"):
+        create_session(ckpt)
