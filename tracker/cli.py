@@ -381,7 +381,7 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     t_start = time.perf_counter()
     fps = FPSMonitor()
     try:
-        for index, t_ms, frame in progress(source, enabled=not args.no_progress):
+        for index, t_ms, frame in progress(source, enabled=not args.no_progress, limit=args.max_frames):
             if args.max_frames is not None and frames >= args.max_frames:
                 break
             result = tracker.process(frame, t_ms)

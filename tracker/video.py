@@ -170,15 +170,19 @@ def iter_frames(path: str | os.PathLike, image_fps: float = 30.0) -> Iterator[tu
     yield from FrameSource(path, image_fps)
 
 
-def progress(source: FrameSource, enabled: bool = True, desc: str | None = None):
-    """Wrap a frame source in a tqdm progress bar (on stderr) when tqdm is available."""
+def progress(source: FrameSource, enabled: bool = True, desc: str | None = None, limit: int | None = None):
+    """Wrap a frame source in a tqdm progress bar (on stderr) when tqdm is available; ``limit``:
+    the frames the caller will take at most (``--max-frames``), the bar's end when smaller."""
     if not enabled:
         return source
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover - tqdm is a declared dependency
         return source
-    return tqdm(source, total=len(source) or None, desc=desc or Path(source.path).name,
+    total = len(source) or None
+    if limit is not None:
+        total = min(total, limit) if total else limit
+    return tqdm(source, total=total, desc=desc or Path(source.path).name,
                 unit="frame", dynamic_ncols=True, leave=False)
 
 

@@ -211,3 +211,14 @@ def test_tile_grid_pads_the_last_row_with_black_tiles():
     assert len(tiles) == 3   # the caller's list is not padded
     with pytest.raises(ValueError, match="no tiles"):
         tile_grid([], 2)
+
+
+@pytest.mark.parametrize("limit, want", [(None, 20), (5, 5), (50, 20)])
+def test_progress_bar_ends_at_max_frames(tmp_path, limit, want):
+    # the bar showed 30/138 for `--max-frames 30`: its end is the frames that will be read
+    from tracker.video import progress
+    path = tmp_path / "v.avi"
+    write_mjpg(path, n=20)
+    bar = progress(FrameSource(path), limit=limit)
+    assert bar.total == want
+    bar.close()
