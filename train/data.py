@@ -10,6 +10,7 @@ import csv
 import json
 import logging
 import math
+import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -410,8 +411,19 @@ def _size_mismatch(path: Path, img: np.ndarray, size: tuple[int, int]) -> str | 
     return msg
 
 
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine, or None where the OS does not say (Windows)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 class ImageCache:
-    """Decoded images held in memory (hands21 train is ~2.8 GB at 224x224), keyed by path.
+    """Decoded images held in memory for the whole run, keyed by path, at full size: width x
+    height x 3 bytes each (hands21 train, 18,776 photos of 224x224, is 2.8 GB; a 12-megapixel
+    phone photo alone is 36 MB). ``nbytes``: their total; it is logged, with a warning once it
+    passes half the machine's memory (the run would swap or be killed).
 
     An image whose decoded size is not the ``image_size`` its records give (COCO ``width`` /
     ``height``; EXIF orientation is applied when decoding) is an error naming it, or with
@@ -432,6 +444,9 @@ class ImageCache:
             if r.image_size is not None:
                 sizes.setdefault(r.image, r.image_size)
         bad = set()
+        self.nbytes = 0
+        memory = physical_memory()
+        warned = not memory
         for p in it:
             try:
                 img = read_image(p)
@@ -439,10 +454,19 @@ class ImageCache:
                 if why:
                     raise ValueError(why)
                 self.images[p] = img
+                self.nbytes += img.nbytes
             except (FileNotFoundError, ValueError) as e:
                 report.skip(str(e), skip_bad, type(e))
                 bad.add(p)
+            if not warned and self.nbytes > memory / 2:
+                # said while decoding: a machine that runs out of memory kills the run without a word
+                warned = True
+                log.warning("the decoded images take more than half of this machine's %.1f GB of memory "
+                            "(%d of %d decoded, %.1f GB; each is held at full size, width x height x 3 bytes): "
+                            "use fewer (--limit) or smaller photos, their labels scaled with them",
+                            memory / 2 ** 30, len(self.images), len(paths), self.nbytes / 2 ** 30)
         self.bad = bad
+        log.info("%d images decoded: %.1f MB in memory", len(self.images), self.nbytes / 2 ** 20)
 
     def filter(self, records: list[HandRecord]) -> list[HandRecord]:
         return [r for r in records if r.image not in self.bad]

@@ -24,10 +24,10 @@ from tracker.draw import tile_grid
 from tracker.metrics import average_precision, match_detections
 
 from .augment import AugmentConfig, augment_preset
-from .common import (LoopClock, LoopConfig, check_input_size, check_loop_config, finish_run,
-                     freeze_bn_statistics, init_distributed, init_unless_resumed, log, make_ema, make_optimizer,
-                     normalization, normalize_batch, optimizer_step, plot_history, resume_state, run_cli, save_checkpoint,
-                     saved_on_stop, setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
+from .common import (DataWait, LoopClock, LoopConfig, check_input_size, check_loop_config, finish_run,
+                     freeze_bn_statistics, init_distributed, init_unless_resumed, loader_options, log, make_ema,
+                     make_optimizer, normalization, normalize_batch, optimizer_step, plot_history, resume_state, run_cli,
+                     save_checkpoint, saved_on_stop, setup_cpu, setup_logging, start_cycle, wrap_ddp)
 from .data import ImageCache, LoadReport, data_root, load_train_val
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
@@ -265,9 +265,7 @@ def train(cfg: DetTrainConfig) -> dict:
                  len(unlabelled))
     ds = SceneDataset(train_groups, cache, codec, train_scfg, cfg.epoch_scenes, seed=cfg.seed + rank + state["step"],
                       unlabelled=unlabelled, aug=aug)
-    loader = DataLoader(ds, batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=True,
-                        worker_init_fn=worker_init if cfg.workers else None,
-                        persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
+    loader = DataWait(DataLoader(ds, batch_size=cfg.batch_size, drop_last=True, **loader_options(cfg.workers, device)))
 
     def meta() -> dict:
         """What every checkpoint (last, final, final_ema) carries beside weights and state."""

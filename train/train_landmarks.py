@@ -30,9 +30,10 @@ from tracker.metrics import pck
 
 from .augment import AugmentConfig, augment_preset, sample_crop
 from .common import (SIZE_MULTIPLE, LoopClock, LoopConfig, check_batches, check_input_size, check_loop_config,
-                     finish_run, freeze_bn_statistics, init_distributed, init_unless_resumed, log, make_ema, make_optimizer,
-                     normalization, normalize_batch, optimizer_step, plot_history, resume_state, run_cli,
-                     save_checkpoint, saved_on_stop, setup_cpu, setup_logging, start_cycle, worker_init, wrap_ddp)
+                     DataWait, finish_run, freeze_bn_statistics, init_distributed, init_unless_resumed, loader_options,
+                     log, make_ema, make_optimizer, normalization, normalize_batch, optimizer_step, plot_history,
+                     resume_state, run_cli, save_checkpoint, saved_on_stop, setup_cpu, setup_logging, start_cycle,
+                     wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_train_val, val_subset_indices
 from .model import LandmarkModelConfig, LandmarkNet
 
@@ -278,11 +279,9 @@ def train(cfg: TrainConfig) -> dict:
         # resumed within an epoch trained on the same hands again. A fresh run shuffles as it did.
         shuffle = cfg.seed + state["step"] if resumed_at else None
         sampler = make_sampler(train_recs, cfg, world, cfg.seed + state["step"], 0 if shuffle is None else shuffle)
-        return sampler, DataLoader(ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                                   generator=None if shuffle is None else torch.Generator().manual_seed(shuffle),
-                                   num_workers=cfg.workers, drop_last=True,
-                                   worker_init_fn=worker_init if cfg.workers else None,
-                                   persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
+        return sampler, DataWait(DataLoader(ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                                            generator=None if shuffle is None else torch.Generator().manual_seed(shuffle),
+                                            drop_last=True, **loader_options(cfg.workers, device)))
 
     def meta() -> dict:
         """What every checkpoint (last, final, final_ema) carries beside weights and state."""
