@@ -86,3 +86,97 @@ def test_table_parser_catches_a_missing_option(tmp_path):
     table = options_table(doc)
     assert table == {"max_hands": "2"}
     assert sorted(table) != sorted(f.name for f in dataclasses.fields(HandTrackerOptions))
+
+
+# -- every command line the docs show uses options its command has --------------------------------
+
+#: docs whose command lines must run as written (model_history.md keeps each session's commands as
+#: they were then)
+COMMAND_DOCS = ["README.md", "docs/training.md", "docs/options.md", "docs/benchmarks.md", "assets/MODEL_CARD.md"]
+_COMMAND = re.compile(r"^(?:python -m ([\w.]+)|(handtrack))\b(.*)$", re.S)
+_SUBCOMMANDS = {"handtrack": {"webcam", "video"}, "bench": {"models", "live", "robustness", "soak", "train-step"}}
+_NOT_OURS = {"pytest"}
+
+
+def doc_commands(text: str) -> list[tuple[str, str, str | None, list[str]]]:
+    """(command, module, subcommand, options named) of every ``python -m MODULE ...`` or ``handtrack
+    ...`` in a Markdown text: each line of a fenced block (an indented line continues the one
+    before; `` #`` starts a comment) and each inline code span (which may wrap)."""
+    spans: list[str] = []
+    for block in re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.S | re.M):
+        for line in block.splitlines():
+            line = line.split(" #")[0]
+            if line[:1].isspace() and spans:
+                spans[-1] += " " + line.strip()
+            else:
+                spans.append(line)
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    spans += [re.sub(r"\s+", " ", s) for s in re.findall(r"`([^`]+)`", prose)]
+    found = []
+    for span in spans:
+        m = _COMMAND.match(span.strip())
+        if not m or m.group(1) in _NOT_OURS:
+            continue
+        module, rest = m.group(1) or "handtrack", m.group(3)
+        words = rest.split()
+        sub = words[0] if words and words[0] in _SUBCOMMANDS.get(module, ()) else None
+        found.append((span.strip(), module, sub, re.findall(r"(?<![\w-])(--[a-z][\w-]*|-[a-z])\b", rest)))
+    return found
+
+
+class _Parser(Exception):
+    def __init__(self, parser):
+        self.parser = parser
+
+
+def command_options(module: str, sub: str | None, monkeypatch) -> set[str]:
+    """The option strings of ``python -m module [sub]`` (``handtrack [sub]``): its ``main`` is run
+    until it parses its command line, where the parser is taken instead."""
+    import argparse
+    import importlib
+    if module == "handtrack":
+        from tracker.cli import make_parser
+        parser = make_parser()
+        if sub:
+            parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[sub]
+    else:
+        def grab(self, *args, **kwargs):
+            raise _Parser(self)
+        mod = importlib.import_module(module)
+        if not hasattr(mod, "main"):
+            mod = importlib.import_module(module + ".__main__")
+        with monkeypatch.context() as m:
+            m.setattr(argparse.ArgumentParser, "parse_known_args", grab)
+            try:
+                mod.main([sub] if sub else [])
+            except _Parser as got:
+                parser = got.parser
+            else:
+                raise AssertionError(f"python -m {module} {sub or ''}: main() parsed no command line")
+    return {s for a in parser._actions for s in a.option_strings}
+
+
+@pytest.mark.parametrize("doc", COMMAND_DOCS)
+def test_doc_commands_name_existing_options(doc, monkeypatch):
+    pytest.importorskip("torch")      # the training and export modules' main() need the [train] extra
+    commands = doc_commands((ROOT / doc).read_text(encoding="utf-8"))
+    assert commands, f"{doc}: no command lines found"
+    cache: dict = {}
+    wrong = []
+    for command, module, sub, flags in commands:
+        if (module, sub) not in cache:
+            cache[module, sub] = command_options(module, sub, monkeypatch)
+        unknown = [f for f in flags if f not in cache[module, sub]]
+        if unknown:
+            wrong.append(f"{command[:100]!r}: {unknown}")
+    assert not wrong, f"{doc}: options its command does not have:\n" + "\n".join(wrong)
+
+
+def test_command_check_catches_a_misspelt_option(monkeypatch):
+    text = ("Run `handtrack video\n  clip.mp4 --jsn -` or\n\n```bash\npython -m train.evaluate landmarks \\\n"
+            "  --limt 20   # comment --not-an-option\n```\n")
+    (cmd1, m1, s1, f1), (cmd2, m2, s2, f2) = sorted(doc_commands(text), key=lambda c: c[1])
+    assert (m1, s1, f1) == ("handtrack", "video", ["--jsn"])
+    assert (m2, s2, f2) == ("train.evaluate", None, ["--limt"])
+    assert "--jsn" not in command_options("handtrack", "video", monkeypatch)
+    assert "--json" in command_options("handtrack", "video", monkeypatch)
