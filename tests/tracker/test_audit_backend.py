@@ -12,20 +12,9 @@ from tracker import backend
 from tracker.backend import create_session, default_model_path
 from tracker.landmarks import LandmarkModel
 
+from .test_backend import tiny_model  # noqa: F401 - the fixture
+
 _CUDA = "CUDAExecutionProvider"
-
-
-@pytest.fixture
-def tiny_model(tmp_path):
-    from onnx import TensorProto, helper
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    path = tmp_path / "tiny.onnx"
-    onnx.save(model, path)
-    return path
 
 
 @pytest.fixture

@@ -10,22 +10,7 @@ import pytest
 from train.data import RIGHT, HandRecord
 from train.evaluate import evaluate_landmarks
 
-
-class Oracle:
-    """The ground truth for the images in ``truth`` (pixel (0, 0) names the image), a far-off
-    pose otherwise; presence 0.9 on the hand crop, 0.1 on the negative."""
-
-    meta = {"model_version": "oracle"}
-    model_path = Path("oracle.onnx")
-
-    def __init__(self, truth):
-        self.truth = truth
-
-    def __call__(self, img, rois):
-        kp = self.truth.get(int(img[0, 0, 0]))
-        pos = SimpleNamespace(keypoints=kp if kp is not None else np.full((17, 2), -500.0, np.float32),
-                              right_prob=1.0, presence=0.9)
-        return [pos, SimpleNamespace(keypoints=None, right_prob=0.5, presence=0.1)]
+from .test_evaluate import OracleModel as Oracle
 
 
 class JitterEcho:

@@ -14,6 +14,7 @@ class OracleModel:
     """Returns the ground truth for images listed in ``truth`` and a far-off pose otherwise."""
 
     meta = {"model_version": "oracle"}
+    model_path = Path("oracle.onnx")
 
     def __init__(self, truth):
         self.truth = truth
