@@ -293,6 +293,7 @@ class HandAssociator:
         self._frame = 0
         #: ended tracks' side evidence: (frame ended, evidence)
         self._memory: list[tuple[int, float]] = []
+        self._nan_warned = False
 
     def reset(self) -> None:
         """Forget all tracks (ids keep counting up)."""
@@ -316,7 +317,17 @@ class HandAssociator:
         first; of a duplicate pair the one kept takes the better keypoints (higher presence x
         mean score) and keeps the crop's track hint, which is dropped when the two came from
         different tracks' crops (the hint no longer says which track it is).
+
+        A ``right_prob`` that is NaN (a custom or faulty landmark model) counts as unknown, 0.5:
+        kept, it would make the track's side evidence NaN for good (and the side assignment
+        recurse until RecursionError).
         """
+        if any(math.isnan(float(m.right_prob)) for m in measurements):
+            if not self._nan_warned:
+                self._nan_warned = True
+                log.warning("the landmark model gave a NaN handedness: counted as unknown (0.5)")
+            measurements = [dataclasses.replace(m, right_prob=0.5) if math.isnan(float(m.right_prob)) else m
+                            for m in measurements]
         order = sorted(range(len(measurements)),
                        key=lambda i: (measurements[i].track_id is None, -measurements[i].quality()))
         kept: list[Measurement] = []

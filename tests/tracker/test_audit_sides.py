@@ -1,0 +1,102 @@
+"""Audit of left/right and track ids: a handedness that is not a number, two hands of one side,
+a hand passing over the other, a different hand entering after one left (fake models)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tracker.association import HandAssociator, Measurement
+from tracker.keypoints import HandKeypoint as K
+from .tracker_fakes import SceneHand, blank, fake_tracker, hand_keypoints
+
+FPS = 30.0
+
+
+def meas(cx, cy, right: bool, p_right: float, **kw) -> Measurement:
+    return Measurement(hand_keypoints(cx, cy, 60.0, right), np.full(17, 0.9, np.float32), 0.95, p_right, **kw)
+
+
+@pytest.mark.parametrize("max_hands", [1, 2, 3])
+def test_nan_handedness_is_unknown_not_a_crash(max_hands):
+    """A landmark model that answers NaN handedness for some crops (a custom model, a numeric
+    fault) must not end the run: such a frame carries no side evidence. It raised RecursionError
+    from the side assignment, or (max_hands=3) made the track's evidence NaN for good."""
+    a = HandAssociator(max_hands=max_hands)
+    (t,) = a.update([meas(100, 200, True, math.nan)], 0.0)          # NaN on a new track
+    first = t.track_id
+    assert math.isfinite(t.evidence) and math.isfinite(t.p_right)
+    for i in range(1, 6):
+        (t,) = a.update([meas(100, 200, True, 0.95)], i / FPS)
+    for i in range(6, 12):                                           # NaN on a right track
+        (t,) = a.update([meas(100, 200, True, math.nan)], i / FPS)
+        assert t.track_id == first and t.side == "right", f"frame {i}"
+        assert math.isfinite(t.evidence)
+    ev = t.evidence
+    (t,) = a.update([meas(100, 200, True, 0.95)], 12 / FPS)
+    assert t.evidence > ev                                           # the evidence goes on counting
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_nan_handedness_through_the_tracker(static):
+    tr, scene, _, _ = fake_tracker(static_image_mode=static)
+    scene.hands = [SceneHand(hand_keypoints(160, 130, 40.0, True), True)]
+    for i in range(4):
+        tr.process(blank(), i * 33)
+    scene.right_prob = math.nan
+    for i in range(4, 8):
+        r = tr.process(blank(), i * 33)
+        assert len(r.hands) == 1
+        h = r.hands[0]
+        assert 0.0 <= h.handedness <= 1.0
+        json.loads(json.dumps(r.to_dict(), allow_nan=False))         # valid JSON for the CLI's JSONL
+        if not static:
+            assert h.side == "right"                                 # the side it had
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_two_hands_of_one_side_fill_both_slots_steadily(mirrored):
+    """Video mode, two right hands (two people): one is reported left, the other right, the same
+    way on every frame, and the 2-slot layout holds each hand once."""
+    tr, scene, _, _ = fake_tracker(mirrored=mirrored)
+    a, b = hand_keypoints(90, 130, 40.0, True), hand_keypoints(230, 130, 40.0, True)
+    seen = []
+    for i in range(40):
+        scene.hands = [SceneHand(a, True), SceneHand(b, True)]
+        r = tr.process(blank(), i * 33)
+        assert sorted(h.side for h in r.hands) == ["left", "right"], f"frame {i}"
+        arr = r.as_array()
+        assert not np.allclose(arr[:17, :2], arr[17:, :2])
+        seen.append({h.track_id: h.side for h in r.hands})
+    assert all(s == seen[0] for s in seen)
+
+
+@pytest.mark.parametrize("p_right, p_left", [(0.95, 0.05), (0.6, 0.4)])
+def test_hand_passing_over_the_other_steals_neither_id_nor_side(p_right, p_left):
+    """A right hand sweeps across a still left hand (both crops see the top hand for a few frames:
+    merged into one measurement), then goes on: each hand keeps its id and its side, also with
+    unsure handedness votes."""
+    tr, scene, _, lm = fake_tracker()
+    calls = lm.__class__.__call__
+
+    def answer(frame, rois):          # per-hand handedness: right hand p_right, left hand p_left
+        out = calls(lm, frame, rois)
+        for r in out:
+            if r.presence > 0.5:
+                r.right_prob = p_right if r.keypoints[K.WRIST, 0] < r.keypoints[K.THUMB_TIP, 0] else p_left
+        return out
+    tr.landmarks = type("LM", (), {"__call__": lambda self, f, r: answer(f, r), "roi_scale": 1.6,
+                                   "input_size": 128, "close": lambda self: None})()
+    xs = np.concatenate([np.arange(500, 300, -10), np.full(3, 300.0), np.arange(300, 99, -10), np.full(10, 100.0)])
+    who: dict[str, set] = {"R": set(), "L": set()}
+    for i, x in enumerate(xs):
+        hands = {"R": hand_keypoints(x, 240, 40.0, True), "L": hand_keypoints(300, 245, 40.0, False)}
+        scene.hands = [SceneHand(hands["R"], True), SceneHand(hands["L"], False)]
+        r = tr.process(blank(640, 480), i * 33)
+        for h in r.hands:
+            name = min(hands, key=lambda n: np.hypot(*(hands[n][K.PALM] - h.raw_keypoints[K.PALM])))
+            who[name].add((h.track_id, h.side))
+    assert len(who["R"]) == 1 and len(who["L"]) == 1, who
+    assert {s for _, s in who["R"]} != {s for _, s in who["L"]}
