@@ -446,11 +446,11 @@ def _robustness_photos(a, data: Path, conditions: list[str], tracker_options: di
     print(text)
     if a.out is not None:
         (a.out / "robustness.json").write_text(json.dumps({"images": len(images), "seed": a.seed,
-                                                           "results": res}, indent=1))
+                                                           "results": res}, indent=1), encoding="utf-8")
         (a.out / "robustness.md").write_text(
             f"# Robustness (`python -m bench robustness --images {a.images}{options_text}`)\n\n"
             f"{len(images)} hands21/val photos, static mode; PCK@0.1 counts a missed hand as wrong, "
-            "'vs clean' is the PCK@0.1 as a share of the method's clean one.\n\n" + text + "\n")
+            "'vs clean' is the PCK@0.1 as a share of the method's clean one.\n\n" + text + "\n", encoding="utf-8")
 
 
 def _robustness_clips(a, clips: list[Path], video_conditions: list[str], tracker_options: dict, venv,
@@ -475,14 +475,14 @@ def _robustness_clips(a, clips: list[Path], video_conditions: list[str], tracker
     if a.out is not None:
         (a.out / "robustness_videos.json").write_text(json.dumps(
             {"clips": [c.name for c in clips], "video_frames": a.video_frames, "seed": a.seed,
-             "results": vres}, indent=1))
+             "results": vres}, indent=1), encoding="utf-8")
         (a.out / "robustness_videos.md").write_text(
             f"# Robustness on video clips (`python -m bench robustness --no-photos --videos "
             f"{','.join(a.videos)}{f' --video-frames {a.video_frames}' if a.video_frames else ''} "
             f"--video-conditions {','.join(video_conditions)}{options_text}`)\n\n"
             "No labels: hands per frame counts false hands too; compare a condition with the same clip "
             "clean. Keypoints are mapped back to the clip's own pixels; turning does not mirror, so a side "
-            "change inside a track is an error on a turned clip too.\n\n" + text + "\n")
+            "change inside a track is an error on a turned clip too.\n\n" + text + "\n", encoding="utf-8")
 
 
 def soak_main(argv: list[str]) -> int:

@@ -579,7 +579,7 @@ def write_report(bench: Bench, out: Path) -> None:
     soak_file = out / "soak.json"
     if soak_file.exists():
         try:
-            sk = json.loads(soak_file.read_text())
+            sk = json.loads(soak_file.read_text(encoding="utf-8"))
             L += ["## Memory soak (separate command: `python -m bench soak`)", "",
                   f"Last soak: {sk['frames']} frames of {Path(sk['video']).name} looped, "
                   f"{sk['size'][0]}x{sk['size'][1]}, {sk['threads']} thread(s), {sk['seconds']:.0f} s, hands "
@@ -592,9 +592,9 @@ def write_report(bench: Bench, out: Path) -> None:
         except (ValueError, KeyError, IndexError) as e:
             log.warning("ignoring unreadable %s: %s", soak_file, e)
     L += robustness_section(out)
-    (out / "REPORT.md").write_text("\n".join(L) + "\n")
-    (out / "TABLE.md").write_text(headline(r) + "\n")
-    (out / "results.json").write_text(json.dumps(_jsonable(r), indent=1))
+    (out / "REPORT.md").write_text("\n".join(L) + "\n", encoding="utf-8")
+    (out / "TABLE.md").write_text(headline(r) + "\n", encoding="utf-8")
+    (out / "results.json").write_text(json.dumps(_jsonable(r), indent=1), encoding="utf-8")
     log.info("wrote %s", out / "REPORT.md")
 
 
@@ -606,14 +606,14 @@ def robustness_section(out: Path) -> list[str]:
     f = out / "robustness.json"
     try:
         if f.exists():
-            r = json.loads(f.read_text())
+            r = json.loads(f.read_text(encoding="utf-8"))
             L += [f"Photos, last run: {r['images']} hands21/val photos, static mode, each condition applied to "
                   "every photo; rotated photos are scored after mapping the keypoints back. 'vs clean' is "
                   "PCK@0.1 as a share of the method's clean figure (the labels are MediaPipe's on the clean "
                   "photos).", "", table(r["results"]), ""]
         f = out / "robustness_videos.json"
         if f.exists():
-            r = json.loads(f.read_text())
+            r = json.loads(f.read_text(encoding="utf-8"))
             L += [f"Shared clips, last run: {len(r['clips'])} clips in video mode, each condition applied to every "
                   "frame, keypoints mapped back (no labels: hands per frame counts false hands too; compare a "
                   "condition with the same clip clean).", "", video_table(r["results"]), ""]

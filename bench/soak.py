@@ -7,6 +7,7 @@ one-off allocations at start-up.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,16 +18,21 @@ log = logging.getLogger(__name__)
 
 
 def rss_mib() -> float:
-    """Resident set size of this process, MiB (Linux /proc; falls back to ru_maxrss)."""
+    """Resident set size of this process, MiB (Linux /proc; elsewhere the peak, ru_maxrss; NaN on
+    Windows, which has no ``resource`` module)."""
     try:
-        with open("/proc/self/status") as f:
+        with open("/proc/self/status", encoding="utf-8") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return float(line.split()[1]) / 1024.0
     except OSError:
         pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
+    # ru_maxrss is in bytes on macOS, in KiB on Linux and the BSDs
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2.0**20 if sys.platform == "darwin" else 1024.0)
 
 
 @dataclass
@@ -139,7 +145,7 @@ def run(video: Path, n_frames: int = 100_000, threads: int = 2, width: int = 640
             "size": [width, height], "growth_mib": r.growth_mib,
             "slope_mib_per_10k": r.slope_mib_per_10k, "samples": r.samples,
             "hand_frames": r.hand_frames,
-            "written": time.strftime("%Y-%m-%d %H:%M")}, indent=1))
+            "written": time.strftime("%Y-%m-%d %H:%M")}, indent=1), encoding="utf-8")
         try:
             import matplotlib
             matplotlib.use("Agg")

@@ -77,7 +77,7 @@ def main(argv=None):
                 cv2.rectangle(t, tuple(b[:2]), tuple(b[2:]), colours[d.pass_scale], 2)
                 cv2.line(t, tuple((d.wrist * s).astype(int)), tuple((d.middle_mcp * s).astype(int)), (0, 0, 255), 2)
                 cv2.putText(t, f"{d.score:.2f}", (int(b[0]), int(b[1]) + 14), 0, 0.45, (0, 255, 0), 1)
-            cv2.putText(t, f"{v.split('/')[-1]} #{idx}: {len(dets)}", (4, 14), 0, 0.4, (255, 255, 255), 1)
+            cv2.putText(t, f"{Path(v).name} #{idx}: {len(dets)}", (4, 14), 0, 0.4, (255, 255, 255), 1)
             canvas = np.zeros((320, 320, 3), np.uint8)
             canvas[:t.shape[0], :t.shape[1]] = t
             tiles.append(canvas)

@@ -124,7 +124,7 @@ def run(source: str, csv_path: str | None = None, max_frames: int | None = None,
     own = tracker is None
     try:
         try:
-            out = open(csv_path, "w", newline="") if csv_path else None
+            out = open(csv_path, "w", newline="", encoding="utf-8") if csv_path else None
         except OSError as e:
             raise ValueError(f"--csv {csv_path}: cannot write ({e.strerror})") from None
         tracker = tracker or HandTracker()

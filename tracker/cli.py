@@ -55,6 +55,23 @@ def file_key(path: str | Path) -> tuple[int, int] | Path:
     return (st.st_dev, st.st_ino)
 
 
+def folds_case(folder: str | Path) -> bool:
+    """Whether file names in ``folder`` ignore case (``a.png`` and ``A.png`` are one file), as on
+    macOS and Windows by default and on FAT/exFAT drives anywhere: a probe file is made there and
+    looked up by its upper-case name, then removed. Where no probe can be made, the platform's
+    default is assumed."""
+    import tempfile
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".handtrack-case-", dir=folder)
+    except OSError:
+        return sys.platform in ("darwin", "win32")
+    os.close(fd)
+    try:
+        return os.path.exists(os.path.join(folder, os.path.basename(probe).upper()))
+    finally:
+        os.unlink(probe)
+
+
 def refuse_overwrite(src: str | Path, dst: str | Path, opt: str, what: str = "the input") -> None:
     """Raise ValueError when output ``dst`` is the input ``src`` (the input would be lost)."""
     if file_key(dst) == file_key(src):
@@ -264,12 +281,14 @@ def output_paths(args: argparse.Namespace, inputs: list[str]) -> list[dict[str, 
             if not os.access(value, os.W_OK):
                 raise UsageError(f"{opt}: folder {value} is not writable")
             names: dict[str, str] = {}
+            fold = folds_case(value)        # Clip.mp4 and clip.mp4 write one clip.jsonl there
             for i, inp in enumerate(inputs):
                 stem = Path(inp).resolve().stem
-                if stem in names:
-                    raise UsageError(f"{opt} {value}: inputs {names[stem]} and {inp} would both write "
+                key = stem.casefold() if fold else stem
+                if key in names:
+                    raise UsageError(f"{opt} {value}: inputs {names[key]} and {inp} would both write "
                                      f"{stem}{ext}; process them in separate runs")
-                names[stem] = inp
+                names[key] = inp
                 target = Path(value) / f"{stem}{ext}"
                 if file_key(target) == file_key(inp):
                     raise UsageError(f"{opt} {value}: would overwrite the input {inp}; choose another folder")
@@ -348,6 +367,7 @@ def annotated_image_paths(folder: str | None, inputs: list[str], sources: list) 
         raise UsageError(f"{opt}: folder {folder} is not writable")
     input_files = {file_key(p) for src in sources if src.images for p in src.images}
     seen: dict[str, str] = {}
+    fold = folds_case(f)                    # IMG_1.jpg and img_1.jpg are one file there
     out = []
     for inp, src in zip(inputs, sources):
         if src.images is None:
@@ -355,9 +375,10 @@ def annotated_image_paths(folder: str | None, inputs: list[str], sources: list) 
                              "(use -o for an annotated video)")
         dests = []
         for p in src.images:
-            if p.name in seen:
-                raise UsageError(f"{opt} {folder}: {seen[p.name]} and {p} would both write {p.name}")
-            seen[p.name] = str(p)
+            key = p.name.casefold() if fold else p.name
+            if key in seen:
+                raise UsageError(f"{opt} {folder}: {seen[key]} and {p} would both write {p.name}")
+            seen[key] = str(p)
             target = f / p.name
             if file_key(target) in input_files:
                 raise UsageError(f"{opt} {folder}: would overwrite the input image {target}; choose another folder")

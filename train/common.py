@@ -147,7 +147,7 @@ def setup_logging(out_dir: Path | None = None, rank: int = 0) -> None:
     handlers = [logging.StreamHandler(sys.stderr)]
     if out_dir is not None and rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(out_dir / "train.log"))
+        handlers.append(logging.FileHandler(out_dir / "train.log", encoding="utf-8"))
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True)
 

@@ -35,7 +35,7 @@ def load_history(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"history file {path} does not exist")
     try:
-        hist = json.loads(path.read_text())
+        hist = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"history file {path} is not JSON ({e})") from None
     if isinstance(hist, list) and hist and all(isinstance(h, dict) and "ap50" in h for h in hist):

@@ -712,7 +712,7 @@ def main(argv=None):
     if a.out:
         try:
             Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(a.out).write_text(text)
+            Path(a.out).write_text(text, encoding="utf-8")
         except OSError as e:  # a folder of that name, a full disk, no permission
             raise SystemExit(f"error: cannot write --out {a.out} ({e.strerror or e}); the figures are above")
 

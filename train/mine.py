@@ -55,7 +55,7 @@ def mine(det: HandDetector, records, cache, threshold: float, data_root: Path) -
         found = unlabelled_boxes([(d.box, d.score) for d in dets], labelled)
         if len(found):
             try:
-                key = str(Path(path).relative_to(data_root))
+                key = Path(path).relative_to(data_root).as_posix()   # "/": read on any system
             except ValueError:   # outside the data folder: load_unlabelled's data_root / key is the path itself
                 key = str(path)
             out[key] = np.round(found, 1).tolist()
@@ -68,7 +68,7 @@ def load_unlabelled(path: str | Path, data_root: str | Path) -> dict[str, np.nda
     if not p.is_file():
         raise FileNotFoundError(f"unlabelled-hands file not found: {p}")
     try:
-        d = json.loads(p.read_text())
+        d = json.loads(p.read_text(encoding="utf-8"))
         return {str(Path(data_root) / k): np.asarray(v, np.float32).reshape(-1, 5)[:, :4]
                 for k, v in d["boxes"].items()}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
@@ -105,7 +105,7 @@ def main(argv=None):
         raise SystemExit(f"error: {e}")
     res = {"detector": det.meta.get("model_version"), "threshold": a.threshold,
            "photos": len({r.image for r in recs}), "boxes": boxes}
-    Path(a.out).write_text(json.dumps(res))
+    Path(a.out).write_text(json.dumps(res), encoding="utf-8")
     log.info("%d of %d photos have unlabelled hands (%d boxes) -> %s", len(boxes), res["photos"],
              sum(len(v) for v in boxes.values()), a.out)
 

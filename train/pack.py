@@ -64,13 +64,13 @@ def pack(data: str | Path, out: str | Path, quality: int = 75, parts: int = 2, v
         raise ValueError(f"--val-hands must be >= 0 (0: all), got {val_hands}")
     if seed < 0:
         raise ValueError(f"--seed must be >= 0, got {seed}")
-    train = json.loads((data / "train.json").read_text())
-    val = val_subset(json.loads((data / "val.json").read_text()), val_hands, seed)
+    train = json.loads((data / "train.json").read_text(encoding="utf-8-sig"))
+    val = val_subset(json.loads((data / "val.json").read_text(encoding="utf-8-sig")), val_hands, seed)
     dirs = [out / f"part{i}" for i in range(parts)]
     for d in dirs:
         d.mkdir(parents=True, exist_ok=True)
-    (dirs[0] / "train.json").write_text(json.dumps(train))
-    (dirs[0] / "val.json").write_text(json.dumps(val))
+    (dirs[0] / "train.json").write_text(json.dumps(train), encoding="utf-8")
+    (dirs[0] / "val.json").write_text(json.dumps(val), encoding="utf-8")
     sizes = [0] * parts
     for im in val["images"]:
         sizes[0] += reencode(data / im["file_name"], dirs[0] / im["file_name"], quality)

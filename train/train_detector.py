@@ -290,7 +290,7 @@ def train(cfg: DetTrainConfig) -> dict:
                      e["ap50"], e["recall"], e["fp_per_frame"])
         state["history"].append(m)
         if rank == 0:
-            (out / "history.json").write_text(json.dumps(state["history"], indent=1))
+            (out / "history.json").write_text(json.dumps(state["history"], indent=1), encoding="utf-8")
             plot_detector_curve(state["history"], out / "curve.png")
             draw_examples(net, val_scenes, codec, device, cfg.threshold, out / "val_examples.png")
         return m

@@ -307,7 +307,7 @@ def train(cfg: TrainConfig) -> dict:
                      state["step"], e["pck05"], e["pck10"], e["pck20"], e["side_acc"])
         state["history"].append(m)
         if rank == 0:
-            (out / "history.json").write_text(json.dumps(state["history"], indent=1))
+            (out / "history.json").write_text(json.dumps(state["history"], indent=1), encoding="utf-8")
             plot_curve(state["history"], out / "curve.png", (cycle["minutes"],) if cycle else ())
             draw_grid(net, val_items, codec, device, out / "val_grid.png")
         return m
