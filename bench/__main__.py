@@ -268,6 +268,8 @@ def train_step_main(argv: list[str]) -> int:
         rows = run(a.nets, a.allocators, a.rounds, a.steps, threads=a.threads, batch=a.batch_size)
     except ValueError as e:
         p.error(str(e))
+    except RuntimeError as e:
+        raise SystemExit(f"error: {e}") from None
     print(f"| net | allocator | steps | p50 ms | p95 ms |   ({a.threads} threads, batch {a.batch_size})")
     print("|---|---|---|---|---|")
     for r in rows:

@@ -62,7 +62,7 @@ def _child(net: str, allocator: str, threads: int, batch: int, steps: int) -> li
 def run(nets=("landmarks",), allocators=("default", "keep"), rounds: int = 3, steps: int = 10,
         warmup: int = 2, threads: int = 2, batch: int = 32) -> list[dict]:
     """Rows {net, allocator, steps, p50, p95} (ms per step), the first ``warmup`` steps of each
-    process left out."""
+    process left out. RuntimeError with the child's last error line when a step process fails."""
     bad = [n for n in nets if n not in NETS] + [a for a in allocators if a not in ALLOCATORS]
     if bad:
         raise ValueError(f"unknown net(s)/allocator(s) {bad}; nets: {', '.join(NETS)}; "
@@ -80,7 +80,11 @@ def run(nets=("landmarks",), allocators=("default", "keep"), rounds: int = 3, st
                     env["THP_MEM_ALLOC_ENABLE"] = "1"
                 args = json.dumps([n, a, threads, batch, steps])
                 out = subprocess.run([sys.executable, "-m", "bench.train_step", "--child", args], env=env,
-                                     cwd=ROOT, capture_output=True, text=True, check=True)
+                                     cwd=ROOT, capture_output=True, text=True)
+                if out.returncode:
+                    # the child's own last line (e.g. no torch installed), not a CalledProcessError
+                    last = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[-1]
+                    raise RuntimeError(f"the {n} / {a} training-step process failed: {last}")
                 times[(n, a)] += json.loads(out.stdout.strip().splitlines()[-1])[warmup:]
     rows = []
     for (n, a), t in times.items():
