@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from tracker import metrics
+from tracker.video import read_image_file
 
 from .matching import MAX_COST, match_hands
 
@@ -79,7 +80,7 @@ def run(method, images: list[GtImage], view: str, max_cost: float = MAX_COST,
     fp, ms = 0, []
     t_start = time.perf_counter()
     for n, im in enumerate(images):
-        frame = cv2.imread(str(im.path), cv2.IMREAD_COLOR)
+        frame = read_image_file(im.path, cv2.IMREAD_COLOR)
         if frame is None:
             raise FileNotFoundError(f"cannot read {im.path}")
         out = method(frame)

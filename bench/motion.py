@@ -23,6 +23,7 @@ import numpy as np
 
 from tracker.geometry import roi_from_keypoints, transform_points, warp_crop
 from tracker.keypoints import NUM_KEYPOINTS, palm_size
+from tracker.video import read_image_file
 
 log = logging.getLogger(__name__)
 
@@ -307,12 +308,12 @@ def make_clip(records, seed: int, n_frames: int = 300, n_hands: int = 1, width: 
         seed: everything (sprites, timeline, noise) follows from it.
         n_hands: 1 or 2; two hands get one left and one right hand.
         exits / cross: include hands leaving and re-entering / two hands crossing.
-        image_reader: path -> BGR image (default cv2.imread).
+        image_reader: path -> BGR image or None (default tracker.video.read_image_file).
     """
     if n_hands not in (1, 2):
         raise ValueError("n_hands must be 1 or 2")
     rng = np.random.default_rng(seed)
-    read = image_reader or (lambda p: cv2.imread(str(p), cv2.IMREAD_COLOR))
+    read = image_reader or read_image_file
     want = ["left", "right"] if n_hands == 2 else None
     if want is not None and rng.random() < 0.5:
         want = want[::-1]

@@ -740,6 +740,7 @@ def example_image(clip, preds: dict, path: Path, n: int = 4) -> None:
     import cv2
 
     from tracker.draw import SIDE_COLORS, draw_skeleton, tile_grid
+    from tracker.video import write_image_file
     t_len = len(clip)
     picks = [int(t_len * f) for f in np.linspace(0.15, 0.9, n)]
     cross = [a + (b - a) // 2 for a, b, k in clip.segments if k == "cross"]
@@ -757,7 +758,7 @@ def example_image(clip, preds: dict, path: Path, n: int = 4) -> None:
         kind = next((k for a, b, k in clip.segments if a <= t < b), "")
         cv2.putText(img, f"t={t} {kind}", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
         tiles.append(cv2.resize(img, (clip.width // 2, clip.height // 2), interpolation=cv2.INTER_AREA))
-    cv2.imwrite(str(path), tile_grid(tiles, 2))
+    write_image_file(path, tile_grid(tiles, 2))
 
 
 def plot_all(bench: Bench, out: Path) -> dict[str, str]:

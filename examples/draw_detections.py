@@ -18,7 +18,7 @@ import numpy as np
 from tracker.cli import file_key, unit_float
 from tracker.detector import HandDetector
 from tracker.draw import tile_grid
-from tracker.video import FrameSource
+from tracker.video import FrameSource, write_image_file
 
 
 def sample_frames(path: str, n: int) -> list[tuple[int, np.ndarray]]:
@@ -82,7 +82,7 @@ def main(argv=None):
             canvas[:t.shape[0], :t.shape[1]] = t
             tiles.append(canvas)
     cols = a.per_video
-    if not cv2.imwrite(a.output, tile_grid(tiles, cols)):
+    if not write_image_file(a.output, tile_grid(tiles, cols)):
         ap.error(f"-o/--output: cannot write {a.output}")
     print(f"wrote {a.output} ({len(a.videos)} videos)")
 

@@ -391,9 +391,8 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
                image_dests: list[Path] | None = None) -> int:
     """Track one input into its outputs and print its summary; returns the frames tracked.
     ``image_dests``: where ``--annotated-images`` writes each image of the input (by index)."""
-    import cv2
     from .draw import draw_fps, draw_hands
-    from .video import FPSMonitor, progress
+    from .video import FPSMonitor, progress, write_image_file
 
     outputs = Outputs(dests["output"], dests["json"], dests["csv"], source.fps)
     counts = [0] * (max(int(getattr(args, "max_hands", 2)), 2) + 1)   # frames with 0 .. max_hands hands
@@ -415,7 +414,7 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
                 annotated = draw_hands(frame.copy(), result.hands)
             if image_dests is not None:       # the skeletons only: no FPS overlay on a photo
                 target = image_dests[index]
-                if not cv2.imwrite(str(target), annotated):
+                if not write_image_file(target, annotated):
                     raise UsageError(f"--annotated-images: cannot write {target}")
             if outputs.sink is not None:
                 draw_fps(annotated, fps.tick())

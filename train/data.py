@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from tracker.keypoints import NUM_KEYPOINTS, from_21
+from tracker.video import read_image_file
 
 log = logging.getLogger(__name__)
 
@@ -388,7 +389,7 @@ def read_image(path: Path) -> np.ndarray:
         raise FileNotFoundError(f"image path is a folder, not an image file: {path}")
     if not Path(path).is_file():
         raise FileNotFoundError(f"image file not found: {path}")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    img = read_image_file(path, cv2.IMREAD_COLOR)
     if img is None or img.size == 0:
         raise ValueError(f"image failed to decode: {path}")
     return img

@@ -124,9 +124,11 @@ def _write_picture(path, image, option: str) -> None:
     """Write ``image`` (JPEG quality 80 when .jpg); ValueError naming ``option`` and the path if
     it cannot be written (no image, an unknown extension, an unwritable folder)."""
     import cv2
+
+    from tracker.video import write_image_file
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
-        ok = image is not None and cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        ok = image is not None and write_image_file(path, image, [cv2.IMWRITE_JPEG_QUALITY, 80])
     except cv2.error:
         ok = False
     if not ok:

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from tracker.detector_codec import CenterCodec, hand_box_and_cues
 from tracker.draw import tile_grid
 from tracker.metrics import average_precision, match_detections
+from tracker.video import write_image_file
 
 from .augment import AugmentConfig, augment_preset
 from .common import (DataWait, LoopClock, LoopConfig, check_input_size, check_loop_config, finish_run,
@@ -199,7 +200,7 @@ def draw_examples(net, scenes, codec, device, threshold, path: Path, n=12):
             cv2.putText(t, f"{s:.2f}", (int(b[0]), int(b[1]) + 10), 0, 0.35, (0, 255, 0), 1)
         tiles.append(t)
     if tiles:   # no val scenes: no picture (tile_grid needs at least one tile)
-        cv2.imwrite(str(path), tile_grid(tiles, 4))
+        write_image_file(path, tile_grid(tiles, 4))
 
 
 def plot_detector_curve(history: list[dict], path: Path) -> None:

@@ -27,6 +27,7 @@ from tracker.codec import HeatmapCodec
 from tracker.geometry import invert_affine, transform_points
 from tracker.draw import draw_skeleton, tile_grid
 from tracker.metrics import pck
+from tracker.video import write_image_file
 
 from .augment import AugmentConfig, augment_preset, sample_crop
 from .common import (SIZE_MULTIPLE, LoopClock, LoopConfig, check_batches, check_input_size, check_loop_config,
@@ -196,7 +197,7 @@ def draw_grid(net, items, codec, device, path: Path, n=16):
     for crop, kp in zip(crops, kps):
         t = cv2.resize(crop, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
         tiles.append(draw_skeleton(t, kp * 2, thickness=1))
-    cv2.imwrite(str(path), tile_grid(tiles, 4))
+    write_image_file(path, tile_grid(tiles, 4))
 
 
 def plot_curve(history: list[dict], path: Path, cycle_starts: tuple[float, ...] = ()) -> None:
