@@ -43,18 +43,26 @@ def test_child_locale_is_not_utf8():
     assert "utf" not in r.stdout.lower(), r.stdout
 
 
-def test_pack_reads_utf8_annotations_with_a_non_utf8_default(tmp_path):
-    # a COCO file saved as UTF-8 (every labelling tool does) with a non-ASCII name in it
-    src = tmp_path / "src"
+def _coco_folder(src, encoding: str, info: dict | None = None):
+    """A hands21-like folder: train and val of one 32x32 photo with one hand each, the JSON saved in
+    ``encoding`` (non-ASCII text kept as it is)."""
     for split in ("train", "val"):
         name = f"images/{split}/a.png"
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(src / name), np.full((32, 32, 3), 128, np.uint8))
         kp = [v for j in range(21) for v in (5.0 + j, 4.0 + j, 1)]
-        data = {"info": {"contributor": "Zoë Müller – Köln"}, "categories": [{"id": 1, "name": "Hand"}],
+        data = {"categories": [{"id": 1, "name": "Hand"}],
                 "images": [{"id": 1, "file_name": name, "width": 32, "height": 32}],
                 "annotations": [{"id": 1, "image_id": 1, "keypoints": kp}]}
-        (src / f"{split}.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        if info:
+            data["info"] = info
+        (src / f"{split}.json").write_text(json.dumps(data, ensure_ascii=False), encoding=encoding)
+    return src
+
+
+def test_pack_reads_utf8_annotations_with_a_non_utf8_default(tmp_path):
+    # a COCO file saved as UTF-8 (every labelling tool does) with a non-ASCII name in it
+    src = _coco_folder(tmp_path / "src", "utf-8", info={"contributor": "Zoë Müller – Köln"})
     out = tmp_path / "out"
     r = _run_non_utf8(f"from train.pack import pack; pack({str(src)!r}, {str(out)!r}, parts=1, val_hands=0)")
     assert r.returncode == 0, r.stderr
@@ -65,15 +73,7 @@ def test_pack_reads_utf8_annotations_with_a_non_utf8_default(tmp_path):
 def test_pack_reads_annotations_with_a_byte_order_mark(tmp_path):
     # Windows editors save UTF-8 with a BOM; train.data.load_coco reads such a file, so pack must too
     from train.pack import pack
-    src = tmp_path / "src"
-    for split in ("train", "val"):
-        name = f"images/{split}/a.png"
-        (src / name).parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(src / name), np.full((32, 32, 3), 128, np.uint8))
-        kp = [v for j in range(21) for v in (5.0 + j, 4.0 + j, 1)]
-        data = {"images": [{"id": 1, "file_name": name, "width": 32, "height": 32}],
-                "annotations": [{"id": 1, "image_id": 1, "keypoints": kp}]}
-        (src / f"{split}.json").write_text(json.dumps(data), encoding="utf-8-sig")
+    src = _coco_folder(tmp_path / "src", "utf-8-sig")
     pack(src, tmp_path / "out", parts=1, val_hands=0)
     assert len(json.loads((tmp_path / "out" / "part0" / "val.json").read_text(encoding="utf-8"))["images"]) == 1
 
