@@ -217,6 +217,26 @@ def _link_photo_hands(records: list[HandRecord], key) -> None:
             r.others = [o.keypoints for o in hands if o is not r]
 
 
+def _posix_path(name: str, root: Path) -> str:
+    """``name`` from a CSV with its backslashes read as folder separators (a CSV written on
+    Windows) where they are none (POSIX), unless a file of that very name exists."""
+    if "\\" in name and os.sep == "/" and not (root / name).exists():
+        return name.replace("\\", "/")
+    return name
+
+
+def _xyv_triplets(values: list[str]) -> bool:
+    """Whether a CSV row's values (after the image path) are 17-point x, y, visibility triplets
+    (COCO style): a multiple of 51 whose every third value is 0, 1 or 2."""
+    if not values or len(values) % (NUM_KEYPOINTS * 3) != 0:
+        return False
+    flags = [v.strip() for v in values[2::3] if v.strip()]
+    try:
+        return len(flags) >= NUM_KEYPOINTS and all(float(v) in (0.0, 1.0, 2.0) for v in flags)
+    except ValueError:
+        return False
+
+
 def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_bad: bool = False,
              report: LoadReport | None = None) -> list[HandRecord]:
     """Load a landmark CSV: one row per image, ``image_path, x0, y0, x1, y1, ...``.
@@ -226,15 +246,17 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
     tracker's own CSV order); with one hand its side is unknown. A hand whose cells are all empty
     is absent. A first row whose second cell is not a number is a header. An image named on
     several rows (one hand per row) is one image with all those hands (``image_id`` of its first
-    row).
+    row); the same hand named twice for one image is an error. Image paths are relative to the
+    CSV's folder (``image_root``), with ``/`` or, as a CSV written on Windows has them, ``\\``.
 
     The file is UTF-8 text (a leading byte-order mark, as Excel writes, is ignored).
 
     Raises:
         FileNotFoundError: the CSV does not exist.
         ValueError: a file that is not UTF-8 CSV text, naming it; a row with an empty image path,
-            whose value count is not a multiple of 34, a non-numeric or infinite value, or a
-            partly empty hand, naming the file and the 1-based row number.
+            whose value count is not a multiple of 34 (or that holds x, y, visibility triplets), a
+            non-numeric or infinite value, a partly empty hand, or a hand already given for that
+            image, naming the file and the 1-based row number.
     """
     csv_path = Path(csv_path)
     report = report if report is not None else LoadReport()
@@ -243,6 +265,7 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
     root = Path(image_root) if image_root is not None else csv_path.parent
     per_hand = NUM_KEYPOINTS * 2
     records = []
+    labelled: dict = {}   # image -> [(row number, (17, 2) keypoints)] of the hands read so far
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
         rows = csv.reader(f)
         try:
@@ -264,11 +287,19 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
                 report.skip(f"{where}: empty image path", skip_bad)
                 continue
             values = row[1:]
+            if _xyv_triplets(values):   # 2 hands of them are 102 values, which read as 3 hands
+                report.skip(f"{where}: {len(values)} values that look like x, y, visibility triplets; "
+                            f"the CSV takes 17 x,y pairs per hand (no visibility: every point labelled)",
+                            skip_bad)
+                continue
             if len(values) == 0 or len(values) % per_hand != 0:
+                hint = (" (21-point rows? map them to the 17-point layout: tracker.keypoints.from_21)"
+                        if values and len(values) % 42 == 0 else "")
                 report.skip(f"{where}: expected a multiple of {per_hand} values after the image "
-                            f"path (17 x,y per hand), got {len(values)}", skip_bad)
+                            f"path (17 x,y per hand), got {len(values)}{hint}", skip_bad)
                 continue
             n_hands = len(values) // per_hand
+            image = root / _posix_path(row[0].strip(), root)
             try:
                 arr = np.array([float(v) if v.strip() else math.nan for v in values], np.float32)
             except ValueError:
@@ -289,10 +320,19 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
                     bad = True
                     break
                 side = (LEFT, RIGHT)[h] if n_hands == 2 else UNKNOWN
-                hands.append(HandRecord(root / row[0].strip(), arr[h].copy(),
+                hands.append(HandRecord(image, arr[h].copy(),
                                         np.ones(NUM_KEYPOINTS, np.float32), side, 1.0, rownum))
             if bad:
                 continue
+            # the same hand of a photo on two rows (a row pasted twice, two exports merged) would
+            # be two boxes on one hand for the detector and a missed hand in the evaluation
+            seen = labelled.setdefault(image, [])
+            twice = next((m for r in hands for m, k in seen if np.array_equal(r.keypoints, k)), None)
+            if twice is not None:
+                report.skip(f"{where}: image {row[0].strip()}: the same hand as row {twice} "
+                            f"(a row listed twice?)", skip_bad)
+                continue
+            seen.extend((rownum, r.keypoints) for r in hands)
             records.extend(hands)
     # an image named on several rows (one hand per row, as annotation tools export) is one photo
     _link_photo_hands(records, lambda r: r.image)
