@@ -128,7 +128,9 @@ def _write_picture(path, image, option: str) -> None:
     from tracker.video import write_image_file
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
-        ok = image is not None and write_image_file(path, image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        # the quality only for JPEG: OpenCV warns of a key the format does not take
+        params = [cv2.IMWRITE_JPEG_QUALITY, 80] if Path(path).suffix.lower() in (".jpg", ".jpeg") else []
+        ok = image is not None and write_image_file(path, image, params)
     except cv2.error:
         ok = False
     if not ok:
