@@ -434,7 +434,7 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
         found += int(tp.sum())
         n_hands += n
         n_main += 1
-    return {"scenes": len(scenes), "hands_in_scenes": sum(n for _, _, n in per_image),
+    return {"scenes": len(scenes), "seed": seed, "hands_in_scenes": sum(n for _, _, n in per_image),
             f"ap@{match_iou:g}": average_precision(per_image), "match_iou": match_iou, "threshold": thr, "recall": recall,
             "fp_per_frame": fpf, "false_positives_by_kind": false_positive_kinds(false_pos, match_iou),
             "recall_by_size": {k: {"recall": f / n if n else None, "hands": n} for k, (f, n) in sizes.items()},
@@ -474,7 +474,7 @@ def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int
         n_fp += int((~tp).sum())
         n_gt += n
     alone = _scene_stats(tracker.detector, scenes, thr)
-    return {"scenes": len(scenes), "scene_size": [width, height], "full_rotation": full_rotation,
+    return {"scenes": len(scenes), "seed": seed, "scene_size": [width, height], "full_rotation": full_rotation,
             "condition": condition, "hand_frac": _frac(hand_frac), "hands_in_scenes": n_gt,
             "detector_threshold": float(thr), "presence_threshold": tracker.options.min_tracking_confidence,
             "low_detection_confidence": getattr(tracker.options, "low_detection_confidence", None),
@@ -670,10 +670,7 @@ def main(argv=None):
             res = evaluate_landmarks(lm, recs, cache, worst_grid=a.worst_grid, full_rotation=a.full_rotation,
                                      edge_cut=a.edge_cut)
             res["flip_test"] = a.flip_test
-            # what to run again for the same figures (the seed is in ``res``)
-            res.update(model=str(lm.model_path), data=a.data, split=a.split, limit=a.limit)
-            if not Path(a.data).is_dir() and a.split != "all":
-                res["val_fraction"] = a.val_fraction
+            res["model"] = str(lm.model_path)
         elif a.kind == "acquisition":
             from tracker.hand_tracker import HandTracker
             with HandTracker(static_image_mode=True, max_hands=8, threads=a.threads, detector=a.model,
@@ -693,6 +690,7 @@ def main(argv=None):
                 res["turn_retry"] = tr.options.turn_retry
                 res["detector_turns"] = tr.options.detector_turns
                 res["refine_score"] = tr.options.refine_score
+                res.update(model=str(tr.detector.model_path), landmark_model=str(tr.landmarks.model_path))
         else:
             det = HandDetector(a.model, threads=a.threads, small_hands=a.small_hands,
                                large_hands=False if a.no_large_hands else None)
@@ -708,8 +706,13 @@ def main(argv=None):
             res["calibration_scenes"] = n_cal
             res["small_hands"] = a.small_hands
             res["large_hands"] = det.large_hands
+            res["model"] = str(det.model_path)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
+    # what to run again for the same figures (the seed of the crops or scenes is in ``res``)
+    res.update(data=a.data, split=a.split, limit=a.limit)
+    if not Path(a.data).is_dir() and a.split != "all":
+        res["val_fraction"] = a.val_fraction
     res["seconds"] = round(time.time() - t0, 1)
     text = json.dumps(res, indent=1)
     print(text)  # first: an --out that cannot be written must not lose the evaluation

@@ -122,3 +122,19 @@ def test_worst_grid_leaves_out_unlabelled_points(tmp_path):
     hand = np.round(kp[:10].min(0) * 320 / 200).astype(int)   # the labelled points' top-left corner in the tile
     assert green[hand[1]:, hand[0]:].any()                     # the labelled part is drawn
     assert not green[20:hand[1] - 4, 20:hand[0] - 4].any()     # nothing between it and the corner
+
+
+def test_detector_json_says_what_was_evaluated(tmp_path, monkeypatch):
+    """The detector's JSON, as the landmarks', names the model file, data, split, --limit and the
+    scenes' seed (it gave the model version alone)."""
+    import train.evaluate as ev
+    monkeypatch.setattr(ev, "eval_records", lambda data, split, val_fraction: [])
+    monkeypatch.setattr(ev, "ImageCache", lambda r: {})
+    monkeypatch.setattr(ev, "HandDetector", lambda *a, **k: SimpleNamespace(
+        model_path=Path("det.onnx"), width=64, height=48, large_hands=True))
+    monkeypatch.setattr(ev, "evaluate_detector", lambda det, recs, cache, n, **kw: {"seed": 7, "recall": 1.0})
+    out = tmp_path / "d.json"
+    ev.main(["detector", "--data", "my_hands.csv", "--split", "val", "--limit", "3", "--out", str(out)])
+    res = json.loads(out.read_text())
+    assert (res["model"], res["data"], res["split"], res["limit"], res["val_fraction"], res["seed"]) == (
+        "det.onnx", "my_hands.csv", "val", 3, 0.1, 7)

@@ -391,6 +391,7 @@ def test_calibration_scene_count(monkeypatch, tmp_path, argv, cal_scenes):
     class FakeDetector:
         width, height = 64, 48
         large_hands = True
+        model_path = Path("det.onnx")
 
         def __init__(self, *a, **k):
             pass
@@ -427,6 +428,7 @@ def test_detector_scene_size_small_hands_and_rotation(monkeypatch, tmp_path, arg
 
     class FakeDetector:
         width, height = 64, 48
+        model_path = Path("det.onnx")
 
         def __init__(self, *a, small_hands=False, large_hands=None, **k):
             seen["small_hands"] = small_hands
@@ -499,6 +501,7 @@ def test_detector_condition_reaches_the_evaluation_scenes_not_the_calibration(mo
 
     class FakeDetector:
         width, height, default_threshold, meta, large_hands = 64, 48, 0.5, {}, True
+        model_path = Path("det.onnx")
 
         def __init__(self, *a, **k):
             pass
