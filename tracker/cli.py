@@ -259,8 +259,8 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        large_hands=not args.no_large_hands, turn_retry=args.turn_retry,
                        detector_turns=args.detector_turns,
                        side_lock=args.side_lock, low_detection_confidence=args.low_detection_confidence,
-                       refine_score=args.refine_score, landmark_model_path=args.landmark_model,
-                       detector_model_path=args.detector_model)
+                       refine_score=args.refine_score, frame_rate=getattr(args, "frame_rate", None),
+                       landmark_model_path=args.landmark_model, detector_model_path=args.detector_model)
 
 
 _OUTPUT_KINDS = (("-o/--output", "output", ".mp4"), ("--json", "json", ".jsonl"), ("--csv", "csv", ".csv"))
@@ -321,8 +321,18 @@ def run_video(args: argparse.Namespace) -> int:
     check_outputs_apart(inputs, sources, paths)
     image_dests = annotated_image_paths(args.annotated_images, inputs, sources)
     out = sys.stderr if "-" in (args.json, args.csv) else sys.stdout   # keep a track stream clean
+    if args.frame_rate == "auto":
+        # one tracker follows every input, so its frame counts fit one frame rate only
+        rates = sorted({(src.fps, inp) for inp, src in zip(inputs, sources)})
+        if len({r for r, _ in rates}) > 1:
+            raise UsageError("--frame-rate auto: the inputs have different frame rates ("
+                             + ", ".join(f"{inp} {r:g} fps" for r, inp in rates)
+                             + "); give --frame-rate FPS or track them in separate runs")
+        args.frame_rate = rates[0][0]
     total_frames, t_start = 0, time.perf_counter()
     with build_tracker(args, args.mirror) as tracker:
+        if args.frame_rate is not None:
+            print(_frame_rate_line(args.frame_rate, tracker), file=out)
         for k, (inp, source, dests) in enumerate(zip(inputs, sources, paths)):
             if k:
                 tracker.reset()             # a new clip: no track carries over
@@ -493,9 +503,15 @@ def run_webcam(args: argparse.Namespace) -> int:
         cap.release()
         raise UsageError(f"--camera {args.camera}: no camera could be opened or read")
     cam_fps = cap.get(cv2.CAP_PROP_FPS)
+    cam_fps = float(cam_fps) if cam_fps and math.isfinite(cam_fps) and 0 < cam_fps < 1000 else None
+    if args.frame_rate == "auto":
+        if cam_fps is None:
+            cap.release()
+            raise UsageError(f"--frame-rate auto: camera {args.camera} reports no frame rate; "
+                             "give --frame-rate FPS (the camera's frames per second)")
+        args.frame_rate = cam_fps
     try:
-        outputs = Outputs(args.output, args.json, args.csv,
-                          float(cam_fps) if cam_fps and math.isfinite(cam_fps) and 0 < cam_fps < 1000 else 30.0)
+        outputs = Outputs(args.output, args.json, args.csv, cam_fps or 30.0)
     except UsageError:
         cap.release()
         raise
@@ -511,6 +527,9 @@ def run_webcam(args: argparse.Namespace) -> int:
         # --mirror: the frame is flipped (a selfie view) and tracked with mirrored=True, so the
         # labels still name the person's real hands.
         with build_tracker(args, args.mirror) as tracker:
+            if args.frame_rate is not None:
+                print(_frame_rate_line(args.frame_rate, tracker),
+                      file=sys.stderr if outputs.uses_stdout else sys.stdout)
             if window is not None:
                 cv2.namedWindow(window, cv2.WINDOW_NORMAL)
             for index, t_ms, frame in frames:
@@ -666,6 +685,32 @@ def side_lock_value(name: str):
     return parse
 
 
+def frame_rate_value(name: str):
+    """argparse type: a frame rate > 0 (frames per second), or "auto" (the input's); the error
+    names ``name``."""
+    def parse(s: str) -> float | str:
+        if s.strip().lower() == "auto":
+            return "auto"
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number of frames per second > 0 or 'auto', "
+                                             f"got {s!r}") from None
+        from .hand_tracker import MAX_FRAME_RATE
+        if not 0 < v <= MAX_FRAME_RATE:
+            raise argparse.ArgumentTypeError(f"{name} must be a number of frames per second in (0, {MAX_FRAME_RATE}] "
+                                             f"or 'auto', got {s!r}")
+        return v
+    return parse
+
+
+def _frame_rate_line(frame_rate: float, tracker) -> str:
+    """The summary's note of the frame rate the tracker's frame counts are scaled to."""
+    counts = getattr(tracker, "effective_counts", None)     # tests' stand-in trackers may have none
+    scaled = f": {', '.join(f'{k} {v}' for k, v in counts.items())} frames" if counts else ""
+    return f"frame rate {frame_rate:g} fps{scaled}"
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     from .hand_tracker import HandTrackerOptions
     p.add_argument("--mirror", action="store_true",
@@ -707,6 +752,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                    metavar="P", help="a new hand whose mean keypoint confidence is below this is measured again in "
                    f"the crop of its own keypoints (default {HandTrackerOptions.refine_score:g}; 0: never; 1: every "
                    "new hand, e.g. photos with --static)")
+    p.add_argument("--frame-rate", type=frame_rate_value("--frame-rate"), default=None, metavar="FPS|auto",
+                   help="the input's frames per second: the tracker's frame counts (how long a lost hand keeps "
+                   "its id, the detector's back-off) are tuned at 30 fps and scaled to it; auto: the video's "
+                   "or camera's reported rate (default: counts as at 30 fps)")
     p.add_argument("--landmark-model", metavar="PATH", help="landmark ONNX file (default: shipped model)")
     p.add_argument("--detector-model", metavar="PATH", help="detector ONNX file (default: shipped model)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging, tracebacks on errors")

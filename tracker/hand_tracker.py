@@ -78,6 +78,8 @@ REDETECTION_MIN_HITS = 3
 
 
 #: the integer options of :class:`HandTrackerOptions` and their least values
+#: the highest frame_rate taken (a larger one scaled the counts past any use, 1e20 overflowed)
+MAX_FRAME_RATE = 10_000
 INT_OPTIONS = {"max_hands": 1, "threads": 1, "detector_interval": 1, "redetection_frames": 0, "max_missed": 0}
 
 
@@ -105,9 +107,10 @@ class HandTrackerOptions:
         smoothing_strength: > 0; 1 is the tuned default, larger smooths more (and lags more).
         landmark_model_path, detector_model_path: ONNX files (default: the shipped assets).
         detector_interval: while the detector keeps finding nothing, run it only every this many
-            frames (1 = every frame). Ignored in static mode.
+            frames (1 = every frame; with ``frame_rate``, frames at 30 fps). Ignored in static mode.
         max_missed: frames a lost hand keeps its id and side (brief occlusion; 15 since session 18,
-            10 before: a hand back within half a second keeps its locked side).
+            10 before: a hand back within half a second keeps its locked side); with
+            ``frame_rate``, frames at 30 fps.
         flip_test: run every landmark crop also mirrored and average the two (about 2x the
             landmark network time; more accurate keypoints, see assets/MODEL_CARD.md).
         min_hand_size: a hand whose keypoints span less than this fraction of the frame's
@@ -123,7 +126,8 @@ class HandTrackerOptions:
             starts only as many hands as are missing, those the landmark model is surest of; the
             other weak detections must pass as low detections (``low_detection_confidence``).
             Ignored in static mode.
-        redetection_frames: how long (frames) a vanished hand makes the detector less strict.
+        redetection_frames: how long (frames; with ``frame_rate``, frames at 30 fps) a vanished hand
+            makes the detector less strict.
         min_edge_keypoint_score: a hand whose crop hangs at least 20% off the frame is dropped
             when its mean keypoint confidence is below this (in [0, 1]; 0 keeps all). When a hand
             leaves the frame, the crop that follows it shows the frame border and background, on
@@ -210,6 +214,17 @@ class HandTrackerOptions:
             0.056 (session 20), but on the shared clips it added two short false hands (a raised
             finger for 5 frames, 1 frame on ali_hand) beside one real blurred hand, so it is off by
             default. Costs one landmark crop per such detection.
+        frame_rate: the stream's frame rate in frames per second (in (0, 10000]), or None
+            (default). ``max_missed``, ``detector_interval`` and ``redetection_frames`` count
+            frames; their defaults were tuned on ~30 fps video, where 15 frames are half a second.
+            With a frame rate they are read as counts at 30 fps and the tracker uses
+            ``round(value * frame_rate / 30)`` frames (``detector_interval`` at least 1; 0 stays
+            0), so they keep their duration: at 60 fps 30, 6 and 120 frames (see
+            :attr:`HandTracker.effective_counts`). None: the counts are used as given. At 60 fps
+            the defaults as counts kept the track ids of 2 of 9 hands hidden for 0.3 s, the
+            scaled ones of 9 of 9, with 10.4 detector runs a second instead of 16.3 (docs/options.md,
+            "Smoothing and time"). Ignored in static mode. Like ByteTrack's
+            ``BYTETracker(frame_rate=...)``.
         detector_turns: 1, 2 or 4: look for new hands in the frame as it is (1), also turned
             upside down (2), or turned by every quarter turn (4). The shipped detector learned
             from near-upright hands and misses hands pointing down or sideways (a camera above a
@@ -256,6 +271,7 @@ class HandTrackerOptions:
     refine_score: float = 0.6
     turn_retry: bool = False
     detector_turns: int = 1
+    frame_rate: float | None = None
 
     def __setattr__(self, name: str, value) -> None:
         # A tracker's own options (HandTracker.options) are frozen: it read some of them when it was
@@ -279,7 +295,7 @@ class HandTrackerOptions:
             if not is_int(v) or v < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
             setattr(self, name, int(v))     # numpy integers become Python ones
-        for name in (*UNIT_OPTIONS, "smoothing_strength", "min_hand_size", "side_lock"):
+        for name in (*UNIT_OPTIONS, "smoothing_strength", "min_hand_size", "side_lock", "frame_rate"):
             v = getattr(self, name)
             if isinstance(v, (np.integer, np.floating)):
                 setattr(self, name, float(v))   # numpy numbers become Python floats (checked below)
@@ -297,6 +313,10 @@ class HandTrackerOptions:
         if self.side_lock is not None and (not is_number(self.side_lock)
                                            or not math.isfinite(self.side_lock) or self.side_lock <= 0):
             raise ValueError(f"side_lock must be None or a number > 0, got {self.side_lock!r}")
+        if self.frame_rate is not None and (not is_number(self.frame_rate)
+                                            or not 0 < self.frame_rate <= MAX_FRAME_RATE):
+            raise ValueError(f"frame_rate must be None or a number of frames per second in (0, {MAX_FRAME_RATE}], "
+                             f"got {self.frame_rate!r}")
         if not is_number(self.min_hand_size) or not 0.0 <= float(self.min_hand_size) < 1.0:
             raise ValueError(f"min_hand_size must be in [0, 1), got {self.min_hand_size!r}")
         if isinstance(self.color_order, str):
@@ -547,6 +567,11 @@ def _takes_turns(detector) -> bool:
     return "turns" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
+def _frames_at(count: int, frame_rate: float | None) -> int:
+    """A frame count tuned at 30 fps, as frames at ``frame_rate`` fps (None: as given)."""
+    return count if frame_rate is None else round(count * frame_rate / 30.0)
+
+
 class HandTracker:
     """Two-hand keypoint tracker.
 
@@ -579,6 +604,10 @@ class HandTracker:
             setattr(opts, k, v)
         self.options = opts.validate()
         object.__setattr__(opts, "_frozen", True)    # read-only from here on (HandTrackerOptions.__setattr__)
+        # The frame counts in use (frame_rate scales them; the options keep the user's values).
+        self._max_missed = _frames_at(opts.max_missed, opts.frame_rate)
+        self._detector_interval = max(1, _frames_at(opts.detector_interval, opts.frame_rate))
+        self._redetection_frames = _frames_at(opts.redetection_frames, opts.frame_rate)
         self._own_models = []
         if landmark_model is None:
             from .landmarks import LandmarkModel
@@ -620,6 +649,13 @@ class HandTracker:
         self._busy_with = "process"        # what holds _busy, for the error of a call that finds it taken
         self.reset()
 
+    @property
+    def effective_counts(self) -> dict[str, int]:
+        """The frame counts the tracker uses: ``max_missed``, ``detector_interval`` and
+        ``redetection_frames`` as given, or scaled by ``frame_rate / 30`` when ``frame_rate`` is set."""
+        return {"max_missed": self._max_missed, "detector_interval": self._detector_interval,
+                "redetection_frames": self._redetection_frames}
+
     # -- state ---------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget all tracks (start of a new video): track ids, the frame index and the clock start
@@ -636,14 +672,14 @@ class HandTracker:
             factory = lambda: make_filter("kalman", strength=o.smoothing_strength)  # noqa: E731
         else:
             factory = lambda: make_filter("none")  # noqa: E731
-        self.associator = HandAssociator(max_hands=o.max_hands, filter_factory=factory, max_missed=o.max_missed,
+        self.associator = HandAssociator(max_hands=o.max_hands, filter_factory=factory, max_missed=self._max_missed,
                                          side_lock=o.side_lock)
         self._frame_index = 0
         self._last_ts: float | None = None
         self._ts_first: tuple[float, int] | None = None     # (first timestamp, frames since): see _check_clock
         self._ts_repeat: tuple[float, int] | None = None    # (timestamp, frames in a row it was given)
         self._clock_stopped_warned = False
-        self._recent_counts: collections.deque[int] = collections.deque(maxlen=max(o.redetection_frames, 1))
+        self._recent_counts: collections.deque[int] = collections.deque(maxlen=max(self._redetection_frames, 1))
         self._frame_size: tuple[int, int] | None = None
         self._restart_tracks()
 
@@ -674,7 +710,7 @@ class HandTracker:
         detector's own calibrated threshold, or ``min_detection_confidence``)."""
         o = self.options
         base = self._base_threshold()
-        if o.redetection_frames and self._redetection_quota(n_tracked) > 0:
+        if self._redetection_frames and self._redetection_quota(n_tracked) > 0:
             if base is None or o.min_redetection_confidence < base:
                 return o.min_redetection_confidence
         return o.min_detection_confidence
@@ -839,7 +875,7 @@ class HandTracker:
             self._detector_runs = 0
             return (_upright_turn([r.angle for r in tracked_rois], turns),)
         others = [t for t in turns if t != self._camera_turn]
-        if between or o.detector_interval == 1:
+        if between or self._detector_interval == 1:
             i = self._detector_runs
             self._detector_runs += 1
             if between:
@@ -1138,13 +1174,13 @@ class HandTracker:
             # Back off while the detector keeps finding nothing, unless a hand was lost recently
             # (it is remembered for max_missed frames: look for it on every frame).
             lost = any(not t.active for t in self.associator.tracks)
-            interval = 1 if (self._detector_misses < 2 or lost) else o.detector_interval
+            interval = 1 if (self._detector_misses < 2 or lost) else self._detector_interval
             self._frames_since_detector += 1
             if self._frames_since_detector >= interval:
                 ran = True
                 self._frames_since_detector = 0
             elif (not rois and self._frames_since_detector == 1 and len(DETECTOR_TURNS[o.detector_turns]) > 1
-                  and o.detector_interval > 1):
+                  and self._detector_interval > 1):
                 # detector_turns: on the first frame the back-off skips while no hand is tracked,
                 # one look in another turn (see _turns_for_run); the default schedule's looks stay
                 # in the camera's turn, so an upright view is searched as without turns
