@@ -3,6 +3,7 @@
 frame rate; None (default) uses them as given. Also the CLI's ``--frame-rate FPS|auto``."""
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -227,3 +228,19 @@ def test_cli_webcam_frame_rate_auto_uses_the_camera_rate(built, monkeypatch, tmp
         assert rc == 0 and built[-1].options.frame_rate == expect
         assert "frame rate 60" in captured.out
     assert cam.released == 1
+
+
+@pytest.mark.parametrize("fps, options, warned", [(60, {}, True), (50, {}, True), (30, {}, False), (25, {}, False),
+                                                 (60, {"frame_rate": 60}, False), (60, {"frame_rate": 30}, False)])
+def test_a_fast_stream_without_frame_rate_is_warned_of_once(fps, options, warned, caplog):
+    # at 60 fps the default counts keep a hidden hand's id for a quarter second: say how to keep 0.5 s
+    t, scene, *_ = fake_tracker(Scene(noise_px=1.0), **options)
+    scene.hands = [SceneHand(hand_keypoints(160, 120, 30.0), True)]
+    with caplog.at_level(logging.WARNING, logger="tracker.hand_tracker"):
+        for i in range(30):
+            t.process(blank(), i * 1000 / fps)
+    said = [r.getMessage() for r in caplog.records if "fps (timestamp_ms)" in r.getMessage()]
+    assert len(said) == (1 if warned else 0)
+    if warned:
+        assert f"about {fps} fps" in said[0] and f"frame_rate={fps}" in said[0]
+        assert f"for {15 / fps:.2f} s" in said[0]          # max_missed 15 frames at this rate
