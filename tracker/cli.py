@@ -691,12 +691,11 @@ def frame_rate_value(name: str):
     def parse(s: str) -> float | str:
         if s.strip().lower() == "auto":
             return "auto"
+        from .hand_tracker import MAX_FRAME_RATE
         try:
             v = float(s)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number of frames per second > 0 or 'auto', "
-                                             f"got {s!r}") from None
-        from .hand_tracker import MAX_FRAME_RATE
+            v = math.nan                    # refused below, with the same message
         if not 0 < v <= MAX_FRAME_RATE:
             raise argparse.ArgumentTypeError(f"{name} must be a number of frames per second in (0, {MAX_FRAME_RATE}] "
                                              f"or 'auto', got {s!r}")
@@ -706,9 +705,8 @@ def frame_rate_value(name: str):
 
 def _frame_rate_line(frame_rate: float, tracker) -> str:
     """The summary's note of the frame rate the tracker's frame counts are scaled to."""
-    counts = getattr(tracker, "effective_counts", None)     # tests' stand-in trackers may have none
-    scaled = f": {', '.join(f'{k} {v}' for k, v in counts.items())} frames" if counts else ""
-    return f"frame rate {frame_rate:g} fps{scaled}"
+    counts = ", ".join(f"{k} {v}" for k, v in tracker.effective_counts.items())
+    return f"frame rate {frame_rate:g} fps: {counts} frames"
 
 
 def _common(p: argparse.ArgumentParser) -> None:

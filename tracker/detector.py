@@ -356,7 +356,7 @@ class HandDetector(OnnxStage):
 
 def _center_codec(d: dict) -> CenterCodec:
     """CenterCodec.from_dict with an integer stride (int() made 4.5 a 4, and 0 put every box at 0, 0)."""
-    if not (is_int(d["stride"]) and d["stride"] >= 1):
+    if not is_positive_int(d["stride"]):
         raise ValueError(f"stride must be an integer >= 1, got {d['stride']!r}")
     return CenterCodec.from_dict(d)
 

@@ -349,9 +349,9 @@ class DataWait:
     near 0% the steps are the limit, a large share means more ``--workers`` (or a cheaper
     augmentation) would train faster. Validations inside the loop count as step time."""
 
-    def __init__(self, loader, every: int = 200, workers: int | None = None):
+    def __init__(self, loader, every: int = 200):
         self.loader, self.every = loader, every
-        self.workers = getattr(loader, "num_workers", 0) if workers is None else workers
+        self.workers = getattr(loader, "num_workers", 0)
 
     def __len__(self):
         return len(self.loader)

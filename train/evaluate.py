@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tracker.checks import is_positive_int
 from tracker.cli import int_at_least, output_clash, positive_int, unit_float, unit_float_or_none
 from tracker.detector import HandDetector
 from tracker.detector_codec import hand_box_and_cues
@@ -152,7 +153,7 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
     the tracker would keep at its default presence threshold. ``seed``: the jitter's random
     draws (the figures repeat for a seed; ``batch``, hands per chunk >= 1, does not change them:
     each hand's two crops are one network call)."""
-    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+    if not is_positive_int(batch):
         raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
     if not records:
         raise ValueError("no labelled hands to evaluate (the --data split has none)")
@@ -653,8 +654,8 @@ def main(argv=None):
                          [("--model", a.model), ("--landmark-model", a.landmark_model), ("--data", a.data)])
     if clash:
         ap.error(clash)
+    import cv2
     for option, picture in (("--worst-grid", a.worst_grid), ("--fp-grid", a.fp_grid)):
-        import cv2
         if picture and not cv2.haveImageWriter(picture):   # known before the run, not after it (its figures lost)
             ap.error(f"{option} {picture}: not a picture file OpenCV can write (.jpg, .png)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
