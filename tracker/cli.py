@@ -238,7 +238,10 @@ class Outputs:
             self.csv.writerow(csv_row(index, t_ms, result))
             self.csv_file.flush()
         if self.sink is not None and annotated is not None:
-            self.sink.write(annotated)
+            try:
+                self.sink.write(annotated)
+            except ValueError as e:         # a frame the codec cannot take (1 pixel wide, say)
+                raise UsageError(f"-o/--output: {e}") from None
 
     def close(self) -> None:
         if self.sink is not None:
@@ -322,6 +325,10 @@ def run_video(args: argparse.Namespace) -> int:
     image_dests = annotated_image_paths(args.annotated_images, inputs, sources)
     out = sys.stderr if "-" in (args.json, args.csv) else sys.stdout   # keep a track stream clean
     if args.frame_rate == "auto":
+        for inp, src in zip(inputs, sources):
+            if not src.fps_reported:        # FrameSource's fallback of 30 is no rate of the video
+                raise UsageError(f"--frame-rate auto: {inp} reports no usable frame rate "
+                                 f"({src.reported_fps:g}); give --frame-rate FPS (its frames per second)")
         # one tracker follows every input, so its frame counts fit one frame rate only
         rates = sorted({(src.fps, inp) for inp, src in zip(inputs, sources)})
         if len({r for r, _ in rates}) > 1:

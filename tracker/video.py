@@ -8,9 +8,11 @@ frames.
 folder of images (sorted by name, numbers in names by value: ``frame2.png`` before
 ``frame10.png``; hidden ``.*`` files left out; read at ``image_fps``). Videos and photos are read
 with OpenCV, which applies the rotation stored in the file (portrait phone clips and photos with
-an EXIF orientation come out upright). A frame that can't be decoded in the middle of a video
-is skipped with a logged warning; a file that is missing, unreadable or has no decodable frame
-raises ``FileNotFoundError`` / ``ValueError`` naming it.
+an EXIF orientation come out upright; the frames, the track coordinates and an annotated video
+are all in that upright frame). A frame that can't be decoded in the middle of a video is skipped
+with a logged warning (one per run of such frames); a truncated video ends where it can no longer
+be read, with one warning; a file that is missing, unreadable or has no decodable frame raises
+``FileNotFoundError`` / ``ValueError`` naming it.
 """
 from __future__ import annotations
 
@@ -93,6 +95,14 @@ class FrameSource:
     """Iterable over ``(index, t_ms, frame_bgr)`` with ``len()`` (frame count, estimated for
     videos) and ``fps``. Construction checks that the input exists and can be opened.
 
+    A video's ``fps`` is its CAP_PROP_FPS (``reported_fps``, as read) when that is a rate in
+    (0, 1000), else 30 (``fps_reported`` False: files that give no rate report 0 or NaN, some
+    report their time base, 1000). Video timestamps are the frames' presentation times (variable
+    frame rate kept), so ``fps`` only sets an annotated video's rate and ``--frame-rate auto``.
+    ``len()`` is what the container says: for Matroska/WebM an estimate (duration x rate) that
+    can be far above the frames of a variable-frame-rate clip; the frames stop where the file
+    does, and a warning says so only when that is well before the reported duration.
+
     Args:
         path: video file, image file or folder of images.
         image_fps: timestamps for images / folders advance by 1000 / image_fps ms (a number > 0).
@@ -109,6 +119,8 @@ class FrameSource:
         if not (np.isfinite(self.image_fps) and self.image_fps > 0):
             raise ValueError(f"image_fps must be a number > 0, got {image_fps!r}")
         self.images: list[Path] | None = None
+        self.reported_fps: float | None = None     # a video's CAP_PROP_FPS as read; None for images
+        self.fps_reported = True                    # whether ``fps`` is the input's own (images: image_fps)
         if self.path.is_dir():
             # hidden files (macOS's ._NAME.jpg companions are no images) are left out
             self.images = sorted((p for p in self.path.iterdir()
@@ -132,7 +144,9 @@ class FrameSource:
                 if not ok or frame is None:
                     raise ValueError(f"video {self.path} has no decodable frame (empty or truncated file)")
                 fps = cap.get(cv2.CAP_PROP_FPS)
-                self.fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 30.0
+                self.reported_fps = float(fps) if fps is not None else None
+                self.fps_reported = bool(fps and np.isfinite(fps) and 0 < fps < 1000)
+                self.fps = float(fps) if self.fps_reported else 30.0
                 self._count = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0)
                 self.size = (frame.shape[1], frame.shape[0])
             finally:
@@ -167,6 +181,10 @@ class FrameSource:
         cap = cv2.VideoCapture(str(self.path))
         if not cap.isOpened():
             raise ValueError(f"cannot open video {self.path}")
+        # frames skipped in a row are one warning (a truncated file made one per frame): the run
+        # is reported when a frame is read again, or at the end as where the video stopped
+        skipped: list[int] = []
+        what = "read"
         try:
             index, bad, last_t = 0, 0, -1.0
             total = self._count
@@ -174,33 +192,62 @@ class FrameSource:
                 ok = cap.grab()
                 if not ok:
                     # grab() fails at the end, and on a frame the demuxer can't read. Count on.
+                    if what != "read":
+                        self._report_skipped(skipped, what)
+                    what = "read"
+                    skipped.append(index)
                     if total and index < total - 1 and bad < MAX_BAD_FRAMES:
                         bad += 1
-                        log.warning("%s: frame %d could not be read; skipped", self.path, index)
                         index += 1
                         continue
-                    if total and index < total - 1:     # counts are often one frame high
+                    if self._ended_early(skipped[0], last_t):
                         log.warning("%s: stopped at frame %d of %d (truncated or unreadable)",
-                                    self.path, index, total)
+                                    self.path, skipped[0], total)
+                    skipped.clear()         # else the end of a file whose frame count was high
                     break
                 ok, frame = cap.retrieve()
                 t = cap.get(cv2.CAP_PROP_POS_MSEC)
                 if not t or not np.isfinite(t) or t <= last_t:
                     t = index * 1000.0 / self.fps if index * 1000.0 / self.fps > last_t else last_t + 1.0
                 if not ok or frame is None or frame.size == 0:
+                    if what != "decoded":
+                        self._report_skipped(skipped, what)
+                    what = "decoded"
+                    skipped.append(index)
                     bad += 1
-                    log.warning("%s: frame %d could not be decoded; skipped", self.path, index)
                     index += 1
                     if bad > MAX_BAD_FRAMES:
+                        self._report_skipped(skipped, what)
                         log.warning("%s: too many bad frames, stopping", self.path)
                         break
                     continue
+                self._report_skipped(skipped, what)
                 bad = 0
                 last_t = float(t)
                 yield index, float(t), frame
                 index += 1
         finally:
             cap.release()
+
+    def _report_skipped(self, skipped: list[int], what: str) -> None:
+        """One warning for a run of frames that could not be ``what`` ("read", "decoded"); empties
+        ``skipped``."""
+        if skipped:
+            which = f"frame {skipped[0]}" if len(skipped) == 1 else f"frames {skipped[0]}-{skipped[-1]}"
+            log.warning("%s: %s could not be %s; skipped", self.path, which, what)
+            skipped.clear()
+
+    def _ended_early(self, stop: int, last_t: float) -> bool:
+        """Whether reading stopped at frame ``stop`` (last frame at ``last_t`` ms) well before the
+        end the container reports. The frame count is often an estimate (Matroska, WebM: duration x
+        rate), far above the frames of a variable-frame-rate clip, so where the container gives a
+        rate the last frame's time is compared with the duration (count / rate) instead."""
+        if not self._count or stop >= self._count - 1:
+            return False
+        rate = self.reported_fps
+        if rate and np.isfinite(rate) and rate > 0 and last_t >= 0:
+            return last_t + 2000.0 / self.fps < self._count * 1000.0 / rate
+        return True
 
 
 def iter_frames(path: str | os.PathLike, image_fps: float = 30.0) -> Iterator[tuple[int, float, np.ndarray]]:
@@ -232,6 +279,10 @@ VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
 
 class VideoSink:
     """mp4 writer as a context manager; the frame size is taken from the first frame.
+
+    The codecs store colour at half resolution: a frame of odd width or height loses its last
+    column or row in the file (cropped, not scaled, so drawn coordinates still hold; ``size`` is
+    the frames' size), and mp4v refuses a frame 1 pixel wide or high (ValueError, first frame).
 
     Args:
         path: output file (parent folder must exist; with "mp4v" one of :data:`VIDEO_EXTENSIONS`, any case).
@@ -281,7 +332,7 @@ class VideoSink:
             self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, self.size)
             if not self._writer.isOpened():
                 self._writer = None
-                raise ValueError(f"cannot write video {self.path} (codec {self.fourcc})")
+                raise ValueError(f"cannot write video {self.path} (codec {self.fourcc} refused {w}x{h} frames)")
         if (w, h) != self.size:
             frame_bgr = cv2.resize(frame_bgr, self.size)
         self._writer.write(np.ascontiguousarray(frame_bgr))
