@@ -19,6 +19,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: a clone (pyproject.toml beside the packages) keeps its reports in its docs/bench and finds the
+#: shared data beside it, from any folder; an installed bench has ROOT = site-packages, where
+#: reports must not go: there both defaults are relative to the current folder
+IN_CLONE = (ROOT / "pyproject.toml").is_file()
+DEFAULT_SHARED = ROOT.parent / "shared" if IN_CLONE else Path("..", "shared")
+DEFAULT_OUT = ROOT / "docs" / "bench" if IN_CLONE else Path("handtrack-bench")
+_OUT_HELP = "default: docs/bench in a clone, ./handtrack-bench when installed"
+_SHARED_HELP = "default: ../shared beside a clone, ../shared from the current folder when installed"
 
 
 def _parts(text: str) -> tuple[str, ...]:
@@ -69,8 +77,8 @@ def _model_file(text: str) -> Path:
 
 def _source_args(p: argparse.ArgumentParser, video_help: str) -> None:
     """The options the one-video sub-commands share: --shared, --video, --size and the models."""
-    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
-                   help="shared data folder (its videos/ are the default frames); default: ../shared")
+    p.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
+                   help=f"shared data folder (its videos/ are the default frames); {_SHARED_HELP}")
     p.add_argument("--video", type=Path, default=None, help=video_help)
     p.add_argument("--size", type=_sizes, default=((640, 480),), help="frame size WxH (default 640x480)")
     _model_args(p)
@@ -126,9 +134,9 @@ def config_from_args(argv: list[str]):
     (argparse errors exit with status 2, as any command line's)."""
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
-                   help="shared data folder (data/hands21, videos); default: ../shared")
-    p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench", help="report folder")
+    p.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
+                   help=f"shared data folder (data/hands21, videos); {_SHARED_HELP}")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder ({_OUT_HELP})")
     p.add_argument("--only", type=_parts, default=None, help="comma list of accuracy,motion,videos,speed")
     from tracker.cli import int_at_least, positive_int, side_lock_value, unit_float, unit_float_or_none
     # numbers checked here, before any part runs: the tracker refused a bad one only when a part
@@ -264,6 +272,12 @@ def train_step_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=positive_int("--threads"), default=2)
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=32)
     a = p.parse_args(argv)
+    # the checkpoints are a clone's (assets/checkpoints), not in the wheel: said before any process
+    # starts, rather than as a FileNotFoundError of the first child
+    missing = [str(NETS[n]) for n in a.nets if n in NETS and not NETS[n].is_file()]
+    if missing:
+        p.error(f"--nets: no checkpoint {', '.join(missing)} (train-step needs a clone of the project "
+                "with its assets/checkpoints)")
     try:
         rows = run(a.nets, a.allocators, a.rounds, a.steps, threads=a.threads, batch=a.batch_size)
     except ValueError as e:
@@ -336,8 +350,8 @@ def robustness_main(argv: list[str]) -> int:
     from .robustness import CONDITIONS, __doc__ as doc, check_conditions
     p = argparse.ArgumentParser(prog="python -m bench robustness", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
-                   help="shared data folder (data/hands21, videos/); default: ../shared")
+    p.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
+                   help=f"shared data folder (data/hands21, videos/); {_SHARED_HELP}")
     p.add_argument("--images", type=positive_int("--images"), default=300,
                    help="hands21/val photos, a seeded random subset (default 300)")
     p.add_argument("--conditions", type=_names, default=tuple(CONDITIONS),
@@ -498,7 +512,8 @@ def soak_main(argv: list[str]) -> int:
     p.add_argument("--frames", type=positive_int("--frames"), default=100_000)
     p.add_argument("--threads", type=positive_int("--threads"), default=2)
     p.add_argument("--sample-every", type=positive_int("--sample-every"), default=1000)
-    p.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                   help=f"folder for soak.json and soak_rss.png ({_OUT_HELP})")
     a = p.parse_args(argv)
     if a.video is not None and not a.video.is_file():
         p.error(f"--video: {a.video} does not exist")
@@ -514,6 +529,7 @@ def soak_main(argv: list[str]) -> int:
     video = a.video or (videos[0] if videos else None)
     w, h = a.size[0]
     opts = _model_options(a)
+    print(f"soak.json and soak_rss.png go to {a.out}", flush=True)    # said first: a soak runs for long
     r = run(video, a.frames, a.threads, w, h, a.sample_every, out=a.out, tracker_options=opts,
             synthetic_from=a.shared if a.synthetic else None)
     video = Path("synthetic") if a.synthetic else video

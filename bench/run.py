@@ -341,9 +341,11 @@ def machine_info() -> dict:
         pass
     import cv2
     info["opencv"] = cv2.__version__
-    root = Path(__file__).resolve().parents[1]
+    from tracker.backend import default_model_path
     for name in ("landmarks.onnx", "detector.onnx"):
-        p = root / "assets" / name
+        # the shipped models where the tracker loads them: assets/ of a clone, tracker/assets of
+        # an install (root/assets there is no folder, and the report lost its model lines)
+        p = default_model_path(name)
         if p.exists():
             st = p.stat()
             info[name] = {"bytes": st.st_size, "mtime": time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime))}
