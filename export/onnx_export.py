@@ -142,6 +142,9 @@ def _model_config(ck: dict, ckpt_path: Path, kind: str):
             cfg = classes[k](**ck["model_config"])
         except TypeError:
             continue
+        except ValueError as e:   # this kind's keys, values no net can run (LandmarkModelConfig's check)
+            if k == kind:
+                raise ValueError(f"checkpoint {ckpt_path}: its model_config is unusable ({e})") from None
         if k != kind:
             raise ValueError(f"checkpoint {ckpt_path} is a {k} checkpoint, not a {kind} one "
                              f"(python -m export.onnx_export {k} ...)")
@@ -206,10 +209,19 @@ def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None
     refuse_overwrite(ckpt_path, out, "-o/--output")
     check_output(out)
     net = LandmarkNet(_model_config(ck, ckpt_path, "landmarks"))
+    missing = [k for k in ("codec", "normalization") if k not in ck]
+    if missing:   # the runtime needs both in the file's metadata (a KeyError traceback before)
+        raise ValueError(f"checkpoint {ckpt_path} lacks {missing}, which a landmark model file carries "
+                         "(train.train_landmarks writes them)")
     load_weights(net, ck, ckpt_path)
     wrapper = LandmarkExportWrapper(net).eval()
     codec = HeatmapCodec.from_dict(ck["codec"])
     s = net.cfg.input_size
+    if tuple(codec.input_size) != (s, s):
+        # the tracker refuses such a file (it decodes cells to codec pixels, not input pixels);
+        # verification alone passed it, the decode being the same on both sides
+        raise ValueError(f"checkpoint {ckpt_path}: its codec input_size {list(codec.input_size)} does not match "
+                         f"its model_config input_size {s}")
     model = _export(wrapper, torch.zeros(1, 3, s, s), out, ["heatmaps", "presence", "handedness"], True)
     state = ck.get("state", {})
     hist = state.get("history", [])
@@ -252,7 +264,8 @@ def _threshold(text: str) -> float:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m export.onnx_export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("kind", choices=["landmarks", "detector"])
     p.add_argument("checkpoint")
     p.add_argument("-o", "--output", required=True)

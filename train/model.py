@@ -12,6 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tracker.checks import is_positive_int
+
+from .common import SIZE_MULTIPLE
+
 
 @dataclass
 class LandmarkModelConfig:
@@ -22,6 +26,14 @@ class LandmarkModelConfig:
     expand: float = 1.0      # multiplier on the hidden width of the expanding blocks (see widen_state_dict)
     fused: bool = False      # full 3x3 convolutions in the first, high-resolution blocks (FusedIR)
     light: bool = False      # 3x3 depthwise kernels instead of 5x5, no expansion in the stride-4 decoder block
+
+    def __post_init__(self):
+        # one side of a square crop; the encoder halves it four times and the decoder adds the
+        # stride-16 features back, so another size failed only at the first forward pass (or deep
+        # in the ONNX export) with a tensor-size mismatch
+        if not (is_positive_int(self.input_size) and self.input_size % SIZE_MULTIPLE == 0):
+            raise ValueError(f"input_size {self.input_size!r}: expected a positive multiple of {SIZE_MULTIPLE} "
+                             "(pixels, the side of the square crop)")
 
     def to_dict(self) -> dict:
         return asdict(self)
