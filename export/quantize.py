@@ -227,7 +227,8 @@ def main(argv=None):
     from tracker.landmarks import LandmarkModel
     from train.data import ImageCache, load_train_val
     from train.evaluate import evaluate_landmarks
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m export.quantize", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--data", default="../shared/data/hands21")

@@ -129,8 +129,8 @@ class _Parser(Exception):
         self.parser = parser
 
 
-def command_options(module: str, sub: str | None, monkeypatch) -> set[str]:
-    """The option strings of ``python -m module [sub]`` (``handtrack [sub]``): its ``main`` is run
+def command_parser(module: str, sub: str | None, monkeypatch):
+    """The argparse parser of ``python -m module [sub]`` (``handtrack [sub]``): its ``main`` is run
     until it parses its command line, where the parser is taken instead."""
     import argparse
     import importlib
@@ -153,6 +153,12 @@ def command_options(module: str, sub: str | None, monkeypatch) -> set[str]:
                 parser = got.parser
             else:
                 raise AssertionError(f"python -m {module} {sub or ''}: main() parsed no command line")
+    return parser
+
+
+def command_options(module: str, sub: str | None, monkeypatch) -> set[str]:
+    """The option strings of ``python -m module [sub]`` (``handtrack [sub]``)."""
+    parser = command_parser(module, sub, monkeypatch)
     return {s for a in parser._actions for s in a.option_strings}
 
 
@@ -170,6 +176,22 @@ def test_doc_commands_name_existing_options(doc, monkeypatch):
         if unknown:
             wrong.append(f"{command[:100]!r}: {unknown}")
     assert not wrong, f"{doc}: options its command does not have:\n" + "\n".join(wrong)
+
+
+def test_usage_lines_name_the_command_a_user_types(monkeypatch):
+    # argparse's default prog is the file name ("pack.py"), which no one can run: usage and error
+    # lines must show the command as the docs write it
+    pytest.importorskip("torch")
+    commands = {(module, sub) for doc in COMMAND_DOCS
+                for _, module, sub, _ in doc_commands((ROOT / doc).read_text(encoding="utf-8"))}
+    assert ("train.pack", None) in commands and ("bench", "models") in commands
+    wrong = []
+    for module, sub in sorted(commands, key=str):
+        typed = " ".join(w for w in ("handtrack" if module == "handtrack" else f"python -m {module}", sub) if w)
+        prog = command_parser(module, sub, monkeypatch).prog
+        if prog != typed:
+            wrong.append(f"{typed!r}: usage says {prog!r}")
+    assert not wrong, "\n".join(wrong)
 
 
 def test_command_check_catches_a_misspelt_option(monkeypatch):

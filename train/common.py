@@ -296,10 +296,11 @@ def setup_cpu(cfg: LoopConfig, device: torch.device) -> None:
         log.info("keep_freed_memory: not glibc, malloc left as it is")
 
 
-def run_cli(config_cls, train_fn, doc: str, argv=None):
+def run_cli(config_cls, train_fn, doc: str, argv=None, prog: str | None = None):
     """Parse ``config_cls`` options and run ``train_fn``; bad input, or an --out that cannot be
-    written (a full disk, no permission, a file of that name), -> one error line, exit 1."""
-    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    written (a full disk, no permission, a file of that name), -> one error line, exit 1.
+    ``prog`` is the command as typed (``python -m train.train_detector``) for usage lines."""
+    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataclass_args(p, config_cls)
     cfg = config_from_args(config_cls, p.parse_args(argv))
     try:

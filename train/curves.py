@@ -84,7 +84,8 @@ def plot_runs(histories: list[list[dict]], labels: list[str], path: str | Path, 
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m train.curves", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("histories", nargs="+", help="history.json files")
     ap.add_argument("--label", action="append", default=None,
                     help="a name per history, in order (default: the file names)")

@@ -564,7 +564,8 @@ _KIND_OPTIONS = {
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kind", choices=["landmarks", "detector", "acquisition"])
     ap.add_argument("--data", default="../shared/data/hands21")
     ap.add_argument("--split", default="val",

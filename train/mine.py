@@ -76,7 +76,8 @@ def load_unlabelled(path: str | Path, data_root: str | Path) -> dict[str, np.nda
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m train.mine", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/hands21")
     ap.add_argument("--split", default="train")
     ap.add_argument("--detector", default=None, help="ONNX detector (default: the shipped one)")

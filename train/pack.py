@@ -83,7 +83,8 @@ def pack(data: str | Path, out: str | Path, quality: int = 75, parts: int = 2, v
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m train.pack", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="../shared/data/hands21")
     p.add_argument("--out", required=True)
     p.add_argument("--quality", type=int, default=75)

@@ -106,7 +106,8 @@ def overfit(records, cache, steps: int = 300, batch: int = 16, lr: float = 3e-3,
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m train.sanity", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/hands21")
     ap.add_argument("--split", default="train")
     ap.add_argument("--hands", type=int, default=32, help="the first N hands of the split (default 32)")

@@ -330,7 +330,7 @@ def train(cfg: DetTrainConfig) -> dict:
 
 
 def main(argv=None):
-    run_cli(DetTrainConfig, train, __doc__, argv)
+    run_cli(DetTrainConfig, train, __doc__, argv, prog="python -m train.train_detector")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ def widen_checkpoint(src: str | Path, dst: str | Path, expand: float, overwrite:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m train.widen", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--expand", type=float, required=True, help="new hidden-width multiplier (>= the old one)")
