@@ -180,7 +180,8 @@ def test_tracker_option_reaches_the_detector():
 def test_large_hand_pass_finds_near_hands_and_leaves_far_ones(val_groups):
     """40 composed 640x480 val scenes each way, at the shipped threshold. Measured when written:
     hands at 60-100% of the frame side 13 -> 22 of 26 found, false positives 3 both ways; hands at
-    5-30%: the same boxes both ways."""
+    5-30%: the same boxes both ways. Since session 35's scene fixes (flipped photos land where
+    placed, faded photo borders hide their points; other hands are labelled): 9 -> 13 of 19, no false positive (60 scenes: 12 -> 17 of 28)."""
     from train.scenes import SceneConfig
     from train.train_detector import make_val_scenes
     groups, cache = val_groups
@@ -188,8 +189,8 @@ def test_large_hand_pass_finds_near_hands_and_leaves_far_ones(val_groups):
     near = make_val_scenes(groups, cache, SceneConfig(640, 480, hand_frac=(0.6, 1.0)), 40, seed=5)
     tp0, fp0, n = found_in(plain, near)
     tp1, fp1, _ = found_in(large, near)
-    assert n >= 20
-    assert tp1 >= tp0 + 5, (tp0, tp1, n)
+    assert n >= 15
+    assert tp1 >= tp0 + 3, (tp0, tp1, n)
     assert fp1 <= fp0 + 2, (fp0, fp1)
     for img, _, _ in near:   # low detections (the tracker's landmark check) come from the first pass only
         first = {tuple(d.box.round(2)) for d in plain(img, 0.2)}

@@ -71,7 +71,9 @@ def test_tracker_option_reaches_the_detector():
 def test_small_hand_pass_finds_far_hands_and_leaves_near_ones(val_groups):
     """40 composed 640x480 val scenes each way, at the shipped threshold. Measured when written:
     hands at 4-10% of the frame side 41 -> 49 of 55 found (false positives 12 -> 9); hands at
-    30-60% 32 of 35 both ways, no false positive either way."""
+    30-60% 32 of 35 both ways, no false positive either way. Since session 35's scene fixes
+    (flipped photos land where placed, faded photo borders hide their points): 39 -> 47 of 53
+    (13 -> 10); near 34 -> 35 of 40, no false positive: the pass loses no near hand."""
     from train.scenes import SceneConfig
     from train.train_detector import make_val_scenes
     groups, cache = val_groups
@@ -85,7 +87,7 @@ def test_small_hand_pass_finds_far_hands_and_leaves_near_ones(val_groups):
     near = make_val_scenes(groups, cache, SceneConfig(640, 480, hand_frac=(0.3, 0.6)), 40, seed=5)
     tp0, fp0, n = found_in(plain, near)
     tp1, fp1, _ = found_in(small, near)
-    assert tp1 == tp0 and fp1 <= fp0 + 2, (tp0, tp1, fp0, fp1, n)
+    assert tp1 >= tp0 and fp1 <= fp0 + 2, (tp0, tp1, fp0, fp1, n)
     for img, _, _ in near:   # every large box of the plain pass is kept as it was
         large = {tuple(d.box.round(2)) for d in plain(img) if max(d.box[2:] - d.box[:2]) >= 128}
         assert large <= {tuple(d.box.round(2)) for d in small(img)}

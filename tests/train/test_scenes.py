@@ -130,13 +130,18 @@ def test_hide_covered_units():
     cover = np.zeros((40, 40), np.float32)
     cover[:, :15] = 0.9                      # 5 of 17 points under the later photo
     cfg = SceneConfig(40, 40)
-    out, hidden = _hide_covered([(kp, vis)], [0], [np.zeros((40, 40), np.float32), cover], cfg)
+    own = np.ones((40, 40), np.float32)
+    out, hidden = _hide_covered([(kp, vis)], [0], [own, cover], cfg)
     assert len(out) == 1 and hidden.shape == (0, 4)
     np.testing.assert_array_equal(out[0][1], (kp[:, 0] >= 15).astype(np.float32))
-    out, hidden = _hide_covered([(kp, vis)], [1], [np.zeros((40, 40), np.float32), cover], cfg)
+    out, hidden = _hide_covered([(kp, vis)], [1], [own, np.full((40, 40), 0.9, np.float32)], cfg)
     assert out[0][1].sum() == 17            # its own photo does not hide it
+    faded = np.ones((40, 40), np.float32)
+    faded[:, 23:] = 0.3                      # 4 of 17 in the own photo's faded margin: hidden
+    out, hidden = _hide_covered([(kp, vis)], [0], [faded], cfg)
+    np.testing.assert_array_equal(out[0][1], (kp[:, 0] < 23).astype(np.float32))
     cover[:, :25] = 0.9                      # 15 of 17: the hand is an ignore box
-    out, hidden = _hide_covered([(kp, vis)], [0], [np.zeros((40, 40), np.float32), cover], cfg)
+    out, hidden = _hide_covered([(kp, vis)], [0], [own, cover], cfg)
     assert out == [] and hidden.shape == (1, 4)
     assert hidden[0, 0] < 10 and hidden[0, 2] > 26
     m = np.array([[1.0, 0, 100], [0, 1.0, 50]])   # a 50x40 photo moved to (100, 50)
