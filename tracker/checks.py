@@ -19,6 +19,11 @@ def is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def is_real(v) -> bool:
+    """A Python or numpy real number, not a bool (a threshold given as np.float32 counts)."""
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
 def is_positive_int(v) -> bool:
     """An integer >= 1 (not a bool, not a float such as 160.5 that int() would truncate)."""
     return is_int(v) and v >= 1

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .backend import OnnxStage, codec_from_metadata, metadata_value, run_shapes
-from .checks import is_int, is_number, is_positive_int
+from .checks import is_int, is_number, is_positive_int, is_real
 from .detector_codec import NUM_REGRESS, CenterCodec, nms
 from .geometry import Roi, hand_angle, invert_affine, quarter_turn, transform_points
 from .keypoints import HandKeypoint
@@ -302,13 +302,24 @@ class HandDetector(OnnxStage):
         Raises:
             ValueError: a frame that is not a non-empty HxWx3 uint8 array (HandTracker converts
                 gray, 4-channel and uint16 frames before), a ``max_detections`` that is not an
-                integer >= 0 (a negative one sliced the decoder's list from its end), or no turns.
+                integer >= 0 (a negative one sliced the decoder's list from its end), a
+                ``score_threshold`` that is not None or a number in [0, 1], or ``turns`` that
+                are not integers or none at all.
         """
         _check_frame(frame_bgr)
         if not is_int(max_detections) or max_detections < 0:
             raise ValueError(f"max_detections must be an integer >= 0, got {max_detections!r}")
+        if score_threshold is not None and not (is_real(score_threshold) and 0 <= score_threshold <= 1):
+            # NaN or 1.5 found nothing and a negative one every cell of a flat heatmap, silently
+            raise ValueError(f"score_threshold must be None or a number in [0, 1], got {score_threshold!r}")
         thr = self.default_threshold if score_threshold is None else float(score_threshold)
-        turns = tuple(dict.fromkeys(int(t) % 4 for t in turns))
+        # int() truncated 1.5 to 1, and a string such as "02" was read digit by digit
+        if isinstance(turns, (str, bytes)) or not hasattr(turns, "__iter__"):
+            raise ValueError(f"turns must be a sequence of integer quarter turns, got {turns!r}")
+        given = tuple(turns)
+        if not all(is_int(t) for t in given):
+            raise ValueError(f"turns must be a sequence of integer quarter turns, got {given!r}")
+        turns = tuple(dict.fromkeys(int(t) % 4 for t in given))
         if not turns:
             raise ValueError("turns must name at least one quarter turn, got ()")
         dets = []
