@@ -313,9 +313,10 @@ def train(cfg: TrainConfig) -> dict:
         # A resumed run shuffles the hands with a generator seeded by --seed and the step (as the
         # crops' generator above): the torch generator restarts from --seed at every start, so each
         # resume drew the first epoch's order again from its beginning and a run stopped and
-        # resumed within an epoch trained on the same hands again. A fresh run shuffles as it did.
+        # resumed within an epoch trained on the same hands again. A fresh run shuffles as it did
+        # (under DDP by --seed: the sampler's seed was 0 whatever --seed said).
         shuffle = cfg.seed + state["step"] if resumed_at else None
-        sampler = make_sampler(train_recs, cfg, world, cfg.seed + state["step"], 0 if shuffle is None else shuffle)
+        sampler = make_sampler(train_recs, cfg, world, cfg.seed + state["step"], cfg.seed if shuffle is None else shuffle)
         return sampler, DataWait(DataLoader(ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                                             generator=None if shuffle is None else torch.Generator().manual_seed(shuffle),
                                             drop_last=True, **loader_options(cfg.workers, device)))

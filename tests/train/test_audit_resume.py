@@ -144,7 +144,7 @@ def test_a_widened_run_resumes_its_weight_average(data, tmp_path):
 def test_a_resumed_ddp_run_shuffles_with_a_seed_of_its_own(monkeypatch):
     """Under torchrun the DistributedSampler's order follows its seed and the epoch, both the same
     at each resume: a run resumed within an epoch trained on the same hands again. A fresh run
-    keeps the sampler's default seed (0), so its order is the one it always was."""
+    seeds it with --seed (0 by default: the order it always had)."""
     from functools import partial
     from torch.utils.data import DistributedSampler
     monkeypatch.setattr(torch.utils.data, "DistributedSampler", partial(DistributedSampler, num_replicas=2, rank=0))
@@ -152,3 +152,18 @@ def test_a_resumed_ddp_run_shuffles_with_a_seed_of_its_own(monkeypatch):
     fresh = list(tl.make_sampler(recs, tl.TrainConfig(), world=2))
     assert fresh == list(DistributedSampler(recs, num_replicas=2, rank=0, shuffle=True))
     assert list(tl.make_sampler(recs, tl.TrainConfig(), world=2, ddp_seed=57)) != fresh
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_a_fresh_ddp_run_shuffles_by_its_seed(data, tmp_path, monkeypatch, seed):
+    """A fresh torchrun run's DistributedSampler was seeded 0 whatever --seed said: two runs meant
+    to differ by their seed drew their hands in one order."""
+    seen = []
+
+    def grab(records, cfg, world, seed=0, ddp_seed=0):
+        seen.append(ddp_seed)
+        raise KeyboardInterrupt      # the loader is all this test needs
+    monkeypatch.setattr(tl, "make_sampler", grab)
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+        tl.train(_lm(data, tmp_path / "run", max_steps=2, seed=seed))
+    assert seen == [seed]
