@@ -12,7 +12,8 @@ model's measurements (:class:`Measurement`) and
    The cost is the median keypoint distance to the track's predicted keypoints in palm sizes, plus
    a handedness disagreement term, minus a bonus when the measurement came from the track's own
    crop; pairs beyond the gate (which widens while a track is lost, and is doubled for the
-   track's own crop) can't match;
+   track's own crop) can't match, nor can a lost track and a measurement that only the widened
+   gate reaches when their handedness reliably differs (a new hand, not the lost one back);
 3. updates matched tracks (smoothing filter, handedness evidence), coasts unmatched ones
    (predict only, not reported) and drops those lost too long, starts new tracks for
    unmatched measurements while fewer than ``max_hands`` are alive;
@@ -376,13 +377,17 @@ class HandAssociator:
 
     def _cost(self, tracks: list[Track], meas: list[Measurement], t_s: float | None) -> np.ndarray:
         cost = np.full((len(tracks), len(meas)), np.inf)
+        votes = [self.vote(m) for m in meas] if any(tr.missed for tr in tracks) else []
         for i, tr in enumerate(tracks):
             pred = tr.filter.peek(t_s) if hasattr(tr.filter, "peek") else None
             if pred is None:
                 pred = tr.keypoints
-            gate = self.gate + self.gate_growth * tr.missed
+            gate, near = self.gate + self.gate_growth * tr.missed, self.gate
             if tr.hits < 3:
                 gate *= self.young_gate     # no velocity yet: a fast hand may be far from it
+                near *= self.young_gate
+            # A lost track's side evidence, against which a far measurement's vote is checked below.
+            side_ev = self._remembered(tr) if tr.missed else 0.0
             for j, m in enumerate(meas):
                 own = m.track_id is not None and m.track_id == tr.track_id
                 d = keypoint_distance(pred, m.keypoints, tr.palm, tr.scores, m.scores)
@@ -394,6 +399,13 @@ class HandAssociator:
                     d = min(d, keypoint_distance(tr.raw_keypoints, m.keypoints, tr.palm, tr.scores, m.scores))
                 # A hand found in the track's own crop may have moved further than predicted.
                 if not d <= (2 * gate if own else gate):
+                    continue
+                if tr.missed and d > near and side_ev * votes[j] < 0 and min(abs(side_ev), abs(votes[j])) >= 1.0:
+                    # Only the gate grown while the track was lost reaches this measurement, and
+                    # their handedness reliably differs: a hand never changes side, so it is more
+                    # likely a new hand than this one back. In palm sizes of a large (near) hand
+                    # the grown gate spans the frame: a hand entering on the other side took the
+                    # lost hand's id and side, and the lost hand, back where it went, a new one.
                     continue
                 c = d + self.handedness_weight * abs(float(m.right_prob) - tr.p_right)
                 if own:
