@@ -381,7 +381,8 @@ class HandTrackerResult:
     """The hands of one frame.
 
     Attributes:
-        hands: list of :class:`Hand` (empty, never None), left first.
+        hands: list of :class:`Hand` (empty, never None), left first; hands of one side (``max_hands``
+            > 2) by track id in video mode, the surer first in static mode.
         frame_index: calls to ``process`` before this one since the last ``reset()``.
         timestamp_ms: the timestamp given (or the frame time assumed at 30 fps when None).
         image_size: (width, height) of the input frame in pixels.
@@ -405,19 +406,33 @@ class HandTrackerResult:
         return {"frame": int(frame), "t_ms": round(float(t_ms), 3), "hands": [h.to_dict() for h in self.hands]}
 
     def hand(self, side: str) -> Hand | None:
-        """The best hand labelled ``side`` ("left"/"right"), or None."""
+        """The hand labelled ``side`` ("left"/"right"), or None. Of several (``max_hands`` > 2), the
+        oldest track (lowest ``track_id``), so that frame after frame it is the same hand while that
+        one is seen; in static mode (``track_id`` -1) the highest-scored one."""
         cands = [h for h in self.hands if h.side == side]
-        return max(cands, key=lambda h: h.score) if cands else None
+        # Not the highest presence in video mode: a tracked hand's presence is ~1.0 and differs
+        # between hands in the 7th digit, so that choice jumped between two people's left hands
+        # from frame to frame (as_array() rows, the CLI's CSV).
+        return min(cands, key=lambda h: slot_order(h.track_id, h.score)) if cands else None
 
     def as_array(self) -> np.ndarray:
         """(34, 3) float32: rows 0-16 left hand, 17-33 right hand; columns x, y, score (pixels,
-        score in [0, 1]); NaN rows where a hand is absent."""
+        score in [0, 1]); NaN rows where a hand is absent. With several hands of a side
+        (``max_hands`` > 2), the one :meth:`hand` gives."""
         out = np.full((2 * NUM_KEYPOINTS, 3), np.nan, np.float32)
         for k, side in enumerate(SIDES):
             h = self.hand(side)
             if h is not None:
                 out[k * NUM_KEYPOINTS:(k + 1) * NUM_KEYPOINTS] = h.as_array()
         return out
+
+
+def slot_order(track_id: int, score: float) -> tuple:
+    """Sort key of the hands of one side for the side's one slot (:meth:`HandTrackerResult.hand`,
+    ``tracker.io.read_tracks``), smallest first: tracked hands, the oldest track (lowest id) first;
+    then hands without an id (-1, static mode), the highest score first."""
+    tid = int(track_id)
+    return (0, tid, 0.0) if tid >= 0 else (1, 0, -float(score))
 
 
 def prepare_frame(frame, color_order: str = "bgr") -> np.ndarray:

@@ -11,7 +11,8 @@ into arrays laid out like :meth:`tracker.hand_tracker.HandTrackerResult.as_array
 The CSV holds keypoints only: its ``track_id`` are all -1 and its ``presence``, ``handedness``
 and ``box`` all NaN (as are ``handedness`` and ``box`` of JSONL files written before they were
 added). Files written with ``--max-hands`` > 2 can hold several hands of a side in a frame: the
-highest-scoring one is kept (as ``as_array()`` does) and the others are counted in a warning.
+one ``as_array()`` keeps is kept (the oldest track, lowest ``track_id``, so that a slot stays on one
+hand over frames; without ids, -1, the highest-scoring) and the others are counted in a warning.
 Malformed input raises one ``ValueError`` naming the file and the line, except an unfinished last
 line (no line break after it, as a run stopped mid-write leaves it): that one is left out with a
 warning. The writers round pixels (keypoints, boxes) to 0.01, scores to 1e-4 and ``t_ms`` to 1e-3 ms.
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli import csv_header
-from .hand_tracker import SIDES
+from .hand_tracker import SIDES, slot_order
 from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 
 log = logging.getLogger(__name__)
@@ -181,15 +182,16 @@ def _jsonl_line(out: _Builder, line: str) -> None:
             raise ValueError(f"{what}: side must be 'left' or 'right', got {h['side']!r}")
         k = SIDES.index(h["side"])
         score = _number(h["score"], f"{what}: score")
+        track_id = _number(h["track_id"], f"{what}: track_id", integer=True)
         if h["side"] in seen:
-            # --max-hands > 2 writes several hands of a side: keep the best one, as as_array() does
+            # --max-hands > 2 writes several hands of a side: keep the one as_array() keeps
             out.extra += 1
-            if not score > arr["presence"][k]:
+            if not slot_order(track_id, score) < slot_order(arr["track_id"][k], arr["presence"][k]):
                 continue
         seen.add(h["side"])
         arr["keypoints"][k * NUM_KEYPOINTS:(k + 1) * NUM_KEYPOINTS] = _array(
             h["keypoints"], (NUM_KEYPOINTS, 3), f"{what}: keypoints")
-        arr["track_id"][k] = _number(h["track_id"], f"{what}: track_id", integer=True)
+        arr["track_id"][k] = track_id
         arr["presence"][k] = score
         if h.get("handedness") is not None:         # older files have neither handedness nor box
             arr["handedness"][k] = _number(h["handedness"], f"{what}: handedness")
@@ -290,6 +292,6 @@ def read_tracks(path: str | Path, format: str | None = None) -> Tracks:
                     "it) and not readable; left out, %d frames read", path, out.cut, len(tracks))
     if out.extra:
         log.warning("%s: %d hands left out (more than one left or right hand in a frame, as --max-hands > 2 "
-                    "writes); Tracks keep the highest-scoring hand of each side", path, out.extra)
+                    "writes); Tracks keep the oldest track of each side (as as_array())", path, out.extra)
     log.debug("read %d frames from %s", len(tracks), path)
     return tracks

@@ -255,8 +255,10 @@ def test_missing_file_and_unknown_suffix(tmp_path):
         read_tracks(p)
 
 
-def test_several_hands_of_a_side_keep_the_highest_scoring_one(tmp_path, caplog):
-    """--max-hands 3 writes two hands of a side in a frame: the reader keeps the best, as as_array()."""
+def test_several_hands_of_a_side_keep_the_oldest_track(tmp_path, caplog):
+    """--max-hands 3 writes two hands of a side in a frame: the reader keeps the one as_array()
+    keeps, the oldest track (lowest id; the highest score jumped between hands whose presence is
+    ~1.0), even where another scores higher."""
     def three_hands(rec):
         extra = json.loads(json.dumps(rec["hands"][0]))
         extra["score"] = rec["hands"][0]["score"] + 0.01      # the better of the two left hands
@@ -267,7 +269,7 @@ def test_several_hands_of_a_side_keep_the_highest_scoring_one(tmp_path, caplog):
     p.write_text(_jsonl(three_hands), encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="tracker.io"):
         t = read_tracks(p)
-    assert t.track_id[1, 0] == 99
+    assert t.track_id[1, 0] == 1        # the left hand of _two_hands, not 99 (higher score) or 98
     assert "2 hands left out" in caplog.text and str(p) in caplog.text
 
 
