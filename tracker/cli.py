@@ -504,11 +504,23 @@ def run_webcam(args: argparse.Namespace) -> int:
     from .draw import draw_fps, draw_hands
     from .video import FPSMonitor, LatestFrameReader, frames_in_order
 
-    cap = cv2.VideoCapture(args.camera)
-    ok, frame = (cap.read() if cap.isOpened() else (False, None))
+    # Where there is no such camera, each of OpenCV's backends tried prints its own lines (a
+    # dozen, "raised OpenCV exception" among them) above the one error that says what is wrong:
+    # they are kept for -v.
+    quiet = not args.verbose
+    level = cv2.utils.logging.getLogLevel()
+    if quiet:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        cap = cv2.VideoCapture(args.camera)
+        ok, frame = (cap.read() if cap.isOpened() else (False, None))
+    finally:
+        if quiet:
+            cv2.utils.logging.setLogLevel(level)
     if not ok or frame is None:
         cap.release()
-        raise UsageError(f"--camera {args.camera}: no camera could be opened or read")
+        raise UsageError(f"--camera {args.camera}: no camera could be opened or read"
+                         + (" (run with -v for the video backends' messages)" if quiet else ""))
     cam_fps = cap.get(cv2.CAP_PROP_FPS)
     cam_fps = float(cam_fps) if cam_fps and math.isfinite(cam_fps) and 0 < cam_fps < 1000 else None
     if args.frame_rate == "auto":
@@ -517,8 +529,14 @@ def run_webcam(args: argparse.Namespace) -> int:
             raise UsageError(f"--frame-rate auto: camera {args.camera} reports no frame rate; "
                              "give --frame-rate FPS (the camera's frames per second)")
         args.frame_rate = cam_fps
+    # the recording holds one video frame per camera frame: at the camera's rate it plays in real
+    # time. --frame-rate states that rate (the only one there is when the camera reports none).
+    record_fps = args.frame_rate or cam_fps
+    if record_fps is None and args.output is not None:
+        log.warning("camera %s reports no frame rate: the recording is written at 30 fps (it plays at "
+                    "the wrong speed if the camera runs at another; give --frame-rate FPS)", args.camera)
     try:
-        outputs = Outputs(args.output, args.json, args.csv, cam_fps or 30.0)
+        outputs = Outputs(args.output, args.json, args.csv, record_fps or 30.0)
     except UsageError:
         cap.release()
         raise
@@ -566,16 +584,25 @@ def run_webcam(args: argparse.Namespace) -> int:
                     if key in (ord("q"), 27) or cv2.getWindowProperty(window, cv2.WND_PROP_VISIBLE) < 1:
                         stopped = True
                         break
-            if not stopped:
+            if not stopped and shown:
                 log.warning("camera %s stopped delivering frames", args.camera)
     finally:
-        if reader is not None:
-            reader.close()                  # joins the reader thread, then releases the camera
-        else:
-            cap.release()
-        outputs.close()
-        if window is not None:
-            cv2.destroyAllWindows()
+        # the outputs first: waiting for a hung camera's read() below takes up to 2 s, and a
+        # second Ctrl-C or SIGTERM in it would leave the recording unfinished (an mp4 without
+        # its index has no readable frame)
+        try:
+            outputs.close()
+        finally:
+            try:
+                if reader is not None:
+                    reader.close()          # joins the reader thread, then releases the camera
+                else:
+                    cap.release()
+            finally:
+                if window is not None:
+                    cv2.destroyAllWindows()
+    if shown == 0:                          # the camera's frames ended after the open check
+        raise UsageError(f"--camera {args.camera}: the camera stopped delivering frames before any was tracked")
     dropped = f", {reader.dropped} camera frames skipped while tracking" if reader is not None else ""
     print(f"{shown} frames tracked{dropped}", file=sys.stderr if outputs.uses_stdout else sys.stdout)
     return 0
@@ -719,7 +746,8 @@ def _frame_rate_line(frame_rate: float, tracker) -> str:
 def _common(p: argparse.ArgumentParser) -> None:
     from .hand_tracker import HandTrackerOptions
     p.add_argument("--mirror", action="store_true",
-                   help="mirrored (selfie) view: swap the left/right labels (webcam: also flip the view)")
+                   help="mirrored (selfie) view: swap the left/right labels (webcam: also flip the view; "
+                   "the flipped frame is what is tracked, shown and written: x coordinates are in it)")
     p.add_argument("--max-hands", type=positive_int("--max-hands"), default=2, metavar="N",
                    help="most hands per frame (default 2)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="inference device (default cpu)")
