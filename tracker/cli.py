@@ -411,8 +411,13 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     from .draw import draw_fps, draw_hands
     from .video import FPSMonitor, progress, write_image_file
 
-    outputs = Outputs(dests["output"], dests["json"], dests["csv"], source.fps)
-    counts = [0] * (max(int(getattr(args, "max_hands", 2)), 2) + 1)   # frames with 0 .. max_hands hands
+    # the annotated video plays at the file's rate; a file without one at --frame-rate where given
+    rate = getattr(args, "frame_rate", None)
+    video_fps = source.fps if source.fps_reported or not isinstance(rate, (int, float)) else rate
+    outputs = Outputs(dests["output"], dests["json"], dests["csv"], video_fps)
+    # frames by number of hands: counted as seen (a list of max_hands + 1 took 8 GB for
+    # --max-hands 1000000000 before the first frame)
+    counts: dict[int, int] = {}
     frames = det_frames = 0
     proc_ms = 0.0
     t_start = time.perf_counter()
@@ -425,7 +430,7 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
             frames += 1
             proc_ms += result.elapsed_ms
             det_frames += bool(result.detector_ran)
-            counts[min(len(result.hands), len(counts) - 1)] += 1
+            counts[len(result.hands)] = counts.get(len(result.hands), 0) + 1
             annotated = None
             if outputs.sink is not None or image_dests is not None:
                 annotated = draw_hands(frame.copy(), result.hands)
@@ -441,7 +446,7 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     wall = time.perf_counter() - t_start
     if frames == 0:
         raise UsageError(f"INPUT: no frame could be read from {inp}")
-    share = [100.0 * c / frames for c in counts]
+    share = [100.0 * counts.get(n, 0) / frames for n in range(max(2, *counts) + 1)]
     head = f"{inp}: " if several else ""
     print(f"{head}{frames} frames in {wall:.1f} s: {frames / wall:.1f} fps end to end, "
           f"{proc_ms / frames:.1f} ms/frame in the tracker ({det_frames} detector frames)", file=out)
