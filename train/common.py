@@ -296,6 +296,40 @@ def setup_cpu(cfg: LoopConfig, device: torch.device) -> None:
         log.info("keep_freed_memory: not glibc, malloc left as it is")
 
 
+def check_resumable(last: Path, resume: bool, kind: str, net_cls, mcfg, shape_options: dict[str, str],
+                    free_keys: tuple[str, ...]) -> None:
+    """ValueError before the data load when ``last`` (``<out>/last.pt``, which the run would resume)
+    holds a net that ``net_cls(mcfg)`` is not: another ``kind``'s checkpoint ("landmarks",
+    "detector"), or one trained with other shape options (``shape_options``: model-config key ->
+    the option that sets it; both values named).
+
+    Why: that was refused only after the data load (minutes of photo decoding on hands21), as
+    weights that "do not fit the options" naming no option. Keys in ``free_keys`` (input sizes: the
+    nets are fully convolutional) may differ; ``resume_state`` logs them. A file that is no
+    resumable checkpoint at all is left to ``resume_state`` as well."""
+    from .model import config_kind
+    if not (resume and last.is_file()):
+        return
+    ck = load_checkpoint(last, "the checkpoint to resume (in --out)")
+    their, weights = ck["model_config"], ck["model"]
+    if not (isinstance(their, dict) and isinstance(weights, dict)):
+        return
+    if config_kind(their) != kind:
+        raise ValueError(f"cannot resume {last}: it is a {config_kind(their)} checkpoint, not a {kind} one; "
+                         "give another --out")
+    with torch.device("meta"):  # shapes only: no memory, and the run's random stream is left alone
+        shapes = {k: tuple(v.shape) for k, v in net_cls(mcfg).state_dict().items()}
+    if shapes == {k: tuple(v.shape) for k, v in weights.items()}:
+        return
+    their = {**dataclasses.asdict(type(mcfg)()), **their}  # keys older checkpoints lack had the defaults
+    ours = mcfg.to_dict()
+    changed = [f"{shape_options.get(k, 'model_config ' + k)} {their[k]} (the options give {ours[k]})"
+               for k in ours if k not in free_keys and their[k] != ours[k]]
+    if changed:
+        raise ValueError(f"cannot resume {last}: it was trained with {', '.join(changed)}; give its options, "
+                         "or another --out to start a new run")
+
+
 def run_cli(config_cls, train_fn, doc: str, argv=None, prog: str | None = None):
     """Parse ``config_cls`` options and run ``train_fn``; bad input, or an --out that cannot be
     written (a full disk, no permission, a file of that name), -> one error line, exit 1.

@@ -4,7 +4,8 @@
 
 Same flat loop as the landmark model: time-budgeted cosine learning rate, checkpoints every few
 minutes (auto-resume from ``<out>/last.pt``), validation on fixed composed val scenes (AP@0.5,
-recall and false positives per frame at the shipped threshold), curve and example PNGs.
+recall and false positives per frame at ``--threshold``, the threshold export writes into the model
+unless given another; the shipped detector's is 0.45), curve and example PNGs.
 """
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ from tracker.metrics import average_precision, match_detections
 from tracker.video import write_image_file
 
 from .augment import AugmentConfig, augment_preset
-from .common import (DataWait, LoopClock, LoopConfig, check_input_size, check_loop_config, finish_run,
-                     freeze_bn_statistics, init_distributed, init_unless_resumed, loader_options, log, make_ema,
-                     make_optimizer, normalization, normalize_batch, optimizer_step, plot_history, resume_state, run_cli,
-                     save_checkpoint, saved_on_stop, setup_cpu, setup_logging, start_cycle, wrap_ddp)
+from .common import (DataWait, LoopClock, LoopConfig, check_input_size, check_loop_config, check_resumable,
+                     finish_run, freeze_bn_statistics, init_distributed, init_unless_resumed, loader_options, log,
+                     make_ema, make_optimizer, normalization, normalize_batch, optimizer_step, plot_history,
+                     resume_state, run_cli, save_checkpoint, saved_on_stop, setup_cpu, setup_logging, start_cycle,
+                     wrap_ddp)
 from .data import ImageCache, LoadReport, data_root, load_train_val
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
@@ -40,7 +42,7 @@ class DetTrainConfig(LoopConfig):
     input_width: int = 256
     input_height: int = 192
     eval_scenes: int = 300
-    threshold: float = 0.4        # shipped score threshold
+    threshold: float = 0.4        # score threshold of the validation and of the exported model's metadata
     epoch_scenes: int = 4000
     w_regress: float = 1.0
     w_giou: float = 0.0           # weight of a GIoU loss on the boxes of the regression cells (0: smooth-L1 only)
@@ -159,7 +161,13 @@ def make_val_scenes(groups, cache, scfg, n, seed=321):
 
 @torch.no_grad()
 def evaluate_scenes(net, scenes, codec, device, threshold, batch=32):
-    """AP@0.5 (all scores), recall and false positives per frame at ``threshold``."""
+    """AP@0.5 (all scores), recall and false positives per frame at ``threshold``.
+
+    On the same scenes these are the figures ``python -m train.evaluate detector`` gives for the
+    exported file at the same threshold (tests/train/test_audit_train_detector.py). The two commands'
+    scenes differ: training validates on ``--eval-scenes`` (300) scenes of seed 321 composed from the
+    photos of the first 2,000 val hands (of 8,042 in hands21/val) at the net's input size; evaluate
+    on ``--scenes`` (500) of seed 7 from every val photo, so their figures differ by that sampling."""
     net.eval()
     per_image, tp_at, fp_at, n_gt = [], 0, 0, 0
     for s in range(0, len(scenes), batch):
@@ -182,6 +190,8 @@ def evaluate_scenes(net, scenes, codec, device, threshold, batch=32):
 
 
 def draw_examples(net, scenes, codec, device, threshold, path: Path, n=12):
+    if not scenes:   # --eval-scenes 0: no picture (np.stack and tile_grid need at least one)
+        return
     net.eval()
     with torch.no_grad():
         imgs = np.stack([c[0] for c in scenes[:n]])
@@ -199,8 +209,7 @@ def draw_examples(net, scenes, codec, device, threshold, path: Path, n=12):
             cv2.line(t, tuple(int(v) for v in wr), tuple(int(v) for v in md), (0, 0, 255), 2)
             cv2.putText(t, f"{s:.2f}", (int(b[0]), int(b[1]) + 10), 0, 0.35, (0, 255, 0), 1)
         tiles.append(t)
-    if tiles:   # no val scenes: no picture (tile_grid needs at least one tile)
-        write_image_file(path, tile_grid(tiles, 4))
+    write_image_file(path, tile_grid(tiles, 4))
 
 
 def plot_detector_curve(history: list[dict], path: Path) -> None:
@@ -208,6 +217,25 @@ def plot_detector_curve(history: list[dict], path: Path) -> None:
     the weight average's recall dashed when trained with ``--ema``; the 0.97 recall bar dotted."""
     plot_history(history, [("ap50", "o-", "val AP@0.5"), ("recall", "s-", "val recall"),
                            ("ema_recall", "s--", "val recall, weight average")], path, "composed val scenes", 0.97)
+
+
+def check_unlabelled_photos(unlabelled: dict, records, path: str, data: str) -> dict:
+    """``unlabelled`` ({photo: (M, 4) boxes}, ``mine.load_unlabelled``) without the photos that are
+    not photos of ``records`` (--data's train and val hands), their count and a few of them logged
+    as a warning; ValueError naming ``path`` (--unlabelled) when none of its photos is.
+
+    Why: a file mined on another data set (its keys are relative to that set's folder) matched no
+    scene's photo, and the run trained as without it while its log said it ignored the hands."""
+    photos = {str(r.image) for r in records}
+    missing = [k for k in unlabelled if k not in photos]
+    if not missing:
+        return unlabelled
+    if len(missing) == len(unlabelled):
+        raise ValueError(f"--unlabelled {path}: none of its {len(unlabelled)} photos is in --data {data} "
+                         f"(e.g. {missing[0]}); mine that data set: python -m train.mine --data {data} --out FILE")
+    log.warning("--unlabelled %s: %d of its %d photos are not in --data %s (e.g. %s); their boxes are not used",
+                path, len(missing), len(unlabelled), data, ", ".join(missing[:3]))
+    return {k: v for k, v in unlabelled.items() if k in photos}
 
 
 def train(cfg: DetTrainConfig) -> dict:
@@ -220,8 +248,11 @@ def train(cfg: DetTrainConfig) -> dict:
         raise ValueError(f"--eval-scenes {cfg.eval_scenes}: expected >= 0")
     if not 0.0 <= cfg.regress_min_gauss < 1.0:
         raise ValueError(f"--regress-min-gauss {cfg.regress_min_gauss}: expected a value in [0, 1)")
-    if not cfg.w_giou >= 0.0:
-        raise ValueError(f"--w-giou {cfg.w_giou}: expected >= 0")
+    if not 0.0 <= cfg.threshold <= 1.0:  # NaN too: recall 0 at every validation, and export wrote it
+        raise ValueError(f"--threshold {cfg.threshold}: expected a detector score in [0, 1]")
+    for flag, weight in (("--w-regress", cfg.w_regress), ("--w-giou", cfg.w_giou)):
+        if not (math.isfinite(weight) and weight >= 0.0):  # NaN or inf: a FloatingPointError at step 1
+            raise ValueError(f"{flag} {weight}: expected >= 0 (a finite loss weight)")
     if not 0.0 <= cfg.full_rotation_p <= 1.0:
         raise ValueError(f"--full-rotation-p {cfg.full_rotation_p}: expected a value in [0, 1]")
     aug = replace(augment_preset(cfg.augment), occlusion_p=0.0)  # ValueError naming the presets
@@ -233,9 +264,33 @@ def train(cfg: DetTrainConfig) -> dict:
     codec = CenterCodec((cfg.input_width, cfg.input_height), 4, regress_min_gauss=cfg.regress_min_gauss)
     scfg = SceneConfig(cfg.input_width, cfg.input_height)
     train_scfg = replace(scfg, full_rotation_p=cfg.full_rotation_p)
+
+    # the net, its checkpoints and --unlabelled before the data load (minutes of photo decoding on
+    # hands21): a resume, --init or --new-cycle no run can use, or a bad file, failed after it
+    mcfg = DetectorModelConfig(cfg.input_width, cfg.input_height, cfg.width, expand=cfg.expand)
+    check_resumable(out / "last.pt", cfg.resume, "detector", DetectorNet, mcfg, {"width": "--width", "expand": "--expand"},
+                    ("input_width", "input_height"))
+    net = DetectorNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
+    opt = make_optimizer(net, cfg.lr, cfg.weight_decay)
+    state = resume_state(out / "last.pt", net, opt, device, cfg.resume, asdict(cfg))
+    resumed_at = state["step"]
+    init_unless_resumed(net, cfg.init, state, mcfg.to_dict(), device, out / "last.pt")
+    if cfg.freeze_bn_stats:
+        log.info("BatchNorm running statistics frozen in %d layers", freeze_bn_statistics(net))
+    cycle = start_cycle(cfg, state)
+    ema = make_ema(cfg, net, out / "last.pt", state["step"], device)
+    unlabelled = None
+    if cfg.unlabelled:
+        from .mine import load_unlabelled
+        unlabelled = load_unlabelled(cfg.unlabelled, data_root(cfg.data))
+
     report = LoadReport()
     train_recs, val_recs = load_train_val(cfg.data, cfg.train_split, cfg.val_split, cfg.skip_bad, report,
                                           cfg.val_fraction)
+    if unlabelled is not None:
+        unlabelled = check_unlabelled_photos(unlabelled, train_recs + val_recs, cfg.unlabelled, cfg.data)
+        log.info("ignoring %d mined unlabelled hands in %d photos", sum(len(v) for v in unlabelled.values()),
+                 len(unlabelled))
     if cfg.limit:
         train_recs = train_recs[:cfg.limit]
     val_recs = val_recs[:2000]
@@ -247,23 +302,7 @@ def train(cfg: DetTrainConfig) -> dict:
     val_scenes = make_val_scenes(val_groups, cache, scfg, cfg.eval_scenes)
     log.info("detector: %d train photos, %d val scenes", len(train_groups), len(val_scenes))
 
-    mcfg = DetectorModelConfig(cfg.input_width, cfg.input_height, cfg.width, expand=cfg.expand)
-    net = DetectorNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
-    opt = make_optimizer(net, cfg.lr, cfg.weight_decay)
-    state = resume_state(out / "last.pt", net, opt, device, cfg.resume, asdict(cfg))
-    resumed_at = state["step"]
-    init_unless_resumed(net, cfg.init, state, mcfg.to_dict(), device, out / "last.pt")
-    if cfg.freeze_bn_stats:
-        log.info("BatchNorm running statistics frozen in %d layers", freeze_bn_statistics(net))
-    cycle = start_cycle(cfg, state)
-    ema = make_ema(cfg, net, out / "last.pt", state["step"], device)
     model = wrap_ddp(net, world, device)
-    unlabelled = None
-    if cfg.unlabelled:
-        from .mine import load_unlabelled
-        unlabelled = load_unlabelled(cfg.unlabelled, data_root(cfg.data))
-        log.info("ignoring %d mined unlabelled hands in %d photos", sum(len(v) for v in unlabelled.values()),
-                 len(unlabelled))
     ds = SceneDataset(train_groups, cache, codec, train_scfg, cfg.epoch_scenes, seed=cfg.seed + rank + state["step"],
                       unlabelled=unlabelled, aug=aug)
     loader = DataWait(DataLoader(ds, batch_size=cfg.batch_size, drop_last=True, **loader_options(cfg.workers, device)))

@@ -31,12 +31,12 @@ from tracker.video import write_image_file
 
 from .augment import AugmentConfig, augment_preset, sample_crop
 from .common import (SIZE_MULTIPLE, LoopClock, LoopConfig, check_batches, check_input_size, check_loop_config,
-                     DataWait, finish_run, freeze_bn_statistics, init_distributed, init_unless_resumed, loader_options,
-                     load_checkpoint, log, make_ema, make_optimizer, normalization, normalize_batch, optimizer_step,
+                     check_resumable, DataWait, finish_run, freeze_bn_statistics, init_distributed, init_unless_resumed,
+                     loader_options, log, make_ema, make_optimizer, normalization, normalize_batch, optimizer_step,
                      plot_history, resume_state, run_cli, save_checkpoint, saved_on_stop, setup_cpu, setup_logging,
                      start_cycle, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_train_val, val_subset_indices
-from .model import LandmarkModelConfig, LandmarkNet, config_kind
+from .model import LandmarkModelConfig, LandmarkNet
 
 
 @dataclass
@@ -206,41 +206,6 @@ def plot_curve(history: list[dict], path: Path, cycle_starts: tuple[float, ...] 
                            ("ema_pck10", "o--", "val PCK@0.1, weight average")], path, "PCK", 0.9, cycle_starts)
 
 
-# LandmarkModelConfig keys that change the weights' shapes, as the options that set them
-_SHAPE_OPTIONS = {"width": "--width", "expand": "--expand", "fused": "--fused", "light": "--light"}
-
-
-def check_resumable(last: Path, mcfg: LandmarkModelConfig, resume: bool) -> None:
-    """ValueError before the data load when ``last`` (``<out>/last.pt``, which the run would resume)
-    holds a net that ``mcfg`` does not build: a detector's checkpoint, or one trained with another
-    --width, --expand, --fused or --light (both values named).
-
-    Why: that was refused only after the data load (minutes on hands21), as weights that "do not
-    fit the options" naming no option. Options that leave the weights' shapes alone (--input-size:
-    the net is fully convolutional) are still taken, and logged by ``resume_state``; a file that
-    is no resumable checkpoint at all is left to it as well."""
-    if not (resume and last.is_file()):
-        return
-    ck = load_checkpoint(last, "the checkpoint to resume (in --out)")
-    their, weights = ck["model_config"], ck["model"]
-    if not (isinstance(their, dict) and isinstance(weights, dict)):
-        return
-    if config_kind(their) != "landmarks":
-        raise ValueError(f"cannot resume {last}: it is a {config_kind(their)} checkpoint, not a landmarks one; "
-                         "give another --out")
-    with torch.device("meta"):  # shapes only: no memory, and the run's random stream is left alone
-        shapes = {k: tuple(v.shape) for k, v in LandmarkNet(mcfg).state_dict().items()}
-    if shapes == {k: tuple(v.shape) for k, v in weights.items()}:
-        return
-    their = {**asdict(LandmarkModelConfig()), **their}  # keys older checkpoints lack had the defaults
-    ours = mcfg.to_dict()
-    changed = [f"{_SHAPE_OPTIONS.get(k, 'model_config ' + k)} {their[k]} (the options give {ours[k]})"
-               for k in ours if k != "input_size" and their[k] != ours[k]]
-    if changed:
-        raise ValueError(f"cannot resume {last}: it was trained with {', '.join(changed)}; give its options, "
-                         "or another --out to start a new run")
-
-
 def train(cfg: TrainConfig) -> dict:
     """Run training; returns the last validation metrics."""
     check_loop_config(cfg)
@@ -271,7 +236,8 @@ def train(cfg: TrainConfig) -> dict:
         raise ValueError(f"--progressive-until {cfg.progressive_until}: expected a share in (0, 1)")
     mcfg = LandmarkModelConfig(cfg.input_size, 17, cfg.width, expand=cfg.expand, fused=cfg.fused,
                                light=cfg.light)
-    check_resumable(out / "last.pt", mcfg, cfg.resume)
+    check_resumable(out / "last.pt", cfg.resume, "landmarks", LandmarkNet, mcfg,
+                    {"width": "--width", "expand": "--expand", "fused": "--fused", "light": "--light"}, ("input_size",))
     report = LoadReport()
     train_recs, val_recs = load_train_val(cfg.data, cfg.train_split, cfg.val_split, cfg.skip_bad, report,
                                           cfg.val_fraction)
