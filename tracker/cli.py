@@ -512,6 +512,7 @@ def run_webcam(args: argparse.Namespace) -> int:
     # Where there is no such camera, each of OpenCV's backends tried prints its own lines (a
     # dozen, "raised OpenCV exception" among them) above the one error that says what is wrong:
     # they are kept for -v.
+    camera = shown_camera(args.camera)     # a stream URL's password stays out of messages
     quiet = not args.verbose
     level = cv2.utils.logging.getLogLevel()
     if quiet:
@@ -524,14 +525,14 @@ def run_webcam(args: argparse.Namespace) -> int:
             cv2.utils.logging.setLogLevel(level)
     if not ok or frame is None:
         cap.release()
-        raise UsageError(f"--camera {args.camera}: no camera could be opened or read"
+        raise UsageError(f"--camera {camera}: no camera could be opened or read"
                          + (" (run with -v for the video backends' messages)" if quiet else ""))
     cam_fps = cap.get(cv2.CAP_PROP_FPS)
     cam_fps = float(cam_fps) if cam_fps and math.isfinite(cam_fps) and 0 < cam_fps < 1000 else None
     if args.frame_rate == "auto":
         if cam_fps is None:
             cap.release()
-            raise UsageError(f"--frame-rate auto: camera {args.camera} reports no frame rate; "
+            raise UsageError(f"--frame-rate auto: camera {camera} reports no frame rate; "
                              "give --frame-rate FPS (the camera's frames per second)")
         args.frame_rate = cam_fps
     # the recording holds one video frame per camera frame: at the camera's rate it plays in real
@@ -539,7 +540,7 @@ def run_webcam(args: argparse.Namespace) -> int:
     record_fps = args.frame_rate or cam_fps
     if record_fps is None and args.output is not None:
         log.warning("camera %s reports no frame rate: the recording is written at 30 fps (it plays at "
-                    "the wrong speed if the camera runs at another; give --frame-rate FPS)", args.camera)
+                    "the wrong speed if the camera runs at another; give --frame-rate FPS)", camera)
     try:
         outputs = Outputs(args.output, args.json, args.csv, record_fps or 30.0)
     except UsageError:
@@ -549,7 +550,7 @@ def run_webcam(args: argparse.Namespace) -> int:
     # By default the newest camera frame is tracked (a reader thread drops the ones the tracker
     # had no time for), so the view shows the present even when tracking is slower than the
     # camera; --every-frame tracks them all in order, and the lag grows with the driver's queue.
-    reader = None if args.every_frame else LatestFrameReader(cap, name=f"--camera {args.camera}")
+    reader = None if args.every_frame else LatestFrameReader(cap, name=f"--camera {camera}")
     frames = iter(reader) if reader is not None else frames_in_order(cap)
     shown, stopped = 0, False
     held = None                             # (camera frame number, annotated picture) written last
@@ -590,7 +591,7 @@ def run_webcam(args: argparse.Namespace) -> int:
                         stopped = True
                         break
             if not stopped and shown:
-                log.warning("camera %s stopped delivering frames", args.camera)
+                log.warning("camera %s stopped delivering frames", camera)
     finally:
         # the outputs first: waiting for a hung camera's read() below takes up to 2 s, and a
         # second Ctrl-C or SIGTERM in it would leave the recording unfinished (an mp4 without
@@ -607,7 +608,7 @@ def run_webcam(args: argparse.Namespace) -> int:
                 if window is not None:
                     cv2.destroyAllWindows()
     if shown == 0:                          # the camera's frames ended after the open check
-        raise UsageError(f"--camera {args.camera}: the camera stopped delivering frames before any was tracked")
+        raise UsageError(f"--camera {camera}: the camera stopped delivering frames before any was tracked")
     dropped = f", {reader.dropped} camera frames skipped while tracking" if reader is not None else ""
     print(f"{shown} frames tracked{dropped}", file=sys.stderr if outputs.uses_stdout else sys.stdout)
     return 0
@@ -680,6 +681,22 @@ def camera_source(s: str) -> int | str:
         raise argparse.ArgumentTypeError(f"--camera {s!r} is a {'file' if p.is_file() else 'folder'}, not a camera; "
                                          f"track it with `handtrack video {s}`")
     return v
+
+
+def shown_camera(camera: int | str) -> str:
+    """``--camera`` as messages show it: a stream URL's password replaced by ``***``
+    (``rtsp://user:***@host/stream``), so that errors and logs do not carry it."""
+    text = str(camera)
+    if "://" not in text:
+        return text
+    from urllib.parse import urlsplit, urlunsplit
+    try:
+        u = urlsplit(text)
+    except ValueError:      # a URL urllib cannot take apart (an unclosed "[" of an IPv6 host)
+        return text.split("://", 1)[0] + "://***"
+    if u.password is None:
+        return text
+    return urlunsplit(u._replace(netloc=f"{u.username}:***@{u.netloc.rsplit('@', 1)[1]}"))
 
 
 def unit_float(name: str):

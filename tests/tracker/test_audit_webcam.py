@@ -218,3 +218,26 @@ def test_mirror_flips_the_frame_and_tracks_it_as_mirrored(monkeypatch, tmp_path)
     # frame 1's number sits in the top-left pixel: flipped, it is in the top-right one
     assert int(np.frombuffer(first[0, -1, :2].tobytes(), np.uint16)[0]) == 1
     assert frame_number(first[:, ::-1]) == 1
+
+
+@pytest.mark.parametrize("camera, shown", [
+    (0, "0"),
+    ("/dev/video2", "/dev/video2"),
+    ("rtsp://cam.local/stream", "rtsp://cam.local/stream"),
+    ("rtsp://admin:s3cret@10.0.0.5:554/live", "rtsp://admin:***@10.0.0.5:554/live"),
+    ("http://u:p%40ss@host/x?y=1", "http://u:***@host/x?y=1"),
+    ("rtsp://[::1", "rtsp://***"),
+])
+def test_messages_show_a_stream_url_without_its_password(camera, shown):
+    assert cli.shown_camera(camera) == shown
+
+
+def test_no_camera_error_leaves_the_password_out(live, tmp_path, capsys):
+    """Error lines repeated the URL as given: an IP camera's password went to stderr and logs."""
+    class Closed(FakeCamera):
+        def isOpened(self):  # noqa: N802 - cv2.VideoCapture's name
+            return False
+    assert live(Closed(), SlowTracker(0.0), ["--camera", "rtsp://admin:s3cret@10.0.0.5/live",
+                                             "--json", str(tmp_path / "t.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "rtsp://admin:***@10.0.0.5/live" in err and "s3cret" not in err
