@@ -27,3 +27,15 @@ def is_real(v) -> bool:
 def is_positive_int(v) -> bool:
     """An integer >= 1 (not a bool, not a float such as 160.5 that int() would truncate)."""
     return is_int(v) and v >= 1
+
+
+def check_frame(frame: np.ndarray) -> None:
+    """ValueError unless ``frame`` is a non-empty HxWx3 uint8 array (what the detector and landmark
+    stages read): a gray or 4-channel frame failed a numpy broadcast, an empty one divided by zero
+    or failed an OpenCV assertion, and a float or uint16 one was cast to uint8 unchecked (a 0-1
+    image came out black, 300 wrapped to 44). HandTracker converts such frames before."""
+    shape, dtype = getattr(frame, "shape", None), getattr(frame, "dtype", None)
+    if shape is None or len(shape) != 3 or shape[2] != 3 or dtype != np.uint8:
+        raise ValueError(f"frame must be an HxWx3 uint8 BGR array, got shape {shape} dtype {dtype}")
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"frame is empty (shape {shape})")

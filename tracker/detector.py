@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .backend import OnnxStage, codec_from_metadata, metadata_value, run_shapes
-from .checks import is_int, is_number, is_positive_int, is_real
+from .checks import check_frame, is_int, is_number, is_positive_int, is_real
 from .detector_codec import NUM_REGRESS, CenterCodec, nms
 from .geometry import Roi, hand_angle, invert_affine, quarter_turn, transform_points
 from .keypoints import HandKeypoint
@@ -306,7 +306,7 @@ class HandDetector(OnnxStage):
                 ``score_threshold`` that is not None or a number in [0, 1], or ``turns`` that
                 are not integers or none at all.
         """
-        _check_frame(frame_bgr)
+        check_frame(frame_bgr)
         if not is_int(max_detections) or max_detections < 0:
             raise ValueError(f"max_detections must be an integer >= 0, got {max_detections!r}")
         if score_threshold is not None and not (is_real(score_threshold) and 0 <= score_threshold <= 1):
@@ -370,17 +370,6 @@ def _center_codec(d: dict) -> CenterCodec:
     if not is_positive_int(d["stride"]):
         raise ValueError(f"stride must be an integer >= 1, got {d['stride']!r}")
     return CenterCodec.from_dict(d)
-
-
-def _check_frame(frame: np.ndarray) -> None:
-    """ValueError unless ``frame`` is a non-empty HxWx3 uint8 array: letterbox divided by zero on
-    an empty one, a gray or 4-channel one failed a numpy broadcast, and a float one was cast to
-    uint8 unchecked (a 0-1 image came out black)."""
-    shape, dtype = getattr(frame, "shape", None), getattr(frame, "dtype", None)
-    if shape is None or len(shape) != 3 or shape[2] != 3 or dtype != np.uint8:
-        raise ValueError(f"frame must be an HxWx3 uint8 BGR array, got shape {shape} dtype {dtype}")
-    if shape[0] == 0 or shape[1] == 0:
-        raise ValueError(f"frame is empty (shape {shape})")
 
 
 def unturn_detection(d: Detection, inv: np.ndarray) -> Detection:

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from .backend import OnnxStage, codec_from_metadata, metadata_value, run_shapes
-from .checks import is_number, is_positive_int
+from .checks import check_frame, is_number, is_positive_int
 from .codec import HeatmapCodec
 from .geometry import Roi, invert_affine, warp_crop
 from .keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
@@ -60,6 +60,13 @@ def normalize_image(rgb_or_bgr: np.ndarray, mean_rgb, std_rgb, bgr: bool = True)
     x -= np.asarray(mean_rgb, np.float32).reshape(1, 3, 1, 1)
     x *= (1.0 / np.asarray(std_rgb, np.float32)).reshape(1, 3, 1, 1)
     return x
+
+
+def _check_rois(rois) -> None:
+    """ValueError unless ``rois`` is a list or tuple of :class:`Roi` (a bare Roi failed on len(), a
+    tuple of numbers on ``.cx`` deep inside the crop)."""
+    if not isinstance(rois, (list, tuple)) or not all(isinstance(r, Roi) for r in rois):
+        raise ValueError(f"rois must be a list of Roi, got {rois!r}")
 
 
 class LandmarkModel(OnnxStage):
@@ -120,19 +127,32 @@ class LandmarkModel(OnnxStage):
 
     # -- stages ------------------------------------------------------------------------------
     def preprocess(self, frame_bgr: np.ndarray, rois: list[Roi]) -> tuple[np.ndarray, np.ndarray]:
-        """Cut and normalise the crops.
+        """Cut and normalise the crops of ``frame_bgr`` (HxWx3 uint8 BGR).
 
-        Returns (batch (N, 3, S, S) float32, matrices (N, 2, 3) frame px -> crop px).
+        Returns (batch (N, 3, S, S) float32, matrices (N, 2, 3) frame px -> crop px); N may be 0.
+
+        Raises:
+            ValueError: a frame that is not a non-empty HxWx3 uint8 array, ``rois`` not a list of
+                :class:`Roi`, or a ROI value that is not finite or a size not > 0.
         """
+        check_frame(frame_bgr)
+        _check_rois(rois)
         s = self.input_size
-        crops = np.empty((len(rois), s, s, 3), np.uint8)
         mats = np.empty((len(rois), 2, 3), np.float64)
+        if not rois:
+            # blobFromImages refuses an empty list
+            return np.empty((0, 3, s, s), np.float32), mats
+        crops = np.empty((len(rois), s, s, 3), np.uint8)
         for i, roi in enumerate(rois):
             crops[i], mats[i] = warp_crop(frame_bgr, roi, s, antialias=self.antialias)
         return normalize_image(crops, self.mean_rgb, self.std_rgb), mats
 
     def inference(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Run the network: (heatmaps (N,17,h,w), presence (N,), right_prob (N,))."""
+        if len(batch) == 0:
+            # the network's reshapes fail on an empty batch
+            w, h = self.codec.heatmap_size
+            return np.empty((0, NUM_KEYPOINTS, h, w), np.float32), np.empty(0, np.float32), np.empty(0, np.float32)
         if not self.flip_test:
             heat, pres, side = self.session.run(None, {"image": batch})
             return heat, pres[:, 0], side[:, 0]
@@ -148,6 +168,8 @@ class LandmarkModel(OnnxStage):
     def postprocess(self, outputs, matrices: np.ndarray, rois: list[Roi]) -> list[LandmarkResult]:
         """Decode heatmaps and map keypoints back to frame pixels."""
         heat, pres, side = outputs
+        if len(rois) == 0:
+            return []   # HeatmapCodec.decode cannot reshape an empty batch
         kps, scores = self.codec.decode(heat)
         results = []
         for i, roi in enumerate(rois):
@@ -157,7 +179,13 @@ class LandmarkModel(OnnxStage):
         return results
 
     def __call__(self, frame_bgr: np.ndarray, rois: list[Roi]) -> list[LandmarkResult]:
-        """Landmarks for each crop of ``frame_bgr`` (HxWx3 uint8 BGR); [] for no rois."""
+        """Landmarks for each crop of ``frame_bgr`` (HxWx3 uint8 BGR); [] for no rois.
+
+        Raises:
+            ValueError: as :meth:`preprocess`.
+        """
+        check_frame(frame_bgr)
+        _check_rois(rois)
         if not rois:
             return []
         batch, mats = self.preprocess(frame_bgr, rois)
