@@ -7,8 +7,9 @@ with NaN where the method reported nothing for that hand. One track follows one 
 - jitter = mean |x(t+1) - 2x(t) + x(t-1)| / palm size over frames where the true hand is still
   (the ground truth did not move from t-1 to t+1) and the method reported the hand at all three;
 - lag = the delay d (frames) that minimises the mean squared distance between the prediction at t
-  and the truth at t-d over frames where the true hand moves, refined below a frame by a parabola
-  through the three values around the minimum (positive: the track is late);
+  and the truth at t-d over frames where the true hand moves (only keypoints in view at every
+  t-d compared), refined below a frame by a parabola through the three values around the
+  minimum (positive: the track is late);
 - swaps = changes of the reported side, or of the track id while the hand stayed in view;
 - re-acquisition = frames from a hand (re)appearing (present again after at least 5 frames away;
   on the motion clips present = at least 12 of its 17 keypoints in view and uncovered) until the
@@ -107,12 +108,18 @@ class LagResult:
 
 
 def lag(pred: np.ndarray, gt: np.ndarray, moving: np.ndarray, max_lag: int = 8,
-        subframe: bool = True) -> LagResult:
+        subframe: bool = True, visible: np.ndarray | None = None) -> LagResult:
     """Delay (frames) that best aligns ``pred`` with ``gt`` during motion.
 
     For each integer d in [-max_lag, max_lag] the mean squared keypoint distance between pred(t)
-    and gt(t-d) is taken over the same set of frames t (moving, reported, and with t-d inside the
-    clip for every d); the minimum is refined with a parabola through its neighbours.
+    and gt(t-d) is taken over the same set of keypoints and frames t (moving, reported, with t-d
+    inside the clip for every d and, when ``visible`` is given, the keypoint visible at every
+    t-d); the minimum is refined with a parabola through its neighbours.
+
+    Args:
+        visible: optional (T, K) mask of the keypoints the truth shows (inside the frame,
+            uncovered). A tracker can only guess the others, and their squared errors would
+            otherwise pull the delay towards wherever its guesses happen to fit best.
     """
     p, g = _flat(pred), _flat(gt)
     t_len = len(p)
@@ -121,9 +128,12 @@ def lag(pred: np.ndarray, gt: np.ndarray, moving: np.ndarray, max_lag: int = 8,
     if max_lag:
         mv[t_len - max_lag:] = False
     ok = mv[:, None] & np.all(np.isfinite(p), axis=-1)  # (T, K)
+    vis = None if visible is None else np.asarray(visible).reshape(t_len, -1) > 0
     for d in range(-max_lag, max_lag + 1):
         gs = np.roll(g, d, axis=0)  # gs[t] = g[t-d]
         ok &= np.all(np.isfinite(gs), axis=-1)
+        if vis is not None:
+            ok &= np.roll(vis, d, axis=0)
     n = int(ok.any(axis=1).sum())
     if not ok.any():
         return LagResult(float("nan"), {}, 0)
@@ -307,7 +317,7 @@ def summarize(tracks: Tracks, gt: np.ndarray, gt_visible: np.ndarray, present: n
         moving_frames += int(mv.sum())
         jpf = jitter_per_frame(p, st, palm, vis[:, j])
         jit_vals.extend(jpf[np.isfinite(jpf)].tolist())
-        lr = lag(p, g, mv, max_lag)
+        lr = lag(p, g, mv, max_lag, visible=vis[:, j])
         if lr.frames:
             for d, e in lr.curve.items():
                 lag_curve_sum[d] = lag_curve_sum.get(d, 0.0) + e * lr.frames
