@@ -127,7 +127,7 @@ class HeatmapCodec:
             raise ValueError(f"heatmaps are {w}x{h} cells, this codec decodes "
                              f"{self.heatmap_size[0]}x{self.heatmap_size[1]} (heatmap_size)")
         flat = hm.reshape(n * k, h, w)
-        idx = flat.reshape(n * k, -1).argmax(axis=1)
+        idx = flat.reshape(n * k, h * w).argmax(axis=1)   # h * w, not -1: an empty batch (N = 0) too
         py, px = np.divmod(idx, w)
         # only 3x3 neighbourhoods are read (not the whole maps): decoding runs on every frame
         r = np.arange(n * k)[:, None, None]

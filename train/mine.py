@@ -65,14 +65,22 @@ def mine(det: HandDetector, records, cache, threshold: float, data_root: Path) -
 def load_unlabelled(path: str | Path, data_root: str | Path) -> dict[str, np.ndarray]:
     """Mined boxes keyed like ``str(HandRecord.image)``: {image path: (M, 4) photo px}."""
     p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"unlabelled-hands file {p} is a folder; name the JSON file python -m train.mine wrote")
     if not p.is_file():
         raise FileNotFoundError(f"unlabelled-hands file not found: {p}")
     try:
         d = json.loads(p.read_text(encoding="utf-8"))
-        return {str(Path(data_root) / k): np.asarray(v, np.float32).reshape(-1, 5)[:, :4]
-                for k, v in d["boxes"].items()}
+        out = {str(Path(data_root) / k): np.asarray(v, np.float32).reshape(-1, 5)[:, :4]
+               for k, v in d["boxes"].items()}
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"malformed unlabelled-hands file {p}: {e}") from None
+    for k, b in out.items():
+        # a NaN or inverted box made an ignore region that covers nothing, silently
+        if not (np.isfinite(b).all() and (b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all()):
+            raise ValueError(f"malformed unlabelled-hands file {p}: {k}: boxes must be finite x0, y0, x1, y1 "
+                             f"with x1 > x0 and y1 > y0, got {b.tolist()}")
+    return out
 
 
 def main(argv=None):

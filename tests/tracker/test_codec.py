@@ -80,3 +80,10 @@ def test_decode_refuses_maps_of_another_size():
     heat, _ = HeatmapCodec((128, 128), (64, 64), 3.0).encode(np.array([[100.0, 100.0]]))
     with pytest.raises(ValueError, match=r"64x64.*32x32"):
         codec.decode(heat)
+
+
+def test_decode_of_an_empty_batch_is_empty():
+    # reshape(n * k, -1) cannot infer a size from 0 elements: no hands in a batch raised
+    codec = HeatmapCodec((160, 160), (40, 40), 2.0)
+    kps, scores = codec.decode(np.zeros((0, 17, 40, 40), np.float32))
+    assert kps.shape == (0, 17, 2) and scores.shape == (0, 17)

@@ -36,10 +36,16 @@ def test_load_unlabelled_keys_match_records(tmp_path):
     (None, FileNotFoundError, "unlabelled-hands file not found"),
     ("{not json", ValueError, "malformed unlabelled-hands file"),
     ('{"boxes": {"a.webp": [[1, 2]]}}', ValueError, "malformed unlabelled-hands file"),
+    # an ignore region that covers nothing, silently
+    ('{"boxes": {"a.webp": [[1, 2, NaN, 4, 0.9]]}}', ValueError, "a.webp: boxes must be finite"),
+    ('{"boxes": {"a.webp": [[5, 2, 3, 4, 0.9]]}}', ValueError, "a.webp: boxes must be finite"),
+    ("folder", ValueError, "is a folder"),
 ])
 def test_bad_unlabelled_file(tmp_path, text, err, match):
     f = tmp_path / "u.json"
-    if text is not None:
+    if text == "folder":
+        f.mkdir()
+    elif text is not None:
         f.write_text(text)
     with pytest.raises(err, match=match):
         load_unlabelled(f, tmp_path)
