@@ -14,6 +14,8 @@ from bench import motion, temporal
 from tracker.keypoints import palm_size
 from train.data import HandRecord
 
+from tests.bench.test_motion import _blob_centre
+
 _K = np.array([[112, 200], [112, 160], [60, 175], [45, 145], [35, 115],
                [80, 120], [75, 85], [70, 45], [105, 115], [105, 80], [105, 35],
                [130, 118], [135, 85], [140, 50], [155, 125], [165, 100], [180, 75]], np.float32)
@@ -31,16 +33,6 @@ def _records(scale=1.0, n=4):
     recs = [HandRecord(Path(f"fake{i}.png"), k.copy(), np.ones(17, np.float32), i % 2, 1.0, i)
             for i in range(n)]
     return recs, (lambda p: img)
-
-
-def _blob_centre(frame, p, r=6):
-    x0, y0 = int(round(p[0])) - r, int(round(p[1])) - r
-    win = frame[max(y0, 0):y0 + 2 * r + 1, max(x0, 0):x0 + 2 * r + 1].astype(np.float64).mean(-1)
-    w = np.clip(win - 100, 0, None)
-    if w.sum() == 0:
-        return None
-    ys, xs = np.mgrid[0:win.shape[0], 0:win.shape[1]]
-    return np.array([(xs * w).sum() / w.sum() + max(x0, 0), (ys * w).sum() / w.sum() + max(y0, 0)])
 
 
 def _clip(seed, n_hands, scale=1.0, n_frames=300):

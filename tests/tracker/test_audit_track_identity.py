@@ -18,6 +18,16 @@ def meas(cx, cy, right: bool, palm: float, p_right: float) -> Measurement:
     return Measurement(hand_keypoints(cx, cy, palm, right), np.full(17, 0.9, np.float32), 0.95, p_right)
 
 
+def track_then_lose(a: HandAssociator, palm: float, gap: int):
+    """30 frames of a left hand at x=100, then ``gap`` empty frames; (its track, next frame index)."""
+    f = 0
+    for _ in range(30):
+        (left,) = a.update([meas(100, 300, False, palm, 0.05)], f / FPS); f += 1
+    for _ in range(gap):
+        assert a.update([], f / FPS) == []; f += 1
+    return left, f
+
+
 @pytest.mark.parametrize("side_lock", [20.0, None])
 @pytest.mark.parametrize("palm", [140.0, 180.0])
 @pytest.mark.parametrize("gap", [4, 6, 10])
@@ -28,12 +38,8 @@ def test_large_new_hand_across_the_frame_gets_a_new_id(palm, gap, side_lock):
     the left hand's id and its locked left side, and the left hand, back where it went, got a new
     id and the right side."""
     a = HandAssociator(max_missed=15, side_lock=side_lock)
-    f = 0
-    for _ in range(30):
-        (left,) = a.update([meas(100, 300, False, palm, 0.05)], f / FPS); f += 1
+    left, f = track_then_lose(a, palm, gap)
     assert left.side == "left"
-    for _ in range(gap):
-        assert a.update([], f / FPS) == []; f += 1
     for _ in range(5):
         (new,) = a.update([meas(540, 300, True, palm, 0.95)], f / FPS); f += 1
         assert new.track_id != left.track_id, "the new hand took the lost hand's id"
@@ -52,11 +58,7 @@ def test_lost_hand_back_keeps_its_id(dx, p_right):
     """What still matches a lost track: the hand back where it went with a wrong handedness vote
     (a view the model gets wrong), or back far away (inside the grown gate) with its own side."""
     a = HandAssociator(max_missed=15)
-    f = 0
-    for _ in range(30):
-        (left,) = a.update([meas(100, 300, False, 140.0, 0.05)], f / FPS); f += 1
-    for _ in range(6):
-        a.update([], f / FPS); f += 1
+    left, f = track_then_lose(a, 140.0, 6)
     (back,) = a.update([meas(100 + dx, 300, False, 140.0, p_right)], f / FPS)
     assert (back.track_id, back.side) == (left.track_id, "left")
 
@@ -96,10 +98,6 @@ def test_large_new_hand_through_the_tracker(gap):
                    "associator does not know the frame size to cap the gate at a share of it")
 def test_large_new_hand_of_the_same_side_across_the_frame_gets_a_new_id():
     a = HandAssociator(max_missed=15)
-    f = 0
-    for _ in range(30):
-        (left,) = a.update([meas(100, 300, False, 140.0, 0.05)], f / FPS); f += 1
-    for _ in range(6):
-        a.update([], f / FPS); f += 1
+    left, f = track_then_lose(a, 140.0, 6)
     (new,) = a.update([meas(540, 300, False, 140.0, 0.05)], f / FPS)
     assert new.track_id != left.track_id
