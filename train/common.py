@@ -296,6 +296,21 @@ def setup_cpu(cfg: LoopConfig, device: torch.device) -> None:
         log.info("keep_freed_memory: not glibc, malloc left as it is")
 
 
+def start_run(net, mcfg, cfg, out: Path, device):
+    """(optimizer, state, cycle, weight average) of a run of ``net`` (built from ``mcfg``): state
+    resumed from ``<out>/last.pt`` or fresh with ``--init`` applied, BatchNorm statistics frozen
+    with ``--freeze-bn-stats``, the learning-rate cycle and ``--ema`` average, as both trainers
+    start them."""
+    opt = make_optimizer(net, cfg.lr, cfg.weight_decay)
+    state = resume_state(out / "last.pt", net, opt, device, cfg.resume, dataclasses.asdict(cfg))
+    init_unless_resumed(net, cfg.init, state, mcfg.to_dict(), device, out / "last.pt")
+    if cfg.freeze_bn_stats:
+        log.info("BatchNorm running statistics frozen in %d layers", freeze_bn_statistics(net))
+    cycle = start_cycle(cfg, state)
+    ema = make_ema(cfg, net, out / "last.pt", state["step"], device)
+    return opt, state, cycle, ema
+
+
 def check_resumable(last: Path, resume: bool, kind: str, net_cls, mcfg, shape_options: dict[str, str],
                     free_keys: tuple[str, ...]) -> None:
     """ValueError before the data load when ``last`` (``<out>/last.pt``, which the run would resume)

@@ -27,10 +27,9 @@ from tracker.video import write_image_file
 
 from .augment import AugmentConfig, augment_preset
 from .common import (DataWait, LoopClock, LoopConfig, check_input_size, check_loop_config, check_resumable,
-                     finish_run, freeze_bn_statistics, init_distributed, init_unless_resumed, loader_options, log,
-                     make_ema, make_optimizer, normalization, normalize_batch, optimizer_step, plot_history,
-                     resume_state, run_cli, save_checkpoint, saved_on_stop, setup_cpu, setup_logging, start_cycle,
-                     wrap_ddp)
+                     finish_run, init_distributed, loader_options, log, normalization, normalize_batch,
+                     optimizer_step, plot_history, run_cli, save_checkpoint, saved_on_stop, setup_cpu,
+                     setup_logging, start_run, wrap_ddp)
 from .data import ImageCache, LoadReport, data_root, load_train_val
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
@@ -271,14 +270,8 @@ def train(cfg: DetTrainConfig) -> dict:
     check_resumable(out / "last.pt", cfg.resume, "detector", DetectorNet, mcfg, {"width": "--width", "expand": "--expand"},
                     ("input_width", "input_height"))
     net = DetectorNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
-    opt = make_optimizer(net, cfg.lr, cfg.weight_decay)
-    state = resume_state(out / "last.pt", net, opt, device, cfg.resume, asdict(cfg))
+    opt, state, cycle, ema = start_run(net, mcfg, cfg, out, device)
     resumed_at = state["step"]
-    init_unless_resumed(net, cfg.init, state, mcfg.to_dict(), device, out / "last.pt")
-    if cfg.freeze_bn_stats:
-        log.info("BatchNorm running statistics frozen in %d layers", freeze_bn_statistics(net))
-    cycle = start_cycle(cfg, state)
-    ema = make_ema(cfg, net, out / "last.pt", state["step"], device)
     unlabelled = None
     if cfg.unlabelled:
         from .mine import load_unlabelled

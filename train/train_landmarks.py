@@ -30,11 +30,10 @@ from tracker.metrics import pck
 from tracker.video import write_image_file
 
 from .augment import AugmentConfig, augment_preset, sample_crop
-from .common import (SIZE_MULTIPLE, LoopClock, LoopConfig, check_batches, check_input_size, check_loop_config,
-                     check_resumable, DataWait, finish_run, freeze_bn_statistics, init_distributed, init_unless_resumed,
-                     loader_options, log, make_ema, make_optimizer, normalization, normalize_batch, optimizer_step,
-                     plot_history, resume_state, run_cli, save_checkpoint, saved_on_stop, setup_cpu, setup_logging,
-                     start_cycle, wrap_ddp)
+from .common import (DataWait, LoopClock, LoopConfig, SIZE_MULTIPLE, check_batches, check_input_size,
+                     check_loop_config, check_resumable, finish_run, init_distributed, loader_options, log,
+                     normalization, normalize_batch, optimizer_step, plot_history, run_cli, save_checkpoint,
+                     saved_on_stop, setup_cpu, setup_logging, start_run, wrap_ddp)
 from .data import UNKNOWN, ImageCache, LoadReport, load_train_val, val_subset_indices
 from .model import LandmarkModelConfig, LandmarkNet
 
@@ -255,14 +254,8 @@ def train(cfg: TrainConfig) -> dict:
     val_items = make_val_set(val_recs, cache, codec, AugmentConfig(), cfg.eval_hands)  # same crops for every --augment
 
     net = LandmarkNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
-    opt = make_optimizer(net, cfg.lr, cfg.weight_decay)
-    state = resume_state(out / "last.pt", net, opt, device, cfg.resume, asdict(cfg))
+    opt, state, cycle, ema = start_run(net, mcfg, cfg, out, device)
     resumed_at = state["step"]
-    init_unless_resumed(net, cfg.init, state, mcfg.to_dict(), device, out / "last.pt")
-    if cfg.freeze_bn_stats:
-        log.info("BatchNorm running statistics frozen in %d layers", freeze_bn_statistics(net))
-    cycle = start_cycle(cfg, state)
-    ema = make_ema(cfg, net, out / "last.pt", state["step"], device)
     model = wrap_ddp(net, world, device)
 
     def crop_size() -> int:
