@@ -123,14 +123,26 @@ def warp_crop(image: np.ndarray, roi: Roi, out_size: int,
         halvings = int(np.floor(np.log2(1.0 / k)))
         d = 2 ** halvings
         # the region under the crop (a pixel of margin for the bilinear taps) in whole d x d
-        # blocks: grown to a whole block inside the frame; at the frame's right or bottom edge
-        # the last partial block (< d pixels of frame) is left to the border instead (no copy)
+        # blocks, a view of the frame (no copy). Blocks that would run past the frame's right or
+        # bottom edge start up to d - 1 pixels earlier to end on it, as they start on its top and
+        # left edges: a partial block left out put that edge up to d - 1 pixels inward, so crops
+        # of turned frames disagreed. Only a region as wide (tall) as the frame, whose size is no
+        # multiple of d, is copied with that block padded by the border value, as the warp sees it
         x0, y0 = (max(int(v), 0) for v in np.floor(corners.min(0)) - 1)
         x1, y1 = (int(v) for v in np.ceil(corners.max(0)) + 2)
-        bw = min(-(-(x1 - x0) // d) * d, (w - x0) // d * d)
-        bh = min(-(-(y1 - y0) // d) * d, (h - y0) // d * d)
+        bw = -(-(x1 - x0) // d) * d
+        if x0 + bw > w:
+            bw = -(-(w - x0) // d) * d
+            x0 = max(w - bw, 0)
+        bh = -(-(y1 - y0) // d) * d
+        if y0 + bh > h:
+            bh = -(-(h - y0) // d) * d
+            y0 = max(h - bh, 0)
         if bw > 0 and bh > 0:
             region = image[y0:y0 + bh, x0:x0 + bw]
+            if region.shape[:2] != (bh, bw):
+                region = cv2.copyMakeBorder(region, 0, bh - region.shape[0], 0, bw - region.shape[1],
+                                            cv2.BORDER_CONSTANT, value=border_value)
             for _ in range(halvings):
                 region = cv2.resize(region, (region.shape[1] // 2, region.shape[0] // 2),
                                     interpolation=cv2.INTER_AREA)
