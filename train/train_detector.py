@@ -267,8 +267,8 @@ def train(cfg: DetTrainConfig) -> dict:
     # the net, its checkpoints and --unlabelled before the data load (minutes of photo decoding on
     # hands21): a resume, --init or --new-cycle no run can use, or a bad file, failed after it
     mcfg = DetectorModelConfig(cfg.input_width, cfg.input_height, cfg.width, expand=cfg.expand)
-    check_resumable(out / "last.pt", cfg.resume, "detector", DetectorNet, mcfg, {"width": "--width", "expand": "--expand"},
-                    ("input_width", "input_height"))
+    check_resumable(out / "last.pt", cfg.resume, "detector", DetectorNet, mcfg,
+                    {"width": "--width", "expand": "--expand"}, ("input_width", "input_height"))
     net = DetectorNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
     opt, state, cycle, ema = start_run(net, mcfg, cfg, out, device)
     resumed_at = state["step"]

@@ -236,7 +236,8 @@ def train(cfg: TrainConfig) -> dict:
     mcfg = LandmarkModelConfig(cfg.input_size, 17, cfg.width, expand=cfg.expand, fused=cfg.fused,
                                light=cfg.light)
     check_resumable(out / "last.pt", cfg.resume, "landmarks", LandmarkNet, mcfg,
-                    {"width": "--width", "expand": "--expand", "fused": "--fused", "light": "--light"}, ("input_size",))
+                    {"width": "--width", "expand": "--expand", "fused": "--fused", "light": "--light"},
+                    ("input_size",))
     report = LoadReport()
     train_recs, val_recs = load_train_val(cfg.data, cfg.train_split, cfg.val_split, cfg.skip_bad, report,
                                           cfg.val_fraction)
@@ -275,7 +276,8 @@ def train(cfg: TrainConfig) -> dict:
         # resumed within an epoch trained on the same hands again. A fresh run shuffles as it did
         # (under DDP by --seed: the sampler's seed was 0 whatever --seed said).
         shuffle = cfg.seed + state["step"] if resumed_at else None
-        sampler = make_sampler(train_recs, cfg, world, cfg.seed + state["step"], cfg.seed if shuffle is None else shuffle)
+        sampler = make_sampler(train_recs, cfg, world, cfg.seed + state["step"],
+                               cfg.seed if shuffle is None else shuffle)
         return sampler, DataWait(DataLoader(ds, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                                             generator=None if shuffle is None else torch.Generator().manual_seed(shuffle),
                                             drop_last=True, **loader_options(cfg.workers, device)))
