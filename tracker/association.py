@@ -177,6 +177,12 @@ def _median(d: np.ndarray) -> float:
     return float(s[h]) if len(s) % 2 else float((s[h - 1] + s[h]) / 2)
 
 
+def _reliably_opposite(a: float, b: float) -> bool:
+    """Whether two pieces of side evidence (log-odds of right: votes, a track's accumulated
+    evidence) name opposite sides, each by at least 1.0."""
+    return a * b < 0 and min(abs(a), abs(b)) >= 1.0
+
+
 def best_assignment(cost: np.ndarray, unmatched_cost: float) -> list[tuple[int, int]]:
     """Minimum-cost partial assignment of rows to columns by enumeration.
 
@@ -347,9 +353,7 @@ class HandAssociator:
                 elif (m.track_id is None) != (k.track_id is None) and (
                         d < self.loose_merge_distance or (self.loose_merge_overlap is not None and
                                                           _box_overlap(m.keypoints, k.keypoints) >= self.loose_merge_overlap)):
-                    vk = self.vote(k)
-                    opposite = vm * vk < 0 and min(abs(vm), abs(vk)) >= 1.0
-                    if not opposite:
+                    if not _reliably_opposite(vm, self.vote(k)):
                         dup = n
                 if dup is not None:
                     break
@@ -400,7 +404,7 @@ class HandAssociator:
                 # A hand found in the track's own crop may have moved further than predicted.
                 if not d <= (2 * gate if own else gate):
                     continue
-                if tr.missed and d > near and side_ev * votes[j] < 0 and min(abs(side_ev), abs(votes[j])) >= 1.0:
+                if tr.missed and d > near and _reliably_opposite(side_ev, votes[j]):
                     # Only the gate grown while the track was lost reaches this measurement, and
                     # their handedness reliably differs: a hand never changes side, so it is more
                     # likely a new hand than this one back. In palm sizes of a large (near) hand

@@ -184,9 +184,7 @@ class LandmarkModel(OnnxStage):
         Raises:
             ValueError: as :meth:`preprocess`.
         """
-        check_frame(frame_bgr)
-        _check_rois(rois)
+        batch, mats = self.preprocess(frame_bgr, rois)     # checks the frame and rois
         if not rois:
             return []
-        batch, mats = self.preprocess(frame_bgr, rois)
         return self.postprocess(self.inference(batch), mats, rois)
