@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from tracker.checks import is_positive_int
+
 log = logging.getLogger("train")
 
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -102,8 +104,9 @@ SIZE_MULTIPLE = 16
 
 
 def check_input_size(flag: str, value: int) -> None:
-    """ValueError naming ``flag`` unless ``value`` (pixels) is a positive multiple of 16."""
-    _check(flag, value, value > 0 and value % SIZE_MULTIPLE == 0, f"a multiple of {SIZE_MULTIPLE} (pixels)")
+    """ValueError naming ``flag`` unless ``value`` (pixels) is a positive integer multiple of 16."""
+    _check(flag, value, is_positive_int(value) and value % SIZE_MULTIPLE == 0,
+           f"a multiple of {SIZE_MULTIPLE} (pixels)")
 
 
 def check_loop_config(cfg: LoopConfig) -> None:

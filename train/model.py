@@ -12,9 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tracker.checks import is_positive_int
-
-from .common import SIZE_MULTIPLE
+from .common import check_input_size
 
 
 @dataclass
@@ -31,9 +29,7 @@ class LandmarkModelConfig:
         # one side of a square crop; the encoder halves it four times and the decoder adds the
         # stride-16 features back, so another size failed only at the first forward pass (or deep
         # in the ONNX export) with a tensor-size mismatch
-        if not (is_positive_int(self.input_size) and self.input_size % SIZE_MULTIPLE == 0):
-            raise ValueError(f"input_size {self.input_size!r}: expected a positive multiple of {SIZE_MULTIPLE} "
-                             "(pixels, the side of the square crop)")
+        check_input_size("input_size", self.input_size)
 
     def to_dict(self) -> dict:
         return asdict(self)
