@@ -412,8 +412,8 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     from .video import FPSMonitor, progress, write_image_file
 
     # the annotated video plays at the file's rate; a file without one at --frame-rate where given
-    rate = getattr(args, "frame_rate", None)
-    video_fps = source.fps if source.fps_reported or not isinstance(rate, (int, float)) else rate
+    rate = getattr(args, "frame_rate", None)      # a number by now: run_video resolved "auto"
+    video_fps = source.fps if source.fps_reported or rate is None else rate
     outputs = Outputs(dests["output"], dests["json"], dests["csv"], video_fps)
     # frames by number of hands: counted as seen (a list of max_hands + 1 took 8 GB for
     # --max-hands 1000000000 before the first frame)
@@ -507,7 +507,7 @@ def run_webcam(args: argparse.Namespace) -> int:
         raise UsageError("webcam --no-window: nothing to show or write; add --json, --csv or -o")
     import cv2
     from .draw import draw_fps, draw_hands
-    from .video import FPSMonitor, LatestFrameReader, frames_in_order
+    from .video import FPSMonitor, LatestFrameReader, frames_in_order, usable_fps
 
     # Where there is no such camera, each of OpenCV's backends tried prints its own lines (a
     # dozen, "raised OpenCV exception" among them) above the one error that says what is wrong:
@@ -527,8 +527,7 @@ def run_webcam(args: argparse.Namespace) -> int:
         cap.release()
         raise UsageError(f"--camera {camera}: no camera could be opened or read"
                          + (" (run with -v for the video backends' messages)" if quiet else ""))
-    cam_fps = cap.get(cv2.CAP_PROP_FPS)
-    cam_fps = float(cam_fps) if cam_fps and math.isfinite(cam_fps) and 0 < cam_fps < 1000 else None
+    cam_fps = usable_fps(cap.get(cv2.CAP_PROP_FPS))
     if args.frame_rate == "auto":
         if cam_fps is None:
             cap.release()
@@ -593,20 +592,15 @@ def run_webcam(args: argparse.Namespace) -> int:
             if not stopped and shown:
                 log.warning("camera %s stopped delivering frames", camera)
     finally:
-        # the outputs first: waiting for a hung camera's read() below takes up to 2 s, and a
-        # second Ctrl-C or SIGTERM in it would leave the recording unfinished (an mp4 without
-        # its index has no readable frame)
-        try:
-            outputs.close()
-        finally:
-            try:
-                if reader is not None:
-                    reader.close()          # joins the reader thread, then releases the camera
-                else:
-                    cap.release()
-            finally:
-                if window is not None:
-                    cv2.destroyAllWindows()
+        # each step runs even when one before it raises (callbacks run last-added first): the
+        # outputs first, as waiting for a hung camera's read() takes up to 2 s, and a second
+        # Ctrl-C or SIGTERM in it would leave the recording unfinished (an mp4 without its index
+        # has no readable frame); then the camera (the reader thread joined first), the window
+        with contextlib.ExitStack() as closing:
+            if window is not None:
+                closing.callback(cv2.destroyAllWindows)
+            closing.callback(reader.close if reader is not None else cap.release)
+            closing.callback(outputs.close)
     if shown == 0:                          # the camera's frames ended after the open check
         raise UsageError(f"--camera {camera}: the camera stopped delivering frames before any was tracked")
     dropped = f", {reader.dropped} camera frames skipped while tracking" if reader is not None else ""

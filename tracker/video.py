@@ -91,6 +91,12 @@ def _read_image(path: Path) -> np.ndarray:
     return img
 
 
+def usable_fps(value) -> float | None:
+    """A frame rate a video or camera reports (CAP_PROP_FPS) as a float when it is one, in
+    (0, 1000); None for what stands for no rate: 0, NaN, or a time base such as 1000."""
+    return float(value) if value and np.isfinite(value) and 0 < value < 1000 else None
+
+
 class FrameSource:
     """Iterable over ``(index, t_ms, frame_bgr)`` with ``len()`` (frame count, estimated for
     videos) and ``fps``. Construction checks that the input exists and can be opened.
@@ -145,8 +151,8 @@ class FrameSource:
                     raise ValueError(f"video {self.path} has no decodable frame (empty or truncated file)")
                 fps = cap.get(cv2.CAP_PROP_FPS)
                 self.reported_fps = float(fps) if fps is not None else None
-                self.fps_reported = bool(fps and np.isfinite(fps) and 0 < fps < 1000)
-                self.fps = float(fps) if self.fps_reported else 30.0
+                self.fps_reported = usable_fps(fps) is not None
+                self.fps = usable_fps(fps) or 30.0
                 self._count = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0)
                 self.size = (frame.shape[1], frame.shape[0])
             finally:
