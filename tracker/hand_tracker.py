@@ -408,7 +408,12 @@ class HandTrackerResult:
     def hand(self, side: str) -> Hand | None:
         """The hand labelled ``side`` ("left"/"right"), or None. Of several (``max_hands`` > 2), the
         oldest track (lowest ``track_id``), so that frame after frame it is the same hand while that
-        one is seen; in static mode (``track_id`` -1) the highest-scored one."""
+        one is seen; in static mode (``track_id`` -1) the highest-scored one.
+
+        Raises:
+            ValueError: ``side`` is not "left" or "right" (MediaPipe's "Left" would never match)."""
+        if side not in SIDES:
+            raise ValueError(f"side must be 'left' or 'right' (lower case, as seen in the image), got {side!r}")
         cands = [h for h in self.hands if h.side == side]
         # Not the highest presence in video mode: a tracked hand's presence is ~1.0 and differs
         # between hands in the 7th digit, so that choice jumped between two people's left hands
@@ -607,6 +612,9 @@ class HandTracker:
 
     def __init__(self, options: HandTrackerOptions | None = None, *, detector=None, landmark_model=None,
                  **kwargs) -> None:
+        if options is not None and not isinstance(options, HandTrackerOptions):
+            raise TypeError(f"options must be a HandTrackerOptions or None, got {options!r}; pass options as "
+                            "keywords, e.g. HandTracker(max_hands=2)")
         opts = dataclasses.replace(options) if options is not None else HandTrackerOptions()
         if isinstance(landmark_model, (str, os.PathLike)):
             kwargs.setdefault("landmark_model_path", landmark_model)
@@ -1039,8 +1047,11 @@ class HandTracker:
     def _check(self, frame: np.ndarray, r, owner: int | None, need: float | None) -> Measurement | None:
         """One crop's :class:`tracker.landmarks.LandmarkResult` as a measurement, or None when it is
         no hand (presence, a low detection's keypoint bar ``need``, size and edge rules)."""
-        k = np.asarray(r.keypoints, np.float32)
-        mean_score = float(np.mean(r.scores))
+        # copies: a backend may write its next answers into the same arrays (fixed output buffers),
+        # which changed this frame's first measurements when refined, and static results later on
+        k = np.array(r.keypoints, np.float32)
+        scores = np.array(r.scores, np.float32)
+        mean_score = float(np.mean(scores))
         edge = EDGE_CROP_OUTSIDE if owner is not None else NEW_HAND_EDGE_OUTSIDE
         min_px = self.options.min_hand_size * min(frame.shape[:2])
         if not float(r.presence) >= self.options.min_tracking_confidence \
@@ -1051,7 +1062,7 @@ class HandTracker:
             # no hand; tiny (collapsed or NaN) keypoints; a hand that has left the frame,
             # or not yet come in
             return None
-        return Measurement(k, np.asarray(r.scores, np.float32), float(r.presence), float(r.right_prob),
+        return Measurement(k, scores, float(r.presence), float(r.right_prob),
                            r.roi, owner, tentative=need is not None)
 
     def _refine(self, frame: np.ndarray, meas: list[Measurement | None], owners: list[int | None],
