@@ -112,8 +112,10 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
     Raises:
         FileNotFoundError: the JSON (or, with check_images, an image) does not exist.
         ValueError: malformed JSON, an image id that is not an integer or that two files share,
-            or an annotation whose keypoints are not 21 x 3 numbers (or whose handedness_score /
-            bbox is not numbers), naming the file and the image id / annotation index.
+            or an annotation that is not an object, whose image_id is no image's, whose keypoints
+            are not 21 x 3 finite numbers with visibility flags 0, 1 or 2, or whose
+            handedness_score / bbox is not finite numbers, naming the file and the image id /
+            annotation index.
     """
     json_path = Path(json_path)
     report = report if report is not None else LoadReport()
@@ -151,9 +153,18 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
     records = []
     for i, ann in enumerate(data["annotations"]):
         where = f"{json_path}: annotation {i} (id {ann.get('id') if isinstance(ann, dict) else '?'})"
+        if not isinstance(ann, dict):
+            report.skip(f"{where}: is not an object ({{...}}): {ann!r:.80}", skip_bad)
+            continue
+        iid = ann.get("image_id")
+        if isinstance(iid, bool) or not isinstance(iid, (int, float)) or iid not in images:
+            why = ("names two files" if isinstance(iid, (int, float)) and iid in shared
+                   else "is not the id of an image in 'images'")
+            report.skip(f"{where}: image_id {iid!r:.40} {why}", skip_bad)
+            continue
+        img = images[iid]
         try:
             kp = np.asarray(ann["keypoints"], dtype=np.float32)
-            img = images[ann["image_id"]]
         except KeyError as e:
             report.skip(f"{where}: missing {e}", skip_bad)
             continue
@@ -166,6 +177,13 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
         kp = kp.reshape(21, 3)
         if not np.all(np.isfinite(kp)):
             report.skip(f"{where}: non-finite keypoint values", skip_bad)
+            continue
+        # anything else is another layout (a confidence, or all x then all y then all v), whose
+        # points would be read as visible or not by the sign of an unrelated number
+        odd = np.flatnonzero(~np.isin(kp[:, 2], (0.0, 1.0, 2.0)))
+        if odd.size:
+            report.skip(f"{where}: visibility {kp[odd[0], 2]:g} of keypoint {odd[0]} is not 0, 1 or 2 (COCO "
+                        f"keypoints are x, y, v for each of the 21 points in turn)", skip_bad)
             continue
         if check_images and not img.is_file():
             report.skip(f"{where}: image file not found: {img}", skip_bad, FileNotFoundError)
@@ -181,6 +199,10 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
                     else None)
         except (TypeError, ValueError):
             report.skip(f"{where}: handedness_score or bbox is not numbers", skip_bad)
+            continue
+        # a NaN score is a NaN loss weight; an infinite box side an infinite PCK normaliser
+        if not math.isfinite(score) or (side is not None and not math.isfinite(side)):
+            report.skip(f"{where}: handedness_score or bbox is not finite ({score!r}, {bbox!r:.60})", skip_bad)
             continue
         rec = HandRecord(img, k17, v17, _side_code(ann.get("handedness")), score, int(ann["image_id"]))
         if side is not None and side > 0:
@@ -247,7 +269,8 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
     is absent. A first row whose second cell is not a number is a header. An image named on
     several rows (one hand per row) is one image with all those hands (``image_id`` of its first
     row); the same hand named twice for one image is an error. Image paths are relative to the
-    CSV's folder (``image_root``), with ``/`` or, as a CSV written on Windows has them, ``\\``.
+    CSV's folder (``image_root``), with ``/`` or, as a CSV written on Windows has them, ``\\``;
+    spaces around a path are dropped unless a file has that very name.
 
     The file is UTF-8 text (a leading byte-order mark, as Excel writes, is ignored).
 
@@ -274,13 +297,15 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
             raise ValueError(f"{csv_path} is not UTF-8 text (save it as \"CSV UTF-8\")") from None
         except csv.Error as e:
             raise ValueError(f"{csv_path}: row {rows.line_num}: malformed CSV ({e})") from None
+        first = True
         for rownum, row in enumerate(rows, start=1):
             if not row or all(not c.strip() for c in row):
                 continue
             where = f"{csv_path}: row {rownum}"
-            if rownum == 1 and len(row) > 1:
+            if first:   # the first row with text (blank lines before a header are skipped too)
+                first = False
                 try:
-                    float(row[1]) if row[1].strip() else None
+                    float(row[1]) if len(row) > 1 and row[1].strip() else None
                 except ValueError:
                     continue  # header
             if not row[0].strip():
@@ -299,7 +324,10 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
                             f"path (17 x,y per hand), got {len(values)}{hint}", skip_bad)
                 continue
             n_hands = len(values) // per_hand
-            image = root / _posix_path(row[0].strip(), root)
+            # spaces around a typed path are not part of it, unless a file has that very name
+            # (prelabel writes the names as they are)
+            name = row[0] if row[0] != row[0].strip() and (root / row[0]).is_file() else row[0].strip()
+            image = root / _posix_path(name, root)
             try:
                 arr = np.array([float(v) if v.strip() else math.nan for v in values], np.float32)
             except ValueError:

@@ -104,13 +104,14 @@ class PrelabelSummary:
     images: int = 0
     hands: int = 0
     empty: int = 0      # images written with no hand
-    skipped: int = 0    # images that could not be read
+    skipped: int = 0    # images that could not be read, or whose name the UTF-8 CSV cannot hold
 
 
 def prelabel(images: list[Path], out_csv: str | os.PathLike, tracker, min_score: float = 0.0) -> PrelabelSummary:
     """Write the label CSV for ``images`` with ``tracker`` (a static-mode ``HandTracker`` or any
     object whose ``process(frame)`` result has ``as_array()``). Rows are flushed one by one, so an
-    interrupted run keeps what it wrote. An image that cannot be read is skipped with a warning."""
+    interrupted run keeps what it wrote. An image that cannot be read, or whose file name is not
+    UTF-8 (the CSV's encoding), is skipped with a warning."""
     from .data import read_image
 
     out_csv = Path(out_csv)
@@ -119,13 +120,20 @@ def prelabel(images: list[Path], out_csv: str | os.PathLike, tracker, min_score:
         w = csv.writer(f)
         w.writerow(label_header())
         for p in images:
+            name = relative_to_csv(p, out_csv)
+            try:
+                name.encode("utf-8")   # the CSV is UTF-8: such a name would end the run half-written
+            except UnicodeEncodeError:
+                log.warning("skipped: %s: the file name is not UTF-8 (rename the file)", ascii(name))
+                s.skipped += 1
+                continue
             try:
                 frame = read_image(p)
             except (FileNotFoundError, ValueError) as e:
                 log.warning("skipped: %s", e)
                 s.skipped += 1
                 continue
-            row = label_row(relative_to_csv(p, out_csv), tracker.process(frame).as_array(), min_score)
+            row = label_row(name, tracker.process(frame).as_array(), min_score)
             n = sum(1 for h in range(2) if row[1 + h * 2 * NUM_KEYPOINTS])
             w.writerow(row)
             f.flush()
@@ -180,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m train.prelabel: error: -o/--out {a.out}: cannot write ({e.strerror or e})",
               file=sys.stderr)
         return 1
-    log.info("%d images labelled in %s: %d hands, %d images without a hand, %d skipped (unreadable)",
+    log.info("%d images labelled in %s: %d hands, %d images without a hand, %d skipped (see the warnings)",
              s.images, out, s.hands, s.empty, s.skipped)
     return 0
 
