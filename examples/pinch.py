@@ -9,8 +9,8 @@ hand's distance from the camera (about 0.1-0.3 pinched, 1 or more spread). A pin
 ratio falls under ``--on`` and ends when it rises over ``--off`` (hysteresis: a ratio hovering
 at one threshold does not flicker). Each track has its own state, so two hands pinch
 independently; a track missing for a frame or two keeps its state (the tracker gives a hand that
-comes back within ``max_missed`` frames its old id), and one gone for ``--max-gap`` frames is
-forgotten, ending its pinch.
+comes back within ``max_missed`` frames its old id), and one gone for more than ``--max-gap``
+frames is forgotten, ending its pinch.
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def frames(source: str, max_frames: int | None):
 def run(source: str, csv_path: str | None = None, max_frames: int | None = None,
         on: float = 0.35, off: float = 0.5, max_gap: int = 15, tracker: HandTracker | None = None) -> list[dict]:
     """Track ``source`` and return the pinch events: [{"frame", "t_ms", "side", "track_id",
-    "event": "start"|"end"}] ("end" also when a pinching hand is gone for ``max_gap`` frames);
+    "event": "start"|"end"}] ("end" also when a pinching hand is gone for more than ``max_gap`` frames);
     with ``csv_path`` also write one row per hand and frame."""
     detector = PinchDetector(on, off, max_gap)
     if max_frames is not None and max_frames < 1:
