@@ -110,7 +110,8 @@ def check_input_size(flag: str, value: int) -> None:
 
 
 def check_loop_config(cfg: LoopConfig) -> None:
-    """ValueError naming the option and its value for a loop option no run can use, before the
+    """ValueError naming the option and its value for a loop option no run can use (and
+    FileNotFoundError for a ``--data`` path that does not exist), before the
     data are loaded (minutes on a full set). Without it ``--minutes 0`` or ``--max-steps -3``
     wrote a final.pt of an untrained net, and ``--batch-size 0`` or ``--threads 0`` failed after
     the data were loaded, deep in torch."""
@@ -132,6 +133,8 @@ def check_loop_config(cfg: LoopConfig) -> None:
     _check("--expand", cfg.expand, math.isfinite(cfg.expand) and cfg.expand > 0, "a finite number > 0")
     if cfg.ema:
         check_ema_decay(cfg.ema)
+    if not Path(cfg.data).exists():  # before setup_logging makes --out: a typo left an empty run folder
+        raise FileNotFoundError(f"data path not found: {cfg.data}")
 
 
 def check_batches(batch_size: int, hands: int, world: int, what: str = "training hands") -> None:
