@@ -133,8 +133,9 @@ class Perturbed:
 
 
 def check_conditions(names) -> list[str]:
-    """``names`` as a list; ValueError naming the unknown ones."""
-    names = list(names)
+    """``names`` as a list, each once in the order given (one named twice ran twice); ValueError
+    naming the unknown ones."""
+    names = list(dict.fromkeys(names))
     bad = [n for n in names if n not in CONDITIONS]
     if bad or not names:
         raise ValueError(f"unknown condition(s) {bad or names}; choose from {', '.join(CONDITIONS)}")

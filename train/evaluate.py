@@ -27,8 +27,9 @@ acquisition: how the tracker finds hands it does not track yet, on composed val 
 size of a camera frame (``--scene-size``, default 640x480): ``HandTracker`` in static mode, i.e.
 the detector at its threshold, then the landmark model on each detection's crop; a hand is
 reported when its presence passes ``--presence`` (the tracker's ``min_tracking_confidence``) and
-its box is the extent of its 17 keypoints. Recall and false positives per frame with the same
-matching as the detector's figures, beside the detector alone on the same scenes.
+its box is the extent of its 17 keypoints, clipped to the scene (as the labelled boxes are).
+Recall and false positives per frame with the same matching as the detector's figures, beside the
+detector alone on the same scenes.
 """
 from __future__ import annotations
 
@@ -453,9 +454,10 @@ def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int
     """Figures of the tracker's acquisition step on composed val scenes (``width`` x ``height``
     pixels): ``tracker`` is a :class:`tracker.hand_tracker.HandTracker` in static mode whose
     ``max_hands`` is at least the most hands a scene holds (8). Each reported hand is a detection
-    with its keypoint box (pixels) and presence as score; a labelled hand is found at IoU >= 0.5,
-    hands in the scenes' ignore regions count neither way. ``detector_alone``: the tracker's
-    detector on the same scenes at the same threshold (:func:`_scene_stats`). ``full_rotation``:
+    with its keypoint box (pixels, clipped to the scene as the labelled boxes are) and presence as
+    score; a labelled hand is found at IoU >= 0.5, hands in the scenes' ignore regions count
+    neither way; ``recall`` is None for scenes without a labelled hand. ``detector_alone``: the
+    tracker's detector on the same scenes at the same threshold (:func:`_scene_stats`). ``full_rotation``:
     scenes of hands at any angle; ``condition``: degraded scenes (:func:`degrade_scenes`);
     ``hand_frac``: their hand sizes (:func:`_scenes`)."""
     if not tracker.options.static_image_mode:
@@ -468,6 +470,11 @@ def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int
     for img, gt, ign in scenes:
         hands = tracker.process(img).hands
         boxes = np.array([h.box for h in hands], np.float32).reshape(-1, 4)
+        # a labelled box holds only the points inside the scene (train.scenes.visible_hands), a
+        # keypoint box also those the landmark model places past the edge: unclipped, a hand found
+        # at the edge read as a miss plus a false hand
+        h_img, w_img = img.shape[:2]
+        boxes = np.clip(boxes, 0.0, np.array([w_img, h_img, w_img, h_img], np.float32))
         scores = np.array([h.score for h in hands], np.float32)
         tp, sc, n = match_detections(boxes, scores, gt, 0.5, ign)
         per_image.append((tp, sc, n))
@@ -480,9 +487,9 @@ def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int
             "detector_threshold": float(thr), "presence_threshold": tracker.options.min_tracking_confidence,
             "low_detection_confidence": getattr(tracker.options, "low_detection_confidence", None),
             "low_detection_keypoint_score": getattr(tracker.options, "low_detection_keypoint_score", None),
-            "recall": tp_at / max(n_gt, 1), "fp_per_frame": n_fp / max(len(scenes), 1),
+            "recall": tp_at / n_gt if n_gt else None, "fp_per_frame": n_fp / max(len(scenes), 1),
             "ap@0.5_by_presence": average_precision(per_image),
-            "detector_alone": {"recall": alone[1], "fp_per_frame": alone[2],
+            "detector_alone": {"recall": alone[1] if n_gt else None, "fp_per_frame": alone[2],
                                "ap@0.5": average_precision(alone[0]),
                                "false_positives_by_kind": false_positive_kinds(alone[5]),
                                "hands_by_outcome": alone[4]}}
@@ -636,6 +643,10 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.calibration_scenes is not None and not a.calibrate:
         ap.error("--calibration-scenes needs --calibrate (it sets how many scenes the threshold is picked on)")
+    if a.val_fraction != ap.get_default("val_fraction") and (Path(a.data).is_dir() or a.split == "all"):
+        # only a single --data file is split by it (eval_records): it was ignored without a word
+        ap.error(f"--val-fraction applies to a single --data file with --split val or train, not "
+                 f"{'the folder ' + a.data + ' (it has its own splits)' if Path(a.data).is_dir() else '--split all'}")
     if a.edge_cut is not None and a.kind != "landmarks":
         ap.error("--edge-cut applies to landmarks (the tracker at the frame's edge: python -m bench robustness "
                  "--video-conditions zoom2)")
