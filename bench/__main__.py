@@ -388,6 +388,9 @@ def robustness_main(argv: list[str]) -> int:
         p.error(f"--video-conditions: {e}")
     if a.no_photos and not a.videos:
         p.error("--no-photos without --videos leaves nothing to run")
+    if not a.videos and (a.video_frames is not None or a.video_conditions != p.get_default("video_conditions")):
+        # they were ignored without a word: the photo run alone
+        p.error("--video-conditions and --video-frames apply to the clips of --videos; none given")
     data = a.shared / "data" / "hands21"
     if not a.no_photos and not data.exists():
         p.error(f"no data/hands21 under --shared {a.shared}")

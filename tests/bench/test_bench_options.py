@@ -91,6 +91,8 @@ def test_the_ground_truth_detector_run_takes_detector_turns():
     (["robustness", "--no-photos", "--shared", "/nowhere", "--videos", "all"],
      "--videos: no such clip(s) ['/nowhere/videos/*.mp4']"),
     (["robustness", "--no-photos", "--videos", "all", "--video-frames", "0"], "--video-frames must be >= 1, got 0"),
+    (["robustness", "--video-frames", "5"], "--video-conditions and --video-frames apply to the clips of --videos"),
+    (["robustness", "--video-conditions", "noise"], "--video-conditions and --video-frames apply to the clips of --videos"),
 ])
 def test_bad_command_line_options_exit_2_naming_them(argv, message, capsys):
     from bench.__main__ import main
