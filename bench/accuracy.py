@@ -122,7 +122,8 @@ def summarize(r: AccuracyRun) -> dict:
     curve = metrics.pck(pred, r.gt, r.visible, CURVE_T, found=r.found, norm=r.norm)
     side_names = np.array(["left", "right"])
     known = (r.gt_side >= 0) & r.found
-    gt_names = np.where(r.gt_side >= 0, side_names[np.clip(r.gt_side, 0, 1)], "")
+    # as ints: an empty run's gt_side is a float array, which cannot index
+    gt_names = np.where(r.gt_side >= 0, side_names[np.clip(r.gt_side, 0, 1).astype(int)], "")
     pred_names = np.array([s if s is not None else "" for s in r.pred_side], object)
     return {
         "images": r.images,

@@ -12,6 +12,9 @@ This file is both sides of the pipe:
   frame: a JSON line ``{"h": H, "w": W, "ts": ms}`` then H*W*3 bytes of BGR uint8 on stdin; the
   answer is one JSON line on stdout ``{"hands": [{"kps": [[x, y] * 21], "label": "Left",
   "score": s}], "ms": processing time}`` (``ms`` is measured in the child: no pipe overhead).
+  ``ts`` is not used: the legacy API takes no timestamps (in video mode it stamps its frames
+  33.3 ms apart itself, whatever the clip's rate), so MediaPipe sees the same frames as handtrack
+  but not their times.
 
 MediaPipe's legacy Hands API names hands as if every image were mirrored (selfie view); the parent
 converts its labels to the hand as seen (``Left`` -> ``right``), the convention of this project.

@@ -57,7 +57,8 @@ def link_tracks(frames: list[list[PredHand]], max_dist: float = 1.0, max_gap: in
         for i, h in enumerate(hands):
             p = np.asarray(h.keypoints, np.float64)[PALM]
             for lab, (tf, q, size) in last.items():
-                if t - tf > max_gap or not np.isfinite(p).all():
+                # t - tf - 1 frames went by without it: max_gap counts those (0: the next frame only)
+                if t - tf - 1 > max_gap or not np.isfinite(p).all():
                     continue
                 d = float(np.hypot(*(p - q))) / size
                 if d <= max_dist:
