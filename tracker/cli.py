@@ -179,6 +179,38 @@ def csv_row(index: int, t_ms: float, result) -> list:
     return row
 
 
+class TrackFile:
+    """A track file (JSONL, CSV) written to the disk a whole line at a time, unbuffered (a text
+    file's ``write`` and ``flush``, UTF-8, line ends as given). A write that fails part way (a
+    full disk) is cut back to the end of the line before and raised: the file holds whole lines
+    only (a cut-off CSV row would read as a row of wrong numbers), and closing has nothing left
+    to write."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = path
+        self._f = open(path, "wb", buffering=0)
+        self._end = 0           # bytes of the whole lines written
+
+    def write(self, text: str) -> int:
+        line = text.encode("utf-8")
+        data = memoryview(line)
+        try:
+            while data:
+                data = data[self._f.write(data):]
+        except BaseException:               # also Ctrl-C between two parts of a line
+            with contextlib.suppress(OSError):   # a pipe or terminal (/dev/stdout) cannot be cut
+                self._f.truncate(self._end)
+            raise
+        self._end += len(line)              # counted: tell() fails on a pipe
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to do: every line went to the disk when written."""
+
+    def close(self) -> None:
+        self._f.close()
+
+
 class Outputs:
     """Opens the requested output files up front (so a bad path fails before any work) and
     writes/flushes them frame by frame."""
@@ -197,12 +229,17 @@ class Outputs:
             if not Path(p).resolve().parent.is_dir():
                 raise UsageError(f"{opt}: folder of {p} does not exist")
             key = file_key(p)
+            if isinstance(key, Path) and folds_case(key.parent):   # T.jsonl and t.jsonl: one new file
+                key = Path(str(key).casefold())
             if key in written:
                 raise UsageError(f"{opt} {p}: {written[key]} writes the same file; give each output its own name")
             written[key] = opt
         #: whether a track file goes to standard output (then summaries go to stderr)
         self.uses_stdout = "-" in (jsonl, csv_path)
         self.jsonl = self.csv_file = None
+        self.frames = 0         # frames written to every output
+        self._failed = False    # a failed write was reported: closing adds no second error
+        self._names = {"-o/--output": video, "--json": jsonl, "--csv": csv_path}
         opt = "-o/--output"
         try:
             if video is not None:
@@ -211,7 +248,7 @@ class Outputs:
             opt = "--json"
             self.jsonl = self._open(jsonl)
             opt = "--csv"
-            self.csv_file = self._open(csv_path, newline="")   # the csv module ends its rows
+            self.csv_file = self._open(csv_path)
             if self.csv_file:
                 self.csv = csv.writer(self.csv_file)
                 self.csv.writerow(csv_header())
@@ -221,33 +258,64 @@ class Outputs:
             # OSError's text names the file but not the option ("[Errno 21] Is a directory: 'x'")
             raise UsageError(f"{opt}: cannot open output: {e}") from None
 
-    def _open(self, path: str | None, newline: str | None = None):
+    def _open(self, path: str | None):
         if path is None:
             return None
         if path == "-":                     # not closed by close(): sys.stdout stays usable
             return sys.stdout
-        f = open(path, "w", encoding="utf-8", newline=newline)
+        f = TrackFile(path)
         self._files.append(f)
         return f
 
-    def write(self, index: int, t_ms: float, result, annotated: np.ndarray | None, image: str | None = None) -> None:
-        if self.jsonl is not None:
-            self.jsonl.write(json.dumps(frame_record(index, t_ms, result, image), separators=(",", ":")) + "\n")
-            self.jsonl.flush()
-        if self.csv_file is not None:
-            self.csv.writerow(csv_row(index, t_ms, result))
-            self.csv_file.flush()
-        if self.sink is not None and annotated is not None:
-            try:
-                self.sink.write(annotated)
-            except ValueError as e:         # a frame the codec cannot take (1 pixel wide, say)
-                raise UsageError(f"-o/--output: {e}") from None
+    def _cannot_write(self, opt: str, e: OSError, closing: bool = False) -> UsageError:
+        path = self._names[opt]
+        where = "standard output" if path == "-" else path
+        if closing:
+            return UsageError(f"{opt} {where}: {e.strerror or e}")
+        return UsageError(f"{opt} {where}: cannot write ({e.strerror or e}); the {self.frames} frames "
+                          "before are kept")
 
-    def close(self) -> None:
-        if self.sink is not None:
-            self.sink.close()
-        for f in self._files:
-            f.close()
+    def write(self, index: int, t_ms: float, result, annotated: np.ndarray | None, image: str | None = None) -> None:
+        opt = "--json"
+        try:
+            if self.jsonl is not None:
+                self.jsonl.write(json.dumps(frame_record(index, t_ms, result, image), separators=(",", ":")) + "\n")
+                self.jsonl.flush()
+            opt = "--csv"
+            if self.csv_file is not None:
+                self.csv.writerow(csv_row(index, t_ms, result))
+                self.csv_file.flush()
+            opt = "-o/--output"
+            if self.sink is not None and annotated is not None:
+                try:
+                    self.sink.write(annotated)
+                except ValueError as e:     # a frame the codec cannot take (1 pixel wide, say)
+                    raise UsageError(f"-o/--output: {e}") from None
+        except BrokenPipeError:             # the reader of a track stream went away: main() stops quietly
+            raise
+        except OSError as e:                # a full disk, a network share gone: name the output
+            self._failed = True
+            raise self._cannot_write(opt, e) from None
+        self.frames += 1
+
+    def close(self, report: bool = True) -> None:
+        """Finish every output, each even when another one fails. Raises UsageError naming the
+        first output that could not be finished (an annotated video without its last frames: a
+        full disk), unless a failed write was reported already or ``report`` is False (an error
+        in flight is the one to report): then the problems are logged."""
+        problems = []
+        closers = [("-o/--output", self.sink.close)] if self.sink is not None else []
+        closers += [("--json" if f is self.jsonl else "--csv", f.close) for f in self._files]
+        self.sink, self._files = None, []
+        for opt, close in closers:
+            try:
+                close()
+            except OSError as e:
+                problems.append(self._cannot_write(opt, e, closing=True))
+        if problems and report and not self._failed:
+            raise problems[0]
+        for p in problems:
+            log.error("%s", p)
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -441,8 +509,10 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
             if outputs.sink is not None:
                 draw_fps(annotated, fps.tick())
             outputs.write(index, t_ms, result, annotated, source.image_name(index))
-    finally:
-        outputs.close()
+    except BaseException:
+        outputs.close(report=False)         # the error in flight (or Ctrl-C) is the one to report
+        raise
+    outputs.close()
     wall = time.perf_counter() - t_start
     if frames == 0:
         raise UsageError(f"INPUT: no frame could be read from {inp}")

@@ -16,6 +16,7 @@ be read, with one warning; a file that is missing, unreadable or has no decodabl
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+
+#: OpenCV's file reader, bound at import: a VideoSink reads its own file back with it, whatever
+#: stands in for cv2.VideoCapture later (a fake camera in a test of the webcam command)
+_READ_BACK = cv2.VideoCapture
 
 #: Consecutive undecodable frames after which a video is taken to be truncated (ends there).
 MAX_BAD_FRAMES = 25
@@ -305,6 +310,11 @@ class VideoSink:
                              f"(use one of {', '.join(VIDEO_EXTENSIONS)})")
         if self.path.is_dir():
             raise ValueError(f"cannot write video {self.path}: it is a folder")
+        # OpenCV's writer opens the file only at the first frame, and then says no more than that
+        # it refused the frames: a folder or file the user may not write is named here, up front
+        for what, p in (("folder", self.path.parent), ("file", self.path)):
+            if p.exists() and not os.access(p, os.W_OK):
+                raise PermissionError(f"cannot write video {self.path}: {what} {p} is not writable")
         # no frame rate (0, None, NaN: cameras report these) -> 30; inf made cv2.VideoWriter loop forever
         self.fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else 30.0
         self.fourcc = fourcc
@@ -345,11 +355,30 @@ class VideoSink:
         self.frames += 1
 
     def close(self) -> None:
-        """Finish the file (idempotent); no frames can be written after."""
+        """Finish the file (idempotent); no frames can be written after.
+
+        Raises:
+            OSError: the finished file does not give back its last frame: it could not be written
+                completely (a full disk; OpenCV's writer only logs the failed writes, and an mp4
+                whose index was not written has no readable frame). The file is left as it is.
+        """
         self._closed = True
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        if not self._last_frame_readable():
+            raise OSError(errno.EIO, f"incomplete: its last frame ({self.frames} of {self.frames}) cannot be read "
+                          "back (a full disk?)", str(self.path))
+
+    def _last_frame_readable(self) -> bool:
+        """Whether frame ``frames - 1`` of the finished file can be read (a few ms: a seek)."""
+        cap = _READ_BACK(str(self.path))
+        try:
+            return (cap.isOpened() and cap.set(cv2.CAP_PROP_POS_FRAMES, self.frames - 1)
+                    and cap.read()[0])
+        finally:
+            cap.release()
 
     def __enter__(self) -> "VideoSink":
         return self
