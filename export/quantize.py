@@ -1,7 +1,7 @@
 """INT8 variants of the landmark model and the detector (onnxruntime static QDQ quantisation),
 with their accuracy and speed beside the float model.
 
-    python -m export.quantize assets/landmarks.onnx -o assets/landmarks_int8.onnx \
+    python -m export.quantize assets/landmarks.onnx -o assets/landmarks_int8.onnx \\
         --data ../shared/data/hands21 --calib 256 --eval 1000
     python -m export.quantize assets/detector.onnx -o assets/detector_int8.onnx --calib 256 --eval 2000
 

@@ -274,3 +274,23 @@ def test_readme_keypoint_order_is_the_models():
     listed = re.search(r"The 17 keypoints, in order: (.*?) \(`tracker\.keypoints", text).group(1)
     names = [re.sub(r"\s*\(.*?\)", "", n).strip() for n in listed.split(",")]
     assert names == list(KEYPOINT_NAMES)
+
+
+def test_command_docstrings_keep_their_shell_line_breaks():
+    """A ``\\`` ending a line of a (non-raw) module docstring joins the next line onto it, indent
+    and all: ``--help`` of train.train_landmarks, train.pack and export.quantize showed one long
+    line with a run of spaces instead of the two-line command the source shows."""
+    wrong = []
+    for path in sorted([*ROOT.glob("tracker/*.py"), *ROOT.glob("train/*.py"), *ROOT.glob("export/*.py"),
+                        *ROOT.glob("bench/*.py"), *ROOT.glob("examples/*.py")]):
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source)
+        if not (tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant)
+                and isinstance(tree.body[0].value.value, str)):
+            continue
+        segment = ast.get_source_segment(source, tree.body[0].value)
+        if segment[:1] in "rR":
+            continue
+        if re.search(r"(?<!\\)(\\\\)*\\\n", segment):
+            wrong.append(path.relative_to(ROOT).as_posix())
+    assert not wrong, f"write \\\\ for a shell line break in the docstrings of {wrong}"

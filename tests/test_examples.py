@@ -140,7 +140,7 @@ def test_pinch_detector_rejects_a_negative_gap():
 
 def test_pinches_on_the_volume_gesture_clip(videos):
     """huytung_volctl.mp4 closes and opens thumb and index to set a volume: with the real models
-    a right-hand pinch starts and ends again within its first 200 frames (at 25 and 143 now)."""
+    a right-hand pinch starts and ends again within its first 200 frames (at frames 22 and 83 in session 36)."""
     events = pinch.run(str(videos / "huytung_volctl.mp4"), max_frames=200)
     kinds = [e["event"] for e in events if e["side"] == "right"]
     assert "start" in kinds and "end" in kinds[kinds.index("start"):]

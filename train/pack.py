@@ -1,6 +1,6 @@
 """Re-encode a COCO keypoint set compactly to move it to a training machine.
 
-    python -m train.pack --data ../shared/data/hands21 --out runs/pack --quality 75 --parts 2 \
+    python -m train.pack --data ../shared/data/hands21 --out runs/pack --quality 75 --parts 2 \\
         --val-hands 800
 
 Writes ``<out>/part<i>/images/...`` (the train images, WebP at ``--quality``, split into

@@ -1,7 +1,6 @@
 """Train the landmark model from scratch.
 
-    python -m train.train_landmarks --data ../shared/data/hands21 --out runs/landmarks \
-        --minutes 90
+    python -m train.train_landmarks --data ../shared/data/hands21 --out runs/landmarks --minutes 90
 
 A flat loop: time-budgeted cosine learning rate, checkpoint every few minutes (resumes from
 ``<out>/last.pt`` automatically), validation on a fixed val subset every few minutes with
