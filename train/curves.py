@@ -50,7 +50,10 @@ def load_history(path: str | Path) -> list[dict]:
 
 def plot_runs(histories: list[list[dict]], labels: list[str], path: str | Path, pck05: bool = False,
               bar: float = 0.9) -> None:
-    """Write the picture (PNG/JPEG by ``path``'s suffix) of ``histories`` named by ``labels``."""
+    """Write the picture (PNG/JPEG by ``path``'s suffix) of ``histories`` named by ``labels``
+    (one label per history: ValueError otherwise)."""
+    if len(histories) != len(labels):
+        raise ValueError(f"plot_runs: {len(histories)} histories but {len(labels)} labels (one label per history)")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -175,7 +175,7 @@ def evaluate_scenes(net, scenes, codec, device, threshold, batch=32):
         hl, reg = net(x)
         hm = torch.sigmoid(hl).cpu().numpy()
         reg = reg.cpu().numpy()
-        for (img, gt, ign), h, r in zip(chunk, hm, reg):
+        for (_, gt, ign), h, r in zip(chunk, hm, reg):
             d = codec.decode(h, r, threshold=0.05, max_detections=10)
             tp, sc, n = match_detections(d.boxes, d.scores, gt, 0.5, ign)
             per_image.append((tp, sc, n))

@@ -167,7 +167,7 @@ def evaluate_crops(net, items, codec, device, batch=64):
         kps, _ = codec.decode(prob)
         peaks.append(prob.reshape(b, k, -1).max(-1).mean(1))
         sides.append(torch.sigmoid(logits[:, 1]).cpu().numpy())
-        for (rec, c), kp in zip(chunk, kps):
+        for (_, c), kp in zip(chunk, kps):
             preds.append(transform_points(kp, invert_affine(c["matrix"])))
     net.train()
     gt = np.stack([r.keypoints for r, _ in items])
@@ -190,7 +190,7 @@ def draw_grid(net, items, codec, device, path: Path, n=16):
         b, k, h, w = heat.shape
         prob = torch.softmax(heat.reshape(b, k, -1), -1).reshape(b, k, h, w).cpu().numpy()
     net.train()
-    kps, scores = codec.decode(prob)
+    kps, _ = codec.decode(prob)
     tiles = []
     for crop, kp in zip(crops, kps):
         t = cv2.resize(crop, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
