@@ -96,7 +96,7 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         pack(a.data, a.out, a.quality, a.parts, a.val_hands, a.seed)
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:  # OSError: a missing file, and --out unwritable (a file, full disk)
         raise SystemExit(f"error: {e}")
 
 

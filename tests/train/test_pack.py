@@ -65,9 +65,12 @@ def test_val_subset_is_the_training_loops_draw():
     (["--data", "{missing}", "--out", "{out}"], "train.json not found"),
     (["--data", "{src}", "--out", "{out}", "--quality", "0"], "--quality must be in 1..100"),
     (["--data", "{src}", "--out", "{out}", "--parts", "0"], "--parts must be >= 1"),
+    (["--data", "{src}", "--out", "{file}"], "error: .*file.txt"),   # an OSError: a traceback before
 ])
 def test_pack_cli_errors(tmp_path, args, match):
     src = _set(tmp_path / "src", 1, 1)
-    fill = {"missing": str(tmp_path / "nope"), "out": str(tmp_path / "o"), "src": str(src)}
+    (tmp_path / "file.txt").write_text("not a folder")
+    fill = {"missing": str(tmp_path / "nope"), "out": str(tmp_path / "o"), "src": str(src),
+            "file": str(tmp_path / "file.txt")}
     with pytest.raises(SystemExit, match=match):
         main([a.format(**fill) for a in args])
