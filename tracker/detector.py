@@ -60,7 +60,9 @@ class Detection:
     """One detected hand, in frame pixels.
 
     Attributes:
-        box: (4,) float32 x0, y0, x1, y1. score: centre probability.
+        box: (4,) float32 x0, y0, x1, y1. score: centre probability. Not clipped to the frame: a
+            hand cut by the frame's edge gets the box the net guesses for the whole hand, which
+            can reach past that edge (below 0, or beyond the width or height).
         wrist, middle_mcp: (2,) float32 estimated points that give the hand's orientation.
         turn: quarter turns (clockwise) of the frame in which the detector found it (0: the
             frame as it is; see ``HandDetector.__call__``'s ``turns``).
@@ -262,7 +264,10 @@ class HandDetector(OnnxStage):
         h, w = frame_bgr.shape[:2]
         s = min(cw / w, ch / h) * size_scale
         m = _CANVAS_MULTIPLE
-        size = int(np.ceil(w * s / m)) * m, int(np.ceil(h * s / m)) * m
+        # a side that scales to exactly a multiple of m often comes out a hair above it in floats
+        # (533 x 0.3002... = 160.00000000000003), and ceil() then added a whole m: a larger canvas
+        # at another scale, not cut from the first one (1e-6 of m is far below a pixel)
+        size = int(np.ceil(w * s / m - 1e-6)) * m, int(np.ceil(h * s / m - 1e-6)) * m
         if first is not None and first[1] < 1.0:
             canvas, fs = first
             # the picture's part of the first canvas, as letterbox placed it (top-left)
