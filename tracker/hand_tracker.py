@@ -704,6 +704,7 @@ class HandTracker:
         self._ts_first: tuple[float, int] | None = None     # (first timestamp, frames since): see _check_clock
         self._ts_repeat: tuple[float, int] | None = None    # (timestamp, frames in a row it was given)
         self._clock_stopped_warned = False
+        self._clock_type_warned = False
         self._recent_counts: collections.deque[int] = collections.deque(maxlen=max(self._redetection_frames, 1))
         self._frame_size: tuple[int, int] | None = None
         self._restart_tracks()
@@ -770,7 +771,9 @@ class HandTracker:
             frame_bgr: HxWx3 uint8 BGR image, RGB with ``color_order="rgb"`` (see the module
                 docstring for accepted conversions).
             timestamp_ms: frame time in milliseconds (video mode: drives the smoothing dt; must
-                not decrease). None: frames are taken to be 1/30 s apart.
+                not decrease). None: frames are taken to be 1/30 s apart. Wall-clock values
+                (``time.time() * 1000``) are fine as float64; a numpy float32 holding them only to
+                1 ms or coarser is warned of once.
 
         Returns:
             :class:`HandTrackerResult` with ``hands`` (possibly empty).
@@ -833,6 +836,21 @@ class HandTracker:
                         "%.2f s; pass frame_rate=%.0f (CLI --frame-rate auto) to keep their durations",
                         1000.0 / per_frame, self._max_missed * per_frame / 1000.0, 1000.0 / per_frame)
 
+    def _check_clock_type(self, timestamp_ms) -> None:
+        """Warn once when ``timestamp_ms`` is a numpy float narrower than float64 whose value it
+        holds only to 1 ms or coarser: a float32 camera clock after days of uptime (1e9 ms, to 64 ms)
+        gives frames 33 ms apart as 0 or 64 ms apart, which the smoothing takes as dt (keypoints up to
+        150 px off those of the real clock on huytung_2hand), and no other check sees it."""
+        dtype = getattr(timestamp_ms, "dtype", None)
+        if self._clock_type_warned or dtype is None or not np.issubdtype(dtype, np.floating):
+            return
+        step = float(np.spacing(np.abs(np.asarray(timestamp_ms))))
+        if step >= 1.0:
+            self._clock_type_warned = True
+            log.warning("timestamp_ms is a numpy %s (%g): at that size it holds times only to %g ms, too "
+                        "coarse for the frames' times that the smoothing takes dt from; pass a float64 "
+                        "or a Python float", dtype, float(timestamp_ms), step)
+
     def _process(self, frame_bgr: np.ndarray, timestamp_ms: float | None) -> HandTrackerResult:
         if self.closed:
             raise RuntimeError("HandTracker is closed")
@@ -851,6 +869,7 @@ class HandTracker:
             self._last_ts = ts
             if not self.options.static_image_mode:
                 self._check_clock(ts)
+                self._check_clock_type(timestamp_ms)
         if self.options.static_image_mode:
             hands, ran = self._process_static(frame), True
         else:
