@@ -110,8 +110,7 @@ def check_input_size(flag: str, value: int) -> None:
 
 
 def check_loop_config(cfg: LoopConfig) -> None:
-    """ValueError naming the option and its value for a loop option no run can use (and
-    FileNotFoundError for a ``--data`` path that does not exist), before the
+    """ValueError naming the option and its value for a loop option no run can use, before the
     data are loaded (minutes on a full set). Without it ``--minutes 0`` or ``--max-steps -3``
     wrote a final.pt of an untrained net, and ``--batch-size 0`` or ``--threads 0`` failed after
     the data were loaded, deep in torch."""
@@ -133,8 +132,6 @@ def check_loop_config(cfg: LoopConfig) -> None:
     _check("--expand", cfg.expand, math.isfinite(cfg.expand) and cfg.expand > 0, "a finite number > 0")
     if cfg.ema:
         check_ema_decay(cfg.ema)
-    if not Path(cfg.data).exists():  # before setup_logging makes --out: a typo left an empty run folder
-        raise FileNotFoundError(f"data path not found: {cfg.data}")
 
 
 def check_batches(batch_size: int, hands: int, world: int, what: str = "training hands") -> None:
@@ -180,7 +177,10 @@ def init_distributed(device_option: str = "auto") -> tuple[int, int, torch.devic
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     if device_option != "cpu" and torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
+        local, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if local >= gpus:  # torchrun --nproc_per_node 2 on a one-GPU machine: "invalid device ordinal" mid-start
+            raise ValueError(f"LOCAL_RANK {local}: torch sees {gpus} CUDA device(s), one per process; "
+                             f"start at most {gpus} (torchrun --nproc_per_node {gpus}) or give --device cpu")
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest kernels
