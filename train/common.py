@@ -750,13 +750,13 @@ def saved_on_stop(checkpoint, state: dict, path: Path):
                              "the same command resumes the run") from None
 
 
-def finish_run(state: dict, resumed_at: int, validate, checkpoint, ema, rank: int, out: Path, meta) -> dict:
-    """The end of either training loop: the final validation (none when no step was trained since
-    ``resumed_at`` and that step is validated already: the command of a finished run again
-    appended a second entry each time), ``last.pt`` and ``final.pt`` (``checkpoint(name)``), and
+def finish_run(state: dict, validate, checkpoint, ema, rank: int, out: Path, meta) -> dict:
+    """The end of either training loop: the final validation (none when the last step is validated
+    already: the command of a finished run again appended a second entry each time, as did a
+    validation due on the last step), ``last.pt`` and ``final.pt`` (``checkpoint(name)``), and
     ``final_ema.pt`` from rank 0 with a weight average. Returns the final figures."""
     h = state["history"]
-    m = h[-1] if state["step"] == resumed_at and h and h[-1]["step"] == resumed_at else validate()
+    m = h[-1] if h and h[-1]["step"] == state["step"] else validate()
     checkpoint()
     checkpoint("final.pt")
     if ema and rank == 0:

@@ -271,7 +271,6 @@ def train(cfg: DetTrainConfig) -> dict:
                     {"width": "--width", "expand": "--expand"}, ("input_width", "input_height"))
     net = DetectorNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
     opt, state, cycle, ema = start_run(net, mcfg, cfg, out, device)
-    resumed_at = state["step"]
     unlabelled = None
     if cfg.unlabelled:
         from .mine import load_unlabelled
@@ -355,7 +354,7 @@ def train(cfg: DetTrainConfig) -> dict:
             state["epoch"] += 1
         bar.close()
         # inside saved_on_stop: a stop during the final validation or writes still saves last.pt
-        m = finish_run(state, resumed_at, validate, checkpoint, ema, rank, out, meta)
+        m = finish_run(state, validate, checkpoint, ema, rank, out, meta)
     if world > 1:
         torch.distributed.destroy_process_group()
     return m

@@ -349,7 +349,7 @@ def train(cfg: TrainConfig) -> dict:
                 state["epoch"] += 1
         bar.close()
         # inside saved_on_stop: a stop during the final validation or writes still saves last.pt
-        metrics = finish_run(state, resumed_at, validate, checkpoint, ema, rank, out, meta)
+        metrics = finish_run(state, validate, checkpoint, ema, rank, out, meta)
     log.info("done: %d steps, %.1f min", state["step"], state["minutes"])
     if world > 1:
         torch.distributed.destroy_process_group()

@@ -228,3 +228,26 @@ def test_sigterm_during_the_final_validation_keeps_the_last_step(tmp_path, monke
     ck = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert ck["state"]["step"] == 3
     assert not (tmp_path / "run" / "final.pt").exists()
+
+
+@pytest.mark.parametrize("steps, history, validations", [
+    (8, [{"step": 4}], 1),                  # trained since the last validation: validated at the end
+    (8, [{"step": 8}], 0),                  # a validation fell due on the last step: not again
+    (4, [{"step": 4}], 0),                  # the command of a finished run again (resumed at 4)
+    (4, [], 1),                             # nothing validated yet
+])
+def test_finish_run_validates_a_step_once(tmp_path, steps, history, validations):
+    """With ``--eval-every-min 0`` (and whenever a validation fell due on the last step) the final
+    validation ran again on the same weights: history.json held that step twice ([..., 8, 8])."""
+    from train.common import finish_run
+    state = {"step": steps, "history": list(history)}
+    calls = []
+
+    def validate():
+        calls.append(state["step"])
+        state["history"].append({"step": state["step"]})
+        return state["history"][-1]
+
+    m = finish_run(state, validate, lambda name="last.pt": None, None, 0, tmp_path, dict)
+    assert len(calls) == validations
+    assert m == state["history"][-1] and [h["step"] for h in state["history"]].count(steps) == 1
