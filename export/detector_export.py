@@ -7,19 +7,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tracker.detector_codec import CenterCodec
+from tracker.checks import is_real
 
-from .onnx_export import (_export, _metadata, _model_config, _sample_inputs, check_output, load_weights,
-                          save_replacing, verify)
+from .onnx_export import (_export, _metadata, _model_config, _sample_inputs, check_output, checkpoint_parts,
+                          load_weights, save_replacing, verify)
 
 log = logging.getLogger("export")
 
 
 def export_detector(ckpt_path: str | Path, out: str | Path, version: str | None = None,
                     threshold: float | None = None) -> dict:
+    """Export a detector checkpoint to ONNX with metadata; verify; return the verification figures.
+    ``threshold``: the score threshold stored in the file (in [0, 1]; None: the checkpoint's
+    ``train_config`` threshold, 0.4 where it has none). Raises ValueError, before any work, for what
+    the runtime would refuse in the written file."""
     from tracker.cli import refuse_overwrite
+    from tracker.detector import _center_codec
     from train.common import load_checkpoint
     from train.model import DetectorExportWrapper, DetectorNet
+
+    # HandDetector refuses a file whose threshold is outside [0, 1]: it was written all the same
+    if threshold is not None and not (is_real(threshold) and 0 <= threshold <= 1):
+        raise ValueError(f"threshold must be a score in [0, 1], got {threshold!r}")
 
     ckpt_path, out = Path(ckpt_path), Path(out)
     ck = load_checkpoint(ckpt_path)
@@ -27,22 +36,24 @@ def export_detector(ckpt_path: str | Path, out: str | Path, version: str | None 
     check_output(out)
     mcfg = _model_config(ck, ckpt_path, "detector")
     net = DetectorNet(mcfg)
+    codec, normalization = checkpoint_parts(ck, ckpt_path, _center_codec, "detector")
+    thr = threshold if threshold is not None else (ck.get("train_config") or {}).get("threshold", 0.4)
+    if not (is_real(thr) and 0 <= thr <= 1):
+        raise ValueError(f"checkpoint {ckpt_path}: its train_config threshold {thr!r} is not a score in [0, 1]; "
+                         "give one with --threshold")
     load_weights(net, ck, ckpt_path)
     wrapper = DetectorExportWrapper(net).eval()
-    codec = CenterCodec.from_dict(ck["codec"])
     h, w = mcfg.input_height, mcfg.input_width
     # any input size: the tracker's small-hand pass runs the same file at twice its input size
     model = _export(wrapper, torch.zeros(1, 3, h, w), out, ["heatmap", "regress"], False, dynamic_size=True)
     state = ck.get("state", {})
     hist = state.get("history", [])
-    thr = threshold if threshold is not None else ck["train_config"].get("threshold", 0.4)
     _metadata(model, {
         "kind": "detector",
         "model_version": version or f"{ckpt_path.stem}-step{state.get('step', 0)}",
         "input_width": w, "input_height": h, "layout": "NCHW", "color": "RGB",
         "letterbox": "top-left, black padding",
-        "mean_rgb": list(ck["normalization"]["mean_rgb"]),
-        "std_rgb": list(ck["normalization"]["std_rgb"]),
+        **normalization,
         "codec": codec.to_dict(),
         "threshold": float(thr),
         "training_steps": state.get("step", 0),

@@ -152,6 +152,35 @@ def _model_config(ck: dict, ckpt_path: Path, kind: str):
     raise ValueError(f"checkpoint {ckpt_path}: its model_config is neither a landmark nor a detector model's")
 
 
+def checkpoint_parts(ck: dict, ckpt_path: Path, make_codec, kind: str) -> tuple:
+    """``(codec, normalization)`` of checkpoint ``ck`` for a model file's metadata: ``make_codec(ck["codec"])``
+    and ``{"mean_rgb", "std_rgb"}`` as lists of 3 finite numbers, std > 0. Raises ValueError naming
+    ``ckpt_path``, before the export, for what the runtime would refuse in the written file (a
+    KeyError traceback or a file that then did not load before)."""
+    missing = [k for k in ("codec", "normalization") if k not in ck]
+    if missing:   # the runtime needs both in the file's metadata
+        raise ValueError(f"checkpoint {ckpt_path} lacks {missing}, which a {kind.rstrip('s')} model file carries "
+                         f"(train.train_{kind} writes them)")
+    try:
+        codec = make_codec(ck["codec"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        why = f"no {e}" if isinstance(e, KeyError) else e
+        raise ValueError(f"checkpoint {ckpt_path}: unusable codec {ck['codec']!r:.200} ({why})") from None
+    norm = ck["normalization"]
+    out = {}
+    for key in ("mean_rgb", "std_rgb"):
+        v = norm.get(key) if isinstance(norm, dict) else None
+        try:
+            arr = np.asarray(v, np.float64)
+        except (TypeError, ValueError):
+            arr = np.zeros(0)
+        if arr.shape != (3,) or not np.isfinite(arr).all() or (key == "std_rgb" and not (arr > 0).all()):
+            want = "3 finite numbers > 0" if key == "std_rgb" else "3 finite numbers"
+            raise ValueError(f"checkpoint {ckpt_path}: normalization {key} must be {want} (R, G, B), got {v!r:.200}")
+        out[key] = arr.tolist()
+    return codec, out
+
+
 def _ort_run(path_or_bytes, x: np.ndarray):
     import onnxruntime as ort
     so = ort.SessionOptions()
@@ -209,13 +238,9 @@ def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None
     refuse_overwrite(ckpt_path, out, "-o/--output")
     check_output(out)
     net = LandmarkNet(_model_config(ck, ckpt_path, "landmarks"))
-    missing = [k for k in ("codec", "normalization") if k not in ck]
-    if missing:   # the runtime needs both in the file's metadata (a KeyError traceback before)
-        raise ValueError(f"checkpoint {ckpt_path} lacks {missing}, which a landmark model file carries "
-                         "(train.train_landmarks writes them)")
+    codec, normalization = checkpoint_parts(ck, ckpt_path, HeatmapCodec.from_dict, "landmarks")
     load_weights(net, ck, ckpt_path)
     wrapper = LandmarkExportWrapper(net).eval()
-    codec = HeatmapCodec.from_dict(ck["codec"])
     s = net.cfg.input_size
     if tuple(codec.input_size) != (s, s):
         # the tracker refuses such a file (it decodes cells to codec pixels, not input pixels);
@@ -231,8 +256,7 @@ def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None
         "input_size": s,
         "layout": "NCHW",
         "color": "RGB",
-        "mean_rgb": list(ck["normalization"]["mean_rgb"]),
-        "std_rgb": list(ck["normalization"]["std_rgb"]),
+        **normalization,
         "codec": codec.to_dict(),
         "keypoint_names": KEYPOINT_NAMES,
         "roi_scale": AugmentConfig().roi_scale,

@@ -63,7 +63,7 @@ def create_session(model_path: str | Path, device: str = "cpu", threads: int = 2
     """
     path = Path(model_path)
     if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
+        raise FileNotFoundError(f"model file not found: {path}{' is a folder' if path.is_dir() else ''}")
     if not is_int(threads) or threads < 1:
         raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     threads = int(threads)                  # a numpy integer becomes a Python one

@@ -307,6 +307,10 @@ class HandTrackerOptions:
                 continue
             if not is_number(v) or not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v!r}")
+        for name in ("landmark_model_path", "detector_model_path"):
+            v = getattr(self, name)
+            if not isinstance(v, (str, os.PathLike, type(None))):
+                raise ValueError(f"{name} must be a file path (str or os.PathLike) or None, got {v!r}")
         if str(self.device).lower() not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if not is_number(self.smoothing_strength) or not self.smoothing_strength > 0 \

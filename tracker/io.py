@@ -265,8 +265,8 @@ def read_tracks(path: str | Path, format: str | None = None) -> Tracks:
     defaults to the suffix (.jsonl, .json, .csv).
 
     Raises:
-        FileNotFoundError: no such file. ValueError: unknown suffix or format, malformed file
-        (the message names the file and the line).
+        FileNotFoundError: no such file. ValueError: unknown suffix or format, a folder, malformed
+        file (the message names the file and the line).
     """
     path = Path(path)
     if format is None:
@@ -278,6 +278,8 @@ def read_tracks(path: str | Path, format: str | None = None) -> Tracks:
         raise ValueError(f"format must be 'jsonl' or 'csv', got {format!r}")
     if not path.exists():
         raise FileNotFoundError(f"track file {path} does not exist")
+    if path.is_dir():
+        raise ValueError(f"track file {path} is a folder")
     out = _Builder()
     with open(path, encoding="utf-8-sig", newline="") as f:    # -sig: skips a byte order mark
         try:

@@ -35,6 +35,7 @@ import math
 
 import numpy as np
 
+from .checks import is_real
 from .keypoints import NUM_KEYPOINTS, palm_size
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,9 @@ class KalmanKeypointFilter:
                  num_keypoints: int = NUM_KEYPOINTS, reanchor_frames: int = 5) -> None:
         if order not in (2, 3):
             raise ValueError(f"order must be 2 (constant velocity) or 3 (constant acceleration), got {order}")
-        if strength < 0:
-            raise ValueError(f"strength must be >= 0, got {strength}")
+        if not (is_real(strength) and 0 <= strength < math.inf):
+            # NaN passed "< 0" and made every filtered keypoint NaN from the second frame on
+            raise ValueError(f"strength must be a number >= 0, got {strength!r}")
         self.order = order
         self.strength = float(strength)
         self.meas_noise = float(meas_noise)

@@ -437,9 +437,22 @@ class LatestFrameReader:
     Iterating yields ``(index, t_ms, frame)`` until the capture ends: ``index`` counts the
     frames grabbed (gaps are dropped frames), ``t_ms`` is the time of the grab in milliseconds
     since the reader started (strictly increasing; use it as the tracker's ``timestamp_ms``).
+
+    Raises:
+        TypeError: ``capture`` has no ``read()`` and ``release()`` (a camera index or a path:
+            open it with ``cv2.VideoCapture`` first). ValueError: its ``isOpened()`` is False
+            (it is released).
     """
 
     def __init__(self, capture, name: str = "camera", clock=time.perf_counter) -> None:
+        # checked here: a camera index or path failed in the thread at the first frame (and again
+        # in close()), and an unopened capture (no such camera) ended the loop without a word
+        if not (callable(getattr(capture, "read", None)) and callable(getattr(capture, "release", None))):
+            raise TypeError(f"capture must be an opened capture with read() and release(), such as "
+                            f"cv2.VideoCapture(0), got {capture!r:.80}")
+        if callable(getattr(capture, "isOpened", None)) and not capture.isOpened():
+            capture.release()
+            raise ValueError(f"{name}: the capture is not opened (no such camera, or a stream that cannot be read)")
         self.name = name
         self._cap = capture
         self._clock = clock
