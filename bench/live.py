@@ -132,6 +132,8 @@ def load_frames(video: Path | None, size: tuple[int, int], max_frames: int = 300
 def run(video: Path | None, fps_list=(30.0, 60.0), seconds: float = 15.0, size=(640, 480), buffers: int = 4,
         threads: int = 2, tracker_options: dict | None = None) -> list[dict]:
     """Rows {fps, mode, tracked_fps, tracked_share, latency_p50, latency_p95, tracker_p50, lost, dropped}."""
+    if not seconds > 0:    # checked before any row runs: tracked fps divides by it
+        raise ValueError(f"seconds must be > 0, got {seconds!r}")
     from tracker import HandTracker
     frames = load_frames(video, size)
     rows = []

@@ -556,13 +556,17 @@ def write_report(bench: Bench, out: Path) -> None:
         L += ["## Speed", "",
               f"End-to-end `process()` time per frame (ms) on {len(sp['videos'])} shared videos "
               "(scaled and centre-cropped to the size) plus hand-free background frames; tracker in "
-              "video mode, frames split by type (detector ran / tracking only) and by hands reported. "
-              "p50/p95 over all frames (the first 5 frames of a method's first clip, its sessions' first "
+              "video mode, frames split by type (detector ran / tracking only; idle frames, where no hand "
+              "was tracked and the detector skipped the frame, count only in all frames and 0 hands) and "
+              "by hands reported. "
+              "p50/p95 over all frames (the first 5 frames of each configuration, its sessions' first "
               "runs, are not timed; MediaPipe, restarted per clip, gets one untimed blank frame after each "
               "restart), then p50 by frame type and by hands reported (n in brackets). "
               "Stage columns are per-frame means of: detector (letterbox + network + decode), "
               "landmarks (crops + network), decode (heatmap decode), rest (association, smoothing, "
-              f"crop planning). MediaPipe: its own thread settings, time measured inside its process. "
+              "crop planning). handtrack's threads: onnxruntime intra-op threads per model (inter-op 1, "
+              "sequential); OpenCV's resizing and warping keep OpenCV's default thread count. "
+              f"MediaPipe: its own thread settings, time measured inside its process. "
               f"Load average at the end: {fmt_figure(sp['load_average'], 1)}.", ""]
         L.append(speed_table(sp["rows"]))
         if sp.get("stages"):
@@ -573,7 +577,8 @@ def write_report(bench: Bench, out: Path) -> None:
                              for x in sp["stages"]]))
         rat = speed_ratios(sp["rows"])
         if rat:
-            L += ["", "handtrack / MediaPipe p50 (all frames): " + ", ".join(rat) + "."]
+            L += ["", "handtrack / MediaPipe p50 (on the frames where each reported 1 hand, else all "
+                  "frames): " + ", ".join(rat) + "."]
         L.append("")
         for k in ("latency", "stages"):
             if k in plots:

@@ -119,6 +119,10 @@ def run(video: Path, n_frames: int = 100_000, threads: int = 2, width: int = 640
     """Soak the tracker (video mode) on a looped video, or with ``synthetic_from`` (the shared
     folder) on a looped synthetic clip with ground-truth detections; optionally write
     ``soak.json`` and a plot."""
+    # checked first: a soak without frames or samples wrote a soak.json without samples over the last one
+    if n_frames < 1 or sample_every < 1:
+        raise ValueError(f"soak needs n_frames >= 1 and sample_every >= 1, got n_frames={n_frames}, "
+                         f"sample_every={sample_every}")
     from .methods import import_hand_tracker
     make = tracker_factory or import_hand_tracker()
     opts = dict(tracker_options or {})

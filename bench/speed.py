@@ -1,8 +1,9 @@
 """Speed: per stage and end to end on the shared videos, per input size and thread count.
 
 Each video is scaled to cover the input size and centre-cropped (aspect kept), then fed in order
-to a fresh tracker in video mode, so frames are a mix of detector frames and tracking-only frames;
-every frame is tagged with its type and with the number of hands reported (0, 1, 2). A few frames
+to a fresh tracker in video mode, so frames are a mix of detector frames, tracking-only frames and
+idle frames (no hand tracked, between the detector's runs: neither model ran); every frame is
+tagged with its type and with the number of hands reported (0, 1, 2). A few frames
 of plain background (no hands) are added for the 0-hand case. Decoding and scaling are not timed;
 the first ``warmup`` frames of each configuration are dropped. Figures are reported, never
 asserted: the machine may be busy (the load average is recorded beside them).
@@ -94,12 +95,13 @@ def time_method(method, name: str, clips: dict[str, tuple[list[np.ndarray], floa
                 size: tuple[int, int], threads: int | None, warmup: int = 5) -> list[SpeedRecord]:
     """Run ``method`` over each clip (reset between clips); one record per frame after warm-up.
 
-    The first ``warmup`` frames of the first clip are not recorded (first runs of the sessions).
+    The first ``warmup`` frames are not recorded (first runs of the sessions): those of the first
+    clip, and of the next ones where the first is shorter.
     A method that restarts on ``reset`` (MediaPipe: a fresh process per clip) is warmed by its
     ``warm_up(frame)`` after every reset, so its model loading is never timed as a frame.
     """
     recs = []
-    first = True
+    skipped = 0
     for src, (frames, fps) in clips.items():
         if hasattr(method, "reset"):
             method.reset()
@@ -108,23 +110,35 @@ def time_method(method, name: str, clips: dict[str, tuple[list[np.ndarray], floa
                 warm(frames[0])
         for i, f in enumerate(frames):
             out = method(f, i * 1000.0 / fps)
-            if first and i < warmup:
+            # counted over the clips: a first clip shorter than the warm-up (or empty) would
+            # otherwise leave the sessions' first runs timed
+            if skipped < warmup:
+                skipped += 1
                 continue
             views = out.views
             v = views.get("smoothed", views.get("mediapipe", []))
             recs.append(SpeedRecord(name, size, threads, src, out.ms, len(v), out.detector_ran,
                                     dict(out.stages)))
-        first = False
     return recs
 
 
 def summarize(records: list[SpeedRecord]) -> list[dict]:
-    """Rows per (method, size, threads, frame type, hands): n, p50, p95 and stage p50s."""
+    """Rows per (method, size, threads, frame type, hands): n, p50, p95 and stage p50s.
+
+    Frame types: "all"; for the tracker also "detector" (the detector ran), "tracking" (only the
+    landmark model ran) and "idle" (neither ran: told apart by the stage timing only, without it
+    such frames count as tracking frames). Times in ms."""
     groups: dict[tuple, list[SpeedRecord]] = {}
     for r in records:
         types = ["all"]
-        if r.detector_ran is not None:
-            types.append("detector" if r.detector_ran else "tracking")
+        if r.detector_ran:
+            types.append("detector")
+        elif r.detector_ran is not None:
+            # neither model ran (no hand tracked, the detector's back-off skipped the frame):
+            # ~0.05 ms frames that would pull the tracking frames' p50 down. A frame with a hand
+            # reported was tracked, whatever a stage timer that missed the landmark model says.
+            idle = r.hands == 0 and r.stages.get("landmarks", 1.0) == 0.0
+            types.append("idle" if idle else "tracking")
         for ft in types:
             for hands in ("all", r.hands):
                 groups.setdefault((r.method, r.size, r.threads, ft, hands), []).append(r)
@@ -139,7 +153,7 @@ def summarize(records: list[SpeedRecord]) -> list[dict]:
                 row[f"{st}_p50"] = float(np.percentile(vals, 50))
                 row[f"{st}_mean"] = float(np.mean(vals))
         rows.append(row)
-    order = {"all": 0, "detector": 1, "tracking": 2}
+    order = {"all": 0, "detector": 1, "tracking": 2, "idle": 3}
     rows.sort(key=lambda r: (r["method"], r["size"], r["threads"] or 0, order.get(r["frames"], 3),
                              str(r["hands"])))
     return rows
