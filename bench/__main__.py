@@ -65,6 +65,14 @@ def _sizes(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _one_size(text: str) -> tuple[int, int]:
+    """argparse type: one frame size ``WxH`` (a list was accepted and all but its first ignored)."""
+    sizes = _sizes(text)
+    if len(sizes) > 1:
+        raise argparse.ArgumentTypeError(f"expected one size WxH (this command runs one), got {text!r}")
+    return sizes[0]
+
+
 def _model_file(text: str) -> Path:
     """argparse type of --landmark-model / --detector-model: an existing file. A missing one was
     found only when a tracker was built: the run command then wrote an empty report (its columns
@@ -80,7 +88,7 @@ def _source_args(p: argparse.ArgumentParser, video_help: str) -> None:
     p.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
                    help=f"shared data folder (its videos/ are the default frames); {_SHARED_HELP}")
     p.add_argument("--video", type=Path, default=None, help=video_help)
-    p.add_argument("--size", type=_sizes, default=((640, 480),), help="frame size WxH (default 640x480)")
+    p.add_argument("--size", type=_one_size, default=(640, 480), help="frame size WxH (default 640x480)")
     _model_args(p)
 
 
@@ -238,7 +246,7 @@ def models_main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     import cv2
     import numpy as np
-    w, h = a.size[0]
+    w, h = a.size
     frame = np.full((h, w, 3), 127, np.uint8)
     video = a.video or next(iter(sorted((a.shared / "videos").glob("*.mp4"))), None)
     if video is not None:
@@ -333,7 +341,7 @@ def live_main(argv: list[str]) -> int:
     videos = sorted((a.shared / "videos").glob("*.mp4"))
     video = a.video or next((v for v in videos if v.name == "huytung_2hand.mp4"), videos[0] if videos else None)
     opts = dict(_model_options(a), flip_test=a.flip_test)
-    w, h = a.size[0]
+    w, h = a.size
     rows = run(video, a.fps, a.seconds, (w, h), a.buffers, a.threads, opts)
     print(f"{video.name if video else 'grey frame'} at {w}x{h}, {a.threads} thread(s), queue {a.buffers}, "
           f"{a.seconds:g} s per row{', flip test' if a.flip_test else ''}")
@@ -530,7 +538,7 @@ def soak_main(argv: list[str]) -> int:
     from .run import fmt_figure
     from .soak import run
     video = a.video or (videos[0] if videos else None)
-    w, h = a.size[0]
+    w, h = a.size
     opts = _model_options(a)
     print(f"soak.json and soak_rss.png go to {a.out}", flush=True)    # said first: a soak runs for long
     r = run(video, a.frames, a.threads, w, h, a.sample_every, out=a.out, tracker_options=opts,

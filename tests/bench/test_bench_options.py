@@ -91,6 +91,8 @@ def test_the_ground_truth_detector_run_takes_detector_turns():
     (["robustness", "--no-photos", "--shared", "/nowhere", "--videos", "all"],
      "--videos: no such clip(s) ['/nowhere/videos/*.mp4']"),
     (["robustness", "--no-photos", "--videos", "all", "--video-frames", "0"], "--video-frames must be >= 1, got 0"),
+    (["models", "--size", "640x480,1280x720"], "expected one size WxH (this command runs one)"),
+    (["soak", "--size", "640x480,1280x720"], "expected one size WxH (this command runs one)"),
     (["robustness", "--video-frames", "5"], "--video-conditions and --video-frames apply to the clips of --videos"),
     (["robustness", "--video-conditions", "noise"], "--video-conditions and --video-frames apply to the clips of --videos"),
 ])
