@@ -12,7 +12,7 @@ import pytest
 from tracker import HandTracker
 from tracker.landmarks import LandmarkResult
 from .tracker_fakes import Scene, SceneHand, blank, fake_tracker, hand_keypoints
-from ..conftest import VIDEOS, require_shared
+from .test_audit_lifecycle import _clip
 
 
 class _ReusingLandmarks:
@@ -83,20 +83,6 @@ def test_hand_of_an_unknown_side_is_an_error_not_none(side):
 
 
 # -- real models ------------------------------------------------------------------------------
-def _clip(name: str, n: int) -> list[np.ndarray]:
-    import cv2
-    cap = cv2.VideoCapture(str(require_shared(VIDEOS) / name))
-    frames = []
-    while len(frames) < n:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.resize(f, None, fx=0.5, fy=0.5))
-    cap.release()
-    assert len(frames) == n
-    return frames
-
-
 def _run(frames, convert=lambda f: f, **options) -> list[np.ndarray]:
     with HandTracker(threads=1, **options) as t:
         return [t.process(convert(f), i * 33.3).as_array() for i, f in enumerate(frames)]
