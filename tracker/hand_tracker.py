@@ -678,6 +678,14 @@ class HandTracker:
         self._busy_with = "process"        # what holds _busy, for the error of a call that finds it taken
         self.reset()
 
+    def __getstate__(self):
+        # pickle failed deep inside on an onnxruntime session, naming neither the tracker nor what to
+        # do, and copy.copy gave a tracker sharing this one's models and tracks
+        raise TypeError("a HandTracker cannot be pickled or copied (it holds onnxruntime sessions and one "
+                        "stream's tracks): build one inside each worker process, in the function the pool "
+                        "runs, and send back its results (they pickle); another tracker in this process: "
+                        "HandTracker(tracker.options)")
+
     @property
     def effective_counts(self) -> dict[str, int]:
         """The frame counts the tracker uses: ``max_missed``, ``detector_interval`` and
