@@ -44,7 +44,8 @@ def export_detector(ckpt_path: str | Path, out: str | Path, version: str | None 
     load_weights(net, ck, ckpt_path)
     wrapper = DetectorExportWrapper(net).eval()
     h, w = mcfg.input_height, mcfg.input_width
-    # any input size: the tracker's small-hand pass runs the same file at twice its input size
+    # any input size: the tracker's small-hand and large-hand passes run the same file at twice and
+    # half its input size
     model = _export(wrapper, torch.zeros(1, 3, h, w), out, ["heatmap", "regress"], False, dynamic_size=True)
     state = ck.get("state", {})
     hist = state.get("history", [])

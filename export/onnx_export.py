@@ -4,9 +4,10 @@
     python -m export.onnx_export detector runs/detector/last.pt -o assets/detector.onnx
 
 Every export is verified (mmpose ``pytorch2onnx`` style): ``onnx.checker``, onnxruntime outputs
-``allclose`` to torch on random and real-looking inputs, and decoded keypoints equal within
-0.1 px. A failed check raises and leaves no file behind: the file is written beside the output
-and renamed over it once verified, so a failed export also keeps an earlier file at that path.
+``allclose`` to torch on random inputs (and real crops, ``export_landmarks(check_crops=...)``),
+and decoded keypoints equal within 0.1 px. A failed check raises and leaves no file behind: the
+file is written beside the output and renamed over it once verified, so a failed export also
+keeps an earlier file at that path.
 """
 from __future__ import annotations
 

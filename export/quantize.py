@@ -8,14 +8,14 @@ with their accuracy and speed beside the float model.
 The kind comes from the float model's metadata. Landmarks are calibrated on train crops and
 evaluated on val crops (for a single ``--data`` file, a CSV of one's own labels, the photos
 training held out: the same ``--val-fraction`` split as ``train.train_landmarks`` and
-``train.evaluate``); the detector is calibrated on composed train scenes at its input size and
-at twice it (the small-hand pass runs the same file there) and evaluated on composed 640x480 val
-scenes at its shipped threshold, with and without the small-hand pass. The metadata of the float
-model is copied over, so the runtime loads either file unchanged
-(``HandTracker(landmark_model_path="assets/landmarks_int8.onnx")``, ``detector_model_path=...``).
-Whether INT8 is faster depends on the CPU: with AVX-512 VNNI it is (the landmark network 1.3x
-with its last stage in float, 1.6x all INT8), with AVX2 alone onnxruntime's INT8 kernels gain
-little and the detector ran slower (model card).
+``train.evaluate``); the detector is calibrated on composed train scenes at its input size, at
+twice it and at half it (the small-hand and large-hand passes run the same file there) and
+evaluated on composed 640x480 val scenes at its shipped threshold, with and without the
+small-hand pass. The metadata of the float model is copied over, so the runtime loads either
+file unchanged (``HandTracker(landmark_model_path="assets/landmarks_int8.onnx")``,
+``detector_model_path=...``). Whether INT8 is faster depends on the CPU: with AVX-512 VNNI it
+is (the landmark network 1.3x with its last stage in float, 1.6x all INT8), with AVX2 alone
+onnxruntime's INT8 kernels gain little and the detector ran slower (model card).
 """
 from __future__ import annotations
 

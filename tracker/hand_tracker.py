@@ -8,7 +8,9 @@ Pipeline per frame (video mode):
 2. The hand detector runs only while fewer than ``max_hands`` hands are tracked, and when it keeps
    finding nothing it runs only every ``detector_interval``-th frame. Detections that overlap a
    tracked hand are dropped. Detections scored a little under the threshold
-   (``low_detection_confidence``) are kept for a closer look in step 3.
+   (``low_detection_confidence``) are kept for a closer look in step 3. It also runs, whatever
+   the count, for a tracked hand whose keypoints look collapsed or unsure, to measure it again in
+   a detector crop (``_refresh_suspects``).
 3. The landmark model runs on all crops in one batch; crops whose presence is below
    ``min_tracking_confidence`` are dropped (a track whose presence falls ends; its id and side
    are remembered for ``max_missed`` frames in case the hand comes back), and so are low
@@ -77,15 +79,16 @@ COLOR_ORDERS = ("bgr", "rgb")
 REDETECTION_MIN_HITS = 3
 
 
-#: the integer options of :class:`HandTrackerOptions` and their least values
 #: the highest frame_rate taken (a larger one scaled the counts past any use, 1e20 overflowed)
 MAX_FRAME_RATE = 10_000
 #: a stream at least this fast without ``frame_rate`` is warned of (its frame counts' durations shrink)
 FAST_STREAM_FPS = 45.0
+#: the integer options of :class:`HandTrackerOptions` and their least values
 INT_OPTIONS = {"max_hands": 1, "threads": 1, "detector_interval": 1, "redetection_frames": 0, "max_missed": 0}
 
 
-#: options that are probabilities in [0, 1] (None allowed for the two that default to the model's own)
+#: options that are probabilities in [0, 1] (None allowed for min_detection_confidence, the model's
+#: own threshold, and low_detection_confidence, off)
 UNIT_OPTIONS = ("min_detection_confidence", "min_tracking_confidence", "min_edge_keypoint_score",
                 "min_redetection_confidence", "low_detection_confidence", "low_detection_keypoint_score",
                 "refine_score")

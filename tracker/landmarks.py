@@ -52,7 +52,7 @@ class LandmarkResult:
 
 
 def normalize_image(rgb_or_bgr: np.ndarray, mean_rgb, std_rgb, bgr: bool = True) -> np.ndarray:
-    """(N, S, S, 3) uint8 -> (N, 3, S, S) float32 normalised RGB (``(x - mean) / std``)."""
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 normalised RGB (``(x - mean) / std``)."""
     imgs = np.asarray(rgb_or_bgr)
     h, w = imgs.shape[1:3]
     # one OpenCV pass does the uint8 -> float, channel swap and HWC -> CHW (8x faster than numpy)

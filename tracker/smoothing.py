@@ -19,11 +19,12 @@ hand of any size in the image:
   the mean velocity of the updated points and is re-anchored to its measurement when it strays
   more than one palm size from it while its (unsure) measurements agree from frame to frame;
 * process noise (white acceleration, or jerk for ``order=3``) ``process_noise * palm`` per
-  s^2 (s^3), multiplied per point by ``1 + (speed / speed_ref)^2 + gain * max(0, d2 - 1)`` where
-  ``speed`` is the filtered point speed in palm sizes per second and ``d2`` the normalised
-  innovation squared of the last update. This is the One-Euro idea on top of the Kalman filter:
-  a still hand gets heavy smoothing (jitter cut several times), a moving hand a light one (no
-  visible lag), and a sudden start is caught within a frame by the innovation term.
+  s^2 (s^3), its variance multiplied per point by
+  ``1 + (speed / speed_ref)^2 + gain * max(0, d2 - 1)`` where ``speed`` is the filtered point
+  speed in palm sizes per second and ``d2`` the normalised innovation squared of the last
+  update. This is the One-Euro idea on top of the Kalman filter: a still hand gets heavy
+  smoothing (jitter cut several times), a moving hand a light one (no visible lag), and a
+  sudden start is caught within a frame by the innovation term.
 
 Time: ``update(..., t_s=...)`` takes the frame time in seconds; dt is the difference to the last
 call (clamped to ``[1e-3, max_dt]``). Without timestamps dt is ``default_dt`` (1/30 s).
@@ -80,12 +81,13 @@ class KalmanKeypointFilter:
 
     Args:
         order: 2 = constant velocity, 3 = constant acceleration.
-        strength: multiplies the measurement noise; 0 disables smoothing (output = input),
-            larger values smooth more. 1 is the tuned default.
+        strength: multiplies the measurement noise; 0 disables smoothing (output = input, but a
+            point left out of the update keeps its last value), larger values smooth more. 1 is
+            the tuned default.
         meas_noise: measurement noise std at score 1, in palm sizes.
         process_noise: process noise std density (acceleration for order 2, jerk for order 3),
             in palm sizes per s^2 (per s^3).
-        speed_ref: speed (palm sizes per second) at which the process noise doubles.
+        speed_ref: speed (palm sizes per second) at which the process noise variance doubles.
         innovation_gain: weight of the innovation (manoeuvre) term of the process noise.
         min_score: points below this score are not used in the update (predict only).
         default_dt: seconds between frames when no timestamps are given.
@@ -205,8 +207,8 @@ class KalmanKeypointFilter:
             keypoints: (N, 2) pixels of the frame (N = num_keypoints).
             scores: (N,) confidences in [0, 1]; all 1 when None (non-finite ones count as 0).
             t_s: frame time in seconds (None: ``default_dt`` after the previous call).
-            palm: hand size in pixels (default: ``palm_size`` of the measurement, or of the
-                filtered points when that is not finite).
+            palm: hand size in pixels (default: ``palm_size`` of the measurement), averaged with
+                the earlier ones (0.8 old, 0.2 new); one not finite or <= 1 px keeps the last.
 
         Returns:
             (N, 2) float32 filtered pixel positions.
