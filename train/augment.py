@@ -77,10 +77,10 @@ def augment_preset(name: str) -> AugmentConfig:
         raise ValueError(f"--augment {name!r}: unknown, expected one of {sorted(AUGMENT_PRESETS)}") from None
 
 
-def presence_label(kps: np.ndarray, vis: np.ndarray, size: int, roi_scale: float,
-                   min_inside: float = 0.75) -> int:
+def presence_label(kps: np.ndarray, vis: np.ndarray, size: int, min_inside: float = 0.75) -> int:
     """1 when a share >= ``min_inside`` of the visible points lie inside the crop and the hand is
-    not tiny. The default asks most of the hand (a crop placed off the hand is no hand); a hand cut
+    not tiny (extent >= 0.2 ``size``). ``kps``: (17, 2) crop pixels; ``vis``: (17,); ``size``: crop
+    side, pixels. The default asks most of the hand (a crop placed off the hand is no hand); a hand cut
     by the frame edge (``AugmentConfig.edge_positive_p``) is labelled with 0.5: what is in view is
     in the right place, only the frame ends."""
     v = vis > 0
@@ -343,7 +343,7 @@ def sample_crop(image: np.ndarray, rec: HandRecord, size: int, cfg: AugmentConfi
         m = np.array([[-1.0, 0.0, size - 1.0], [0.0, 1.0, 0.0]]) @ np.vstack([m, [0.0, 0.0, 1.0]])  # mirrored too
     inside = ((kps >= 0) & (kps <= size - 1)).all(1) & ~gone
     vis = (rec.visible > 0) & inside
-    presence = presence_label(np.where(gone[:, None], -1.0, kps), rec.visible, size, cfg.roi_scale,
+    presence = presence_label(np.where(gone[:, None], -1.0, kps), rec.visible, size,
                               0.5 if edge_pos else 0.75)
     if train and cfg.photometric:
         crop = photometric(crop, cfg, rng, occluder_src)

@@ -91,7 +91,7 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("histories", nargs="+", help="history.json files")
     ap.add_argument("--label", action="append", default=None,
-                    help="a name per history, in order (default: the file names)")
+                    help="a name per history, in order (default: the history paths as given)")
     ap.add_argument("-o", "--out", required=True, help="picture to write (.png or .jpg)")
     ap.add_argument("--pck05", action="store_true", help="also draw PCK@0.05")
     a = ap.parse_args(argv)

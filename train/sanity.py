@@ -156,7 +156,7 @@ def overfit_detector(records, cache, scenes: int = 8, steps: int = 200, size=(12
     items = []
     while len(items) < scenes:
         img, hands, extra = compose_scene(groups, cache, scfg, rng, photometric_aug=False)
-        t = scene_targets(img, hands, codec, *size, extra)
+        t = scene_targets(hands, codec, *size, extra)
         if len(t[4]):
             items.append((img, *t))
     x = torch.from_numpy(np.stack([i[0] for i in items]))

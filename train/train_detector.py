@@ -59,9 +59,11 @@ def group_by_image(records):
     return list(by.values())
 
 
-def scene_targets(image, hands, codec: CenterCodec, w: int, h: int, extra_ignore=None):
-    """Training targets of one scene; ``extra_ignore`` (M, 4) boxes (unlabelled hands) join the
-    ignore regions of hands cut by the canvas edge."""
+def scene_targets(hands, codec: CenterCodec, w: int, h: int, extra_ignore=None):
+    """Training targets of one ``w`` x ``h`` px scene's ``hands`` ((17, 2) scene px, (17,) each);
+    ``extra_ignore`` (M, 4) boxes (unlabelled hands) join the ignore regions of hands cut by the
+    canvas edge. Returns heatmap, regress, mask (``codec.encode``), ign (1, gh, gw) float32 loss
+    weight (0 in ignore regions), the positives' boxes (N, 4) and the ignore boxes (M, 4), scene px."""
     pos, ignore = visible_hands(hands, w, h)
     if extra_ignore is not None and len(extra_ignore):
         ignore = np.concatenate([ignore, np.asarray(extra_ignore, np.float32).reshape(-1, 4)])
@@ -95,7 +97,7 @@ class SceneDataset(Dataset):
     def __getitem__(self, i):
         img, hands, extra = compose_scene(self.groups, self.cache, self.scfg, self.rng, aug=self.aug,
                                           unlabelled=self.unlabelled)
-        heat, reg, mask, ign, _, _ = scene_targets(img, hands, self.codec, self.scfg.width, self.scfg.height, extra)
+        heat, reg, mask, ign, _, _ = scene_targets(hands, self.codec, self.scfg.width, self.scfg.height, extra)
         return (torch.from_numpy(img), torch.from_numpy(heat), torch.from_numpy(reg),
                 torch.from_numpy(mask), torch.from_numpy(ign))
 

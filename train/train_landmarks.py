@@ -1,4 +1,4 @@
-"""Train the landmark model from scratch.
+"""Train the landmark model, from scratch or (``--init``) from a checkpoint's weights.
 
     python -m train.train_landmarks --data ../shared/data/hands21 --out runs/landmarks --minutes 90
 
@@ -42,7 +42,7 @@ class TrainConfig(LoopConfig):
     out: str = "runs/landmarks"
     input_size: int = 128
     heatmap_stride: int = 4
-    sigma: float = 1.5
+    sigma: float = 1.5           # Gaussian target sigma, heatmap cells
     eval_hands: int = 800        # size of the fixed val subset used during training
     w_presence: float = 0.5
     w_handedness: float = 0.5
@@ -155,7 +155,9 @@ def make_val_set(records, cache, codec, aug, n, seed=123):
 
 @torch.no_grad()
 def evaluate_crops(net, items, codec, device, batch=64):
-    """Val PCK in image pixels, handedness accuracy and mean heatmap peak on fixed crops."""
+    """Val PCK (predictions mapped back to image pixels; normalised by the box of the visible GT
+    points, not the annotation bbox of ``train.evaluate``), handedness accuracy (labels with score
+    >= 0.9) and mean heatmap peak on fixed crops."""
     net.eval()
     preds, peaks, sides = [], [], []
     for s in range(0, len(items), batch):

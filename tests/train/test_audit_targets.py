@@ -32,7 +32,7 @@ def _regression_wrists(rec, seed=0, n=12, **scene):
     for _ in range(n):
         img, hands, extra = compose_scene([[rec]], {rec.image: np.full((224, 224, 3), 90, np.uint8)}, cfg, rng,
                                           photometric_aug=False)
-        heat, reg, mask, _, boxes, _ = scene_targets(img, hands, codec, 256, 192, extra)
+        heat, reg, mask, _, boxes, _ = scene_targets(hands, codec, 256, 192, extra)
         js, is_ = np.nonzero(mask[0])
         cues = []
         for j, i in zip(js, is_):

@@ -192,7 +192,7 @@ def test_presence_label_share_inside(inside, min_inside, label):
     if inside:
         kps[0] = (10, 50)
         kps[inside - 1] = (100, 50)      # what is in view spans 90 px: not tiny
-    assert presence_label(kps, np.ones(17), 128, 1.6, min_inside) == label
+    assert presence_label(kps, np.ones(17), 128, min_inside) == label
 
 @pytest.mark.parametrize("shape", [(160, 160, 3), (48, 64, 3), (600, 40, 3)])   # the last: bigger than the field
 def test_gaussian_noise_is_standard_normal_and_varies(shape):
