@@ -247,7 +247,6 @@ def lr_at(cfg, step: int, minutes: float, cycle: dict | None = None) -> float:
 
     ``cycle`` ({"step": s0, "minutes": m0}, from :func:`start_cycle`) restarts the schedule at
     step s0 / minute m0: warm-up again, then cosine from m0 to ``cfg.minutes``."""
-    import math
     s0, m0 = (cycle["step"], cycle["minutes"]) if cycle else (0, 0.0)
     warm = min(1.0, (step - s0 + 1) / max(cfg.warmup_steps, 1))
     frac = min(1.0, (minutes - m0) / max(cfg.minutes - m0, 1e-6))
