@@ -112,7 +112,7 @@ def test_an_annotated_video_into_a_folder_the_user_cannot_write_is_refused_befor
     rc = cli.main(["video", str(small_video), "--json", str(js), "-o", str(locked / "o.mp4"), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2
-    assert err.startswith(f"handtrack: error: -o/--output") and "not writable" in err and str(locked) in err
+    assert err.startswith("handtrack: error: -o/--output") and "not writable" in err and str(locked) in err
     assert "codec" not in err
     assert js.read_text(encoding="utf-8") == "an earlier run's tracks\n"
 

@@ -8,7 +8,6 @@ call sites work when those two fail on a non-ASCII path as they do on Windows.""
 from __future__ import annotations
 
 import ast
-import sys
 from pathlib import Path
 
 import cv2

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from tracker import HandTracker, HandTrackerOptions, cli
+from tracker import HandTrackerOptions, cli
 from tracker import hand_tracker as ht
 from tracker.video import VideoSink
 

@@ -3,7 +3,6 @@ checkpoint it writes, its validation kept out of the budget, and bad values."""
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
