@@ -168,8 +168,6 @@ class LandmarkModel(OnnxStage):
     def postprocess(self, outputs, matrices: np.ndarray, rois: list[Roi]) -> list[LandmarkResult]:
         """Decode heatmaps and map keypoints back to frame pixels."""
         heat, pres, side = outputs
-        if len(rois) == 0:
-            return []   # HeatmapCodec.decode cannot reshape an empty batch
         kps, scores = self.codec.decode(heat)
         results = []
         for i, roi in enumerate(rois):
