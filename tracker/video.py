@@ -156,8 +156,9 @@ class FrameSource:
                     raise ValueError(f"video {self.path} has no decodable frame (empty or truncated file)")
                 fps = cap.get(cv2.CAP_PROP_FPS)
                 self.reported_fps = float(fps) if fps is not None else None
-                self.fps_reported = usable_fps(fps) is not None
-                self.fps = usable_fps(fps) or 30.0
+                rate = usable_fps(fps)
+                self.fps_reported = rate is not None
+                self.fps = rate or 30.0
                 self._count = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0)
                 self.size = (frame.shape[1], frame.shape[0])
             finally:
