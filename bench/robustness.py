@@ -8,7 +8,12 @@ dark with sensor noise, over-exposed, low contrast), noise, blur (Gaussian, hori
 JPEG compression, half resolution, grey, and rotations by 90 and 180 degrees (hands pointing
 sideways and down; hands21's photos are mostly upright). For a rotation the predicted keypoints
 are mapped back to the photo's pixels, so every condition is scored against the same labels with
-:mod:`bench.accuracy`. Noise is seeded per photo: every method sees the same pixels.
+:mod:`bench.accuracy`. Noise is seeded per photo: every method sees the same pixels. A condition
+that moves pixels out of the frame (``zoom2``: all but the centre half) takes the hands it moves
+out with it: a labelled hand with more than half its labelled keypoints outside the frame the
+method sees (:func:`in_view`) is not scored under that condition, for every method alike (a
+prediction that matches it is not a false hand either); each row says how many were scored
+(``hands``) and left out (``hands_out_of_view``).
 
 The labels were made by MediaPipe on the clean photos, so MediaPipe's clean row is agreement with
 itself; what the table shows is how much each method loses as the photos get worse.
@@ -18,7 +23,9 @@ same conditions (default: clean and turned by 180 degrees), each method in video
 mapped back to the clip's pixels, and counts what :mod:`bench.videos` counts: hands per frame,
 linked tracks, side changes. Turning a frame does not mirror it, so every hand keeps its side: a
 side change is an error on a turned clip as on an upright one. Without labels, hands per frame
-counts false hands as well as real ones; compare a condition with the same clip clean.
+counts false hands as well as real ones; compare a condition with the same clip clean. Against
+the method's clean run, the share of clean hand-frames kept leaves out the clean hands that the
+condition moved out of the frame (zoom2), as the photo part does; hands per frame does not.
 """
 from __future__ import annotations
 
@@ -106,12 +113,46 @@ CONDITIONS: dict[str, tuple[str, Condition]] = {
 }
 
 
+#: a labelled (or clean-run) hand counts under a condition while at least this share of its
+#: labelled keypoints lies inside the frame the method sees
+MIN_IN_VIEW = 0.5
+
+
+def in_view(keypoints, visible, a, shape, min_share: float = MIN_IN_VIEW) -> bool:
+    """Whether a hand stays in view under a condition.
+
+    Args:
+        keypoints: (17, 2) pixels of the undegraded frame. visible: (17,) > 0 where labelled, or
+            None (all). a: the condition's 2x3 affine (undegraded px -> degraded px), None when the
+            pixels stay where they are. shape: (height, width) of the degraded frame.
+
+    Returns:
+        True when at least ``min_share`` of the labelled, finite keypoints fall inside the degraded
+        frame (pixel centres at integers: -0.5 to width - 0.5), or when there is none to judge by.
+    """
+    if a is None:
+        return True
+    k = np.asarray(keypoints, np.float64)
+    v = np.all(np.isfinite(k), axis=1)
+    if visible is not None:
+        v &= np.asarray(visible) > 0
+    if not v.any():
+        return True
+    m = k[v] @ np.asarray(a, np.float64)[:, :2].T + np.asarray(a, np.float64)[:, 2]
+    h, w = shape[:2]
+    inside = (m[:, 0] >= -0.5) & (m[:, 0] <= w - 0.5) & (m[:, 1] >= -0.5) & (m[:, 1] <= h - 0.5)
+    return bool(inside.mean() >= min_share)
+
+
 class Perturbed:
     """``method`` (a :mod:`bench.methods` callable) seeing every frame through ``condition``; the
-    keypoints it reports are mapped back to the undegraded frame's pixels."""
+    keypoints it reports are mapped back to the undegraded frame's pixels. ``geometry`` lists, per
+    call in order, the degraded frame's (height, width) and the condition's affine (or None): what
+    :func:`in_view` needs."""
 
     def __init__(self, method, condition: Condition, seed: int = 0):
         self.method, self.condition, self.seed = method, condition, seed
+        self.geometry: list[tuple[tuple[int, int], np.ndarray | None]] = []
 
     def reset(self):
         """A new clip: the method's reset (video mode), when it has one."""
@@ -122,6 +163,7 @@ class Perturbed:
         # the same noise for every method: seeded by the photo's pixels, not by call order
         rng = np.random.default_rng([self.seed, zlib.crc32(np.ascontiguousarray(frame).data)])
         img, a = self.condition(frame, rng)
+        self.geometry.append((img.shape[:2], a))
         out = self.method(np.ascontiguousarray(img), timestamp_ms)
         if a is None:
             return out
@@ -144,17 +186,42 @@ def check_conditions(names) -> list[str]:
 
 def run(methods: dict, images: list, conditions=tuple(CONDITIONS), seed: int = 0) -> dict:
     """``methods``: name -> (method, view). Returns {condition: {name: summary row}} with PCK@0.1,
-    PCK@0.05, found rate, handedness accuracy and false hands per photo per method."""
+    PCK@0.05, found rate, handedness accuracy and false hands per photo per method, and ``hands``
+    / ``hands_out_of_view``: the labelled hands scored and those left out because the condition
+    moved them out of the frame (:func:`in_view`; the same for every method)."""
     out = {}
     for c in check_conditions(conditions):
         out[c] = {}
         for name, (method, view) in methods.items():
-            s = accuracy.summarize(accuracy.run(Perturbed(method, CONDITIONS[c][1], seed), images, view,
-                                                progress_every=0))
+            wrapped = Perturbed(method, CONDITIONS[c][1], seed)
+            r = accuracy.run(wrapped, images, view, progress_every=0)
+            # every labelled hand was matched (so a prediction on a hand cut by the frame's edge is
+            # no false hand); only those in view are scored: no method could find the others
+            keep = _in_view_mask(images, wrapped.geometry)
+            s = accuracy.summarize(_subset(r, keep))
             out[c][name] = {k: s[k] for k in ("pck@0.1", "pck@0.05", "found_rate", "handedness_acc",
                                               "false_pos_per_image")}
-            log.info("robustness %s %s: PCK@0.1 %.3f found %.3f", c, name, s["pck@0.1"], s["found_rate"])
+            out[c][name].update(hands=int(keep.sum()), hands_out_of_view=int((~keep).sum()))
+            log.info("robustness %s %s: PCK@0.1 %.3f found %.3f over %d hands (%d out of view)", c, name,
+                     s["pck@0.1"], s["found_rate"], keep.sum(), (~keep).sum())
     return out
+
+
+def _in_view_mask(images: list, geometry: list) -> np.ndarray:
+    """(N,) bool over the labelled hands of ``images`` in :func:`bench.accuracy.run`'s order."""
+    if len(geometry) != len(images):
+        raise RuntimeError(f"the method saw {len(geometry)} frames for {len(images)} photos")
+    return np.array([in_view(k, v, a, shape) for im, (shape, a) in zip(images, geometry)
+                     for k, v in zip(im.keypoints, im.visible)], bool)
+
+
+def _subset(r: accuracy.AccuracyRun, keep: np.ndarray) -> accuracy.AccuracyRun:
+    """``r`` with only the labelled hands where ``keep`` (false hands and photos as they are)."""
+    if keep.all():
+        return r
+    return dataclasses.replace(r, gt=r.gt[keep], visible=r.visible[keep], gt_side=r.gt_side[keep],
+                               side_score=r.side_score[keep], pred=r.pred[keep], found=r.found[keep],
+                               pred_side=r.pred_side[keep], norm=None if r.norm is None else r.norm[keep])
 
 
 def table(res: dict) -> str:
@@ -179,6 +246,14 @@ def table(res: dict) -> str:
         rows.append(row)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    notes = []
+    for c, per in res.items():
+        s = next(iter(per.values()), {})
+        if s.get("hands_out_of_view"):
+            notes.append(f"{c}: {s['hands']} of {s['hands'] + s['hands_out_of_view']} labelled hands scored")
+    if notes:
+        lines += ["", "; ".join(notes) + f" (the others had more than {1 - MIN_IN_VIEW:.0%} of their labelled "
+                  "keypoints outside the frame after the condition: left out for every method)."]
     return "\n".join(lines)
 
 
@@ -207,7 +282,12 @@ def video_run(methods: dict, paths: list[Path], conditions=("clean", "rot180"),
         if c == "clean":
             clean = preds
         elif clean is not None:
-            raw = {v: {view: agreement(clean[v][view], p) for view, p in d.items() if view in clean[v]}
+            geometry = _geometry_per_clip(preds, next(iter(wrapped.values())).geometry if wrapped else [])
+            # a clean hand the condition moved out of the frame (zoom2) is no hand to keep
+            raw = {v: {view: agreement(clean[v][view], p,
+                                       counted=[[in_view(h.keypoints, None, a, shape) for h in hands]
+                                                for hands, (shape, a) in zip(clean[v][view], geometry[v])])
+                       for view, p in d.items() if view in clean[v]}
                    for v, d in preds.items() if v in clean}
             out[c]["vs_clean"] = {v: combine_agreement({v: d}) for v, d in raw.items()}
             out[c]["vs_clean_total"] = combine_agreement(raw)
@@ -217,7 +297,18 @@ def video_run(methods: dict, paths: list[Path], conditions=("clean", "rot180"),
     return {c: out[c] for c in conditions}
 
 
-def agreement(clean: list, other: list, max_dist: float = 1.0) -> dict:
+def _geometry_per_clip(preds: dict, geometry: list) -> dict:
+    """A :class:`Perturbed` wrapper's ``geometry`` (one entry per frame over all clips, in order)
+    cut per clip: ``{clip: [per frame (shape, affine)]}``, the frame counts read from ``preds``."""
+    out, i = {}, 0
+    for v, d in preds.items():
+        n = max((len(p) for p in d.values()), default=0)
+        out[v] = geometry[i:i + n]
+        i += n
+    return out
+
+
+def agreement(clean: list, other: list, max_dist: float = 1.0, counted: list | None = None) -> dict:
     """How much of a method's clean run a condition keeps, frame by frame (no labels needed).
 
     Args:
@@ -225,19 +316,25 @@ def agreement(clean: list, other: list, max_dist: float = 1.0) -> dict:
             pixels) the method reported on the clean clip and under the condition.
         max_dist: a hand under the condition is the clean hand when its palm centre is within this
             many clean hand sizes (keypoint extent), nearest pairs first.
+        counted: per frame, per clean hand, False for a hand left out (one the condition moved out
+            of the frame: :func:`in_view`); None: all count. A hand left out is still matched (a
+            hand found on it is not extra) but is neither a clean hand to keep nor kept.
 
     Returns:
         ``kept`` clean hand-frames also found, ``extra`` condition hand-frames with no clean hand,
         ``moved`` per matched pair the mean keypoint distance in clean hand sizes (the accuracy
         benchmark's matching cost, :func:`bench.matching.cost_matrix`, with the clean hand as the
-        reference; a list, see :func:`combine_agreement`), and the counts.
+        reference; a list, see :func:`combine_agreement`), and the counts (``left_out``: clean
+        hand-frames not counted).
     """
     from .matching import cost_matrix, greedy_pairs
     from .videos import PALM, _size
-    kept = extra = n_clean = 0
+    kept = extra = n_clean = left_out = 0
     moved: list[float] = []
-    for a, b in zip(clean, other):
-        n_clean += len(a)
+    for f, (a, b) in enumerate(zip(clean, other)):
+        counts = [True] * len(a) if counted is None or f >= len(counted) else list(counted[f])
+        n_clean += sum(counts)
+        left_out += len(a) - sum(counts)
         cost = cost_matrix([g.keypoints for g in b], [h.keypoints for h in a])   # (len(b), len(a))
         pairs = []
         for i, h in enumerate(a):
@@ -248,15 +345,17 @@ def agreement(clean: list, other: list, max_dist: float = 1.0) -> dict:
                 if d <= max_dist:
                     pairs.append((d, i, j, float(cost[j, i])))
         matched = greedy_pairs(pairs)
-        moved += [m for _, _, _, m in matched]
-        kept += len(matched)
+        moved += [m for _, i, _, m in matched if counts[i]]
+        kept += sum(1 for _, i, _, _ in matched if counts[i])
         extra += len(b) - len(matched)
-    return {"clean_hands": n_clean, "kept": kept, "extra": extra, "frames": len(clean), "moved": moved}
+    return {"clean_hands": n_clean, "kept": kept, "extra": extra, "frames": len(clean), "moved": moved,
+            "left_out": left_out}
 
 
 def combine_agreement(per_video: dict) -> dict:
     """Per view over the clips: share of clean hand-frames kept, extra hands per frame, median
-    keypoint move of the kept ones (clean hand sizes) and the share moved by more than 0.2."""
+    keypoint move of the kept ones (clean hand sizes), the share moved by more than 0.2, and the
+    clean hand-frames left out (moved out of the frame by the condition)."""
     out = {}
     for view in sorted({v for d in per_video.values() for v in d}):
         rows = [d[view] for d in per_video.values() if view in d]
@@ -266,7 +365,8 @@ def combine_agreement(per_video: dict) -> dict:
         out[view] = {"kept": sum(r["kept"] for r in rows) / n if n else float("nan"),
                      "extra_per_frame": sum(r["extra"] for r in rows) / frames if frames else float("nan"),
                      "moved_median": float(np.median(moved)) if len(moved) else float("nan"),
-                     "moved_over_0.2": float((moved > 0.2).mean()) if len(moved) else float("nan")}
+                     "moved_over_0.2": float((moved > 0.2).mean()) if len(moved) else float("nan"),
+                     "left_out": sum(r.get("left_out", 0) for r in rows)}
     return out
 
 
@@ -299,4 +399,10 @@ def video_table(res: dict) -> str:
             lines.append(f"| {t} | " + " | ".join(
                 " / ".join(fmt_figure(d[v][k]) for k in ("kept", "extra_per_frame", "moved_median", "moved_over_0.2"))
                 if v in d else "-" for v in views) + " |")
+        notes = [f"{t}: {', '.join(str(d[v].get('left_out', 0)) for v in views if v in d)} clean hand-frames"
+                 for t, d in vs.items() if any(d[v].get("left_out") for v in views if v in d)]
+        if notes:
+            lines += ["", "Left out of the share kept (" + "; ".join(notes) + f", per method as above): clean "
+                      f"hands with more than {1 - MIN_IN_VIEW:.0%} of their keypoints outside the frame after "
+                      "the condition, which no method could keep."]
     return "\n".join(lines)

@@ -577,7 +577,8 @@ def write_report(bench: Bench, out: Path) -> None:
                              for x in sp["stages"]]))
         rat = speed_ratios(sp["rows"])
         if rat:
-            L += ["", "handtrack / MediaPipe p50 (on the frames where each reported 1 hand, else all "
+            L += ["", "handtrack / MediaPipe p50 (on the same frames: those where both reported exactly 1 "
+                  "hand, else all frames; the table's '1 hand' columns are each method's own 1-hand "
                   "frames): " + ", ".join(rat) + "."]
         L.append("")
         for k in ("latency", "stages"):
@@ -704,20 +705,25 @@ def speed_table(rows) -> str:
 
 
 def speed_ratios(rows) -> list[str]:
-    """handtrack / MediaPipe p50 per size and thread count, on frames with 1 hand reported by each
-    (all frames when either has none)."""
+    """handtrack / MediaPipe p50 per size and thread count, on the same frames: those where both
+    reported exactly one hand (the :data:`bench.speed.BOTH_ONE_HAND` rows; each method's own
+    "1 hand" p50 is over a different set of frames), all frames when there is none."""
+    from .speed import BOTH_ONE_HAND
     out = []
     idx = {(r["method"], r["size"], r["threads"], r["frames"], r["hands"]): r for r in rows}
     for r in rows:
         if r["method"] != "handtrack" or r["frames"] != "all" or r["hands"] != "all":
             continue
+        both = idx.get(("handtrack", r["size"], r["threads"], "all", BOTH_ONE_HAND))
         h1 = idx.get(("handtrack", r["size"], r["threads"], "all", 1))
-        m1 = idx.get(("mediapipe", r["size"], None, "all", 1))
         ma = idx.get(("mediapipe", r["size"], None, "all", "all"))
-        if h1 and m1 and m1["p50"] > 0:
-            out.append(f"{r['size']} {r['threads']} thread(s), 1-hand frames {h1['p50'] / m1['p50']:.2f}")
+        if both and both["n"] and both["mediapipe_p50"] > 0:
+            out.append(f"{r['size']} {r['threads']} thread(s), 1-hand frames {both['p50'] / both['mediapipe_p50']:.2f} "
+                       f"({both['n']} frame{'s' if both['n'] != 1 else ''} where both reported 1 hand: "
+                       f"{fmt_figure(both['p50'], 1)} / {fmt_figure(both['mediapipe_p50'], 1)} ms)")
         elif ma and ma["p50"] > 0:
-            why = "" if h1 else " (handtrack reported no hand: mostly idle frames)"
+            why = (" (handtrack reported no hand: mostly idle frames)" if not h1
+                   else " (no frame where both reported 1 hand)")
             out.append(f"{r['size']} {r['threads']} thread(s), all frames {r['p50'] / ma['p50']:.2f}{why}")
     return out
 

@@ -3,10 +3,15 @@
 Each video is scaled to cover the input size and centre-cropped (aspect kept), then fed in order
 to a fresh tracker in video mode, so frames are a mix of detector frames, tracking-only frames and
 idle frames (no hand tracked, between the detector's runs: neither model ran); every frame is
-tagged with its type and with the number of hands reported (0, 1, 2). A few frames
+tagged with its type, with the number of hands reported (0, 1, 2) and with its clip and index. A few frames
 of plain background (no hands) are added for the 0-hand case. Decoding and scaling are not timed;
 the first ``warmup`` frames of each configuration are dropped. Figures are reported, never
 asserted: the machine may be busy (the load average is recorded beside them).
+
+Each method's "1 hand" figures are over the frames where it reported one hand, which are not the
+same frames for two methods (one misses a hand another finds). The handtrack / MediaPipe
+comparison is therefore on the frames where both reported exactly one hand (the clips have no
+labels to say where one hand is): :func:`summarize`'s :data:`BOTH_ONE_HAND` rows.
 """
 from __future__ import annotations
 
@@ -82,6 +87,12 @@ class SpeedRecord:
     hands: int
     detector_ran: bool | None
     stages: dict[str, float] = field(default_factory=dict)
+    frame: int | None = None  # index in its clip (source); None: unknown, paired by position
+
+
+#: the ``hands`` of :func:`summarize`'s rows over the frames where handtrack (that size and thread
+#: count) and MediaPipe (that size) both reported exactly one hand
+BOTH_ONE_HAND = "1 (both)"
 
 
 def load_average() -> float:
@@ -118,12 +129,13 @@ def time_method(method, name: str, clips: dict[str, tuple[list[np.ndarray], floa
             views = out.views
             v = views.get("smoothed", views.get("mediapipe", []))
             recs.append(SpeedRecord(name, size, threads, src, out.ms, len(v), out.detector_ran,
-                                    dict(out.stages)))
+                                    dict(out.stages), i))
     return recs
 
 
 def summarize(records: list[SpeedRecord]) -> list[dict]:
-    """Rows per (method, size, threads, frame type, hands): n, p50, p95 and stage p50s.
+    """Rows per (method, size, threads, frame type, hands): n, p50, p95 and stage p50s; and for
+    handtrack with MediaPipe beside it, :data:`BOTH_ONE_HAND` rows (:func:`_both_one_hand`).
 
     Frame types: "all"; for the tracker also "detector" (the detector ran), "tracking" (only the
     landmark model ran) and "idle" (neither ran: told apart by the stage timing only, without it
@@ -153,9 +165,35 @@ def summarize(records: list[SpeedRecord]) -> list[dict]:
                 row[f"{st}_p50"] = float(np.percentile(vals, 50))
                 row[f"{st}_mean"] = float(np.mean(vals))
         rows.append(row)
+    rows += _both_one_hand(records)
     order = {"all": 0, "detector": 1, "tracking": 2, "idle": 3}
     rows.sort(key=lambda r: (r["method"], r["size"], r["threads"] or 0, order.get(r["frames"], 3),
                              str(r["hands"])))
+    return rows
+
+
+def _both_one_hand(records: list[SpeedRecord]) -> list[dict]:
+    """One :data:`BOTH_ONE_HAND` row per handtrack (size, threads) with MediaPipe records of that
+    size: n frames where both reported exactly one hand, handtrack's p50 / p95 on them and
+    MediaPipe's (``mediapipe_p50`` / ``mediapipe_p95``), ms. Frames are paired by clip and index."""
+    keyed: dict[tuple, dict] = {}
+    seen: dict[tuple, int] = {}
+    for r in records:
+        conf = (r.method, r.size, r.threads)
+        # records without an index (hand-made) are paired by their position in their clip
+        pos = seen[conf + (r.source,)] = seen.get(conf + (r.source,), -1) + 1
+        keyed.setdefault(conf, {})[(r.source, r.frame if r.frame is not None else pos)] = r
+    rows = []
+    for (m, size, th), recs in keyed.items():
+        mp = keyed.get(("mediapipe", size, None))
+        if m != "handtrack" or mp is None:
+            continue
+        both = [(r.ms, mp[k].ms) for k, r in recs.items() if r.hands == 1 and k in mp and mp[k].hands == 1]
+        p50, p95 = percentiles([h for h, _ in both])
+        m50, m95 = percentiles([x for _, x in both])
+        rows.append({"method": m, "size": f"{size[0]}x{size[1]}", "threads": th, "frames": "all",
+                     "hands": BOTH_ONE_HAND, "n": len(both), "p50": p50, "p95": p95,
+                     "mediapipe_p50": m50, "mediapipe_p95": m95})
     return rows
 
 
