@@ -352,15 +352,61 @@ def check_resumable(last: Path, resume: bool, kind: str, net_cls, mcfg, shape_op
 
 def run_cli(config_cls, train_fn, doc: str, argv=None, prog: str | None = None):
     """Parse ``config_cls`` options and run ``train_fn``; bad input, or an --out that cannot be
-    written (a full disk, no permission, a file of that name), -> one error line, exit 1.
+    written (a full disk, no permission, a file of that name), -> one error line, exit 1. A run
+    that fails leaves no ``--out`` folder it made itself and wrote nothing but its log into.
     ``prog`` is the command as typed (``python -m train.train_detector``) for usage lines."""
     p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataclass_args(p, config_cls)
     cfg = config_from_args(config_cls, p.parse_args(argv))
+    made = _first_missing(Path(cfg.out)) if int(os.environ.get("RANK", "0")) == 0 else None
     try:
         train_fn(cfg)
     except (OSError, ValueError) as e:  # OSError: FileNotFoundError, and writes that failed
+        _remove_unused_out(Path(cfg.out), made)
         raise SystemExit(f"error: {e}")
+    except BaseException:
+        _remove_unused_out(Path(cfg.out), made)
+        raise
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` (itself included) that does not exist yet, or None."""
+    path = Path(os.path.abspath(path))
+    if path.exists() or path.is_symlink():
+        return None
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def _remove_unused_out(out: Path, made: Path | None) -> None:
+    """After a failed run: remove ``out`` and the folders above it up to ``made`` (those the run
+    created) when the run left nothing in them but its train.log.
+
+    Why: ``--data TYPO`` (or an option refused once the log was open) left a new folder with only
+    a log, which looked like a run (and, being there, like one to resume). A folder that was there
+    before, or that holds anything else (a checkpoint, a curve), is kept as it is."""
+    if made is None:
+        return
+    out = Path(os.path.abspath(out))
+    try:
+        if not out.is_dir() or {p.name for p in out.iterdir()} - {"train.log"}:
+            return
+        log_file = out / "train.log"
+        root = logging.getLogger()
+        for h in list(root.handlers):   # closed first: an open file cannot be removed on Windows
+            if isinstance(h, logging.FileHandler) and Path(h.baseFilename) == log_file:
+                root.removeHandler(h)
+                h.close()
+        log_file.unlink(missing_ok=True)
+        folder = out
+        while True:
+            folder.rmdir()              # only while empty: OSError otherwise, and the rest is kept
+            if folder == made:
+                break
+            folder = folder.parent
+    except OSError:
+        pass
 
 
 def worker_init(worker_id: int) -> None:

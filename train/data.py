@@ -109,6 +109,12 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
     ``image_size``; :class:`ImageCache` refuses an image that decodes to another size (an EXIF
     orientation the labelling tool ignored, a file resized after labelling).
 
+    An annotation that repeats an earlier one (the same ``image_id``, identical ``keypoints``, every
+    x, y and flag, and the same handedness, handedness_score, bbox side and source; a merged
+    export) is dropped, with one warning giving how many were: a hand listed twice weighed double
+    in training and counted twice in the evaluation. Annotations that differ in any of these,
+    however little, are all kept.
+
     Raises:
         FileNotFoundError: the JSON (or, with check_images, an image) does not exist.
         ValueError: malformed JSON, an image id that is not an integer or that two files share,
@@ -151,6 +157,8 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
     for iid in shared:
         del images[iid]
     records = []
+    hands_of: dict = {}   # image id -> {(keypoints, labels): index of the annotation that gave them}
+    repeated = []         # (annotation index, index of the one it repeats)
     for i, ann in enumerate(data["annotations"]):
         where = f"{json_path}: annotation {i} (id {ann.get('id') if isinstance(ann, dict) else '?'})"
         if not isinstance(ann, dict):
@@ -209,8 +217,19 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
             rec.box_side = side
         if isinstance(ann.get("source"), str):
             rec.source = ann["source"]
+        # a copy gives nothing the first did not; the same points with another side or score are
+        # conflicting labels, not a copy, and stay as they are
+        same = (tuple(kp.ravel().tolist()), rec.handedness, score, rec.box_side, rec.source)
+        first = hands_of.setdefault(int(iid), {}).setdefault(same, i)
+        if first != i:
+            repeated.append((i, first))
+            continue
         rec.image_size = sizes.get(ann["image_id"])
         records.append(rec)
+    if repeated:
+        log.warning("%s: %d annotations repeat an earlier one of the same image (same image_id, identical keypoints "
+                    "and labels): each hand loaded once; the first: annotation %d repeats annotation %d",
+                    json_path, len(repeated), *repeated[0])
     _link_photo_hands(records, lambda r: r.image_id)
     report.loaded += len(records)
     return records
