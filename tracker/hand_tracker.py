@@ -228,8 +228,14 @@ class HandTrackerOptions:
             :attr:`HandTracker.effective_counts`). None: the counts are used as given. At 60 fps
             the defaults as counts kept the track ids of 2 of 9 hands hidden for 0.3 s, the
             scaled ones of 9 of 9, with 10.4 detector runs a second instead of 16.3 (docs/options.md,
-            "Smoothing and time"). Ignored in static mode. Like ByteTrack's
-            ``BYTETracker(frame_rate=...)``.
+            "Smoothing and time"). The frame rate also scales the associator's side memory (a
+            lost hand's side is a prior for a new hand for 5 s: 150 frames at 30 fps, 300 at 60)
+            and the growth of a lost hand's match gate (0.5 palm sizes per 1/30 s), and with
+            ``timestamp_ms=None`` frames are 1/frame_rate s apart for the smoothing and the
+            results' ``timestamp_ms``. Still counted in frames: the handedness votes (one per
+            frame: at 60 fps a side locks in half the time), the filter restart after more than
+            3 missed frames and the detector checks of unsure hands. Ignored in static mode.
+            Like ByteTrack's ``BYTETracker(frame_rate=...)``.
         detector_turns: 1, 2 or 4: look for new hands in the frame as it is (1), also turned
             upside down (2), or turned by every quarter turn (4). The shipped detector learned
             from near-upright hands and misses hands pointing down or sideways (a camera above a
@@ -391,7 +397,8 @@ class HandTrackerResult:
         hands: list of :class:`Hand` (empty, never None), left first; hands of one side (``max_hands``
             > 2) by track id in video mode, the surer first in static mode.
         frame_index: calls to ``process`` before this one since the last ``reset()``.
-        timestamp_ms: the timestamp given (or the frame time assumed at 30 fps when None).
+        timestamp_ms: the timestamp given (or, when None, the frame time assumed at 30 fps, at
+            ``frame_rate`` in video mode when set).
         image_size: (width, height) of the input frame in pixels.
         detector_ran: whether the hand detector ran on this frame.
         elapsed_ms: time spent in ``process``.
@@ -601,6 +608,10 @@ def _frames_at(count: int, frame_rate: float | None) -> int:
     return count if frame_rate is None else round(count * frame_rate / 30.0)
 
 
+#: HandAssociator's defaults (tuned at 30 fps), which ``frame_rate`` scales
+_ASSOCIATOR_DEFAULTS = {k: p.default for k, p in inspect.signature(HandAssociator).parameters.items()}
+
+
 class HandTracker:
     """Two-hand keypoint tracker.
 
@@ -640,6 +651,8 @@ class HandTracker:
         self._max_missed = _frames_at(opts.max_missed, opts.frame_rate)
         self._detector_interval = max(1, _frames_at(opts.detector_interval, opts.frame_rate))
         self._redetection_frames = _frames_at(opts.redetection_frames, opts.frame_rate)
+        # the frame rate a result's timestamp_ms assumes when none is given (static mode: frame_rate is ignored)
+        self._assumed_fps = 30.0 if opts.frame_rate is None or opts.static_image_mode else float(opts.frame_rate)
         self._own_models = []
         if landmark_model is None:
             from .landmarks import LandmarkModel
@@ -707,13 +720,22 @@ class HandTracker:
 
     def _reset(self) -> None:
         o = self.options
+        # frame_rate: the associator's per-frame quantities, tuned at 30 fps, keep their meaning in
+        # seconds (side memory 5 s, gate growth per 1/30 s), and without timestamps the filter takes
+        # frames 1/frame_rate s apart; None passes nothing, leaving the defaults as they were
+        per_frame: dict = {}
+        kalman: dict = {}
+        if o.frame_rate is not None:
+            per_frame = {"side_memory": _frames_at(_ASSOCIATOR_DEFAULTS["side_memory"], o.frame_rate),
+                         "gate_growth": _ASSOCIATOR_DEFAULTS["gate_growth"] * 30.0 / o.frame_rate}
+            kalman = {"default_dt": 1.0 / o.frame_rate}
         if o.smoothing:
             load_filterpy()      # its import (~1 s) here, not on the first tracked hand's frame
-            factory = lambda: make_filter("kalman", strength=o.smoothing_strength)  # noqa: E731
+            factory = lambda: make_filter("kalman", strength=o.smoothing_strength, **kalman)  # noqa: E731
         else:
             factory = lambda: make_filter("none")  # noqa: E731
         self.associator = HandAssociator(max_hands=o.max_hands, filter_factory=factory, max_missed=self._max_missed,
-                                         side_lock=o.side_lock)
+                                         side_lock=o.side_lock, **per_frame)
         self._frame_index = 0
         self._last_ts: float | None = None
         self._ts_first: tuple[float, int] | None = None     # (first timestamp, frames since): see _check_clock
@@ -786,7 +808,8 @@ class HandTracker:
             frame_bgr: HxWx3 uint8 BGR image, RGB with ``color_order="rgb"`` (see the module
                 docstring for accepted conversions).
             timestamp_ms: frame time in milliseconds (video mode: drives the smoothing dt; must
-                not decrease). None: frames are taken to be 1/30 s apart. Wall-clock values
+                not decrease). None: frames are taken to be 1/30 s apart (1/``frame_rate`` s when
+                set). Wall-clock values
                 (``time.time() * 1000``) are fine as float64; a numpy float32 holding them only to
                 1 ms or coarser is warned of once.
 
@@ -894,7 +917,8 @@ class HandTracker:
         hands.sort(key=lambda h: SIDES.index(h.side))
         result = HandTrackerResult(
             hands=hands, frame_index=self._frame_index,
-            timestamp_ms=float(timestamp_ms) if timestamp_ms is not None else self._frame_index * 1000.0 / 30.0,
+            timestamp_ms=(float(timestamp_ms) if timestamp_ms is not None
+                          else self._frame_index * 1000.0 / self._assumed_fps),
             image_size=(frame.shape[1], frame.shape[0]), detector_ran=ran,
             elapsed_ms=(time.perf_counter() - t0) * 1000.0)
         self._frame_index += 1
