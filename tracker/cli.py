@@ -2,10 +2,10 @@
 annotated video, JSONL and CSV.
 
     handtrack webcam [--camera N|DEVICE|URL] [--every-frame] [--no-window] [--json F|-] [--csv F|-] [-o OUT.mp4]
-                     [--mirror] [--max-hands N] [--device cpu|cuda]
-    handtrack video INPUT [-o annotated.mp4] [--json tracks.jsonl] [--csv tracks.csv]
+                     [--meta RUN.json] [--mirror] [--max-hands N] [--device cpu|cuda]
+    handtrack video INPUT [-o annotated.mp4] [--json tracks.jsonl] [--csv tracks.csv] [--meta run.json]
                     [--mirror] [--max-hands N] [--device cpu|cuda] [--threads N] [--static]
-    handtrack video A.mp4 B.mp4 ... [-o FOLDER] [--json FOLDER] [--csv FOLDER]
+    handtrack video A.mp4 B.mp4 ... [-o FOLDER] [--json FOLDER] [--csv FOLDER] [--meta FOLDER]
     handtrack video PHOTOS/ --static [--annotated-images FOLDER] [--json photos.jsonl]
 
 Several inputs are tracked one after the other with one set of loaded models, each afresh; an
@@ -15,7 +15,9 @@ output option then names a folder and gets one file per input named after it.
 Bad input (missing file, bad option value, no camera, no display) prints one error line and
 exits with status 2. Output files are written and flushed frame by frame, so what was written
 before an error is kept; Ctrl-C and SIGTERM (``kill``, ``timeout``) stop a run with its outputs
-finished, the annotated video included (exit status 130 and 143).
+finished, the annotated video included (exit status 130 and 143). ``--meta`` writes what made the
+tracks (versions, model files and their sha256, options, input, frames, times; :class:`RunMeta`)
+when the run ends, also then.
 """
 from __future__ import annotations
 
@@ -318,6 +320,96 @@ class Outputs:
             log.error("%s", p)
 
 
+# -- the run's description (--meta) -------------------------------------------------------------
+def _now() -> str:
+    """The local time with its UTC offset, ISO 8601 to the millisecond (``2025-03-01T14:05:09.123+01:00``)."""
+    from datetime import datetime
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+def shown_command(argv: list[str]) -> list[str]:
+    """``["handtrack", *argv]`` as ``--meta`` records it: a stream URL's password replaced by ``***``
+    (:func:`shown_camera`), also in ``--camera=URL``, so that the file does not carry it."""
+    out = ["handtrack"]
+    for a in map(str, argv):
+        if "://" in a:
+            head = a.split("://", 1)[0]
+            opt, eq, value = a.partition("=") if a.startswith("-") and "=" in head else ("", "", a)
+            a = opt + eq + shown_camera(value)
+        out.append(a)
+    return out
+
+
+def check_meta_target(path: str | None, others: dict[str, str | None]) -> None:
+    """Raise UsageError, before any work, when ``--meta`` cannot be written to ``path``: standard
+    output, a folder, a missing or read-only folder, a read-only file, or a file that another
+    output (``others``: option -> path) writes. None: nothing to check. The file itself is
+    written only when the run ends (:class:`RunMeta`), so an earlier one is kept until then."""
+    if path is None:
+        return
+    if path == "-":
+        raise UsageError("--meta -: the run's description is written to a file (standard output carries the "
+                         "tracks or the summary); give a file name")
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"--meta {path}: is a folder; give a file name")
+    if not p.parent.is_dir():
+        raise UsageError(f"--meta: folder of {path} does not exist")
+    if not os.access(p.parent, os.W_OK):
+        raise UsageError(f"--meta: folder {p.parent} is not writable")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UsageError(f"--meta {path}: file is not writable")
+    key = file_key(p)
+    fold = isinstance(key, Path) and folds_case(p.parent)    # run.json and RUN.json: one new file
+    for opt, other in others.items():
+        if other is None or other == "-":
+            continue
+        k = file_key(other)
+        if k == key or (fold and isinstance(k, Path) and str(k).casefold() == str(key).casefold()):
+            raise UsageError(f"--meta {path}: {opt} writes the same file; give each output its own name")
+
+
+class RunMeta:
+    """``--meta PATH``: one JSON object saying what made a run's tracks, written (whole, replacing
+    the file) when the run ends, also when Ctrl-C, SIGTERM or an error stops it. Keys:
+
+    ``handtrack``: :meth:`tracker.HandTracker.describe` (package and onnxruntime versions, each
+    model's file, sha256, embedded version and input size, providers, threads, and the options;
+    None when the tracker could not be built); ``command``: ``handtrack`` and its arguments (a
+    stream URL's password as ``***``); ``input``: the INPUT as given, or the camera as messages
+    show it; ``frame_size``: ``[w, h]`` pixels of the first frame (None before one was read);
+    ``fps_reported``: the frame rate the video or camera reports (None where it reports none, and
+    for images); ``frames``: frames written to the track outputs; ``started``, ``finished``: ISO
+    8601 local times with their UTC offset; ``completed``: False when the run was stopped before
+    its end (Ctrl-C, SIGTERM, an error).
+    """
+
+    def __init__(self, path: str, command: list[str] | None, input_name: str, fps_reported: float | None,
+                 description: dict | None = None) -> None:
+        self.path = path
+        self.record = {"handtrack": description, "command": command, "input": input_name, "frame_size": None,
+                       "fps_reported": fps_reported, "frames": 0, "started": _now(), "finished": None,
+                       "completed": False}
+
+    def saw(self, frame: np.ndarray) -> None:
+        """Note the frame size from the first frame (HxW or HxWxC)."""
+        if self.record["frame_size"] is None:
+            self.record["frame_size"] = [int(frame.shape[1]), int(frame.shape[0])]
+
+    def finish(self, frames: int, completed: bool, report: bool = True) -> None:
+        """Write the file. A failure is a UsageError naming ``--meta`` when ``report``, else logged
+        (an error in flight, or Ctrl-C, is the one to report); a failed write leaves no partial file."""
+        self.record.update(frames=int(frames), finished=_now(), completed=bool(completed))
+        text = json.dumps(self.record, indent=2) + "\n"
+        try:
+            write_replacing(self.path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        except OSError as e:
+            problem = UsageError(f"--meta {self.path}: cannot write ({e.strerror or e})")
+            if report:
+                raise problem from None
+            log.error("%s", problem)
+
+
 # -- commands ------------------------------------------------------------------------------------
 def build_tracker(args: argparse.Namespace, mirrored: bool):
     """The tracker for the parsed arguments (tests replace this to use fake models)."""
@@ -334,20 +426,21 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        landmark_model_path=args.landmark_model, detector_model_path=args.detector_model)
 
 
-_OUTPUT_KINDS = (("-o/--output", "output", ".mp4"), ("--json", "json", ".jsonl"), ("--csv", "csv", ".csv"))
+_OUTPUT_KINDS = (("-o/--output", "output", ".mp4"), ("--json", "json", ".jsonl"), ("--csv", "csv", ".csv"),
+                 ("--meta", "meta", ".meta.json"))
 
 
 def output_paths(args: argparse.Namespace, inputs: list[str]) -> list[dict[str, str | None]]:
-    """The output files of each input: ``[{"output": ..., "json": ..., "csv": ...}, ...]``.
+    """The output files of each input: ``[{"output": ..., "json": ..., "csv": ..., "meta": ...}, ...]``.
 
     An option naming an existing folder gets one file per input there, named after the input
-    (``clip.mp4`` -> ``clip.mp4``, ``clip.jsonl``, ``clip.csv``; an image folder ``shots/`` ->
-    ``shots.*``). With several inputs every output option must be such a folder; ``-``
+    (``clip.mp4`` -> ``clip.mp4``, ``clip.jsonl``, ``clip.csv``, ``clip.meta.json``; an image
+    folder ``shots/`` -> ``shots.*``). With several inputs every output option must be such a folder; ``-``
     (standard output) takes one input only. Raises UsageError naming the option.
     """
     per_input: list[dict[str, str | None]] = [{} for _ in inputs]
     for opt, dest, ext in _OUTPUT_KINDS:
-        value = getattr(args, dest)
+        value = getattr(args, dest, None)
         if value is not None and value != "-" and Path(value).is_dir():
             if not os.access(value, os.W_OK):
                 raise UsageError(f"{opt}: folder {value} is not writable")
@@ -390,6 +483,9 @@ def run_video(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise UsageError(f"INPUT: {e}") from None
     check_outputs_apart(inputs, sources, paths)
+    for dests in paths:
+        others = {opt: dests.get(dest) for opt, dest, _ in _OUTPUT_KINDS if dest != "meta"}
+        check_meta_target(dests.get("meta"), others)
     image_dests = annotated_image_paths(args.annotated_images, inputs, sources)
     out = sys.stderr if "-" in (args.json, args.csv) else sys.stdout   # keep a track stream clean
     if args.frame_rate == "auto":
@@ -408,11 +504,13 @@ def run_video(args: argparse.Namespace) -> int:
     with build_tracker(args, args.mirror) as tracker:
         if args.frame_rate is not None:
             print(_frame_rate_line(args.frame_rate, tracker), file=out)
+        # described once, before any frame: the model files hashed are those just loaded
+        description = tracker.describe() if any(d.get("meta") for d in paths) else None
         for k, (inp, source, dests) in enumerate(zip(inputs, sources, paths)):
             if k:
                 tracker.reset()             # a new clip: no track carries over
             total_frames += _track_one(args, tracker, inp, source, dests, out, several=len(inputs) > 1,
-                                       image_dests=image_dests[k])
+                                       image_dests=image_dests[k], description=description)
     if len(inputs) > 1:
         wall = time.perf_counter() - t_start
         print(f"{len(inputs)} inputs, {total_frames} frames in {wall:.1f} s", file=out)
@@ -473,16 +571,22 @@ def annotated_image_paths(folder: str | None, inputs: list[str], sources: list) 
 
 
 def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
-               image_dests: list[Path] | None = None) -> int:
+               image_dests: list[Path] | None = None, description: dict | None = None) -> int:
     """Track one input into its outputs and print its summary; returns the frames tracked.
-    ``image_dests``: where ``--annotated-images`` writes each image of the input (by index)."""
+    ``image_dests``: where ``--annotated-images`` writes each image of the input (by index).
+    ``description``: ``tracker.describe()``, for the input's ``--meta`` file."""
     from .draw import draw_fps, draw_hands
-    from .video import FPSMonitor, progress, write_image_file
+    from .video import FPSMonitor, progress, usable_fps, write_image_file
 
     # the annotated video plays at the file's rate; a file without one at --frame-rate where given
     rate = getattr(args, "frame_rate", None)      # a number by now: run_video resolved "auto"
     video_fps = source.fps if source.fps_reported or rate is None else rate
     outputs = Outputs(dests["output"], dests["json"], dests["csv"], video_fps)
+    meta = None
+    if dests.get("meta") is not None:
+        command = getattr(args, "command_line", None)
+        meta = RunMeta(dests["meta"], None if command is None else shown_command(command), str(inp),
+                       usable_fps(source.reported_fps) if source.images is None else None, description)
     # frames by number of hands: counted as seen (a list of max_hands + 1 took 8 GB for
     # --max-hands 1000000000 before the first frame)
     counts: dict[int, int] = {}
@@ -490,29 +594,38 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     proc_ms = 0.0
     t_start = time.perf_counter()
     fps = FPSMonitor()
+    completed = False
     try:
-        for index, t_ms, frame in progress(source, enabled=not args.no_progress, limit=args.max_frames):
-            if args.max_frames is not None and frames >= args.max_frames:
-                break
-            result = tracker.process(frame, t_ms)
-            frames += 1
-            proc_ms += result.elapsed_ms
-            det_frames += bool(result.detector_ran)
-            counts[len(result.hands)] = counts.get(len(result.hands), 0) + 1
-            annotated = None
-            if outputs.sink is not None or image_dests is not None:
-                annotated = draw_hands(frame.copy(), result.hands)
-            if image_dests is not None:       # the skeletons only: no FPS overlay on a photo
-                target = image_dests[index]
-                if not write_image_file(target, annotated):
-                    raise UsageError(f"--annotated-images: cannot write {target}")
-            if outputs.sink is not None:
-                draw_fps(annotated, fps.tick())
-            outputs.write(index, t_ms, result, annotated, source.image_name(index))
-    except BaseException:
-        outputs.close(report=False)         # the error in flight (or Ctrl-C) is the one to report
-        raise
-    outputs.close()
+        try:
+            for index, t_ms, frame in progress(source, enabled=not args.no_progress, limit=args.max_frames):
+                if args.max_frames is not None and frames >= args.max_frames:
+                    break
+                if meta is not None:
+                    meta.saw(frame)
+                result = tracker.process(frame, t_ms)
+                frames += 1
+                proc_ms += result.elapsed_ms
+                det_frames += bool(result.detector_ran)
+                counts[len(result.hands)] = counts.get(len(result.hands), 0) + 1
+                annotated = None
+                if outputs.sink is not None or image_dests is not None:
+                    annotated = draw_hands(frame.copy(), result.hands)
+                if image_dests is not None:       # the skeletons only: no FPS overlay on a photo
+                    target = image_dests[index]
+                    if not write_image_file(target, annotated):
+                        raise UsageError(f"--annotated-images: cannot write {target}")
+                if outputs.sink is not None:
+                    draw_fps(annotated, fps.tick())
+                outputs.write(index, t_ms, result, annotated, source.image_name(index))
+        except BaseException:
+            outputs.close(report=False)         # the error in flight (or Ctrl-C) is the one to report
+            raise
+        outputs.close()
+        completed = frames > 0
+    finally:
+        # after the other outputs are finished, so that it counts what they hold
+        if meta is not None:
+            meta.finish(outputs.frames, completed, report=completed)
     wall = time.perf_counter() - t_start
     if frames == 0:
         raise UsageError(f"INPUT: no frame could be read from {inp}")
@@ -521,8 +634,8 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     print(f"{head}{frames} frames in {wall:.1f} s: {frames / wall:.1f} fps end to end, "
           f"{proc_ms / frames:.1f} ms/frame in the tracker ({det_frames} detector frames)", file=out)
     print(f"{head}hands per frame: " + "  ".join(f"{n}: {v:.1f}%" for n, v in enumerate(share)), file=out)
-    for what, dest in (("annotated video", "output"), ("JSONL", "json"), ("CSV", "csv")):
-        p = dests[dest]
+    for what, dest in (("annotated video", "output"), ("JSONL", "json"), ("CSV", "csv"), ("meta", "meta")):
+        p = dests.get(dest)
         if p is not None and p != "-":
             print(f"{head}{what}: {p}", file=out)
     if image_dests:
@@ -575,6 +688,8 @@ def run_webcam(args: argparse.Namespace) -> int:
                          "--json/--csv to track without one, or `handtrack video INPUT -o out.mp4`")
     if window is None and args.json is None and args.csv is None and args.output is None:
         raise UsageError("webcam --no-window: nothing to show or write; add --json, --csv or -o")
+    meta_path = getattr(args, "meta", None)
+    check_meta_target(meta_path, {"-o/--output": args.output, "--json": args.json, "--csv": args.csv})
     import cv2
     from .draw import draw_fps, draw_hands
     from .video import FPSMonitor, LatestFrameReader, frames_in_order, usable_fps
@@ -615,18 +730,25 @@ def run_webcam(args: argparse.Namespace) -> int:
     except UsageError:
         cap.release()
         raise
+    meta = None
+    if meta_path is not None:
+        command = getattr(args, "command_line", None)
+        meta = RunMeta(meta_path, None if command is None else shown_command(command), camera, cam_fps)
+        meta.saw(frame)
     fps = FPSMonitor()
     # By default the newest camera frame is tracked (a reader thread drops the ones the tracker
     # had no time for), so the view shows the present even when tracking is slower than the
     # camera; --every-frame tracks them all in order, and the lag grows with the driver's queue.
     reader = None if args.every_frame else LatestFrameReader(cap, name=f"--camera {camera}")
     frames = iter(reader) if reader is not None else frames_in_order(cap)
-    shown, stopped = 0, False
+    shown, stopped, completed = 0, False, False
     held = None                             # (camera frame number, annotated picture) written last
     try:
         # --mirror: the frame is flipped (a selfie view) and tracked with mirrored=True, so the
         # labels still name the person's real hands.
         with build_tracker(args, args.mirror) as tracker:
+            if meta is not None:
+                meta.record["handtrack"] = tracker.describe()
             if args.frame_rate is not None:
                 print(_frame_rate_line(args.frame_rate, tracker),
                       file=sys.stderr if outputs.uses_stdout else sys.stdout)
@@ -661,6 +783,7 @@ def run_webcam(args: argparse.Namespace) -> int:
                         break
             if not stopped and shown:
                 log.warning("camera %s stopped delivering frames", camera)
+        completed = shown > 0
     finally:
         # each step runs even when one before it raises (callbacks run last-added first): the
         # outputs first, as waiting for a hung camera's read() takes up to 2 s, and a second
@@ -670,6 +793,12 @@ def run_webcam(args: argparse.Namespace) -> int:
             if window is not None:
                 closing.callback(cv2.destroyAllWindows)
             closing.callback(reader.close if reader is not None else cap.release)
+            if meta is not None:            # right after the other outputs, counting what they hold
+                def finish_meta(exc_type, exc, tb):
+                    # exc: an output that could not be finished (the error to report)
+                    done = completed and exc_type is None
+                    meta.finish(outputs.frames, done, report=done)
+                closing.push(finish_meta)
             closing.callback(outputs.close)
     if shown == 0:                          # the camera's frames ended after the open check
         raise UsageError(f"--camera {camera}: the camera stopped delivering frames before any was tracked")
@@ -886,6 +1015,10 @@ def _track_outputs(p: argparse.ArgumentParser, note: str) -> None:
     p.add_argument("--json", metavar="TRACKS.jsonl",
                    help=f"write one JSON line per frame; - for standard output {note}".strip())
     p.add_argument("--csv", metavar="TRACKS.csv", help="write one CSV row per frame (34 points); - for standard output")
+    p.add_argument("--meta", metavar="RUN.json",
+                   help="when the run ends (also on Ctrl-C or an error): write one JSON object saying what made "
+                   "the tracks (handtrack version, model files with their sha256 and versions, options, "
+                   "command, input, frames, times, completed or not)")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -923,6 +1056,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``handtrack`` console script; returns the exit status."""
     parser = make_parser()
     args = parser.parse_args(argv)          # argparse prints usage + one error line, exits 2
+    args.command_line = list(sys.argv[1:] if argv is None else argv)     # for --meta
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="handtrack: %(levelname)s: %(message)s")
     with sigterm_handler(_terminate):

@@ -709,6 +709,72 @@ class HandTracker:
         return {"max_missed": self._max_missed, "detector_interval": self._detector_interval,
                 "redetection_frames": self._redetection_frames}
 
+    #: metadata keys of a model file that identify it (what export/ embeds); others (normalisation,
+    #: codec, validation figures) are left out of :meth:`describe`
+    DESCRIBED_METADATA = ("kind", "model_version", "input_size", "input_width", "input_height", "threshold",
+                          "roi_scale", "quantization", "training_steps")
+
+    def describe(self) -> dict:
+        """What makes this tracker's results, JSON-ready (``json.dumps`` takes it as it is): the
+        provenance of a track file (``handtrack video --meta``) or a bug report.
+
+        Returns:
+            ``{"version": handtrack's version, "onnxruntime": its version, "models": {"landmarks":
+            {...}, "detector": {...}}, "options": {...}}``. Each model: ``path`` (the ONNX file,
+            absolute), ``sha256`` (hex digest of the file), the embedded metadata that identifies
+            it (:data:`DESCRIBED_METADATA` present in the file: ``kind``, ``model_version``, the
+            input size in pixels as ``input_size`` or ``input_width``/``input_height``, the
+            detector's calibrated ``threshold``, an INT8 file's ``quantization``, ...),
+            ``providers`` (its onnxruntime session's execution providers, in order) and
+            ``threads`` (the session's intra-op threads). A model passed in as an object with no
+            file has ``path``, ``sha256``, ``providers`` and ``threads`` None and ``object`` its
+            class name. ``options``: :attr:`options` as a dict, paths as strings
+            (``HandTrackerOptions(**d["options"])`` gives the same options).
+
+        The files are hashed on the first call (milliseconds for the shipped models) and that
+        answer is kept, so call it while the tracker is open, soon after building it (the CLI
+        does). Each call returns a new copy.
+
+        Raises:
+            RuntimeError: the tracker was closed before its first ``describe()``.
+        """
+        import json
+        if getattr(self, "_description", None) is None:
+            if self.closed:
+                raise RuntimeError("describe() on a closed HandTracker: call it before close() "
+                                   "(its model sessions are released)")
+            import hashlib
+
+            import onnxruntime as ort
+
+            from . import __version__
+            models = {}
+            for name, model in (("landmarks", self.landmarks), ("detector", self.detector)):
+                path = getattr(model, "model_path", None)
+                info: dict = {"path": None, "sha256": None}
+                if path is not None and Path(path).is_file():
+                    digest = hashlib.sha256()
+                    with open(path, "rb") as f:
+                        for block in iter(lambda: f.read(1 << 20), b""):
+                            digest.update(block)
+                    info = {"path": str(Path(path).resolve()), "sha256": digest.hexdigest()}
+                else:
+                    info["object"] = type(model).__name__
+                meta = getattr(model, "meta", None) or {}
+                info.update({k: meta[k] for k in self.DESCRIBED_METADATA if k in meta})
+                session = getattr(model, "session", None)
+                info["providers"] = list(session.get_providers()) if session is not None else None
+                info["threads"] = (session.get_session_options().intra_op_num_threads
+                                   if session is not None else None)
+                models[name] = info
+            # paths as strings, numpy scalars (a np.bool_ passes validate()) as Python ones
+            options = {k: (os.fspath(v) if isinstance(v, os.PathLike) else v.item() if isinstance(v, np.generic)
+                           else v) for k, v in dataclasses.asdict(self.options).items()}
+            # through JSON once: whatever is kept is JSON-ready, and each call gets its own copy
+            self._description = json.dumps({"version": __version__, "onnxruntime": ort.__version__,
+                                            "models": models, "options": options})
+        return json.loads(self._description)
+
     # -- state ---------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget all tracks (start of a new video): track ids, the frame index and the clock start
