@@ -2,12 +2,17 @@
 
     python -m export.onnx_export landmarks runs/landmarks/last.pt -o assets/landmarks.onnx
     python -m export.onnx_export detector runs/detector/last.pt -o assets/detector.onnx
+    python -m export.onnx_export landmarks runs/landmarks/last.pt -o lm.onnx --check-data ../shared/data/hands21
 
 Every export is verified (mmpose ``pytorch2onnx`` style): ``onnx.checker``, onnxruntime outputs
-``allclose`` to torch on random inputs (and real crops, ``export_landmarks(check_crops=...)``),
-and decoded keypoints equal within 0.1 px. A failed check raises and leaves no file behind: the
-file is written beside the output and renamed over it once verified, so a failed export also
-keeps an earlier file at that path.
+``allclose`` to torch on random inputs, and decoded keypoints equal within 0.1 px. Random inputs
+give nearly flat heatmaps; ``--check-data PATH`` (a dataset folder, whose val split is used, or a
+COCO JSON / CSV file) also verifies on real inputs where they peak: the runtime's crops of
+``--check-count`` (16) of its hands, for the detector as many composed scenes of its photos. The
+figures printed then give how many (``real_crops`` / ``real_scenes``) and their worst decoded
+difference (``..._max_keypoint_diff_px``, px of the model input). A failed check raises and leaves
+no file behind: the file is written beside the output and renamed over it once verified, so a
+failed export also keeps an earlier file at that path.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import numpy as np
 import onnx
 import torch
 
-from tracker.cli import temporary_beside, write_replacing
+from tracker.cli import positive_int, temporary_beside, write_replacing
 from tracker.codec import HeatmapCodec
 from tracker.keypoints import KEYPOINT_NAMES
 
@@ -194,7 +199,9 @@ def verify(model: onnx.ModelProto, module: torch.nn.Module, inputs: list[np.ndar
            decode=None, atol: float = 1e-4, px_tol: float = 0.1) -> dict:
     """Checker + onnxruntime vs torch allclose (+ decoded keypoints within ``px_tol``).
 
-    Raises AssertionError with the largest difference when a check fails.
+    Raises AssertionError with the largest difference when a check fails; with ``decode``, the
+    message also gives the decoded keypoints' difference in px (what an output difference means
+    to a user of the model).
     """
     onnx.checker.check_model(model)
     raw = model.SerializeToString()
@@ -203,32 +210,104 @@ def verify(model: onnx.ModelProto, module: torch.nn.Module, inputs: list[np.ndar
         with torch.no_grad():
             ref = [t.numpy() for t in module(torch.from_numpy(x))]
         got = _ort_run(raw, x)
-        for r, g in zip(ref, got):
-            d = float(np.abs(r - g).max())
-            worst = max(worst, d)
-            if not np.allclose(r, g, atol=atol, rtol=1e-3):
-                raise AssertionError(f"onnxruntime differs from torch by {d:.2e} (atol {atol})")
+        d = max(float(np.abs(r - g).max()) for r, g in zip(ref, got))
+        worst = max(worst, d)
+        close = all(np.allclose(r, g, atol=atol, rtol=1e-3) for r, g in zip(ref, got))
+        dpx, px = None, ""
         if decode is not None:
-            kr, kg = decode(ref), decode(got)
-            dpx = float(np.abs(kr - kg).max())
+            kr, kg = np.asarray(decode(ref)), np.asarray(decode(got))
+            # a detection found on one side only: arrays of different lengths (a broadcasting
+            # error, or a comparison with the wrong values, before)
+            dpx = float(np.abs(kr - kg).max()) if kr.shape == kg.shape else math.inf
             worst_px = max(worst_px, dpx)
-            if dpx > px_tol:
-                raise AssertionError(f"decoded keypoints differ by {dpx:.3f} px (> {px_tol})")
+            px = (f"; decoded keypoints differ by {dpx:.3f} px" if math.isfinite(dpx)
+                  else f"; decoded detections differ in number ({kr.size} vs {kg.size} values)")
+        if not close:
+            raise AssertionError(f"onnxruntime differs from torch by {d:.2e} (atol {atol}){px}")
+        if dpx is not None and dpx > px_tol:
+            raise AssertionError(f"decoded keypoints differ by {dpx:.3f} px (> {px_tol})" if math.isfinite(dpx)
+                                 else px.lstrip("; "))
     return {"max_abs_diff": worst, "max_keypoint_diff_px": worst_px}
 
 
-def _sample_inputs(size_hw: tuple[int, int], batch: int, data_crops: np.ndarray | None = None):
+def verify_real(model: onnx.ModelProto, module: torch.nn.Module, inputs: np.ndarray, decode, key: str,
+                source: str, batch: int = 16) -> dict:
+    """:func:`verify` on real inputs ``(N, 3, H, W)`` float32 normalised like the model input (hand
+    crops, scenes; random inputs give nearly flat heatmaps, where decoding means least), in batches
+    of ``batch``. Returns ``{key: N, key_max_abs_diff, key_max_keypoint_diff_px}`` (px of the model
+    input); a failure names them (``key`` "real_crops": "on 16 real crops (``source``): ...")."""
+    chunks = [inputs[i:i + batch].astype(np.float32) for i in range(0, len(inputs), batch)]
+    try:
+        f = verify(model, module, chunks, decode)
+    except AssertionError as e:
+        raise AssertionError(f"on {len(inputs)} {key.replace('_', ' ')} ({source}): {e}") from None
+    return {key: len(inputs), f"{key}_max_abs_diff": f["max_abs_diff"],
+            f"{key}_max_keypoint_diff_px": f["max_keypoint_diff_px"]}
+
+
+def check_count_value(n) -> None:
+    """ValueError naming ``--check-count`` unless ``n`` is an integer >= 1."""
+    if not (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
+        raise ValueError(f"--check-count {n!r}: expected an integer >= 1")
+
+
+def check_data_inputs(data: str | Path, hands: int, make, option: str = "--check-data") -> np.ndarray:
+    """``make(records, cache)``: the real model inputs made from up to ``hands`` labelled hands of
+    ``data`` (a dataset folder: its ``val.json``/``val.csv``; a COCO JSON or CSV file: all of it,
+    :func:`train.data.load_records`), picked as the training loops pick their val subset (seed 0),
+    their photos decoded into ``cache`` (a :class:`train.data.ImageCache`).
+
+    Raises FileNotFoundError / ValueError naming ``option`` and ``data``: a missing path, a file that
+    does not load, no hands, a photo that does not decode or a hand no crop can be cut from. Called
+    before the export does any work."""
+    from train.data import ImageCache, load_records, val_subset_indices
+    check_count_value(hands)
+    try:
+        recs = load_records(data, "val")
+        if not recs:
+            raise ValueError("no labelled hands in it")
+        picked = [recs[i] for i in sorted(val_subset_indices(len(recs), hands, 0))]
+        return make(picked, ImageCache(picked))
+    except (FileNotFoundError, ValueError) as e:
+        raise type(e)(f"{option} {data}: {e}") from None
+
+
+def landmark_check_crops(records, cache, size: int, normalization: dict) -> np.ndarray:
+    """(N, 3, size, size) float32 model inputs of ``records``' hands: the runtime's crop from each
+    ground-truth hand (rotated to the hand axis, ``roi_scale`` margin, no jitter:
+    ``train.augment.sample_crop(train=False)``), normalised as the runtime does with ``normalization``."""
+    from tracker.landmarks import normalize_image
+    from train.augment import AugmentConfig, sample_crop
+    rng = np.random.default_rng(0)   # not drawn from with train=False
+    crops = np.stack([sample_crop(cache[r.image], r, size, AugmentConfig(), rng, train=False)["crop"]
+                      for r in records])
+    return normalize_image(crops, normalization["mean_rgb"], normalization["std_rgb"])
+
+
+def _sample_inputs(size_hw: tuple[int, int], batch: int):
     rng = np.random.default_rng(0)
-    xs = [rng.normal(0, 1, (batch, 3, *size_hw)).astype(np.float32),
-          rng.normal(0, 1, (1, 3, *size_hw)).astype(np.float32)]
-    if data_crops is not None:
-        xs.append(data_crops.astype(np.float32))
-    return xs
+    return [rng.normal(0, 1, (batch, 3, *size_hw)).astype(np.float32),
+            rng.normal(0, 1, (1, 3, *size_hw)).astype(np.float32)]
+
+
+def _merge_figures(figures: dict, real: dict, key: str) -> dict:
+    """The random inputs' ``figures`` with the real inputs' (``real``, :func:`verify_real`) beside
+    them; ``max_abs_diff`` and ``max_keypoint_diff_px`` stay the worst over all inputs."""
+    return {"max_abs_diff": max(figures["max_abs_diff"], real[f"{key}_max_abs_diff"]),
+            "max_keypoint_diff_px": max(figures["max_keypoint_diff_px"], real[f"{key}_max_keypoint_diff_px"]),
+            **real}
 
 
 def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None = None,
-                     check_crops: np.ndarray | None = None) -> dict:
-    """Export a landmark checkpoint to ONNX with metadata; verify; return the verification figures."""
+                     check_crops: np.ndarray | None = None, check_data: str | Path | None = None,
+                     check_count: int = 16) -> dict:
+    """Export a landmark checkpoint to ONNX with metadata; verify; return the verification figures.
+
+    ``check_crops`` ((N, 3, S, S) float32 normalised model inputs) and ``check_data`` (``--check-data``:
+    a dataset folder, COCO JSON or CSV; the runtime's crops of ``check_count`` of its hands,
+    :func:`check_data_inputs`) are verified beside the random inputs; the figures then also give
+    ``real_crops`` (how many) and ``real_crops_max_keypoint_diff_px`` (their worst decoded keypoint
+    difference, px of the model input). A bad ``check_data`` is refused before the export."""
     from train.augment import AugmentConfig
     from tracker.cli import refuse_overwrite
     from train.common import load_checkpoint
@@ -237,6 +316,8 @@ def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None
     ckpt_path, out = Path(ckpt_path), Path(out)
     ck = load_checkpoint(ckpt_path)
     refuse_overwrite(ckpt_path, out, "-o/--output")
+    if check_data is not None:
+        refuse_overwrite(check_data, out, "-o/--output", "the --check-data labels")
     check_output(out)
     net = LandmarkNet(_model_config(ck, ckpt_path, "landmarks"))
     codec, normalization = checkpoint_parts(ck, ckpt_path, HeatmapCodec.from_dict, "landmarks")
@@ -248,6 +329,14 @@ def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None
         # verification alone passed it, the decode being the same on both sides
         raise ValueError(f"checkpoint {ckpt_path}: its codec input_size {list(codec.input_size)} does not match "
                          f"its model_config input_size {s}")
+    real, source = [], []
+    if check_crops is not None:
+        real.append(np.asarray(check_crops, np.float32))
+        source.append("check_crops")
+    if check_data is not None:
+        real.append(check_data_inputs(check_data, check_count,
+                                      lambda recs, cache: landmark_check_crops(recs, cache, s, normalization)))
+        source.append(f"--check-data {check_data}")
     model = _export(wrapper, torch.zeros(1, 3, s, s), out, ["heatmaps", "presence", "handedness"], True)
     state = ck.get("state", {})
     hist = state.get("history", [])
@@ -271,7 +360,10 @@ def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None
     def decode(outs):
         return codec.decode(outs[0])[0]
 
-    figures = verify(model, wrapper, _sample_inputs((s, s), 4, check_crops), decode)
+    figures = verify(model, wrapper, _sample_inputs((s, s), 4), decode)
+    if real:
+        figures = _merge_figures(figures, verify_real(model, wrapper, np.concatenate(real), decode, "real_crops",
+                                                      ", ".join(source)), "real_crops")
     save_replacing(model, out)
     log.info("wrote %s (%.0f KB): %s", out, out.stat().st_size / 1024, figures)
     return figures
@@ -297,16 +389,26 @@ def main(argv=None):
     p.add_argument("--version", default=None)
     p.add_argument("--threshold", type=_threshold, default=None,
                    help="detector only: score threshold stored in the metadata (see train.evaluate --calibrate)")
+    p.add_argument("--check-data", default=None, metavar="PATH",
+                   help="also verify on real inputs made from this labelled data (a dataset folder: its val "
+                        "split; a COCO JSON or CSV file): landmarks the runtime's crops of its hands, detector "
+                        "composed scenes of its photos")
+    p.add_argument("--check-count", type=positive_int("--check-count"), default=None,
+                   help="with --check-data: hands (landmarks) or scenes (detector) to verify on (default 16)")
     a = p.parse_args(argv)
     if a.kind == "landmarks" and a.threshold is not None:
         p.error("--threshold: a detector option (a landmark model stores no score threshold)")
+    if a.check_count is not None and a.check_data is None:
+        p.error("--check-count needs --check-data (it sets how many of its hands, or detector scenes, are checked)")
+    count = 16 if a.check_count is None else a.check_count
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         if a.kind == "landmarks":
-            figs = export_landmarks(a.checkpoint, a.output, a.version)
+            figs = export_landmarks(a.checkpoint, a.output, a.version, check_data=a.check_data, check_count=count)
         else:
             from export.detector_export import export_detector
-            figs = export_detector(a.checkpoint, a.output, a.version, a.threshold)
+            figs = export_detector(a.checkpoint, a.output, a.version, a.threshold, check_data=a.check_data,
+                                   check_count=count)
     except (OSError, ValueError, AssertionError) as e:
         raise SystemExit(f"error: {e}")
     print(json.dumps(figs))
