@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def providers_for(device: str) -> list[str]:
     return wanted
 
 
-def create_session(model_path: str | Path, device: str = "cpu", threads: int = 2,
+def create_session(model_path: str | os.PathLike[str], device: str = "cpu", threads: int = 2,
                    spin: bool = True) -> ort.InferenceSession:
     """An inference session with explicit thread counts.
 
@@ -200,7 +201,7 @@ class OnnxStage:
     required: list[str] = []
     spin = True
 
-    def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int = 2):
+    def __init__(self, model_path: str | os.PathLike[str] | None = None, device: str = "cpu", threads: int = 2):
         self.model_path = Path(model_path) if model_path is not None else default_model_path(self.default_file)
         self.session = create_session(self.model_path, device, threads, spin=self.spin)
         meta = read_metadata(self.session)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -187,7 +187,7 @@ class HandDetector(OnnxStage):
     kind = "detector"
     required = _REQUIRED
 
-    def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int = 2,
+    def __init__(self, model_path: str | os.PathLike[str] | None = None, device: str = "cpu", threads: int = 2,
                  small_hands: bool = False, large_hands: bool | None = None):
         super().__init__(model_path, device, threads)
         meta, path = self.meta, self.model_path

@@ -264,8 +264,8 @@ class HandTrackerOptions:
     threads: int = 2
     smoothing: bool = True
     smoothing_strength: float = 1.0
-    landmark_model_path: str | Path | None = None
-    detector_model_path: str | Path | None = None
+    landmark_model_path: str | os.PathLike[str] | None = None
+    detector_model_path: str | os.PathLike[str] | None = None
     detector_interval: int = 3
     max_missed: int = 15
     flip_test: bool = False
@@ -867,7 +867,8 @@ class HandTracker:
         self.close()
 
     # -- main ----------------------------------------------------------------------------------
-    def process(self, frame_bgr: np.ndarray, timestamp_ms: float | None = None) -> HandTrackerResult:
+    def process(self, frame_bgr: np.ndarray, timestamp_ms: float | np.floating | np.integer | None = None
+                ) -> HandTrackerResult:
         """Find and track the hands of one frame.
 
         Args:
@@ -955,7 +956,8 @@ class HandTracker:
                         "coarse for the frames' times that the smoothing takes dt from; pass a float64 "
                         "or a Python float", dtype, float(timestamp_ms), step)
 
-    def _process(self, frame_bgr: np.ndarray, timestamp_ms: float | None) -> HandTrackerResult:
+    def _process(self, frame_bgr: np.ndarray, timestamp_ms: float | np.floating | np.integer | None
+                 ) -> HandTrackerResult:
         if self.closed:
             raise RuntimeError("HandTracker is closed")
         t0 = time.perf_counter()
@@ -1305,7 +1307,8 @@ class HandTracker:
                 kps = kps + shift
         return self._keypoint_roi(kps, tr.scores)
 
-    def _process_video(self, frame: np.ndarray, timestamp_ms: float | None) -> tuple[list[Hand], bool]:
+    def _process_video(self, frame: np.ndarray, timestamp_ms: float | np.floating | np.integer | None
+                       ) -> tuple[list[Hand], bool]:
         o = self.options
         size = (frame.shape[1], frame.shape[0])
         if self._frame_size is not None and size != self._frame_size:

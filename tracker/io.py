@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -260,7 +261,7 @@ def _read_csv(out: _Builder, f) -> None:
         raise ValueError(f"line {max(reader.line_num, 1)}: {e}") from None
 
 
-def read_tracks(path: str | Path, format: str | None = None) -> Tracks:
+def read_tracks(path: str | os.PathLike[str], format: str | None = None) -> Tracks:
     """Read a ``handtrack video`` JSONL (``format="jsonl"``) or CSV (``"csv"``) file; the format
     defaults to the suffix (.jsonl, .json, .csv).
 

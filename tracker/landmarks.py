@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -84,7 +84,7 @@ class LandmarkModel(OnnxStage):
     kind = "landmarks"
     required = _REQUIRED
 
-    def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int = 2,
+    def __init__(self, model_path: str | os.PathLike[str] | None = None, device: str = "cpu", threads: int = 2,
                  flip_test: bool = False):
         super().__init__(model_path, device, threads)
         self.flip_test = bool(flip_test)

@@ -112,7 +112,8 @@ class FrameSource:
     frame rate kept), so ``fps`` only sets an annotated video's rate and ``--frame-rate auto``.
     ``len()`` is what the container says: for Matroska/WebM an estimate (duration x rate) that
     can be far above the frames of a variable-frame-rate clip; the frames stop where the file
-    does, and a warning says so only when that is well before the reported duration.
+    does, and a warning says so only when that is well before the reported duration. ``size``: a
+    video's (width, height) in pixels from its first frame; None for images (each has its own).
 
     Args:
         path: video file, image file or folder of images.
@@ -132,6 +133,7 @@ class FrameSource:
         self.images: list[Path] | None = None
         self.reported_fps: float | None = None     # a video's CAP_PROP_FPS as read; None for images
         self.fps_reported = True                    # whether ``fps`` is the input's own (images: image_fps)
+        self.size: tuple[int, int] | None = None   # on every path: an image input has none, not no attribute
         if self.path.is_dir():
             # hidden files (macOS's ._NAME.jpg companions are no images) are left out
             self.images = sorted((p for p in self.path.iterdir()
@@ -302,7 +304,7 @@ class VideoSink:
         fourcc: codec tag ("mp4v" is always available in opencv-python).
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float = 30.0, fourcc: str = "mp4v") -> None:
+    def __init__(self, path: str | os.PathLike, fps: float | None = 30.0, fourcc: str = "mp4v") -> None:
         self.path = Path(path)
         if not self.path.parent.exists():
             raise FileNotFoundError(f"output folder does not exist: {self.path.parent}")
