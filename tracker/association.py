@@ -11,8 +11,9 @@ model's measurements (:class:`Measurement`) and
    with a minimum-cost assignment (exact, by enumeration: there are at most a handful of hands).
    The cost is the median keypoint distance to the track's predicted keypoints in palm sizes, plus
    a handedness disagreement term, minus a bonus when the measurement came from the track's own
-   crop; pairs beyond the gate (which widens while a track is lost, and is doubled for the
-   track's own crop) can't match, nor can a lost track and a measurement that only the widened
+   crop; pairs beyond the gate (which widens while a track is lost, up to ``lost_gate_share`` of
+   the frame diagonal when :meth:`HandAssociator.update` is given the frame size, and is doubled
+   for the track's own crop) can't match, nor can a lost track and a measurement that only the widened
    gate reaches when their handedness reliably differs (a new hand, not the lost one back);
 3. updates matched tracks (smoothing filter, handedness evidence), coasts unmatched ones
    (predict only, not reported) and drops those lost too long, starts new tracks for
@@ -234,6 +235,12 @@ class HandAssociator:
         max_missed: frames a lost track is remembered (keeps its id and side).
         gate: largest match distance in palm sizes for a track seen in the last frame; grows by
             ``gate_growth`` per missed frame.
+        lost_gate_share: largest radius of that grown gate in pixels, as a share of the frame
+            diagonal, when :meth:`update` is given the frame size (None: no cap). Never below
+            ``gate``. In palm sizes of a large hand (close to the camera) the grown gate spans the
+            frame, and a new hand of the lost hand's side entering at the other side took its id.
+            On the shared clips a lost hand came back at most 0.14 of the diagonal from where it
+            went (0.06 where only the grown gate reached it).
         merge_distance: measurements closer than this (palm sizes) are duplicates.
         loose_merge_distance: measurements closer than this are duplicates unless their
             handedness votes are reliably opposite.
@@ -269,7 +276,8 @@ class HandAssociator:
                  vote_score_range: tuple[float, float] = (0.45, 0.65), exclusion: bool = True,
                  side_memory: int = 150, memory_prior: float = 4.0, young_gate: float = 2.0,
                  side_hysteresis: float = 3.0, side_lock: float | None = 20.0,
-                 handedness_weight: float = 0.5, own_crop_bonus: float = 0.3) -> None:
+                 handedness_weight: float = 0.5, own_crop_bonus: float = 0.3,
+                 lost_gate_share: float | None = 0.4) -> None:
         if max_hands < 1:
             raise ValueError(f"max_hands must be >= 1, got {max_hands}")
         self.max_hands = int(max_hands)
@@ -277,6 +285,7 @@ class HandAssociator:
         self.max_missed = int(max_missed)
         self.gate = float(gate)
         self.gate_growth = float(gate_growth)
+        self.lost_gate_share = None if lost_gate_share is None else float(lost_gate_share)
         self.merge_distance = float(merge_distance)
         self.loose_merge_distance = float(loose_merge_distance)
         self.loose_merge_overlap = None if loose_merge_overlap is None else float(loose_merge_overlap)
@@ -379,7 +388,8 @@ class HandAssociator:
             kept[dup] = k
         return kept
 
-    def _cost(self, tracks: list[Track], meas: list[Measurement], t_s: float | None) -> np.ndarray:
+    def _cost(self, tracks: list[Track], meas: list[Measurement], t_s: float | None,
+              cap_px: float = math.inf) -> np.ndarray:
         cost = np.full((len(tracks), len(meas)), np.inf)
         votes = [self.vote(m) for m in meas] if any(tr.missed for tr in tracks) else []
         for i, tr in enumerate(tracks):
@@ -390,6 +400,9 @@ class HandAssociator:
             if tr.hits < 3:
                 gate *= self.young_gate     # no velocity yet: a fast hand may be far from it
                 near *= self.young_gate
+            if tr.missed:
+                # The growth is in palm sizes, the frame is not: see lost_gate_share.
+                gate = min(gate, max(near, cap_px / tr.palm))
             # A lost track's side evidence, against which a far measurement's vote is checked below.
             side_ev = self._remembered(tr) if tr.missed else 0.0
             for j, m in enumerate(meas):
@@ -417,19 +430,32 @@ class HandAssociator:
                 cost[i, j] = c
         return cost
 
-    def update(self, measurements: list[Measurement], t_s: float | None = None) -> list[Track]:
+    def update(self, measurements: list[Measurement], t_s: float | None = None,
+               frame_size: tuple[int, int] | None = None) -> list[Track]:
         """Feed one frame's measurements; returns the tracks seen in it (left first).
 
         Args:
             measurements: hands found in this frame (any order, duplicates allowed).
             t_s: frame time in seconds (drives the smoothing filters' dt); None: fixed frame rate.
+            frame_size: (width, height) of the frame in pixels; caps a lost track's grown gate at
+                ``lost_gate_share`` of its diagonal. None: no cap (the gate in palm sizes only).
         """
+        cap_px = math.inf
+        if frame_size is not None:
+            try:
+                w, h = (float(v) for v in frame_size)
+            except (TypeError, ValueError):
+                w = h = math.nan
+            if not (w > 0 and h > 0 and math.isfinite(w) and math.isfinite(h)):
+                raise ValueError(f"frame_size must be (width, height) in pixels, both > 0, got {frame_size!r}")
+            if self.lost_gate_share is not None:
+                cap_px = self.lost_gate_share * math.hypot(w, h)
         meas = self.merge_duplicates(list(measurements))
         self._frame += 1
         for tr in self.tracks:
             tr.age += 1
             tr.vote = 0.0
-        cost = self._cost(self.tracks, meas, t_s)
+        cost = self._cost(self.tracks, meas, t_s, cap_px)
         pairs = best_assignment(cost, unmatched_cost=self.gate + 1.0)
         matched_t = {i for i, _ in pairs}
         matched_m = {j for _, j in pairs}

@@ -1380,7 +1380,7 @@ class HandTracker:
                     if any(m.track_id is None for m in extra):
                         self._detector_misses = 0
         n_before = len(tracks)
-        active = self.associator.update(meas, t_s)
+        active = self.associator.update(meas, t_s, frame_size=size)
         self._recent_counts.append(sum(t.hits >= REDETECTION_MIN_HITS for t in active))
         if len(active) < n_before:
             self._detector_misses = 0          # a hand was just lost: look for it at once

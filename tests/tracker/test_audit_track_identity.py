@@ -94,8 +94,9 @@ def test_large_new_hand_through_the_tracker(gap):
 
 @pytest.mark.xfail(strict=True, reason="a new hand of the lost hand's side, reached only by the gate "
                    "grown while the track was lost (in palm sizes of a large hand it spans a 640 px "
-                   "frame), still takes the lost id: nothing but distance tells them apart, and the "
-                   "associator does not know the frame size to cap the gate at a share of it")
+                   "frame), still takes the lost id when the associator is not given the frame size: "
+                   "nothing but distance tells them apart. With update(frame_size=...), as HandTracker "
+                   "calls it, the gate is capped (test_audit_s37_identity.py)")
 def test_large_new_hand_of_the_same_side_across_the_frame_gets_a_new_id():
     a = HandAssociator(max_missed=15)
     left, f = track_then_lose(a, 140.0, 6)
