@@ -876,9 +876,18 @@ def camera_source(s: str) -> int | str:
     return v
 
 
+def _secret_query_name(name: str) -> bool:
+    """Whether a URL query parameter named ``name`` carries a credential (``pwd``, ``password``,
+    ``access_token``, ``api_key``, ...): IP cameras take ``?user=admin&pwd=...``."""
+    n = name.lower().replace("_", "").replace("-", "")
+    return any(s in n for s in ("pass", "pwd", "token", "secret")) or n in ("pw", "key", "apikey", "auth", "sig",
+                                                                               "signature")
+
+
 def shown_camera(camera: int | str) -> str:
     """``--camera`` as messages show it: a stream URL's password replaced by ``***``
-    (``rtsp://user:***@host/stream``), so that errors and logs do not carry it."""
+    (``rtsp://user:***@host/stream``; in the query string too: ``?user=admin&pwd=***``), so that
+    errors, logs and ``--meta`` files do not carry it."""
     text = str(camera)
     if "://" not in text:
         return text
@@ -887,9 +896,13 @@ def shown_camera(camera: int | str) -> str:
         u = urlsplit(text)
     except ValueError:      # a URL urllib cannot take apart (an unclosed "[" of an IPv6 host)
         return text.split("://", 1)[0] + "://***"
-    if u.password is None:
+    query = "&".join(k + eq + ("***" if eq and _secret_query_name(k) else v)
+                     for k, eq, v in (part.partition("=") for part in u.query.split("&"))) if u.query else ""
+    if u.password is None and query == u.query:
         return text
-    return urlunsplit(u._replace(netloc=f"{u.username}:***@{u.netloc.rsplit('@', 1)[1]}"))
+    if u.password is not None:
+        u = u._replace(netloc=f"{u.username}:***@{u.netloc.rsplit('@', 1)[1]}")
+    return urlunsplit(u._replace(query=query))
 
 
 def unit_float(name: str):

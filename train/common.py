@@ -370,12 +370,17 @@ def run_cli(config_cls, train_fn, doc: str, argv=None, prog: str | None = None):
 
 
 def _first_missing(path: Path) -> Path | None:
-    """The outermost folder of ``path`` (itself included) that does not exist yet, or None."""
+    """The outermost folder of ``path`` (itself included) that does not exist yet, or None (also
+    when a folder on the way cannot be looked into: Path.exists() raises PermissionError there,
+    and the run's own error, one line, says so)."""
     path = Path(os.path.abspath(path))
-    if path.exists() or path.is_symlink():
+    try:
+        if path.exists() or path.is_symlink():
+            return None
+        while not path.parent.exists() and path.parent != path:
+            path = path.parent
+    except OSError:
         return None
-    while not path.parent.exists() and path.parent != path:
-        path = path.parent
     return path
 
 
