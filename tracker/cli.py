@@ -740,7 +740,9 @@ def run_webcam(args: argparse.Namespace) -> int:
     # had no time for), so the view shows the present even when tracking is slower than the
     # camera; --every-frame tracks them all in order, and the lag grows with the driver's queue.
     reader = None if args.every_frame else LatestFrameReader(cap, name=f"--camera {camera}")
-    frames = iter(reader) if reader is not None else frames_in_order(cap)
+    # --every-frame reads in a helper thread too: a camera that hangs in read() ends the session
+    # after the same timeout, and Ctrl-C / SIGTERM are handled while it is waited for
+    frames = iter(reader) if reader is not None else frames_in_order(cap, name=f"--camera {camera}")
     shown, stopped, completed = 0, False, False
     held = None                             # (camera frame number, annotated picture) written last
     try:
@@ -793,6 +795,8 @@ def run_webcam(args: argparse.Namespace) -> int:
             if window is not None:
                 closing.callback(cv2.destroyAllWindows)
             closing.callback(reader.close if reader is not None else cap.release)
+            if reader is None:
+                closing.callback(frames.close)      # its thread out of read() before the release
             if meta is not None:            # right after the other outputs, counting what they hold
                 def finish_meta(exc_type, exc, tb):
                     # exc: an output that could not be finished (the error to report)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import queue
 import re
 import threading
 import time
@@ -408,17 +409,111 @@ class FPSMonitor:
         return (len(self._t) - 1) / (self._t[-1] - self._t[0])
 
 
-def frames_in_order(capture, clock=time.perf_counter) -> Iterator[tuple[int, float, np.ndarray]]:
-    """``(index, t_ms, frame)`` for every frame of a live ``capture`` (``read() -> (ok, frame)``)
-    in order, until it returns no frame; ``t_ms`` is the time of the read in ms since the first
-    call. The counterpart of :class:`LatestFrameReader` for ``handtrack webcam --every-frame``."""
-    t0, index = clock(), 0
-    while True:
-        ok, frame = capture.read()
+#: Seconds a live capture may go without delivering a frame before it is taken to have stopped
+#: (both ways ``handtrack webcam`` reads a camera; a camera delivers one every 1/fps s).
+FRAME_TIMEOUT_S = 5.0
+
+#: Seconds ``close()`` waits for a capture thread to leave a hung ``read()``.
+_LEAVE_READ_S = 2.0
+
+
+def _leave_read(thread: threading.Thread | None, name: str) -> None:
+    """Wait for a capture ``thread`` to leave its current ``read()`` (a camera returns one within
+    a frame interval), at most :data:`_LEAVE_READ_S`; the capture is released after this, and
+    releasing under a running read() is not safe with every OpenCV backend."""
+    if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+        thread.join(timeout=_LEAVE_READ_S)
+        if thread.is_alive():
+            log.warning("%s: capture thread still in read() after 2 s; releasing anyway", name)
+
+
+class _FramesInOrder:
+    """The iterator :func:`frames_in_order` returns (see there)."""
+
+    def __init__(self, capture, clock, timeout: float | None, name: str) -> None:
+        self._cap, self._clock, self._timeout, self.name = capture, clock, timeout, name
+        self._asked = threading.Semaphore(0)    # one per frame asked for: the thread reads one
+        self._results: queue.SimpleQueue = queue.SimpleQueue()
+        self._waiting = False                   # a read asked for whose result is not taken yet
+        self._ended = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0 = 0.0
+        self._index = 0
+
+    def _run(self) -> None:
+        try:
+            while True:
+                self._asked.acquire()
+                if self._stop.is_set():
+                    return
+                ok, frame = self._cap.read()
+                self._results.put((ok, frame, self._clock()))
+                if not ok or frame is None:
+                    return
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer's thread by __next__
+            self._results.put(e)
+
+    def __iter__(self) -> "_FramesInOrder":
+        return self
+
+    def __next__(self) -> tuple[int, float, np.ndarray]:
+        if self._ended:
+            raise StopIteration
+        if self._thread is None:
+            self._t0 = self._clock()
+            self._thread = threading.Thread(target=self._run, name=f"frames_in_order({self.name})", daemon=True)
+            self._thread.start()
+        if not self._waiting:
+            # read only when asked: no frame is taken from the driver's queue ahead of the consumer
+            self._waiting = True
+            self._asked.release()
+        try:
+            # waits here rather than in OpenCV's read(), which lets no Ctrl-C or SIGTERM in
+            item = self._results.get(timeout=self._timeout)
+        except queue.Empty:
+            log.warning("%s: no frame within %.1f s", self.name, self._timeout)
+            self.close(wait=False)
+            raise StopIteration from None
+        self._waiting = False
+        if isinstance(item, BaseException):
+            self._ended = True
+            raise item
+        ok, frame, t = item
         if not ok or frame is None:
-            return
-        yield index, 1000.0 * (clock() - t0), frame
-        index += 1
+            self._ended = True
+            raise StopIteration
+        index, self._index = self._index, self._index + 1
+        return index, 1000.0 * (t - self._t0), frame
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the helper thread (idempotent); ``wait``: for it to leave a ``read()`` in progress,
+        up to 2 s. The capture is not released: that is the caller's, after this."""
+        self._ended = True
+        self._stop.set()
+        self._asked.release()                   # a thread waiting to be asked leaves at once
+        if wait:
+            _leave_read(self._thread, self.name)
+
+
+def frames_in_order(capture, clock=time.perf_counter, timeout: float | None = FRAME_TIMEOUT_S,
+                    name: str = "camera") -> _FramesInOrder:
+    """``(index, t_ms, frame)`` for every frame of a live ``capture`` (``read() -> (ok, frame)``)
+    in order, none dropped, until it returns no frame; ``t_ms`` is the time the read returned in
+    ms since the first frame was asked for. The counterpart of :class:`LatestFrameReader` for
+    ``handtrack webcam --every-frame``.
+
+    The capture is read in a helper thread, one ``read()`` per frame asked for (nothing is read
+    ahead: frames wait in the driver's queue, as in a plain ``read()`` loop), so that a camera or
+    stream that hangs cannot hang the caller: when no frame comes within ``timeout`` seconds
+    (None: wait for ever) the frames end with a logged warning naming ``name``, as they do when
+    the capture ends, and Ctrl-C / SIGTERM are handled while waiting. An exception raised by
+    ``read()`` is raised to the consumer.
+
+    Returns an iterator with ``close()``: call it before releasing the capture (it stops the
+    thread and waits up to 2 s for a hung ``read()`` to return); the caller releases the capture.
+    """
+    return _FramesInOrder(capture, clock, timeout, name)
 
 
 class LatestFrameReader:
@@ -498,7 +593,7 @@ class LatestFrameReader:
         """Frames read from the capture so far."""
         return self._grabbed
 
-    def read(self, timeout: float | None = 5.0) -> tuple[int, float, np.ndarray] | None:
+    def read(self, timeout: float | None = FRAME_TIMEOUT_S) -> tuple[int, float, np.ndarray] | None:
         """The newest frame not handed out before, waiting for one up to ``timeout`` seconds.
 
         Returns ``(index, t_ms, frame)``, or None when the capture has ended (it returned no
@@ -522,13 +617,7 @@ class LatestFrameReader:
     def close(self) -> None:
         """Stop the thread and release the capture (idempotent)."""
         self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            # the thread leaves after its current read(); a camera returns one within a frame
-            # interval. Release only after it has left: releasing under a running read() is
-            # not safe with every OpenCV backend.
-            self._thread.join(timeout=2.0)
-            if self._thread.is_alive():
-                log.warning("%s: capture thread still in read() after 2 s; releasing anyway", self.name)
+        _leave_read(self._thread, self.name)    # the thread leaves after its current read()
         if self._cap is not None:
             self._cap.release()
             self._cap = None
