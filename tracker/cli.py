@@ -375,7 +375,8 @@ class RunMeta:
 
     ``handtrack``: :meth:`tracker.HandTracker.describe` (package and onnxruntime versions, each
     model's file, sha256, embedded version and input size, providers, threads, and the options;
-    None when the tracker could not be built); ``command``: ``handtrack`` and its arguments (a
+    None when the webcam's tracker could not be built, its outputs being open by then; ``video``
+    builds it first and then writes no file, as no track file was opened); ``command``: ``handtrack`` and its arguments (a
     stream URL's password as ``***``); ``input``: the INPUT as given, or the camera as messages
     show it; ``frame_size``: ``[w, h]`` pixels of the first frame (None before one was read);
     ``fps_reported``: the frame rate the video or camera reports (None where it reports none, and
