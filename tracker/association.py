@@ -456,7 +456,18 @@ class HandAssociator:
             tr.age += 1
             tr.vote = 0.0
         cost = self._cost(self.tracks, meas, t_s, cap_px)
-        pairs = best_assignment(cost, unmatched_cost=self.gate + 1.0)
+        unmatched = self.gate + 1.0
+        # A pair dearer than 2 x unmatched is never worth taking, but a lost track's grown gate (and
+        # a young track's own-crop gate) reaches further: a hand back 6 palm sizes from where it
+        # went got a new id. Pairs above ``far`` are squeezed, in order, into [far, 2 x
+        # unmatched): takeable, yet dearer than any nearer pair. Only those pairs change: lowering a
+        # lost track's whole row let its near pair outbid a hand seen in the last frame (a swap).
+        far = 2 * unmatched - 0.5
+        over = np.isfinite(cost) & (cost > far)
+        if over.any():
+            cost = cost.copy()
+            cost[over] = far + 0.5 * (1.0 - np.exp(-(cost[over] - far) / 0.5)) * 0.99
+        pairs = best_assignment(cost, unmatched_cost=unmatched)
         matched_t = {i for i, _ in pairs}
         matched_m = {j for _, j in pairs}
         for i, j in pairs:
