@@ -144,6 +144,9 @@ class Tracker:
     def __enter__(self): return self
     def __exit__(self, *exc): return None
 
+# as in a terminal: a shell running the tests in the background (nohup ... &, CI runners) starts
+# them with SIGINT ignored, and Python then installs no KeyboardInterrupt handler
+signal.signal(signal.SIGINT, signal.default_int_handler)
 BLOCK = sys.argv.pop(1) == "block"
 cv2.VideoCapture = lambda source: HungCamera()
 cli.build_tracker = lambda args, mirrored: Tracker()
