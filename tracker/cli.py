@@ -700,15 +700,18 @@ def run_webcam(args: argparse.Namespace) -> int:
     # they are kept for -v.
     camera = shown_camera(args.camera)     # a stream URL's password stays out of messages
     quiet = not args.verbose
-    level = cv2.utils.logging.getLogLevel()
+    # OpenCV 5 has cv2.utils.logging; OpenCV 4 (opencv-python >= 4.8 is allowed) only the top-level
+    # get/setLogLevel. LOG_LEVEL_SILENT is 0 in both.
+    cv_log = getattr(getattr(cv2, "utils", None), "logging", cv2)
     if quiet:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        level = cv_log.getLogLevel()
+        cv_log.setLogLevel(0)
     try:
         cap = cv2.VideoCapture(args.camera)
         ok, frame = (cap.read() if cap.isOpened() else (False, None))
     finally:
         if quiet:
-            cv2.utils.logging.setLogLevel(level)
+            cv_log.setLogLevel(level)
     if not ok or frame is None:
         cap.release()
         raise UsageError(f"--camera {camera}: no camera could be opened or read"
