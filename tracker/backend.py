@@ -1,9 +1,13 @@
 """The one backend factory: device name -> onnxruntime providers, model file -> session."""
 from __future__ import annotations
 
+import contextlib
+import inspect
+import io
 import json
 import logging
 import os
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +22,12 @@ _PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
 }
+
+# Older onnxruntime (1.19 among the allowed versions) takes InferenceSession(enable_fallback=0) and
+# ignores it: an execution provider failing at creation or in a run is then printed to stdout and
+# replaced by the CPU.
+_ORT_TAKES_ENABLE_FALLBACK = "enable_fallback" in inspect.signature(
+    ort.capi.onnxruntime_inference_collection.Session.__init__).parameters
 
 
 def default_model_path(name: str) -> Path:
@@ -81,15 +91,23 @@ def create_session(model_path: str | os.PathLike[str], device: str = "cpu", thre
         # sleep, so they hold no core while the other model, OpenCV or numpy work in between
         so.add_session_config_entry("session.force_spinning_stop", "1")
     on = "" if providers[0] == "CPUExecutionProvider" else f" with device={device!r}"
+    banner = io.StringIO()
     try:
         # no fallback: onnxruntime's would print to stdout (where ``--json -`` writes) and run a
-        # device="cuda" session on the CPU
-        session = ort.InferenceSession(str(path), so, providers=providers, enable_fallback=0)
+        # device="cuda" session on the CPU. Where onnxruntime ignores enable_fallback=0 its banner
+        # is caught (while the session is made) for the reason it gives.
+        with contextlib.nullcontext() if _ORT_TAKES_ENABLE_FALLBACK else contextlib.redirect_stdout(banner):
+            session = ort.InferenceSession(str(path), so, providers=providers, enable_fallback=0)
     except Exception as e:  # onnxruntime raises its own exception types for corrupt files
         hint = ""
         if path.suffix.lower() in (".pt", ".pth", ".ckpt"):     # a training checkpoint, not its export
             hint = " (a PyTorch checkpoint? export it first: python -m export.onnx_export landmarks|detector CHECKPOINT -o FILE.onnx)"
         raise ValueError(f"cannot load model file {path}{on}: {str(e).splitlines()[0][:200]}{hint}") from None
+    fell_back = re.search(r"^EP Error (.*) when using ", banner.getvalue(), re.MULTILINE)
+    if fell_back:
+        raise ValueError(f"cannot load model file {path}{on}: {fell_back.group(1)[:200]}")
+    if not _ORT_TAKES_ENABLE_FALLBACK:
+        session.disable_fallback()          # its run() would fall back the same way
     if providers[0] not in session.get_providers():
         # onnxruntime-gpu without its CUDA/cuDNN libraries only logs a warning and runs on the CPU
         raise ValueError(f"model file {path}: device={device!r} needs {providers[0]}, but onnxruntime could "

@@ -700,7 +700,7 @@ def run_webcam(args: argparse.Namespace) -> int:
     # they are kept for -v.
     camera = shown_camera(args.camera)     # a stream URL's password stays out of messages
     quiet = not args.verbose
-    # OpenCV 5 has cv2.utils.logging; OpenCV 4 (opencv-python >= 4.8 is allowed) only the top-level
+    # OpenCV 5 has cv2.utils.logging; OpenCV 4 (opencv-python >= 4.10.0.84 is allowed) only the top-level
     # get/setLogLevel. LOG_LEVEL_SILENT is 0 in both.
     cv_log = getattr(getattr(cv2, "utils", None), "logging", cv2)
     if quiet:

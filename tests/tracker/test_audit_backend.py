@@ -72,6 +72,9 @@ def test_cuda_session_that_got_cuda_is_returned(tiny_model, cuda_listed, monkeyp
         def get_providers(self):
             return list(made["providers"])
 
+        def disable_fallback(self):      # called where onnxruntime ignores enable_fallback=0 (1.19)
+            self._s.disable_fallback()
+
     monkeypatch.setattr(backend.ort, "InferenceSession", CudaSession)
     s = create_session(tiny_model, "CUDA", threads=3)
     assert s.get_providers()[0] == _CUDA and made["providers"] == [_CUDA, "CPUExecutionProvider"]

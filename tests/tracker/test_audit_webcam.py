@@ -62,22 +62,25 @@ def test_no_camera_is_one_error_line_without_opencvs_messages(tmp_path):
 def test_verbose_keeps_opencvs_messages(monkeypatch, capsys):
     """-v is for finding out why: OpenCV's log level is left as it is then."""
     seen = []
+    # OpenCV 5's cv2.utils.logging; OpenCV 4 has only the top-level get/setLogLevel (silent is 0 in both)
+    cv_log = getattr(getattr(cv2, "utils", None), "logging", cv2)
+    silent = getattr(cv_log, "LOG_LEVEL_SILENT", 0)
 
     class NoCamera:
         def __init__(self, source):
-            seen.append(cv2.utils.logging.getLogLevel())
+            seen.append(cv_log.getLogLevel())
 
         def isOpened(self):  # noqa: N802
             return False
 
         def release(self):
             pass
-    before = cv2.utils.logging.getLogLevel()
+    before = cv_log.getLogLevel()
     monkeypatch.setattr(cv2, "VideoCapture", NoCamera)
     assert cli.main(["webcam", "--no-window", "--json", "-", "--camera", "3"]) == 2
     assert cli.main(["webcam", "--no-window", "--json", "-", "--camera", "3", "-v"]) == 2
-    assert seen == [cv2.utils.logging.LOG_LEVEL_SILENT, before]
-    assert cv2.utils.logging.getLogLevel() == before       # put back after the open
+    assert seen == [silent, before]
+    assert cv_log.getLogLevel() == before                    # put back after the open
     assert "--camera 3: no camera could be opened or read" in capsys.readouterr().err
 
 
