@@ -57,6 +57,16 @@ def file_key(path: str | Path) -> tuple[int, int] | Path:
     return (st.st_dev, st.st_ino)
 
 
+def output_key(path: str | Path) -> tuple[int, int] | Path:
+    """:func:`file_key` of an output, case-folded for a file not written yet in a folder that
+    ignores case (``T.jsonl`` and ``t.jsonl`` are one new file there): two outputs with equal keys
+    would write one file."""
+    key = file_key(path)
+    if isinstance(key, Path) and folds_case(key.parent):
+        key = Path(str(key).casefold())
+    return key
+
+
 def folds_case(folder: str | Path) -> bool:
     """Whether file names in ``folder`` ignore case (``a.png`` and ``A.png`` are one file), as on
     macOS and Windows by default and on FAT/exFAT drives anywhere: a probe file is made there and
@@ -230,9 +240,7 @@ class Outputs:
                 continue
             if not Path(p).resolve().parent.is_dir():
                 raise UsageError(f"{opt}: folder of {p} does not exist")
-            key = file_key(p)
-            if isinstance(key, Path) and folds_case(key.parent):   # T.jsonl and t.jsonl: one new file
-                key = Path(str(key).casefold())
+            key = output_key(p)
             if key in written:
                 raise UsageError(f"{opt} {p}: {written[key]} writes the same file; give each output its own name")
             written[key] = opt
@@ -359,13 +367,9 @@ def check_meta_target(path: str | None, others: dict[str, str | None]) -> None:
         raise UsageError(f"--meta: folder {p.parent} is not writable")
     if p.exists() and not os.access(p, os.W_OK):
         raise UsageError(f"--meta {path}: file is not writable")
-    key = file_key(p)
-    fold = isinstance(key, Path) and folds_case(p.parent)    # run.json and RUN.json: one new file
+    key = output_key(p)
     for opt, other in others.items():
-        if other is None or other == "-":
-            continue
-        k = file_key(other)
-        if k == key or (fold and isinstance(k, Path) and str(k).casefold() == str(key).casefold()):
+        if other is not None and other != "-" and output_key(other) == key:
             raise UsageError(f"--meta {path}: {opt} writes the same file; give each output its own name")
 
 
@@ -577,7 +581,7 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     ``image_dests``: where ``--annotated-images`` writes each image of the input (by index).
     ``description``: ``tracker.describe()``, for the input's ``--meta`` file."""
     from .draw import draw_fps, draw_hands
-    from .video import FPSMonitor, progress, usable_fps, write_image_file
+    from .video import FPSMonitor, progress, write_image_file
 
     # the annotated video plays at the file's rate; a file without one at --frame-rate where given
     rate = getattr(args, "frame_rate", None)      # a number by now: run_video resolved "auto"
@@ -587,7 +591,7 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     if dests.get("meta") is not None:
         command = getattr(args, "command_line", None)
         meta = RunMeta(dests["meta"], None if command is None else shown_command(command), str(inp),
-                       usable_fps(source.reported_fps) if source.images is None else None, description)
+                       source.fps if source.images is None and source.fps_reported else None, description)
     # frames by number of hands: counted as seen (a list of max_hands + 1 took 8 GB for
     # --max-hands 1000000000 before the first frame)
     counts: dict[int, int] = {}
