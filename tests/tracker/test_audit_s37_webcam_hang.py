@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -18,13 +17,13 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tracker import cli
 from tracker.video import frames_in_order
 
-from .test_live_capture import REAL_VIDEO_CAPTURE, FakeCamera, frame_number
+from .test_audit_webcam import _HUNG_CAMERA_RUN, _frames_in
+from .test_live_capture import FakeCamera, frame_number
 
 ROOT = Path(cli.__file__).parents[1]
 
@@ -116,57 +115,10 @@ def test_close_stops_the_helper_thread_of_an_endless_camera():
         next(frames)
 
 
-_RUN = """
-import signal, sys, threading
-import cv2, numpy as np
-from tracker import HandTrackerResult, cli
-import tracker.video  # binds OpenCV's file reader (the recording's read-back) before the fake
-
-class HungCamera:
-    # 6 frames, then a read() that never returns; BLOCK: it holds off SIGINT/SIGTERM in its thread,
-    # as OpenCV's C read() does (Python's handlers run only after it returns)
-    i = 0
-    def isOpened(self): return True
-    def get(self, prop): return 0.0
-    def read(self):
-        if self.i >= 6:
-            if BLOCK:
-                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-            print("HANGING", file=sys.stderr, flush=True)
-            threading.Event().wait()
-        self.i += 1
-        return True, np.full((24, 32, 3), self.i, np.uint8)
-    def release(self): pass
-
-class Tracker:
-    def process(self, frame, t_ms):
-        return HandTrackerResult(hands=[], frame_index=0, timestamp_ms=t_ms, image_size=(32, 24))
-    def __enter__(self): return self
-    def __exit__(self, *exc): return None
-
-# as in a terminal: a shell running the tests in the background (nohup ... &, CI runners) starts
-# them with SIGINT ignored, and Python then installs no KeyboardInterrupt handler
-signal.signal(signal.SIGINT, signal.default_int_handler)
-BLOCK = sys.argv.pop(1) == "block"
-cv2.VideoCapture = lambda source: HungCamera()
-cli.build_tracker = lambda args, mirrored: Tracker()
-sys.exit(cli.main(sys.argv[1:]))
-"""
-
-
-def _frames_in(path: Path) -> int:
-    cap = REAL_VIDEO_CAPTURE(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
-
-
 def _start(tmp_path: Path, block: bool):
     js, rec = tmp_path / "t.jsonl", tmp_path / "rec.mp4"
     script = tmp_path / "run.py"
-    script.write_text(_RUN)
+    script.write_text(_HUNG_CAMERA_RUN)
     p = subprocess.Popen([sys.executable, str(script), "block" if block else "free", "webcam", "--no-window",
                           "--every-frame", "--json", str(js), "-o", str(rec)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)

@@ -121,18 +121,23 @@ def test_the_recording_of_a_camera_reporting_no_rate_is_written_at_frame_rate(li
     assert got == pytest.approx(fps, rel=1e-3)
 
 
+# argv[1] "block" or "free", then handtrack's arguments (test_audit_s37_webcam_hang.py uses it too)
 _HUNG_CAMERA_RUN = """
-import sys, threading
+import signal, sys, threading
 import cv2, numpy as np
 from tracker import HandTrackerResult, cli
+import tracker.video  # binds OpenCV's file reader (the recording's read-back) before the fake
 
 class HungCamera:
-    # 6 frames, then a read() that never returns (a USB camera pulled out)
+    # 6 frames, then a read() that never returns; BLOCK: it holds off SIGINT/SIGTERM in its thread,
+    # as OpenCV's C read() does (Python's handlers run only after it returns)
     i = 0
     def isOpened(self): return True
     def get(self, prop): return 0.0
     def read(self):
         if self.i >= 6:
+            if BLOCK:
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
             print("HANGING", file=sys.stderr, flush=True)
             threading.Event().wait()
         self.i += 1
@@ -145,6 +150,10 @@ class Tracker:
     def __enter__(self): return self
     def __exit__(self, *exc): return None
 
+# as in a terminal: a shell running the tests in the background (nohup ... &, CI runners) starts
+# them with SIGINT ignored, and Python then installs no KeyboardInterrupt handler
+signal.signal(signal.SIGINT, signal.default_int_handler)
+BLOCK = sys.argv.pop(1) == "block"
 cv2.VideoCapture = lambda source: HungCamera()
 cli.build_tracker = lambda args, mirrored: Tracker()
 sys.exit(cli.main(sys.argv[1:]))
@@ -160,7 +169,7 @@ def test_a_second_sigterm_while_a_hung_camera_is_waited_for_keeps_the_recording(
     js, rec = tmp_path / "t.jsonl", tmp_path / "rec.mp4"
     script = tmp_path / "run.py"
     script.write_text(_HUNG_CAMERA_RUN)
-    p = subprocess.Popen([sys.executable, str(script), "webcam", "--no-window", "--json", str(js), "-o", str(rec)],
+    p = subprocess.Popen([sys.executable, str(script), "free", "webcam", "--no-window", "--json", str(js), "-o", str(rec)],
                          stderr=subprocess.PIPE, text=True, cwd=Path(cli.__file__).parents[1])
     try:
         for line in p.stderr:
