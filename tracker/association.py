@@ -17,7 +17,8 @@ model's measurements (:class:`Measurement`) and
    gate reaches when their handedness reliably differs (a new hand, not the lost one back);
 3. updates matched tracks (smoothing filter, handedness evidence), coasts unmatched ones
    (predict only, not reported) and drops those lost too long, starts new tracks for
-   unmatched measurements while fewer than ``max_hands`` are alive;
+   unmatched measurements while fewer than ``max_hands`` are alive (beside a tracked hand, not
+   from a line-like fit: ``second_hand_min_spread``);
 4. assigns sides from handedness evidence, a log-odds sum over the track's life:
 
    - each frame's vote is ``w * clip(logit(right_prob), +-evidence_clip)`` with the weight
@@ -57,7 +58,7 @@ from typing import Callable
 import numpy as np
 
 from .geometry import Roi
-from .keypoints import palm_size
+from .keypoints import palm_size, spread_ratio
 from .smoothing import make_filter
 
 log = logging.getLogger(__name__)
@@ -265,6 +266,12 @@ class HandAssociator:
             ended locked track is remembered with its locked side at full ``memory_prior``.
         handedness_weight: cost weight of |right_prob - track p_right| in matching.
         own_crop_bonus: cost bonus for a measurement made in the track's own crop.
+        second_hand_min_spread: a measurement whose keypoints' :func:`~tracker.keypoints.spread_ratio`
+            is under this starts no track while another track is seen in the frame (None: off);
+            it may still update a track. Beside a tracked hand such a line-like fit is most often
+            one of that hand's fingers found again by a detector crop (a thumbs-up's thumb: a
+            second "hand" of the other side on the first one's wrist). A real hand seen edge-on
+            is started once its fit opens, or at once when no other hand is tracked.
     """
 
     def __init__(self, max_hands: int = 2,
@@ -277,7 +284,7 @@ class HandAssociator:
                  side_memory: int = 150, memory_prior: float = 4.0, young_gate: float = 2.0,
                  side_hysteresis: float = 3.0, side_lock: float | None = 20.0,
                  handedness_weight: float = 0.5, own_crop_bonus: float = 0.3,
-                 lost_gate_share: float | None = 0.4) -> None:
+                 lost_gate_share: float | None = 0.4, second_hand_min_spread: float | None = None) -> None:
         if max_hands < 1:
             raise ValueError(f"max_hands must be >= 1, got {max_hands}")
         self.max_hands = int(max_hands)
@@ -286,6 +293,7 @@ class HandAssociator:
         self.gate = float(gate)
         self.gate_growth = float(gate_growth)
         self.lost_gate_share = None if lost_gate_share is None else float(lost_gate_share)
+        self.second_hand_min_spread = None if second_hand_min_spread is None else float(second_hand_min_spread)
         self.merge_distance = float(merge_distance)
         self.loose_merge_distance = float(loose_merge_distance)
         self.loose_merge_overlap = None if loose_merge_overlap is None else float(loose_merge_overlap)
@@ -492,6 +500,11 @@ class HandAssociator:
             if n_active >= self.max_hands:
                 log.debug("dropped a measurement: already %d hands", n_active)
                 break
+            if (n_active and self.second_hand_min_spread is not None
+                    and spread_ratio(meas[j].keypoints) < self.second_hand_min_spread):
+                log.debug("a line-like measurement beside a tracked hand started no track (spread %.2f)",
+                          spread_ratio(meas[j].keypoints))
+                continue
             self._start(meas[j], t_s)
         self._enforce_max_hands()
         self._accumulate()

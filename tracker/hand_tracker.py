@@ -61,7 +61,7 @@ import numpy as np
 from .association import HandAssociator, Measurement, Track
 from .checks import is_int, is_number
 from .geometry import Roi, crop_matrix, hand_angle, invert_affine, roi_from_keypoints, transform_points
-from .keypoints import NUM_KEYPOINTS
+from .keypoints import NUM_KEYPOINTS, spread_ratio
 from .smoothing import load_filterpy, make_filter
 
 log = logging.getLogger(__name__)
@@ -506,6 +506,9 @@ NEW_HAND_EDGE_OUTSIDE = 0.05
 #: follows the finger and the collapse feeds itself (ali_hand's thumbs-up, docs/model_history.md, session 13).
 #: Such a hand is measured again in the detector's crop, kept only when that is clearly less
 #: collapsed, so hands that really are edge-on (1.5% of hands21 val under 0.12) are left alone.
+#: A new hand's measurement this collapsed starts no track while another hand is tracked
+#: (``HandAssociator(second_hand_min_spread=...)``): on the shared clips under noise and JPEG
+#: such second "hands" were fingers of the tracked one (docs/model_history.md, session 38).
 COLLAPSED_SPREAD = 0.15
 #: how much larger the detector crop's spread ratio must be to replace a collapsed measurement
 REFRESH_SPREAD_GAIN = 0.1
@@ -530,25 +533,6 @@ UNSURE_INTERVAL = 10
 #: that gave 0.47-0.51 on the next frames instead of 0.38-0.44); larger drops went with worse
 #: fits (composed val scenes: 0.37 -> 0.20 and 0.39 -> 0.31, each losing its hand's box).
 REFINE_TOLERANCE = 0.05
-
-
-def spread_ratio(kps: np.ndarray) -> float:
-    """sqrt(minor / major eigenvalue) of the (17, 2) keypoints' covariance: ~0 for points on a line,
-    1 for an isotropic spread (0 for degenerate or non-finite input)."""
-    k = np.asarray(kps, np.float64)
-    k = k[np.isfinite(k).all(1)]
-    n = len(k)
-    if n < 3:
-        return 0.0
-    # np.cov((k - k.mean(0)).T) in its own steps (the same operations on the same memory layout,
-    # so the same numbers) without its argument handling, which was most of the time of this
-    # check that runs for every tracked hand on every frame
-    x = (k - k.sum(0) / n).T.copy(order="F")
-    x -= (x.sum(1) / n)[:, None]
-    cov = np.dot(x, x.T)
-    cov *= 1.0 / (n - 1)
-    ev = np.linalg.eigvalsh(cov)
-    return float(np.sqrt(max(ev[0], 0.0) / ev[1])) if ev[1] > 0 else 0.0
 
 
 def outside_fraction(roi: Roi, width: int, height: int, n: int = 8) -> float:
@@ -801,7 +785,8 @@ class HandTracker:
         else:
             factory = lambda: make_filter("none")  # noqa: E731
         self.associator = HandAssociator(max_hands=o.max_hands, filter_factory=factory, max_missed=self._max_missed,
-                                         side_lock=o.side_lock, **per_frame)
+                                         side_lock=o.side_lock, second_hand_min_spread=COLLAPSED_SPREAD,
+                                         **per_frame)
         self._frame_index = 0
         self._last_ts: float | None = None
         self._ts_first: tuple[float, int] | None = None     # (first timestamp, frames since): see _check_clock

@@ -108,3 +108,22 @@ def palm_size(kps17: np.ndarray, visible: np.ndarray | None = None) -> np.ndarra
         out = d.max(-1)
         return np.where(np.isfinite(out), out, np.nan).astype(np.float32)
     return d.max(-1)
+
+
+def spread_ratio(kps: np.ndarray) -> float:
+    """sqrt(minor / major eigenvalue) of the (17, 2) keypoints' covariance: ~0 for points on a line,
+    1 for an isotropic spread (0 for degenerate or non-finite input)."""
+    k = np.asarray(kps, np.float64)
+    k = k[np.isfinite(k).all(1)]
+    n = len(k)
+    if n < 3:
+        return 0.0
+    # np.cov((k - k.mean(0)).T) in its own steps (the same operations on the same memory layout,
+    # so the same numbers) without its argument handling, which was most of the time of this
+    # check that runs for every tracked hand on every frame
+    x = (k - k.sum(0) / n).T.copy(order="F")
+    x -= (x.sum(1) / n)[:, None]
+    cov = np.dot(x, x.T)
+    cov *= 1.0 / (n - 1)
+    ev = np.linalg.eigvalsh(cov)
+    return float(np.sqrt(max(ev[0], 0.0) / ev[1])) if ev[1] > 0 else 0.0

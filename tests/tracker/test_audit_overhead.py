@@ -174,6 +174,7 @@ def test_tracker_outputs_are_the_reference_outputs_on_real_clips(videos, clip, m
     with monkeypatch.context() as m:
         m.setattr(association, "keypoint_distance", reference_keypoint_distance)
         m.setattr(hand_tracker, "spread_ratio", reference_spread_ratio)
+        m.setattr(association, "spread_ratio", reference_spread_ratio)
         m.setattr(KalmanKeypointFilter, "peek", reference_peek)
         slow = run()
     assert len(fast) == len(slow) > 100

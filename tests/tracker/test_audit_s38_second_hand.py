@@ -1,0 +1,94 @@
+"""A line-like fit beside a tracked hand starts no second track (``second_hand_min_spread``).
+
+On ali_hand's thumbs-up (with OpenCV 4.10's warps) and on the shared clips under noise and JPEG,
+a detector crop on the tracked hand's thumb or finger gave keypoints folded onto that finger (a
+spread ratio ~0.1) with the other side's handedness: a second "hand" that was reported for dozens
+of frames and later took over the real hand's place with the wrong side.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tracker.association import HandAssociator, Measurement
+from tracker.hand_tracker import COLLAPSED_SPREAD
+from tracker.keypoints import spread_ratio
+from .tracker_fakes import SceneHand, blank, fake_tracker, hand_keypoints
+
+
+def line_keypoints(x: float, y0: float, y1: float) -> np.ndarray:
+    """(17, 2) pixels on a nearly vertical segment: a fit folded onto one finger."""
+    t = np.linspace(0.0, 1.0, 17)
+    return np.stack([x + 3.0 * np.sin(7 * t), y0 + (y1 - y0) * t], 1).astype(np.float32)
+
+
+def meas(k: np.ndarray, right: bool) -> Measurement:
+    return Measurement(k, np.full(17, 0.9, np.float32), 0.95, 0.9 if right else 0.1)
+
+
+def test_the_line_fixture_is_collapsed_and_the_hand_is_not():
+    assert spread_ratio(line_keypoints(300, 60, 200)) < 0.05 < COLLAPSED_SPREAD
+    assert spread_ratio(hand_keypoints(100, 150)) > COLLAPSED_SPREAD + 0.3
+
+
+@pytest.mark.parametrize("second, min_spread, started", [
+    ("line", 0.15, False),      # a folded fit beside a tracked hand: no second track
+    ("line", None, True),       # the rule off: it was started (the bug)
+    ("hand", 0.15, True),       # a real second hand beside the first one is started at once
+])
+def test_second_track_needs_an_open_fit(second, min_spread, started):
+    a = HandAssociator(second_hand_min_spread=min_spread)
+    first = meas(hand_keypoints(100, 150), True)
+    other = meas(line_keypoints(300, 60, 200) if second == "line" else hand_keypoints(300, 150, right=False), False)
+    a.update([first], 0.0)
+    for i in range(1, 6):
+        tracks = a.update([first, other], i / 30)
+        assert len(tracks) == (2 if started else 1), f"frame {i}"
+
+
+def test_a_line_like_fit_alone_still_starts_and_updates_a_track():
+    """With no other hand tracked the fit is the only hand there is (an edge-on hand, one cut by
+    the frame edge): it is started; and a tracked hand whose fit folds keeps being updated."""
+    a = HandAssociator(second_hand_min_spread=0.15)
+    line = meas(line_keypoints(300, 60, 200), True)
+    tracks = a.update([line], 0.0)
+    assert len(tracks) == 1
+    tid = tracks[0].track_id
+    moved = meas(line_keypoints(304, 62, 202), True)
+    tracks = a.update([moved], 1 / 30)
+    assert [t.track_id for t in tracks] == [tid] and tracks[0].hits == 2
+
+
+def test_a_lost_hand_found_again_folded_gets_its_track_back():
+    """The rule is only about starting: a folded fit that matches a lost track updates it, beside
+    another tracked hand too (the hand comes back edge-on)."""
+    a = HandAssociator(second_hand_min_spread=0.15)
+    first = meas(hand_keypoints(100, 150), True)
+    second = meas(line_keypoints(300, 60, 200), False)
+    a.update([first, meas(hand_keypoints(300, 130, right=False), False)], 0.0)
+    ids = sorted(t.track_id for t in a.tracks)
+    a.update([first], 1 / 30)                        # the second hand is lost for a frame
+    tracks = a.update([first, second], 2 / 30)       # and comes back as a folded fit, near where it went
+    assert sorted(t.track_id for t in tracks) == ids
+
+
+def test_tracker_reports_no_second_hand_on_a_tracked_hands_folded_finger():
+    """End to end on fake models: a tracked right hand, and from frame 5 a detection on a finger
+    of it whose crop gives a line-like fit voting left. One hand is reported throughout, under
+    its first id and side; a real left hand in the same place is reported."""
+    tr, scene, det, lm = fake_tracker(max_hands=2, static_image_mode=False, min_detection_confidence=0.5)
+    hand = SceneHand(hand_keypoints(120, 150, 50.0, right=True), right=True)
+    finger = SceneHand(line_keypoints(240, 60, 200), right=False)
+    with tr:
+        scene.hands = [hand]
+        first = tr.process(blank(), 0.0).hands
+        assert [(h.side, h.track_id) for h in first] == [("right", 0)]
+        scene.hands = [hand, finger]
+        for i in range(1, 12):
+            hands = tr.process(blank(), i * 33.3).hands
+            assert [(h.side, h.track_id) for h in hands] == [("right", 0)], f"frame {i}"
+        assert det.calls >= 5            # the detector did run and find the finger
+        scene.hands = [hand, SceneHand(hand_keypoints(250, 130, 50.0, right=False), right=False)]
+        for i in range(12, 15):
+            hands = tr.process(blank(), i * 33.3).hands
+        assert sorted(h.side for h in hands) == ["left", "right"]
