@@ -6,7 +6,8 @@ model's measurements (:class:`Measurement`) and
 1. merges overlapping duplicates (two crops that found the same hand: median keypoint distance
    below ``merge_distance`` palm sizes, or below ``loose_merge_distance`` (or one keypoint box
    mostly inside the other, ``loose_merge_overlap``) for a detector crop next to a track's crop when their handedness
-   does not reliably differ; the better keypoints are kept);
+   does not reliably differ; the better keypoints are kept), and leaves out a detector crop's
+   line-like fit beside a hand its track's crop found (a finger: ``second_hand_min_spread``);
 2. matches measurements to tracks (alive ones and ones lost for at most ``max_missed`` frames)
    with a minimum-cost assignment (exact, by enumeration: there are at most a handful of hands).
    The cost is the median keypoint distance to the track's predicted keypoints in palm sizes, plus
@@ -17,8 +18,7 @@ model's measurements (:class:`Measurement`) and
    gate reaches when their handedness reliably differs (a new hand, not the lost one back);
 3. updates matched tracks (smoothing filter, handedness evidence), coasts unmatched ones
    (predict only, not reported) and drops those lost too long, starts new tracks for
-   unmatched measurements while fewer than ``max_hands`` are alive (beside a tracked hand, not
-   from a line-like fit: ``second_hand_min_spread``);
+   unmatched measurements while fewer than ``max_hands`` are alive;
 4. assigns sides from handedness evidence, a log-odds sum over the track's life:
 
    - each frame's vote is ``w * clip(logit(right_prob), +-evidence_clip)`` with the weight
@@ -266,12 +266,14 @@ class HandAssociator:
             ended locked track is remembered with its locked side at full ``memory_prior``.
         handedness_weight: cost weight of |right_prob - track p_right| in matching.
         own_crop_bonus: cost bonus for a measurement made in the track's own crop.
-        second_hand_min_spread: a measurement whose keypoints' :func:`~tracker.keypoints.spread_ratio`
-            is under this starts no track while another track is seen in the frame (None: off);
-            it may still update a track. Beside a tracked hand such a line-like fit is most often
-            one of that hand's fingers found again by a detector crop (a thumbs-up's thumb: a
-            second "hand" of the other side on the first one's wrist). A real hand seen edge-on
-            is started once its fit opens, or at once when no other hand is tracked.
+        second_hand_min_spread: in a frame where a track's own crop found a hand whose keypoints'
+            :func:`~tracker.keypoints.spread_ratio` is at least this, a measurement from a
+            detector crop (no ``track_id``) under it is left out: it neither starts nor updates
+            a track (None: off). Beside a tracked hand such a line-like fit is most often one of
+            that hand's fingers (a thumbs-up's thumb folded into a second "hand" of the other side
+            on the first one's wrist, or taking the lost first hand's track and side). A real
+            hand seen edge-on beside a tracked one is taken once its fit opens; alone, or found
+            in its own track's crop, it is taken as it is.
     """
 
     def __init__(self, max_hands: int = 2,
@@ -396,6 +398,19 @@ class HandAssociator:
             kept[dup] = k
         return kept
 
+    def _drop_fingers(self, meas: list[Measurement]) -> list[Measurement]:
+        """Leave out the line-like detector-crop measurements (``second_hand_min_spread``) of a
+        frame in which a track's own crop found an open hand: they are taken for its fingers."""
+        if self.second_hand_min_spread is None or len(meas) < 2:
+            return meas
+        line = [spread_ratio(m.keypoints) < self.second_hand_min_spread for m in meas]
+        if not any(m.track_id is not None and not thin for m, thin in zip(meas, line)):
+            return meas
+        keep = [m for m, thin in zip(meas, line) if m.track_id is not None or not thin]
+        if len(keep) < len(meas):
+            log.debug("left out %d line-like detector measurement(s) beside a tracked hand", len(meas) - len(keep))
+        return keep
+
     def _cost(self, tracks: list[Track], meas: list[Measurement], t_s: float | None,
               cap_px: float = math.inf) -> np.ndarray:
         cost = np.full((len(tracks), len(meas)), np.inf)
@@ -458,7 +473,7 @@ class HandAssociator:
                 raise ValueError(f"frame_size must be (width, height) in pixels, both > 0, got {frame_size!r}")
             if self.lost_gate_share is not None:
                 cap_px = self.lost_gate_share * math.hypot(w, h)
-        meas = self.merge_duplicates(list(measurements))
+        meas = self._drop_fingers(self.merge_duplicates(list(measurements)))
         self._frame += 1
         for tr in self.tracks:
             tr.age += 1
@@ -500,11 +515,6 @@ class HandAssociator:
             if n_active >= self.max_hands:
                 log.debug("dropped a measurement: already %d hands", n_active)
                 break
-            if (n_active and self.second_hand_min_spread is not None
-                    and spread_ratio(meas[j].keypoints) < self.second_hand_min_spread):
-                log.debug("a line-like measurement beside a tracked hand started no track (spread %.2f)",
-                          spread_ratio(meas[j].keypoints))
-                continue
             self._start(meas[j], t_s)
         self._enforce_max_hands()
         self._accumulate()
