@@ -7,7 +7,7 @@ model's measurements (:class:`Measurement`) and
    below ``merge_distance`` palm sizes, or below ``loose_merge_distance`` (or one keypoint box
    mostly inside the other, ``loose_merge_overlap``) for a detector crop next to a track's crop when their handedness
    does not reliably differ; the better keypoints are kept), and leaves out a detector crop's
-   line-like fit beside a hand its track's crop found (a finger: ``second_hand_min_spread``);
+   line-like fit next to a hand its track's crop found (a finger: ``second_hand_min_spread``);
 2. matches measurements to tracks (alive ones and ones lost for at most ``max_missed`` frames)
    with a minimum-cost assignment (exact, by enumeration: there are at most a handful of hands).
    The cost is the median keypoint distance to the track's predicted keypoints in palm sizes, plus
@@ -64,6 +64,13 @@ from .smoothing import make_filter
 log = logging.getLogger(__name__)
 
 LEFT, RIGHT = "left", "right"
+
+#: how far (gap between the keypoint boxes, in the open hand's palm sizes) a detector crop's
+#: line-like fit may lie from a hand found in its track's crop and still be taken for one of its
+#: fingers (``HandAssociator(second_hand_min_spread=...)``). The fingers left out on the shared
+#: clips (OpenCV 4.10, noise, JPEG) lay 0-1.15 palm sizes from the hand's fit; a hand seen
+#: edge-on further away is its own hand.
+FINGER_REACH = 2.0
 
 
 @dataclass
@@ -268,12 +275,14 @@ class HandAssociator:
         own_crop_bonus: cost bonus for a measurement made in the track's own crop.
         second_hand_min_spread: in a frame where a track's own crop found a hand whose keypoints'
             :func:`~tracker.keypoints.spread_ratio` is at least this, a measurement from a
-            detector crop (no ``track_id``) under it is left out: it neither starts nor updates
-            a track (None: off). Beside a tracked hand such a line-like fit is most often one of
-            that hand's fingers (a thumbs-up's thumb folded into a second "hand" of the other side
-            on the first one's wrist, or taking the lost first hand's track and side). A real
-            hand seen edge-on beside a tracked one is taken once its fit opens; alone, or found
-            in its own track's crop, it is taken as it is.
+            detector crop (no ``track_id``) under it within :data:`FINGER_REACH` of that hand is
+            left out: it neither starts nor updates a track (None: off). So close to a tracked
+            hand such a line-like fit is most often one of its fingers (a thumbs-up's thumb
+            folded into a second "hand" of the other side on the first one's wrist, or taking the
+            lost first hand's track and side). A real hand seen edge-on that close is taken once
+            its fit opens; further away, alone, or found in its own track's crop, it is taken as
+            it is. The detector crop was still measured: a finger left out used the new-hand slot
+            or re-detection quota of that frame (known, tests/tracker/test_audit_s38_review.py).
     """
 
     def __init__(self, max_hands: int = 2,
@@ -399,14 +408,17 @@ class HandAssociator:
         return kept
 
     def _drop_fingers(self, meas: list[Measurement]) -> list[Measurement]:
-        """Leave out the line-like detector-crop measurements (``second_hand_min_spread``) of a
-        frame in which a track's own crop found an open hand: they are taken for its fingers."""
+        """Leave out the line-like detector-crop measurements (``second_hand_min_spread``) within
+        :data:`FINGER_REACH` of a hand a track's own crop found open: they are taken for its fingers."""
         if self.second_hand_min_spread is None or len(meas) < 2:
             return meas
         line = [spread_ratio(m.keypoints) < self.second_hand_min_spread for m in meas]
-        if not any(m.track_id is not None and not thin for m, thin in zip(meas, line)):
+        hands = [m.keypoints for m, thin in zip(meas, line) if m.track_id is not None and not thin]
+        if not hands:
             return meas
-        keep = [m for m, thin in zip(meas, line) if m.track_id is not None or not thin]
+        keep = [m for m, thin in zip(meas, line)
+                if m.track_id is not None or not thin
+                or not any(_box_gap(m.keypoints, h) < FINGER_REACH * _palm(h) for h in hands)]
         if len(keep) < len(meas):
             log.debug("left out %d line-like detector measurement(s) beside a tracked hand", len(meas) - len(keep))
         return keep
@@ -681,6 +693,18 @@ def _box_overlap(a: np.ndarray, b: np.ndarray) -> float:
         return 0.0
     smaller = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
     return float(iw * ih / smaller) if smaller > 0 else 0.0
+
+
+def _box_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """Distance in pixels between the axis-aligned boxes around two (17, 2) keypoint sets (0 when
+    they meet; their finite points only, inf when either has none)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    a, b = a[np.isfinite(a).all(1)], b[np.isfinite(b).all(1)]
+    if not len(a) or not len(b):
+        return math.inf
+    dx = max(b[:, 0].min() - a[:, 0].max(), a[:, 0].min() - b[:, 0].max(), 0.0)
+    dy = max(b[:, 1].min() - a[:, 1].max(), a[:, 1].min() - b[:, 1].max(), 0.0)
+    return float(math.hypot(dx, dy))
 
 
 def _palm(kps: np.ndarray) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tracker.association import HandAssociator, Measurement
+from tracker.association import FINGER_REACH, HandAssociator, Measurement
 from tracker.hand_tracker import COLLAPSED_SPREAD
 from tracker.keypoints import spread_ratio
 from .tracker_fakes import SceneHand, blank, fake_tracker, hand_keypoints
@@ -33,16 +33,21 @@ def test_the_line_fixture_is_collapsed_and_the_hand_is_not():
     assert spread_ratio(hand_keypoints(100, 150)) > COLLAPSED_SPREAD + 0.3
 
 
+# hand_keypoints(100, 150): keypoint box x 63-157, palm 58 px; a line at x = 190 lies 0.6 palm
+# sizes from it (a finger's place), one at x = 300 2.5 (beyond FINGER_REACH: a hand of its own)
 @pytest.mark.parametrize("second, min_spread, started", [
     ("line", 0.15, False),      # a folded fit beside a tracked hand: no second track
     ("line", None, True),       # the rule off: it was started (the bug)
     ("hand", 0.15, True),       # a real second hand beside the first one is started at once
+    ("far line", 0.15, True),   # an edge-on hand out of the first one's reach is a hand
 ])
 def test_second_track_needs_an_open_fit(second, min_spread, started):
+    assert FINGER_REACH == 2.0
     a = HandAssociator(second_hand_min_spread=min_spread)
     k = hand_keypoints(100, 150)
     tid = a.update([meas(k, True)], 0.0)[0].track_id
-    other = meas(line_keypoints(300, 60, 200) if second == "line" else hand_keypoints(300, 150, right=False), False)
+    other = meas({"line": line_keypoints(190, 60, 200), "far line": line_keypoints(300, 60, 200),
+                  "hand": hand_keypoints(300, 150, right=False)}[second], False)
     for i in range(1, 6):
         tracks = a.update([meas(k, True, track_id=tid), other], i / 30)     # the first from its own crop
         assert len(tracks) == (2 if started else 1), f"frame {i}"
@@ -68,11 +73,11 @@ def test_a_lost_hand_comes_back_under_its_id_once_its_fit_opens():
     could as well be a finger of the first: under JPEG the thumb took the lost hand's track); once
     its fit opens it gets its id and side back."""
     a = HandAssociator(second_hand_min_spread=0.15)
-    k1, k2 = hand_keypoints(100, 150), hand_keypoints(300, 130, right=False)
+    k1, k2 = hand_keypoints(100, 150), hand_keypoints(230, 130, right=False)
     first = a.update([meas(k1, True), meas(k2, False)], 0.0)
     ids = {t.side: t.track_id for t in first}
     a.update([meas(k1, True, track_id=ids["right"])], 1 / 30)                 # the second hand is lost
-    tracks = a.update([meas(k1, True, track_id=ids["right"]), meas(line_keypoints(300, 60, 200), False)], 2 / 30)
+    tracks = a.update([meas(k1, True, track_id=ids["right"]), meas(line_keypoints(200, 60, 200), False)], 2 / 30)
     assert [t.track_id for t in tracks] == [ids["right"]]
     tracks = a.update([meas(k1, True, track_id=ids["right"]), meas(k2, False)], 3 / 30)
     assert {t.side: t.track_id for t in tracks} == ids

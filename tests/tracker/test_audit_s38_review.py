@@ -1,0 +1,84 @@
+"""Second-eye review of session 38's finger rule (``HandAssociator(second_hand_min_spread=...)``).
+
+The rule leaves a detector crop's line-like fit out of the association once a track's own crop
+found an open hand. The tracker picks which detector crops to measure, and which of the lowered
+threshold's hands to keep, *before* that: a finger that is then left out still used the one
+new-hand slot (``max_hands=2``) or the re-detection quota, and the real second hand was never
+measured or was dropped.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tracker.keypoints import spread_ratio
+from tracker.hand_tracker import COLLAPSED_SPREAD
+from .tracker_fakes import SceneHand, blank, fake_tracker, hand_keypoints
+
+
+def line_keypoints(x: float, y0: float, y1: float) -> np.ndarray:
+    """(17, 2) pixels on a nearly vertical segment: a fit folded onto one finger."""
+    t = np.linspace(0.0, 1.0, 17)
+    return np.stack([x + 3.0 * np.sin(7 * t), y0 + (y1 - y0) * t], 1).astype(np.float32)
+
+
+def _scene():
+    right = SceneHand(hand_keypoints(80, 150, 40.0, right=True), right=True)
+    left_k = hand_keypoints(240, 150, 40.0, right=False)
+    return right, left_k
+
+
+def test_the_fixtures():
+    right, left_k = _scene()
+    assert spread_ratio(line_keypoints(150, 60, 140)) < COLLAPSED_SPREAD < spread_ratio(left_k)
+
+
+@pytest.mark.xfail(strict=True, reason="known: the detector crop is chosen (best score first) before the "
+                   "associator leaves the finger out, so it used the frame's one new-hand slot; before "
+                   "session 38 the finger became a track and held the slot for good")
+def test_a_left_out_finger_does_not_keep_a_new_second_hand_out():
+    """max_hands=2, one hand tracked: one detector crop is measured per frame, the best-scored
+    detection. A finger detection scored above a real second hand takes that crop every frame,
+    is left out as a finger, and the second hand (fully visible, sure detection, open fit) is
+    never measured: one hand reported for 20 frames. Without the finger it is found at once."""
+    right, left_k = _scene()
+    finger = SceneHand(line_keypoints(150, 60, 140), right=False, det_score=0.6)
+    for with_finger in (False, True):
+        tr, scene, det, lm = fake_tracker(max_hands=2, min_detection_confidence=0.5)
+        with tr:
+            scene.hands = [right]
+            for i in range(10):
+                assert len(tr.process(blank(), i * 33.3).hands) == 1
+            scene.hands = [right, SceneHand(left_k, right=False, det_score=0.55)] + ([finger] if with_finger else [])
+            counts = [len(tr.process(blank(), i * 33.3).hands) for i in range(10, 30)]
+        assert counts[-10:] == [2] * 10, f"finger={with_finger}: hands per frame {counts}"
+
+
+@pytest.mark.xfail(strict=True, reason="known: the re-detection quota goes to the surest crop before the "
+                   "associator leaves the finger out; before session 38 the finger took the quota and "
+                   "became a track")
+def test_a_left_out_finger_does_not_use_up_the_redetection_quota():
+    """max_hands=4: a left hand tracked beside a right one vanishes for a frame and comes back weakly
+    detected (0.3, under the 0.5 threshold: in only by the lowered re-detection threshold) in a
+    hard view (mean keypoint confidence 0.55, under the 0.6 low-detection bar). A finger of the
+    right hand is detected as weakly. The quota (one hand vanished) goes to the crop the landmark
+    model is surer of, the finger, which the associator then leaves out; the returning hand fails
+    the bar and is dropped. It never comes back while the finger is seen; without the finger it
+    comes back at once under its id."""
+    right, left_k = _scene()
+    for with_finger in (False, True):
+        tr, scene, det, lm = fake_tracker(max_hands=4, min_detection_confidence=0.5)
+        left = SceneHand(left_k, right=False)
+        with tr:
+            scene.hands = [right, left]
+            for i in range(6):
+                hands = tr.process(blank(), i * 33.3).hands
+            ids = sorted(h.track_id for h in hands)
+            assert len(ids) == 2
+            scene.hands = [right]
+            tr.process(blank(), 6 * 33.3)
+            weak = SceneHand(left_k, right=False, det_score=0.3, keypoint_score=0.55)
+            finger = SceneHand(line_keypoints(150, 60, 140), right=False, det_score=0.3, keypoint_score=0.9)
+            scene.hands = [right, weak] + ([finger] if with_finger else [])
+            seen = [sorted(h.track_id for h in tr.process(blank(), i * 33.3).hands) for i in range(7, 17)]
+        assert seen[-5:] == [ids] * 5, f"finger={with_finger}: ids per frame {seen}"
