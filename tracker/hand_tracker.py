@@ -506,9 +506,10 @@ NEW_HAND_EDGE_OUTSIDE = 0.05
 #: follows the finger and the collapse feeds itself (ali_hand's thumbs-up, docs/model_history.md, session 13).
 #: Such a hand is measured again in the detector's crop, kept only when that is clearly less
 #: collapsed, so hands that really are edge-on (1.5% of hands21 val under 0.12) are left alone.
-#: A detector crop's measurement this collapsed is left out while a tracked hand's own crop finds
-#: an open one (``HandAssociator(second_hand_min_spread=...)``): on the shared clips under noise
-#: and JPEG such second "hands" were fingers of the tracked one (docs/model_history.md, session 38).
+#: A detector crop's measurement this collapsed is left out when it lies within reach of an open
+#: one found in a tracked hand's own crop (``HandAssociator(second_hand_min_spread=...)``,
+#: ``association.FINGER_REACH``): on the shared clips under noise and JPEG such second "hands"
+#: were fingers of the tracked one (docs/model_history.md, session 38).
 COLLAPSED_SPREAD = 0.15
 #: how much larger the detector crop's spread ratio must be to replace a collapsed measurement
 REFRESH_SPREAD_GAIN = 0.1
