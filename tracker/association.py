@@ -281,8 +281,9 @@ class HandAssociator:
             folded into a second "hand" of the other side on the first one's wrist, or taking the
             lost first hand's track and side). A real hand seen edge-on that close is taken once
             its fit opens; further away, alone, or found in its own track's crop, it is taken as
-            it is. The detector crop was still measured: a finger left out used the new-hand slot
-            or re-detection quota of that frame (known, tests/tracker/test_audit_s38_review.py).
+            it is. :class:`~tracker.hand_tracker.HandTracker` does not measure the detection
+            that gave a finger again for a while (``FINGER_MEMORY``), so the finger does not take
+            the new-hand slot from a real second hand (:meth:`finger_mask`).
     """
 
     def __init__(self, max_hands: int = 2,
@@ -407,18 +408,21 @@ class HandAssociator:
             kept[dup] = k
         return kept
 
-    def _drop_fingers(self, meas: list[Measurement]) -> list[Measurement]:
-        """Leave out the line-like detector-crop measurements (``second_hand_min_spread``) within
-        :data:`FINGER_REACH` of a hand a track's own crop found open: they are taken for its fingers."""
+    def finger_mask(self, meas: list[Measurement]) -> list[bool]:
+        """For each of ``meas``: whether it is a line-like detector-crop fit within
+        :data:`FINGER_REACH` of a hand a track's own crop found open, taken for one of its fingers
+        (``second_hand_min_spread``; all False when that is None)."""
         if self.second_hand_min_spread is None or len(meas) < 2:
-            return meas
+            return [False] * len(meas)
         line = [spread_ratio(m.keypoints) < self.second_hand_min_spread for m in meas]
         hands = [m.keypoints for m, thin in zip(meas, line) if m.track_id is not None and not thin]
-        if not hands:
-            return meas
-        keep = [m for m, thin in zip(meas, line)
-                if m.track_id is not None or not thin
-                or not any(_box_gap(m.keypoints, h) < FINGER_REACH * _palm(h) for h in hands)]
+        return [bool(hands) and m.track_id is None and thin
+                and any(_box_gap(m.keypoints, h) < FINGER_REACH * _palm(h) for h in hands)
+                for m, thin in zip(meas, line)]
+
+    def _drop_fingers(self, meas: list[Measurement]) -> list[Measurement]:
+        """``meas`` without the fingers of :meth:`finger_mask`: they neither start nor update a track."""
+        keep = [m for m, finger in zip(meas, self.finger_mask(meas)) if not finger]
         if len(keep) < len(meas):
             log.debug("left out %d line-like detector measurement(s) beside a tracked hand", len(meas) - len(keep))
         return keep

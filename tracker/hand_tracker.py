@@ -511,6 +511,9 @@ NEW_HAND_EDGE_OUTSIDE = 0.05
 #: ``association.FINGER_REACH``): on the shared clips under noise and JPEG such second "hands"
 #: were fingers of the tracked one (docs/model_history.md, session 38).
 COLLAPSED_SPREAD = 0.15
+#: frames a detection that gave such a finger (a collapsed fit next to a tracked hand) is not
+#: measured again while a hand is tracked
+FINGER_MEMORY = 15
 #: how much larger the detector crop's spread ratio must be to replace a collapsed measurement
 REFRESH_SPREAD_GAIN = 0.1
 #: a tracked hand whose mean keypoint confidence is below this may be held by a crop that drifted
@@ -810,6 +813,9 @@ class HandTracker:
         self._recent_counts.clear()
         #: track id -> frame index of its last unsure-keypoints check (see _refresh_suspects)
         self._last_check: dict[int, int] = {}
+        #: (keypoint box, last frame index to avoid it) of detector fits taken for a tracked hand's
+        #: finger (see _process_video)
+        self._finger_boxes: list[tuple[np.ndarray, int]] = []
         #: (frame index, score threshold, detections) of the last detector run (see _frame_detections)
         self._frame_dets: tuple | None = None
 
@@ -1315,6 +1321,11 @@ class HandTracker:
                 needs.append(None)
                 fallbacks.append(None)
                 avoid.append(_box(tr.raw_keypoints, tr.scores, 0.3))
+        # A detection that gave a finger of a tracked hand lately is not measured again while the
+        # hand is tracked: it would take the new-hand slot (and re-detection quota) every frame
+        # from a real second hand, and count as a find for the detector's back-off.
+        self._finger_boxes = [(b, last) for b, last in self._finger_boxes if last >= self._frame_index and rois]
+        avoid += [b for b, _ in self._finger_boxes]
         ran = between = False     # the detector's run on the default schedule / a turned look between
         slots = o.max_hands - len(rois)
         n_tracked, tracked_rois = len(rois), list(rois)
@@ -1342,9 +1353,12 @@ class HandTracker:
                 fallbacks += new_fallbacks
         meas = self._limit_lowered(self._measure(frame, rois, owners, needs=needs, keep_order=True),
                                    fallbacks, self._redetection_quota(n_tracked))
+        fingers = self.associator.finger_mask(meas)
+        self._finger_boxes += [(_box(m.keypoints), self._frame_index + FINGER_MEMORY)
+                               for m, finger in zip(meas, fingers) if finger]
         detected = ran or between
         if detected:
-            found_new = any(m.track_id is None for m in meas)
+            found_new = any(m.track_id is None and not finger for m, finger in zip(meas, fingers))
             if ran or found_new:
                 self._detector_misses = 0 if found_new else self._detector_misses + 1
             if found_new and self._cycle_turn is not None:

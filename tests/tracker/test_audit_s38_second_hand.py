@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tracker.association import FINGER_REACH, HandAssociator, Measurement
-from tracker.hand_tracker import COLLAPSED_SPREAD
+from tracker.hand_tracker import COLLAPSED_SPREAD, FINGER_MEMORY
 from tracker.keypoints import spread_ratio
 from .tracker_fakes import SceneHand, blank, fake_tracker, hand_keypoints
 
@@ -86,7 +86,8 @@ def test_a_lost_hand_comes_back_under_its_id_once_its_fit_opens():
 def test_tracker_reports_no_second_hand_on_a_tracked_hands_folded_finger():
     """End to end on fake models: a tracked right hand, and from frame 5 a detection on a finger
     of it whose crop gives a line-like fit voting left. One hand is reported throughout, under
-    its first id and side; a real left hand in the same place is reported."""
+    its first id and side, and the finger's detection is measured again only after
+    FINGER_MEMORY frames; a real left hand in the same place is reported then."""
     tr, scene, det, lm = fake_tracker(max_hands=2, static_image_mode=False, min_detection_confidence=0.5)
     hand = SceneHand(hand_keypoints(120, 150, 50.0, right=True), right=True)
     finger = SceneHand(line_keypoints(240, 60, 200), right=False)
@@ -99,7 +100,8 @@ def test_tracker_reports_no_second_hand_on_a_tracked_hands_folded_finger():
             hands = tr.process(blank(), i * 33.3).hands
             assert [(h.side, h.track_id) for h in hands] == [("right", 0)], f"frame {i}"
         assert det.calls >= 5            # the detector did run and find the finger
+        assert lm.crops <= 12 + 1        # the finger's crop once, not on every frame
         scene.hands = [hand, SceneHand(hand_keypoints(250, 130, 50.0, right=False), right=False)]
-        for i in range(12, 15):
+        for i in range(12, 12 + FINGER_MEMORY + 2):
             hands = tr.process(blank(), i * 33.3).hands
         assert sorted(h.side for h in hands) == ["left", "right"]
