@@ -1324,7 +1324,7 @@ class HandTracker:
         # A detection that gave a finger of a tracked hand lately is not measured again while the
         # hand is tracked: it would take the new-hand slot (and re-detection quota) every frame
         # from a real second hand, and count as a find for the detector's back-off.
-        self._finger_boxes = [(b, last) for b, last in self._finger_boxes if last >= self._frame_index and rois]
+        self._finger_boxes = [(b, last) for b, last in self._finger_boxes if last >= self._frame_index] if rois else []
         avoid += [b for b, _ in self._finger_boxes]
         ran = between = False     # the detector's run on the default schedule / a turned look between
         slots = o.max_hands - len(rois)
