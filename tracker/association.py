@@ -284,6 +284,8 @@ class HandAssociator:
             it is. :class:`~tracker.hand_tracker.HandTracker` does not measure the detection
             that gave a finger again for a while (``FINGER_MEMORY``), so the finger does not take
             the new-hand slot from a real second hand (:meth:`finger_mask`).
+        filter_restart_missed: a track back after more than this many missed frames restarts its
+            smoothing filter at the measurement (its motion model is stale by then).
     """
 
     def __init__(self, max_hands: int = 2,
@@ -296,12 +298,14 @@ class HandAssociator:
                  side_memory: int = 150, memory_prior: float = 4.0, young_gate: float = 2.0,
                  side_hysteresis: float = 3.0, side_lock: float | None = 20.0,
                  handedness_weight: float = 0.5, own_crop_bonus: float = 0.3,
-                 lost_gate_share: float | None = 0.4, second_hand_min_spread: float | None = None) -> None:
+                 lost_gate_share: float | None = 0.4, second_hand_min_spread: float | None = None,
+                 filter_restart_missed: int = 3) -> None:
         if max_hands < 1:
             raise ValueError(f"max_hands must be >= 1, got {max_hands}")
         self.max_hands = int(max_hands)
         self.filter_factory = filter_factory or (lambda: make_filter("kalman"))
         self.max_missed = int(max_missed)
+        self.filter_restart_missed = int(filter_restart_missed)
         self.gate = float(gate)
         self.gate_growth = float(gate_growth)
         self.lost_gate_share = None if lost_gate_share is None else float(lost_gate_share)
@@ -600,8 +604,7 @@ class HandAssociator:
 
     def _apply(self, tr: Track, m: Measurement, t_s: float | None) -> None:
         kps = np.asarray(m.keypoints, np.float32)
-        if tr.missed > 0 and hasattr(tr.filter, "reset") and tr.missed > 3:
-            # Back after a long gap: the motion model is stale, restart it at the measurement.
+        if tr.missed > self.filter_restart_missed and hasattr(tr.filter, "reset"):
             tr.filter.reset()
         tr.keypoints = tr.filter.update(kps, m.scores, t_s=t_s)
         tr.raw_keypoints = kps.copy()

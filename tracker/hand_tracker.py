@@ -75,7 +75,8 @@ COLOR_ORDERS = ("bgr", "rgb")
 
 #: a vanished track lowers the detector threshold (``min_redetection_confidence``) only when it
 #: had been seen in this many frames: a hand found for a frame or two (often a false one) that
-#: disappears again would otherwise open the door to more of its kind.
+#: disappears again would otherwise open the door to more of its kind (frames at 30 fps:
+#: ``frame_rate`` scales it, at least 1).
 REDETECTION_MIN_HITS = 3
 
 
@@ -232,9 +233,12 @@ class HandTrackerOptions:
             lost hand's side is a prior for a new hand for 5 s: 150 frames at 30 fps, 300 at 60)
             and the growth of a lost hand's match gate (0.5 palm sizes per 1/30 s), and with
             ``timestamp_ms=None`` frames are 1/frame_rate s apart for the smoothing and the
-            results' ``timestamp_ms``. Still counted in frames: the handedness votes (one per
-            frame: at 60 fps a side locks in half the time), the filter restart after more than
-            3 missed frames and the detector checks of unsure hands. Ignored in static mode.
+            results' ``timestamp_ms``; so are the internal counts with a duration (the detector
+            checks of unsure hands every 10 frames, the 15 frames a finger's detection is not
+            measured again, the 3 frames a vanished hand must have been seen to lower the detector
+            threshold). Still counted in frames: the handedness votes (one per frame: at 60 fps a
+            side locks in half the time) and the filter restart of a hand back after more than 3
+            missed frames (docs/options.md). Ignored in static mode.
             Like ByteTrack's ``BYTETracker(frame_rate=...)``.
         detector_turns: 1, 2 or 4: look for new hands in the frame as it is (1), also turned
             upside down (2), or turned by every quarter turn (4). The shipped detector learned
@@ -512,7 +516,7 @@ NEW_HAND_EDGE_OUTSIDE = 0.05
 #: were fingers of the tracked one (docs/model_history.md, session 38).
 COLLAPSED_SPREAD = 0.15
 #: frames a detection that gave such a finger (a collapsed fit next to a tracked hand) is not
-#: measured again while a hand is tracked
+#: measured again while a hand is tracked (at 30 fps: ``frame_rate`` scales it, as the counts below)
 FINGER_MEMORY = 15
 #: how much larger the detector crop's spread ratio must be to replace a collapsed measurement
 REFRESH_SPREAD_GAIN = 0.1
@@ -529,7 +533,8 @@ REFRESH_SCORE_GAIN = 0.15
 #: ... and how high it must be: on the shared clips, replacements that lifted confidence only to
 #: 0.59-0.69 (side-on and pinching hands) sent the tracks along other paths, with short false hands
 REFRESH_SURE_SCORE = 0.7
-#: frames between two detector checks of one unsure track (each check is one detector run)
+#: frames between two detector checks of one unsure track (each check is one detector run; at
+#: 30 fps: ``frame_rate`` scales it)
 UNSURE_INTERVAL = 10
 #: a refined measurement (``HandTrackerOptions.refine_score``) replaces the first one unless its
 #: mean keypoint confidence is lower by more than this. At these low confidences the mean is a weak
@@ -639,6 +644,10 @@ class HandTracker:
         self._max_missed = _frames_at(opts.max_missed, opts.frame_rate)
         self._detector_interval = max(1, _frames_at(opts.detector_interval, opts.frame_rate))
         self._redetection_frames = _frames_at(opts.redetection_frames, opts.frame_rate)
+        # ... and the internal counts, durations at 30 fps too
+        self._redetection_min_hits = max(1, _frames_at(REDETECTION_MIN_HITS, opts.frame_rate))
+        self._finger_memory = max(1, _frames_at(FINGER_MEMORY, opts.frame_rate))
+        self._unsure_interval = max(1, _frames_at(UNSURE_INTERVAL, opts.frame_rate))
         # the frame rate a result's timestamp_ms assumes when none is given (static mode: frame_rate is ignored)
         self._assumed_fps = 30.0 if opts.frame_rate is None or opts.static_image_mode else float(opts.frame_rate)
         self._own_models = []
@@ -1218,6 +1227,15 @@ class HandTracker:
         except ValueError:
             return None
 
+    def _mark_fingers(self, meas: list[Measurement], start: int = 0) -> list[bool]:
+        """Which of ``meas[start:]`` are fingers of a hand found in its track's crop
+        (:meth:`HandAssociator.finger_mask` over all of ``meas``); their keypoint boxes are not
+        measured again for :data:`FINGER_MEMORY` frames (at 30 fps) while a hand is tracked."""
+        fingers = self.associator.finger_mask(meas)[start:]
+        self._finger_boxes += [(_box(m.keypoints), self._frame_index + self._finger_memory)
+                               for m, finger in zip(meas[start:], fingers) if finger]
+        return fingers
+
     def _refresh_suspects(self, frame: np.ndarray, meas: list[Measurement]) -> tuple[list[Measurement], bool]:
         """Measure tracked hands again in the crop of a detection that covers them when their
         keypoints look collapsed (:data:`COLLAPSED_SPREAD`, every frame) or unsure (mean confidence
@@ -1235,7 +1253,7 @@ class HandTracker:
         # A hand still to be confirmed by its own crop (a low detection's) is left to that check.
         confirmed = {t.track_id for t in self.associator.tracks if t.confirmed}
         unsure = {i for i in tracked if score[i] < UNSURE_SCORE and meas[i].track_id in confirmed
-                  and self._frame_index - self._last_check.get(meas[i].track_id, -10 ** 9) >= UNSURE_INTERVAL}
+                  and self._frame_index - self._last_check.get(meas[i].track_id, -10 ** 9) >= self._unsure_interval}
         live = {t.track_id for t in self.associator.tracks}
         self._last_check = {k: v for k, v in self._last_check.items() if k in live}
         suspects = sorted(collapsed | unsure)
@@ -1353,9 +1371,7 @@ class HandTracker:
                 fallbacks += new_fallbacks
         meas = self._limit_lowered(self._measure(frame, rois, owners, needs=needs, keep_order=True),
                                    fallbacks, self._redetection_quota(n_tracked))
-        fingers = self.associator.finger_mask(meas)
-        self._finger_boxes += [(_box(m.keypoints), self._frame_index + FINGER_MEMORY)
-                               for m, finger in zip(meas, fingers) if finger]
+        fingers = self._mark_fingers(meas)
         detected = ran or between
         if detected:
             found_new = any(m.track_id is None and not finger for m, finger in zip(meas, fingers))
@@ -1377,11 +1393,11 @@ class HandTracker:
                         self._measure(frame, new, [None] * len(new), needs=new_needs, keep_order=True),
                         new_fallbacks, self._redetection_quota(n_tracked))
                     meas = list(meas) + extra
-                    if any(m.track_id is None for m in extra):
+                    if not all(self._mark_fingers(meas, start=len(meas) - len(extra))):
                         self._detector_misses = 0
         n_before = len(tracks)
         active = self.associator.update(meas, t_s, frame_size=size)
-        self._recent_counts.append(sum(t.hits >= REDETECTION_MIN_HITS for t in active))
+        self._recent_counts.append(sum(t.hits >= self._redetection_min_hits for t in active))
         if len(active) < n_before:
             self._detector_misses = 0          # a hand was just lost: look for it at once
             self._frames_since_detector = 10 ** 9
