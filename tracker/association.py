@@ -57,6 +57,7 @@ from typing import Callable
 
 import numpy as np
 
+from .checks import is_int
 from .geometry import Roi
 from .keypoints import palm_size, spread_ratio
 from .smoothing import make_filter
@@ -305,6 +306,8 @@ class HandAssociator:
         self.max_hands = int(max_hands)
         self.filter_factory = filter_factory or (lambda: make_filter("kalman"))
         self.max_missed = int(max_missed)
+        if not (is_int(filter_restart_missed) and filter_restart_missed >= 0):
+            raise ValueError(f"filter_restart_missed must be an integer >= 0, got {filter_restart_missed!r}")
         self.filter_restart_missed = int(filter_restart_missed)
         self.gate = float(gate)
         self.gate_growth = float(gate_growth)

@@ -233,7 +233,7 @@ class HandTrackerOptions:
             lost hand's side is a prior for a new hand for 5 s: 150 frames at 30 fps, 300 at 60)
             and the growth of a lost hand's match gate (0.5 palm sizes per 1/30 s), and with
             ``timestamp_ms=None`` frames are 1/frame_rate s apart for the smoothing and the
-            results' ``timestamp_ms``; so are the internal counts with a duration (the detector
+            results' ``timestamp_ms``. It scales the internal counts with a duration too (the detector
             checks of unsure hands every 10 frames, the 15 frames a finger's detection is not
             measured again, the 3 frames a vanished hand must have been seen to lower the detector
             threshold). Still counted in frames: the handedness votes (one per frame: at 60 fps a
@@ -525,7 +525,7 @@ REFRESH_SPREAD_GAIN = 0.1
 #: turned detector crop got wrong keypoints (mean confidence 0.50), whose smaller crop gave the
 #: same wrong keypoints for 107 frames (NME 0.57 palm sizes; the detector's crop of that frame:
 #: confidence 0.75, NME 0.05). Such a hand is measured again in the detector's crop every
-#: :data:`UNSURE_INTERVAL` frames and replaced only by a sure measurement; real hands in hard
+#: :data:`UNSURE_INTERVAL` frames (at 30 fps) and replaced only by a sure measurement; real hands in hard
 #: views (side-on, pinching) often stay under this in every crop.
 UNSURE_SCORE = 0.6
 #: how much higher the detector crop's mean keypoint confidence must be to replace an unsure one
@@ -1239,7 +1239,7 @@ class HandTracker:
     def _refresh_suspects(self, frame: np.ndarray, meas: list[Measurement]) -> tuple[list[Measurement], bool]:
         """Measure tracked hands again in the crop of a detection that covers them when their
         keypoints look collapsed (:data:`COLLAPSED_SPREAD`, every frame) or unsure (mean confidence
-        under :data:`UNSURE_SCORE`, every :data:`UNSURE_INTERVAL` frames per track). The new
+        under :data:`UNSURE_SCORE`, every :data:`UNSURE_INTERVAL` frames at 30 fps per track). The new
         measurement replaces the old one only when it is clearly better: a spread ratio larger by
         :data:`REFRESH_SPREAD_GAIN` for a collapsed hand; for an unsure one a mean confidence
         higher by :data:`REFRESH_SCORE_GAIN` and at least :data:`REFRESH_SURE_SCORE`, and not
@@ -1371,6 +1371,9 @@ class HandTracker:
                 fallbacks += new_fallbacks
         meas = self._limit_lowered(self._measure(frame, rois, owners, needs=needs, keep_order=True),
                                    fallbacks, self._redetection_quota(n_tracked))
+        # Fingers are told after the refresh, as the associator tells them: a tracked hand's
+        # collapsed fit replaced by an open one makes a line-like fit beside it a finger.
+        meas, refreshed = self._refresh_suspects(frame, meas)
         fingers = self._mark_fingers(meas)
         detected = ran or between
         if detected:
@@ -1379,7 +1382,6 @@ class HandTracker:
                 self._detector_misses = 0 if found_new else self._detector_misses + 1
             if found_new and self._cycle_turn is not None:
                 self._camera_turn = self._cycle_turn
-        meas, refreshed = self._refresh_suspects(frame, meas)
         if refreshed and slots > 0 and not detected:
             # The detector ran for an unsure tracked hand on a frame the back-off skipped: its
             # detections may hold a new hand too (a hand coming back that only low detections find,

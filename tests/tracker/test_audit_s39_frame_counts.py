@@ -101,3 +101,10 @@ def test_a_finger_found_through_an_unsure_hands_check_is_treated_as_on_a_detecto
     assert schedule[True] == schedule[False]
     # each measurement of the finger is followed by FINGER_MEMORY frames without one
     assert 1 <= crops[True] - crops[False] <= -(-frames // (FINGER_MEMORY + 1)), crops
+
+
+@pytest.mark.parametrize("value", [-1, 2.9, "3", True, None])
+def test_filter_restart_missed_must_be_a_count(value):
+    # -1 restarted the filter on every update (smoothing silently off), 2.9 was truncated to 2
+    with pytest.raises(ValueError, match="filter_restart_missed"):
+        HandAssociator(filter_restart_missed=value)
