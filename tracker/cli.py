@@ -697,7 +697,8 @@ def run_webcam(args: argparse.Namespace) -> int:
     check_meta_target(meta_path, {"-o/--output": args.output, "--json": args.json, "--csv": args.csv})
     import cv2
     from .draw import draw_fps, draw_hands
-    from .video import FPSMonitor, LatestFrameReader, frames_in_order, usable_fps
+    from .video import (CAMERA_OPEN_TIMEOUT_S, FPSMonitor, LatestFrameReader, frames_in_order, open_camera,
+                        usable_fps)
 
     # Where there is no such camera, each of OpenCV's backends tried prints its own lines (a
     # dozen, "raised OpenCV exception" among them) above the one error that says what is wrong:
@@ -711,12 +712,16 @@ def run_webcam(args: argparse.Namespace) -> int:
         level = cv_log.getLogLevel()
         cv_log.setLogLevel(0)
     try:
-        cap = cv2.VideoCapture(args.camera)
-        ok, frame = (cap.read() if cap.isOpened() else (False, None))
+        # in a helper thread: a camera or stream that hangs in its open or first read ends the
+        # command with one error line after the timeout, and Ctrl-C / SIGTERM are handled meanwhile
+        # (a capture that never returns is left to its daemon thread; the process exits)
+        cap, frame = open_camera(args.camera, CAMERA_OPEN_TIMEOUT_S, name=f"--camera {camera}")
+    except TimeoutError as e:
+        raise UsageError(str(e)) from None
     finally:
         if quiet:
             cv_log.setLogLevel(level)
-    if not ok or frame is None:
+    if frame is None:
         cap.release()
         raise UsageError(f"--camera {camera}: no camera could be opened or read"
                          + (" (run with -v for the video backends' messages)" if quiet else ""))

@@ -413,6 +413,13 @@ class FPSMonitor:
 #: (both ways ``handtrack webcam`` reads a camera; a camera delivers one every 1/fps s).
 FRAME_TIMEOUT_S = 5.0
 
+#: Seconds :func:`open_camera` waits for a camera to open and deliver its first frame. Longer
+#: than OpenCV's own FFmpeg open timeout (30 s), so that a stream FFmpeg would still open or give
+#: up on is left to it, with room for the first frame after a slow open; an open that has not
+#: returned by then is stuck in a backend without such a timeout (V4L2, GStreamer, a stalled USB
+#: camera) and would never return.
+CAMERA_OPEN_TIMEOUT_S = 40.0
+
 #: Seconds ``close()`` waits for a capture thread to leave a hung ``read()``.
 _LEAVE_READ_S = 2.0
 
@@ -514,6 +521,69 @@ def frames_in_order(capture, clock=time.perf_counter, timeout: float | None = FR
     thread and waits up to 2 s for a hung ``read()`` to return); the caller releases the capture.
     """
     return _FramesInOrder(capture, clock, timeout, name)
+
+
+def open_camera(source, timeout: float | None = CAMERA_OPEN_TIMEOUT_S,
+                name: str = "camera") -> tuple["cv2.VideoCapture", np.ndarray | None]:
+    """Open a live ``source`` (what ``cv2.VideoCapture`` takes: a camera index, a device file, a
+    stream URL) and read its first frame, in a helper thread, so that a camera or stream that hangs
+    in the open or the first ``read()`` cannot hang the caller: Ctrl-C / SIGTERM are handled
+    while it is waited for, and after ``timeout`` seconds (None: wait for ever) it is given up.
+
+    Returns ``(capture, frame)``: ``frame`` HxWx3 uint8 BGR, or None when the capture did not open
+    or gave no frame; the caller releases the capture in both cases. An exception raised by the
+    open or the read is raised here (the capture, if made, released).
+
+    Raises:
+        TimeoutError: nothing within ``timeout`` s; the message names ``name`` and the time. The
+            helper thread (a daemon) is left in the call that hangs: releasing a capture under a
+            running call is not safe, so the helper releases it itself if that call ever returns.
+    """
+    lock = threading.Lock()             # orders the helper's hand-over against the caller giving up
+    arrived = threading.Event()
+    outcome: list = []                  # the helper's (capture, frame) or exception
+    given_up = False
+
+    def open_and_read() -> None:
+        cap = None
+        try:
+            cap = cv2.VideoCapture(source)
+            ok, frame = cap.read() if cap.isOpened() else (False, None)
+            got = (cap, frame if ok else None)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+            if cap is not None:
+                cap.release()
+            got = e
+        with lock:
+            orphaned = given_up
+            if not orphaned:
+                outcome.append(got)
+        if orphaned and isinstance(got, tuple):
+            got[0].release()            # the caller has gone: nobody else will release it
+        arrived.set()
+
+    def give_up():
+        nonlocal given_up
+        with lock:
+            given_up = not outcome
+            return outcome[0] if outcome else None
+
+    threading.Thread(target=open_and_read, name=f"open_camera({name})", daemon=True).start()
+    try:
+        # waits here rather than in OpenCV's call, which lets no Ctrl-C or SIGTERM in
+        arrived.wait(timeout)
+    except BaseException:
+        got = give_up()
+        if isinstance(got, tuple):
+            got[0].release()
+        raise
+    got = give_up()
+    if got is None:
+        raise TimeoutError(f"{name}: no camera could be opened or read within {timeout:g} s "
+                           "(it hangs in OpenCV's open or first read)")
+    if isinstance(got, BaseException):
+        raise got
+    return got
 
 
 class LatestFrameReader:
