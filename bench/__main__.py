@@ -9,6 +9,7 @@
     python -m bench live --fps 30,60                           # capture-to-result latency, simulated camera
     python -m bench robustness --images 300                    # accuracy on dark, noisy, blurred, rotated photos
     python -m bench robustness --no-photos --videos all        # the shared clips clean and turned upside down
+    python -m bench frame-rate --out /tmp/fr                   # the shared clips at 15/30/60 fps, a 0.3 s blackout
 """
 from __future__ import annotations
 
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         return live_main(argv[1:])
     if argv and argv[0] == "robustness":
         return robustness_main(argv[1:])
+    if argv and argv[0] == "frame-rate":
+        return frame_rate_main(argv[1:])
     from .run import Bench, headline, met_text, ratio_lines
     cfg = config_from_args(argv)
     res = Bench(cfg).run()
@@ -510,6 +513,74 @@ def _robustness_clips(a, clips: list[Path], video_conditions: list[str], tracker
             "No labels: hands per frame counts false hands too; compare a condition with the same clip "
             "clean. Keypoints are mapped back to the clip's own pixels; turning does not mirror, so a side "
             "change inside a track is an error on a turned clip too.\n\n" + text + "\n", encoding="utf-8")
+
+
+def _factors(text: str) -> tuple[float, ...]:
+    """argparse type of --factors: a comma list of rate factors in (0, 100], each once, in order."""
+    try:
+        out = tuple(dict.fromkeys(float(x) for x in text.split(",") if x.strip()))
+    except ValueError:
+        out = ()
+    # nan passes a plain "> 0" test; past 100 even a 100 fps clip leaves the tracker's frame_rate range
+    if not out or not all(0 < f <= 100 for f in out):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in (0, 100], got {text!r}")
+    return out
+
+
+def _seconds(text: str) -> float:
+    """argparse type of --blackout: seconds >= 0 (0: off)."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0 <= v < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0 (0: off), got {text!r}")
+    return v
+
+
+def frame_rate_main(argv: list[str]) -> int:
+    from tracker.cli import positive_int
+    from .frame_rate import __doc__ as doc, markdown, run, write
+    p = argparse.ArgumentParser(prog="python -m bench frame-rate", description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help=f"shared data folder (videos/); {_SHARED_HELP}")
+    p.add_argument("--videos", type=_names, default=("all",), metavar="all|CLIP,...",
+                   help="all of <shared>/videos (default), or names there, or paths to video files")
+    p.add_argument("--video-frames", type=positive_int("--video-frames"), default=None, metavar="N",
+                   help="first N frames of each clip (default: all)")
+    p.add_argument("--factors", type=_factors, default=(0.5, 1.0, 2.0),
+                   help="frame-rate factors, comma list (default 0.5,1,2: every other frame dropped, as is, "
+                        "every frame shown twice)")
+    p.add_argument("--blackout", type=_seconds, default=0.3, metavar="S",
+                   help="seconds blacked out from each clip's middle in a second play (default 0.3; 0: off)")
+    p.add_argument("--threads", type=positive_int("--threads"), default=2)
+    p.add_argument("--out", type=Path, default=None, help="folder for frame_rate.json and .md (default: print only)")
+    a = p.parse_args(argv)
+    folder = a.shared / "videos"
+    clips = (sorted(folder.glob("*.mp4")) if a.videos == ("all",) else
+             [Path(n) if Path(n).is_file() else folder / n for n in a.videos])
+    missing = [str(c) for c in clips if not c.is_file()]
+    if missing or not clips:
+        p.error(f"--videos: no such clip(s) {missing or [str(folder / '*.mp4')]}")
+    clips = list({c.resolve(): c for c in clips}.values())     # a clip named twice runs once
+    names = [c.name for c in clips]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        p.error(f"--videos: two clips named {', '.join(twice)} (clips are reported by file name)")
+    if a.out is not None:
+        # made before the run: a folder that cannot be made failed only after minutes of playing
+        try:
+            a.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            p.error(f"--out: {a.out} is not a folder that can be written ({e.strerror})")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    res = run(clips, a.factors, a.blackout, a.threads, a.video_frames)
+    print(markdown(res))
+    if a.out is not None:
+        command = " ".join(["python -m bench frame-rate", *argv])
+        write(res, a.out, command)
+    return 0
 
 
 def soak_main(argv: list[str]) -> int:

@@ -29,7 +29,7 @@ COMMANDS = ([("handtrack", None), ("handtrack", "video"), ("handtrack", "webcam"
             + [(m, None) for m in ("train.train_landmarks", "train.train_detector", "train.evaluate",
                                    "train.prelabel", "train.pack", "train.widen", "train.sanity",
                                    "train.curves", "train.mine", "export.onnx_export", "export.quantize", "bench")]
-            + [("bench", s) for s in ("models", "live", "robustness", "soak", "train-step")])
+            + [("bench", s) for s in ("models", "live", "robustness", "soak", "train-step", "frame-rate")])
 #: options of other programs the docs name (pip, torchrun)
 FOREIGN = {"--no-deps", "--nproc_per_node"}
 #: placeholders the docs write for a value the reader supplies

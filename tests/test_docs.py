@@ -94,7 +94,7 @@ def test_table_parser_catches_a_missing_option(tmp_path):
 #: they were then)
 COMMAND_DOCS = ["README.md", "docs/training.md", "docs/options.md", "docs/benchmarks.md", "assets/MODEL_CARD.md"]
 _COMMAND = re.compile(r"^(?:python -m ([\w.]+)|(handtrack))\b(.*)$", re.S)
-_SUBCOMMANDS = {"handtrack": {"webcam", "video"}, "bench": {"models", "live", "robustness", "soak", "train-step"}}
+_SUBCOMMANDS = {"handtrack": {"webcam", "video"}, "bench": {"models", "live", "robustness", "soak", "train-step", "frame-rate"}}
 _NOT_OURS = {"pytest"}
 
 
