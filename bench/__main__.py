@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -307,8 +308,9 @@ def _floats(text: str) -> tuple[float, ...]:
         out = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not out or min(out) <= 0:
-        raise argparse.ArgumentTypeError(f"expected numbers > 0, got {text!r}")
+    # nan passes a plain "<= 0" test (and then crashed int(seconds * fps)); inf is no rate either
+    if not out or not all(0 < v < math.inf for v in out):
+        raise argparse.ArgumentTypeError(f"expected finite numbers > 0, got {text!r}")
     return out
 
 

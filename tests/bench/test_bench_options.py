@@ -73,6 +73,8 @@ def test_the_ground_truth_detector_run_takes_detector_turns():
     (["--only", "videos", "--detector-turns", "3"], "--detector-turns"),
     (["robustness", "--detector-turns", "3"], "--detector-turns"),
     (["live", "--fps", "0"], "--fps"),
+    (["live", "--fps", "nan"], "--fps"),          # crashed int(seconds * fps) with a traceback
+    (["live", "--fps", "30,inf"], "--fps"),
     (["live", "--seconds", "x"], "--seconds"),
     (["live", "--video", "/nonexistent.mp4"], "/nonexistent.mp4"),
     (["train-step", "--nets", "resnet"], "unknown net(s)/allocator(s) ['resnet']"),
