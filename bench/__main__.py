@@ -519,12 +519,9 @@ def _robustness_clips(a, clips: list[Path], video_conditions: list[str], tracker
 
 def _factors(text: str) -> tuple[float, ...]:
     """argparse type of --factors: a comma list of rate factors in (0, 100], each once, in order."""
-    try:
-        out = tuple(dict.fromkeys(float(x) for x in text.split(",") if x.strip()))
-    except ValueError:
-        out = ()
-    # nan passes a plain "> 0" test; past 100 even a 100 fps clip leaves the tracker's frame_rate range
-    if not out or not all(0 < f <= 100 for f in out):
+    out = tuple(dict.fromkeys(_floats(text)))
+    # past 100 even a 100 fps clip leaves the tracker's frame_rate range
+    if max(out) > 100:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers in (0, 100], got {text!r}")
     return out
 
