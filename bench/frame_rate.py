@@ -59,12 +59,14 @@ def back_with_id(ids: list[list[int]], black: list[bool], rate: float,
                  within_s: float = BACK_WITHIN_S) -> tuple[int, int] | None:
     """(hands on the last frame before the black frames, how many of their track ids the first
     frame within ``within_s`` s after them that reports any hand reports again); None without
-    black frames. ``ids``: per played frame, the reported track ids; rate: frames per second."""
+    black frames or when the clip ends in them (nothing to come back in). ``ids``: per played frame, the reported track ids; rate: frames per second."""
     blacks = [k for k, b in enumerate(black) if b]
     if not blacks:
         return None
     b0, b1 = blacks[0], blacks[-1] + 1
     before = set(ids[b0 - 1]) if b0 > 0 else set()
+    if b1 >= len(ids):
+        return None
     for k in range(b1, len(ids)):
         if (k - b1) / rate > within_s + _EPS:
             break
@@ -159,8 +161,9 @@ def run(clips: list[Path], factors: tuple[float, ...], blackout_s: float = 0.3, 
                 row = {k: v for k, v in res[0].items() if k != "ids"}
                 row.update(factor=factor, rate=rate, mode="counts = scaled" if one else mode)
                 played_mask = mask[:res[1]["frames"]] if mask else []
-                if any(played_mask):       # a clip shorter than its container said can end in the gap
-                    before, back = back_with_id(res[1]["ids"], played_mask, rate)
+                got = back_with_id(res[1]["ids"], played_mask, rate) if any(played_mask) else None
+                if got is not None:
+                    before, back = got
                     row.update(black_frames=sum(played_mask), before=before, back=back)
                 log.info("%s x%g %s: %.1f s, %s", path.name, factor, row["mode"], time.perf_counter() - t0,
                          {k: row[k] for k in ("hands_per_frame", "tracks", "side_changes", "detector_per_s")})

@@ -552,7 +552,10 @@ def open_camera(source, timeout: float | None = CAMERA_OPEN_TIMEOUT_S,
             got = (cap, frame if ok else None)
         except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
             if cap is not None:
-                cap.release()
+                try:
+                    cap.release()
+                except Exception:  # noqa: BLE001
+                    pass
             got = e
         with lock:
             orphaned = given_up
@@ -572,12 +575,12 @@ def open_camera(source, timeout: float | None = CAMERA_OPEN_TIMEOUT_S,
     try:
         # waits here rather than in OpenCV's call, which lets no Ctrl-C or SIGTERM in
         arrived.wait(timeout)
+        got = give_up()
     except BaseException:
         got = give_up()
         if isinstance(got, tuple):
             got[0].release()
         raise
-    got = give_up()
     if got is None:
         raise TimeoutError(f"{name}: no camera could be opened or read within {timeout:g} s "
                            "(it hangs in OpenCV's open or first read)")
