@@ -98,12 +98,12 @@ def play(path: Path, n_frames: int, factor: float, frame_rate: float | None, rat
     order = schedule(n_frames, factor)
     factory = tracker_factory or HandTracker
     runs = []
-    for mask in masks:
-        tracker = factory(max_hands=2, threads=threads, frame_rate=frame_rate)
-        tracker.detector = _Counted(tracker.detector)
-        runs.append((tracker, mask, []))
     k = 0
     try:
+        for mask in masks:          # inside the try: a tracker that fails to build closes those before it
+            tracker = factory(max_hands=2, threads=threads, frame_rate=frame_rate)
+            runs.append((tracker, mask, []))
+            tracker.detector = _Counted(tracker.detector)
         for index, _, frame in FrameSource(path):
             black = None
             while k < len(order) and order[k] == index:
