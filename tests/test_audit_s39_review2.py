@@ -7,11 +7,10 @@ import threading
 import time
 
 import cv2
-import numpy as np
 import pytest
 
 from bench import frame_rate
-from tests.bench.test_frame_rate import fake_factory
+from tests.bench.test_frame_rate import clip, fake_factory  # noqa: F401 - clip: a fixture used by name
 from tests.tracker.test_live_capture import FakeCamera
 from tracker import video
 
@@ -78,18 +77,6 @@ def test_back_with_id_claims_no_lost_id_when_the_clip_ends_in_the_gap():
     """No frame follows the black frames: whether the hand would have come back with its id is not
     measured, yet it was reported as a hand that did not (before 1 -> back 0), as a lost id is."""
     assert frame_rate.back_with_id([[1], [1], [], []], [False, False, True, True], 30.0) is None
-
-
-@pytest.fixture
-def clip(tmp_path):
-    """A 30-frame grey 320x240 clip at 30 fps (as tests/bench/test_frame_rate.py's)."""
-    path = tmp_path / "grey.avi"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (320, 240))
-    assert w.isOpened()
-    for i in range(30):
-        w.write(np.full((240, 320, 3), 120 + i, np.uint8))
-    w.release()
-    return path
 
 
 def test_a_blackout_that_runs_past_the_clips_end_reports_no_lost_ids(clip):

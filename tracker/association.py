@@ -692,12 +692,10 @@ class HandAssociator:
 def _box_overlap(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection of the axis-aligned boxes around two (17, 2) keypoint sets over the smaller
     box's area (1: one box inside the other; 0 if they do not meet or either is empty)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    a, b = a[np.isfinite(a).all(1)], b[np.isfinite(b).all(1)]
-    if len(a) < 2 or len(b) < 2:
+    ba, bb = _finite_box(a, 2), _finite_box(b, 2)
+    if ba is None or bb is None:
         return 0.0
-    (ax0, ay0), (ax1, ay1) = a.min(0), a.max(0)
-    (bx0, by0), (bx1, by1) = b.min(0), b.max(0)
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = ba, bb
     iw, ih = min(ax1, bx1) - max(ax0, bx0), min(ay1, by1) - max(ay0, by0)
     if iw <= 0 or ih <= 0:
         return 0.0
@@ -708,13 +706,24 @@ def _box_overlap(a: np.ndarray, b: np.ndarray) -> float:
 def _box_gap(a: np.ndarray, b: np.ndarray) -> float:
     """Distance in pixels between the axis-aligned boxes around two (17, 2) keypoint sets (0 when
     they meet; their finite points only, inf when either has none)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    a, b = a[np.isfinite(a).all(1)], b[np.isfinite(b).all(1)]
-    if not len(a) or not len(b):
+    ba, bb = _finite_box(a), _finite_box(b)
+    if ba is None or bb is None:
         return math.inf
-    dx = max(b[:, 0].min() - a[:, 0].max(), a[:, 0].min() - b[:, 0].max(), 0.0)
-    dy = max(b[:, 1].min() - a[:, 1].max(), a[:, 1].min() - b[:, 1].max(), 0.0)
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = ba, bb
+    dx = max(bx0 - ax1, ax0 - bx1, 0.0)
+    dy = max(by0 - ay1, ay0 - by1, 0.0)
     return float(math.hypot(dx, dy))
+
+
+def _finite_box(kps: np.ndarray, min_points: int = 1) -> tuple[float, float, float, float] | None:
+    """(x0, y0, x1, y1) pixels of the axis-aligned box around a keypoint set's finite points, or
+    None when fewer than ``min_points`` are finite."""
+    k = np.asarray(kps, np.float64)
+    k = k[np.isfinite(k).all(1)]
+    if len(k) < max(min_points, 1):
+        return None
+    (x0, y0), (x1, y1) = k.min(0), k.max(0)
+    return float(x0), float(y0), float(x1), float(y1)
 
 
 def _palm(kps: np.ndarray) -> float:
