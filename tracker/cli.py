@@ -15,7 +15,8 @@ output option then names a folder and gets one file per input named after it.
 Bad input (missing file, bad option value, no camera, no display) prints one error line and
 exits with status 2. Output files are written and flushed frame by frame, so what was written
 before an error is kept; Ctrl-C and SIGTERM (``kill``, ``timeout``) stop a run with its outputs
-finished, the annotated video included (exit status 130 and 143). ``--meta`` writes what made the
+finished, the annotated video included (exit status 130 and 143). A camera that stops
+delivering frames mid-session is status 1, after its outputs are finished. ``--meta`` writes what made the
 tracks (versions, model files and their sha256, options, input, frames, times; :class:`RunMeta`)
 when the run ends, also then.
 """
@@ -40,6 +41,9 @@ from .keypoints import KEYPOINT_NAMES
 log = logging.getLogger("handtrack")
 
 EXIT_USAGE = 2
+#: exit status of a run that failed after it started (not a usage error), e.g. a camera that
+#: stopped delivering frames mid-session: a supervisor restarting the tracker can tell it from a quit (0)
+EXIT_FAILURE = 1
 #: exit status after the reader of standard output went away (128 + SIGPIPE, as a shell tool killed by it)
 EXIT_BROKEN_PIPE = 141
 
@@ -682,6 +686,10 @@ def window_problem(timeout_s: float = 30.0) -> str | None:
 
 
 def run_webcam(args: argparse.Namespace) -> int:
+    """The live session; returns the exit status: 0 when the user ended it (q, Esc, the window
+    closed, ``--max-frames`` reached), :data:`EXIT_FAILURE` with one error line when the camera
+    stopped delivering frames after some were tracked (outputs finished, ``--meta`` not completed).
+    Bad input, or a camera that stops before any frame is tracked, raises UsageError."""
     window = None if args.no_window else "handtrack (q or Esc to quit)"
     if window is not None and not has_display():
         raise UsageError("webcam: no display (DISPLAY/WAYLAND_DISPLAY not set); use --no-window with "
@@ -796,9 +804,9 @@ def run_webcam(args: argparse.Namespace) -> int:
                     if key in (ord("q"), 27) or cv2.getWindowProperty(window, cv2.WND_PROP_VISIBLE) < 1:
                         stopped = True
                         break
-            if not stopped and shown:
-                log.warning("camera %s stopped delivering frames", camera)
-        completed = shown > 0
+        # completed only when the user ended the session: frames that ended by themselves are a
+        # camera or stream gone (OpenCV does not tell an ended stream from a lost camera)
+        completed = stopped
     finally:
         # each step runs even when one before it raises (callbacks run last-added first): the
         # outputs first, as waiting for a hung camera's read() takes up to 2 s, and a second
@@ -812,7 +820,8 @@ def run_webcam(args: argparse.Namespace) -> int:
                 closing.callback(frames.close)      # its thread out of read() before the release
             if meta is not None:            # right after the other outputs, counting what they hold
                 def finish_meta(exc_type, exc, tb):
-                    # exc: an output that could not be finished (the error to report)
+                    # exc: an output that could not be finished (the error to report); after a
+                    # camera that stopped, a meta file that cannot be written is logged beside it
                     done = completed and exc_type is None
                     meta.finish(outputs.frames, done, report=done)
                 closing.push(finish_meta)
@@ -821,6 +830,11 @@ def run_webcam(args: argparse.Namespace) -> int:
         raise UsageError(f"--camera {camera}: the camera stopped delivering frames before any was tracked")
     dropped = f", {reader.dropped} camera frames skipped while tracking" if reader is not None else ""
     print(f"{shown} frames tracked{dropped}", file=sys.stderr if outputs.uses_stdout else sys.stdout)
+    if not stopped:                         # after the summary: the last line a supervisor's log shows
+        kept = " (outputs kept)" if any(p is not None for p in (args.output, args.json, args.csv, meta_path)) else ""
+        print(f"handtrack: error: --camera {camera}: the camera stopped delivering frames after {shown} tracked "
+              f"frame{'' if shown == 1 else 's'}{kept}", file=sys.stderr)
+        return EXIT_FAILURE
     return 0
 
 

@@ -101,7 +101,7 @@ def test_a_camera_that_stops_mid_run_keeps_every_output_complete(live, tmp_path,
     cam = FakeCamera(n=9)
     js, cs, rec = tmp_path / "t.jsonl", tmp_path / "t.csv", tmp_path / "rec.mp4"
     rc = live(cam, SlowTracker(0.0), ["--every-frame", "--json", str(js), "--csv", str(cs), "-o", str(rec)])
-    assert rc == 0 and cam.released == 1
+    assert rc == 1 and cam.released == 1                   # a failure (session 40), the outputs kept
     lines = [json.loads(x) for x in js.read_text().splitlines()]
     assert [r["frame"] for r in lines] == list(range(8))
     assert len(cs.read_text().splitlines()) == 1 + 8 and _frames_in(rec) == 8
@@ -116,7 +116,7 @@ def test_the_recording_of_a_camera_reporting_no_rate_is_written_at_frame_rate(li
     rec = tmp_path / "rec.mp4"
     tracker = SlowTracker(0.0)
     tracker.effective_counts = {}                          # read by the summary's frame-rate line
-    assert live(cam, tracker, ["--every-frame", "-o", str(rec), *args]) == 0
+    assert live(cam, tracker, ["--every-frame", "-o", str(rec), *args]) == 1   # the camera stops after 5
     got = REAL_VIDEO_CAPTURE(str(rec)).get(cv2.CAP_PROP_FPS)
     assert got == pytest.approx(fps, rel=1e-3)
 
@@ -195,7 +195,7 @@ def test_timestamps_are_the_grab_times_not_the_tracking_times(live, tmp_path):
     cam = FakeCamera(n=40, interval=0.01)
     tracker = SlowTracker(0.05)
     js = tmp_path / "t.jsonl"
-    assert live(cam, tracker, ["--json", str(js)]) == 0
+    assert live(cam, tracker, ["--json", str(js)]) == 1     # the camera stops after frame 39
     rows = [json.loads(x) for x in js.read_text().splitlines()]
     t = [r["t_ms"] for r in rows]
     assert all(b > a for a, b in zip(t, t[1:]))
@@ -223,7 +223,8 @@ def test_mirror_flips_the_frame_and_tracks_it_as_mirrored(monkeypatch, tmp_path)
         return tracker
     monkeypatch.setattr(cv2, "VideoCapture", lambda source: cam)
     monkeypatch.setattr(cli, "build_tracker", build)
-    assert cli.main(["webcam", "--no-window", "--every-frame", "--mirror", "--json", str(tmp_path / "t.jsonl")]) == 0
+    # status 1: the camera stops after frame 2
+    assert cli.main(["webcam", "--no-window", "--every-frame", "--mirror", "--json", str(tmp_path / "t.jsonl")]) == 1
     assert got["mirrored"] is True
     first = got["first"]
     # frame 1's number sits in the top-left pixel: flipped, it is in the top-right one

@@ -171,18 +171,20 @@ def test_webcam_every_frame_tracks_each_camera_frame_in_order(webcam, capsys, ca
     cam = FakeCamera(n=12)
     with caplog.at_level(logging.WARNING, logger="handtrack"):
         rc, tracker = webcam.run(cam, 0.005, ["--every-frame"])
-    assert rc == 0
+    assert rc == 1                                       # the camera stopped: not a quit
     assert tracker.frames == list(range(1, 12))          # frame 0 is the open check's
     assert all(b > a for a, b in zip(tracker.t_ms, tracker.t_ms[1:]))
     assert webcam.shown == 11 and cam.released == 1 and webcam.windows_closed == 1
-    assert "11 frames tracked" in capsys.readouterr().out
-    assert "stopped delivering frames" in caplog.text
+    out, err = capsys.readouterr()
+    assert "11 frames tracked" in out
+    assert "--camera 0: the camera stopped delivering frames after 11 tracked frames" in err
+    assert "stopped delivering" not in caplog.text       # said once, in the error line
 
 
 def test_webcam_tracks_the_newest_frame_when_tracking_is_slower_than_the_camera(webcam, capsys):
     cam = FakeCamera(n=80, interval=0.002)
     rc, tracker = webcam.run(cam, 0.03, [])
-    assert rc == 0
+    assert rc == 1                                       # the camera stopped after frame 79
     assert tracker.frames[-1] == 79 and tracker.frames == sorted(set(tracker.frames))
     assert len(tracker.frames) < 79                      # frames it had no time for were skipped
     assert all(b > a for a, b in zip(tracker.t_ms, tracker.t_ms[1:]))
@@ -219,7 +221,7 @@ def test_webcam_without_a_window_writes_csv_and_a_recording(webcam, tmp_path, ca
     cam = FakeCamera(n=8)
     out_csv, out_mp4 = tmp_path / "t.csv", tmp_path / "rec.mp4"
     rc, tracker = webcam.run(cam, 0.0, ["--no-window", "--every-frame", "--csv", str(out_csv), "-o", str(out_mp4)])
-    assert rc == 0 and len(tracker.frames) == 7
+    assert rc == 1 and len(tracker.frames) == 7          # the camera stopped; its outputs are kept
     tracks = read_tracks(out_csv)
     assert list(tracks.frame) == list(range(7)) and not tracks.present.any()
     assert REAL_VIDEO_CAPTURE(str(out_mp4)).get(cv2.CAP_PROP_FRAME_COUNT) == 7
