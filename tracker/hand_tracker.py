@@ -977,6 +977,10 @@ class HandTracker:
             if not self.options.static_image_mode:
                 self._check_clock(ts)
                 self._check_clock_type(timestamp_ms)
+        # The detections kept for reuse within one frame (_frame_detections) are keyed by the frame
+        # index, which a call that raised part-way (a model failing) did not advance: kept, the
+        # next frame re-measured its hands in crops of detections made on the failed frame's image.
+        self._frame_dets = None
         if self.options.static_image_mode:
             hands, ran = self._process_static(frame), True
         else:
