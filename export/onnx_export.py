@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -130,8 +131,15 @@ def _export(module: torch.nn.Module, example: torch.Tensor, out: Path, outputs: 
         axes = {"image": {**dims, **({2: "height", 3: "width"} if dynamic_size else {})},
                 **{o: {**dims, **({2: f"{o}_h", 3: f"{o}_w"} if dynamic_size else {})} for o in outputs}}
     try:
-        torch.onnx.export(module, example, str(tmp), input_names=["image"], output_names=outputs,
-                          opset_version=OPSET, dynamic_axes=axes, dynamo=False, do_constant_folding=True)
+        # dynamo=False: the TorchScript-based exporter, which made and verified the shipped files
+        # (their graphs, opset and dynamic_axes); torch's default since 2.9 is the torch.export-based
+        # one, and torch warns of the legacy one at every call (a DeprecationWarning printed by
+        # each `python -m export.onnx_export`): exactly that warning is silenced, no other
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX export",
+                                    category=DeprecationWarning)
+            torch.onnx.export(module, example, str(tmp), input_names=["image"], output_names=outputs,
+                              opset_version=OPSET, dynamic_axes=axes, dynamo=False, do_constant_folding=True)
         return onnx.load(str(tmp))
     finally:
         tmp.unlink(missing_ok=True)

@@ -16,12 +16,14 @@ file unchanged (``HandTracker(landmark_model_path="assets/landmarks_int8.onnx")`
 ``detector_model_path=...``). Whether INT8 is faster depends on the CPU: with AVX-512 VNNI it
 is (the landmark network 1.3x with its last stage in float, 1.6x all INT8), with AVX2 alone
 onnxruntime's INT8 kernels gain little and the detector ran slower (model card).
+
+The figures of both files are the JSON on stdout (``null`` where nothing was counted, e.g. the
+handedness of single-hand CSV rows); the log, on stderr, says where the INT8 file was written.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import sys
 from pathlib import Path
@@ -156,6 +158,8 @@ def quantize(float_path: Path, out: Path, batches) -> None:
            f" calibration{', last decoder stage in float32' if landmarks else ''}")
     q.metadata_props.add(key="quantization", value=how)
     save_replacing(q, out)
+    # logged (stderr), not printed: the CLI's stdout is the JSON report users redirect to a file
+    log.info("wrote %s (%d KB, %s)", out, round(out.stat().st_size / 1024), how)
 
 
 def detector_calibration_batches(detector, records, cache, n: int, seed: int = 0):
@@ -190,6 +194,11 @@ def _model_kind(path: str) -> str:
     return meta["kind"]
 
 
+def _round(value: float | None, digits: int = 4) -> float | None:
+    """A figure rounded for the report; None (null) stays None: nothing was counted."""
+    return None if value is None else round(value, digits)
+
+
 def _detector_rows(a, train_recs, val) -> dict:
     from tracker.detector import HandDetector
     from train.data import ImageCache
@@ -207,10 +216,10 @@ def _detector_rows(a, train_recs, val) -> dict:
             r = evaluate_detector(d, val, cache, a.eval, scene_size=(640, 480),
                                   photos=0 if small else (a.photos or None))
             key = "small_hands" if small else "plain"
-            row[key] = {"ap@0.5": round(r["ap@0.5"], 4), "recall": round(r["recall"], 4),
-                        "fp_per_frame": round(r["fp_per_frame"], 4)}
+            row[key] = {"ap@0.5": _round(r["ap@0.5"]), "recall": _round(r["recall"]),
+                        "fp_per_frame": _round(r["fp_per_frame"])}
             if not small:
-                row["photo_recall"] = round(r["photo_recall"], 4)
+                row["photo_recall"] = _round(r["photo_recall"])
                 row["photos"] = r["photos"]
                 for scale in (1.0, 2.0):
                     p50, p95 = network_latency_ms(d, int(d.height * scale), int(d.width * scale), n=100, warmup=10)
@@ -226,7 +235,7 @@ def main(argv=None):
     from tracker.cli import int_at_least, refuse_overwrite
     from tracker.landmarks import LandmarkModel
     from train.data import ImageCache, load_train_val
-    from train.evaluate import evaluate_landmarks
+    from train.evaluate import evaluate_landmarks, figures_json
     ap = argparse.ArgumentParser(prog="python -m export.quantize", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
@@ -255,7 +264,7 @@ def main(argv=None):
         if kind == "detector":
             # scenes draw up to 4 photos each: a larger pool than the scene count
             pool = [train_recs[i] for i in rng.choice(len(train_recs), min(4 * a.calib, len(train_recs)), replace=False)]
-            print(json.dumps(_detector_rows(a, pool, val), indent=1))
+            print(figures_json(_detector_rows(a, pool, val)))
             return
         val = [val[i] for i in rng.choice(len(val), min(a.eval, len(val)), replace=False)]
         fm = LandmarkModel(a.model, threads=a.threads)
@@ -268,10 +277,11 @@ def main(argv=None):
     for name, m in (("float32", fm), ("int8", qm)):
         r = evaluate_landmarks(m, val, cache)
         p50, p95 = network_latency_ms(m, m.input_size, m.input_size)
-        rows[name] = {k: round(r[k], 4) for k in ("pck@0.05", "pck@0.1", "pck@0.2", "handedness_acc")}
+        # handedness_acc is None (null) when no val hand has a side label (a CSV of single hands)
+        rows[name] = {k: _round(r[k]) for k in ("pck@0.05", "pck@0.1", "pck@0.2", "handedness_acc")}
         rows[name].update(p50_ms=round(p50, 3), p95_ms=round(p95, 3), threads=a.threads,
                           size_kb=round(Path(m.model_path).stat().st_size / 1024))
-    print(json.dumps(rows, indent=1))
+    print(figures_json(rows))
 
 
 if __name__ == "__main__":

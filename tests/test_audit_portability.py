@@ -229,6 +229,7 @@ def test_mined_boxes_are_keyed_with_forward_slashes_on_windows(tmp_path, monkeyp
     from train.data import load_csv
     photo = tmp_path / "images" / "train" / "a.png"
     photo.parent.mkdir(parents=True)
+    photo.touch()                                            # load_csv checks that the image exists
     hand = ",".join(str(10 + i) for i in range(34))
     (tmp_path / "hands.csv").write_text(f"image,x0\nimages/train/a.png,{hand}\n", encoding="utf-8")
     recs = load_csv(tmp_path / "hands.csv")

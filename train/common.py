@@ -450,21 +450,31 @@ def loader_options(workers: int, device: torch.device) -> dict:
 
 
 class DataWait:
-    """Iterates ``loader`` (the batches unchanged) and logs, every ``every`` batches and at the end
-    of each pass over it, the share of the wall time the loop spent waiting for the next batch:
-    near 0% the steps are the limit, a large share means more ``--workers`` (or a cheaper
-    augmentation) would train faster. Validations inside the loop count as step time."""
+    """Iterates ``loader`` (the batches unchanged) and logs, every ``every`` batches (counted across
+    passes over it) and at the end of the first pass, the share of the wall time the loop spent
+    waiting for the next batch: near 0% the steps are the limit, a large share means more
+    ``--workers`` (or a cheaper augmentation) would train faster. Validations inside the loop
+    count as step time.
+
+    Why not a line at the end of every pass (it was): on a small data set a pass is a step or two
+    (37 hands in batches of 32: one), and those lines were 213 of a 1-minute run's ~220 log lines.
+    The first pass's line stays, so that a short run, or one whose passes are shorter than
+    ``every``, still says it early; the steps after it are told ``every`` at a time."""
 
     def __init__(self, loader, every: int = 200):
         self.loader, self.every = loader, every
         self.workers = getattr(loader, "num_workers", 0)
+        self.passes = 0
+        # steps, wait and start of the current span of steps, kept from one pass to the next
+        self._steps, self._waited, self._start = 0, 0.0, None
 
     def __len__(self):
         return len(self.loader)
 
     def __iter__(self):
+        if self._start is None:
+            self._start = perf_counter()
         it = iter(self.loader)
-        steps, waited, start = 0, 0.0, perf_counter()
         while True:
             t = perf_counter()
             try:
@@ -472,14 +482,17 @@ class DataWait:
             except StopIteration:
                 break
             now = perf_counter()
-            waited += now - t
-            if steps == self.every:
-                self._log(steps, waited - (now - t), t - start)
-                steps, waited, start = 0, now - t, t
-            steps += 1
+            self._waited += now - t
+            if self._steps == self.every:
+                self._log(self._steps, self._waited - (now - t), t - self._start)
+                self._steps, self._waited, self._start = 0, now - t, t
+            self._steps += 1
             yield batch
-        if steps:
-            self._log(steps, waited, perf_counter() - start)
+        self.passes += 1
+        if self.passes == 1 and self._steps:
+            now = perf_counter()
+            self._log(self._steps, self._waited, now - self._start)
+            self._steps, self._waited, self._start = 0, 0.0, now
 
     def _log(self, steps: int, waited: float, total: float) -> None:
         log.info("waiting for data: %d%% of the time over the last %d steps (%.3f s per step, --workers %d)",

@@ -279,7 +279,7 @@ def _xyv_triplets(values: list[str]) -> bool:
 
 
 def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_bad: bool = False,
-             report: LoadReport | None = None) -> list[HandRecord]:
+             report: LoadReport | None = None, check_images: bool = True) -> list[HandRecord]:
     """Load a landmark CSV: one row per image, ``image_path, x0, y0, x1, y1, ...``.
 
     The values after the path are 17 (x, y) pixel pairs per hand, hand ``i`` in value columns
@@ -289,12 +289,16 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
     several rows (one hand per row) is one image with all those hands (``image_id`` of its first
     row); the same hand named twice for one image is an error. Image paths are relative to the
     CSV's folder (``image_root``), with ``/`` or, as a CSV written on Windows has them, ``\\``;
-    spaces around a path are dropped unless a file has that very name.
+    spaces around a path are dropped unless a file has that very name. Every image a row gives
+    hands for must exist (``check_images``, one ``is_file`` per image): checked here, so that a
+    missing one is told with its row, not only when the images are decoded. (:func:`load_coco`
+    leaves its check off by default, as its callers had it.)
 
     The file is UTF-8 text (a leading byte-order mark, as Excel writes, is ignored).
 
     Raises:
-        FileNotFoundError: the CSV does not exist.
+        FileNotFoundError: the CSV does not exist; an image a row names does not exist (naming
+            the file, the 1-based row, the path as written and where it was looked for).
         ValueError: a file that is not UTF-8 CSV text, naming it; a row with an empty image path,
             whose value count is not a multiple of 34 (or that holds x, y, visibility triplets), a
             non-numeric or infinite value, a partly empty hand, or a hand already given for that
@@ -308,6 +312,8 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
     per_hand = NUM_KEYPOINTS * 2
     records = []
     labelled: dict = {}   # image -> [(row number, (17, 2) keypoints)] of the hands read so far
+    present: set = set()  # images found on disk (an image on several rows is looked up once)
+    relative_to = "the CSV's folder" if image_root is None else str(image_root)
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
         rows = csv.reader(f)
         try:
@@ -371,6 +377,16 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
                                         np.ones(NUM_KEYPOINTS, np.float32), side, 1.0, rownum))
             if bad:
                 continue
+            # a missing image failed only when the images were decoded, naming the resolved path
+            # alone (not the CSV, the row, or what paths are relative to); a row without hands
+            # adds nothing to read, so its image is not needed
+            if check_images and hands and image not in present:
+                if not image.is_file():
+                    what = "image path is a folder, not an image file" if image.is_dir() else "image file not found"
+                    report.skip(f"{where}: {what}: {name} (looked for {os.path.abspath(image)}; "
+                                f"image paths are relative to {relative_to})", skip_bad, FileNotFoundError)
+                    continue
+                present.add(image)
             # the same hand of a photo on two rows (a row pasted twice, two exports merged) would
             # be two boxes on one hand for the detector and a missed hand in the evaluation
             seen = labelled.setdefault(image, [])

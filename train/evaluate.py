@@ -63,13 +63,35 @@ EVAL_JITTER = AugmentConfig(full_rotation_p=0.0, angle_sigma_deg=10.0, scale_ran
 # what each landmark figure is a share or ratio of (keypoints.md); the counts beside them say of how many
 EVAL_UNITS = {
     "pck, auc": "share (0-1) of the visible GT keypoints ('keypoints') whose error is below t x pck_box; "
-                "auc@0.2: mean PCK over t = 0, 0.01, ..., 0.2; NaN when nothing is counted",
+                "auc@0.2: mean PCK over t = 0, 0.01, ..., 0.2; null when nothing is counted",
     "nme_palm": "mean keypoint error / palm size, max(|wrist-index_mcp|, |index_mcp-pinky_mcp|, "
                 "|pinky_mcp-wrist|) over visible pairs, on the 'nme_palm_hands' hands whose palm size is known",
-    "handedness_acc": "share (0-1) of the hands with a left/right label ('handedness_hands')",
+    "handedness_acc": "share (0-1) of the hands with a left/right label ('handedness_hands'); null when "
+                      "none has one (a CSV of single hands)",
     "presence": "presence_auc: ROC AUC of hand crops against crops that cut the hand off; "
                 "presence_rate@0.5: share of hands with presence >= 0.5",
 }
+
+
+def finite_figures(figures):
+    """``figures`` (nested dicts, lists and tuples) with every NaN or infinite float as None.
+
+    A figure with nothing counted is NaN in :mod:`tracker.metrics` (a handedness accuracy with no
+    side labelled, AP over scenes without hands); ``json.dump`` writes it ``NaN``, which JavaScript
+    and many JSON readers refuse, while the empty size buckets beside it were already ``null``."""
+    if isinstance(figures, dict):
+        return {k: finite_figures(v) for k, v in figures.items()}
+    if isinstance(figures, (list, tuple)):
+        return type(figures)(finite_figures(v) for v in figures)
+    if isinstance(figures, (float, np.floating)) and not np.isfinite(figures):
+        return None
+    return figures
+
+
+def figures_json(figures) -> str:
+    """``figures`` as the JSON text the commands print and write: strict JSON (no NaN or Infinity;
+    :func:`finite_figures`)."""
+    return json.dumps(finite_figures(figures), indent=1, allow_nan=False)
 
 
 HAND_PX_BINS = (0, 64, 96, 128, 160, np.inf)  # PCK box side (longest side of the hand's box), pixels
@@ -142,7 +164,8 @@ def _write_picture(path, image, option: str) -> None:
 def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batch: int = 64,
                        worst_grid: str | Path | None = None, full_rotation: bool = False,
                        edge_cut: tuple[float, float] | None = None) -> dict:
-    """Figures of the module docstring (a dict, see ``assets/eval_landmarks.json``); with
+    """Figures of the module docstring (a dict, see ``assets/eval_landmarks.json``; None for a
+    figure with nothing counted, e.g. ``handedness_acc`` when no hand has a side label); with
     ``worst_grid`` also a picture of the worst-predicted labelled hands (:func:`draw_worst_hands`).
     ``full_rotation``: every crop at a uniformly random angle instead of near upright, the
     crops the tracker makes when its last landmarks were badly oriented (a robustness figure; the
@@ -203,7 +226,7 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
     known = side_gt != UNKNOWN
     sure = known & (side_sc >= 0.9)
     pres_pos, pres_neg = np.array(pres_pos)[main], np.array(pres_neg)[main]
-    return {
+    return finite_figures({
         "hands": int(main.sum()),
         "keypoints": int((vis > 0).sum()),
         "pck@0.05": p[0.05], "pck@0.1": p[0.1], "pck@0.2": p[0.2],
@@ -227,7 +250,7 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
         "edge_cut": list(edge_cut) if edge_cut is not None else None,
         "model_version": model.meta.get("model_version"),
         "seed": seed,
-    }
+    })
 
 
 def _scenes(records, cache, n, seed, width, height, full_rotation: bool = False, condition: str = "clean",
@@ -409,7 +432,7 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
     at any angle (robustness; the photos stay as they are). ``condition``: the scenes and photos degraded by a
     :data:`bench.robustness.CONDITIONS` entry that keeps pixels in place (grey, jpeg, noise...).
     ``hand_frac``: the scenes' hand sizes (see :func:`_scenes`), e.g. (0.6, 1.0) for hands close
-    to the camera."""
+    to the camera. A figure with nothing counted is None (AP when the scenes hold no labelled hand)."""
     if not 0.0 < match_iou <= 1.0:
         raise ValueError(f"match_iou must be in (0, 1], got {match_iou}")
     thr = det.default_threshold if threshold is None else threshold
@@ -436,7 +459,7 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
         found += int(tp.sum())
         n_hands += n
         n_main += 1
-    return {"scenes": len(scenes), "seed": seed, "hands_in_scenes": sum(n for _, _, n in per_image),
+    return finite_figures({"scenes": len(scenes), "seed": seed, "hands_in_scenes": sum(n for _, _, n in per_image),
             f"ap@{match_iou:g}": average_precision(per_image), "match_iou": match_iou, "threshold": thr, "recall": recall,
             "fp_per_frame": fpf, "false_positives_by_kind": false_positive_kinds(false_pos, match_iou),
             "recall_by_size": {k: {"recall": f / n if n else None, "hands": n} for k, (f, n) in sizes.items()},
@@ -445,7 +468,7 @@ def evaluate_detector(det: HandDetector, records, cache, n_scenes: int = 500, se
             "photo_recall": found / n_hands if n_hands else None, "photos": n_main, "photo_hands": n_hands,
             "scene_size": [w, h],
             "full_rotation": full_rotation, "condition": condition, "hand_frac": _frac(hand_frac),
-            "model_version": det.meta.get("model_version")}
+            "model_version": det.meta.get("model_version")})
 
 
 def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int = 7,
@@ -482,7 +505,8 @@ def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int
         n_fp += int((~tp).sum())
         n_gt += n
     alone = _scene_stats(tracker.detector, scenes, thr)
-    return {"scenes": len(scenes), "seed": seed, "scene_size": [width, height], "full_rotation": full_rotation,
+    return finite_figures({
+            "scenes": len(scenes), "seed": seed, "scene_size": [width, height], "full_rotation": full_rotation,
             "condition": condition, "hand_frac": _frac(hand_frac), "hands_in_scenes": n_gt,
             "detector_threshold": float(thr), "presence_threshold": tracker.options.min_tracking_confidence,
             "low_detection_confidence": getattr(tracker.options, "low_detection_confidence", None),
@@ -492,7 +516,7 @@ def evaluate_acquisition(tracker, records, cache, n_scenes: int = 500, seed: int
             "detector_alone": {"recall": alone[1] if n_gt else None, "fp_per_frame": alone[2],
                                "ap@0.5": average_precision(alone[0]),
                                "false_positives_by_kind": false_positive_kinds(alone[5]),
-                               "hands_by_outcome": alone[4]}}
+                               "hands_by_outcome": alone[4]}})
 
 
 def _frac(hand_frac) -> list[float]:
@@ -727,7 +751,7 @@ def main(argv=None):
     if not Path(a.data).is_dir() and a.split != "all":
         res["val_fraction"] = a.val_fraction
     res["seconds"] = round(time.time() - t0, 1)
-    text = json.dumps(res, indent=1)
+    text = figures_json(res)
     print(text)  # first: an --out that cannot be written must not lose the evaluation
     if a.out:
         try:

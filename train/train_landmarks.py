@@ -1,6 +1,6 @@
 """Train the landmark model, from scratch or (``--init``) from a checkpoint's weights.
 
-    python -m train.train_landmarks --data ../shared/data/hands21 --out runs/landmarks --minutes 90
+    python -m train.train_landmarks --data ../shared/data/hands21 --out runs/landmarks --minutes 120
 
 A flat loop: time-budgeted cosine learning rate, checkpoint every few minutes (resumes from
 ``<out>/last.pt`` automatically), validation on a fixed val subset every few minutes with
@@ -157,7 +157,8 @@ def make_val_set(records, cache, codec, aug, n, seed=123):
 def evaluate_crops(net, items, codec, device, batch=64):
     """Val PCK (predictions mapped back to image pixels; normalised by the box of the visible GT
     points, not the annotation bbox of ``train.evaluate``), handedness accuracy (labels with score
-    >= 0.9) and mean heatmap peak on fixed crops."""
+    >= 0.9; None when no val hand has one, e.g. a CSV of single hands, whose side is unknown) and
+    mean heatmap peak on fixed crops."""
     net.eval()
     preds, peaks, sides = [], [], []
     for s in range(0, len(items), batch):
@@ -178,9 +179,15 @@ def evaluate_crops(net, items, codec, device, batch=64):
     side_gt = np.array([r.handedness for r, _ in items])
     side_sc = np.array([r.handedness_score for r, _ in items])
     m = (side_gt != UNKNOWN) & (side_sc >= 0.9)
-    side_acc = float(((np.concatenate(sides) > 0.5).astype(int)[m] == side_gt[m]).mean())
+    # no side to compare with: None (null in history.json), not the NaN of an empty mean
+    side_acc = float(((np.concatenate(sides) > 0.5).astype(int)[m] == side_gt[m]).mean()) if m.any() else None
     return {"pck05": p[0.05], "pck10": p[0.1], "pck20": p[0.2],
             "heat_peak": float(np.concatenate(peaks).mean()), "side_acc": side_acc}
+
+
+def _share(value: float | None) -> str:
+    """A share for the log, "n/a" when nothing was counted (None)."""
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def draw_grid(net, items, codec, device, path: Path, n=16):
@@ -297,14 +304,15 @@ def train(cfg: TrainConfig) -> dict:
     def validate():
         m = evaluate_crops(net, val_items, codec, device)
         m.update(minutes=round(state["minutes"], 2), step=state["step"])
-        log.info("val step %d %.1f min: PCK@0.05 %.3f PCK@0.1 %.3f PCK@0.2 %.3f side %.3f heat-peak %.3f",
-                 state["step"], state["minutes"], m["pck05"], m["pck10"], m["pck20"], m["side_acc"], m["heat_peak"])
+        log.info("val step %d %.1f min: PCK@0.05 %.3f PCK@0.1 %.3f PCK@0.2 %.3f side %s heat-peak %.3f",
+                 state["step"], state["minutes"], m["pck05"], m["pck10"], m["pck20"], _share(m["side_acc"]),
+                 m["heat_peak"])
         if ema:
             # the average's validation stays out of the budget: the run it measures trains as long
             e = clock.excluded(evaluate_crops, ema.net, val_items, codec, device)
             m.update({f"ema_{k}": v for k, v in e.items()})
-            log.info("val step %d weight average: PCK@0.05 %.3f PCK@0.1 %.3f PCK@0.2 %.3f side %.3f",
-                     state["step"], e["pck05"], e["pck10"], e["pck20"], e["side_acc"])
+            log.info("val step %d weight average: PCK@0.05 %.3f PCK@0.1 %.3f PCK@0.2 %.3f side %s",
+                     state["step"], e["pck05"], e["pck10"], e["pck20"], _share(e["side_acc"]))
         state["history"].append(m)
         if rank == 0:
             (out / "history.json").write_text(json.dumps(state["history"], indent=1), encoding="utf-8")

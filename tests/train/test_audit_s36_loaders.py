@@ -80,6 +80,7 @@ def test_csv_header_after_blank_lines_is_a_header(tmp_path):
     blank first line it was a 'non-numeric value' error (or, with skip_bad, a counted skip)."""
     p = tmp_path / "labels.csv"
     p.write_text("\n\nimage,x0,y0\na.png," + HAND + "\n")
+    (tmp_path / "a.png").touch()   # load_csv checks that the image is there
     rep = LoadReport()
     recs = load_csv(p, report=rep)
     assert [r.image for r in recs] == [tmp_path / "a.png"] and rep.skipped == 0
@@ -89,9 +90,10 @@ def test_csv_header_after_blank_lines_is_a_header(tmp_path):
 def test_csv_file_name_with_outer_spaces_names_that_file(tmp_path):
     """prelabel writes a file name as it is; the loader stripped it and named another file."""
     cv2.imwrite(str(tmp_path / " a .png"), np.zeros((8, 8, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "b.png"), np.zeros((8, 8, 3), np.uint8))
     p = tmp_path / "labels.csv"
     p.write_text(" a .png," + HAND + "\n b.png ," + HAND + "\n")
-    assert [r.image.name for r in load_csv(p)] == [" a .png", "b.png"]   # b.png: no such file, read stripped
+    assert [r.image.name for r in load_csv(p)] == [" a .png", "b.png"]   # " b.png ": no such file, read stripped
 
 
 class _Tracker:

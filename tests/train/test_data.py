@@ -70,6 +70,8 @@ def _csv_row(path, hands):
 def test_csv_two_hands_left_then_right(tmp_path):
     a = np.arange(34, dtype=np.float32)
     rows = ["image,x0,y0", _csv_row("a.png", [a, a + 100]), _csv_row("b.png", [None, a])]
+    for name in ("a.png", "b.png", "c.png"):   # load_csv checks that the images are there (not their pixels)
+        (tmp_path / name).touch()
     p = tmp_path / "labels.csv"
     p.write_text("\n".join(rows) + "\n")
     recs = load_csv(p)
@@ -120,6 +122,8 @@ def test_image_that_fails_to_decode_is_named_or_skipped(tmp_path):
 def _two_hand_csv(tmp_path, n_images, name="labels.csv"):
     a = np.arange(34, dtype=np.float32)
     rows = ["image,x0,y0"] + [_csv_row(f"img{i:03d}.png", [a, a + 100]) for i in range(n_images)]
+    for i in range(n_images):   # load_csv checks that the images are there (their pixels are not read)
+        (tmp_path / f"img{i:03d}.png").touch()
     p = tmp_path / name
     p.write_text("\n".join(rows) + "\n")
     return p

@@ -17,6 +17,7 @@ def test_csv_with_a_byte_order_mark_reads_the_first_path_as_written(tmp_path):
     first image path (which then named no file)."""
     p = tmp_path / "labels.csv"
     p.write_bytes(("\ufeffa.png," + HAND + "\r\n").encode("utf-8"))
+    (tmp_path / "a.png").touch()   # load_csv checks that the image is there
     recs = load_csv(p)
     assert [r.image for r in recs] == [tmp_path / "a.png"]
     np.testing.assert_allclose(recs[0].keypoints[0], [10, 11])
@@ -38,6 +39,7 @@ def test_csv_that_is_not_utf8_text_is_one_error_naming_the_file(tmp_path, conten
 def test_csv_infinite_value_is_a_row_error_or_a_counted_skip(tmp_path, cell):
     p = tmp_path / "labels.csv"
     p.write_text("image,x0\nb.png," + HAND + "\na.png," + ",".join([cell] + HAND.split(",")[1:]) + "\n")
+    (tmp_path / "b.png").touch()   # load_csv checks that the image is there
     with pytest.raises(ValueError, match="labels.csv: row 3: .*not finite"):
         load_csv(p)
     rep = LoadReport()
@@ -117,6 +119,8 @@ def test_csv_image_named_on_several_rows_is_one_image_with_all_its_hands(tmp_pat
     other = ",".join(str(100 + i) for i in range(34))
     p = tmp_path / "labels.csv"
     p.write_text(f"a.png,{HAND}\nb.png,{HAND}\na.png,{other}\n")
+    for name in ("a.png", "b.png"):   # load_csv checks that the images are there
+        (tmp_path / name).touch()
     recs = load_csv(p)
     a = [r for r in recs if r.image.name == "a.png"]
     b = [r for r in recs if r.image.name == "b.png"]

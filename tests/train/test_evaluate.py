@@ -528,6 +528,8 @@ def test_eval_records_of_a_single_file_are_the_images_training_held_out(tmp_path
     from train.evaluate import eval_records
     a = np.arange(34, dtype=np.float32)
     rows = ["image,x0,y0"] + [f"img{i:02d}.png," + ",".join(f"{v:.1f}" for v in a) for i in range(20)]
+    for i in range(20):   # load_csv checks that the images are there (their pixels are not read)
+        (tmp_path / f"img{i:02d}.png").touch()
     p = tmp_path / "labels.csv"
     p.write_text("\n".join(rows) + "\n")
     train, val = load_train_val(p, val_fraction=0.1)
@@ -538,6 +540,8 @@ def test_eval_records_of_a_single_file_are_the_images_training_held_out(tmp_path
         eval_records(str(p), "test")
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "val.csv").write_text("\n".join(rows[:4]) + "\n")
+    for i in range(3):
+        (tmp_path / "ds" / f"img{i:02d}.png").touch()
     assert len(eval_records(str(tmp_path / "ds"), "val")) == 3
 
 

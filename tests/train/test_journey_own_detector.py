@@ -43,6 +43,8 @@ def test_a_row_listed_twice_is_an_error_naming_both_rows(tmp_path):
     evaluation counted one of them as missed. One hand per row for different hands stays fine
     (tests/train/test_data_edge.py)."""
     other = HAND + 100
+    for name in ("a.png", "b.png"):   # load_csv checks that the images are there (not their pixels)
+        (tmp_path / name).touch()
     p = _write(tmp_path / "labels.csv", [f"a.png,{_cells(HAND)}", f"b.png,{_cells(HAND)}",
                                          f"a.png,{_cells(HAND)}", f"a.png,{_cells(other)}"])
     with pytest.raises(ValueError, match=r"row 4: .*a\.png.*same .*row 2"):

@@ -100,6 +100,9 @@ def test_mined_boxes_of_photos_outside_the_data_folder_load_keyed_like_their_rec
     hand = ",".join(str(10 + i) for i in range(34))
     csv_path = tmp_path / "labels" / "hands.csv"
     csv_path.write_text(f"image,x0\na.png,{hand}\n{outside.as_posix()},{hand}\n")
+    outside.parent.mkdir()
+    for photo in (inside, outside):   # load_csv checks that the images are there (not their pixels)
+        photo.touch()
     recs = load_csv(csv_path)
 
     def det(image, score_threshold, max_detections):   # a second hand far from the labelled one
