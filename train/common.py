@@ -27,37 +27,65 @@ STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 @dataclasses.dataclass
 class LoopConfig:
-    """Options shared by both training loops (each adds its model and data options)."""
+    """Options shared by both training loops (each adds its model and data options). Each field's
+    ``metadata["help"]`` is its ``--help`` line (what it is, its unit or values; add_dataclass_args
+    appends the default)."""
 
-    data: str = "../shared/data/hands21"
-    train_split: str = "train"
-    val_split: str = "val"
-    val_fraction: float = 0.1    # --data a single file (CSV, COCO JSON): share of its images held out for val
-    out: str = "runs/model"
-    width: float = 1.0           # channel multiplier
-    expand: float = 1.0          # hidden-width multiplier of the expanding blocks (train.widen grows it)
-    batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    minutes: float = 90.0        # wall-clock budget; the learning rate follows it (cosine)
-    max_steps: int = 0           # stop after this many steps (0: no limit)
-    warmup_steps: int = 300
-    eval_every_min: float = 5.0
-    checkpoint_every_min: float = 3.0
-    workers: int = 1
-    threads: int = 2
-    seed: int = 0
-    skip_bad: bool = False
-    limit: int = 0               # use only the first N train hands (0: all)
-    resume: bool = True
-    new_cycle: bool = False      # on resume: a fresh warm-up + cosine cycle up to --minutes (fine-tuning)
-    init: str = ""               # start a new run from this checkpoint's weights (e.g. a shipped one)
-    device: str = "auto"         # auto (CUDA when torch sees a GPU, else the CPU), cpu or cuda
-    keep_freed_memory: bool = True  # CPU: glibc keeps freed activations for reuse (keep_freed_memory)
-    ema: float = 0.0             # > 0: also keep an exponential moving average of the weights with this
-                                 # decay per step (WeightEMA), validated beside them, saved as final_ema.pt
-    freeze_bn_stats: bool = False  # keep the BatchNorm running statistics the run starts with (--init's):
-                                   # a fine-tune on small CPU batches; see freeze_bn_statistics
+    data: str = dataclasses.field(default="../shared/data/hands21", metadata={
+        "help": "dataset folder (<split>.json or .csv), or one CSV or COCO JSON file of your labels"})
+    train_split: str = dataclasses.field(default="train", metadata={
+        "help": "a --data folder's training split: <name>.json or <name>.csv"})
+    val_split: str = dataclasses.field(default="val", metadata={
+        "help": "a --data folder's validation split: <name>.json or <name>.csv"})
+    val_fraction: float = dataclasses.field(default=0.1, metadata={
+        "help": "--data a single file (CSV, COCO JSON): share of its photos held out for val, in [0, 1)"})
+    out: str = dataclasses.field(default="runs/model", metadata={
+        "help": "run folder: checkpoints (last.pt, final.pt), train.log, history.json, PNGs"})
+    width: float = dataclasses.field(default=1.0, metadata={
+        "help": "channel multiplier of the net (with --init: the checkpoint's)"})
+    expand: float = dataclasses.field(default=1.0, metadata={
+        "help": "hidden-width multiplier of the expanding blocks (train.widen grows it)"})
+    batch_size: int = dataclasses.field(default=32, metadata={
+        "help": "samples per step and process (landmarks: crops, detector: scenes)"})
+    lr: float = dataclasses.field(default=3e-3, metadata={
+        "help": "peak learning rate (AdamW), reached after the warm-up"})
+    weight_decay: float = dataclasses.field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    minutes: float = dataclasses.field(default=90.0, metadata={
+        "help": "wall-clock budget, minutes; the learning rate follows it (cosine)"})
+    max_steps: int = dataclasses.field(default=0, metadata={
+        "help": "stop after this many steps (0: no limit)"})
+    warmup_steps: int = dataclasses.field(default=300, metadata={
+        "help": "steps of linear learning-rate warm-up"})
+    eval_every_min: float = dataclasses.field(default=5.0, metadata={
+        "help": "validate every this many training minutes"})
+    checkpoint_every_min: float = dataclasses.field(default=3.0, metadata={
+        "help": "save <out>/last.pt every this many wall-clock minutes"})
+    workers: int = dataclasses.field(default=1, metadata={
+        "help": "data loader processes (0: batches made in the training process)"})
+    threads: int = dataclasses.field(default=2, metadata={"help": "torch CPU threads"})
+    seed: int = dataclasses.field(default=0, metadata={
+        "help": "random seed (initial weights, crops or scenes and their order)"})
+    skip_bad: bool = dataclasses.field(default=False, metadata={
+        "help": "count and skip bad label entries and unreadable photos instead of stopping"})
+    limit: int = dataclasses.field(default=0, metadata={
+        "help": "use only the first N train hands (0: all)"})
+    resume: bool = dataclasses.field(default=True, metadata={
+        "help": "resume from <out>/last.pt when it is there (false: start over)"})
+    new_cycle: bool = dataclasses.field(default=False, metadata={
+        "help": "on resume: a fresh warm-up + cosine cycle up to --minutes (fine-tuning)"})
+    init: str = dataclasses.field(default="", metadata={
+        "help": "start a new run from this checkpoint's weights (e.g. a shipped one)"})
+    device: str = dataclasses.field(default="auto", metadata={
+        "help": "training device: auto (CUDA when torch sees a GPU, else the CPU), cpu or cuda",
+        "metavar": "auto|cpu|cuda"})
+    keep_freed_memory: bool = dataclasses.field(default=True, metadata={  # see keep_freed_memory
+        "help": "CPU: glibc keeps freed activations for reuse (faster steps)"})
+    ema: float = dataclasses.field(default=0.0, metadata={  # WeightEMA
+        "help": "> 0: also keep an average of the weights, this decay per step (e.g. 0.999), "
+                "validated beside them, saved as final_ema.pt"})
+    freeze_bn_stats: bool = dataclasses.field(default=False, metadata={  # see freeze_bn_statistics
+        "help": "keep the BatchNorm running statistics the run starts with (--init's): "
+                "fine-tunes on small batches"})
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -75,18 +103,22 @@ def parse_bool(text: str) -> bool:
 
 
 def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
-    """One ``--field-name`` option per dataclass field (bool fields take true/false, see parse_bool)."""
+    """One ``--field-name`` option per dataclass field, its help the field's ``metadata["help"]``
+    then "(default X)"; ``metadata["metavar"]`` names a fixed set of values in the usage (e.g.
+    ``auto|cpu|cuda``); bool fields take true/false (see parse_bool)."""
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         name = "--" + f.name.replace("_", "-")
+        text = f"{f.metadata['help']} (default {default})" if "help" in f.metadata else f"(default {default})"
+        kw = dict(default=default, metavar=f.metadata.get("metavar"),
+                  help=text.replace("%", "%%"))  # argparse %-formats help: a bare % would fail --help
         if isinstance(default, bool):
-            parser.add_argument(name, type=parse_bool, default=default, help=f"(default {default})")
+            kw["metavar"] = kw["metavar"] or "true|false"
+            parser.add_argument(name, type=parse_bool, **kw)
         elif isinstance(default, (tuple, list)):
-            parser.add_argument(name, type=type(default[0]), nargs=len(default), default=default,
-                                help=f"(default {default})")
+            parser.add_argument(name, type=type(default[0]), nargs=len(default), **kw)
         else:
-            parser.add_argument(name, type=type(default) if default is not None else str,
-                                default=default, help=f"(default {default})")
+            parser.add_argument(name, type=type(default) if default is not None else str, **kw)
 
 
 def config_from_args(cls, args: argparse.Namespace):

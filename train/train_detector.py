@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -37,19 +37,28 @@ from .scenes import SceneConfig, compose_scene, visible_hands
 
 @dataclass
 class DetTrainConfig(LoopConfig):
-    out: str = "runs/detector"
-    input_width: int = 256
-    input_height: int = 192
-    eval_scenes: int = 300
-    threshold: float = 0.4        # score threshold of the validation and of the exported model's metadata
-    epoch_scenes: int = 4000
-    w_regress: float = 1.0
-    w_giou: float = 0.0           # weight of a GIoU loss on the boxes of the regression cells (0: smooth-L1 only)
-    regress_min_gauss: float = 0.0  # > 0: box regression also where a hand's Gaussian >= this (CenterCodec)
-    unlabelled: str = ""          # JSON of mined unlabelled hands in train photos (python -m train.mine)
-    full_rotation_p: float = 0.0  # share of training photos pasted at any angle (else N(0, 30 deg)); val stays upright
-    augment: str = "tracker"      # photometric preset (train.augment.AUGMENT_PRESETS) for the scenes, occluders off;
-                                  # "degraded": more grey, noisy and JPEG-damaged scenes (fine-tunes)
+    """The detector loop's options; ``metadata["help"]`` is each one's ``--help`` line."""
+
+    out: str = field(default="runs/detector", metadata={
+        "help": "run folder: checkpoints (last.pt, final.pt), train.log, history.json, PNGs"})
+    input_width: int = field(default=256, metadata={"help": "scene (net input) width, pixels (a multiple of 16)"})
+    input_height: int = field(default=192, metadata={"help": "scene (net input) height, pixels (a multiple of 16)"})
+    eval_scenes: int = field(default=300, metadata={"help": "composed val scenes validated on during training"})
+    threshold: float = field(default=0.4, metadata={
+        "help": "score threshold of the validation and of the exported model's metadata, in [0, 1]"})
+    epoch_scenes: int = field(default=4000, metadata={"help": "training scenes composed per epoch and process"})
+    w_regress: float = field(default=1.0, metadata={"help": "loss weight of the box regression (smooth-L1)"})
+    w_giou: float = field(default=0.0, metadata={
+        "help": "weight of a GIoU loss on the boxes of the regression cells (0: smooth-L1 only)"})
+    regress_min_gauss: float = field(default=0.0, metadata={  # CenterCodec
+        "help": "> 0: box regression also where a hand's Gaussian >= this, in [0, 1)"})
+    unlabelled: str = field(default="", metadata={
+        "help": "JSON of hands mined in the train photos (python -m train.mine): not counted as background"})
+    full_rotation_p: float = field(default=0.0, metadata={
+        "help": "share of training photos pasted at any angle (else N(0, 30 deg)); val stays upright"})
+    augment: str = field(default="tracker", metadata={  # train.augment.AUGMENT_PRESETS, occluders off
+        "help": "photometric preset of the scenes: tracker, light, degraded (more grey, noisy and "
+                "JPEG-damaged scenes, for fine-tunes)", "metavar": "tracker|light|degraded"})
 
 
 def group_by_image(records):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -39,26 +39,38 @@ from .model import LandmarkModelConfig, LandmarkNet
 
 @dataclass
 class TrainConfig(LoopConfig):
-    out: str = "runs/landmarks"
-    input_size: int = 128
-    heatmap_stride: int = 4
-    sigma: float = 1.5           # Gaussian target sigma, heatmap cells
-    eval_hands: int = 800        # size of the fixed val subset used during training
-    w_presence: float = 0.5
-    w_handedness: float = 0.5
-    fused: bool = False          # full 3x3 convs in the first blocks: ~1.2x steps/min on the 2-core CPU (model.FusedIR)
-    light: bool = False          # 3x3 depthwise convs, a lighter last decoder block: ~1.2x steps/min in this loop on
-                                 # the 2-core CPU, less learned per step (the same 90-minute curve; MODEL_CARD)
-    augment: str = "tracker"     # train.augment.AUGMENT_PRESETS: "tracker" (shipped models), "light" (short runs),
-                                 # "degraded" (fine-tunes toward grey, noisy, JPEG-damaged images)
-    lowres_p: float = 0.0        # share of crops made to look like a small hand's (train.augment.lowres)
-    edge_positive_p: float = 0.0  # share of hand crops cut by a frame edge that still count as a hand
-                                  # (train.augment.AugmentConfig.edge_positive_p; hands at the frame's side)
-    small_hand_weight: float = 1.0  # sampling weight of hands whose box side is under small_hand_px
-    small_hand_px: float = 96.0     # (photo pixels, the PCK normaliser); 1.0 = every hand equally often
-    progressive_size: int = 0    # > 0: train on crops of this size first (progressive resizing; the net is fully
-                                 # convolutional), then on input_size; validation always at input_size
-    progressive_until: float = 0.5  # share of --minutes trained at progressive_size
+    """The landmark loop's options; ``metadata["help"]`` is each one's ``--help`` line."""
+
+    out: str = field(default="runs/landmarks", metadata={
+        "help": "run folder: checkpoints (last.pt, final.pt), train.log, history.json, PNGs"})
+    input_size: int = field(default=128, metadata={"help": "crop side the net sees, pixels (a multiple of 16)"})
+    heatmap_stride: int = field(default=4, metadata={"help": "input pixels per heatmap cell (4: the net's)"})
+    sigma: float = field(default=1.5, metadata={"help": "Gaussian target sigma, heatmap cells"})
+    eval_hands: int = field(default=800, metadata={"help": "size of the fixed val subset used during training"})
+    w_presence: float = field(default=0.5, metadata={"help": "loss weight of the hand-presence output"})
+    w_handedness: float = field(default=0.5, metadata={"help": "loss weight of the left/right output"})
+    fused: bool = field(default=False, metadata={  # model.FusedIR
+        "help": "full 3x3 convs in the first blocks: ~1.2x steps/min on the 2-core CPU"})
+    light: bool = field(default=False, metadata={  # the same 90-minute curve (MODEL_CARD)
+        "help": "3x3 depthwise convs, a lighter last decoder block: ~1.2x steps/min on the 2-core CPU, "
+                "less learned per step"})
+    augment: str = field(default="tracker", metadata={  # train.augment.AUGMENT_PRESETS
+        "help": "augmentation preset: tracker (shipped models), light (short runs), degraded "
+                "(fine-tunes toward grey, noisy, JPEG-damaged images)", "metavar": "tracker|light|degraded"})
+    lowres_p: float = field(default=0.0, metadata={  # train.augment.lowres
+        "help": "share of crops made to look like a small hand's, in [0, 1]"})
+    edge_positive_p: float = field(default=0.0, metadata={  # AugmentConfig.edge_positive_p: hands at the frame's side
+        "help": "share of hand crops cut by a frame edge that still count as a hand, in [0, 1]"})
+    small_hand_weight: float = field(default=1.0, metadata={
+        "help": "sampling weight of hands whose box side is under --small-hand-px (1: all equally often)"})
+    small_hand_px: float = field(default=96.0, metadata={
+        "help": "box side under which --small-hand-weight applies, photo pixels (the PCK normaliser)"})
+    # the net is fully convolutional: it trains at one size and validates at another
+    progressive_size: int = field(default=0, metadata={
+        "help": "> 0: train on crops of this side first (pixels, a multiple of 16; 0: off), then at "
+                "--input-size; validation always at --input-size"})
+    progressive_until: float = field(default=0.5, metadata={
+        "help": "share of --minutes trained at --progressive-size, in (0, 1)"})
 
 
 class CropDataset(Dataset):
