@@ -24,6 +24,7 @@ from train.common import DataWait
 from train.data import UNKNOWN, HandRecord, LoadReport, load_coco, load_csv
 
 from tests.conftest import ROOT
+from tests.train.test_evaluate import OracleModel
 
 
 def _strict(text: str):
@@ -120,20 +121,6 @@ def test_training_on_a_small_set_logs_the_wait_a_few_times(own_run):
     assert 1 <= len(lines) <= 2, lines          # 10 one-step passes: 10 lines before
 
 
-class _Oracle:
-    """The ground truth for every crop (image pixel (0, 0) names the hand), "right" each time."""
-
-    meta = {"model_version": "oracle"}
-    model_path = Path("oracle.onnx")
-
-    def __init__(self, truth):
-        self.truth = truth
-
-    def __call__(self, img, rois):
-        return [SimpleNamespace(keypoints=self.truth[int(img[0, 0, 0])], right_prob=1.0, presence=0.9),
-                SimpleNamespace(keypoints=None, right_prob=0.5, presence=0.1)]
-
-
 def test_landmark_figures_with_nothing_counted_are_none():
     """Unknown sides: handedness_acc is None (it was NaN); a keypoint no hand shows: its
     per-keypoint PCK is None, not NaN."""
@@ -149,7 +136,7 @@ def test_landmark_figures_with_nothing_counted_are_none():
         recs.append(HandRecord(path, kp, vis, UNKNOWN, 1.0, i))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        res = ev.evaluate_landmarks(_Oracle(truth), recs, cache)
+        res = ev.evaluate_landmarks(OracleModel(truth), recs, cache)
     assert res["handedness_hands"] == 0 and res["handedness_acc"] is None
     assert res["handedness_acc_score>=0.9"] is None
     pk = list(res["per_keypoint_pck@0.1"].values())
