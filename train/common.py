@@ -109,7 +109,9 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         name = "--" + f.name.replace("_", "-")
-        text = f"{f.metadata['help']} (default {default})" if "help" in f.metadata else f"(default {default})"
+        # as typed: "(default )" read as a missing word, "(default False)" beside a true|false metavar
+        shown = "none" if default == "" else str(default).lower() if isinstance(default, bool) else default
+        text = f"{f.metadata['help']} (default {shown})" if "help" in f.metadata else f"(default {shown})"
         kw = dict(default=default, metavar=f.metadata.get("metavar"),
                   help=text.replace("%", "%%"))  # argparse %-formats help: a bare % would fail --help
         if isinstance(default, bool):

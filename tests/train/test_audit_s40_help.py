@@ -45,7 +45,10 @@ def test_every_generated_option_says_what_it_is_then_its_default(cls):
         what = _what(shown)
         if not re.search(r"[A-Za-z]{3}", what):
             bare.append(f"{flag}: {shown!r}")
-        if not shown.endswith(f"(default {action.default})") or action.default != f.default:
+        # an empty path is shown as none, a boolean as it is typed (true|false)
+        said = ("none" if action.default == "" else str(action.default).lower()
+                if isinstance(action.default, bool) else action.default)
+        if not shown.endswith(f"(default {said})") or action.default != f.default:
             wrong_default.append(f"{flag}: {shown!r}, field default {f.default!r}")
         if "\n" in shown:
             multiline.append(flag)
