@@ -825,7 +825,7 @@ class HandTracker:
         #: (keypoint box, last frame index to avoid it) of detector fits taken for a tracked hand's
         #: finger (see _process_video)
         self._finger_boxes: list[tuple[np.ndarray, int]] = []
-        #: (frame index, score threshold, detections) of the last detector run (see _frame_detections)
+        #: (score threshold, detections) of this frame's detector run, if any (see _frame_detections)
         self._frame_dets: tuple | None = None
 
     def _base_threshold(self) -> float | None:
@@ -977,9 +977,10 @@ class HandTracker:
             if not self.options.static_image_mode:
                 self._check_clock(ts)
                 self._check_clock_type(timestamp_ms)
-        # The detections kept for reuse within one frame (_frame_detections) are keyed by the frame
-        # index, which a call that raised part-way (a model failing) did not advance: kept, the
-        # next frame re-measured its hands in crops of detections made on the failed frame's image.
+        # The detections kept for reuse within one frame (_frame_detections) are this frame's only:
+        # cleared here rather than keyed by the frame index, which a call that raised part-way (a
+        # model failing) did not advance, so the next frame re-measured its hands in crops of
+        # detections made on the failed frame's image.
         self._frame_dets = None
         if self.options.static_image_mode:
             hands, ran = self._process_static(frame), True
@@ -1012,7 +1013,7 @@ class HandTracker:
         turns = self._turns_for_run(tracked_rois, between)
         kw = {"turns": turns} if turns != (0,) else {}
         dets = self.detector(frame, score_threshold=query, max_detections=max(4, o.max_hands + 2), **kw)
-        self._frame_dets = (self._frame_index, query, dets)
+        self._frame_dets = (query, dets)
         return self._select_new(dets, avoid_boxes, slots, threshold, tracked_rois)
 
     def _turns_for_run(self, tracked_rois: list[Roi], between: bool = False) -> tuple[int, ...]:
@@ -1063,9 +1064,9 @@ class HandTracker:
         """This frame's detections scored >= ``min_score`` (None: all) when the detector already ran
         on this frame at that score or lower; None when it did not (run it)."""
         c = self._frame_dets
-        if c is None or c[0] != self._frame_index or c[1] is None or (min_score is not None and c[1] > min_score):
+        if c is None or c[0] is None or (min_score is not None and c[0] > min_score):
             return None
-        return list(c[2]) if min_score is None else [d for d in c[2] if float(d.score) >= min_score]
+        return list(c[1]) if min_score is None else [d for d in c[1] if float(d.score) >= min_score]
 
     def _new_hand_query(self, threshold: float | None) -> float | None:
         """The lowest detector score that can start a new hand: the threshold, or
@@ -1274,7 +1275,7 @@ class HandTracker:
         ran = dets is None
         if ran:
             dets = self.detector(frame, score_threshold=thr, max_detections=max(4, self.options.max_hands + 2))
-            self._frame_dets = (self._frame_index, thr, dets)
+            self._frame_dets = (thr, dets)
         boxes = {i: _box(meas[i].keypoints) for i in tracked}
         rois, owners, which = [], [], []
         for i in suspects:
