@@ -314,14 +314,20 @@ def _floats(text: str) -> tuple[float, ...]:
     return out
 
 
-def _positive_float(text: str) -> float:
+def _number(text: str, ok, expected: str, not_a_number: str | None = None) -> float:
+    """argparse helper: ``text`` as a float for which ``ok(value)`` holds, else an error saying
+    ``expected`` (``not_a_number`` for text that is no number at all, ``expected`` when None)."""
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"{not_a_number or expected}, got {text!r}") from None
+    if not ok(v):
+        raise argparse.ArgumentTypeError(f"{expected}, got {text!r}")
     return v
+
+
+def _positive_float(text: str) -> float:
+    return _number(text, lambda v: v > 0, "expected a number > 0", "expected a number")
 
 
 def live_main(argv: list[str]) -> int:
@@ -528,13 +534,7 @@ def _factors(text: str) -> tuple[float, ...]:
 
 def _seconds(text: str) -> float:
     """argparse type of --blackout: seconds >= 0 (0: off)."""
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not 0 <= v < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0 (0: off), got {text!r}")
-    return v
+    return _number(text, lambda v: 0 <= v < math.inf, "expected seconds >= 0 (0: off)")
 
 
 def frame_rate_main(argv: list[str]) -> int:
