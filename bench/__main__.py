@@ -327,7 +327,8 @@ def _number(text: str, ok, expected: str, not_a_number: str | None = None) -> fl
 
 
 def _positive_float(text: str) -> float:
-    return _number(text, lambda v: v > 0, "expected a number > 0", "expected a number")
+    # inf was taken, and int(seconds * fps) then raised OverflowError
+    return _number(text, lambda v: 0 < v < math.inf, "expected a finite number > 0", "expected a number")
 
 
 def live_main(argv: list[str]) -> int:

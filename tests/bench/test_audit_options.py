@@ -140,3 +140,13 @@ def test_robustness_clips_named_twice(monkeypatch, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main([*base, f"a.mp4,{tmp_path / 'other' / 'a.mp4'}"])
     assert e.value.code == 2 and "--videos: two clips named a.mp4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "0"])
+def test_live_seconds_must_be_a_finite_number_above_0(capsys, value):
+    """``--seconds inf`` was taken and ended in an OverflowError traceback (int(inf * fps))."""
+    from bench.__main__ import main
+    with pytest.raises(SystemExit) as e:
+        main(["live", "--seconds", value, "--size", "64x48", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"--seconds: expected a finite number > 0, got '{value}'" in err, err
