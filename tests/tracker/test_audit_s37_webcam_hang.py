@@ -131,8 +131,26 @@ def _finish(p, timeout: float):
     except subprocess.TimeoutExpired:
         p.kill()
         p.communicate()
-        pytest.fail(f"handtrack webcam --every-frame still running {timeout} s on (hung with the camera)")
+        pytest.fail(f"handtrack webcam still running {timeout} s on (hung with the camera)")
     return out, err
+
+
+def _signal_when_hung(p, sig) -> tuple[str, str, float]:
+    """Send ``sig`` to ``p`` once its fake camera says HANGING on stderr; (stdout, stderr, seconds
+    from the signal to the end). ``p`` does not outlive the call (killed if still running)."""
+    try:
+        for line in p.stderr:
+            if "HANGING" in line:
+                break
+        time.sleep(0.3)
+        t0 = time.perf_counter()
+        p.send_signal(sig)
+        out, err = _finish(p, 20)
+        return out, err, time.perf_counter() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
 
 
 def _check_outputs(js: Path, rec: Path) -> None:
@@ -161,18 +179,7 @@ def test_ctrl_c_and_sigterm_stop_a_session_hung_in_the_cameras_read(tmp_path, si
     """Ctrl-C or SIGTERM while OpenCV's read() hangs: before, the handler waited for the read to
     return (never), so nothing stopped the session short of SIGKILL, which lost the recording."""
     p, js, rec = _start(tmp_path, block=True)
-    try:
-        for line in p.stderr:
-            if "HANGING" in line:
-                break
-        time.sleep(0.3)
-        t0 = time.perf_counter()
-        p.send_signal(sig)
-        out, err = _finish(p, 20)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
+    out, err, took = _signal_when_hung(p, sig)
     assert p.returncode == status and f"handtrack: {said}" in err
-    assert time.perf_counter() - t0 < 10.0
+    assert took < 10.0
     _check_outputs(js, rec)

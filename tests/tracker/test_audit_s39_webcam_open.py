@@ -21,6 +21,7 @@ import pytest
 
 from tracker import cli, video
 
+from .test_audit_s37_webcam_hang import _signal_when_hung
 from .test_audit_webcam import _frames_in
 from .test_live_capture import REAL_VIDEO_CAPTURE, FakeCamera, SlowTracker
 
@@ -265,21 +266,7 @@ def test_ctrl_c_and_sigterm_stop_a_command_hung_in_the_cameras_open(tmp_path, wh
     p = subprocess.Popen([sys.executable, str(script), where, "webcam", "--no-window", "--camera", URL,
                           "--json", str(tmp_path / "t.jsonl")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        for line in p.stderr:
-            if "HANGING" in line:
-                break
-        time.sleep(0.3)
-        t0 = time.perf_counter()
-        p.send_signal(sig)
-        try:
-            out, err = p.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            pytest.fail("handtrack webcam still running 20 s after the signal (hung in the camera's open)")
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
+    out, err, took = _signal_when_hung(p, sig)
     assert p.returncode == status, err
     assert [x for x in err.splitlines() if x.strip()] == [f"handtrack: {said}"]
-    assert time.perf_counter() - t0 < 10.0
+    assert took < 10.0
