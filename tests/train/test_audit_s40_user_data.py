@@ -24,7 +24,7 @@ from train.common import DataWait
 from train.data import UNKNOWN, HandRecord, LoadReport, load_coco, load_csv
 
 from tests.conftest import ROOT
-from tests.train.test_evaluate import OracleModel
+from tests.train.test_evaluate import OracleModel, patch_detector_cli
 
 
 def _strict(text: str):
@@ -180,16 +180,7 @@ def test_detector_and_acquisition_figures_of_scenes_without_hands_are_none(monke
 
 def test_evaluate_cli_writes_any_non_finite_figure_as_null(monkeypatch, tmp_path, capsys):
     """Whatever an evaluation returns, the JSON it writes is strict: NaN and infinities become null."""
-    class FakeDetector:
-        width, height, large_hands = 64, 48, True
-        model_path = Path("det.onnx")
-
-        def __init__(self, *a, **k):
-            pass
-
-    monkeypatch.setattr(ev, "load_records", lambda *a, **k: [])
-    monkeypatch.setattr(ev, "ImageCache", lambda recs: {})
-    monkeypatch.setattr(ev, "HandDetector", FakeDetector)
+    patch_detector_cli(monkeypatch)
     monkeypatch.setattr(ev, "evaluate_detector", lambda *a, **k: {
         "ap@0.5": math.nan, "recall": 0.5, "by": {"x": [1.0, math.inf, -math.inf]}})
     out = tmp_path / "d.json"

@@ -380,6 +380,26 @@ def test_evaluate_detector_rejects_a_match_iou_outside_0_1():
         evaluate_detector(Scripted([]), [], {}, match_iou=0.0)
 
 
+class NoModelDetector:
+    """A detector ``train.evaluate``'s detector command builds without a model file (its figures
+    are patched in by the test)."""
+
+    width, height, large_hands = 64, 48, True
+    model_path = Path("det.onnx")
+
+    def __init__(self, *a, **k):
+        pass
+
+
+def patch_detector_cli(monkeypatch, detector=NoModelDetector):
+    """``train.evaluate``'s detector command with no data and no model: no records, an empty image
+    cache, ``detector`` as its HandDetector."""
+    import train.evaluate as ev
+    monkeypatch.setattr(ev, "load_records", lambda *a, **k: [])
+    monkeypatch.setattr(ev, "ImageCache", lambda recs: {})
+    monkeypatch.setattr(ev, "HandDetector", detector)
+
+
 @pytest.mark.parametrize("argv, cal_scenes", [(["--calibrate", "--calibration-scenes", "7"], 7),
                                                (["--calibrate"], 3), ([], None)])
 def test_calibration_scene_count(monkeypatch, tmp_path, argv, cal_scenes):
@@ -387,18 +407,7 @@ def test_calibration_scene_count(monkeypatch, tmp_path, argv, cal_scenes):
     import json
     import train.evaluate as ev
     calls = []
-
-    class FakeDetector:
-        width, height = 64, 48
-        large_hands = True
-        model_path = Path("det.onnx")
-
-        def __init__(self, *a, **k):
-            pass
-
-    monkeypatch.setattr(ev, "load_records", lambda *a, **k: [])
-    monkeypatch.setattr(ev, "ImageCache", lambda recs: {})
-    monkeypatch.setattr(ev, "HandDetector", FakeDetector)
+    patch_detector_cli(monkeypatch)
     monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h: calls.append((n, seed)) or [])
     monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
     monkeypatch.setattr(ev, "evaluate_detector", lambda det, recs, cache, n, threshold, fp_grid, match_iou,
@@ -434,9 +443,7 @@ def test_detector_scene_size_small_hands_and_rotation(monkeypatch, tmp_path, arg
             seen["small_hands"] = small_hands
             self.large_hands = large_hands is not False
 
-    monkeypatch.setattr(ev, "load_records", lambda *a, **k: [])
-    monkeypatch.setattr(ev, "ImageCache", lambda recs: {})
-    monkeypatch.setattr(ev, "HandDetector", FakeDetector)
+    patch_detector_cli(monkeypatch, FakeDetector)
     monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h: seen.setdefault("cal", (w, h)) and [])
     monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
     monkeypatch.setattr(ev, "evaluate_detector", lambda det, recs, cache, n, threshold, fp_grid, match_iou,
@@ -509,9 +516,7 @@ def test_detector_condition_reaches_the_evaluation_scenes_not_the_calibration(mo
         def __call__(self, img, score_threshold=None):
             return []
 
-    monkeypatch.setattr(ev, "load_records", lambda *a, **k: [])
-    monkeypatch.setattr(ev, "ImageCache", lambda recs: {})
-    monkeypatch.setattr(ev, "HandDetector", FakeDetector)
+    patch_detector_cli(monkeypatch, FakeDetector)
     monkeypatch.setattr(ev, "_scenes", lambda recs, cache, n, seed, w, h, full_rotation=False, condition="clean",
                         hand_frac=None: made.append((seed, condition)) or [])
     monkeypatch.setattr(ev, "calibrate_threshold", lambda det, scenes, match_iou: 0.4)
