@@ -416,23 +416,7 @@ def robustness_main(argv: list[str]) -> int:
         p.error(f"no data/hands21 under --shared {a.shared}")
     clips = []
     if a.videos:
-        folder = a.shared / "videos"
-        # a path to a file of one's own, or a clip name under <shared>/videos
-        clips = (sorted(folder.glob("*.mp4")) if a.videos == ("all",) else
-                 [Path(n) if Path(n).is_file() else folder / n for n in a.videos])
-        missing = [str(c) for c in clips if not c.is_file()]
-        if missing or not clips:
-            p.error(f"--videos: no such clip(s) {missing or [str(folder / '*.mp4')]}")
-        # results are keyed by file name: a clip named twice would run twice, the second run
-        # overwriting the first, and two files of one name would share one row
-        first: dict[Path, Path] = {}
-        for c in clips:
-            first.setdefault(c.resolve(), c)
-        clips = list(first.values())
-        names = [c.name for c in clips]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            p.error(f"--videos: two clips named {', '.join(twice)} (clips are reported by file name)")
+        clips = _clips(p, a.shared, a.videos)
     if a.out is not None and not a.out.is_dir():
         p.error(f"--out: {a.out} is not a folder")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -524,6 +508,28 @@ def _robustness_clips(a, clips: list[Path], video_conditions: list[str], tracker
             "change inside a track is an error on a turned clip too.\n\n" + text + "\n", encoding="utf-8")
 
 
+def _clips(p: argparse.ArgumentParser, shared: Path, videos: tuple[str, ...]) -> list[Path]:
+    """The clips of ``--videos`` ("all": every .mp4 under ``<shared>/videos``; else each a path to a
+    file of one's own or a clip name there), each file once; a missing clip, or two clips of one file
+    name, is a parser error. Results are keyed by file name: a clip named twice would run twice (the
+    second run overwriting the first), and two files of one name would share one row."""
+    folder = shared / "videos"
+    clips = (sorted(folder.glob("*.mp4")) if videos == ("all",) else
+             [Path(n) if Path(n).is_file() else folder / n for n in videos])
+    missing = [str(c) for c in clips if not c.is_file()]
+    if missing or not clips:
+        p.error(f"--videos: no such clip(s) {missing or [str(folder / '*.mp4')]}")
+    first: dict[Path, Path] = {}
+    for c in clips:
+        first.setdefault(c.resolve(), c)                      # each file as first given, in order
+    clips = list(first.values())
+    names = [c.name for c in clips]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        p.error(f"--videos: two clips named {', '.join(twice)} (clips are reported by file name)")
+    return clips
+
+
 def _factors(text: str) -> tuple[float, ...]:
     """argparse type of --factors: a comma list of rate factors in (0, 100], each once, in order."""
     out = tuple(dict.fromkeys(_floats(text)))
@@ -556,17 +562,7 @@ def frame_rate_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=positive_int("--threads"), default=2)
     p.add_argument("--out", type=Path, default=None, help="folder for frame_rate.json and .md (default: print only)")
     a = p.parse_args(argv)
-    folder = a.shared / "videos"
-    clips = (sorted(folder.glob("*.mp4")) if a.videos == ("all",) else
-             [Path(n) if Path(n).is_file() else folder / n for n in a.videos])
-    missing = [str(c) for c in clips if not c.is_file()]
-    if missing or not clips:
-        p.error(f"--videos: no such clip(s) {missing or [str(folder / '*.mp4')]}")
-    clips = list({c.resolve(): c for c in clips}.values())     # a clip named twice runs once
-    names = [c.name for c in clips]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        p.error(f"--videos: two clips named {', '.join(twice)} (clips are reported by file name)")
+    clips = _clips(p, a.shared, a.videos)
     if a.out is not None:
         # made before the run: a folder that cannot be made failed only after minutes of playing
         try:
