@@ -10,7 +10,7 @@ import torch
 from tracker.checks import is_real
 
 from .onnx_export import (_export, _merge_figures, _metadata, _model_config, _sample_inputs, check_count_value,
-                          check_data_inputs, check_output, checkpoint_parts, load_weights, save_replacing, verify,
+                          check_data_inputs, checkpoint_parts, load_weights, open_export, save_replacing, verify,
                           verify_real)
 
 log = logging.getLogger("export")
@@ -37,21 +37,14 @@ def export_detector(ckpt_path: str | Path, out: str | Path, version: str | None 
     ``check_count`` scenes composed of its photos (:func:`detector_check_scenes`, from 4 hands per
     scene; one per run, the file's batch axis being fixed); the figures then give ``real_scenes``
     and ``real_scenes_max_keypoint_diff_px`` (box corners and wrists, px of the model input)."""
-    from tracker.cli import refuse_overwrite
     from tracker.detector import _center_codec
-    from train.common import load_checkpoint
     from train.model import DetectorExportWrapper, DetectorNet
 
     # HandDetector refuses a file whose threshold is outside [0, 1]: it was written all the same
     if threshold is not None and not (is_real(threshold) and 0 <= threshold <= 1):
         raise ValueError(f"threshold must be a score in [0, 1], got {threshold!r}")
 
-    ckpt_path, out = Path(ckpt_path), Path(out)
-    ck = load_checkpoint(ckpt_path)
-    refuse_overwrite(ckpt_path, out, "-o/--output")
-    if check_data is not None:
-        refuse_overwrite(check_data, out, "-o/--output", "the --check-data labels")
-    check_output(out)
+    ck, ckpt_path, out = open_export(ckpt_path, out, check_data)
     mcfg = _model_config(ck, ckpt_path, "detector")
     net = DetectorNet(mcfg)
     codec, normalization = checkpoint_parts(ck, ckpt_path, _center_codec, "detector")

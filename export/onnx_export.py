@@ -28,7 +28,7 @@ import numpy as np
 import onnx
 import torch
 
-from tracker.cli import positive_int, temporary_beside, write_replacing
+from tracker.cli import positive_int, refuse_overwrite, temporary_beside, write_replacing
 from tracker.codec import HeatmapCodec
 from tracker.keypoints import KEYPOINT_NAMES
 
@@ -84,6 +84,20 @@ def check_output(out: Path, opt: str = "-o/--output") -> None:
         probe.unlink()
     except OSError as e:
         raise ValueError(f"{opt} {out}: cannot write there ({e.strerror or e})") from None
+
+
+def open_export(ckpt_path: str | Path, out: str | Path, check_data: str | Path | None) -> tuple[dict, Path, Path]:
+    """``(checkpoint, ckpt_path, out)`` for an export, every check made before any work: the
+    checkpoint loads, ``out`` replaces neither it nor the ``--check-data`` labels, and ``out``'s
+    folder can be written (:func:`check_output`)."""
+    from train.common import load_checkpoint
+    ckpt_path, out = Path(ckpt_path), Path(out)
+    ck = load_checkpoint(ckpt_path)
+    refuse_overwrite(ckpt_path, out, "-o/--output")
+    if check_data is not None:
+        refuse_overwrite(check_data, out, "-o/--output", "the --check-data labels")
+    check_output(out)
+    return ck, ckpt_path, out
 
 
 def save_replacing(model: onnx.ModelProto, out: Path, opt: str = "-o/--output") -> None:
@@ -317,16 +331,9 @@ def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None
     ``real_crops`` (how many) and ``real_crops_max_keypoint_diff_px`` (their worst decoded keypoint
     difference, px of the model input). A bad ``check_data`` is refused before the export."""
     from train.augment import AugmentConfig
-    from tracker.cli import refuse_overwrite
-    from train.common import load_checkpoint
     from train.model import LandmarkExportWrapper, LandmarkNet
 
-    ckpt_path, out = Path(ckpt_path), Path(out)
-    ck = load_checkpoint(ckpt_path)
-    refuse_overwrite(ckpt_path, out, "-o/--output")
-    if check_data is not None:
-        refuse_overwrite(check_data, out, "-o/--output", "the --check-data labels")
-    check_output(out)
+    ck, ckpt_path, out = open_export(ckpt_path, out, check_data)
     net = LandmarkNet(_model_config(ck, ckpt_path, "landmarks"))
     codec, normalization = checkpoint_parts(ck, ckpt_path, HeatmapCodec.from_dict, "landmarks")
     load_weights(net, ck, ckpt_path)
