@@ -168,9 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         events = run(a.source, a.csv, a.max_frames, a.on, a.off, a.max_gap)
     except ValueError as e:
         ap.error(str(e))
-    for e in events:
-        print(f"frame {e['frame']:5d}  {e['t_ms'] / 1000:7.2f} s  {e['side']:5s} hand {e['track_id']}: pinch {e['event']}")
-    print(f"{sum(e['event'] == 'start' for e in events)} pinches", file=sys.stderr)
+    for ev in events:
+        print(f"frame {ev['frame']:5d}  {ev['t_ms'] / 1000:7.2f} s  {ev['side']:5s} hand {ev['track_id']}: "
+              f"pinch {ev['event']}")
+    print(f"{sum(ev['event'] == 'start' for ev in events)} pinches", file=sys.stderr)
     return 0
 
 
