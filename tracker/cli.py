@@ -2,7 +2,8 @@
 annotated video, JSONL and CSV.
 
     handtrack webcam [--camera N|DEVICE|URL] [--every-frame] [--no-window] [--json F|-] [--csv F|-] [-o OUT.mp4]
-                     [--meta RUN.json] [--mirror] [--max-hands N] [--device cpu|cuda]
+                     [--meta RUN.json] [--open-timeout S] [--frame-timeout S] [--mirror] [--max-hands N]
+                     [--device cpu|cuda]
     handtrack video INPUT [-o annotated.mp4] [--json tracks.jsonl] [--csv tracks.csv] [--meta run.json]
                     [--mirror] [--max-hands N] [--device cpu|cuda] [--threads N] [--static]
     handtrack video A.mp4 B.mp4 ... [-o FOLDER] [--json FOLDER] [--csv FOLDER] [--meta FOLDER]
@@ -405,9 +406,10 @@ class RunMeta:
         if self.record["frame_size"] is None:
             self.record["frame_size"] = [int(frame.shape[1]), int(frame.shape[0])]
 
-    def finish(self, frames: int, completed: bool, report: bool = True) -> None:
-        """Write the file. A failure is a UsageError naming ``--meta`` when ``report``, else logged
-        (an error in flight, or Ctrl-C, is the one to report); a failed write leaves no partial file."""
+    def finish(self, frames: int, completed: bool, report: bool = True) -> bool:
+        """Write the file; returns whether it was written. A failure is a UsageError naming
+        ``--meta`` when ``report``, else logged and False returned (an error in flight, or Ctrl-C,
+        is the one to report); a failed write leaves no partial file."""
         self.record.update(frames=int(frames), finished=_now(), completed=bool(completed))
         text = json.dumps(self.record, indent=2) + "\n"
         try:
@@ -417,6 +419,8 @@ class RunMeta:
             if report:
                 raise problem from None
             log.error("%s", problem)
+            return False
+        return True
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -705,13 +709,15 @@ def run_webcam(args: argparse.Namespace) -> int:
     check_meta_target(meta_path, {"-o/--output": args.output, "--json": args.json, "--csv": args.csv})
     import cv2
     from .draw import draw_fps, draw_hands
-    from .video import (CAMERA_OPEN_TIMEOUT_S, FPSMonitor, LatestFrameReader, frames_in_order, open_camera,
-                        usable_fps)
+    from .video import (CAMERA_OPEN_TIMEOUT_S, FRAME_TIMEOUT_S, FPSMonitor, LatestFrameReader, frames_in_order,
+                        open_camera, usable_fps)
 
     # Where there is no such camera, each of OpenCV's backends tried prints its own lines (a
     # dozen, "raised OpenCV exception" among them) above the one error that says what is wrong:
     # they are kept for -v.
     camera = shown_camera(args.camera)     # a stream URL's password stays out of messages
+    open_timeout = getattr(args, "open_timeout", CAMERA_OPEN_TIMEOUT_S)     # seconds
+    frame_timeout = getattr(args, "frame_timeout", FRAME_TIMEOUT_S)         # seconds
     quiet = not args.verbose
     # OpenCV 5 has cv2.utils.logging; OpenCV 4 (opencv-python >= 4.10.0.84 is allowed) only the top-level
     # get/setLogLevel. LOG_LEVEL_SILENT is 0 in both.
@@ -723,9 +729,9 @@ def run_webcam(args: argparse.Namespace) -> int:
         # in a helper thread: a camera or stream that hangs in its open or first read ends the
         # command with one error line after the timeout, and Ctrl-C / SIGTERM are handled meanwhile
         # (a capture that never returns is left to its daemon thread; the process exits)
-        cap, frame = open_camera(args.camera, CAMERA_OPEN_TIMEOUT_S, name=f"--camera {camera}")
+        cap, frame = open_camera(args.camera, open_timeout, name=f"--camera {camera}")
     except TimeoutError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(f"{e}; a slow stream may need a longer --open-timeout SECONDS") from None
     finally:
         if quiet:
             cv_log.setLogLevel(level)
@@ -763,8 +769,13 @@ def run_webcam(args: argparse.Namespace) -> int:
     reader = None if args.every_frame else LatestFrameReader(cap, name=f"--camera {camera}")
     # --every-frame reads in a helper thread too: a camera that hangs in read() ends the session
     # after the same timeout, and Ctrl-C / SIGTERM are handled while it is waited for
-    frames = iter(reader) if reader is not None else frames_in_order(cap, name=f"--camera {camera}")
+    if reader is not None:
+        # read() with --frame-timeout: the reader's own iteration waits the library's default
+        frames = iter(lambda: reader.read(frame_timeout), None)
+    else:
+        frames = frames_in_order(cap, timeout=frame_timeout, name=f"--camera {camera}")
     shown, stopped, completed = 0, False, False
+    meta_written = False
     held = None                             # (camera frame number, annotated picture) written last
     try:
         # --mirror: the frame is flipped (a selfie view) and tracked with mirrored=True, so the
@@ -822,8 +833,10 @@ def run_webcam(args: argparse.Namespace) -> int:
                 def finish_meta(exc_type, exc, tb):
                     # exc: an output that could not be finished (the error to report); after a
                     # camera that stopped, a meta file that cannot be written is logged beside it
+                    # (and the stopped-camera line must not count it as kept)
+                    nonlocal meta_written
                     done = completed and exc_type is None
-                    meta.finish(outputs.frames, done, report=done)
+                    meta_written = meta.finish(outputs.frames, done, report=done)
                 closing.push(finish_meta)
             closing.callback(outputs.close)
     if shown == 0:                          # the camera's frames ended after the open check
@@ -831,7 +844,14 @@ def run_webcam(args: argparse.Namespace) -> int:
     dropped = f", {reader.dropped} camera frames skipped while tracking" if reader is not None else ""
     print(f"{shown} frames tracked{dropped}", file=sys.stderr if outputs.uses_stdout else sys.stdout)
     if not stopped:                         # after the summary: the last line a supervisor's log shows
-        kept = " (outputs kept)" if any(p is not None for p in (args.output, args.json, args.csv, meta_path)) else ""
+        # every other output was finished (a failure there raised instead of reaching here); the
+        # meta file is written last and only logged when it fails, so it is claimed only when written
+        others = any(p is not None for p in (args.output, args.json, args.csv))
+        if meta is not None and not meta_written:
+            kept = (f" (outputs kept except --meta {meta_path}, which could not be written)" if others
+                    else f" (--meta {meta_path} could not be written)")
+        else:
+            kept = " (outputs kept)" if others or meta is not None else ""
         print(f"handtrack: error: --camera {camera}: the camera stopped delivering frames after {shown} tracked "
               f"frame{'' if shown == 1 else 's'}{kept}", file=sys.stderr)
         return EXIT_FAILURE
@@ -963,18 +983,30 @@ def unit_float_or_none(name: str):
     return parse
 
 
+def positive_float(name: str):
+    """argparse type: a finite number > 0 (``nan`` and ``inf`` refused); the error names ``name``."""
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            v = math.nan                    # refused below, with the same message
+        if not (v > 0 and math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number > 0, got {s!r}")
+        return v
+    return parse
+
+
 def side_lock_value(name: str):
     """argparse type: a number > 0, or "none" (None); the error names ``name`` (also used by bench)."""
+    inner = positive_float(name)
+
     def parse(s: str) -> float | None:
         if s.strip().lower() == "none":
             return None
         try:
-            v = float(s)
-        except ValueError:
+            return inner(s)
+        except argparse.ArgumentTypeError:
             raise argparse.ArgumentTypeError(f"{name} must be a number > 0 or 'none', got {s!r}") from None
-        if not (v > 0 and math.isfinite(v)):
-            raise argparse.ArgumentTypeError(f"{name} must be a number > 0 or 'none', got {s!r}")
-        return v
     return parse
 
 
@@ -1080,6 +1112,13 @@ def make_parser() -> argparse.ArgumentParser:
                    help="no window (no display needed): track into --json/--csv/-o only; Ctrl-C stops")
     _track_outputs(w, "(frame = camera frame number: gaps are skipped frames)")
     w.add_argument("--max-frames", type=positive_int("--max-frames"), metavar="N", help="stop after N tracked frames")
+    from .video import CAMERA_OPEN_TIMEOUT_S, FRAME_TIMEOUT_S
+    w.add_argument("--open-timeout", type=positive_float("--open-timeout"), default=CAMERA_OPEN_TIMEOUT_S,
+                   metavar="SECONDS", help="seconds to wait for the camera or stream to open and deliver its first "
+                   f"frame before giving up (default {CAMERA_OPEN_TIMEOUT_S:g}; a slow network stream may need more)")
+    w.add_argument("--frame-timeout", type=positive_float("--frame-timeout"), default=FRAME_TIMEOUT_S,
+                   metavar="SECONDS", help="seconds without a new frame after which the camera is taken to have "
+                   f"stopped (default {FRAME_TIMEOUT_S:g}; more for a stream that stalls now and then)")
     _common(w)
     v = sub.add_parser("video", help="track a video file, an image or a folder of images")
     v.add_argument("input", metavar="INPUT", nargs="+",

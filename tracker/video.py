@@ -583,7 +583,7 @@ def open_camera(source, timeout: float | None = CAMERA_OPEN_TIMEOUT_S,
         raise
     if got is None:
         raise TimeoutError(f"{name}: no camera could be opened or read within {timeout:g} s "
-                           "(it hangs in OpenCV's open or first read)")
+                           "(still in OpenCV's open or first read)")
     if isinstance(got, BaseException):
         raise got
     return got
