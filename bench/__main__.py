@@ -314,32 +314,16 @@ def _floats(text: str) -> tuple[float, ...]:
     return out
 
 
-def _number(text: str, ok, expected: str, not_a_number: str | None = None) -> float:
-    """argparse helper: ``text`` as a float for which ``ok(value)`` holds, else an error saying
-    ``expected`` (``not_a_number`` for text that is no number at all, ``expected`` when None)."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{not_a_number or expected}, got {text!r}") from None
-    if not ok(v):
-        raise argparse.ArgumentTypeError(f"{expected}, got {text!r}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    # inf was taken, and int(seconds * fps) then raised OverflowError
-    return _number(text, lambda v: 0 < v < math.inf, "expected a finite number > 0", "expected a number")
-
-
 def live_main(argv: list[str]) -> int:
-    from tracker.cli import positive_int
+    from tracker.cli import positive_float, positive_int
     from .live import __doc__ as doc, run
     p = argparse.ArgumentParser(prog="python -m bench live", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     _source_args(p, "frames to play (default: the shared huytung_2hand.mp4, else the first shared video; "
                  "a grey frame when there is none)")
     p.add_argument("--fps", type=_floats, default=(30.0, 60.0), help="camera rates, comma list (default 30,60)")
-    p.add_argument("--seconds", type=_positive_float, default=15.0, help="seconds per row (default 15)")
+    # finite: inf was taken, and int(seconds * fps) then raised OverflowError
+    p.add_argument("--seconds", type=positive_float("--seconds"), default=15.0, help="seconds per row (default 15)")
     p.add_argument("--buffers", type=positive_int("--buffers"), default=4, help="driver queue (default 4)")
     p.add_argument("--threads", type=positive_int("--threads"), default=2)
     p.add_argument("--flip-test", action="store_true", help="tracker flip_test (slower tracking)")
@@ -541,7 +525,13 @@ def _factors(text: str) -> tuple[float, ...]:
 
 def _seconds(text: str) -> float:
     """argparse type of --blackout: seconds >= 0 (0: off)."""
-    return _number(text, lambda v: 0 <= v < math.inf, "expected seconds >= 0 (0: off)")
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan                        # refused below, with the same message
+    if not 0 <= v < math.inf:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0 (0: off), got {text!r}")
+    return v
 
 
 def frame_rate_main(argv: list[str]) -> int:

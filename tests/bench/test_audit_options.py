@@ -149,4 +149,4 @@ def test_live_seconds_must_be_a_finite_number_above_0(capsys, value):
     with pytest.raises(SystemExit) as e:
         main(["live", "--seconds", value, "--size", "64x48", "--threads", "1"])
     err = capsys.readouterr().err
-    assert e.value.code == 2 and f"--seconds: expected a finite number > 0, got '{value}'" in err, err
+    assert e.value.code == 2 and f"--seconds must be a finite number > 0, got '{value}'" in err, err
