@@ -7,9 +7,9 @@ Each clip is played at ``factor`` times its frame rate: factor 2 shows every fra
 60 fps camera of the same motion at a 30 fps clip), 0.5 drops every other frame; timestamps are
 1000 / (fps x factor) ms apart. Two modes: ``counts`` (``frame_rate=None``: the frame-counted
 options are used as counts, whatever the rate) and ``scaled`` (``frame_rate`` = the played rate).
-At factor 1 a clip of 29.75-30.25 fps plays once for both modes ("counts = scaled": its frame_rate
-would change no frame count, only the lost-hand gate growth by < 1% and the side memory by a frame
-of 150); a 25 fps clip plays twice.
+At factor 1 a clip of 29.75 fps up to (not including) 30.25 fps plays once for both modes ("counts
+= scaled": its frame_rate would change no frame count, only the lost-hand gate growth by < 1% and
+the side memory by a frame of 150); a 25 fps clip plays twice.
 
 Per play: hands per frame, linked tracks and side changes (:func:`bench.videos.side_stability`,
 ``max_gap`` scaled by the factor, at least its default 5), detector calls per second of stream
@@ -133,7 +133,8 @@ def play(path: Path, n_frames: int, factor: float, frame_rate: float | None, rat
 
 def same_run(rate: float) -> bool:
     """Whether ``counts`` and ``scaled`` are one run at this played rate (see the module docstring)."""
-    return abs(rate - 30.0) <= 0.25
+    # the longest count, redetection_frames' 60, stays 60 from 59.5 up to 60.5 (rounded half up)
+    return 29.75 <= rate < 30.25
 
 
 def run(clips: list[Path], factors: tuple[float, ...], blackout_s: float = 0.3, threads: int = 2,

@@ -46,6 +46,7 @@ up) and runs the detector at once, as for a new video.
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 import inspect
 import logging
@@ -224,8 +225,8 @@ class HandTrackerOptions:
             (default). ``max_missed``, ``detector_interval`` and ``redetection_frames`` count
             frames; their defaults were tuned on ~30 fps video, where 15 frames are half a second.
             With a frame rate they are read as counts at 30 fps and the tracker uses
-            ``round(value * frame_rate / 30)`` frames (``detector_interval`` at least 1; 0 stays
-            0), so they keep their duration: at 60 fps 30, 6 and 120 frames (see
+            ``floor(value * frame_rate / 30 + 0.5)`` frames (rounded half up; ``detector_interval``
+            at least 1; 0 stays 0), so they keep their duration: at 60 fps 30, 6 and 120 frames (see
             :attr:`HandTracker.effective_counts`). None: the counts are used as given. At 60 fps
             the defaults as counts kept the track ids of 2 of 9 hands hidden for 0.3 s, the
             scaled ones of 9 of 9, with 10.4 detector runs a second instead of 16.3 (docs/options.md,
@@ -597,8 +598,10 @@ def _takes_turns(detector) -> bool:
 
 
 def _frames_at(count: int, frame_rate: float | None) -> int:
-    """A frame count tuned at 30 fps, as frames at ``frame_rate`` fps (None: as given)."""
-    return count if frame_rate is None else round(count * frame_rate / 30.0)
+    """A frame count tuned at 30 fps, as frames at ``frame_rate`` fps (None: as given), rounded
+    half up: Python's ``round`` takes halves to the even number, so at 15 fps 5 frames gave 2 but
+    7 gave 4."""
+    return count if frame_rate is None else math.floor(count * frame_rate / 30.0 + 0.5)
 
 
 #: HandAssociator's defaults (tuned at 30 fps), which ``frame_rate`` scales
@@ -887,6 +890,10 @@ class HandTracker:
         Raises:
             RuntimeError: the tracker is closed, or ``process`` is running in another thread at the
                 same time (one tracker follows one stream: use one tracker per thread or camera).
+
+        A call that raises part-way (a model failing on this frame) leaves the tracks, the
+        detector's schedule and the last timestamp as they were: the next call runs as if it had
+        not been made, except that a frame of a new size (video mode) has ended the tracks.
         """
         if not self._busy.acquire(blocking=False):
             # named: a process call racing the application's own reset() or close() is another bug
@@ -898,6 +905,14 @@ class HandTracker:
             return self._process(frame_bgr, timestamp_ms)
         finally:
             self._busy.release()
+
+    #: the per-frame state a ``process`` call changes before the models have answered, restored
+    #: when the call raises (see _process): the clock checks' timestamps, the detector's back-off
+    #: and turns, the unsure hands' last checks, the finger boxes, the recent hand counts. State
+    #: that a frame changes before associator.update belongs here.
+    _FRAME_STATE = ("_last_ts", "_ts_first", "_ts_repeat", "_frames_since_detector", "_detector_misses",
+                    "_detector_runs", "_lost_runs", "_camera_turn", "_cycle_turn", "_last_check",
+                    "_finger_boxes", "_recent_counts")
 
     #: timestamped video frames after which the clock is checked once (see _check_clock)
     CLOCK_CHECK_FRAMES = 10
@@ -973,19 +988,41 @@ class HandTracker:
             if not self.options.static_image_mode and self._last_ts is not None and ts < self._last_ts:
                 raise ValueError(f"timestamp_ms must not decrease: got {ts} after {self._last_ts} "
                                  "(a new video? call tracker.reset() first)")
-            self._last_ts = ts
-            if not self.options.static_image_mode:
-                self._check_clock(ts)
-                self._check_clock_type(timestamp_ms)
-        # The detections kept for reuse within one frame (_frame_detections) are this frame's only:
-        # cleared here rather than keyed by the frame index, which a call that raised part-way (a
-        # model failing) did not advance, so the next frame re-measured its hands in crops of
-        # detections made on the failed frame's image.
-        self._frame_dets = None
-        if self.options.static_image_mode:
-            hands, ran = self._process_static(frame), True
-        else:
-            hands, ran = self._process_video(frame, timestamp_ms)
+        if not self.options.static_image_mode:
+            size = (frame.shape[1], frame.shape[0])
+            if self._frame_size is not None and size != self._frame_size:
+                # The tracks' crops and filters are in the old frame's pixels: kept, they would hold the
+                # slots (so the detector would not run) while pointing at the wrong places. A new size is
+                # likely a new source, so the detector's back-off restarts too. Done before the state
+                # is saved below: the restart stands when this call fails (the tracks are gone).
+                log.info("frame size changed from %dx%d to %dx%d: tracks restart", *self._frame_size, *size)
+                self._restart_tracks()
+            self._frame_size = size
+        # A call that raises from here on (a model failing on this frame) restores the per-frame
+        # state it changed, so that the next call runs as if it had not been made: the detector's
+        # back-off had counted the failed frame (or restarted its count for the run that failed),
+        # and the next frames skipped the detector, or an unsure hand's check, for up to
+        # detector_interval frames. The tracks change only in associator.update, the last step.
+        saved = {name: copy.copy(getattr(self, name)) for name in self._FRAME_STATE}
+        try:
+            if timestamp_ms is not None:
+                self._last_ts = ts
+                if not self.options.static_image_mode:
+                    self._check_clock(ts)
+                    self._check_clock_type(timestamp_ms)
+            # The detections kept for reuse within one frame (_frame_detections) are this frame's
+            # only: cleared here rather than keyed by the frame index, which a call that raised
+            # part-way did not advance, so the next frame re-measured its hands in crops of
+            # detections made on the failed frame's image.
+            self._frame_dets = None
+            if self.options.static_image_mode:
+                hands, ran = self._process_static(frame), True
+            else:
+                hands, ran = self._process_video(frame, timestamp_ms)
+        except BaseException:
+            for name, value in saved.items():
+                setattr(self, name, value)
+            raise
         # left first by the reported side, which ``mirrored`` swaps (both paths order by the image's
         # sides); the sort is stable, so same-side hands keep their order
         hands.sort(key=lambda h: SIDES.index(h.side))
@@ -1326,13 +1363,6 @@ class HandTracker:
                        ) -> tuple[list[Hand], bool]:
         o = self.options
         size = (frame.shape[1], frame.shape[0])
-        if self._frame_size is not None and size != self._frame_size:
-            # The tracks' crops and filters are in the old frame's pixels: kept, they would hold the
-            # slots (so the detector would not run) while pointing at the wrong places. A new size is
-            # likely a new source, so the detector's back-off restarts too.
-            log.info("frame size changed from %dx%d to %dx%d: tracks restart", *self._frame_size, *size)
-            self._restart_tracks()
-        self._frame_size = size
         t_s = None if timestamp_ms is None else float(timestamp_ms) / 1000.0
         tracks = self.associator.active_tracks
         rois, owners, avoid, needs, fallbacks = [], [], [], [], []

@@ -27,7 +27,9 @@ hand of any size in the image:
   sudden start is caught within a frame by the innovation term.
 
 Time: ``update(..., t_s=...)`` takes the frame time in seconds; dt is the difference to the last
-call (clamped to ``[1e-3, max_dt]``). Without timestamps dt is ``default_dt`` (1/30 s).
+call (clamped to ``[1e-3, max_dt]``). Without timestamps dt is ``default_dt`` (1/30 s), and the
+filter's clock moves on by that step: a timestamp after such frames counts only the time since
+the last of them.
 """
 from __future__ import annotations
 
@@ -163,11 +165,22 @@ class KalmanKeypointFilter:
         return q
 
     def _dt(self, t_s: float | None) -> float:
+        """Seconds from the filter's clock to ``t_s`` (None, or the clock unknown: ``default_dt``),
+        clamped to ``[1e-3, max_dt]``."""
         if t_s is None or self.t_s is None:
             dt = self.default_dt
         else:
             dt = float(t_s) - self.t_s
         return float(min(max(dt, 1e-3), self.max_dt))
+
+    def _advance_clock(self, t_s: float | None, dt: float) -> None:
+        """Set the clock after a step of ``dt`` seconds to ``t_s``. Without a timestamp the clock,
+        when known, moves on by ``dt``: left at the last timestamp, the next one's dt counted the
+        frame time this step had taken again (t=0, None, t=2 frames: a dt of two frames)."""
+        if t_s is not None:
+            self.t_s = float(t_s)
+        elif self.t_s is not None:
+            self.t_s += dt
 
     def _predict_state(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
         F = self._F(dt)
@@ -193,10 +206,10 @@ class KalmanKeypointFilter:
         """Advance the state to ``t_s`` with no measurement (a frame where the hand is missed)."""
         if not self.initialized:
             return None
-        self.x, self.P = self._predict_state(self._dt(t_s))
+        dt = self._dt(t_s)
+        self.x, self.P = self._predict_state(dt)
         self.d2[:] = 0.0
-        if t_s is not None:
-            self.t_s = float(t_s)
+        self._advance_clock(t_s, dt)
         return self.keypoints
 
     def update(self, keypoints: np.ndarray, scores: np.ndarray | None = None,
@@ -282,8 +295,7 @@ class KalmanKeypointFilter:
         self.skipped_run, self.skipped_offset = run, offset
         self.x, self.P = x, P
         self.d2 = np.where(vv, y * y / S, 0.0)
-        if t_s is not None:
-            self.t_s = float(t_s)
+        self._advance_clock(t_s, dt)
         return self.keypoints
 
     def _initialize(self, z: np.ndarray, valid: np.ndarray, finite: np.ndarray, t_s: float | None) -> np.ndarray:
@@ -308,8 +320,7 @@ class KalmanKeypointFilter:
                 self.P[:, 2, 2] = (50.0 * self.palm) ** 2
         self.d2[:] = 0.0
         self.initialized = True
-        if t_s is not None:
-            self.t_s = float(t_s)
+        self._advance_clock(t_s, self._dt(t_s))     # a first update (clock unknown) sets it only from t_s
         return self.keypoints
 
 

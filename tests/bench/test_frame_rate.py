@@ -151,8 +151,9 @@ def test_out_that_is_a_file_is_refused_before_the_run(clip, tmp_path, capsys):
 
 def test_counts_and_scaled_are_one_run_only_where_frame_rate_changes_no_count():
     from tracker.hand_tracker import _frames_at
-    for rate in (29.75, 29.78, 30.0, 30.09, 30.25):
+    for rate in (29.75, 29.78, 30.0, 30.09, 30.249):
         assert frame_rate.same_run(rate)
         assert [_frames_at(c, rate) for c in (3, 10, 15, 60)] == [3, 10, 15, 60]
-    for rate in (25.03, 29.7, 30.3, 60.0, 15.0):
+    for rate in (25.03, 29.7, 30.25, 30.3, 60.0, 15.0):
         assert not frame_rate.same_run(rate)
+    assert _frames_at(60, 30.25) == 61
