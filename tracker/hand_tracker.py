@@ -402,8 +402,9 @@ class HandTrackerResult:
         hands: list of :class:`Hand` (empty, never None), left first; hands of one side (``max_hands``
             > 2) by track id in video mode, the surer first in static mode.
         frame_index: calls to ``process`` before this one since the last ``reset()``.
-        timestamp_ms: the timestamp given (or, when None, the frame time assumed at 30 fps, at
-            ``frame_rate`` in video mode when set).
+        timestamp_ms: the timestamp given; when None, one frame time (1/30 s, 1/``frame_rate``
+            s in video mode when set) after the frame before: the last timestamp given plus the
+            frames since, or ``frame_index`` frame times when none was given since ``reset()``.
         image_size: (width, height) of the input frame in pixels.
         detector_ran: whether the hand detector ran on this frame.
         elapsed_ms: time spent in ``process``.
@@ -804,7 +805,9 @@ class HandTracker:
                                          side_lock=o.side_lock, second_hand_min_spread=COLLAPSED_SPREAD,
                                          **per_frame)
         self._frame_index = 0
-        self._last_ts: float | None = None
+        #: (timestamp_ms, frame index) of the last frame given a timestamp: the decrease check's
+        #: reference, and the clock that a frame without one is reported on (see _process)
+        self._last_given: tuple[float, int] | None = None
         self._ts_first: tuple[float, int] | None = None     # (first timestamp, frames since): see _check_clock
         self._ts_repeat: tuple[float, int] | None = None    # (timestamp, frames in a row it was given)
         self._clock_stopped_warned = False
@@ -910,7 +913,7 @@ class HandTracker:
     #: when the call raises (see _process): the clock checks' timestamps, the detector's back-off
     #: and turns, the unsure hands' last checks, the finger boxes, the recent hand counts. State
     #: that a frame changes before associator.update belongs here.
-    _FRAME_STATE = ("_last_ts", "_ts_first", "_ts_repeat", "_frames_since_detector", "_detector_misses",
+    _FRAME_STATE = ("_last_given", "_ts_first", "_ts_repeat", "_frames_since_detector", "_detector_misses",
                     "_detector_runs", "_lost_runs", "_camera_turn", "_cycle_turn", "_last_check",
                     "_finger_boxes", "_recent_counts")
 
@@ -985,8 +988,8 @@ class HandTracker:
                 raise ValueError(f"timestamp_ms must be a number (milliseconds) or None, got {timestamp_ms!r}") from None
             if not math.isfinite(ts):
                 raise ValueError(f"timestamp_ms must be finite, got {timestamp_ms!r}")
-            if not self.options.static_image_mode and self._last_ts is not None and ts < self._last_ts:
-                raise ValueError(f"timestamp_ms must not decrease: got {ts} after {self._last_ts} "
+            if not self.options.static_image_mode and self._last_given is not None and ts < self._last_given[0]:
+                raise ValueError(f"timestamp_ms must not decrease: got {ts} after {self._last_given[0]} "
                                  "(a new video? call tracker.reset() first)")
         if not self.options.static_image_mode:
             size = (frame.shape[1], frame.shape[0])
@@ -1006,7 +1009,7 @@ class HandTracker:
         saved = {name: copy.copy(getattr(self, name)) for name in self._FRAME_STATE}
         try:
             if timestamp_ms is not None:
-                self._last_ts = ts
+                self._last_given = (ts, self._frame_index)
                 if not self.options.static_image_mode:
                     self._check_clock(ts)
                     self._check_clock_type(timestamp_ms)
@@ -1026,10 +1029,16 @@ class HandTracker:
         # left first by the reported side, which ``mirrored`` swaps (both paths order by the image's
         # sides); the sort is stable, so same-side hands keep their order
         hands.sort(key=lambda h: SIDES.index(h.side))
+        if timestamp_ms is not None:
+            t_ms = ts
+        else:
+            # one frame time after the frame before, as the smoothing takes it: counted from the
+            # last timestamp given (from 0 at frame 0 when none was), so a stream that loses its
+            # clock now and then is not reported going back to frame_index / fps
+            t_ms, index = self._last_given or (0.0, 0)
+            t_ms += (self._frame_index - index) * 1000.0 / self._assumed_fps
         result = HandTrackerResult(
-            hands=hands, frame_index=self._frame_index,
-            timestamp_ms=(float(timestamp_ms) if timestamp_ms is not None
-                          else self._frame_index * 1000.0 / self._assumed_fps),
+            hands=hands, frame_index=self._frame_index, timestamp_ms=t_ms,
             image_size=(frame.shape[1], frame.shape[0]), detector_ran=ran,
             elapsed_ms=(time.perf_counter() - t0) * 1000.0)
         self._frame_index += 1

@@ -227,6 +227,27 @@ def test_tracker_mixing_timestamps_and_none_smooths_as_with_all_timestamps(frame
     assert np.allclose(out[0], out[1], atol=1e-3), np.abs(out[0] - out[1]).max()
 
 
+@pytest.mark.parametrize("frame_rate", [None, 60])
+@pytest.mark.parametrize("times, expected", [
+    # given times in ms; None: expected as (last given ms, frames after it)
+    ((1000.0, None, None, 1100.0, None), (1000.0, (1000.0, 1), (1000.0, 2), 1100.0, (1100.0, 1))),
+    ((None, None, 500.0, None), ((0.0, 0), (0.0, 1), 500.0, (500.0, 1))),
+    ((None, None, None), ((0.0, 0), (0.0, 1), (0.0, 2))),
+])
+def test_a_frame_without_timestamp_reports_one_frame_time_after_the_frame_before(frame_rate, times, expected):
+    """``result.timestamp_ms`` of a None frame was ``frame_index * 1000 / fps`` whatever had been
+    given before: after 1000 ms it said 33.3 ms, going back in time in the JSONL and CSV. It is
+    now one frame time (1000 / frame_rate ms, 30 fps when None) after the frame before, as the
+    smoothing takes it."""
+    from .tracker_fakes import fake_tracker
+    frame_ms = 1000.0 / (frame_rate or 30)
+    t, *_ = fake_tracker(frame_rate=frame_rate)
+    got = [t.process(blank(), ts).timestamp_ms for ts in times]
+    want = [e if isinstance(e, float) else e[0] + e[1] * frame_ms for e in expected]
+    assert got == pytest.approx(want)
+    assert got == sorted(got)
+
+
 # -- frame counts scaled by frame_rate -------------------------------------------------------------
 
 @pytest.mark.parametrize("count, frame_rate, expected", [
