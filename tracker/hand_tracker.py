@@ -300,6 +300,12 @@ class HandTrackerOptions:
                                      f"built; build another one: HandTracker(tracker.options, {name}=...)")
         object.__setattr__(self, name, value)
 
+    def __delattr__(self, name: str) -> None:
+        # deleted, an option fell back to the class default behind the built tracker's back
+        if self.__dict__.get("_frozen"):
+            raise AttributeError(f"cannot delete {name}: a HandTracker's options are read-only once it is built")
+        object.__delattr__(self, name)
+
     def __getstate__(self) -> dict:
         """Copies and pickles are ordinary, changeable options."""
         return {k: v for k, v in self.__dict__.items() if k != "_frozen"}
@@ -475,7 +481,7 @@ def prepare_frame(frame, color_order: str = "bgr") -> np.ndarray:
         raise TypeError(f"frame must be a numpy array (HxWx3 uint8 BGR), got {type(frame).__name__}")
     if frame.size == 0:
         raise ValueError(f"frame is empty (shape {frame.shape})")
-    if frame.dtype == np.uint16:
+    if frame.dtype.kind == "u" and frame.dtype.itemsize == 2:       # either byte order (">u2" from some readers)
         frame = (frame >> 8).astype(np.uint8)
     elif frame.dtype != np.uint8:
         raise ValueError(f"frame dtype must be uint8 (or uint16), got {frame.dtype}")
@@ -983,8 +989,11 @@ class HandTracker:
         frame = prepare_frame(frame_bgr, self.options.color_order)
         if timestamp_ms is not None:
             try:
+                # text and booleans are not times, though float() takes "5" and True
+                if isinstance(timestamp_ms, (str, bytes, bytearray, bool, np.bool_)):
+                    raise TypeError
                 ts = float(timestamp_ms)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):      # OverflowError: an int beyond float's range
                 raise ValueError(f"timestamp_ms must be a number (milliseconds) or None, got {timestamp_ms!r}") from None
             if not math.isfinite(ts):
                 raise ValueError(f"timestamp_ms must be finite, got {timestamp_ms!r}")
