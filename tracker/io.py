@@ -157,11 +157,21 @@ def _unfinished(text: str) -> bool:
     return not text.endswith(("\n", "\r"))
 
 
+def _check_utf8(text: str) -> None:
+    """ValueError unless ``text`` (read with ``errors="surrogateescape"``) was UTF-8: a decoding
+    error of the whole file named a position in the decoder's chunk, not the line."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not UTF-8 text") from None
+
+
 def _jsonl_line(out: _Builder, line: str) -> None:
+    _check_utf8(line)
     try:
         rec = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise _NotJSON(f"not valid JSON ({e})") from None
+    except (json.JSONDecodeError, RecursionError) as e:      # RecursionError: a line of nested [[[...
+        raise _NotJSON(f"not valid JSON ({type(e).__name__}: {e})"[:300]) from None
     if not isinstance(rec, dict) or not isinstance(rec.get("hands", []), list):
         raise ValueError("expected an object {\"frame\", \"t_ms\", \"hands\": [...]}")  # noqa: TRY004 - bad file content
     missing = [k for k in ("frame", "t_ms", "hands") if k not in rec]
@@ -182,22 +192,24 @@ def _jsonl_line(out: _Builder, line: str) -> None:
         if h["side"] not in SIDES:
             raise ValueError(f"{what}: side must be 'left' or 'right', got {h['side']!r}")
         k = SIDES.index(h["side"])
-        score = _number(h["score"], f"{what}: score")
+        # every hand is checked, also one of a side's extra hands that is left out below
+        score = np.float32(_number(h["score"], f"{what}: score"))    # as stored: ties compare alike
         track_id = _number(h["track_id"], f"{what}: track_id", integer=True)
+        kps = _array(h["keypoints"], (NUM_KEYPOINTS, 3), f"{what}: keypoints")
+        # older files have neither handedness nor box
+        handedness = None if h.get("handedness") is None else _number(h["handedness"], f"{what}: handedness")
+        box = None if h.get("box") is None else _array(h["box"], (4,), f"{what}: box")
         if h["side"] in seen:
             # --max-hands > 2 writes several hands of a side: keep the one as_array() keeps
             out.extra += 1
             if not slot_order(track_id, score) < slot_order(arr["track_id"][k], arr["presence"][k]):
                 continue
         seen.add(h["side"])
-        arr["keypoints"][k * NUM_KEYPOINTS:(k + 1) * NUM_KEYPOINTS] = _array(
-            h["keypoints"], (NUM_KEYPOINTS, 3), f"{what}: keypoints")
+        arr["keypoints"][k * NUM_KEYPOINTS:(k + 1) * NUM_KEYPOINTS] = kps
         arr["track_id"][k] = track_id
         arr["presence"][k] = score
-        if h.get("handedness") is not None:         # older files have neither handedness nor box
-            arr["handedness"][k] = _number(h["handedness"], f"{what}: handedness")
-        if h.get("box") is not None:
-            arr["box"][k] = _array(h["box"], (4,), f"{what}: box")
+        arr["handedness"][k] = np.nan if handedness is None else handedness
+        arr["box"][k] = np.nan if box is None else box
 
 
 def _read_jsonl(out: _Builder, f) -> None:
@@ -219,13 +231,16 @@ def _read_csv(out: _Builder, f) -> None:
     # each side's cells in keypoints order: (2, 17 * 3) column indices
     cells = [[col[f"{side}_{name}_{c}"] for name in KEYPOINT_NAMES for c in ("x", "y", "score")]
              for side in SIDES]
-    last = [""]                 # the text line the reader took last: whether its row was cut short
+    last = ["", 0]              # the text line the reader took last (was its row cut short?), its number
 
     def lines():
-        for text in f:
-            last[0] = text
+        for n, text in enumerate(f, 1):
+            last[:] = text, n
+            _check_utf8(text)
             yield text
-    reader = csv.reader(lines())
+    # QUOTE_NONE: the writer never quotes (numbers only), so a row is one line; a '"' opening a
+    # cell made the reader run on over the following lines and name the file's last one
+    reader = csv.reader(lines(), quoting=csv.QUOTE_NONE)
     try:
         first = next(reader, None)
         if first is None:
@@ -255,10 +270,10 @@ def _read_csv(out: _Builder, f) -> None:
                 if not _unfinished(last[0]):
                     raise
                 out.drop_from(kept)
-                out.cut = reader.line_num
+                out.cut = last[1]
                 break
     except (ValueError, csv.Error) as e:
-        raise ValueError(f"line {max(reader.line_num, 1)}: {e}") from None
+        raise ValueError(f"line {max(last[1], 1)}: {e}") from None
 
 
 def read_tracks(path: str | os.PathLike[str], format: str | None = None) -> Tracks:
@@ -282,11 +297,10 @@ def read_tracks(path: str | os.PathLike[str], format: str | None = None) -> Trac
     if path.is_dir():
         raise ValueError(f"track file {path} is a folder")
     out = _Builder()
-    with open(path, encoding="utf-8-sig", newline="") as f:    # -sig: skips a byte order mark
+    # -sig: skips a byte order mark; surrogateescape: a byte that is no UTF-8 is told with its line
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
         try:
             (_read_jsonl if format == "jsonl" else _read_csv)(out, f)
-        except UnicodeDecodeError as e:
-            raise ValueError(f"{path}: not UTF-8 text ({e})") from None
         except ValueError as e:             # "line N: what is wrong"
             raise ValueError(f"{path}, {e}") from None
     tracks = out.build(path)
