@@ -125,13 +125,13 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
     """
     json_path = Path(json_path)
     report = report if report is not None else LoadReport()
-    if not json_path.is_file():
+    if not os.path.isfile(json_path):
         raise FileNotFoundError(f"annotation file not found: {json_path}")
     try:
         with open(json_path, encoding="utf-8-sig") as f:  # a BOM (Windows editors) is not JSON
             data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"malformed JSON in {json_path}: {e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:    # Recursion: nested [[[...
+        raise ValueError(f"malformed JSON in {json_path}: {type(e).__name__}: {e}"[:500]) from None
     if not (isinstance(data, dict) and isinstance(data.get("images"), list)
             and isinstance(data.get("annotations"), list)):
         raise ValueError(f"{json_path} is not a COCO keypoints file (needs 'images' and 'annotations' lists)")
@@ -176,7 +176,7 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
         except KeyError as e:
             report.skip(f"{where}: missing {e}", skip_bad)
             continue
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):       # Overflow: an integer no float holds
             report.skip(f"{where}: keypoints are not numbers", skip_bad)
             continue
         if kp.size != 21 * 3:
@@ -193,7 +193,7 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
             report.skip(f"{where}: visibility {kp[odd[0], 2]:g} of keypoint {odd[0]} is not 0, 1 or 2 (COCO "
                         f"keypoints are x, y, v for each of the 21 points in turn)", skip_bad)
             continue
-        if check_images and not img.is_file():
+        if check_images and not os.path.isfile(img):
             report.skip(f"{where}: image file not found: {img}", skip_bad, FileNotFoundError)
             continue
         k17, v17 = from_21(kp[:, :2], kp[:, 2])
@@ -203,13 +203,14 @@ def load_coco(json_path: str | Path, image_root: str | Path | None = None, skip_
         score, bbox = ann.get("handedness_score"), ann.get("bbox")
         try:
             score = 1.0 if score is None else float(score)
-            side = (max(float(bbox[2]), float(bbox[3])) if isinstance(bbox, (list, tuple)) and len(bbox) == 4
-                    else None)
-        except (TypeError, ValueError):
+            box = [float(v) for v in bbox] if isinstance(bbox, (list, tuple)) and len(bbox) == 4 else None
+        except (TypeError, ValueError, OverflowError):
             report.skip(f"{where}: handedness_score or bbox is not numbers", skip_bad)
             continue
-        # a NaN score is a NaN loss weight; an infinite box side an infinite PCK normaliser
-        if not math.isfinite(score) or (side is not None and not math.isfinite(side)):
+        side = None if box is None else max(box[2], box[3])
+        # a NaN score is a NaN loss weight; an infinite box side an infinite PCK normaliser (and
+        # every value of the box is checked: max(30, nan) is 30)
+        if not math.isfinite(score) or (box is not None and not all(map(math.isfinite, box))):
             report.skip(f"{where}: handedness_score or bbox is not finite ({score!r}, {bbox!r:.60})", skip_bad)
             continue
         rec = HandRecord(img, k17, v17, _side_code(ann.get("handedness")), score, int(ann["image_id"]))
@@ -239,9 +240,12 @@ def _coco_size(im: dict) -> tuple[int, int] | None:
     """(width, height) of a COCO image entry when both are whole numbers > 0, else None (writers
     that leave them out or write 0)."""
     wh = (im.get("width"), im.get("height"))
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-           and v > 0 and float(v).is_integer() for v in wh):
-        return int(wh[0]), int(wh[1])
+    try:
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+               and v > 0 and float(v).is_integer() for v in wh):
+            return int(wh[0]), int(wh[1])
+    except OverflowError:           # an integer no float holds: no size either
+        pass
     return None
 
 
@@ -261,7 +265,7 @@ def _link_photo_hands(records: list[HandRecord], key) -> None:
 def _posix_path(name: str, root: Path) -> str:
     """``name`` from a CSV with its backslashes read as folder separators (a CSV written on
     Windows) where they are none (POSIX), unless a file of that very name exists."""
-    if "\\" in name and os.sep == "/" and not (root / name).exists():
+    if "\\" in name and os.sep == "/" and not os.path.exists(root / name):
         return name.replace("\\", "/")
     return name
 
@@ -306,7 +310,7 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
     """
     csv_path = Path(csv_path)
     report = report if report is not None else LoadReport()
-    if not csv_path.is_file():
+    if not os.path.isfile(csv_path):
         raise FileNotFoundError(f"CSV file not found: {csv_path}")
     root = Path(image_root) if image_root is not None else csv_path.parent
     per_hand = NUM_KEYPOINTS * 2
@@ -322,6 +326,12 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
             raise ValueError(f"{csv_path} is not UTF-8 text (save it as \"CSV UTF-8\")") from None
         except csv.Error as e:
             raise ValueError(f"{csv_path}: row {rows.line_num}: malformed CSV ({e})") from None
+        # a cell over several lines is an unmatched double quote: the reader ran on with the rows
+        # after it as that one cell, which no skip can give back
+        multi = next((n for n, row in enumerate(rows, start=1) if any("\n" in c or "\r" in c for c in row)), None)
+        if multi is not None:
+            raise ValueError(f"{csv_path}: row {multi}: a cell runs over several lines: an unmatched double "
+                             "quote (\") in it or before it? The rows after it cannot be read")
         first = True
         for rownum, row in enumerate(rows, start=1):
             if not row or all(not c.strip() for c in row):
@@ -351,7 +361,7 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
             n_hands = len(values) // per_hand
             # spaces around a typed path are not part of it, unless a file has that very name
             # (prelabel writes the names as they are)
-            name = row[0] if row[0] != row[0].strip() and (root / row[0]).is_file() else row[0].strip()
+            name = row[0] if row[0] != row[0].strip() and os.path.isfile(root / row[0]) else row[0].strip()
             image = root / _posix_path(name, root)
             try:
                 arr = np.array([float(v) if v.strip() else math.nan for v in values], np.float32)
@@ -381,8 +391,10 @@ def load_csv(csv_path: str | Path, image_root: str | Path | None = None, skip_ba
             # alone (not the CSV, the row, or what paths are relative to); a row without hands
             # adds nothing to read, so its image is not needed
             if check_images and hands and image not in present:
-                if not image.is_file():
-                    what = "image path is a folder, not an image file" if image.is_dir() else "image file not found"
+                # os.path: False also for a name the system refuses (over 255 bytes), which pathlib raises for
+                if not os.path.isfile(image):
+                    what = ("image path is a folder, not an image file" if os.path.isdir(image)
+                            else "image file not found")
                     report.skip(f"{where}: {what}: {name} (looked for {os.path.abspath(image)}; "
                                 f"image paths are relative to {relative_to})", skip_bad, FileNotFoundError)
                     continue
@@ -407,21 +419,21 @@ def data_root(path: str | Path) -> Path:
     """The folder image paths are relative to: ``path`` itself for a dataset folder, else the
     folder of the JSON/CSV file (as :func:`load_records` reads them)."""
     p = Path(path)
-    return p if p.is_dir() else p.parent
+    return p if os.path.isdir(p) else p.parent
 
 
 def load_records(path: str | Path, split: str = "train", skip_bad: bool = False,
                  report: LoadReport | None = None) -> list[HandRecord]:
     """Records from a dataset folder (``<path>/<split>.json``), a COCO JSON or a CSV file."""
     p = Path(path)
-    if not p.exists():
+    if not os.path.exists(p):       # os.path: False for a name too long too (pathlib raises OSError)
         raise FileNotFoundError(f"data path not found: {p}")
-    if p.is_dir():
+    if os.path.isdir(p):
         j = p / f"{split}.json"
         c = p / f"{split}.csv"
-        if j.is_file():
+        if os.path.isfile(j):
             return load_coco(j, skip_bad=skip_bad, report=report)
-        if c.is_file():
+        if os.path.isfile(c):
             return load_csv(c, skip_bad=skip_bad, report=report)
         raise FileNotFoundError(f"no {split}.json or {split}.csv in data path {p}")
     if p.suffix.lower() == ".csv":
@@ -466,7 +478,7 @@ def load_train_val(path: str | Path, train_split: str = "train", val_split: str 
     if not (isinstance(val_fraction, (int, float)) and 0.0 <= val_fraction < 1.0):
         raise ValueError(f"--val-fraction must be in [0, 1), got {val_fraction!r}")
     p = Path(path)
-    if p.is_dir():
+    if os.path.isdir(p):
         return (load_records(p, train_split, skip_bad, report), load_records(p, val_split, skip_bad, report))
     recs = load_records(p, train_split, skip_bad, report)
     train, val = split_by_image(recs, val_fraction, data_root(p))
@@ -488,9 +500,10 @@ def val_subset_indices(total: int, n: int, seed: int) -> np.ndarray:
 
 def read_image(path: Path) -> np.ndarray:
     """Decode an image as HxWx3 uint8 BGR. Raises FileNotFoundError / ValueError naming it."""
-    if Path(path).is_dir():
+    # os.path: False also for a name the system refuses (over 255 bytes), which pathlib raises for
+    if os.path.isdir(path):
         raise FileNotFoundError(f"image path is a folder, not an image file: {path}")
-    if not Path(path).is_file():
+    if not os.path.isfile(path):
         raise FileNotFoundError(f"image file not found: {path}")
     img = read_image_file(path, cv2.IMREAD_COLOR)
     if img is None or img.size == 0:
@@ -515,6 +528,23 @@ def _size_mismatch(path: Path, img: np.ndarray, size: tuple[int, int]) -> str | 
     return msg
 
 
+def _points_outside(path: Path, img: np.ndarray, records: list[HandRecord]) -> str | None:
+    """Why a labelled point of ``records`` (the hands of the decoded ``img``, HxWx3) cannot belong
+    to it: more than the picture's longer side outside its pixels (an edge-cut hand's points lie
+    a little outside; one far out is a typo or labels of another picture size, and trained a blank
+    crop as a hand, or failed in OpenCV naming nothing), or None."""
+    h, w = img.shape[:2]
+    reach = max(w, h)
+    for r in records:
+        pts = r.keypoints[r.visible > 0]
+        far = (pts[:, 0] < -reach) | (pts[:, 0] > w + reach) | (pts[:, 1] < -reach) | (pts[:, 1] > h + reach)
+        if far.any():
+            x, y = pts[far][0]
+            return (f"image {path}: a labelled keypoint at ({x:g}, {y:g}) lies far outside its {w}x{h} pixels "
+                    f"(more than {reach} px): a typo, or labels made on a picture of another size?")
+    return None
+
+
 def physical_memory() -> int | None:
     """Bytes of physical memory of this machine, or None where the OS does not say (Windows)."""
     try:
@@ -531,7 +561,8 @@ class ImageCache:
 
     An image whose decoded size is not the ``image_size`` its records give (COCO ``width`` /
     ``height``; EXIF orientation is applied when decoding) is an error naming it, or with
-    ``skip_bad`` counted and left out (:meth:`filter`), like an unreadable one.
+    ``skip_bad`` counted and left out (:meth:`filter`), like an unreadable one; so is an image
+    with a labelled point more than its longer side outside its pixels.
     """
 
     def __init__(self, records: list[HandRecord], skip_bad: bool = False,
@@ -543,10 +574,11 @@ class ImageCache:
         if progress:
             from tqdm import tqdm
             it = tqdm(paths, desc="decoding images", unit="img", mininterval=2)
-        sizes = {}
+        sizes, hands = {}, {}
         for r in records:
             if r.image_size is not None:
                 sizes.setdefault(r.image, r.image_size)
+            hands.setdefault(r.image, []).append(r)
         bad = set()
         self.nbytes = 0
         memory = physical_memory()
@@ -554,7 +586,7 @@ class ImageCache:
         for p in it:
             try:
                 img = read_image(p)
-                why = _size_mismatch(p, img, sizes[p]) if p in sizes else None
+                why = (_size_mismatch(p, img, sizes[p]) if p in sizes else None) or _points_outside(p, img, hands[p])
                 if why:
                     raise ValueError(why)
                 self.images[p] = img

@@ -8,6 +8,7 @@ INT8 file; every ONNX export printed torch's legacy-exporter DeprecationWarning.
 import json
 import logging
 import math
+import os
 import re
 import warnings
 from pathlib import Path
@@ -229,15 +230,16 @@ def test_the_training_cli_names_the_row_before_decoding(tmp_path):
 
 
 def test_csv_loading_checks_each_image_once(tmp_path, monkeypatch):
-    """One ``is_file`` per image: a CSV of thousands of rows stays fast (an image on several rows,
-    one hand per row, is looked up once)."""
+    """One ``isfile`` per image: a CSV of thousands of rows stays fast (an image on several rows,
+    one hand per row, is looked up once). (``os.path.isfile`` since session 41: pathlib's raised
+    for a name over 255 bytes.)"""
     csv = _single_hand_csv(tmp_path / "own", n=5)
     lines = csv.read_text(encoding="utf-8").splitlines()
     other_hand = [lines[1].split(",")[0]] + [str(float(v) + 3) for v in lines[1].split(",")[1:]]
     csv.write_text("\n".join(lines + [",".join(other_hand)]) + "\n", encoding="utf-8")
     calls = []
-    real = Path.is_file
-    monkeypatch.setattr(Path, "is_file", lambda self: calls.append(self) or real(self))
+    real = os.path.isfile
+    monkeypatch.setattr(os.path, "isfile", lambda path: calls.append(path) or real(path))
     recs = load_csv(csv)
     assert len(recs) == 6
     assert len(calls) == 1 + 5, calls                 # the CSV, then each of its 5 photos
