@@ -205,8 +205,17 @@ class TrackFile:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = path
-        self._f = open(path, "wb", buffering=0)
+        #: whether the file was there before (Outputs removes one it made when another output fails)
+        self.existed = os.path.lexists(path)
+        # opened without truncating: emptied by clear() once every output of the run has opened,
+        # so a refused --csv does not leave the --json file emptied
+        self._f = open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666), "wb", buffering=0)
         self._end = 0           # bytes of the whole lines written
+
+    def clear(self) -> None:
+        """Empty the file (a pipe or terminal, /dev/stdout, has nothing to empty)."""
+        with contextlib.suppress(OSError):
+            self._f.truncate(0)
 
     def write(self, text: str) -> int:
         line = text.encode("utf-8")
@@ -264,12 +273,18 @@ class Outputs:
             self.jsonl = self._open(jsonl)
             opt = "--csv"
             self.csv_file = self._open(csv_path)
+            for f in self._files:           # every output opened: now they may be emptied
+                f.clear()
             if self.csv_file:
                 self.csv = csv.writer(self.csv_file)
                 self.csv.writerow(csv_header())
                 self.csv_file.flush()
         except (OSError, ValueError) as e:
+            made = [f.path for f in self._files if not f.existed]
             self.close()
+            for path in made:               # a file this run made, left empty: not an output
+                with contextlib.suppress(OSError):
+                    os.remove(path)
             # OSError's text names the file but not the option ("[Errno 21] Is a directory: 'x'")
             raise UsageError(f"{opt}: cannot open output: {e}") from None
 
@@ -364,6 +379,12 @@ def check_meta_target(path: str | None, others: dict[str, str | None]) -> None:
         raise UsageError("--meta -: the run's description is written to a file (standard output carries the "
                          "tracks or the summary); give a file name")
     p = Path(path)
+    try:
+        os.stat(p)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as e:                # a name the system refuses (over 255 bytes): before the run, not after
+        raise UsageError(f"--meta {path}: {e.strerror or e}") from None
     if p.is_dir():
         raise UsageError(f"--meta {path}: is a folder; give a file name")
     if not p.parent.is_dir():
@@ -454,7 +475,7 @@ def output_paths(args: argparse.Namespace, inputs: list[str]) -> list[dict[str, 
     per_input: list[dict[str, str | None]] = [{} for _ in inputs]
     for opt, dest, ext in _OUTPUT_KINDS:
         value = getattr(args, dest, None)
-        if value is not None and value != "-" and Path(value).is_dir():
+        if value is not None and value != "-" and os.path.isdir(value):     # os.path: False for a name too long
             if not os.access(value, os.W_OK):
                 raise UsageError(f"{opt}: folder {value} is not writable")
             names: dict[str, str] = {}
@@ -499,7 +520,9 @@ def run_video(args: argparse.Namespace) -> int:
     for dests in paths:
         others = {opt: dests.get(dest) for opt, dest, _ in _OUTPUT_KINDS if dest != "meta"}
         check_meta_target(dests.get("meta"), others)
-    image_dests = annotated_image_paths(args.annotated_images, inputs, sources)
+    written = {file_key(dests[dest]): opt for dests in paths for opt, dest, _ in _OUTPUT_KINDS
+               if dests.get(dest) not in (None, "-")}
+    image_dests = annotated_image_paths(args.annotated_images, inputs, sources, written)
     out = sys.stderr if "-" in (args.json, args.csv) else sys.stdout   # keep a track stream clean
     if args.frame_rate == "auto":
         for inp, src in zip(inputs, sources):
@@ -548,16 +571,19 @@ def check_outputs_apart(inputs: list[str], sources: list, paths: list[dict[str, 
                 raise UsageError(f"{opt} {value}: would overwrite the input {inp}; give another file name")
 
 
-def annotated_image_paths(folder: str | None, inputs: list[str], sources: list) -> list[list[Path] | None]:
+def annotated_image_paths(folder: str | None, inputs: list[str], sources: list,
+                          outputs: dict | None = None) -> list[list[Path] | None]:
     """``--annotated-images FOLDER``: per input, the file each of its images is written to
     (``FOLDER/<image file name>``), or None when the option is not given. Raises UsageError, before
     any work, for a missing or read-only folder, a video input, two images of the same name, or a
-    target that is one of the inputs' images."""
+    target that is one of the inputs' images or another output (``outputs``: :func:`file_key` of
+    each other output file -> its option)."""
+    outputs = outputs or {}
     if folder is None:
         return [None] * len(inputs)
     opt = "--annotated-images"
     f = Path(folder)
-    if not f.is_dir():
+    if not os.path.isdir(f):            # os.path: False for a name too long (pathlib raises OSError)
         raise UsageError(f"{opt}: folder {folder} does not exist")
     if not os.access(f, os.W_OK):
         raise UsageError(f"{opt}: folder {folder} is not writable")
@@ -576,8 +602,12 @@ def annotated_image_paths(folder: str | None, inputs: list[str], sources: list) 
                 raise UsageError(f"{opt} {folder}: {seen[key]} and {p} would both write {p.name}")
             seen[key] = str(p)
             target = f / p.name
-            if file_key(target) in input_files:
+            key = file_key(target)
+            if key in input_files:
                 raise UsageError(f"{opt} {folder}: would overwrite the input image {target}; choose another folder")
+            if key in outputs:      # the two writes would overwrite each other
+                raise UsageError(f"{opt} {folder}: {target} is also the {outputs[key]} file; give each output "
+                                 "its own name")
             dests.append(target)
         out.append(dests)
     return out

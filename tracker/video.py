@@ -97,6 +97,14 @@ def _read_image(path: Path) -> np.ndarray:
     return img
 
 
+def _readable(path: Path) -> bool:
+    try:
+        _read_image(path)
+    except ValueError:
+        return False
+    return True
+
+
 def usable_fps(value) -> float | None:
     """A frame rate a video or camera reports (CAP_PROP_FPS) as a float when it is one, in
     (0, 1000); None for what stands for no rate: 0, NaN, or a time base such as 1000."""
@@ -123,7 +131,7 @@ class FrameSource:
 
     def __init__(self, path: str | os.PathLike, image_fps: float = 30.0) -> None:
         self.path = Path(path)
-        if not self.path.exists():
+        if not os.path.exists(self.path):        # os.path: False for a name too long (pathlib raises OSError)
             raise FileNotFoundError(f"input not found: {self.path}")
         try:
             self.image_fps = float(image_fps)
@@ -142,6 +150,11 @@ class FrameSource:
                                  key=lambda p: natural_key(p.name))
             if not self.images:
                 raise ValueError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) in folder {self.path}")
+            # one readable image at least, checked here as for a single image: a folder of none
+            # failed only after the outputs had been opened (and emptied)
+            if not any(_readable(p) for p in self.images):
+                raise ValueError(f"no image in folder {self.path} can be read ({len(self.images)} unsupported "
+                                 "or corrupt files)")
             self.fps = self.image_fps
             self._count = len(self.images)
         elif self.path.suffix.lower() in IMAGE_EXTS:
