@@ -90,7 +90,10 @@ class HeatmapCodec:
         w, h = self.heatmap_size
         vis = np.ones(k, np.float32) if visible is None else np.asarray(visible, np.float32).copy()
         mu = self.input_to_heatmap(kps)
-        inside = (mu[:, 0] >= -0.5) & (mu[:, 0] <= w - 0.5) & (mu[:, 1] >= -0.5) & (mu[:, 1] <= h - 0.5)
+        # inside tested in input pixels (the same bounds: mu = (p + 0.5) / stride - 0.5): with a
+        # non-integer stride float32 put a point on the far border past w - 0.5, at weight 0
+        iw, ih = self.input_size
+        inside = (kps[:, 0] >= -0.5) & (kps[:, 0] <= iw - 0.5) & (kps[:, 1] >= -0.5) & (kps[:, 1] <= ih - 0.5)
         vis = np.where(inside & np.all(np.isfinite(mu), 1), vis, 0.0).astype(np.float32)
         mu = np.nan_to_num(mu)
         xs = np.arange(w, dtype=np.float32)
@@ -143,8 +146,13 @@ class HeatmapCodec:
         # finds the vertex of the (log-)quadratic exactly
         cx, cy = np.clip(px, 1, w - 2), np.clip(py, 1, h - 2)
         patch = flat[r, cy[:, None, None] + d[None, :, None], cx[:, None, None] + d[None, None, :]]
+        # No usable expansion (a peak whose log is not concave) leaves the interior cell: at the
+        # border one cell inward of the argmax. Taking the argmax cell instead (session 41) moved 1
+        # of 135,864 val keypoints either way and cost ali_hand a few hand-frames: not changed.
         coords = np.stack([cx, cy], axis=1).astype(np.float32)
-        coords += self._dark_offset(np.log(np.maximum(patch, 1e-10)))
+        # the floor: the smallest normal float32, not 1e-10, which flattened the patch of a sharp
+        # target (sigma < 0.5 cells) near the corners
+        coords += self._dark_offset(np.log(np.maximum(patch, np.finfo(np.float32).tiny)))
         kps = self.heatmap_to_input(coords).reshape(n, k, 2)
         scores = scores.reshape(n, k).astype(np.float32)
         return (kps[0], scores[0]) if squeeze else (kps, scores)
@@ -157,7 +165,8 @@ class HeatmapCodec:
         return float(hm[0, h0 - 1:h0 + 2, w0 - 1:w0 + 2].sum())
 
     def _dark_offset(self, logp: np.ndarray) -> np.ndarray:
-        """Sub-cell offsets (M, 2) from a Taylor expansion of the log heatmap at the peak.
+        """Sub-cell offsets (M, 2) from a Taylor expansion of the log heatmap at the peak (0 where
+        the expansion is not concave or not finite).
 
         ``logp`` (M, 3, 3): the log heatmap around an interior cell (row = y, column = x). No blur
         first (unlike the DARK paper): the softmax output is already smooth, and a blur with any
@@ -174,8 +183,10 @@ class HeatmapCodec:
         det = dxx * dyy - dxy ** 2
         ok = (det > 1e-8) & (dxx < 0)
         safe = np.where(ok, det, 1.0)
-        ox = -(dyy * dx - dxy * dy) / safe
-        oy = -(dxx * dy - dxy * dx) / safe
+        with np.errstate(invalid="ignore"):     # an inf cell: inf / inf, refused just below
+            ox = -(dyy * dx - dxy * dy) / safe
+            oy = -(dxx * dy - dxy * dx) / safe
         off = np.stack([ox, oy], axis=1)
+        ok &= np.isfinite(off).all(axis=1)      # a +inf cell passes the checks above (det inf, dxx -inf)
         off = np.where(ok[:, None], np.clip(off, -1.5, 1.5), 0.0)
         return off.astype(np.float32)

@@ -128,6 +128,8 @@ class CenterCodec:
             float32: weight of each cell's regression target (0 where none).
         """
         w, h = self.grid
+        if not np.isfinite(np.asarray(boxes, np.float32)).all():
+            raise ValueError(f"boxes must be finite input pixels, got {np.asarray(boxes).tolist()!r:.120}")
         heat = np.zeros((h, w), np.float32)
         reg = np.zeros((NUM_REGRESS, h, w), np.float32)
         mask = np.zeros((h, w), np.float32)
@@ -181,6 +183,9 @@ class CenterCodec:
                max_detections: int = 10, iou_threshold: float = 0.4) -> DecodedDetections:
         """Peaks of ``heatmap`` (1, h, w) or (h, w) above ``threshold`` -> detections, after NMS."""
         hm = np.asarray(heatmap, np.float32).reshape(regress.shape[-2:])
+        # a non-finite cell (a broken model, a half-precision overflow) is no score: an inf one
+        # was a detection scored inf, a NaN one beside a peak hid it from the dilation's test
+        hm = np.where(np.isfinite(hm), hm, 0.0).astype(np.float32, copy=False)
         peaks = (hm >= cv2.dilate(hm, np.ones((3, 3), np.uint8))) & (hm >= threshold)
         js, is_ = np.nonzero(peaks)
         if js.size == 0:

@@ -39,7 +39,9 @@ def crop_matrix(roi: Roi, out_size: float) -> np.ndarray:
 
     Raises:
         ValueError: ``roi.size`` not > 0, or a ``roi`` value that is not finite (a NaN or infinite
-            matrix cuts no crop: :func:`warp_crop` divided by zero or failed converting NaN to int).
+            matrix cuts no crop: :func:`warp_crop` divided by zero or failed converting NaN to int),
+            or a scale ``out_size / roi.size`` outside [1e-100, 1e100] (its square, the matrix's
+            determinant, left float64: the inverse came out zeros or inf without a word).
     """
     if not np.all(np.isfinite([roi.cx, roi.cy, roi.size, roi.angle])):
         raise ValueError(f"roi values must be finite, got {roi}")
@@ -47,6 +49,8 @@ def crop_matrix(roi: Roi, out_size: float) -> np.ndarray:
         raise ValueError(f"roi.size must be > 0, got {roi.size}")
     c, s = np.cos(roi.angle), np.sin(roi.angle)
     k = out_size / roi.size
+    if not 1e-100 <= k <= 1e100:
+        raise ValueError(f"roi.size {roi.size:g} for a {out_size:g} px crop: the scale {k:g} is out of range")
     u = np.array([c, s])
     v = np.array([-s, c])
     ctr = np.array([roi.cx, roi.cy])
