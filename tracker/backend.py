@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .checks import is_int
+from .checks import MAX_THREADS, is_int
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,8 @@ def create_session(model_path: str | os.PathLike[str], device: str = "cpu", thre
     path = Path(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}{' is a folder' if path.is_dir() else ''}")
-    if not is_int(threads) or threads < 1:
-        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    if not is_int(threads) or not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"threads must be an integer >= 1 (at most {MAX_THREADS}), got {threads!r:.40}")
     threads = int(threads)                  # a numpy integer becomes a Python one
     providers = providers_for(device)
     so = ort.SessionOptions()

@@ -1046,14 +1046,14 @@ def frame_rate_value(name: str):
     def parse(s: str) -> float | str:
         if s.strip().lower() == "auto":
             return "auto"
-        from .hand_tracker import MAX_FRAME_RATE
+        from .hand_tracker import MAX_FRAME_RATE, MIN_FRAME_RATE
         try:
             v = float(s)
         except ValueError:
             v = math.nan                    # refused below, with the same message
-        if not 0 < v <= MAX_FRAME_RATE:
-            raise argparse.ArgumentTypeError(f"{name} must be a number of frames per second in (0, {MAX_FRAME_RATE}] "
-                                             f"or 'auto', got {s!r}")
+        if not MIN_FRAME_RATE <= v <= MAX_FRAME_RATE:
+            raise argparse.ArgumentTypeError(f"{name} must be a number of frames per second in [{MIN_FRAME_RATE:g}, "
+                                             f"{MAX_FRAME_RATE}] or 'auto', got {s!r}")
         return v
     return parse
 

@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from .association import HandAssociator, Measurement, Track
-from .checks import is_int, is_number
+from .checks import MAX_COUNT, is_int, is_number
 from .geometry import Roi, crop_matrix, hand_angle, invert_affine, roi_from_keypoints, transform_points
 from .keypoints import NUM_KEYPOINTS, spread_ratio
 from .smoothing import load_filterpy, make_filter
@@ -83,6 +83,11 @@ REDETECTION_MIN_HITS = 3
 
 #: the highest frame_rate taken (a larger one scaled the counts past any use, 1e20 overflowed)
 MAX_FRAME_RATE = 10_000
+#: the slowest frame_rate taken: below it the assumed frame times (1000 / frame_rate ms) run to
+#: infinity in a few frames (5e-324 fps gave timestamp_ms inf, an Infinity token in the JSONL)
+MIN_FRAME_RATE = 1e-3
+#: the largest smoothing_strength: beyond ~1e150 the Kalman update overflows (warnings every frame)
+MAX_SMOOTHING_STRENGTH = 1e6
 #: a stream at least this fast without ``frame_rate`` is warned of (its frame counts' durations shrink)
 FAST_STREAM_FPS = 45.0
 #: the integer options of :class:`HandTrackerOptions` and their least values
@@ -221,7 +226,7 @@ class HandTrackerOptions:
             0.056 (session 20), but on the shared clips it added two short false hands (a raised
             finger for 5 frames, 1 frame on ali_hand) beside one real blurred hand, so it is off by
             default. Costs one landmark crop per such detection.
-        frame_rate: the stream's frame rate in frames per second (in (0, 10000]), or None
+        frame_rate: the stream's frame rate in frames per second (in [0.001, 10000]), or None
             (default). ``max_missed``, ``detector_interval`` and ``redetection_frames`` count
             frames; their defaults were tuned on ~30 fps video, where 15 frames are half a second.
             With a frame rate they are read as counts at 30 fps and the tracker uses
@@ -293,6 +298,10 @@ class HandTrackerOptions:
         # A tracker's own options (HandTracker.options) are frozen: it read some of them when it was
         # built (models, the associator), others on every frame, so a change was applied in part,
         # or unchecked, or not at all. Setting the value an option already has is allowed (validate()).
+        if name != "_frozen" and name not in self.__dataclass_fields__:
+            # a misspelt option (o.max_hand = 1) was kept beside the real one and silently unused
+            raise AttributeError(f"HandTrackerOptions has no option {name!r}; the options are: "
+                                 f"{', '.join(self.__dataclass_fields__)}")
         if self.__dict__.get("_frozen"):
             old = self.__dict__.get(name)
             if not (type(old) is type(value) and old == value):
@@ -314,13 +323,18 @@ class HandTrackerOptions:
         """Raise ValueError naming the first bad option; returns self."""
         for name, low in INT_OPTIONS.items():
             v = getattr(self, name)
-            if not is_int(v) or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+            if not is_int(v) or not low <= v <= MAX_COUNT:
+                raise ValueError(f"{name} must be an integer >= {low} (at most {MAX_COUNT}), got {v!r:.40}")
             setattr(self, name, int(v))     # numpy integers become Python ones
         for name in (*UNIT_OPTIONS, "smoothing_strength", "min_hand_size", "side_lock", "frame_rate"):
             v = getattr(self, name)
             if isinstance(v, (np.integer, np.floating)):
                 setattr(self, name, float(v))   # numpy numbers become Python floats (checked below)
+            elif is_number(v):
+                try:
+                    float(v)
+                except OverflowError:           # an int no float holds: the checks below would raise it
+                    raise ValueError(f"{name} must be a number a float holds, got {v!r:.40}") from None
         for name in UNIT_OPTIONS:
             v = getattr(self, name)
             if v is None and name in ("min_detection_confidence", "low_detection_confidence"):
@@ -333,16 +347,16 @@ class HandTrackerOptions:
                 raise ValueError(f"{name} must be a file path (str or os.PathLike) or None, got {v!r}")
         if str(self.device).lower() not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        if not is_number(self.smoothing_strength) or not self.smoothing_strength > 0 \
-                or not math.isfinite(self.smoothing_strength):
-            raise ValueError(f"smoothing_strength must be > 0, got {self.smoothing_strength!r}")
+        if not is_number(self.smoothing_strength) or not 0 < self.smoothing_strength <= MAX_SMOOTHING_STRENGTH:
+            raise ValueError(f"smoothing_strength must be > 0 (at most {MAX_SMOOTHING_STRENGTH:g}), "
+                             f"got {self.smoothing_strength!r}")
         if self.side_lock is not None and (not is_number(self.side_lock)
                                            or not math.isfinite(self.side_lock) or self.side_lock <= 0):
             raise ValueError(f"side_lock must be None or a number > 0, got {self.side_lock!r}")
         if self.frame_rate is not None and (not is_number(self.frame_rate)
-                                            or not 0 < self.frame_rate <= MAX_FRAME_RATE):
-            raise ValueError(f"frame_rate must be None or a number of frames per second in (0, {MAX_FRAME_RATE}], "
-                             f"got {self.frame_rate!r}")
+                                            or not MIN_FRAME_RATE <= self.frame_rate <= MAX_FRAME_RATE):
+            raise ValueError(f"frame_rate must be None or a number of frames per second in [{MIN_FRAME_RATE:g}, "
+                             f"{MAX_FRAME_RATE}], got {self.frame_rate!r}")
         if not is_number(self.min_hand_size) or not 0.0 <= float(self.min_hand_size) < 1.0:
             raise ValueError(f"min_hand_size must be in [0, 1), got {self.min_hand_size!r}")
         if isinstance(self.color_order, str):
