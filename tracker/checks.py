@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 #: the largest count an integer option takes: beyond it a count overflowed later, inside the
-#: tracker (a deque's maxlen, frame_rate scaling) or onnxruntime (threads), naming nothing
+#: tracker (a deque's maxlen, frame_rate scaling), naming nothing
 MAX_COUNT = 10 ** 9
 #: the most intra-op threads a session takes (onnxruntime starts them all; 2**31 failed inside it)
 MAX_THREADS = 4096
