@@ -520,7 +520,7 @@ def run_video(args: argparse.Namespace) -> int:
     for dests in paths:
         others = {opt: dests.get(dest) for opt, dest, _ in _OUTPUT_KINDS if dest != "meta"}
         check_meta_target(dests.get("meta"), others)
-    written = {file_key(dests[dest]): opt for dests in paths for opt, dest, _ in _OUTPUT_KINDS
+    written = {output_key(dests[dest]): opt for dests in paths for opt, dest, _ in _OUTPUT_KINDS
                if dests.get(dest) not in (None, "-")}
     image_dests = annotated_image_paths(args.annotated_images, inputs, sources, written)
     out = sys.stderr if "-" in (args.json, args.csv) else sys.stdout   # keep a track stream clean
@@ -576,7 +576,7 @@ def annotated_image_paths(folder: str | None, inputs: list[str], sources: list,
     """``--annotated-images FOLDER``: per input, the file each of its images is written to
     (``FOLDER/<image file name>``), or None when the option is not given. Raises UsageError, before
     any work, for a missing or read-only folder, a video input, two images of the same name, or a
-    target that is one of the inputs' images or another output (``outputs``: :func:`file_key` of
+    target that is one of the inputs' images or another output (``outputs``: :func:`output_key` of
     each other output file -> its option)."""
     outputs = outputs or {}
     if folder is None:
@@ -602,11 +602,11 @@ def annotated_image_paths(folder: str | None, inputs: list[str], sources: list,
                 raise UsageError(f"{opt} {folder}: {seen[key]} and {p} would both write {p.name}")
             seen[key] = str(p)
             target = f / p.name
-            key = file_key(target)
-            if key in input_files:
+            if file_key(target) in input_files:
                 raise UsageError(f"{opt} {folder}: would overwrite the input image {target}; choose another folder")
-            if key in outputs:      # the two writes would overwrite each other
-                raise UsageError(f"{opt} {folder}: {target} is also the {outputs[key]} file; give each output "
+            other = outputs.get(output_key(target))     # output_key: as two outputs are told apart (case)
+            if other is not None:   # the two writes would overwrite each other
+                raise UsageError(f"{opt} {folder}: {target} is also the {other} file; give each output "
                                  "its own name")
             dests.append(target)
         out.append(dests)
