@@ -799,11 +799,8 @@ def run_webcam(args: argparse.Namespace) -> int:
     reader = None if args.every_frame else LatestFrameReader(cap, name=f"--camera {camera}")
     # --every-frame reads in a helper thread too: a camera that hangs in read() ends the session
     # after the same timeout, and Ctrl-C / SIGTERM are handled while it is waited for
-    if reader is not None:
-        # read() with --frame-timeout: the reader's own iteration waits the library's default
-        frames = iter(lambda: reader.read(frame_timeout), None)
-    else:
-        frames = frames_in_order(cap, timeout=frame_timeout, name=f"--camera {camera}")
+    frames = (reader.frames(frame_timeout) if reader is not None
+              else frames_in_order(cap, timeout=frame_timeout, name=f"--camera {camera}"))
     shown, stopped, completed = 0, False, False
     meta_written = False
     held = None                             # (camera frame number, annotated picture) written last

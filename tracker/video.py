@@ -697,7 +697,11 @@ class LatestFrameReader:
         return item
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
-        while (item := self.read()) is not None:
+        return self.frames()
+
+    def frames(self, timeout: float | None = FRAME_TIMEOUT_S) -> Iterator[tuple[int, float, np.ndarray]]:
+        """:meth:`read` until it gives None, each read waiting up to ``timeout`` seconds."""
+        while (item := self.read(timeout)) is not None:
             yield item
 
     def close(self) -> None:
