@@ -422,6 +422,17 @@ def data_root(path: str | Path) -> Path:
     return p if os.path.isdir(p) else p.parent
 
 
+def label_files(path: str | Path) -> list[Path]:
+    """The label files a data path (as :func:`load_records` takes it) stands for: the file itself,
+    or a dataset folder's ``*.json`` / ``*.csv`` files (every split). For "is this output one of the
+    inputs?" before a tool writes (``tracker.cli.output_clash``): an output named like a dataset's
+    ``val.json`` would replace the labels."""
+    p = Path(path)
+    if not os.path.isdir(p):
+        return [p]
+    return sorted(q for q in p.iterdir() if q.suffix.lower() in (".json", ".csv") and os.path.isfile(q))
+
+
 def load_records(path: str | Path, split: str = "train", skip_bad: bool = False,
                  report: LoadReport | None = None) -> list[HandRecord]:
     """Records from a dataset folder (``<path>/<split>.json``), a COCO JSON or a CSV file."""
