@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from .association import HandAssociator, Measurement, Track
-from .checks import MAX_COUNT, is_int, is_number
+from .checks import MAX_COUNT, MAX_THREADS, is_int, is_number
 from .geometry import Roi, crop_matrix, hand_angle, invert_affine, roi_from_keypoints, transform_points
 from .keypoints import NUM_KEYPOINTS, spread_ratio
 from .smoothing import load_filterpy, make_filter
@@ -323,8 +323,9 @@ class HandTrackerOptions:
         """Raise ValueError naming the first bad option; returns self."""
         for name, low in INT_OPTIONS.items():
             v = getattr(self, name)
-            if not is_int(v) or not low <= v <= MAX_COUNT:
-                raise ValueError(f"{name} must be an integer >= {low} (at most {MAX_COUNT}), got {v!r:.40}")
+            high = MAX_THREADS if name == "threads" else MAX_COUNT   # the backend's own bound, said here
+            if not is_int(v) or not low <= v <= high:
+                raise ValueError(f"{name} must be an integer >= {low} (at most {high}), got {v!r:.40}")
             setattr(self, name, int(v))     # numpy integers become Python ones
         for name in (*UNIT_OPTIONS, "smoothing_strength", "min_hand_size", "side_lock", "frame_rate"):
             v = getattr(self, name)
