@@ -9,9 +9,9 @@ import torch
 
 from tracker.checks import is_real
 
-from .onnx_export import (_export, _merge_figures, _metadata, _model_config, _sample_inputs, check_count_value,
-                          check_data_inputs, checkpoint_parts, load_weights, open_export, save_replacing, verify,
-                          verify_real)
+from .onnx_export import (CHECK_SCENE_BYTES_PER_PIXEL, _export, _merge_figures, _metadata, _model_config,
+                          _sample_inputs, check_count_value, check_data_inputs, check_scene_count, check_version,
+                          checkpoint_parts, load_weights, open_export, save_replacing, verify, verify_real)
 
 log = logging.getLogger("export")
 
@@ -35,14 +35,17 @@ def export_detector(ckpt_path: str | Path, out: str | Path, version: str | None 
     ``train_config`` threshold, 0.4 where it has none). Raises ValueError, before any work, for what
     the runtime would refuse in the written file. ``check_data`` (``--check-data``): also verify on
     ``check_count`` scenes composed of its photos (:func:`detector_check_scenes`, from 4 hands per
-    scene; one per run, the file's batch axis being fixed); the figures then give ``real_scenes``
-    and ``real_scenes_max_keypoint_diff_px`` (box corners and wrists, px of the model input)."""
+    scene; one per run, the file's batch axis being fixed; all made first, so at most what half the
+    memory holds: ``check_scene_count``); the figures then give ``real_scenes`` and
+    ``real_scenes_max_keypoint_diff_px`` (box corners and wrists, px of the model input)."""
     from tracker.detector import _center_codec
     from train.model import DetectorExportWrapper, DetectorNet
 
     # HandDetector refuses a file whose threshold is outside [0, 1]: it was written all the same
     if threshold is not None and not (is_real(threshold) and 0 <= threshold <= 1):
         raise ValueError(f"threshold must be a score in [0, 1], got {threshold!r}")
+    if version is not None:
+        check_version(version)
 
     ck, ckpt_path, out = open_export(ckpt_path, out, check_data)
     mcfg = _model_config(ck, ckpt_path, "detector")
@@ -56,6 +59,7 @@ def export_detector(ckpt_path: str | Path, out: str | Path, version: str | None 
     scenes = None
     if check_data is not None:   # scenes draw up to 4 photos each: a larger pool than the scene count
         check_count_value(check_count)
+        check_scene_count("--check-count", check_count, w, h, CHECK_SCENE_BYTES_PER_PIXEL)
         scenes = check_data_inputs(check_data, 4 * check_count, lambda recs, cache: detector_check_scenes(
             recs, cache, check_count, w, h, normalization))
     load_weights(net, ck, ckpt_path)

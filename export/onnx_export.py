@@ -22,18 +22,27 @@ import logging
 import math
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
 
+from tracker.checks import is_int, is_real
 from tracker.cli import positive_int, refuse_overwrite, temporary_beside, write_replacing
 from tracker.codec import HeatmapCodec
 from tracker.keypoints import KEYPOINT_NAMES
 
 log = logging.getLogger("export")
 OPSET = 17
+#: tags of the temporary files the export tools write beside an output (``temporary_beside``: the
+#: torch export, :func:`check_output`'s probe, ``write_replacing``, the quantiser's two): the
+#: longest of their names must fit the folder's file names too
+TEMPORARY_TAGS = ("export", "probe", "tmp", "pre", "int8")
+#: bytes one composed detector scene of the export's check costs per pixel while all are held:
+#: the uint8 scene (3), its stacked copy (3), the float32 model input (12) and its batch copy (12)
+CHECK_SCENE_BYTES_PER_PIXEL = 30
 
 
 def meta_value(v) -> str:
@@ -65,18 +74,57 @@ def _metadata(model: onnx.ModelProto, meta: dict) -> None:
         p.value = meta_value(v)
 
 
-def check_output(out: Path, opt: str = "-o/--output") -> None:
-    """Make ``out``'s folder and make sure a file can be written there, before any work.
+def new_folders(out: str | Path) -> list[Path]:
+    """The folders above ``out`` that do not exist yet, nearest first: those writing ``out`` makes
+    (:func:`remove_new_folders` takes them away again after a run that failed)."""
+    missing = []
+    for parent in Path(out).parents:
+        if os.path.exists(parent):     # os.path: False, not an error, for a folder it cannot look into
+            break
+        missing.append(parent)
+    return missing
 
-    Raises ValueError naming ``out``: a folder, a path under a file, a folder that cannot be made
-    or written in (the error came as a traceback at the end of the export)."""
+
+def remove_new_folders(folders: list[Path]) -> None:
+    """Remove ``folders`` (:func:`new_folders`, nearest first) while they are empty, so that a run
+    refused or failed leaves no folder it made (as ``train.common.run_cli`` does for ``--out``); a
+    folder holding anything is kept, and so are those above it."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def check_output(out: str | Path, opt: str = "-o/--output") -> None:
+    """Make sure the file ``out`` can be written, before any work, leaving nothing behind: the
+    folders it needs are made for a probe file there and removed again (writing the file makes
+    them for real, so a refused run leaves no empty folder).
+
+    Raises ValueError naming ``out``: a folder, or a name ending in a path separator (``-o new/``
+    wrote a file named ``new``); a path under a file; a name whose temporary files
+    (``.NAME.PID.export``, beside it) are longer than the folder's file names can be (the export
+    failed after its work); a folder that cannot be made or written in (a traceback at the end of
+    the export before)."""
+    text = str(out)
+    if text.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        raise ValueError(f"{opt} {text}: names a folder (it ends in {text[-1]!r}); give a file name")
+    out = Path(out)
     if out.is_dir():
         raise ValueError(f"{opt} {out}: is a folder; give a file name")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"{opt} {out}: {parent} is not a folder")
-            break
+    missing = new_folders(out)
+    base = out.parents[len(missing)] if len(missing) < len(out.parents) else Path(".")
+    if not base.is_dir():
+        raise ValueError(f"{opt} {out}: {base} is not a folder")
+    try:
+        name_max = os.pathconf(base, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):   # no pathconf (Windows), or no such limit there
+        name_max = 255
+    longest = max(len(os.fsencode(temporary_beside(out, tag).name)) for tag in TEMPORARY_TAGS)
+    if 0 < name_max < longest:
+        raise ValueError(f"{opt} {out}: the name is too long; the temporary file written beside it "
+                         f"(.NAME.{os.getpid()}.export) would have {longest} bytes, and file names there have "
+                         f"at most {name_max}: give a name {longest - name_max} bytes shorter")
     probe = temporary_beside(out, "probe")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -84,27 +132,54 @@ def check_output(out: Path, opt: str = "-o/--output") -> None:
         probe.unlink()
     except OSError as e:
         raise ValueError(f"{opt} {out}: cannot write there ({e.strerror or e})") from None
+    finally:
+        remove_new_folders(missing)
+
+
+def check_checkpoint(ck: dict, ckpt_path: Path) -> None:
+    """ValueError naming ``ckpt_path`` for the parts of a loaded checkpoint (``train.common.
+    load_checkpoint``) the export reads that are not what training writes: weights (``model``) that
+    are not a state dict (a TypeError / AttributeError traceback from ``load_state_dict``), a
+    training ``state`` that is not a dict of a whole ``step``, ``minutes`` and a ``history`` list
+    (an AttributeError once the model was exported)."""
+    weights = ck["model"]
+    if not isinstance(weights, Mapping):
+        raise ValueError(f"checkpoint {ckpt_path}: its weights ('model') are {type(weights).__name__} "
+                         f"{weights!r:.60}, not a state dict")
+    state = ck.get("state", {})
+    if not (isinstance(state, Mapping) and is_int(state.get("step", 0)) and is_real(state.get("minutes", 0.0))
+            and isinstance(state.get("history", []), list)):
+        raise ValueError(f"checkpoint {ckpt_path}: its training 'state' {state!r:.100} is not what training writes "
+                         "(a dict of step, minutes and history)")
 
 
 def open_export(ckpt_path: str | Path, out: str | Path, check_data: str | Path | None) -> tuple[dict, Path, Path]:
     """``(checkpoint, ckpt_path, out)`` for an export, every check made before any work: the
-    checkpoint loads, ``out`` replaces neither it nor the ``--check-data`` labels, and ``out``'s
-    folder can be written (:func:`check_output`)."""
+    checkpoint is a file that loads (:func:`check_checkpoint`), ``out`` replaces neither it nor a
+    label file of ``--check-data`` (a dataset folder's ``val.json``, ``train.json``, ...:
+    ``train.data.label_files``), and ``out`` can be written (:func:`check_output`)."""
     from train.common import load_checkpoint
-    ckpt_path, out = Path(ckpt_path), Path(out)
+    from train.data import label_files
+    out_text, ckpt_path, out = out, Path(ckpt_path), Path(out)
+    if os.path.isdir(ckpt_path):   # load_checkpoint: "not found"
+        raise ValueError(f"checkpoint {ckpt_path}: is a folder; give the checkpoint file in it (last.pt, final.pt)")
     ck = load_checkpoint(ckpt_path)
+    check_checkpoint(ck, ckpt_path)
     refuse_overwrite(ckpt_path, out, "-o/--output")
     if check_data is not None:
-        refuse_overwrite(check_data, out, "-o/--output", "the --check-data labels")
-    check_output(out)
+        for labels in label_files(check_data):
+            refuse_overwrite(labels, out, "-o/--output", "the --check-data labels")
+    check_output(out_text)
     return ck, ckpt_path, out
 
 
 def save_replacing(model: onnx.ModelProto, out: Path, opt: str = "-o/--output") -> None:
     """``model`` to ``out``, written beside it first and renamed over it once complete: a failed
-    write (a full disk, a kill) keeps an earlier ``out`` and leaves no partial file. An OSError
-    becomes a ValueError naming ``out``."""
+    write (a full disk, a kill) keeps an earlier ``out`` and leaves no partial file; ``out``'s
+    folders are made here, once there is a file to write (:func:`check_output` made none). An
+    OSError becomes a ValueError naming ``out``."""
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         write_replacing(out, lambda tmp: onnx.save(model, str(tmp)))
     except OSError as e:
         raise ValueError(f"{opt} {out}: writing it failed ({e.strerror or e}); any earlier file there is kept") from None
@@ -273,6 +348,59 @@ def check_count_value(n) -> None:
         raise ValueError(f"--check-count {n!r}: expected an integer >= 1")
 
 
+def scenes_that_fit(width: int, height: int, bytes_per_pixel: float) -> int:
+    """How many scenes of ``width`` x ``height`` pixels, costing ``bytes_per_pixel`` bytes a pixel
+    (every copy a run holds of one), half of this machine's memory holds (``train.data.
+    physical_memory``; 8 GiB assumed where the OS does not say); at least 1. The bound of a scene
+    count whose scenes are all made up front: 10**30 filled the memory until the run was killed."""
+    from train.data import physical_memory
+    memory = physical_memory() or 8 * 2 ** 30
+    return max(1, int(memory // 2 // (width * height * bytes_per_pixel)))
+
+
+def check_scene_count(option: str, n: int, width: int, height: int, bytes_per_pixel: float) -> None:
+    """ValueError naming ``option`` and ``n`` when ``n`` scenes of ``width`` x ``height`` made up
+    front do not fit in half of this machine's memory (:func:`scenes_that_fit`)."""
+    limit = scenes_that_fit(width, height, bytes_per_pixel)
+    if n > limit:
+        raise ValueError(f"{option} {n}: more {width}x{height} scenes than half of this machine's memory holds "
+                         f"(they are all made before the work): at most {limit} here")
+
+
+def check_version(version: str) -> None:
+    """ValueError naming ``--version`` unless ``version`` can be stored as a model file's
+    ``model_version``: a non-empty string (an empty one was replaced by the default name without a
+    word) that encodes as UTF-8, as ONNX metadata must (a surrogate, from a command-line byte that
+    is not UTF-8, failed only once the model was exported)."""
+    if not isinstance(version, str) or not version:
+        raise ValueError(f"--version {version!r}: give a name (without --version the file is named "
+                         "<checkpoint>-step<N>)")
+    try:
+        version.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"--version {version!r}: not UTF-8 text ({e.reason} at character {e.start})") from None
+
+
+def _version(text: str) -> str:
+    """``--version``: :func:`check_version` at parse time."""
+    try:
+        check_version(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def data_path(name: str):
+    """argparse type: a data path (``--check-data``, ``quantize --data``) that is not empty (an
+    empty one read the current folder as the dataset); the error names ``name``."""
+    def parse(text: str) -> str:
+        if not text:
+            raise argparse.ArgumentTypeError(f"{name} '': an empty path (it would read the current folder); give "
+                                             "a dataset folder or a labels file")
+        return text
+    return parse
+
+
 def check_data_inputs(data: str | Path, hands: int, make, option: str = "--check-data") -> np.ndarray:
     """``make(records, cache)``: the real model inputs made from up to ``hands`` labelled hands of
     ``data`` (a dataset folder: its ``val.json``/``val.csv``; a COCO JSON or CSV file: all of it,
@@ -333,6 +461,8 @@ def export_landmarks(ckpt_path: str | Path, out: str | Path, version: str | None
     from train.augment import AugmentConfig
     from train.model import LandmarkExportWrapper, LandmarkNet
 
+    if version is not None:
+        check_version(version)
     ck, ckpt_path, out = open_export(ckpt_path, out, check_data)
     net = LandmarkNet(_model_config(ck, ckpt_path, "landmarks"))
     codec, normalization = checkpoint_parts(ck, ckpt_path, HeatmapCodec.from_dict, "landmarks")
@@ -400,16 +530,21 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("kind", choices=["landmarks", "detector"])
     p.add_argument("checkpoint")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--version", default=None)
+    p.add_argument("-o", "--output", required=True,
+                   help="the model file to write (neither the checkpoint nor a --check-data label file)")
+    p.add_argument("--version", type=_version, default=None,
+                   help="model_version stored in the file: non-empty UTF-8 text (default <checkpoint>-step<N>)")
     p.add_argument("--threshold", type=_threshold, default=None,
                    help="detector only: score threshold stored in the metadata (see train.evaluate --calibrate)")
-    p.add_argument("--check-data", default=None, metavar="PATH",
+    p.add_argument("--check-data", type=data_path("--check-data"), default=None, metavar="PATH",
                    help="also verify on real inputs made from this labelled data (a dataset folder: its val "
                         "split; a COCO JSON or CSV file): landmarks the runtime's crops of its hands, detector "
                         "composed scenes of its photos")
+    fit = scenes_that_fit(256, 192, CHECK_SCENE_BYTES_PER_PIXEL)
     p.add_argument("--check-count", type=positive_int("--check-count"), default=None,
-                   help="with --check-data: hands (landmarks) or scenes (detector) to verify on (default 16)")
+                   help="with --check-data: hands (landmarks; more than it holds: all of them) or scenes "
+                        "(detector) to verify on (default 16). Detector scenes are made up front: at most what "
+                        f"half of this machine's memory holds ({fit} at the default 256x192 input here)")
     a = p.parse_args(argv)
     if a.kind == "landmarks" and a.threshold is not None:
         p.error("--threshold: a detector option (a landmark model stores no score threshold)")
@@ -417,6 +552,7 @@ def main(argv=None):
         p.error("--check-count needs --check-data (it sets how many of its hands, or detector scenes, are checked)")
     count = 16 if a.check_count is None else a.check_count
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    made = new_folders(a.output)
     try:
         if a.kind == "landmarks":
             figs = export_landmarks(a.checkpoint, a.output, a.version, check_data=a.check_data, check_count=count)
@@ -425,6 +561,7 @@ def main(argv=None):
             figs = export_detector(a.checkpoint, a.output, a.version, a.threshold, check_data=a.check_data,
                                    check_count=count)
     except (OSError, ValueError, AssertionError) as e:
+        remove_new_folders(made)    # a failed verification too: no empty folder left where -o pointed
         raise SystemExit(f"error: {e}")
     print(json.dumps(figs))
 

@@ -34,6 +34,12 @@ import onnx
 from tracker.timing import time_call
 
 log = logging.getLogger("quantize")
+#: size of the composed scenes of the detector's calibration and evaluation, made up front
+SCENE_SIZE = (640, 480)
+#: bytes a pixel of one such scene costs while all are held: calibration, the uint8 scene (3) and
+#: its float32 model inputs at 1x, 2x and 0.5x an input of up to 320x240 (6 on average);
+#: evaluation, the uint8 scene and what its figures keep (4)
+CALIB_BYTES_PER_PIXEL, EVAL_BYTES_PER_PIXEL = 9, 4
 
 
 class _CropReader:
@@ -169,7 +175,7 @@ def detector_calibration_batches(detector, records, cache, n: int, seed: int = 0
     from tracker.detector import LARGE_HAND_SCALE, SMALL_HAND_SCALE
     from train.scenes import SceneConfig
     from train.train_detector import group_by_image, make_val_scenes
-    scenes = make_val_scenes(group_by_image(records), cache, SceneConfig(640, 480), n, seed)
+    scenes = make_val_scenes(group_by_image(records), cache, SceneConfig(*SCENE_SIZE), n, seed)
     scales = (1.0, SMALL_HAND_SCALE, LARGE_HAND_SCALE)
     return [detector.preprocess(img, scales[i % 3])[0] for i, (img, _, _) in enumerate(scenes)]
 
@@ -181,6 +187,8 @@ def network_latency_ms(stage, height: int, width: int, n: int = 300, warmup: int
 
 
 def _model_kind(path: str) -> str:
+    if Path(path).is_dir():
+        raise ValueError(f"model file {path}: is a folder; give the float model's .onnx file")
     if not Path(path).is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     from google.protobuf.message import DecodeError
@@ -213,7 +221,7 @@ def _detector_rows(a, train_recs, val) -> dict:
             d = HandDetector(path, threads=a.threads, small_hands=small)
             # the single-photo recall is the plain detector's (the figure): one pass over
             # the photos per model, not two
-            r = evaluate_detector(d, val, cache, a.eval, scene_size=(640, 480),
+            r = evaluate_detector(d, val, cache, a.eval, scene_size=SCENE_SIZE,
                                   photos=0 if small else (a.photos or None))
             key = "small_hands" if small else "plain"
             row[key] = {"ap@0.5": _round(r["ap@0.5"]), "recall": _round(r["recall"]),
@@ -231,34 +239,56 @@ def _detector_rows(a, train_recs, val) -> dict:
 
 
 def main(argv=None):
-    from export.onnx_export import check_output
+    from export.onnx_export import (check_output, check_scene_count, data_path, new_folders, remove_new_folders,
+                                    scenes_that_fit)
     from tracker.cli import int_at_least, refuse_overwrite
     from tracker.landmarks import LandmarkModel
-    from train.data import ImageCache, load_train_val
+    from train.data import ImageCache, label_files, load_train_val
     from train.evaluate import evaluate_landmarks, figures_json
     ap = argparse.ArgumentParser(prog="python -m export.quantize", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
-    ap.add_argument("-o", "--output", required=True)
-    ap.add_argument("--data", default="../shared/data/hands21")
+    ap.add_argument("-o", "--output", required=True,
+                    help="the INT8 model file to write (neither the model nor a --data label file)")
+    ap.add_argument("--data", type=data_path("--data"), default="../shared/data/hands21")
+    w, h = SCENE_SIZE
     ap.add_argument("--calib", type=int_at_least("--calib", 1), default=256,
-                    help="calibration crops (landmarks) or scenes (detector)")
+                    help="calibration crops (landmarks; more than --data's training hands: all of them) or "
+                         f"scenes (detector; made up front: at most {scenes_that_fit(w, h, CALIB_BYTES_PER_PIXEL)}, "
+                         "what half of this machine's memory holds)")
     ap.add_argument("--eval", type=int_at_least("--eval", 1), default=1000,
-                    help="val hands (landmarks) or composed val scenes (detector)")
+                    help="val hands (landmarks; more than --data holds: all of them) or composed val scenes "
+                         f"(detector; made up front: at most {scenes_that_fit(w, h, EVAL_BYTES_PER_PIXEL)}, what "
+                         "half of this machine's memory holds)")
     ap.add_argument("--photos", type=int_at_least("--photos", 0), default=0,
                     help="detector: single val photos for the photo recall (0: all)")
     ap.add_argument("--threads", type=int_at_least("--threads", 1), default=2)
     ap.add_argument("--val-fraction", type=float, default=0.1,
-                    help="single --data file: the share of images training held out (its default 0.1)")
+                    help="single --data file: the share of images training held out (its default 0.1); a "
+                         "dataset folder has its own splits")
     a = ap.parse_args(argv)
+    if a.val_fraction != ap.get_default("val_fraction") and Path(a.data).is_dir():
+        # only a single --data file is split by it (as train.evaluate): it was ignored without a word
+        ap.error(f"--val-fraction {a.val_fraction:g} applies to a single --data file, not the folder {a.data} "
+                 "(it has its own splits)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    made = new_folders(a.output)
     try:
         refuse_overwrite(a.model, a.output, "-o/--output", "the input model")
-        check_output(Path(a.output))
+        for labels in label_files(a.data):   # a dataset folder's train.json, val.json, ... too
+            refuse_overwrite(labels, a.output, "-o/--output", "the --data labels")
+        check_output(a.output)
         kind = _model_kind(a.model)
+        if kind == "detector":
+            check_scene_count("--calib", a.calib, w, h, CALIB_BYTES_PER_PIXEL)
+            check_scene_count("--eval", a.eval, w, h, EVAL_BYTES_PER_PIXEL)
         # a single file (one's own CSV) is one set: its train/val are training's split of it, not
         # every row twice (the INT8 figures were measured on the photos the model trained on)
         train_recs, val = load_train_val(a.data, val_fraction=a.val_fraction)
+        for recs, split in ((train_recs, "training"), (val, "val")):
+            if not recs:   # found after the quantisation before (a traceback), or by onnxruntime ("No data")
+                raise ValueError(f"--data {a.data}: no labelled hands in its {split} split, which the "
+                                 f"{'calibration' if split == 'training' else 'evaluation'} needs")
         rng = np.random.default_rng(0)
         calib = [train_recs[i] for i in rng.choice(len(train_recs), min(a.calib, len(train_recs)), replace=False)]
         if kind == "detector":
@@ -266,12 +296,18 @@ def main(argv=None):
             pool = [train_recs[i] for i in rng.choice(len(train_recs), min(4 * a.calib, len(train_recs)), replace=False)]
             print(figures_json(_detector_rows(a, pool, val)))
             return
+        for option, asked, held, what in (("--calib", a.calib, len(train_recs), "training"),
+                                          ("--eval", a.eval, len(val), "val")):
+            if asked > held:
+                log.warning("%s %d: --data %s holds %d %s hands; using all %d", option, asked, a.data, held, what,
+                            held)
         val = [val[i] for i in rng.choice(len(val), min(a.eval, len(val)), replace=False)]
         fm = LandmarkModel(a.model, threads=a.threads)
         cache = ImageCache(calib + val)
         quantize(Path(a.model), Path(a.output), calibration_batches(fm, calib, cache, a.calib))
         qm = LandmarkModel(a.output, threads=a.threads)
     except (OSError, ValueError) as e:
+        remove_new_folders(made)
         raise SystemExit(f"error: {e}")
     rows = {}
     for name, m in (("float32", fm), ("int8", qm)):
