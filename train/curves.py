@@ -17,6 +17,8 @@ import logging
 import math
 from pathlib import Path
 
+from tracker.cli import output_clash
+
 log = logging.getLogger("curves")
 
 REFERENCE = (20.0, 0.78)   # issue 2: a plain 0.45M net at 128 px reached val PCK@0.1 0.78 after 20 minutes
@@ -27,10 +29,39 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def load_history(path: str | Path) -> list[dict]:
-    """A run's history: a non-empty list of dicts with ``minutes`` and ``pck10``.
+def _finite(v) -> bool:
+    """A JSON number that is a finite float (an integer of 400 digits is not: it overflows one)."""
+    try:
+        return _number(v) and math.isfinite(float(v))
+    except OverflowError:
+        return False
 
-    FileNotFoundError when ``path`` is missing, ValueError naming the file otherwise."""
+
+def _share(v) -> bool:
+    """A PCK figure: a JSON number in [0, 1], or NaN (a validation that failed)."""
+    try:
+        return _number(v) and (math.isnan(float(v)) or 0.0 <= float(v) <= 1.0)
+    except OverflowError:
+        return False
+
+
+#: the figures a history entry may hold and :func:`plot_runs` draws; those but pck10 may be absent
+#: or null (not measured: a gap in the line)
+SHARES = ("pck10", "pck05", "ema_pck10")
+
+
+def _value(entry: dict, key: str) -> float:
+    """``entry[key]`` as a float; NaN (a gap in the line) when it is absent or null."""
+    v = entry.get(key)
+    return float("nan") if v is None else float(v)
+
+
+def load_history(path: str | Path) -> list[dict]:
+    """A run's history: a non-empty list of dicts with ``minutes`` (a finite number) and ``pck10``,
+    and maybe ``pck05`` and ``ema_pck10`` (null: not measured), each a share in [0, 1] or NaN.
+
+    FileNotFoundError when ``path`` is missing, ValueError naming the file otherwise (a value out
+    of range was a traceback, some only after the picture was written)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"history file {path} does not exist")
@@ -45,6 +76,13 @@ def load_history(path: str | Path) -> list[dict]:
             isinstance(h, dict) and all(_number(h.get(k)) for k in ("minutes", "pck10")) for h in hist):
         raise ValueError(f"history file {path} is not a training history "
                          "(a non-empty list of {'minutes', 'pck10', ...} entries, numbers)")
+    for i, h in enumerate(hist):
+        if not _finite(h["minutes"]):
+            raise ValueError(f"history file {path}: entry {i}: minutes {h['minutes']!r:.40}: expected a finite number")
+        for key in SHARES:
+            if key in h and not (key != "pck10" and h[key] is None) and not _share(h[key]):
+                raise ValueError(f"history file {path}: entry {i}: {key} {h[key]!r:.40}: expected a share in "
+                                 "[0, 1] (or NaN)")
     return hist
 
 
@@ -60,13 +98,13 @@ def plot_runs(histories: list[list[dict]], labels: list[str], path: str | Path, 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, (hist, label) in enumerate(zip(histories, labels)):
         color = f"C{i}"
-        mins = [h["minutes"] for h in hist]
-        ax.plot(mins, [h["pck10"] for h in hist], "o-", ms=3, color=color, label=f"{label}: PCK@0.1")
+        mins = [float(h["minutes"]) for h in hist]
+        ax.plot(mins, [_value(h, "pck10") for h in hist], "o-", ms=3, color=color, label=f"{label}: PCK@0.1")
         if pck05:
-            ax.plot(mins, [h.get("pck05", float("nan")) for h in hist], "s--", ms=3, color=color,
+            ax.plot(mins, [_value(h, "pck05") for h in hist], "s--", ms=3, color=color,
                     label=f"{label}: PCK@0.05")
         if any("ema_pck10" in h for h in hist):
-            ax.plot(mins, [h.get("ema_pck10", float("nan")) for h in hist], "^:", ms=3, color=color,
+            ax.plot(mins, [_value(h, "ema_pck10") for h in hist], "^:", ms=3, color=color,
                     label=f"{label}: PCK@0.1, weight average (--ema)")
     ax.axhline(bar, color="gray", ls=":", lw=1, label=f"{bar:.2f}")
     ax.plot(*REFERENCE, "kx", ms=8, label="issue's reference (0.78 @ 20 min)")
@@ -100,6 +138,9 @@ def main(argv=None):
     if len(labels) != len(a.histories):
         ap.error(f"--label given {len(labels)} times for {len(a.histories)} histories")
     out = Path(a.out)
+    clash = output_clash([("-o", a.out)], [("HISTORY", h) for h in a.histories])
+    if clash:   # a history named .png: replaced by the picture
+        ap.error(clash)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         ap.error(f"-o {a.out}: expected a .png or .jpg file name")
     if not out.parent.is_dir():
@@ -113,9 +154,10 @@ def main(argv=None):
     plot_runs(hists, labels, out, a.pck05)
     for hist, label in zip(hists, labels):
         last = hist[-1]
+        pck05, ema = last.get("pck05"), last.get("ema_pck10")
         log.info("%s: %.1f min, step %s, PCK@0.1 %.3f, PCK@0.05 %s%s", label, last["minutes"], last.get("step", "?"),
-                 last["pck10"], f"{last['pck05']:.3f}" if "pck05" in last else "?",
-                 f"; weight average PCK@0.1 {last['ema_pck10']:.3f}" if "ema_pck10" in last else "")
+                 last["pck10"], "?" if pck05 is None else f"{pck05:.3f}",
+                 "" if ema is None else f"; weight average PCK@0.1 {ema:.3f}")
     log.info("wrote %s", out)
 
 

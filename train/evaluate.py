@@ -34,8 +34,10 @@ detector alone on the same scenes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -52,7 +54,7 @@ from tracker.metrics import (auc, average_precision, handedness_accuracy, match_
                              nme_hands, nme_palm, normalized_errors, per_keypoint_pck, pck, roc_auc)
 
 from .augment import AugmentConfig, cut_photo_at_edge, sample_roi
-from .data import UNKNOWN, ImageCache, load_records, load_train_val
+from .data import UNKNOWN, ImageCache, label_files, load_records, load_train_val, physical_memory
 
 log = logging.getLogger("evaluate")
 
@@ -92,6 +94,74 @@ def figures_json(figures) -> str:
     """``figures`` as the JSON text the commands print and write: strict JSON (no NaN or Infinity;
     :func:`finite_figures`)."""
     return json.dumps(finite_figures(figures), indent=1, allow_nan=False)
+
+
+#: the most composed scenes one run takes (--scenes, --calibration-scenes): they are all made up front
+#: and held in memory, width x height x 3 bytes each (500 of 640x480: 0.46 GB)
+MAX_SCENES = 100_000
+#: the longest --scene-size side: far past a camera frame, and within what OpenCV's warps take
+MAX_SCENE_SIDE = 8192
+
+
+def int_in_range(name: str, low: int, high: int):
+    """argparse type: an integer in [``low``, ``high``] (:func:`tracker.cli.int_at_least` with an
+    upper bound); the error names ``name`` and the value. Shared by the train/ tools' counts."""
+    at_least = int_at_least(name, low)
+
+    def parse(s: str) -> int:
+        v = at_least(s)
+        if v > high:
+            raise argparse.ArgumentTypeError(f"{name} must be at most {high}, got {v}")
+        return v
+    return parse
+
+
+def check_output_path(option: str, path, folder: bool = False) -> None:
+    """ValueError naming ``option`` and ``path`` unless an output can be written there, for the
+    train/ tools to say before their work, not after it: not an empty name, not a folder
+    (``folder``: an output folder, so not a file), and its nearest existing parent a folder this
+    process may write in (``a/b/out.json`` cannot be made under a file ``a``). A missing parent
+    folder is fine: the tools make it."""
+    text = str(path)
+    if not text.strip():
+        raise ValueError(f"{option} {text!r}: an empty path; name the {'folder' if folder else 'file'} to write")
+    p = Path(text)
+    if folder and p.exists() and not p.is_dir():
+        raise ValueError(f"{option} {text}: is a file; name the folder to write into")
+    if not folder and p.is_dir():
+        raise ValueError(f"{option} {text}: is a folder; name the file to write")
+    parent = p if folder else p.parent
+    while not os.path.exists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not os.path.isdir(parent):
+        raise ValueError(f"{option} {text}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {text}: cannot write in {parent} (no permission)")
+
+
+def data_inputs(data: str) -> list[tuple[str, str]]:
+    """``--data`` and the label files it stands for (:func:`train.data.label_files`: a dataset
+    folder's every split), as :func:`tracker.cli.output_clash` inputs: an output named like
+    ``<data>/val.json`` would replace the labels."""
+    return [("--data", data)] + [(f"--data's {f.name}", str(f)) for f in label_files(data)]
+
+
+def photo_clash(outputs: list[tuple[str, str | None]], records) -> str | None:
+    """:func:`tracker.cli.output_clash` of ``outputs`` (option, path) with the photos ``records``
+    read: the complaint about an output that would replace one of them, or None."""
+    if not any(v for _, v in outputs):
+        return None
+    return output_clash(outputs, [("a photo of --data", p) for p in sorted({str(r.image) for r in records})])
+
+
+def check_scene_memory(n: int, width: int, height: int, option: str = "--scenes") -> None:
+    """ValueError naming ``option`` when ``n`` composed scenes of ``width`` x ``height`` pixels
+    (made up front and held together, 3 bytes a pixel) would not fit in this machine's memory
+    (:func:`train.data.physical_memory`; not checked where the OS does not say)."""
+    need, memory = n * width * height * 3, physical_memory()
+    if memory and need > memory:
+        raise ValueError(f"{option} {n}: {n} scenes of {width}x{height} take {need / 2 ** 30:.1f} GB, more than "
+                         f"this machine's {memory / 2 ** 30:.1f} GB of memory; use fewer or smaller scenes")
 
 
 HAND_PX_BINS = (0, 64, 96, 128, 160, np.inf)  # PCK box side (longest side of the hand's box), pixels
@@ -557,6 +627,9 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"--scene-size must be WIDTHxHEIGHT, got {text!r}") from None
     if w < 32 or h < 32:
         raise argparse.ArgumentTypeError(f"--scene-size must be at least 32x32, got {text!r}")
+    if w > MAX_SCENE_SIDE or h > MAX_SCENE_SIDE:
+        raise argparse.ArgumentTypeError(f"--scene-size must be at most {MAX_SCENE_SIDE}x{MAX_SCENE_SIDE}, "
+                                         f"got {text!r}")
     return w, h
 
 
@@ -607,11 +680,14 @@ def main(argv=None):
     ap.add_argument("--model", default=None, help="ONNX file (default: the shipped one; acquisition: the detector)")
     ap.add_argument("--landmark-model", default=None, help="acquisition: landmark ONNX file (default: the shipped one)")
     ap.add_argument("--limit", type=int_at_least("--limit", 0), default=0, help="first N hands/photos only (0: all)")
-    ap.add_argument("--scenes", type=positive_int("--scenes"), default=500, help="detector, acquisition: composed val scenes")
+    ap.add_argument("--scenes", type=int_in_range("--scenes", 1, MAX_SCENES), default=500,
+                    help=f"detector, acquisition: composed val scenes (at most {MAX_SCENES}; all are made first and "
+                         "held in memory, width x height x 3 bytes each: more than the machine's memory is refused)")
     ap.add_argument("--threshold", type=unit_float("--threshold"), default=None, help="detector score threshold (default: the shipped one)")
     ap.add_argument("--presence", type=unit_float("--presence"), default=0.5, help="acquisition: landmark presence threshold")
     ap.add_argument("--scene-size", type=_size, default=None,
-                    help="detector, acquisition: WIDTHxHEIGHT of the composed scenes (default: acquisition 640x480, "
+                    help="detector, acquisition: WIDTHxHEIGHT of the composed scenes, 32 to "
+                         f"{MAX_SCENE_SIDE} a side (default: acquisition 640x480, "
                          "detector its input size; --small-hands needs scenes larger than that)")
     ap.add_argument("--refine-score", type=unit_float("--refine-score"), default=None, metavar="P",
                     help="acquisition: the tracker's refine_score (default: the tracker's, 0.6; 0 = the "
@@ -641,9 +717,11 @@ def main(argv=None):
                     help="acquisition: the tracker's low_detection_keypoint_score (default "
                          f"{HandTrackerOptions.low_detection_keypoint_score:g})")
     ap.add_argument("--calibrate", action="store_true",
-                    help="detector: set the threshold on other scenes first (lowest with <= 0.05 FP/frame)")
-    ap.add_argument("--calibration-scenes", type=positive_int("--calibration-scenes"), default=None,
-                    help="detector: scenes for --calibrate (default: --scenes). 500 scenes hold ~25 false "
+                    help="detector: set the threshold on other scenes first (lowest with <= 0.05 FP/frame; "
+                         "not with --threshold)")
+    ap.add_argument("--calibration-scenes", type=int_in_range("--calibration-scenes", 1, MAX_SCENES), default=None,
+                    help="detector: scenes for --calibrate (default: --scenes; at most "
+                         f"{MAX_SCENES}). 500 scenes hold ~25 false "
                          "positives, so the FP rate the threshold gives elsewhere varies by +-0.03; more are steadier")
     ap.add_argument("--match-iou", type=_match_iou, default=0.5,
                     help="detector: IoU with a labelled box that makes a hit (default 0.5, the issue's AP@0.5; "
@@ -656,12 +734,13 @@ def main(argv=None):
                          "down or sideways), not N(0, 30 deg); --calibrate still uses upright scenes")
     ap.add_argument("--edge-cut", type=_edge_cut, default=None, metavar="LOW,HIGH",
                     help="landmarks: each photo ends at a frame edge through its hand, leaving that share of its "
-                         "points outside (e.g. 0.1,0.45: a hand at the side of the frame)")
+                         "points outside (e.g. 0.1,0.45: a hand at the side of the frame; not with --worst-grid)")
     ap.add_argument("--condition", default="clean",
                     help="detector, acquisition: degrade the scenes (and photos) as bench robustness does: grey, "
                          "jpeg (quality 10), noise (sigma 15), dark, blur, ... (default clean); --calibrate "
                          "still uses clean scenes")
-    ap.add_argument("--out", default=None, help="JSON file for the figures")
+    ap.add_argument("--out", default=None, help="JSON file for the figures (not one of the inputs: --data's label "
+                    "files and photos, the models)")
     ap.add_argument("--worst-grid", default=None, help="landmarks: picture (.jpg/.png) of the 24 worst hands")
     ap.add_argument("--fp-grid", default=None, help="detector: picture (.jpg/.png) of the 24 highest-scored false positives")
     a = ap.parse_args(argv)
@@ -686,10 +765,22 @@ def main(argv=None):
         dest = option.lstrip("-").replace("-", "_")
         if a.kind not in kinds and getattr(a, dest) != ap.get_default(dest):   # silently ignored before
             ap.error(f"{option} applies to {' and '.join(kinds)}, not {a.kind}")
-    clash = output_clash([("--out", a.out), ("--worst-grid", a.worst_grid), ("--fp-grid", a.fp_grid)],
-                         [("--model", a.model), ("--landmark-model", a.landmark_model), ("--data", a.data)])
+    if a.edge_cut is not None and a.worst_grid is not None:
+        # the grid draws the uncut photos: the keypoints of a photo cut at its left or top would be off
+        ap.error(f"--worst-grid {a.worst_grid}: not available with --edge-cut")
+    if a.calibrate and a.threshold is not None:   # the calibrated threshold replaced it without a word
+        ap.error(f"--threshold {a.threshold:g}: not with --calibrate, which picks the threshold itself")
+    outputs = [("--out", a.out), ("--worst-grid", a.worst_grid), ("--fp-grid", a.fp_grid)]
+    clash = output_clash(outputs, [("--model", a.model), ("--landmark-model", a.landmark_model)]
+                         + data_inputs(a.data))
     if clash:
         ap.error(clash)
+    for option, path in outputs:
+        if path is not None:
+            try:       # found only when writing, after the whole evaluation
+                check_output_path(option, path)
+            except ValueError as e:
+                ap.error(str(e))
     import cv2
     for option, picture in (("--worst-grid", a.worst_grid), ("--fp-grid", a.fp_grid)):
         if picture and not cv2.haveImageWriter(picture):   # known before the run, not after it (its figures lost)
@@ -697,28 +788,44 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     t0 = time.time()
     try:
-        # a mistyped --model is said before every image is decoded
-        lm = LandmarkModel(a.model, threads=a.threads, flip_test=a.flip_test) if a.kind == "landmarks" else None
-        recs = eval_records(a.data, a.split, a.val_fraction)
-        if a.limit:
-            recs = recs[:a.limit]
-        cache = ImageCache(recs)
-        if a.kind == "landmarks":
-            res = evaluate_landmarks(lm, recs, cache, worst_grid=a.worst_grid, full_rotation=a.full_rotation,
-                                     edge_cut=a.edge_cut)
-            res["flip_test"] = a.flip_test
-            res["model"] = str(lm.model_path)
-        elif a.kind == "acquisition":
-            from tracker.hand_tracker import HandTracker
-            with HandTracker(static_image_mode=True, max_hands=8, threads=a.threads, detector=a.model,
-                             small_hands=a.small_hands, large_hands=not a.no_large_hands,
-                             turn_retry=a.turn_retry, detector_turns=a.detector_turns,
-                             **({} if a.refine_score is None else {"refine_score": a.refine_score}),
-                             landmark_model=a.landmark_model, min_detection_confidence=a.threshold,
-                             min_tracking_confidence=a.presence,
-                             low_detection_confidence=a.low_detection_confidence,
-                             low_detection_keypoint_score=a.low_detection_keypoint_score) as tr:
+        with contextlib.ExitStack() as held:
+            # the models first: a mistyped --model, a model of the other kind or a bad --threads is
+            # said before every image is decoded
+            if a.kind == "landmarks":
+                lm = LandmarkModel(a.model, threads=a.threads, flip_test=a.flip_test)
+            elif a.kind == "acquisition":
+                from tracker.hand_tracker import HandTracker
+                tr = held.enter_context(HandTracker(
+                    static_image_mode=True, max_hands=8, threads=a.threads, detector=a.model,
+                    small_hands=a.small_hands, large_hands=not a.no_large_hands, turn_retry=a.turn_retry,
+                    detector_turns=a.detector_turns,
+                    **({} if a.refine_score is None else {"refine_score": a.refine_score}),
+                    landmark_model=a.landmark_model, min_detection_confidence=a.threshold,
+                    min_tracking_confidence=a.presence, low_detection_confidence=a.low_detection_confidence,
+                    low_detection_keypoint_score=a.low_detection_keypoint_score))
                 w, h = a.scene_size or (640, 480)
+            else:
+                det = HandDetector(a.model, threads=a.threads, small_hands=a.small_hands,
+                                   large_hands=False if a.no_large_hands else None)
+                w, h = a.scene_size or (det.width, det.height)
+            recs = eval_records(a.data, a.split, a.val_fraction)
+            if a.limit:
+                recs = recs[:a.limit]
+            clash = photo_clash(outputs, recs)
+            if clash:
+                raise ValueError(clash)
+            n_cal = (a.calibration_scenes or a.scenes) if a.calibrate else None
+            if a.kind != "landmarks":
+                check_scene_memory(a.scenes, w, h)
+                if n_cal:
+                    check_scene_memory(n_cal, w, h, "--calibration-scenes" if a.calibration_scenes else "--scenes")
+            cache = ImageCache(recs)
+            if a.kind == "landmarks":
+                res = evaluate_landmarks(lm, recs, cache, worst_grid=a.worst_grid, full_rotation=a.full_rotation,
+                                         edge_cut=a.edge_cut)
+                res["flip_test"] = a.flip_test
+                res["model"] = str(lm.model_path)
+            elif a.kind == "acquisition":
                 res = evaluate_acquisition(tr, recs, cache, a.scenes, width=w, height=h,
                                            full_rotation=a.full_rotation, condition=a.condition,
                                            hand_frac=a.hand_frac)
@@ -728,22 +835,18 @@ def main(argv=None):
                 res["detector_turns"] = tr.options.detector_turns
                 res["refine_score"] = tr.options.refine_score
                 res.update(model=str(tr.detector.model_path), landmark_model=str(tr.landmarks.model_path))
-        else:
-            det = HandDetector(a.model, threads=a.threads, small_hands=a.small_hands,
-                               large_hands=False if a.no_large_hands else None)
-            w, h = a.scene_size or (det.width, det.height)
-            n_cal = (a.calibration_scenes or a.scenes) if a.calibrate else None
-            if n_cal:
-                cal = _scenes(recs, cache, n_cal, 1234, w, h)
-                a.threshold = calibrate_threshold(det, cal, match_iou=a.match_iou)
-                log.info("calibrated threshold on %d scenes: %.2f", n_cal, a.threshold)
-            res = evaluate_detector(det, recs, cache, a.scenes, threshold=a.threshold, fp_grid=a.fp_grid,
-                                    match_iou=a.match_iou, scene_size=(w, h), full_rotation=a.full_rotation,
-                                    condition=a.condition, hand_frac=a.hand_frac)
-            res["calibration_scenes"] = n_cal
-            res["small_hands"] = a.small_hands
-            res["large_hands"] = det.large_hands
-            res["model"] = str(det.model_path)
+            else:
+                if n_cal:
+                    a.threshold = calibrate_threshold(det, _scenes(recs, cache, n_cal, 1234, w, h),
+                                                      match_iou=a.match_iou)
+                    log.info("calibrated threshold on %d scenes: %.2f", n_cal, a.threshold)
+                res = evaluate_detector(det, recs, cache, a.scenes, threshold=a.threshold, fp_grid=a.fp_grid,
+                                        match_iou=a.match_iou, scene_size=(w, h), full_rotation=a.full_rotation,
+                                        condition=a.condition, hand_frac=a.hand_frac)
+                res["calibration_scenes"] = n_cal
+                res["small_hands"] = a.small_hands
+                res["large_hands"] = det.large_hands
+                res["model"] = str(det.model_path)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     # what to run again for the same figures (the seed of the crops or scenes is in ``res``)

@@ -30,7 +30,8 @@ from tracker.cli import output_clash
 from tracker.detector import HandDetector
 from tracker.detector_codec import hand_box_and_cues
 
-from .data import ImageCache, data_root, load_records
+from .data import ImageCache, data_root
+from .evaluate import check_output_path, data_inputs, eval_records, photo_clash
 from .scenes import overlaps_any
 from .train_detector import group_by_image
 
@@ -87,22 +88,30 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m train.mine", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/hands21")
-    ap.add_argument("--split", default="train")
+    ap.add_argument("--split", default="train",
+                    help="a dataset folder's split (default train); for a single --data file (a label CSV, a COCO "
+                         "JSON): 'train' the images training trains on (its default --val-fraction 0.1), 'val' "
+                         "those it holds out, 'all' every row")
     ap.add_argument("--detector", default=None, help="ONNX detector (default: the shipped one)")
     ap.add_argument("--threshold", type=float, default=0.3, help="detector score to keep a box (default 0.3)")
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime threads (default 2)")
-    ap.add_argument("--out", required=True, help="the JSON file to write")
+    ap.add_argument("--out", required=True, help="the JSON file to write (not --data's label files or photos)")
     a = ap.parse_args(argv)
-    clash = output_clash([("--out", a.out)], [("--data", a.data), ("--detector", a.detector)])
+    clash = output_clash([("--out", a.out)], [("--detector", a.detector)] + data_inputs(a.data))
     if clash:
         ap.error(clash)
     if not 0.0 <= a.threshold <= 1.0:   # NaN too: it kept nothing and wrote NaN into the JSON
         ap.error(f"--threshold {a.threshold}: expected a detector score in [0, 1]")
-    if Path(a.out).is_dir():            # found only when writing, after mining every photo
-        ap.error(f"--out {a.out}: is a folder; name the JSON file to write")
+    try:                                # a folder, a path under a file: found only when writing, after mining
+        check_output_path("--out", a.out)
+    except ValueError as e:
+        ap.error(str(e))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        recs = load_records(a.data, a.split)
+        recs = eval_records(a.data, a.split)   # a single file's --split as train.evaluate reads it
+        clash = photo_clash([("--out", a.out)], recs)
+        if clash:
+            raise ValueError(clash)
         det = HandDetector(a.detector, threads=a.threads)
         try:                             # before the work, not after it
             Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tracker.cli import output_clash
 from tracker.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from tracker.video import IMAGE_EXTS, VIDEO_EXTS, FrameSource
 
@@ -170,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
             raise FileNotFoundError(f"-o/--out: folder of {a.out} does not exist")
         if out.is_dir():
             raise ValueError(f"-o/--out {a.out}: is a folder; name the CSV file to write")
+        # a model read under a .csv name: --overwrite replaced it with the labels
+        clash = output_clash([("-o/--out", a.out)], [("--landmark-model", a.landmark_model),
+                                                     ("--detector-model", a.detector_model)]
+                             + [("INPUT", i) for i in a.inputs])
+        if clash:
+            raise ValueError(clash)
         if out.exists() and not a.overwrite:
             raise ValueError(f"-o/--out {a.out}: already exists (it may hold corrected labels); "
                              "give another name, or --overwrite to replace it")

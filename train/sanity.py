@@ -25,9 +25,13 @@ from tracker.metrics import pck
 
 from .augment import AugmentConfig, sample_crop
 from .common import normalize_batch
-from .data import ImageCache, load_records
+from .data import ImageCache
+from .evaluate import eval_records, finite_figures
 from .model import LandmarkModelConfig, LandmarkNet
 from .train_landmarks import landmark_loss
+
+#: the most --steps: the check needs a few hundred; a count without a bound trained for ever
+MAX_STEPS = 100_000
 
 
 @dataclass
@@ -109,23 +113,29 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m train.sanity", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/hands21")
-    ap.add_argument("--split", default="train")
+    ap.add_argument("--split", default="train",
+                    help="a dataset folder's split (default train); for a single --data file: 'train' the images "
+                         "training trains on (val fraction 0.1), 'val' those it holds out, 'all' every row")
     ap.add_argument("--hands", type=int, default=32, help="the first N hands of the split (default 32)")
-    ap.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
+    ap.add_argument("--steps", type=int, default=300, help=f"training steps (default 300, at most {MAX_STEPS})")
     ap.add_argument("--broken", choices=["mean_pose", "zero"], default=None)
     a = ap.parse_args(argv)
     for flag, v in (("--hands", a.hands), ("--steps", a.steps)):
         if v < 1:   # --hands -2 took all but 2 of the split, 0 failed in np.stack; --steps 0 gave NaN
             ap.error(f"{flag} {v}: expected >= 1")
+    if a.steps > MAX_STEPS:
+        ap.error(f"--steps {a.steps}: expected at most {MAX_STEPS}")
     try:
-        recs = load_records(a.data, a.split)[: a.hands]
+        recs = eval_records(a.data, a.split)[: a.hands]   # a single file's --split as train.evaluate reads it
         if not recs:
             raise ValueError(f"--data {a.data}: no labelled hands to train on")
         cache = ImageCache(recs)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
     r = overfit(recs, cache, a.steps, broken=a.broken)
-    print(json.dumps({**r.__dict__, "loss_drop": r.loss_drop, "converged": r.converged}))
+    # strict JSON: --broken zero's loss drop is 0/0, printed null (not NaN)
+    print(json.dumps(finite_figures({**r.__dict__, "loss_drop": r.loss_drop, "converged": r.converged}),
+                     allow_nan=False))
 
 
 

@@ -17,9 +17,35 @@ from pathlib import Path
 from tracker.cli import refuse_overwrite
 
 from .common import load_checkpoint, save_checkpoint, setup_logging
+from .evaluate import check_output_path
 from .model import build_net, widen_state_dict
 
 log = logging.getLogger("train.widen")
+
+#: the largest --expand: the bound the training loops take (16 times the shipped nets' widths, far past
+#: any trained), so that the widened run resumes; 1e30 failed inside build_net with a traceback
+MAX_EXPAND = 16.0
+
+
+def check_expand(expand: float) -> None:
+    """ValueError naming ``--expand`` unless it is a finite number in (0, :data:`MAX_EXPAND`]."""
+    if not math.isfinite(expand):
+        raise ValueError(f"--expand {expand}: expected a finite number")
+    if not 0.0 < expand <= MAX_EXPAND:
+        raise ValueError(f"--expand {expand:g}: expected a number > 0, at most {MAX_EXPAND:g}")
+
+
+def _expand(text: str) -> float:
+    """argparse type of --expand (:func:`check_expand`)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--expand {text!r}: expected a number") from None
+    try:
+        check_expand(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return v
 
 
 def widen_checkpoint(src: str | Path, dst: str | Path, expand: float, overwrite: bool = False) -> dict:
@@ -28,10 +54,10 @@ def widen_checkpoint(src: str | Path, dst: str | Path, expand: float, overwrite:
     An existing ``dst`` is refused unless ``overwrite``: it is usually the run trained on since the
     widening (its folder is where training resumes), which the same command run again replaced."""
     src, dst = Path(src), Path(dst)
-    if not math.isfinite(expand):
-        raise ValueError(f"--expand {expand}: expected a finite number")
+    check_expand(expand)
     if dst.is_dir():
         raise ValueError(f"dst {dst}: is a folder; name the checkpoint file (e.g. {dst / 'last.pt'})")
+    check_output_path("dst", dst)     # under a file: said before loading, naming dst (not "[Errno 17]")
     ck = load_checkpoint(src)
     refuse_overwrite(src, dst, "dst")
     if dst.exists() and not overwrite:
@@ -58,7 +84,8 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("src")
     p.add_argument("dst")
-    p.add_argument("--expand", type=float, required=True, help="new hidden-width multiplier (>= the old one)")
+    p.add_argument("--expand", type=_expand, required=True,
+                   help=f"new hidden-width multiplier (>= the old one, at most {MAX_EXPAND:g})")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dst")
     a = p.parse_args(argv)
     setup_logging()

@@ -172,15 +172,28 @@ def test_a_stopped_run_keeps_its_last_step(tmp_path, monkeypatch, how):
     assert ck["state"]["step"] == 2
 
 
-def test_evaluate_out_that_cannot_be_written_still_prints_the_figures(tmp_path, capsys):
-    """--out naming a folder (or a full disk) failed after the whole evaluation with a traceback,
-    before the figures were printed: the run was lost."""
-    from train.evaluate import main as evaluate
+def test_evaluate_out_that_cannot_be_written_still_prints_the_figures(tmp_path, capsys, monkeypatch):
+    """--out that cannot be written when the figures are done (a full disk; here a folder made in
+    its place during the run) failed with a traceback, before the figures were printed: the run was
+    lost. A folder named at the start is refused before any work (session 42)."""
+    import train.evaluate as ev
     data = tiny_coco(tmp_path / "data", n=4)
-    (tmp_path / "res").mkdir()
+    out = tmp_path / "res"
+    argv = ["landmarks", "--data", str(data), "--threads", "1", "--out", str(out)]
+    real = ev.evaluate_landmarks
+
+    def evaluate_then_block_out(*a, **k):
+        res = real(*a, **k)
+        out.mkdir()
+        return res
+
+    monkeypatch.setattr(ev, "evaluate_landmarks", evaluate_then_block_out)
     with pytest.raises(SystemExit, match="error: cannot write --out .*res"):
-        evaluate(["landmarks", "--data", str(data), "--threads", "1", "--out", str(tmp_path / "res")])
+        ev.main(argv)
     assert '"pck@0.1"' in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        ev.main(argv)
+    assert e.value.code == 2 and f"--out {out}: is a folder" in capsys.readouterr().err
 
 
 def test_device_cuda_without_a_gpu_is_one_error_and_cpu_keeps_off_a_gpu(tmp_path, monkeypatch):

@@ -89,11 +89,12 @@ def test_prelabel_folder_order_is_handtrack_videos(tmp_path):
     (["--val-hands", "-3"], "--val-hands must be >= 0"),
     (["--seed", "-1"], "--seed must be >= 0"),
 ])
-def test_pack_out_of_range_options_name_themselves(tmp_path, args, match):
+def test_pack_out_of_range_options_name_themselves(tmp_path, capsys, args, match):
     from train.pack import main
     src = _set(tmp_path / "src", 1, 2)
-    with pytest.raises(SystemExit, match=match):
+    with pytest.raises(SystemExit) as e:    # at parse time: a usage error
         main(["--data", str(src), "--out", str(tmp_path / "o")] + args)
+    assert e.value.code == 2 and match in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
@@ -109,10 +110,11 @@ def tiny_ckpt(tmp_path):
 
 
 @pytest.mark.parametrize("expand", ["nan", "inf"])
-def test_widen_refuses_a_non_finite_expand(tmp_path, tiny_ckpt, expand):
+def test_widen_refuses_a_non_finite_expand(tmp_path, capsys, tiny_ckpt, expand):
     from train.widen import main
-    with pytest.raises(SystemExit, match=f"--expand {expand}: expected a finite number"):
+    with pytest.raises(SystemExit) as e:    # at parse time: a usage error
         main([str(tiny_ckpt), str(tmp_path / "w" / "last.pt"), "--expand", expand])
+    assert e.value.code == 2 and f"--expand {expand}: expected a finite number" in capsys.readouterr().err
 
 
 def test_widen_dst_that_is_a_folder_is_one_line_error(tmp_path, tiny_ckpt):

@@ -1,5 +1,6 @@
 """train.pack: a re-encoded copy of a COCO set that the loaders read like the original."""
 import json
+import re
 
 import cv2
 import numpy as np
@@ -61,16 +62,20 @@ def test_val_subset_is_the_training_loops_draw():
     assert len(val_subset(data, 0, seed=0)["annotations"]) == 10
 
 
-@pytest.mark.parametrize("args,match", [
-    (["--data", "{missing}", "--out", "{out}"], "train.json not found"),
-    (["--data", "{src}", "--out", "{out}", "--quality", "0"], "--quality must be in 1..100"),
-    (["--data", "{src}", "--out", "{out}", "--parts", "0"], "--parts must be >= 1"),
-    (["--data", "{src}", "--out", "{file}"], "error: .*file.txt"),   # an OSError: a traceback before
+@pytest.mark.parametrize("args,match,code", [
+    (["--data", "{missing}", "--out", "{out}"], "train.json not found", 1),
+    # option values: argparse's usage errors
+    (["--data", "{src}", "--out", "{out}", "--quality", "0"], "--quality must be >= 1", 2),
+    (["--data", "{src}", "--out", "{out}", "--quality", "101"], "--quality must be at most 100", 2),
+    (["--data", "{src}", "--out", "{out}", "--parts", "0"], "--parts must be >= 1", 2),
+    (["--data", "{src}", "--out", "{file}"], "--out .*file.txt: is a file", 2),   # an OSError: a traceback before
 ])
-def test_pack_cli_errors(tmp_path, args, match):
+def test_pack_cli_errors(tmp_path, capsys, args, match, code):
     src = _set(tmp_path / "src", 1, 1)
     (tmp_path / "file.txt").write_text("not a folder")
     fill = {"missing": str(tmp_path / "nope"), "out": str(tmp_path / "o"), "src": str(src),
             "file": str(tmp_path / "file.txt")}
-    with pytest.raises(SystemExit, match=match):
+    with pytest.raises(SystemExit) as e:
         main([a.format(**fill) for a in args])
+    assert e.value.code == code or code == 1 and str(e.value.code).startswith("error:")
+    assert re.search(match, str(e.value.code) + capsys.readouterr().err)
