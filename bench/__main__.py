@@ -20,6 +20,8 @@ import os
 import sys
 from pathlib import Path
 
+from tracker.checks import MAX_COUNT, MAX_THREADS
+
 ROOT = Path(__file__).resolve().parents[1]
 #: a clone (pyproject.toml beside the packages) keeps its reports in its docs/bench and finds the
 #: shared data beside it, from any folder; an installed bench has ROOT = site-packages, where
@@ -29,6 +31,94 @@ DEFAULT_SHARED = ROOT.parent / "shared" if IN_CLONE else Path("..", "shared")
 DEFAULT_OUT = ROOT / "docs" / "bench" if IN_CLONE else Path("handtrack-bench")
 _OUT_HELP = "default: docs/bench in a clone, ./handtrack-bench when installed"
 _SHARED_HELP = "default: ../shared beside a clone, ../shared from the current folder when installed"
+#: the longest frame side a --size / --speed-sizes takes, px: twice 8K UHD's 7680, past any camera
+#: (10**30 overflowed OpenCV's int sizes in a traceback)
+MAX_SIDE = 16384
+_UNSET = object()
+
+
+def _int_in(name: str, low: int, high: int):
+    """argparse type: an integer in [``low``, ``high``] (:func:`tracker.cli.int_at_least` with the
+    upper bound); the error names ``name`` and the bound."""
+    from tracker.cli import int_at_least
+    at_least = int_at_least(name, low)
+
+    def parse(s: str) -> int:
+        v = at_least(s)
+        if v > high:
+            raise argparse.ArgumentTypeError(f"{name} must be at most {high}, got {v}")
+        return v
+    return parse
+
+
+def _threads(name: str = "--threads"):
+    """argparse type of a thread count: 1 to the tracker's MAX_THREADS (a larger one was taken and
+    failed only when a part built its tracker, or in each train-step process)."""
+    return _int_in(name, 1, MAX_THREADS)
+
+
+def _count(name: str):
+    """argparse type of a count: 1 to the tracker's MAX_COUNT."""
+    return _int_in(name, 1, MAX_COUNT)
+
+
+def _parse(p: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, set[str]]:
+    """``p.parse_args(argv)`` and the options given on the command line (their dests), whatever
+    their values: one given with its default value counts as given (argparse sets a default only
+    where the namespace has no value yet)."""
+    actions = [x for x in p._actions if x.default is not argparse.SUPPRESS]
+    a = p.parse_args(argv, namespace=argparse.Namespace(**{x.dest: _UNSET for x in actions}))
+    given = {x.dest for x in actions if getattr(a, x.dest) is not _UNSET}
+    for x in actions:
+        if x.dest not in given:
+            setattr(a, x.dest, x.default)
+    return a, given
+
+
+def _option(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _refuse_unused_mediapipe_options(p: argparse.ArgumentParser, a: argparse.Namespace, given: set[str]) -> None:
+    """--mp-venv / --no-create-venv with --no-mediapipe: ignored without a word before."""
+    unused = [_option(d) for d in ("mp_venv", "no_create_venv") if d in given]
+    if a.no_mediapipe and unused:
+        p.error(f"{unused[0]} does nothing with --no-mediapipe (no MediaPipe venv is used)")
+
+
+def _fits_in_memory(p: argparse.ArgumentParser, what: str, nbytes: float) -> None:
+    """Usage error when ``nbytes`` (what a command builds in memory before its first result) is
+    more than half of this machine's memory: such a run swapped for hours or was killed. Nothing
+    is checked where the OS does not say how much memory there is."""
+    from train.data import physical_memory
+    memory = physical_memory()
+    if memory and nbytes > memory // 2:
+        p.error(f"{what}: about {nbytes / 2 ** 30:.3g} GiB held in memory at once, more than half of this "
+                f"machine's {memory / 2 ** 30:.0f} GiB")
+
+
+def _video_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be played as a video, or None: checked before any work (a text file or
+    a folder ended the commands in a traceback after their trackers were built)."""
+    if path.is_dir():
+        return "is a folder, not a video file"
+    import cv2
+    cap = cv2.VideoCapture(str(path))
+    try:
+        ok = cap.isOpened() and cap.read()[0]
+    finally:
+        cap.release()
+    return None if ok else "no frame could be read (missing, not a video, or an unsupported or corrupt file)"
+
+
+def _check_out_folder(p: argparse.ArgumentParser, out: Path) -> None:
+    """Usage error unless ``--out`` is a folder or can be made one: a file there (an input clip,
+    say) or on its way failed only when the results were written, after the whole run."""
+    for q in (out, *out.parents):
+        if q.exists():
+            if not q.is_dir():
+                p.error(f"--out {out}: {'' if q == out else f'{q} '}is a file, not a folder")
+            return
 
 
 def _parts(text: str) -> tuple[str, ...]:
@@ -43,13 +133,13 @@ def _parts(text: str) -> tuple[str, ...]:
 
 
 def _ints(text: str) -> tuple[int, ...]:
-    """argparse type: a comma list of integers >= 1 (thread counts), each once, in order."""
+    """argparse type: a comma list of thread counts (1 to the tracker's MAX_THREADS), each once, in order."""
     try:
         out = tuple(dict.fromkeys(int(x) for x in text.split(",") if x.strip()))
     except ValueError:
         out = ()
-    if not out or min(out) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1, got {text!r}")
+    if not out or min(out) < 1 or max(out) > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers from 1 to {MAX_THREADS}, got {text!r}")
     return out
 
 
@@ -64,6 +154,8 @@ def _sizes(text: str) -> tuple[tuple[int, int], ...]:
         out = []
     if not out or min(min(s) for s in out) < 1:
         raise argparse.ArgumentTypeError(f"expected comma-separated sizes WxH (e.g. 640x480), got {text!r}")
+    if max(max(s) for s in out) > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"expected sizes WxH with sides of at most {MAX_SIDE} px, got {text!r}")
     return tuple(dict.fromkeys(out))
 
 
@@ -75,14 +167,25 @@ def _one_size(text: str) -> tuple[int, int]:
     return sizes[0]
 
 
-def _model_file(text: str) -> Path:
-    """argparse type of --landmark-model / --detector-model: an existing file. A missing one was
-    found only when a tracker was built: the run command then wrote an empty report (its columns
-    skipped with a note), the others a traceback."""
-    p = Path(text)
-    if not p.is_file():
-        raise argparse.ArgumentTypeError(f"no such file: {text}")
-    return p
+def _model_file(kind: str):
+    """argparse type of --landmark-model / --detector-model: a file that loads as a ``kind``
+    ("landmarks" or "detector") model. A missing or unloadable one was found only when a tracker
+    was built: the run command then wrote an empty report over the last one (its columns skipped
+    with a note), the others a traceback."""
+    def parse(text: str) -> Path:
+        p = Path(text)
+        if not p.is_file():
+            raise argparse.ArgumentTypeError(f"no such file: {text}")
+        if kind == "landmarks":
+            from tracker.landmarks import LandmarkModel as Model
+        else:
+            from tracker.detector import HandDetector as Model
+        try:
+            Model(p, threads=1).close()     # a few ms: the session, its metadata and its shapes
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return p
+    return parse
 
 
 def _source_args(p: argparse.ArgumentParser, video_help: str) -> None:
@@ -90,21 +193,23 @@ def _source_args(p: argparse.ArgumentParser, video_help: str) -> None:
     p.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
                    help=f"shared data folder (its videos/ are the default frames); {_SHARED_HELP}")
     p.add_argument("--video", type=Path, default=None, help=video_help)
-    p.add_argument("--size", type=_one_size, default=(640, 480), help="frame size WxH (default 640x480)")
+    p.add_argument("--size", type=_one_size, default=(640, 480),
+                   help=f"frame size WxH (default 640x480; sides up to {MAX_SIDE} px)")
     _model_args(p)
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     """--landmark-model / --detector-model (read back by :func:`_model_options`)."""
-    p.add_argument("--landmark-model", type=_model_file, default=None, help="ONNX file (default: shipped)")
-    p.add_argument("--detector-model", type=_model_file, default=None, help="ONNX file (default: shipped)")
+    p.add_argument("--landmark-model", type=_model_file("landmarks"), default=None, help="ONNX file (default: shipped)")
+    p.add_argument("--detector-model", type=_model_file("detector"), default=None, help="ONNX file (default: shipped)")
 
 
 def _mediapipe_args(p: argparse.ArgumentParser) -> None:
     """--no-mediapipe / --mp-venv: the MediaPipe columns of the sub-commands that compare."""
     p.add_argument("--no-mediapipe", action="store_true", help="skip the MediaPipe columns")
     p.add_argument("--mp-venv", type=Path, default=None,
-                   help="MediaPipe venv (default ~/.cache/handtrack/mp-venv or $HANDTRACK_MP_VENV)")
+                   help="MediaPipe venv (default ~/.cache/handtrack/mp-venv or $HANDTRACK_MP_VENV), made there when "
+                   "missing or an empty folder; a folder there that is no working venv is left as it is")
 
 
 def _model_options(a: argparse.Namespace) -> dict:
@@ -141,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: the run command's options that only some parts use (dest -> parts)
+_PART_OPTIONS = {"accuracy_images": ("accuracy",), "seed": ("accuracy", "motion"),
+                 "threads": ("accuracy", "motion", "videos"), "motion_clips": ("motion",),
+                 "motion_frames": ("motion",), "no_oracle": ("motion",), "video_frames": ("videos",),
+                 "speed_frames": ("speed",), "speed_sizes": ("speed",), "speed_threads": ("speed",)}
+
+
 def config_from_args(argv: list[str]):
     """The :class:`bench.run.BenchConfig` of a ``python -m bench [run options]`` command line
     (argparse errors exit with status 2, as any command line's)."""
@@ -149,24 +261,28 @@ def config_from_args(argv: list[str]):
     p.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
                    help=f"shared data folder (data/hands21, videos); {_SHARED_HELP}")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder ({_OUT_HELP})")
-    p.add_argument("--only", type=_parts, default=None, help="comma list of accuracy,motion,videos,speed")
+    p.add_argument("--only", type=_parts, default=None,
+                   help="comma list of accuracy,motion,videos,speed (an option of a part left out is refused)")
     from tracker.cli import int_at_least, positive_int, side_lock_value, unit_float, unit_float_or_none
     # numbers checked here, before any part runs: the tracker refused a bad one only when a part
     # built it, and the run then went on and wrote an empty report over the last one
     p.add_argument("--accuracy-images", type=int_at_least("--accuracy-images", 0), default=2500,
                    help="hands21/val photos for accuracy (0 = all 7,9xx; default 2500)")
-    p.add_argument("--motion-clips", type=positive_int("--motion-clips"), default=6,
-                   help="synthetic clips (1 and 2 hands alternately)")
-    p.add_argument("--motion-frames", type=positive_int("--motion-frames"), default=300,
-                   help="frames per synthetic clip")
+    # every clip is built before the first is tracked: the two are checked against the memory below
+    p.add_argument("--motion-clips", type=_count("--motion-clips"), default=6,
+                   help="synthetic clips (1 and 2 hands alternately; all built in memory before the first "
+                   "is tracked: clips x frames must fit in half the machine's memory)")
+    p.add_argument("--motion-frames", type=_count("--motion-frames"), default=300,
+                   help=f"frames per synthetic clip (at most {MAX_COUNT})")
     p.add_argument("--video-frames", type=positive_int("--video-frames"), default=None, metavar="N",
                    help="frames per shared video for the videos part (default: all)")
     p.add_argument("--speed-frames", type=positive_int("--speed-frames"), default=40,
                    help="frames per video and size")
-    p.add_argument("--speed-sizes", type=_sizes, default=None, help="e.g. 640x480,1280x720")
-    p.add_argument("--speed-threads", type=_ints, default=None, help="e.g. 1,2")
-    p.add_argument("--threads", type=positive_int("--threads"), default=2,
-                   help="tracker threads for accuracy and motion")
+    p.add_argument("--speed-sizes", type=_sizes, default=None,
+                   help=f"e.g. 640x480,1280x720 (sides up to {MAX_SIDE} px)")
+    p.add_argument("--speed-threads", type=_ints, default=None, help=f"e.g. 1,2 (each at most {MAX_THREADS})")
+    p.add_argument("--threads", type=_threads(), default=2,
+                   help=f"tracker threads for accuracy, motion and videos (default 2, at most {MAX_THREADS})")
     p.add_argument("--seed", type=int_at_least("--seed", 0), default=0)
     _mediapipe_args(p)
     p.add_argument("--no-create-venv", action="store_true", help="do not create the MediaPipe venv")
@@ -176,8 +292,8 @@ def config_from_args(argv: list[str]):
     p.add_argument("--min-detection-confidence", type=unit_float("--min-detection-confidence"), default=None,
                    metavar="P",
                    help="tracker detector threshold (default: the detector's calibrated one)")
-    p.add_argument("--detector-interval", type=positive_int("--detector-interval"), default=None, metavar="N",
-                   help="tracker detector_interval (default: the tracker's, 3)")
+    p.add_argument("--detector-interval", type=_count("--detector-interval"), default=None, metavar="N",
+                   help=f"tracker detector_interval (default: the tracker's, 3; at most {MAX_COUNT})")
     p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=None, metavar="N",
                    help="tracker detector_turns (default: the tracker's, 1)")
     p.add_argument("--flip-test", action="store_true",
@@ -196,16 +312,35 @@ def config_from_args(argv: list[str]):
                    help="tracker refine_score (default: the tracker's, 0.6; 0: off; 1: every new hand)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
-    a = p.parse_args(argv)
+    a, given = _parse(p, argv)
     logging.basicConfig(level=logging.WARNING if a.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from .run import PARTS, BenchConfig
-    if not (a.shared / "data" / "hands21").exists() and (a.only is None or set(a.only) & {"accuracy", "motion"}):
+    parts = a.only or PARTS
+    for dest, used_by in _PART_OPTIONS.items():
+        if dest in given and not set(used_by) & set(parts):
+            # it was ignored without a word
+            p.error(f"{_option(dest)} applies to the {' and '.join(used_by)} part{'s' * (len(used_by) > 1)}, "
+                    f"which --only {','.join(parts)} leaves out")
+    _refuse_unused_mediapipe_options(p, a, given)
+    if not (a.shared / "data" / "hands21").exists() and set(parts) & {"accuracy", "motion"}:
         p.error(f"no data/hands21 under --shared {a.shared}")
-    if not any((a.shared / "videos").glob("*.mp4")) and (a.only is None or set(a.only) & {"videos", "speed"}):
+    clips = sorted((a.shared / "videos").glob("*.mp4"))
+    if set(parts) & {"videos", "speed"}:
         # checked before any part runs: the report in --out would otherwise be rewritten from nothing
-        p.error(f"no videos/*.mp4 under --shared {a.shared} (the videos and speed parts play them)")
-    cfg = BenchConfig(shared=a.shared, out=a.out, parts=a.only or PARTS,
+        if not clips:
+            p.error(f"no videos/*.mp4 under --shared {a.shared} (the videos and speed parts play them)")
+        for clip in clips:
+            why = _video_problem(clip)
+            if why:
+                p.error(f"--shared {a.shared}: videos/{clip.name}: {why} (the videos and speed parts play "
+                        "every videos/*.mp4)")
+    if "motion" in parts:
+        from .motion import motion_bytes
+        _fits_in_memory(p, f"--motion-clips {a.motion_clips} x --motion-frames {a.motion_frames}",
+                        motion_bytes(a.motion_clips, a.motion_frames))
+    _check_out_folder(p, a.out)
+    cfg = BenchConfig(shared=a.shared, out=a.out, parts=parts,
                       accuracy_images=a.accuracy_images or None, motion_clips=a.motion_clips,
                       motion_frames=a.motion_frames, speed_frames=a.speed_frames, seed=a.seed,
                       threads=a.threads, mediapipe=not a.no_mediapipe, mp_venv=a.mp_venv,
@@ -245,20 +380,22 @@ def models_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m bench models", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     _source_args(p, "frame source (default: the first shared video; a grey frame when there is none)")
-    p.add_argument("--threads", type=_ints, default=(1, 2), help="comma list (default 1,2)")
+    p.add_argument("--threads", type=_ints, default=(1, 2),
+                   help=f"comma list (default 1,2; each at most {MAX_THREADS})")
     p.add_argument("--reps", type=positive_int("--reps"), default=200, help="timed calls per row (default 200)")
     a = p.parse_args(argv)
     import cv2
     import numpy as np
     w, h = a.size
     frame = np.full((h, w, 3), 127, np.uint8)
+    why = a.video and _video_problem(a.video)
+    if why:     # a file the user named: no silent grey frame instead
+        p.error(f"--video {a.video}: {why}")
     video = a.video or next(iter(sorted((a.shared / "videos").glob("*.mp4"))), None)
     if video is not None:
         ok, f = cv2.VideoCapture(str(video)).read()
         if ok:
             frame = cv2.resize(f, (w, h))
-        elif a.video:    # a file the user named: no silent grey frame instead
-            p.error(f"--video {a.video}: no frame could be read (missing, unsupported or corrupt file)")
     print("| threads | stage | p50 ms | p95 ms |\n|---|---|---|---|")
     for r in run(frame, a.threads, a.reps, a.landmark_model, a.detector_model):
         print(f"| {r['threads']} | {r['stage']} | {r['p50']:.2f} | {r['p95']:.2f} |")
@@ -269,19 +406,34 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
+def _names_of(kind: str, known):
+    """argparse type: a comma list of ``known`` names (at least one; each once, in order); an
+    empty list ran nothing and printed an empty table, an unknown name was refused in a line that
+    named no option."""
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(_names(text)))
+        bad = [n for n in names if n not in known]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(f"{'unknown ' + kind + ' ' + repr(bad) if bad else 'no ' + kind} "
+                                             f"in {text!r}; choose from {', '.join(known)}")
+        return names
+    return parse
+
+
 def train_step_main(argv: list[str]) -> int:
     from tracker.cli import positive_int
     from .train_step import ALLOCATORS, NETS, __doc__ as doc, run
     p = argparse.ArgumentParser(prog="python -m bench train-step", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--nets", type=_names, default=("landmarks",), help=f"comma list of {', '.join(NETS)}")
-    p.add_argument("--allocators", type=_names, default=("default", "keep"),
+    p.add_argument("--nets", type=_names_of("net(s)", NETS), default=("landmarks",),
+                   help=f"comma list of {', '.join(NETS)}")
+    p.add_argument("--allocators", type=_names_of("allocator(s)", ALLOCATORS), default=("default", "keep"),
                    help=f"comma list of {', '.join(ALLOCATORS)}")
     p.add_argument("--rounds", type=positive_int("--rounds"), default=3,
                    help="processes per net and allocator, interleaved")
     p.add_argument("--steps", type=int, default=10, help="steps per process (the first 2 are left out)")
     # checked here: a bad one failed in each child process (a CalledProcessError traceback)
-    p.add_argument("--threads", type=positive_int("--threads"), default=2)
+    p.add_argument("--threads", type=_threads(), default=2, help=f"torch threads (default 2, at most {MAX_THREADS})")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=32)
     a = p.parse_args(argv)
     # the checkpoints are a clone's (assets/checkpoints), not in the wheel: said before any process
@@ -314,30 +466,52 @@ def _floats(text: str) -> tuple[float, ...]:
     return out
 
 
+def _rates(text: str) -> tuple[float, ...]:
+    """argparse type of live's --fps: camera rates in the tracker's frame_rate range (frames per
+    second); 1e308 was taken, and the simulated camera then spun for seconds (or overflowed)."""
+    from tracker.hand_tracker import MAX_FRAME_RATE, MIN_FRAME_RATE
+    out = _floats(text)
+    if not all(MIN_FRAME_RATE <= v <= MAX_FRAME_RATE for v in out):
+        raise argparse.ArgumentTypeError(f"expected camera rates in [{MIN_FRAME_RATE:g}, {MAX_FRAME_RATE}] frames "
+                                         f"per second, got {text!r}")
+    return out
+
+
 def live_main(argv: list[str]) -> int:
     from tracker.cli import positive_float, positive_int
-    from .live import __doc__ as doc, run
+    from .live import LOOP_FRAMES, __doc__ as doc, run
     p = argparse.ArgumentParser(prog="python -m bench live", description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     _source_args(p, "frames to play (default: the shared huytung_2hand.mp4, else the first shared video; "
                  "a grey frame when there is none)")
-    p.add_argument("--fps", type=_floats, default=(30.0, 60.0), help="camera rates, comma list (default 30,60)")
+    p.add_argument("--fps", type=_rates, default=(30.0, 60.0),
+                   help="camera rates, comma list (default 30,60; the tracker's frame_rate range)")
     # finite: inf was taken, and int(seconds * fps) then raised OverflowError
-    p.add_argument("--seconds", type=positive_float("--seconds"), default=15.0, help="seconds per row (default 15)")
+    p.add_argument("--seconds", type=positive_float("--seconds"), default=15.0,
+                   help=f"seconds per row (default 15; at most {MAX_COUNT} camera frames at the fastest rate)")
     p.add_argument("--buffers", type=positive_int("--buffers"), default=4, help="driver queue (default 4)")
-    p.add_argument("--threads", type=positive_int("--threads"), default=2)
+    p.add_argument("--threads", type=_threads(), default=2,
+                   help=f"tracker threads (default 2, at most {MAX_THREADS})")
     p.add_argument("--flip-test", action="store_true", help="tracker flip_test (slower tracking)")
     a = p.parse_args(argv)
     if a.video is not None and not a.video.exists():
         p.error(f"--video: {a.video} does not exist")
-    slow = min(a.fps)
+    why = a.video and _video_problem(a.video)
+    if why:
+        p.error(f"--video {a.video}: {why}")
+    slow, fast = min(a.fps), max(a.fps)
+    if a.seconds * fast > MAX_COUNT:    # counted one by one; 1e308 overflowed int(seconds * fps)
+        p.error(f"--seconds {a.seconds:g} at --fps {fast:g}: {a.seconds * fast:.3g} camera frames per row, "
+                f"more than {MAX_COUNT}")
     if int(a.seconds * slow) < 1:    # the simulated camera captures int(seconds * fps) frames
         p.error(f"--seconds {a.seconds:g} at --fps {slow:g}: not one camera frame (the rows' figures "
                 f"would be nan); give at least {1.0 / slow:g} s")
     videos = sorted((a.shared / "videos").glob("*.mp4"))
     video = a.video or next((v for v in videos if v.name == "huytung_2hand.mp4"), videos[0] if videos else None)
-    opts = dict(_model_options(a), flip_test=a.flip_test)
     w, h = a.size
+    # the frames looped, held decoded (one grey frame without a video)
+    _fits_in_memory(p, f"--size {w}x{h}", (LOOP_FRAMES if video else 1) * w * h * 3)
+    opts = dict(_model_options(a), flip_test=a.flip_test)
     rows = run(video, a.fps, a.seconds, (w, h), a.buffers, a.threads, opts)
     print(f"{video.name if video else 'grey frame'} at {w}x{h}, {a.threads} thread(s), queue {a.buffers}, "
           f"{a.seconds:g} s per row{', flip test' if a.flip_test else ''}")
@@ -370,7 +544,8 @@ def robustness_main(argv: list[str]) -> int:
                    help="first N frames of each clip (default: all)")
     p.add_argument("--out", type=Path, default=None,
                    help="folder for robustness[_videos].json and .md (default: print only)")
-    p.add_argument("--threads", type=positive_int("--threads"), default=2)
+    p.add_argument("--threads", type=_threads(), default=2,
+                   help=f"tracker threads (default 2, at most {MAX_THREADS})")
     p.add_argument("--seed", type=int_at_least("--seed", 0), default=0)
     p.add_argument("--turn-retry", action="store_true", help="tracker option turn_retry (off by default)")
     p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=1,
@@ -381,7 +556,8 @@ def robustness_main(argv: list[str]) -> int:
     p.add_argument("--no-create-venv", action="store_true",
                    help="do not create the MediaPipe venv (its columns are skipped when it is missing)")
     _model_args(p)
-    a = p.parse_args(argv)
+    a, given = _parse(p, argv)
+    _refuse_unused_mediapipe_options(p, a, given)
     try:
         conditions = check_conditions(a.conditions)
     except ValueError as e:
@@ -392,7 +568,7 @@ def robustness_main(argv: list[str]) -> int:
         p.error(f"--video-conditions: {e}")
     if a.no_photos and not a.videos:
         p.error("--no-photos without --videos leaves nothing to run")
-    if not a.videos and (a.video_frames is not None or a.video_conditions != p.get_default("video_conditions")):
+    if not a.videos and given & {"video_frames", "video_conditions"}:
         # they were ignored without a word: the photo run alone
         p.error("--video-conditions and --video-frames apply to the clips of --videos; none given")
     data = a.shared / "data" / "hands21"
@@ -439,7 +615,8 @@ def _robustness_photos(a, data: Path, conditions: list[str], tracker_options: di
     from .accuracy import select_images
     from .methods import MediaPipeMethod, TrackerMethod
     from .robustness import run, table
-    images = select_images(load_records(data, "val"), a.images, a.seed)
+    from .run import jsonable
+    images = select_images(load_records(data, "val"), a.images, a.seed, option="--images")
     methods = {"handtrack": (TrackerMethod(static_image_mode=True, **tracker_options), "smoothed")}
     if venv:
         methods["mediapipe"] = (MediaPipeMethod(venv, static_image_mode=True, max_hands=2), "mediapipe")
@@ -452,8 +629,10 @@ def _robustness_photos(a, data: Path, conditions: list[str], tracker_options: di
     print(f"{len(images)} hands21/val photos, {sum(len(i.keypoints) for i in images)} hands, static mode\n")
     print(text)
     if a.out is not None:
-        (a.out / "robustness.json").write_text(json.dumps({"images": len(images), "seed": a.seed,
-                                                           "results": res}, indent=1), encoding="utf-8")
+        # no hand found (no side accuracy): null, never a NaN token
+        (a.out / "robustness.json").write_text(json.dumps(jsonable({"images": len(images), "seed": a.seed,
+                                                                    "results": res}), indent=1, allow_nan=False),
+                                               encoding="utf-8")
         (a.out / "robustness.md").write_text(
             f"# Robustness (`python -m bench robustness --images {a.images}{options_text}`)\n\n"
             f"{len(images)} hands21/val photos, static mode; PCK@0.1 counts a missed hand as wrong, "
@@ -468,6 +647,7 @@ def _robustness_clips(a, clips: list[Path], video_conditions: list[str], tracker
 
     from .methods import MediaPipeMethod, TrackerMethod
     from .robustness import video_run, video_table
+    from .run import jsonable
     methods = {"handtrack": TrackerMethod(**tracker_options)}
     if venv:
         methods["mediapipe"] = MediaPipeMethod(venv, static_image_mode=False, max_hands=2)
@@ -480,9 +660,9 @@ def _robustness_clips(a, clips: list[Path], video_conditions: list[str], tracker
     print(f"\n{len(clips)} clips, video mode: {', '.join(video_conditions)}\n")
     print(text)
     if a.out is not None:
-        (a.out / "robustness_videos.json").write_text(json.dumps(
+        (a.out / "robustness_videos.json").write_text(json.dumps(jsonable(
             {"clips": [c.name for c in clips], "video_frames": a.video_frames, "seed": a.seed,
-             "results": vres}, indent=1), encoding="utf-8")
+             "results": vres}), indent=1, allow_nan=False), encoding="utf-8")
         (a.out / "robustness_videos.md").write_text(
             f"# Robustness on video clips (`python -m bench robustness --no-photos --videos "
             f"{','.join(a.videos)}{f' --video-frames {a.video_frames}' if a.video_frames else ''} "
@@ -511,6 +691,10 @@ def _clips(p: argparse.ArgumentParser, shared: Path, videos: tuple[str, ...]) ->
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         p.error(f"--videos: two clips named {', '.join(twice)} (clips are reported by file name)")
+    for c in clips:
+        why = _video_problem(c)
+        if why:
+            p.error(f"--videos {c}: {why}")
     return clips
 
 
@@ -535,6 +719,7 @@ def _seconds(text: str) -> float:
 
 
 def frame_rate_main(argv: list[str]) -> int:
+    from tracker.hand_tracker import MAX_FRAME_RATE, MIN_FRAME_RATE
     from tracker.cli import positive_int
     from .frame_rate import __doc__ as doc, markdown, run, write
     p = argparse.ArgumentParser(prog="python -m bench frame-rate", description=doc,
@@ -546,13 +731,23 @@ def frame_rate_main(argv: list[str]) -> int:
                    help="first N frames of each clip (default: all)")
     p.add_argument("--factors", type=_factors, default=(0.5, 1.0, 2.0),
                    help="frame-rate factors, comma list (default 0.5,1,2: every other frame dropped, as is, "
-                        "every frame shown twice)")
+                        "every frame shown twice); each clip's rate times a factor must be in the tracker's "
+                        f"frame_rate range, {MIN_FRAME_RATE:g} to {MAX_FRAME_RATE} fps")
     p.add_argument("--blackout", type=_seconds, default=0.3, metavar="S",
                    help="seconds blacked out from each clip's middle in a second play (default 0.3; 0: off)")
-    p.add_argument("--threads", type=positive_int("--threads"), default=2)
+    p.add_argument("--threads", type=_threads(), default=2,
+                   help=f"tracker threads (default 2, at most {MAX_THREADS})")
     p.add_argument("--out", type=Path, default=None, help="folder for frame_rate.json and .md (default: print only)")
     a = p.parse_args(argv)
     clips = _clips(p, a.shared, a.videos)
+    from tracker.video import FrameSource
+    for c in clips:
+        # a play's rate is the tracker's frame_rate: out of its range the play failed after the others
+        fps = FrameSource(c).fps
+        bad = [f for f in a.factors if not MIN_FRAME_RATE <= fps * f <= MAX_FRAME_RATE]
+        if bad:
+            p.error(f"--factors {bad[0]:g}: {c.name} ({fps:g} fps) would play at {fps * bad[0]:g} fps, outside the "
+                    f"tracker's frame_rate range [{MIN_FRAME_RATE:g}, {MAX_FRAME_RATE}]")
     if a.out is not None:
         # made before the run: a folder that cannot be made failed only after minutes of playing
         try:
@@ -578,24 +773,32 @@ def soak_main(argv: list[str]) -> int:
                         "(tracks on every frame whatever the detector model finds)")
     # --frames 0 wrote a soak.json without samples (read back into REPORT.md) and then failed
     p.add_argument("--frames", type=positive_int("--frames"), default=100_000)
-    p.add_argument("--threads", type=positive_int("--threads"), default=2)
+    p.add_argument("--threads", type=_threads(), default=2,
+                   help=f"tracker threads (default 2, at most {MAX_THREADS})")
     p.add_argument("--sample-every", type=positive_int("--sample-every"), default=1000)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help=f"folder for soak.json and soak_rss.png ({_OUT_HELP})")
     a = p.parse_args(argv)
-    if a.video is not None and not a.video.is_file():
+    if a.video is not None and not a.video.exists():
         p.error(f"--video: {a.video} does not exist")
     videos = sorted((a.shared / "videos").glob("*.mp4"))
     if a.synthetic and not (a.shared / "data" / "hands21").exists():
         p.error(f"no data/hands21 under --shared {a.shared} (--synthetic cuts its hands from those photos)")
     if not a.synthetic and a.video is None and not videos:
         p.error(f"no videos/*.mp4 under --shared {a.shared}: give --video or --synthetic")
+    video = a.video or (videos[0] if videos else None)
+    why = not a.synthetic and _video_problem(video)
+    if why:
+        p.error(f"--video {video}: {why}")
+    w, h = a.size
+    if not a.synthetic:
+        from .soak import LOOP_FRAMES
+        _fits_in_memory(p, f"--size {w}x{h}", LOOP_FRAMES * w * h * 3)    # the frames looped, held decoded
+    _check_out_folder(p, a.out)     # before the soak, not when its results are written
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
     from .run import fmt_figure
     from .soak import run
-    video = a.video or (videos[0] if videos else None)
-    w, h = a.size
     opts = _model_options(a)
     print(f"soak.json and soak_rss.png go to {a.out}", flush=True)    # said first: a soak runs for long
     r = run(video, a.frames, a.threads, w, h, a.sample_every, out=a.out, tracker_options=opts,

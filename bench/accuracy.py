@@ -38,12 +38,15 @@ class GtImage:
     norm_sides: list[float] = field(default_factory=list)  # PCK normaliser per hand (GT box side)
 
 
-def select_images(records, n: int | None, seed: int = 0) -> list[GtImage]:
-    """Group records by photo and choose ``n`` photos (all when None), deterministically."""
+def select_images(records, n: int | None, seed: int = 0, option: str = "n") -> list[GtImage]:
+    """Group records by photo and choose ``n`` photos (all when None), deterministically. More
+    than there are: all of them, with a warning naming ``option`` (the command line's)."""
     by: dict[int, list] = {}
     for r in records:
         by.setdefault(r.image_id, []).append(r)
     ids = sorted(by)
+    if n is not None and n > len(ids):
+        log.warning("%s %d: there are %d photos; all of them are used", option, n, len(ids))
     if n is not None and n < len(ids):
         rng = np.random.default_rng(seed)
         ids = sorted(rng.choice(ids, n, replace=False).tolist())

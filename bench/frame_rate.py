@@ -221,5 +221,6 @@ def markdown(res: dict) -> str:
 
 def write(res: dict, folder: Path, command: str) -> None:
     """frame_rate.json and frame_rate.md into ``folder``."""
-    (folder / "frame_rate.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+    from .run import jsonable
+    (folder / "frame_rate.json").write_text(json.dumps(jsonable(res), indent=1, allow_nan=False), encoding="utf-8")
     (folder / "frame_rate.md").write_text(f"# Frame rates (`{command}`)\n\n{markdown(res)}", encoding="utf-8")

@@ -26,6 +26,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+#: frames of the video decoded once, held in memory and looped by the simulated camera
+LOOP_FRAMES = 300
+
 
 class SimulatedCamera:
     """``frames`` (looped) captured in real time at ``fps`` into a queue of ``buffers`` frames.
@@ -113,7 +116,7 @@ def run_once(tracker, camera: SimulatedCamera, mode: str, clock=time.perf_counte
             "latency_ms": np.asarray(latency), "tracker_ms": np.asarray(own)}
 
 
-def load_frames(video: Path | None, size: tuple[int, int], max_frames: int = 300) -> list[np.ndarray]:
+def load_frames(video: Path | None, size: tuple[int, int], max_frames: int = LOOP_FRAMES) -> list[np.ndarray]:
     """Up to ``max_frames`` frames of ``video`` resized to ``size`` (w, h); a grey frame when None."""
     import cv2
 

@@ -61,8 +61,11 @@ def ensure_venv(venv: str | Path | None = None, create: bool = True,
                 python: str | None = None) -> Path | None:
     """Return a venv with mediapipe ready, creating it when missing; None (logged) on failure.
 
-    The venv is built in a sibling temp folder and renamed into place, so a failed or interrupted
-    install never leaves a half-made venv that looks ready.
+    The venv is built in a new hidden folder beside ``venv`` and renamed into place, so a failed or
+    interrupted install never leaves a half-made venv that looks ready. Only what this call made is
+    ever removed: a folder already at ``venv`` that is not a working venv (an old or broken one, or
+    anything else) is left as it is and the MediaPipe columns are skipped (``--mp-venv`` at a
+    folder of one's own was deleted with everything in it once pip had succeeded).
     """
     venv = Path(venv) if venv else default_venv()
     if check_venv(venv):
@@ -70,14 +73,20 @@ def ensure_venv(venv: str | Path | None = None, create: bool = True,
     if not create:
         log.warning("MediaPipe venv %s missing or broken (creation disabled): MediaPipe columns skipped", venv)
         return None
+    if os.path.lexists(venv) and not (venv.is_dir() and not any(venv.iterdir())):
+        log.warning("%s exists and is not a MediaPipe %s venv; it is left as it is (remove it, or give another "
+                    "folder): MediaPipe columns skipped", venv, MP_VERSION)
+        return None
     py = python or sys.executable
-    tmp = venv.with_name(venv.name + ".tmp")
     log.info("creating MediaPipe venv %s (%s) ...", venv, " ".join(REQUIREMENTS))
     t0 = time.perf_counter()
+    import shutil
+    import tempfile
+    tmp = None
     try:
-        import shutil
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        # a fresh name (never an existing folder, which was emptied first): this call's own
+        tmp = Path(tempfile.mkdtemp(prefix=f".{venv.name}.", suffix=".tmp", dir=venv.parent))
         subprocess.run([py, "-m", "venv", str(tmp)], check=True, capture_output=True, text=True,
                        timeout=300)
         r = subprocess.run([str(_venv_python(tmp)), "-m", "pip", "install", "-q",
@@ -86,10 +95,12 @@ def ensure_venv(venv: str | Path | None = None, create: bool = True,
         if r.returncode != 0:
             raise RuntimeError(f"pip install failed: {r.stderr.strip()[-800:]}")
         # the venv's python works from the renamed folder (its scripts' shebangs do not: we only
-        # ever run ``<venv>/bin/python``)
-        shutil.rmtree(venv, ignore_errors=True)
+        # ever run ``<venv>/bin/python``); rename takes the place of an empty folder only, never
+        # of one with files (OSError, and the new venv is removed as below)
         tmp.rename(venv)
     except Exception as e:  # noqa: BLE001 - any failure means: no MediaPipe columns
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)     # made by this call
         log.warning("MediaPipe venv creation failed (%s): MediaPipe columns skipped", e)
         return None
     if not check_venv(venv):

@@ -297,6 +297,17 @@ def pick_records(records, n: int, rng: np.random.Generator, sides: list[str] | N
     return out
 
 
+def motion_bytes(clips: int, frames: int, width: int = 640, height: int = 480) -> int:
+    """Bytes the motion part holds at once, rounded up (``python -m bench`` refuses a run where
+    they exceed the memory): every clip is built before the first is tracked (a background 1.6x the
+    frame, two sprites, the ground truth of every frame) and its traces are kept for the plots;
+    predictions are kept for the clip being tracked and for the example (five views, two hands)."""
+    per_clip = int(1.6 * width) * int(1.6 * height) * 3 + 2 * SPRITE * SPRITE * 7
+    per_frame = 2 * NUM_KEYPOINTS * 9 + 8 * 32            # points, visibility; trace floats
+    per_tracked_frame = 5 * 2 * 1024                        # a PredHand with its arrays, per view and hand
+    return clips * (per_clip + frames * per_frame) + 2 * frames * per_tracked_frame
+
+
 def make_clip(records, seed: int, n_frames: int = 300, n_hands: int = 1, width: int = 640,
               height: int = 480, fps: float = 30.0, exits: bool = True, cross: bool = True,
               image_reader=None) -> Clip:

@@ -143,7 +143,7 @@ class Bench:
 
     def run_accuracy(self):
         cfg = self.cfg
-        images = accuracy.select_images(self.records(), cfg.accuracy_images, cfg.seed)
+        images = accuracy.select_images(self.records(), cfg.accuracy_images, cfg.seed, option="--accuracy-images")
         log.info("accuracy: %d photos, %d hands", len(images), sum(len(i.keypoints) for i in images))
         out = {}
         for name, kind, make in (("handtrack", "smoothed", lambda: self.try_tracker(True)),
@@ -587,23 +587,31 @@ def write_report(bench: Bench, out: Path) -> None:
     soak_file = out / "soak.json"
     if soak_file.exists():
         try:
-            sk = json.loads(soak_file.read_text(encoding="utf-8"))
+            sk = read_figures(soak_file)
             L += ["## Memory soak (separate command: `python -m bench soak`)", "",
                   f"Last soak: {sk['frames']} frames of {Path(sk['video']).name} looped, "
                   f"{sk['size'][0]}x{sk['size'][1]}, {sk['threads']} thread(s), {sk['seconds']:.0f} s, hands "
                   f"reported on {100.0 * sk.get('hand_frames', 0) / max(sk['frames'], 1):.0f}% of frames; RSS "
-                  f"{sk['samples'][0][1]:.1f} -> {sk['samples'][-1][1]:.1f} MiB, growth after warm-up "
+                  f"{fmt_figure(sk['samples'][0][1], 1)} -> {fmt_figure(sk['samples'][-1][1], 1)} MiB, growth "
+                  f"after warm-up "
                   f"{fmt_figure(sk['growth_mib'], 1)} MiB, slope {fmt_figure(sk['slope_mib_per_10k'], 2)} MiB per 10k "
                   f"frames (second half)" + (f", written {sk['written']}" if sk.get("written") else "") + ".", ""]
             if (out / "soak_rss.png").exists():
                 L += ["![soak](soak_rss.png)", ""]
-        except (ValueError, KeyError, IndexError) as e:
+        except (ValueError, KeyError, IndexError, TypeError) as e:
             log.warning("ignoring unreadable %s: %s", soak_file, e)
     L += robustness_section(out)
     (out / "REPORT.md").write_text("\n".join(L) + "\n", encoding="utf-8")
     (out / "TABLE.md").write_text(headline(r) + "\n", encoding="utf-8")
-    (out / "results.json").write_text(json.dumps(_jsonable(r), indent=1), encoding="utf-8")
+    (out / "results.json").write_text(json.dumps(jsonable(r), indent=1, allow_nan=False), encoding="utf-8")
     log.info("wrote %s", out / "REPORT.md")
+
+
+def read_figures(path: Path) -> dict:
+    """A results file written with :func:`jsonable`, its null figures read back as NaN (``n/a`` in
+    the tables, as when the report was written; ``-`` is for a figure not measured)."""
+    return json.loads(path.read_text(encoding="utf-8"),
+                      object_hook=lambda d: {k: math.nan if v is None else v for k, v in d.items()})
 
 
 def robustness_section(out: Path) -> list[str]:
@@ -614,14 +622,14 @@ def robustness_section(out: Path) -> list[str]:
     f = out / "robustness.json"
     try:
         if f.exists():
-            r = json.loads(f.read_text(encoding="utf-8"))
+            r = read_figures(f)
             L += [f"Photos, last run: {r['images']} hands21/val photos, static mode, each condition applied to "
                   "every photo; rotated photos are scored after mapping the keypoints back. 'vs clean' is "
                   "PCK@0.1 as a share of the method's clean figure (the labels are MediaPipe's on the clean "
                   "photos).", "", table(r["results"]), ""]
         f = out / "robustness_videos.json"
         if f.exists():
-            r = json.loads(f.read_text(encoding="utf-8"))
+            r = read_figures(f)
             L += [f"Shared clips, last run: {len(r['clips'])} clips in video mode, each condition applied to every "
                   "frame, keypoints mapped back (no labels: hands per frame counts false hands too; compare a "
                   "condition with the same clip clean).", "", video_table(r["results"]), ""]
@@ -728,18 +736,22 @@ def speed_ratios(rows) -> list[str]:
     return out
 
 
-def _jsonable(x):
+def jsonable(x):
+    """``x`` (nested dicts, lists, tuples, numpy values, paths) as what ``json.dumps(...,
+    allow_nan=False)`` writes: a figure with no data (NaN) or an infinite one becomes None (JSON
+    null; :func:`read_figures` reads it back as NaN, ``n/a`` in the tables). Shared by the writers of
+    results.json, soak.json, robustness[_videos].json and frame_rate.json."""
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, (np.integer,)):
         return int(x)
     if isinstance(x, (np.floating, float)):
         v = float(x)
-        return v if math.isfinite(v) else str(v)
+        return v if math.isfinite(v) else None
     if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
+        return jsonable(x.tolist())
     if isinstance(x, (np.bool_,)):
         return bool(x)
     if isinstance(x, Path):

@@ -78,7 +78,11 @@ def soak(process, frames_iter, n_frames: int, sample_every: int = 1000, warmup: 
     return res
 
 
-def looped_video(path: Path, width: int = 640, height: int = 480, max_frames: int = 300):
+#: frames of the video decoded once, held in memory and looped
+LOOP_FRAMES = 300
+
+
+def looped_video(path: Path, width: int = 640, height: int = 480, max_frames: int = LOOP_FRAMES):
     """Endless iterator over the first ``max_frames`` frames of a video (decoded once, fitted)."""
     from .speed import read_video
     frames, _ = read_video(path, max_frames, width, height)
@@ -143,13 +147,16 @@ def run(video: Path, n_frames: int = 100_000, threads: int = 2, width: int = 640
              r.growth_mib, r.slope_mib_per_10k)
     if out is not None:
         import json
+
+        from .run import jsonable
         out.mkdir(parents=True, exist_ok=True)
-        (out / "soak.json").write_text(json.dumps({
+        # a soak too short for a growth or a slope: null there (n/a in REPORT.md), never a NaN token
+        (out / "soak.json").write_text(json.dumps(jsonable({
             "video": str(video), "frames": r.frames, "seconds": r.seconds, "threads": threads,
             "size": [width, height], "growth_mib": r.growth_mib,
             "slope_mib_per_10k": r.slope_mib_per_10k, "samples": r.samples,
             "hand_frames": r.hand_frames,
-            "written": time.strftime("%Y-%m-%d %H:%M")}, indent=1), encoding="utf-8")
+            "written": time.strftime("%Y-%m-%d %H:%M")}), indent=1, allow_nan=False), encoding="utf-8")
         try:
             import matplotlib
             matplotlib.use("Agg")

@@ -81,9 +81,10 @@ def test_duplicates_run_once(tmp_path):
     configuration twice, its frames pooled into one row)."""
     from bench.__main__ import config_from_args
     (tmp_path / "data" / "hands21").mkdir(parents=True)
-    cfg = config_from_args(["--shared", str(tmp_path), "--only", "accuracy,accuracy",
+    _write_clip(tmp_path / "videos" / "clip.mp4")     # the speed part plays the shared clips
+    cfg = config_from_args(["--shared", str(tmp_path), "--only", "accuracy,speed,accuracy",
                             "--speed-threads", "1,1", "--speed-sizes", "64x48,64X48"])
-    assert cfg.parts == ("accuracy",) and cfg.speed_threads == (1,) and cfg.speed_sizes == ((64, 48),)
+    assert cfg.parts == ("accuracy", "speed") and cfg.speed_threads == (1,) and cfg.speed_sizes == ((64, 48),)
 
 
 def test_live_seconds_shorter_than_a_camera_frame(capsys):
@@ -108,16 +109,22 @@ def test_robustness_no_create_venv(monkeypatch, tmp_path):
     assert calls == [(tmp_path / "no-venv", False)]
 
 
-def test_soak_prints_no_nan(tmp_path, capsys):
-    """A soak too short for a slope (under 4 RSS samples after warm-up) printed ``slope nan``."""
-    import numpy as np
+def _write_clip(video, frames: int = 3) -> None:
+    """A grey 64x48 mp4 (the commands refuse a file with no decodable frame before any work)."""
     import cv2
-    from bench.__main__ import main
-    video = tmp_path / "clip.mp4"
+    import numpy as np
+    video.parent.mkdir(parents=True, exist_ok=True)
     w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 48))
-    for _ in range(3):
+    for _ in range(frames):
         w.write(np.full((48, 64, 3), 127, np.uint8))
     w.release()
+
+
+def test_soak_prints_no_nan(tmp_path, capsys):
+    """A soak too short for a slope (under 4 RSS samples after warm-up) printed ``slope nan``."""
+    from bench.__main__ import main
+    video = tmp_path / "clip.mp4"
+    _write_clip(video)
     assert main(["soak", "--video", str(video), "--frames", "2", "--size", "64x48", "--threads", "1",
                  "--out", str(tmp_path / "out")]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
@@ -133,7 +140,7 @@ def test_robustness_clips_named_twice(monkeypatch, tmp_path, capsys):
     (tmp_path / "videos").mkdir()
     (tmp_path / "other").mkdir()
     for f in (tmp_path / "videos" / "a.mp4", tmp_path / "other" / "a.mp4"):
-        f.touch()
+        _write_clip(f)
     base = ["robustness", "--no-mediapipe", "--no-photos", "--shared", str(tmp_path), "--videos"]
     assert cli.main([*base, "a.mp4,a.mp4"]) == 0
     assert got == [[tmp_path / "videos" / "a.mp4"]]

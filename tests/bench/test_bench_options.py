@@ -50,8 +50,8 @@ def test_small_hands_with_the_real_tracker(tmp_path):
 ])
 def test_command_line_tracker_options(tmp_path, argv, want):
     from bench.__main__ import config_from_args
-    (tmp_path / "videos").mkdir()
-    (tmp_path / "videos" / "clip.mp4").touch()          # the videos part wants a clip to exist
+    from tests.bench.test_audit_options import _write_clip
+    _write_clip(tmp_path / "videos" / "clip.mp4")       # the videos part wants a clip it can play
     cfg = config_from_args(["--shared", str(tmp_path), "--only", "videos", *argv])
     got = {k: v for k, v in cfg.tracker_options.items()
            if k in ("refine_score", "side_lock", "small_hands", "detector_turns", "large_hands")}
@@ -77,8 +77,8 @@ def test_the_ground_truth_detector_run_takes_detector_turns():
     (["live", "--fps", "30,inf"], "--fps"),
     (["live", "--seconds", "x"], "--seconds"),
     (["live", "--video", "/nonexistent.mp4"], "/nonexistent.mp4"),
-    (["train-step", "--nets", "resnet"], "unknown net(s)/allocator(s) ['resnet']"),
-    (["train-step", "--allocators", "jemalloc"], "unknown net(s)/allocator(s) ['jemalloc']"),
+    (["train-step", "--nets", "resnet"], "argument --nets: unknown net(s) ['resnet']"),
+    (["train-step", "--allocators", "jemalloc"], "argument --allocators: unknown allocator(s) ['jemalloc']"),
     (["train-step", "--steps", "2"], "--steps 2: must be more than the 2 warm-up steps"),
     (["robustness", "--conditions", "clean,rot45"], "--conditions: unknown condition(s) ['rot45']"),
     (["robustness", "--images", "0"], "--images must be >= 1, got 0"),
