@@ -37,29 +37,17 @@ MAX_SIDE = 16384
 _UNSET = object()
 
 
-def _int_in(name: str, low: int, high: int):
-    """argparse type: an integer in [``low``, ``high``] (:func:`tracker.cli.int_at_least` with the
-    upper bound); the error names ``name`` and the bound."""
-    from tracker.cli import int_at_least
-    at_least = int_at_least(name, low)
-
-    def parse(s: str) -> int:
-        v = at_least(s)
-        if v > high:
-            raise argparse.ArgumentTypeError(f"{name} must be at most {high}, got {v}")
-        return v
-    return parse
-
-
 def _threads(name: str = "--threads"):
     """argparse type of a thread count: 1 to the tracker's MAX_THREADS (a larger one was taken and
     failed only when a part built its tracker, or in each train-step process)."""
-    return _int_in(name, 1, MAX_THREADS)
+    from tracker.cli import int_at_least
+    return int_at_least(name, 1, MAX_THREADS)
 
 
 def _count(name: str):
     """argparse type of a count: 1 to the tracker's MAX_COUNT."""
-    return _int_in(name, 1, MAX_COUNT)
+    from tracker.cli import int_at_least
+    return int_at_least(name, 1, MAX_COUNT)
 
 
 def _parse(p: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, set[str]]:
@@ -88,13 +76,12 @@ def _refuse_unused_mediapipe_options(p: argparse.ArgumentParser, a: argparse.Nam
 
 def _fits_in_memory(p: argparse.ArgumentParser, what: str, nbytes: float) -> None:
     """Usage error when ``nbytes`` (what a command builds in memory before its first result) is
-    more than half of this machine's memory: such a run swapped for hours or was killed. Nothing
-    is checked where the OS does not say how much memory there is."""
-    from train.data import physical_memory
-    memory = physical_memory()
-    if memory and nbytes > memory // 2:
-        p.error(f"{what}: about {nbytes / 2 ** 30:.3g} GiB held in memory at once, more than half of this "
-                f"machine's {memory / 2 ** 30:.0f} GiB")
+    more than ``train.data.memory_budget``: such a run swapped for hours or was killed."""
+    from train.data import check_fits_in_memory
+    try:
+        check_fits_in_memory(what, nbytes)
+    except ValueError as e:
+        p.error(str(e))
 
 
 def _video_problem(path: Path) -> str | None:

@@ -350,12 +350,11 @@ def check_count_value(n) -> None:
 
 def scenes_that_fit(width: int, height: int, bytes_per_pixel: float) -> int:
     """How many scenes of ``width`` x ``height`` pixels, costing ``bytes_per_pixel`` bytes a pixel
-    (every copy a run holds of one), half of this machine's memory holds (``train.data.
-    physical_memory``; 8 GiB assumed where the OS does not say); at least 1. The bound of a scene
-    count whose scenes are all made up front: 10**30 filled the memory until the run was killed."""
-    from train.data import physical_memory
-    memory = physical_memory() or 8 * 2 ** 30
-    return max(1, int(memory // 2 // (width * height * bytes_per_pixel)))
+    (every copy a run holds of one), fit in ``train.data.memory_budget`` (half of this machine's
+    memory); at least 1. The bound of a scene count whose scenes are all made up front: 10**30
+    filled the memory until the run was killed."""
+    from train.data import memory_budget
+    return max(1, int(memory_budget() // (width * height * bytes_per_pixel)))
 
 
 def check_scene_count(option: str, n: int, width: int, height: int, bytes_per_pixel: float) -> None:

@@ -914,8 +914,9 @@ class _VersionAction(argparse.Action):
 
 
 # -- argument parsing ----------------------------------------------------------------------------
-def int_at_least(name: str, low: int):
-    """argparse type: an integer >= ``low``; the error names ``name``."""
+def int_at_least(name: str, low: int, high: int | None = None):
+    """argparse type: an integer >= ``low`` (and <= ``high`` when given); the error names ``name``
+    and the bound. Shared by the bench, train/ and export/ command lines."""
     def parse(s: str) -> int:
         try:
             v = int(s)
@@ -923,6 +924,8 @@ def int_at_least(name: str, low: int):
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
         if v < low:
             raise argparse.ArgumentTypeError(f"{name} must be >= {low}, got {v}")
+        if high is not None and v > high:
+            raise argparse.ArgumentTypeError(f"{name} must be at most {high}, got {v}")
         return v
     return parse
 

@@ -564,6 +564,22 @@ def physical_memory() -> int | None:
         return None
 
 
+def memory_budget() -> int:
+    """Bytes a run may hold in memory at once before its first result (scenes, frames or clips all
+    made up front): half of this machine's physical memory (:func:`physical_memory`; 8 GiB assumed
+    where the OS does not say). More swapped for hours or was killed (10**30 scenes)."""
+    return (physical_memory() or 8 * 2 ** 30) // 2
+
+
+def check_fits_in_memory(what: str, nbytes: float) -> None:
+    """ValueError naming ``what`` (the option and value, e.g. ``--scenes 10**30``) when ``nbytes``
+    is more than :func:`memory_budget`. Shared by the bench, train/ and export/ command lines."""
+    budget = memory_budget()
+    if nbytes > budget:
+        raise ValueError(f"{what}: about {nbytes / 2 ** 30:.3g} GiB held in memory at once, more than half of "
+                         f"this machine's memory ({2 * budget / 2 ** 30:.0f} GiB)")
+
+
 class ImageCache:
     """Decoded images held in memory for the whole run, keyed by path, at full size: width x
     height x 3 bytes each (hands21 train, 18,776 photos of 224x224, is 2.8 GB; a 12-megapixel

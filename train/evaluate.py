@@ -54,7 +54,7 @@ from tracker.metrics import (auc, average_precision, handedness_accuracy, match_
                              nme_hands, nme_palm, normalized_errors, per_keypoint_pck, pck, roc_auc)
 
 from .augment import AugmentConfig, cut_photo_at_edge, sample_roi
-from .data import UNKNOWN, ImageCache, label_files, load_records, load_train_val, physical_memory
+from .data import UNKNOWN, ImageCache, check_fits_in_memory, label_files, load_records, load_train_val
 
 log = logging.getLogger("evaluate")
 
@@ -103,19 +103,6 @@ MAX_SCENES = 100_000
 MAX_SCENE_SIDE = 8192
 
 
-def int_in_range(name: str, low: int, high: int):
-    """argparse type: an integer in [``low``, ``high``] (:func:`tracker.cli.int_at_least` with an
-    upper bound); the error names ``name`` and the value. Shared by the train/ tools' counts."""
-    at_least = int_at_least(name, low)
-
-    def parse(s: str) -> int:
-        v = at_least(s)
-        if v > high:
-            raise argparse.ArgumentTypeError(f"{name} must be at most {high}, got {v}")
-        return v
-    return parse
-
-
 def check_output_path(option: str, path, folder: bool = False) -> None:
     """ValueError naming ``option`` and ``path`` unless an output can be written there, for the
     train/ tools to say before their work, not after it: not an empty name, not a folder
@@ -152,16 +139,6 @@ def photo_clash(outputs: list[tuple[str, str | None]], records) -> str | None:
     if not any(v for _, v in outputs):
         return None
     return output_clash(outputs, [("a photo of --data", p) for p in sorted({str(r.image) for r in records})])
-
-
-def check_scene_memory(n: int, width: int, height: int, option: str = "--scenes") -> None:
-    """ValueError naming ``option`` when ``n`` composed scenes of ``width`` x ``height`` pixels
-    (made up front and held together, 3 bytes a pixel) would not fit in this machine's memory
-    (:func:`train.data.physical_memory`; not checked where the OS does not say)."""
-    need, memory = n * width * height * 3, physical_memory()
-    if memory and need > memory:
-        raise ValueError(f"{option} {n}: {n} scenes of {width}x{height} take {need / 2 ** 30:.1f} GB, more than "
-                         f"this machine's {memory / 2 ** 30:.1f} GB of memory; use fewer or smaller scenes")
 
 
 HAND_PX_BINS = (0, 64, 96, 128, 160, np.inf)  # PCK box side (longest side of the hand's box), pixels
@@ -680,7 +657,7 @@ def main(argv=None):
     ap.add_argument("--model", default=None, help="ONNX file (default: the shipped one; acquisition: the detector)")
     ap.add_argument("--landmark-model", default=None, help="acquisition: landmark ONNX file (default: the shipped one)")
     ap.add_argument("--limit", type=int_at_least("--limit", 0), default=0, help="first N hands/photos only (0: all)")
-    ap.add_argument("--scenes", type=int_in_range("--scenes", 1, MAX_SCENES), default=500,
+    ap.add_argument("--scenes", type=int_at_least("--scenes", 1, MAX_SCENES), default=500,
                     help=f"detector, acquisition: composed val scenes (at most {MAX_SCENES}; all are made first and "
                          "held in memory, width x height x 3 bytes each: more than the machine's memory is refused)")
     ap.add_argument("--threshold", type=unit_float("--threshold"), default=None, help="detector score threshold (default: the shipped one)")
@@ -719,7 +696,7 @@ def main(argv=None):
     ap.add_argument("--calibrate", action="store_true",
                     help="detector: set the threshold on other scenes first (lowest with <= 0.05 FP/frame; "
                          "not with --threshold)")
-    ap.add_argument("--calibration-scenes", type=int_in_range("--calibration-scenes", 1, MAX_SCENES), default=None,
+    ap.add_argument("--calibration-scenes", type=int_at_least("--calibration-scenes", 1, MAX_SCENES), default=None,
                     help="detector: scenes for --calibrate (default: --scenes; at most "
                          f"{MAX_SCENES}). 500 scenes hold ~25 false "
                          "positives, so the FP rate the threshold gives elsewhere varies by +-0.03; more are steadier")
@@ -816,9 +793,11 @@ def main(argv=None):
                 raise ValueError(clash)
             n_cal = (a.calibration_scenes or a.scenes) if a.calibrate else None
             if a.kind != "landmarks":
-                check_scene_memory(a.scenes, w, h)
+                # all scenes are made first and held, 3 bytes a pixel
+                check_fits_in_memory(f"--scenes {a.scenes} ({w}x{h})", a.scenes * w * h * 3)
                 if n_cal:
-                    check_scene_memory(n_cal, w, h, "--calibration-scenes" if a.calibration_scenes else "--scenes")
+                    option = "--calibration-scenes" if a.calibration_scenes else "--scenes"
+                    check_fits_in_memory(f"{option} {n_cal} ({w}x{h})", n_cal * w * h * 3)
             cache = ImageCache(recs)
             if a.kind == "landmarks":
                 res = evaluate_landmarks(lm, recs, cache, worst_grid=a.worst_grid, full_rotation=a.full_rotation,

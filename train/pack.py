@@ -26,7 +26,7 @@ import numpy as np
 from tracker.cli import int_at_least
 
 from .data import read_image, val_subset_indices
-from .evaluate import check_output_path, int_in_range
+from .evaluate import check_output_path
 
 log = logging.getLogger("train.pack")
 
@@ -124,9 +124,9 @@ def main(argv=None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="../shared/data/hands21")
     p.add_argument("--out", required=True, help="the folder to write the parts into (not one that holds --data)")
-    p.add_argument("--quality", type=int_in_range("--quality", 1, 100), default=75,
+    p.add_argument("--quality", type=int_at_least("--quality", 1, 100), default=75,
                    help="WebP quality, 1..100 (default 75)")
-    p.add_argument("--parts", type=int_in_range("--parts", 1, MAX_PARTS), default=2,
+    p.add_argument("--parts", type=int_at_least("--parts", 1, MAX_PARTS), default=2,
                    help=f"part folders, 1..{MAX_PARTS} (default 2)")
     p.add_argument("--val-hands", type=int_at_least("--val-hands", 0), default=800,
                    help="val hands to keep (0: all): train_landmarks' --eval-hands (default 800)")

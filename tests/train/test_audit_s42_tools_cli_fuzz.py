@@ -830,8 +830,8 @@ def test_pack_refuses_a_file_name_outside_the_set(ws):
 def test_scenes_that_do_not_fit_in_memory_are_refused_before_the_photos(ws, monkeypatch):
     """--scenes below the cap, but more scene pixels than the machine holds: refused once the scene
     size is known (after the model, before the photos are decoded), naming the option."""
-    import train.evaluate as ev
-    monkeypatch.setattr(ev, "physical_memory", lambda: 10 * 96 * 64 * 3)
+    import train.data as data_mod
+    monkeypatch.setattr(data_mod, "physical_memory", lambda: 2 * 10 * 96 * 64 * 3)   # half: 10 scenes
     guard_work(monkeypatch, "train.evaluate")
     for extra, culprit in ((["--scenes", "11"], "--scenes"),
                            (["--scenes", "2", "--calibrate", "--calibration-scenes", "20"], "--calibration-scenes")):
