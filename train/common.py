@@ -17,12 +17,66 @@ from pathlib import Path
 
 import torch
 
-from tracker.checks import is_positive_int
+from tracker.checks import MAX_THREADS, is_number, is_positive_int
 
 log = logging.getLogger("train")
 
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a numeric option takes, kept in its config field's ``metadata["range"]``: from
+    ``low`` (excluded with ``open_low``) to ``high`` (None: no bound; excluded with ``open_high``).
+    NaN is never in a range; inf only without ``high`` and ``finite``. ``text`` replaces the
+    generated "expected ..." wording (a share "in [0, 1]"); ``note`` is added to it in brackets.
+    :meth:`LoopConfig.check` applies them all; ``--help`` shows the upper bound."""
+
+    low: float
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+    finite: bool = False
+    note: str = ""
+    text: str = ""
+
+    def holds(self, v) -> bool:
+        return (is_number(v) and (v > self.low if self.open_low else v >= self.low)
+                and (self.high is None or (v < self.high if self.open_high else v <= self.high))
+                and (not self.finite or math.isfinite(v)))
+
+    def expected(self) -> str:
+        text = self.text or ((("a finite number " if self.finite else "") + (">" if self.open_low else ">=")
+                              + f" {_shown(self.low)}") + (f", {self.help_note()}" if self.high is not None else ""))
+        return f"{text} ({self.note})" if self.note else text
+
+    def help_note(self) -> str:
+        """The upper bound for ``--help`` ("" where the help line states the range itself)."""
+        return f"at most {_shown(self.high)}" if self.high is not None and not self.text else ""
+
+
+def _shown(v: float) -> str:
+    """A bound as typed: 1000, not 1000.0."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+# Upper bounds of options that otherwise passed the checks and then failed deep inside torch,
+# numpy or OpenCV (an OverflowError traceback, a loader forking processes until the machine gave out).
+#: --width, --expand: 16 times the shipped nets' channels, far past any trained (0.5 to 1.5)
+MAX_WIDTH = 16.0
+#: --workers: loader processes, each with its own batches in memory (10**30 forked until the machine gave out)
+MAX_WORKERS = 256
+#: --seed: numpy's and torch's generators take seeds of 32 bits (--seed 10**30: "Overflow when unpacking")
+MAX_SEED = 2 ** 32 - 1
+#: --lr: AdamW's peak learning rate (the shipped nets: 3e-3); 1e308 turned the weights to inf/NaN at the
+#: first step, and the run saved them over a good last.pt
+MAX_LR = 10.0
+#: loss and sampling weights: a term 1000 times another leaves the other untrained; beyond, the loss
+#: overflowed to inf (1e308) at the first step
+MAX_LOSS_WEIGHT = 1000.0
+#: one range for every loss weight of both loops (--w-presence, --w-handedness, --w-regress, --w-giou)
+LOSS_WEIGHT = Range(0.0, MAX_LOSS_WEIGHT, note="a finite loss weight")
 
 
 @dataclasses.dataclass
@@ -38,37 +92,44 @@ class LoopConfig:
     val_split: str = dataclasses.field(default="val", metadata={
         "help": "a --data folder's validation split: <name>.json or <name>.csv"})
     val_fraction: float = dataclasses.field(default=0.1, metadata={
-        "help": "--data a single file (CSV, COCO JSON): share of its photos held out for val, in [0, 1)"})
+        "help": "--data a single file (CSV, COCO JSON): share of its photos held out for val, in [0, 1)",
+        "range": Range(0.0, 1.0, open_high=True, text="a share in [0, 1)")})
     out: str = dataclasses.field(default="runs/model", metadata={
         "help": "run folder: checkpoints (last.pt, final.pt), train.log, history.json, PNGs"})
+    # inf/nan widths overflowed or failed deep in torch when the net was built, 1e308 too
     width: float = dataclasses.field(default=1.0, metadata={
-        "help": "channel multiplier of the net (with --init: the checkpoint's)"})
+        "help": "channel multiplier of the net (with --init: the checkpoint's)",
+        "range": Range(0.0, MAX_WIDTH, open_low=True, finite=True)})
     expand: float = dataclasses.field(default=1.0, metadata={
-        "help": "hidden-width multiplier of the expanding blocks (train.widen grows it)"})
+        "help": "hidden-width multiplier of the expanding blocks (train.widen grows it)",
+        "range": Range(0.0, MAX_WIDTH, open_low=True, finite=True)})
     batch_size: int = dataclasses.field(default=32, metadata={
-        "help": "samples per step and process (landmarks: crops, detector: scenes)"})
-    lr: float = dataclasses.field(default=3e-3, metadata={
-        "help": "peak learning rate (AdamW), reached after the warm-up"})
-    weight_decay: float = dataclasses.field(default=1e-4, metadata={"help": "AdamW weight decay"})
+        "help": "samples per step and process (landmarks: crops, detector: scenes)", "range": Range(1)})
+    lr: float = dataclasses.field(default=3e-3, metadata={  # 0: no weight change (BatchNorm statistics alone)
+        "help": "peak learning rate (AdamW), reached after the warm-up", "range": Range(0.0, MAX_LR, finite=True)})
+    weight_decay: float = dataclasses.field(default=1e-4, metadata={
+        "help": "AdamW weight decay", "range": Range(0.0, finite=True)})
     minutes: float = dataclasses.field(default=90.0, metadata={
-        "help": "wall-clock budget, minutes; the learning rate follows it (cosine)"})
+        "help": "wall-clock budget, minutes; the learning rate follows it (cosine)",
+        "range": Range(0.0, open_low=True, note="the wall-clock budget")})
     max_steps: int = dataclasses.field(default=0, metadata={
-        "help": "stop after this many steps (0: no limit)"})
+        "help": "stop after this many steps (0: no limit)", "range": Range(0, note="0: no limit")})
     warmup_steps: int = dataclasses.field(default=300, metadata={
-        "help": "steps of linear learning-rate warm-up"})
+        "help": "steps of linear learning-rate warm-up", "range": Range(0)})
     eval_every_min: float = dataclasses.field(default=5.0, metadata={
-        "help": "validate every this many training minutes"})
+        "help": "validate every this many training minutes", "range": Range(0.0)})
     checkpoint_every_min: float = dataclasses.field(default=3.0, metadata={
-        "help": "save <out>/last.pt every this many wall-clock minutes"})
+        "help": "save <out>/last.pt every this many wall-clock minutes", "range": Range(0.0)})
     workers: int = dataclasses.field(default=1, metadata={
-        "help": "data loader processes (0: batches made in the training process)"})
-    threads: int = dataclasses.field(default=2, metadata={"help": "torch CPU threads"})
+        "help": "data loader processes (0: batches made in the training process)",
+        "range": Range(0, MAX_WORKERS, note="0: load in the training process")})
+    threads: int = dataclasses.field(default=2, metadata={"help": "torch CPU threads", "range": Range(1, MAX_THREADS)})
     seed: int = dataclasses.field(default=0, metadata={
-        "help": "random seed (initial weights, crops or scenes and their order)"})
+        "help": "random seed (initial weights, crops or scenes and their order)", "range": Range(0, MAX_SEED)})
     skip_bad: bool = dataclasses.field(default=False, metadata={
         "help": "count and skip bad label entries and unreadable photos instead of stopping"})
     limit: int = dataclasses.field(default=0, metadata={
-        "help": "use only the first N train hands (0: all)"})
+        "help": "use only the first N train hands (0: all)", "range": Range(0, note="0: all")})
     resume: bool = dataclasses.field(default=True, metadata={
         "help": "resume from <out>/last.pt when it is there (false: start over)"})
     new_cycle: bool = dataclasses.field(default=False, metadata={
@@ -86,6 +147,42 @@ class LoopConfig:
     freeze_bn_stats: bool = dataclasses.field(default=False, metadata={  # see freeze_bn_statistics
         "help": "keep the BatchNorm running statistics the run starts with (--init's): "
                 "fine-tunes on small batches"})
+
+    def check(self) -> None:
+        """ValueError naming the option and its value for an option no run can use, before the
+        data are loaded (minutes on a full set): each field's ``metadata["range"]``, then the
+        checks of several options together. ``run_cli`` turns it into a usage error (status 2).
+        Without it ``--minutes 0`` or ``--max-steps -3`` wrote a final.pt of an untrained net, and
+        ``--batch-size 0`` or ``--threads 0`` failed after the data were loaded, deep in torch.
+        The loops' configs add their own checks after these."""
+        for f in dataclasses.fields(self):
+            r = f.metadata.get("range")
+            if r is not None:
+                _check(option_name(f.name), getattr(self, f.name), r.holds(getattr(self, f.name)), r.expected())
+        check_device(self.device)
+        if not self.out:      # an unset shell variable: the run wrote its checkpoints into the current folder
+            raise ValueError("--out '': expected the run folder's name")
+        if self.ema:
+            check_ema_decay(self.ema)
+        data_dir, data_file = os.path.isdir(self.data), os.path.isfile(self.data)
+        if data_dir and given(self, "val_fraction"):   # as python -m train.evaluate refuses it
+            raise ValueError(f"--val-fraction {self.val_fraction}: applies to a single --data file; the folder "
+                             f"{self.data} has its own splits (--train-split, --val-split)")
+        for name in ("train_split", "val_split"):
+            if data_file and given(self, name):
+                raise ValueError(f"{option_name(name)} {getattr(self, name)}: applies to a --data folder; "
+                                 f"{self.data} is one file (--val-fraction holds out its val photos)")
+
+
+def option_name(field: str) -> str:
+    """The command-line option of a config field: ``batch_size`` -> ``--batch-size``."""
+    return "--" + field.replace("_", "-")
+
+
+def given(cfg, field: str) -> bool:
+    """Whether ``cfg``'s ``field`` differs from the dataclass default (an option at its default
+    value counts as not given): for options that apply only beside another."""
+    return getattr(cfg, field) != next(f.default for f in dataclasses.fields(cfg) if f.name == field)
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -108,10 +205,12 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
     ``auto|cpu|cuda``); bool fields take true/false (see parse_bool)."""
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        name = "--" + f.name.replace("_", "-")
+        name = option_name(f.name)
         # as typed: "(default )" read as a missing word, "(default False)" beside a true|false metavar
         shown = "none" if default == "" else str(default).lower() if isinstance(default, bool) else default
-        text = f"{f.metadata['help']} (default {shown})" if "help" in f.metadata else f"(default {shown})"
+        bound = f.metadata["range"].help_note() if "range" in f.metadata else ""
+        what = f"{f.metadata.get('help', '')}; {bound}" if bound else f.metadata.get("help", "")
+        text = f"{what} (default {shown})" if what else f"(default {shown})"
         kw = dict(default=default, metavar=f.metadata.get("metavar"),
                   help=text.replace("%", "%%"))  # argparse %-formats help: a bare % would fail --help
         if isinstance(default, bool):
@@ -129,43 +228,22 @@ def config_from_args(cls, args: argparse.Namespace):
 
 def _check(flag: str, value, ok: bool, expected: str) -> None:
     if not ok:
-        raise ValueError(f"{flag} {value}: expected {expected}")
+        raise ValueError(f"{flag} {repr(value) if isinstance(value, str) else value}: expected {expected}")
 
 
 # The nets halve their input four times and add the stride-16 features back at stride 4, so a
 # side that is not a multiple of 16 ends in a shape error at the first step.
 SIZE_MULTIPLE = 16
+#: the longest input side, pixels: 32 times the shipped nets' (a batch of 32 crops of it is 1.6 GB of
+#: pixels before any activation); 10**30 passed and ended in an OpenCV traceback after the data load
+MAX_INPUT_SIDE = 4096
 
 
 def check_input_size(flag: str, value: int) -> None:
-    """ValueError naming ``flag`` unless ``value`` (pixels) is a positive integer multiple of 16."""
-    _check(flag, value, is_positive_int(value) and value % SIZE_MULTIPLE == 0,
-           f"a multiple of {SIZE_MULTIPLE} (pixels)")
-
-
-def check_loop_config(cfg: LoopConfig) -> None:
-    """ValueError naming the option and its value for a loop option no run can use, before the
-    data are loaded (minutes on a full set). Without it ``--minutes 0`` or ``--max-steps -3``
-    wrote a final.pt of an untrained net, and ``--batch-size 0`` or ``--threads 0`` failed after
-    the data were loaded, deep in torch."""
-    check_device(cfg.device)
-    _check("--batch-size", cfg.batch_size, cfg.batch_size >= 1, ">= 1")
-    _check("--lr", cfg.lr, math.isfinite(cfg.lr) and cfg.lr >= 0, "a finite number >= 0")  # 0: no weight change (e.g. BatchNorm statistics alone)
-    _check("--weight-decay", cfg.weight_decay, math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0,
-           "a finite number >= 0")
-    _check("--minutes", cfg.minutes, cfg.minutes > 0, "> 0 (the wall-clock budget)")
-    _check("--max-steps", cfg.max_steps, cfg.max_steps >= 0, ">= 0 (0: no limit)")
-    _check("--warmup-steps", cfg.warmup_steps, cfg.warmup_steps >= 0, ">= 0")
-    _check("--eval-every-min", cfg.eval_every_min, cfg.eval_every_min >= 0, ">= 0")
-    _check("--checkpoint-every-min", cfg.checkpoint_every_min, cfg.checkpoint_every_min >= 0, ">= 0")
-    _check("--workers", cfg.workers, cfg.workers >= 0, ">= 0 (0: load in the training process)")
-    _check("--threads", cfg.threads, cfg.threads >= 1, ">= 1")
-    _check("--limit", cfg.limit, cfg.limit >= 0, ">= 0 (0: all)")
-    # inf/nan widths overflowed or failed deep in torch when the net was built
-    _check("--width", cfg.width, math.isfinite(cfg.width) and cfg.width > 0, "a finite number > 0")
-    _check("--expand", cfg.expand, math.isfinite(cfg.expand) and cfg.expand > 0, "a finite number > 0")
-    if cfg.ema:
-        check_ema_decay(cfg.ema)
+    """ValueError naming ``flag`` unless ``value`` (pixels) is a positive integer multiple of 16,
+    at most :data:`MAX_INPUT_SIDE`."""
+    _check(flag, value, is_positive_int(value) and value % SIZE_MULTIPLE == 0 and value <= MAX_INPUT_SIDE,
+           f"a multiple of {SIZE_MULTIPLE} (pixels), at most {MAX_INPUT_SIDE}")
 
 
 def check_batches(batch_size: int, hands: int, world: int, what: str = "training hands") -> None:
@@ -256,6 +334,8 @@ def load_checkpoint(path: str | Path, what: str = "checkpoint", device: str | to
             model, a truncated download, another program's pickle), naming ``what`` and the file.
     """
     p = Path(path)
+    if os.path.isdir(p):
+        raise ValueError(f"{what} {p} is a folder, not a checkpoint file")
     if not p.is_file():
         raise FileNotFoundError(f"{what} not found: {p}")
     try:
@@ -270,9 +350,66 @@ def load_checkpoint(path: str | Path, what: str = "checkpoint", device: str | to
 
 def save_checkpoint(path: Path, **state) -> None:
     """Atomic save (write then rename) so a kill mid-save never leaves a broken checkpoint.
-    Tensors are stored on the CPU: a checkpoint trained on a GPU loads anywhere."""
+    Tensors are stored on the CPU: a checkpoint trained on a GPU loads anywhere.
+
+    Raises:
+        ValueError: weights (``state["model"]``) that are not all finite, naming the step (from
+            ``state["state"]``); ``path`` keeps what it held. Why: a run whose training diverged
+            (``--lr`` far too high) replaced a good last.pt and final.pt with NaN weights and
+            ended with status 0.
+    """
     from tracker.cli import write_replacing
+    weights = state.get("model")
+    bad = [k for k, v in weights.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+           and not bool(torch.isfinite(v).all())] if isinstance(weights, dict) else []
+    if bad:
+        step = state.get("state", {}).get("step") if isinstance(state.get("state"), dict) else None
+        at = f" at step {step}" if step is not None else ""
+        raise ValueError(f"not saving {path}: {len(bad)} weight tensors hold NaN or inf{at} (e.g. {bad[0]}); the "
+                         f"training diverged: give a lower --lr (the file keeps what it held)")
     write_replacing(path, lambda tmp: torch.save(_to_cpu(state), tmp))
+
+
+def check_loss(loss: float, step: int) -> None:
+    """FloatingPointError, one line naming ``step``, when the training ``loss`` is NaN or inf."""
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"the loss is {loss} at step {step}: the training diverged; give a lower --lr "
+                                 "(the checkpoints saved before stay as they were)")
+
+
+def write_history(path: Path, history: list[dict]) -> None:
+    """``history`` (the validations so far) as strict JSON at ``path``: a figure with nothing counted
+    (AP over no val scenes: NaN) is null (``train.evaluate.figures_json``), not NaN, which JSON
+    readers refuse. Written beside and renamed, as the checkpoints: a failed write keeps the last one."""
+    from tracker.cli import write_replacing
+
+    from .evaluate import figures_json
+    text = figures_json(history)
+    write_replacing(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+#: the files a run writes in --out (besides the loop's picture of val examples)
+RUN_FILES = ("train.log", "last.pt", "final.pt", "final_ema.pt", "history.json", "curve.png")
+
+
+def check_out(out: str | Path, names: tuple[str, ...] = RUN_FILES) -> None:
+    """ValueError naming ``--out`` when it, or a folder above it, is a file, or when one of the files
+    the run writes there (``names``) is a folder.
+
+    Why: the first failed as "[Errno 17] File exists" naming no option; a last.pt or final.pt
+    that was a folder only when it was written, after the whole training."""
+    out = Path(out)
+    for p in (out, *out.parents):
+        if os.path.lexists(p):
+            if not os.path.isdir(p):
+                raise ValueError(f"--out {out}: " + ("a file, not a folder" if p == out
+                                                      else f"{p} is a file, not a folder"))
+            break
+    for name in names:
+        q = out / name
+        if os.path.lexists(q) and not os.path.isfile(q):
+            raise ValueError(f"--out {out}: {q} is a folder, not a file; the run writes its {name} there: "
+                             "move it away or give another --out")
 
 
 def lr_at(cfg, step: int, minutes: float, cycle: dict | None = None) -> float:
@@ -385,17 +522,27 @@ def check_resumable(last: Path, resume: bool, kind: str, net_cls, mcfg, shape_op
 
 
 def run_cli(config_cls, train_fn, doc: str, argv=None, prog: str | None = None):
-    """Parse ``config_cls`` options and run ``train_fn``; bad input, or an --out that cannot be
-    written (a full disk, no permission, a file of that name), -> one error line, exit 1. A run
-    that fails leaves no ``--out`` folder it made itself and wrote nothing but its log into.
-    ``prog`` is the command as typed (``python -m train.train_detector``) for usage lines."""
+    """Parse ``config_cls`` options and run ``train_fn``.
+
+    An option value no run can use (argparse's refusals, and those of the config's ``check()``,
+    e.g. ``--lr -1`` or ``--augment strong``) is a usage error: the usage line and one error line,
+    exit status 2. Bad input (missing or corrupt data, checkpoints), a training that diverged, or
+    an --out that cannot be written (a full disk, no permission, a file of that name) -> one
+    ``error: ...`` line, exit 1. A run that fails leaves no ``--out`` folder it made itself and
+    wrote nothing but its log into. ``prog`` is the command as typed (``python -m
+    train.train_detector``) for usage lines."""
     p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataclass_args(p, config_cls)
     cfg = config_from_args(config_cls, p.parse_args(argv))
+    if hasattr(cfg, "check"):
+        try:
+            cfg.check()
+        except ValueError as e:
+            p.error(str(e))
     made = _first_missing(Path(cfg.out)) if int(os.environ.get("RANK", "0")) == 0 else None
     try:
         train_fn(cfg)
-    except (OSError, ValueError) as e:  # OSError: FileNotFoundError, and writes that failed
+    except (OSError, ValueError, FloatingPointError) as e:  # OSError: FileNotFoundError, and writes that failed
         _remove_unused_out(Path(cfg.out), made)
         raise SystemExit(f"error: {e}")
     except BaseException:
@@ -545,6 +692,13 @@ def resume_state(ckpt_path: Path, net: torch.nn.Module, opt: torch.optim.Optimiz
         if not isinstance(ck.get("state"), dict):
             raise ValueError(f"cannot resume {ckpt_path}: it has no training-loop state (a checkpoint of "
                              "another tool?); give another --out or move the file away")
+        # a damaged file: a KeyError or TypeError traceback from the lines below otherwise
+        broken = [f"state lacks {k!r}" for k in ("step", "minutes", "history") if k not in ck["state"]]
+        if not isinstance(ck["model"], dict):
+            broken.append(f"its weights ('model') are {type(ck['model']).__name__}")
+        if broken:
+            raise ValueError(f"cannot resume {ckpt_path}: a damaged checkpoint ({', '.join(broken)}); give another "
+                             "--out or move the file away")
         try:
             net.load_state_dict(ck["model"])
         except RuntimeError as e:

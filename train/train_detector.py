@@ -9,8 +9,6 @@ unless given another; the shipped detector's is 0.45), curve and example PNGs.
 """
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -20,17 +18,19 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from tracker.checks import MAX_COUNT
 from tracker.detector_codec import CenterCodec, hand_box_and_cues
 from tracker.draw import tile_grid
 from tracker.metrics import average_precision, match_detections
 from tracker.video import write_image_file
 
 from .augment import AugmentConfig, augment_preset
-from .common import (DataWait, LoopClock, LoopConfig, check_input_size, check_loop_config, check_resumable,
-                     finish_run, init_distributed, loader_options, log, normalization, normalize_batch,
-                     optimizer_step, plot_history, run_cli, save_checkpoint, saved_on_stop, setup_cpu,
-                     setup_logging, start_run, wrap_ddp)
+from .common import (LOSS_WEIGHT, MAX_INPUT_SIDE, RUN_FILES, DataWait, LoopClock, LoopConfig, Range, check_input_size,
+                     check_loss, check_out, check_resumable, finish_run, init_distributed, loader_options, log,
+                     normalization, normalize_batch, optimizer_step, plot_history, run_cli, save_checkpoint,
+                     saved_on_stop, setup_cpu, setup_logging, start_run, wrap_ddp, write_history)
 from .data import ImageCache, LoadReport, data_root, load_train_val
+from .evaluate import MAX_SCENES
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import SceneConfig, compose_scene, visible_hands
 
@@ -41,24 +41,45 @@ class DetTrainConfig(LoopConfig):
 
     out: str = field(default="runs/detector", metadata={
         "help": "run folder: checkpoints (last.pt, final.pt), train.log, history.json, PNGs"})
-    input_width: int = field(default=256, metadata={"help": "scene (net input) width, pixels (a multiple of 16)"})
-    input_height: int = field(default=192, metadata={"help": "scene (net input) height, pixels (a multiple of 16)"})
-    eval_scenes: int = field(default=300, metadata={"help": "composed val scenes validated on during training"})
+    input_width: int = field(default=256, metadata={
+        "help": f"scene (net input) width, pixels (a multiple of 16, at most {MAX_INPUT_SIDE})"})
+    input_height: int = field(default=192, metadata={
+        "help": f"scene (net input) height, pixels (a multiple of 16, at most {MAX_INPUT_SIDE})"})
+    # all composed up front and held in memory, as python -m train.evaluate's --scenes
+    eval_scenes: int = field(default=300, metadata={"help": "composed val scenes validated on during training",
+                                                    "range": Range(0, MAX_SCENES)})
+    # NaN too: recall 0 at every validation, and export wrote it
     threshold: float = field(default=0.4, metadata={
-        "help": "score threshold of the validation and of the exported model's metadata, in [0, 1]"})
-    epoch_scenes: int = field(default=4000, metadata={"help": "training scenes composed per epoch and process"})
-    w_regress: float = field(default=1.0, metadata={"help": "loss weight of the box regression (smooth-L1)"})
+        "help": "score threshold of the validation and of the exported model's metadata, in [0, 1]",
+        "range": Range(0.0, 1.0, text="a detector score in [0, 1]")})
+    epoch_scenes: int = field(default=4000, metadata={"help": "training scenes composed per epoch and process",
+                                                      "range": Range(1, MAX_COUNT)})
+    # NaN or inf: a FloatingPointError at step 1
+    w_regress: float = field(default=1.0, metadata={"help": "loss weight of the box regression (smooth-L1)",
+                                                    "range": LOSS_WEIGHT})
     w_giou: float = field(default=0.0, metadata={
-        "help": "weight of a GIoU loss on the boxes of the regression cells (0: smooth-L1 only)"})
+        "help": "weight of a GIoU loss on the boxes of the regression cells (0: smooth-L1 only)",
+        "range": LOSS_WEIGHT})
     regress_min_gauss: float = field(default=0.0, metadata={  # CenterCodec
-        "help": "> 0: box regression also where a hand's Gaussian >= this, in [0, 1)"})
+        "help": "> 0: box regression also where a hand's Gaussian >= this, in [0, 1)",
+        "range": Range(0.0, 1.0, open_high=True, text="a value in [0, 1)")})
     unlabelled: str = field(default="", metadata={
         "help": "JSON of hands mined in the train photos (python -m train.mine): not counted as background"})
     full_rotation_p: float = field(default=0.0, metadata={
-        "help": "share of training photos pasted at any angle (else N(0, 30 deg)); val stays upright"})
+        "help": "share of training photos pasted at any angle (else N(0, 30 deg)); val stays upright",
+        "range": Range(0.0, 1.0, text="a value in [0, 1]")})
     augment: str = field(default="tracker", metadata={  # train.augment.AUGMENT_PRESETS, occluders off
         "help": "photometric preset of the scenes: tracker, light, degraded (more grey, noisy and "
                 "JPEG-damaged scenes, for fine-tunes)", "metavar": "tracker|light|degraded"})
+
+    def check(self) -> None:
+        """:meth:`LoopConfig.check`, then the detector options (ValueError naming the option)."""
+        super().check()
+        check_input_size("--input-width", self.input_width)
+        check_input_size("--input-height", self.input_height)
+        if self.epoch_scenes < self.batch_size:  # every process draws epoch_scenes scenes per epoch
+            raise ValueError(f"--epoch-scenes {self.epoch_scenes}: expected at least --batch-size {self.batch_size}")
+        augment_preset(self.augment)  # ValueError naming the presets
 
 
 def group_by_image(records):
@@ -249,25 +270,11 @@ def check_unlabelled_photos(unlabelled: dict, records, path: str, data: str) -> 
 
 
 def train(cfg: DetTrainConfig) -> dict:
-    check_loop_config(cfg)
-    check_input_size("--input-width", cfg.input_width)
-    check_input_size("--input-height", cfg.input_height)
-    if cfg.epoch_scenes < cfg.batch_size:  # every process draws epoch_scenes scenes per epoch
-        raise ValueError(f"--epoch-scenes {cfg.epoch_scenes}: expected at least --batch-size {cfg.batch_size}")
-    if cfg.eval_scenes < 0:
-        raise ValueError(f"--eval-scenes {cfg.eval_scenes}: expected >= 0")
-    if not 0.0 <= cfg.regress_min_gauss < 1.0:
-        raise ValueError(f"--regress-min-gauss {cfg.regress_min_gauss}: expected a value in [0, 1)")
-    if not 0.0 <= cfg.threshold <= 1.0:  # NaN too: recall 0 at every validation, and export wrote it
-        raise ValueError(f"--threshold {cfg.threshold}: expected a detector score in [0, 1]")
-    for flag, weight in (("--w-regress", cfg.w_regress), ("--w-giou", cfg.w_giou)):
-        if not (math.isfinite(weight) and weight >= 0.0):  # NaN or inf: a FloatingPointError at step 1
-            raise ValueError(f"{flag} {weight}: expected >= 0 (a finite loss weight)")
-    if not 0.0 <= cfg.full_rotation_p <= 1.0:
-        raise ValueError(f"--full-rotation-p {cfg.full_rotation_p}: expected a value in [0, 1]")
-    aug = replace(augment_preset(cfg.augment), occlusion_p=0.0)  # ValueError naming the presets
-    rank, world, device = init_distributed(cfg.device)
+    cfg.check()
     out = Path(cfg.out)
+    check_out(out, RUN_FILES + ("val_examples.png",))
+    aug = replace(augment_preset(cfg.augment), occlusion_p=0.0)
+    rank, world, device = init_distributed(cfg.device)
     setup_logging(out, rank)
     torch.manual_seed(cfg.seed)
     setup_cpu(cfg, device)
@@ -333,7 +340,7 @@ def train(cfg: DetTrainConfig) -> dict:
                      e["ap50"], e["recall"], e["fp_per_frame"])
         state["history"].append(m)
         if rank == 0:
-            (out / "history.json").write_text(json.dumps(state["history"], indent=1), encoding="utf-8")
+            write_history(out / "history.json", state["history"])
             plot_detector_curve(state["history"], out / "curve.png")
             draw_examples(net, val_scenes, codec, device, cfg.threshold, out / "val_examples.png")
         return m
@@ -354,8 +361,7 @@ def train(cfg: DetTrainConfig) -> dict:
                 if state["step"] % 200 == 0:
                     log.info("step %d %.1f min loss %.4f heat %.4f reg %.4f giou %.4f lr %.2e", state["step"],
                              state["minutes"], loss.item(), parts["heat"], parts["reg"], parts.get("giou", 0.0), lr)
-                if not math.isfinite(loss.item()):
-                    raise FloatingPointError(f"loss is {loss.item()} at step {state['step']}")
+                check_loss(loss.item(), state["step"])
                 if clock.eval_due():
                     validate()
                 if clock.checkpoint_due():

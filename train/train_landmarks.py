@@ -10,8 +10,6 @@ and a grid of predicted val crops written as PNG. Runs on CUDA when present and 
 """
 from __future__ import annotations
 
-import json
-import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -29,10 +27,11 @@ from tracker.metrics import pck
 from tracker.video import write_image_file
 
 from .augment import AugmentConfig, augment_preset, sample_crop
-from .common import (DataWait, LoopClock, LoopConfig, SIZE_MULTIPLE, check_batches, check_input_size,
-                     check_loop_config, check_resumable, finish_run, init_distributed, loader_options, log,
-                     normalization, normalize_batch, optimizer_step, plot_history, run_cli, save_checkpoint,
-                     saved_on_stop, setup_cpu, setup_logging, start_run, wrap_ddp)
+from .common import (LOSS_WEIGHT, MAX_INPUT_SIDE, MAX_LOSS_WEIGHT, RUN_FILES, DataWait, LoopClock, LoopConfig, Range,
+                     SIZE_MULTIPLE, check_batches, check_input_size, check_loss, check_out, check_resumable,
+                     finish_run, given, init_distributed, loader_options, log, normalization, normalize_batch,
+                     optimizer_step, plot_history, run_cli, save_checkpoint, saved_on_stop, setup_cpu, setup_logging,
+                     start_run, wrap_ddp, write_history)
 from .data import UNKNOWN, ImageCache, LoadReport, load_train_val, val_subset_indices
 from .model import LandmarkModelConfig, LandmarkNet
 
@@ -43,12 +42,18 @@ class TrainConfig(LoopConfig):
 
     out: str = field(default="runs/landmarks", metadata={
         "help": "run folder: checkpoints (last.pt, final.pt), train.log, history.json, PNGs"})
-    input_size: int = field(default=128, metadata={"help": "crop side the net sees, pixels (a multiple of 16)"})
+    input_size: int = field(default=128, metadata={
+        "help": f"crop side the net sees, pixels (a multiple of 16, at most {MAX_INPUT_SIDE})"})
     heatmap_stride: int = field(default=4, metadata={"help": "input pixels per heatmap cell (4: the net's)"})
-    sigma: float = field(default=1.5, metadata={"help": "Gaussian target sigma, heatmap cells"})
-    eval_hands: int = field(default=800, metadata={"help": "size of the fixed val subset used during training"})
-    w_presence: float = field(default=0.5, metadata={"help": "loss weight of the hand-presence output"})
-    w_handedness: float = field(default=0.5, metadata={"help": "loss weight of the left/right output"})
+    sigma: float = field(default=1.5, metadata={
+        "help": "Gaussian target sigma, heatmap cells; at most the heatmap's side (--input-size / 4)",
+        "range": Range(0.0, open_low=True, finite=True)})
+    eval_hands: int = field(default=800, metadata={"help": "size of the fixed val subset used during training",
+                                                   "range": Range(1)})
+    w_presence: float = field(default=0.5, metadata={"help": "loss weight of the hand-presence output",
+                                                     "range": LOSS_WEIGHT})
+    w_handedness: float = field(default=0.5, metadata={"help": "loss weight of the left/right output",
+                                                       "range": LOSS_WEIGHT})
     fused: bool = field(default=False, metadata={  # model.FusedIR
         "help": "full 3x3 convs in the first blocks: ~1.2x steps/min on the 2-core CPU"})
     light: bool = field(default=False, metadata={  # the same 90-minute curve (MODEL_CARD)
@@ -58,19 +63,48 @@ class TrainConfig(LoopConfig):
         "help": "augmentation preset: tracker (shipped models), light (short runs), degraded "
                 "(fine-tunes toward grey, noisy, JPEG-damaged images)", "metavar": "tracker|light|degraded"})
     lowres_p: float = field(default=0.0, metadata={  # train.augment.lowres
-        "help": "share of crops made to look like a small hand's, in [0, 1]"})
+        "help": "share of crops made to look like a small hand's, in [0, 1]",
+        "range": Range(0.0, 1.0, text="a share in [0, 1]")})
     edge_positive_p: float = field(default=0.0, metadata={  # AugmentConfig.edge_positive_p: hands at the frame's side
-        "help": "share of hand crops cut by a frame edge that still count as a hand, in [0, 1]"})
+        "help": "share of hand crops cut by a frame edge that still count as a hand, in [0, 1]",
+        "range": Range(0.0, 1.0, text="a share in [0, 1]")})
+    # nan or inf reached torch.multinomial (a RuntimeError traceback), 1e308 summed to inf there
     small_hand_weight: float = field(default=1.0, metadata={
-        "help": "sampling weight of hands whose box side is under --small-hand-px (1: all equally often)"})
+        "help": "sampling weight of hands whose box side is under --small-hand-px (1: all equally often)",
+        "range": Range(0.0, MAX_LOSS_WEIGHT, open_low=True, note="1: all hands equally often")})
     small_hand_px: float = field(default=96.0, metadata={
-        "help": "box side under which --small-hand-weight applies, photo pixels (the PCK normaliser)"})
+        "help": "box side under which --small-hand-weight applies, photo pixels (the PCK normaliser)",
+        "range": Range(0.0, finite=True, note="photo pixels")})
     # the net is fully convolutional: it trains at one size and validates at another
     progressive_size: int = field(default=0, metadata={
         "help": "> 0: train on crops of this side first (pixels, a multiple of 16; 0: off), then at "
                 "--input-size; validation always at --input-size"})
     progressive_until: float = field(default=0.5, metadata={
-        "help": "share of --minutes trained at --progressive-size, in (0, 1)"})
+        "help": "share of --minutes trained at --progressive-size, in (0, 1)",
+        "range": Range(0.0, 1.0, open_low=True, open_high=True, text="a share in (0, 1)")})
+
+    def check(self) -> None:
+        """:meth:`LoopConfig.check`, then the landmark options (ValueError naming the option)."""
+        super().check()
+        check_input_size("--input-size", self.input_size)
+        if self.heatmap_stride != 4:  # the net's heatmaps are at stride 4 (LandmarkNet)
+            raise ValueError(f"--heatmap-stride {self.heatmap_stride}: expected 4, the net's heatmap stride")
+        side = self.input_size // self.heatmap_stride
+        if self.sigma > side:   # a flat target; 1e308 overflowed at the first crop (HeatmapCodec named no option)
+            raise ValueError(f"--sigma {self.sigma}: expected at most the heatmap's side, {side} cells "
+                             f"(--input-size {self.input_size} / 4)")
+        augment_preset(self.augment)  # ValueError naming the presets
+        if self.progressive_size and not (0 < self.progressive_size < self.input_size
+                                          and self.progressive_size % SIZE_MULTIPLE == 0):  # as --input-size
+            raise ValueError(f"--progressive-size {self.progressive_size}: expected a multiple of {SIZE_MULTIPLE} "
+                             f"below --input-size {self.input_size} (0: off)")
+        # options that do nothing without another: they were ignored without a word
+        if not self.progressive_size and given(self, "progressive_until"):
+            raise ValueError(f"--progressive-until {self.progressive_until}: applies with --progressive-size, "
+                             "which is 0 (off)")
+        if self.small_hand_weight == 1.0 and given(self, "small_hand_px"):
+            raise ValueError(f"--small-hand-px {self.small_hand_px}: applies with a --small-hand-weight other "
+                             "than 1 (every hand is drawn equally often)")
 
 
 class CropDataset(Dataset):
@@ -227,37 +261,27 @@ def plot_curve(history: list[dict], path: Path, cycle_starts: tuple[float, ...] 
 
 def train(cfg: TrainConfig) -> dict:
     """Run training; returns the last validation metrics."""
-    check_loop_config(cfg)
-    check_input_size("--input-size", cfg.input_size)
-    if cfg.heatmap_stride != 4:  # the net's heatmaps are at stride 4 (LandmarkNet)
-        raise ValueError(f"--heatmap-stride {cfg.heatmap_stride}: expected 4, the net's heatmap stride")
-    if cfg.eval_hands < 1:
-        raise ValueError(f"--eval-hands {cfg.eval_hands}: expected >= 1")
-    rank, world, device = init_distributed(cfg.device)
+    cfg.check()
     out = Path(cfg.out)
+    check_out(out, RUN_FILES + ("val_grid.png",))
+    rank, world, device = init_distributed(cfg.device)
     setup_logging(out, rank)
     torch.manual_seed(cfg.seed)
     setup_cpu(cfg, device)
     codec = HeatmapCodec((cfg.input_size,) * 2, (cfg.input_size // cfg.heatmap_stride,) * 2, cfg.sigma)
-    aug = augment_preset(cfg.augment)
-    if not 0.0 <= cfg.lowres_p <= 1.0:
-        raise ValueError(f"--lowres-p {cfg.lowres_p}: expected a share in [0, 1]")
-    if not 0.0 <= cfg.edge_positive_p <= 1.0:
-        raise ValueError(f"--edge-positive-p {cfg.edge_positive_p}: expected a share in [0, 1]")
-    if cfg.small_hand_weight <= 0:
-        raise ValueError(f"--small-hand-weight {cfg.small_hand_weight}: expected > 0")
-    aug = replace(aug, lowres_p=cfg.lowres_p, edge_positive_p=cfg.edge_positive_p)
-    if cfg.progressive_size and not (0 < cfg.progressive_size < cfg.input_size
-                                     and cfg.progressive_size % SIZE_MULTIPLE == 0):  # as --input-size
-        raise ValueError(f"--progressive-size {cfg.progressive_size}: expected a multiple of {SIZE_MULTIPLE} "
-                         f"below --input-size {cfg.input_size} (0: off)")
-    if not 0.0 < cfg.progressive_until < 1.0:
-        raise ValueError(f"--progressive-until {cfg.progressive_until}: expected a share in (0, 1)")
+    aug = replace(augment_preset(cfg.augment), lowres_p=cfg.lowres_p, edge_positive_p=cfg.edge_positive_p)
+
+    # the net and its checkpoints before the data load (minutes of photo decoding on hands21), as the
+    # detector loop: a resume, --init or --new-cycle no run can use failed after it
     mcfg = LandmarkModelConfig(cfg.input_size, 17, cfg.width, expand=cfg.expand, fused=cfg.fused,
                                light=cfg.light)
     check_resumable(out / "last.pt", cfg.resume, "landmarks", LandmarkNet, mcfg,
                     {"width": "--width", "expand": "--expand", "fused": "--fused", "light": "--light"},
                     ("input_size",))
+    net = LandmarkNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
+    opt, state, cycle, ema = start_run(net, mcfg, cfg, out, device)
+    resumed_at = state["step"]
+
     report = LoadReport()
     train_recs, val_recs = load_train_val(cfg.data, cfg.train_split, cfg.val_split, cfg.skip_bad, report,
                                           cfg.val_fraction)
@@ -273,10 +297,6 @@ def train(cfg: TrainConfig) -> dict:
         raise ValueError(f"no usable training hands in {cfg.data}")
     check_batches(cfg.batch_size, len(train_recs), world)
     val_items = make_val_set(val_recs, cache, codec, AugmentConfig(), cfg.eval_hands)  # same crops for every --augment
-
-    net = LandmarkNet(mcfg).to(device, memory_format=torch.channels_last)  # see common.normalize_batch
-    opt, state, cycle, ema = start_run(net, mcfg, cfg, out, device)
-    resumed_at = state["step"]
     model = wrap_ddp(net, world, device)
 
     def crop_size() -> int:
@@ -327,7 +347,7 @@ def train(cfg: TrainConfig) -> dict:
                      state["step"], e["pck05"], e["pck10"], e["pck20"], _share(e["side_acc"]))
         state["history"].append(m)
         if rank == 0:
-            (out / "history.json").write_text(json.dumps(state["history"], indent=1), encoding="utf-8")
+            write_history(out / "history.json", state["history"])
             plot_curve(state["history"], out / "curve.png", (cycle["minutes"],) if cycle else ())
             draw_grid(net, val_items, codec, device, out / "val_grid.png")
         return m
@@ -359,8 +379,7 @@ def train(cfg: TrainConfig) -> dict:
                 if state["step"] % 200 == 0:
                     log.info("step %d %.1f min loss %.4f heat %.4f pres %.4f side %.4f lr %.2e", state["step"],
                              state["minutes"], loss.item(), parts["heat"], parts["presence"], parts["side"], lr)
-                if not math.isfinite(loss.item()):
-                    raise FloatingPointError(f"loss is {loss.item()} at step {state['step']}")
+                check_loss(loss.item(), state["step"])
                 if clock.eval_due():
                     metrics = validate()
                 if clock.checkpoint_due():

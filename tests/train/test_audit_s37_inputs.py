@@ -37,12 +37,16 @@ def test_a_data_path_typo_leaves_no_out_folder(tmp_path, module):
     ("train.train_detector", ["--init", "NOPE.pt"], "NOPE.pt"),
     ("train.train_detector", ["--unlabelled", "NOPE.json"], "NOPE.json"),
 ])
-def test_an_option_refused_after_the_log_was_opened_leaves_no_out_folder(tmp_path, module, args, message):
+def test_an_option_refused_after_the_log_was_opened_leaves_no_out_folder(tmp_path, module, args, message, capsys):
+    """The option values are now refused as usage errors before the run starts (status 2, the
+    message on stderr); the missing files as the run's one ``error:`` line (status 1)."""
     import importlib
     main = importlib.import_module(module).main
     args = [a.replace("NOPE", str(tmp_path / "NOPE")) for a in args]
-    with pytest.raises(SystemExit, match=message):
+    with pytest.raises(SystemExit) as e:
         main(args + ["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--device", "cpu"])
+    said = e.value.code if isinstance(e.value.code, str) else capsys.readouterr().err
+    assert re.search(message, said), said
     assert not (tmp_path / "run").exists()
 
 

@@ -96,49 +96,9 @@ OPTIONS = {"landmarks": LANDMARKS, "detector": DETECTOR}
 # options whose value matters only beside another: given with it (and left out of random draws)
 WITH = {"small-hand-px": ["--small-hand-weight", "2"], "progressive-until": ["--progressive-size", "16"]}
 
-# (command, option, value) -> why it fails now: strict xfails; the sampler does not draw them
+# (command, option, value) -> why it fails now: strict xfails; the sampler does not draw them (none now)
 _BOTH = ("landmarks", "detector")
 KNOWN: dict[tuple[str, str, str], str] = {}
-
-
-def _known(reason: str, cmds, options, values) -> None:
-    for c in cmds:
-        for o in options:
-            for v in values:
-                KNOWN[(c, o, v)] = reason
-
-
-_known("huge --width/--expand pass the check, then OverflowError/TypeError traceback building the net "
-       "(landmarks: after the data load)", _BOTH, ("width", "expand"), ("1e308", HUGE))
-_known("--workers 10**30 is accepted: the loader then forks workers until the process dies",
-       _BOTH, ("workers",), (HUGE,))
-_known("--threads 10**30: 'error: Overflow when unpacking long long', naming no option", _BOTH, ("threads",), (HUGE,))
-_known("--seed -1 passes the checks, then 'error: expected non-negative integer' after the data load, naming no "
-       "option", _BOTH, ("seed",), ("-1",))
-_known("--seed 10**30: 'error: Overflow when unpacking long long' (torch.manual_seed), naming no option",
-       _BOTH, ("seed",), (HUGE,))
-_known("a 10**30 px input size passes check_input_size, then an OpenCV traceback after the data load",
-       ("landmarks",), ("input-size",), (HUGE,))
-_known("a 10**30 px input size passes check_input_size, then an OpenCV traceback after the data load",
-       ("detector",), ("input-width", "input-height"), (HUGE,))
-_known("--sigma refused as 'HeatmapCodec: sigma must be a positive number ...', naming no option --sigma",
-       ("landmarks",), ("sigma",), ("0", "-1", "nan", "inf", "-inf"))
-_known("--sigma 1e308 passes the checks, then OverflowError traceback at the first training crop",
-       ("landmarks",), ("sigma",), ("1e308",))
-_known("a negative loss weight is accepted (the detector refuses a negative --w-regress/--w-giou)",
-       ("landmarks",), ("w-presence", "w-handedness"), ("-1", "-inf"))
-_known("a nan/inf/1e308 loss weight is accepted: FloatingPointError traceback at step 1 (the detector refuses "
-       "nan/inf)", ("landmarks",), ("w-presence", "w-handedness"), ("nan", "inf", "1e308"))
-_known("--small-hand-weight nan/inf pass '> 0', then a RuntimeError traceback from torch.multinomial",
-       ("landmarks",), ("small-hand-weight",), ("nan", "inf"))
-_known("--small-hand-px nan/inf/negative accepted: --small-hand-weight then weights no hand (or all), silently",
-       ("landmarks",), ("small-hand-px",), ("-1", "nan", "inf", "-inf"))
-_known("--eval-scenes 10**30 is accepted: the run composes val scenes for ever",
-       ("detector",), ("eval-scenes",), (HUGE,))
-_known("--epoch-scenes 10**30 is accepted: OverflowError traceback building the loader after the data load",
-       ("detector",), ("epoch-scenes",), (HUGE,))
-_known("--w-regress/--w-giou 1e308 pass 'finite': the loss is inf, FloatingPointError traceback at step 1",
-       ("detector",), ("w-regress", "w-giou"), ("1e308",))
 
 
 # --- running a command line ---------------------------------------------------------------------
@@ -310,8 +270,6 @@ def test_minus_inf_as_its_own_word_is_a_usage_error_naming_the_option(cmd, data,
 
 # --- the status of a refusal ----------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="values refused by the loops exit with status 1 (run_cli's SystemExit('error: "
-                                       "...')); argparse's own refusals (--lr abc) exit 2")
 @pytest.mark.parametrize("cmd, args", [("landmarks", ["--lr=-1"]), ("detector", ["--threshold=2"]),
                                        ("landmarks", ["--augment", "strong"])])
 def test_argparse_and_the_loops_refuse_values_with_the_same_status(cmd, args, data, tmp_path, capsys, no_data_load):
@@ -474,8 +432,6 @@ def test_an_out_that_is_a_file_fails_cleanly_and_keeps_the_file(cmd, where, data
     assert f.read_text() == "hello\n"
 
 
-@pytest.mark.xfail(strict=True, reason="--out naming a file: '[Errno 17] File exists' / '[Errno 20] Not a directory', "
-                                       "naming neither --out nor that it must be a folder")
 @pytest.mark.parametrize("cmd", _BOTH)
 @pytest.mark.parametrize("where", ["file", "under_file"])
 def test_an_out_that_is_a_file_is_named_as_such(cmd, where, data, odd_files, capsys):
@@ -484,8 +440,6 @@ def test_an_out_that_is_a_file_is_named_as_such(cmd, where, data, odd_files, cap
     _assert_refused(r, "--out", str(out))
 
 
-@pytest.mark.xfail(strict=True, reason="--out '' (an unset shell variable) is taken as the current folder: the run "
-                                       "writes its checkpoints and train.log there")
 @pytest.mark.parametrize("cmd", _BOTH)
 def test_an_empty_out_is_refused(cmd, data, tmp_path, capsys, monkeypatch, no_data_load):
     monkeypatch.chdir(tmp_path)
@@ -544,8 +498,6 @@ def _init_path(what: str, odd_files: Path, runs, tmp_path: Path) -> Path:
     return odd_files / ("nope.pt" if what == "missing" else what)
 
 
-@pytest.mark.xfail(strict=True, reason="train_landmarks checks --init (and --new-cycle) in start_run, after the data "
-                                       "load; train_detector checks them before it")
 @pytest.mark.parametrize("what", ["missing", "truncated", "other kind"])
 def test_a_bad_init_checkpoint_is_refused_before_the_data_load_landmarks(what, data, odd_files, runs, tmp_path,
                                                                          capsys, no_data_load):
@@ -554,7 +506,6 @@ def test_a_bad_init_checkpoint_is_refused_before_the_data_load_landmarks(what, d
     _assert_refused(r, "--init")
 
 
-@pytest.mark.xfail(strict=True, reason="--init FOLDER is refused as 'checkpoint not found', not as a folder")
 def test_an_init_folder_is_named_as_a_folder(data, odd_files, tmp_path, capsys, no_data_load):
     r = _run("detector", _base("detector", data) + ["--init", str(odd_files / "empty"), "--out", str(tmp_path / "r")],
              capsys)
@@ -629,8 +580,6 @@ def test_a_corrupt_last_checkpoint_is_one_error_before_the_data_load(cmd, how, d
     _assert_kept(before, out)
 
 
-@pytest.mark.xfail(strict=True, reason="a last.pt with a broken field (state without 'minutes', model None) ends in "
-                                       "a KeyError/TypeError traceback (landmarks: after the data load)")
 @pytest.mark.parametrize("cmd, how", [("landmarks", "state without minutes"), ("detector", "model None")])
 def test_a_last_checkpoint_with_a_broken_field_is_one_error(cmd, how, data, runs, tmp_path, capsys, no_data_load):
     out = _copy_run(runs, cmd, tmp_path)
@@ -649,8 +598,6 @@ def test_a_train_log_that_is_a_folder_is_one_error_naming_it(data, runs, tmp_pat
     _assert_kept(before, out)
 
 
-@pytest.mark.xfail(strict=True, reason="an output of the run that is a folder in --out is found only when written: "
-                                       "last.pt/final.pt after the training, history.json at the first validation")
 @pytest.mark.parametrize("cmd, name", [("landmarks", "last.pt"), ("detector", "last.pt"), ("landmarks", "final.pt"),
                                        ("detector", "history.json")])
 def test_an_output_name_that_is_a_folder_is_refused_up_front(cmd, name, data, runs, tmp_path, capsys, no_data_load):
@@ -671,8 +618,6 @@ def test_new_cycle_shorter_than_the_minutes_trained_is_refused_before_the_data_l
     _assert_kept(before, out)
 
 
-@pytest.mark.xfail(strict=True, reason="train_landmarks refuses --new-cycle with --minutes below the minutes trained "
-                                       "only after the data load (train_detector before it)")
 def test_new_cycle_shorter_than_the_minutes_trained_is_refused_before_the_data_load_landmarks(
         data, runs, tmp_path, capsys, no_data_load):
     out = _copy_run(runs, "landmarks", tmp_path)
@@ -681,8 +626,6 @@ def test_new_cycle_shorter_than_the_minutes_trained_is_refused_before_the_data_l
     _assert_refused(r, "--minutes", "1e-9")
 
 
-@pytest.mark.xfail(strict=True, reason="a resume with --lr 1e308 exits 0 and replaces the run's good last.pt and "
-                                       "final.pt with inf/NaN weights")
 def test_a_huge_lr_does_not_replace_a_good_checkpoint_with_nan_weights(data, runs, tmp_path, capsys):
     out = _copy_run(runs, "landmarks", tmp_path)
     before = _snapshot(out)
@@ -694,8 +637,6 @@ def test_a_huge_lr_does_not_replace_a_good_checkpoint_with_nan_weights(data, run
         _assert_kept(before, out)
 
 
-@pytest.mark.xfail(strict=True, reason="a loss that turns NaN mid-run (--lr 1e308) is a FloatingPointError traceback, "
-                                       "after --checkpoint-every-min 0 overwrote the good last.pt with NaN weights")
 def test_a_loss_that_turns_nan_mid_run_is_one_error_and_keeps_the_last_good_checkpoint(data, runs, tmp_path, capsys):
     out = _copy_run(runs, "detector", tmp_path)
     r = _run("detector", _base("detector", data) + ["--max-steps", "4", "--lr=1e308", "--checkpoint-every-min", "0",
@@ -704,8 +645,6 @@ def test_a_loss_that_turns_nan_mid_run_is_one_error_and_keeps_the_last_good_chec
     assert not _nonfinite(out / "last.pt"), "last.pt now holds non-finite weights"
 
 
-@pytest.mark.xfail(strict=True, reason="--lr 1e308 (finite, so accepted) exits 0 with inf/NaN weights in last.pt and "
-                                       "final.pt")
 def test_a_huge_lr_writes_no_checkpoint_with_nan_weights(data, tmp_path, capsys):
     out = tmp_path / "run"
     r = _run("detector", _base("detector", data) + ["--lr=1e308", "--out", str(out)], capsys)
@@ -713,8 +652,6 @@ def test_a_huge_lr_writes_no_checkpoint_with_nan_weights(data, tmp_path, capsys)
     assert r.status == 0 or _is_clean_error(r), r
 
 
-@pytest.mark.xfail(strict=True, reason="--eval-scenes 0 (allowed) writes 'ap50': NaN into history.json, which is not "
-                                       "JSON (the landmark loop writes null for a figure it cannot measure)")
 def test_no_val_scenes_writes_a_history_without_nan(data, tmp_path, capsys):
     out = tmp_path / "run"
     r = _run("detector", _base("detector", data) + ["--eval-scenes=0", "--out", str(out)], capsys)
@@ -724,8 +661,6 @@ def test_no_val_scenes_writes_a_history_without_nan(data, tmp_path, capsys):
 
 # --- options that conflict, or apply only beside another ------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="an option that does nothing with the others given is silently ignored "
-                                       "(python -m train.evaluate refuses --val-fraction with a folder)")
 @pytest.mark.parametrize("cmd, args, option", [
     ("landmarks", ["--val-fraction", "0.3"], "--val-fraction"),                 # --data is a folder: its own splits
     ("detector", ["--val-fraction", "0.3"], "--val-fraction"),
@@ -737,3 +672,75 @@ def test_no_val_scenes_writes_a_history_without_nan(data, tmp_path, capsys):
 def test_an_option_that_would_be_ignored_is_refused(cmd, args, option, data, tmp_path, capsys, no_data_load):
     args = [a.replace("{file}", str(data / "train.json")) for a in args]
     _assert_refused(_run(cmd, _base(cmd, data) + args + ["--out", str(tmp_path / "run")], capsys), option)
+
+
+@pytest.mark.parametrize("cmd, args", [
+    ("landmarks", ["--val-fraction", "0.1"]), ("detector", ["--val-fraction=0.1"]),      # the default
+    ("landmarks", ["--data", "{file}", "--train-split", "train", "--val-split", "val"]),
+    ("landmarks", ["--small-hand-px", "96"]), ("landmarks", ["--progressive-until", "0.5"]),
+    ("detector", ["--lr=10"]), ("landmarks", ["--threads=4096", "--seed=4294967295", "--sigma=8"]),
+])
+def test_an_option_at_its_default_or_bound_is_accepted(cmd, args, data, tmp_path, capsys, no_data_load):
+    """An option given at its default value does not count as given (nothing to ignore), and a bound
+    itself is in range."""
+    args = [a.replace("{file}", str(data / "train.json")) for a in args]
+    r = _run(cmd, _base(cmd, data) + args + ["--out", str(tmp_path / "run")], capsys)
+    assert r.reached_load, r
+
+
+@pytest.mark.parametrize("cmd, option, bound", [("landmarks", "--threads", "at most 4096"),
+                                                ("landmarks", "--lr", "at most 10"),
+                                                ("landmarks", "--w-presence", "at most 1000"),
+                                                ("detector", "--eval-scenes", "at most 100000"),
+                                                ("detector", "--input-width", "at most 4096")])
+def test_help_states_the_upper_bounds(cmd, option, bound, capsys):
+    with pytest.raises(SystemExit):
+        MAINS[cmd](["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert bound in text.split(option + " ", 2)[2].split(" --")[0], text
+
+
+def test_save_checkpoint_refuses_non_finite_weights_and_keeps_the_file(tmp_path):
+    from train.common import save_checkpoint
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, model={"w": torch.ones(2)}, state={"step": 3})
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"not saving .*last.pt: 1 weight tensors hold NaN or inf at step 4 .*--lr"):
+        save_checkpoint(path, model={"w": torch.tensor([1.0, float("nan")]), "n": torch.zeros(1, dtype=torch.long)},
+                        state={"step": 4})
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def test_weights_that_turn_nan_mid_run_are_not_saved_over_the_good_checkpoint(data, runs, tmp_path, capsys,
+                                                                             monkeypatch):
+    """The training diverging within the --lr bound: the save path refuses the NaN weights (one line
+    naming the step and --lr), and the run's last.pt keeps its bytes."""
+    out = _copy_run(runs, "detector", tmp_path)
+    before = _snapshot(out)
+    step = train_detector.optimizer_step
+
+    def diverge(opt, loss, state, ema=None, net=None):
+        step(opt, loss, state, ema, net)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.fill_(float("nan"))
+    monkeypatch.setattr(train_detector, "optimizer_step", diverge)
+    r = _run("detector", _base("detector", data) + ["--max-steps", "3", "--checkpoint-every-min", "0",
+                                                    "--out", str(out)], capsys)
+    assert r.status == 1 and _is_clean_error(r), r
+    assert "at step 2" in r.line and "--lr" in r.line and str(out / "last.pt") in r.line, r
+    _assert_kept({k: v for k, v in before.items() if k not in ("history.json", "curve.png", "val_examples.png")},
+                 out)
+    _strict_json(out / "history.json")
+
+
+def test_a_loss_that_turns_nan_is_one_error_line(data, tmp_path, capsys, monkeypatch):
+    import train.train_landmarks as tl
+    loss = tl.landmark_loss
+    monkeypatch.setattr(tl, "landmark_loss", lambda *a, **k: (lambda t, parts: (t * float("nan"), parts))(
+        *loss(*a, **k)))
+    out = tmp_path / "run"
+    r = _run("landmarks", _base("landmarks", data) + ["--max-steps", "2", "--out", str(out)], capsys)
+    assert r.status == 1 and _is_clean_error(r), r
+    assert "the loss is nan at step 1" in r.line and "--lr" in r.line, r
+    assert not (out / "last.pt").exists() and not (out / "final.pt").exists()
