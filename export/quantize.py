@@ -267,10 +267,12 @@ def main(argv=None):
                     help="single --data file: the share of images training held out (its default 0.1); a "
                          "dataset folder has its own splits")
     a = ap.parse_args(argv)
-    if a.val_fraction != ap.get_default("val_fraction") and Path(a.data).is_dir():
-        # only a single --data file is split by it (as train.evaluate): it was ignored without a word
-        ap.error(f"--val-fraction {a.val_fraction:g} applies to a single --data file, not the folder {a.data} "
-                 "(it has its own splits)")
+    if a.val_fraction != ap.get_default("val_fraction"):
+        from train.data import check_val_fraction_applies
+        try:                # only a single --data file is split by it: it was ignored without a word
+            check_val_fraction_applies(a.data, a.val_fraction)
+        except ValueError as e:
+            ap.error(str(e))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     made = new_folders(a.output)
     try:

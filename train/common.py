@@ -19,6 +19,8 @@ import torch
 
 from tracker.checks import MAX_THREADS, is_number, is_positive_int
 
+from .data import check_val_fraction_applies
+
 log = logging.getLogger("train")
 
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -164,10 +166,9 @@ class LoopConfig:
             raise ValueError("--out '': expected the run folder's name")
         if self.ema:
             check_ema_decay(self.ema)
-        data_dir, data_file = os.path.isdir(self.data), os.path.isfile(self.data)
-        if data_dir and given(self, "val_fraction"):   # as python -m train.evaluate refuses it
-            raise ValueError(f"--val-fraction {self.val_fraction}: applies to a single --data file; the folder "
-                             f"{self.data} has its own splits (--train-split, --val-split)")
+        data_file = os.path.isfile(self.data)
+        if given(self, "val_fraction"):   # as python -m train.evaluate refuses it
+            check_val_fraction_applies(self.data, self.val_fraction)
         for name in ("train_split", "val_split"):
             if data_file and given(self, name):
                 raise ValueError(f"{option_name(name)} {getattr(self, name)}: applies to a --data folder; "

@@ -452,6 +452,15 @@ def load_records(path: str | Path, split: str = "train", skip_bad: bool = False,
     return load_coco(p, skip_bad=skip_bad, report=report)
 
 
+def check_val_fraction_applies(data: str | Path, val_fraction: float) -> None:
+    """ValueError naming ``--val-fraction`` when ``data`` is a dataset folder: only a single file
+    is split by it (:func:`load_train_val`); a folder has its own splits, and the option was
+    ignored without a word. For the tools to call when the option was given (not its default)."""
+    if os.path.isdir(data):
+        raise ValueError(f"--val-fraction {val_fraction:g}: applies to a single --data file; the folder {data} has "
+                         "its own splits (--train-split, --val-split)")
+
+
 def split_by_image(records: list[HandRecord], fraction: float, root: str | Path | None = None
                    ) -> tuple[list[HandRecord], list[HandRecord]]:
     """(train, val): ``fraction`` of the images held out for validation, whole images (both hands

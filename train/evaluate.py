@@ -54,7 +54,8 @@ from tracker.metrics import (auc, average_precision, handedness_accuracy, match_
                              nme_hands, nme_palm, normalized_errors, per_keypoint_pck, pck, roc_auc)
 
 from .augment import AugmentConfig, cut_photo_at_edge, sample_roi
-from .data import UNKNOWN, ImageCache, check_fits_in_memory, label_files, load_records, load_train_val
+from .data import (UNKNOWN, ImageCache, check_fits_in_memory, check_val_fraction_applies, label_files,
+                   load_records, load_train_val)
 
 log = logging.getLogger("evaluate")
 
@@ -723,10 +724,15 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.calibration_scenes is not None and not a.calibrate:
         ap.error("--calibration-scenes needs --calibrate (it sets how many scenes the threshold is picked on)")
-    if a.val_fraction != ap.get_default("val_fraction") and (Path(a.data).is_dir() or a.split == "all"):
-        # only a single --data file is split by it (eval_records): it was ignored without a word
-        ap.error(f"--val-fraction applies to a single --data file with --split val or train, not "
-                 f"{'the folder ' + a.data + ' (it has its own splits)' if Path(a.data).is_dir() else '--split all'}")
+    if a.val_fraction != ap.get_default("val_fraction"):
+        # only a single --data file is split by it (eval_records), with --split val or train: it
+        # was ignored without a word
+        try:
+            check_val_fraction_applies(a.data, a.val_fraction)
+        except ValueError as e:
+            ap.error(str(e))
+        if a.split == "all":
+            ap.error(f"--val-fraction {a.val_fraction:g}: does nothing with --split all (every row)")
     if a.edge_cut is not None and a.kind != "landmarks":
         ap.error("--edge-cut applies to landmarks (the tracker at the frame's edge: python -m bench robustness "
                  "--video-conditions zoom2)")

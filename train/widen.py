@@ -16,15 +16,15 @@ from pathlib import Path
 
 from tracker.cli import refuse_overwrite
 
-from .common import load_checkpoint, save_checkpoint, setup_logging
+from .common import MAX_WIDTH, load_checkpoint, save_checkpoint, setup_logging
 from .evaluate import check_output_path
 from .model import build_net, widen_state_dict
 
 log = logging.getLogger("train.widen")
 
-#: the largest --expand: the bound the training loops take (16 times the shipped nets' widths, far past
-#: any trained), so that the widened run resumes; 1e30 failed inside build_net with a traceback
-MAX_EXPAND = 16.0
+#: the largest --expand: the bound the training loops take, so that the widened run resumes; 1e30
+#: failed inside build_net with a traceback
+MAX_EXPAND = MAX_WIDTH
 
 
 def check_expand(expand: float) -> None:
