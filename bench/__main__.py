@@ -101,11 +101,11 @@ def _video_problem(path: Path) -> str | None:
 def _check_out_folder(p: argparse.ArgumentParser, out: Path) -> None:
     """Usage error unless ``--out`` is a folder or can be made one: a file there (an input clip,
     say) or on its way failed only when the results were written, after the whole run."""
-    for q in (out, *out.parents):
-        if q.exists():
-            if not q.is_dir():
-                p.error(f"--out {out}: {'' if q == out else f'{q} '}is a file, not a folder")
-            return
+    from tracker.cli import check_output_path
+    try:
+        check_output_path("--out", out, folder=True)
+    except ValueError as e:
+        p.error(str(e))
 
 
 def _parts(text: str) -> tuple[str, ...]:

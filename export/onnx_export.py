@@ -30,7 +30,7 @@ import onnx
 import torch
 
 from tracker.checks import is_int, is_real
-from tracker.cli import positive_int, refuse_overwrite, temporary_beside, write_replacing
+from tracker.cli import check_output_path, positive_int, refuse_overwrite, temporary_beside, write_replacing
 from tracker.codec import HeatmapCodec
 from tracker.keypoints import KEYPOINT_NAMES
 
@@ -106,16 +106,10 @@ def check_output(out: str | Path, opt: str = "-o/--output") -> None:
     (``.NAME.PID.export``, beside it) are longer than the folder's file names can be (the export
     failed after its work); a folder that cannot be made or written in (a traceback at the end of
     the export before)."""
-    text = str(out)
-    if text.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
-        raise ValueError(f"{opt} {text}: names a folder (it ends in {text[-1]!r}); give a file name")
+    check_output_path(opt, out)
     out = Path(out)
-    if out.is_dir():
-        raise ValueError(f"{opt} {out}: is a folder; give a file name")
     missing = new_folders(out)
     base = out.parents[len(missing)] if len(missing) < len(out.parents) else Path(".")
-    if not base.is_dir():
-        raise ValueError(f"{opt} {out}: {base} is not a folder")
     try:
         name_max = os.pathconf(base, "PC_NAME_MAX")
     except (OSError, ValueError, AttributeError):   # no pathconf (Windows), or no such limit there

@@ -131,6 +131,34 @@ def output_clash(outputs: list[tuple[str, str | None]], inputs: list[tuple[str, 
     return None
 
 
+def check_output_path(option: str, path: str | Path, folder: bool = False) -> None:
+    """ValueError naming ``option`` and ``path`` unless an output can be written there, for a
+    command line to say before its work, not after it (the bench, train/ and export/ tools): not
+    an empty name; a file output neither a folder nor a name ending in a path separator (``-o
+    new/`` wrote a file named ``new``); a ``folder`` output not a file; and the nearest existing
+    folder on its way one this process may write in (``a/b/out.json`` cannot be made under a file
+    ``a``). Missing folders on the way are fine: the tools make them."""
+    text = str(path)
+    what = "folder" if folder else "file"
+    if not text.strip():
+        raise ValueError(f"{option} {text!r}: an empty path; name the {what} to write")
+    if not folder and text.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        raise ValueError(f"{option} {text}: names a folder (it ends in {text[-1]!r}); give a file name")
+    # os.path, not pathlib: False for a name too long, where Path.exists() raises
+    if folder and os.path.exists(text) and not os.path.isdir(text):
+        raise ValueError(f"{option} {text}: is a file; name the folder to write into")
+    if not folder and os.path.isdir(text):
+        raise ValueError(f"{option} {text}: is a folder; name the file to write")
+    p = Path(os.path.abspath(text))
+    parent = p if folder else p.parent
+    while not os.path.exists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not os.path.isdir(parent):
+        raise ValueError(f"{option} {text}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {text}: cannot write in {parent} (no permission)")
+
+
 class UsageError(Exception):
     """Bad input from the user: reported as one line, exit status 2."""
 

@@ -399,13 +399,9 @@ def check_out(out: str | Path, names: tuple[str, ...] = RUN_FILES) -> None:
 
     Why: the first failed as "[Errno 17] File exists" naming no option; a last.pt or final.pt
     that was a folder only when it was written, after the whole training."""
+    from tracker.cli import check_output_path
+    check_output_path("--out", out, folder=True)
     out = Path(out)
-    for p in (out, *out.parents):
-        if os.path.lexists(p):
-            if not os.path.isdir(p):
-                raise ValueError(f"--out {out}: " + ("a file, not a folder" if p == out
-                                                      else f"{p} is a file, not a folder"))
-            break
     for name in names:
         q = out / name
         if os.path.lexists(q) and not os.path.isfile(q):

@@ -37,7 +37,6 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -45,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from tracker.checks import is_positive_int
-from tracker.cli import int_at_least, output_clash, positive_int, unit_float, unit_float_or_none
+from tracker.cli import check_output_path, int_at_least, output_clash, positive_int, unit_float, unit_float_or_none
 from tracker.detector import HandDetector
 from tracker.detector_codec import hand_box_and_cues
 from tracker.keypoints import KEYPOINT_NAMES
@@ -102,29 +101,6 @@ def figures_json(figures) -> str:
 MAX_SCENES = 100_000
 #: the longest --scene-size side: far past a camera frame, and within what OpenCV's warps take
 MAX_SCENE_SIDE = 8192
-
-
-def check_output_path(option: str, path, folder: bool = False) -> None:
-    """ValueError naming ``option`` and ``path`` unless an output can be written there, for the
-    train/ tools to say before their work, not after it: not an empty name, not a folder
-    (``folder``: an output folder, so not a file), and its nearest existing parent a folder this
-    process may write in (``a/b/out.json`` cannot be made under a file ``a``). A missing parent
-    folder is fine: the tools make it."""
-    text = str(path)
-    if not text.strip():
-        raise ValueError(f"{option} {text!r}: an empty path; name the {'folder' if folder else 'file'} to write")
-    p = Path(text)
-    if folder and p.exists() and not p.is_dir():
-        raise ValueError(f"{option} {text}: is a file; name the folder to write into")
-    if not folder and p.is_dir():
-        raise ValueError(f"{option} {text}: is a folder; name the file to write")
-    parent = p if folder else p.parent
-    while not os.path.exists(parent) and parent != parent.parent:
-        parent = parent.parent
-    if not os.path.isdir(parent):
-        raise ValueError(f"{option} {text}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {text}: cannot write in {parent} (no permission)")
 
 
 def data_inputs(data: str) -> list[tuple[str, str]]:

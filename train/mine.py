@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.cli import output_clash
+from tracker.cli import check_output_path, output_clash
 from tracker.detector import HandDetector
 from tracker.detector_codec import hand_box_and_cues
 
 from .data import ImageCache, data_root
-from .evaluate import check_output_path, data_inputs, eval_records, photo_clash
+from .evaluate import data_inputs, eval_records, photo_clash
 from .scenes import overlaps_any
 from .train_detector import group_by_image
 

@@ -23,10 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker.cli import int_at_least
+from tracker.cli import check_output_path, int_at_least
 
 from .data import read_image, val_subset_indices
-from .evaluate import check_output_path
 
 log = logging.getLogger("train.pack")
 

@@ -14,10 +14,9 @@ import logging
 import math
 from pathlib import Path
 
-from tracker.cli import refuse_overwrite
+from tracker.cli import check_output_path, refuse_overwrite
 
 from .common import MAX_WIDTH, load_checkpoint, save_checkpoint, setup_logging
-from .evaluate import check_output_path
 from .model import build_net, widen_state_dict
 
 log = logging.getLogger("train.widen")
