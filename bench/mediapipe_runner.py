@@ -35,6 +35,11 @@ REQUIREMENTS = [f"mediapipe=={MP_VERSION}", "protobuf<5"]
 log = logging.getLogger(__name__)
 
 
+#: file inside every venv this module made: such a venv, once broken, may be replaced (a folder
+#: without it, given as --mp-venv, is a user's own and is never removed)
+VENV_MARKER = ".handtrack-mp-venv"
+
+
 def default_venv() -> Path:
     env = os.environ.get("HANDTRACK_MP_VENV")
     return Path(env) if env else Path.home() / ".cache" / "handtrack" / "mp-venv"
@@ -73,7 +78,10 @@ def ensure_venv(venv: str | Path | None = None, create: bool = True,
     if not create:
         log.warning("MediaPipe venv %s missing or broken (creation disabled): MediaPipe columns skipped", venv)
         return None
-    if os.path.lexists(venv) and not (venv.is_dir() and not any(venv.iterdir())):
+    # ours: made by an earlier run (its marker), or at the default cache path; such a broken venv
+    # (mediapipe uninstalled, Python upgraded) is replaced once the new one is ready
+    ours = venv.is_dir() and ((venv / VENV_MARKER).is_file() or venv == default_venv())
+    if os.path.lexists(venv) and not ours and not (venv.is_dir() and not any(venv.iterdir())):
         log.warning("%s exists and is not a MediaPipe %s venv; it is left as it is (remove it, or give another "
                     "folder): MediaPipe columns skipped", venv, MP_VERSION)
         return None
@@ -97,6 +105,11 @@ def ensure_venv(venv: str | Path | None = None, create: bool = True,
         # the venv's python works from the renamed folder (its scripts' shebangs do not: we only
         # ever run ``<venv>/bin/python``); rename takes the place of an empty folder only, never
         # of one with files (OSError, and the new venv is removed as below)
+        (tmp / VENV_MARKER).write_text(f"made by python -m bench for mediapipe {MP_VERSION}\n", encoding="utf-8")
+        if ours:
+            old = Path(tempfile.mkdtemp(prefix=f".{venv.name}.", suffix=".old", dir=venv.parent))
+            venv.rename(old / venv.name)       # out of the way first: the rename below takes no full folder
+            shutil.rmtree(old, ignore_errors=True)
         tmp.rename(venv)
     except Exception as e:  # noqa: BLE001 - any failure means: no MediaPipe columns
         if tmp is not None:

@@ -786,3 +786,20 @@ def test_the_sampler_draws_refused_and_accepted_lines():
         seen.add((command, any(k == "bad" for _, _, k in draws)))
     assert {c for c, _ in seen} == {"run", "live", "models", "soak", "robustness", "frame-rate", "train-step"}
     assert {b for _, b in seen} == {True, False}
+
+
+@pytest.mark.parametrize("where", ["marked", "default"])
+def test_a_broken_venv_this_tool_made_is_rebuilt(where, tmp_path, monkeypatch):
+    """A venv the bench made in an earlier run (its marker file inside, or at the default cache
+    path) that no longer works is replaced by a new one; only a folder of one's own is left alone."""
+    _fake_venv_commands(monkeypatch, pip_ok=True)
+    venv = tmp_path / "cache" / "mp-venv"
+    venv.mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /gone\n")        # broken: no bin/python
+    if where == "marked":
+        (venv / mpr.VENV_MARKER).write_text("")
+    else:
+        monkeypatch.setenv("HANDTRACK_MP_VENV", str(venv))
+    assert REAL_ENSURE_VENV(venv) == venv and (venv / "bin" / "python").is_file()
+    assert (venv / mpr.VENV_MARKER).is_file() and not (venv / "pyvenv.cfg").exists()
+    assert [p.name for p in venv.parent.iterdir()] == ["mp-venv"]
