@@ -765,7 +765,11 @@ def soak_main(argv: list[str]) -> int:
     p.add_argument("--sample-every", type=positive_int("--sample-every"), default=1000)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help=f"folder for soak.json and soak_rss.png ({_OUT_HELP})")
-    a = p.parse_args(argv)
+    a, given = _parse(p, argv)
+    # the synthetic clip has its own frames, size and ground-truth detections: taken and ignored before
+    unused = [_option(d) for d in ("video", "size", "detector_model") if d in given]
+    if a.synthetic and unused:
+        p.error(f"{unused[0]} does nothing with --synthetic (it loops its own clip with ground-truth detections)")
     if a.video is not None and not a.video.exists():
         p.error(f"--video: {a.video} does not exist")
     videos = sorted((a.shared / "videos").glob("*.mp4"))

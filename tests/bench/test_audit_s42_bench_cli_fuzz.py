@@ -803,3 +803,15 @@ def test_a_broken_venv_this_tool_made_is_rebuilt(where, tmp_path, monkeypatch):
     assert REAL_ENSURE_VENV(venv) == venv and (venv / "bin" / "python").is_file()
     assert (venv / mpr.VENV_MARKER).is_file() and not (venv / "pyvenv.cfg").exists()
     assert [p.name for p in venv.parent.iterdir()] == ["mp-venv"]
+
+
+@pytest.mark.parametrize("extra", [["--video", "VIDEO"], ["--size", "64x48"], ["--detector-model", "DETECTOR"]])
+def test_soak_synthetic_refuses_the_options_it_does_not_use(extra, shared, tmp_path, capsys):
+    """soak --synthetic loops its own clip at its own size with ground-truth detections: --video,
+    --size and --detector-model were taken and ignored without a word."""
+    from tracker.backend import default_model_path
+    values = {"VIDEO": str(shared / "videos" / "clip.mp4"), "DETECTOR": str(default_model_path("detector.onnx"))}
+    argv = ["soak", "--shared", str(shared), "--synthetic", "--threads", "1", "--frames", "2",
+            "--out", str(tmp_path / "o"), *[values.get(x, x) for x in extra]]
+    o = call(argv, capsys)
+    assert o.status == 2 and extra[0] in o.err and "--synthetic" in o.err, o.describe(argv)
