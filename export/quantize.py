@@ -243,7 +243,7 @@ def main(argv=None):
                                     scenes_that_fit)
     from tracker.cli import int_at_least, refuse_overwrite
     from tracker.landmarks import LandmarkModel
-    from train.data import ImageCache, label_files, load_train_val
+    from train.data import ImageCache, label_files, load_train_val, val_fraction_arg
     from train.evaluate import evaluate_landmarks, figures_json
     ap = argparse.ArgumentParser(prog="python -m export.quantize", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -263,7 +263,7 @@ def main(argv=None):
     ap.add_argument("--photos", type=int_at_least("--photos", 0), default=0,
                     help="detector: single val photos for the photo recall (0: all)")
     ap.add_argument("--threads", type=int_at_least("--threads", 1), default=2)
-    ap.add_argument("--val-fraction", type=float, default=0.1,
+    ap.add_argument("--val-fraction", type=val_fraction_arg, default=0.1,
                     help="single --data file: the share of images training held out (its default 0.1); a "
                          "dataset folder has its own splits")
     a = ap.parse_args(argv)

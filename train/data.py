@@ -452,6 +452,19 @@ def load_records(path: str | Path, split: str = "train", skip_bad: bool = False,
     return load_coco(p, skip_bad=skip_bad, report=report)
 
 
+def val_fraction_arg(text: str) -> float:
+    """argparse type of ``--val-fraction`` (``train.evaluate``, ``export.quantize``): a share in
+    [0, 1), as :func:`load_train_val` takes it; a bad one was refused only once the data were read."""
+    import argparse
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan                        # refused below, with the same message
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"--val-fraction must be in [0, 1), got {text!r}")
+    return v
+
+
 def check_val_fraction_applies(data: str | Path, val_fraction: float) -> None:
     """ValueError naming ``--val-fraction`` when ``data`` is a dataset folder: only a single file
     is split by it (:func:`load_train_val`); a folder has its own splits, and the option was

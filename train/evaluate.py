@@ -54,7 +54,7 @@ from tracker.metrics import (auc, average_precision, handedness_accuracy, match_
 
 from .augment import AugmentConfig, cut_photo_at_edge, sample_roi
 from .data import (UNKNOWN, ImageCache, check_fits_in_memory, check_val_fraction_applies, label_files,
-                   load_records, load_train_val)
+                   load_records, load_train_val, val_fraction_arg)
 
 log = logging.getLogger("evaluate")
 
@@ -629,7 +629,7 @@ def main(argv=None):
     ap.add_argument("--split", default="val",
                     help="a dataset folder's split (its <split>.json/.csv); for a single --data file: 'val' "
                     "the images training held out (--val-fraction), 'train' the others, 'all' every row")
-    ap.add_argument("--val-fraction", type=float, default=0.1,
+    ap.add_argument("--val-fraction", type=val_fraction_arg, default=0.1,
                     help="single --data file: the share of images training held out (its default 0.1)")
     ap.add_argument("--model", default=None, help="ONNX file (default: the shipped one; acquisition: the detector)")
     ap.add_argument("--landmark-model", default=None, help="acquisition: landmark ONNX file (default: the shipped one)")

@@ -883,3 +883,13 @@ def test_random_quantize_command_line(made, quantize_spy, tmp_path, capsys, case
         assert not quantize_spy, f"case {case}: refused after the quantisation started\n{r}"
     _unchanged(before, (ws,), r)      # the spy writes nothing: every case leaves the files as they were
     assert _snapshot(made.root) == made.snapshot, f"case {case}: an input changed\n{r}"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-0.1", "1", "abc"])
+def test_quantize_val_fraction_outside_a_share_is_a_usage_error(made, quantize_spy, tmp_path, capsys, value):
+    """quantize --val-fraction outside [0, 1): refused at parse time (status 2), as the training
+    loops and train.evaluate do, not once the data were read (status 1)."""
+    r = _run(quantize_mod.main, _q_argv(made, tmp_path / "q.onnx", "--val-fraction", value,
+                                        data=made.csv), capsys)
+    _refused(r, "--val-fraction", value, status=(2,))
+    assert not quantize_spy, r

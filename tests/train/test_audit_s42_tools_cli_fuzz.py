@@ -940,3 +940,11 @@ def test_random_option_combinations(case, ws, monkeypatch):
         out = next(iter(d.outputs), None)
         for opt, value in d.values:
             _echo_check(d.tool, opt, value, res, out)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-0.1", "1", "abc"])
+def test_evaluate_val_fraction_outside_a_share_is_a_usage_error(value, ws):
+    """--val-fraction outside [0, 1) with a single --data file: refused at parse time (status 2),
+    not by the loader once the model had loaded (status 1)."""
+    res = run_tool("train.evaluate", ["landmarks", "--data", ws.csv, "--val-fraction", value, "--threads", "1"])
+    assert res.rc == 2 and res.exc is None and "--val-fraction" in res.err[-1] and value in res.err[-1], res
