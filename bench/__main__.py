@@ -555,6 +555,9 @@ def robustness_main(argv: list[str]) -> int:
         p.error(f"--video-conditions: {e}")
     if a.no_photos and not a.videos:
         p.error("--no-photos without --videos leaves nothing to run")
+    unused = [_option(d) for d in ("images", "conditions") if d in given]
+    if a.no_photos and unused:      # taken and ignored without a word before
+        p.error(f"{unused[0]} applies to the photo part, which --no-photos skips")
     if not a.videos and given & {"video_frames", "video_conditions"}:
         # they were ignored without a word: the photo run alone
         p.error("--video-conditions and --video-frames apply to the clips of --videos; none given")

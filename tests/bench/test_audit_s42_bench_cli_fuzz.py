@@ -361,10 +361,9 @@ def prefix(command: str, option: str, shared: Path, out: Path) -> list[str]:
         return ["soak", "--shared", s, "--video", clip, "--size", "64x48", "--threads", "1", "--frames", "2",
                 "--out", str(out)]
     if command == "robustness":
-        base = ["robustness", "--shared", s, "--no-mediapipe", "--threads", "1", "--images", "1",
-                "--conditions", "clean"]
+        base = ["robustness", "--shared", s, "--no-mediapipe", "--threads", "1"]
         return base + (["--no-photos", "--videos", "clip.mp4", "--video-conditions", "clean"]
-                       if option == "--video-frames" else [])
+                       if option == "--video-frames" else ["--images", "1", "--conditions", "clean"])
     if command == "frame-rate":
         return ["frame-rate", "--shared", s, "--threads", "1", "--blackout", "0", "--factors", "1"]
     assert command == "train-step"
@@ -815,3 +814,12 @@ def test_soak_synthetic_refuses_the_options_it_does_not_use(extra, shared, tmp_p
             "--out", str(tmp_path / "o"), *[values.get(x, x) for x in extra]]
     o = call(argv, capsys)
     assert o.status == 2 and extra[0] in o.err and "--synthetic" in o.err, o.describe(argv)
+
+
+@pytest.mark.parametrize("extra", [["--images", "5"], ["--conditions", "clean"]])
+def test_robustness_no_photos_refuses_the_photo_options(extra, shared, capsys):
+    """--images and --conditions set the photo part: with --no-photos they were taken and ignored."""
+    argv = ["robustness", "--shared", str(shared), "--no-mediapipe", "--threads", "1", "--no-photos",
+            "--videos", "clip.mp4", *extra]
+    o = call(argv, capsys)
+    assert o.status == 2 and extra[0] in o.err and "--no-photos" in o.err, o.describe(argv)
