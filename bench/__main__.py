@@ -322,6 +322,11 @@ def config_from_args(argv: list[str]):
             if why:
                 p.error(f"--shared {a.shared}: videos/{clip.name}: {why} (the videos and speed parts play "
                         "every videos/*.mp4)")
+    if "speed" in parts:
+        from .speed import SIZES
+        w, h = max(a.speed_sizes or SIZES, key=lambda size: size[0] * size[1])
+        held = len(clips) * a.speed_frames + BenchConfig.speed_background   # every clip's frames of one size, decoded
+        _fits_in_memory(p, f"--speed-frames {a.speed_frames} ({len(clips)} clips at {w}x{h})", held * w * h * 3)
     if "motion" in parts:
         from .motion import motion_bytes
         _fits_in_memory(p, f"--motion-clips {a.motion_clips} x --motion-frames {a.motion_frames}",

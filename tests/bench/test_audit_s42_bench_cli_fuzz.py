@@ -823,3 +823,12 @@ def test_robustness_no_photos_refuses_the_photo_options(extra, shared, capsys):
             "--videos", "clip.mp4", *extra]
     o = call(argv, capsys)
     assert o.status == 2 and extra[0] in o.err and "--no-photos" in o.err, o.describe(argv)
+
+
+def test_speed_frames_that_do_not_fit_in_memory_are_refused(shared, tmp_path, capsys):
+    """The speed part decodes --speed-frames of every clip at each size before timing: a count
+    past the memory was taken and filled it."""
+    argv = ["--shared", str(shared), "--out", str(tmp_path / "o"), "--no-mediapipe", "--no-plots", "-q",
+            "--only", "speed", "--speed-frames", str(10 ** 9)]
+    o = call(argv, capsys)
+    assert o.status == 2 and "--speed-frames" in o.err and "memory" in o.err, o.describe(argv)
