@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from tracker.codec import HeatmapCodec
+from tracker.cli import int_at_least
 from tracker.metrics import pck
 
 from .augment import AugmentConfig, sample_crop
@@ -116,15 +117,13 @@ def main(argv=None):
     ap.add_argument("--split", default="train",
                     help="a dataset folder's split (default train); for a single --data file: 'train' the images "
                          "training trains on (val fraction 0.1), 'val' those it holds out, 'all' every row")
-    ap.add_argument("--hands", type=int, default=32, help="the first N hands of the split (default 32)")
-    ap.add_argument("--steps", type=int, default=300, help=f"training steps (default 300, at most {MAX_STEPS})")
+    # --hands -2 took all but 2 of the split, 0 failed in np.stack; --steps 0 gave NaN
+    ap.add_argument("--hands", type=int_at_least("--hands", 1), default=32,
+                    help="the first N hands of the split (default 32)")
+    ap.add_argument("--steps", type=int_at_least("--steps", 1, MAX_STEPS), default=300,
+                    help=f"training steps (default 300, at most {MAX_STEPS})")
     ap.add_argument("--broken", choices=["mean_pose", "zero"], default=None)
     a = ap.parse_args(argv)
-    for flag, v in (("--hands", a.hands), ("--steps", a.steps)):
-        if v < 1:   # --hands -2 took all but 2 of the split, 0 failed in np.stack; --steps 0 gave NaN
-            ap.error(f"{flag} {v}: expected >= 1")
-    if a.steps > MAX_STEPS:
-        ap.error(f"--steps {a.steps}: expected at most {MAX_STEPS}")
     try:
         recs = eval_records(a.data, a.split)[: a.hands]   # a single file's --split as train.evaluate reads it
         if not recs:

@@ -145,7 +145,8 @@ def test_mine_out_that_is_a_folder_is_refused_before_any_work(tmp_path, capsys):
 # --- sanity -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, match", [
-    (["--hands", "0"], "--hands 0"), (["--hands", "-2"], "--hands -2"), (["--steps", "0"], "--steps 0"),
+    (["--hands", "0"], "--hands must be >= 1, got 0"), (["--hands", "-2"], "--hands must be >= 1, got -2"),
+    (["--steps", "0"], "--steps must be >= 1, got 0"),
 ])
 def test_sanity_counts_below_one_are_refused(tmp_path, capsys, args, match):
     from train.sanity import main
