@@ -37,11 +37,10 @@ MAX_SIDE = 16384
 _UNSET = object()
 
 
-def _threads(name: str = "--threads"):
-    """argparse type of a thread count: 1 to the tracker's MAX_THREADS (a larger one was taken and
-    failed only when a part built its tracker, or in each train-step process)."""
-    from tracker.cli import int_at_least
-    return int_at_least(name, 1, MAX_THREADS)
+def _thread_count(name: str = "--threads"):
+    """tracker.cli.thread_count, imported when a parser is built (tracker.cli imports OpenCV)."""
+    from tracker.cli import thread_count
+    return thread_count(name)
 
 
 def _count(name: str):
@@ -268,7 +267,7 @@ def config_from_args(argv: list[str]):
     p.add_argument("--speed-sizes", type=_sizes, default=None,
                    help=f"e.g. 640x480,1280x720 (sides up to {MAX_SIDE} px)")
     p.add_argument("--speed-threads", type=_ints, default=None, help=f"e.g. 1,2 (each at most {MAX_THREADS})")
-    p.add_argument("--threads", type=_threads(), default=2,
+    p.add_argument("--threads", type=_thread_count(), default=2,
                    help=f"tracker threads for accuracy, motion and videos (default 2, at most {MAX_THREADS})")
     p.add_argument("--seed", type=int_at_least("--seed", 0), default=0)
     _mediapipe_args(p)
@@ -425,7 +424,7 @@ def train_step_main(argv: list[str]) -> int:
                    help="processes per net and allocator, interleaved")
     p.add_argument("--steps", type=int, default=10, help="steps per process (the first 2 are left out)")
     # checked here: a bad one failed in each child process (a CalledProcessError traceback)
-    p.add_argument("--threads", type=_threads(), default=2, help=f"torch threads (default 2, at most {MAX_THREADS})")
+    p.add_argument("--threads", type=_thread_count(), default=2, help=f"torch threads (default 2, at most {MAX_THREADS})")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=32)
     a = p.parse_args(argv)
     # the checkpoints are a clone's (assets/checkpoints), not in the wheel: said before any process
@@ -482,7 +481,7 @@ def live_main(argv: list[str]) -> int:
     p.add_argument("--seconds", type=positive_float("--seconds"), default=15.0,
                    help=f"seconds per row (default 15; at most {MAX_COUNT} camera frames at the fastest rate)")
     p.add_argument("--buffers", type=positive_int("--buffers"), default=4, help="driver queue (default 4)")
-    p.add_argument("--threads", type=_threads(), default=2,
+    p.add_argument("--threads", type=_thread_count(), default=2,
                    help=f"tracker threads (default 2, at most {MAX_THREADS})")
     p.add_argument("--flip-test", action="store_true", help="tracker flip_test (slower tracking)")
     a = p.parse_args(argv)
@@ -536,7 +535,7 @@ def robustness_main(argv: list[str]) -> int:
                    help="first N frames of each clip (default: all)")
     p.add_argument("--out", type=Path, default=None,
                    help="folder for robustness[_videos].json and .md (default: print only)")
-    p.add_argument("--threads", type=_threads(), default=2,
+    p.add_argument("--threads", type=_thread_count(), default=2,
                    help=f"tracker threads (default 2, at most {MAX_THREADS})")
     p.add_argument("--seed", type=int_at_least("--seed", 0), default=0)
     p.add_argument("--turn-retry", action="store_true", help="tracker option turn_retry (off by default)")
@@ -730,7 +729,7 @@ def frame_rate_main(argv: list[str]) -> int:
                         f"frame_rate range, {MIN_FRAME_RATE:g} to {MAX_FRAME_RATE} fps")
     p.add_argument("--blackout", type=_seconds, default=0.3, metavar="S",
                    help="seconds blacked out from each clip's middle in a second play (default 0.3; 0: off)")
-    p.add_argument("--threads", type=_threads(), default=2,
+    p.add_argument("--threads", type=_thread_count(), default=2,
                    help=f"tracker threads (default 2, at most {MAX_THREADS})")
     p.add_argument("--out", type=Path, default=None, help="folder for frame_rate.json and .md (default: print only)")
     a = p.parse_args(argv)
@@ -768,7 +767,7 @@ def soak_main(argv: list[str]) -> int:
                         "(tracks on every frame whatever the detector model finds)")
     # --frames 0 wrote a soak.json without samples (read back into REPORT.md) and then failed
     p.add_argument("--frames", type=positive_int("--frames"), default=100_000)
-    p.add_argument("--threads", type=_threads(), default=2,
+    p.add_argument("--threads", type=_thread_count(), default=2,
                    help=f"tracker threads (default 2, at most {MAX_THREADS})")
     p.add_argument("--sample-every", type=positive_int("--sample-every"), default=1000)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,

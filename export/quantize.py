@@ -242,7 +242,7 @@ def main(argv=None):
     from export.onnx_export import (check_output, check_scene_count, data_path, new_folders, remove_new_folders,
                                     scenes_that_fit)
     from tracker.checks import MAX_THREADS
-    from tracker.cli import int_at_least, refuse_overwrite
+    from tracker.cli import int_at_least, refuse_overwrite, thread_count
     from tracker.landmarks import LandmarkModel
     from train.data import ImageCache, check_val_fraction_applies, label_files, load_train_val, val_fraction_arg
     from train.evaluate import evaluate_landmarks, figures_json
@@ -263,7 +263,7 @@ def main(argv=None):
                          "half of this machine's memory holds)")
     ap.add_argument("--photos", type=int_at_least("--photos", 0), default=0,
                     help="detector: single val photos for the photo recall (0: all)")
-    ap.add_argument("--threads", type=int_at_least("--threads", 1, MAX_THREADS), default=2,
+    ap.add_argument("--threads", type=thread_count(), default=2,
                     help=f"onnxruntime threads (default 2, at most {MAX_THREADS})")
     ap.add_argument("--val-fraction", type=val_fraction_arg, default=0.1,
                     help="single --data file: the share of images training held out (its default 0.1); a "

@@ -963,6 +963,13 @@ def positive_int(name: str):
     return int_at_least(name, 1)
 
 
+def thread_count(name: str = "--threads"):
+    """argparse type of a thread count: an integer from 1 to the backend's MAX_THREADS (a larger
+    one was refused only when the model was loaded, or not at all); the error names ``name``."""
+    from .checks import MAX_THREADS
+    return int_at_least(name, 1, MAX_THREADS)
+
+
 def camera_source(s: str) -> int | str:
     """argparse type of ``webcam --camera``: what ``cv2.VideoCapture`` opens. An index (0, 1, ...),
     a camera device file (``/dev/video2``) or a stream URL (``rtsp://``, ``http://``, ...; an IP
@@ -1100,7 +1107,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-hands", type=positive_int("--max-hands"), default=2, metavar="N",
                    help="most hands per frame (default 2)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="inference device (default cpu)")
-    p.add_argument("--threads", type=positive_int("--threads"), default=2, metavar="N",
+    p.add_argument("--threads", type=thread_count(), default=2, metavar="N",
                    help="onnxruntime threads per model (default 2)")
     p.add_argument("--min-detection-confidence", type=unit_float("--min-detection-confidence"), default=None,
                    metavar="P", help="detector score threshold (default: the model's calibrated one)")

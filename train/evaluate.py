@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from tracker.checks import is_positive_int
-from tracker.cli import check_output_path, int_at_least, output_clash, positive_int, unit_float, unit_float_or_none
+from tracker.cli import check_output_path, int_at_least, output_clash, thread_count, unit_float, unit_float_or_none
 from tracker.detector import HandDetector
 from tracker.detector_codec import hand_box_and_cues
 from tracker.keypoints import KEYPOINT_NAMES
@@ -680,7 +680,7 @@ def main(argv=None):
     ap.add_argument("--match-iou", type=_match_iou, default=0.5,
                     help="detector: IoU with a labelled box that makes a hit (default 0.5, the issue's AP@0.5; "
                          "0.2 shows what better boxes alone would give)")
-    ap.add_argument("--threads", type=positive_int("--threads"), default=2)
+    ap.add_argument("--threads", type=thread_count(), default=2)
     ap.add_argument("--flip-test", action="store_true", help="landmarks: average each crop with its mirror")
     ap.add_argument("--full-rotation", action="store_true",
                     help="landmarks: crops at uniformly random angles (robustness), not near upright; "

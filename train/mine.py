@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.cli import check_output_path, output_clash
+from tracker.cli import check_output_path, output_clash, thread_count
 from tracker.detector import HandDetector
 from tracker.detector_codec import hand_box_and_cues
 
@@ -94,7 +94,7 @@ def main(argv=None):
                          "those it holds out, 'all' every row")
     ap.add_argument("--detector", default=None, help="ONNX detector (default: the shipped one)")
     ap.add_argument("--threshold", type=float, default=0.3, help="detector score to keep a box (default 0.3)")
-    ap.add_argument("--threads", type=int, default=2, help="onnxruntime threads (default 2)")
+    ap.add_argument("--threads", type=thread_count(), default=2, help="onnxruntime threads (default 2)")
     ap.add_argument("--out", required=True, help="the JSON file to write (not --data's label files or photos)")
     a = ap.parse_args(argv)
     clash = output_clash([("--out", a.out)], [("--detector", a.detector)] + data_inputs(a.data))
