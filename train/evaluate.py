@@ -55,6 +55,7 @@ from tracker.metrics import (auc, average_precision, handedness_accuracy, match_
 from .augment import AugmentConfig, cut_photo_at_edge, sample_roi
 from .data import (UNKNOWN, ImageCache, check_fits_in_memory, check_val_fraction_applies, label_files,
                    load_records, load_train_val, val_fraction_arg)
+from .scenes import MAX_SCENES
 
 log = logging.getLogger("evaluate")
 
@@ -96,9 +97,6 @@ def figures_json(figures) -> str:
     return json.dumps(finite_figures(figures), indent=1, allow_nan=False)
 
 
-#: the most composed scenes one run takes (--scenes, --calibration-scenes): they are all made up front
-#: and held in memory, width x height x 3 bytes each (500 of 640x480: 0.46 GB)
-MAX_SCENES = 100_000
 #: the longest --scene-size side: far past a camera frame, and within what OpenCV's warps take
 MAX_SCENE_SIDE = 8192
 

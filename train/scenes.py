@@ -22,6 +22,11 @@ from tracker.geometry import invert_affine, transform_points
 from .augment import AugmentConfig, photometric
 from .data import HandRecord, ImageCache
 
+#: the most composed val scenes one run takes (evaluate --scenes, --calibration-scenes, the detector
+#: loop's --eval-scenes): they are all made up front and held in memory, width x height x 3 bytes
+#: each (500 of 640x480: 0.46 GB)
+MAX_SCENES = 100_000
+
 
 @dataclass
 class SceneConfig:

@@ -30,9 +30,8 @@ from .common import (LOSS_WEIGHT, MAX_INPUT_SIDE, RUN_FILES, DataWait, LoopClock
                      normalization, normalize_batch, optimizer_step, plot_history, run_cli, save_checkpoint,
                      saved_on_stop, setup_cpu, setup_logging, start_run, wrap_ddp, write_history)
 from .data import ImageCache, LoadReport, data_root, load_train_val
-from .evaluate import MAX_SCENES
 from .model import DetectorModelConfig, DetectorNet
-from .scenes import SceneConfig, compose_scene, visible_hands
+from .scenes import MAX_SCENES, SceneConfig, compose_scene, visible_hands
 
 
 @dataclass
