@@ -158,9 +158,8 @@ class LoopConfig:
         ``--batch-size 0`` or ``--threads 0`` failed after the data were loaded, deep in torch.
         The loops' configs add their own checks after these."""
         for f in dataclasses.fields(self):
-            r = f.metadata.get("range")
-            if r is not None:
-                _check(option_name(f.name), getattr(self, f.name), r.holds(getattr(self, f.name)), r.expected())
+            if "range" in f.metadata:
+                check_option(type(self), f.name, getattr(self, f.name))
         check_device(self.device)
         if not self.out:      # an unset shell variable: the run wrote its checkpoints into the current folder
             raise ValueError("--out '': expected the run folder's name")
@@ -178,6 +177,14 @@ class LoopConfig:
 def option_name(field: str) -> str:
     """The command-line option of a config field: ``batch_size`` -> ``--batch-size``."""
     return "--" + field.replace("_", "-")
+
+
+def check_option(cls, field: str, value) -> None:
+    """ValueError naming the option of ``cls``'s ``field`` and ``value`` unless ``value`` is in the
+    field's ``metadata["range"]``: the loops' own check, for a tool that sets one of their options
+    (``train.widen --expand``: a widened run must resume)."""
+    r = next(f for f in dataclasses.fields(cls) if f.name == field).metadata["range"]
+    _check(option_name(field), value, r.holds(value), r.expected())
 
 
 def given(cfg, field: str) -> bool:

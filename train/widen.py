@@ -11,27 +11,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from pathlib import Path
 
 from tracker.cli import check_output_path, refuse_overwrite
 
-from .common import MAX_WIDTH, load_checkpoint, save_checkpoint, setup_logging
+from .common import MAX_WIDTH, LoopConfig, check_option, load_checkpoint, save_checkpoint, setup_logging
 from .model import build_net, widen_state_dict
 
 log = logging.getLogger("train.widen")
 
-#: the largest --expand: the bound the training loops take, so that the widened run resumes; 1e30
-#: failed inside build_net with a traceback
-MAX_EXPAND = MAX_WIDTH
-
-
 def check_expand(expand: float) -> None:
-    """ValueError naming ``--expand`` unless it is a finite number in (0, :data:`MAX_EXPAND`]."""
-    if not math.isfinite(expand):
-        raise ValueError(f"--expand {expand}: expected a finite number")
-    if not 0.0 < expand <= MAX_EXPAND:
-        raise ValueError(f"--expand {expand:g}: expected a number > 0, at most {MAX_EXPAND:g}")
+    """ValueError naming ``--expand`` unless the training loops take it (``LoopConfig.expand``'s
+    range: finite, > 0, at most ``MAX_WIDTH``), so that the widened run resumes; 1e30 failed inside
+    build_net with a traceback."""
+    check_option(LoopConfig, "expand", expand)
 
 
 def _expand(text: str) -> float:
@@ -84,7 +77,7 @@ def main(argv=None):
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--expand", type=_expand, required=True,
-                   help=f"new hidden-width multiplier (>= the old one, at most {MAX_EXPAND:g})")
+                   help=f"new hidden-width multiplier (>= the old one, at most {MAX_WIDTH:g})")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dst")
     a = p.parse_args(argv)
     setup_logging()
