@@ -66,11 +66,20 @@ def _option(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
 
+def _refuse_unused(p: argparse.ArgumentParser, given: set[str], dests: tuple[str, ...], unused: bool,
+                   why: str) -> None:
+    """Usage error naming the first of ``dests`` given on the command line (:func:`_parse`) when
+    ``unused`` (another option makes them do nothing): such an option was taken and ignored
+    without a word. ``why`` follows the option's name in the message."""
+    named = [_option(d) for d in dests if d in given]
+    if unused and named:
+        p.error(f"{named[0]} {why}")
+
+
 def _refuse_unused_mediapipe_options(p: argparse.ArgumentParser, a: argparse.Namespace, given: set[str]) -> None:
-    """--mp-venv / --no-create-venv with --no-mediapipe: ignored without a word before."""
-    unused = [_option(d) for d in ("mp_venv", "no_create_venv") if d in given]
-    if a.no_mediapipe and unused:
-        p.error(f"{unused[0]} does nothing with --no-mediapipe (no MediaPipe venv is used)")
+    """--mp-venv / --no-create-venv with --no-mediapipe."""
+    _refuse_unused(p, given, ("mp_venv", "no_create_venv"), a.no_mediapipe,
+                   "does nothing with --no-mediapipe (no MediaPipe venv is used)")
 
 
 def _fits_in_memory(p: argparse.ArgumentParser, what: str, nbytes: float) -> None:
@@ -559,9 +568,7 @@ def robustness_main(argv: list[str]) -> int:
         p.error(f"--video-conditions: {e}")
     if a.no_photos and not a.videos:
         p.error("--no-photos without --videos leaves nothing to run")
-    unused = [_option(d) for d in ("images", "conditions") if d in given]
-    if a.no_photos and unused:      # taken and ignored without a word before
-        p.error(f"{unused[0]} applies to the photo part, which --no-photos skips")
+    _refuse_unused(p, given, ("images", "conditions"), a.no_photos, "applies to the photo part, which --no-photos skips")
     if not a.videos and given & {"video_frames", "video_conditions"}:
         # they were ignored without a word: the photo run alone
         p.error("--video-conditions and --video-frames apply to the clips of --videos; none given")
@@ -603,13 +610,12 @@ def _robustness_photos(a, data: Path, conditions: list[str], tracker_options: di
                        options_text: str) -> None:
     """The photo part of ``python -m bench robustness``: prints the table, writes
     robustness.json / .md into ``a.out`` when given."""
-    import json
 
     from train.data import load_records
     from .accuracy import select_images
     from .methods import MediaPipeMethod, TrackerMethod
     from .robustness import run, table
-    from .run import jsonable
+    from .run import write_json
     images = select_images(load_records(data, "val"), a.images, a.seed, option="--images")
     methods = {"handtrack": (TrackerMethod(static_image_mode=True, **tracker_options), "smoothed")}
     if venv:
@@ -624,9 +630,7 @@ def _robustness_photos(a, data: Path, conditions: list[str], tracker_options: di
     print(text)
     if a.out is not None:
         # no hand found (no side accuracy): null, never a NaN token
-        (a.out / "robustness.json").write_text(json.dumps(jsonable({"images": len(images), "seed": a.seed,
-                                                                    "results": res}), indent=1, allow_nan=False),
-                                               encoding="utf-8")
+        write_json(a.out / "robustness.json", {"images": len(images), "seed": a.seed, "results": res})
         (a.out / "robustness.md").write_text(
             f"# Robustness (`python -m bench robustness --images {a.images}{options_text}`)\n\n"
             f"{len(images)} hands21/val photos, static mode; PCK@0.1 counts a missed hand as wrong, "
@@ -637,11 +641,10 @@ def _robustness_clips(a, clips: list[Path], video_conditions: list[str], tracker
                       options_text: str) -> None:
     """The clips part of ``python -m bench robustness`` (``--videos``): prints the tables, writes
     robustness_videos.json / .md into ``a.out`` when given."""
-    import json
 
     from .methods import MediaPipeMethod, TrackerMethod
     from .robustness import video_run, video_table
-    from .run import jsonable
+    from .run import write_json
     methods = {"handtrack": TrackerMethod(**tracker_options)}
     if venv:
         methods["mediapipe"] = MediaPipeMethod(venv, static_image_mode=False, max_hands=2)
@@ -654,9 +657,8 @@ def _robustness_clips(a, clips: list[Path], video_conditions: list[str], tracker
     print(f"\n{len(clips)} clips, video mode: {', '.join(video_conditions)}\n")
     print(text)
     if a.out is not None:
-        (a.out / "robustness_videos.json").write_text(json.dumps(jsonable(
-            {"clips": [c.name for c in clips], "video_frames": a.video_frames, "seed": a.seed,
-             "results": vres}), indent=1, allow_nan=False), encoding="utf-8")
+        write_json(a.out / "robustness_videos.json", {"clips": [c.name for c in clips], "video_frames": a.video_frames,
+                                                      "seed": a.seed, "results": vres})
         (a.out / "robustness_videos.md").write_text(
             f"# Robustness on video clips (`python -m bench robustness --no-photos --videos "
             f"{','.join(a.videos)}{f' --video-frames {a.video_frames}' if a.video_frames else ''} "
@@ -773,10 +775,8 @@ def soak_main(argv: list[str]) -> int:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help=f"folder for soak.json and soak_rss.png ({_OUT_HELP})")
     a, given = _parse(p, argv)
-    # the synthetic clip has its own frames, size and ground-truth detections: taken and ignored before
-    unused = [_option(d) for d in ("video", "size", "detector_model") if d in given]
-    if a.synthetic and unused:
-        p.error(f"{unused[0]} does nothing with --synthetic (it loops its own clip with ground-truth detections)")
+    _refuse_unused(p, given, ("video", "size", "detector_model"), a.synthetic,
+                   "does nothing with --synthetic (it loops its own clip with ground-truth detections)")
     if a.video is not None and not a.video.exists():
         p.error(f"--video: {a.video} does not exist")
     videos = sorted((a.shared / "videos").glob("*.mp4"))

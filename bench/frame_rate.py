@@ -19,7 +19,6 @@ on the first frame within 1 s after the gap that reports any hand.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -221,6 +220,6 @@ def markdown(res: dict) -> str:
 
 def write(res: dict, folder: Path, command: str) -> None:
     """frame_rate.json and frame_rate.md into ``folder``."""
-    from .run import jsonable
-    (folder / "frame_rate.json").write_text(json.dumps(jsonable(res), indent=1, allow_nan=False), encoding="utf-8")
+    from .run import write_json
+    write_json(folder / "frame_rate.json", res)
     (folder / "frame_rate.md").write_text(f"# Frame rates (`{command}`)\n\n{markdown(res)}", encoding="utf-8")

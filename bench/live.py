@@ -24,10 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from .soak import LOOP_FRAMES      # the frames decoded once, held and looped, as the soak's
 
-#: frames of the video decoded once, held in memory and looped by the simulated camera
-LOOP_FRAMES = 300
+log = logging.getLogger(__name__)
 
 
 class SimulatedCamera:

@@ -603,12 +603,12 @@ def write_report(bench: Bench, out: Path) -> None:
     L += robustness_section(out)
     (out / "REPORT.md").write_text("\n".join(L) + "\n", encoding="utf-8")
     (out / "TABLE.md").write_text(headline(r) + "\n", encoding="utf-8")
-    (out / "results.json").write_text(json.dumps(jsonable(r), indent=1, allow_nan=False), encoding="utf-8")
+    write_json(out / "results.json", r)
     log.info("wrote %s", out / "REPORT.md")
 
 
 def read_figures(path: Path) -> dict:
-    """A results file written with :func:`jsonable`, its null figures read back as NaN (``n/a`` in
+    """A results file written with :func:`write_json`, its null figures read back as NaN (``n/a`` in
     the tables, as when the report was written; ``-`` is for a figure not measured)."""
     return json.loads(path.read_text(encoding="utf-8"),
                       object_hook=lambda d: {k: math.nan if v is None else v for k, v in d.items()})
@@ -736,11 +736,16 @@ def speed_ratios(rows) -> list[str]:
     return out
 
 
+def write_json(path: Path, x) -> None:
+    """``x`` as strict JSON at ``path`` (:func:`jsonable`, indent 1, ``allow_nan=False``: a NaN
+    that slipped through fails here, not in a reader). The one writer of the bench's JSON files."""
+    path.write_text(json.dumps(jsonable(x), indent=1, allow_nan=False), encoding="utf-8")
+
+
 def jsonable(x):
     """``x`` (nested dicts, lists, tuples, numpy values, paths) as what ``json.dumps(...,
     allow_nan=False)`` writes: a figure with no data (NaN) or an infinite one becomes None (JSON
-    null; :func:`read_figures` reads it back as NaN, ``n/a`` in the tables). Shared by the writers of
-    results.json, soak.json, robustness[_videos].json and frame_rate.json."""
+    null; :func:`read_figures` reads it back as NaN, ``n/a`` in the tables), for :func:`write_json`."""
     if isinstance(x, dict):
         return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):

@@ -78,7 +78,7 @@ def soak(process, frames_iter, n_frames: int, sample_every: int = 1000, warmup: 
     return res
 
 
-#: frames of the video decoded once, held in memory and looped
+#: frames of the video decoded once, held in memory and looped (the soak and bench live)
 LOOP_FRAMES = 300
 
 
@@ -146,17 +146,15 @@ def run(video: Path, n_frames: int = 100_000, threads: int = 2, width: int = 640
              r.seconds, r.seconds * 1000 / max(r.frames, 1), 100.0 * r.hand_frames / max(r.frames, 1),
              r.growth_mib, r.slope_mib_per_10k)
     if out is not None:
-        import json
-
-        from .run import jsonable
+        from .run import write_json
         out.mkdir(parents=True, exist_ok=True)
         # a soak too short for a growth or a slope: null there (n/a in REPORT.md), never a NaN token
-        (out / "soak.json").write_text(json.dumps(jsonable({
+        write_json(out / "soak.json", {
             "video": str(video), "frames": r.frames, "seconds": r.seconds, "threads": threads,
             "size": [width, height], "growth_mib": r.growth_mib,
             "slope_mib_per_10k": r.slope_mib_per_10k, "samples": r.samples,
             "hand_frames": r.hand_frames,
-            "written": time.strftime("%Y-%m-%d %H:%M")}), indent=1, allow_nan=False), encoding="utf-8")
+            "written": time.strftime("%Y-%m-%d %H:%M")})
         try:
             import matplotlib
             matplotlib.use("Agg")
