@@ -30,7 +30,8 @@ import onnx
 import torch
 
 from tracker.checks import is_int, is_real
-from tracker.cli import check_output_path, positive_int, refuse_overwrite, temporary_beside, write_replacing
+from tracker.cli import (check_output_path, new_folders, positive_int, refuse_overwrite, remove_new_folders,
+                         temporary_beside, write_replacing)
 from tracker.codec import HeatmapCodec
 from tracker.keypoints import KEYPOINT_NAMES
 
@@ -72,28 +73,6 @@ def _metadata(model: onnx.ModelProto, meta: dict) -> None:
         p = model.metadata_props.add()
         p.key = k
         p.value = meta_value(v)
-
-
-def new_folders(out: str | Path) -> list[Path]:
-    """The folders above ``out`` that do not exist yet, nearest first: those writing ``out`` makes
-    (:func:`remove_new_folders` takes them away again after a run that failed)."""
-    missing = []
-    for parent in Path(out).parents:
-        if os.path.exists(parent):     # os.path: False, not an error, for a folder it cannot look into
-            break
-        missing.append(parent)
-    return missing
-
-
-def remove_new_folders(folders: list[Path]) -> None:
-    """Remove ``folders`` (:func:`new_folders`, nearest first) while they are empty, so that a run
-    refused or failed leaves no folder it made (as ``train.common.run_cli`` does for ``--out``); a
-    folder holding anything is kept, and so are those above it."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
 
 
 def check_output(out: str | Path, opt: str = "-o/--output") -> None:

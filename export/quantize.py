@@ -239,10 +239,9 @@ def _detector_rows(a, train_recs, val) -> dict:
 
 
 def main(argv=None):
-    from export.onnx_export import (check_output, check_scene_count, data_path, new_folders, remove_new_folders,
-                                    scenes_that_fit)
+    from export.onnx_export import check_output, check_scene_count, data_path, scenes_that_fit
     from tracker.checks import MAX_THREADS
-    from tracker.cli import int_at_least, refuse_overwrite, thread_count
+    from tracker.cli import int_at_least, new_folders, refuse_overwrite, remove_new_folders, thread_count
     from tracker.landmarks import LandmarkModel
     from train.data import ImageCache, check_val_fraction_applies, label_files, load_train_val, val_fraction_arg
     from train.evaluate import evaluate_landmarks, figures_json

@@ -115,6 +115,28 @@ def write_replacing(path: str | Path, write) -> None:
         raise
 
 
+def new_folders(out: str | Path) -> list[Path]:
+    """The folders above ``out`` that do not exist yet, nearest first: those writing ``out`` makes
+    (:func:`remove_new_folders` takes them away again after a run that failed)."""
+    missing = []
+    for parent in Path(out).parents:
+        if os.path.lexists(parent):    # os.path: False, not an error, for a folder it cannot look into
+            break
+        missing.append(parent)
+    return missing
+
+
+def remove_new_folders(folders: list[Path]) -> None:
+    """Remove ``folders`` (:func:`new_folders`, nearest first) while they are empty, so that a run
+    refused or failed leaves no folder it made (the exports' ``-o``, the training loops' ``--out``); a
+    folder holding anything is kept, and so are those above it."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
 def output_clash(outputs: list[tuple[str, str | None]], inputs: list[tuple[str, str | None]]) -> str | None:
     """The complaint about the first output file (option, path) that is one of the ``inputs`` or an
     earlier output, or None; options given as None are left out. For a CLI's ``ap.error`` before any

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from tracker.checks import MAX_THREADS, is_number, is_positive_int
+from tracker.cli import new_folders, remove_new_folders
 
 from .data import check_val_fraction_applies
 
@@ -543,7 +544,9 @@ def run_cli(config_cls, train_fn, doc: str, argv=None, prog: str | None = None):
             cfg.check()
         except ValueError as e:
             p.error(str(e))
-    made = _first_missing(Path(cfg.out)) if int(os.environ.get("RANK", "0")) == 0 else None
+    # the folders this run makes (out and any missing above it), removed again if it fails before
+    # writing anything but its log; other ranks make none
+    made = new_folders(Path(cfg.out) / "train.log") if int(os.environ.get("RANK", "0")) == 0 else []
     try:
         train_fn(cfg)
     except (OSError, ValueError, FloatingPointError) as e:  # OSError: FileNotFoundError, and writes that failed
@@ -554,29 +557,14 @@ def run_cli(config_cls, train_fn, doc: str, argv=None, prog: str | None = None):
         raise
 
 
-def _first_missing(path: Path) -> Path | None:
-    """The outermost folder of ``path`` (itself included) that does not exist yet, or None (also
-    when a folder on the way cannot be looked into: Path.exists() raises PermissionError there,
-    and the run's own error, one line, says so)."""
-    path = Path(os.path.abspath(path))
-    try:
-        if path.exists() or path.is_symlink():
-            return None
-        while not path.parent.exists() and path.parent != path:
-            path = path.parent
-    except OSError:
-        return None
-    return path
-
-
-def _remove_unused_out(out: Path, made: Path | None) -> None:
-    """After a failed run: remove ``out`` and the folders above it up to ``made`` (those the run
-    created) when the run left nothing in them but its train.log.
+def _remove_unused_out(out: Path, made: list[Path]) -> None:
+    """After a failed run: remove the folders it made (``made``: ``tracker.cli.new_folders`` of
+    ``out``'s train.log, ``out`` first) when it left nothing in ``out`` but its train.log.
 
     Why: ``--data TYPO`` (or an option refused once the log was open) left a new folder with only
     a log, which looked like a run (and, being there, like one to resume). A folder that was there
     before, or that holds anything else (a checkpoint, a curve), is kept as it is."""
-    if made is None:
+    if not made:
         return
     out = Path(os.path.abspath(out))
     try:
@@ -589,14 +577,9 @@ def _remove_unused_out(out: Path, made: Path | None) -> None:
                 root.removeHandler(h)
                 h.close()
         log_file.unlink(missing_ok=True)
-        folder = out
-        while True:
-            folder.rmdir()              # only while empty: OSError otherwise, and the rest is kept
-            if folder == made:
-                break
-            folder = folder.parent
     except OSError:
-        pass
+        return
+    remove_new_folders(made)            # only while empty: a folder holding anything is kept
 
 
 def worker_init(worker_id: int) -> None:
