@@ -29,7 +29,7 @@ from .common import (LOSS_WEIGHT, MAX_INPUT_SIDE, RUN_FILES, DataWait, LoopClock
                      check_loss, check_out, check_resumable, finish_run, init_distributed, loader_options, log,
                      normalization, normalize_batch, optimizer_step, plot_history, run_cli, save_checkpoint,
                      saved_on_stop, setup_cpu, setup_logging, start_run, wrap_ddp, write_history)
-from .data import ImageCache, LoadReport, data_root, load_train_val
+from .data import ImageCache, LoadReport, check_fits_in_memory, data_root, load_train_val
 from .model import DetectorModelConfig, DetectorNet
 from .scenes import MAX_SCENES, SceneConfig, compose_scene, visible_hands
 
@@ -45,7 +45,7 @@ class DetTrainConfig(LoopConfig):
     input_height: int = field(default=192, metadata={
         "help": f"scene (net input) height, pixels (a multiple of 16, at most {MAX_INPUT_SIDE})"})
     # all composed up front and held in memory, as python -m train.evaluate's --scenes
-    eval_scenes: int = field(default=300, metadata={"help": "composed val scenes validated on during training",
+    eval_scenes: int = field(default=300, metadata={"help": "composed val scenes validated on during training (held in memory: at most half of it)",
                                                     "range": Range(0, MAX_SCENES)})
     # NaN too: recall 0 at every validation, and export wrote it
     threshold: float = field(default=0.4, metadata={
@@ -78,6 +78,9 @@ class DetTrainConfig(LoopConfig):
         check_input_size("--input-height", self.input_height)
         if self.epoch_scenes < self.batch_size:  # every process draws epoch_scenes scenes per epoch
             raise ValueError(f"--epoch-scenes {self.epoch_scenes}: expected at least --batch-size {self.batch_size}")
+        # the validation scenes are composed up front and held for the whole run, as evaluate --scenes
+        check_fits_in_memory(f"--eval-scenes {self.eval_scenes} ({self.input_width}x{self.input_height})",
+                             self.eval_scenes * self.input_width * self.input_height * 3)
         augment_preset(self.augment)  # ValueError naming the presets
 
 

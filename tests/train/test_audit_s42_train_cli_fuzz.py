@@ -744,3 +744,17 @@ def test_a_loss_that_turns_nan_is_one_error_line(data, tmp_path, capsys, monkeyp
     assert r.status == 1 and _is_clean_error(r), r
     assert "the loss is nan at step 1" in r.line and "--lr" in r.line, r
     assert not (out / "last.pt").exists() and not (out / "final.pt").exists()
+
+
+def test_eval_scenes_that_do_not_fit_in_memory_are_refused_before_the_data_load(data, tmp_path, capsys,
+                                                                                no_data_load, monkeypatch):
+    """The detector's validation scenes are all composed up front and held (as ``evaluate
+    --scenes``): a count whose scenes pass half the memory is a usage error naming it, said before
+    minutes of photo decoding, not a run killed or swapping once the scenes are made."""
+    import train.data
+    monkeypatch.setattr(train.data, "physical_memory", lambda: 2 ** 30)     # 1 GiB: 512 MiB may be held
+    args = ["--input-width", "1024", "--input-height", "1024", "--eval-scenes", "200"]     # 600 MiB
+    _assert_refused(_run("detector", _base("detector", data) + args + ["--out", str(tmp_path / "run")], capsys),
+                    "--eval-scenes")
+    args[-1] = "150"                                                                     # 450 MiB: fits
+    assert _run("detector", _base("detector", data) + args + ["--out", str(tmp_path / "run")], capsys).reached_load
