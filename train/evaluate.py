@@ -337,7 +337,8 @@ def _loose_iou(match_iou: float) -> float:
 
 
 def _scene_stats(det: HandDetector, scenes, threshold: float, match_iou: float = 0.5):
-    """Per-scene matches (for AP), recall and false positives per frame at ``threshold``, recall
+    """Per-scene matches (for AP), recall (NaN without a labelled hand) and false positives per
+    frame at ``threshold``, recall
     per hand-size bin (:data:`SIZE_BINS`): {"0.00-0.10": (found, hands), ...}, and what became of
     each hand (:data:`MISS_KINDS`, counts): ``found`` (a detection at the threshold with IoU >=
     ``match_iou``, 0.5 as the issue's AP@0.5), ``box_off`` (one at the threshold overlaps it, 0.2
@@ -386,7 +387,9 @@ def _scene_stats(det: HandDetector, scenes, threshold: float, match_iou: float =
     sizes = {f"{lo:.2f}-{min(hi, 1):.2f}": (int(f), int(n)) for (lo, hi), (f, n)
              in zip(zip(SIZE_BINS[:-1], SIZE_BINS[1:]), by_size)}
     false_pos.sort(key=lambda f: -f[0])
-    return per_image, tp_at / max(n_gt, 1), len(false_pos) / max(len(scenes), 1), sizes, kinds, false_pos
+    # recall over no labelled hand is undefined (NaN, null in the JSON, as AP), not 0: "all missed"
+    recall = tp_at / n_gt if n_gt else float("nan")
+    return per_image, recall, len(false_pos) / max(len(scenes), 1), sizes, kinds, false_pos
 
 
 def false_positive_kinds(false_pos, match_iou: float = 0.5) -> dict:

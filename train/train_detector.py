@@ -218,7 +218,8 @@ def evaluate_scenes(net, scenes, codec, device, threshold, batch=32):
             fp_at += int((~tp[sel]).sum())
             n_gt += n
     net.train()
-    return {"ap50": average_precision(per_image), "recall": tp_at / max(n_gt, 1),
+    # with no labelled hand in the scenes AP and recall are NaN (null in history.json), not 0
+    return {"ap50": average_precision(per_image), "recall": tp_at / n_gt if n_gt else float("nan"),
             "fp_per_frame": fp_at / max(len(scenes), 1), "threshold": threshold}
 
 
