@@ -159,9 +159,11 @@ class HeatmapCodec:
 
     @functools.cached_property
     def _ideal_mass(self) -> float:
-        c = np.array([self.heatmap_size[0] / 2, self.heatmap_size[1] / 2], np.float32)
-        hm, _ = self.encode(self.heatmap_to_input(c)[None])
-        h0, w0 = int(round(c[1])), int(round(c[0]))
+        # the reference target sits on a cell centre (integer heatmap coordinates): w / 2 on a map
+        # of odd width lies between two cells, whose 3x3 mass is smaller, and every score came out
+        # about 8 % too high (sigma 1.5) on such codecs
+        w0, h0 = self.heatmap_size[0] // 2, self.heatmap_size[1] // 2
+        hm, _ = self.encode(self.heatmap_to_input(np.array([w0, h0], np.float32))[None])
         return float(hm[0, h0 - 1:h0 + 2, w0 - 1:w0 + 2].sum())
 
     def _dark_offset(self, logp: np.ndarray) -> np.ndarray:
