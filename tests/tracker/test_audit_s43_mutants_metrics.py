@@ -1,7 +1,7 @@
 """Session 43 mutation audit of the accuracy figures: tracker/metrics.py, the figures of
 train/evaluate.py and the 17-point layout of tracker/keypoints.py.
 
-Each test here kills one or more hand-made mutants (runs/s43/mutants_metrics.md) that the rest of
+Each test here kills one or more hand-made mutants (docs/model_history.md, Session 43) that the rest of
 the suite let through. Expected values come from ../shared/keypoints.md and the docstrings, worked
 out by hand on small tables, never copied from the code's own output:
 

@@ -1,6 +1,6 @@
 """Session 43 mutation audit of the runtime pipeline (tracker/landmarks.py, tracker/detector.py and
 the decision logic of tracker/hand_tracker.py): tests that kill hand-made mutants the rest of the
-suite let through (runs/s43/mutants_pipeline.md lists every mutant and what catches it).
+suite let through (docs/model_history.md, Session 43, sums up the mutants and what catches them).
 
 Each test states a documented contract with values worked out by hand, not the current output:
 the landmark crop's area averaging (LandmarkModel.antialias), the size rule of the detector's
