@@ -338,14 +338,13 @@ def _loose_iou(match_iou: float) -> float:
 
 def _scene_stats(det: HandDetector, scenes, threshold: float, match_iou: float = 0.5):
     """Per-scene matches (for AP), recall (NaN without a labelled hand) and false positives per
-    frame at ``threshold``, recall
-    per hand-size bin (:data:`SIZE_BINS`): {"0.00-0.10": (found, hands), ...}, and what became of
-    each hand (:data:`MISS_KINDS`, counts): ``found`` (a detection at the threshold with IoU >=
-    ``match_iou``, 0.5 as the issue's AP@0.5), ``box_off`` (one at the threshold overlaps it, 0.2
-    <= IoU < ``match_iou``), ``below_threshold``
-    (only detections scored 0.05..threshold overlap it; ``below_threshold_box_ok`` counts those of
-    them with IoU >= ``match_iou``), ``nothing`` (no detection >= 0.05 with IoU >= 0.2: a box around
-    another, larger hand does not count as a try at this one).
+    frame at ``threshold``, recall per hand-size bin (:data:`SIZE_BINS`): {"0.00-0.10": (found,
+    hands), ...}, and what became of each hand (:data:`MISS_KINDS`, counts): ``found`` (a detection
+    at the threshold with IoU >= ``match_iou``, 0.5 as the issue's AP@0.5), ``box_off`` (one at the
+    threshold overlaps it, 0.2 <= IoU < ``match_iou``), ``below_threshold`` (only detections scored
+    0.05..threshold overlap it; ``below_threshold_box_ok`` counts those of them with IoU >=
+    ``match_iou``), ``nothing`` (no detection >= 0.05 with IoU >= 0.2: a box around another, larger
+    hand does not count as a try at this one).
 
     Sixth value: the false positives at ``threshold``, a list of (score, scene index, box (4,)
     scene px, best IoU with a labelled hand), highest score first (:func:`false_positive_kinds`)."""

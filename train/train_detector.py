@@ -45,8 +45,9 @@ class DetTrainConfig(LoopConfig):
     input_height: int = field(default=192, metadata={
         "help": f"scene (net input) height, pixels (a multiple of 16, at most {MAX_INPUT_SIDE})"})
     # all composed up front and held in memory, as python -m train.evaluate's --scenes
-    eval_scenes: int = field(default=300, metadata={"help": "composed val scenes validated on during training (held in memory: at most half of it)",
-                                                    "range": Range(0, MAX_SCENES)})
+    eval_scenes: int = field(default=300, metadata={
+        "help": "composed val scenes validated on during training (held in memory: at most half of it)",
+        "range": Range(0, MAX_SCENES)})
     # NaN too: recall 0 at every validation, and export wrote it
     threshold: float = field(default=0.4, metadata={
         "help": "score threshold of the validation and of the exported model's metadata, in [0, 1]",
