@@ -31,3 +31,24 @@ def hands21() -> Path:
 @pytest.fixture
 def videos() -> Path:
     return require_shared(VIDEOS)
+
+
+@pytest.fixture
+def restore_training_state():
+    """Put back what the training loops change process-wide: torch's thread count and the root
+    logger's handlers and level (a run adds its train.log handler)."""
+    import logging
+
+    import torch
+    threads, root = torch.get_num_threads(), logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+            h.close()
+    for h in handlers:
+        if h not in root.handlers:
+            root.addHandler(h)
+    root.setLevel(level)
+    torch.set_num_threads(threads)

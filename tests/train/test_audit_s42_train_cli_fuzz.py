@@ -184,20 +184,9 @@ def _base(cmd: str, data: Path) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def _restore_state():
+def _restore_state(restore_training_state):
     """The loops set torch's threads and replace the root logger's handlers (a train.log in tmp)."""
-    threads, root = torch.get_num_threads(), logging.getLogger()
-    handlers, level = list(root.handlers), root.level
     yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-            h.close()
-    for h in handlers:
-        if h not in root.handlers:
-            root.addHandler(h)
-    root.setLevel(level)
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

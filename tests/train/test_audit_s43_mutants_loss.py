@@ -168,21 +168,6 @@ def _upright_record(name: str = "hand.png", wave: float = 20.0) -> HandRecord:
     return HandRecord(Path(name), kp, np.ones(K, np.float32), RIGHT, 1.0, 0)
 
 
-@pytest.fixture
-def restore_state():
-    """The training loops set torch's thread count and replace the root logger's handlers."""
-    import logging
-    threads, root = torch.get_num_threads(), logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-            h.close()
-    root.setLevel(level)
-    torch.set_num_threads(threads)
-
-
 def _spy(monkeypatch, module, name):
     """Replace ``module.name`` by a pass-through that records each call's bound arguments."""
     import inspect
@@ -199,7 +184,7 @@ TINY = ["--batch-size", "2", "--workers", "0", "--threads", "1", "--max-steps", 
         "--minutes", "5"]
 
 
-def test_the_landmark_loop_passes_its_presence_and_handedness_weights(tmp_path, monkeypatch, restore_state):
+def test_the_landmark_loop_passes_its_presence_and_handedness_weights(tmp_path, monkeypatch, restore_training_state):
     """--w-presence and --w-handedness reach landmark_loss as themselves, not swapped."""
     import train.train_landmarks as tl
     from tests.train.test_train_cli import tiny_coco
@@ -209,7 +194,7 @@ def test_the_landmark_loop_passes_its_presence_and_handedness_weights(tmp_path, 
     assert calls and (calls[0]["w_presence"], calls[0]["w_handedness"]) == (0.2, 0.7)
 
 
-def test_the_detector_loop_passes_its_regression_and_giou_weights(tmp_path, monkeypatch, restore_state):
+def test_the_detector_loop_passes_its_regression_and_giou_weights(tmp_path, monkeypatch, restore_training_state):
     """--w-regress and --w-giou reach detector_loss as themselves, not swapped."""
     import train.train_detector as td
     from tests.train.test_train_cli import tiny_coco
