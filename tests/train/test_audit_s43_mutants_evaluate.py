@@ -3,8 +3,8 @@
 acquisition, degraded scenes, option parsers), ``train.curves`` and ``train.prelabel``.
 
 Each test here kills a hand-made mutant that the earlier tests let through (docs/model_history.md,
-Session 43); all use tiny fake
-models and detectors (callables with hand-made answers) and generated scenes, no shared data."""
+Session 43); all use tiny fake models and detectors (callables with hand-made answers) and
+generated scenes, no shared data."""
 import argparse
 from pathlib import Path
 from types import SimpleNamespace
