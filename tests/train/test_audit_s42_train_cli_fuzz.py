@@ -183,10 +183,8 @@ def _base(cmd: str, data: Path) -> list[str]:
     return common + ["--input-width", "32", "--input-height", "32", "--eval-scenes", "2", "--epoch-scenes", "4"]
 
 
-@pytest.fixture(autouse=True)
-def _restore_state(restore_training_state):
-    """The loops set torch's threads and replace the root logger's handlers (a train.log in tmp)."""
-    yield
+# the loops set torch's threads and replace the root logger's handlers (a train.log in tmp)
+pytestmark = pytest.mark.usefixtures("restore_training_state")
 
 
 @pytest.fixture

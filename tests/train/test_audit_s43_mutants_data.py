@@ -2,28 +2,14 @@
 bugs ("mutants") the rest of the suite let through (docs/model_history.md, Session 43): the
 handedness words a COCO file may use, a held-out split that does not depend on where the data set
 lies, and a CSV image name with a backslash that is a file of that very name."""
-import json
 import shutil
 
-import numpy as np
 import pytest
 
 from train.data import LEFT, RIGHT, UNKNOWN, load_coco, load_csv, split_by_image
 
-HAND = np.stack([np.linspace(10, 60, 17), np.linspace(20, 90, 17)], 1)
-
-
-def _cells(kps) -> str:
-    return ",".join(f"{v:g}" for v in np.asarray(kps).ravel())
-
-
-def _coco_with_side(path, side):
-    kp = [v for j in range(21) for v in (10.0 + 2 * j, 20.0 + j, 2)]
-    ann = {"id": 1, "image_id": 1, "keypoints": kp}
-    if side is not None:
-        ann["handedness"] = side
-    path.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [ann]}))
-    return path
+from .test_audit_s43_mutants_augment import _coco_file
+from .test_journey_own_detector import HAND, _cells
 
 
 @pytest.mark.parametrize("side, code", [
@@ -34,7 +20,7 @@ def _coco_with_side(path, side):
 def test_coco_handedness_words(tmp_path, side, code):
     """Left and right in any case, with spaces around, or by their first letter (as labelling tools
     abbreviate them); anything else is an unknown side (no handedness loss), never a guess."""
-    (rec,) = load_coco(_coco_with_side(tmp_path / "labels.json", side))
+    (rec,) = load_coco(_coco_file(tmp_path, {"handedness": side}))
     assert rec.handedness == code
 
 
