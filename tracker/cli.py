@@ -827,8 +827,10 @@ def run_webcam(args: argparse.Namespace) -> int:
                              "give --frame-rate FPS (the camera's frames per second)")
         args.frame_rate = cam_fps
     # the recording holds one video frame per camera frame: at the camera's rate it plays in real
-    # time. --frame-rate states that rate (the only one there is when the camera reports none).
-    record_fps = args.frame_rate or cam_fps
+    # time. --frame-rate is the rate of the frames tracked (docs/options.md), which is lower when
+    # tracking skips frames: the recording takes it only when the camera reports no rate, as
+    # `handtrack video` takes it only for a file that has none.
+    record_fps = cam_fps or args.frame_rate
     if record_fps is None and args.output is not None:
         log.warning("camera %s reports no frame rate: the recording is written at 30 fps (it plays at "
                     "the wrong speed if the camera runs at another; give --frame-rate FPS)", camera)
