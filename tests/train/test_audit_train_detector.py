@@ -175,9 +175,10 @@ def test_an_unlabelled_file_with_some_photos_not_in_the_data_says_how_many(data,
 
 def test_training_validation_reads_what_evaluate_reads_on_the_same_scenes(hands21, tmp_path):
     """The loop's figures (torch, CenterCodec.decode) against train.evaluate's (the exported ONNX
-    file through HandDetector, its large-hand pass on) on the same composed scenes at the training
-    threshold: equal. What differs between the two commands is which scenes (see
-    ``td.evaluate_scenes``)."""
+    file through HandDetector, its large-hand pass off: the loop has none) on the same composed
+    scenes at the training threshold: equal. With the pass on (evaluate's default) they agreed on
+    these scenes only by chance (session 44: not on seed 325's). What differs between the two
+    commands is also which scenes (see ``td.evaluate_scenes``)."""
     from export.detector_export import export_detector
     from train.data import ImageCache, load_records
     from train.evaluate import _scene_stats
@@ -200,6 +201,7 @@ def test_training_validation_reads_what_evaluate_reads_on_the_same_scenes(hands2
     loop = td.evaluate_scenes(net, scenes, CenterCodec.from_dict(ck["codec"]), torch.device("cpu"), thr)
     det = HandDetector(tmp_path / "d.onnx", threads=1)
     assert det.default_threshold == thr and det.large_hands
+    det.large_hands = False
     per_image, recall, fpf = _scene_stats(det, scenes, thr)[:3]
     assert sum(n for _, _, n in per_image) > 10 and loop["recall"] > 0.5   # figures that can differ
     assert loop["ap50"] == pytest.approx(average_precision(per_image), abs=1e-6)
