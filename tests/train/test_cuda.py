@@ -144,6 +144,17 @@ def _crops(n, size, seed=0):
     return np.stack(out)
 
 
+def _on_cpu_and_cuda(module, x: np.ndarray) -> tuple[list, list]:
+    """``module``'s outputs for input ``x`` on the CPU, then on CUDA (numpy arrays, same shapes)."""
+    x = torch.from_numpy(x)
+    with torch.no_grad():
+        cpu = [t.numpy() for t in module(x)]
+        module.cuda()
+        gpu = [t.cpu().numpy() for t in module(x.cuda())]
+    assert [a.shape for a in cpu] == [b.shape for b in gpu]
+    return cpu, gpu
+
+
 @pytest.fixture
 def fp32_cuda():
     """CUDA convolutions and matrix products in full float32 for the test, restored after.
@@ -171,13 +182,8 @@ def test_shipped_landmark_net_computes_the_same_on_cuda_as_on_the_cpu(fp32_cuda)
     net.load_state_dict(ck["model"])
     codec, _ = checkpoint_parts(ck, CHECKPOINTS / "landmarks_last.pt", HeatmapCodec.from_dict, "landmarks")
     wrapper = LandmarkExportWrapper(net).eval()
-    x = torch.from_numpy(_crops(8, net.cfg.input_size))
-    with torch.no_grad():
-        cpu = [t.numpy() for t in wrapper(x)]
-        wrapper.cuda()
-        gpu = [t.cpu().numpy() for t in wrapper(x.cuda())]
+    cpu, gpu = _on_cpu_and_cuda(wrapper, _crops(8, net.cfg.input_size))
     for a, b in zip(cpu, gpu):
-        assert a.shape == b.shape
         np.testing.assert_allclose(b, a, atol=2e-4, rtol=0)
     ka, _ = codec.decode(cpu[0])
     kb, _ = codec.decode(gpu[0])
@@ -191,13 +197,8 @@ def test_shipped_detector_net_computes_the_same_on_cuda_as_on_the_cpu(fp32_cuda)
     net.load_state_dict(ck["model"])
     wrapper = DetectorExportWrapper(net).eval()
     w, h = ck["model_config"]["input_width"], ck["model_config"]["input_height"]
-    x = torch.from_numpy(_crops(4, max(w, h))[:, :, :h, :w].copy())
-    with torch.no_grad():
-        cpu = [t.numpy() for t in wrapper(x)]
-        wrapper.cuda()
-        gpu = [t.cpu().numpy() for t in wrapper(x.cuda())]
+    cpu, gpu = _on_cpu_and_cuda(wrapper, _crops(4, max(w, h))[:, :, :h, :w].copy())
     for a, b in zip(cpu, gpu):
-        assert a.shape == b.shape
         scale = max(1.0, float(np.abs(a).max()))
         np.testing.assert_allclose(b, a, atol=2e-4 * scale, rtol=0)
 
