@@ -149,6 +149,12 @@ class DetectorModelConfig:
     decoder_channels: int = 48
     expand: float = 1.0
 
+    def __post_init__(self):
+        # both sides, as LandmarkModelConfig's: the net was built from input_height alone, so a
+        # width that is not a multiple of 16 failed at the first forward pass (or in the export)
+        check_input_size("input_width", self.input_width)
+        check_input_size("input_height", self.input_height)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
