@@ -201,8 +201,9 @@ def evaluate_scenes(net, scenes, codec, device, threshold, batch=32):
     gives for the exported file at the same threshold (tests/train/test_audit_train_detector.py);
     evaluate's default adds the runtime's half-size pass for large hands, which this loop does not
     run, so its figures can differ on scenes with large hands either way (16 scenes of seed 325
-    from 60 val hands, v0.6: AP 0.855 here, 0.796 with the pass). The two commands' scenes differ: training validates on ``--eval-scenes`` (300) scenes of seed 321 composed from the
-    photos of the first 2,000 val hands (of 8,042 in hands21/val) at the net's input size; evaluate
+    from 60 val hands, v0.6: AP 0.855 here, 0.796 with the pass). The two commands' scenes differ:
+    training validates on ``--eval-scenes`` (300) scenes of seed 321 composed from the photos of
+    the first 2,000 val hands (of 8,042 in hands21/val) at the net's input size; evaluate
     on ``--scenes`` (500) of seed 7 from every val photo, so their figures differ by that sampling."""
     net.eval()
     per_image, tp_at, fp_at, n_gt = [], 0, 0, 0
