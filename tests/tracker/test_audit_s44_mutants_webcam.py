@@ -39,6 +39,7 @@ import pytest
 
 from tracker import cli, video
 
+from .test_audit_s40_webcam_stop import _no_window as _headless   # webcam --no-window; a window fails the test
 from .test_audit_webcam import _frames_in
 from .test_live_capture import REAL_VIDEO_CAPTURE, FakeCamera, SlowTracker
 
@@ -75,21 +76,10 @@ class Window:
         self.destroyed += 1
 
 
-def _no_window(monkeypatch) -> None:
-    monkeypatch.setattr(cv2, "namedWindow", lambda *a: pytest.fail("a window was opened"))
-    monkeypatch.setattr(cv2, "imshow", lambda *a: pytest.fail("a window was opened"))
-
-
 def _webcam(monkeypatch, camera, tracker, args) -> int:
     monkeypatch.setattr(cv2, "VideoCapture", lambda source: camera)
     monkeypatch.setattr(cli, "build_tracker", lambda a, mirrored: tracker)
     return cli.main(["webcam", *args])
-
-
-def _headless(monkeypatch, camera, tracker, args) -> int:
-    """``handtrack webcam --no-window ARGS``; opening a window fails the test."""
-    _no_window(monkeypatch)
-    return _webcam(monkeypatch, camera, tracker, ["--no-window", *args])
 
 
 class RatedCamera(FakeCamera):
