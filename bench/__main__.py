@@ -258,7 +258,7 @@ def config_from_args(argv: list[str]):
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder ({_OUT_HELP})")
     p.add_argument("--only", type=_parts, default=None,
                    help="comma list of accuracy,motion,videos,speed (an option of a part left out is refused)")
-    from tracker.cli import int_at_least, positive_int, side_lock_value, unit_float, unit_float_or_none
+    from tracker.cli import crop_palms_value, int_at_least, positive_int, side_lock_value, unit_float, unit_float_or_none
     # numbers checked here, before any part runs: the tracker refused a bad one only when a part
     # built it, and the run then went on and wrote an empty report over the last one
     p.add_argument("--accuracy-images", type=int_at_least("--accuracy-images", 0), default=2500,
@@ -305,6 +305,8 @@ def config_from_args(argv: list[str]):
                    help="tracker low_detection_confidence (default: the tracker's, 0.2; none: off)")
     p.add_argument("--refine-score", type=unit_float("--refine-score"), default=None, metavar="P",
                    help="tracker refine_score (default: the tracker's, 0.6; 0: off; 1: every new hand)")
+    p.add_argument("--min-crop-palms", type=crop_palms_value("--min-crop-palms"), default=None, metavar="K",
+                   help="tracker min_crop_palms (default: the tracker's, 2.8; 0: crops framed by the keypoints alone)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     a, given = _parse(p, argv)
@@ -365,6 +367,8 @@ def config_from_args(argv: list[str]):
         cfg.tracker_options["low_detection_confidence"] = a.low_detection_confidence
     if a.refine_score is not None:
         cfg.tracker_options["refine_score"] = a.refine_score
+    if a.min_crop_palms is not None:
+        cfg.tracker_options["min_crop_palms"] = a.min_crop_palms
     if a.video_frames is not None:
         cfg.video_frames = a.video_frames
     if a.speed_sizes:

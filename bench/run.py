@@ -463,7 +463,7 @@ def write_report(bench: Bench, out: Path) -> None:
         L.append(f"- {k}: {v} ({when})")
     if bench.cfg.tracker_options.get("flip_test"):
         L.append("- tracker option flip_test=True (each landmark crop also run mirrored)")
-    for opt in ("min_detection_confidence", "detector_interval", "refine_score"):
+    for opt in ("min_detection_confidence", "detector_interval", "refine_score", "min_crop_palms"):
         if bench.cfg.tracker_options.get(opt) is not None:
             L.append(f"- tracker option {opt}={bench.cfg.tracker_options[opt]}")
     for opt in ("side_lock", "low_detection_confidence", "small_hands", "large_hands"):

@@ -506,7 +506,8 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        large_hands=not args.no_large_hands, turn_retry=args.turn_retry,
                        detector_turns=args.detector_turns,
                        side_lock=args.side_lock, low_detection_confidence=args.low_detection_confidence,
-                       refine_score=args.refine_score, frame_rate=getattr(args, "frame_rate", None),
+                       refine_score=args.refine_score, min_crop_palms=args.min_crop_palms,
+                       frame_rate=getattr(args, "frame_rate", None),
                        landmark_model_path=args.landmark_model, detector_model_path=args.detector_model)
 
 
@@ -1058,6 +1059,22 @@ def unit_float(name: str):
     return parse
 
 
+def crop_palms_value(name: str):
+    """argparse type: a float in [0, MAX_CROP_PALMS] (``HandTrackerOptions.min_crop_palms``); the
+    error names ``name`` (also used by bench)."""
+    from .hand_tracker import MAX_CROP_PALMS
+
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
+        if not 0.0 <= v <= MAX_CROP_PALMS:
+            raise argparse.ArgumentTypeError(f"{name} must be in [0, {MAX_CROP_PALMS:g}], got {v}")
+        return v
+    return parse
+
+
 def unit_float_or_none(name: str):
     """argparse type: a float in [0, 1], or "none" (None); the error names ``name`` (also used by bench)."""
     inner = unit_float(name)
@@ -1165,6 +1182,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                    metavar="P", help="a new hand whose mean keypoint confidence is below this is measured again in "
                    f"the crop of its own keypoints (default {HandTrackerOptions.refine_score:g}; 0: never; 1: every "
                    "new hand, e.g. photos with --static)")
+    p.add_argument("--min-crop-palms", type=crop_palms_value("--min-crop-palms"),
+                   default=HandTrackerOptions.min_crop_palms, metavar="K", help="a tracked hand's crop is at "
+                   "least K palm sizes on a side, grown toward the fingers, so a finger its last keypoints folded "
+                   f"stays in view (default {HandTrackerOptions.min_crop_palms:g}; 0: the keypoints' own framing)")
     p.add_argument("--frame-rate", type=frame_rate_value("--frame-rate"), default=None, metavar="FPS|auto",
                    help="the input's frames per second: the tracker's frame counts (how long a lost hand keeps "
                    "its id, the detector's back-off) are tuned at 30 fps and scaled to it; auto: the video's "

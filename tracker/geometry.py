@@ -202,3 +202,26 @@ def roi_from_keypoints(kps17: np.ndarray, visible: np.ndarray | None = None, sca
     side = max(float((hi - lo).max()), 1.0) * scale
     ctr = mid @ rot  # back to image frame
     return Roi(float(ctr[0]), float(ctr[1]), side, float(angle))
+
+
+def grow_roi(roi: Roi, min_size: float, toward_up: float = 1.0) -> Roi:
+    """``roi`` with its side raised to at least ``min_size`` pixels, its angle kept.
+
+    The centre moves along the crop's up axis (image direction ``(sin angle, -cos angle)``: the
+    fingers, for a crop from :func:`roi_from_keypoints`) by ``toward_up`` times half the growth:
+    with 1 the crop's bottom edge (the wrist's side) stays where it was and all the growth goes
+    toward the top; with 0 it grows evenly about its centre. A crop already that large is returned
+    as it is.
+
+    Raises:
+        ValueError: ``min_size`` not finite, or ``toward_up`` outside [0, 1].
+    """
+    if not np.isfinite(min_size):
+        raise ValueError(f"min_size must be a finite number of pixels, got {min_size!r}")
+    if not (np.isfinite(toward_up) and 0.0 <= toward_up <= 1.0):
+        raise ValueError(f"toward_up must be in [0, 1], got {toward_up!r}")
+    if roi.size >= min_size:
+        return roi
+    d = (float(min_size) - roi.size) / 2 * float(toward_up)
+    return Roi(roi.cx + d * float(np.sin(roi.angle)), roi.cy - d * float(np.cos(roi.angle)),
+               float(min_size), roi.angle)

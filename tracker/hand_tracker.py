@@ -4,7 +4,8 @@ left/right slot and a track id.
 Pipeline per frame (video mode):
 
 1. Each tracked hand's crop comes from its previous landmarks (``roi_from_keypoints``, rotated to
-   the wrist -> middle-MCP axis, shifted by the hand's predicted motion).
+   the wrist -> middle-MCP axis, shifted by the hand's predicted motion), at least
+   ``min_crop_palms`` palm sizes on a side so that fingers the last fit folded stay in view.
 2. The hand detector runs only while fewer than ``max_hands`` hands are tracked, and when it keeps
    finding nothing it runs only every ``detector_interval``-th frame. Detections that overlap a
    tracked hand are dropped. Detections scored a little under the threshold
@@ -61,8 +62,8 @@ import numpy as np
 
 from .association import HandAssociator, Measurement, Track
 from .checks import MAX_COUNT, MAX_THREADS, is_int, is_number
-from .geometry import Roi, crop_matrix, hand_angle, invert_affine, roi_from_keypoints, transform_points
-from .keypoints import NUM_KEYPOINTS, spread_ratio
+from .geometry import Roi, crop_matrix, grow_roi, hand_angle, invert_affine, roi_from_keypoints, transform_points
+from .keypoints import NUM_KEYPOINTS, palm_size, spread_ratio
 from .smoothing import load_filterpy, make_filter
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ MAX_FRAME_RATE = 10_000
 MIN_FRAME_RATE = 1e-3
 #: the largest smoothing_strength: beyond ~1e150 the Kalman update overflows (warnings every frame)
 MAX_SMOOTHING_STRENGTH = 1e6
+#: the largest ``min_crop_palms`` accepted (an open hand's crop is ~3 palm sizes: a bound, not a useful value)
+MAX_CROP_PALMS = 10.0
 #: a stream at least this fast without ``frame_rate`` is warned of (its frame counts' durations shrink)
 FAST_STREAM_FPS = 45.0
 #: the integer options of :class:`HandTrackerOptions` and their least values
@@ -217,6 +220,19 @@ class HandTrackerOptions:
             train.evaluate acquisition``, three scene sets) 0.002-0.008 fewer hands found at
             0.002-0.008 more false ones. Costs one landmark crop per such hand, on frames where
             the detector runs (see docs/model_history.md, session 19).
+        min_crop_palms: a tracked hand's crop (framed from its last keypoints, 1.6 times their
+            extent) is at least this many palm sizes on a side (the track's smoothed palm size,
+            the longest side of the wrist / index-MCP / pinky-MCP triangle), grown toward the
+            fingers with the wrist's edge kept, unless the larger crop would reach keypoints of
+            another tracked hand it does not reach already. A fit that folds the fingers (a pinch, a
+            fist, a finger it missed) otherwise frames the next crop so closely that a finger
+            raised again lies outside it, and the fold feeds itself: on the shared huytung_volctl
+            clip, a thumb and index opened into an L and closed again, examples/pinch.py read
+            the labelled states of 6 of 15 sampled frames right with 0 and 14 of 15 with 2.8. An
+            open hand's crop is ~3.1 palm sizes (hands21 val median), so 2.8 leaves most hands'
+            crops alone; a fist's is ~2: it is then seen ~1.4x smaller. In [0, 10]; 0: crops as
+            the keypoints frame them (before session 45). Figures: docs/model_history.md, session 45.
+            Ignored in static mode.
         turn_retry: a detector crop in which the landmark model finds no hand is measured once
             more turned by 180 degrees. The detector's wrist -> middle-MCP cue, which turns the
             first crop upright, can point the wrong way (hands pointing down, which its training
@@ -290,6 +306,7 @@ class HandTrackerOptions:
     small_hands: bool = False
     large_hands: bool = True
     refine_score: float = 0.6
+    min_crop_palms: float = 2.8
     turn_retry: bool = False
     detector_turns: int = 1
     frame_rate: float | None = None
@@ -327,7 +344,7 @@ class HandTrackerOptions:
             if not is_int(v) or not low <= v <= high:
                 raise ValueError(f"{name} must be an integer >= {low} (at most {high}), got {v!r:.40}")
             setattr(self, name, int(v))     # numpy integers become Python ones
-        for name in (*UNIT_OPTIONS, "smoothing_strength", "min_hand_size", "side_lock", "frame_rate"):
+        for name in (*UNIT_OPTIONS, "smoothing_strength", "min_hand_size", "side_lock", "frame_rate", "min_crop_palms"):
             v = getattr(self, name)
             if isinstance(v, (np.integer, np.floating)):
                 setattr(self, name, float(v))   # numpy numbers become Python floats (checked below)
@@ -358,6 +375,8 @@ class HandTrackerOptions:
                                             or not MIN_FRAME_RATE <= self.frame_rate <= MAX_FRAME_RATE):
             raise ValueError(f"frame_rate must be None or a number of frames per second in [{MIN_FRAME_RATE:g}, "
                              f"{MAX_FRAME_RATE}], got {self.frame_rate!r}")
+        if not is_number(self.min_crop_palms) or not 0.0 <= float(self.min_crop_palms) <= MAX_CROP_PALMS:
+            raise ValueError(f"min_crop_palms must be in [0, {MAX_CROP_PALMS:g}], got {self.min_crop_palms!r}")
         if not is_number(self.min_hand_size) or not 0.0 <= float(self.min_hand_size) < 1.0:
             raise ValueError(f"min_hand_size must be in [0, 1), got {self.min_hand_size!r}")
         if isinstance(self.color_order, str):
@@ -538,6 +557,9 @@ NEW_HAND_EDGE_OUTSIDE = 0.05
 #: ``association.FINGER_REACH``): on the shared clips under noise and JPEG such second "hands"
 #: were fingers of the tracked one (docs/model_history.md, session 38).
 COLLAPSED_SPREAD = 0.15
+#: a tracked hand's last fit whose palm size is under this share of the track's smoothed one is
+#: collapsed, not folded: its crop is not grown to ``HandTrackerOptions.min_crop_palms``
+COLLAPSED_PALM = 0.5
 #: frames a detection that gave such a finger (a collapsed fit next to a tracked hand) is not
 #: measured again while a hand is tracked (at 30 fps: ``frame_rate`` scales it, as the counts below)
 FINGER_MEMORY = 15
@@ -592,6 +614,14 @@ def _inside_roi(point: np.ndarray, roi: Roi) -> bool:
     """Whether an image point (x, y pixels) lies inside the rotated square ``roi``."""
     u = transform_points(np.asarray(point, np.float64), crop_matrix(roi, 1.0))
     return bool(0.0 <= u[0] <= 1.0 and 0.0 <= u[1] <= 1.0)
+
+
+def _count_inside(points: np.ndarray, roi: Roi) -> int:
+    """How many of the (N, 2) image points (pixels) lie inside the rotated square ``roi``."""
+    if not len(points):
+        return 0
+    u = transform_points(points, crop_matrix(roi, 1.0))
+    return int(np.all((u >= 0.0) & (u <= 1.0), axis=1).sum())
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -1390,7 +1420,30 @@ class HandTracker:
             if np.isfinite(n) and n > 0:
                 shift = shift * min(1.0, tr.palm / n)
                 kps = kps + shift
-        return self._keypoint_roi(kps, tr.scores)
+        return self._palm_floor(tr, self._keypoint_roi(kps, tr.scores))
+
+    def _palm_floor(self, tr: Track, roi: Roi | None) -> Roi | None:
+        """``roi`` (a crop for track ``tr``) grown to ``min_crop_palms`` times the hand's palm size
+        (pixels) toward the fingers (:func:`~tracker.geometry.grow_roi`), unless the grown crop holds
+        more keypoints of another tracked hand than ``roi`` does: a crop reaching over a second hand
+        can pull the fit onto it. The palm size is the track's smoothed one; a last fit whose own palm
+        is under :data:`COLLAPSED_PALM` of it is left as framed: folded fingers keep the palm, a fit
+        collapsed toward a point has no fingers to keep in view, and grown "toward" them its crop
+        walked off (an empty crop's answer at its centre, grown again, frame after frame)."""
+        side = float(self.options.min_crop_palms) * float(tr.palm)
+        if roi is None or not (math.isfinite(side) and roi.size < side):
+            return roi
+        own = float(palm_size(tr.raw_keypoints))
+        if not own >= COLLAPSED_PALM * float(tr.palm):
+            return roi
+        grown = grow_roi(roi, side)
+        others = [o.raw_keypoints for o in self.associator.active_tracks if o is not tr]
+        if others:
+            pts = np.concatenate(others).astype(np.float64)
+            pts = pts[np.isfinite(pts).all(1)]
+            if _count_inside(pts, grown) > _count_inside(pts, roi):
+                return roi
+        return grown
 
     def _process_video(self, frame: np.ndarray, timestamp_ms: float | np.floating | np.integer | None
                        ) -> tuple[list[Hand], bool]:

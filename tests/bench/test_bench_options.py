@@ -47,6 +47,7 @@ def test_small_hands_with_the_real_tracker(tmp_path):
      {"refine_score": 1.0, "side_lock": None, "small_hands": True}),
     (["--detector-turns", "4"], {"detector_turns": 4}),
     (["--no-large-hands"], {"large_hands": False}),
+    (["--min-crop-palms", "0"], {"min_crop_palms": 0.0}),
 ])
 def test_command_line_tracker_options(tmp_path, argv, want):
     from bench.__main__ import config_from_args
@@ -54,7 +55,7 @@ def test_command_line_tracker_options(tmp_path, argv, want):
     _write_clip(tmp_path / "videos" / "clip.mp4")       # the videos part wants a clip it can play
     cfg = config_from_args(["--shared", str(tmp_path), "--only", "videos", *argv])
     got = {k: v for k, v in cfg.tracker_options.items()
-           if k in ("refine_score", "side_lock", "small_hands", "detector_turns", "large_hands")}
+           if k in ("refine_score", "side_lock", "small_hands", "detector_turns", "large_hands", "min_crop_palms")}
     assert got == want
 
 

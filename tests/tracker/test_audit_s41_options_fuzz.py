@@ -83,6 +83,9 @@ def _legal(rng: np.random.Generator, name: str):
     if name == "min_hand_size":
         u = float(rng.uniform(0, 0.2))
         return _pick(rng, [u, 0, 0.0, np.float32(u), 0.05])
+    if name == "min_crop_palms":
+        u = float(rng.uniform(0, 10))
+        return _pick(rng, [u, 0, 0.0, 2.8, 10, 10.0, np.float32(u), np.float64(3.5), np.int64(3)])
     if name == "side_lock":
         return _pick(rng, [None, float(rng.uniform(0.1, 50)), 1, np.float32(5.5), 1e-6, 1e6])
     if name == "color_order":
@@ -174,6 +177,7 @@ ILLEGAL["smoothing_strength"] = [0, 0.0, -0.0, -1, -1e-300, np.float64(0), None]
 ILLEGAL["side_lock"] = [0, 0.0, -1, -1e-12, np.float32(0)] + _COMMON_BAD_NUMBERS
 ILLEGAL["frame_rate"] = [0, 0.0, -30, MAX_FRAME_RATE + 0.001, MAX_FRAME_RATE + 1, 10 ** 30, np.int64(0),
                          np.float32(-1)] + _COMMON_BAD_NUMBERS
+ILLEGAL["min_crop_palms"] = [-0.01, -1, 10.001, 11, 1e300, np.float64(-1), None] + _COMMON_BAD_NUMBERS
 ILLEGAL["min_hand_size"] = [-0.01, 1.0, 1, 1.5, np.float64(1.0), None] + _COMMON_BAD_NUMBERS
 for _n in BOOL_OPTIONS:
     ILLEGAL[_n] = [0, 1, 1.0, "True", "false", None, np.int64(1), [True], NAN]

@@ -250,11 +250,11 @@ def test_negative_camera_index_refused(camera, capsys):
      {"static_image_mode": True, "smoothing": False, "flip_test": True, "small_hands": True, "large_hands": False,
       "turn_retry": True}),
     (["--max-hands", "3", "--threads", "3", "--detector-turns", "4", "--side-lock", "none",
-      "--low-detection-confidence", "none", "--refine-score", "0.25", "--frame-rate", "60",
+      "--low-detection-confidence", "none", "--refine-score", "0.25", "--frame-rate", "60", "--min-crop-palms", "3",
       "--min-tracking-confidence", "0.7", "--min-detection-confidence", "0.4",
       "--landmark-model", "lm.onnx", "--detector-model", "det.onnx"],
      {"max_hands": 3, "threads": 3, "detector_turns": 4, "side_lock": None, "low_detection_confidence": None,
-      "refine_score": 0.25, "frame_rate": 60.0, "min_tracking_confidence": 0.7, "min_detection_confidence": 0.4,
+      "refine_score": 0.25, "frame_rate": 60.0, "min_crop_palms": 3.0, "min_tracking_confidence": 0.7, "min_detection_confidence": 0.4,
       "landmark_model_path": "lm.onnx", "detector_model_path": "det.onnx"}),
 ])
 def test_build_tracker_passes_every_flag(monkeypatch, argv, expected):

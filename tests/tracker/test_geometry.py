@@ -111,3 +111,51 @@ def test_crops_that_shrink_little_are_unchanged():
     for size in (100.0, 250.0, 160 / 0.41):
         roi = Roi(300.0, 200.0, size, 0.4)
         np.testing.assert_array_equal(warp_crop(img, roi, 160)[0], warp_crop(img, roi, 160, antialias=False)[0])
+
+
+@pytest.mark.parametrize("roi, min_size, toward_up, want", [
+    # upright crop (fingers toward -y): grown toward the top, the bottom edge (y = 125) kept
+    (Roi(100.0, 100.0, 50.0, 0.0), 100.0, 1.0, Roi(100.0, 75.0, 100.0, 0.0)),
+    # evenly about the centre
+    (Roi(100.0, 100.0, 50.0, 0.0), 100.0, 0.0, Roi(100.0, 100.0, 100.0, 0.0)),
+    (Roi(100.0, 100.0, 50.0, 0.0), 100.0, 0.5, Roi(100.0, 87.5, 100.0, 0.0)),
+    # fingers pointing right in the image (angle +90 degrees): grown toward +x
+    (Roi(100.0, 100.0, 50.0, np.pi / 2), 100.0, 1.0, Roi(125.0, 100.0, 100.0, np.pi / 2)),
+    # pointing down (180 degrees): toward +y
+    (Roi(100.0, 100.0, 50.0, np.pi), 80.0, 1.0, Roi(100.0, 115.0, 80.0, np.pi)),
+    # already as large, or larger: unchanged
+    (Roi(100.0, 100.0, 50.0, 0.3), 50.0, 1.0, Roi(100.0, 100.0, 50.0, 0.3)),
+    (Roi(100.0, 100.0, 50.0, 0.3), 0.0, 1.0, Roi(100.0, 100.0, 50.0, 0.3)),
+])
+def test_grow_roi(roi, min_size, toward_up, want):
+    from tracker.geometry import grow_roi
+    got = grow_roi(roi, min_size, toward_up)
+    np.testing.assert_allclose([got.cx, got.cy, got.size, got.angle], [want.cx, want.cy, want.size, want.angle],
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.7, -2.0, np.pi])
+def test_grow_roi_keeps_the_bottom_edge_and_holds_the_old_crop(angle):
+    """Grown fully toward the top, the crop's bottom edge stays on its line with the same middle
+    (it only widens), and every point of the old crop lies in the new one (the hand the old crop
+    held is still in view)."""
+    from tracker.geometry import grow_roi
+    roi = Roi(200.0, 150.0, 60.0, angle)
+    big = grow_roi(roi, 150.0)
+    old, new = roi.corners(), big.corners()
+    np.testing.assert_allclose(new[2:].mean(0), old[2:].mean(0), atol=1e-6)   # bottom-right, bottom-left
+    inside = transform_points(old.astype(np.float64), crop_matrix(big, 1.0))
+    assert np.all(inside > -1e-5) and np.all(inside < 1 + 1e-5)      # float32 corners
+
+
+@pytest.mark.parametrize("min_size, toward_up, message", [
+    (float("nan"), 1.0, "min_size must be a finite number"),
+    (float("inf"), 1.0, "min_size must be a finite number"),
+    (100.0, 1.5, "toward_up must be in \\[0, 1\\], got 1.5"),
+    (100.0, -0.1, "toward_up must be in \\[0, 1\\], got -0.1"),
+    (100.0, float("nan"), "toward_up must be in \\[0, 1\\]"),
+])
+def test_grow_roi_rejects_bad_arguments(min_size, toward_up, message):
+    from tracker.geometry import grow_roi
+    with pytest.raises(ValueError, match=message):
+        grow_roi(Roi(0.0, 0.0, 10.0), min_size, toward_up)

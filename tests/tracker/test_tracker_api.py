@@ -742,10 +742,15 @@ class _DetectorWithout:
 
 
 def _stuck_tracker(scene, det_score=0.9, **options):
+    """A tracker whose fake landmark model imitates a wrong fit that feeds itself through ever
+    smaller crops. The crop floor (``min_crop_palms``, session 45) keeps the crops from shrinking
+    and so ends such a fit on its own: it is off here unless given, so that these tests see the
+    detector checks of unsure hands alone (test_the_crop_floor_ends_a_shrinking_fit: with it)."""
     from .tracker_fakes import FakeDetector, FakeLandmarks
     rec = _RoiRecordingDetector(FakeDetector(scene, score=det_score))
     det = _DetectorWithout(rec)
     lm = _StuckLandmarks(FakeLandmarks(scene), rec)
+    options.setdefault("min_crop_palms", 0.0)
     return HandTracker(detector=det, landmark_model=lm, **options), det, lm
 
 
@@ -785,6 +790,34 @@ def test_unsure_track_is_measured_again_in_the_detector_crop(det_score, stuck_sc
         assert min(errors) > 20.0           # the wrong fit holds (the fake really feeds itself) ...
         # ... checked once per interval, not on every frame (each check is a detector run)
         assert det.calls - calls <= -(-n // UNSURE_INTERVAL) and det.calls - calls <= n // 5
+
+
+@pytest.mark.parametrize("min_crop_palms, recovers", [(2.8, True), (0.0, False)])
+def test_the_crop_floor_ends_a_shrinking_fit(min_crop_palms, recovers):
+    """The stuck fake of the test above, with the unsure checks unable to help (no detection at
+    the re-detection threshold): with the default crop floor the next crop keeps the hand's size
+    and the right fit comes back on the next frame; with crops framed by the keypoints alone the
+    shrunk fit frames a smaller crop, which gives it again, for good."""
+    scene = Scene()
+    truth = hand_keypoints(160, 120)
+    scene.hands = [SceneHand(truth, True)]
+    tr, det, lm = _stuck_tracker(scene, det_score=0.9, max_hands=1, min_crop_palms=min_crop_palms)
+    for i in range(5):
+        r = tr.process(blank(), i * 33)
+    lm.min_good_size = 0.75 * tr.associator.tracks[0].roi.size
+    det.det.det.score = 0.1
+    tid = r.hands[0].track_id
+    lm.kick = True
+    errors = []
+    for i in range(5, 25):
+        (h,) = tr.process(blank(), i * 33).hands
+        assert h.track_id == tid
+        errors.append(_palm_error(h, truth))
+    assert errors[0] > 20.0                    # the kick: one wrong fit either way
+    if recovers:
+        assert max(errors[1:]) < 3.0
+    else:
+        assert min(errors) > 20.0
 
 
 def test_unsure_check_reuses_the_frames_detections():

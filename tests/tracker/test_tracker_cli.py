@@ -148,6 +148,9 @@ def test_outputs_kept_when_run_fails(fake_models, small_video, tmp_path, monkeyp
     (["video", "{video}", "--low-detection-confidence", "2"], "--low-detection-confidence must be in [0, 1], got 2.0 (or 'none')"),
     (["video", "{video}", "--low-detection-confidence", "off"], "--low-detection-confidence must be a number"),
     (["video", "{video}", "--refine-score", "1.2"], "--refine-score must be in [0, 1], got 1.2"),
+    (["video", "{video}", "--min-crop-palms", "-1"], "--min-crop-palms must be in [0, 10], got -1.0"),
+    (["video", "{video}", "--min-crop-palms", "nan"], "--min-crop-palms must be in [0, 10], got nan"),
+    (["video", "{video}", "--min-crop-palms", "wide"], "--min-crop-palms must be a number, got 'wide'"),
     (["video"], "INPUT"),
     (["fly"], "invalid choice"),
     (["webcam", "--camera", "-2"], "--camera must be an index >= 0, a device file or a stream URL, got '-2'"),
@@ -239,6 +242,9 @@ def test_second_input_starts_without_the_first_ones_tracks(fake_models, small_vi
     ([], "refine_score", 0.6),
     (["--refine-score", "0"], "refine_score", 0.0),
     (["--static", "--refine-score", "1"], "refine_score", 1.0),
+    ([], "min_crop_palms", 2.8),
+    (["--min-crop-palms", "0"], "min_crop_palms", 0.0),
+    (["--min-crop-palms", "3.5"], "min_crop_palms", 3.5),
 ])
 def test_option_flags_reach_the_tracker(small_video, flag, option, want):
     args = cli.make_parser().parse_args(["video", str(small_video), *flag])
