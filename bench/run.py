@@ -665,20 +665,25 @@ def videos_section(res: dict) -> list[str]:
     return L
 
 
+def _ratio(a: float, b: float) -> float:
+    """a / b, NaN (shown "n/a") when b is 0: MediaPipe finding no hand has no ratio (it printed
+    a / 1e-9, a huge number, before session 45)."""
+    return a / b if b else float("nan")
+
+
 def ratio_lines(results: dict) -> list[str]:
     """handtrack / MediaPipe ratios on the same frames (accuracy, motion, speed)."""
     out = []
     a = results.get("accuracy", {})
     if "handtrack" in a and "mediapipe" in a:
         h, m = a["handtrack"], a["mediapipe"]
-        out.append(f"accuracy handtrack/MediaPipe: PCK@0.1 {fmt_figure(h['pck@0.1'] / max(m['pck@0.1'], 1e-9), 2)}, "
-                   f"found {fmt_figure(h['found_rate'] / max(m['found_rate'], 1e-9), 2)}")
+        out.append(f"accuracy handtrack/MediaPipe: PCK@0.1 {fmt_figure(_ratio(h['pck@0.1'], m['pck@0.1']), 2)}, "
+                   f"found {fmt_figure(_ratio(h['found_rate'], m['found_rate']), 2)}")
     mo = results.get("motion", {}).get("methods", {})
     if "smoothed" in mo and "mediapipe" in mo:
         h, m = mo["smoothed"], mo["mediapipe"]
-        j = h["jitter"] / m["jitter"] if m["jitter"] else float("nan")
-        out.append(f"motion handtrack(smoothed)/MediaPipe: jitter {fmt_figure(j, 2)}, "
-                   f"found {fmt_figure(h['found_rate'] / max(m['found_rate'], 1e-9), 2)}, "
+        out.append(f"motion handtrack(smoothed)/MediaPipe: jitter {fmt_figure(_ratio(h['jitter'], m['jitter']), 2)}, "
+                   f"found {fmt_figure(_ratio(h['found_rate'], m['found_rate']), 2)}, "
                    f"lag {fmt_figure(h['lag'], 2)} vs {fmt_figure(m['lag'], 2)} frames")
     sr = speed_ratios(results.get("speed", {}).get("rows", []))
     if sr:
