@@ -224,11 +224,12 @@ class HandTrackerOptions:
             extent) is at least this many palm sizes on a side (the track's smoothed palm size,
             the longest side of the wrist / index-MCP / pinky-MCP triangle), grown toward the
             fingers with the wrist's edge kept, unless the larger crop would reach keypoints of
-            another tracked hand it does not reach already. A fit that folds the fingers (a pinch, a
-            fist, a finger it missed) otherwise frames the next crop so closely that a finger
-            raised again lies outside it, and the fold feeds itself: on the shared huytung_volctl
-            clip, a thumb and index opened into an L and closed again, examples/pinch.py read
-            the labelled states of 6 of 15 sampled frames right with 0 and 14 of 15 with 2.8. An
+            another tracked hand it does not reach already, or the last fit has collapsed (its own
+            palm under half the track's). A fit that folds the fingers (a pinch, a fist, a finger
+            it missed) otherwise frames the next crop so closely that a finger raised again lies
+            outside it, and the fold feeds itself: on the shared huytung_volctl clip, a thumb and
+            index opened into an L and closed again, examples/pinch.py reads 14 of 14 frames a
+            person labelled pinched or open right with 2.8, 6 with 0. An
             open hand's crop is ~3.1 palm sizes (hands21 val median), so 2.8 leaves most hands'
             crops alone; a fist's is ~2: it is then seen ~1.4x smaller. In [0, 10]; 0: crops as
             the keypoints frame them (before session 45). Figures: docs/model_history.md, session 45.
@@ -610,18 +611,17 @@ def _box(kps: np.ndarray, scores: np.ndarray | None = None, min_score: float = 0
     return np.array([*k.min(0), *k.max(0)], np.float32)
 
 
-def _inside_roi(point: np.ndarray, roi: Roi) -> bool:
-    """Whether an image point (x, y pixels) lies inside the rotated square ``roi``."""
-    u = transform_points(np.asarray(point, np.float64), crop_matrix(roi, 1.0))
-    return bool(0.0 <= u[0] <= 1.0 and 0.0 <= u[1] <= 1.0)
-
-
 def _count_inside(points: np.ndarray, roi: Roi) -> int:
     """How many of the (N, 2) image points (pixels) lie inside the rotated square ``roi``."""
     if not len(points):
         return 0
-    u = transform_points(points, crop_matrix(roi, 1.0))
+    u = transform_points(np.asarray(points, np.float64), crop_matrix(roi, 1.0))
     return int(np.all((u >= 0.0) & (u <= 1.0), axis=1).sum())
+
+
+def _inside_roi(point: np.ndarray, roi: Roi) -> bool:
+    """Whether an image point (x, y pixels) lies inside the rotated square ``roi``."""
+    return _count_inside(np.reshape(point, (1, 2)), roi) == 1
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
