@@ -1426,15 +1426,18 @@ class HandTracker:
         """``roi`` (a crop for track ``tr``) grown to ``min_crop_palms`` times the hand's palm size
         (pixels) toward the fingers (:func:`~tracker.geometry.grow_roi`), unless the grown crop holds
         more keypoints of another tracked hand than ``roi`` does: a crop reaching over a second hand
-        can pull the fit onto it. The palm size is the track's smoothed one; a last fit whose own palm
-        is under :data:`COLLAPSED_PALM` of it is left as framed: folded fingers keep the palm, a fit
-        collapsed toward a point has no fingers to keep in view, and grown "toward" them its crop
-        walked off (an empty crop's answer at its centre, grown again, frame after frame)."""
+        can pull the fit onto it. The palm size is the track's smoothed one. A collapsed last fit is
+        left as framed: folded fingers keep the palm and the hand's spread, but a fit whose own palm
+        is under :data:`COLLAPSED_PALM` of the track's has no fingers to keep in view (grown
+        "toward" them, an empty crop's answer at its centre walked off the frame), and a line-like
+        fit (spread under :data:`COLLAPSED_SPREAD`: collapsed onto one finger, left to
+        :meth:`_refresh_suspects`) grows along that finger (ali_hand's thumbs-up lost its track and
+        came back as a new one on the thumb, called left for 18 frames)."""
         side = float(self.options.min_crop_palms) * float(tr.palm)
         if roi is None or not (math.isfinite(side) and roi.size < side):
             return roi
         own = float(palm_size(tr.raw_keypoints))
-        if not own >= COLLAPSED_PALM * float(tr.palm):
+        if not own >= COLLAPSED_PALM * float(tr.palm) or spread_ratio(tr.raw_keypoints) < COLLAPSED_SPREAD:
             return roi
         grown = grow_roi(roi, side)
         others = [o.raw_keypoints for o in self.associator.active_tracks if o is not tr]

@@ -161,3 +161,27 @@ def test_a_collapsed_fit_is_not_grown_off_the_frame(min_crop_palms):
             ys.append(float(hands[0].raw_keypoints[0, 1]))
     # the first empty crop came from the real hand's fit (grown as any); after that it stays put
     assert max(ys[1:]) - min(ys[1:]) < 1.0, ys
+
+
+def test_a_fit_collapsed_onto_one_finger_is_not_grown():
+    """A line-like fit (every keypoint along one finger, spread under COLLAPSED_SPREAD, its palm
+    points still apart) is left to the collapse check: grown toward its "fingers" the crop grew
+    along that finger (ali_hand's thumbs-up lost its track). Its crop is the one the keypoints frame."""
+    from tracker.keypoints import spread_ratio
+    hand = hand_keypoints(320, 300, palm=40)
+    line = np.stack([np.full(17, 320.0), 322.0 - np.linspace(0.0, 50.0, 17)], 1).astype(np.float32)
+    line[:, 0] += np.tile([0.0, 1.0], 9)[:17]                   # not exactly a line
+    assert spread_ratio(line) < 0.15
+    rois = []
+    for floor in (0.0, 2.8):
+        scene = Scene()
+        t = HandTracker(detector=FakeDetector(scene), landmark_model=FakeLandmarks(scene),
+                        smoothing=False, min_crop_palms=floor)
+        blend = [(1 - a) * hand + a * line for a in np.linspace(0.2, 1.0, 9)]   # folding gradually
+        for i, k in enumerate([hand] * 3 + blend):
+            scene.hands = [SceneHand(k, right=True)]
+            t.process(blank(640, 480), timestamp_ms=33.0 * i)
+        (tr,) = t.associator.active_tracks
+        rois.append(t._track_roi(tr, None))
+        assert rois[-1].size < 2.8 * tr.palm                     # the floor would have applied
+    assert rois[1] == rois[0]
