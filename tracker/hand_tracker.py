@@ -225,7 +225,7 @@ class HandTrackerOptions:
             the longest side of the wrist / index-MCP / pinky-MCP triangle), grown toward the
             fingers with the wrist's edge kept, unless the larger crop would reach keypoints of
             another tracked hand it does not reach already, or the last fit has collapsed (its own
-            palm under half the track's). A fit that folds the fingers (a pinch, a fist, a finger
+            palm under half the track's, or line-like: onto one finger). A fit that folds the fingers (a pinch, a fist, a finger
             it missed) otherwise frames the next crop so closely that a finger raised again lies
             outside it, and the fold feeds itself: on the shared huytung_volctl clip, a thumb and
             index opened into an L and closed again, examples/pinch.py reads 14 of 14 frames a
