@@ -1046,33 +1046,29 @@ def shown_camera(camera: int | str) -> str:
     return urlunsplit(u._replace(query=query))
 
 
-def unit_float(name: str):
-    """argparse type: a float in [0, 1]; the error names ``name`` (also used by train.evaluate)."""
+def float_in(name: str, low: float, high: float):
+    """argparse type: a float in [low, high] (NaN refused); the error names ``name``."""
     def parse(s: str) -> float:
         try:
             v = float(s)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
-        if not 0.0 <= v <= 1.0:
-            raise argparse.ArgumentTypeError(f"{name} must be in [0, 1], got {v}")
+        if not low <= v <= high:
+            raise argparse.ArgumentTypeError(f"{name} must be in [{low:g}, {high:g}], got {v}")
         return v
     return parse
+
+
+def unit_float(name: str):
+    """argparse type: a float in [0, 1]; the error names ``name`` (also used by train.evaluate)."""
+    return float_in(name, 0.0, 1.0)
 
 
 def crop_palms_value(name: str):
     """argparse type: a float in [0, MAX_CROP_PALMS] (``HandTrackerOptions.min_crop_palms``); the
     error names ``name`` (also used by bench)."""
     from .hand_tracker import MAX_CROP_PALMS
-
-    def parse(s: str) -> float:
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
-        if not 0.0 <= v <= MAX_CROP_PALMS:
-            raise argparse.ArgumentTypeError(f"{name} must be in [0, {MAX_CROP_PALMS:g}], got {v}")
-        return v
-    return parse
+    return float_in(name, 0.0, MAX_CROP_PALMS)
 
 
 def unit_float_or_none(name: str):
