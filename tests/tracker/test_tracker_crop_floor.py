@@ -185,3 +185,19 @@ def test_a_fit_collapsed_onto_one_finger_is_not_grown():
         rois.append(t._track_roi(tr, None))
         assert rois[-1].size < 2.8 * tr.palm                     # the floor would have applied
     assert rois[1] == rois[0]
+
+
+def test_ali_hand_thumbs_up_keeps_one_right_track(videos):
+    """The real models on ali_hand.mp4 (a right thumbs-up) with timestamps from the frame index, as
+    ``python -m bench frame-rate`` plays it: one track, right on every frame it is reported. With
+    the floor on line-like fits too, the fit folded onto the thumb (frame ~96) had its crop grown
+    along the thumb; the track was lost at frame 100 and a new one on the thumb was called left
+    for 18 frames (session 45)."""
+    from tracker.video import FrameSource
+    src = FrameSource(videos / "ali_hand.mp4")
+    seen = []
+    with HandTracker(threads=1) as t:
+        for i, _, frame in src:
+            seen += [(h.track_id, h.side) for h in t.process(frame, timestamp_ms=i * 1000.0 / src.fps).hands]
+    assert len(seen) > 150
+    assert {side for _, side in seen} == {"right"} and len({tid for tid, _ in seen}) == 1, sorted(set(seen))
