@@ -225,15 +225,15 @@ class HandTrackerOptions:
             the longest side of the wrist / index-MCP / pinky-MCP triangle), grown toward the
             fingers with the wrist's edge kept, unless the larger crop would reach keypoints of
             another tracked hand it does not reach already, or the last fit has collapsed (its own
-            palm under half the track's, or line-like: onto one finger). A fit that folds the fingers (a pinch, a fist, a finger
-            it missed) otherwise frames the next crop so closely that a finger raised again lies
-            outside it, and the fold feeds itself: on the shared huytung_volctl clip, a thumb and
-            index opened into an L and closed again, examples/pinch.py reads 14 of 14 frames a
-            person labelled pinched or open right with 2.8, 6 with 0. An
-            open hand's crop is ~3.1 palm sizes (hands21 val median), so 2.8 leaves most hands'
-            crops alone; a fist's is ~2: it is then seen ~1.4x smaller. In [0, 10]; 0: crops as
-            the keypoints frame them (before session 45). Figures: docs/model_history.md, session 45.
-            Ignored in static mode.
+            palm under half the track's, or line-like: onto one finger). A fit that folds the
+            fingers (a pinch, a fist, a finger it missed) otherwise frames the next crop so closely
+            that a finger raised again lies outside it, and the fold feeds itself: on the shared
+            huytung_volctl clip, a thumb and index opened into an L and closed again,
+            examples/pinch.py reads 14 of 14 frames a person labelled pinched or open right with
+            2.8, 6 with 0. An open hand's crop is ~3.1 palm sizes (hands21 val median), so 2.8
+            leaves most hands' crops alone; a fist's is ~2: it is then seen ~1.4x smaller. In
+            [0, 10]; 0: crops as the keypoints frame them (before session 45). Figures:
+            docs/model_history.md, session 45. Ignored in static mode.
         turn_retry: a detector crop in which the landmark model finds no hand is measured once
             more turned by 180 degrees. The detector's wrist -> middle-MCP cue, which turns the
             first crop upright, can point the wrong way (hands pointing down, which its training
@@ -345,7 +345,8 @@ class HandTrackerOptions:
             if not is_int(v) or not low <= v <= high:
                 raise ValueError(f"{name} must be an integer >= {low} (at most {high}), got {v!r:.40}")
             setattr(self, name, int(v))     # numpy integers become Python ones
-        for name in (*UNIT_OPTIONS, "smoothing_strength", "min_hand_size", "side_lock", "frame_rate", "min_crop_palms"):
+        for name in (*UNIT_OPTIONS, "smoothing_strength", "min_hand_size", "side_lock", "frame_rate",
+                     "min_crop_palms"):
             v = getattr(self, name)
             if isinstance(v, (np.integer, np.floating)):
                 setattr(self, name, float(v))   # numpy numbers become Python floats (checked below)
