@@ -53,7 +53,7 @@ import itertools
 import logging
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -72,6 +72,16 @@ LEFT, RIGHT = "left", "right"
 #: clips (OpenCV 4.10, noise, JPEG) lay 0-1.15 palm sizes from the hand's fit; a hand seen
 #: edge-on further away is its own hand.
 FINGER_REACH = 2.0
+
+
+class KeypointFilter(Protocol):
+    """What a track's smoothing filter (``HandAssociator(filter_factory=...)``) must have, as
+    :func:`~tracker.smoothing.make_filter`'s filters do; its ``reset()``, ``predict(t_s)`` and
+    ``peek(t_s)`` are used where it has them."""
+
+    def update(self, keypoints: np.ndarray, scores: np.ndarray, t_s: float | None = None) -> np.ndarray:
+        """The smoothed (N, 2) keypoints after this measurement."""
+        ...
 
 
 @dataclass
@@ -118,7 +128,7 @@ class Track:
     """
 
     track_id: int
-    filter: object
+    filter: KeypointFilter
     keypoints: np.ndarray
     raw_keypoints: np.ndarray
     scores: np.ndarray
@@ -290,7 +300,7 @@ class HandAssociator:
     """
 
     def __init__(self, max_hands: int = 2,
-                 filter_factory: Callable[[], object] | None = None,
+                 filter_factory: Callable[[], KeypointFilter] | None = None,
                  max_missed: int = 10, gate: float = 1.5, gate_growth: float = 0.5,
                  merge_distance: float = 0.35, loose_merge_distance: float = 1.0,
                  loose_merge_overlap: float | None = 0.7, evidence_decay: float = 1.0,
@@ -680,6 +690,7 @@ class HandAssociator:
 
     def _single_side(self, t: Track) -> str:
         if t.locked:
+            assert t.side is not None   # _lock locks only a track that has a side, and none is taken away
             return t.side
         e = self._side_score(t)
         if t.side == RIGHT:

@@ -34,6 +34,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -293,7 +294,7 @@ class Outputs:
 
     def __init__(self, video: str | None, jsonl: str | None, csv_path: str | None, fps: float) -> None:
         self.sink = None
-        self._files = []
+        self._files: list[TrackFile] = []
         if jsonl == "-" and csv_path == "-":
             raise UsageError("--json - and --csv -: only one of them can go to standard output")
         if video == "-":
@@ -468,9 +469,9 @@ class RunMeta:
     def __init__(self, path: str, command: list[str] | None, input_name: str, fps_reported: float | None,
                  description: dict | None = None) -> None:
         self.path = path
-        self.record = {"handtrack": description, "command": command, "input": input_name, "frame_size": None,
-                       "fps_reported": fps_reported, "frames": 0, "started": _now(), "finished": None,
-                       "completed": False}
+        self.record: dict[str, Any] = {"handtrack": description, "command": command, "input": input_name,
+                                       "frame_size": None, "fps_reported": fps_reported, "frames": 0,
+                                       "started": _now(), "finished": None, "completed": False}
 
     def saw(self, frame: np.ndarray) -> None:
         """Note the frame size from the first frame (HxW or HxWxC)."""
@@ -571,8 +572,8 @@ def run_video(args: argparse.Namespace) -> int:
     for dests in paths:
         others = {opt: dests.get(dest) for opt, dest, _ in _OUTPUT_KINDS if dest != "meta"}
         check_meta_target(dests.get("meta"), others)
-    written = {output_key(dests[dest]): opt for dests in paths for opt, dest, _ in _OUTPUT_KINDS
-               if dests.get(dest) not in (None, "-")}
+    written = {output_key(value): opt for dests in paths for opt, dest, _ in _OUTPUT_KINDS
+               if (value := dests.get(dest)) not in (None, "-")}
     image_dests = annotated_image_paths(args.annotated_images, inputs, sources, written)
     out = sys.stderr if "-" in (args.json, args.csv) else sys.stdout   # keep a track stream clean
     if args.frame_rate == "auto":
@@ -617,9 +618,9 @@ def check_outputs_apart(inputs: list[str], sources: list, paths: list[dict[str, 
     for dests in paths:
         for opt, dest, _ in _OUTPUT_KINDS:
             value = dests.get(dest)
-            inp = input_files.get(file_key(value)) if value not in (None, "-") else None
-            if inp is not None:
-                raise UsageError(f"{opt} {value}: would overwrite the input {inp}; give another file name")
+            overwritten = input_files.get(file_key(value)) if value not in (None, "-") else None
+            if overwritten is not None:
+                raise UsageError(f"{opt} {value}: would overwrite the input {overwritten}; give another file name")
 
 
 def annotated_image_paths(folder: str | None, inputs: list[str], sources: list,
@@ -641,7 +642,7 @@ def annotated_image_paths(folder: str | None, inputs: list[str], sources: list,
     input_files = {file_key(p) for src in sources if src.images for p in src.images}
     seen: dict[str, str] = {}
     fold = folds_case(f)                    # IMG_1.jpg and img_1.jpg are one file there
-    out = []
+    out: list[list[Path] | None] = []
     for inp, src in zip(inputs, sources):
         if src.images is None:
             raise UsageError(f"{opt}: INPUT {inp} is a video; this option writes images of image inputs "
@@ -706,9 +707,11 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
                     annotated = draw_hands(frame.copy(), result.hands)
                 if image_dests is not None:       # the skeletons only: no FPS overlay on a photo
                     target = image_dests[index]
+                    assert annotated is not None    # drawn above: image_dests is given
                     if not write_image_file(target, annotated):
                         raise UsageError(f"--annotated-images: cannot write {target}")
                 if outputs.sink is not None:
+                    assert annotated is not None    # drawn above: the sink is open
                     draw_fps(annotated, fps.tick())
                 outputs.write(index, t_ms, result, annotated, source.image_name(index))
         except BaseException:
@@ -881,6 +884,8 @@ def run_webcam(args: argparse.Namespace) -> int:
                     # the recording is written at the camera's frame rate: the previous picture
                     # stays in it for the camera frames skipped since (as it stayed in the window),
                     # else a session tracked slower than the camera would play too fast
+                    # drawn: the sink was open at that frame too (only close() shuts it, after the loop)
+                    assert held[1] is not None
                     for _ in range(index - held[0] - 1):
                         outputs.sink.write(held[1])
                 held = (index, annotated)
@@ -890,6 +895,7 @@ def run_webcam(args: argparse.Namespace) -> int:
                     stopped = True
                     break
                 if window is not None:
+                    assert annotated is not None    # drawn above: there is a window
                     cv2.imshow(window, annotated)
                     key = cv2.waitKey(1) & 0xFF
                     if key in (ord("q"), 27) or cv2.getWindowProperty(window, cv2.WND_PROP_VISIBLE) < 1:

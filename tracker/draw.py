@@ -74,7 +74,8 @@ def draw_skeleton(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray |
     k = np.asarray(keypoints, np.float64)
     # OpenCV takes int32 points: one further out than _FAR_PX would not fit (cast, it became
     # -2**31 and its bones went off the wrong way), and no picture shows it; left out as NaN is
-    ok = np.isfinite(k).all(1) & (np.abs(k) < _FAR_PX).all(1)
+    # (asarray: numpy's stubs type all(1) as maybe a scalar; on (N, 2) it is an (N,) array)
+    ok = np.asarray(np.isfinite(k).all(1) & (np.abs(k) < _FAR_PX).all(1))
     if scores is not None:
         ok &= np.asarray(scores) >= min_score
     if thickness is None:

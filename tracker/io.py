@@ -25,6 +25,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -82,18 +83,22 @@ class Tracks:
 
 
 # the arrays of a frame without hands, one item of each per-frame field of Tracks
-_NO_HANDS = {"keypoints": np.full((2 * NUM_KEYPOINTS, 3), np.nan, np.float32),
-             "track_id": np.full(2, -1, np.int64), "presence": np.full(2, np.nan, np.float32),
-             "handedness": np.full(2, np.nan, np.float32), "box": np.full((2, 4), np.nan, np.float32)}
+_NO_HANDS: dict[str, np.ndarray] = {
+    "keypoints": np.full((2 * NUM_KEYPOINTS, 3), np.nan, np.float32),
+    "track_id": np.full(2, -1, np.int64), "presence": np.full(2, np.nan, np.float32),
+    "handedness": np.full(2, np.nan, np.float32), "box": np.full((2, 4), np.nan, np.float32)}
 
 
 class _Builder:
     """Collects frames, then stacks them into a :class:`Tracks`."""
 
     def __init__(self) -> None:
-        self.frame, self.t_ms, self.hands, self.image = [], [], [], []
+        self.frame: list[int] = []
+        self.t_ms: list[float] = []
+        self.hands: list[dict[str, np.ndarray]] = []
+        self.image: list[str | None] = []
         self.extra = 0          # hands left out: more than one of a side in a frame
-        self.cut = None         # the line number of an unfinished last line left out
+        self.cut: int | None = None     # the line number of an unfinished last line left out
 
     def add(self, frame: int, t_ms: float, image: str | None = None) -> dict:
         """Appends a frame without hands; returns its arrays (copies of ``_NO_HANDS``) to fill in."""
@@ -137,6 +142,7 @@ def _number(value, what: str, integer: bool = False):
 def _array(value, shape: tuple, what: str) -> np.ndarray:
     """Nested JSON lists of ``shape`` (``(n,)`` or ``(n, m)``) as float32."""
     rows = value if len(shape) == 2 else [value]
+    got: str | None
     if not (isinstance(value, list) and len(value) == shape[0]):
         got = f"{len(value)} items" if isinstance(value, list) else f"{value!r:.40}"
     else:
@@ -202,7 +208,7 @@ def _jsonl_line(out: _Builder, line: str) -> None:
         if h["side"] in seen:
             # --max-hands > 2 writes several hands of a side: keep the one as_array() keeps
             out.extra += 1
-            if not slot_order(track_id, score) < slot_order(arr["track_id"][k], arr["presence"][k]):
+            if not slot_order(track_id, float(score)) < slot_order(arr["track_id"][k], arr["presence"][k]):
                 continue
         seen.add(h["side"])
         arr["keypoints"][k * NUM_KEYPOINTS:(k + 1) * NUM_KEYPOINTS] = kps
@@ -231,11 +237,12 @@ def _read_csv(out: _Builder, f) -> None:
     # each side's cells in keypoints order: (2, 17 * 3) column indices
     cells = [[col[f"{side}_{name}_{c}"] for name in KEYPOINT_NAMES for c in ("x", "y", "score")]
              for side in SIDES]
-    last = ["", 0]              # the text line the reader took last (was its row cut short?), its number
+    last_text, last_n = "", 0   # the text line the reader took last (was its row cut short?), its number
 
-    def lines():
+    def lines() -> Iterator[str]:
+        nonlocal last_text, last_n
         for n, text in enumerate(f, 1):
-            last[:] = text, n
+            last_text, last_n = text, n
             _check_utf8(text)
             yield text
     # QUOTE_NONE: the writer never quotes (numbers only), so a row is one line; a '"' opening a
@@ -267,13 +274,13 @@ def _read_csv(out: _Builder, f) -> None:
                     vals = [_number(row[j], f"column {header[j]!r}") for j in cells[k]]
                     arr["keypoints"][k * NUM_KEYPOINTS:(k + 1) * NUM_KEYPOINTS] = np.reshape(vals, (NUM_KEYPOINTS, 3))
             except ValueError:
-                if not _unfinished(last[0]):
+                if not _unfinished(last_text):
                     raise
                 out.drop_from(kept)
-                out.cut = last[1]
+                out.cut = last_n
                 break
     except (ValueError, csv.Error) as e:
-        raise ValueError(f"line {max(last[1], 1)}: {e}") from None
+        raise ValueError(f"line {max(last_n, 1)}: {e}") from None
 
 
 def read_tracks(path: str | os.PathLike[str], format: str | None = None) -> Tracks:

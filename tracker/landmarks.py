@@ -56,7 +56,8 @@ def normalize_image(rgb_or_bgr: np.ndarray, mean_rgb, std_rgb, bgr: bool = True)
     imgs = np.asarray(rgb_or_bgr)
     h, w = imgs.shape[1:3]
     # one OpenCV pass does the uint8 -> float, channel swap and HWC -> CHW (8x faster than numpy)
-    x = cv2.dnn.blobFromImages(list(imgs), 1.0, (w, h), (0, 0, 0), swapRB=bool(bgr), crop=False)
+    # float32 (the default ddepth, CV_32F); the stubs' MatLike may be an integer array
+    x: np.ndarray = cv2.dnn.blobFromImages(list(imgs), 1.0, (w, h), (0, 0, 0), swapRB=bool(bgr), crop=False)
     x -= np.asarray(mean_rgb, np.float32).reshape(1, 3, 1, 1)
     x *= (1.0 / np.asarray(std_rgb, np.float32)).reshape(1, 3, 1, 1)
     return x

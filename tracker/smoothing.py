@@ -232,7 +232,8 @@ class KalmanKeypointFilter:
         s = np.ones(self.num_keypoints) if scores is None else np.asarray(scores, np.float64).reshape(-1)
         # a NaN score would make the measurement noise, and with it the state, NaN for good
         s = np.where(np.isfinite(s), s, 0.0)
-        finite = np.isfinite(z).all(axis=1)
+        # asarray: numpy's stubs type all(axis=...) as maybe a scalar; on (N, 2) it is an (N,) array
+        finite = np.asarray(np.isfinite(z).all(axis=1))
         valid = finite & (s >= self.min_score)
         if valid.sum() < 3:
             # A whole hand of low scores (e.g. motion blur): still use it, with the noise the
@@ -296,7 +297,9 @@ class KalmanKeypointFilter:
         self.x, self.P = x, P
         self.d2 = np.where(vv, y * y / S, 0.0)
         self._advance_clock(t_s, dt)
-        return self.keypoints
+        filtered = self.keypoints
+        assert filtered is not None    # initialized: None only before the first update
+        return filtered
 
     def _initialize(self, z: np.ndarray, valid: np.ndarray, finite: np.ndarray, t_s: float | None) -> np.ndarray:
         r0 = (self.meas_noise * self.palm) ** 2
@@ -321,7 +324,9 @@ class KalmanKeypointFilter:
         self.d2[:] = 0.0
         self.initialized = True
         self._advance_clock(t_s, self._dt(t_s))     # a first update (clock unknown) sets it only from t_s
-        return self.keypoints
+        filtered = self.keypoints
+        assert filtered is not None    # initialized just above
+        return filtered
 
 
 def make_filter(kind: str = "kalman", **params) -> KalmanKeypointFilter | NoFilter:

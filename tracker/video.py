@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Iterator
+from typing import Generator, Iterator
 
 import cv2
 import numpy as np
@@ -362,7 +362,10 @@ class VideoSink:
         h, w = frame_bgr.shape[:2]
         if self._writer is None:
             self.size = (w, h)
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, self.size)
+            # VideoWriter_fourcc is in cv2 at run time but missing from opencv-python's stubs (they
+            # have VideoWriter.fourcc, whose TypeError for a bad tag would name itself instead)
+            fourcc = cv2.VideoWriter_fourcc(*self.fourcc)  # type: ignore[attr-defined]
+            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, self.size)
             if not self._writer.isOpened():
                 self._writer = None
                 raise ValueError(f"cannot write video {self.path} (codec {self.fourcc} refused {w}x{h} frames)")
@@ -559,6 +562,7 @@ def open_camera(source, timeout: float | None = CAMERA_OPEN_TIMEOUT_S,
 
     def open_and_read() -> None:
         cap = None
+        got: tuple[cv2.VideoCapture, np.ndarray | None] | BaseException
         try:
             cap = cv2.VideoCapture(source)
             ok, frame = cap.read() if cap.isOpened() else (False, None)
@@ -699,7 +703,8 @@ class LatestFrameReader:
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         return self.frames()
 
-    def frames(self, timeout: float | None = FRAME_TIMEOUT_S) -> Iterator[tuple[int, float, np.ndarray]]:
+    def frames(self,
+               timeout: float | None = FRAME_TIMEOUT_S) -> Generator[tuple[int, float, np.ndarray], None, None]:
         """:meth:`read` until it gives None, each read waiting up to ``timeout`` seconds."""
         while (item := self.read(timeout)) is not None:
             yield item
