@@ -7,11 +7,11 @@ Pipeline per frame (video mode):
    the wrist -> middle-MCP axis, shifted by the hand's predicted motion), at least
    ``min_crop_palms`` palm sizes on a side so that fingers the last fit folded stay in view.
 2. The hand detector runs only while fewer than ``max_hands`` hands are tracked, and when it keeps
-   finding nothing it runs only every ``detector_interval``-th frame. Detections that overlap a
-   tracked hand are dropped. Detections scored a little under the threshold
-   (``low_detection_confidence``) are kept for a closer look in step 3. It also runs, whatever
-   the count, for a tracked hand whose keypoints look collapsed or unsure, to measure it again in
-   a detector crop (``_refresh_suspects``).
+   finding no new hand (a detection of a hand it tracks already is none) it runs only every
+   ``detector_interval``-th frame. Detections that overlap a tracked hand are dropped.
+   Detections scored a little under the threshold (``low_detection_confidence``) are kept for a
+   closer look in step 3. It also runs, whatever the count, for a tracked hand whose keypoints
+   look collapsed or unsure, to measure it again in a detector crop (``_refresh_suspects``).
 3. The landmark model runs on all crops in one batch; crops whose presence is below
    ``min_tracking_confidence`` are dropped (a track whose presence falls ends; its id and side
    are remembered for ``max_missed`` frames in case the hand comes back), and so are low
@@ -56,7 +56,9 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, overload
 
 import numpy as np
 
@@ -121,8 +123,9 @@ class HandTrackerOptions:
         smoothing: Kalman smoothing of the keypoints in video mode.
         smoothing_strength: > 0; 1 is the tuned default, larger smooths more (and lags more).
         landmark_model_path, detector_model_path: ONNX files (default: the shipped assets).
-        detector_interval: while the detector keeps finding nothing, run it only every this many
-            frames (1 = every frame; with ``frame_rate``, frames at 30 fps). Ignored in static mode.
+        detector_interval: while the detector keeps finding no new hand (one it finds again that
+            is tracked already is none), run it only every this many frames (1 = every frame; with
+            ``frame_rate``, frames at 30 fps). Ignored in static mode.
         max_missed: frames a lost hand keeps its id and side (brief occlusion; 15 since session 18,
             10 before: a hand back within half a second keeps its locked side); with
             ``frame_rate``, frames at 30 fps.
@@ -876,7 +879,8 @@ class HandTracker:
         self._detector_runs = self._lost_runs = 0
         #: the turn of the look that last found a new hand while none was tracked, and the turn of
         #: this frame's such look (None: none ran); see _turns_for_run
-        self._camera_turn, self._cycle_turn = 0, None
+        self._camera_turn: int = 0
+        self._cycle_turn: int | None = None
         self._recent_counts.clear()
         #: track id -> frame index of its last unsure-keypoints check (see _refresh_suspects)
         self._last_check: dict[int, int] = {}
@@ -1101,7 +1105,7 @@ class HandTracker:
 
     # -- internals -----------------------------------------------------------------------------
     def _detect(self, frame: np.ndarray, avoid_boxes: list[np.ndarray], slots: int,
-                threshold: float | None = None, tracked_rois: list[Roi] = (), between: bool = False
+                threshold: float | None = None, tracked_rois: Sequence[Roi] = (), between: bool = False
                 ) -> tuple[list[Roi], list[float | None], list[float | None]]:
         """Crops of new hands: (rois, the mean keypoint confidence each needs from the landmark
         model: None above the threshold, ``low_detection_keypoint_score`` for a low detection,
@@ -1117,7 +1121,7 @@ class HandTracker:
         self._frame_dets = (query, dets)
         return self._select_new(dets, avoid_boxes, slots, threshold, tracked_rois)
 
-    def _turns_for_run(self, tracked_rois: list[Roi], between: bool = False) -> tuple[int, ...]:
+    def _turns_for_run(self, tracked_rois: Sequence[Roi], between: bool = False) -> tuple[int, ...]:
         """The quarter turns the detector looks in on this run (``detector_turns``): every one in
         static mode; in video mode one per run (so a frame costs at most one look).
 
@@ -1144,22 +1148,23 @@ class HandTracker:
             i = self._detector_runs
             self._detector_runs += 1
             if between:
-                self._cycle_turn = others[i % len(others)]
+                turn = others[i % len(others)]
             else:
-                self._cycle_turn = self._camera_turn if i % 2 == 0 else others[(i // 2) % len(others)]
-            return (self._cycle_turn,)
-        self._cycle_turn = self._camera_turn
+                turn = self._camera_turn if i % 2 == 0 else others[(i // 2) % len(others)]
+            self._cycle_turn = turn
+            return (turn,)
+        self._cycle_turn = turn = self._camera_turn
         lost = [t for t in self.associator.tracks if not t.active]
         if not lost:
             self._lost_runs = 0
-            return (self._cycle_turn,)
+            return (turn,)
         # the smoothed keypoints, not the last crop: a hand is often lost after a bad last fit
         want = _upright_turn([hand_angle(t.keypoints) for t in lost], turns)
         i = self._lost_runs
         self._lost_runs += 1
         if want != self._camera_turn and i % 2 == 1:
-            self._cycle_turn = want
-        return (self._cycle_turn,)
+            self._cycle_turn = turn = want
+        return (turn,)
 
     def _frame_detections(self, min_score: float | None) -> list | None:
         """This frame's detections scored >= ``min_score`` (None: all) when the detector already ran
@@ -1179,7 +1184,7 @@ class HandTracker:
         return thr
 
     def _select_new(self, dets, avoid_boxes: list[np.ndarray], slots: int, threshold: float | None = None,
-                    tracked_rois: list[Roi] = ()) -> tuple[list[Roi], list[float | None], list[float | None]]:
+                    tracked_rois: Sequence[Roi] = ()) -> tuple[list[Roi], list[float | None], list[float | None]]:
         """:meth:`_detect` on detections already made (best first; those under the new-hand query
         score are left out)."""
         o = self.options
@@ -1197,14 +1202,15 @@ class HandTracker:
             score = float(d.score)
             sure = thr is None or score >= thr
             in_tracked = any(_inside_roi((box[:2] + box[2:]) / 2, r) for r in tracked_rois)
-            if (not sure or getattr(d, "turn", 0) or getattr(d, "pass_scale", 1.0) < 1.0) and in_tracked:
+            turned, coarse = bool(getattr(d, "turn", 0)), float(getattr(d, "pass_scale", 1.0)) < 1.0
+            if (not sure or turned or coarse) and in_tracked:
                 # a low detection there is most often a finger or the forearm of that hand; so is
                 # one from a turned look (detector_turns), which sees a raised finger as a hand
                 # pointing down, and one from the large-hand pass (large_hands), which at half
                 # the size sees the tracked hand and its forearm as one larger hand
                 continue
             fallback = None
-            if sure and lowered and score < base:
+            if sure and lowered and base is not None and score < base:
                 # in only by the lowered threshold: beyond the quota, a low detection's bar or out
                 can_be_low = low is not None and low <= score and not in_tracked
                 fallback = float(o.low_detection_keypoint_score) if can_be_low else math.inf
@@ -1223,7 +1229,7 @@ class HandTracker:
             return 0
         return max(max(self._recent_counts) - n_tracked, 0)
 
-    def _limit_lowered(self, meas: list[Measurement | None], fallbacks: list[float | None],
+    def _limit_lowered(self, meas: Sequence[Measurement | None], fallbacks: Sequence[float | None],
                        quota: int) -> list[Measurement]:
         """Keep at most ``quota`` of the hands that only the lowered threshold let in, those the
         landmark model is surest of (presence x mean keypoint confidence); each of the others
@@ -1237,12 +1243,11 @@ class HandTracker:
         the threshold lowered. The choice is the landmark model's, not the detector's score: the
         best weak detection is often not the hand (upside-down clips: a detection at 0.36 with no
         hand in it beside the hand's at 0.22)."""
-        which = sorted((i for i, (m, f) in enumerate(zip(meas, fallbacks)) if m is not None and f is not None),
-                       key=lambda i: -meas[i].quality())
+        which = sorted(((i, m, f) for i, (m, f) in enumerate(zip(meas, fallbacks)) if m is not None and f is not None),
+                       key=lambda imf: -imf[1].quality())
         out = list(meas)
-        for i in which[quota:]:
-            m = out[i]
-            if float(np.mean(m.scores)) >= fallbacks[i]:
+        for i, m, fallback in which[quota:]:
+            if float(np.mean(m.scores)) >= fallback:
                 out[i] = dataclasses.replace(m, tentative=True)
             else:
                 log.debug("a weak detection beyond the re-detection quota dropped (confidence %.2f)",
@@ -1255,8 +1260,17 @@ class HandTracker:
         cx, cy = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
         return bool(b[0] <= cx <= b[2] and b[1] <= cy <= b[3])
 
-    def _measure(self, frame: np.ndarray, rois: list[Roi], owners: list[int | None],
-                 keep_order: bool = False, needs: list[float | None] | None = None) -> list[Measurement]:
+    @overload
+    def _measure(self, frame: np.ndarray, rois: list[Roi], owners: Sequence[int | None],
+                 keep_order: Literal[False] = ..., needs: list[float | None] | None = ...) -> list[Measurement]: ...
+
+    @overload
+    def _measure(self, frame: np.ndarray, rois: list[Roi], owners: Sequence[int | None],
+                 keep_order: Literal[True], needs: list[float | None] | None = ...) -> list[Measurement | None]: ...
+
+    def _measure(self, frame: np.ndarray, rois: list[Roi], owners: Sequence[int | None],
+                 keep_order: bool = False, needs: list[float | None] | None = None
+                 ) -> list[Measurement] | list[Measurement | None]:
         """Landmarks in each crop, dropping what is no hand; with ``keep_order`` a dropped crop
         gives None in its place instead of being left out. ``needs``: per crop, None or the mean
         keypoint confidence below which it is dropped too (a low detection's check, see ``_detect``);
@@ -1298,27 +1312,28 @@ class HandTracker:
         return Measurement(k, scores, float(r.presence), float(r.right_prob),
                            r.roi, owner, tentative=need is not None)
 
-    def _refine(self, frame: np.ndarray, meas: list[Measurement | None], owners: list[int | None],
+    def _refine(self, frame: np.ndarray, meas: list[Measurement | None], owners: Sequence[int | None],
                 needs: list[float | None]) -> list[Measurement | None]:
         """Measure hands from detector crops whose mean keypoint confidence is under the refine
         threshold again in the crop of their own keypoints; the new measurement replaces the first
         when it passes the same checks and is not less sure by more than :data:`REFINE_TOLERANCE`.
         ``meas``, ``owners`` and ``needs`` are parallel (None in ``meas``: no hand there)."""
         thr = float(self.options.refine_score)
-        which, rois = [], []
+        which: list[tuple[int, float]] = []       # (index, mean keypoint confidence of the first)
+        rois = []
         for i, (m, owner) in enumerate(zip(meas, owners)):
             if m is None or owner is not None or not float(np.mean(m.scores)) < thr:
                 continue
             roi = self._keypoint_roi(m.keypoints, m.scores)
             if roi is not None:
-                which.append(i)
+                which.append((i, float(np.mean(m.scores))))
                 rois.append(roi)
         if not rois:
             return meas
         meas = list(meas)
-        for i, r in zip(which, self.landmarks(frame, rois)):
+        for (i, first), r in zip(which, self.landmarks(frame, rois)):
             new = self._check(frame, r, None, needs[i])
-            if new is not None and float(np.mean(new.scores)) >= float(np.mean(meas[i].scores)) - REFINE_TOLERANCE:
+            if new is not None and float(np.mean(new.scores)) >= first - REFINE_TOLERANCE:
                 meas[i] = new
         return meas
 
@@ -1352,21 +1367,22 @@ class HandTracker:
         collapsed. Hands from low detections not yet confirmed are left to their own crop's check.
         A detection that covers another tracked hand better is not used (it would move this track
         onto that hand). Returns (measurements, whether the detector ran for it)."""
-        tracked = [i for i, m in enumerate(meas) if m.track_id is not None]
+        owner = {i: m.track_id for i, m in enumerate(meas) if m.track_id is not None}
+        tracked = list(owner)
         spread = {i: spread_ratio(meas[i].keypoints) for i in tracked}
         score = {i: float(np.mean(meas[i].scores)) for i in tracked}
         collapsed = {i for i in tracked if spread[i] < COLLAPSED_SPREAD}
         # A hand still to be confirmed by its own crop (a low detection's) is left to that check.
         confirmed = {t.track_id for t in self.associator.tracks if t.confirmed}
-        unsure = {i for i in tracked if score[i] < UNSURE_SCORE and meas[i].track_id in confirmed
-                  and self._frame_index - self._last_check.get(meas[i].track_id, -10 ** 9) >= self._unsure_interval}
+        unsure = {i for i in tracked if score[i] < UNSURE_SCORE and owner[i] in confirmed
+                  and self._frame_index - self._last_check.get(owner[i], -10 ** 9) >= self._unsure_interval}
         live = {t.track_id for t in self.associator.tracks}
         self._last_check = {k: v for k, v in self._last_check.items() if k in live}
         suspects = sorted(collapsed | unsure)
         if not suspects:
             return meas, False
         for i in unsure:
-            self._last_check[meas[i].track_id] = self._frame_index
+            self._last_check[owner[i]] = self._frame_index
         # The hand is there (it is tracked): the detection only proposes a crop, so the lower
         # re-detection threshold applies; the landmark checks of _measure still do. When the
         # detector already ran on this frame (for new hands) at that threshold or lower, its
@@ -1374,7 +1390,7 @@ class HandTracker:
         thr = self.options.min_redetection_confidence
         dets = self._frame_detections(thr)
         ran = dets is None
-        if ran:
+        if dets is None:
             dets = self.detector(frame, score_threshold=thr, max_detections=max(4, self.options.max_hands + 2))
             self._frame_dets = (thr, dets)
         boxes = {i: _box(meas[i].keypoints) for i in tracked}
@@ -1455,7 +1471,11 @@ class HandTracker:
         size = (frame.shape[1], frame.shape[0])
         t_s = None if timestamp_ms is None else float(timestamp_ms) / 1000.0
         tracks = self.associator.active_tracks
-        rois, owners, avoid, needs, fallbacks = [], [], [], [], []
+        rois: list[Roi] = []
+        owners: list[int | None] = []
+        avoid: list[np.ndarray] = []
+        needs: list[float | None] = []
+        fallbacks: list[float | None] = []
         for tr in tracks:
             roi = self._track_roi(tr, t_s)
             if roi is not None:
@@ -1473,7 +1493,7 @@ class HandTracker:
         slots = o.max_hands - len(rois)
         n_tracked, tracked_rois = len(rois), list(rois)
         if slots > 0:
-            # Back off while the detector keeps finding nothing, unless a hand was lost recently
+            # Back off while the detector keeps finding no new hand, unless a hand was lost recently
             # (it is remembered for max_missed frames: look for it on every frame).
             lost = any(not t.active for t in self.associator.tracks)
             interval = 1 if (self._detector_misses < 2 or lost) else self._detector_interval
@@ -1499,14 +1519,8 @@ class HandTracker:
         # Fingers are told after the refresh, as the associator tells them: a tracked hand's
         # collapsed fit replaced by an open one makes a line-like fit beside it a finger.
         meas, refreshed = self._refresh_suspects(frame, meas)
-        fingers = self._mark_fingers(meas)
+        self._mark_fingers(meas)
         detected = ran or between
-        if detected:
-            found_new = any(m.track_id is None and not finger for m, finger in zip(meas, fingers))
-            if ran or found_new:
-                self._detector_misses = 0 if found_new else self._detector_misses + 1
-            if found_new and self._cycle_turn is not None:
-                self._camera_turn = self._cycle_turn
         if refreshed and slots > 0 and not detected:
             # The detector ran for an unsure tracked hand on a frame the back-off skipped: its
             # detections may hold a new hand too (a hand coming back that only low detections find,
@@ -1520,10 +1534,21 @@ class HandTracker:
                         self._measure(frame, new, [None] * len(new), needs=new_needs, keep_order=True),
                         new_fallbacks, self._redetection_quota(n_tracked))
                     meas = list(meas) + extra
-                    if not all(self._mark_fingers(meas, start=len(meas) - len(extra))):
-                        self._detector_misses = 0
+                    self._mark_fingers(meas, start=len(meas) - len(extra))
         n_before = len(tracks)
+        was_active = {t.track_id for t in tracks}
         active = self.associator.update(meas, t_s, frame_size=size)
+        # The detector found something when a hand is tracked now that was not before this frame
+        # (a new track, or a lost one back): a detection of a tracked hand (its forearm, the hand
+        # seen whole by the large-hand pass) is measured as a new hand, then merged into the track
+        # as a duplicate, and counted as a find it kept the detector running on every frame.
+        appeared = any(t.track_id not in was_active for t in active)
+        if appeared:
+            self._detector_misses = 0
+        elif ran:
+            self._detector_misses += 1
+        if appeared and detected and self._cycle_turn is not None:
+            self._camera_turn = self._cycle_turn
         self._recent_counts.append(sum(t.hits >= self._redetection_min_hits for t in active))
         if len(active) < n_before:
             self._detector_misses = 0          # a hand was just lost: look for it at once
