@@ -99,8 +99,10 @@ def draw_label(image: np.ndarray, text: str, org: tuple[int, int], color: tuple[
         scale = max(0.4, max(image.shape[:2]) / 1200)
     th = max(1, round(scale * 2))
     (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, th)
-    x = int(min(max(org[0], 0), max(image.shape[1] - w - 4, 0)))
-    y = int(min(max(org[1], h + 4), image.shape[0] - base - 2))
+    # the box below is drawn inclusive to x + w + 4 and y + base + 2: its last column / row must
+    # be the image's last (one pixel more cut the box of a label clamped at the edge)
+    x = int(min(max(org[0], 0), max(image.shape[1] - w - 5, 0)))
+    y = int(min(max(org[1], h + 4), image.shape[0] - base - 3))
     cv2.rectangle(canvas, (x, y - h - 4), (x + w + 4, y + base + 2), _ink(canvas, (0, 0, 0)), -1)
     # OpenCV 5's putText writes the glyphs' coverage into the alpha channel whatever the colour's
     # alpha: on BGRA the text became see-through holes in its box; keep the more opaque of the two

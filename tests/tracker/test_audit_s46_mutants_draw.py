@@ -170,9 +170,6 @@ def test_a_label_outside_the_image_is_moved_into_it(org, edge):
     assert np.array_equal(img[e0:e1 + 1, f0:f1 + 1], inside[y0:y0 + e1 - e0 + 1, x0:x0 + f1 - f0 + 1])
 
 
-@pytest.mark.xfail(strict=True, reason="draw.py draw_label: the clamps allow x up to W - w - 4 and y up to "
-                   "H - base - 2, but the filled box reaches x + w + 4 and y + base + 2 inclusive, one pixel "
-                   "past the image: a label clamped at the right or bottom edge loses its box's last column / row")
 @pytest.mark.parametrize("org", [(10_000, 60), (60, 10_000)])
 def test_a_label_clamped_at_the_right_or_bottom_edge_keeps_its_whole_box(org):
     _, (y0, y1, x0, x1) = _label((60, 60))
