@@ -190,22 +190,22 @@ class FrameSource:
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         if self.images is not None:
-            yield from self._iter_images()
+            yield from self._iter_images(self.images)
         else:
             yield from self._iter_video()
 
-    def _iter_images(self):
-        for i, p in enumerate(self.images):
+    def _iter_images(self, images: list[Path]) -> Iterator[tuple[int, float, np.ndarray]]:
+        for i, p in enumerate(images):
             try:
                 img = _read_image(p)
             except ValueError as e:
-                if len(self.images) == 1:
+                if len(images) == 1:
                     raise
                 log.warning("skipped %s", e)
                 continue
             yield i, i * 1000.0 / self.fps, img
 
-    def _iter_video(self):
+    def _iter_video(self) -> Iterator[tuple[int, float, np.ndarray]]:
         cap = cv2.VideoCapture(str(self.path))
         if not cap.isOpened():
             raise ValueError(f"cannot open video {self.path}")
