@@ -51,21 +51,9 @@ import train.prelabel as pl
 from tracker.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from train.data import RIGHT, load_csv
 
+from .test_prelabel import _array, _hand
+
 N = NUM_KEYPOINTS
-
-
-def _hand(x0, y0, score=0.9):
-    xy = np.stack([x0 + np.arange(N, dtype=np.float64), y0 + 2.0 * np.arange(N)], 1)
-    return np.concatenate([xy, np.full((N, 1), score)], 1)
-
-
-def _array(left=None, right=None):
-    a = np.full((2 * N, 3), np.nan)
-    if left is not None:
-        a[:N] = left
-    if right is not None:
-        a[N:] = right
-    return a
 
 
 def _photos(folder: Path, names):
