@@ -51,7 +51,7 @@ import train.prelabel as pl
 from tracker.keypoints import KEYPOINT_NAMES, NUM_KEYPOINTS
 from train.data import RIGHT, load_csv
 
-from .test_prelabel import _array, _hand
+from .test_prelabel import _array, _hand, _Result
 
 N = NUM_KEYPOINTS
 
@@ -61,14 +61,6 @@ def _photos(folder: Path, names):
     for n in names:
         cv2.imwrite(str(folder / n), np.full((24, 32, 3), 90, np.uint8))
     return [folder / n for n in names]
-
-
-class _Result:
-    def __init__(self, arr):
-        self.arr = arr
-
-    def as_array(self):
-        return self.arr
 
 
 class _Tracker:
