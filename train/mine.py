@@ -59,7 +59,8 @@ def mine(det: HandDetector, records, cache, threshold: float, data_root: Path) -
                 key = Path(path).relative_to(data_root).as_posix()   # "/": read on any system
             except ValueError:   # outside the data folder: load_unlabelled's data_root / key is the path itself
                 key = str(path)
-            out[key] = np.round(found, 1).tolist()
+            # rounded in float64: float32 tenths became 0.4000000059604645 in the JSON
+            out[key] = np.round(np.asarray(found, np.float64), 1).tolist()
     return out
 
 

@@ -210,6 +210,15 @@ def test_boxes_and_scores_are_kept_to_a_tenth(tmp_path):
     np.testing.assert_allclose(out["a.webp"], [[*box, score]], atol=0.05 + 1e-6)
 
 
+def test_the_tenths_are_written_as_tenths(tmp_path):
+    """The rounding is done in float64: rounded in the detector's float32, a score of 0.4 went
+    into the JSON as 0.4000000059604645 (session 46)."""
+    box, score = (20.26, 200.04, 60.31, 249.96), 0.37
+    out = _mine_one(tmp_path, [(50, 50)], [(box, score)])
+    assert out["a.webp"] == [[20.3, 200.0, 60.3, 250.0, 0.4]]
+    assert json.dumps(out["a.webp"]) == "[[20.3, 200.0, 60.3, 250.0, 0.4]]"
+
+
 # == mine: main ===================================================================================
 def _hand_cells(x0, y0):
     """The 34 CSV cells of a 40 px hand with its top-left corner at (x0, y0)."""
