@@ -1535,7 +1535,6 @@ class HandTracker:
                         new_fallbacks, self._redetection_quota(n_tracked))
                     meas = list(meas) + extra
                     self._mark_fingers(meas, start=len(meas) - len(extra))
-        n_before = len(tracks)
         was_active = {t.track_id for t in tracks}
         active = self.associator.update(meas, t_s, frame_size=size)
         # The detector found something when a hand is tracked now that was not before this frame
@@ -1550,7 +1549,7 @@ class HandTracker:
         if appeared and detected and self._cycle_turn is not None:
             self._camera_turn = self._cycle_turn
         self._recent_counts.append(sum(t.hits >= self._redetection_min_hits for t in active))
-        if len(active) < n_before:
+        if len(active) < len(was_active):
             self._detector_misses = 0          # a hand was just lost: look for it at once
             self._frames_since_detector = 10 ** 9
         # A hand from a low detection is reported once its own crop has found it again: a false
