@@ -21,6 +21,8 @@ Mutants killed here (55 made; 36 were already caught by the earlier tests, 11 ar
 - R4  ``_refresh_suspects``: a sure but collapsed detector-crop fit replaced an unsure hand
 - N2  ``_refine``: the refined measurement not held to a low detection's keypoint bar
 - S3  ``_select_new``: one new-hand crop more than the free slots
+- P6  ``_process_video``: a find no longer resets the back-off (added after the audit: without
+  ../shared only the ali_hand clip test caught it)
 
 Left alive:
 
@@ -346,3 +348,23 @@ def test_new_hands_take_at_most_the_free_slots_the_best_detected_first(max_hands
     assert lm.crops == max_hands
     best = sorted(xs, key=lambda x: -scores[xs.index(x)])[:max_hands]
     assert sorted(round(float(h.raw_keypoints[K.PALM, 0])) for h in hands) == sorted(best)
+
+
+def test_a_new_hand_found_restarts_the_back_off():
+    """A find resets the back-off (``_detector_misses``): after a second hand is found, the
+    detector looks on every frame again while a slot is free, so a third hand coming in the next
+    frame is found at once. Mutant P6 (no reset) left the detector at every
+    ``detector_interval``-th frame; until then it was caught only by a test on ../shared's
+    ali_hand clip."""
+    tr, scene, det, _ = fake_tracker(detector_interval=6, max_hands=3, smoothing=False)
+    scene.hands = [SceneHand(hand_keypoints(60, 120, palm=22), True)]
+    for i in range(20):                       # nothing more to find: the back-off is on
+        r = tr.process(blank(), i * 33)
+    assert len(r.hands) == 1
+    scene.hands.append(SceneHand(hand_keypoints(160, 120, palm=22, right=False), False))
+    found_at = next(i for i in range(20, 30) if len(tr.process(blank(), i * 33).hands) == 2)
+    scene.hands.append(SceneHand(hand_keypoints(260, 120, palm=22), True))
+    calls = det.calls
+    r = tr.process(blank(), (found_at + 1) * 33)
+    assert det.calls == calls + 1 and r.detector_ran
+    assert len(r.hands) == 3
