@@ -407,3 +407,29 @@ def test_an_unreliable_new_hand_follows_its_best_guess(max_hands, p_right, side)
     a = HandAssociator(max_hands=max_hands)
     (t,) = a.update([meas(100, p_right=p_right, score=0.3)], 0.0)
     assert t.evidence == 0.0 and t.side == side
+
+
+@pytest.mark.parametrize("palm_points, others, expected", [
+    # a normal palm triangle: its longest side (pinky MCP - wrist here: 50 px)
+    ([(100, 100), (100, 70), (140, 70)], None, 50.0),
+    # the triangle collapsed onto one point: half the keypoint box's longer side (120 / 2)
+    ([(100, 100)] * 3, [(40, 100), (160, 130)], 60.0),
+    # the triangle's points not finite: the same from the finite points (80 / 2)
+    ([(np.nan, np.nan)] * 3, [(10, 10), (90, 50)], 40.0),
+    # one finite point left: no box, 1 px
+    ([(np.nan, np.nan)] * 3, [(10, 10)], 1.0),
+])
+def test_palm_falls_back_to_half_the_keypoint_box(palm_points, others, expected):
+    """``_palm``'s documented fallback (mutant A20 made it the box's whole side)."""
+    from tracker.association import _palm
+    from tracker.keypoints import PALM_TRIANGLE
+    k = np.full((17, 2), np.nan)
+    rest = [j for j in range(17) if j not in PALM_TRIANGLE]
+    for j, p in zip(PALM_TRIANGLE, palm_points):
+        k[j] = p
+    for j, p in zip(rest, others or []):
+        k[j] = p
+    if others is None:
+        k[rest] = k[PALM_TRIANGLE[0]]
+    assert _palm(k) == pytest.approx(expected)
+
