@@ -106,6 +106,12 @@ UNIT_OPTIONS = ("min_detection_confidence", "min_tracking_confidence", "min_edge
                 "refine_score")
 
 
+#: a detection whose box overlaps a tracked hand's keypoint box (or a detection already taken this
+#: frame) by more than this IoU, or is centred inside it, is that hand again, not a new one; one
+#: that overlaps less (a box over the hand and its forearm, IoU ~0.2) is measured, and merged into
+#: the track when its fit is the tracked hand (association's duplicate rules)
+TRACKED_OVERLAP_IOU = 0.3
+
 @dataclass
 class HandTrackerOptions:
     """Options of :class:`HandTracker` (all keyword arguments of its constructor).
@@ -1197,7 +1203,7 @@ class HandTracker:
         rois, needs, fallbacks = [], [], []
         for d in dets:
             box = np.asarray(d.box, np.float32)
-            if any(_iou(box, b) > 0.3 or self._center_inside(box, b) for b in avoid_boxes):
+            if any(_iou(box, b) > TRACKED_OVERLAP_IOU or self._center_inside(box, b) for b in avoid_boxes):
                 continue
             score = float(d.score)
             sure = thr is None or score >= thr
