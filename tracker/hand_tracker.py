@@ -112,6 +112,7 @@ UNIT_OPTIONS = ("min_detection_confidence", "min_tracking_confidence", "min_edge
 #: the track when its fit is the tracked hand (association's duplicate rules)
 TRACKED_OVERLAP_IOU = 0.3
 
+
 @dataclass
 class HandTrackerOptions:
     """Options of :class:`HandTracker` (all keyword arguments of its constructor).
