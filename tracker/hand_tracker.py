@@ -1355,14 +1355,13 @@ class HandTracker:
         except ValueError:
             return None
 
-    def _mark_fingers(self, meas: list[Measurement], start: int = 0) -> list[bool]:
-        """Which of ``meas[start:]`` are fingers of a hand found in its track's crop
-        (:meth:`HandAssociator.finger_mask` over all of ``meas``); their keypoint boxes are not
+    def _mark_fingers(self, meas: list[Measurement], start: int = 0) -> None:
+        """Remember the keypoint boxes of those of ``meas[start:]`` that are fingers of a hand found
+        in its track's crop (:meth:`HandAssociator.finger_mask` over all of ``meas``): they are not
         measured again for :data:`FINGER_MEMORY` frames (at 30 fps) while a hand is tracked."""
         fingers = self.associator.finger_mask(meas)[start:]
         self._finger_boxes += [(_box(m.keypoints), self._frame_index + self._finger_memory)
                                for m, finger in zip(meas[start:], fingers) if finger]
-        return fingers
 
     def _refresh_suspects(self, frame: np.ndarray, meas: list[Measurement]) -> tuple[list[Measurement], bool]:
         """Measure tracked hands again in the crop of a detection that covers them when their
