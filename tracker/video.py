@@ -384,7 +384,8 @@ class VideoSink:
         self.frames = 0
         self._queue: queue.Queue | None = None
         self._failed: list[BaseException] = []      # the writer thread's error, raised here
-        self._reported = False                      # ... once
+        self._reported = False                      # by a write(): close() does not raise it again
+        self._thread: threading.Thread | None = None
         self._finish: weakref.finalize | None = None
 
     def write(self, frame_bgr: np.ndarray) -> None:
@@ -431,10 +432,10 @@ class VideoSink:
         else:
             if self._queue is None:
                 self._queue = queue.Queue(maxsize=WRITE_AHEAD)
-                thread = threading.Thread(target=_write_frames, args=(self._writer, self._queue, self._failed),
-                                          name=f"VideoSink({self.path.name})", daemon=True)
-                thread.start()
-                self._finish = weakref.finalize(self, _finish_writes, self._queue, thread)
+                self._thread = threading.Thread(target=_write_frames, args=(self._writer, self._queue, self._failed),
+                                                name=f"VideoSink({self.path.name})", daemon=True)
+                self._thread.start()
+                self._finish = weakref.finalize(self, _finish_writes, self._queue, self._thread)
             # the caller may draw the next frame into the same array before this one is encoded
             self._queue.put(frame_bgr.copy() if np.may_share_memory(frame_bgr, given) else frame_bgr)
         self.frames += 1
@@ -452,6 +453,11 @@ class VideoSink:
         if self._finish is not None:
             self._finish()                  # the queued frames written, the thread gone
             self._finish = None
+        if self._thread is not None:
+            # a close() interrupted (Ctrl-C) in the finaliser's wait finds it spent: the writer
+            # is released only once the thread has left it
+            self._thread.join()
+            self._thread = None
         if self._writer is None:
             return
         self._writer.release()

@@ -58,6 +58,7 @@ class RecordingWriter:
 
     def write(self, frame):
         assert self.gate.wait(10), "the test never opened the gate"
+        assert not self.released, "write() after release()"
         if self.fail_at is not None and len(self.written) == self.fail_at:
             raise OSError(28, "No space left on device")
         self.written.append(frame.copy())
@@ -120,6 +121,25 @@ def test_close_writes_every_queued_frame_before_it_releases(tmp_path, recording)
     sink.close()
     assert len(recording.last.written) == 3 and recording.last.released
     assert not sink_threads()
+
+
+def test_a_close_interrupted_in_its_wait_releases_only_after_the_thread_is_done(tmp_path, recording):
+    """Ctrl-C in close()'s wait for the thread spends the finaliser; a second close() must still
+    wait before it releases the writer (releasing under the encoder can crash OpenCV)."""
+    recording.gate.clear()
+    sink = VideoSink(tmp_path / "a.mp4")
+    sink.write(frames_of(1)[0])
+    sink._finish.detach()                   # as after the finaliser ran and its join was interrupted:
+    sink._queue.put(None)                   # the end of the frames was queued, nobody waited
+    thread = sink._thread
+
+    def late_gate():
+        recording.gate.set()
+
+    threading.Timer(0.3, late_gate).start()
+    sink.close()
+    assert not thread.is_alive()
+    assert len(recording.last.written) == 1 and recording.last.released
 
 
 def test_without_background_write_returns_after_the_frame_is_written(tmp_path, recording):
