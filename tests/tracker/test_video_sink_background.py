@@ -1,6 +1,7 @@
 """VideoSink's background writer (session 48): the file is the one a sink without the thread
 writes, a reused frame array is safe, close() writes what is queued, an error in the thread
-reaches the caller once, and a sink that is never closed still finishes its file."""
+is raised in the caller's thread (by the writes after it, else by close()), and a sink that is
+never closed still finishes its file."""
 from __future__ import annotations
 
 import gc
@@ -132,11 +133,7 @@ def test_a_close_interrupted_in_its_wait_releases_only_after_the_thread_is_done(
     sink._finish.detach()                   # as after the finaliser ran and its join was interrupted:
     sink._queue.put(None)                   # the end of the frames was queued, nobody waited
     thread = sink._thread
-
-    def late_gate():
-        recording.gate.set()
-
-    threading.Timer(0.3, late_gate).start()
+    threading.Timer(0.3, recording.gate.set).start()
     sink.close()
     assert not thread.is_alive()
     assert len(recording.last.written) == 1 and recording.last.released
