@@ -25,7 +25,7 @@ import numpy as np
 from .backend import OnnxStage, codec_from_metadata, metadata_value, run_shapes
 from .checks import check_frame, is_int, is_number, is_positive_int, is_real
 from .detector_codec import NUM_REGRESS, CenterCodec, nms
-from .geometry import Roi, hand_angle, invert_affine, quarter_turn, transform_points
+from .geometry import Roi, hand_angle, invert_affine, quarter_turn, shrink_area, transform_points
 from .keypoints import HandKeypoint
 from .landmarks import normalize_image
 
@@ -110,8 +110,10 @@ def letterbox(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, f
     s = min(width / w, height / h)
     nw, nh = max(1, int(round(w * s))), max(1, int(round(h * s)))
     canvas = np.zeros((height, width, 3), np.uint8)
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-    canvas[:nh, :nw] = cv2.resize(frame, (nw, nh), interpolation=interp)
+    if s < 1:
+        canvas[:nh, :nw] = shrink_area(frame, nw, nh)
+    else:
+        canvas[:nh, :nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
     return canvas, s
 
 
