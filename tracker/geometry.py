@@ -147,9 +147,7 @@ def warp_crop(image: np.ndarray, roi: Roi, out_size: int,
             if region.shape[:2] != (bh, bw):
                 region = cv2.copyMakeBorder(region, 0, bh - region.shape[0], 0, bw - region.shape[1],
                                             cv2.BORDER_CONSTANT, value=border_value)
-            for _ in range(halvings):
-                region = cv2.resize(region, (region.shape[1] // 2, region.shape[0] // 2),
-                                    interpolation=cv2.INTER_AREA)
+            region = shrink_area(region, bw // d, bh // d)       # ``halvings`` halvings: d = 2 ** halvings
             # small pixel (u, v) has its centre at image (x0 + (u + 0.5) * d - 0.5, ...)
             to_image = np.array([[d, 0, x0 + 0.5 * d - 0.5], [0, d, y0 + 0.5 * d - 0.5], [0, 0, 1]], np.float64)
             crop = cv2.warpAffine(region, m @ to_image, (out_size, out_size), flags=cv2.INTER_LINEAR,
