@@ -671,7 +671,7 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     ``image_dests``: where ``--annotated-images`` writes each image of the input (by index).
     ``description``: ``tracker.describe()``, for the input's ``--meta`` file."""
     from .draw import draw_fps, draw_hands
-    from .video import FPSMonitor, progress, write_image_file
+    from .video import FPSMonitor, ImageSink, ImageWriteError, progress
 
     # the annotated video plays at the file's rate; a file without one at --frame-rate where given
     rate = getattr(args, "frame_rate", None)      # a number by now: run_video resolved "auto"
@@ -689,6 +689,7 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     proc_ms = 0.0
     t_start = time.perf_counter()
     fps = FPSMonitor()
+    images = ImageSink() if image_dests is not None else None   # photos encoded while the next is tracked
     completed = False
     try:
         try:
@@ -705,19 +706,22 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
                 annotated = None
                 if outputs.sink is not None or image_dests is not None:
                     annotated = draw_hands(frame.copy(), result.hands)
-                if image_dests is not None:       # the skeletons only: no FPS overlay on a photo
-                    target = image_dests[index]
-                    assert annotated is not None    # drawn above: image_dests is given
-                    if not write_image_file(target, annotated):
-                        raise UsageError(f"--annotated-images: cannot write {target}")
+                if images is not None:            # the skeletons only: no FPS overlay on a photo
+                    assert image_dests is not None and annotated is not None    # drawn above
+                    _write_annotated(images, image_dests[index], annotated)
                 if outputs.sink is not None:
                     assert annotated is not None    # drawn above: the sink is open
                     draw_fps(annotated, fps.tick())
                 outputs.write(index, t_ms, result, annotated, source.image_name(index))
         except BaseException:
             outputs.close(report=False)         # the error in flight (or Ctrl-C) is the one to report
+            if images is not None:
+                with contextlib.suppress(ImageWriteError):
+                    images.close()              # the images queued before it are written
             raise
         outputs.close()
+        if images is not None:
+            _write_annotated(images, None, None)
         completed = frames > 0
     finally:
         # after the other outputs are finished, so that it counts what they hold
@@ -738,6 +742,20 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     if image_dests:
         print(f"{head}annotated images: {frames} in {image_dests[0].parent}", file=out)
     return frames
+
+
+def _write_annotated(images, target: Path | None, annotated: np.ndarray | None) -> None:
+    """``--annotated-images``: queue ``annotated`` for ``target`` in the ImageSink ``images``, or
+    close it when ``target`` is None; a file that could not be written (this one or one before it,
+    in the sink's thread) is the run's error, naming that file."""
+    from .video import ImageWriteError
+    try:
+        if target is None:
+            images.close()
+        else:
+            images.write(target, annotated)
+    except ImageWriteError as e:
+        raise UsageError(f"--annotated-images: cannot write {e.filename}") from None
 
 
 def has_display() -> bool:

@@ -389,6 +389,21 @@ def test_annotated_images_are_written_under_their_own_names(fake_models, tmp_pat
         assert np.abs(got.astype(int) - src.astype(int)).max() > 100      # skeletons drawn on it
 
 
+def test_an_annotated_image_that_cannot_be_written_is_one_error_naming_it(fake_models, tmp_path, capsys):
+    """The images are written in a thread (session 50): a file that fails there is still the run's
+    one error line, naming the file; the images before it and the track lines written stay."""
+    photos, out = _photo_folder(tmp_path / "photos"), tmp_path / "seen"
+    (out / "b.jpg").mkdir(parents=True)            # a folder where b.jpg's picture should go
+    tracks = tmp_path / "t.jsonl"
+    assert cli.main(["video", str(photos), "--static", "--annotated-images", str(out), "--json", str(tracks),
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"handtrack: error: --annotated-images: cannot write {out / 'b.jpg'}"]
+    assert (out / "a.png").is_file() and not (out / "c.png").exists()
+    lines = [json.loads(x) for x in tracks.read_text().splitlines()]
+    assert 2 <= len(lines) <= 3 and [x["image"] for x in lines] == ["a.png", "b.jpg", "c.png"][:len(lines)]
+
+
 @pytest.mark.parametrize("setup, argv, fragment", [
     (lambda t: None, ["{video}", "--annotated-images", "{tmp}/seen"], "INPUT {video} is a video"),
     (lambda t: None, ["{tmp}/photos", "--annotated-images", "{tmp}/missing"], "folder {tmp}/missing does not exist"),
