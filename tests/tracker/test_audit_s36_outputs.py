@@ -150,10 +150,10 @@ def test_a_failed_write_of_the_annotated_video_names_it_and_keeps_the_track_file
     "handtrack: error: OSError: ... (run with -v for details)", exit status 1, naming no output."""
     orig = VideoSink.write
 
-    def write(self, frame):
+    def write(self, frame, copy=True):
         if self.frames == 3:
             raise OSError(28, "No space left on device")
-        return orig(self, frame)
+        return orig(self, frame, copy)
 
     monkeypatch.setattr(VideoSink, "write", write)
     out, js = tmp_path / "out.mp4", tmp_path / "t.jsonl"

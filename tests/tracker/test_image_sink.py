@@ -79,6 +79,31 @@ def test_the_caller_may_draw_into_its_array_again_after_write(tmp_path):
         assert np.array_equal(cv2.imread(str(tmp_path / f"p{i}.png")), img)
 
 
+def test_copy_false_hands_the_array_over_without_a_copy(tmp_path, monkeypatch):
+    seen = []
+    real = video.write_image_file
+
+    def spy(path, image, params=()):
+        seen.append(image)
+        return real(path, image, params)
+
+    monkeypatch.setattr(video, "write_image_file", spy)
+    imgs = [picture(i) for i in range(3)]
+    with ImageSink() as sink:
+        for i, img in enumerate(imgs):
+            sink.write(tmp_path / f"p{i}.png", img, copy=False)
+    assert len(seen) == 3 and all(a is b for a, b in zip(seen, imgs))
+    seen.clear()
+    with ImageSink() as sink:
+        for i, img in enumerate(imgs):
+            sink.write(tmp_path / f"q{i}.png", img)
+    assert not any(np.may_share_memory(a, b) for a, b in zip(seen, imgs))
+    for i in range(3):
+        assert (tmp_path / f"p{i}.png").read_bytes() == (tmp_path / f"q{i}.png").read_bytes()
+    with ImageSink() as sink, pytest.raises(ValueError, match="copy must be True or False, got 'no'"):
+        sink.write(tmp_path / "r.png", imgs[0], copy="no")
+
+
 def test_an_unwritable_file_is_raised_by_a_later_write_naming_it_and_stops_the_rest(tmp_path):
     (tmp_path / "p2.png").mkdir()                 # a folder where the file should go
     sink = ImageSink()

@@ -112,6 +112,42 @@ def test_a_frame_array_reused_by_the_caller_is_written_as_it_was(tmp_path, recor
     assert [int(f[0, 0, 0]) for f in recording.last.written] == [10, 20, 30]
 
 
+def test_copy_false_hands_the_array_over_without_a_copy(tmp_path, recording, monkeypatch):
+    """``write(frame, copy=False)`` (session 50, ``handtrack video -o``): the writer gets the
+    caller's own array, which the caller promised not to change again; the default still copies.
+    The files are the same either way."""
+    seen = []
+    real = RecordingWriter.write
+
+    def spy(self, frame):
+        seen.append(frame)
+        real(self, frame)
+
+    monkeypatch.setattr(RecordingWriter, "write", spy)
+    frames = frames_of(3)
+    with VideoSink(tmp_path / "a.mp4") as sink:
+        for f in frames:
+            sink.write(f, copy=False)
+    assert all(a is b for a, b in zip(seen, frames)) and len(seen) == 3
+    seen.clear()
+    with VideoSink(tmp_path / "b.mp4") as sink:
+        for f in frames:
+            sink.write(f)
+    assert not any(a is b or np.may_share_memory(a, b) for a, b in zip(seen, frames))
+    with VideoSink(tmp_path / "c.mp4") as sink, pytest.raises(ValueError, match="copy must be True or False, got 1"):
+        sink.write(frames[0], copy=1)
+
+
+def test_copy_false_writes_the_same_file(tmp_path):
+    frames = frames_of(6)
+    for copy in (True, False):
+        with VideoSink(tmp_path / f"{copy}.mp4", fps=25) as sink:
+            for f in frames:
+                sink.write(f.copy(), copy=copy)
+    for fa, fb in zip(read_back(tmp_path / "True.mp4"), read_back(tmp_path / "False.mp4")):
+        np.testing.assert_array_equal(fa, fb)
+
+
 def test_close_writes_every_queued_frame_before_it_releases(tmp_path, recording):
     recording.gate.clear()
     sink = VideoSink(tmp_path / "a.mp4")
