@@ -98,11 +98,12 @@ class Detection:
         return Roi(float(cx), float(cy), side, self.angle)
 
 
-def letterbox(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float]:
+def letterbox(frame: np.ndarray, width: int, height: int, threads: int = 1) -> tuple[np.ndarray, float]:
     """Resize keeping the aspect ratio into a ``width`` x ``height`` black canvas, top-left.
 
     Returns (canvas HxWx3 uint8, scale): input pixel = frame pixel * scale. ValueError for an
-    empty frame (no scale fits it: it divided by zero).
+    empty frame (no scale fits it: it divided by zero). ``threads``: :func:`shrink_area`'s (the
+    same canvas with any).
     """
     h, w = frame.shape[:2]
     if h == 0 or w == 0:
@@ -111,7 +112,7 @@ def letterbox(frame: np.ndarray, width: int, height: int) -> tuple[np.ndarray, f
     nw, nh = max(1, int(round(w * s))), max(1, int(round(h * s)))
     canvas = np.zeros((height, width, 3), np.uint8)
     if s < 1:
-        canvas[:nh, :nw] = shrink_area(frame, nw, nh)
+        canvas[:nh, :nw] = shrink_area(frame, nw, nh, threads)
     else:
         canvas[:nh, :nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
     return canvas, s
@@ -188,10 +189,14 @@ class HandDetector(OnnxStage):
     default_file = "detector.onnx"
     kind = "detector"
     required = _REQUIRED
+    #: CPU threads the stage may use: onnxruntime's, and two bands of the letterbox's shrink
+    #: (geometry.area_resize) from 2; set from ``threads`` by __init__
+    threads = 1
 
     def __init__(self, model_path: str | os.PathLike[str] | None = None, device: str = "cpu", threads: int = 2,
                  small_hands: bool = False, large_hands: bool | None = None):
         super().__init__(model_path, device, threads)
+        self.threads = int(threads)
         meta, path = self.meta, self.model_path
         self.width = metadata_value(meta, "input_width", path, is_positive_int, "an integer >= 1")
         self.height = metadata_value(meta, "input_height", path, is_positive_int, "an integer >= 1")
@@ -262,7 +267,7 @@ class HandDetector(OnnxStage):
         scale other than half; a frame upscaled for the first pass) from the frame."""
         cw, ch = (self.height, self.width) if upright_canvas else (self.width, self.height)
         if size_scale == 1.0:
-            return letterbox(frame_bgr, cw, ch)
+            return letterbox(frame_bgr, cw, ch, self.threads)
         h, w = frame_bgr.shape[:2]
         s = min(cw / w, ch / h) * size_scale
         m = _CANVAS_MULTIPLE
@@ -276,9 +281,9 @@ class HandDetector(OnnxStage):
             picture = canvas[:max(1, int(round(h * fs))), :max(1, int(round(w * fs)))]
             k = min(size[0] / picture.shape[1], size[1] / picture.shape[0])
             if k == 0.5 and abs(fs * k - min(size[0] / w, size[1] / h)) <= 1e-3 * fs:
-                small, k = letterbox(picture, *size)
+                small, k = letterbox(picture, *size, self.threads)
                 return small, fs * k
-        return letterbox(frame_bgr, *size)
+        return letterbox(frame_bgr, *size, self.threads)
 
     def inference(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(heatmap (1, h, w), regress (8, h, w))."""

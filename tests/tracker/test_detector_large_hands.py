@@ -94,9 +94,9 @@ def test_the_large_hand_canvas_is_cut_from_the_first_canvas_as_from_the_frame(vi
     real = detector_module.shrink_area
     shrunk = []
 
-    def spy(image, width, height):
+    def spy(image, width, height, threads=1):
         shrunk.append(image.shape[:2])
-        return real(image, width, height)
+        return real(image, width, height, threads)
 
     monkeypatch.setattr(detector_module, "shrink_area", spy)
     for frame in _frames(videos, [size]):
