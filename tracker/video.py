@@ -312,10 +312,10 @@ WRITE_AHEAD = 4
 
 
 def _write_frames(writer, frames: queue.Queue, failed: list) -> None:
-    """A background VideoSink's (or ImageSink's) thread: encode the queued frames until None. After a failed write
-    it only empties the queue (the caller's ``write`` must never wait on a full one); the error
-    goes to ``failed`` for the caller's thread. No reference to the sink, so that an unclosed sink
-    can still be collected (and its file finished by :func:`_finish_writes`)."""
+    """A background VideoSink's (or ImageSink's) thread: encode the queued frames until None. After
+    a failed write it only empties the queue (the caller's ``write`` must never wait on a full one);
+    the error goes to ``failed`` for the caller's thread. No reference to the sink, so that an
+    unclosed sink can still be collected (and its file finished by :func:`_finish_writes`)."""
     while True:
         frame = frames.get()
         if frame is None:
@@ -328,9 +328,9 @@ def _write_frames(writer, frames: queue.Queue, failed: list) -> None:
 
 
 def _finish_writes(frames: queue.Queue, thread: threading.Thread) -> None:
-    """Let a background VideoSink's (ImageSink's) thread write what is queued, and wait for it (close(), or the
-    sink collected or the interpreter leaving without close(): as OpenCV's writer finishes its
-    file when it is collected, so does the sink)."""
+    """Let a background VideoSink's (ImageSink's) thread write what is queued, and wait for it
+    (close(), or the sink collected or the interpreter leaving without close(): as OpenCV's
+    writer finishes its file when it is collected, so does the sink)."""
     frames.put(None)
     thread.join()
 

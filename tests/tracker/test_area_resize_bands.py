@@ -138,7 +138,8 @@ def test_a_failing_band_is_raised_after_both_bands_are_done(monkeypatch):
 
 def _child(q):
     img = _noise(852, 480)
-    q.put(np.array_equal(area_resize(img, 135, 240, threads=2), cv2.resize(img, (135, 240), interpolation=cv2.INTER_AREA)))
+    want = cv2.resize(img, (135, 240), interpolation=cv2.INTER_AREA)
+    q.put(np.array_equal(area_resize(img, 135, 240, threads=2), want))
 
 
 @pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="no fork on this platform")
