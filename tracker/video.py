@@ -335,7 +335,54 @@ def _finish_writes(frames: queue.Queue, thread: threading.Thread) -> None:
     thread.join()
 
 
-class VideoSink:
+class _WriterThread:
+    """The background writer thread :class:`VideoSink` and :class:`ImageSink` share: items queued
+    for a ``writer`` (its ``write(item)`` encodes one), at most :data:`WRITE_AHEAD` waiting; the
+    thread's first error raised in the caller's thread, once."""
+
+    def _init_thread(self) -> None:
+        self._queue: queue.Queue | None = None
+        self._failed: list[BaseException] = []      # the writer thread's error, raised here
+        self._reported = False                      # by a write(): close() does not raise it again
+        self._thread: threading.Thread | None = None
+        self._finish: weakref.finalize | None = None
+
+    def _raise_failed(self) -> None:
+        """Raise the thread's error (every ``write`` after it does)."""
+        if self._failed:
+            self._reported = True
+            raise self._failed[0]
+
+    def _queue_item(self, writer, item, name: str) -> None:
+        """Hand ``item`` to the thread (started at the first) that calls ``writer.write(item)``."""
+        if self._queue is None:
+            self._queue = queue.Queue(maxsize=WRITE_AHEAD)
+            self._thread = threading.Thread(target=_write_frames, args=(writer, self._queue, self._failed),
+                                            name=name, daemon=True)
+            self._thread.start()
+            self._finish = weakref.finalize(self, _finish_writes, self._queue, self._thread)
+        self._queue.put(item)
+
+    def _stop_thread(self) -> None:
+        """Let the thread write what is queued and wait for it (idempotent)."""
+        if self._finish is not None:
+            self._finish()                  # the queued items written, the thread gone
+            self._finish = None
+        if self._thread is not None:
+            # a close() interrupted (Ctrl-C) in the finaliser's wait finds it spent: the writer
+            # is released only once the thread has left it
+            self._thread.join()
+            self._thread = None
+
+    def _unreported_failure(self) -> BaseException | None:
+        """The thread's error when no ``write`` raised it yet (then marked as raised), else None."""
+        if self._failed and not self._reported:
+            self._reported = True
+            return self._failed[0]
+        return None
+
+
+class VideoSink(_WriterThread):
     """mp4 writer as a context manager; the frame size is taken from the first frame.
 
     The codecs store colour at half resolution: a frame of odd width or height loses its last
@@ -382,11 +429,7 @@ class VideoSink:
         self._closed = False
         self.size: tuple[int, int] | None = None
         self.frames = 0
-        self._queue: queue.Queue | None = None
-        self._failed: list[BaseException] = []      # the writer thread's error, raised here
-        self._reported = False                      # by a write(): close() does not raise it again
-        self._thread: threading.Thread | None = None
-        self._finish: weakref.finalize | None = None
+        self._init_thread()
 
     def write(self, frame_bgr: np.ndarray, copy: bool = True) -> None:
         """Append one HxWx3 uint8 BGR frame (grey HxW or HxWx1 and BGRA HxWx4 are converted; frames
@@ -408,9 +451,7 @@ class VideoSink:
             raise ValueError(f"cannot write video {self.path}: the sink is closed")
         if not isinstance(copy, (bool, np.bool_)):
             raise ValueError(f"copy must be True or False, got {copy!r}")
-        if self._failed:
-            self._reported = True
-            raise self._failed[0]
+        self._raise_failed()
         given = frame_bgr
         ok = isinstance(frame_bgr, np.ndarray) and frame_bgr.dtype == np.uint8
         channels = (frame_bgr.shape[2] if frame_bgr.ndim == 3 else 1 if frame_bgr.ndim == 2 else 0) if ok else 0
@@ -437,14 +478,9 @@ class VideoSink:
         if not self.background:
             self._writer.write(frame_bgr)
         else:
-            if self._queue is None:
-                self._queue = queue.Queue(maxsize=WRITE_AHEAD)
-                self._thread = threading.Thread(target=_write_frames, args=(self._writer, self._queue, self._failed),
-                                                name=f"VideoSink({self.path.name})", daemon=True)
-                self._thread.start()
-                self._finish = weakref.finalize(self, _finish_writes, self._queue, self._thread)
             # the caller may draw the next frame into the same array before this one is encoded
-            self._queue.put(frame_bgr.copy() if copy and np.may_share_memory(frame_bgr, given) else frame_bgr)
+            self._queue_item(self._writer, frame_bgr.copy() if copy and np.may_share_memory(frame_bgr, given)
+                             else frame_bgr, f"VideoSink({self.path.name})")
         self.frames += 1
 
     def close(self) -> None:
@@ -457,22 +493,15 @@ class VideoSink:
             The background thread's error, when no ``write`` raised it yet.
         """
         self._closed = True
-        if self._finish is not None:
-            self._finish()                  # the queued frames written, the thread gone
-            self._finish = None
-        if self._thread is not None:
-            # a close() interrupted (Ctrl-C) in the finaliser's wait finds it spent: the writer
-            # is released only once the thread has left it
-            self._thread.join()
-            self._thread = None
+        self._stop_thread()
         if self._writer is None:
             return
         self._writer.release()
         self._writer = None
         if self._failed:
-            if not self._reported:
-                self._reported = True
-                raise self._failed[0]
+            failure = self._unreported_failure()
+            if failure is not None:
+                raise failure
             return
         if not self._last_frame_readable():
             raise OSError(errno.EIO, f"incomplete: its last frame ({self.frames} of {self.frames}) cannot be read "
@@ -516,7 +545,7 @@ class _ImageFiles:
             raise ImageWriteError(errno.EIO, "cannot write image", str(path))
 
 
-class ImageSink:
+class ImageSink(_WriterThread):
     """Image files written one by one, as a context manager (``handtrack video PHOTOS/
     --annotated-images``); each file's format comes from its extension, encoded with
     :data:`IMAGE_WRITE_PARAMS`.
@@ -535,11 +564,7 @@ class ImageSink:
         self.background = bool(background)
         self.images = 0
         self._closed = False
-        self._queue: queue.Queue | None = None
-        self._failed: list[BaseException] = []      # the writer thread's error, raised here
-        self._reported = False                      # by a write(): close() does not raise it again
-        self._thread: threading.Thread | None = None
-        self._finish: weakref.finalize | None = None
+        self._init_thread()
 
     def write(self, path: str | os.PathLike, image: np.ndarray, copy: bool = True) -> None:
         """Write ``image`` (HxWx3 uint8 BGR, or what ``cv2.imencode`` takes) to ``path``.
@@ -556,23 +581,14 @@ class ImageSink:
             raise ValueError(f"cannot write image {path}: the sink is closed")
         if not isinstance(copy, (bool, np.bool_)):
             raise ValueError(f"copy must be True or False, got {copy!r}")
-        if self._failed:
-            self._reported = True
-            raise self._failed[0]
+        self._raise_failed()
         if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.size):
             got = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
             raise ValueError(f"cannot write image {path}: expected a non-empty uint8 image, got {got}")
-        item = (Path(path), image)
         if not self.background:
-            _ImageFiles.write(item)
+            _ImageFiles.write((Path(path), image))
         else:
-            if self._queue is None:
-                self._queue = queue.Queue(maxsize=WRITE_AHEAD)
-                self._thread = threading.Thread(target=_write_frames, args=(_ImageFiles, self._queue, self._failed),
-                                                name="ImageSink", daemon=True)
-                self._thread.start()
-                self._finish = weakref.finalize(self, _finish_writes, self._queue, self._thread)
-            self._queue.put((item[0], image.copy() if copy else image))
+            self._queue_item(_ImageFiles, (Path(path), image.copy() if copy else image), "ImageSink")
         self.images += 1
 
     def close(self) -> None:
@@ -582,15 +598,10 @@ class ImageSink:
             ImageWriteError: the background thread's error, when no ``write`` raised it yet.
         """
         self._closed = True
-        if self._finish is not None:
-            self._finish()                  # the queued images written, the thread gone
-            self._finish = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._failed and not self._reported:
-            self._reported = True
-            raise self._failed[0]
+        self._stop_thread()
+        failure = self._unreported_failure()
+        if failure is not None:
+            raise failure
 
     def __enter__(self) -> "ImageSink":
         return self
