@@ -859,7 +859,10 @@ class HandTracker:
                          "gate_growth": _ASSOCIATOR_DEFAULTS["gate_growth"] * 30.0 / o.frame_rate}
             kalman = {"default_dt": 1.0 / o.frame_rate}
         if o.smoothing:
-            load_filterpy()      # its import (~1 s) here, not on the first tracked hand's frame
+            # its import (~0.7 s: scipy.stats with it) here, not on the first tracked hand's frame;
+            # static mode smooths nothing and has no such frame (a photo run started 0.6 s sooner)
+            if not o.static_image_mode:
+                load_filterpy()
             factory = lambda: make_filter("kalman", strength=o.smoothing_strength, **kalman)  # noqa: E731
         else:
             factory = lambda: make_filter("none")  # noqa: E731
