@@ -214,19 +214,25 @@ def test_points_left_out_move_with_the_hand_and_do_not_drift():
     assert np.linalg.norm(out[7] - far[7]) < 5.0
 
 
-@pytest.mark.parametrize("smoothing, loaded", [(True, True), (False, False)])
-def test_filterpy_loads_when_a_smoothing_tracker_is_made_not_on_import(smoothing, loaded):
-    """``import tracker`` leaves filterpy (and the scipy.stats it pulls in, ~1 s) unloaded; a tracker
-    made with smoothing loads it then, so its first tracked hand does not wait for the import."""
+@pytest.mark.parametrize("smoothing, static, loaded", [(True, False, True), (False, False, False),
+                                                      (True, True, False)])
+def test_filterpy_loads_when_a_smoothing_tracker_is_made_not_on_import(smoothing, static, loaded):
+    """``import tracker`` leaves filterpy (and the scipy.stats it pulls in, ~0.7 s) unloaded; a
+    tracker made with smoothing loads it then, so its first tracked hand does not wait for the
+    import. A static-mode one, which smooths nothing, never loads it (session 50), also after a
+    frame with a hand in it."""
     import subprocess
     import sys
     code = ("import sys, tracker\n"
             "assert 'filterpy' not in sys.modules, 'loaded on import'\n"
-            "from tests.tracker.tracker_fakes import fake_tracker\n"
-            f"t = fake_tracker(smoothing={smoothing})\n"
-            "print('filterpy.common' in sys.modules)\n")
+            "from tests.tracker.tracker_fakes import SceneHand, fake_tracker, hand_keypoints, blank\n"
+            f"t, scene, _, _ = fake_tracker(smoothing={smoothing}, static_image_mode={static})\n"
+            "made = 'filterpy.common' in sys.modules\n"
+            "scene.hands = [SceneHand(hand_keypoints(160, 120, 30.0), True)]\n"
+            "assert len(t.process(blank()).hands) == 1\n"
+            "print(made, 'filterpy.common' in sys.modules)\n")
     from pathlib import Path
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[2], timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == str(loaded)
+    assert out.stdout.split() == [str(loaded), str(loaded)]
