@@ -35,6 +35,7 @@ def bare_detector() -> HandDetector:
     """A HandDetector with the shipped model's input size and codec, and no ONNX session."""
     d = HandDetector.__new__(HandDetector)
     d.width, d.height = 320, 240
+    d.any_size = True                   # as the shipped file: its first canvas fits the picture
     d.codec = CenterCodec((320, 240), 4)
     return d
 

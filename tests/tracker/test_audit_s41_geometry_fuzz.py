@@ -611,8 +611,9 @@ def test_detection_roi_holds_its_box_upright_and_unturns(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_letterbox_canvases_of_random_frames(seed):
     """For frames of any size (1 px wide, extreme aspect ratios too) and model inputs of either
-    orientation: the canvas has the input's shape, the picture (max(1, round(side x s)) px per
-    axis) sits top-left with black around it and fills the canvas along one axis. The large- and
+    orientation: the picture (max(1, round(side x s)) px per axis) sits top-left with black around
+    it and fills the input along one axis; the canvas has the input's shape for a model of a fixed
+    size, and is cut to the picture rounded up to 32 px for one of a free size (session 50). The large- and
     small-hand passes' canvases are multiples of 32 px, their picture is side x s to within 1 px,
     and the large-hand canvas cut from the first pass's has the scale of one cut from the frame
     to within the cut's own bound (1e-3 x the first pass's scale)."""
@@ -626,12 +627,17 @@ def test_letterbox_canvases_of_random_frames(seed):
         frame = np.full((h, w, 3), 255, np.uint8)
         for upright in (False, True):
             cw, ch = (H, W) if upright else (W, H)
+            d.any_size = False
+            fixed, s = d._canvas(frame, 1.0, upright)
+            d.any_size = True
             first = d._canvas(frame, 1.0, upright)
-            canvas, s = first
-            assert canvas.shape == (ch, cw, 3) and s == min(cw / w, ch / h)
+            canvas, s_free = first
+            assert fixed.shape == (ch, cw, 3) and s == s_free == min(cw / w, ch / h)
             nw, nh = max(1, round(w * s)), max(1, round(h * s))
             assert nw <= cw and nh <= ch and (nw == cw or nh == ch)
-            assert np.all(canvas[:nh, :nw] == 255) and not canvas[nh:].any() and not canvas[:, nw:].any()
+            assert canvas.shape == (min(ch, -(-nh // 32) * 32), min(cw, -(-nw // 32) * 32), 3)
+            np.testing.assert_array_equal(canvas, fixed[:canvas.shape[0], :canvas.shape[1]])
+            assert np.all(canvas[:nh, :nw] == 255) and not fixed[nh:].any() and not fixed[:, nw:].any()
             for scale in (LARGE_HAND_SCALE, SMALL_HAND_SCALE):
                 a, sa = d._canvas(frame, scale, upright, first=first)
                 b, sb = d._canvas(frame, scale, upright)

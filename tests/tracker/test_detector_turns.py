@@ -51,7 +51,9 @@ def test_unturn_detection_maps_a_turned_detection_back(k):
 @pytest.mark.parametrize("frame_hw, turn, input_hw", [
     ((480, 640), 0, (240, 320)), ((480, 640), 2, (240, 320)),
     ((480, 640), 1, (320, 240)), ((480, 640), 3, (320, 240)),    # sideways: the canvas turns too
-    ((852, 480), 0, (240, 320)), ((852, 480), 1, (240, 320)),    # a portrait clip: upright as before
+    # a portrait clip: upright as before, each canvas its picture rounded up to 32 px (135x240 ->
+    # 160x240; turned, 320x180 -> 320x192) since session 50
+    ((852, 480), 0, (240, 160)), ((852, 480), 1, (192, 320)),
 ])
 def test_a_sideways_look_keeps_the_scale_of_the_upright_one(frame_hw, turn, input_hw):
     d = HandDetector(threads=1, large_hands=False)   # the first pass alone (its half-size pass: test_detector_large_hands)
