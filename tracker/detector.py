@@ -248,8 +248,9 @@ class HandDetector(OnnxStage):
                    ) -> tuple[np.ndarray, float]:
         """Letterbox + normalise: ((1, 3, H, W) float32, scale frame px -> input px).
 
-        ``size_scale`` 1: the model's input size; otherwise the frame is scaled by ``size_scale``
-        x the first pass's scale and its canvas rounded up to a multiple of 32 px.
+        ``size_scale`` 1: the model's input size (a free-size model's without the black margin:
+        the picture rounded up to a multiple of 32 px); otherwise the frame is scaled by
+        ``size_scale`` x the first pass's scale and its canvas rounded up to a multiple of 32 px.
         ``upright_canvas``: the input's width and height swapped (a frame turned sideways then
         fills the canvas as the unturned frame fills the model's; needs a free input size)."""
         canvas, s = self._canvas(frame_bgr, size_scale, upright_canvas)
@@ -258,6 +259,8 @@ class HandDetector(OnnxStage):
     def _canvas(self, frame_bgr: np.ndarray, size_scale: float = 1.0, upright_canvas: bool = False,
                 first: tuple[np.ndarray, float] | None = None) -> tuple[np.ndarray, float]:
         """The letterboxed uint8 canvas of :meth:`preprocess` and its scale (frame px -> canvas px).
+        The first pass's (``size_scale`` 1) is the model's input size, or for a model of a free
+        size the picture rounded up to :data:`_CANVAS_MULTIPLE` px (a 16:9 frame 320x192).
 
         ``first``: the first pass's (canvas, scale) on this frame. When the pass's canvas is that
         picture (the frame as the first pass shrank it) at exactly half its size, it is cut from
