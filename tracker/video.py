@@ -374,12 +374,11 @@ class _WriterThread:
             self._thread.join()
             self._thread = None
 
-    def _unreported_failure(self) -> BaseException | None:
-        """The thread's error when no ``write`` raised it yet (then marked as raised), else None."""
+    def _raise_unreported(self) -> None:
+        """Raise the thread's error when no ``write`` raised it yet (once)."""
         if self._failed and not self._reported:
             self._reported = True
-            return self._failed[0]
-        return None
+            raise self._failed[0]
 
 
 class VideoSink(_WriterThread):
@@ -499,9 +498,7 @@ class VideoSink(_WriterThread):
         self._writer.release()
         self._writer = None
         if self._failed:
-            failure = self._unreported_failure()
-            if failure is not None:
-                raise failure
+            self._raise_unreported()
             return
         if not self._last_frame_readable():
             raise OSError(errno.EIO, f"incomplete: its last frame ({self.frames} of {self.frames}) cannot be read "
@@ -599,9 +596,7 @@ class ImageSink(_WriterThread):
         """
         self._closed = True
         self._stop_thread()
-        failure = self._unreported_failure()
-        if failure is not None:
-            raise failure
+        self._raise_unreported()
 
     def __enter__(self) -> "ImageSink":
         return self
