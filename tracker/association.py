@@ -429,7 +429,10 @@ class HandAssociator:
         """For each of ``meas``: whether it is a line-like detector-crop fit within
         :data:`FINGER_REACH` of a hand a track's own crop found open, taken for one of its fingers
         (``second_hand_min_spread``; all False when that is None)."""
-        if self.second_hand_min_spread is None or len(meas) < 2:
+        if (self.second_hand_min_spread is None or len(meas) < 2
+                or all(m.track_id is not None for m in meas)):
+            # only a detector crop's fit can be a finger: a tracking frame has none to test, and
+            # the spread of every fit (an eigen-decomposition each) was most of this check's time
             return [False] * len(meas)
         line = [spread_ratio(m.keypoints) < self.second_hand_min_spread for m in meas]
         hands = [m.keypoints for m, thin in zip(meas, line) if m.track_id is not None and not thin]
