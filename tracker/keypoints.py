@@ -98,14 +98,14 @@ def palm_size(kps17: np.ndarray, visible: np.ndarray | None = None) -> np.ndarra
     Returns (...,) pixels.
     """
     k = np.asarray(kps17, np.float32)
-    tri = k[..., list(PALM_TRIANGLE), :]
-    # the three sides (w - i, i - p, p - w) in one array: the same numbers as three norms stacked,
-    # for a third of the calls (it runs several times per tracked hand and frame)
-    d = np.linalg.norm(tri - tri[..., [1, 2, 0], :], axis=-1)
+    corners, ends = list(PALM_TRIANGLE), [1, 2, 0]      # sides w-i, i-p, p-w
+    tri = k[..., corners, :]
+    # the three sides in one array: the same numbers as three norms stacked, for a third of the
+    # calls (it runs several times per tracked hand and frame)
+    d = np.linalg.norm(tri - tri[..., ends, :], axis=-1)
     if visible is not None:
-        v = np.asarray(visible) > 0
-        vw, vi, vp = (v[..., j] for j in PALM_TRIANGLE)
-        ok = np.stack([vw & vi, vi & vp, vp & vw], -1)
+        seen = (np.asarray(visible) > 0)[..., corners]
+        ok = seen & seen[..., ends]             # both ends of a side visible
         d = np.where(ok, d, -np.inf)
         out = d.max(-1)
         return np.where(np.isfinite(out), out, np.nan).astype(np.float32)
