@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import require_torch
+
 ROOT = Path(__file__).resolve().parents[1]
 #: an ASCII default text encoding, as a Windows code page is a non-UTF-8 one
 NON_UTF8_ENV = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
@@ -79,6 +81,7 @@ def test_pack_reads_annotations_with_a_byte_order_mark(tmp_path):
 
 
 def test_train_log_is_utf8_with_a_non_utf8_default(tmp_path):
+    require_torch()
     # a data folder under a user name such as "Jürgen" or "Дмитрий" is logged to train.log
     folder = "C:/Users/Дмитрий/hands"
     code = ("import logging; from pathlib import Path; from train.common import setup_logging; "
@@ -222,6 +225,7 @@ def test_mined_boxes_are_keyed_with_forward_slashes_on_windows(tmp_path, monkeyp
     """train.mine on Windows, train_detector on a Linux training machine: the keys must be the
     portable ``images/train/a.png``, which ``load_unlabelled`` joins to the data folder on either
     system; ``images\\train\\a.png`` names no file on Linux and every mined box was dropped."""
+    require_torch()
     from pathlib import PureWindowsPath
     from types import SimpleNamespace
 

@@ -7,9 +7,11 @@ import pytest
 import bench.train_step as ts
 from bench.__main__ import main
 from bench.train_step import run
+from tests.conftest import require_torch
 
 
 def test_train_step_rows_for_each_allocator():
+    require_torch()
     rows = run(("landmarks-cpu",), ("default", "keep"), rounds=1, steps=3, warmup=1, threads=1, batch=2)
     assert [(r["net"], r["allocator"], r["steps"]) for r in rows] == [("landmarks-cpu", "default", 2),
                                                                       ("landmarks-cpu", "keep", 2)]

@@ -5,7 +5,7 @@ import numpy as np
 import onnx
 import pytest
 
-from tests.conftest import HANDS21, require_shared
+from tests.conftest import HANDS21, require_shared, require_torch
 from tracker.detector import Detection
 
 
@@ -42,6 +42,7 @@ def found_in(detector, scenes):
 def val_groups():
     """The first 600 val hands grouped by photo, and their decoded photos."""
     require_shared(HANDS21)
+    require_torch()
     from train.data import ImageCache, load_records
     from train.train_detector import group_by_image
     recs = load_records(HANDS21, "val")[:600]

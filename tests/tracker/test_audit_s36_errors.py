@@ -13,6 +13,7 @@ import pytest
 from tracker.io import read_tracks
 from tracker.smoothing import make_filter
 from tracker.video import LatestFrameReader
+from tests.conftest import require_torch
 
 
 class _UnopenedCapture:
@@ -112,6 +113,7 @@ def _set(key, sub, value):
     ("detector", _set("normalization", "mean_rgb", [0.5, 0.5]), "normalization mean_rgb"),
 ])
 def test_export_refuses_a_checkpoint_it_cannot_make_a_usable_file_of(tmp_path, kind, edit, message):
+    require_torch()
     from export.onnx_export import main
     ck = _edited(tmp_path, kind, edit)
     out = tmp_path / "m.onnx"

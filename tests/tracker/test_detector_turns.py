@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from tests.conftest import HANDS21, require_shared
+from tests.conftest import HANDS21, require_shared, require_torch
 from tracker import HandTracker
 from tracker.detector import Detection, HandDetector, unturn_detection
 from tracker.geometry import hand_angle, invert_affine, quarter_turn, quarter_turn_matrix, transform_points
@@ -318,6 +318,7 @@ def test_a_turned_detection_inside_a_tracked_hand_is_not_a_new_hand(turn, hands)
 @pytest.fixture(scope="module")
 def turned_scenes():
     require_shared(HANDS21)
+    require_torch()
     from train.data import ImageCache, load_records
     from train.scenes import SceneConfig
     from train.train_detector import group_by_image, make_val_scenes
