@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tracker import HandTrackerOptions
+from tests.conftest import require_torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,7 +165,7 @@ def command_options(module: str, sub: str | None, monkeypatch) -> set[str]:
 
 @pytest.mark.parametrize("doc", COMMAND_DOCS)
 def test_doc_commands_name_existing_options(doc, monkeypatch):
-    pytest.importorskip("torch")      # the training and export modules' main() need the [train] extra
+    require_torch()      # the training and export modules' main() need the [train] extra
     commands = doc_commands((ROOT / doc).read_text(encoding="utf-8"))
     assert commands, f"{doc}: no command lines found"
     cache: dict = {}
@@ -181,7 +182,7 @@ def test_doc_commands_name_existing_options(doc, monkeypatch):
 def test_usage_lines_name_the_command_a_user_types(monkeypatch):
     # argparse's default prog is the file name ("pack.py"), which no one can run: usage and error
     # lines must show the command as the docs write it
-    pytest.importorskip("torch")
+    require_torch()
     commands = {(module, sub) for doc in COMMAND_DOCS
                 for _, module, sub, _ in doc_commands((ROOT / doc).read_text(encoding="utf-8"))}
     assert ("train.pack", None) in commands and ("bench", "models") in commands

@@ -79,7 +79,7 @@ def test_a_track_file_that_is_a_folder_is_one_value_error(tmp_path):
 
 # -- export ------------------------------------------------------------------------------------
 def _checkpoints():
-    pytest.importorskip("torch")
+    require_torch()
     from tests.export.test_export import _tiny_detector_checkpoint, _tiny_landmark_checkpoint
     return {"landmarks": _tiny_landmark_checkpoint, "detector": _tiny_detector_checkpoint}
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tracker.video import FrameSource, read_image_file, write_image_file
+from tests.conftest import require_torch
 
 PIL = pytest.importorskip("PIL.Image")
 
@@ -240,7 +241,7 @@ def test_unreadable_non_ascii_image_keeps_its_error(windows_opencv, tmp_path):
 
 
 def test_training_reads_non_ascii_paths(windows_opencv, tmp_path):
-    pytest.importorskip("torch")
+    require_torch()
     from train.data import read_image
     write_image_file(tmp_path / NAME, REF)
     np.testing.assert_array_equal(read_image(tmp_path / NAME), REF)
@@ -250,7 +251,7 @@ def test_training_reads_non_ascii_paths(windows_opencv, tmp_path):
 
 
 def test_evaluation_picture_writes_non_ascii_paths(windows_opencv, tmp_path):
-    pytest.importorskip("torch")
+    require_torch()
     from train.evaluate import _write_picture
     _write_picture(tmp_path / "José" / "worst.jpg", REF, "--worst-grid")
     assert read_image_file(tmp_path / "José" / "worst.jpg").shape == (40, 60, 3)
@@ -299,7 +300,7 @@ def test_annotated_images_under_non_ascii_paths(windows_opencv, tmp_path, monkey
 
 
 def test_motion_clip_default_reader_reads_non_ascii_paths(windows_opencv, tmp_path):
-    pytest.importorskip("torch")
+    require_torch()
     from bench import motion
     from train.data import HandRecord
     k = np.array([[112, 200], [112, 160], [60, 175], [45, 145], [35, 115], [80, 120], [75, 85], [70, 45],
