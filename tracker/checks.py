@@ -30,6 +30,14 @@ def is_real(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
+def check_flag(name: str, v) -> bool:
+    """``v`` as a bool when it is a Python or numpy bool; else a ValueError naming ``name`` (1, "no"
+    or None would have passed a truth test for the wrong reason)."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {v!r}")
+    return bool(v)
+
+
 def is_positive_int(v) -> bool:
     """An integer >= 1 (not a bool, not a float such as 160.5 that int() would truncate)."""
     return is_int(v) and v >= 1

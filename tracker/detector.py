@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .backend import OnnxStage, codec_from_metadata, metadata_value, run_shapes
-from .checks import check_frame, is_int, is_number, is_positive_int, is_real
+from .checks import check_flag, check_frame, is_int, is_number, is_positive_int, is_real
 from .detector_codec import NUM_REGRESS, CenterCodec, nms
 from .geometry import Roi, hand_angle, invert_affine, quarter_turn, shrink_area, transform_points
 from .keypoints import HandKeypoint
@@ -213,8 +213,7 @@ class HandDetector(OnnxStage):
             raise ValueError(f"model file {path}: input {inp.name} {inp.type} {inp.shape} does not match "
                              f"float (1, 3, {self.height}, {self.width})")
         self.any_size = not fixed
-        if not isinstance(small_hands, (bool, np.bool_)):
-            raise ValueError(f"small_hands must be True or False, got {small_hands!r}")
+        check_flag("small_hands", small_hands)
         if small_hands and not self.any_size:
             raise ValueError(f"small_hands: model file {self.model_path} has a fixed input size {inp.shape}; "
                              "the small-hand pass needs one exported with a free size "

@@ -63,7 +63,7 @@ from typing import Literal, overload
 import numpy as np
 
 from .association import HandAssociator, Measurement, Track
-from .checks import MAX_COUNT, MAX_THREADS, is_int, is_number
+from .checks import MAX_COUNT, MAX_THREADS, check_flag, is_int, is_number
 from .geometry import Roi, crop_matrix, grow_roi, hand_angle, invert_affine, roi_from_keypoints, transform_points
 from .keypoints import NUM_KEYPOINTS, palm_size, spread_ratio
 from .smoothing import load_filterpy, make_filter
@@ -400,8 +400,7 @@ class HandTrackerOptions:
         self.detector_turns = int(self.detector_turns)     # numpy integers become Python ones
         for name in ("static_image_mode", "mirrored", "smoothing", "flip_test", "small_hands", "large_hands",
                      "turn_retry"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            check_flag(name, getattr(self, name))
         return self
 
 

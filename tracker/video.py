@@ -31,6 +31,8 @@ from typing import Generator, Iterator
 import cv2
 import numpy as np
 
+from .checks import check_flag
+
 log = logging.getLogger(__name__)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -405,8 +407,7 @@ class VideoSink(_WriterThread):
 
     def __init__(self, path: str | os.PathLike, fps: float | None = 30.0, fourcc: str = "mp4v",
                  background: bool = True) -> None:
-        if not isinstance(background, (bool, np.bool_)):
-            raise ValueError(f"background must be True or False, got {background!r}")
+        check_flag("background", background)
         self.path = Path(path)
         if not self.path.parent.exists():
             raise FileNotFoundError(f"output folder does not exist: {self.path.parent}")
@@ -448,8 +449,7 @@ class VideoSink(_WriterThread):
         """
         if self._closed:
             raise ValueError(f"cannot write video {self.path}: the sink is closed")
-        if not isinstance(copy, (bool, np.bool_)):
-            raise ValueError(f"copy must be True or False, got {copy!r}")
+        check_flag("copy", copy)
         self._raise_failed()
         given = frame_bgr
         ok = isinstance(frame_bgr, np.ndarray) and frame_bgr.dtype == np.uint8
@@ -556,8 +556,7 @@ class ImageSink(_WriterThread):
     """
 
     def __init__(self, background: bool = True) -> None:
-        if not isinstance(background, (bool, np.bool_)):
-            raise ValueError(f"background must be True or False, got {background!r}")
+        check_flag("background", background)
         self.background = bool(background)
         self.images = 0
         self._closed = False
@@ -576,8 +575,7 @@ class ImageSink(_WriterThread):
         """
         if self._closed:
             raise ValueError(f"cannot write image {path}: the sink is closed")
-        if not isinstance(copy, (bool, np.bool_)):
-            raise ValueError(f"copy must be True or False, got {copy!r}")
+        check_flag("copy", copy)
         self._raise_failed()
         if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.size):
             got = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
