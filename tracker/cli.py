@@ -714,7 +714,8 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
                 if images is not None:            # the skeletons only: no FPS overlay on a photo
                     assert image_dests is not None and annotated is not None    # drawn above
                     # a copy when the video's fps label is drawn into the same array next
-                    _write_annotated(images, image_dests[index], annotated, copy=outputs.sink is not None)
+                    with _annotated_image_errors():
+                        images.write(image_dests[index], annotated, copy=outputs.sink is not None)
                 if outputs.sink is not None:
                     assert annotated is not None    # drawn above: the sink is open
                     draw_fps(annotated, fps.tick())
@@ -727,7 +728,8 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
             raise
         outputs.close()
         if images is not None:
-            _write_annotated(images, None, None)
+            with _annotated_image_errors():
+                images.close()
         completed = frames > 0
     finally:
         # after the other outputs are finished, so that it counts what they hold
@@ -750,17 +752,14 @@ def _track_one(args, tracker, inp: str, source, dests: dict, out, several: bool,
     return frames
 
 
-def _write_annotated(images, target: Path | None, annotated: np.ndarray | None, copy: bool = False) -> None:
-    """``--annotated-images``: queue ``annotated`` for ``target`` in the ImageSink ``images`` (a
-    copy with ``copy``, else the array itself), or close it when ``target`` is None; a file that
-    could not be written (this one or one before it, in the sink's thread) is the run's error,
+@contextlib.contextmanager
+def _annotated_image_errors():
+    """``--annotated-images``: a file the ImageSink could not write (the one written now, or one
+    before it in the sink's thread, raised by the next write or by close) is the run's error,
     naming that file."""
     from .video import ImageWriteError
     try:
-        if target is None:
-            images.close()
-        else:
-            images.write(target, annotated, copy=copy)
+        yield
     except ImageWriteError as e:
         raise UsageError(f"--annotated-images: cannot write {e.filename}") from None
 
