@@ -29,23 +29,24 @@ def pytest_terminal_summary(terminalreporter) -> None:
                                     "(pip install -e '.[dev]' runs them)")
 
 
+def _missing(msg: str) -> None:
+    """Skip the test for what ``msg`` says it needs; under CI=true fail it instead."""
+    if CI:
+        pytest.fail(msg + " but CI=true")
+    pytest.skip(msg)
+
+
 def require_shared(path: Path = SHARED) -> Path:
     """Return ``path``; skip the test when it is missing, fail when CI=true."""
     if not path.exists():
-        msg = f"needs {path} (the shared data beside the project root)"
-        if CI:
-            pytest.fail(msg + " but CI=true")
-        pytest.skip(msg)
+        _missing(f"needs {path} (the shared data beside the project root)")
     return path
 
 
 def require_torch() -> None:
     """Skip the test when torch is not installed, fail when CI=true."""
     if not TORCH:
-        msg = "needs torch (pip install -e '.[dev]')"
-        if CI:
-            pytest.fail(msg + " but CI=true")
-        pytest.skip(msg)
+        _missing("needs torch (pip install -e '.[dev]')")
 
 
 @pytest.fixture
