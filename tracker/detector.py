@@ -305,7 +305,7 @@ class HandDetector(OnnxStage):
         d = self.codec.decode(heat, reg, score_threshold, max_detections)
         # Known: the letterbox maps pixel centres ((frame + 0.5) * scale - 0.5), so dividing by the
         # scale leaves points 0.5 / scale - 0.5 frame px up and left (1.5 px at 1280x720). The exact
-        # inverse read worse on the shared clips (sessions 33 and 39, tests/tracker/test_audit_pixel_conventions.py).
+        # inverse read worse on the shared clips (sessions 33 and 39, tests/tracker/test_geometry_pixel_conventions.py).
         return [Detection((d.boxes[i] / scale).astype(np.float32), float(d.scores[i]),
                           (d.wrist[i] / scale).astype(np.float32), (d.middle_mcp[i] / scale).astype(np.float32))
                 for i in range(len(d))]

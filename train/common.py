@@ -588,7 +588,7 @@ def worker_init(worker_id: int) -> None:
     Each forked worker holds a copy of the dataset's generator, which would give every worker the
     same crops; the seed is the dataset's (the run's --seed, rank and start step) and the worker's
     number. Why not the clock as well (it was): the same command then trained other crops at every
-    run with --workers 1 or more, so no run could be repeated (tests/train/test_audit_resume.py)."""
+    run with --workers 1 or more, so no run could be repeated (tests/train/test_loops_resume.py)."""
     import numpy as np
     ds = torch.utils.data.get_worker_info().dataset
     ds.rng = np.random.default_rng([ds.seed, worker_id])

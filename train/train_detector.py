@@ -198,7 +198,7 @@ def evaluate_scenes(net, scenes, codec, device, threshold, batch=32):
     """AP@0.5 (all scores), recall and false positives per frame at ``threshold``.
 
     On the same scenes these are the figures ``python -m train.evaluate detector --no-large-hands``
-    gives for the exported file at the same threshold (tests/train/test_audit_train_detector.py);
+    gives for the exported file at the same threshold (tests/train/test_train_detector_options.py);
     evaluate's default adds the runtime's half-size pass for large hands, which this loop does not
     run, so its figures can differ on scenes with large hands either way (16 scenes of seed 325
     from 60 val hands, v0.6: AP 0.855 here, 0.796 with the pass). The two commands' scenes differ:

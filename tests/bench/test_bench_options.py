@@ -51,7 +51,7 @@ def test_small_hands_with_the_real_tracker(tmp_path):
 ])
 def test_command_line_tracker_options(tmp_path, argv, want):
     from bench.__main__ import config_from_args
-    from tests.bench.test_audit_options import _write_clip
+    from tests.bench.test_main_bad_options import _write_clip
     _write_clip(tmp_path / "videos" / "clip.mp4")       # the videos part wants a clip it can play
     cfg = config_from_args(["--shared", str(tmp_path), "--only", "videos", *argv])
     got = {k: v for k, v in cfg.tracker_options.items()

@@ -241,7 +241,7 @@ def test_a_large_hand_pass_detection_inside_a_tracked_hand_is_not_a_new_hand(pas
     """At half the size the large-hand pass sees a tracked hand and its forearm as one larger hand
     (ali_hand: a thumbs-up became a second, thumb-only hand): such a detection centred inside a
     tracked hand's crop starts no hand, a first-pass sure one does (two hands close together)."""
-    from tests.tracker.test_tracker_api import blank
+    from tests.tracker.test_hand_tracker_api import blank
     from tests.tracker.tracker_fakes import FakeDetector, FakeLandmarks, Scene, SceneHand, hand_keypoints
 
     class MarkingDetector(FakeDetector):

@@ -121,7 +121,7 @@ def test_shipped_detector_checkpoint_fine_tunes_on_cuda_and_exports(data, tmp_pa
 
 def test_landmark_training_under_torchrun_on_cuda(data, tmp_path):
     """torchrun with one process per GPU this machine has (2 processes need 2 GPUs: one error,
-    tested on the CPU in test_audit_s36_devices)."""
+    tested on the CPU in test_loops_devices)."""
     n = torch.cuda.device_count()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n),
