@@ -3,6 +3,7 @@ option listed once, with the default the code has, and the docs' relative links 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def test_options_table_matches_the_dataclass(doc):
 
 
 DOCS = ["README.md", "CHANGELOG.md", "docs/options.md", "docs/training.md", "docs/benchmarks.md",
-        "docs/model_history.md", "assets/MODEL_CARD.md"]
+        "docs/model_history.md", "docs/api.md", "assets/MODEL_CARD.md"]
 
 
 def anchors(path: Path) -> set[str]:
@@ -203,3 +204,34 @@ def test_command_check_catches_a_misspelt_option(monkeypatch):
     assert (m2, s2, f2) == ("train.evaluate", None, ["--limt"])
     assert "--jsn" not in command_options("handtrack", "video", monkeypatch)
     assert "--json" in command_options("handtrack", "video", monkeypatch)
+
+
+def _make_api():
+    spec = importlib.util.spec_from_file_location("make_api", ROOT / "docs" / "make_api.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_api_reference_is_current():
+    """docs/api.md is what docs/make_api.py writes from the docstrings: a changed signature or
+    docstring fails here until ``python docs/make_api.py`` is run again."""
+    written = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    assert written == _make_api().build(), "docs/api.md is not current: run python docs/make_api.py"
+
+
+@pytest.mark.parametrize("doc, expected", [
+    ("Text.\n\nArgs:\n    a: one\n        more.\n    b, c: two\n\nRaises:\n    ValueError: bad ``a``.",
+     "Text.\n\n*Args:*\n\n- a: one more.\n- b, c: two\n\n*Raises:*\n\n- ValueError: bad `a`."),
+    ("Returns:\n    ``{\"a\": x}``. Each one:\n    its :class:`Hand`.", "*Returns:*\n\n- `{\"a\": x}`. Each one: its `Hand`."),
+    ("Shell:\n\n    python -m x --y\n\nend", "Shell:\n\n    python -m x --y\n\nend"),
+])
+def test_api_reference_lays_out_docstring_sections(doc, expected):
+    assert _make_api().render_doc(doc) == expected
+
+
+def test_api_reference_covers_the_package_exports():
+    import tracker
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    missing = [n for n in tracker.__all__ if n != "__version__" and f"### `{n}" not in text]
+    assert not missing, f"docs/api.md does not document {missing}"

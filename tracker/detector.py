@@ -301,6 +301,10 @@ class HandDetector(OnnxStage):
 
     def postprocess(self, outputs, scale: float, score_threshold: float, max_detections: int
                     ) -> list[Detection]:
+        """Detections of one canvas in frame pixels: ``outputs`` are :meth:`inference`'s maps,
+        ``scale`` the canvas pixels per frame pixel that :meth:`preprocess` returned; at most
+        ``max_detections`` peaks scored at least ``score_threshold`` (in [0, 1]), best first,
+        after the codec's NMS within this canvas (``__call__`` merges the passes' detections)."""
         heat, reg = outputs
         d = self.codec.decode(heat, reg, score_threshold, max_detections)
         # Known: the letterbox maps pixel centres ((frame + 0.5) * scale - 0.5), so dividing by the

@@ -72,9 +72,11 @@ class NoFilter:
         return None if self._last is None else self._last.copy()
 
     def peek(self, t_s: float | None = None) -> np.ndarray | None:
+        """The same as :meth:`predict` (there is no state to leave unchanged)."""
         return self.predict(t_s)
 
     def reset(self) -> None:
+        """Forget the last keypoints."""
         self._last = None
 
 

@@ -616,6 +616,7 @@ class FPSMonitor:
 
     @property
     def fps(self) -> float:
+        """Frames per second over the window's ticks; 0.0 before two ticks, or when they share one time."""
         if len(self._t) < 2 or self._t[-1] <= self._t[0]:
             return 0.0
         return (len(self._t) - 1) / (self._t[-1] - self._t[0])
