@@ -76,6 +76,11 @@ def run_photos(paths: list[Path]) -> list[list[dict]]:
         return [hands_record(tracker.process(read_image_file(p))) for p in paths]
 
 
+def _ids(frame: list[dict]) -> list[tuple[str, int]]:
+    """A frame's hands as (side, track id), in the order reported."""
+    return [(h["side"], h["track_id"]) for h in frame]
+
+
 def compare_photos(name: str, expected: list[list[dict]], got: list[list[dict]],
                    tol_px: float = KEYPOINT_TOLERANCE_PX, tol_score: float = SCORE_TOLERANCE) -> list[str]:
     """What differs between two static-mode runs of the photos, one line each (empty: the same
@@ -85,9 +90,8 @@ def compare_photos(name: str, expected: list[list[dict]], got: list[list[dict]],
         return [f"{name}: {len(got)} frames, golden {len(expected)}"]
     for i, (e, g) in enumerate(zip(expected, got)):
         where = f"{name} {i}"
-        if [(h["side"], h["track_id"]) for h in e] != [(h["side"], h["track_id"]) for h in g]:
-            problems.append(f"{where}: hands (side, track id) {[(h['side'], h['track_id']) for h in g]}, "
-                            f"golden {[(h['side'], h['track_id']) for h in e]}")
+        if _ids(e) != _ids(g):
+            problems.append(f"{where}: hands (side, track id) {_ids(g)}, golden {_ids(e)}")
             continue
         for he, hg in zip(e, g):
             d = float(np.max(np.abs(np.asarray(he["keypoints"]) - np.asarray(hg["keypoints"]))))
@@ -109,7 +113,7 @@ def compare_clip(name: str, expected: list[list[dict]], got: list[list[dict]],
         return [f"{name}: {len(got)} frames, golden {len(expected)}"]
     differing, deviations = [], []
     for i, (e, g) in enumerate(zip(expected, got)):
-        if [(h["side"], h["track_id"]) for h in e] != [(h["side"], h["track_id"]) for h in g]:
+        if _ids(e) != _ids(g):
             differing.append(i)
             continue
         for he, hg in zip(e, g):
