@@ -43,6 +43,14 @@ def test_golden_file_holds_hands_to_compare():
     assert len(GOLDEN["photos"]) == golden.PHOTOS and sum(len(f) for f in GOLDEN["photos"]) >= 40
 
 
+def _says(problems: list[str], expected: str | None) -> None:
+    """No problem when ``expected`` is None, else exactly one, containing ``expected``."""
+    if expected is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and expected in problems[0], problems
+
+
 def _frames():
     def kps(x0):
         return [[x0 + i, 50.0 + 2 * i] for i in range(17)]
@@ -79,11 +87,7 @@ def _moved(dx=0.0, score=0.0, side=None, track_id=None, drop=False, extra_frame=
     (_moved(extra_frame=True), "2 frames, golden 1"),
 ])
 def test_photo_comparison_tells_what_moved(got, expected):
-    problems = golden.compare_photos("photo", _frames(), got)
-    if expected is None:
-        assert problems == []
-    else:
-        assert len(problems) == 1 and expected in problems[0], problems
+    _says(golden.compare_photos("photo", _frames(), got), expected)
 
 
 def _clip(n_frames=100, dx=0.0, differing=0, dx_frames=None):
@@ -113,8 +117,4 @@ def _clip(n_frames=100, dx=0.0, differing=0, dx_frames=None):
     (_clip(n_frames=99), "99 frames, golden 100"),
 ])
 def test_clip_comparison_tells_what_moved(got, expected):
-    problems = golden.compare_clip("clip", _clip(), got)
-    if expected is None:
-        assert problems == []
-    else:
-        assert len(problems) == 1 and expected in problems[0], problems
+    _says(golden.compare_clip("clip", _clip(), got), expected)
