@@ -22,6 +22,7 @@ from tracker import cli
 from tracker.video import VideoSink
 
 from .test_cli import fake_models, small_video  # noqa: F401 - fixtures
+from .tracker_fakes import interrupt_process_at
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,17 +120,7 @@ def test_an_annotated_video_into_a_folder_the_user_cannot_write_is_refused_befor
 
 def test_ctrl_c_mid_run_finishes_every_output_up_to_that_frame(fake_models, small_video, tmp_path,  # noqa: F811
                                                                monkeypatch, capsys):
-    from tracker.hand_tracker import HandTracker
-    orig = HandTracker.process
-    calls = {"n": 0}
-
-    def process(self, frame, ts=None):
-        calls["n"] += 1
-        if calls["n"] == 6:
-            raise KeyboardInterrupt
-        return orig(self, frame, ts)
-
-    monkeypatch.setattr(HandTracker, "process", process)
+    interrupt_process_at(monkeypatch, 6)
     out, js, cs = tmp_path / "out.mp4", tmp_path / "t.jsonl", tmp_path / "t.csv"
     rc = cli.main(["video", str(small_video), "-o", str(out), "--json", str(js), "--csv", str(cs), "--no-progress"])
     assert rc == 130

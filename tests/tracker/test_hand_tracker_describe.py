@@ -21,7 +21,7 @@ from tracker import HandTracker, HandTrackerOptions, cli
 from tracker.backend import default_model_path, read_metadata
 
 from .test_cli import fake_models, small_video  # noqa: F401 - fixtures
-from .tracker_fakes import FakeDetector, FakeLandmarks, Scene
+from .tracker_fakes import FakeDetector, FakeLandmarks, Scene, interrupt_process_at
 
 
 def _file_meta(path: Path) -> dict:
@@ -136,16 +136,7 @@ def test_video_meta_with_the_shipped_models(small_video, tmp_path, capsys):  # n
 
 def test_video_meta_after_ctrl_c_says_not_completed(fake_models, small_video, tmp_path, monkeypatch,  # noqa: F811
                                                     capsys):
-    orig = HandTracker.process
-    calls = {"n": 0}
-
-    def process(self, frame, ts=None):
-        calls["n"] += 1
-        if calls["n"] == 6:
-            raise KeyboardInterrupt
-        return orig(self, frame, ts)
-
-    monkeypatch.setattr(HandTracker, "process", process)
+    interrupt_process_at(monkeypatch, 6)
     js, meta = tmp_path / "t.jsonl", tmp_path / "run.json"
     rc = cli.main(["video", str(small_video), "--json", str(js), "--meta", str(meta), "--no-progress"])
     assert rc == 130
@@ -261,16 +252,8 @@ def test_webcam_meta_after_ctrl_c(monkeypatch, tmp_path, capsys):
     cam = FakeCamera(n=None)
     monkeypatch.setattr(cv2, "VideoCapture", lambda source: cam)
     scene = Scene()
-    calls = {"n": 0}
-
-    class Interrupting(HandTracker):
-        def process(self, frame, ts=None):
-            calls["n"] += 1
-            if calls["n"] == 4:
-                raise KeyboardInterrupt
-            return super().process(frame, ts)
-
-    monkeypatch.setattr(cli, "build_tracker", lambda args, mirrored: Interrupting(
+    interrupt_process_at(monkeypatch, 4)
+    monkeypatch.setattr(cli, "build_tracker", lambda args, mirrored: HandTracker(
         detector=FakeDetector(scene), landmark_model=FakeLandmarks(scene)))
     js, meta = tmp_path / "t.jsonl", tmp_path / "cam.json"
     rc = cli.main(["webcam", "--no-window", "--every-frame", "--json", str(js), "--meta", str(meta)])

@@ -151,3 +151,19 @@ def fake_tracker(scene: Scene | None = None, **options):
 
 def blank(w: int = 320, h: int = 240) -> np.ndarray:
     return np.zeros((h, w, 3), np.uint8)
+
+
+def interrupt_process_at(monkeypatch, n: int) -> None:
+    """Make ``HandTracker.process`` raise KeyboardInterrupt (a Ctrl-C) on its ``n``-th call in the
+    test, every tracker alike; the calls before it run as they would."""
+    from tracker.hand_tracker import HandTracker
+    orig = HandTracker.process
+    calls = {"n": 0}
+
+    def process(self, frame, ts=None):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return orig(self, frame, ts)
+
+    monkeypatch.setattr(HandTracker, "process", process)
