@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.conftest import SHARED
+
 GOLDEN = Path(__file__).with_name("golden.json")
 #: (clip in ../shared/videos, frames from the start): two hands at 852x480, one hand pinching in a
 #: portrait 480x852 clip (the crop floor), two hands at 1280x720
@@ -139,8 +141,8 @@ def run_all(shared: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write tests/tracker/golden.json from the shipped models.")
     parser.add_argument("--write", action="store_true", help="rewrite the golden file")
-    parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[2].parent / "shared"),
-                        help="the shared folder (default: ../shared beside the project root)")
+    parser.add_argument("--shared", default=str(SHARED),
+                        help="the shared folder (default: HANDTRACK_SHARED, else ../shared beside the project root)")
     args = parser.parse_args(argv)
     runs = run_all(Path(args.shared))
     if not args.write:
