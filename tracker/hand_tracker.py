@@ -252,9 +252,11 @@ class HandTrackerOptions:
             (``python -m bench --only motion``) 0.05 cuts the still-hand jitter 0.0049 -> 0.0034
             (raw 0.0163 -> 0.0101) at the same lag, PCK@0.1 on moving hands 0.961 -> 0.966; on
             two sets of 12 more clips (``--motion-clips 12 --seed 2``, ``--seed 3``) jitter
-            0.0090 -> 0.0068 and 0.0064 -> 0.0042, NME 0.105 -> 0.101 and 0.079 -> 0.077, but
-            hands that cross swapped sides more often (2 -> 4 and 9 -> 11 side swaps, 2 -> 4 and
-            6 -> 7 id swaps), so it is off by default: for one hand, or hands kept apart. The
+            0.0090 -> 0.0068 and 0.0064 -> 0.0042, NME 0.105 -> 0.101 and 0.079 -> 0.077. Where
+            hands cross the swap counts move with float noise alone; over four runs of each set
+            (three with 1e-6 noise on the network outputs) the hold left one set's side swaps as
+            they were (2.0 against 2.5 on average) and raised the other's (10.5 against 8.5), so
+            it is off by default: for one hand, or hands kept apart. The
             shared clips and their degraded copies kept as many tracks and side changes in all
             (71 and 4 over 35 clip-conditions), differently spread. In [0, 1]; 0 (default): a new
             crop every frame. Figures: docs/model_history.md, session 52. Ignored in static mode.
