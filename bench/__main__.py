@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
 _PART_OPTIONS = {"accuracy_images": ("accuracy",), "seed": ("accuracy", "motion"),
                  "threads": ("accuracy", "motion", "videos"), "motion_clips": ("motion",),
                  "motion_frames": ("motion",), "no_oracle": ("motion",), "video_frames": ("videos",),
-                 "speed_frames": ("speed",), "speed_sizes": ("speed",), "speed_threads": ("speed",)}
+                 "speed_frames": ("speed",), "speed_sizes": ("speed",), "speed_threads": ("speed",),
+                 "output_noise": ("accuracy", "motion", "videos"), "noise_seed": ("accuracy", "motion", "videos")}
 
 
 def config_from_args(argv: list[str]):
@@ -258,7 +259,10 @@ def config_from_args(argv: list[str]):
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder ({_OUT_HELP})")
     p.add_argument("--only", type=_parts, default=None,
                    help="comma list of accuracy,motion,videos,speed (an option of a part left out is refused)")
-    from tracker.cli import crop_palms_value, int_at_least, positive_int, side_lock_value, unit_float, unit_float_or_none
+    from tracker.cli import (crop_palms_value, float_in, int_at_least, positive_int, side_lock_value, unit_float,
+                             unit_float_or_none)
+
+    from .perturb import MAX_OUTPUT_NOISE
     # numbers checked here, before any part runs: the tracker refused a bad one only when a part
     # built it, and the run then went on and wrote an empty report over the last one
     p.add_argument("--accuracy-images", type=int_at_least("--accuracy-images", 0), default=2500,
@@ -307,6 +311,15 @@ def config_from_args(argv: list[str]):
                    help="tracker refine_score (default: the tracker's, 0.6; 0: off; 1: every new hand)")
     p.add_argument("--min-crop-palms", type=crop_palms_value("--min-crop-palms"), default=None, metavar="K",
                    help="tracker min_crop_palms (default: the tracker's, 2.8; 0: crops framed by the keypoints alone)")
+    p.add_argument("--crop-hold", type=unit_float("--crop-hold"), default=None, metavar="H",
+                   help="tracker crop_hold (default: the tracker's, 0: off)")
+    p.add_argument("--output-noise", type=float_in("--output-noise", 0.0, MAX_OUTPUT_NOISE), default=0.0,
+                   metavar="R",
+                   help="multiply every network output by 1 + R N(0, 1) (e.g. 1e-6, the size of float "
+                   "differences between machines): run a few --noise-seed values to see how far swap "
+                   "counts move by chance (not with the speed part; default 0: none)")
+    p.add_argument("--noise-seed", type=int_at_least("--noise-seed", 0), default=0,
+                   help="seed of the --output-noise generators (default 0)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     a, given = _parse(p, argv)
@@ -320,6 +333,10 @@ def config_from_args(argv: list[str]):
             p.error(f"{_option(dest)} applies to the {' and '.join(used_by)} part{'s' * (len(used_by) > 1)}, "
                     f"which --only {','.join(parts)} leaves out")
     _refuse_unused_mediapipe_options(p, a, given)
+    if a.output_noise and "speed" in parts:
+        p.error("--output-noise would time the noise too: leave the speed part out (--only accuracy,motion,videos)")
+    if "noise_seed" in given and not a.output_noise:
+        p.error("--noise-seed seeds --output-noise, which is 0 (no noise)")
     if not (a.shared / "data" / "hands21").exists() and set(parts) & {"accuracy", "motion"}:
         p.error(f"no data/hands21 under --shared {a.shared}")
     clips = sorted((a.shared / "videos").glob("*.mp4"))
@@ -347,7 +364,7 @@ def config_from_args(argv: list[str]):
                       motion_frames=a.motion_frames, speed_frames=a.speed_frames, seed=a.seed,
                       threads=a.threads, mediapipe=not a.no_mediapipe, mp_venv=a.mp_venv,
                       create_venv=not a.no_create_venv, plots=not a.no_plots,
-                      oracle_detector=not a.no_oracle)
+                      oracle_detector=not a.no_oracle, output_noise=a.output_noise, noise_seed=a.noise_seed)
     cfg.tracker_options.update(_model_options(a))
     if a.flip_test:
         cfg.tracker_options["flip_test"] = True
@@ -369,6 +386,8 @@ def config_from_args(argv: list[str]):
         cfg.tracker_options["refine_score"] = a.refine_score
     if a.min_crop_palms is not None:
         cfg.tracker_options["min_crop_palms"] = a.min_crop_palms
+    if a.crop_hold is not None:
+        cfg.tracker_options["crop_hold"] = a.crop_hold
     if a.video_frames is not None:
         cfg.video_frames = a.video_frames
     if a.speed_sizes:

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import accuracy, motion, speed, temporal, videos
 from .methods import MediaPipeMethod, TrackerMethod
+from .perturb import add_output_noise
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ class BenchConfig:
     #: also run the motion clips with detections made from the ground truth (isolates the
     #: landmark model, association and smoothing from the detector)
     oracle_detector: bool = True
+    #: relative noise on every network output of the trackers built (bench/perturb.py; 0: none)
+    #: and the seed of its generators: swap counts that move by more than the noise moves them
+    output_noise: float = 0.0
+    noise_seed: int = 0
 
 
 def fmt_figure(v, nd=3) -> str:
@@ -99,8 +104,12 @@ class Bench:
             opts.pop("small_hands", None)
             opts.pop("large_hands", None)
         if self.cfg.tracker_factory is not None:
-            return TrackerMethod(self.cfg.tracker_factory(**opts), time_stages=time_stages, prefix=prefix)
-        return TrackerMethod(time_stages=time_stages, prefix=prefix, **opts)
+            method = TrackerMethod(self.cfg.tracker_factory(**opts), time_stages=time_stages, prefix=prefix)
+        else:
+            method = TrackerMethod(time_stages=time_stages, prefix=prefix, **opts)
+        if self.cfg.output_noise:
+            add_output_noise(method.tracker, self.cfg.output_noise, self.cfg.noise_seed)
+        return method
 
     def try_tracker(self, static: bool, **kw):
         try:
@@ -463,7 +472,10 @@ def write_report(bench: Bench, out: Path) -> None:
         L.append(f"- {k}: {v} ({when})")
     if bench.cfg.tracker_options.get("flip_test"):
         L.append("- tracker option flip_test=True (each landmark crop also run mirrored)")
-    for opt in ("min_detection_confidence", "detector_interval", "refine_score", "min_crop_palms"):
+    if bench.cfg.output_noise:
+        L.append(f"- network outputs multiplied by 1 + {bench.cfg.output_noise:g} N(0, 1), noise seed "
+                 f"{bench.cfg.noise_seed} (`--output-noise`: float noise, bench/perturb.py)")
+    for opt in ("min_detection_confidence", "detector_interval", "refine_score", "min_crop_palms", "crop_hold"):
         if bench.cfg.tracker_options.get(opt) is not None:
             L.append(f"- tracker option {opt}={bench.cfg.tracker_options[opt]}")
     for opt in ("side_lock", "low_detection_confidence", "small_hands", "large_hands"):
