@@ -98,6 +98,12 @@ class Detection:
         return Roi(float(cx), float(cy), side, self.angle)
 
 
+def _picture_size(w: int, h: int, scale: float) -> tuple[int, int]:
+    """(width, height) in pixels of a ``w`` x ``h`` frame scaled by ``scale`` in a
+    :func:`letterbox` canvas (its top-left part; at least 1 x 1)."""
+    return max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+
+
 def letterbox(frame: np.ndarray, width: int, height: int, threads: int = 1) -> tuple[np.ndarray, float]:
     """Resize keeping the aspect ratio into a ``width`` x ``height`` black canvas, top-left.
 
@@ -109,7 +115,7 @@ def letterbox(frame: np.ndarray, width: int, height: int, threads: int = 1) -> t
     if h == 0 or w == 0:
         raise ValueError(f"frame is empty (shape {frame.shape})")
     s = min(width / w, height / h)
-    nw, nh = max(1, int(round(w * s))), max(1, int(round(h * s)))
+    nw, nh = _picture_size(w, h, s)
     canvas = np.zeros((height, width, 3), np.uint8)
     if s < 1:
         canvas[:nh, :nw] = shrink_area(frame, nw, nh, threads)
@@ -274,9 +280,8 @@ class HandDetector(OnnxStage):
             if self.any_size:
                 # the picture's black margin cut off, rounded up to the net's stride: the same
                 # scale and pixels, for less network time on 16:9 and portrait frames (session 50)
-                h, w = frame_bgr.shape[:2]
-                nh, nw = _round_up(max(1, round(h * s)), m), _round_up(max(1, round(w * s)), m)
-                canvas = canvas[:min(ch, nh), :min(cw, nw)]
+                pw, ph = _picture_size(frame_bgr.shape[1], frame_bgr.shape[0], s)
+                canvas = canvas[:min(ch, _round_up(ph, m)), :min(cw, _round_up(pw, m))]
             return canvas, s
         h, w = frame_bgr.shape[:2]
         s = min(cw / w, ch / h) * size_scale
@@ -287,7 +292,8 @@ class HandDetector(OnnxStage):
         if first is not None and first[1] < 1.0:
             canvas, fs = first
             # the picture's part of the first canvas, as letterbox placed it (top-left)
-            picture = canvas[:max(1, int(round(h * fs))), :max(1, int(round(w * fs)))]
+            pw, ph = _picture_size(w, h, fs)
+            picture = canvas[:ph, :pw]
             k = min(size[0] / picture.shape[1], size[1] / picture.shape[0])
             if k == 0.5 and abs(fs * k - min(size[0] / w, size[1] / h)) <= 1e-3 * fs:
                 small, k = letterbox(picture, *size, self.threads)
