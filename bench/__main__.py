@@ -207,6 +207,35 @@ def _mediapipe_args(p: argparse.ArgumentParser) -> None:
                    "missing or an empty folder; a folder there that is no working venv is left as it is")
 
 
+def _hold_and_noise_args(p: argparse.ArgumentParser) -> None:
+    """--crop-hold / --output-noise / --noise-seed (checked by :func:`_check_noise`)."""
+    from tracker.cli import float_in, int_at_least, unit_float
+
+    from .perturb import MAX_OUTPUT_NOISE
+    p.add_argument("--crop-hold", type=unit_float("--crop-hold"), default=None, metavar="H",
+                   help="tracker crop_hold (default: the tracker's, 0: off)")
+    p.add_argument("--output-noise", type=float_in("--output-noise", 0.0, MAX_OUTPUT_NOISE), default=0.0,
+                   metavar="R",
+                   help="multiply every network output by 1 + R N(0, 1) (e.g. 1e-6, the size of float "
+                   "differences between machines): run a few --noise-seed values to see how far swap "
+                   "counts move by chance (not with the speed part; default 0: none)")
+    p.add_argument("--noise-seed", type=int_at_least("--noise-seed", 0), default=0,
+                   help="seed of the --output-noise generators (default 0)")
+
+
+def _check_noise(p: argparse.ArgumentParser, a: argparse.Namespace, given: set[str]) -> None:
+    if "noise_seed" in given and not a.output_noise:
+        p.error("--noise-seed seeds --output-noise, which is 0 (no noise)")
+
+
+def _hold_and_noise_text(a: argparse.Namespace) -> str:
+    """The options of :func:`_hold_and_noise_args` given, as command-line text for a report."""
+    text = f" --crop-hold {a.crop_hold:g}" if a.crop_hold is not None else ""
+    if a.output_noise:
+        text += f" --output-noise {a.output_noise:g} --noise-seed {a.noise_seed}"
+    return text
+
+
 def _model_options(a: argparse.Namespace) -> dict:
     from .methods import model_options
     return dict(model_options(a.landmark_model, a.detector_model))
@@ -259,10 +288,7 @@ def config_from_args(argv: list[str]):
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder ({_OUT_HELP})")
     p.add_argument("--only", type=_parts, default=None,
                    help="comma list of accuracy,motion,videos,speed (an option of a part left out is refused)")
-    from tracker.cli import (crop_palms_value, float_in, int_at_least, positive_int, side_lock_value, unit_float,
-                             unit_float_or_none)
-
-    from .perturb import MAX_OUTPUT_NOISE
+    from tracker.cli import crop_palms_value, int_at_least, positive_int, side_lock_value, unit_float, unit_float_or_none
     # numbers checked here, before any part runs: the tracker refused a bad one only when a part
     # built it, and the run then went on and wrote an empty report over the last one
     p.add_argument("--accuracy-images", type=int_at_least("--accuracy-images", 0), default=2500,
@@ -311,15 +337,7 @@ def config_from_args(argv: list[str]):
                    help="tracker refine_score (default: the tracker's, 0.6; 0: off; 1: every new hand)")
     p.add_argument("--min-crop-palms", type=crop_palms_value("--min-crop-palms"), default=None, metavar="K",
                    help="tracker min_crop_palms (default: the tracker's, 2.8; 0: crops framed by the keypoints alone)")
-    p.add_argument("--crop-hold", type=unit_float("--crop-hold"), default=None, metavar="H",
-                   help="tracker crop_hold (default: the tracker's, 0: off)")
-    p.add_argument("--output-noise", type=float_in("--output-noise", 0.0, MAX_OUTPUT_NOISE), default=0.0,
-                   metavar="R",
-                   help="multiply every network output by 1 + R N(0, 1) (e.g. 1e-6, the size of float "
-                   "differences between machines): run a few --noise-seed values to see how far swap "
-                   "counts move by chance (not with the speed part; default 0: none)")
-    p.add_argument("--noise-seed", type=int_at_least("--noise-seed", 0), default=0,
-                   help="seed of the --output-noise generators (default 0)")
+    _hold_and_noise_args(p)
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     a, given = _parse(p, argv)
@@ -335,8 +353,7 @@ def config_from_args(argv: list[str]):
     _refuse_unused_mediapipe_options(p, a, given)
     if a.output_noise and "speed" in parts:
         p.error("--output-noise would time the noise too: leave the speed part out (--only accuracy,motion,videos)")
-    if "noise_seed" in given and not a.output_noise:
-        p.error("--noise-seed seeds --output-noise, which is 0 (no noise)")
+    _check_noise(p, a, given)
     if not (a.shared / "data" / "hands21").exists() and set(parts) & {"accuracy", "motion"}:
         p.error(f"no data/hands21 under --shared {a.shared}")
     clips = sorted((a.shared / "videos").glob("*.mp4"))
@@ -579,8 +596,10 @@ def robustness_main(argv: list[str]) -> int:
     p.add_argument("--no-create-venv", action="store_true",
                    help="do not create the MediaPipe venv (its columns are skipped when it is missing)")
     _model_args(p)
+    _hold_and_noise_args(p)
     a, given = _parse(p, argv)
     _refuse_unused_mediapipe_options(p, a, given)
+    _check_noise(p, a, given)
     try:
         conditions = check_conditions(a.conditions)
     except ValueError as e:
@@ -616,17 +635,28 @@ def robustness_main(argv: list[str]) -> int:
         tracker_options["detector_turns"] = a.detector_turns
     if a.no_large_hands:
         tracker_options["large_hands"] = False
+    if a.crop_hold is not None:
+        tracker_options["crop_hold"] = a.crop_hold
     # the options that change what is measured, for the markdown's command line
     options_text = "".join(f" {flag} {v}" for flag, v in (("--landmark-model", a.landmark_model),
                                                           ("--detector-model", a.detector_model)) if v)
     options_text += " --turn-retry" if a.turn_retry else ""
     options_text += f" --detector-turns {a.detector_turns}" if a.detector_turns != 1 else ""
     options_text += " --no-large-hands" if a.no_large_hands else ""
+    options_text += _hold_and_noise_text(a)
     if not a.no_photos:
         _robustness_photos(a, data, conditions, tracker_options, venv, options_text)
     if clips:
         _robustness_clips(a, clips, video_conditions, tracker_options, venv, options_text)
     return 0
+
+
+def _noisy(method, a: argparse.Namespace):
+    """``method`` (a TrackerMethod) with ``--output-noise`` put on its tracker's network outputs."""
+    if a.output_noise:
+        from .perturb import add_output_noise
+        add_output_noise(method.tracker, a.output_noise, a.noise_seed)
+    return method
 
 
 def _robustness_photos(a, data: Path, conditions: list[str], tracker_options: dict, venv,
@@ -640,7 +670,7 @@ def _robustness_photos(a, data: Path, conditions: list[str], tracker_options: di
     from .robustness import run, table
     from .run import write_json
     images = select_images(load_records(data, "val"), a.images, a.seed, option="--images")
-    methods = {"handtrack": (TrackerMethod(static_image_mode=True, **tracker_options), "smoothed")}
+    methods = {"handtrack": (_noisy(TrackerMethod(static_image_mode=True, **tracker_options), a), "smoothed")}
     if venv:
         methods["mediapipe"] = (MediaPipeMethod(venv, static_image_mode=True, max_hands=2), "mediapipe")
     try:
@@ -668,7 +698,7 @@ def _robustness_clips(a, clips: list[Path], video_conditions: list[str], tracker
     from .methods import MediaPipeMethod, TrackerMethod
     from .robustness import video_run, video_table
     from .run import write_json
-    methods = {"handtrack": TrackerMethod(**tracker_options)}
+    methods = {"handtrack": _noisy(TrackerMethod(**tracker_options), a)}
     if venv:
         methods["mediapipe"] = MediaPipeMethod(venv, static_image_mode=False, max_hands=2)
     try:

@@ -161,3 +161,41 @@ def test_the_report_says_the_outputs_were_perturbed(tmp_path):
     text = (tmp_path / "REPORT.md").read_text(encoding="utf-8")
     assert "- network outputs multiplied by 1 + 1e-06 N(0, 1), noise seed 4" in text
     assert "- tracker option crop_hold=0.05" in text
+
+
+def test_robustness_clips_take_the_hold_and_the_noise(tmp_path, monkeypatch, capsys):
+    """``bench robustness --videos``: the tracker it plays gets the hold and the noisy sessions,
+    and the markdown's command line names both."""
+    from bench import robustness
+    from bench.__main__ import main
+    from tests.bench.test_main_bad_options import _write_clip
+    clip = tmp_path / "videos" / "clip.mp4"
+    _write_clip(clip)
+    seen = {}
+
+    def fake_run(methods, clips, conditions, frames, seed):
+        t = methods["handtrack"].tracker
+        seen.update(hold=t.options.crop_hold, rel=t.landmarks.session.rel, det=t.detector.session.rel)
+        return {}
+
+    monkeypatch.setattr(robustness, "video_run", fake_run)
+    monkeypatch.setattr(robustness, "video_table", lambda res: "table")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["robustness", "--shared", str(tmp_path), "--no-mediapipe", "--no-photos", "--videos", str(clip),
+                 "--threads", "1", "--crop-hold", "0.05", "--output-noise", "1e-6", "--noise-seed", "2",
+                 "--out", str(out)]) == 0
+    assert seen == {"hold": 0.05, "rel": 1e-6, "det": 1e-6}
+    assert "--crop-hold 0.05 --output-noise 1e-06 --noise-seed 2`" in (out / "robustness_videos.md").read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--noise-seed", "1"], "--noise-seed seeds --output-noise, which is 0"),
+    (["--output-noise", "0.5"], "--output-noise must be in [0, 0.01]"),
+    (["--crop-hold", "-1"], "--crop-hold must be in [0, 1]"),
+])
+def test_robustness_bad_hold_and_noise(tmp_path, capsys, argv, message):
+    from bench.__main__ import main
+    with pytest.raises(SystemExit) as e:
+        main(["robustness", "--shared", str(tmp_path), "--no-mediapipe", *argv])
+    assert e.value.code == 2 and message in capsys.readouterr().err
