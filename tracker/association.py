@@ -41,7 +41,11 @@ model's measurements (:class:`Measurement`) and
    - once a track's evidence for its side reaches ``side_lock`` the side is fixed until the
      track ends: a physical hand never changes side, and evidence that turns against a side
      held that confidently came, on the real clips we looked at, from views the model gets
-     wrong for seconds on end (backs of hands from above), not from a wrong start.
+     wrong for seconds on end (backs of hands from above), not from a wrong start;
+   - except where two hands seen in one frame have keypoint boxes on each other
+     (``contact_overlap``): there a track may leave with the other hand, so both lose their lock
+     and their evidence, and the votes after they part decide (a hand crossing in front of the
+     other on the motion benchmark's clips kept the other's locked side for the rest of the clip).
 
 Sides here are as seen in the image; mirroring is applied by the caller
 (:class:`tracker.hand_tracker.HandTracker`).
@@ -297,6 +301,12 @@ class HandAssociator:
             the new-hand slot from a real second hand (:meth:`finger_mask`).
         filter_restart_missed: a track back after more than this many missed frames restarts its
             smoothing filter at the measurement (its motion model is stale by then).
+        contact_overlap: two tracks seen in the same frame whose keypoint boxes overlap by more
+            than this (intersection over the smaller box) are in contact: each is unlocked and
+            its evidence set back to 0 on every frame they touch (that frame's votes then
+            count), so the sides after they part follow the votes from then on. None: off (before session 53). Lost tracks are left out: a
+            hand found again beside its lost track's predicted keypoints is the same hand, whose
+            lost track keeps the side it leaves to the new one (huytung_1hand).
     """
 
     def __init__(self, max_hands: int = 2,
@@ -310,7 +320,7 @@ class HandAssociator:
                  side_hysteresis: float = 3.0, side_lock: float | None = 20.0,
                  handedness_weight: float = 0.5, own_crop_bonus: float = 0.3,
                  lost_gate_share: float | None = 0.4, second_hand_min_spread: float | None = None,
-                 filter_restart_missed: int = 3) -> None:
+                 filter_restart_missed: int = 3, contact_overlap: float | None = 0.3) -> None:
         if max_hands < 1:
             raise ValueError(f"max_hands must be >= 1, got {max_hands}")
         self.max_hands = int(max_hands)
@@ -341,6 +351,7 @@ class HandAssociator:
         self.side_lock = None if side_lock is None else float(side_lock)
         self.handedness_weight = float(handedness_weight)
         self.own_crop_bonus = float(own_crop_bonus)
+        self.contact_overlap = None if contact_overlap is None else float(contact_overlap)
         self.tracks: list[Track] = []
         self._next_id = 0
         self._frame = 0
@@ -553,9 +564,23 @@ class HandAssociator:
                 break
             self._start(meas[j], t_s)
         self._enforce_max_hands()
+        self._contacts()
         self._accumulate()
         self._assign_sides()
         return self.active_tracks
+
+    def _contacts(self) -> None:
+        """Unlock and clear the side evidence of tracks seen in this frame whose keypoint boxes
+        overlap by more than ``contact_overlap``: hands that touch may part with each other's
+        tracks (session 53: a swap at a crossing kept both hands on the wrong locked side)."""
+        if self.contact_overlap is None:
+            return
+        seen = [t for t in self.tracks if t.active]
+        for a, b in itertools.combinations(seen, 2):
+            if _box_overlap(a.keypoints, b.keypoints) > self.contact_overlap:
+                for t in (a, b):
+                    t.locked = False
+                    t.evidence = 0.0
 
     # -- handedness evidence -------------------------------------------------------------------
     def vote(self, m: Measurement) -> float:
