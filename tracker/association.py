@@ -44,8 +44,9 @@ model's measurements (:class:`Measurement`) and
      wrong for seconds on end (backs of hands from above), not from a wrong start;
    - except where two hands seen in one frame have keypoint boxes on each other
      (``contact_overlap``): there a track may leave with the other hand, so both lose their lock
-     and their evidence, and the votes after they part decide (a hand crossing in front of the
-     other on the motion benchmark's clips kept the other's locked side for the rest of the clip).
+     and their evidence, which stays 0 while they touch, and the votes after they part decide (a
+     hand crossing in front of the other on the motion benchmark's clips kept the other's locked
+     side for the rest of the clip).
 
 Sides here are as seen in the image; mirroring is applied by the caller
 (:class:`tracker.hand_tracker.HandTracker`).
@@ -303,8 +304,8 @@ class HandAssociator:
             smoothing filter at the measurement (its motion model is stale by then).
         contact_overlap: two tracks seen in the same frame whose keypoint boxes overlap by more
             than this (intersection over the smaller box) are in contact: each is unlocked and
-            its evidence set back to 0 on every frame they touch (that frame's votes then
-            count), so the sides after they part follow the votes from then on. None: off (before session 53). Lost tracks are left out: a
+            its evidence held at 0 while they touch (the votes of crops that hold two hands are
+            not counted; the sides stay as they are), so after they part the votes decide. None: off (before session 53). Lost tracks are left out: a
             hand found again beside its lost track's predicted keypoints is the same hand, whose
             lost track keeps the side it leaves to the new one (huytung_1hand).
     """
@@ -564,15 +565,17 @@ class HandAssociator:
                 break
             self._start(meas[j], t_s)
         self._enforce_max_hands()
-        self._contacts()
         self._accumulate()
+        self._contacts()
         self._assign_sides()
         return self.active_tracks
 
     def _contacts(self) -> None:
-        """Unlock and clear the side evidence of tracks seen in this frame whose keypoint boxes
-        overlap by more than ``contact_overlap``: hands that touch may part with each other's
-        tracks (session 53: a swap at a crossing kept both hands on the wrong locked side)."""
+        """Unlock and clear the side evidence (this frame's votes included) of tracks seen in
+        this frame whose keypoint boxes overlap by more than ``contact_overlap``: hands that
+        touch may part with each other's tracks (session 53: a swap at a crossing kept both
+        hands on the wrong locked side), and a crop holding both hands votes for either. With
+        no evidence the side assignment keeps the sides as they are until the hands part."""
         if self.contact_overlap is None:
             return
         seen = [t for t in self.tracks if t.active]
