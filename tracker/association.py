@@ -305,9 +305,10 @@ class HandAssociator:
         contact_overlap: two tracks seen in the same frame whose keypoint boxes overlap by more
             than this (intersection over the smaller box) are in contact: each is unlocked and
             its evidence held at 0 while they touch (the votes of crops that hold two hands are
-            not counted; the sides stay as they are), so after they part the votes decide. None: off (before session 53). Lost tracks are left out: a
-            hand found again beside its lost track's predicted keypoints is the same hand, whose
-            lost track keeps the side it leaves to the new one (huytung_1hand).
+            not counted; the sides stay as they are), so after they part the votes decide. None:
+            off (before session 53). Lost tracks are left out: a hand found again beside its lost
+            track's predicted keypoints is the same hand, whose lost track keeps the side it
+            leaves to the new one (huytung_1hand).
     """
 
     def __init__(self, max_hands: int = 2,
