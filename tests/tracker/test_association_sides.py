@@ -147,7 +147,6 @@ def test_hands_that_come_near_without_overlapping_keep_their_locks():
     assert {round(float(t.raw_keypoints[K.PALM, 0])): t.side for t in tracks} == {150: "left", 250: "right"}
 
 
-
 def test_sides_hold_while_two_hands_touch():
     """While two hands' keypoint boxes overlap, a crop holding both votes for either: such votes
     are not counted and the sides stay as they were, also against votes that all say otherwise;
