@@ -42,8 +42,8 @@ model's measurements (:class:`Measurement`) and
      track ends: a physical hand never changes side, and evidence that turns against a side
      held that confidently came, on the real clips we looked at, from views the model gets
      wrong for seconds on end (backs of hands from above), not from a wrong start;
-   - except where two hands seen in one frame have keypoint boxes on each other
-     (``contact_overlap``): there a track may leave with the other hand, so both lose their lock
+   - except where two hands seen in one frame have keypoint boxes on each other, or one is
+     lost behind the other (``contact_overlap``): there a track may leave with the other hand, so both lose their lock
      and their evidence, which stays 0 while they touch, and the votes after they part decide (a
      hand crossing in front of the other on the motion benchmark's clips kept the other's locked
      side for the rest of the clip).
@@ -70,6 +70,12 @@ from .smoothing import make_filter
 log = logging.getLogger(__name__)
 
 LEFT, RIGHT = "left", "right"
+
+#: the frames both tracks must have been matched in for a hand lost behind another to count as
+#: a contact (``HandAssociator(contact_overlap=...)``): a hand lost at the frame's edge and
+#: started again at once beside its lost track made a new track, which then hid the lost one
+#: (huytung_1hand, frame 288) and unlocked the side that it would have left to the new one
+HIDDEN_MIN_HITS = 10
 
 #: how far (gap between the keypoint boxes, in the open hand's palm sizes) a detector crop's
 #: line-like fit may lie from a hand found in its track's crop and still be taken for one of its
@@ -306,9 +312,11 @@ class HandAssociator:
             than this (intersection over the smaller box) are in contact: each is unlocked and
             its evidence held at 0 while they touch (the votes of crops that hold two hands are
             not counted; the sides stay as they are), so after they part the votes decide. None:
-            off (before session 53). Lost tracks are left out: a hand found again beside its lost
-            track's predicted keypoints is the same hand, whose lost track keeps the side it
-            leaves to the new one (huytung_1hand).
+            off (before session 53). A track lost in this frame whose predicted keypoints' box
+            overlaps a track seen in it is in contact with it too (a hand hidden behind the
+            other), when both have been matched in :data:`HIDDEN_MIN_HITS` frames or more: a
+            hand lost and found again at once beside its lost track is the same hand, and its
+            lost track keeps the side it leaves to the new one (huytung_1hand's edge).
     """
 
     def __init__(self, max_hands: int = 2,
@@ -573,14 +581,20 @@ class HandAssociator:
 
     def _contacts(self) -> None:
         """Unlock and clear the side evidence (this frame's votes included) of tracks seen in
-        this frame whose keypoint boxes overlap by more than ``contact_overlap``: hands that
-        touch may part with each other's tracks (session 53: a swap at a crossing kept both
-        hands on the wrong locked side), and a crop holding both hands votes for either. With
-        no evidence the side assignment keeps the sides as they are until the hands part."""
+        this frame whose keypoint boxes overlap by more than ``contact_overlap``, and of a track
+        lost in this frame behind one seen in it: hands that touch may part with each other's
+        tracks (session 53: a swap at a crossing kept both hands on the wrong locked side), and
+        a crop holding both hands votes for either. With no evidence the side assignment keeps
+        the sides as they are until the hands part."""
         if self.contact_overlap is None:
             return
         seen = [t for t in self.tracks if t.active]
-        for a, b in itertools.combinations(seen, 2):
+        pairs = list(itertools.combinations(seen, 2))
+        # a hand lost this frame where another is seen (both tracked >= HIDDEN_MIN_HITS frames):
+        # hidden behind it, it may come back on the other's track
+        pairs += [(h, t) for h in self.tracks if h.missed == 1 and h.hits >= HIDDEN_MIN_HITS
+                  for t in seen if t.hits >= HIDDEN_MIN_HITS]
+        for a, b in pairs:
             if _box_overlap(a.keypoints, b.keypoints) > self.contact_overlap:
                 for t in (a, b):
                     t.locked = False
