@@ -80,12 +80,19 @@ def test_a_real_tracker_gets_noise_on_both_networks_and_repeats_itself():
         assert 0.8e-4 < rel.std() < 1.2e-4
 
 
+class _Stage:
+    """A tracker stage holding a stand-in session."""
+
+    def __init__(self):
+        self.session = _Session()
+
+
 def test_a_stage_without_a_session_is_left_alone():
     class Oracle:
         pass
 
     class Tracker:
-        landmarks = type("L", (), {"session": _Session()})()
+        landmarks = _Stage()
         detector = Oracle()
 
     t = add_output_noise(Tracker(), 1e-6, 0)
@@ -94,7 +101,6 @@ def test_a_stage_without_a_session_is_left_alone():
 
 def test_the_bench_wraps_the_trackers_it_builds_when_asked(tmp_path):
     from bench.run import Bench, BenchConfig
-    from tracker.detector import HandDetector
     plain = Bench(BenchConfig(shared=tmp_path, out=tmp_path, threads=1)).tracker(static=False)
     assert not isinstance(plain.tracker.landmarks.session, NoisySession)
     bench = Bench(BenchConfig(shared=tmp_path, out=tmp_path, threads=1, output_noise=1e-6, noise_seed=2))
@@ -102,16 +108,16 @@ def test_the_bench_wraps_the_trackers_it_builds_when_asked(tmp_path):
     assert m.tracker.landmarks.session.rel == 1e-6 and isinstance(m.tracker.detector.session, NoisySession)
     # a factory's trackers too; the ground-truth detector run's landmark model is perturbed as well
     made = []
-    bench.cfg.tracker_factory = lambda **o: made.append(type("T", (), {"landmarks": _Holder()})()) or made[-1]
-    bench.tracker(static=False, detector=HandDetector(threads=1))
+
+    def factory(**options):
+        made.append(type("T", (), {"landmarks": _Stage()})())
+        return made[-1]
+
+    bench.cfg.tracker_factory = factory
+    bench.tracker(static=False, detector=object())
     assert isinstance(made[0].landmarks.session, NoisySession)
     for x in (plain, m):
         x.close()
-
-
-class _Holder:
-    def __init__(self):
-        self.session = _Session()
 
 
 @pytest.mark.parametrize("argv, want", [
