@@ -55,6 +55,7 @@ def render_doc(doc: str) -> str:
     (``name: text``, continued on deeper-indented lines) as one list item each."""
     out: list[str] = []
     section: str | None = None
+    indent = 0                 # the section's first entry's: a deeper line continues an entry
     for line in inspect.cleandoc(doc).splitlines():
         m = _SECTION.match(line)
         if m:
@@ -62,12 +63,14 @@ def render_doc(doc: str) -> str:
             out += ["", f"*{section}:*", ""]
             continue
         if section is not None:
+            depth = len(line) - len(line.lstrip())
             if not line.strip():
                 section = None
                 out.append("")
-            elif out[-1] and (section in ("Returns", "Yields") or not _ENTRY.match(line)):
+            elif out[-1] and (section in ("Returns", "Yields") or depth > indent or not _ENTRY.match(line)):
                 out[-1] += f" {line.strip()}"     # one text, or the entry above continued
             else:
+                indent = depth if not out[-1] else indent
                 out.append(f"- {line.strip()}")
             continue
         out.append(line)     # prose; an indented line after a blank one (a shell line) is a code block

@@ -225,6 +225,7 @@ def test_api_reference_is_current():
      "Text.\n\n*Args:*\n\n- a: one more.\n- b, c: two\n\n*Raises:*\n\n- ValueError: bad `a`."),
     ("Returns:\n    ``{\"a\": x}``. Each one:\n    its :class:`Hand`.", "*Returns:*\n\n- `{\"a\": x}`. Each one: its `Hand`."),
     ("Shell:\n\n    python -m x --y\n\nend", "Shell:\n\n    python -m x --y\n\nend"),
+    ("Attributes:\n    a: one,\n        and two, less: more.\n    b: x", "*Attributes:*\n\n- a: one, and two, less: more.\n- b: x"),
 ])
 def test_api_reference_lays_out_docstring_sections(doc, expected):
     assert _make_api().render_doc(doc) == expected
