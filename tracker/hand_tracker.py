@@ -262,8 +262,14 @@ class HandTrackerOptions:
             they were (2.0 against 2.5 on average) and raised the other's (10.5 against 8.5), so
             it is off by default: for one hand, or hands kept apart. The
             shared clips and their degraded copies kept as many tracks and side changes in all
-            (71 and 4 over 35 clip-conditions), differently spread. In [0, 1]; 0 (default): a new
-            crop every frame. Figures: docs/model_history.md, session 52. Ignored in static mode.
+            (71 and 4 over 35 clip-conditions), differently spread. Measured again with the
+            contact rule (session 54): on four 12-clip sets, four runs each, the sides are the same
+            (side accuracy 0.9945 against 0.9952) at 20-37% less jitter, but the shared clips'
+            noisy and JPEG copies, four runs each, read 119 tracks and 21 side changes against 112
+            and 13 (in one run a second, wrong track on ali_hand's one hand for most of 70
+            frames), so it stays off. In [0, 1]; 0
+            (default): a new crop every frame. Figures: docs/model_history.md, sessions 52 and 54.
+            Ignored in static mode.
         turn_retry: a detector crop in which the landmark model finds no hand is measured once
             more turned by 180 degrees. The detector's wrist -> middle-MCP cue, which turns the
             first crop upright, can point the wrong way (hands pointing down, which its training
