@@ -684,7 +684,8 @@ def _collapsing_tracker(scene):
     from .tracker_fakes import FakeDetector, FakeLandmarks
     det = _RoiRecordingDetector(FakeDetector(scene))
     lm = _CollapsingLandmarks(FakeLandmarks(scene), det)
-    return HandTracker(detector=det, landmark_model=lm), lm
+    # No crop hold: the fake knows a detector's crop by identity, and a held crop is that object.
+    return HandTracker(detector=det, landmark_model=lm, crop_hold=0.0), lm
 
 
 def test_collapsed_track_is_measured_again_in_the_detector_crop():
@@ -781,6 +782,8 @@ def _stuck_tracker(scene, det_score=0.9, **options):
     det = _DetectorWithout(rec)
     lm = _StuckLandmarks(FakeLandmarks(scene), rec)
     options.setdefault("min_crop_palms", 0.0)
+    # No crop hold: the fake knows a detector's crop by identity, and a held crop is that object.
+    options.setdefault("crop_hold", 0.0)
     return HandTracker(detector=det, landmark_model=lm, **options), det, lm
 
 

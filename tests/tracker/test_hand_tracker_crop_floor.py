@@ -84,7 +84,7 @@ def tracked_crops(hands: list[np.ndarray], min_crop_palms: float, frames: int = 
     scene = Scene()
     scene.hands = [SceneHand(k, right=n % 2 == 0) for n, k in enumerate(hands)]
     t = HandTracker(detector=FakeDetector(scene), landmark_model=FoldingLandmarks(scene), smoothing=False,
-                    min_crop_palms=min_crop_palms)
+                    min_crop_palms=min_crop_palms, crop_hold=0.0)      # the crops as framed, not held
     for i in range(frames):
         assert len(t.process(blank(640, 480), timestamp_ms=33.0 * i).hands) == len(hands)
     tracks = sorted(t.associator.active_tracks, key=lambda tr: tr.raw_keypoints[K.WRIST, 1])

@@ -145,7 +145,7 @@ class _Predicts:
 ])
 def test_the_crop_moves_with_the_predicted_motion_by_at_most_a_palm(offset, shift):
     scene = Scene(hands=[SceneHand(hand_keypoints(320, 240, palm=40), True)])
-    t, _, _ = tracker_on(scene, smoothing=False)
+    t, _, _ = tracker_on(scene, smoothing=False, crop_hold=0.0)     # the crops as framed, not held
     for i in range(3):
         t.process(blank(640, 480), timestamp_ms=33.0 * i)
     (tr,) = t.associator.active_tracks
