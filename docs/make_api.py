@@ -55,7 +55,7 @@ def render_doc(doc: str) -> str:
     (``name: text``, continued on deeper-indented lines) as one list item each."""
     out: list[str] = []
     section: str | None = None
-    indent = 0                 # the section's first entry's: a deeper line continues an entry
+    indent = 0                 # the section's first entry's indent: a deeper line continues an entry
     for line in inspect.cleandoc(doc).splitlines():
         m = _SECTION.match(line)
         if m:
@@ -70,7 +70,8 @@ def render_doc(doc: str) -> str:
             elif out[-1] and (section in ("Returns", "Yields") or depth > indent or not _ENTRY.match(line)):
                 out[-1] += f" {line.strip()}"     # one text, or the entry above continued
             else:
-                indent = depth if not out[-1] else indent
+                if not out[-1]:                   # the section's first entry
+                    indent = depth
                 out.append(f"- {line.strip()}")
             continue
         out.append(line)     # prose; an indented line after a blank one (a shell line) is a code block

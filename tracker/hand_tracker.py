@@ -267,9 +267,8 @@ class HandTrackerOptions:
             (side accuracy 0.9945 against 0.9952) at 20-37% less jitter, but the shared clips'
             noisy and JPEG copies, four runs each, read 119 tracks and 21 side changes against 112
             and 13 (in one run a second, wrong track on ali_hand's one hand for most of 70
-            frames), so it stays off. In [0, 1]; 0
-            (default): a new crop every frame. Figures: docs/model_history.md, sessions 52 and 54.
-            Ignored in static mode.
+            frames), so it stays off. In [0, 1]; 0 (default): a new crop every frame. Figures:
+            docs/model_history.md, sessions 52 and 54. Ignored in static mode.
         turn_retry: a detector crop in which the landmark model finds no hand is measured once
             more turned by 180 degrees. The detector's wrist -> middle-MCP cue, which turns the
             first crop upright, can point the wrong way (hands pointing down, which its training
