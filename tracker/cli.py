@@ -1216,7 +1216,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop-hold", type=unit_float("--crop-hold"), default=HandTrackerOptions.crop_hold, metavar="H",
                    help="a tracked hand keeps its last crop while the new one would move or resize it by less than "
                    "this fraction of its side (and turn it by less than 100 H degrees): steadier still hands "
-                   f"(0.05: a third less jitter on the motion benchmark; default {HandTrackerOptions.crop_hold:g}: off)")
+                   f"(a fifth to a third less jitter on the motion benchmarks; default {HandTrackerOptions.crop_hold:g}, "
+                   "0: off)")
     p.add_argument("--frame-rate", type=frame_rate_value("--frame-rate"), default=None, metavar="FPS|auto",
                    help="the input's frames per second: the tracker's frame counts (how long a lost hand keeps "
                    "its id, the detector's back-off) are tuned at 30 fps and scaled to it; auto: the video's "

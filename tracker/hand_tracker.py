@@ -253,21 +253,18 @@ class HandTrackerOptions:
             side, changed its side by less than this fraction and turned by less than 100 times
             this in degrees (0.05: 5%, 5%, 5 degrees). A still hand then is measured in the same
             pixels frame after frame, and its keypoints shake less: on the synthetic motion clips
-            (``python -m bench --only motion``) 0.05 cuts the still-hand jitter 0.0049 -> 0.0034
-            (raw 0.0163 -> 0.0101) at the same lag, PCK@0.1 on moving hands 0.961 -> 0.966; on
-            two sets of 12 more clips (``--motion-clips 12 --seed 2``, ``--seed 3``) jitter
-            0.0090 -> 0.0068 and 0.0064 -> 0.0042, NME 0.105 -> 0.101 and 0.079 -> 0.077. Where
-            hands cross the swap counts move with float noise alone; over four runs of each set
-            (three with 1e-6 noise on the network outputs) the hold left one set's side swaps as
-            they were (2.0 against 2.5 on average) and raised the other's (10.5 against 8.5), so
-            it is off by default: for one hand, or hands kept apart. The
-            shared clips and their degraded copies kept as many tracks and side changes in all
-            (71 and 4 over 35 clip-conditions), differently spread. Measured again with the
-            contact rule (session 54): on four 12-clip sets, four runs each, the sides are the same
-            (side accuracy 0.9945 against 0.9952) at 20-37% less jitter, but the shared clips'
-            noisy and JPEG copies, four runs each, read 119 tracks and 21 side changes against 112
-            and 13 (in one run a second, wrong track on ali_hand's one hand for most of 70
-            frames), so it stays off. In [0, 1]; 0 (default): a new crop every frame. Figures:
+            (``python -m bench --only motion``) 0.05 cuts the still-hand jitter 0.0048 -> 0.0034
+            at the same lag, PCK@0.1 on moving hands 0.961 -> 0.965; on four sets of 12 more
+            clips (``--motion-clips 12 --seed 2`` to ``5``), four runs each (three with 1e-6
+            noise on the network outputs), jitter is 20-37% lower, side accuracy 0.9945 against
+            0.9952 over the 16 runs, side swaps 8.3 against 7.9 and id swaps 3.4 against 4.1 per
+            run (where hands cross). The shared clips and their degraded copies, four runs of
+            the 35 clip-conditions: 279 tracks and 26 side changes against 277 and 21 (7 of the
+            26 in one run, a second, wrong track on ali_hand's one hand at JPEG quality 10; the
+            clean clips 0 side changes against 4). Off by default in session 52, when crossing
+            hands swapped sides more often with it; on since session 54, with the contact rule
+            (``HandAssociator(contact_overlap)``) deciding the sides where hands touch.
+            In [0, 1]; 0: a new crop every frame (before session 54). Figures:
             docs/model_history.md, sessions 52 and 54. Ignored in static mode.
         turn_retry: a detector crop in which the landmark model finds no hand is measured once
             more turned by 180 degrees. The detector's wrist -> middle-MCP cue, which turns the
@@ -343,7 +340,7 @@ class HandTrackerOptions:
     large_hands: bool = True
     refine_score: float = 0.6
     min_crop_palms: float = 2.8
-    crop_hold: float = 0.0
+    crop_hold: float = 0.05
     turn_retry: bool = False
     detector_turns: int = 1
     frame_rate: float | None = None

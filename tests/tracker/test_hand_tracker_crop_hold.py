@@ -1,4 +1,4 @@
-"""``HandTrackerOptions.crop_hold`` (session 52, opt-in): a tracked hand keeps the crop it was last
+"""``HandTrackerOptions.crop_hold`` (session 52; 0.05 by default since session 54): a tracked hand keeps the crop it was last
 measured in while the crop its keypoints frame now is within the hold (centre and side within
 ``crop_hold`` of the crop's side, angle within ``100 * crop_hold`` degrees). Fake models: the crops
 the landmark stage is handed are recorded."""
@@ -98,7 +98,7 @@ def test_static_mode_ignores_the_hold():
 
 
 @pytest.mark.parametrize("argv, expected", [
-    ([], 0.0),
+    ([], 0.05),
     (["--crop-hold", "0.05"], 0.05),
     (["--crop-hold", "0"], 0.0),
 ])
