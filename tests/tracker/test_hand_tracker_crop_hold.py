@@ -1,7 +1,7 @@
-"""``HandTrackerOptions.crop_hold`` (session 52; 0.05 by default since session 54): a tracked hand keeps the crop it was last
-measured in while the crop its keypoints frame now is within the hold (centre and side within
-``crop_hold`` of the crop's side, angle within ``100 * crop_hold`` degrees). Fake models: the crops
-the landmark stage is handed are recorded."""
+"""``HandTrackerOptions.crop_hold`` (session 52; 0.05 by default since session 54): a tracked hand
+keeps the crop it was last measured in while the crop its keypoints frame now is within the hold
+(centre and side within ``crop_hold`` of the crop's side, angle within ``100 * crop_hold``
+degrees). Fake models: the crops the landmark stage is handed are recorded."""
 from __future__ import annotations
 
 import math
