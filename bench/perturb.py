@@ -55,8 +55,8 @@ class NoisySession:
 def add_output_noise(tracker, rel: float, seed: int):
     """Wrap the ``session`` of ``tracker.landmarks`` and ``tracker.detector`` in a
     :class:`NoisySession` (each with its own generator, seeded from ``seed`` and the stage:
-    landmarks 0, detector 1; so a run repeats itself); a stage without a session (the bench's ground-truth detector)
-    is left as it is. Returns ``tracker``."""
+    landmarks 0, detector 1; so a run repeats itself); a stage without a session (the bench's
+    ground-truth detector) is left as it is. Returns ``tracker``."""
     for i, name in enumerate(("landmarks", "detector")):
         stage = getattr(tracker, name, None)
         session = getattr(stage, "session", None)

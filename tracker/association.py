@@ -43,10 +43,10 @@ model's measurements (:class:`Measurement`) and
      held that confidently came, on the real clips we looked at, from views the model gets
      wrong for seconds on end (backs of hands from above), not from a wrong start;
    - except where two hands seen in one frame have keypoint boxes on each other, or one is
-     lost behind the other (``contact_overlap``): there a track may leave with the other hand, so both lose their lock
-     and their evidence, which stays 0 while they touch, and the votes after they part decide (a
-     hand crossing in front of the other on the motion benchmark's clips kept the other's locked
-     side for the rest of the clip).
+     lost behind the other (``contact_overlap``): there a track may leave with the other hand,
+     so both lose their lock and their evidence, which stays 0 while they touch, and the votes
+     after they part decide (a hand crossing in front of the other on the motion benchmark's
+     clips kept the other's locked side for the rest of the clip).
 
 Sides here are as seen in the image; mirroring is applied by the caller
 (:class:`tracker.hand_tracker.HandTracker`).
