@@ -24,7 +24,8 @@ hand of any size in the image:
   speed in palm sizes per second and ``d2`` the normalised innovation squared of the last
   update. This is the One-Euro idea on top of the Kalman filter: a still hand gets heavy
   smoothing (jitter cut several times), a moving hand a light one (no visible lag), and a
-  sudden start is caught within a frame by the innovation term.
+  sudden start is caught within a frame by the innovation term;
+* a new track starts at rest, its velocity prior ``init_speed`` palm sizes per second (std).
 
 Time: ``update(..., t_s=...)`` takes the frame time in seconds; dt is the difference to the last
 call (clamped to ``[1e-3, max_dt]``). Without timestamps dt is ``default_dt`` (1/30 s), and the
@@ -101,18 +102,27 @@ class KalmanKeypointFilter:
             measurements agree (each within a palm size of the one before, taken relative to
             the point's estimate), a point more than one palm size from its measurement is
             reset to it; values that jump about are noise and never pull it.
+        init_speed: spread (standard deviation) of a new track's velocity prior, in palm sizes
+            per second. Wide, a hand that appears moving is followed from its second frame; but
+            a new hand's first measurements come from crops still settling onto it (the
+            detector's box, then its own keypoints), and their differences, taken for motion,
+            make it overshoot there. 2 cut the motion benchmark's still jitter by 3-13% and its
+            smoothed/raw ratio from 0.338 to 0.301, at up to a point less PCK@0.1 on moving
+            hands (docs/model_history.md, session 55).
     """
 
     def __init__(self, order: int = 2, strength: float = 1.0, meas_noise: float = 0.06,
                  process_noise: float = 5.0, speed_ref: float = 0.5,
                  innovation_gain: float = 4.0, min_score: float = 0.3,
                  default_dt: float = 1 / 30, max_dt: float = 0.5,
-                 num_keypoints: int = NUM_KEYPOINTS, reanchor_frames: int = 5) -> None:
+                 num_keypoints: int = NUM_KEYPOINTS, reanchor_frames: int = 5, init_speed: float = 5.0) -> None:
         if order not in (2, 3):
             raise ValueError(f"order must be 2 (constant velocity) or 3 (constant acceleration), got {order}")
         if not (is_real(strength) and 0 <= strength < math.inf):
             # NaN passed "< 0" and made every filtered keypoint NaN from the second frame on
             raise ValueError(f"strength must be a number >= 0, got {strength!r}")
+        if not (is_real(init_speed) and 0 <= init_speed < math.inf):
+            raise ValueError(f"init_speed must be a number >= 0 (palm sizes per second), got {init_speed!r}")
         self.order = order
         self.strength = float(strength)
         self.meas_noise = float(meas_noise)
@@ -124,6 +134,7 @@ class KalmanKeypointFilter:
         self.max_dt = float(max_dt)
         self.num_keypoints = int(num_keypoints)
         self.reanchor_frames = int(reanchor_frames)
+        self.init_speed = float(init_speed)
         self._q_cache: dict[float, np.ndarray] = {}
         self.reset()
 
@@ -319,8 +330,9 @@ class KalmanKeypointFilter:
             self.x[:, 0] = np.where(finite.repeat(2), zz, np.tile(fill, self.num_keypoints))
             self.P[:] = 0.0
             self.P[:, 0, 0] = np.where(vv, r0, (self.palm ** 2))
-            # Unknown velocity at start: a wide prior lets the filter pick up motion at once.
-            self.P[:, 1, 1] = (5.0 * self.palm) ** 2
+            # Unknown velocity at start: a wide prior lets the filter pick up motion at once (and
+            # takes a settling crop's first differences for motion: see init_speed).
+            self.P[:, 1, 1] = (self.init_speed * self.palm) ** 2
             if self.order == 3:
                 self.P[:, 2, 2] = (50.0 * self.palm) ** 2
         self.d2[:] = 0.0
