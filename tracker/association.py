@@ -7,7 +7,9 @@ model's measurements (:class:`Measurement`) and
    below ``merge_distance`` palm sizes, or below ``loose_merge_distance`` (or one keypoint box
    mostly inside the other, ``loose_merge_overlap``) for a detector crop next to a track's crop when their handedness
    does not reliably differ; the better keypoints are kept), and leaves out a detector crop's
-   line-like fit next to a hand its track's crop found (a finger: ``second_hand_min_spread``);
+   line-like fit next to a hand its track's crop found (a finger: ``second_hand_min_spread``),
+   and a detector crop's small, unsure fit touching a surer one (a part of that hand, such as a
+   raised thumb: :data:`PART_PALM`);
 2. matches measurements to tracks (alive ones and ones lost for at most ``max_missed`` frames)
    with a minimum-cost assignment (exact, by enumeration: there are at most a handful of hands).
    The cost is the median keypoint distance to the track's predicted keypoints in palm sizes, plus
@@ -83,6 +85,17 @@ HIDDEN_MIN_HITS = 10
 #: clips (OpenCV 4.10, noise, JPEG) lay 0-1.15 palm sizes from the hand's fit; a hand seen
 #: edge-on further away is its own hand.
 FINGER_REACH = 2.0
+
+#: a detector crop's fit whose palm is under this share of the palm of another fit it touches
+#: (within :data:`FINGER_REACH` of its palm sizes), and whose mean keypoint confidence is under
+#: :data:`PART_SCORE` and :data:`PART_SCORE_GAP` below that fit's, is a part of that hand, left
+#: out as a finger is (with ``second_hand_min_spread`` set, as the tracker sets it; None: no such
+#: rule). On ali_hand.mp4 a raised thumb was offered as a hand of its own (palm 43-50 px against
+#: the hand's 98, confidence 0.30-0.38 against 0.75), took the lost track and left the hand a
+#: second one of the other side.
+PART_PALM: float | None = 0.6
+PART_SCORE = 0.45
+PART_SCORE_GAP = 0.2
 
 
 class KeypointFilter(Protocol):
@@ -449,7 +462,8 @@ class HandAssociator:
     def finger_mask(self, meas: list[Measurement]) -> list[bool]:
         """For each of ``meas``: whether it is a line-like detector-crop fit within
         :data:`FINGER_REACH` of a hand a track's own crop found open, taken for one of its fingers
-        (``second_hand_min_spread``; all False when that is None)."""
+        (``second_hand_min_spread``; all False when that is None), or a part of a hand
+        (:data:`PART_PALM`)."""
         if (self.second_hand_min_spread is None or len(meas) < 2
                 or all(m.track_id is not None for m in meas)):
             # only a detector crop's fit can be a finger: a tracking frame has none to test, and
@@ -457,15 +471,30 @@ class HandAssociator:
             return [False] * len(meas)
         line = [spread_ratio(m.keypoints) < self.second_hand_min_spread for m in meas]
         hands = [m.keypoints for m, thin in zip(meas, line) if m.track_id is not None and not thin]
-        return [bool(hands) and m.track_id is None and thin
-                and any(_box_gap(m.keypoints, h) < FINGER_REACH * _palm(h) for h in hands)
-                for m, thin in zip(meas, line)]
+        fingers = [bool(hands) and m.track_id is None and thin
+                   and any(_box_gap(m.keypoints, h) < FINGER_REACH * _palm(h) for h in hands)
+                   for m, thin in zip(meas, line)]
+        return [f or p for f, p in zip(fingers, self._parts(meas))]
+
+    @staticmethod
+    def _parts(meas: list[Measurement]) -> list[bool]:
+        """For each of ``meas``: whether it is a detector crop's small, unsure fit touching a larger,
+        surer one (:data:`PART_PALM`), taken for a part of that hand."""
+        if PART_PALM is None:
+            return [False] * len(meas)
+        palms = [_palm(m.keypoints) for m in meas]
+        conf = [float(np.mean(m.scores)) for m in meas]
+        return [m.track_id is None and conf[j] < PART_SCORE
+                and any(k != j and palms[j] < PART_PALM * palms[k] and conf[k] >= conf[j] + PART_SCORE_GAP
+                        and _box_gap(m.keypoints, h.keypoints) < FINGER_REACH * palms[k]
+                        for k, h in enumerate(meas))
+                for j, m in enumerate(meas)]
 
     def _drop_fingers(self, meas: list[Measurement]) -> list[Measurement]:
         """``meas`` without the fingers of :meth:`finger_mask`: they neither start nor update a track."""
         keep = [m for m, finger in zip(meas, self.finger_mask(meas)) if not finger]
         if len(keep) < len(meas):
-            log.debug("left out %d line-like detector measurement(s) beside a tracked hand", len(meas) - len(keep))
+            log.debug("left out %d detector measurement(s) taken for a finger or part of a hand", len(meas) - len(keep))
         return keep
 
     def _cost(self, tracks: list[Track], meas: list[Measurement], t_s: float | None,

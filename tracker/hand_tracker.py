@@ -1381,8 +1381,8 @@ class HandTracker:
             return None
 
     def _mark_fingers(self, meas: list[Measurement], start: int = 0) -> None:
-        """Remember the keypoint boxes of those of ``meas[start:]`` that are fingers of a hand found
-        in its track's crop (:meth:`HandAssociator.finger_mask` over all of ``meas``): they are not
+        """Remember the keypoint boxes of those of ``meas[start:]`` that are fingers or parts of a
+        hand (:meth:`HandAssociator.finger_mask` over all of ``meas``): they are not
         measured again for :data:`FINGER_MEMORY` frames (at 30 fps) while a hand is tracked."""
         fingers = self.associator.finger_mask(meas)[start:]
         self._finger_boxes += [(_box(m.keypoints), self._frame_index + self._finger_memory)

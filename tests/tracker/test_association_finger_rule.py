@@ -9,6 +9,7 @@ measured or was dropped.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tracker.keypoints import spread_ratio
 from tracker.hand_tracker import COLLAPSED_SPREAD
@@ -75,3 +76,40 @@ def test_a_left_out_finger_does_not_use_up_the_redetection_quota():
             scene.hands = [right, weak] + ([finger] if with_finger else [])
             seen = [sorted(h.track_id for h in tr.process(blank(), i * 33.3).hands) for i in range(7, 17)]
         assert seen[-5:] == [ids] * 5, f"finger={with_finger}: ids per frame {seen}"
+
+
+# == session 55: a small, unsure fit touching a hand is a part of it ================================
+def _fit(cx: float, cy: float, palm: float, conf: float, track_id=None):
+    from tracker.association import Measurement
+    return Measurement(hand_keypoints(cx, cy, palm), np.full(17, conf, np.float32), 0.9, 0.5, track_id=track_id)
+
+
+@pytest.mark.parametrize("small, big, expected", [
+    # palm 25 against 60 (0.42), confidence 0.35 against 0.75, touching above: ali_hand's thumb
+    (dict(cx=200, cy=110, palm=25, conf=0.35), dict(conf=0.75), True),
+    (dict(cx=200, cy=110, palm=25, conf=0.80), dict(conf=0.95), False),    # a sure fit is a hand
+    (dict(cx=200, cy=110, palm=42, conf=0.35), dict(conf=0.75), False),    # 0.7 of the palm
+    (dict(cx=200, cy=110, palm=25, conf=0.35), dict(conf=0.50), False),    # not 0.2 surer
+    (dict(cx=520, cy=200, palm=25, conf=0.35), dict(conf=0.75), False),    # over 2 palms away
+    (dict(cx=200, cy=110, palm=25, conf=0.35, track_id=3), dict(conf=0.75), False),  # its track's crop
+    (dict(cx=200, cy=110, palm=25, conf=0.35), dict(conf=0.75, track_id=0), True),   # beside a tracked one
+])
+def test_a_small_unsure_fit_touching_a_surer_hand_is_a_part_of_it(small, big, expected):
+    """ali_hand.mp4 (session 55): the tracked hand's fit slid onto its raised thumb and lost it;
+    the detector then offered the hand (palm 98 px, confidence 0.75) and the thumb as a hand of
+    its own (palm 43-50, confidence 0.30-0.38). The thumb took the lost track and the hand started
+    a second one, given the other side. A detector crop's fit under 0.6 of the palm of a fit it
+    touches (within FINGER_REACH of its palm sizes), unsure (under 0.45) and 0.2 less sure than
+    it, is a part of that hand: left out like a finger."""
+    from tracker.association import HandAssociator
+    ms = [_fit(200, 200, 60, **big), _fit(**small)]
+    assert HandAssociator(second_hand_min_spread=COLLAPSED_SPREAD).finger_mask(ms) == [False, expected]
+
+
+def test_the_part_rule_is_off_with_part_palm_none(monkeypatch):
+    import tracker.association as association
+    ms = [_fit(200, 200, 60, 0.75), _fit(200, 110, 25, 0.35)]
+    a = association.HandAssociator(second_hand_min_spread=COLLAPSED_SPREAD)
+    assert a.finger_mask(ms) == [False, True]
+    monkeypatch.setattr(association, "PART_PALM", None)
+    assert a.finger_mask(ms) == [False, False]
