@@ -106,9 +106,9 @@ class KalmanKeypointFilter:
             per second. Wide, a hand that appears moving is followed from its second frame; but
             a new hand's first measurements come from crops still settling onto it (the
             detector's box, then its own keypoints), and their differences, taken for motion,
-            make it overshoot there. 2 cut the motion benchmark's still jitter by 3-13% and its
-            smoothed/raw ratio from 0.338 to 0.301, at up to a point less PCK@0.1 on moving
-            hands (docs/model_history.md, session 55).
+            make it overshoot there. 2 cut the default motion clips' still jitter by 9%
+            (smoothed/raw 0.338 -> 0.301), not that of every larger set, at up to 1.4 points less
+            PCK@0.1 on moving hands (docs/model_history.md, session 55).
     """
 
     def __init__(self, order: int = 2, strength: float = 1.0, meas_noise: float = 0.06,
