@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import tracker.association as association
+from tracker.association import HandAssociator, Measurement
 from tracker.keypoints import spread_ratio
 from tracker.hand_tracker import COLLAPSED_SPREAD
 from .tracker_fakes import SceneHand, blank, fake_tracker, hand_keypoints
@@ -79,8 +81,7 @@ def test_a_left_out_finger_does_not_use_up_the_redetection_quota():
 
 
 # == session 55: a small, unsure fit touching a hand is a part of it ================================
-def _fit(cx: float, cy: float, palm: float, conf: float, track_id=None):
-    from tracker.association import Measurement
+def _fit(cx: float, cy: float, palm: float, conf: float, track_id=None) -> Measurement:
     return Measurement(hand_keypoints(cx, cy, palm), np.full(17, conf, np.float32), 0.9, 0.5, track_id=track_id)
 
 
@@ -101,15 +102,13 @@ def test_a_small_unsure_fit_touching_a_surer_hand_is_a_part_of_it(small, big, ex
     a second one, given the other side. A detector crop's fit under 0.6 of the palm of a fit it
     touches (within FINGER_REACH of its palm sizes), unsure (under 0.45) and 0.2 less sure than
     it, is a part of that hand: left out like a finger."""
-    from tracker.association import HandAssociator
     ms = [_fit(200, 200, 60, **big), _fit(**small)]
     assert HandAssociator(second_hand_min_spread=COLLAPSED_SPREAD).finger_mask(ms) == [False, expected]
 
 
 def test_the_part_rule_is_off_with_part_palm_none(monkeypatch):
-    import tracker.association as association
     ms = [_fit(200, 200, 60, 0.75), _fit(200, 110, 25, 0.35)]
-    a = association.HandAssociator(second_hand_min_spread=COLLAPSED_SPREAD)
+    a = HandAssociator(second_hand_min_spread=COLLAPSED_SPREAD)
     assert a.finger_mask(ms) == [False, True]
     monkeypatch.setattr(association, "PART_PALM", None)
     assert a.finger_mask(ms) == [False, False]
