@@ -219,7 +219,8 @@ class HandTrackerOptions:
             with the pass is a ValueError.
         refine_score: a hand found in a detector crop whose mean keypoint confidence is below
             this is measured a second time, in the same frame, in the crop its own keypoints give
-            (the crop tracking uses on the next frame), and that measurement replaces the first
+            (in video mode grown to ``min_crop_palms`` as the crop tracking cuts on the next frame
+            is), and that measurement replaces the first
             when it passes the same checks and is not clearly less sure (:data:`REFINE_TOLERANCE`).
             A detector box frames a hand less closely than keypoints do, and the landmark model
             was trained on crops framed from keypoints. In [0, 1]; 0: never; 1: every new hand.
@@ -1347,7 +1348,8 @@ class HandTracker:
     def _refine(self, frame: np.ndarray, meas: list[Measurement | None], owners: Sequence[int | None],
                 needs: list[float | None]) -> list[Measurement | None]:
         """Measure hands from detector crops whose mean keypoint confidence is under the refine
-        threshold again in the crop of their own keypoints; the new measurement replaces the first
+        threshold again in the crop of their own keypoints (in video mode grown to
+        ``min_crop_palms`` as the next frame's tracking crop is); the new measurement replaces the first
         when it passes the same checks and is not less sure by more than :data:`REFINE_TOLERANCE`.
         ``meas``, ``owners`` and ``needs`` are parallel (None in ``meas``: no hand there)."""
         thr = float(self.options.refine_score)
@@ -1357,6 +1359,10 @@ class HandTracker:
             if m is None or owner is not None or not float(np.mean(m.scores)) < thr:
                 continue
             roi = self._keypoint_roi(m.keypoints, m.scores)
+            if not self.options.static_image_mode:
+                # the crop tracking cuts for this hand on the next frame, grown as a tracked hand's
+                # is: framed from a fit that missed the fingers, it would cut them off again
+                roi = self._palm_floor(roi, m.keypoints, float(palm_size(m.keypoints)))
             if roi is not None:
                 which.append((i, float(np.mean(m.scores))))
                 rois.append(roi)
@@ -1468,7 +1474,7 @@ class HandTracker:
             if np.isfinite(n) and n > 0:
                 shift = shift * min(1.0, tr.palm / n)
                 kps = kps + shift
-        return self._held(tr, self._palm_floor(tr, self._keypoint_roi(kps, tr.scores)))
+        return self._held(tr, self._palm_floor(self._keypoint_roi(kps, tr.scores), tr.raw_keypoints, tr.palm, tr))
 
     def _held(self, tr: Track, roi: Roi | None) -> Roi | None:
         """The crop track ``tr`` was last measured in (``tr.roi``) instead of ``roi`` while the two
@@ -1485,22 +1491,23 @@ class HandTracker:
             return last
         return roi
 
-    def _palm_floor(self, tr: Track, roi: Roi | None) -> Roi | None:
-        """``roi`` (a crop for track ``tr``) grown to ``min_crop_palms`` times the hand's palm size
-        (pixels) toward the fingers (:func:`~tracker.geometry.grow_roi`), unless the grown crop holds
-        more keypoints of another tracked hand than ``roi`` does: a crop reaching over a second hand
-        can pull the fit onto it. The palm size is the track's smoothed one. A collapsed last fit is
+    def _palm_floor(self, roi: Roi | None, kps: np.ndarray, palm: float, tr: Track | None = None) -> Roi | None:
+        """``roi`` (a crop for the hand whose last fit is ``kps``, (17, 2) pixels) grown to
+        ``min_crop_palms`` times the hand's palm size ``palm`` (pixels: a track's smoothed one, a new
+        hand's own) toward the fingers (:func:`~tracker.geometry.grow_roi`), unless the grown crop
+        holds more keypoints of another tracked hand (any but track ``tr``) than ``roi`` does: a
+        crop reaching over a second hand can pull the fit onto it. A collapsed last fit is
         left as framed: folded fingers keep the palm and the hand's spread, but a fit whose own palm
-        is under :data:`COLLAPSED_PALM` of the track's has no fingers to keep in view (grown
+        is under :data:`COLLAPSED_PALM` of ``palm`` has no fingers to keep in view (grown
         "toward" them, an empty crop's answer at its centre walked off the frame), and a line-like
         fit (spread under :data:`COLLAPSED_SPREAD`: collapsed onto one finger, left to
         :meth:`_refresh_suspects`) grows along that finger (ali_hand's thumbs-up lost its track and
         came back as a new one on the thumb, called left for 18 frames)."""
-        side = float(self.options.min_crop_palms) * float(tr.palm)
+        side = float(self.options.min_crop_palms) * float(palm)
         if roi is None or not (math.isfinite(side) and roi.size < side):
             return roi
-        own = float(palm_size(tr.raw_keypoints))
-        if not own >= COLLAPSED_PALM * float(tr.palm) or spread_ratio(tr.raw_keypoints) < COLLAPSED_SPREAD:
+        own = float(palm_size(kps))
+        if not own >= COLLAPSED_PALM * float(palm) or spread_ratio(kps) < COLLAPSED_SPREAD:
             return roi
         grown = grow_roi(roi, side)
         others = [o.raw_keypoints for o in self.associator.active_tracks if o is not tr]

@@ -205,3 +205,39 @@ def test_ali_hand_thumbs_up_keeps_one_right_track(videos, hold, most_tracks):
             seen += [(h.track_id, h.side) for h in t.process(frame, timestamp_ms=i * 1000.0 / src.fps).hands]
     assert len(seen) > 150
     assert {side for _, side in seen} == {"right"} and len({tid for tid, _ in seen}) <= most_tracks, sorted(set(seen))
+
+
+class TightDetector(FakeDetector):
+    """Boxes each hand as if its fingers were all folded: a box that cuts off a raised finger, as
+    a detector's box around a hand seen small can."""
+
+    def __call__(self, frame_bgr, score_threshold=None, max_detections=4):
+        hands = self.scene.hands
+        self.scene.hands = [SceneHand(fist(h.keypoints), right=h.right) for h in hands]
+        try:
+            return super().__call__(frame_bgr, score_threshold, max_detections)
+        finally:
+            self.scene.hands = hands
+
+
+@pytest.mark.parametrize("static, min_crop_palms, raised", [
+    (False, 2.8, True),     # video: a new hand is refined in the crop tracking will cut, grown
+    (False, 0.0, False),    # ... which without the floor frames the folded fit again
+    (True, 2.8, False),     # static mode has no tracking crops: refined as the keypoints frame it
+])
+def test_a_new_hands_refined_crop_is_grown_as_a_tracked_one(static, min_crop_palms, raised):
+    """A hand with its index raised, boxed by the detector as a fist and unsure in that crop (0.5,
+    under the default refine_score): its first fit misses the finger. The refinement measures it
+    again in the crop of its own keypoints, which in video mode is grown to ``min_crop_palms`` as
+    the next frame's tracking crop would be, so the finger is found on the first frame (session 56:
+    a first fit that missed the fingers settled over 3 frames, and the smoother took that for
+    motion)."""
+    scene = Scene()
+    scene.keypoint_score = 0.5
+    scene.hands = [SceneHand(fist(hand_keypoints(320, 300, palm=40), keep=(0,)), right=True)]
+    lm = FoldingLandmarks(scene)
+    t = HandTracker(detector=TightDetector(scene), landmark_model=lm, smoothing=False,
+                    static_image_mode=static, min_crop_palms=min_crop_palms)
+    [hand] = t.process(blank(640, 480), timestamp_ms=0.0).hands
+    assert lm.crops == 2                   # the detector's crop, then the refinement's
+    assert index_raised(hand) is raised
