@@ -233,8 +233,11 @@ class HandTrackerOptions:
             against 0.802 and 0.801) but frames hands
             cut by the frame's edge wider: on composed 640x480 val scenes (``python -m
             train.evaluate acquisition``, three scene sets) 0.002-0.008 fewer hands found at
-            0.002-0.008 more false ones. Costs one landmark crop per such hand, on frames where
-            the detector runs (see docs/model_history.md, session 19).
+            0.002-0.008 more false ones. In video mode 1 steadies new hands' first frames (the
+            6 motion clips' still jitter 0.0024 instead of 0.0034) but the degraded shared clips
+            changed sides twice as often in three runs (34 against 14; session 56). Costs one
+            landmark crop per such hand, on frames where the detector runs (see
+            docs/model_history.md, session 19).
         min_crop_palms: a tracked hand's crop (framed from its last keypoints, 1.6 times their
             extent) is at least this many palm sizes on a side (the track's smoothed palm size,
             the longest side of the wrist / index-MCP / pinky-MCP triangle), grown toward the
