@@ -296,8 +296,9 @@ class HandTrackerOptions:
             checks of unsure hands every 10 frames, the 15 frames a finger's detection is not
             measured again, the 3 frames a vanished hand must have been seen to lower the detector
             threshold). Still counted in frames: the handedness votes (one per frame: at 60 fps a
-            side locks in half the time) and the filter restart of a hand back after more than 3
-            missed frames (docs/options.md). Ignored in static mode.
+            side locks in half the time, and the 3 frames of votes against a side that a possible
+            exchange of hands needs last half as long) and the filter restart of a hand back after
+            more than 3 missed frames (docs/options.md). Ignored in static mode.
             Like ByteTrack's ``BYTETracker(frame_rate=...)``.
         detector_turns: 1, 2 or 4: look for new hands in the frame as it is (1), also turned
             upside down (2), or turned by every quarter turn (4). The shipped detector learned

@@ -39,6 +39,20 @@ def test_sides_are_right_after_hands_cross(hands21):
         assert _side_accuracy(clip, t) > 0.9
 
 
+def test_sides_are_right_after_a_hidden_hand_comes_back_on_the_other_hands_track(hands21):
+    """``python -m bench --only motion --seed 1``, clip 1: the left hand passes behind the right
+    one, the right track's crop slides onto it as it comes out, and the left hand's track, back
+    12 frames after it was lost, takes the right hand. Both were locked, so each hand kept the
+    other's side for 95 frames (side accuracy 0.65). With the exchange rule the votes decide
+    again one frame after the lost track is back."""
+    from bench.motion import make_clip
+    from train.data import load_records
+    clip = make_clip(load_records(hands21, "val"), seed=1 * 1000 + 1, n_frames=300, n_hands=2)
+    assert sorted(clip.sides) == ["left", "right"] and any(k == "uncross" for _, _, k in clip.segments)
+    with HandTracker(max_hands=2, threads=1) as t:
+        assert _side_accuracy(clip, t) > 0.9
+
+
 def test_a_one_hand_clip_keeps_its_side_where_the_hand_is_found_again(videos):
     """huytung_1hand.mp4 (one right hand): at frame 288 the hand's track is lost at the frame's
     edge and the hand is started again as a new track beside where the lost track's keypoints
