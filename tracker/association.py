@@ -119,8 +119,10 @@ RETAKE_PALM: float | None = 0.5
 #: as in contact (unlocked, evidence 0), so the votes of the next frames decide. On the motion
 #: benchmark (6 clips, ``--seed 1``, clip 1) the left hand passed behind the right one, the right
 #: track's crop slid onto it as it came out, and the left track, back 12 frames later, took the
-#: right hand: both locked, each on the other's side, for 95 frames (side accuracy 0.65). Hands
-#: that never leave (the shared piano clip) keep their locks against any run of votes.
+#: right hand: both locked, each on the other's side, for 95 frames (side accuracy 0.65). Two
+#: tracks seen all along keep their locks against any run of votes, as before: the lock is there
+#: for views the model gets wrong for seconds on end. On six motion sets and the shared clips with
+#: their degraded copies (session 58) the rule fired on that one return only.
 EXCHANGE_FRAMES: int | None = 3
 #: a vote counts as against a track's side when its weighted log-odds are at least this much
 #: on the other side (a handedness probability of 0.27 or less for a confident right fit)
