@@ -685,8 +685,8 @@ class HandAssociator:
         a, b = seen
         if a.side == b.side or not (a.locked or b.locked):
             return
-        if (a.back and a.contrary and b.contrary >= EXCHANGE_FRAMES) or \
-                (b.back and b.contrary and a.contrary >= EXCHANGE_FRAMES):
+        if (a.back and a.contrary >= 1 and b.contrary >= EXCHANGE_FRAMES) or \
+                (b.back and b.contrary >= 1 and a.contrary >= EXCHANGE_FRAMES):
             log.debug("tracks %d and %d may have exchanged hands: sides decided again", a.track_id, b.track_id)
             for t in seen:
                 t.locked = False
