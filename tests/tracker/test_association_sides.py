@@ -190,10 +190,10 @@ def test_a_hand_lost_behind_the_other_is_in_contact_with_it():
 
 
 def _exchange(a: HandAssociator, back_p_right: float, run: int) -> list:
-    """Hands locked left (x=100) and right (x=300); the left hand is lost for 8 frames, during
-    the last ``run`` of which (and in the frame it is back) the right track votes left (its crop has slid onto the left hand,
-    out from behind the right one), and the left track comes back at x=100 on the right hand
-    with ``back_p_right``. Returns the tracks after 20 more frames of the hands voting as they
+    """Hands locked left (x=100) and right (x=300); the left hand is lost for 8 frames. In the
+    last ``run`` of them, and in the frame the left track is back, the right track votes left (its
+    crop has slid onto the left hand, out from behind the right one); the left track comes back
+    at x=100 on the right hand with ``back_p_right``. Returns the tracks after 20 more frames of the hands voting as they
     are now (the hand at 100 right, the one at 300 left)."""
     f = 0
     for _ in range(30):
