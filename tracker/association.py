@@ -17,7 +17,8 @@ model's measurements (:class:`Measurement`) and
    crop; pairs beyond the gate (which widens while a track is lost, up to ``lost_gate_share`` of
    the frame diagonal when :meth:`HandAssociator.update` is given the frame size, and is doubled
    for the track's own crop) can't match, nor can a lost track and a measurement that only the widened
-   gate reaches when their handedness reliably differs (a new hand, not the lost one back) or
+   gate reaches when their handedness reliably differs (a new hand, not the lost one back; unless
+   the track's own votes said the measurement's side too: the model sees that hand so) or
    when the measurement is a detector crop's fit much smaller than the track (:data:`RETAKE_PALM`);
 3. updates matched tracks (smoothing filter, handedness evidence), coasts unmatched ones
    (predict only, not reported) and drops those lost too long, starts new tracks for
@@ -261,6 +262,11 @@ def _reliably_opposite(a: float, b: float) -> bool:
     """Whether two pieces of side evidence (log-odds of right: votes, a track's accumulated
     evidence) name opposite sides, each by at least 1.0."""
     return a * b < 0 and min(abs(a), abs(b)) >= 1.0
+
+
+def _agrees(a: float, b: float) -> bool:
+    """Whether two pieces of side evidence name the same side, each by at least 1.0."""
+    return a * b > 0 and min(abs(a), abs(b)) >= 1.0
 
 
 def best_assignment(cost: np.ndarray, unmatched_cost: float) -> list[tuple[int, int]]:
@@ -564,13 +570,18 @@ class HandAssociator:
                 # A hand found in the track's own crop may have moved further than predicted.
                 if not d <= (2 * gate if own else gate):
                     continue
-                if tr.missed and d > near and (_reliably_opposite(side_ev, votes[j]) or (
+                if tr.missed and d > near and ((_reliably_opposite(side_ev, votes[j])
+                                                and not _agrees(tr.evidence, votes[j])) or (
                         RETAKE_PALM is not None and m.track_id is None and palms[j] < RETAKE_PALM * tr.palm)):
                     # Only the gate grown while the track was lost reaches this measurement, and
                     # their handedness reliably differs: a hand never changes side, so it is more
                     # likely a new hand than this one back. In palm sizes of a large (near) hand
                     # the grown gate spans the frame: a hand entering on the other side took the
                     # lost hand's id and side, and the lost hand, back where it went, a new one.
+                    # Not so when the track's own evidence names the measurement's side as well (a
+                    # locked track's side and evidence can disagree): the model saw this hand so
+                    # before it was lost (ali_hand.mp4's right thumbs-up, voted left from behind,
+                    # back 1.54 palm sizes away, was a new track called left under float noise).
                     # Nor does a hand halve in size while lost (RETAKE_PALM).
                     continue
                 c = d + self.handedness_weight * abs(float(m.right_prob) - tr.p_right)

@@ -207,21 +207,30 @@ def test_the_frame_cap_never_shrinks_a_young_lost_gate_below_its_young_gate():
     assert back.track_id == t.track_id
 
 
-@pytest.mark.parametrize("p_back, same", [(0.95, True), (0.05, False)])
-def test_a_locked_lost_hand_is_checked_against_its_locked_side(p_back, same):
+@pytest.mark.parametrize("left_votes, p_back, same", [
+    (12, 0.95, True),    # a sure right hand: its locked side
+    (0, 0.05, False),    # a sure left hand, the track's votes all right: a new hand
+    (8, 0.05, False),    # ... its votes since even (evidence 0): still a new hand
+    (12, 0.05, True),    # ... its last votes left too (evidence -12): the hand back
+])
+def test_a_locked_lost_hand_is_checked_against_its_locked_side(left_votes, p_back, same):
     """A lost track's side, against which a measurement reached only by its grown gate is checked
     ("when their handedness reliably differs: a new hand, not the lost one back"), is for a
     locked track its locked side (``side_lock``: the side is fixed until the track ends; a lost
-    locked track is remembered with it). A right hand locked "right" whose later votes said
-    "left" (evidence -12), lost 4 frames: a sure right hand 3 palm sizes away (beyond the gate of
-    1.5, inside the grown 3.5) is it back; a sure left hand there is a new hand."""
+    locked track is remembered with it). A right hand voted right 8 frames (locked "right"), then
+    ``left_votes`` frames left, lost 4 frames: a hand 3 palm sizes away (beyond the gate of 1.5,
+    inside the grown 3.5) voting right is it back. One voting left is a new hand, unless the
+    track's own evidence says left as well (by >= 1.0): the model has been seeing this hand as a
+    left one, so a left vote tells nothing against it being back (session 59: ali_hand.mp4's
+    right thumbs-up, voted left from behind for 75 frames, lost for a frame and back 1.54 palm
+    sizes away, became a new track called left)."""
     a = HandAssociator(side_lock=20.0, max_missed=10)
     f = 0
     for _ in range(8):
         (t,) = a.update([meas(200, p_right=0.99, presence=1.0)], f * DT); f += 1
-    for _ in range(12):
+    for _ in range(left_votes):
         (t,) = a.update([meas(200, p_right=0.01, presence=1.0)], f * DT); f += 1
-    assert t.locked and t.side == "right" and t.evidence == pytest.approx(-12.0)
+    assert t.locked and t.side == "right" and t.evidence == pytest.approx(24.0 - 3.0 * left_votes)
     for _ in range(4):
         a.update([], f * DT); f += 1
     (back,) = a.update([meas(200 + 3.0 * PALM, p_right=p_back, presence=1.0)], f * DT)
