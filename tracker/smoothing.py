@@ -286,11 +286,22 @@ class KalmanKeypointFilter:
             # count towards that run: unsure values that jump about by more than a palm size
             # (relative to the estimate, which moves with the hand) are noise, and
             # re-anchored to each they put the point wherever the latest one was.
+            hand = []                             # the updated points' mean velocity (, acceleration)
             for k in range(1, self.order):
                 d = x[:, k].reshape(-1, 2)
-                d[skipped] = d[valid].mean(axis=0)
+                hand.append(d[valid].mean(axis=0))
+                d[skipped] = hand[-1]
                 x[:, k] = d.reshape(-1)
+            # and so does its position in this step: the prediction above moved it on its own
+            # velocity, which a point flickering between two places before (a fingertip whose
+            # heatmap has two peaks) can make huge (mohanad_piano30 with sensor noise: 12,000
+            # px/s, the pinky tip put 500 px from the hand in the one frame it was left out)
+            step = hand[0] * dt
+            if self.order == 3:
+                step = step + 0.5 * dt * dt * hand[1]
             pos = x[:, 0].reshape(-1, 2)
+            pos[skipped] = self.x[:, 0].reshape(-1, 2)[skipped] + step
+            x[:, 0] = pos.reshape(-1)
             offset = np.where((skipped & finite)[:, None], z - pos, np.nan)
             with np.errstate(invalid="ignore"):
                 agree = np.linalg.norm(offset - self.skipped_offset, axis=1) <= self.palm
