@@ -30,8 +30,8 @@ COMMANDS = ([("handtrack", None), ("handtrack", "video"), ("handtrack", "webcam"
                                    "train.prelabel", "train.pack", "train.widen", "train.sanity",
                                    "train.curves", "train.mine", "export.onnx_export", "export.quantize", "bench")]
             + [("bench", s) for s in ("models", "live", "robustness", "soak", "train-step", "frame-rate")])
-#: options of other programs the docs name (pip, torchrun)
-FOREIGN = {"--no-deps", "--nproc_per_node"}
+#: options of other programs the docs name (pip, torchrun, pytest-xdist)
+FOREIGN = {"--no-deps", "--nproc_per_node", "--dist"}
 #: placeholders the docs write for a value the reader supplies
 PLACEHOLDERS = {"T": "0.45", "M": "30"}
 
