@@ -264,11 +264,6 @@ def _reliably_opposite(a: float, b: float) -> bool:
     return a * b < 0 and min(abs(a), abs(b)) >= 1.0
 
 
-def _agrees(a: float, b: float) -> bool:
-    """Whether two pieces of side evidence name the same side, each by at least 1.0."""
-    return a * b > 0 and min(abs(a), abs(b)) >= 1.0
-
-
 def best_assignment(cost: np.ndarray, unmatched_cost: float) -> list[tuple[int, int]]:
     """Minimum-cost partial assignment of rows to columns by enumeration.
 
@@ -571,7 +566,7 @@ class HandAssociator:
                 if not d <= (2 * gate if own else gate):
                     continue
                 if tr.missed and d > near and ((_reliably_opposite(side_ev, votes[j])
-                                                and not _agrees(tr.evidence, votes[j])) or (
+                                                and not _reliably_opposite(-tr.evidence, votes[j])) or (
                         RETAKE_PALM is not None and m.track_id is None and palms[j] < RETAKE_PALM * tr.palm)):
                     # Only the gate grown while the track was lost reaches this measurement, and
                     # their handedness reliably differs: a hand never changes side, so it is more
