@@ -586,4 +586,35 @@ def test_landmark_figures_state_their_counts_and_units():
     assert res["nme_palm_hands"] == 4
     assert res["handedness_hands"] == 4 and res["handedness_acc"] == pytest.approx(3 / 4)
     assert res["handedness_hands_score>=0.9"] == 2 and res["handedness_acc_score>=0.9"] == pytest.approx(1.0)
+    # no sure left label here: that side has nothing to count (null), the right side both of them
+    assert res["handedness_hands_score>=0.9_by_side"] == {"left": 0, "right": 2}
+    assert res["handedness_acc_score>=0.9_by_side"] == {"left": None, "right": pytest.approx(1.0)}
     assert {"pck, auc", "nme_palm"} <= set(res["units"])
+
+
+@pytest.mark.parametrize("says, left_acc, right_acc", [
+    ("right", 0.0, 1.0),       # a model that always says "right" reads 2/3 overall, 0 on left hands
+    ("left", 1.0, 0.0),
+    ("truth", 1.0, 1.0),
+])
+def test_handedness_is_also_reported_per_labelled_side(says, left_acc, right_acc):
+    """The labels are mostly right hands, so the overall share hides a model that misses left
+    ones; the per-side figures count the sure labels of each side."""
+    rng = np.random.default_rng(4)
+    recs, cache, truth = [], {}, {}
+    for i, side in enumerate([RIGHT, RIGHT, RIGHT, RIGHT, LEFT, LEFT]):
+        path = Path(f"img{i}.webp")
+        cache[path] = np.full((200, 200, 3), i, np.uint8)
+        truth[i] = _hand(rng)
+        recs.append(HandRecord(path, truth[i], np.ones(17, np.float32), side, 0.95, i))
+
+    class SideModel(OracleModel):
+        def __call__(self, img, rois):
+            pos, neg = super().__call__(img, rois)
+            right = recs[int(img[0, 0, 0])].handedness == RIGHT
+            pos.right_prob = {"right": 1.0, "left": 0.0, "truth": float(right)}[says]
+            return [pos, neg]
+    res = evaluate_landmarks(SideModel(truth), recs, cache)
+    assert res["handedness_hands_score>=0.9_by_side"] == {"left": 2, "right": 4}
+    assert res["handedness_acc_score>=0.9_by_side"] == {"left": pytest.approx(left_acc),
+                                                        "right": pytest.approx(right_acc)}
