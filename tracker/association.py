@@ -22,7 +22,9 @@ model's measurements (:class:`Measurement`) and
    when the measurement is a detector crop's fit much smaller than the track (:data:`RETAKE_PALM`);
 3. updates matched tracks (smoothing filter, handedness evidence), coasts unmatched ones
    (predict only, not reported) and drops those lost too long, starts new tracks for
-   unmatched measurements while fewer than ``max_hands`` are alive;
+   unmatched measurements while fewer than ``max_hands`` are alive, and joins two tracks seen
+   on one hand, one of them on a small, unsure part of it (:data:`PART_TRACK_PALM`: the track
+   seen longer keeps its id and side, with the whole hand's fit);
 4. assigns sides from handedness evidence, a log-odds sum over the track's life:
 
    - each frame's vote is ``w * clip(logit(right_prob), +-evidence_clip)`` with the weight
@@ -101,6 +103,19 @@ FINGER_REACH = 2.0
 PART_PALM: float | None = 0.6
 PART_SCORE = 0.45
 PART_SCORE_GAP = 0.2
+
+#: two tracks seen in one frame whose keypoint boxes overlap by more than ``contact_overlap``,
+#: where one's fit is small (palm under this share of the other's) and unsure (mean keypoint
+#: confidence under :data:`PART_SCORE`), are one hand and a part of it: the track seen longer
+#: keeps its id, side and lock and takes the whole hand's fit; the other ends (None: no such
+#: rule). On ali_hand.mp4's JPEG copy the right hand's locked track slid onto the raised thumb
+#: (palm 37 px, confidence 0.38) while the detector started a second track on the hand (palm
+#: 132); when the two touched, the contact rule unlocked both, and the model's "left" votes for
+#: the back of the hand named it left. With the part rule's bounds (palm 0.6 of the other's,
+#: any confidence under 0.45) the join also took two hands of different sizes that overlapped
+#: on the motion benchmark's clips (palms 0.43-0.57 of each other, most of them sure fits), and
+#: swapped sides there; at 0.4 it joined only ali_hand's thumb in the measured clips (session 60).
+PART_TRACK_PALM: float | None = 0.4
 
 #: a lost track is not taken back by a detector crop's fit whose palm is under this share of the
 #: track's palm and that only the gate grown while it was lost reaches (None: no such rule); the
@@ -650,11 +665,36 @@ class HandAssociator:
                 break
             self._start(meas[j], t_s)
         self._enforce_max_hands()
+        self._absorb_parts()
         self._accumulate()
         self._contacts()
         self._exchanges()
         self._assign_sides()
         return self.active_tracks
+
+    def _absorb_parts(self) -> None:
+        """Join two tracks seen in this frame whose fits are one hand and a part of it
+        (:data:`PART_TRACK_PALM`): the one with more hits keeps its id, side, lock and
+        evidence, and takes the whole hand's filter, keypoints and crop; the other is dropped."""
+        if PART_TRACK_PALM is None or self.contact_overlap is None:
+            return
+        seen = [t for t in self.tracks if t.active]
+        for part, whole in itertools.permutations(seen, 2):
+            if part not in self.tracks or whole not in self.tracks or not float(np.mean(part.scores)) < PART_SCORE:
+                continue
+            if not (_palm(part.raw_keypoints) < PART_TRACK_PALM * _palm(whole.raw_keypoints)
+                    and _box_overlap(part.keypoints, whole.keypoints) > self.contact_overlap):
+                continue
+            keep = part if (part.hits, -part.track_id) > (whole.hits, -whole.track_id) else whole
+            if keep is part:
+                # what was measured of the hand this frame; the track's history (hits, lock,
+                # evidence, whether it started tentative) stays its own
+                for name in ("filter", "keypoints", "raw_keypoints", "scores", "presence", "right_prob", "roi",
+                             "palm", "vote"):
+                    setattr(part, name, getattr(whole, name))
+            log.debug("track %d was a part of track %d's hand: one track (%d) kept",
+                      part.track_id, whole.track_id, keep.track_id)
+            self.tracks.remove(whole if keep is part else part)
 
     def _contacts(self) -> None:
         """Unlock and clear the side evidence (this frame's votes included) of tracks seen in
