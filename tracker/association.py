@@ -675,7 +675,9 @@ class HandAssociator:
     def _absorb_parts(self) -> None:
         """Join two tracks seen in this frame whose fits are one hand and a part of it
         (:data:`PART_TRACK_PALM`): the one with more hits keeps its id, side, lock and
-        evidence, and takes the whole hand's filter, keypoints and crop; the other is dropped."""
+        evidence, and takes the whole hand's filter, keypoints and crop; the other is dropped.
+        Not with ``contact_overlap`` None: the join mends what the contact rule does to two
+        such tracks (unlocking the hand's side), and without that rule nothing unlocks them."""
         if PART_TRACK_PALM is None or self.contact_overlap is None:
             return
         seen = [t for t in self.tracks if t.active]

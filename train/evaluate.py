@@ -262,7 +262,7 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
         "handedness_hands": int(known.sum()),
         "handedness_acc_score>=0.9": handedness_accuracy(side_pred, side_gt, sure),
         "handedness_hands_score>=0.9": int(sure.sum()),
-        # the labels are 71% right hands: a model can read well overall and still miss left hands
+        # hands21's labels are 71% right hands: a model can read well overall and still miss left ones
         "handedness_acc_score>=0.9_by_side": {
             name: handedness_accuracy(side_pred, side_gt, sure & (side_gt == side))
             for name, side in (("left", LEFT), ("right", RIGHT))},
