@@ -681,8 +681,9 @@ class HandAssociator:
         if PART_TRACK_PALM is None or self.contact_overlap is None:
             return
         seen = [t for t in self.tracks if t.active]
+        gone: set[int] = set()
         for part, whole in itertools.permutations(seen, 2):
-            if part not in self.tracks or whole not in self.tracks or not float(np.mean(part.scores)) < PART_SCORE:
+            if part.track_id in gone or whole.track_id in gone or not float(np.mean(part.scores)) < PART_SCORE:
                 continue
             if not (_palm(part.raw_keypoints) < PART_TRACK_PALM * _palm(whole.raw_keypoints)
                     and _box_overlap(part.keypoints, whole.keypoints) > self.contact_overlap):
@@ -696,7 +697,9 @@ class HandAssociator:
                     setattr(part, name, getattr(whole, name))
             log.debug("track %d was a part of track %d's hand: one track (%d) kept",
                       part.track_id, whole.track_id, keep.track_id)
-            self.tracks.remove(whole if keep is part else part)
+            gone.add(whole.track_id if keep is part else part.track_id)
+        if gone:
+            self.tracks = [t for t in self.tracks if t.track_id not in gone]
 
     def _contacts(self) -> None:
         """Unlock and clear the side evidence (this frame's votes included) of tracks seen in

@@ -1,7 +1,7 @@
 """Two tracks seen in one frame whose keypoint boxes overlap (``contact_overlap``), where one's
 fit is small (palm under ``association.PART_TRACK_PALM`` of the other's) and unsure (mean
-confidence under ``association.PART_SCORE``), are one hand and a part of it: the track seen longer keeps its id, side and
-lock and takes the whole hand's fit; the other ends (session 60). On ali_hand.mp4's JPEG copy the
+confidence under ``association.PART_SCORE``), are one hand and a part of it: the track seen
+longer keeps its id, side and lock and takes the whole hand's fit; the other ends (session 60). On ali_hand.mp4's JPEG copy the
 right hand's locked track slid onto the raised thumb while the detector started a second track on
 the hand; when the two touched, the contact rule unlocked both, and the model's "left" votes for
 the back of the hand named it left."""
@@ -71,7 +71,7 @@ def test_a_locked_track_on_a_part_of_the_hand_takes_the_hand_back(monkeypatch, r
         assert {x.side for x in tracks} == {"left", "right"}
 
 
-def two_tracks(older_is_part: bool = True):
+def two_tracks():
     """An associator with two tracks seen in the last frame, far apart: a right hand (30
     frames, locked) and a left one (from frame 20); returns (associator, the older, the younger)."""
     a = HandAssociator(max_missed=15)
