@@ -248,6 +248,8 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
     side_pred = (np.array(sides)[main] > 0.5).astype(int)
     known = side_gt != UNKNOWN
     sure = known & (side_sc >= 0.9)
+    # hands21's labels are 71% right hands: a model can read well overall and still miss left ones
+    sure_by_side = {name: sure & (side_gt == side) for name, side in (("left", LEFT), ("right", RIGHT))}
     pres_pos, pres_neg = np.array(pres_pos)[main], np.array(pres_neg)[main]
     return finite_figures({
         "hands": int(main.sum()),
@@ -262,12 +264,9 @@ def evaluate_landmarks(model: LandmarkModel, records, cache, seed: int = 0, batc
         "handedness_hands": int(known.sum()),
         "handedness_acc_score>=0.9": handedness_accuracy(side_pred, side_gt, sure),
         "handedness_hands_score>=0.9": int(sure.sum()),
-        # hands21's labels are 71% right hands: a model can read well overall and still miss left ones
         "handedness_acc_score>=0.9_by_side": {
-            name: handedness_accuracy(side_pred, side_gt, sure & (side_gt == side))
-            for name, side in (("left", LEFT), ("right", RIGHT))},
-        "handedness_hands_score>=0.9_by_side": {
-            name: int((sure & (side_gt == side)).sum()) for name, side in (("left", LEFT), ("right", RIGHT))},
+            name: handedness_accuracy(side_pred, side_gt, m) for name, m in sure_by_side.items()},
+        "handedness_hands_score>=0.9_by_side": {name: int(m.sum()) for name, m in sure_by_side.items()},
         "presence_auc": roc_auc(np.r_[pres_pos, pres_neg], np.r_[np.ones(len(pres_pos)), np.zeros(len(pres_neg))]),
         "presence_rate@0.5": float(np.mean(pres_pos >= 0.5)),
         **extra,
