@@ -71,7 +71,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .checks import is_int
+from .checks import is_int, is_real
 from .geometry import Roi
 from .keypoints import palm_size, spread_ratio
 from .smoothing import make_filter
@@ -379,9 +379,17 @@ class HandAssociator:
             not counted; the sides stay as they are), so after they part the votes decide. None:
             off (before session 53). A track lost in this frame whose predicted keypoints' box
             overlaps a track seen in it is in contact with it too (a hand hidden behind the
-            other), when both have been matched in :data:`HIDDEN_MIN_HITS` frames or more: a
+            other; keypoints predicted to fly off, more than a palm size from the median move,
+            are put where the median move takes their last measurement), when both have been
+            matched in :data:`HIDDEN_MIN_HITS` frames or more: a
             hand lost and found again at once beside its lost track is the same hand, and its
             lost track keeps the side it leaves to the new one (huytung_1hand's edge).
+        vote_weight: each frame's votes (own and exclusion) are multiplied by this as they are
+            added to a track's evidence: :class:`~tracker.hand_tracker.HandTracker` given a
+            ``frame_rate`` passes ``30 / frame_rate``, so the evidence, and the time a side takes
+            to reach ``side_lock``, is per second of video what the 30 fps tuning gives. The vote
+            itself (its clip, and what the matching and :data:`EXCHANGE_VOTE` compare) stays per
+            frame.
     """
 
     def __init__(self, max_hands: int = 2,
@@ -395,7 +403,8 @@ class HandAssociator:
                  side_hysteresis: float = 3.0, side_lock: float | None = 20.0,
                  handedness_weight: float = 0.5, own_crop_bonus: float = 0.3,
                  lost_gate_share: float | None = 0.4, second_hand_min_spread: float | None = None,
-                 filter_restart_missed: int = 3, contact_overlap: float | None = 0.3) -> None:
+                 filter_restart_missed: int = 3, contact_overlap: float | None = 0.3,
+                 vote_weight: float = 1.0) -> None:
         if max_hands < 1:
             raise ValueError(f"max_hands must be >= 1, got {max_hands}")
         self.max_hands = int(max_hands)
@@ -427,6 +436,9 @@ class HandAssociator:
         self.handedness_weight = float(handedness_weight)
         self.own_crop_bonus = float(own_crop_bonus)
         self.contact_overlap = None if contact_overlap is None else float(contact_overlap)
+        if not (is_real(vote_weight) and math.isfinite(vote_weight) and vote_weight > 0):
+            raise ValueError(f"vote_weight must be a finite number > 0, got {vote_weight!r}")
+        self.vote_weight = float(vote_weight)
         self.tracks: list[Track] = []
         self._next_id = 0
         self._frame = 0
@@ -717,7 +729,7 @@ class HandAssociator:
         pairs += [(h, t) for h in self.tracks if h.missed == 1 and h.hits >= HIDDEN_MIN_HITS
                   for t in seen if t.hits >= HIDDEN_MIN_HITS]
         for a, b in pairs:
-            if _box_overlap(a.keypoints, b.keypoints) > self.contact_overlap:
+            if _box_overlap(_steady_prediction(a), b.keypoints) > self.contact_overlap:
                 for t in (a, b):
                     t.locked = False
                     t.evidence = 0.0
@@ -786,7 +798,7 @@ class HandAssociator:
             if pair:
                 other = active[1] if t is active[0] else active[0]
                 v -= other.vote
-            e = self.evidence_decay * t.evidence + v
+            e = self.evidence_decay * t.evidence + self.vote_weight * v
             t.evidence = max(min(e, self.evidence_cap), -self.evidence_cap)
 
     def _start(self, m: Measurement, t_s: float | None) -> Track:
@@ -888,6 +900,27 @@ class HandAssociator:
         if t.side == LEFT:
             return RIGHT if e > self.side_hysteresis else LEFT
         return RIGHT if e >= 0 else LEFT
+
+
+def _steady_prediction(t: Track) -> np.ndarray:
+    """(17, 2) pixels: a track's keypoints; for a lost track, its predicted keypoints with those
+    predicted to move more than a palm size further than the median keypoint (flying off on a
+    velocity that a flickering fit gave them) put where the median move takes their last
+    measurement. On mohanad_piano30.mp4 played at 8 fps the fits flipped between the hand and its
+    mirror image, and a lost hand's predicted box spanned 976 px (the hand 160 px) and lay over the
+    other hand, 350 px away, which then counted as hiding it."""
+    if not t.missed:
+        return t.keypoints
+    pred = np.asarray(t.keypoints, np.float64)
+    raw = np.asarray(t.raw_keypoints, np.float64)
+    move = pred - raw
+    median = np.nanmedian(move, axis=0)
+    flying = np.linalg.norm(move - median, axis=1) > t.palm
+    if not flying.any():
+        return t.keypoints
+    out = pred.copy()
+    out[flying] = raw[flying] + median
+    return out.astype(np.float32)
 
 
 def _box_overlap(a: np.ndarray, b: np.ndarray) -> float:

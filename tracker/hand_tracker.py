@@ -295,10 +295,11 @@ class HandTrackerOptions:
             results' ``timestamp_ms``. It scales the internal counts with a duration too (the detector
             checks of unsure hands every 10 frames, the 15 frames a finger's detection is not
             measured again, the 3 frames a vanished hand must have been seen to lower the detector
-            threshold). Still counted in frames: the handedness votes (one per frame: at 60 fps a
-            side locks in half the time, and the 3 frames of votes against a side that a possible
-            exchange of hands needs last half as long) and the filter restart of a hand back after
-            more than 3 missed frames (docs/options.md). Ignored in static mode.
+            threshold), and each frame's handedness votes count 30 / frame_rate times (a side
+            locks after the same time at any rate; without a frame rate, at 10 fps three times
+            later). Still counted in frames: the 3 frames of votes against a side that a possible
+            exchange of hands needs, and the filter restart of a hand back after more than 3 missed
+            frames (docs/options.md). Ignored in static mode.
             Like ByteTrack's ``BYTETracker(frame_rate=...)``.
         detector_turns: 1, 2 or 4: look for new hands in the frame as it is (1), also turned
             upside down (2), or turned by every quarter turn (4). The shipped detector learned
@@ -877,13 +878,15 @@ class HandTracker:
     def _reset(self) -> None:
         o = self.options
         # frame_rate: the associator's per-frame quantities, tuned at 30 fps, keep their meaning in
-        # seconds (side memory 5 s, gate growth per 1/30 s), and without timestamps the filter takes
-        # frames 1/frame_rate s apart; None passes nothing, leaving the defaults as they were
+        # seconds (side memory 5 s, gate growth and handedness votes per 1/30 s), and without
+        # timestamps the filter takes frames 1/frame_rate s apart; None passes nothing, leaving the
+        # defaults as they were
         per_frame: dict = {}
         kalman: dict = {}
         if o.frame_rate is not None:
             per_frame = {"side_memory": _frames_at(_ASSOCIATOR_DEFAULTS["side_memory"], o.frame_rate),
-                         "gate_growth": _ASSOCIATOR_DEFAULTS["gate_growth"] * 30.0 / o.frame_rate}
+                         "gate_growth": _ASSOCIATOR_DEFAULTS["gate_growth"] * 30.0 / o.frame_rate,
+                         "vote_weight": _ASSOCIATOR_DEFAULTS["vote_weight"] * 30.0 / o.frame_rate}
             kalman = {"default_dt": 1.0 / o.frame_rate}
         if o.smoothing:
             # its import (~0.7 s: scipy.stats with it) here, not on the first tracked hand's frame;

@@ -189,6 +189,54 @@ def test_a_hand_lost_behind_the_other_is_in_contact_with_it():
     assert {round(float(t.raw_keypoints[K.PALM, 0])): t.side for t in tracks} == {300: "left", 420: "right"}
 
 
+def test_a_lost_hand_whose_keypoints_fly_off_is_not_hidden_behind_the_other():
+    """The left hand's fit flips between the hand and its mirror image (thumb and little finger
+    swapping sides, as on mohanad_piano30.mp4's hands seen from above), and then it is lost for a
+    frame. Each keypoint's prediction runs on at the velocity the flips gave it: their box spans
+    ~900 px and lies over the right hand 200 px away. The keypoints predicted to move more than a
+    palm size beyond the median keypoint's move are put where that move takes their last fit: no
+    contact, so the two locked sides stay locked (with the predicted box both were unlocked and
+    their evidence cleared, and at 8 fps the piano clip's sides then swapped back and forth)."""
+    a = HandAssociator()
+    left, mirrored = hand_keypoints(100, 200, 60.0, False), hand_keypoints(100, 200, 60.0, True)
+    right = hand_keypoints(300, 200, 60.0, True)
+
+    def frame(f, *hands):
+        return a.update([Measurement(k, np.full(17, 0.9, np.float32), 0.95, p) for k, p in hands], f / FPS)
+    for f in range(30):
+        frame(f, (left, 0.05), (right, 0.95))
+    for f in range(30, 36):
+        frame(f, (mirrored if f % 2 == 0 else left, 0.05), (right, 0.95))
+    frame(36, (right, 0.95))
+    lost, seen = sorted(a.tracks, key=lambda t: -t.missed)
+    assert (lost.missed, seen.missed) == (1, 0)
+    from tracker.association import _box_overlap
+    assert np.ptp(lost.keypoints[:, 0]) > 600 and _box_overlap(lost.keypoints, seen.keypoints) > a.contact_overlap
+    assert (lost.side, lost.locked, lost.evidence) == ("left", True, -a.evidence_cap)
+    assert (seen.side, seen.locked, seen.evidence) == ("right", True, a.evidence_cap)
+
+
+@pytest.mark.parametrize("fly, flying", [(0.0, []), (0.5, []), (3.0, [K.INDEX_TIP])])
+def test_the_steady_prediction_moves_only_the_keypoints_that_fly_off(fly, flying):
+    """A lost track's predicted keypoints as they are, but for those whose predicted move is more
+    than a palm size (60 px) from the median keypoint's move: those go where the median move
+    (here 10 px right) takes their last measurement."""
+    from tracker.association import _steady_prediction
+    a = HandAssociator()
+    k = hand_keypoints(100, 200, 60.0, False)
+    a.update([Measurement(k, np.full(17, 0.9, np.float32), 0.95, 0.05)], 0.0)
+    (t,) = a.tracks
+    assert t.palm == pytest.approx(60.0, rel=0.05)
+    np.testing.assert_array_equal(_steady_prediction(t), t.keypoints)      # seen: as it is
+    t.missed = 1
+    pred = k + np.float32([10.0, 0.0])
+    pred[K.INDEX_TIP, 0] += fly * t.palm
+    t.keypoints = pred
+    want = pred.copy()
+    want[flying] = k[flying] + np.float32([10.0, 0.0])
+    np.testing.assert_allclose(_steady_prediction(t), want, atol=1e-4)
+
+
 def _exchange(a: HandAssociator, back_p_right: float, run: int) -> list:
     """Hands locked left (x=100) and right (x=300); the left hand is lost for 8 frames. In the
     last ``run`` of them, and in the frame the left track is back, the right track votes left (its

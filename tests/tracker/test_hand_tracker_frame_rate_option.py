@@ -17,8 +17,8 @@ DEFAULTS = HandAssociator()
 def test_no_or_30_fps_frame_rate_keeps_the_associator_defaults(frame_rate):
     t, *_ = fake_tracker(frame_rate=frame_rate)
     a = t.associator
-    assert (a.side_memory, a.gate_growth, a.evidence_decay) == \
-        (DEFAULTS.side_memory, DEFAULTS.gate_growth, DEFAULTS.evidence_decay)
+    assert (a.side_memory, a.gate_growth, a.evidence_decay, a.vote_weight) == \
+        (DEFAULTS.side_memory, DEFAULTS.gate_growth, DEFAULTS.evidence_decay, DEFAULTS.vote_weight) == (150, 0.5, 1.0, 1.0)
     f = a.filter_factory()
     assert f.default_dt == 1 / 30
 
@@ -30,10 +30,12 @@ def test_frame_rate_scales_side_memory_gate_growth_and_the_filter_frame_time():
         assert a.side_memory == 2 * DEFAULTS.side_memory               # 5 s in frames at 60 fps
         assert a.gate_growth == pytest.approx(DEFAULTS.gate_growth / 2)  # palm sizes per 30-fps frame
         assert a.filter_factory().default_dt == pytest.approx(1 / 60)
+        assert a.vote_weight == pytest.approx(0.5)                      # votes per 30-fps frame
         t.reset()
     t, *_ = fake_tracker(frame_rate=15)
     assert t.associator.side_memory == DEFAULTS.side_memory // 2
     assert t.associator.gate_growth == pytest.approx(2 * DEFAULTS.gate_growth)
+    assert t.associator.vote_weight == pytest.approx(2.0)
     t, *_ = fake_tracker(frame_rate=60, smoothing=False)     # no filter to give a frame time
     assert t.associator.side_memory == 300
 
@@ -121,3 +123,52 @@ def test_static_mode_ignores_frame_rate_for_the_assumed_timestamps():
     t, *_ = fake_tracker(static_image_mode=True, frame_rate=60)
     stamps = [t.process(blank()).timestamp_ms for _ in range(3)]
     np.testing.assert_allclose(stamps, [0.0, 1000 / 30, 2000 / 30])
+
+
+def _seconds_to_lock(fps: float, **options) -> float:
+    """Stream time (s) of the first frame at which one right hand, seen from the first frame with
+    a confident handedness (0.95), has its side locked."""
+    t, scene, *_ = fake_tracker(Scene(noise_px=0.5), **options)
+    scene.hands = [SceneHand(hand_keypoints(160, 130, 30.0), True)]
+    for i in range(int(2 * fps)):
+        t.process(blank(), i * 1000 / fps)
+        if any(tr.locked for tr in t.associator.tracks):
+            return i / fps
+    raise AssertionError(f"no lock within 2 s at {fps} fps")
+
+
+def test_with_frame_rate_a_side_locks_after_the_same_time_at_any_rate():
+    """The handedness evidence counts votes per 30-fps frame: at 10 fps with ``frame_rate`` a
+    side locks as soon as at 30 fps (without it, three times later); at 60 fps as late."""
+    at_30 = _seconds_to_lock(30)
+    assert 0.1 < at_30 < 0.4                         # side_lock 20 with votes of ~2.9 a frame
+    for fps in (10, 15, 60):
+        assert abs(_seconds_to_lock(fps, frame_rate=fps) - at_30) <= 1 / fps + 1 / 30, fps
+    assert _seconds_to_lock(10) >= 2.5 * at_30       # counted in frames
+    assert _seconds_to_lock(60) <= 0.6 * at_30
+
+
+def test_vote_weight_multiplies_the_own_and_the_exclusion_votes():
+    from tracker.association import Measurement
+
+    def evidence(weight):
+        a = HandAssociator(vote_weight=weight)
+        hands = [Measurement(hand_keypoints(x, 130, 30.0, right), np.full(17, 0.9, np.float32), 0.95, p)
+                 for x, right, p in ((80, True, 0.9), (240, False, 0.3))]
+        a.update(hands, 0.0)
+        a.update(hands, 1 / 30)
+        return sorted(t.evidence for t in a.tracks)
+    one, two = evidence(1.0), evidence(2.0)
+    assert one[0] < 0 < one[1] and one[1] > 1.0      # votes 2.2 and -0.85, each also the other's negated
+    np.testing.assert_allclose(two, 2 * np.array(one), rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), "2", None, True])
+def test_a_bad_vote_weight_is_one_value_error(bad):
+    with pytest.raises(ValueError, match="vote_weight must be a finite number > 0"):
+        HandAssociator(vote_weight=bad)
+
+
+@pytest.mark.parametrize("weight", [2, 0.5, np.float32(2.0)])
+def test_a_vote_weight_may_be_any_positive_real_number(weight):
+    assert HandAssociator(vote_weight=weight).vote_weight == float(weight)
