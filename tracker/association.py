@@ -908,7 +908,7 @@ def _steady_prediction(t: Track) -> np.ndarray:
     velocity that a flickering fit gave them) put where the median move takes their last
     measurement. On mohanad_piano30.mp4 played at 8 fps the fits flipped between the hand and its
     mirror image, and a lost hand's predicted box spanned 976 px (the hand 160 px) and lay over the
-    other hand, 350 px away, which then counted as hiding it."""
+    other hand, its palm centre 290 px away, which then counted as hiding it."""
     if not t.missed:
         return t.keypoints
     pred = np.asarray(t.keypoints, np.float64)
