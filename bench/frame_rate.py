@@ -121,7 +121,8 @@ def play(path: Path, n_frames: int, factor: float, frame_rate: float | None, rat
             n = len(preds)
             out.append({"frames": n, "seconds": n / rate, "hands": sum(map(len, preds)),
                         "hands_per_frame": st["hands_per_frame"], "tracks": st["tracks"],
-                        "side_changes": st["side_changes"], "detector_calls": tracker.detector.calls,
+                        "side_changes": st["side_changes"], "young_side_changes": st["young_side_changes"],
+                        "side_change_frames": st["side_change_frames"], "detector_calls": tracker.detector.calls,
                         "detector_per_s": tracker.detector.calls * rate / n if n else float("nan"),
                         "ids": [[h.track_id for h in hs] for hs in preds]})
         return out
@@ -185,6 +186,7 @@ def total(clips: dict) -> list[dict]:
             t = {"factor": factor, "mode": mode, "clips": len(sel)}
             for k in ("frames", "seconds", "hands", "tracks", "side_changes", "detector_calls"):
                 t[k] = sum(r[k] for r in sel)
+            t["young_side_changes"] = sum(r.get("young_side_changes", 0) for r in sel)
             t["hands_per_frame"] = t["hands"] / t["frames"] if t["frames"] else float("nan")
             t["detector_per_s"] = t["detector_calls"] / t["seconds"] if t["seconds"] else float("nan")
             if sel and all("before" in r for r in sel):

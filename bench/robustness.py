@@ -292,8 +292,8 @@ def video_run(methods: dict, paths: list[Path], conditions=("clean", "rot180"),
             out[c]["vs_clean"] = {v: combine_agreement({v: d}) for v, d in raw.items()}
             out[c]["vs_clean_total"] = combine_agreement(raw)
         for view, s in out[c]["total"].items():
-            log.info("robustness videos %s %s: %.2f hands per frame, %d tracks, %d side changes",
-                     c, view, s["hands_per_frame"], s["tracks"], s["side_changes"])
+            log.info("robustness videos %s %s: %.2f hands per frame, %d tracks, %d side changes (%d young)",
+                     c, view, s["hands_per_frame"], s["tracks"], s["side_changes"], s["young_side_changes"])
     return {c: out[c] for c in conditions}
 
 

@@ -10,6 +10,10 @@ method; the shared clips have few such crossings.
 
 Per video and method: frames, hands per frame, linked tracks, side changes, side changes per
 minute of video, and side consistency (share of hand-frames on the majority side of their track).
+Where each change happened, to look at: ``side_change_frames``, per change the frame index and
+how many frames its track had been reported before it; a change within a track's first
+:data:`YOUNG_FRAMES` reported frames (a hand just found, its side still settling) is also counted
+in ``young_side_changes``, the others (a hand followed for a while) are what the side lock is for.
 """
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ from .temporal import PredHand, count_swaps, hand_size_full, per_minute
 log = logging.getLogger(__name__)
 
 PALM = 1  # tracker.keypoints.HandKeypoint.PALM
+#: a side change within this many reported frames of its track's start counts as a young one
+YOUNG_FRAMES = 10
 
 
 def _size(k: np.ndarray) -> float:
@@ -79,10 +85,14 @@ def side_stability(frames: list[list[PredHand]], fps: float, **link_kw) -> dict:
     """Side changes of the linked tracks of one clip (see the module docstring)."""
     labels = link_tracks(frames, **link_kw)
     sides: dict[int, list[str | None]] = {}
-    for hands, labs in zip(frames, labels):
+    at: dict[int, list[int]] = {}           # per track, the frame index of each of its hands
+    for t, (hands, labs) in enumerate(zip(frames, labels)):
         for h, lab in zip(hands, labs):
             sides.setdefault(lab, []).append(h.side)
+            at.setdefault(lab, []).append(t)
     changes = sum(count_swaps(s).side for s in sides.values())
+    where = sorted((frame, age) for lab, s in sides.items() for frame, age in _changes(s, at[lab]))
+    assert len(where) == changes    # the same rule as count_swaps, told where
     on_major = total = 0
     for s in sides.values():
         known = [x for x in s if x in ("left", "right")]
@@ -93,7 +103,23 @@ def side_stability(frames: list[list[PredHand]], fps: float, **link_kw) -> dict:
     return {"frames": n, "hands_per_frame": float(sum(len(h) for h in frames) / n) if n else float("nan"),
             "tracks": len(sides), "side_changes": int(changes),
             "side_changes_per_min": per_minute(changes, n, fps),
-            "side_consistency": float(on_major / total) if total else float("nan")}
+            "side_consistency": float(on_major / total) if total else float("nan"),
+            "young_side_changes": sum(age < YOUNG_FRAMES for _, age in where),
+            "side_change_frames": [[frame, age] for frame, age in where]}
+
+
+def _changes(sides: list[str | None], frames: list[int]) -> list[tuple[int, int]]:
+    """(frame index, hands of the track reported before it) of each side change of one linked
+    track whose hands, in order, were reported with ``sides`` on ``frames``; an unknown side
+    (None) is passed over, as by :func:`~bench.temporal.count_swaps`."""
+    out, last = [], None
+    for age, (side, frame) in enumerate(zip(sides, frames)):
+        if side not in ("left", "right"):
+            continue
+        if last is not None and side != last:
+            out.append((frame, age))
+        last = side
+    return out
 
 
 def run(videos: list[Path], methods: dict, max_frames: int | None = None, preds_out: dict | None = None) -> dict:
@@ -125,13 +151,15 @@ def run(videos: list[Path], methods: dict, max_frames: int | None = None, preds_
             preds_out[path.name] = preds
         log.info("video %s (%.1f s): %s", path.name, time.perf_counter() - t0,
                  ", ".join(f"{v} {s['side_changes']} side changes in {s['tracks']} tracks"
+                           + (f" (frames {', '.join(str(f) for f, _ in s['side_change_frames'])})"
+                              if s["side_changes"] else "")
                            for v, s in per_video[path.name].items()))
     return {"videos": per_video, "total": combine(per_video)}
 
 
 def combine(per_video: dict[str, dict[str, dict]]) -> dict[str, dict]:
-    """Totals over the videos per view: frames, side changes, changes per minute, consistency
-    (hand-frame weighted)."""
+    """Totals over the videos per view: frames, side changes (and the young ones among them),
+    changes per minute, consistency (hand-frame weighted)."""
     out: dict[str, dict] = {}
     views = sorted({v for d in per_video.values() for v in d})
     for view in views:
@@ -139,13 +167,14 @@ def combine(per_video: dict[str, dict[str, dict]]) -> dict[str, dict]:
         frames = sum(r["frames"] for r in rows)
         minutes = sum(r["frames"] / r["fps"] for r in rows) / 60.0
         changes = sum(r["side_changes"] for r in rows)
+        young = sum(r.get("young_side_changes", 0) for r in rows)
         hand_frames = [r["hands_per_frame"] * r["frames"] for r in rows]
         cons = [r["side_consistency"] for r in rows]
         w = sum(hf for hf, c in zip(hand_frames, cons) if np.isfinite(c))
         out[view] = {
             "videos": len(rows), "frames": frames, "minutes": minutes,
             "hands_per_frame": sum(hand_frames) / frames if frames else float("nan"),
-            "tracks": sum(r["tracks"] for r in rows), "side_changes": changes,
+            "tracks": sum(r["tracks"] for r in rows), "side_changes": changes, "young_side_changes": young,
             "side_changes_per_min": changes / minutes if minutes else float("nan"),
             "side_consistency": (sum(hf * c for hf, c in zip(hand_frames, cons) if np.isfinite(c)) / w
                                  if w else float("nan")),

@@ -59,6 +59,35 @@ def test_side_changes_and_consistency(sides, changes, consistency):
     assert s["side_changes_per_min"] == pytest.approx(changes / (len(sides) / 30.0 / 60.0))
 
 
+@pytest.mark.parametrize("sides, where, young", [
+    (["right"] * 12, [], 0),
+    (["left"] * 3 + ["right"] * 9, [[3, 3]], 1),                        # a new hand's side settling
+    (["right"] * 10 + ["left"] * 2, [[10, 10]], 0),                     # its 11th frame: no longer young
+    (["right"] * 11 + ["left"] + ["right"] * 3, [[11, 11], [12, 12]], 0),
+    (["left", None, None, "right"] + ["right"] * 8, [[3, 3]], 1),        # unknown sides pass over
+])
+def test_where_the_side_changes_are(sides, where, young):
+    """Each change's frame and how many frames its track had been reported before it; those
+    within the first ``YOUNG_FRAMES`` (10) reported frames are also counted as young."""
+    frames = [[hand(200, 200, s)] for s in sides]
+    s = videos.side_stability(frames, fps=30.0)
+    assert s["side_change_frames"] == where
+    assert (s["side_changes"], s["young_side_changes"]) == (len(where), young)
+
+
+def test_a_track_starting_later_counts_its_own_frames():
+    """The age is counted in the track's own reported frames: a second hand found at frame 20,
+    missed at 21, whose side turns on its third reported frame is a young change at frame 23
+    (age 2, not 3), beside a first hand steady since frame 0."""
+    frames = [[hand(100, 200, "left")] for _ in range(20)]
+    frames += [[hand(100, 200, "left"), hand(400, 200, s)] for s in ["left", None, "left", "right", "right"]]
+    frames[21] = [hand(100, 200, "left")]
+    s = videos.side_stability(frames, fps=30.0)
+    assert s["side_change_frames"] == [[23, 2]] and s["young_side_changes"] == 1
+    total = videos.combine({"a.mp4": {"smoothed": {**s, "fps": 30.0}}, "b.mp4": {"smoothed": {**s, "fps": 30.0}}})
+    assert (total["smoothed"]["side_changes"], total["smoothed"]["young_side_changes"]) == (2, 2)
+
+
 def test_a_new_track_with_the_other_side_is_not_a_change():
     """A hand leaves and another (the other hand) comes in elsewhere: two tracks, no change."""
     frames = [[hand(100, 200, "right")] for _ in range(10)] + [[] for _ in range(10)] + \
