@@ -208,12 +208,15 @@ def _mediapipe_args(p: argparse.ArgumentParser) -> None:
 
 
 def _hold_and_noise_args(p: argparse.ArgumentParser) -> None:
-    """--crop-hold / --output-noise / --noise-seed (checked by :func:`_check_noise`)."""
+    """--crop-hold / --side-wait / --output-noise / --noise-seed (checked by :func:`_check_noise`)."""
     from tracker.cli import float_in, int_at_least, unit_float
 
     from .perturb import MAX_OUTPUT_NOISE
     p.add_argument("--crop-hold", type=unit_float("--crop-hold"), default=None, metavar="H",
                    help="tracker crop_hold (default: the tracker's, 0: off)")
+    p.add_argument("--side-wait", type=int_at_least("--side-wait", 0, 1000), default=None, metavar="N",
+                   help="tracker side_wait: frames a new hand with an unsure side may go unreported "
+                   "(default: the tracker's, 0)")
     p.add_argument("--output-noise", type=float_in("--output-noise", 0.0, MAX_OUTPUT_NOISE), default=0.0,
                    metavar="R",
                    help="multiply every network output by 1 + R N(0, 1) (e.g. 1e-6, the size of float "
@@ -231,6 +234,7 @@ def _check_noise(p: argparse.ArgumentParser, a: argparse.Namespace, given: set[s
 def _hold_and_noise_text(a: argparse.Namespace) -> str:
     """The options of :func:`_hold_and_noise_args` given, as command-line text for a report."""
     text = f" --crop-hold {a.crop_hold:g}" if a.crop_hold is not None else ""
+    text += f" --side-wait {a.side_wait}" if a.side_wait is not None else ""
     if a.output_noise:
         text += f" --output-noise {a.output_noise:g} --noise-seed {a.noise_seed}"
     return text
@@ -405,6 +409,8 @@ def config_from_args(argv: list[str]):
         cfg.tracker_options["min_crop_palms"] = a.min_crop_palms
     if a.crop_hold is not None:
         cfg.tracker_options["crop_hold"] = a.crop_hold
+    if a.side_wait is not None:
+        cfg.tracker_options["side_wait"] = a.side_wait
     if a.video_frames is not None:
         cfg.video_frames = a.video_frames
     if a.speed_sizes:
@@ -637,6 +643,8 @@ def robustness_main(argv: list[str]) -> int:
         tracker_options["large_hands"] = False
     if a.crop_hold is not None:
         tracker_options["crop_hold"] = a.crop_hold
+    if a.side_wait is not None:
+        tracker_options["side_wait"] = a.side_wait
     # the options that change what is measured, for the markdown's command line
     options_text = "".join(f" {flag} {v}" for flag, v in (("--landmark-model", a.landmark_model),
                                                           ("--detector-model", a.detector_model)) if v)

@@ -475,7 +475,8 @@ def write_report(bench: Bench, out: Path) -> None:
     if bench.cfg.output_noise:
         L.append(f"- network outputs multiplied by 1 + {bench.cfg.output_noise:g} N(0, 1), noise seed "
                  f"{bench.cfg.noise_seed} (`--output-noise`: float noise, bench/perturb.py)")
-    for opt in ("min_detection_confidence", "detector_interval", "refine_score", "min_crop_palms", "crop_hold"):
+    for opt in ("min_detection_confidence", "detector_interval", "refine_score", "min_crop_palms", "crop_hold",
+                "side_wait"):
         if bench.cfg.tracker_options.get(opt) is not None:
             L.append(f"- tracker option {opt}={bench.cfg.tracker_options[opt]}")
     for opt in ("side_lock", "low_detection_confidence", "small_hands", "large_hands"):

@@ -509,7 +509,8 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        smoothing=not args.no_smoothing, flip_test=args.flip_test, small_hands=args.small_hands,
                        large_hands=not args.no_large_hands, turn_retry=args.turn_retry,
                        detector_turns=args.detector_turns,
-                       side_lock=args.side_lock, low_detection_confidence=args.low_detection_confidence,
+                       side_lock=args.side_lock, side_wait=args.side_wait,
+                       low_detection_confidence=args.low_detection_confidence,
                        refine_score=args.refine_score, min_crop_palms=args.min_crop_palms,
                        crop_hold=args.crop_hold,
                        frame_rate=getattr(args, "frame_rate", None),
@@ -1168,6 +1169,7 @@ def _frame_rate_line(frame_rate: float, tracker) -> str:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    from .checks import MAX_COUNT
     from .hand_tracker import HandTrackerOptions
     p.add_argument("--mirror", action="store_true",
                    help="mirrored (selfie) view: swap the left/right labels (webcam: also flip the view; "
@@ -1205,6 +1207,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--side-lock", type=side_lock_value("--side-lock"), default=HandTrackerOptions.side_lock,
                    metavar="L|none", help="handedness evidence that fixes a hand's side for the rest of its track "
                    f"(default {HandTrackerOptions.side_lock:g}; none: sides always follow the evidence)")
+    p.add_argument("--side-wait", type=int_at_least("--side-wait", 0, MAX_COUNT), default=HandTrackerOptions.side_wait,
+                   metavar="N", help="a new hand whose side is still unsure is shown once its side evidence holds, "
+                   "or after N frames (at 30 fps; scaled with --frame-rate): fewer left/right flips as hands "
+                   f"appear, for up to N frames' delay (default {HandTrackerOptions.side_wait}: every hand at once)")
     p.add_argument("--refine-score", type=unit_float("--refine-score"), default=HandTrackerOptions.refine_score,
                    metavar="P", help="a new hand whose mean keypoint confidence is below this is measured again in "
                    f"the crop of its own keypoints (default {HandTrackerOptions.refine_score:g}; 0: never; 1: every "

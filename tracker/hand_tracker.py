@@ -96,7 +96,8 @@ MAX_CROP_PALMS = 10.0
 #: a stream at least this fast without ``frame_rate`` is warned of (its frame counts' durations shrink)
 FAST_STREAM_FPS = 45.0
 #: the integer options of :class:`HandTrackerOptions` and their least values
-INT_OPTIONS = {"max_hands": 1, "threads": 1, "detector_interval": 1, "redetection_frames": 0, "max_missed": 0}
+INT_OPTIONS = {"max_hands": 1, "threads": 1, "detector_interval": 1, "redetection_frames": 0, "max_missed": 0,
+               "side_wait": 0}
 
 
 #: options that are probabilities in [0, 1] (None allowed for min_detection_confidence, the model's
@@ -136,6 +137,19 @@ class HandTrackerOptions:
         max_missed: frames a lost hand keeps its id and side (brief occlusion; 15 since session 18,
             10 before: a hand back within half a second keeps its locked side); with
             ``frame_rate``, frames at 30 fps.
+        side_wait: frames a new hand whose side is still unsure may go unreported (video mode; with
+            ``frame_rate``, frames at 30 fps): it is reported once its side evidence would hold
+            against one contrary vote (``HandAssociator.side_hysteresis``, 3 log-odds), or on its
+            ``side_wait + 1``-th frame. 0 (default) reports every hand on its first frame (a hand
+            from a low detection on its second). A new hand's first fits come from crops still
+            settling onto it, and its first votes can name either side: reported at once, a hand
+            entering blurred on mohanad_piano30.mp4 under noise was "left" for two frames, then
+            "right" for good. With 3 (session 62) the shared clips' side changes under the
+            robustness conditions halved (2 -> 1 in each of 3 runs) and the default motion clips'
+            smoothed / raw still jitter fell from 0.337 to 0.298 (the unreported frames were the
+            unsettled ones), at 0.001-0.003 fewer hand-frames found and 0.05-0.6 frames later
+            re-acquisition: steadier for a little latency, the caller's choice
+            (docs/model_history.md, session 62).
         flip_test: run every landmark crop also mirrored and average the two (about 2x the
             landmark network time; more accurate keypoints, see assets/MODEL_CARD.md).
         min_hand_size: a hand whose keypoints span less than this fraction of the frame's
@@ -280,11 +294,12 @@ class HandTrackerOptions:
             finger for 5 frames, 1 frame on ali_hand) beside one real blurred hand, so it is off by
             default. Costs one landmark crop per such detection.
         frame_rate: the stream's frame rate in frames per second (in [0.001, 10000]), or None
-            (default). ``max_missed``, ``detector_interval`` and ``redetection_frames`` count
-            frames; their defaults were tuned on ~30 fps video, where 15 frames are half a second.
+            (default). ``max_missed``, ``detector_interval``, ``redetection_frames`` and
+            ``side_wait`` count frames; their defaults were tuned on ~30 fps video, where 15 frames
+            are half a second.
             With a frame rate they are read as counts at 30 fps and the tracker uses
             ``floor(value * frame_rate / 30 + 0.5)`` frames (rounded half up; ``detector_interval``
-            at least 1; 0 stays 0), so they keep their duration: at 60 fps 30, 6 and 120 frames (see
+            at least 1; 0 stays 0), so they keep their duration: at 60 fps 30, 6, 120 and 0 frames (see
             :attr:`HandTracker.effective_counts`). None: the counts are used as given. At 60 fps
             the defaults as counts kept the track ids of 2 of 9 hands hidden for 0.3 s, the
             scaled ones of 9 of 9, with 10.4 detector runs a second instead of 16.3 (docs/options.md,
@@ -333,6 +348,7 @@ class HandTrackerOptions:
     detector_model_path: str | os.PathLike[str] | None = None
     detector_interval: int = 3
     max_missed: int = 15
+    side_wait: int = 0
     flip_test: bool = False
     min_hand_size: float = 0.05
     min_edge_keypoint_score: float = 0.3
@@ -738,6 +754,7 @@ class HandTracker:
         self._max_missed = _frames_at(opts.max_missed, opts.frame_rate)
         self._detector_interval = max(1, _frames_at(opts.detector_interval, opts.frame_rate))
         self._redetection_frames = _frames_at(opts.redetection_frames, opts.frame_rate)
+        self._side_wait = _frames_at(opts.side_wait, opts.frame_rate)
         # ... and the internal counts, durations at 30 fps too
         self._redetection_min_hits = max(1, _frames_at(REDETECTION_MIN_HITS, opts.frame_rate))
         self._finger_memory = max(1, _frames_at(FINGER_MEMORY, opts.frame_rate))
@@ -795,10 +812,11 @@ class HandTracker:
 
     @property
     def effective_counts(self) -> dict[str, int]:
-        """The frame counts the tracker uses: ``max_missed``, ``detector_interval`` and
-        ``redetection_frames`` as given, or scaled by ``frame_rate / 30`` when ``frame_rate`` is set."""
+        """The frame counts the tracker uses: ``max_missed``, ``detector_interval``,
+        ``redetection_frames`` and ``side_wait`` as given, or scaled by ``frame_rate / 30`` when
+        ``frame_rate`` is set."""
         return {"max_missed": self._max_missed, "detector_interval": self._detector_interval,
-                "redetection_frames": self._redetection_frames}
+                "redetection_frames": self._redetection_frames, "side_wait": self._side_wait}
 
     #: metadata keys of a model file that identify it (what export/ embeds); others (normalisation,
     #: codec, validation figures) are left out of :meth:`describe`
@@ -1614,7 +1632,13 @@ class HandTracker:
             self._frames_since_detector = 10 ** 9
         # A hand from a low detection is reported once its own crop has found it again: a false
         # one (a forearm the landmark model was just sure enough of) seldom survives that.
-        return [self._hand(t) for t in active if t.confirmed], detected or refreshed
+        return [self._hand(t) for t in active if t.confirmed and self._side_settled(t)], detected or refreshed
+
+    def _side_settled(self, t: Track) -> bool:
+        """Whether track ``t``'s side may be reported (``HandTrackerOptions.side_wait``): it is
+        locked, its evidence would hold its side against one contrary vote
+        (``HandAssociator.side_hysteresis``), or it has waited long enough."""
+        return t.locked or t.hits > self._side_wait or abs(t.evidence) >= self.associator.side_hysteresis
 
     def _hand(self, t: Track) -> Hand:
         side = t.side or ("right" if t.evidence >= 0 else "left")

@@ -327,7 +327,9 @@ def _options(rng: np.random.Generator, seed: int) -> dict:
             "low_detection_keypoint_score": _pick(rng, [0.0, 0.6]),
             "refine_score": _pick(rng, [0.0, 0.6, 1.0]),
             "turn_retry": bool(rng.random() < 0.3), "min_hand_size": _pick(rng, [0.0, 0.05, 0.05, 0.2]),
-            "color_order": _pick(rng, ["bgr", "RGB"]), "detector_turns": _pick(rng, [1, 1, 2, 4])}
+            "color_order": _pick(rng, ["bgr", "RGB"]), "detector_turns": _pick(rng, [1, 1, 2, 4]),
+            # from the seed, not the generator: the other draws stay as they were before the option
+            "side_wait": [0, 1, 0, 0][seed % 4]}
 
 
 def _timestamp(rng: np.random.Generator, stream: _Stream, start: float):
@@ -471,7 +473,8 @@ def _run_sequence(seed: int, steps: int) -> dict:
                 scale = (lambda n: n) if fr is None else (lambda n: math.floor(n * fr / 30 + 0.5))
                 assert eff == {"max_missed": scale(opts["max_missed"]),
                                "detector_interval": max(1, scale(opts["detector_interval"])),
-                               "redetection_frames": scale(opts["redetection_frames"])}
+                               "redetection_frames": scale(opts["redetection_frames"]),
+                               "side_wait": scale(opts["side_wait"])}
                 eff["max_missed"] = -5
                 assert tr.effective_counts["max_missed"] == scale(opts["max_missed"])
                 d = tr.describe()

@@ -49,21 +49,21 @@ def test_frame_rate_none_is_the_default_and_30_changes_nothing():
 
 def test_effective_counts_scale_with_frame_rate():
     t, *_ = fake_tracker()
-    assert t.effective_counts == {"max_missed": 15, "detector_interval": 3, "redetection_frames": 60}
-    t, *_ = fake_tracker(frame_rate=60)
-    assert t.effective_counts == {"max_missed": 30, "detector_interval": 6, "redetection_frames": 120}
+    assert t.effective_counts == {"max_missed": 15, "detector_interval": 3, "redetection_frames": 60, "side_wait": 0}
+    t, *_ = fake_tracker(frame_rate=60, side_wait=3)
+    assert t.effective_counts == {"max_missed": 30, "detector_interval": 6, "redetection_frames": 120, "side_wait": 6}
     # the options keep the user's values
     assert (t.options.frame_rate, t.options.max_missed, t.options.detector_interval,
-            t.options.redetection_frames) == (60, 15, 3, 60)
+            t.options.redetection_frames, t.options.side_wait) == (60, 15, 3, 60, 3)
     assert t.associator.max_missed == 30
     assert t._recent_counts.maxlen == 120
     t.reset()                                           # rebuilt from the effective counts too
     assert t.associator.max_missed == 30 and t._recent_counts.maxlen == 120
     # low rates: the interval stays >= 1, a 0 stays 0
-    t, *_ = fake_tracker(frame_rate=5, detector_interval=1, redetection_frames=0, max_missed=2)
-    assert t.effective_counts == {"max_missed": 0, "detector_interval": 1, "redetection_frames": 0}
+    t, *_ = fake_tracker(frame_rate=5, detector_interval=1, redetection_frames=0, max_missed=2, side_wait=2)
+    assert t.effective_counts == {"max_missed": 0, "detector_interval": 1, "redetection_frames": 0, "side_wait": 0}
     t, *_ = fake_tracker(frame_rate=np.float32(15.0))
-    assert t.effective_counts == {"max_missed": 8, "detector_interval": 2, "redetection_frames": 30}
+    assert t.effective_counts == {"max_missed": 8, "detector_interval": 2, "redetection_frames": 30, "side_wait": 0}
     assert type(t.options.frame_rate) is float
     with pytest.raises(AttributeError):
         t.effective_counts = {}
@@ -158,9 +158,10 @@ def test_cli_without_frame_rate_passes_none(built, tmp_path, capsys):
 
 def test_cli_frame_rate_auto_reads_the_video(built, tmp_path, capsys):
     v = _video(tmp_path / "in.mp4", 50)
-    assert cli.main(["video", str(v), "--no-progress", "--frame-rate", "auto"]) == 0
+    assert cli.main(["video", str(v), "--no-progress", "--frame-rate", "auto", "--side-wait", "3"]) == 0
     assert built[-1].options.frame_rate == pytest.approx(50)
-    assert built[-1].effective_counts == {"max_missed": 25, "detector_interval": 5, "redetection_frames": 100}
+    assert built[-1].effective_counts == {"max_missed": 25, "detector_interval": 5, "redetection_frames": 100,
+                                          "side_wait": 5}
     assert "frame rate 50" in capsys.readouterr().out
 
 

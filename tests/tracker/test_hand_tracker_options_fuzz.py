@@ -66,7 +66,7 @@ def _legal(rng: np.random.Generator, name: str):
     if name in INT_OPTIONS:
         low = INT_OPTIONS[name]
         hi = {"max_hands": 5, "threads": 4, "detector_interval": 8, "redetection_frames": 200,
-              "max_missed": 60}[name]
+              "max_missed": 60, "side_wait": 10}[name]
         v = int(rng.integers(low, hi + 1))
         return _pick(rng, [v, low, np.int64(v), np.int32(v), np.uint8(v), np.int16(low)])
     if name in BOOL_OPTIONS:

@@ -275,7 +275,7 @@ def test_frames_at_rounds_halves_up(count, frame_rate, expected):
 def test_scaled_options_round_halves_up_and_keep_their_least_values():
     """The counts in use: halves up, ``detector_interval`` at least 1, 0 stays 0."""
     from .tracker_fakes import fake_tracker
-    t, *_ = fake_tracker(frame_rate=15, max_missed=5, detector_interval=1, redetection_frames=9)
-    assert t.effective_counts == {"max_missed": 3, "detector_interval": 1, "redetection_frames": 5}
-    t, *_ = fake_tracker(frame_rate=1, max_missed=0, detector_interval=5, redetection_frames=0)
-    assert t.effective_counts == {"max_missed": 0, "detector_interval": 1, "redetection_frames": 0}
+    t, *_ = fake_tracker(frame_rate=15, max_missed=5, detector_interval=1, redetection_frames=9, side_wait=3)
+    assert t.effective_counts == {"max_missed": 3, "detector_interval": 1, "redetection_frames": 5, "side_wait": 2}
+    t, *_ = fake_tracker(frame_rate=1, max_missed=0, detector_interval=5, redetection_frames=0, side_wait=0)
+    assert t.effective_counts == {"max_missed": 0, "detector_interval": 1, "redetection_frames": 0, "side_wait": 0}

@@ -1,0 +1,84 @@
+"""``HandTrackerOptions.side_wait``: a new hand whose side is still unsure is reported once its
+side evidence would hold against one contrary vote, or after ``side_wait`` frames (fake models:
+presence 0.97, keypoint confidence 0.9, so one vote for the true side at 0.95 weighs 2.86 log-odds,
+under the 3 of ``HandAssociator.side_hysteresis``)."""
+from __future__ import annotations
+
+import pytest
+
+from .tracker_fakes import SceneHand, blank, fake_tracker, hand_keypoints
+
+SURE, UNSURE, WRONG = 0.95, 0.55, 0.3     # the fake landmark model's confidence in the true side
+
+
+def reported(p_true: list[float], **options) -> list[str | None]:
+    """The side reported on each frame for one right hand whose fits give the true side
+    ``p_true[i]`` on frame i (None: not reported)."""
+    t, scene, *_ = fake_tracker(**options)
+    scene.hands = [SceneHand(hand_keypoints(320, 240), right=True)]
+    out = []
+    for i, p in enumerate(p_true):
+        scene.right_prob = p
+        hands = t.process(blank(640, 480), timestamp_ms=i * 1000.0 / 30).hands
+        assert len(hands) <= 1
+        out.append(hands[0].side if hands else None)
+    t.close()
+    return out
+
+
+@pytest.mark.parametrize("p_true, side_wait, expected", [
+    # two wrong, unsure votes, then sure right ones: shown at once it is "left", then "right"
+    ([WRONG] * 2 + [SURE] * 4, 0, ["left"] * 3 + ["right"] * 3),
+    # waiting, it is first shown when its evidence (4.1 on its 4th frame) holds: "right" only
+    ([WRONG] * 2 + [SURE] * 4, 3, [None] * 3 + ["right"] * 3),
+    # sure from the start: shown once two votes hold, on its 2nd frame, before the wait is out
+    ([SURE] * 5, 3, [None] + ["right"] * 4),
+    ([SURE] * 5, 0, ["right"] * 5),
+    # never sure: shown on its side_wait + 1-th frame all the same
+    ([UNSURE] * 6, 3, [None] * 3 + ["right"] * 3),
+    ([UNSURE] * 6, 1, [None] + ["right"] * 5),
+])
+def test_a_new_hand_waits_for_its_side(p_true, side_wait, expected):
+    assert reported(p_true, side_wait=side_wait) == expected
+
+
+def test_the_wait_is_a_duration_with_frame_rate():
+    """With ``frame_rate`` the wait counts frames at 30 fps: 3 are 6 at 60 fps."""
+    t, *_ = fake_tracker(side_wait=3, frame_rate=60)
+    assert t.effective_counts["side_wait"] == 6
+    t.close()
+    got = [None] * 6 + ["right"] * 2
+    # votes count 30 / 60 times at 60 fps: an unsure hand's evidence (0.1 a frame) stays low,
+    # so it waits the 6 frames
+    t, scene, *_ = fake_tracker(side_wait=3, frame_rate=60)
+    scene.hands = [SceneHand(hand_keypoints(320, 240), right=True)]
+    scene.right_prob = UNSURE
+    sides = []
+    for i in range(8):
+        hands = t.process(blank(640, 480), timestamp_ms=i * 1000.0 / 60).hands
+        sides.append(hands[0].side if hands else None)
+    t.close()
+    assert sides == got
+
+
+def test_a_hand_back_on_its_own_track_is_reported_at_once():
+    """The wait is for new hands: a tracked hand lost for two frames and found again by its own
+    track (hits well past the wait) is reported on its first frame back, whatever its votes."""
+    t, scene, *_ = fake_tracker(side_wait=3)
+    hand = SceneHand(hand_keypoints(320, 240), right=True)
+    sides = []
+    for i in range(12):
+        scene.hands = [] if i in (6, 7) else [hand]
+        scene.right_prob = SURE if i < 6 else UNSURE
+        hands = t.process(blank(640, 480), timestamp_ms=i * 1000.0 / 30).hands
+        sides.append((hands[0].side, hands[0].track_id) if hands else None)
+    t.close()
+    assert sides[6:8] == [None, None]
+    assert sides[8] == sides[5] and all(s == sides[5] for s in sides[8:])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "3", None])
+def test_a_bad_side_wait_is_one_value_error(bad):
+    from tracker import HandTrackerOptions
+    with pytest.raises(ValueError, match="side_wait"):
+        HandTrackerOptions(side_wait=bad).validate()
