@@ -158,6 +158,8 @@ def lag(pred: np.ndarray, gt: np.ndarray, moving: np.ndarray, max_lag: int = 8,
 class SwapCount:
     side: int = 0
     track_id: int = 0
+    #: the index (into the ``sides`` given) of each side change counted in ``side``
+    side_at: list[int] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -188,6 +190,7 @@ def count_swaps(sides, track_ids=None, present=None) -> SwapCount:
         if s is not None:
             if last_side is not None and s != last_side:
                 out.side += 1
+                out.side_at.append(t)
             last_side = s
         if tid is not None:
             if last_id is not None and tid != last_id and pres[last_t:t + 1].all():

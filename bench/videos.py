@@ -90,9 +90,9 @@ def side_stability(frames: list[list[PredHand]], fps: float, **link_kw) -> dict:
         for h, lab in zip(hands, labs):
             sides.setdefault(lab, []).append(h.side)
             at.setdefault(lab, []).append(t)
-    changes = sum(count_swaps(s).side for s in sides.values())
-    where = sorted((frame, age) for lab, s in sides.items() for frame, age in _changes(s, at[lab]))
-    assert len(where) == changes    # the same rule as count_swaps, told where
+    # each change's frame, and its index in its track's hands: how many were reported before it
+    where = sorted((at[lab][i], i) for lab, s in sides.items() for i in count_swaps(s).side_at)
+    changes = len(where)
     on_major = total = 0
     for s in sides.values():
         known = [x for x in s if x in ("left", "right")]
@@ -106,20 +106,6 @@ def side_stability(frames: list[list[PredHand]], fps: float, **link_kw) -> dict:
             "side_consistency": float(on_major / total) if total else float("nan"),
             "young_side_changes": sum(age < YOUNG_FRAMES for _, age in where),
             "side_change_frames": [[frame, age] for frame, age in where]}
-
-
-def _changes(sides: list[str | None], frames: list[int]) -> list[tuple[int, int]]:
-    """(frame index, hands of the track reported before it) of each side change of one linked
-    track whose hands, in order, were reported with ``sides`` on ``frames``; an unknown side
-    (None) is passed over, as by :func:`~bench.temporal.count_swaps`."""
-    out, last = [], None
-    for age, (side, frame) in enumerate(zip(sides, frames)):
-        if side not in ("left", "right"):
-            continue
-        if last is not None and side != last:
-            out.append((frame, age))
-        last = side
-    return out
 
 
 def run(videos: list[Path], methods: dict, max_frames: int | None = None, preds_out: dict | None = None) -> dict:

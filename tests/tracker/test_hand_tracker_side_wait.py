@@ -11,15 +11,15 @@ from .tracker_fakes import SceneHand, blank, fake_tracker, hand_keypoints
 SURE, UNSURE, WRONG = 0.95, 0.55, 0.3     # the fake landmark model's confidence in the true side
 
 
-def reported(p_true: list[float], **options) -> list[str | None]:
-    """The side reported on each frame for one right hand whose fits give the true side
-    ``p_true[i]`` on frame i (None: not reported)."""
+def reported(p_true: list[float], fps: float = 30.0, **options) -> list[str | None]:
+    """The side reported on each frame (``fps`` apart) for one right hand whose fits give the
+    true side ``p_true[i]`` on frame i (None: not reported)."""
     t, scene, *_ = fake_tracker(**options)
     scene.hands = [SceneHand(hand_keypoints(320, 240), right=True)]
     out = []
     for i, p in enumerate(p_true):
         scene.right_prob = p
-        hands = t.process(blank(640, 480), timestamp_ms=i * 1000.0 / 30).hands
+        hands = t.process(blank(640, 480), timestamp_ms=i * 1000.0 / fps).hands
         assert len(hands) <= 1
         out.append(hands[0].side if hands else None)
     t.close()
@@ -47,18 +47,9 @@ def test_the_wait_is_a_duration_with_frame_rate():
     t, *_ = fake_tracker(side_wait=3, frame_rate=60)
     assert t.effective_counts["side_wait"] == 6
     t.close()
-    got = [None] * 6 + ["right"] * 2
     # votes count 30 / 60 times at 60 fps: an unsure hand's evidence (0.1 a frame) stays low,
     # so it waits the 6 frames
-    t, scene, *_ = fake_tracker(side_wait=3, frame_rate=60)
-    scene.hands = [SceneHand(hand_keypoints(320, 240), right=True)]
-    scene.right_prob = UNSURE
-    sides = []
-    for i in range(8):
-        hands = t.process(blank(640, 480), timestamp_ms=i * 1000.0 / 60).hands
-        sides.append(hands[0].side if hands else None)
-    t.close()
-    assert sides == got
+    assert reported([UNSURE] * 8, fps=60.0, side_wait=3, frame_rate=60) == [None] * 6 + ["right"] * 2
 
 
 def test_a_hand_back_on_its_own_track_is_reported_at_once():
