@@ -184,9 +184,8 @@ def total(clips: dict) -> list[dict]:
         for mode in modes:
             sel = [r for r in rows if r["mode"] in (mode, "counts = scaled")]
             t = {"factor": factor, "mode": mode, "clips": len(sel)}
-            for k in ("frames", "seconds", "hands", "tracks", "side_changes", "detector_calls"):
+            for k in ("frames", "seconds", "hands", "tracks", "side_changes", "young_side_changes", "detector_calls"):
                 t[k] = sum(r[k] for r in sel)
-            t["young_side_changes"] = sum(r.get("young_side_changes", 0) for r in sel)
             t["hands_per_frame"] = t["hands"] / t["frames"] if t["frames"] else float("nan")
             t["detector_per_s"] = t["detector_calls"] / t["seconds"] if t["seconds"] else float("nan")
             if sel and all("before" in r for r in sel):

@@ -153,7 +153,7 @@ def combine(per_video: dict[str, dict[str, dict]]) -> dict[str, dict]:
         frames = sum(r["frames"] for r in rows)
         minutes = sum(r["frames"] / r["fps"] for r in rows) / 60.0
         changes = sum(r["side_changes"] for r in rows)
-        young = sum(r.get("young_side_changes", 0) for r in rows)
+        young = sum(r["young_side_changes"] for r in rows)
         hand_frames = [r["hands_per_frame"] * r["frames"] for r in rows]
         cons = [r["side_consistency"] for r in rows]
         w = sum(hf for hf, c in zip(hand_frames, cons) if np.isfinite(c))

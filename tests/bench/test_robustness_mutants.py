@@ -179,7 +179,7 @@ def test_play_stamps_the_played_frames_and_counts_detector_runs_per_second(facto
 def _row(factor, mode, frames, calls, **blackout):
     """A result row of a clip at 30 fps x ``factor``: one hand per frame, one track."""
     return dict(factor=factor, mode=mode, frames=frames, seconds=frames / (30.0 * factor), hands=frames,
-                tracks=1, side_changes=0, detector_calls=calls, **blackout)
+                tracks=1, side_changes=0, young_side_changes=0, detector_calls=calls, **blackout)
 
 
 def test_total_counts_a_played_once_clip_in_both_modes():
@@ -212,7 +212,7 @@ def test_a_clip_that_ends_before_its_blackout_has_no_blackout_figures(tmp_path, 
     played, so the row has no blackout figures (and no IndexError)."""
     clip = _clip(tmp_path / "c.mp4", frames=30)
     short = dict(frames=5, seconds=5 / 30, hands=0, hands_per_frame=0.0, tracks=0, side_changes=0,
-                 detector_calls=5, detector_per_s=30.0, ids=[[]] * 5)
+                 young_side_changes=0, detector_calls=5, detector_per_s=30.0, ids=[[]] * 5)
     monkeypatch.setattr(frame_rate, "play", lambda path, n, factor, fr, rate, masks, *a: [dict(short) for _ in masks])
     (row,) = frame_rate.run([clip], (1.0,), blackout_s=0.3)["clips"]["c.mp4"]["rows"]
     assert row["frames"] == 5 and "before" not in row and "black_frames" not in row
