@@ -1210,7 +1210,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--side-wait", type=int_at_least("--side-wait", 0, MAX_COUNT), default=HandTrackerOptions.side_wait,
                    metavar="N", help="a new hand whose side is still unsure is shown once its side evidence holds, "
                    "or after N frames (at 30 fps; scaled with --frame-rate): fewer left/right flips as hands "
-                   f"appear, for up to N frames' delay (default {HandTrackerOptions.side_wait}: every hand at once)")
+                   f"appear, for up to N frames' delay (default {HandTrackerOptions.side_wait}; 0: every hand at once)")
     p.add_argument("--refine-score", type=unit_float("--refine-score"), default=HandTrackerOptions.refine_score,
                    metavar="P", help="a new hand whose mean keypoint confidence is below this is measured again in "
                    f"the crop of its own keypoints (default {HandTrackerOptions.refine_score:g}; 0: never; 1: every "

@@ -95,6 +95,11 @@ MAX_SMOOTHING_STRENGTH = 1e6
 MAX_CROP_PALMS = 10.0
 #: a stream at least this fast without ``frame_rate`` is warned of (its frame counts' durations shrink)
 FAST_STREAM_FPS = 45.0
+#: side evidence (log-odds) at which a new hand's side counts as settled for ``side_wait``: one vote
+#: of a fit sure at 0.88 or more. Session 62 measured 3 (``side_hysteresis``, what would hold against
+#: one contrary vote) and 2: the same side changes on the shared clips, but with 3 a fake or a real
+#: fit's single sure vote (2.86 at presence 0.97) waited, and found / re-acquisition paid for it.
+SIDE_SETTLED = 2.0
 #: the integer options of :class:`HandTrackerOptions` and their least values
 INT_OPTIONS = {"max_hands": 1, "threads": 1, "detector_interval": 1, "redetection_frames": 0, "max_missed": 0,
                "side_wait": 0}
@@ -138,18 +143,16 @@ class HandTrackerOptions:
             10 before: a hand back within half a second keeps its locked side); with
             ``frame_rate``, frames at 30 fps.
         side_wait: frames a new hand whose side is still unsure may go unreported (video mode; with
-            ``frame_rate``, frames at 30 fps): it is reported once its side evidence would hold
-            against one contrary vote (``HandAssociator.side_hysteresis``, 3 log-odds), or on its
-            ``side_wait + 1``-th frame. 0 (default) reports every hand on its first frame (a hand
-            from a low detection on its second). A new hand's first fits come from crops still
-            settling onto it, and its first votes can name either side: reported at once, a hand
-            entering blurred on mohanad_piano30.mp4 under noise was "left" for two frames, then
-            "right" for good. With 3 (session 62) the shared clips' side changes under the
-            robustness conditions halved (2 -> 1 in each of 3 runs) and the default motion clips'
-            smoothed / raw still jitter fell from 0.337 to 0.298 (the unreported frames were the
-            unsettled ones), at 0.001-0.003 fewer hand-frames found and 0.05-0.6 frames later
-            re-acquisition: steadier for a little latency, the caller's choice
-            (docs/model_history.md, session 62).
+            ``frame_rate``, frames at 30 fps): it is reported once its side evidence reaches
+            :data:`SIDE_SETTLED` (2 log-odds: one vote of a whole, sure fit at 0.88 or more for
+            one side), or is locked, or on its ``side_wait + 1``-th frame; a hand from a low
+            detection waits for its second frame in any case. 3 (default since session 63; 0
+            before): a new hand's first fits come from crops still settling onto it, and its first
+            votes can name either side. Reported at once, a hand entering blurred on
+            mohanad_piano30.mp4 under noise was "left" for two frames, then "right" for good, and
+            the motion benchmark's new hands' first frames gave much of its still jitter. 0
+            reports every hand on its first frame, as MediaPipe does (docs/options.md for the
+            figures; docs/model_history.md, sessions 62 and 63).
         flip_test: run every landmark crop also mirrored and average the two (about 2x the
             landmark network time; more accurate keypoints, see assets/MODEL_CARD.md).
         min_hand_size: a hand whose keypoints span less than this fraction of the frame's
@@ -299,7 +302,7 @@ class HandTrackerOptions:
             are half a second.
             With a frame rate they are read as counts at 30 fps and the tracker uses
             ``floor(value * frame_rate / 30 + 0.5)`` frames (rounded half up; ``detector_interval``
-            at least 1; 0 stays 0), so they keep their duration: at 60 fps 30, 6, 120 and 0 frames (see
+            at least 1; 0 stays 0), so they keep their duration: at 60 fps 30, 6, 120 and 6 frames (see
             :attr:`HandTracker.effective_counts`). None: the counts are used as given. At 60 fps
             the defaults as counts kept the track ids of 2 of 9 hands hidden for 0.3 s, the
             scaled ones of 9 of 9, with 10.4 detector runs a second instead of 16.3 (docs/options.md,
@@ -348,7 +351,7 @@ class HandTrackerOptions:
     detector_model_path: str | os.PathLike[str] | None = None
     detector_interval: int = 3
     max_missed: int = 15
-    side_wait: int = 0
+    side_wait: int = 3
     flip_test: bool = False
     min_hand_size: float = 0.05
     min_edge_keypoint_score: float = 0.3
@@ -947,6 +950,8 @@ class HandTracker:
         self._finger_boxes: list[tuple[np.ndarray, int]] = []
         #: (score threshold, detections) of this frame's detector run, if any (see _frame_detections)
         self._frame_dets: tuple | None = None
+        #: ids of the tracks shown in a result (see _side_settled)
+        self._shown: set[int] = set()
 
     def _base_threshold(self) -> float | None:
         """The threshold for new hands: ``min_detection_confidence``, or the detector's calibrated
@@ -1632,13 +1637,20 @@ class HandTracker:
             self._frames_since_detector = 10 ** 9
         # A hand from a low detection is reported once its own crop has found it again: a false
         # one (a forearm the landmark model was just sure enough of) seldom survives that.
-        return [self._hand(t) for t in active if t.confirmed and self._side_settled(t)], detected or refreshed
+        shown = [t for t in active if t.confirmed and self._side_settled(t)]
+        # Once shown, a hand stays shown while its track lives (lost and found again included):
+        # side_wait holds back a new hand's first frames, and contact with the other hand, which
+        # clears both hands' side evidence, made a hand shown on its first frame vanish on its second.
+        alive = {t.track_id for t in self.associator.tracks}
+        self._shown = {t.track_id for t in shown} | (self._shown & alive)
+        return [self._hand(t) for t in shown], detected or refreshed
 
     def _side_settled(self, t: Track) -> bool:
         """Whether track ``t``'s side may be reported (``HandTrackerOptions.side_wait``): it is
-        locked, its evidence would hold its side against one contrary vote
-        (``HandAssociator.side_hysteresis``), or it has waited long enough."""
-        return t.locked or t.hits > self._side_wait or abs(t.evidence) >= self.associator.side_hysteresis
+        locked, its evidence for one side reaches :data:`SIDE_SETTLED`, it has waited long
+        enough, or it was shown before."""
+        return (t.locked or t.hits > self._side_wait or abs(t.evidence) >= SIDE_SETTLED
+                or t.track_id in self._shown)
 
     def _hand(self, t: Track) -> Hand:
         side = t.side or ("right" if t.evidence >= 0 else "left")

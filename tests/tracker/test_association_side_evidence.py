@@ -6,6 +6,7 @@ benchmark's: no side (or id) change of one physical hand."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tracker.association import HandAssociator, Measurement
 from .tracker_fakes import hand_keypoints
@@ -228,12 +229,14 @@ def test_overlapping_mirrored_hands_from_track_and_detector_are_not_merged():
     assert sorted(t.side for t in tracks) == ["left", "right"]
 
 
-def test_hand_back_after_leaving_keeps_its_side_through_tracker():
+@pytest.mark.parametrize("side_wait", [0, 3])
+def test_hand_back_after_leaving_keeps_its_side_through_tracker(side_wait):
     """End to end on fake models: a right hand is tracked, leaves for 30 frames (its track
     ends), and comes back; on its first frame found again the landmark model votes 0.2 "right".
-    It is reported "right" on every frame."""
+    It is reported "right" on every frame: with ``side_wait`` 0 on that frame (the faded prior
+    outweighs the vote), with 3 once the next vote has settled it."""
     from .tracker_fakes import SceneHand, blank, fake_tracker
-    tr, scene, _, _ = fake_tracker(max_missed=10)
+    tr, scene, _, _ = fake_tracker(max_missed=10, side_wait=side_wait)
     hand = SceneHand(hand_keypoints(160, 130, 40.0, True), True)
     scene.right_prob = 0.95
     for i in range(30):
@@ -247,11 +250,16 @@ def test_hand_back_after_leaving_keeps_its_side_through_tracker():
     scene.right_prob = 0.2
     i = 60
     r = tr.process(blank(), i * 33)
-    while not r.hands and i < 64:                 # the detector backs off while it finds nothing
+    while not tr.associator.tracks and i < 64:    # the detector backs off while it finds nothing
+        i += 1
+        r = tr.process(blank(), i * 33)
+    assert tr.associator.tracks[0].hits == 1      # the one wrong vote is in
+    scene.right_prob = 0.95
+    if side_wait:
+        assert r.hands == []                      # a faded prior less the vote: not settled yet
         i += 1
         r = tr.process(blank(), i * 33)
     assert [h.side for h in r.hands] == ["right"]
-    scene.right_prob = 0.95
     for i in range(i + 1, i + 10):
         assert [h.side for h in tr.process(blank(), i * 33).hands] == ["right"]
 

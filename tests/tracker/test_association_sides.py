@@ -56,16 +56,22 @@ def test_nan_handedness_through_the_tracker(static):
             assert h.side == "right"                                 # the side it had
 
 
+@pytest.mark.parametrize("side_wait", [0, 3])
 @pytest.mark.parametrize("mirrored", [False, True])
-def test_two_hands_of_one_side_fill_both_slots_steadily(mirrored):
+def test_two_hands_of_one_side_fill_both_slots_steadily(mirrored, side_wait):
     """Video mode, two right hands (two people): one is reported left, the other right, the same
-    way on every frame, and the 2-slot layout holds each hand once."""
-    tr, scene, _, _ = fake_tracker(mirrored=mirrored)
+    way on every frame, and the 2-slot layout holds each hand once. Each hand's vote is cancelled
+    by the other's (exclusion evidence), so their sides never settle: with ``side_wait`` they are
+    reported from frame ``side_wait`` on."""
+    tr, scene, _, _ = fake_tracker(mirrored=mirrored, side_wait=side_wait)
     a, b = hand_keypoints(90, 130, 40.0, True), hand_keypoints(230, 130, 40.0, True)
     seen = []
     for i in range(40):
         scene.hands = [SceneHand(a, True), SceneHand(b, True)]
         r = tr.process(blank(), i * 33)
+        if i < side_wait:
+            assert r.hands == [], f"frame {i}"
+            continue
         assert sorted(h.side for h in r.hands) == ["left", "right"], f"frame {i}"
         arr = r.as_array()
         assert not np.allclose(arr[:17, :2], arr[17:, :2])

@@ -556,9 +556,11 @@ def test_default_redetection_threshold_takes_a_weakly_detected_returning_hand(sc
 def test_low_detection_is_a_new_hand_when_its_keypoints_are_sure(static, det_score, kp_score, low, found):
     # refine_score 0, turn_retry off: the crop count below is the detections' alone (refinement:
     # test_hand_tracker_refine; turned retries: test_hand_tracker_turn_retry)
+    # side_wait 0: unsure keypoints make weak side votes, and which frame shows such a hand is
+    # test_hand_tracker_side_wait's subject, not this one's
     t, scene, det, lm = fake_tracker(min_detection_confidence=0.5, low_detection_confidence=low,
                                      static_image_mode=static, smoothing=False, refine_score=0.0,
-                                     turn_retry=False)
+                                     turn_retry=False, side_wait=0)
     det.score, scene.keypoint_score = det_score, kp_score
     scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
     hands = t.process(blank(), timestamp_ms=0).hands
@@ -623,7 +625,7 @@ def test_low_detection_inside_a_tracked_hands_crop_is_left_out(where, looked_at)
 def test_low_detection_rule_uses_the_detectors_calibrated_threshold():
     """With min_detection_confidence=None the threshold is the detector's own (its metadata);
     detections under it go through the keypoint check, those over it do not."""
-    t, scene, det, lm = fake_tracker(smoothing=False)
+    t, scene, det, lm = fake_tracker(smoothing=False, side_wait=0)    # shown on its first frame
     det.default_threshold = 0.45
     scene.keypoint_score = 0.5
     scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]

@@ -248,8 +248,9 @@ def test_a_new_hands_refined_crop_is_grown_as_a_tracked_one(static, min_crop_pal
     scene.keypoint_score = 0.5
     scene.hands = [SceneHand(fist(hand_keypoints(320, 300, palm=40), keep=(0,)), right=True)]
     lm = FoldingLandmarks(scene)
+    # side_wait 0: shown on its first frame though its keypoints (and so its side votes) are unsure
     t = HandTracker(detector=TightDetector(scene), landmark_model=lm, smoothing=False,
-                    static_image_mode=static, min_crop_palms=min_crop_palms)
+                    static_image_mode=static, min_crop_palms=min_crop_palms, side_wait=0)
     [hand] = t.process(blank(640, 480), timestamp_ms=0.0).hands
     assert lm.crops == 2                   # the detector's crop, then the refinement's
     assert index_raised(hand) is raised

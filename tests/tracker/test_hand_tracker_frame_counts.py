@@ -82,7 +82,8 @@ def test_a_finger_found_through_an_unsure_hands_check_is_treated_as_on_a_detecto
     frames = 120
     schedule, crops = {}, {}
     for with_finger in (False, True):
-        tr, scene, det, lm = fake_tracker(max_hands=2, min_detection_confidence=0.5)
+        # side_wait 0: the unsure hand is shown from its first frame (its side votes are weak)
+        tr, scene, det, lm = fake_tracker(max_hands=2, min_detection_confidence=0.5, side_wait=0)
         hand = SceneHand(hand_keypoints(120, 150, 50.0, right=True), right=True, keypoint_score=0.5)
         finger = SceneHand(line_keypoints(240, 60, 200), right=False, keypoint_score=0.9)
         runs = []

@@ -49,7 +49,7 @@ def test_frame_rate_none_is_the_default_and_30_changes_nothing():
 
 def test_effective_counts_scale_with_frame_rate():
     t, *_ = fake_tracker()
-    assert t.effective_counts == {"max_missed": 15, "detector_interval": 3, "redetection_frames": 60, "side_wait": 0}
+    assert t.effective_counts == {"max_missed": 15, "detector_interval": 3, "redetection_frames": 60, "side_wait": 3}
     t, *_ = fake_tracker(frame_rate=60, side_wait=3)
     assert t.effective_counts == {"max_missed": 30, "detector_interval": 6, "redetection_frames": 120, "side_wait": 6}
     # the options keep the user's values
@@ -63,7 +63,7 @@ def test_effective_counts_scale_with_frame_rate():
     t, *_ = fake_tracker(frame_rate=5, detector_interval=1, redetection_frames=0, max_missed=2, side_wait=2)
     assert t.effective_counts == {"max_missed": 0, "detector_interval": 1, "redetection_frames": 0, "side_wait": 0}
     t, *_ = fake_tracker(frame_rate=np.float32(15.0))
-    assert t.effective_counts == {"max_missed": 8, "detector_interval": 2, "redetection_frames": 30, "side_wait": 0}
+    assert t.effective_counts == {"max_missed": 8, "detector_interval": 2, "redetection_frames": 30, "side_wait": 2}
     assert type(t.options.frame_rate) is float
     with pytest.raises(AttributeError):
         t.effective_counts = {}

@@ -343,7 +343,9 @@ def test_new_hands_take_at_most_the_free_slots_the_best_detected_first(max_hands
     xs, scores = [40, 120, 200, 280], [0.6, 0.9, 0.7, 0.8]
     scene = Scene(hands=[SceneHand(hand_keypoints(x, 120, palm=20), n % 2 == 0, det_score=s)
                          for n, (x, s) in enumerate(zip(xs, scores))])
-    t, _, lm = tracker_on(scene, max_hands=max_hands, min_detection_confidence=0.5)
+    # side_wait 0: at max_hands 2 the two best are both left hands, whose votes cancel (each takes
+    # the other's, negated), so their sides would not settle on this frame
+    t, _, lm = tracker_on(scene, max_hands=max_hands, min_detection_confidence=0.5, side_wait=0)
     hands = t.process(blank()).hands
     assert lm.crops == max_hands
     best = sorted(xs, key=lambda x: -scores[xs.index(x)])[:max_hands]
