@@ -210,13 +210,14 @@ def _mediapipe_args(p: argparse.ArgumentParser) -> None:
 def _hold_and_noise_args(p: argparse.ArgumentParser) -> None:
     """--crop-hold / --side-wait / --output-noise / --noise-seed (checked by :func:`_check_noise`)."""
     from tracker.cli import float_in, int_at_least, unit_float
+    from tracker.hand_tracker import HandTrackerOptions
 
     from .perturb import MAX_OUTPUT_NOISE
     p.add_argument("--crop-hold", type=unit_float("--crop-hold"), default=None, metavar="H",
                    help="tracker crop_hold (default: the tracker's, 0: off)")
     p.add_argument("--side-wait", type=int_at_least("--side-wait", 0, 1000), default=None, metavar="N",
                    help="tracker side_wait: frames a new hand with an unsure side may go unreported "
-                   "(default: the tracker's, 0)")
+                   f"(default: the tracker's, {HandTrackerOptions.side_wait}; 0: every hand at once)")
     p.add_argument("--output-noise", type=float_in("--output-noise", 0.0, MAX_OUTPUT_NOISE), default=0.0,
                    metavar="R",
                    help="multiply every network output by 1 + R N(0, 1) (e.g. 1e-6, the size of float "

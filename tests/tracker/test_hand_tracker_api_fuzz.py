@@ -328,8 +328,9 @@ def _options(rng: np.random.Generator, seed: int) -> dict:
             "refine_score": _pick(rng, [0.0, 0.6, 1.0]),
             "turn_retry": bool(rng.random() < 0.3), "min_hand_size": _pick(rng, [0.0, 0.05, 0.05, 0.2]),
             "color_order": _pick(rng, ["bgr", "RGB"]), "detector_turns": _pick(rng, [1, 1, 2, 4]),
-            # from the seed, not the generator: the other draws stay as they were before the option
-            "side_wait": [0, 1, 0, 0][seed % 4]}
+            # from the seed, not the generator: the other draws stay as they were before the option;
+            # 3 is the default (seed % 4 == 3 is static mode, where it does nothing)
+            "side_wait": [0, 1, 3, 3][seed % 4]}
 
 
 def _timestamp(rng: np.random.Generator, stream: _Stream, start: float):
