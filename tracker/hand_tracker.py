@@ -624,6 +624,13 @@ COLLAPSED_PALM = 0.5
 FINGER_MEMORY = 15
 #: how much larger the detector crop's spread ratio must be to replace a collapsed measurement
 REFRESH_SPREAD_GAIN = 0.1
+#: ... and how much less sure (mean keypoint confidence) it may be at most. A hand pointing one
+#: finger or seen edge-on is line-like too, and sure of its fit: there the detector's box over the
+#: raised finger or the thumb gave an open-looking fit at half the confidence (ali_hand clean 0.63
+#: -> 0.33; under JPEG 0.55 -> 0.27 and 0.60 -> 0.33, a crop of ~100 px on the finger for a hand of
+#: ~260), and the track, cropped from that fit, was lost on the next frame. The thumbs-up's fold,
+#: which the check is for, opened at about the same confidence (clean 0.64 -> 0.60).
+REFRESH_COLLAPSED_DROP = 0.1
 #: a tracked hand whose mean keypoint confidence is below this may be held by a crop that drifted
 #: into a wrong fit that feeds itself: on a motion benchmark clip a fist started from a wrongly
 #: turned detector crop got wrong keypoints (mean confidence 0.50), whose smaller crop gave the
@@ -1429,7 +1436,8 @@ class HandTracker:
         keypoints look collapsed (:data:`COLLAPSED_SPREAD`, every frame) or unsure (mean confidence
         under :data:`UNSURE_SCORE`, every :data:`UNSURE_INTERVAL` frames at 30 fps per track). The new
         measurement replaces the old one only when it is clearly better: a spread ratio larger by
-        :data:`REFRESH_SPREAD_GAIN` for a collapsed hand; for an unsure one a mean confidence
+        :data:`REFRESH_SPREAD_GAIN` for a collapsed hand, at a mean confidence lower by at most
+        :data:`REFRESH_COLLAPSED_DROP`; for an unsure one a mean confidence
         higher by :data:`REFRESH_SCORE_GAIN` and at least :data:`REFRESH_SURE_SCORE`, and not
         collapsed. Hands from low detections not yet confirmed are left to their own crop's check.
         A detection that covers another tracked hand better is not used (it would move this track
@@ -1484,7 +1492,8 @@ class HandTracker:
             if new is None:
                 continue
             new_spread, new_score = spread_ratio(new.keypoints), float(np.mean(new.scores))
-            less_collapsed = i in collapsed and new_spread >= spread[i] + REFRESH_SPREAD_GAIN
+            less_collapsed = i in collapsed and new_spread >= spread[i] + REFRESH_SPREAD_GAIN \
+                and new_score >= score[i] - REFRESH_COLLAPSED_DROP
             surer = i in unsure and new_score >= max(score[i] + REFRESH_SCORE_GAIN, REFRESH_SURE_SCORE) \
                 and new_spread >= COLLAPSED_SPREAD
             if less_collapsed or surer:

@@ -724,6 +724,47 @@ def test_collapse_refresh_needs_a_clear_gain():
     assert len(ids) == 1
 
 
+@pytest.mark.parametrize("detector_crop_score, replaced", [
+    (0.85, True),       # 0.05 less sure than the line-like fit: the open fit replaces it
+    (0.81, True),       # 0.09 less sure: still within REFRESH_COLLAPSED_DROP
+    (0.75, False),      # 0.15 less sure: the line-like fit stays
+    (0.45, False),      # half as sure (ali_hand's pointing hand: 0.59 -> 0.36)
+])
+def test_collapse_refresh_keeps_a_sure_line_like_fit_over_a_much_less_sure_open_one(detector_crop_score, replaced):
+    """A line-like fit (a hand pointing one finger, sure at 0.9) is replaced by the detector
+    crop's more open fit only when that is less sure by at most REFRESH_COLLAPSED_DROP."""
+    from tracker.hand_tracker import COLLAPSED_SPREAD, REFRESH_COLLAPSED_DROP, spread_ratio
+    assert (0.9 - detector_crop_score <= REFRESH_COLLAPSED_DROP) == replaced
+    from .tracker_fakes import FakeDetector, FakeLandmarks
+
+    class UnsureInDetectorCrops(_CollapsingLandmarks):
+        def __call__(self, frame, rois):
+            out = super().__call__(frame, rois)
+            for r in out:
+                if self.collapse and any(r.roi is x for x in self.det.rois):
+                    r.scores[:] = detector_crop_score
+            return out
+
+    scene = Scene()
+    scene.hands = [SceneHand(hand_keypoints(160, 130), True)]
+    det = _RoiRecordingDetector(FakeDetector(scene))
+    lm = UnsureInDetectorCrops(FakeLandmarks(scene), det)
+    tr = HandTracker(detector=det, landmark_model=lm, crop_hold=0.0)
+    for i in range(10):
+        r = tr.process(blank(), i * 33)
+    tid = r.hands[0].track_id
+    lm.collapse = True
+    for i in range(10, 16):
+        r = tr.process(blank(), i * 33)
+        (h,) = r.hands
+        assert h.track_id == tid and r.detector_ran
+        if replaced:
+            assert spread_ratio(h.raw_keypoints) > COLLAPSED_SPREAD + 0.2, f"frame {i}"
+            assert float(np.mean(h.scores)) == pytest.approx(detector_crop_score)
+        else:
+            assert spread_ratio(h.raw_keypoints) < COLLAPSED_SPREAD, f"frame {i}"
+
+
 class _StuckLandmarks:
     """Wraps fake landmarks to imitate a wrong fit that feeds itself (a motion benchmark fist):
     after ``kick``, a track crop gets the hand shrunk to 0.7 of its size about the palm centre with
