@@ -682,10 +682,12 @@ class _CollapsingLandmarks:
         self.lm.close()
 
 
-def _collapsing_tracker(scene):
+def _collapsing_tracker(scene, landmarks=None):
+    """A tracker on ``scene`` whose track crops collapse (``landmarks``: a
+    :class:`_CollapsingLandmarks` subclass, that class by default) once ``lm.collapse`` is set."""
     from .tracker_fakes import FakeDetector, FakeLandmarks
     det = _RoiRecordingDetector(FakeDetector(scene))
-    lm = _CollapsingLandmarks(FakeLandmarks(scene), det)
+    lm = (landmarks or _CollapsingLandmarks)(FakeLandmarks(scene), det)
     # No crop hold: the fake knows a detector's crop by identity, and a held crop is that object.
     return HandTracker(detector=det, landmark_model=lm, crop_hold=0.0), lm
 
@@ -735,7 +737,6 @@ def test_collapse_refresh_keeps_a_sure_line_like_fit_over_a_much_less_sure_open_
     crop's more open fit only when that is less sure by at most REFRESH_COLLAPSED_DROP."""
     from tracker.hand_tracker import COLLAPSED_SPREAD, REFRESH_COLLAPSED_DROP, spread_ratio
     assert (0.9 - detector_crop_score <= REFRESH_COLLAPSED_DROP) == replaced
-    from .tracker_fakes import FakeDetector, FakeLandmarks
 
     class UnsureInDetectorCrops(_CollapsingLandmarks):
         def __call__(self, frame, rois):
@@ -747,9 +748,7 @@ def test_collapse_refresh_keeps_a_sure_line_like_fit_over_a_much_less_sure_open_
 
     scene = Scene()
     scene.hands = [SceneHand(hand_keypoints(160, 130), True)]
-    det = _RoiRecordingDetector(FakeDetector(scene))
-    lm = UnsureInDetectorCrops(FakeLandmarks(scene), det)
-    tr = HandTracker(detector=det, landmark_model=lm, crop_hold=0.0)
+    tr, lm = _collapsing_tracker(scene, UnsureInDetectorCrops)
     for i in range(10):
         r = tr.process(blank(), i * 33)
     tid = r.hands[0].track_id
