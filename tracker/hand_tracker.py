@@ -625,11 +625,12 @@ FINGER_MEMORY = 15
 #: how much larger the detector crop's spread ratio must be to replace a collapsed measurement
 REFRESH_SPREAD_GAIN = 0.1
 #: ... and how much less sure (mean keypoint confidence) it may be at most. A hand pointing one
-#: finger or seen edge-on is line-like too, and sure of its fit: there the detector's box over the
-#: raised finger or the thumb gave an open-looking fit at half the confidence (ali_hand clean 0.63
-#: -> 0.33; under JPEG 0.55 -> 0.27 and 0.60 -> 0.33, a crop of ~100 px on the finger for a hand of
-#: ~260), and the track, cropped from that fit, was lost on the next frame. The thumbs-up's fold,
-#: which the check is for, opened at about the same confidence (clean 0.64 -> 0.60).
+#: finger or seen edge-on is line-like too, and sure of its fit: there a detector's box over part of
+#: it gave an open-looking fit at half the confidence (ali_hand under JPEG 0.55 -> 0.27 and 0.60 ->
+#: 0.33, a ~100 px box on the raised finger of a ~260 px hand; clean 0.63 -> 0.33, the large-hand
+#: pass's box over thumb and forearm), and the track, cropped from that fit, was lost within two
+#: frames. The thumbs-up's fold, which the check is for, opened at about the same confidence
+#: (clean 0.64 -> 0.60).
 REFRESH_COLLAPSED_DROP = 0.1
 #: a tracked hand whose mean keypoint confidence is below this may be held by a crop that drifted
 #: into a wrong fit that feeds itself: on a motion benchmark clip a fist started from a wrongly
