@@ -5,10 +5,12 @@
 
 Each condition changes every photo the same way before the method sees it: exposure (dark,
 dark with sensor noise, over-exposed, low contrast), noise, blur (Gaussian, horizontal motion),
-JPEG compression, half resolution, grey, and rotations by 90 and 180 degrees (hands pointing
-sideways and down; hands21's photos are mostly upright). For a rotation the predicted keypoints
-are mapped back to the photo's pixels, so every condition is scored against the same labels with
-:mod:`bench.accuracy`. Noise is seeded per photo: every method sees the same pixels. A condition
+JPEG compression, half resolution, grey, rotations by 90 and 180 degrees (hands pointing
+sideways and down; hands21's photos are mostly upright), and a mirror image (a selfie view). For a
+rotation or the mirror the predicted keypoints are mapped back to the photo's pixels, and under the
+mirror the predicted sides are swapped back (a mirrored right hand looks like a left one), so every
+condition is scored against the same labels with :mod:`bench.accuracy`: a method whose handedness
+follows the mirror keeps its side accuracy there. Noise is seeded per photo: every method sees the same pixels. A condition
 that moves pixels out of the frame (``zoom2``: all but the centre half) takes the hands it moves
 out with it: a labelled hand with more than half its labelled keypoints outside the frame the
 method sees (:func:`in_view`) is not scored under that condition, for every method alike (a
@@ -22,7 +24,9 @@ The video part (:func:`video_run`, ``--videos``) plays the shared clips (no labe
 same conditions (default: clean and turned by 180 degrees), each method in video mode, keypoints
 mapped back to the clip's pixels, and counts what :mod:`bench.videos` counts: hands per frame,
 linked tracks, side changes. Turning a frame does not mirror it, so every hand keeps its side: a
-side change is an error on a turned clip as on an upright one. Without labels, hands per frame
+side change is an error on a turned clip as on an upright one. Against the method's own clean run
+it also counts, with no labels, the share of the kept hands reported on the clean run's side
+(under the mirror, its sides swapped back): left and right that a condition, or a mirror, moves. Without labels, hands per frame
 counts false hands as well as real ones; compare a condition with the same clip clean. Against
 the method's clean run, the share of clean hand-frames kept leaves out the clean hands that the
 condition moved out of the frame (zoom2), as the photo part does; hands per frame does not.
@@ -76,6 +80,16 @@ def rotation(quarter_turns: int) -> Condition:
     return lambda img, rng: quarter_turn(img, quarter_turns)
 
 
+def mirror() -> Condition:
+    """Mirror left to right, as a selfie view shows the scene; the affine maps photo px to mirrored
+    px. A mirror image of a left hand is a right hand: :class:`Perturbed` swaps the sides a method
+    reports back, so a method whose handedness follows the mirror keeps its clean sides."""
+    def fn(img, rng):
+        w = img.shape[1]
+        return np.ascontiguousarray(img[:, ::-1]), np.array([[-1.0, 0.0, w - 1.0], [0.0, 1.0, 0.0]], np.float64)
+    return fn
+
+
 def zoom(factor: float) -> Condition:
     """The frame's centre 1/``factor`` scaled up ``factor`` x to the frame's size (hands that much
     larger, as if closer to the camera; what lies outside the centre leaves the frame); the affine
@@ -108,6 +122,8 @@ CONDITIONS: dict[str, tuple[str, Condition]] = {
     "grey": ("greyscale", _pixels(lambda i, r: cv2.cvtColor(cv2.cvtColor(i, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))),
     "rot90": ("rotated 90 degrees clockwise (hands pointing sideways)", rotation(1)),
     "rot180": ("rotated 180 degrees (hands pointing down)", rotation(2)),
+    "mirror": ("mirrored left to right (a selfie view; every hand's side swaps, and the sides reported are "
+               "swapped back before scoring)", mirror()),
     "zoom2": ("the centre half scaled up 2x (hands twice as large, as if closer; the rest leaves the frame)",
               zoom(2.0)),
 }
@@ -144,15 +160,23 @@ def in_view(keypoints, visible, a, shape, min_share: float = MIN_IN_VIEW) -> boo
     return bool(inside.mean() >= min_share)
 
 
+_IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+#: a side as a mirror shows it
+_SWAPPED = {"left": "right", "right": "left"}
+
+
 class Perturbed:
     """``method`` (a :mod:`bench.methods` callable) seeing every frame through ``condition``; the
-    keypoints it reports are mapped back to the undegraded frame's pixels. ``geometry`` lists, per
+    keypoints it reports are mapped back to the undegraded frame's pixels (and, under a mirror, its
+    sides swapped back: a mirrored left hand is a right one). ``geometry`` lists, per
     call in order, the degraded frame's (height, width) and the condition's affine (or None): what
     :func:`in_view` needs."""
 
     def __init__(self, method, condition: Condition, seed: int = 0):
         self.method, self.condition, self.seed = method, condition, seed
         self.geometry: list[tuple[tuple[int, int], np.ndarray | None]] = []
+        self.source_shapes: list[tuple[int, int]] = []   # (height, width) of each frame before the condition
 
     def reset(self):
         """A new clip: the method's reset (video mode), when it has one."""
@@ -164,12 +188,16 @@ class Perturbed:
         rng = np.random.default_rng([self.seed, zlib.crc32(np.ascontiguousarray(frame).data)])
         img, a = self.condition(frame, rng)
         self.geometry.append((img.shape[:2], a))
+        self.source_shapes.append(frame.shape[:2])
         out = self.method(np.ascontiguousarray(img), timestamp_ms)
         if a is None:
             return out
         inv = invert_affine(a)
+        # a reflection (negative determinant) turns every left hand into a right one and back
+        swap = _SWAPPED if np.linalg.det(np.asarray(a, np.float64)[:, :2]) < 0 else {}
         views = {k: [dataclasses.replace(h, keypoints=(np.asarray(h.keypoints, np.float64) @ inv[:, :2].T
-                                                       + inv[:, 2]).astype(np.float32)) for h in v]
+                                                       + inv[:, 2]).astype(np.float32),
+                                         side=swap.get(h.side, h.side)) for h in v]
                  for k, v in out.views.items()}
         return dataclasses.replace(out, views=views)
 
@@ -282,11 +310,18 @@ def video_run(methods: dict, paths: list[Path], conditions=("clean", "rot180"),
         if c == "clean":
             clean = preds
         elif clean is not None:
-            geometry = _geometry_per_clip(preds, next(iter(wrapped.values())).geometry if wrapped else [])
-            # a clean hand the condition moved out of the frame (zoom2) is no hand to keep
+            first = next(iter(wrapped.values()), None)
+            geometry = _geometry_per_clip(preds, first.geometry if first else [])
+            sources = _geometry_per_clip(preds, first.source_shapes if first else [])
+            # a clean hand the condition moved out of the frame (zoom2) is no hand to keep; one
+            # already outside its own frame (MediaPipe places the keypoints of a hand cut by the
+            # edge beyond it) was not moved out by the condition: still counted
             raw = {v: {view: agreement(clean[v][view], p,
-                                       counted=[[in_view(h.keypoints, None, a, shape) for h in hands]
-                                                for hands, (shape, a) in zip(clean[v][view], geometry[v])])
+                                       counted=[[in_view(h.keypoints, None, a, shape)
+                                                 or not in_view(h.keypoints, None, _IDENTITY, src)
+                                                 for h in hands]
+                                                for hands, (shape, a), src in zip(clean[v][view], geometry[v],
+                                                                                  sources[v])])
                        for view, p in d.items() if view in clean[v]}
                    for v, d in preds.items() if v in clean}
             out[c]["vs_clean"] = {v: combine_agreement({v: d}) for v, d in raw.items()}
@@ -324,12 +359,14 @@ def agreement(clean: list, other: list, max_dist: float = 1.0, counted: list | N
         ``kept`` clean hand-frames also found, ``extra`` condition hand-frames with no clean hand,
         ``moved`` per matched pair the mean keypoint distance in clean hand sizes (the accuracy
         benchmark's matching cost, :func:`bench.matching.cost_matrix`, with the clean hand as the
-        reference; a list, see :func:`combine_agreement`), and the counts (``left_out``: clean
-        hand-frames not counted).
+        reference; a list, see :func:`combine_agreement`), ``sided`` the kept ones with a side in
+        both runs and ``same_side`` those of them on the clean run's side (the condition's sides as
+        :class:`Perturbed` maps them back: a mirror's swapped back), and the counts (``left_out``:
+        clean hand-frames not counted).
     """
     from .matching import cost_matrix, greedy_pairs
     from .videos import PALM, _size
-    kept = extra = n_clean = left_out = 0
+    kept = extra = n_clean = left_out = sided = same_side = 0
     moved: list[float] = []
     for f, (a, b) in enumerate(zip(clean, other)):
         counts = [True] * len(a) if counted is None or f >= len(counted) else list(counted[f])
@@ -348,13 +385,19 @@ def agreement(clean: list, other: list, max_dist: float = 1.0, counted: list | N
         moved += [m for _, i, _, m in matched if counts[i]]
         kept += sum(1 for _, i, _, _ in matched if counts[i])
         extra += len(b) - len(matched)
+        both = [(x, y) for _, i, j, _ in matched if counts[i]
+                for x, y in [(getattr(a[i], "side", None), getattr(b[j], "side", None))]
+                if x is not None and y is not None]
+        sided += len(both)
+        same_side += sum(1 for x, y in both if x == y)
     return {"clean_hands": n_clean, "kept": kept, "extra": extra, "frames": len(clean), "moved": moved,
-            "left_out": left_out}
+            "left_out": left_out, "sided": sided, "same_side": same_side}
 
 
 def combine_agreement(per_video: dict) -> dict:
     """Per view over the clips: share of clean hand-frames kept, extra hands per frame, median
-    keypoint move of the kept ones (clean hand sizes), the share moved by more than 0.2, and the
+    keypoint move of the kept ones (clean hand sizes), the share moved by more than 0.2, the share
+    of the kept ones (with a side in both runs) on the clean run's side (``same_side``), and the
     clean hand-frames left out (moved out of the frame by the condition)."""
     out = {}
     for view in sorted({v for d in per_video.values() for v in d}):
@@ -362,10 +405,12 @@ def combine_agreement(per_video: dict) -> dict:
         n = sum(r["clean_hands"] for r in rows)
         frames = sum(r["frames"] for r in rows)
         moved = np.array([m for r in rows for m in r["moved"]], np.float64)
+        sided = sum(r.get("sided", 0) for r in rows)
         out[view] = {"kept": sum(r["kept"] for r in rows) / n if n else float("nan"),
                      "extra_per_frame": sum(r["extra"] for r in rows) / frames if frames else float("nan"),
                      "moved_median": float(np.median(moved)) if len(moved) else float("nan"),
                      "moved_over_0.2": float((moved > 0.2).mean()) if len(moved) else float("nan"),
+                     "same_side": sum(r.get("same_side", 0) for r in rows) / sided if sided else float("nan"),
                      "left_out": sum(r.get("left_out", 0) for r in rows)}
     return out
 
@@ -392,12 +437,14 @@ def video_table(res: dict) -> str:
     if vs:
         lines += ["", "Against the same method's clean run (all clips): share of its clean hand-frames kept / "
                   "extra hands per frame / median keypoint move of the kept ones in hand sizes / share moved "
-                  "by more than 0.2 hand sizes.", "",
+                  "by more than 0.2 hand sizes / share of the kept ones on the clean run's side (under mirror: "
+                  "the mirrored side, swapped back).", "",
                   "| condition | " + " | ".join(VIEW_NAMES.get(v, v) for v in views) + " |",
                   "|" + "---|" * (len(views) + 1)]
         for t, d in vs.items():
             lines.append(f"| {t} | " + " | ".join(
-                " / ".join(fmt_figure(d[v][k]) for k in ("kept", "extra_per_frame", "moved_median", "moved_over_0.2"))
+                " / ".join(fmt_figure(d[v][k]) for k in ("kept", "extra_per_frame", "moved_median", "moved_over_0.2",
+                                                          "same_side"))
                 if v in d else "-" for v in views) + " |")
         notes = [f"{t}: {', '.join(str(d[v].get('left_out', 0)) for v in views if v in d)} clean hand-frames"
                  for t, d in vs.items() if any(d[v].get("left_out") for v in views if v in d)]

@@ -60,6 +60,55 @@ def test_zoom_affine_says_where_each_pixel_went():
     np.testing.assert_allclose(moved[2], [2 * 48 - 47.5, 2 * 32 - 31.5])   # the centre stays
 
 
+class ChiralDotFinder(DotFinder):
+    """DotFinder whose handedness follows a mirror, as a hand's does: "right" while the last
+    keypoint lies right of the first (as drawn), "left" in the mirror image."""
+
+    def __call__(self, frame, timestamp_ms=None):
+        h = super().__call__(frame).views["v"][0]
+        h.side = "right" if h.keypoints[-1, 0] > h.keypoints[0, 0] else "left"
+        return FrameOutput({"v": [h]}, 1.0)
+
+
+def test_mirror_affine_says_where_each_pixel_went():
+    img = _photo()
+    out, a = robustness.mirror()(img, np.random.default_rng(0))
+    assert out.shape == img.shape and out.flags.c_contiguous
+    moved = KP @ a[:, :2].T + a[:, 2]
+    np.testing.assert_allclose(moved[:, 1], KP[:, 1])
+    for (x, y), g in zip(np.rint(moved).astype(int), LEVELS):
+        assert out[y, x, 0] == g
+    assert np.linalg.det(a[:, :2]) < 0
+
+
+@pytest.mark.parametrize("name, method, side", [
+    ("mirror", DotFinder, "left"),          # it says "right" in every frame: in the mirror that is a left hand
+    ("mirror", ChiralDotFinder, "right"),   # it says "left" in the mirror: a right hand
+    ("rot180", DotFinder, "right"),         # a turn is no mirror: sides stay as reported
+    ("rot180", ChiralDotFinder, "left"),    # turned, its last dot lies left of its first
+    ("clean", ChiralDotFinder, "right"),
+])
+def test_perturbed_swaps_sides_back_only_under_a_mirror(name, method, side):
+    res = robustness.Perturbed(method(), robustness.CONDITIONS[name][1])(_photo())
+    np.testing.assert_allclose(res.views["v"][0].keypoints, KP, atol=1e-4)
+    assert res.views["v"][0].side == side
+
+
+def test_run_scores_mirrored_photos_against_the_clean_labels_and_sides(tmp_path):
+    """The label says right (1). A method whose handedness follows the mirror keeps its clean
+    figures under ``mirror``; one that says "right" whatever it sees loses the side there."""
+    path = tmp_path / "p.png"
+    cv2.imwrite(str(path), _photo())
+    images = [GtImage(path, [KP.copy()], [np.ones(17, np.float32)], [1], [1.0])]
+    res = robustness.run({"chiral": (ChiralDotFinder(), "v"), "fixed": (DotFinder(), "v")}, images,
+                         ["clean", "mirror"])
+    for name in ("chiral", "fixed"):
+        assert res["clean"][name]["handedness_acc"] == 1.0
+        assert res["mirror"][name]["pck@0.1"] == 1.0 and res["mirror"][name]["found_rate"] == 1.0
+    assert res["mirror"]["chiral"]["handedness_acc"] == 1.0
+    assert res["mirror"]["fixed"]["handedness_acc"] == 0.0
+
+
 @pytest.mark.parametrize("name", ["rot90", "rot180"])
 def test_perturbed_maps_the_keypoints_back_to_the_photo(name):
     res = robustness.Perturbed(DotFinder(), robustness.CONDITIONS[name][1])(_photo())
@@ -256,6 +305,47 @@ def test_agreement_with_the_clean_run():
     assert tot["moved_median"] == pytest.approx(0.0, abs=1e-6) and tot["moved_over_0.2"] == 0.0
 
 
+def test_agreement_counts_the_kept_hands_on_the_clean_side():
+    clean = [[_hand(50, 50, "left")], [_hand(50, 50, "left")], [_hand(50, 50, "left"), _hand(150, 50, "right")],
+             [_hand(50, 50, None)]]
+    other = [[_hand(50, 50, "left")],                              # same side
+             [_hand(50, 50, "right")],                             # the other side
+             [_hand(50, 50, None), _hand(150, 50, "right")],       # no side: not counted; same side
+             [_hand(50, 50, "left")]]                              # the clean hand had no side
+    a = robustness.agreement(clean, other)
+    assert (a["kept"], a["sided"], a["same_side"]) == (5, 3, 2)
+    tot = robustness.combine_agreement({"c.mp4": {"smoothed": a}, "d.mp4": {"smoothed": dict(a, sided=1, same_side=1)}})
+    assert tot["smoothed"]["same_side"] == pytest.approx(3 / 4)
+    a = robustness.agreement([[_hand(50, 50, None)]], [[_hand(50, 50, "left")]])
+    assert np.isnan(robustness.combine_agreement({"c.mp4": {"smoothed": a}})["smoothed"]["same_side"])
+
+
+class LeftBlob(TopHalfBlob):
+    """TopHalfBlob that calls every hand left, wherever it is: a handedness a mirror does not move."""
+
+    def __call__(self, frame, timestamp_ms=None):
+        out = super().__call__(frame)
+        for h in out.views["smoothed"]:
+            h.side = "left"
+        return out
+
+
+def test_video_mirror_side_agreement(tmp_path):
+    """TopHalfBlob's side follows the blob's half of the frame it sees, as a hand's handedness
+    follows a mirror: it keeps every clean side under ``mirror``. LeftBlob says "left" in the
+    mirror too, which is a right hand there: none kept. Neither is a side change within a track."""
+    clip = _clip(tmp_path / "c.mp4")
+    res = robustness.video_run({"follows": TopHalfBlob()}, [clip], ["clean", "mirror"])
+    vs = res["mirror"]["vs_clean_total"]["smoothed"]
+    assert vs["kept"] == 1.0 and vs["same_side"] == 1.0 and vs["moved_median"] < 0.1
+    assert res["mirror"]["total"]["smoothed"]["side_changes"] == 0
+    assert "| mirror | 1.000 / 0.000 / 0.000 / 0.000 / 1.000 |" in robustness.video_table(res)
+    res = robustness.video_run({"fixed": LeftBlob()}, [clip], ["clean", "mirror"])
+    vs = res["mirror"]["vs_clean_total"]["smoothed"]
+    assert vs["kept"] == 1.0 and vs["same_side"] == 0.0
+    assert res["mirror"]["total"]["smoothed"]["side_changes"] == 0
+
+
 def test_video_run_compares_each_condition_with_the_clean_run(tmp_path):
     clip = _clip(tmp_path / "c.mp4")
     res = robustness.video_run({"fake": TopHalfBlob()}, [clip], ["rot180", "clean", "rot90"])
@@ -264,7 +354,7 @@ def test_video_run_compares_each_condition_with_the_clean_run(tmp_path):
     assert res["rot90"]["vs_clean_total"]["smoothed"]["kept"] == 1.0   # mapped back onto the clean hands
     assert res["rot90"]["vs_clean_total"]["smoothed"]["moved_median"] < 0.1
     assert res["rot180"]["vs_clean_total"]["smoothed"]["kept"] == 0.0
-    assert "| rot180 | 0.000 / 0.000 / n/a / n/a |" in robustness.video_table(res)
+    assert "| rot180 | 0.000 / 0.000 / n/a / n/a / n/a |" in robustness.video_table(res)
 
 
 def test_tables_say_n_a_where_a_condition_found_no_hand():
@@ -279,6 +369,6 @@ def test_tables_say_n_a_where_a_condition_found_no_hand():
     d = {"hands_per_frame": 0.0, "tracks": 0, "side_changes": 0}
     vres = {"dark": {"total": {"smoothed": d}, "videos": {"a.mp4": {"smoothed": d}},
                      "vs_clean_total": {"smoothed": {"kept": 0.0, "extra_per_frame": 0.0, "moved_median": nan,
-                                                     "moved_over_0.2": nan}}}}
+                                                     "moved_over_0.2": nan, "same_side": nan}}}}
     text = video_table(vres)
-    assert "nan" not in text and "0.000 / 0.000 / n/a / n/a" in text
+    assert "nan" not in text and "0.000 / 0.000 / n/a / n/a / n/a" in text

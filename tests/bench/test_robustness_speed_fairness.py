@@ -123,6 +123,36 @@ def test_video_zoom2_keeps_no_clean_hand_that_left_the_frame(tmp_path):
     assert "zoom2: 6 clean hand-frames" in robustness.video_table(res)
 
 
+class EdgeHand(BlobHands):
+    """BlobHands whose hands stretch far beyond the frame's left edge (as MediaPipe places the
+    keypoints of a hand cut by the edge): 12 of 17 keypoints at x < 0."""
+
+    def __call__(self, frame, timestamp_ms=None):
+        out = BlobHands.__call__(self, frame)
+        w = frame.shape[1]
+        for h in out.views["smoothed"]:
+            k = np.array(h.keypoints, np.float32)
+            k[5:, 0] = -40.0 if k[0, 0] < w / 2 else w + 39.0   # beyond the nearer side's edge
+            h.keypoints = k
+        return out
+
+
+def test_video_a_clean_hand_outside_its_own_frame_is_not_left_out(tmp_path):
+    """A hand the method placed mostly outside the clean frame was not moved out by the condition:
+    under a mirror (which moves nothing out of the frame) it is counted and kept; session 65's
+    first mirror run left out 32 of MediaPipe's clean hand-frames so."""
+    path = tmp_path / "c.mp4"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (W, H))
+    for _ in range(6):
+        img = np.zeros((H, W, 3), np.uint8)
+        cv2.rectangle(img, (2, 20), (9, 27), (255, 255, 255), -1)     # at the left edge
+        out.write(img)
+    out.release()
+    res = robustness.video_run({"edge": EdgeHand()}, [path], ["clean", "mirror"])
+    vs = res["mirror"]["vs_clean_total"]["smoothed"]
+    assert vs["left_out"] == 0 and vs["kept"] == 1.0 and vs["moved_median"] < 0.05
+
+
 def test_agreement_leaves_out_clean_hands_not_counted():
     def hand(x):
         t = np.arange(17)
