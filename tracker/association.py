@@ -39,7 +39,9 @@ model's measurements (:class:`Measurement`) and
      wrong votes must last to flip a long-lived track, without making a wrong start permanent;
    - a new track starts from a prior: the side evidence of tracks lost or ended in the last
      ``side_memory`` frames (each capped at ``memory_prior``, fading with time), so a hand that
-     comes back after leaving gets its old side unless its own votes clearly say otherwise;
+     comes back after leaving gets its old side unless its own votes clearly say otherwise; one
+     that starts where such tracks were last seen takes only theirs, at a higher cap
+     (:data:`NEAR_MEMORY_PALMS`);
    - with ``max_hands <= 2`` at most one track is "left" and one "right", chosen by the
      assignment that best agrees with the accumulated evidence plus a hysteresis bonus
      (``side_hysteresis``) for keeping the current side. A lost track keeps its side and id, so
@@ -73,7 +75,7 @@ import numpy as np
 
 from .checks import is_int, is_real
 from .geometry import Roi
-from .keypoints import palm_size, spread_ratio
+from .keypoints import HandKeypoint, palm_size, spread_ratio
 from .smoothing import make_filter
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,21 @@ PART_TRACK_PALM: float | None = 0.4
 #: frame) a small fit is taken: a hand leaving the frame is fitted small where it was (shared
 #: clips: palms 0.14-0.5 of the track's, 0.1-0.4 palm sizes from it).
 RETAKE_PALM: float | None = 0.5
+
+#: a new track that starts within this many palm sizes (the remembered track's) of where a lost or
+#: recently ended track was last seen takes its side prior from the remembered tracks that near
+#: only, each capped at :data:`NEAR_MEMORY_PRIOR` instead of ``memory_prior`` (None: no such rule;
+#: every remembered track counts, wherever it was, as before session 65). A hand that comes back
+#: where a hand went is most likely that hand: it keeps that side against a few unsure or wrong
+#: first votes, and a prior past ``tracker.hand_tracker.SIDE_SETTLED`` lets ``side_wait`` report it
+#: at once. On huytung_1hand turned upside down the hand cut by the frame's edge came back as a new
+#: track whose votes called it left for a while (1 side change in 2 of 3 runs); on the motion
+#: benchmark three returning hands were reported a frame sooner, on their side, although their
+#: first vote was surely against it (a veto by such a vote, tried, lost those). The cost: another
+#: hand that appears where one went within ``side_memory`` frames, voting surely for its side, is
+#: reported on the remembered side for its first frames and then changes side (a test bounds it).
+NEAR_MEMORY_PALMS: float | None = 2.0
+NEAR_MEMORY_PRIOR = 8.0
 
 #: the exchange rule (None: off): with two tracks seen, when one comes back from a loss voting
 #: against its side while the other has voted against its own side for this many frames in a row
@@ -352,12 +369,13 @@ class HandAssociator:
         exclusion: while two tracks are seen, each takes the other's vote negated.
         side_memory: frames, counted from the last frame a lost or ended track was seen, that
             its side evidence is kept as a prior for new tracks, fading linearly (0 = off).
-        memory_prior: largest |log-odds| prior one remembered track gives a new one.
+        memory_prior: largest |log-odds| prior one remembered track gives a new one (but
+            :data:`NEAR_MEMORY_PRIOR` where the new one starts near where it was last seen).
         young_gate: gate multiplier for tracks with fewer than 3 hits (no motion estimate yet).
         side_hysteresis: log-odds bonus for keeping the current side.
         side_lock: once a track's evidence for its current side reaches this, the side is fixed
             until the track ends (None: never; see ``HandTrackerOptions.side_lock``). A lost or
-            ended locked track is remembered with its locked side at full ``memory_prior``.
+            ended locked track is remembered with its locked side at the full cap.
         handedness_weight: cost weight of |right_prob - track p_right| in matching.
         own_crop_bonus: cost bonus for a measurement made in the track's own crop.
         second_hand_min_spread: in a frame where a track's own crop found a hand whose keypoints'
@@ -443,7 +461,8 @@ class HandAssociator:
         self._next_id = 0
         self._frame = 0
         #: ended tracks' side evidence: (frame ended, evidence)
-        self._memory: list[tuple[int, float]] = []
+        # (frame last seen, side evidence, palm centre (2,) px, palm size px) of ended tracks
+        self._memory: list[tuple[int, float, np.ndarray, float]] = []
         self._nan_warned = False
 
     def reset(self) -> None:
@@ -579,7 +598,7 @@ class HandAssociator:
                 # The growth is in palm sizes, the frame is not: see lost_gate_share.
                 gate = min(gate, max(near, cap_px / tr.palm))
             # A lost track's side evidence, against which a far measurement's vote is checked below.
-            side_ev = self._remembered(tr) if tr.missed else 0.0
+            side_ev = self._remembered(tr)[0] if tr.missed else 0.0
             for j, m in enumerate(meas):
                 own = m.track_id is not None and m.track_id == tr.track_id
                 d = keypoint_distance(pred, m.keypoints, tr.palm, tr.scores, m.scores)
@@ -665,8 +684,8 @@ class HandAssociator:
         for t in self.tracks:
             if t.missed > self.max_missed and self.side_memory > 0:
                 # Kept from the frame it was last seen, as while it was lost: the fade goes on.
-                self._memory.append((self._frame - t.missed, self._remembered(t)))
-        self._memory = [(f, e) for f, e in self._memory if self._frame - f < self.side_memory]
+                self._memory.append((self._frame - t.missed, *self._remembered(t)))
+        self._memory = [m for m in self._memory if self._frame - m[0] < self.side_memory]
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         # New tracks: best measurements first, while there is room.
         new = sorted((j for j in range(len(meas)) if j not in matched_m), key=lambda j: -meas[j].quality())
@@ -766,27 +785,35 @@ class HandAssociator:
         w *= min(max(pres, 0.0), 1.0)
         return w * _logit(m.right_prob, self.evidence_clip)
 
-    def _remembered(self, t: Track) -> float:
-        """The side evidence a lost or ended track leaves: its evidence, or for a locked track its
-        locked side at full strength (its later evidence disagreed, but its side did not change)."""
-        if t.locked:
-            return self.memory_prior if t.side == RIGHT else -self.memory_prior
-        return t.evidence
+    def _remembered(self, t: Track) -> tuple[float, np.ndarray, float]:
+        """What a lost or ended track leaves for a new one's side prior: its side evidence (for a
+        locked track its locked side at full strength, :attr:`evidence_cap`: its later evidence
+        disagreed, but its side did not change), and its palm centre (pixels) and palm size
+        where it was last measured."""
+        e = (self.evidence_cap if t.side == RIGHT else -self.evidence_cap) if t.locked else t.evidence
+        return e, np.array(t.raw_keypoints[HandKeypoint.PALM], np.float64), float(t.palm)
 
-    def prior(self) -> float:
+    def prior(self, keypoints: np.ndarray | None = None) -> float:
         """Side prior for a new track from tracks lost (still remembered, not seen now) or
         ended in the last ``side_memory`` frames, each capped at ``memory_prior`` and fading
-        linearly with the time since it was last seen."""
+        linearly with the time since it was last seen. With the new track's ``keypoints``
+        ((17, 2) pixels), when some of them were last seen within :data:`NEAR_MEMORY_PALMS` of
+        it, only those count, each capped at :data:`NEAR_MEMORY_PRIOR`."""
         if self.side_memory <= 0 or self.memory_prior <= 0:
             return 0.0
-        items = list(self._memory)
-        items += [(self._frame - t.missed, self._remembered(t)) for t in self.tracks if t.missed > 0]
-        p = 0.0
-        for f, e in items:
-            fade = 1.0 - (self._frame - f) / self.side_memory
-            if fade > 0:
-                p += fade * max(min(e, self.memory_prior), -self.memory_prior)
-        return p
+        seen = list(self._memory)
+        seen += [(self._frame - t.missed, *self._remembered(t)) for t in self.tracks if t.missed > 0]
+        # (fade, evidence, palm centre, palm size) of those not faded out
+        items = [(1.0 - (self._frame - f) / self.side_memory, e, c, palm) for f, e, c, palm in seen]
+        items = [it for it in items if it[0] > 0]
+        cap = self.memory_prior
+        if NEAR_MEMORY_PALMS is not None and keypoints is not None:
+            here = np.asarray(keypoints, np.float64)[HandKeypoint.PALM]
+            near = [it for it in items if np.all(np.isfinite(here)) and np.all(np.isfinite(it[2]))
+                    and float(np.hypot(*(here - it[2]))) <= NEAR_MEMORY_PALMS * it[3]]
+            if near:
+                items, cap = near, max(NEAR_MEMORY_PRIOR, self.memory_prior)
+        return sum(fade * max(min(e, cap), -cap) for fade, e, _, _ in items)
 
     def _accumulate(self) -> None:
         """Add this frame's votes (and, for two tracks, the exclusion evidence) to the tracks
@@ -809,7 +836,7 @@ class HandAssociator:
                    scores=np.asarray(m.scores, np.float32), presence=float(m.presence),
                    right_prob=float(m.right_prob), roi=m.roi, palm=max(_palm(kps), 1.0),
                    tentative=bool(m.tentative))
-        tr.evidence = self.prior()
+        tr.evidence = self.prior(kps)
         tr.vote = self.vote(m)
         self._next_id += 1
         self.tracks.append(tr)

@@ -232,9 +232,10 @@ def test_overlapping_mirrored_hands_from_track_and_detector_are_not_merged():
 @pytest.mark.parametrize("side_wait", [0, 3])
 def test_hand_back_after_leaving_keeps_its_side_through_tracker(side_wait):
     """End to end on fake models: a right hand is tracked, leaves for 30 frames (its track
-    ends), and comes back; on its first frame found again the landmark model votes 0.2 "right".
-    It is reported "right" on every frame: with ``side_wait`` 0 on that frame (the faded prior
-    outweighs the vote), with 3 once the next vote has settled it."""
+    ends), and comes back where it went; on its first frame found again the landmark model votes
+    0.2 "right". It is reported "right" on every frame, from that first one (the faded prior of
+    the hand last seen there, :data:`~tracker.association.NEAR_MEMORY_PRIOR`, outweighs the vote
+    and settles the side, so ``side_wait`` does not hold it back)."""
     from .tracker_fakes import SceneHand, blank, fake_tracker
     tr, scene, _, _ = fake_tracker(max_missed=10, side_wait=side_wait)
     hand = SceneHand(hand_keypoints(160, 130, 40.0, True), True)
@@ -255,13 +256,49 @@ def test_hand_back_after_leaving_keeps_its_side_through_tracker(side_wait):
         r = tr.process(blank(), i * 33)
     assert tr.associator.tracks[0].hits == 1      # the one wrong vote is in
     scene.right_prob = 0.95
-    if side_wait:
-        assert r.hands == []                      # a faded prior less the vote: not settled yet
-        i += 1
-        r = tr.process(blank(), i * 33)
     assert [h.side for h in r.hands] == ["right"]
     for i in range(i + 1, i + 10):
         assert [h.side for h in tr.process(blank(), i * 33).hands] == ["right"]
+
+
+@pytest.mark.parametrize("x, expected", [
+    (500, 8.0),     # back where the right hand went: its side alone, at the near cap
+    (130, -8.0),    # where the left hand went: its side
+    (315, 0.0),     # far from both (over 2 palm sizes): both count, capped at 4, and cancel
+])
+def test_a_new_hand_takes_the_side_prior_of_the_hand_last_seen_where_it_starts(x, expected):
+    """Two hands tracked (left at x=100, right at x=530, palms ~60 px), both lost at once: a hand
+    that comes back near where one of them went takes that one's side as its prior; elsewhere
+    the two remembered sides cancel out, as before session 65."""
+    a = HandAssociator(max_missed=10, side_memory=150, memory_prior=4.0)
+    for i in range(60):
+        a.update([meas(100, 200, False, 0.02), meas(530, 200, True, 0.98)], i / FPS)
+    assert sorted((t.side, t.locked) for t in a.tracks) == [("left", True), ("right", True)]
+    for i in range(60, 75):          # both tracks end (max_missed 10)
+        a.update([], i / FPS)
+    assert not a.tracks
+    fade = 1.0 - (a._frame - (a._frame - 15)) / 150
+    kps = meas(x, 200, True, 0.5).keypoints
+    assert a.prior(kps) == pytest.approx(expected * fade, abs=1e-6)
+    assert a.prior() == pytest.approx(0.0, abs=1e-6)       # no keypoints: every remembered hand
+
+
+def test_another_hand_where_one_went_takes_its_own_side_within_three_frames():
+    """The near prior's cost (NEAR_MEMORY_PALMS): a left hand that appears where a locked right
+    hand went half a second before, voting left surely (0.02), starts on the remembered side but
+    is called left from its third frame on, and stays left."""
+    a = HandAssociator(max_missed=10, side_memory=150, memory_prior=4.0)
+    for i in range(60):
+        (t,) = a.update([meas(530, 200, True, 0.98)], i / FPS)
+    assert (t.side, t.locked) == ("right", True)
+    for i in range(60, 75):
+        assert a.update([], i / FPS) == []
+    sides = []
+    for i in range(75, 90):
+        (t,) = a.update([meas(530, 200, False, 0.02)], i / FPS)
+        sides.append(t.side)
+    first_left = sides.index("left")
+    assert first_left <= 2 and set(sides[first_left:]) == {"left"}
 
 
 def test_side_memory_fades_from_the_frame_a_hand_was_last_seen():
