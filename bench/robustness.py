@@ -10,8 +10,8 @@ sideways and down; hands21's photos are mostly upright), and a mirror image (a s
 rotation or the mirror the predicted keypoints are mapped back to the photo's pixels, and under the
 mirror the predicted sides are swapped back (a mirrored right hand looks like a left one), so every
 condition is scored against the same labels with :mod:`bench.accuracy`: a method whose handedness
-follows the mirror keeps its side accuracy there. Noise is seeded per photo: every method sees the same pixels. A condition
-that moves pixels out of the frame (``zoom2``: all but the centre half) takes the hands it moves
+follows the mirror keeps its side accuracy there. Noise is seeded per photo: every method sees
+the same pixels. A condition that moves pixels out of the frame (``zoom2``: all but the centre half) takes the hands it moves
 out with it: a labelled hand with more than half its labelled keypoints outside the frame the
 method sees (:func:`in_view`) is not scored under that condition, for every method alike (a
 prediction that matches it is not a false hand either); each row says how many were scored
@@ -26,10 +26,11 @@ mapped back to the clip's pixels, and counts what :mod:`bench.videos` counts: ha
 linked tracks, side changes. Turning a frame does not mirror it, so every hand keeps its side: a
 side change is an error on a turned clip as on an upright one. Against the method's own clean run
 it also counts, with no labels, the share of the kept hands reported on the clean run's side
-(under the mirror, its sides swapped back): left and right that a condition, or a mirror, moves. Without labels, hands per frame
-counts false hands as well as real ones; compare a condition with the same clip clean. Against
-the method's clean run, the share of clean hand-frames kept leaves out the clean hands that the
-condition moved out of the frame (zoom2), as the photo part does; hands per frame does not.
+(under the mirror, its sides swapped back): left and right that a condition, or a mirror, moves.
+Without labels, hands per frame counts false hands as well as real ones; compare a condition
+with the same clip clean. Against the method's clean run, the share of clean hand-frames kept
+leaves out the clean hands that the condition moved out of the frame (zoom2), as the photo part
+does; hands per frame does not.
 """
 from __future__ import annotations
 
@@ -385,11 +386,11 @@ def agreement(clean: list, other: list, max_dist: float = 1.0, counted: list | N
         moved += [m for _, i, _, m in matched if counts[i]]
         kept += sum(1 for _, i, _, _ in matched if counts[i])
         extra += len(b) - len(matched)
-        both = [(x, y) for _, i, j, _ in matched if counts[i]
-                for x, y in [(getattr(a[i], "side", None), getattr(b[j], "side", None))]
-                if x is not None and y is not None]
-        sided += len(both)
-        same_side += sum(1 for x, y in both if x == y)
+        for _, i, j, _ in matched:
+            x, y = getattr(a[i], "side", None), getattr(b[j], "side", None)
+            if counts[i] and x is not None and y is not None:
+                sided += 1
+                same_side += x == y
     return {"clean_hands": n_clean, "kept": kept, "extra": extra, "frames": len(clean), "moved": moved,
             "left_out": left_out, "sided": sided, "same_side": same_side}
 

@@ -460,8 +460,7 @@ class HandAssociator:
         self.tracks: list[Track] = []
         self._next_id = 0
         self._frame = 0
-        #: ended tracks' side evidence: (frame ended, evidence)
-        # (frame last seen, side evidence, palm centre (2,) px, palm size px) of ended tracks
+        #: ended tracks: (frame last seen, side evidence, palm centre (2,) px, palm size px)
         self._memory: list[tuple[int, float, np.ndarray, float]] = []
         self._nan_warned = False
 
