@@ -277,7 +277,7 @@ def test_a_new_hand_takes_the_side_prior_of_the_hand_last_seen_where_it_starts(x
     for i in range(60, 75):          # both tracks end (max_missed 10)
         a.update([], i / FPS)
     assert not a.tracks
-    fade = 1.0 - (a._frame - (a._frame - 15)) / 150
+    fade = 1.0 - 15 / 150            # both last seen 15 frames ago
     kps = meas(x, 200, True, 0.5).keypoints
     assert a.prior(kps) == pytest.approx(expected * fade, abs=1e-6)
     assert a.prior() == pytest.approx(0.0, abs=1e-6)       # no keypoints: every remembered hand
