@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from tracker.geometry import roi_from_keypoints, transform_points, warp_crop
-from tracker.keypoints import NUM_KEYPOINTS, palm_size
+from tracker.keypoints import NUM_KEYPOINTS, mirror_side, palm_size
 from tracker.video import read_image_file
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def make_sprite(image: np.ndarray, kps17: np.ndarray, side: str, rng: np.random.
         inside = inside[:, ::-1].copy()
         k = k.copy()
         k[:, 0] = SPRITE - 1 - k[:, 0]
-        side = {"left": "right", "right": "left"}.get(side, side)
+        side = mirror_side(side)
     palm = float(palm_size(k))
     mask = np.zeros((SPRITE, SPRITE), np.uint8)
     hull = cv2.convexHull(np.round(k).astype(np.int32))

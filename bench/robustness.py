@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from tracker.geometry import invert_affine, quarter_turn
+from tracker.keypoints import mirror_side
 from train.augment import jpeg_roundtrip
 
 from . import accuracy
@@ -163,10 +164,6 @@ def in_view(keypoints, visible, a, shape, min_share: float = MIN_IN_VIEW) -> boo
 
 _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
-#: a side as a mirror shows it
-_SWAPPED = {"left": "right", "right": "left"}
-
-
 class Perturbed:
     """``method`` (a :mod:`bench.methods` callable) seeing every frame through ``condition``; the
     keypoints it reports are mapped back to the undegraded frame's pixels (and, under a mirror, its
@@ -195,10 +192,11 @@ class Perturbed:
             return out
         inv = invert_affine(a)
         # a reflection (negative determinant) turns every left hand into a right one and back
-        swap = _SWAPPED if np.linalg.det(np.asarray(a, np.float64)[:, :2]) < 0 else {}
+        mirrored = np.linalg.det(np.asarray(a, np.float64)[:, :2]) < 0
         views = {k: [dataclasses.replace(h, keypoints=(np.asarray(h.keypoints, np.float64) @ inv[:, :2].T
                                                        + inv[:, 2]).astype(np.float32),
-                                         side=swap.get(h.side, h.side)) for h in v]
+                                         side=mirror_side(h.side) if mirrored and h.side else h.side)
+                     for h in v]
                  for k, v in out.views.items()}
         return dataclasses.replace(out, views=views)
 

@@ -597,7 +597,7 @@ class HandAssociator:
                 # The growth is in palm sizes, the frame is not: see lost_gate_share.
                 gate = min(gate, max(near, cap_px / tr.palm))
             # A lost track's side evidence, against which a far measurement's vote is checked below.
-            side_ev = self._remembered(tr)[0] if tr.missed else 0.0
+            side_ev = self._remembered(tr) if tr.missed else 0.0
             for j, m in enumerate(meas):
                 own = m.track_id is not None and m.track_id == tr.track_id
                 d = keypoint_distance(pred, m.keypoints, tr.palm, tr.scores, m.scores)
@@ -683,7 +683,7 @@ class HandAssociator:
         for t in self.tracks:
             if t.missed > self.max_missed and self.side_memory > 0:
                 # Kept from the frame it was last seen, as while it was lost: the fade goes on.
-                self._memory.append((self._frame - t.missed, *self._remembered(t)))
+                self._memory.append(self._memory_item(t))
         self._memory = [m for m in self._memory if self._frame - m[0] < self.side_memory]
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         # New tracks: best measurements first, while there is room.
@@ -784,13 +784,19 @@ class HandAssociator:
         w *= min(max(pres, 0.0), 1.0)
         return w * _logit(m.right_prob, self.evidence_clip)
 
-    def _remembered(self, t: Track) -> tuple[float, np.ndarray, float]:
-        """What a lost or ended track leaves for a new one's side prior: its side evidence (for a
-        locked track its locked side at full strength, :attr:`evidence_cap`: its later evidence
-        disagreed, but its side did not change), and its palm centre (pixels) and palm size
-        where it was last measured."""
-        e = (self.evidence_cap if t.side == RIGHT else -self.evidence_cap) if t.locked else t.evidence
-        return e, np.array(t.raw_keypoints[HandKeypoint.PALM], np.float64), float(t.palm)
+    def _remembered(self, t: Track) -> float:
+        """The side evidence a lost or ended track leaves: its evidence, or for a locked track its
+        locked side at full strength (:attr:`evidence_cap`; its later evidence disagreed, but its
+        side did not change)."""
+        if t.locked:
+            return self.evidence_cap if t.side == RIGHT else -self.evidence_cap
+        return t.evidence
+
+    def _memory_item(self, t: Track) -> tuple[int, float, np.ndarray, float]:
+        """A lost or ended track as :meth:`prior` remembers it: the frame it was last seen, its
+        side evidence (:meth:`_remembered`), its palm centre (pixels) and palm size there."""
+        return (self._frame - t.missed, self._remembered(t),
+                np.array(t.raw_keypoints[HandKeypoint.PALM], np.float64), float(t.palm))
 
     def prior(self, keypoints: np.ndarray | None = None) -> float:
         """Side prior for a new track from tracks lost (still remembered, not seen now) or
@@ -801,7 +807,7 @@ class HandAssociator:
         if self.side_memory <= 0 or self.memory_prior <= 0:
             return 0.0
         seen = list(self._memory)
-        seen += [(self._frame - t.missed, *self._remembered(t)) for t in self.tracks if t.missed > 0]
+        seen += [self._memory_item(t) for t in self.tracks if t.missed > 0]
         # (fade, evidence, palm centre, palm size) of those not faded out
         items = [(1.0 - (self._frame - f) / self.side_memory, e, c, palm) for f, e, c, palm in seen]
         items = [it for it in items if it[0] > 0]

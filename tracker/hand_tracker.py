@@ -65,7 +65,7 @@ import numpy as np
 from .association import HandAssociator, Measurement, Track
 from .checks import MAX_COUNT, MAX_THREADS, check_flag, is_int, is_number
 from .geometry import Roi, crop_matrix, grow_roi, hand_angle, invert_affine, roi_from_keypoints, transform_points
-from .keypoints import NUM_KEYPOINTS, palm_size, spread_ratio
+from .keypoints import NUM_KEYPOINTS, mirror_side, palm_size, spread_ratio
 from .smoothing import load_filterpy, make_filter
 
 log = logging.getLogger(__name__)
@@ -1666,7 +1666,7 @@ class HandTracker:
         side = t.side or ("right" if t.evidence >= 0 else "left")
         p_side = t.p_right if side == "right" else 1.0 - t.p_right
         if self.options.mirrored:
-            side = "left" if side == "right" else "right"
+            side = mirror_side(side)
         # Copies: the track's own arrays make the next frame's crop and match. Shared with the
         # result, an application changing them in place (``hand.keypoints /= image_size``, a
         # selfie flip of x) moved the crop off the hand and lost it.
@@ -1690,7 +1690,7 @@ class HandTracker:
         for m, side in zip(meas, sides):
             p_side = m.right_prob if side == "right" else 1.0 - m.right_prob
             if o.mirrored:
-                side = "left" if side == "right" else "right"
+                side = mirror_side(side)
             kps = np.asarray(m.keypoints, np.float32)
             hands.append(Hand(side=side, track_id=-1, score=float(m.presence), keypoints=kps,
                               raw_keypoints=kps.copy(), scores=np.asarray(m.scores, np.float32),

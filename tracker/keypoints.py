@@ -62,6 +62,12 @@ PALM_TRIANGLE = (HandKeypoint.WRIST, HandKeypoint.INDEX_MCP, HandKeypoint.PINKY_
 SIDES = ("left", "right")
 
 
+def mirror_side(side: str) -> str:
+    """The side a hand shows in a mirror image: "left" for "right" and back (any other string as
+    it is)."""
+    return {"left": "right", "right": "left"}.get(side, side)
+
+
 def from_21(kps21: np.ndarray, vis21: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Map 21-point keypoints to the 17-point layout.
 
