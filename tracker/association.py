@@ -146,6 +146,13 @@ RETAKE_PALM: float | None = 0.5
 NEAR_MEMORY_PALMS: float | None = 2.0
 NEAR_MEMORY_PRIOR = 8.0
 
+#: "where a track was last seen" for :data:`NEAR_MEMORY_PALMS` is any of the palm centres of its
+#: last this many matched frames, each with the track's palm size then (1: the last one only, as
+#: in session 65). A hand leaving the frame is often fitted smaller and off the hand in its last
+#: frames: on huytung_1hand under JPEG the lost track's last fit lay 3.3 of its shrunken palm
+#: sizes from where the hand came back, the fits of 5-10 frames before within one.
+NEAR_MEMORY_TRAIL = 10
+
 #: the exchange rule (None: off): with two tracks seen, when one comes back from a loss voting
 #: against its side while the other has voted against its own side for this many frames in a row
 #: (this one included), the two may have exchanged hands while one was hidden; both are treated
@@ -216,6 +223,8 @@ class Track:
             against its side (:data:`EXCHANGE_VOTE`).
         tentative: started from a tentative measurement; such a track is not ``confirmed`` (to be
             reported) before it has been matched in a second frame.
+        trail: (palm centre (2,) pixels, palm size pixels) of its last matched frames, newest
+            last, at most :data:`NEAR_MEMORY_TRAIL`.
     """
 
     track_id: int
@@ -237,6 +246,7 @@ class Track:
     back: bool = False
     contrary: int = 0
     tentative: bool = False
+    trail: list[tuple[np.ndarray, float]] = dataclasses.field(default_factory=list)
 
     @property
     def p_right(self) -> float:
@@ -460,8 +470,8 @@ class HandAssociator:
         self.tracks: list[Track] = []
         self._next_id = 0
         self._frame = 0
-        #: ended tracks: (frame last seen, side evidence, palm centre (2,) px, palm size px)
-        self._memory: list[tuple[int, float, np.ndarray, float]] = []
+        #: ended tracks: (frame last seen, side evidence, trail: see :meth:`_memory_item`)
+        self._memory: list[tuple[int, float, list[tuple[np.ndarray, float]]]] = []
         self._nan_warned = False
 
     def reset(self) -> None:
@@ -792,33 +802,33 @@ class HandAssociator:
             return self.evidence_cap if t.side == RIGHT else -self.evidence_cap
         return t.evidence
 
-    def _memory_item(self, t: Track) -> tuple[int, float, np.ndarray, float]:
+    def _memory_item(self, t: Track) -> tuple[int, float, list[tuple[np.ndarray, float]]]:
         """A lost or ended track as :meth:`prior` remembers it: the frame it was last seen, its
-        side evidence (:meth:`_remembered`), its palm centre (pixels) and palm size there."""
-        return (self._frame - t.missed, self._remembered(t),
-                np.array(t.raw_keypoints[HandKeypoint.PALM], np.float64), float(t.palm))
+        side evidence (:meth:`_remembered`) and its :attr:`Track.trail` (where it was seen last,
+        palm centres in pixels with the palm sizes then)."""
+        return self._frame - t.missed, self._remembered(t), list(t.trail)
 
     def prior(self, keypoints: np.ndarray | None = None) -> float:
         """Side prior for a new track from tracks lost (still remembered, not seen now) or
         ended in the last ``side_memory`` frames, each capped at ``memory_prior`` and fading
         linearly with the time since it was last seen. With the new track's ``keypoints``
-        ((17, 2) pixels), when some of them were last seen within :data:`NEAR_MEMORY_PALMS` of
-        it, only those count, each capped at :data:`NEAR_MEMORY_PRIOR`."""
+        ((17, 2) pixels), when some of them were seen in their last :data:`NEAR_MEMORY_TRAIL`
+        frames within :data:`NEAR_MEMORY_PALMS` palm sizes (theirs then) of its palm centre, only
+        those count, each capped at :data:`NEAR_MEMORY_PRIOR`."""
         if self.side_memory <= 0 or self.memory_prior <= 0:
             return 0.0
         seen = list(self._memory)
         seen += [self._memory_item(t) for t in self.tracks if t.missed > 0]
-        # (fade, evidence, palm centre, palm size) of those not faded out
-        items = [(1.0 - (self._frame - f) / self.side_memory, e, c, palm) for f, e, c, palm in seen]
+        # (fade, evidence, trail) of those not faded out
+        items = [(1.0 - (self._frame - f) / self.side_memory, e, trail) for f, e, trail in seen]
         items = [it for it in items if it[0] > 0]
         cap = self.memory_prior
         if NEAR_MEMORY_PALMS is not None and keypoints is not None:
             here = np.asarray(keypoints, np.float64)[HandKeypoint.PALM]
-            near = [it for it in items if np.all(np.isfinite(here)) and np.all(np.isfinite(it[2]))
-                    and float(np.hypot(*(here - it[2]))) <= NEAR_MEMORY_PALMS * it[3]]
+            near = [it for it in items if _near_trail(here, it[2], NEAR_MEMORY_PALMS)]
             if near:
                 items, cap = near, max(NEAR_MEMORY_PRIOR, self.memory_prior)
-        return sum(fade * max(min(e, cap), -cap) for fade, e, _, _ in items)
+        return sum(fade * max(min(e, cap), -cap) for fade, e, _ in items)
 
     def _accumulate(self) -> None:
         """Add this frame's votes (and, for two tracks, the exclusion evidence) to the tracks
@@ -843,6 +853,7 @@ class HandAssociator:
                    tentative=bool(m.tentative))
         tr.evidence = self.prior(kps)
         tr.vote = self.vote(m)
+        _extend_trail(tr)
         self._next_id += 1
         self.tracks.append(tr)
         log.debug("track %d started", tr.track_id)
@@ -863,6 +874,7 @@ class HandAssociator:
         if p > 1.0:
             tr.palm = 0.8 * tr.palm + 0.2 * p if tr.hits else p
         tr.vote = self.vote(m)
+        _extend_trail(tr)
         tr.hits += 1
         tr.missed = 0
 
@@ -1007,3 +1019,18 @@ def _palm(kps: np.ndarray) -> float:
 
 def _side_key(t: Track) -> tuple[int, int]:
     return (0 if t.side == LEFT else 1 if t.side == RIGHT else 2, t.track_id)
+
+
+def _extend_trail(tr: Track) -> None:
+    """Add the frame's palm centre (of ``tr.raw_keypoints``) and palm size to ``tr.trail``,
+    keeping the last :data:`NEAR_MEMORY_TRAIL`."""
+    tr.trail.append((np.array(tr.raw_keypoints[HandKeypoint.PALM], np.float64), float(tr.palm)))
+    del tr.trail[:-NEAR_MEMORY_TRAIL]
+
+
+def _near_trail(here: np.ndarray, trail: list[tuple[np.ndarray, float]], palms: float) -> bool:
+    """Whether the palm centre ``here`` ((2,) pixels) lies within ``palms`` palm sizes of any
+    point of a track's ``trail`` (each with its own palm size); False when ``here`` is not finite."""
+    if not np.all(np.isfinite(here)):
+        return False
+    return any(np.all(np.isfinite(c)) and float(np.hypot(*(here - c))) <= palms * p for c, p in trail)

@@ -316,3 +316,34 @@ def test_side_memory_fades_from_the_frame_a_hand_was_last_seen():
     expected = [4.0 * (1.0 - (last_seen + k + 1 - last_seen) / 150) for k in range(len(priors))]
     np.testing.assert_allclose(priors, expected, atol=1e-9)
     assert all(b < p for p, b in zip(priors, priors[1:]))      # falls every frame, through the end
+
+
+def _hand(cx, cy, palm, p_right):
+    return Measurement(keypoints=hand_keypoints(cx, cy, palm, True), scores=np.full(17, 0.9, np.float32),
+                       presence=1.0, right_prob=p_right)
+
+
+@pytest.mark.parametrize("trail, near", [(None, True), (1, False)])
+def test_a_hand_back_where_it_was_seen_in_its_last_frames_takes_the_near_prior(monkeypatch, trail, near):
+    """A right hand leaving at the frame's left edge (palm 60 px at x=40) is fitted smaller and
+    off the hand in its last frames (palm 15 px, out to x=130), as huytung_1hand's hand was under
+    JPEG. A hand back at x=40 is 2.4 of the track's palm sizes (shrunk to 37 px) from the last
+    fit but where the hand was seen 4 frames before: with the trail (NEAR_MEMORY_TRAIL, default) it takes the near prior
+    (capped at NEAR_MEMORY_PRIOR); with the last fit alone, only the far one (memory_prior)."""
+    from tracker import association
+    if trail is not None:
+        monkeypatch.setattr(association, "NEAR_MEMORY_TRAIL", trail)
+    a = HandAssociator(max_missed=10, side_memory=150, memory_prior=4.0)
+    for i in range(60):
+        (t,) = a.update([_hand(40, 200, 60.0, 0.98)], i / FPS)
+    assert (t.side, t.locked) == ("right", True)
+    for i, x in zip(range(60, 63), (70, 100, 130)):      # the collapsing last fits drift right
+        (t,) = a.update([_hand(x, 200, 15.0, 0.6)], i / FPS)
+    assert t.track_id == 0 and 90 / t.palm > 2.4
+    for i in range(63, 78):      # lost, then ended (max_missed 10)
+        a.update([], i / FPS)
+    assert not a.tracks
+    fade = 1.0 - 15 / 150        # last seen 15 frames ago
+    k = hand_keypoints(40, 200, 60.0, True)
+    cap = association.NEAR_MEMORY_PRIOR if near else a.memory_prior
+    assert a.prior(k) == pytest.approx(cap * fade, abs=1e-6)
