@@ -325,7 +325,7 @@ def config_from_args(argv: list[str]):
     p.add_argument("--detector-interval", type=_count("--detector-interval"), default=None, metavar="N",
                    help=f"tracker detector_interval (default: the tracker's, 3; at most {MAX_COUNT})")
     p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=None, metavar="N",
-                   help="tracker detector_turns (default: the tracker's, 1)")
+                   help="tracker detector_turns (default: the tracker's: 4 in video mode, 1 in static mode)")
     p.add_argument("--flip-test", action="store_true",
                    help="run the tracker with flip_test=True (each landmark crop also mirrored)")
     p.add_argument("--small-hands", action="store_true",
@@ -595,8 +595,9 @@ def robustness_main(argv: list[str]) -> int:
                    help=f"tracker threads (default 2, at most {MAX_THREADS})")
     p.add_argument("--seed", type=int_at_least("--seed", 0), default=0)
     p.add_argument("--turn-retry", action="store_true", help="tracker option turn_retry (off by default)")
-    p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=1,
-                   help="tracker option detector_turns (default 1: upright only)")
+    p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=None,
+                   help="tracker option detector_turns (default: the tracker's: 4 on the clips, video mode; "
+                   "1 on the photos, static mode)")
     p.add_argument("--no-large-hands", action="store_true",
                    help="tracker option large_hands=False (no half-size detector pass for near hands)")
     _mediapipe_args(p)
@@ -638,7 +639,7 @@ def robustness_main(argv: list[str]) -> int:
     tracker_options = dict(max_hands=2, threads=a.threads, **_model_options(a))
     if a.turn_retry:
         tracker_options["turn_retry"] = True
-    if a.detector_turns != 1:
+    if a.detector_turns is not None:
         tracker_options["detector_turns"] = a.detector_turns
     if a.no_large_hands:
         tracker_options["large_hands"] = False
@@ -650,7 +651,7 @@ def robustness_main(argv: list[str]) -> int:
     options_text = "".join(f" {flag} {v}" for flag, v in (("--landmark-model", a.landmark_model),
                                                           ("--detector-model", a.detector_model)) if v)
     options_text += " --turn-retry" if a.turn_retry else ""
-    options_text += f" --detector-turns {a.detector_turns}" if a.detector_turns != 1 else ""
+    options_text += f" --detector-turns {a.detector_turns}" if a.detector_turns is not None else ""
     options_text += " --no-large-hands" if a.no_large_hands else ""
     options_text += _hold_and_noise_text(a)
     if not a.no_photos:

@@ -1200,10 +1200,11 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="measure a detector crop with no hand in it once more turned by 180 degrees "
                    "(hands pointing down; more hands found, a few more false ones)")
     p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=HandTrackerOptions.detector_turns,
-                   metavar="N", help="look for new hands in the frame turned: 2 upright and upside down, 4 every "
-                   "quarter turn (a camera above a desk or keyboard, hands pointing down or sideways); in video "
-                   "at most one look per frame, the upright looks on the frames they run on without turns; "
-                   "default 1: upright only")
+                   metavar="N", help="look for new hands in the frame turned: 1 upright only, 2 upright and upside "
+                   "down, 4 every quarter turn (a camera above a desk or keyboard, a phone held sideways: hands "
+                   "pointing down or sideways); in video at most one look per frame, the upright looks on the "
+                   "frames they run on without turns; default 4 in video mode, 1 with --static (each turn "
+                   "is a detector run on every image)")
     p.add_argument("--side-lock", type=side_lock_value("--side-lock"), default=HandTrackerOptions.side_lock,
                    metavar="L|none", help="handedness evidence that fixes a hand's side for the rest of its track "
                    f"(default {HandTrackerOptions.side_lock:g}; none: sides always follow the evidence)")

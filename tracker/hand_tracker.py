@@ -319,13 +319,16 @@ class HandTrackerOptions:
             exchange of hands needs, and the filter restart of a hand back after more than 3 missed
             frames (docs/options.md). Ignored in static mode.
             Like ByteTrack's ``BYTETracker(frame_rate=...)``.
-        detector_turns: 1, 2 or 4: look for new hands in the frame as it is (1), also turned
-            upside down (2), or turned by every quarter turn (4). The shipped detector learned
+        detector_turns: None (default), 1, 2 or 4: look for new hands in the frame as it is (1),
+            also turned upside down (2), or turned by every quarter turn (4). None: 4 in video
+            mode, 1 in static mode and with a detector object whose ``__call__`` names no
+            ``turns`` parameter (:attr:`HandTracker.detector_turns` tells which). The shipped detector learned
             from near-upright hands and misses hands pointing down or sideways (a camera above a
             desk or keyboard, first-person views); turned so that they point up, it finds them.
             Video mode: at most one look per frame: while a hand is tracked the next is looked for
             in the turn that makes the tracked hands upright (both hands of a view mostly point
-            the way the camera is turned); while none is, the detector looks in the turn that last
+            the way the camera is turned), every other look in the camera's turn (below) when that
+            differs; while none is, the detector looks in the turn that last
             found a hand (upright at first) on the frames it runs on without turns, so an upright
             view is searched as before, and in the other turns, one after another, on the first
             frame after each such run that the ``detector_interval`` back-off skips (with
@@ -333,9 +336,12 @@ class HandTrackerOptions:
             every other frame while it is remembered.
             Static mode: every turn on every call (2x or 4x the detector time). A turned look's
             detection centred in a tracked hand's crop starts no hand (a raised finger looks like
-            a hand pointing down). Off (1) by default: figures in docs/model_history.md, sessions
-            24-25. Needs a detector whose ``__call__`` takes ``turns`` (``tracker.detector.HandDetector``
-            does).
+            a hand pointing down). Figures in docs/model_history.md, sessions 24-25 and 66 (where
+            video mode's default became 4: the shared clips upside down kept 0.994 of their
+            hands instead of 0.538, turned sideways 0.993 instead of 0.788; upright clips and the
+            motion benchmark as with 1; while no hand is in view the detector runs on 2 frames in 3
+            instead of 1). 2 or 4 need a detector whose ``__call__`` takes ``turns``
+            (``tracker.detector.HandDetector`` does).
     """
 
     max_hands: int = 2
@@ -367,7 +373,7 @@ class HandTrackerOptions:
     min_crop_palms: float = 2.8
     crop_hold: float = 0.05
     turn_retry: bool = False
-    detector_turns: int = 1
+    detector_turns: int | None = None
     frame_rate: float | None = None
 
     def __setattr__(self, name: str, value) -> None:
@@ -443,9 +449,11 @@ class HandTrackerOptions:
             self.color_order = self.color_order.lower()
         if self.color_order not in COLOR_ORDERS:
             raise ValueError(f"color_order must be one of {list(COLOR_ORDERS)}, got {self.color_order!r}")
-        if not is_int(self.detector_turns) or self.detector_turns not in DETECTOR_TURNS:
-            raise ValueError(f"detector_turns must be one of {sorted(DETECTOR_TURNS)}, got {self.detector_turns!r}")
-        self.detector_turns = int(self.detector_turns)     # numpy integers become Python ones
+        if self.detector_turns is not None:
+            if not is_int(self.detector_turns) or self.detector_turns not in DETECTOR_TURNS:
+                raise ValueError(f"detector_turns must be None or one of {sorted(DETECTOR_TURNS)}, "
+                                 f"got {self.detector_turns!r}")
+            self.detector_turns = int(self.detector_turns)     # numpy integers become Python ones
         for name in ("static_image_mode", "mirrored", "smoothing", "flip_test", "small_hands", "large_hands",
                      "turn_retry"):
             check_flag(name, getattr(self, name))
@@ -706,13 +714,16 @@ def _upright_turn(angles: list[float], turns: tuple[int, ...]) -> int:
     return min(turns, key=lambda k: abs((k - want + 2) % 4 - 2))
 
 
-def _takes_turns(detector) -> bool:
-    """Whether ``detector(frame, ..., turns=...)`` can be called (``detector_turns``)."""
+def _takes_turns(detector, named: bool = False) -> bool:
+    """Whether ``detector(frame, ..., turns=...)`` can be called (``detector_turns``); with
+    ``named``, only when its ``__call__`` names ``turns`` (not through ``**kwargs``: a wrapper that
+    passes its keywords on to a detector of its own may not take them)."""
     try:
         params = inspect.signature(detector).parameters
     except (TypeError, ValueError):
         return False
-    return "turns" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return "turns" in params or (not named and any(p.kind is inspect.Parameter.VAR_KEYWORD
+                                                    for p in params.values()))
 
 
 def _frames_at(count: int, frame_rate: float | None) -> int:
@@ -796,7 +807,7 @@ class HandTracker:
         elif not opts.large_hands and getattr(detector, "large_hands", False):
             problem = ("large_hands=False with a detector object built with the large-hand pass: "
                        "pass HandDetector(..., large_hands=False), or a model path")
-        elif opts.detector_turns != 1 and not _takes_turns(detector):
+        elif opts.detector_turns not in (None, 1) and not _takes_turns(detector):
             problem = (f"detector_turns={opts.detector_turns} with a detector object whose __call__ takes no "
                        "'turns' argument: pass a HandDetector, or a model path")
         if problem:
@@ -805,6 +816,7 @@ class HandTracker:
             raise ValueError(problem)
         self.landmarks = landmark_model
         self.detector = detector
+        self._detector_names_turns = _takes_turns(detector, named=True)
         self.roi_scale = float(getattr(landmark_model, "roi_scale", 1.6))
         self.closed = False
         # One tracker follows one stream: its tracks, filters and timestamps are per-stream state,
@@ -820,6 +832,17 @@ class HandTracker:
                         "stream's tracks): build one inside each worker process, in the function the pool "
                         "runs, and send back its results (they pickle); another tracker in this process: "
                         "HandTracker(tracker.options)")
+
+    @property
+    def detector_turns(self) -> int:
+        """The ``detector_turns`` in use (1, 2 or 4): the option's, or for None 4 in video mode
+        and 1 in static mode or with a detector object whose ``__call__`` does not name a
+        ``turns`` parameter (``**kwargs`` is not enough: a wrapper may pass it on to a detector
+        that takes none)."""
+        n = self.options.detector_turns
+        if n is None:
+            n = 1 if self.options.static_image_mode or not self._detector_names_turns else 4
+        return n
 
     @property
     def effective_counts(self) -> dict[str, int]:
@@ -945,7 +968,7 @@ class HandTracker:
         self.associator.reset()
         self._detector_misses = 0
         self._frames_since_detector = 10 ** 9
-        self._detector_runs = self._lost_runs = 0
+        self._detector_runs = self._lost_runs = self._tracked_runs = 0
         #: the turn of the look that last found a new hand while none was tracked, and the turn of
         #: this frame's such look (None: none ran); see _turns_for_run
         self._camera_turn: int = 0
@@ -1041,7 +1064,7 @@ class HandTracker:
     #: and turns, the unsure hands' last checks, the finger boxes, the recent hand counts. State
     #: that a frame changes before associator.update belongs here.
     _FRAME_STATE = ("_last_given", "_ts_first", "_ts_repeat", "_frames_since_detector", "_detector_misses",
-                    "_detector_runs", "_lost_runs", "_camera_turn", "_cycle_turn", "_last_check",
+                    "_detector_runs", "_lost_runs", "_tracked_runs", "_camera_turn", "_cycle_turn", "_last_check",
                     "_finger_boxes", "_recent_counts")
 
     #: timestamped video frames after which the clock is checked once (see _check_clock)
@@ -1197,7 +1220,8 @@ class HandTracker:
         static mode; in video mode one per run (so a frame costs at most one look).
 
         While a hand is tracked: the turn that makes the tracked hands upright (both hands in a
-        view mostly point the way the camera is turned). While none is: the camera's turn (that of
+        view mostly point the way the camera is turned), and when that is not the camera's turn,
+        every other run the camera's turn. While none is: the camera's turn (that of
         the look which last found a new hand; upright at first) on the runs of the default
         schedule, so an upright view is searched on the same frames as with ``detector_turns=1``,
         and the other turns in rotation on the ``between`` runs (the first frame after each of
@@ -1208,12 +1232,21 @@ class HandTracker:
         turn and the runs between in the other turns."""
         o = self.options
         self._cycle_turn = None
-        turns = DETECTOR_TURNS[o.detector_turns]
+        turns = DETECTOR_TURNS[self.detector_turns]
         if len(turns) == 1 or o.static_image_mode:
             return turns
         if tracked_rois:
             self._detector_runs = 0
-            return (_upright_turn([r.angle for r in tracked_rois], turns),)
+            want = _upright_turn([r.angle for r in tracked_rois], turns)
+            if want == self._camera_turn:
+                return (want,)
+            # every other run in the camera's turn: a tracked hand held sideways kept an upright
+            # second hand from being looked for at all (synthetic motion clips, session 66: 7-16
+            # fewer hand-frames found on three of them)
+            i = self._tracked_runs
+            self._tracked_runs += 1
+            return (want if i % 2 == 0 else self._camera_turn,)
+        self._tracked_runs = 0
         others = [t for t in turns if t != self._camera_turn]
         if between or self._detector_interval == 1:
             i = self._detector_runs
@@ -1594,7 +1627,7 @@ class HandTracker:
             if self._frames_since_detector >= interval:
                 ran = True
                 self._frames_since_detector = 0
-            elif (not rois and self._frames_since_detector == 1 and len(DETECTOR_TURNS[o.detector_turns]) > 1
+            elif (not rois and self._frames_since_detector == 1 and self.detector_turns > 1
                   and self._detector_interval > 1):
                 # detector_turns: on the first frame the back-off skips while no hand is tracked,
                 # one look in another turn (see _turns_for_run); the default schedule's looks stay

@@ -290,13 +290,24 @@ def test_small_hands_and_turn_retry_flags_reach_the_tracker(small_video, command
 
 
 @pytest.mark.parametrize("command", ["video", "webcam"])
-@pytest.mark.parametrize("flag, want", [([], 1), (["--detector-turns", "2"], 2), (["--detector-turns", "4"], 4)])
-def test_detector_turns_flag_reaches_the_tracker(small_video, command, flag, want):
+@pytest.mark.parametrize("flag, want, in_use", [([], None, 4), (["--detector-turns", "1"], 1, 1),
+                                                (["--detector-turns", "2"], 2, 2), (["--detector-turns", "4"], 4, 4)])
+def test_detector_turns_flag_reaches_the_tracker(small_video, command, flag, want, in_use):
     source = [str(small_video)] if command == "video" else []
     args = cli.make_parser().parse_args([command, *source, *flag])
     t = cli.build_tracker(args, mirrored=False)          # the shipped models
     try:
-        assert t.options.detector_turns == want
+        assert t.options.detector_turns == want and t.detector_turns == in_use
+    finally:
+        t.close()
+
+
+@pytest.mark.parametrize("flag, in_use", [([], 1), (["--detector-turns", "4"], 4)])
+def test_static_video_looks_upright_only_by_default(small_video, flag, in_use):
+    args = cli.make_parser().parse_args(["video", str(small_video), "--static", *flag])
+    t = cli.build_tracker(args, mirrored=False)
+    try:
+        assert t.options.static_image_mode and t.detector_turns == in_use
     finally:
         t.close()
 

@@ -183,7 +183,7 @@ for _n in BOOL_OPTIONS:
     ILLEGAL[_n] = [0, 1, 1.0, "True", "false", None, np.int64(1), [True], NAN]
 ILLEGAL["device"] = ["gpu", "", "cpu ", "cuda:0", None, 1, True, b"cpu", ["cpu"]]
 ILLEGAL["color_order"] = ["bgra", "", "rgb ", None, 1, True, b"rgb", ["rgb"]]
-ILLEGAL["detector_turns"] = [0, 3, 5, -1, 2.0, 4.0, np.float32(2), True, "2", None, [2], NAN]
+ILLEGAL["detector_turns"] = [0, 3, 5, -1, 2.0, 4.0, np.float32(2), True, "2", "none", [2], NAN]
 for _n in ("landmark_model_path", "detector_model_path"):
     ILLEGAL[_n] = [1, 2.5, True, b"x.onnx", ["x.onnx"]]
 
