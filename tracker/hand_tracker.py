@@ -322,14 +322,15 @@ class HandTrackerOptions:
         detector_turns: None (default), 1, 2 or 4: look for new hands in the frame as it is (1),
             also turned upside down (2), or turned by every quarter turn (4). None: 4 in video
             mode, 1 in static mode and with a detector object whose ``__call__`` names no
-            ``turns`` parameter (:attr:`HandTracker.detector_turns` tells which). The shipped detector learned
-            from near-upright hands and misses hands pointing down or sideways (a camera above a
-            desk or keyboard, first-person views); turned so that they point up, it finds them.
+            ``turns`` parameter (:attr:`HandTracker.detector_turns` tells which). The shipped
+            detector learned from near-upright hands and misses hands pointing down or sideways (a
+            camera above a desk or keyboard, a phone held sideways, first-person views); turned so
+            that they point up, it finds them.
             Video mode: at most one look per frame: while a hand is tracked the next is looked for
             in the turn that makes the tracked hands upright (both hands of a view mostly point
             the way the camera is turned), every other look in the camera's turn (below) when that
-            differs; while none is, the detector looks in the turn that last
-            found a hand (upright at first) on the frames it runs on without turns, so an upright
+            differs; while none is, the detector looks in the turn that last found a hand (the
+            camera's turn; upright at first) on the frames it runs on without turns, so an upright
             view is searched as before, and in the other turns, one after another, on the first
             frame after each such run that the ``detector_interval`` back-off skips (with
             ``detector_interval=1``: every other run); a lost hand is looked for in its own turn
@@ -337,10 +338,11 @@ class HandTrackerOptions:
             Static mode: every turn on every call (2x or 4x the detector time). A turned look's
             detection centred in a tracked hand's crop starts no hand (a raised finger looks like
             a hand pointing down). Figures in docs/model_history.md, sessions 24-25 and 66 (where
-            video mode's default became 4: the shared clips upside down kept 0.994 of their
-            hands instead of 0.538, turned sideways 0.993 instead of 0.788; upright clips and the
-            motion benchmark as with 1; while no hand is in view the detector runs on 2 frames in 3
-            instead of 1). 2 or 4 need a detector whose ``__call__`` takes ``turns``
+            video mode's default became 4: the shared clips upside down kept 0.992 of their
+            hands instead of 0.538, turned sideways 0.994 instead of 0.788, upright 1.230 hands per
+            frame instead of 1.232; the synthetic motion clips found 0.9582 of the hand-frames
+            instead of 0.9585; while no hand is in view the detector runs on 2 frames in 3 instead
+            of 1). 2 or 4 need a detector whose ``__call__`` takes ``turns``
             (``tracker.detector.HandDetector`` does).
     """
 
@@ -1064,8 +1066,8 @@ class HandTracker:
     #: and turns, the unsure hands' last checks, the finger boxes, the recent hand counts. State
     #: that a frame changes before associator.update belongs here.
     _FRAME_STATE = ("_last_given", "_ts_first", "_ts_repeat", "_frames_since_detector", "_detector_misses",
-                    "_detector_runs", "_lost_runs", "_tracked_runs", "_camera_turn", "_cycle_turn", "_last_check",
-                    "_finger_boxes", "_recent_counts")
+                    "_detector_runs", "_lost_runs", "_tracked_runs", "_camera_turn", "_cycle_turn",
+                    "_last_check", "_finger_boxes", "_recent_counts")
 
     #: timestamped video frames after which the clock is checked once (see _check_clock)
     CLOCK_CHECK_FRAMES = 10
