@@ -315,8 +315,10 @@ class Bench:
 class OracleDetector:
     """A stand-in hand detector that "finds" each present ground-truth hand of a synthetic clip
     (tight box of its in-frame keypoints, wrist and middle MCP for the orientation). Set ``clip``
-    and ``t`` before each frame. It sees every hand whichever way it points, so a tracker's
-    ``detector_turns`` (the ``turns`` it asks for) changes nothing here."""
+    and ``t`` before each frame. It sees every hand whichever way it points, so the ``turns`` a
+    tracker asks for do not change what a look finds; with ``detector_turns`` 4 (video mode's
+    default since session 66) the tracker looks on more frames, though (the turned looks between
+    the back-off's runs)."""
 
     def __init__(self):
         self.clip = None
