@@ -328,8 +328,9 @@ def test_a_hand_back_where_it_was_seen_in_its_last_frames_takes_the_near_prior(m
     """A right hand leaving at the frame's left edge (palm 60 px at x=40) is fitted smaller and
     off the hand in its last frames (palm 15 px, out to x=130), as huytung_1hand's hand was under
     JPEG. A hand back at x=40 is 2.4 of the track's palm sizes (shrunk to 37 px) from the last
-    fit but where the hand was seen 4 frames before: with the trail (NEAR_MEMORY_TRAIL, default) it takes the near prior
-    (capped at NEAR_MEMORY_PRIOR); with the last fit alone, only the far one (memory_prior)."""
+    fit but where the hand was seen 4 frames before: with the trail (NEAR_MEMORY_TRAIL, default)
+    it takes the near prior (capped at NEAR_MEMORY_PRIOR); with the last fit alone, only the far
+    one (memory_prior)."""
     from tracker import association
     if trail is not None:
         monkeypatch.setattr(association, "NEAR_MEMORY_TRAIL", trail)
