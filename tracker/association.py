@@ -6,7 +6,9 @@ model's measurements (:class:`Measurement`) and
 1. merges overlapping duplicates (two crops that found the same hand: median keypoint distance
    below ``merge_distance`` palm sizes, or below ``loose_merge_distance`` (or one keypoint box
    mostly inside the other, ``loose_merge_overlap``) for a detector crop next to a track's crop when their handedness
-   does not reliably differ; the better keypoints are kept), and leaves out a detector crop's
+   does not reliably differ, or, when one of the two is a detector crop, both lying on one line
+   along which they overlap, one hand seen edge-on: :data:`EDGE_ON_SPREAD`; the better keypoints
+   are kept), and leaves out a detector crop's
    line-like fit next to a hand its track's crop found (a finger: ``second_hand_min_spread``),
    and a detector crop's small, unsure fit touching a surer one (a part of that hand, such as a
    raised thumb: :data:`PART_PALM`);
@@ -105,6 +107,21 @@ FINGER_REACH = 2.0
 PART_PALM: float | None = 0.6
 PART_SCORE = 0.45
 PART_SCORE_GAP = 0.2
+
+#: two fits, one of them from a detector crop, whose 34 keypoints together lie on a line (their
+#: :func:`~tracker.keypoints.spread_ratio` under this; None: no such rule) and overlap along it by
+#: at least :data:`EDGE_ON_SHARED` of the shorter one's extent are one hand seen edge-on, merged
+#: as duplicates whatever their handedness votes (the model's votes on an edge-on hand are often
+#: sure and opposite). The detector often boxes such a hand twice, the hand alone and the hand with
+#: its forearm, and the two crops' fits (palms of 20-35 px against 30-66 px, one reaching down
+#: the forearm) are 0.7-1.8 palm sizes apart, over the strict merge distance: hands21 val photos
+#: of one raised hand seen edge-on were reported as two hands, in static mode and, held still, in
+#: video mode as two tracks (session 67: 9 of the 102 false hands on 2,500 val photos). The
+#: union of two real hands side by side is wider than 0.15 (hands21 val and train, labels of two
+#: hands: none under 0.15 overlapping along their line except the labels' own duplicates of one
+#: edge-on hand); a track's own crop against another track's keeps the strict rule.
+EDGE_ON_SPREAD: float | None = 0.15
+EDGE_ON_SHARED = 0.15
 
 #: two tracks seen in one frame whose keypoint boxes overlap by more than ``contact_overlap``,
 #: where one's fit is small (palm under this share of the other's) and unsure (mean keypoint
@@ -492,7 +509,9 @@ class HandAssociator:
         ``merge_distance`` palm sizes, or, when one comes from a track's crop and the other from
         a detector crop (a new hand, or the tracked one again?), closer than ``loose_merge_distance`` without reliably opposite handedness votes
         (two hands that overlap are mirror images: both crops vote confidently, one left, one
-        right). Two tracks' own crops keep the strict rule: crossing hands stay apart. Measurements from tracks' own crops are looked at
+        right). When either is a detector crop, two fits that together lie on a line and overlap
+        along it are one hand seen edge-on, whatever the votes (:data:`EDGE_ON_SPREAD`).
+        Two tracks' own crops keep the strict rule: crossing hands stay apart. Measurements from tracks' own crops are looked at
         first; of a duplicate pair the one kept takes the better keypoints (higher presence x
         mean score) and keeps the crop's track hint, which is dropped when the two came from
         different tracks' crops (the hint no longer says which track it is).
@@ -521,6 +540,8 @@ class HandAssociator:
                 d = keypoint_distance(m.keypoints, k.keypoints, max(palm, kept_palms[n]),
                                       m.scores, k.scores)
                 if d < self.merge_distance:
+                    dup = n
+                elif (m.track_id is None or k.track_id is None) and _edge_on_pair(m.keypoints, k.keypoints):
                     dup = n
                 elif (m.track_id is None) != (k.track_id is None) and (
                         d < self.loose_merge_distance or (self.loose_merge_overlap is not None and
@@ -965,6 +986,30 @@ def _steady_prediction(t: Track) -> np.ndarray:
     out = pred.copy()
     out[flying] = raw[flying] + median
     return out.astype(np.float32)
+
+
+def _edge_on_pair(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two (17, 2) keypoint sets are one hand seen edge-on (:data:`EDGE_ON_SPREAD`): their
+    finite points together lie on a line and, projected on it, overlap by at least
+    :data:`EDGE_ON_SHARED` of the shorter set's extent. False with fewer than 3 finite points in either."""
+    if EDGE_ON_SPREAD is None:
+        return False
+    ka, kb = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ka, kb = ka[np.isfinite(ka).all(1)], kb[np.isfinite(kb).all(1)]
+    if len(ka) < 3 or len(kb) < 3:
+        return False
+    both = np.concatenate([ka, kb])
+    centre = both.mean(0)
+    x = both - centre
+    ev, vec = np.linalg.eigh(x.T @ x)
+    # spread_ratio's measure (sqrt of the minor over the major eigenvalue), from the same covariance
+    if ev[1] <= 0 or math.sqrt(max(ev[0], 0.0) / ev[1]) >= EDGE_ON_SPREAD:
+        return False
+    axis = vec[:, 1]
+    pa, pb = (ka - centre) @ axis, (kb - centre) @ axis
+    shared = min(pa.max(), pb.max()) - max(pa.min(), pb.min())
+    shorter = min(pa.max() - pa.min(), pb.max() - pb.min())
+    return bool(shorter > 0 and shared >= EDGE_ON_SHARED * shorter)
 
 
 def _box_overlap(a: np.ndarray, b: np.ndarray) -> float:
