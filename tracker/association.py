@@ -113,10 +113,10 @@ PART_SCORE_GAP = 0.2
 #: at least :data:`EDGE_ON_SHARED` of the shorter one's extent are one hand seen edge-on, merged
 #: as duplicates whatever their handedness votes (the model's votes on an edge-on hand are often
 #: sure and opposite). The detector often boxes such a hand twice, the hand alone and the hand with
-#: its forearm, and the two crops' fits (palms of 20-35 px against 30-66 px, one reaching down
-#: the forearm) are 0.7-1.8 palm sizes apart, over the strict merge distance: hands21 val photos
+#: its forearm, and the two crops' fits (palms of 16-35 px against 31-66 px, one reaching down
+#: the forearm) are 0.4-1.6 palm sizes apart, over the strict merge distance: hands21 val photos
 #: of one raised hand seen edge-on were reported as two hands, in static mode and, held still, in
-#: video mode as two tracks (session 67: 9 of the 102 false hands on 2,500 val photos). The
+#: video mode as two tracks (session 67: 11 of 2,500 val photos, 12 of the 102 false hands). The
 #: union of two real hands side by side is wider than 0.15 (hands21 val and train, labels of two
 #: hands: none under 0.15 overlapping along their line except the labels' own duplicates of one
 #: edge-on hand); a track's own crop against another track's keeps the strict rule.
