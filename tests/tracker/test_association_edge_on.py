@@ -32,12 +32,17 @@ def sideways(k: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("a, b, one_hand", [
     (edge_on(100, 40, 60), edge_on(101, 70, 130), True),      # the hand, and the hand with its forearm
     (edge_on(100, 40, 60), edge_on(100, 30, 90), True),       # one inside the other
+    (edge_on(100, 40, 60), edge_on(100, 88, 120), True),      # overlapping by 0.2 of the shorter
+    (edge_on(100, 40, 60), edge_on(100, 94, 120), False),     # by 0.1: under EDGE_ON_SHARED
     (edge_on(100, 40, 60), edge_on(100, 110, 60), False),     # end to end: a hand above another
+    (edge_on(100, 40, 60), edge_on(102, 40, 60), True),       # 2 px apart: together spread 0.10
+    (edge_on(100, 40, 60), edge_on(106, 40, 60), False),      # 6 px apart: spread 0.20, over EDGE_ON_SPREAD
     (edge_on(100, 40, 60), edge_on(140, 40, 60), False),      # side by side, 40 px apart
     (hand_keypoints(100, 70, 30), edge_on(100, 40, 60), False),   # an open hand over it: not a line
     (edge_on(100, 40, 60), sideways(edge_on(100, 40, 60)), False),  # crossing at right angles
     (np.where(np.arange(17)[:, None] < 2, edge_on(100, 40, 60), np.nan), edge_on(100, 40, 60), False),  # 2 points
-], ids=["forearm", "inside", "end-to-end", "side-by-side", "open-hand", "crossing", "two-points"])
+], ids=["forearm", "inside", "shared-0.2", "shared-0.1", "end-to-end", "2px-apart", "6px-apart", "side-by-side",
+        "open-hand", "crossing", "two-points"])
 def test_edge_on_pair(a, b, one_hand):
     assert _edge_on_pair(a, b) is one_hand
     assert _edge_on_pair(b, a) is one_hand
