@@ -999,13 +999,13 @@ def _edge_on_pair(a: np.ndarray, b: np.ndarray) -> bool:
     if len(ka) < 3 or len(kb) < 3:
         return False
     both = np.concatenate([ka, kb])
+    if spread_ratio(both) >= EDGE_ON_SPREAD:
+        return False
     centre = both.mean(0)
     x = both - centre
-    ev, vec = np.linalg.eigh(x.T @ x)
-    # spread_ratio's measure (sqrt of the minor over the major eigenvalue), from the same covariance
-    if ev[1] <= 0 or math.sqrt(max(ev[0], 0.0) / ev[1]) >= EDGE_ON_SPREAD:
-        return False
-    axis = vec[:, 1]
+    # the line's direction: the major axis of the points' 2x2 scatter matrix, in closed form
+    angle = 0.5 * math.atan2(2.0 * float(x[:, 0] @ x[:, 1]), float(x[:, 0] @ x[:, 0] - x[:, 1] @ x[:, 1]))
+    axis = np.array([math.cos(angle), math.sin(angle)])
     pa, pb = (ka - centre) @ axis, (kb - centre) @ axis
     shared = min(pa.max(), pb.max()) - max(pa.min(), pb.min())
     shorter = min(pa.max() - pa.min(), pb.max() - pb.min())
