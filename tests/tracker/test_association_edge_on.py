@@ -22,6 +22,13 @@ def edge_on(cx: float, top: float, length: float, squash: float = 0.1) -> np.nda
     return (k + [cx, top]).astype(np.float32)
 
 
+def turned(k: np.ndarray, degrees: float) -> np.ndarray:
+    """``k`` turned by ``degrees`` about (100, 100)."""
+    t = np.radians(degrees)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    return ((k - 100.0) @ rot.T + 100.0).astype(np.float32)
+
+
 def sideways(k: np.ndarray) -> np.ndarray:
     """``k`` turned 90 degrees about its centre."""
     c = k.mean(0)
@@ -38,11 +45,14 @@ def sideways(k: np.ndarray) -> np.ndarray:
     (edge_on(100, 40, 60), edge_on(102, 40, 60), True),       # 2 px apart: together spread 0.10
     (edge_on(100, 40, 60), edge_on(106, 40, 60), False),      # 6 px apart: spread 0.20, over EDGE_ON_SPREAD
     (edge_on(100, 40, 60), edge_on(140, 40, 60), False),      # side by side, 40 px apart
+    (turned(edge_on(100, 40, 60), 35), turned(edge_on(101, 70, 130), 35), True),     # the forearm pair, tilted
+    (turned(edge_on(100, 40, 60), 120), turned(edge_on(100, 94, 120), 120), False),  # by 0.1, tilted
+    (turned(edge_on(100, 40, 60), 45), turned(edge_on(100, 110, 60), 45), False),    # end to end, tilted
     (hand_keypoints(100, 70, 30), edge_on(100, 40, 60), False),   # an open hand over it: not a line
     (edge_on(100, 40, 60), sideways(edge_on(100, 40, 60)), False),  # crossing at right angles
     (np.where(np.arange(17)[:, None] < 2, edge_on(100, 40, 60), np.nan), edge_on(100, 40, 60), False),  # 2 points
 ], ids=["forearm", "inside", "shared-0.2", "shared-0.1", "end-to-end", "2px-apart", "6px-apart", "side-by-side",
-        "open-hand", "crossing", "two-points"])
+        "forearm-35deg", "shared-0.1-120deg", "end-to-end-45deg", "open-hand", "crossing", "two-points"])
 def test_edge_on_pair(a, b, one_hand):
     assert _edge_on_pair(a, b) is one_hand
     assert _edge_on_pair(b, a) is one_hand
