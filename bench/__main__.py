@@ -595,6 +595,9 @@ def robustness_main(argv: list[str]) -> int:
                    help=f"tracker threads (default 2, at most {MAX_THREADS})")
     p.add_argument("--seed", type=int_at_least("--seed", 0), default=0)
     p.add_argument("--turn-retry", action="store_true", help="tracker option turn_retry (off by default)")
+    p.add_argument("--turn-fallback", action="store_true",
+                   help="tracker option turn_fallback (the photos, static mode, with --detector-turns 2 or 4: "
+                   "turned looks only when the upright look finds no hand or one pointing down)")
     p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=None,
                    help="tracker option detector_turns (default: the tracker's: 4 on the clips, video mode; "
                    "1 on the photos, static mode)")
@@ -618,7 +621,8 @@ def robustness_main(argv: list[str]) -> int:
         p.error(f"--video-conditions: {e}")
     if a.no_photos and not a.videos:
         p.error("--no-photos without --videos leaves nothing to run")
-    _refuse_unused(p, given, ("images", "conditions"), a.no_photos, "applies to the photo part, which --no-photos skips")
+    _refuse_unused(p, given, ("images", "conditions", "turn_fallback"), a.no_photos,
+                   "applies to the photo part, which --no-photos skips")
     if not a.videos and given & {"video_frames", "video_conditions"}:
         # they were ignored without a word: the photo run alone
         p.error("--video-conditions and --video-frames apply to the clips of --videos; none given")
@@ -641,6 +645,8 @@ def robustness_main(argv: list[str]) -> int:
         tracker_options["turn_retry"] = True
     if a.detector_turns is not None:
         tracker_options["detector_turns"] = a.detector_turns
+    if a.turn_fallback:
+        tracker_options["turn_fallback"] = True
     if a.no_large_hands:
         tracker_options["large_hands"] = False
     if a.crop_hold is not None:
@@ -652,6 +658,7 @@ def robustness_main(argv: list[str]) -> int:
                                                           ("--detector-model", a.detector_model)) if v)
     options_text += " --turn-retry" if a.turn_retry else ""
     options_text += f" --detector-turns {a.detector_turns}" if a.detector_turns is not None else ""
+    options_text += " --turn-fallback" if a.turn_fallback else ""
     options_text += " --no-large-hands" if a.no_large_hands else ""
     options_text += _hold_and_noise_text(a)
     if not a.no_photos:

@@ -508,7 +508,7 @@ def build_tracker(args: argparse.Namespace, mirrored: bool):
                        min_tracking_confidence=args.min_tracking_confidence,
                        smoothing=not args.no_smoothing, flip_test=args.flip_test, small_hands=args.small_hands,
                        large_hands=not args.no_large_hands, turn_retry=args.turn_retry,
-                       detector_turns=args.detector_turns,
+                       detector_turns=args.detector_turns, turn_fallback=getattr(args, "turn_fallback", False),
                        side_lock=args.side_lock, side_wait=args.side_wait,
                        low_detection_confidence=args.low_detection_confidence,
                        refine_score=args.refine_score, min_crop_palms=args.min_crop_palms,
@@ -562,6 +562,8 @@ def run_video(args: argparse.Namespace) -> int:
     from .video import FrameSource
 
     inputs = list(args.input)
+    if getattr(args, "turn_fallback", False) and not args.static:
+        raise UsageError("--turn-fallback applies with --static (video mode has its own schedule of turned looks)")
     paths = output_paths(args, inputs)
     # Every input is opened once before any work, so a missing or unreadable file among many
     # fails at once instead of after the others have been processed.
@@ -1278,6 +1280,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="image inputs: write each image with its skeletons into this existing folder, under "
                    "its own file name (photos to look through; -o writes them as one video)")
     v.add_argument("--static", action="store_true", help="treat every frame independently (no tracking)")
+    v.add_argument("--turn-fallback", action="store_true",
+                   help="with --static and --detector-turns 2 or 4: look turned only when the upright look finds "
+                   "no hand or one pointing down (photos of unknown orientation, mostly upright: half the false "
+                   "hands and a quarter of the detector time of every turn on every image)")
     v.add_argument("--max-frames", type=positive_int("--max-frames"), metavar="N", help="stop after N frames")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     _common(v)

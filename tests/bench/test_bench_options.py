@@ -89,6 +89,8 @@ def test_the_ground_truth_detector_run_takes_detector_turns():
     (["models", "--video", "/nonexistent.mp4"], "--video /nonexistent.mp4: no frame could be read"),
     (["robustness", "--video-conditions", "clean,rot45"], "--video-conditions: unknown condition(s) ['rot45']"),
     (["robustness", "--no-photos"], "--no-photos without --videos leaves nothing to run"),
+    (["robustness", "--no-photos", "--videos", "all", "--turn-fallback"],
+     "--turn-fallback applies to the photo part, which --no-photos skips"),
     (["robustness", "--no-photos", "--shared", "/nowhere", "--videos", "a.mp4"],
      "--videos: no such clip(s) ['/nowhere/videos/a.mp4']"),
     (["robustness", "--no-photos", "--shared", "/nowhere", "--videos", "all"],
@@ -104,3 +106,21 @@ def test_bad_command_line_options_exit_2_naming_them(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, want, text", [
+    ([], {}, ""),
+    (["--detector-turns", "4", "--turn-fallback"], {"detector_turns": 4, "turn_fallback": True},
+     " --detector-turns 4 --turn-fallback"),
+])
+def test_robustness_photos_take_turn_fallback(monkeypatch, tmp_path, argv, want, text):
+    """``bench robustness --turn-fallback`` reaches the photo run's tracker options and the report's
+    command line."""
+    import bench.__main__ as cli
+    (tmp_path / "data" / "hands21").mkdir(parents=True)
+    seen = {}
+    monkeypatch.setattr(cli, "_robustness_photos",
+                        lambda a, data, conditions, opts, venv, options_text: seen.update(opts=opts, text=options_text))
+    cli.robustness_main(["--shared", str(tmp_path), "--no-mediapipe", *argv])
+    got = {k: v for k, v in seen["opts"].items() if k in ("detector_turns", "turn_fallback")}
+    assert got == want and seen["text"] == text

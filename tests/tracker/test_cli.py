@@ -151,6 +151,8 @@ def test_outputs_kept_when_run_fails(fake_models, small_video, tmp_path, monkeyp
     (["video", "{video}", "--min-crop-palms", "-1"], "--min-crop-palms must be in [0, 10], got -1.0"),
     (["video", "{video}", "--min-crop-palms", "nan"], "--min-crop-palms must be in [0, 10], got nan"),
     (["video", "{video}", "--min-crop-palms", "wide"], "--min-crop-palms must be a number, got 'wide'"),
+    (["video", "{video}", "--turn-fallback", "--json", "{tmp}/out/t.jsonl"], "--turn-fallback applies with --static"),
+    (["webcam", "--turn-fallback"], "unrecognized arguments: --turn-fallback"),
     (["video"], "INPUT"),
     (["fly"], "invalid choice"),
     (["webcam", "--camera", "-2"], "--camera must be an index >= 0, a device file or a stream URL, got '-2'"),
@@ -308,6 +310,16 @@ def test_static_video_looks_upright_only_by_default(small_video, flag, in_use):
     t = cli.build_tracker(args, mirrored=False)
     try:
         assert t.options.static_image_mode and t.detector_turns == in_use
+    finally:
+        t.close()
+
+
+@pytest.mark.parametrize("flag, want", [([], False), (["--turn-fallback"], True)])
+def test_turn_fallback_flag_reaches_the_static_tracker(small_video, flag, want):
+    args = cli.make_parser().parse_args(["video", str(small_video), "--static", "--detector-turns", "4", *flag])
+    t = cli.build_tracker(args, mirrored=False)
+    try:
+        assert t.options.turn_fallback is want and t.detector_turns == 4
     finally:
         t.close()
 

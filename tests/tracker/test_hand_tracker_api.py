@@ -106,6 +106,8 @@ def test_flip_test_reaches_the_landmark_stage():
     ("refine_score", -0.1, "refine_score"),
     ("refine_score", float("nan"), "refine_score"),
     ("turn_retry", "yes", "turn_retry"),
+    ("turn_fallback", "yes", "turn_fallback"),
+    ("turn_fallback", 1, "turn_fallback"),
     ("detector_turns", 3, "detector_turns"),
     ("detector_turns", 0, "detector_turns"),
     ("detector_turns", "2", "detector_turns"),

@@ -31,7 +31,7 @@ from .tracker_fakes import FakeLandmarks, Scene, SceneHand, blank, hand_keypoint
 
 FIELDS = [f.name for f in dataclasses.fields(HandTrackerOptions)]
 BOOL_OPTIONS = ("static_image_mode", "mirrored", "smoothing", "flip_test", "small_hands", "large_hands",
-                "turn_retry")
+                "turn_retry", "turn_fallback")
 NONE_OK = ("min_detection_confidence", "low_detection_confidence", "side_lock", "frame_rate",
            "landmark_model_path", "detector_model_path")
 HUGE = 10 ** 400        # a Python int no float holds
