@@ -547,15 +547,16 @@ def test_default_redetection_threshold_takes_a_weakly_detected_returning_hand(sc
 
 
 @pytest.mark.parametrize("static", [False, True])
-@pytest.mark.parametrize("det_score, kp_score, low, found", [
-    (0.35, 0.9, 0.2, True),     # under the threshold, but the landmark model is sure: a new hand
-    (0.35, 0.5, 0.2, False),    # ... unsure keypoints: not taken
-    (0.35, 0.6, 0.2, True),     # the keypoint bar (0.6) is inclusive
-    (0.15, 0.9, 0.2, False),    # under low_detection_confidence: not even looked at
-    (0.35, 0.9, None, False),   # the rule switched off
-    (0.9, 0.5, 0.2, True),      # above the threshold: unsure keypoints do not matter (presence does)
+@pytest.mark.parametrize("det_score, kp_score, low, found, crops", [
+    (0.35, 0.9, 0.2, True, 1),     # under the threshold, but the landmark model is sure: a new hand
+    (0.35, 0.4, 0.2, False, 1),    # ... unsure keypoints: not taken
+    (0.35, 0.5, 0.2, False, 2),    # ... just short of the bar: a second look, as unsure: not taken
+    (0.35, 0.6, 0.2, True, 1),     # the keypoint bar (0.6) is inclusive
+    (0.15, 0.9, 0.2, False, 0),    # under low_detection_confidence: not even looked at
+    (0.35, 0.9, None, False, 0),   # the rule switched off
+    (0.9, 0.5, 0.2, True, 1),      # above the threshold: unsure keypoints do not matter (presence does)
 ])
-def test_low_detection_is_a_new_hand_when_its_keypoints_are_sure(static, det_score, kp_score, low, found):
+def test_low_detection_is_a_new_hand_when_its_keypoints_are_sure(static, det_score, kp_score, low, found, crops):
     # refine_score 0, turn_retry off: the crop count below is the detections' alone (refinement:
     # test_hand_tracker_refine; turned retries: test_hand_tracker_turn_retry)
     # side_wait 0: unsure keypoints make weak side votes, and which frame shows such a hand is
@@ -566,12 +567,12 @@ def test_low_detection_is_a_new_hand_when_its_keypoints_are_sure(static, det_sco
     det.score, scene.keypoint_score = det_score, kp_score
     scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
     hands = t.process(blank(), timestamp_ms=0).hands
-    assert lm.crops == (0 if det_score < (low or 0.5) else 1)      # a crop only for what is looked at
+    assert lm.crops == crops                         # a crop only for what is looked at
     if found and det_score < 0.5 and not static:
         # video mode: a hand from a low detection is reported once its own crop finds it again
         assert hands == []
         hands = t.process(blank(), timestamp_ms=33).hands
-        assert lm.crops == 2                                         # its own crop (the detection overlaps it)
+        assert lm.crops == crops + 1                     # its own crop (the detection overlaps it)
     assert (len(hands) == 1) == found
 
 

@@ -32,13 +32,14 @@ class LooseDetector(FakeDetector):
 class FramingLandmarks(FakeLandmarks):
     """Sure of a hand (keypoint confidence ``framed_score``, the true side at 0.95) only in a crop framed like
     the tracker frames keypoints (side within 25% of 1.6x the hand's extent, centre within 15% of
-    the side); in a looser crop unsure (0.4) and wrong about the side (0.2 for a right hand), as the
-    real model was on huytung_2hand's first frames. ``lost_when_unsure``: the unsure answer's
-    keypoints are moved by two hand extents, so that their own crop holds no hand."""
+    the side); in a looser crop unsure (``loose_score``, 0.4) and wrong about the side (0.2 for a
+    right hand), as the real model was on huytung_2hand's first frames. ``lost_when_unsure``: the
+    unsure answer's keypoints are moved by two hand extents, so that their own crop holds no hand."""
 
-    def __init__(self, scene: Scene, lost_when_unsure: bool = False, framed_score: float = 0.9) -> None:
+    def __init__(self, scene: Scene, lost_when_unsure: bool = False, framed_score: float = 0.9,
+                 loose_score: float = 0.4) -> None:
         super().__init__(scene)
-        self.lost_when_unsure = lost_when_unsure
+        self.lost_when_unsure, self.loose_score = lost_when_unsure, loose_score
         scene.keypoint_score = framed_score
 
     def __call__(self, frame_bgr, rois):
@@ -58,14 +59,15 @@ class FramingLandmarks(FakeLandmarks):
             right = r.right_prob > 0.5
             if self.lost_when_unsure:
                 k = k + np.array([2 * ext, 0.0], np.float32)
-            out.append(LandmarkResult(k, np.full(17, 0.4, np.float32), 0.97, 0.2 if right else 0.8, r.roi))
+            out.append(LandmarkResult(k, np.full(17, self.loose_score, np.float32), 0.97, 0.2 if right else 0.8,
+                                      r.roi))
         return out
 
 
 def tracker(grow: float = 1.6, shift: float = 0.25, lost_when_unsure: bool = False, framed_score: float = 0.9,
-            **options):
+            loose_score: float = 0.4, **options):
     scene = Scene()
-    det, lm = LooseDetector(scene, grow, shift), FramingLandmarks(scene, lost_when_unsure, framed_score)
+    det, lm = LooseDetector(scene, grow, shift), FramingLandmarks(scene, lost_when_unsure, framed_score, loose_score)
     scene.hands = [SceneHand(hand_keypoints(160, 120, palm=30), right=True)]
     # side_wait 0: the tests read the first frame's measurement, whose unsure keypoints (0.4)
     # would leave its side unsettled and the hand unshown on that frame
@@ -130,3 +132,32 @@ def test_tracked_hands_are_not_refined():
     t.process(blank(), timestamp_ms=33)   # the track's own crop, sure: nothing more
     assert lm.crops == 3
     assert t.associator.tracks[0].hits == 2 and t.associator.tracks[0].side == "right"
+
+
+@pytest.mark.parametrize("static", [False, True])
+@pytest.mark.parametrize("refine_score", [0.0, 0.6])
+@pytest.mark.parametrize("loose_score, framed_score, found, crops", [
+    (0.5, 0.9, True, 2),     # short of the low-detection bar (0.6) by 0.1: the second look clears it
+    (0.5, 0.55, False, 2),   # the second look still short: no hand
+    (0.4, 0.9, False, 1),    # short by more than LOW_DETECTION_SECOND_LOOK (0.15): no second look
+    (0.7, 0.9, True, 1),     # over the bar at once (and over the refine threshold): one crop
+])
+def test_a_low_detection_just_short_of_its_bar_gets_a_second_look(static, refine_score, loose_score, framed_score,
+                                                                   found, crops):
+    """A detection under the threshold (0.35 < 0.5) is a hand when the landmark model is sure of it
+    (``low_detection_keypoint_score``); one whose loose first crop gives keypoints a little under
+    that bar is measured again in its keypoints' crop, refinement on or off, and is a hand when
+    that look clears the bar. Video mode reports it from the next frame, as any low detection."""
+    t, lm = tracker(loose_score=loose_score, framed_score=framed_score, static_image_mode=static,
+                    min_detection_confidence=0.5, refine_score=refine_score)
+    t.detector.score = 0.35
+    hands = t.process(blank(), timestamp_ms=0).hands
+    assert lm.crops == crops
+    if not static:
+        assert hands == []                                  # tentative on its first frame
+        hands = t.process(blank(), timestamp_ms=33).hands
+    assert len(hands) == int(found)
+    if found:
+        assert np.allclose(hands[0].keypoints, hand_keypoints(160, 120, palm=30), atol=1e-3)
+    if found and crops == 2:
+        assert [h.side for h in hands] == ["right"]         # the framed look's side (the loose one's is wrong)
