@@ -597,7 +597,7 @@ def robustness_main(argv: list[str]) -> int:
     p.add_argument("--turn-retry", action="store_true", help="tracker option turn_retry (off by default)")
     p.add_argument("--turn-fallback", action="store_true",
                    help="tracker option turn_fallback (the photos, static mode, with --detector-turns 2 or 4: "
-                   "turned looks only when the upright look finds no hand or one pointing down)")
+                   "turned looks only when the upright look finds no hand)")
     p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=None,
                    help="tracker option detector_turns (default: the tracker's: 4 on the clips, video mode; "
                    "1 on the photos, static mode)")

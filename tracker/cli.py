@@ -1282,8 +1282,8 @@ def make_parser() -> argparse.ArgumentParser:
     v.add_argument("--static", action="store_true", help="treat every frame independently (no tracking)")
     v.add_argument("--turn-fallback", action="store_true",
                    help="with --static and --detector-turns 2 or 4: look turned only when the upright look finds "
-                   "no hand or one pointing down (photos of unknown orientation, mostly upright: half the false "
-                   "hands and a quarter of the detector time of every turn on every image)")
+                   "no hand (photos of unknown orientation, mostly upright: on photos with an upright hand, half "
+                   "the false hands and a quarter of the detector time of every turn on every image)")
     v.add_argument("--max-frames", type=positive_int("--max-frames"), metavar="N", help="stop after N frames")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     _common(v)
