@@ -619,7 +619,7 @@ _KIND_OPTIONS = {
     "--flip-test": ("landmarks",), "--worst-grid": ("landmarks",),
     "--fp-grid": ("detector",), "--calibrate": ("detector",), "--match-iou": ("detector",),
     "--landmark-model": ("acquisition",), "--presence": ("acquisition",), "--refine-score": ("acquisition",),
-    "--turn-retry": ("acquisition",), "--detector-turns": ("acquisition",),
+    "--turn-retry": ("acquisition",), "--detector-turns": ("acquisition",), "--turn-fallback": ("acquisition",),
     "--low-detection-confidence": ("acquisition",), "--low-detection-keypoint-score": ("acquisition",),
     "--scenes": ("detector", "acquisition"), "--threshold": ("detector", "acquisition"),
     "--scene-size": ("detector", "acquisition"), "--small-hands": ("detector", "acquisition"),
@@ -667,6 +667,9 @@ def main(argv=None):
                     help="acquisition: the tracker's detector_turns (static mode: the detector looks at every "
                          "scene upright and turned; default 1, upright only); the detector_alone figures stay "
                          "those of the upright look")
+    ap.add_argument("--turn-fallback", action="store_true",
+                    help="acquisition: with --detector-turns 2 or 4, the turned looks only on scenes where the "
+                         "upright look finds no hand (tracker option turn_fallback)")
     from tracker.hand_tracker import HandTrackerOptions
     ap.add_argument("--low-detection-confidence", type=unit_float_or_none("--low-detection-confidence"),
                     default=HandTrackerOptions.low_detection_confidence, metavar="P|none",
@@ -763,7 +766,7 @@ def main(argv=None):
                 tr = held.enter_context(HandTracker(
                     static_image_mode=True, max_hands=8, threads=a.threads, detector=a.model,
                     small_hands=a.small_hands, large_hands=not a.no_large_hands, turn_retry=a.turn_retry,
-                    detector_turns=a.detector_turns,
+                    detector_turns=a.detector_turns, turn_fallback=a.turn_fallback,
                     **({} if a.refine_score is None else {"refine_score": a.refine_score}),
                     landmark_model=a.landmark_model, min_detection_confidence=a.threshold,
                     min_tracking_confidence=a.presence, low_detection_confidence=a.low_detection_confidence,
@@ -800,6 +803,7 @@ def main(argv=None):
                 res["large_hands"] = tr.detector.large_hands
                 res["turn_retry"] = tr.options.turn_retry
                 res["detector_turns"] = tr.options.detector_turns
+                res["turn_fallback"] = tr.options.turn_fallback
                 res["refine_score"] = tr.options.refine_score
                 res.update(model=str(tr.detector.model_path), landmark_model=str(tr.landmarks.model_path))
             else:

@@ -254,7 +254,8 @@ def test_full_rotation_turns_every_photo_of_the_scenes(monkeypatch, full_rotatio
 # == main: what the acquisition's options reach ==================================================
 _DEFAULTS = []
 _ALL_SET = ["--scenes", "3", "--scene-size", "96x64", "--small-hands", "--no-large-hands", "--turn-retry",
-            "--full-rotation", "--condition", "grey", "--hand-frac", "0.6,1.0"]
+            "--full-rotation", "--condition", "grey", "--hand-frac", "0.6,1.0", "--detector-turns", "4",
+            "--turn-fallback"]
 
 
 @pytest.fixture(scope="module")
@@ -303,6 +304,8 @@ def _most_hands_in_a_scene():
     ("defaults", "small_hands", False), ("all_set", "small_hands", True),
     ("defaults", "large_hands", True), ("all_set", "large_hands", False),
     ("defaults", "turn_retry", False), ("all_set", "turn_retry", True),
+    ("defaults", "turns", (1, False)), ("all_set", "turns", (4, True)),
+    ("defaults", "printed_turn_fallback", False), ("all_set", "printed_turn_fallback", True),
     ("defaults", "static", True), ("all_set", "static", True),
     ("defaults", "printed_small_hands", False), ("all_set", "printed_small_hands", True),
     ("defaults", "printed_large_hands", True), ("all_set", "printed_large_hands", False),
@@ -315,6 +318,8 @@ def test_acquisition_options_reach_the_tracker_and_the_evaluation(acquisition_ru
         "full_rotation": seen["full_rotation"], "condition": seen["condition"], "hand_frac": seen["hand_frac"],
         "small_hands": tr.detector.small_hands, "large_hands": tr.detector.large_hands,
         "turn_retry": tr.options.turn_retry, "static": tr.options.static_image_mode,
+        "turns": (tr.detector_turns, tr.options.turn_fallback),
+        "printed_turn_fallback": seen["printed"]["turn_fallback"],
         "printed_small_hands": seen["printed"]["small_hands"], "printed_large_hands": seen["printed"]["large_hands"],
     }[what]
     assert got == want
@@ -331,7 +336,8 @@ def test_acquisition_tracker_reports_every_hand_a_scene_can_hold(acquisition_run
 @pytest.mark.parametrize("kind", ["landmarks", "detector"])
 @pytest.mark.parametrize("option", [
     ["--landmark-model", "lm.onnx"], ["--presence", "0.6"], ["--refine-score", "0.7"], ["--turn-retry"],
-    ["--detector-turns", "2"], ["--low-detection-confidence", "0.35"], ["--low-detection-confidence", "none"],
+    ["--detector-turns", "2"], ["--turn-fallback"], ["--low-detection-confidence", "0.35"],
+    ["--low-detection-confidence", "none"],
     ["--low-detection-keypoint-score", "0.45"],
 ], ids=" ".join)
 def test_acquisition_only_options_are_refused_by_the_other_kinds(kind, option, capsys):
