@@ -359,7 +359,10 @@ class HandTrackerOptions:
             upright look finds is fitted from that look's box and orientation cue. A photo with no
             hand still costs every look (1,867 hand-free crops of val photos: 0.083 false hands
             per crop, as with every turn, against 0.025), and a turned hand beside an upright one
-            is missed. Ignored in video mode (its turned looks have their own schedule, above) and
+            is missed: composed 640x480 val scenes of 0-4 photos at any angle (``python -m
+            train.evaluate acquisition --full-rotation --detector-turns 4 [--turn-fallback]``)
+            0.797 of the hands found at 0.052 false hands per frame, against 0.844 at 0.072
+            looking in every turn and 0.737 at 0.038 upright only. Ignored in video mode (its turned looks have their own schedule, above) and
             with ``detector_turns`` 1.
     """
 
