@@ -90,13 +90,18 @@ def test_detector_refuses_no_turns():
 
 # -- the tracker, on fake models --------------------------------------------------------------------
 
-def turned_hand(cx, cy, quarter_turns: int, palm: float = 30.0, right: bool = True) -> np.ndarray:
-    """(17, 2) keypoints of a hand turned clockwise by ``quarter_turns`` x 90 degrees about its palm."""
+def tilted_hand(cx, cy, degrees: float, palm: float = 30.0, right: bool = True) -> np.ndarray:
+    """(17, 2) keypoints of an upright hand turned clockwise by ``degrees`` about its palm."""
     k = hand_keypoints(cx, cy, palm, right).astype(np.float64)
     c = k[K.PALM]
-    t = quarter_turns * np.pi / 2
+    t = np.radians(degrees)
     rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])   # clockwise on screen (y down)
     return ((k - c) @ rot.T + c).astype(np.float32)
+
+
+def turned_hand(cx, cy, quarter_turns: int, palm: float = 30.0, right: bool = True) -> np.ndarray:
+    """(17, 2) keypoints of a hand turned clockwise by ``quarter_turns`` x 90 degrees about its palm."""
+    return tilted_hand(cx, cy, 90.0 * quarter_turns, palm, right)
 
 
 @dataclass
@@ -435,15 +440,6 @@ def test_a_hand_turned_while_tracked_leaves_every_other_look_upright():
 
 
 # -- turn_fallback: static mode's turned looks only when the upright one needs them ----------------
-
-def tilted_hand(cx, cy, degrees: float, palm: float = 30.0) -> np.ndarray:
-    """(17, 2) keypoints of an upright hand turned clockwise by ``degrees`` about its palm."""
-    k = hand_keypoints(cx, cy, palm, True).astype(np.float64)
-    c = k[K.PALM]
-    t = np.radians(degrees)
-    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
-    return ((k - c) @ rot.T + c).astype(np.float32)
-
 
 class AnyAngleDetector(UprightOnlyDetector):
     """Sees every hand in any look (as the real detector sees some hands pointing down in the
