@@ -353,7 +353,7 @@ class HandTrackerOptions:
             robustness --images 1000 --detector-turns 4 --turn-fallback``, session 68), found /
             false hands per photo, against every turn and the upright look alone:
             upright photos 0.966 / 0.028 (every turn 0.966 / 0.060, upright only 0.964 / 0.028)
-            at 1.03 looks per photo instead of 4; turned 90 degrees 0.960 / 0.041 (0.966 / 0.061,
+            at 1.02 looks per photo instead of 4; turned 90 degrees 0.960 / 0.041 (0.966 / 0.061,
             0.861 / 0.034), turned 180 degrees 0.959 / 0.051 (0.966 / 0.062, 0.677 / 0.015).
             PCK@0.1 on the turned photos 0.893-0.896 against 0.912: a hand pointing down that the
             upright look finds is fitted from that look's box and orientation cue. A photo with no
