@@ -1415,15 +1415,14 @@ class HandTracker:
         if not rois:
             return []
         needs = [None] * len(rois) if needs is None else needs
-        fits = self.landmarks(frame, rois)
-        out = [self._check(frame, r, owner, need) for r, owner, need in zip(fits, owners, needs)]
+        out: list[Measurement | None] = []
         short = []        # low detections just short of their bar: kept only if their second look clears it
-        for i, (r, owner, need) in enumerate(zip(fits, owners, needs)):
-            if out[i] is None and owner is None and need is not None:
-                m = self._check(frame, r, owner, need - LOW_DETECTION_SECOND_LOOK)
-                if m is not None:
-                    out[i] = m
-                    short.append(i)
+        for i, (r, owner, need) in enumerate(zip(self.landmarks(frame, rois), owners, needs)):
+            bar = need if need is None or owner is not None else need - LOW_DETECTION_SECOND_LOOK
+            m = self._check(frame, r, owner, bar)
+            if m is not None and need is not None and bar != need and not float(np.mean(m.scores)) >= need:
+                short.append(i)
+            out.append(m)
         if self.options.turn_retry:
             # a detector crop with no hand in it: the detector's orientation cue may point the
             # wrong way (a hand pointing down); look once more with the crop turned round
@@ -1757,11 +1756,14 @@ class HandTracker:
         o = self.options
         turns = DETECTOR_TURNS[self.detector_turns]
         fallback = o.turn_fallback and len(turns) > 1
-        rois, needs, _ = self._detect(frame, [], o.max_hands + 1, turns=turns[:1] if fallback else turns)
-        meas = self.associator.merge_duplicates(self._measure(frame, rois, [None] * len(rois), needs=needs))
+
+        def look(in_turns: tuple[int, ...]) -> list[Measurement]:
+            rois, needs, _ = self._detect(frame, [], o.max_hands + 1, turns=in_turns)
+            return self.associator.merge_duplicates(self._measure(frame, rois, [None] * len(rois), needs=needs))
+
+        meas = look(turns[:1] if fallback else turns)
         if fallback and not meas:
-            rois, needs, _ = self._detect(frame, [], o.max_hands + 1, turns=turns[1:])
-            meas = self.associator.merge_duplicates(self._measure(frame, rois, [None] * len(rois), needs=needs))
+            meas = look(turns[1:])
         meas = sorted(meas, key=lambda m: -m.quality())[:o.max_hands]
         sides = ["right" if m.right_prob >= 0.5 else "left" for m in meas]
         if len(meas) == 2 and sides[0] == sides[1] and o.max_hands <= 2:
