@@ -658,23 +658,31 @@ def videos_section(res: dict) -> list[str]:
     """REPORT.md lines for the videos part."""
     tot, per = res.get("total", {}), res.get("videos", {})
     first = next(iter(tot.values()), {})
-    L = ["## Real videos: how steady left and right are", "",
+    L = ["## Real videos: how steady left and right, and still hands, are", "",
          f"{len(per)} shared clips ({first.get('frames', 0)} frames, {fmt_figure(first.get('minutes', float('nan')), 2)} "
          "minutes), no labels, each method in video mode. A physical hand has one side, so a side change "
          "inside a continuous track is an error whatever the truth. Hands are linked into tracks the same "
          "way for every method (palm centre within one hand size of the track's last position, gaps up to "
          "5 frames; MediaPipe has no track ids), so two hands crossing can be mislinked for all of them. "
          "side consistency = share of hand-frames on the majority side of their track (1.0: no change "
-         "lasted; a long wrong stretch lowers it more than a one-frame flicker).", ""]
+         "lasted; a long wrong stretch lowers it more than a one-frame flicker). still jitter = mean "
+         "|x(t+1)-2x(t)+x(t-1)| / palm size over the 17 points on the hand-frames of a track whose palm "
+         f"centre moved under {videos.STILL_SPEED} palm sizes per frame over {videos.STILL_WINDOW} frames "
+         "either side (still_hand_frames: how many; each method's own tracks); real hands held still "
+         "still move a little (fingers on piano keys), so this bounds the noise from above. "
+         "still_jitter_raw: the landmark model's own keypoints on the smoothed track's still hand-frames.",
+         ""]
     keys = ["tracks", "hands_per_frame", "side_changes", "side_changes_per_min", "side_consistency",
-            "videos_with_changes"]
-    L.append(_table(["method", *keys], [[DISPLAY.get(v, v), *[fmt_figure(s[k], 2 if k == "side_changes_per_min" else 3)
-                                                              for k in keys]] for v, s in tot.items()]))
+            "videos_with_changes", "still_hand_frames", "still_jitter", "still_jitter_raw"]
+    nd = {"side_changes_per_min": 2, "still_jitter": 4, "still_jitter_raw": 4}
+    L.append(_table(["method", *keys], [[DISPLAY.get(v, v), *[fmt_figure(s.get(k), nd.get(k, 3)) for k in keys]]
+                                        for v, s in tot.items()]))
     views = list(tot)
-    L += ["", "Per clip: side changes / side consistency / hands per frame.", ""]
+    L += ["", "Per clip: side changes / side consistency / hands per frame / still jitter.", ""]
     L.append(_table(["clip", *[DISPLAY.get(v, v) for v in views]],
                     [[name, *[f"{d[v]['side_changes']} / {fmt_figure(d[v]['side_consistency'])} / "
-                              f"{fmt_figure(d[v]['hands_per_frame'], 2)}" if v in d else "-" for v in views]]
+                              f"{fmt_figure(d[v]['hands_per_frame'], 2)} / {fmt_figure(d[v].get('still_jitter'), 4)}"
+                              if v in d else "-" for v in views]]
                      for name, d in per.items()]))
     L.append("")
     return L

@@ -14,6 +14,15 @@ Where each change happened, to look at: ``side_change_frames``, per change the f
 how many frames its track had been reported before it; a change within a track's first
 :data:`YOUNG_FRAMES` reported frames (a hand just found, its side still settling) is also counted
 in ``young_side_changes``, the others (a hand followed for a while) are what the side lock is for.
+
+How steady a still hand's keypoints are (:func:`still_jitter`, since session 69): on the hand-frames
+of a linked track whose palm centre moved less than :data:`STILL_SPEED` palm sizes per frame over
+:data:`STILL_WINDOW` frames either side (a window long enough that the keypoints' own jitter hardly
+moves it), the mean over the 17 points of ``|x(t+1) - 2 x(t) + x(t-1)|`` in palm sizes, as the
+motion benchmark measures still hands on its synthetic clips. Real hands held still are never quite
+still, so this is an upper bound on the noise. The tracker's raw view (the landmark model's own
+keypoints) is measured on the hand-frames its smoothed view picked (``still_jitter_raw``): same
+hands, same frames, so their ratio is the smoothing's effect on real video.
 """
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tracker.keypoints import palm_size
 from tracker.video import FrameSource
 
 from .matching import greedy_pairs
@@ -33,6 +43,10 @@ log = logging.getLogger(__name__)
 PALM = 1  # tracker.keypoints.HandKeypoint.PALM
 #: a side change within this many reported frames of its track's start counts as a young one
 YOUNG_FRAMES = 10
+#: a hand-frame is still when its palm centre moved less than this many palm sizes per frame
+#: (0.3 palm sizes per second at 30 fps), measured from STILL_WINDOW frames before to as many after
+STILL_SPEED = 0.01
+STILL_WINDOW = 3
 
 
 def _size(k: np.ndarray) -> float:
@@ -108,6 +122,63 @@ def side_stability(frames: list[list[PredHand]], fps: float, **link_kw) -> dict:
             "side_change_frames": [[frame, age] for frame, age in where]}
 
 
+def still_frames(frames: list[list[PredHand]], labels: list[list[int]], window: int = STILL_WINDOW,
+                 speed: float = STILL_SPEED) -> list[tuple[int, int, int, int]]:
+    """The still hand-frames of a clip (see the module docstring): ``(t, i_prev, i, i_next)``, the
+    frame and the indexes of the track's hand in frames t-1, t and t+1.
+
+    Args:
+        frames: per frame, the hands reported (keypoints (17, 2) pixels). labels: per frame,
+            each hand's track label (:func:`link_tracks`).
+        window: frames either side over which the palm centre's move is measured; the track must
+            be in every one of them.
+        speed: largest move, in palm sizes (of the hand at t) per frame, of a still hand-frame.
+    """
+    where: dict[int, dict[int, int]] = {}          # label -> {frame: index of its hand}
+    for t, labs in enumerate(labels):
+        for i, lab in enumerate(labs):
+            where.setdefault(lab, {})[t] = i
+    out = []
+    for at in where.values():
+        for t, i in sorted(at.items()):
+            if not all(t + d in at for d in range(-window, window + 1)):
+                continue
+            k = np.asarray(frames[t][i].keypoints, np.float64)
+            palm = float(palm_size(k))
+            a = np.asarray(frames[t - window][at[t - window]].keypoints, np.float64)[PALM]
+            b = np.asarray(frames[t + window][at[t + window]].keypoints, np.float64)[PALM]
+            move = float(np.hypot(*(b - a))) / (2 * window)
+            if palm > 0 and np.isfinite(move) and move < speed * palm:
+                out.append((t, at[t - 1], i, at[t + 1]))
+    return out
+
+
+def still_jitter(frames: list[list[PredHand]], picked: list[tuple[int, int, int, int]]) -> float:
+    """Mean over ``picked`` (:func:`still_frames`) and the 17 points of the second difference
+    ``|x(t+1) - 2 x(t) + x(t-1)|`` in palm sizes (of the hand at t); NaN when nothing is picked.
+    ``frames`` may be another view of the same hands (the tracker's raw keypoints)."""
+    vals = []
+    for t, ia, i, ib in picked:
+        a, k, b = (np.asarray(frames[u][j].keypoints, np.float64) for u, j in ((t - 1, ia), (t, i), (t + 1, ib)))
+        palm = float(palm_size(k))
+        d = np.linalg.norm(b - 2 * k + a, axis=1) / palm
+        if palm > 0 and np.isfinite(d).all():
+            vals.append(float(d.mean()))
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _steadiness(views: dict[str, list[list[PredHand]]], view: str) -> dict:
+    """still_jitter of ``view`` on its own still hand-frames, and of its raw twin (the same
+    method's view named with "raw" for "smoothed") on the same hand-frames when there is one."""
+    frames = views[view]
+    picked = still_frames(frames, link_tracks(frames))
+    out = {"still_hand_frames": len(picked), "still_jitter": still_jitter(frames, picked)}
+    twin = view[:-len("smoothed")] + "raw" if view.endswith("smoothed") else None
+    if twin in views:
+        out["still_jitter_raw"] = still_jitter(views[twin], picked)
+    return out
+
+
 def run(videos: list[Path], methods: dict, max_frames: int | None = None, preds_out: dict | None = None) -> dict:
     """Run each method (``name -> callable(frame, ms) -> FrameOutput`` with ``reset()``) over each
     video in video mode; returns ``{"videos": {video: {view: summary}}, "total": {view: summary}}``
@@ -122,6 +193,7 @@ def run(videos: list[Path], methods: dict, max_frames: int | None = None, preds_
         for m in methods.values():
             m.reset()
         preds: dict[str, list] = {}
+        raws: dict[str, list] = {}
         for index, t_ms, frame in frames:
             if max_frames is not None and index >= max_frames:
                 break
@@ -130,9 +202,9 @@ def run(videos: list[Path], methods: dict, max_frames: int | None = None, preds_
                 # frame index / fps, which moved the tracker's smoothing a little: 4 side changes,
                 # consistency 0.991, against 2 and 0.998 with these)
                 for view, hands in m(frame, t_ms).views.items():
-                    if not view.endswith("raw"):
-                        preds.setdefault(view, []).append(hands)
-        per_video[path.name] = {view: {**side_stability(p, fps), "fps": fps} for view, p in preds.items()}
+                    (raws if view.endswith("raw") else preds).setdefault(view, []).append(hands)
+        per_video[path.name] = {view: {**side_stability(p, fps), **_steadiness({**preds, **raws}, view), "fps": fps}
+                                for view, p in preds.items()}
         if preds_out is not None:
             preds_out[path.name] = preds
         log.info("video %s (%.1f s): %s", path.name, time.perf_counter() - t0,
@@ -157,6 +229,13 @@ def combine(per_video: dict[str, dict[str, dict]]) -> dict[str, dict]:
         hand_frames = [r["hands_per_frame"] * r["frames"] for r in rows]
         cons = [r["side_consistency"] for r in rows]
         w = sum(hf for hf, c in zip(hand_frames, cons) if np.isfinite(c))
+        still = {}
+        for key in ("still_jitter", "still_jitter_raw"):
+            # weighted by each clip's still hand-frames; clips with none (or without the key) left out
+            pairs = [(r.get("still_hand_frames", 0), r[key]) for r in rows if key in r and np.isfinite(r[key])]
+            n = sum(c for c, _ in pairs)
+            if any(key in r for r in rows):
+                still[key] = sum(c * j for c, j in pairs) / n if n else float("nan")
         out[view] = {
             "videos": len(rows), "frames": frames, "minutes": minutes,
             "hands_per_frame": sum(hand_frames) / frames if frames else float("nan"),
@@ -165,5 +244,6 @@ def combine(per_video: dict[str, dict[str, dict]]) -> dict[str, dict]:
             "side_consistency": (sum(hf * c for hf, c in zip(hand_frames, cons) if np.isfinite(c)) / w
                                  if w else float("nan")),
             "videos_with_changes": sum(1 for r in rows if r["side_changes"]),
+            "still_hand_frames": sum(r.get("still_hand_frames", 0) for r in rows), **still,
         }
     return out

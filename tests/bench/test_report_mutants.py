@@ -255,8 +255,10 @@ def test_report_speed_load_average_is_the_one_at_the_end(tmp_path):
 def _videos(per_min=1.23456) -> dict:
     tot = {"tracks": 4, "hands_per_frame": 0.9, "side_changes": 2, "side_changes_per_min": per_min,
            "side_consistency": 0.99, "videos_with_changes": 1, "frames": 100, "minutes": 1.62}
-    return {"total": {"smoothed": tot, "mediapipe": dict(tot)},
-            "videos": {"a.mp4": {"smoothed": {"side_changes": 1, "side_consistency": 0.995, "hands_per_frame": 0.9},
+    return {"total": {"smoothed": {**tot, "still_hand_frames": 1958, "still_jitter": 0.015949, "still_jitter_raw": 0.04444},
+                      "mediapipe": dict(tot)},
+            "videos": {"a.mp4": {"smoothed": {"side_changes": 1, "side_consistency": 0.995, "hands_per_frame": 0.9,
+                                              "still_jitter": 0.012345},
                                  "mediapipe": {"side_changes": 3, "side_consistency": 0.9, "hands_per_frame": 1.1}},
                        "b.mp4": {"smoothed": {"side_changes": 0, "side_consistency": 1.0, "hands_per_frame": 1.0}}}}
 
@@ -264,8 +266,13 @@ def _videos(per_min=1.23456) -> dict:
 def test_report_videos_changes_per_minute_and_a_clip_without_a_method(tmp_path):
     report, _, _ = _report(tmp_path, videos=_videos())
     assert _table_rows(report, after="| method | tracks")["handtrack smoothed"][3] == "1.23"    # 2 decimals
-    # MediaPipe has no figures for b.mp4
-    assert _table_rows(report, after="| clip |")["b.mp4"] == ["0 / 1.000 / 1.00", "-"]
+    # still hand-frames, still jitter and the raw view's, 4 decimals; "-" where not measured
+    assert _table_rows(report, after="| method | tracks")["handtrack smoothed"][6:] == ["1958", "0.0159", "0.0444"]
+    assert _table_rows(report, after="| method | tracks")["mediapipe"][6:] == ["-", "-", "-"]
+    # MediaPipe has no figures for b.mp4; still jitter with 4 decimals, "-" where a results file
+    # from before session 69 has none
+    assert _table_rows(report, after="| clip |")["b.mp4"] == ["0 / 1.000 / 1.00 / -", "-"]
+    assert _table_rows(report, after="| clip |")["a.mp4"] == ["1 / 0.995 / 0.90 / 0.0123", "3 / 0.900 / 1.10 / -"]
 
 
 def _soak(tmp_path: Path, **kw) -> None:

@@ -138,6 +138,9 @@ def test_run_over_videos(tmp_path):
     assert "raw" not in res["videos"]["a.mp4"]         # same sides as smoothed: left out
     assert (ra["frames"], ra["side_changes"], rb["side_changes"]) == (20, 1, 0)
     assert ra["fps"] == pytest.approx(25.0)
+    # a hand held still: every frame with its whole window picked, no jitter in either view
+    assert ra["still_hand_frames"] == 20 - 2 * videos.STILL_WINDOW
+    assert ra["still_jitter"] == 0.0 and ra["still_jitter_raw"] == 0.0
     assert res["total"]["smoothed"]["side_changes"] == 1
     capped = videos.run([a], {"scripted": m}, max_frames=10)
     assert capped["videos"]["a.mp4"]["smoothed"]["frames"] == 10
@@ -146,3 +149,72 @@ def test_run_over_videos(tmp_path):
 def test_missing_video_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.mp4"):
         videos.run([tmp_path / "nope.mp4"], {"scripted": Scripted(lambda t, f: [])})
+
+
+# == still hands' jitter (session 69) ==============================================================
+def _wobble(n: int, amp: float, drift: float = 0.0, point: int = 8) -> list[list[PredHand]]:
+    """One hand over ``n`` frames drifting ``drift`` palm sizes per frame in x, keypoint ``point``
+    moved by +-``amp`` palm sizes on alternate frames (a flicker: second difference 4 amp)."""
+    out = []
+    for t in range(n):
+        h = hand(200 + drift * PALM_SIZE * t, 200)
+        k = h.keypoints.copy()
+        k[point, 1] += amp * PALM_SIZE * (1 if t % 2 else -1)
+        out.append([PredHand(k, "right")])
+    return out
+
+
+PALM_SIZE = float(videos.palm_size(hand(0, 0).keypoints))
+
+
+@pytest.mark.parametrize("drift, amp, expected_frames, expected_jitter", [
+    (0.0, 0.0, 20 - 2 * videos.STILL_WINDOW, 0.0),               # still and steady
+    (0.0, 0.01, 20 - 2 * videos.STILL_WINDOW, 4 * 0.01 / 17),    # one point flickers
+    (0.005, 0.01, 20 - 2 * videos.STILL_WINDOW, 4 * 0.01 / 17),  # a slow drift: still, no second difference
+    (0.02, 0.01, 0, float("nan")),                               # moving: nothing picked
+])
+def test_still_jitter_on_a_scripted_hand(drift, amp, expected_frames, expected_jitter):
+    frames = _wobble(20, amp, drift)
+    picked = videos.still_frames(frames, videos.link_tracks(frames))
+    assert len(picked) == expected_frames
+    # the window's first and last frames are never picked: the move is measured across them
+    assert all(videos.STILL_WINDOW <= t < 20 - videos.STILL_WINDOW for t, *_ in picked)
+    j = videos.still_jitter(frames, picked)
+    if np.isnan(expected_jitter):
+        assert np.isnan(j)
+    else:
+        assert j == pytest.approx(expected_jitter, rel=1e-4, abs=1e-9)
+
+
+def test_still_frames_need_the_whole_window():
+    """A gap inside the window leaves the frames around it out (no move can be measured there)."""
+    frames = _wobble(20, 0.0)
+    frames[10] = []
+    picked = videos.still_frames(frames, videos.link_tracks(frames))
+    assert {t for t, *_ in picked} == set(range(3, 17)) - set(range(7, 14))
+
+
+def test_raw_twin_is_measured_on_the_smoothed_views_frames():
+    """still_jitter_raw: the raw view's hands on the hand-frames the smoothed view picked, even
+    where the raw view moves too much to pick them itself."""
+    smooth = _wobble(20, 0.0)
+    raw = _wobble(20, 0.05)                      # 4 x 0.05 on one point of 17
+    raw = [[PredHand(h.keypoints + np.float32(t * 0.03 * PALM_SIZE), h.side) for h in hs] for t, hs in enumerate(raw)]
+    s = videos._steadiness({"smoothed": smooth, "raw": raw}, "smoothed")
+    assert s["still_hand_frames"] == 20 - 2 * videos.STILL_WINDOW
+    assert s["still_jitter"] == pytest.approx(0.0, abs=1e-9)
+    assert s["still_jitter_raw"] == pytest.approx(4 * 0.05 / 17, rel=1e-3)
+    assert "still_jitter_raw" not in videos._steadiness({"mediapipe": smooth}, "mediapipe")
+
+
+def test_still_jitter_totals_are_weighted_by_still_hand_frames():
+    per = {"a.mp4": {"x": {**videos.side_stability([[hand(0, 0)]] * 4, 30.0), "fps": 30.0,
+                           "still_hand_frames": 30, "still_jitter": 0.01, "still_jitter_raw": 0.03}},
+           "b.mp4": {"x": {**videos.side_stability([[hand(0, 0)]] * 4, 30.0), "fps": 30.0,
+                           "still_hand_frames": 10, "still_jitter": 0.03, "still_jitter_raw": 0.05}},
+           "c.mp4": {"x": {**videos.side_stability([[hand(0, 0)]] * 4, 30.0), "fps": 30.0,
+                           "still_hand_frames": 0, "still_jitter": float("nan"), "still_jitter_raw": float("nan")}}}
+    t = videos.combine(per)["x"]
+    assert t["still_hand_frames"] == 40
+    assert t["still_jitter"] == pytest.approx((30 * 0.01 + 10 * 0.03) / 40)
+    assert t["still_jitter_raw"] == pytest.approx((30 * 0.03 + 10 * 0.05) / 40)
