@@ -130,8 +130,8 @@ def still_frames(frames: list[list[PredHand]], labels: list[list[int]], window: 
     Args:
         frames: per frame, the hands reported (keypoints (17, 2) pixels). labels: per frame,
             each hand's track label (:func:`link_tracks`).
-        window: frames either side over which the palm centre's move is measured; the track must
-            be in every one of them.
+        window: frames either side (>= 1) over which the palm centre's move is measured; the
+            track must be in every one of them.
         speed: largest move, in palm sizes (of the hand at t) per frame, of a still hand-frame.
     """
     where: dict[int, dict[int, int]] = {}          # label -> {frame: index of its hand}
@@ -217,7 +217,8 @@ def run(videos: list[Path], methods: dict, max_frames: int | None = None, preds_
 
 def combine(per_video: dict[str, dict[str, dict]]) -> dict[str, dict]:
     """Totals over the videos per view: frames, side changes (and the young ones among them),
-    changes per minute, consistency (hand-frame weighted)."""
+    changes per minute, consistency (hand-frame weighted), still hand-frames and their jitter
+    (weighted by each clip's still hand-frames; NaN when no clip has one)."""
     out: dict[str, dict] = {}
     views = sorted({v for d in per_video.values() for v in d})
     for view in views:
