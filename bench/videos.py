@@ -36,7 +36,7 @@ from tracker.keypoints import palm_size
 from tracker.video import FrameSource
 
 from .matching import greedy_pairs
-from .temporal import PredHand, count_swaps, hand_size_full, per_minute
+from .temporal import PredHand, count_swaps, hand_size_full, jitter_per_frame, per_minute
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,11 @@ def link_tracks(frames: list[list[PredHand]], max_dist: float = 1.0, max_gap: in
     return out
 
 
-def side_stability(frames: list[list[PredHand]], fps: float, **link_kw) -> dict:
-    """Side changes of the linked tracks of one clip (see the module docstring)."""
-    labels = link_tracks(frames, **link_kw)
+def side_stability(frames: list[list[PredHand]], fps: float, labels: list[list[int]] | None = None,
+                   **link_kw) -> dict:
+    """Side changes of the linked tracks of one clip (see the module docstring); ``labels``: the
+    hands' track labels when already linked (:func:`link_tracks` with ``link_kw``)."""
+    labels = link_tracks(frames, **link_kw) if labels is None else labels
     sides: dict[int, list[str | None]] = {}
     at: dict[int, list[int]] = {}           # per track, the frame index of each of its hands
     for t, (hands, labs) in enumerate(zip(frames, labels)):
@@ -154,24 +156,25 @@ def still_frames(frames: list[list[PredHand]], labels: list[list[int]], window: 
 
 
 def still_jitter(frames: list[list[PredHand]], picked: list[tuple[int, int, int, int]]) -> float:
-    """Mean over ``picked`` (:func:`still_frames`) and the 17 points of the second difference
-    ``|x(t+1) - 2 x(t) + x(t-1)|`` in palm sizes (of the hand at t); NaN when nothing is picked.
-    ``frames`` may be another view of the same hands (the tracker's raw keypoints)."""
+    """Mean over ``picked`` (:func:`still_frames`) of the motion benchmark's jitter
+    (:func:`bench.temporal.jitter_per_frame`: ``|x(t+1) - 2 x(t) + x(t-1)|`` averaged over the
+    finite points, in palm sizes of the hand at t); NaN when nothing is picked. ``frames`` may be
+    another view of the same hands (the tracker's raw keypoints)."""
     vals = []
     for t, ia, i, ib in picked:
-        a, k, b = (np.asarray(frames[u][j].keypoints, np.float64) for u, j in ((t - 1, ia), (t, i), (t + 1, ib)))
-        palm = float(palm_size(k))
-        d = np.linalg.norm(b - 2 * k + a, axis=1) / palm
-        if palm > 0 and np.isfinite(d).all():
-            vals.append(float(d.mean()))
+        x = np.stack([np.asarray(frames[u][j].keypoints, np.float64) for u, j in ((t - 1, ia), (t, i), (t + 1, ib))])
+        v = jitter_per_frame(x, np.ones(3, bool), np.full(3, float(palm_size(x[1]))))[1]
+        if np.isfinite(v):
+            vals.append(float(v))
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def _steadiness(views: dict[str, list[list[PredHand]]], view: str) -> dict:
-    """still_jitter of ``view`` on its own still hand-frames, and of its raw twin (the same
-    method's view named with "raw" for "smoothed") on the same hand-frames when there is one."""
+def _steadiness(views: dict[str, list[list[PredHand]]], view: str, labels: list[list[int]]) -> dict:
+    """still_jitter of ``view`` (its track ``labels``, :func:`link_tracks`) on its own still
+    hand-frames, and of its raw twin (the same method's view named with "raw" for "smoothed") on
+    the same hand-frames when there is one."""
     frames = views[view]
-    picked = still_frames(frames, link_tracks(frames))
+    picked = still_frames(frames, labels)
     out = {"still_hand_frames": len(picked), "still_jitter": still_jitter(frames, picked)}
     twin = view[:-len("smoothed")] + "raw" if view.endswith("smoothed") else None
     if twin in views:
@@ -203,8 +206,11 @@ def run(videos: list[Path], methods: dict, max_frames: int | None = None, preds_
                 # consistency 0.991, against 2 and 0.998 with these)
                 for view, hands in m(frame, t_ms).views.items():
                     (raws if view.endswith("raw") else preds).setdefault(view, []).append(hands)
-        per_video[path.name] = {view: {**side_stability(p, fps), **_steadiness({**preds, **raws}, view), "fps": fps}
-                                for view, p in preds.items()}
+        per_video[path.name] = {}
+        for view, p in preds.items():
+            labels = link_tracks(p)
+            per_video[path.name][view] = {**side_stability(p, fps, labels), **_steadiness({**preds, **raws}, view, labels),
+                                          "fps": fps}
         if preds_out is not None:
             preds_out[path.name] = preds
         log.info("video %s (%.1f s): %s", path.name, time.perf_counter() - t0,

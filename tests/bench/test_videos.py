@@ -200,11 +200,11 @@ def test_raw_twin_is_measured_on_the_smoothed_views_frames():
     smooth = _wobble(20, 0.0)
     raw = _wobble(20, 0.05)                      # 4 x 0.05 on one point of 17
     raw = [[PredHand(h.keypoints + np.float32(t * 0.03 * PALM_SIZE), h.side) for h in hs] for t, hs in enumerate(raw)]
-    s = videos._steadiness({"smoothed": smooth, "raw": raw}, "smoothed")
+    s = videos._steadiness({"smoothed": smooth, "raw": raw}, "smoothed", videos.link_tracks(smooth))
     assert s["still_hand_frames"] == 20 - 2 * videos.STILL_WINDOW
     assert s["still_jitter"] == pytest.approx(0.0, abs=1e-9)
     assert s["still_jitter_raw"] == pytest.approx(4 * 0.05 / 17, rel=1e-3)
-    assert "still_jitter_raw" not in videos._steadiness({"mediapipe": smooth}, "mediapipe")
+    assert "still_jitter_raw" not in videos._steadiness({"mediapipe": smooth}, "mediapipe", videos.link_tracks(smooth))
 
 
 def test_still_jitter_totals_are_weighted_by_still_hand_frames():
