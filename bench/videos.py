@@ -209,7 +209,7 @@ def run(videos: list[Path], methods: dict, max_frames: int | None = None, preds_
         per_video[path.name] = {}
         for view, p in preds.items():
             labels = link_tracks(p)
-            per_video[path.name][view] = {**side_stability(p, fps, labels), **_steadiness({**preds, **raws}, view, labels),
+            per_video[path.name][view] = {**side_stability(p, fps, labels=labels), **_steadiness({**preds, **raws}, view, labels),
                                           "fps": fps}
         if preds_out is not None:
             preds_out[path.name] = preds
