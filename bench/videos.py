@@ -207,9 +207,10 @@ def run(videos: list[Path], methods: dict, max_frames: int | None = None, preds_
                 for view, hands in m(frame, t_ms).views.items():
                     (raws if view.endswith("raw") else preds).setdefault(view, []).append(hands)
         per_video[path.name] = {}
+        views = {**preds, **raws}
         for view, p in preds.items():
             labels = link_tracks(p)
-            per_video[path.name][view] = {**side_stability(p, fps, labels=labels), **_steadiness({**preds, **raws}, view, labels),
+            per_video[path.name][view] = {**side_stability(p, fps, labels=labels), **_steadiness(views, view, labels),
                                           "fps": fps}
         if preds_out is not None:
             preds_out[path.name] = preds
