@@ -326,8 +326,9 @@ def config_from_args(argv: list[str]):
                    help=f"tracker detector_interval (default: the tracker's, 3; at most {MAX_COUNT})")
     p.add_argument("--detector-turns", type=int, choices=(1, 2, 4), default=None, metavar="N",
                    help="tracker detector_turns (default: the tracker's: 4 in video mode, 1 in static mode)")
-    p.add_argument("--flip-test", action="store_true",
-                   help="run the tracker with flip_test=True (each landmark crop also mirrored)")
+    p.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=None,
+                   help="tracker flip_test: each landmark crop also run mirrored (default: the tracker's, on; "
+                   "--no-flip-test measures the tracker without it)")
     p.add_argument("--small-hands", action="store_true",
                    help="run the tracker with small_hands=True (the detector's second pass for far hands)")
     p.add_argument("--no-large-hands", action="store_true",
@@ -388,8 +389,8 @@ def config_from_args(argv: list[str]):
                       create_venv=not a.no_create_venv, plots=not a.no_plots,
                       oracle_detector=not a.no_oracle, output_noise=a.output_noise, noise_seed=a.noise_seed)
     cfg.tracker_options.update(_model_options(a))
-    if a.flip_test:
-        cfg.tracker_options["flip_test"] = True
+    if a.flip_test is not None:
+        cfg.tracker_options["flip_test"] = a.flip_test
     if a.small_hands:
         cfg.tracker_options["small_hands"] = True
     if a.no_large_hands:
@@ -539,7 +540,8 @@ def live_main(argv: list[str]) -> int:
     p.add_argument("--buffers", type=positive_int("--buffers"), default=4, help="driver queue (default 4)")
     p.add_argument("--threads", type=_thread_count(), default=2,
                    help=f"tracker threads (default 2, at most {MAX_THREADS})")
-    p.add_argument("--flip-test", action="store_true", help="tracker flip_test (slower tracking)")
+    p.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=None,
+                   help="tracker flip_test (default: the tracker's, on; --no-flip-test: half the landmark time)")
     a = p.parse_args(argv)
     if a.video is not None and not a.video.exists():
         p.error(f"--video: {a.video} does not exist")
@@ -558,10 +560,12 @@ def live_main(argv: list[str]) -> int:
     w, h = a.size
     # the frames looped, held decoded (one grey frame without a video)
     _fits_in_memory(p, f"--size {w}x{h}", (LOOP_FRAMES if video else 1) * w * h * 3)
-    opts = dict(_model_options(a), flip_test=a.flip_test)
+    opts = _model_options(a)
+    if a.flip_test is not None:
+        opts["flip_test"] = a.flip_test
     rows = run(video, a.fps, a.seconds, (w, h), a.buffers, a.threads, opts)
     print(f"{video.name if video else 'grey frame'} at {w}x{h}, {a.threads} thread(s), queue {a.buffers}, "
-          f"{a.seconds:g} s per row{', flip test' if a.flip_test else ''}")
+          f"{a.seconds:g} s per row{'' if a.flip_test is None else ', flip test ' + ('on' if a.flip_test else 'off')}")
     print("| camera fps | reading | tracked fps | share tracked | latency p50 ms | latency p95 ms | tracker p50 ms |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
@@ -603,6 +607,8 @@ def robustness_main(argv: list[str]) -> int:
                    "1 on the photos, static mode)")
     p.add_argument("--no-large-hands", action="store_true",
                    help="tracker option large_hands=False (no half-size detector pass for near hands)")
+    p.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=None,
+                   help="tracker option flip_test (default: the tracker's, on)")
     _mediapipe_args(p)
     p.add_argument("--no-create-venv", action="store_true",
                    help="do not create the MediaPipe venv (its columns are skipped when it is missing)")
@@ -649,6 +655,8 @@ def robustness_main(argv: list[str]) -> int:
         tracker_options["turn_fallback"] = True
     if a.no_large_hands:
         tracker_options["large_hands"] = False
+    if a.flip_test is not None:
+        tracker_options["flip_test"] = a.flip_test
     if a.crop_hold is not None:
         tracker_options["crop_hold"] = a.crop_hold
     if a.side_wait is not None:
@@ -660,6 +668,7 @@ def robustness_main(argv: list[str]) -> int:
     options_text += f" --detector-turns {a.detector_turns}" if a.detector_turns is not None else ""
     options_text += " --turn-fallback" if a.turn_fallback else ""
     options_text += " --no-large-hands" if a.no_large_hands else ""
+    options_text += "" if a.flip_test is None else (" --flip-test" if a.flip_test else " --no-flip-test")
     options_text += _hold_and_noise_text(a)
     if not a.no_photos:
         _robustness_photos(a, data, conditions, tracker_options, venv, options_text)

@@ -472,8 +472,10 @@ def write_report(bench: Bench, out: Path) -> None:
         p = Path(v)
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(p.stat().st_mtime)) if p.exists() else "?"
         L.append(f"- {k}: {v} ({when})")
-    if bench.cfg.tracker_options.get("flip_test"):
-        L.append("- tracker option flip_test=True (each landmark crop also run mirrored)")
+    if "flip_test" in bench.cfg.tracker_options:
+        # on by default since session 70: the report names the setting only when it was given
+        flip = bool(bench.cfg.tracker_options["flip_test"])
+        L.append(f"- tracker option flip_test={flip} (each landmark crop {'also' if flip else 'not'} run mirrored)")
     if bench.cfg.output_noise:
         L.append(f"- network outputs multiplied by 1 + {bench.cfg.output_noise:g} N(0, 1), noise seed "
                  f"{bench.cfg.noise_seed} (`--output-noise`: float noise, bench/perturb.py)")

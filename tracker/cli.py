@@ -1190,8 +1190,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-tracking-confidence", type=unit_float("--min-tracking-confidence"), default=0.5,
                    metavar="P", help="hand presence threshold (default 0.5)")
     p.add_argument("--no-smoothing", action="store_true", help="report unsmoothed keypoints")
-    p.add_argument("--flip-test", action="store_true",
-                   help="also run each hand crop mirrored and average (more accurate, ~2x landmark time)")
+    p.add_argument("--flip-test", action=argparse.BooleanOptionalAction, default=HandTrackerOptions.flip_test,
+                   help="also run each hand crop mirrored and average the two (on by default: steadier, more "
+                   "accurate keypoints; --no-flip-test halves the landmark time)")
     p.add_argument("--small-hands", action="store_true",
                    help="where the detector runs, also look for hands far from the camera (under 15%% of the "
                    "frame side) at twice its input size (~5x detector time on those frames)")

@@ -153,8 +153,13 @@ class HandTrackerOptions:
             the motion benchmark's new hands' first frames gave much of its still jitter. 0
             reports every hand on its first frame, as MediaPipe does (docs/options.md for the
             figures; docs/model_history.md, sessions 62 and 63).
-        flip_test: run every landmark crop also mirrored and average the two (about 2x the
-            landmark network time; more accurate keypoints, see assets/MODEL_CARD.md).
+        flip_test: run every landmark crop also mirrored and average the two (heatmaps, presence
+            and handedness). On by default since session 70 (off before): on the shared clips'
+            still hands the smoothed keypoints' jitter is less than half (0.0069 against 0.0159
+            palm sizes per frame; MediaPipe 0.0154) and the thumb and pinky tips of hands seen
+            from above stop jumping across the hand; val photos PCK@0.1 0.943 against 0.939. It
+            costs one more landmark network run per hand and frame (about 2 ms at 2 threads on a
+            2-core VM; figures in docs/options.md). False: half the landmark time.
         min_hand_size: a hand whose keypoints span less than this fraction of the frame's
             shorter side is dropped (in [0, 1); 0 keeps all; 0.05 is 24 px at 640x480, below
             the smallest hands the detector is trained for). Landmarks that collapse onto a
@@ -380,7 +385,7 @@ class HandTrackerOptions:
     detector_interval: int = 3
     max_missed: int = 15
     side_wait: int = 3
-    flip_test: bool = False
+    flip_test: bool = True
     min_hand_size: float = 0.05
     min_edge_keypoint_score: float = 0.3
     min_redetection_confidence: float = 0.2
@@ -776,7 +781,9 @@ class HandTracker:
         detector, landmark_model: ready model objects to use instead of loading the ONNX files
             (same interface as :class:`tracker.detector.HandDetector` and
             :class:`tracker.landmarks.LandmarkModel`); mainly for tests and custom backends.
-            A path given here is taken as ``*_model_path``.
+            A path given here is taken as ``*_model_path``. A ``LandmarkModel`` is built with
+            ``flip_test=False`` unless asked, the tracker with ``flip_test=True``: the two must
+            agree (``ValueError`` otherwise).
 
     Raises:
         ValueError: a bad option or a model file that is not a valid model.
@@ -840,6 +847,12 @@ class HandTracker:
         elif opts.detector_turns not in (None, 1) and not _takes_turns(detector):
             problem = (f"detector_turns={opts.detector_turns} with a detector object whose __call__ takes no "
                        "'turns' argument: pass a HandDetector, or a model path")
+        elif isinstance(getattr(landmark_model, "flip_test", None), bool) and landmark_model.flip_test != opts.flip_test:
+            # a LandmarkModel is built without the flip unless asked (the network as it is), the
+            # tracker with it (session 70): the options would describe what does not run
+            problem = (f"flip_test={opts.flip_test} with a landmark model object built with flip_test="
+                       f"{landmark_model.flip_test}: pass LandmarkModel(..., flip_test={opts.flip_test}), "
+                       f"flip_test={landmark_model.flip_test} to the tracker, or a model path")
         if problem:
             for m in self._own_models:
                 m.close()

@@ -78,7 +78,9 @@ class LandmarkModel(OnnxStage):
         device: "cpu" or "cuda". threads: onnxruntime intra-op threads.
         flip_test: also run each crop mirrored and average the two (heatmaps flipped back,
             handedness of the mirrored crop inverted): about twice the network time for a
-            steadier, more accurate result (the test-time flip of mmpose).
+            steadier, more accurate result (the test-time flip of mmpose). Off here by default
+            (the network as it is: evaluation, export checks); ``HandTracker`` builds its model
+            with it on (``HandTrackerOptions.flip_test``, True since session 70).
     """
 
     default_file = "landmarks.onnx"

@@ -48,6 +48,8 @@ def test_small_hands_with_the_real_tracker(tmp_path):
     (["--detector-turns", "4"], {"detector_turns": 4}),
     (["--no-large-hands"], {"large_hands": False}),
     (["--min-crop-palms", "0"], {"min_crop_palms": 0.0}),
+    (["--no-flip-test"], {"flip_test": False}),
+    (["--flip-test"], {"flip_test": True}),
 ])
 def test_command_line_tracker_options(tmp_path, argv, want):
     from bench.__main__ import config_from_args
@@ -55,7 +57,8 @@ def test_command_line_tracker_options(tmp_path, argv, want):
     _write_clip(tmp_path / "videos" / "clip.mp4")       # the videos part wants a clip it can play
     cfg = config_from_args(["--shared", str(tmp_path), "--only", "videos", *argv])
     got = {k: v for k, v in cfg.tracker_options.items()
-           if k in ("refine_score", "side_lock", "small_hands", "detector_turns", "large_hands", "min_crop_palms")}
+           if k in ("refine_score", "side_lock", "small_hands", "detector_turns", "large_hands", "min_crop_palms",
+                    "flip_test")}
     assert got == want
 
 
@@ -112,6 +115,7 @@ def test_bad_command_line_options_exit_2_naming_them(argv, message, capsys):
     ([], {}, ""),
     (["--detector-turns", "4", "--turn-fallback"], {"detector_turns": 4, "turn_fallback": True},
      " --detector-turns 4 --turn-fallback"),
+    (["--no-flip-test"], {"flip_test": False}, " --no-flip-test"),
 ])
 def test_robustness_photos_take_turn_fallback(monkeypatch, tmp_path, argv, want, text):
     """``bench robustness --turn-fallback`` reaches the photo run's tracker options and the report's
@@ -122,5 +126,5 @@ def test_robustness_photos_take_turn_fallback(monkeypatch, tmp_path, argv, want,
     monkeypatch.setattr(cli, "_robustness_photos",
                         lambda a, data, conditions, opts, venv, options_text: seen.update(opts=opts, text=options_text))
     cli.robustness_main(["--shared", str(tmp_path), "--no-mediapipe", *argv])
-    got = {k: v for k, v in seen["opts"].items() if k in ("detector_turns", "turn_fallback")}
+    got = {k: v for k, v in seen["opts"].items() if k in ("detector_turns", "turn_fallback", "flip_test")}
     assert got == want and seen["text"] == text

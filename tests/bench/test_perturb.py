@@ -167,6 +167,11 @@ def test_the_report_says_the_outputs_were_perturbed(tmp_path):
     text = (tmp_path / "REPORT.md").read_text(encoding="utf-8")
     assert "- network outputs multiplied by 1 + 1e-06 N(0, 1), noise seed 4" in text
     assert "- tracker option crop_hold=0.05" in text
+    assert "flip_test" not in text       # the tracker's default: not named
+    b.cfg.tracker_options["flip_test"] = False
+    write_report(b, tmp_path)
+    text = (tmp_path / "REPORT.md").read_text(encoding="utf-8")
+    assert "- tracker option flip_test=False (each landmark crop not run mirrored)" in text
 
 
 def test_robustness_clips_take_the_hold_and_the_noise(tmp_path, monkeypatch, capsys):

@@ -69,10 +69,30 @@ def test_options_dataclass_and_keywords():
 
 
 def test_flip_test_reaches_the_landmark_stage():
-    with HandTracker(flip_test=True, threads=1) as t:
-        assert t.landmarks.flip_test
+    """On by default (session 70); ``flip_test=False`` reaches the stage too."""
     with HandTracker(threads=1) as t:
+        assert t.landmarks.flip_test
+    with HandTracker(flip_test=False, threads=1) as t:
         assert not t.landmarks.flip_test
+
+
+@pytest.mark.parametrize("built, option, message", [
+    (False, {}, "flip_test=True with a landmark model object built with flip_test=False"),
+    (True, {"flip_test": False}, "flip_test=False with a landmark model object built with flip_test=True"),
+    (False, {"flip_test": False}, None),
+    (True, {}, None),
+])
+def test_a_landmark_object_must_agree_with_flip_test(built, option, message):
+    """A LandmarkModel object passed in whose flip differs from the option is refused, naming both
+    (the options would otherwise describe a flip that does not run); agreeing ones are taken."""
+    from tracker.landmarks import LandmarkModel
+    with LandmarkModel(threads=1, flip_test=built) as lm:
+        if message is None:
+            with HandTracker(landmark_model=lm, threads=1, **option) as t:
+                assert t.landmarks is lm and t.options.flip_test is built
+        else:
+            with pytest.raises(ValueError, match=message):
+                HandTracker(landmark_model=lm, threads=1, **option)
 
 
 @pytest.mark.parametrize("option, value, match", [

@@ -591,7 +591,8 @@ def test_shipped_models_odd_frames_illegal_calls_and_failures_leave_no_trace():
     from tracker.landmarks import LandmarkModel
     frames = _clip(30, start=20)
     rng = np.random.default_rng(41)
-    det, lm = _Flaky(HandDetector(threads=2)), _Flaky(LandmarkModel(threads=2))
+    # flip_test=True: as the twin's, which the tracker's default builds (session 70)
+    det, lm = _Flaky(HandDetector(threads=2)), _Flaky(LandmarkModel(threads=2, flip_test=True))
     stream, n_hands, failed = _Stream(), [], 0
     with HandTracker() as twin, HandTracker(detector=det, landmark_model=lm) as tr:
         for i, base in enumerate(frames):

@@ -245,11 +245,13 @@ def test_negative_camera_index_refused(camera, capsys):
 
 @pytest.mark.parametrize("argv,expected", [
     (["--mirror"], {"mirrored": True}),
-    ([], {"mirrored": False, "smoothing": True, "large_hands": True, "static_image_mode": False, "turn_fallback": False}),
-    (["--static", "--no-smoothing", "--flip-test", "--small-hands", "--no-large-hands", "--turn-retry",
+    ([], {"mirrored": False, "smoothing": True, "large_hands": True, "static_image_mode": False, "turn_fallback": False,
+          "flip_test": True}),
+    (["--static", "--no-smoothing", "--no-flip-test", "--small-hands", "--no-large-hands", "--turn-retry",
       "--turn-fallback"],
-     {"static_image_mode": True, "smoothing": False, "flip_test": True, "small_hands": True, "large_hands": False,
+     {"static_image_mode": True, "smoothing": False, "flip_test": False, "small_hands": True, "large_hands": False,
       "turn_retry": True, "turn_fallback": True}),
+    (["--flip-test"], {"flip_test": True}),
     (["--max-hands", "3", "--threads", "3", "--detector-turns", "4", "--side-lock", "none",
       "--low-detection-confidence", "none", "--refine-score", "0.25", "--frame-rate", "60", "--min-crop-palms", "3",
       "--min-tracking-confidence", "0.7", "--min-detection-confidence", "0.4",
