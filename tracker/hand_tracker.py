@@ -847,7 +847,8 @@ class HandTracker:
         elif opts.detector_turns not in (None, 1) and not _takes_turns(detector):
             problem = (f"detector_turns={opts.detector_turns} with a detector object whose __call__ takes no "
                        "'turns' argument: pass a HandDetector, or a model path")
-        elif isinstance(getattr(landmark_model, "flip_test", None), bool) and landmark_model.flip_test != opts.flip_test:
+        elif isinstance(getattr(landmark_model, "flip_test", None), bool) \
+                and landmark_model.flip_test != opts.flip_test:
             # a LandmarkModel is built without the flip unless asked (the network as it is), the
             # tracker with it (session 70): the options would describe what does not run
             problem = (f"flip_test={opts.flip_test} with a landmark model object built with flip_test="
