@@ -66,3 +66,36 @@ def test_a_one_hand_clip_keeps_its_side_where_the_hand_is_found_again(videos):
         for i, _, frame in src:
             seen += [h.side for h in t.process(frame, timestamp_ms=i * 1000.0 / src.fps).hands]
     assert len(seen) > 250 and set(seen) == {"right"}
+
+
+def test_a_hand_coming_out_from_behind_the_other_does_not_exchange_their_sides(hands21):
+    """``python -m bench --only motion`` (the default set, issue 5's zero-swap target), clip 1:
+    the left hand comes out from behind the right one (frame 229), the contact rule clears both
+    tracks' evidence, and the first fits of the hand still half hidden vote right. With the
+    exclusion evidence one such frame beat the hysteresis: the two tracks exchanged sides for
+    frames 230-231 (session 70's 4 side swaps). The switch rule (``SIDE_SWITCH_FRAMES``) waits
+    for an exchange of two established tracks to last 3 frames: every hand found on frames
+    226-245 has its own side (before 226 the left hand is behind the right one, whose fit is
+    the nearest to its wrist)."""
+    from bench.motion import make_clip
+    from train.data import load_records
+    clip = make_clip(load_records(hands21, "val"), seed=1, n_frames=300, n_hands=2)
+    assert sorted(clip.sides) == ["left", "right"]
+    wrong, n = [], 0
+    with HandTracker(max_hands=2, threads=1) as t:
+        for i, frame in enumerate(clip.frames()):
+            if i > 245:
+                break
+            hands = t.process(frame, timestamp_ms=i * 1000.0 / clip.fps).hands
+            if i < 226:
+                continue
+            for j, side in enumerate(clip.sides):
+                if not clip.present[i, j] or not hands:
+                    continue
+                wrist = clip.keypoints[i, j, 0]
+                near = min(hands, key=lambda h: float(np.hypot(*(h.keypoints[0] - wrist))))
+                if np.hypot(*(near.keypoints[0] - wrist)) < 40:
+                    n += 1
+                    if near.side != side:
+                        wrong.append((i, side))
+    assert n > 30 and wrong == []
