@@ -22,6 +22,8 @@ model's measurements (:class:`Measurement`) and
    gate reaches when their handedness reliably differs (a new hand, not the lost one back; unless
    the track's own votes said the measurement's side too: the model sees that hand so) or
    when the measurement is a detector crop's fit much smaller than the track (:data:`RETAKE_PALM`);
+   a lost track whose last fit jumped off the hand is also looked for where it was before the
+   jump (:data:`JUMP_PALMS`);
 3. updates matched tracks (smoothing filter, handedness evidence), coasts unmatched ones
    (predict only, not reported) and drops those lost too long, starts new tracks for
    unmatched measurements while fewer than ``max_hands`` are alive, and joins two tracks seen
@@ -188,6 +190,19 @@ EXCHANGE_FRAMES: int | None = 3
 #: a vote counts as against a track's side when its weighted log-odds are at least this much
 #: on the other side (a handedness probability of 0.27 or less for a confident right fit)
 EXCHANGE_VOTE = 1.0
+
+#: the jump rule (None: off): a lost track whose last matched fit lay more than this many palm
+#: sizes (the track's palm size the frame before) from the one before, a fit off the hand whose
+#: jump also sent the filter's prediction flying, may also be taken back by a measurement near
+#: where it was before that jump: the palm centres of its last :data:`JUMP_TRAIL` matched frames
+#: before it count as "where it was last seen" (median keypoint distance -> palm-centre distance,
+#: in each frame's palm sizes). On the motion benchmark's default set (clip 2) a hand entering the
+#: frame fast and blurred was lost for a frame; its 2-frame-old track (young gate) took a fit 3
+#: palm sizes off the hand, and the hand's next detection, 2.9 palm sizes from that fit and
+#: further from the flying prediction, started a new track (an id change; session 71).
+JUMP_PALMS: float | None = 2.0
+#: the matched frames before a jump that :data:`JUMP_PALMS` lets a lost track be taken back near
+JUMP_TRAIL = 5
 
 #: the switch rule (None: off): two tracks seen in a frame, both matched in at least
 #: :data:`HIDDEN_MIN_HITS` frames and holding a left and a right, exchange sides only once the
@@ -655,6 +670,7 @@ class HandAssociator:
                 gate = min(gate, max(near, cap_px / tr.palm))
             # A lost track's side evidence, against which a far measurement's vote is checked below.
             side_ev = self._remembered(tr) if tr.missed else 0.0
+            before_jump = _before_jump(tr) if tr.missed else []
             for j, m in enumerate(meas):
                 own = m.track_id is not None and m.track_id == tr.track_id
                 d = keypoint_distance(pred, m.keypoints, tr.palm, tr.scores, m.scores)
@@ -664,6 +680,9 @@ class HandAssociator:
                     # come back where they went: where it was last seen counts as well (huytung_1hand,
                     # back at the edge after 12 frames, was 8 palm sizes from its prediction).
                     d = min(d, keypoint_distance(tr.raw_keypoints, m.keypoints, tr.palm, tr.scores, m.scores))
+                    if before_jump:
+                        here = np.asarray(m.keypoints, np.float64)[HandKeypoint.PALM]
+                        d = min(d, min(float(np.hypot(*(here - c))) / max(p, 1.0) for c, p in before_jump))
                 # A hand found in the track's own crop may have moved further than predicted.
                 if not d <= (2 * gate if own else gate):
                     continue
@@ -1114,6 +1133,18 @@ def _palm(kps: np.ndarray) -> float:
 
 def _side_key(t: Track) -> tuple[int, int]:
     return (0 if t.side == LEFT else 1 if t.side == RIGHT else 2, t.track_id)
+
+
+def _before_jump(tr: Track) -> list[tuple[np.ndarray, float]]:
+    """A track's :attr:`Track.trail` entries (palm centre (2,) pixels, palm size) of the last
+    :data:`JUMP_TRAIL` matched frames before its last one, when the last one's palm centre lies
+    more than :data:`JUMP_PALMS` palm sizes from the one before; else []."""
+    if JUMP_PALMS is None or len(tr.trail) < 2:
+        return []
+    (last, _), (prev, palm) = tr.trail[-1], tr.trail[-2]
+    if not float(np.hypot(*(last - prev))) > JUMP_PALMS * max(palm, 1.0):
+        return []
+    return tr.trail[:-1][-JUMP_TRAIL:]
 
 
 def _extend_trail(tr: Track) -> None:
