@@ -992,7 +992,8 @@ class HandAssociator:
     def _switch_waits(self, active: list[Track], sides: tuple[str, ...], score: float) -> bool:
         """Whether two established tracks keep their sides this frame although ``sides`` (their
         best assignment, scored ``score``) exchanges them: see :data:`SIDE_SWITCH_FRAMES`."""
-        pair = SIDE_SWITCH_FRAMES is not None and len(active) == 2 \
+        frames = SIDE_SWITCH_FRAMES
+        pair = frames is not None and len(active) == 2 \
             and all(t.hits >= HIDDEN_MIN_HITS and t.side is not None for t in active) \
             and active[0].side != active[1].side and any(t.side != side for t, side in zip(active, sides))
         if not pair:
@@ -1003,7 +1004,7 @@ class HandAssociator:
         self._switch = key
         keep = sum(self._side_score(t) if t.side == RIGHT else -self._side_score(t) for t in active) \
             + 2 * self.side_hysteresis
-        if self._switch_frames < SIDE_SWITCH_FRAMES and score - keep < SIDE_SWITCH_MARGIN:
+        if frames is not None and self._switch_frames < frames and score - keep < SIDE_SWITCH_MARGIN:
             log.debug("tracks %d and %d keep their sides: an exchange for %d frame(s), by %.2f",
                       *key[0], self._switch_frames, score - keep)
             return True
