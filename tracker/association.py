@@ -681,8 +681,7 @@ class HandAssociator:
                     # back at the edge after 12 frames, was 8 palm sizes from its prediction).
                     d = min(d, keypoint_distance(tr.raw_keypoints, m.keypoints, tr.palm, tr.scores, m.scores))
                     if before_jump:
-                        here = np.asarray(m.keypoints, np.float64)[HandKeypoint.PALM]
-                        d = min(d, min(float(np.hypot(*(here - c))) / max(p, 1.0) for c, p in before_jump))
+                        d = min(d, _trail_distance(np.asarray(m.keypoints, np.float64)[HandKeypoint.PALM], before_jump))
                 # A hand found in the track's own crop may have moved further than predicted.
                 if not d <= (2 * gate if own else gate):
                     continue
@@ -962,6 +961,7 @@ class HandAssociator:
             self._lock(active)
             return
         best, best_sides = -math.inf, None
+        scores: dict[tuple[str | None, ...], float] = {}      # each allowed assignment's score
         for sides in itertools.permutations((LEFT, RIGHT), len(active)):
             if any(t.locked and t.side != side for t, side in zip(active, sides)):
                 continue
@@ -971,6 +971,7 @@ class HandAssociator:
                 s += e if side == RIGHT else -e
                 if t.side == side:
                     s += self.side_hysteresis
+            scores[sides] = s
             if s > best:
                 best, best_sides = s, sides
         if best_sides is None:
@@ -980,7 +981,7 @@ class HandAssociator:
             newer.locked = False
             self._assign_sides()
             return
-        if self._switch_waits(active, best_sides, best):
+        if self._switch_waits(active, best_sides, best - scores.get(tuple(t.side for t in active), -math.inf)):
             self._lock(active)
             return
         for t, side in zip(active, best_sides):
@@ -989,9 +990,10 @@ class HandAssociator:
             t.side = side
         self._lock(active)
 
-    def _switch_waits(self, active: list[Track], sides: tuple[str, ...], score: float) -> bool:
+    def _switch_waits(self, active: list[Track], sides: tuple[str, ...], gain: float) -> bool:
         """Whether two established tracks keep their sides this frame although ``sides`` (their
-        best assignment, scored ``score``) exchanges them: see :data:`SIDE_SWITCH_FRAMES`."""
+        best assignment, scored ``gain`` more than the sides they have) exchanges them: see
+        :data:`SIDE_SWITCH_FRAMES`."""
         frames = SIDE_SWITCH_FRAMES
         pair = frames is not None and len(active) == 2 \
             and all(t.hits >= HIDDEN_MIN_HITS and t.side is not None for t in active) \
@@ -1002,11 +1004,9 @@ class HandAssociator:
         key = (tuple(t.track_id for t in active), tuple(sides))
         self._switch_frames = self._switch_frames + 1 if self._switch == key else 1
         self._switch = key
-        keep = sum(self._side_score(t) if t.side == RIGHT else -self._side_score(t) for t in active) \
-            + 2 * self.side_hysteresis
-        if frames is not None and self._switch_frames < frames and score - keep < SIDE_SWITCH_MARGIN:
+        if frames is not None and self._switch_frames < frames and gain < SIDE_SWITCH_MARGIN:
             log.debug("tracks %d and %d keep their sides: an exchange for %d frame(s), by %.2f",
-                      *key[0], self._switch_frames, score - keep)
+                      *key[0], self._switch_frames, gain)
             return True
         self._switch, self._switch_frames = None, 0
         return False
@@ -1155,9 +1155,16 @@ def _extend_trail(tr: Track) -> None:
     del tr.trail[:-NEAR_MEMORY_TRAIL]
 
 
+def _trail_distance(here: np.ndarray, trail: list[tuple[np.ndarray, float]]) -> float:
+    """The distance of the palm centre ``here`` ((2,) pixels) from the nearest point of a track's
+    ``trail``, in that point's palm sizes; inf when ``here`` is not finite or no point is."""
+    if not np.all(np.isfinite(here)):
+        return math.inf
+    return min((float(np.hypot(*(here - c))) / max(p, 1.0) for c, p in trail if np.all(np.isfinite(c))),
+               default=math.inf)
+
+
 def _near_trail(here: np.ndarray, trail: list[tuple[np.ndarray, float]], palms: float) -> bool:
     """Whether the palm centre ``here`` ((2,) pixels) lies within ``palms`` palm sizes of any
     point of a track's ``trail`` (each with its own palm size); False when ``here`` is not finite."""
-    if not np.all(np.isfinite(here)):
-        return False
-    return any(np.all(np.isfinite(c)) and float(np.hypot(*(here - c))) <= palms * p for c, p in trail)
+    return _trail_distance(here, trail) <= palms
