@@ -72,6 +72,7 @@ Sides here are as seen in the image; mirroring is applied by the caller
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 import logging
@@ -168,6 +169,18 @@ RETAKE_PALM: float | None = 0.5
 #: reported on the remembered side for its first frames and then changes side (a test bounds it).
 NEAR_MEMORY_PALMS: float | None = 2.0
 NEAR_MEMORY_PRIOR = 8.0
+
+#: the lock window (None: no window): a track's side locks (``side_lock``) only once the evidence
+#: it gained in its last this many matched frames (its starting prior included while it is that
+#: young; weighted by ``vote_weight``, and the frames scaled by it, so this is one second of video
+#: at any frame rate) reaches ``side_lock`` too. Frame after frame of one view the model is unsure
+#: of, the votes are much the same and add up to the lock without saying as much: on the motion
+#: benchmark (12 clips, ``--seed 5``, clip 10) a small tilted right hand voted left at right
+#: probability 0.39-0.45 for 57 frames, was locked left, and stayed left for the whole clip (side
+#: accuracy 0) although it voted right at 0.9-0.95 from frame 180 on. Confident votes (about 0.67
+#: log-odds a frame or more, two hands' exclusion counted) lock as soon as before; on six motion
+#: sets and the shared clips under 7 conditions (session 72) that clip was the only one to change.
+LOCK_WINDOW: int | None = 30
 
 #: "where a track was last seen" for :data:`NEAR_MEMORY_PALMS` is any of the palm centres of its
 #: last this many matched frames, each with the track's palm size then (1: the last one only, as
@@ -278,6 +291,9 @@ class Track:
             reported) before it has been matched in a second frame.
         trail: (palm centre (2,) pixels, palm size pixels) of its last matched frames, newest
             last, at most :data:`NEAR_MEMORY_TRAIL`.
+        gains: the side evidence (log-odds, > 0: right) each of its last matched frames added,
+            its starting prior first, newest last, at most :data:`LOCK_WINDOW` frames (scaled
+            with ``vote_weight``); emptied where its evidence is cleared.
     """
 
     track_id: int
@@ -300,6 +316,7 @@ class Track:
     contrary: int = 0
     tentative: bool = False
     trail: list[tuple[np.ndarray, float]] = dataclasses.field(default_factory=list)
+    gains: collections.deque[float] = dataclasses.field(default_factory=collections.deque)
 
     @property
     def p_right(self) -> float:
@@ -826,6 +843,7 @@ class HandAssociator:
                 for t in (a, b):
                     t.locked = False
                     t.evidence = 0.0
+                    t.gains.clear()
 
     def _exchanges(self) -> None:
         """Count each track's run of votes against its side, and treat two seen tracks as in
@@ -847,6 +865,7 @@ class HandAssociator:
             for t in seen:
                 t.locked = False
                 t.evidence = 0.0
+                t.gains.clear()
 
     # -- handedness evidence -------------------------------------------------------------------
     def vote(self, m: Measurement) -> float:
@@ -907,6 +926,7 @@ class HandAssociator:
                 v -= other.vote
             e = self.evidence_decay * t.evidence + self.vote_weight * v
             t.evidence = max(min(e, self.evidence_cap), -self.evidence_cap)
+            self._gain(t, self.vote_weight * v)
 
     def _start(self, m: Measurement, t_s: float | None) -> Track:
         f = self.filter_factory()
@@ -917,6 +937,7 @@ class HandAssociator:
                    right_prob=float(m.right_prob), roi=m.roi, palm=max(_palm(kps), 1.0),
                    tentative=bool(m.tentative))
         tr.evidence = self.prior(kps)
+        self._gain(tr, tr.evidence)
         tr.vote = self.vote(m)
         _extend_trail(tr)
         self._next_id += 1
@@ -1015,9 +1036,22 @@ class HandAssociator:
         if self.side_lock is None:
             return
         for t in active:
-            if not t.locked and t.side is not None and \
-                    (t.evidence if t.side == RIGHT else -t.evidence) >= self.side_lock:
+            if t.locked or t.side is None:
+                continue
+            sign = 1.0 if t.side == RIGHT else -1.0
+            if sign * t.evidence >= self.side_lock and \
+                    (LOCK_WINDOW is None or sign * sum(t.gains) >= self.side_lock):
                 t.locked = True
+
+    def _gain(self, t: Track, gain: float) -> None:
+        """Note the side evidence ``gain`` (log-odds) that this frame added to track ``t``, for
+        :data:`LOCK_WINDOW`."""
+        if LOCK_WINDOW is None:
+            return
+        t.gains.append(gain)
+        keep = max(1, round(LOCK_WINDOW / self.vote_weight))
+        while len(t.gains) > keep:
+            t.gains.popleft()
 
     def _side_score(self, t: Track) -> float:
         """The evidence that decides a track's side; the last single-frame vote, unweighted,
