@@ -189,8 +189,10 @@ class HandTrackerOptions:
             (the backs of the hands seen from above, a first-person view) the landmark model can
             be wrong for seconds on end; without the lock such stretches flip the side (on the
             shared piano clip 18 side changes, 44% of hand-frames on the wrong side; none with
-            it). 20 is about 4 frames of confident votes with two hands, 7 with one. The
-            ``handedness`` of a locked hand still follows the evidence, so it can fall below
+            it). 20 is about 4 frames of confident votes with two hands, 7 with one; the votes
+            of the track's last second must reach it too (session 72), so many weak votes of one
+            view the model is unsure of leave the side free for the confident votes after them
+            (:data:`~tracker.association.LOCK_WINDOW`). The ``handedness`` of a locked hand still follows the evidence, so it can fall below
             0.5 when the model disagrees. Two hands seen in one frame whose keypoint boxes
             overlap (by more than 30% of the smaller), or a hand lost behind the other, lose
             their locks and their evidence, as their tracks may part with each other's hands:
