@@ -107,3 +107,40 @@ def test_a_hand_first_seen_in_an_unsure_view_gets_its_side_once_the_model_is_sur
             if i >= 185:
                 sides += [h.side for h in hands]
     assert len(sides) >= 50 and set(sides) == {"right"}, sides
+
+
+
+def two_hands(a: HandAssociator, xs: list[float], lo_100: float, lo_other: float,
+              start: int) -> list[dict[int, tuple[str | None, bool]]]:
+    """Feed a frame per x of ``xs``: a hand at x=100 voting ``lo_100`` and one at x voting
+    ``lo_other``; {100 or 400 (the track's last fit left or right of x=250): (side, locked)}
+    after each."""
+    out = []
+    for i, x in enumerate(xs):
+        m = [Measurement(hand_keypoints(100.0, 200.0), np.full(17, 0.9, np.float32), 1.0, p_right(lo_100)),
+             Measurement(hand_keypoints(x, 200.0, right=False), np.full(17, 0.9, np.float32), 1.0, p_right(lo_other))]
+        tracks = a.update(m, (start + i) * DT)
+        out.append({100 if float(t.raw_keypoints[:, 0].mean()) < 250 else 400: (t.side, t.locked) for t in tracks})
+    return out
+
+
+
+def test_after_a_contact_the_window_holds_only_the_votes_after_it():
+    """Two hands locked right (x=100) and left (x=400); the left one comes over to touch the right
+    one, which clears their evidence, and goes back, both voting the other way from then on
+    (log-odds 2.2 each: 4.4 a frame with the exclusion). The window starts again with the
+    evidence, so each locks on the frame its evidence reaches 20, as without the window; the votes
+    from before the contact (+4.4 a frame in the window) would have held the lock off."""
+    a = HandAssociator()
+    before = two_hands(a, [400.0] * 12 + list(np.linspace(370, 160, 8)), 2.2, -2.2, 0)
+    assert before[11] == {100: ("right", True), 400: ("left", True)}
+    two_hands(a, [130.0, 130.0], 2.2, -2.2, 20)
+    assert len(a.tracks) == 2 and not any(t.locked for t in a.tracks)
+    locks = []
+    for i, x in enumerate([130.0] + list(np.linspace(160, 400, 6)) + [400.0] * 5):
+        two_hands(a, [x], -2.2, 2.2, 22 + i)
+        assert len(a.tracks) == 2
+        locks.append([(t.locked, abs(t.evidence) >= a.side_lock) for t in a.tracks])
+    assert all(locked == reached for frame in locks for locked, reached in frame), locks
+    assert locks[-1] == [(True, True)] * 2
+    assert {t.side for t in a.tracks if float(t.raw_keypoints[:, 0].mean()) < 250} == {"left"}
