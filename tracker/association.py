@@ -52,9 +52,9 @@ model's measurements (:class:`Measurement`) and
      a hand that comes back after a brief occlusion gets its slot back;
    - once a track's evidence for its side reaches ``side_lock``, and so do the votes of its last
      second (:data:`LOCK_WINDOW`), the side is fixed until the track ends: a physical hand never
-     changes side, and evidence that turns against a side
-     held that confidently came, on the real clips we looked at, from views the model gets
-     wrong for seconds on end (backs of hands from above), not from a wrong start;
+     changes side, and evidence that turns against a side held that confidently came, on the
+     real clips we looked at, from views the model gets wrong for seconds on end (backs of hands
+     from above), not from a wrong start;
    - except where two hands seen in one frame have keypoint boxes on each other, or one is
      lost behind the other (``contact_overlap``): there a track may leave with the other hand,
      so both lose their lock and their evidence, which stays 0 while they touch, and the votes

@@ -192,12 +192,12 @@ class HandTrackerOptions:
             it). 20 is about 4 frames of confident votes with two hands, 7 with one; the votes
             of the track's last second must reach it too (session 72), so many weak votes of one
             view the model is unsure of leave the side free for the confident votes after them
-            (:data:`~tracker.association.LOCK_WINDOW`). The ``handedness`` of a locked hand still follows the evidence, so it can fall below
-            0.5 when the model disagrees. Two hands seen in one frame whose keypoint boxes
-            overlap (by more than 30% of the smaller), or a hand lost behind the other, lose
-            their locks and their evidence, as their tracks may part with each other's hands:
-            their sides stay while they touch, and the votes after they part decide (session
-            53). Ignored in static mode.
+            (:data:`~tracker.association.LOCK_WINDOW`). The ``handedness`` of a locked hand
+            still follows the evidence, so it can fall below 0.5 when the model disagrees. Two
+            hands seen in one frame whose keypoint boxes overlap (by more than 30% of the
+            smaller), or a hand lost behind the other, lose their locks and their evidence, as
+            their tracks may part with each other's hands: their sides stay while they touch,
+            and the votes after they part decide (session 53). Ignored in static mode.
         low_detection_confidence: a detection scored from this up to the detector threshold
             (``min_detection_confidence`` or the calibrated one) is a new hand too when the
             landmark model is sure of it: the mean of its 17 keypoint confidences is at least
