@@ -3,8 +3,8 @@ evidence it gained in its last 30 matched frames (at 30 fps) reaches ``side_lock
 votes add up to the lock's evidence without saying as much (one hand in one view, frame after
 frame); they leave the side free, so the confident votes that follow can still change it.
 
-The hand here is a lone one at x=200 whose fits all have scores 0.9 and presence 1, so each vote
-is the log-odds of its right probability (clipped at 3)."""
+Most tests feed a lone hand at x=200 (the contact test two hands) whose fits all have scores 0.9
+and presence 1, so each vote is the log-odds of its right probability (clipped at 3)."""
 from __future__ import annotations
 
 import math
