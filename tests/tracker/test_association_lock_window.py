@@ -92,7 +92,7 @@ def test_a_hand_first_seen_in_an_unsure_view_gets_its_side_once_the_model_is_sur
     models: one right hand (IMG_00007089), small and tilted for its first 2 s, where the model calls
     it left at right probability 0.39-0.45 a frame; 57 such frames locked it left for the whole
     clip (side accuracy 0) although from frame 180 on it voted right at 0.9-0.95. Right from
-    frame 185 on now."""
+    frame 171 on now (checked from 185 on)."""
     from bench.motion import make_clip
     from tracker import HandTracker
     from train.data import load_records
