@@ -842,9 +842,7 @@ class HandAssociator:
         for a, b in pairs:
             if _box_overlap(_steady_prediction(a), b.keypoints) > self.contact_overlap:
                 for t in (a, b):
-                    t.locked = False
-                    t.evidence = 0.0
-                    t.gains.clear()
+                    _clear_side(t)
 
     def _exchanges(self) -> None:
         """Count each track's run of votes against its side, and treat two seen tracks as in
@@ -864,9 +862,7 @@ class HandAssociator:
                 (b.back and b.contrary >= 1 and a.contrary >= EXCHANGE_FRAMES):
             log.debug("tracks %d and %d may have exchanged hands: sides decided again", a.track_id, b.track_id)
             for t in seen:
-                t.locked = False
-                t.evidence = 0.0
-                t.gains.clear()
+                _clear_side(t)
 
     # -- handedness evidence -------------------------------------------------------------------
     def vote(self, m: Measurement) -> float:
@@ -925,9 +921,10 @@ class HandAssociator:
             if pair:
                 other = active[1] if t is active[0] else active[0]
                 v -= other.vote
-            e = self.evidence_decay * t.evidence + self.vote_weight * v
+            gain = self.vote_weight * v
+            e = self.evidence_decay * t.evidence + gain
             t.evidence = max(min(e, self.evidence_cap), -self.evidence_cap)
-            self._gain(t, self.vote_weight * v)
+            self._gain(t, gain)
 
     def _start(self, m: Measurement, t_s: float | None) -> Track:
         f = self.filter_factory()
@@ -1169,6 +1166,14 @@ def _palm(kps: np.ndarray) -> float:
 
 def _side_key(t: Track) -> tuple[int, int]:
     return (0 if t.side == LEFT else 1 if t.side == RIGHT else 2, t.track_id)
+
+
+def _clear_side(t: Track) -> None:
+    """Unlock ``t`` and clear its side evidence, and with it its :data:`LOCK_WINDOW` gains (the
+    contact and exchange rules: the votes after decide)."""
+    t.locked = False
+    t.evidence = 0.0
+    t.gains.clear()
 
 
 def _before_jump(tr: Track) -> list[tuple[np.ndarray, float]]:
