@@ -32,9 +32,11 @@ model's measurements (:class:`Measurement`) and
 4. assigns sides from handedness evidence, a log-odds sum over the track's life:
 
    - each frame's vote is ``w * clip(logit(right_prob), +-evidence_clip)`` with the weight
-     ``w = presence * q(mean keypoint score)``, ``q`` rising from 0 to 1 over
-     ``vote_score_range``: the landmark model's handedness is unreliable (worse than chance on
-     the motion benchmark) on crops whose keypoints it is unsure of (blur, hand at the edge);
+     ``w = presence * q(mean keypoint score) * min(1, spread / VOTE_SPREAD)``, ``q`` rising
+     from 0 to 1 over ``vote_score_range``: the landmark model's handedness is unreliable (worse
+     than chance on the motion benchmark) on crops whose keypoints it is unsure of (blur, hand at
+     the edge), and so is a weak vote on a fit whose keypoints lie near a line (a hand seen
+     edge-on: :data:`VOTE_SPREAD`);
    - while exactly two tracks are seen (``max_hands <= 2``) they are two different hands, one
      left and one right, so each also takes the *other* track's vote, negated (exclusion
      evidence): a hand whose own votes are weak keeps the side the other hand leaves it, also
@@ -234,6 +236,17 @@ SIDE_SWITCH_FRAMES: int | None = 3
 #: tracks' sides is taken at once (:data:`SIDE_SWITCH_FRAMES`): twice the default hysteresis,
 #: evidence that one frame of half-hidden fits does not give
 SIDE_SWITCH_MARGIN = 6.0
+
+#: a fit whose keypoints' spread ratio (:func:`tracker.keypoints.spread_ratio`: 0 on a line, 1
+#: for an even spread) is under this votes for its side in proportion to it (None: every fit in
+#: full). A hand seen edge-on is fitted as a line, and the model's handedness is a coin toss
+#: there: on 2,521 hands21 val hands (session 40) it was right on 0.864 of the fits under 0.15
+#: against 0.99 over 0.3. On the motion benchmark (12 clips, ``--seed 2``, clip 1) two hands
+#: crossed, the contact cleared both tracks' evidence, the right hand was lost behind the left
+#: one, and the left hand, edge-on alone (spread 0.06-0.16), was called right by votes of at most
+#: 1.1 log-odds for 11 frames, twice (4 side swaps). Session 73: on six motion sets that clip was
+#: the only one to change (side swaps 27 -> 23), the shared clips under 7 conditions read the same.
+VOTE_SPREAD: float | None = 0.25
 
 
 class KeypointFilter(Protocol):
@@ -593,7 +606,7 @@ class HandAssociator:
         for i in order:
             m = measurements[i]
             palm = palms[i]
-            vm = self.vote(m)
+            vm: float | None = None       # its vote, computed only where a loose merge asks for it
             dup = None
             for n, k in enumerate(kept):
                 d = keypoint_distance(m.keypoints, k.keypoints, max(palm, kept_palms[n]),
@@ -605,6 +618,7 @@ class HandAssociator:
                 elif (m.track_id is None) != (k.track_id is None) and (
                         d < self.loose_merge_distance or (self.loose_merge_overlap is not None and
                                                           _box_overlap(m.keypoints, k.keypoints) >= self.loose_merge_overlap)):
+                    vm = self.vote(m) if vm is None else vm
                     if not _reliably_opposite(vm, self.vote(k)):
                         dup = n
                 if dup is not None:
@@ -866,13 +880,17 @@ class HandAssociator:
 
     # -- handedness evidence -------------------------------------------------------------------
     def vote(self, m: Measurement) -> float:
-        """One measurement's handedness log-odds (> 0: right), weighted by its reliability."""
+        """One measurement's handedness log-odds (> 0: right), weighted by its reliability: its
+        keypoints' mean confidence (``vote_score_range``), its presence and, for a fit whose
+        keypoints lie near a line, their spread ratio (:data:`VOTE_SPREAD`)."""
         lo, hi = self.vote_score_range
         sc = np.asarray(m.scores, np.float64)
         q = float(np.mean(sc)) if sc.size and np.isfinite(sc).all() else 0.0
         w = min(max((q - lo) / (hi - lo), 0.0), 1.0)
         pres = float(m.presence) if math.isfinite(float(m.presence)) else 0.0
         w *= min(max(pres, 0.0), 1.0)
+        if VOTE_SPREAD is not None and w > 0.0:
+            w *= min(spread_ratio(m.keypoints) / VOTE_SPREAD, 1.0)
         return w * _logit(m.right_prob, self.evidence_clip)
 
     def _remembered(self, t: Track) -> float:

@@ -733,19 +733,23 @@ def test_collapsed_track_is_measured_again_in_the_detector_crop():
 
 def test_collapse_refresh_needs_a_clear_gain():
     """A hand that really is edge-on (line-like in every crop) is kept as measured: the
-    detector crop is tried but does not replace it, and the track goes on."""
+    detector crop is tried but does not replace it, and the track goes on. Its handedness votes
+    count a seventh (spread 0.036, :data:`~tracker.association.VOTE_SPREAD`), so its side is not
+    settled at once: it is shown once it has waited ``side_wait`` frames, as any such new hand."""
     from tracker.hand_tracker import spread_ratio
     scene = Scene()
     k = hand_keypoints(160, 130)
     k[:, 0] = 160 + 0.05 * (k[:, 0] - 160)            # squashed sideways: an edge-on hand
     scene.hands = [SceneHand(k, True)]
     tr, lm = _collapsing_tracker(scene)
+    assert tr.options.side_wait == 3
     ids = set()
     for i in range(15):
         r = tr.process(blank(), i * 33)
-        (h,) = r.hands
-        ids.add(h.track_id)
-        assert spread_ratio(h.raw_keypoints) < 0.1
+        (t,) = tr.associator.tracks
+        ids.add(t.track_id)
+        assert spread_ratio(t.raw_keypoints) < 0.1
+        assert len(r.hands) == (1 if i >= 3 else 0), f"frame {i}"     # shown on its 4th frame
     assert len(ids) == 1
 
 
