@@ -14,6 +14,7 @@ import pytest
 
 import tracker.association as association
 from tracker.association import HandAssociator, Measurement
+from .motion_clips import track_motion_clip
 from .tracker_fakes import hand_keypoints
 
 DT = 1 / 30
@@ -93,19 +94,9 @@ def test_a_hand_first_seen_in_an_unsure_view_gets_its_side_once_the_model_is_sur
     it left at right probability 0.39-0.45 a frame; 57 such frames locked it left for the whole
     clip (side accuracy 0) although from frame 180 on it voted right at 0.9-0.95. Right from
     frame 171 on now (checked from 185 on)."""
-    from bench.motion import make_clip
-    from tracker import HandTracker
-    from train.data import load_records
-    clip = make_clip(load_records(hands21, "val"), seed=5 * 1000 + 10, n_frames=300, n_hands=1)
+    clip, hands = track_motion_clip(hands21, seed=5, index=10, last=240)
     assert clip.sides == ["right"]
-    sides = []
-    with HandTracker(max_hands=2, threads=1) as t:
-        for i, frame in enumerate(clip.frames()):
-            if i > 240:
-                break
-            hands = t.process(frame, timestamp_ms=i * 1000.0 / clip.fps).hands
-            if i >= 185:
-                sides += [h.side for h in hands]
+    sides = [h.side for frame in hands[185:] for h in frame]
     assert len(sides) >= 50 and set(sides) == {"right"}, sides
 
 

@@ -15,6 +15,7 @@ import pytest
 import tracker.association as association
 from tracker.association import HandAssociator, Measurement
 from tracker.keypoints import spread_ratio
+from .motion_clips import track_motion_clip
 from .tracker_fakes import hand_keypoints
 
 DT = 1 / 30
@@ -91,24 +92,15 @@ def test_two_hands_crossing_keep_the_edge_on_one_on_its_side(hands21):
     one is lost behind the left one, which is seen edge-on (spread 0.06-0.16). Its weak right
     votes made it right for frames 97-107 and again 145-147 (4 side swaps; with ``VOTE_SPREAD``
     None this test fails so); it stays left now."""
-    from bench.motion import make_clip
-    from tracker import HandTracker
-    from train.data import load_records
-    clip = make_clip(load_records(hands21, "val"), seed=2 * 1000 + 1, n_frames=300, n_hands=2)
+    clip, hands = track_motion_clip(hands21, seed=2, index=1, last=150)
     left = clip.sides.index("left")
     sides = []
-    with HandTracker(max_hands=2, threads=1) as t:
-        for i, frame in enumerate(clip.frames()):
-            if i > 150:
-                break
-            hands = t.process(frame, timestamp_ms=i * 1000.0 / clip.fps).hands
-            if i < 85:
-                continue
-            for h in hands:
-                centre = h.keypoints.mean(0)
-                nearest = int(np.argmin([np.linalg.norm(clip.keypoints[i, j].mean(0) - centre)
-                                         for j in range(len(clip.sides))]))
-                if nearest == left:
-                    sides.append(h.side)
+    for i in range(85, 151):
+        for h in hands[i]:
+            centre = h.keypoints.mean(0)
+            nearest = int(np.argmin([np.linalg.norm(clip.keypoints[i, j].mean(0) - centre)
+                                     for j in range(len(clip.sides))]))
+            if nearest == left:
+                sides.append(h.side)
     assert len(sides) >= 50
     assert set(sides) == {"left"}, sides
