@@ -7,21 +7,15 @@ Most tests feed a lone hand at x=200 (the contact test two hands) whose fits all
 and presence 1, so each vote is the log-odds of its right probability (clipped at 3)."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 import tracker.association as association
 from tracker.association import HandAssociator, Measurement
 from .motion_clips import track_motion_clip
-from .tracker_fakes import hand_keypoints
+from .tracker_fakes import hand_keypoints, p_right
 
 DT = 1 / 30
-
-
-def p_right(log_odds: float) -> float:
-    return 1.0 / (1.0 + math.exp(-log_odds))
 
 
 def meas(log_odds: float) -> Measurement:

@@ -7,8 +7,6 @@ The fits are the synthetic upright hand of ``tracker_fakes`` (spread ratio 0.72)
 the log-odds of its right probability (clipped at 3)."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -16,13 +14,9 @@ import tracker.association as association
 from tracker.association import HandAssociator, Measurement
 from tracker.keypoints import spread_ratio
 from .motion_clips import track_motion_clip
-from .tracker_fakes import hand_keypoints
+from .tracker_fakes import hand_keypoints, p_right
 
 DT = 1 / 30
-
-
-def p_right(log_odds: float) -> float:
-    return 1.0 / (1.0 + math.exp(-log_odds))
 
 
 def fit(squash: float = 1.0) -> np.ndarray:

@@ -734,7 +734,7 @@ def test_collapsed_track_is_measured_again_in_the_detector_crop():
 def test_collapse_refresh_needs_a_clear_gain():
     """A hand that really is edge-on (line-like in every crop) is kept as measured: the
     detector crop is tried but does not replace it, and the track goes on. Its handedness votes
-    count a seventh (spread 0.036, :data:`~tracker.association.VOTE_SPREAD`), so its side is not
+    count a sixth (spread 0.04, :data:`~tracker.association.VOTE_SPREAD`), so its side is not
     settled at once: it is shown once it has waited ``side_wait`` frames, as any such new hand."""
     from tracker.hand_tracker import spread_ratio
     scene = Scene()

@@ -6,6 +6,7 @@ boxes, the fake landmark model answers each crop with the true hand whose palm c
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,11 @@ _LEFT = np.array([
     [0.45, -0.8], [0.55, -1.15], [0.62, -1.45],      # pinky
 ], np.float32)
 _RIGHT = _LEFT * np.array([-1.0, 1.0], np.float32)
+
+
+def p_right(log_odds: float) -> float:
+    """The right-hand probability whose log-odds are ``log_odds`` (a fake model's handedness)."""
+    return 1.0 / (1.0 + math.exp(-log_odds))
 
 
 def hand_keypoints(cx: float, cy: float, palm: float = 60.0, right: bool = True) -> np.ndarray:
