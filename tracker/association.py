@@ -241,11 +241,12 @@ SIDE_SWITCH_MARGIN = 6.0
 #: for an even spread) is under this votes for its side in proportion to it (None: every fit in
 #: full). A hand seen edge-on is fitted as a line, and there the model's handedness is less sure:
 #: on 2,521 hands21 val hands (session 40) it was right on 0.864 of the fits under 0.15 against
-#: 0.99 over 0.3, every error an unsure vote. On the motion benchmark (12 clips, ``--seed 2``, clip 1) two hands
-#: crossed, the contact cleared both tracks' evidence, the right hand was lost behind the left
-#: one, and the left hand, edge-on alone (spread 0.06-0.16), was called right by votes of at most
-#: 1.1 log-odds for 11 frames, twice (4 side swaps). Session 73: on six motion sets that clip was
-#: the only one to change (side swaps 27 -> 23), the shared clips under 7 conditions read the same.
+#: 0.99 over 0.3, every error an unsure vote. On the motion benchmark (12 clips, ``--seed 2``,
+#: clip 1) two hands crossed, the contact cleared both tracks' evidence, the right hand was lost
+#: behind the left one, and the left hand, edge-on alone (spread 0.06-0.16), was called right by
+#: votes of at most 1.1 log-odds for 11 frames, twice (4 side swaps). Session 73: on six motion
+#: sets that clip was the only one to change (side swaps 27 -> 23), the shared clips under 7
+#: conditions read the same.
 VOTE_SPREAD: float | None = 0.25
 
 
