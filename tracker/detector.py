@@ -321,7 +321,8 @@ class HandDetector(OnnxStage):
                 for i in range(len(d))]
 
     def __call__(self, frame_bgr: np.ndarray, score_threshold: float | None = None,
-                 max_detections: int = 4, turns: tuple[int, ...] = (0,)) -> list[Detection]:
+                 max_detections: int = 4, turns: tuple[int, ...] = (0,),
+                 large_hands: bool | None = None) -> list[Detection]:
         """Hands in ``frame_bgr`` (HxWx3 uint8 BGR), best first; [] when none.
 
         ``score_threshold`` defaults to the threshold shipped in the model's metadata.
@@ -329,13 +330,16 @@ class HandDetector(OnnxStage):
         it is; 2: upside down, where hands pointing down look upright to a net that learned from
         mostly upright hands), one detector run each; the detections, in ``frame_bgr``'s pixels
         whatever the turn, are merged by NMS (the best scored box of a hand seen in several turns).
+        ``large_hands``: run the large-hand pass on this call (None: as the detector was made,
+        ``self.large_hands``; False leaves it out, as the tracker does while it tracks a hand).
 
         Raises:
             ValueError: a frame that is not a non-empty HxWx3 uint8 array (HandTracker converts
                 gray, 4-channel and uint16 frames before), a ``max_detections`` that is not an
                 integer >= 0 (a negative one sliced the decoder's list from its end), a
-                ``score_threshold`` that is not None or a number in [0, 1], or ``turns`` that
-                are not integers or none at all.
+                ``score_threshold`` that is not None or a number in [0, 1], ``turns`` that
+                are not integers or none at all, or ``large_hands`` that is not None or a bool
+                (True with a model of a fixed input size, which has no large-hand pass).
         """
         check_frame(frame_bgr)
         if not is_int(max_detections) or max_detections < 0:
@@ -353,15 +357,24 @@ class HandDetector(OnnxStage):
         turns = tuple(dict.fromkeys(int(t) % 4 for t in given))
         if not turns:
             raise ValueError("turns must name at least one quarter turn, got ()")
+        if large_hands is not None and not isinstance(large_hands, (bool, np.bool_)):
+            raise ValueError(f"large_hands must be True, False or None, got {large_hands!r}")
+        if large_hands and not self.any_size:
+            raise ValueError(f"large_hands: model file {self.model_path} has a fixed input size; "
+                             "the large-hand pass needs one exported with a free size")
+        large = self.large_hands if large_hands is None else bool(large_hands)
         dets = []
         for t in turns:
-            dets += self._detect_turned(frame_bgr, thr, max_detections, t)
+            dets += self._detect_turned(frame_bgr, thr, max_detections, t, large)
         return nms_detections(dets, max_detections) if len(turns) > 1 else dets
 
-    def _detect_turned(self, frame_bgr: np.ndarray, thr: float, max_detections: int, turn: int
-                       ) -> list[Detection]:
-        """One look at the frame turned by ``turn`` quarter turns (with the small-hand and
-        large-hand passes when on), detections mapped back to the frame's pixels."""
+    def _detect_turned(self, frame_bgr: np.ndarray, thr: float, max_detections: int, turn: int,
+                       large: bool | None = None) -> list[Detection]:
+        """One look at the frame turned by ``turn`` quarter turns (with the small-hand pass when
+        on, and the large-hand pass when ``large``, None: ``self.large_hands``), detections mapped
+        back to the frame's pixels."""
+        if large is None:
+            large = self.large_hands
         img, a = quarter_turn(frame_bgr, turn)
         # turned sideways, a frame of the model's shape (landscape, say) is the other shape: in the
         # model's canvas its hands would be smaller than in the unturned look, so the canvas turns too
@@ -372,7 +385,7 @@ class HandDetector(OnnxStage):
         if self.small_hands and first[1] < 1.0:  # a frame no larger than the input has nothing finer to show
             fine = self._run_pass(self._canvas(img, SMALL_HAND_SCALE, swap), SMALL_HAND_SCALE, thr, max_detections)
             dets = merge_pass(dets, fine, side, max_detections, max_side=SMALL_HAND_SIDE)
-        if self.large_hands:
+        if large:
             # at the calibrated threshold at least: the tracker asks for low detections (down to
             # 0.2) for its landmark check, and the coarse pass's low ones are mostly forearms
             coarse = self._run_pass(self._canvas(img, LARGE_HAND_SCALE, swap, first=first), LARGE_HAND_SCALE,

@@ -239,7 +239,8 @@ class HandTrackerOptions:
             tracker finds 0.67 of the hands instead of 0.50 (the detector alone 0.76 instead of
             0.50 at the same false-positive rate); on the usual scenes 0.828 both ways, 0.058
             false hands per frame instead of 0.056 (docs/model_history.md, session 26); a quarter to
-            two fifths more detector time on the frames where it runs. True (default since session
+            two fifths more detector time on the frames where it runs. Since session 75 it runs only
+            while no hand is tracked (:data:`LARGE_PASS_WHILE_TRACKED`). True (default since session
             26): whenever the detector file has a free input size (the shipped one, every file
             exported since session 18; older files run without it). With a detector object, that
             object's setting holds (``HandDetector(..., large_hands=...)``); False with one built
@@ -699,6 +700,18 @@ REFINE_TOLERANCE = 0.05
 #: Composed 640x480 val scenes, three seeds: 13 more of 1,717 hands found, 3 more false hands in
 #: 1,500 scenes.
 LOW_DETECTION_SECOND_LOOK = 0.15
+#: run the detector's large-hand pass (``HandDetector.large_hands``: the frame again at half the
+#: size, for hands filling 60-100% of it) on the detector's runs for new hands while a hand is
+#: tracked too (False: only while none is). A hand that large would cover most of the frame and so
+#: the tracked hand, and a detection over a tracked hand is that hand, not a new one. On the shared
+#: clips the pass added a box in 54 of its 715 runs beside a tracked hand, each over that hand (on
+#: ali_hand.mp4 the hand and forearm around a thumbs-up fitted edge-on, a crop measured as a new
+#: hand). Without them the 7 clips x 7 conditions read the same but for ali_hand under JPEG (4
+#: tracks, 1 side change -> 1, 0), six motion sets the same to the last digit. The pass is about a
+#: quarter of the detector's time: frames where the detector ran took 14.0 ms p50 instead of 15.8
+#: (640x480, 2 threads; session 75). The re-detection of an unsure tracked hand on a frame without
+#: a run for new hands keeps every pass.
+LARGE_PASS_WHILE_TRACKED = False
 
 
 def outside_fraction(roi: Roi, width: int, height: int, n: int = 8) -> float:
@@ -1258,7 +1271,9 @@ class HandTracker:
         query = self._new_hand_query(threshold)
         if turns is None:
             turns = self._turns_for_run(tracked_rois, between)
-        kw = {"turns": turns} if turns != (0,) else {}
+        kw: dict = {"turns": turns} if turns != (0,) else {}
+        if tracked_rois and not LARGE_PASS_WHILE_TRACKED and getattr(self.detector, "large_hands", False):
+            kw["large_hands"] = False
         dets = self.detector(frame, score_threshold=query, max_detections=max(4, o.max_hands + 2), **kw)
         self._frame_dets = (query, dets)
         return self._select_new(dets, avoid_boxes, slots, threshold, tracked_rois)

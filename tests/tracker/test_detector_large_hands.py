@@ -282,3 +282,88 @@ def test_passes_are_marked_on_their_detections():
     out = d(frame, turns=(0, 2))
     # the best box is the upside-down look's large-pass one: turned back, it keeps its mark
     assert len(out) == 1 and out[0].pass_scale == LARGE_HAND_SCALE and out[0].turn == 2
+
+
+# -- one call without the large-hand pass (the tracker's calls while it tracks a hand) ---------------
+
+def _counting(detector):
+    """``detector`` with its network runs counted in ``detector.runs``."""
+    detector.runs = 0
+    inference = detector.inference
+
+    def counted(batch):
+        detector.runs += 1
+        return inference(batch)
+    detector.inference = counted
+    return detector
+
+
+@pytest.mark.parametrize("large_hands, runs", [(None, 2), (True, 2), (False, 1)])
+def test_a_call_may_leave_the_large_hand_pass_out(large_hands, runs):
+    frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), np.uint8)
+    d = _counting(HandDetector(threads=1))
+    kw = {} if large_hands is None else {"large_hands": large_hands}
+    got = d(frame, score_threshold=0.0, **kw)
+    assert d.runs == runs
+    assert d.large_hands                           # the call's choice does not stick
+    d.runs = 0
+    d(frame, score_threshold=0.0, turns=(0, 2), **kw)
+    assert d.runs == 2 * runs                      # in every turn
+    plain = HandDetector(threads=1, large_hands=runs == 2)
+    want = plain(frame, score_threshold=0.0)
+    assert [(tuple(a.box), a.score) for a in got] == [(tuple(b.box), b.score) for b in want]
+
+
+@pytest.mark.parametrize("value", ["no", 0, 0.0, [False]])
+def test_a_calls_large_hands_must_be_a_bool_or_none(value):
+    with pytest.raises(ValueError, match="large_hands must be True, False or None"):
+        HandDetector(threads=1)(np.zeros((48, 64, 3), np.uint8), large_hands=value)
+
+
+def test_a_call_cannot_ask_a_fixed_size_file_for_the_large_hand_pass(tmp_path):
+    path = fixed_size_detector_file(tmp_path)
+    d = HandDetector(path, threads=1)
+    assert d(np.zeros((240, 320, 3), np.uint8), large_hands=False) == []
+    with pytest.raises(ValueError, match="fixed input size") as e:
+        d(np.zeros((240, 320, 3), np.uint8), large_hands=True)
+    assert str(path) in str(e.value)
+
+
+class _LargePassDetector:
+    """A fake detector built with the large-hand pass: records each call's ``large_hands``
+    (``"default"`` when the call leaves it to the detector)."""
+
+    large_hands = True
+
+    def __init__(self, scene):
+        from tests.tracker.tracker_fakes import FakeDetector
+        self.fake, self.asked = FakeDetector(scene), []
+
+    def __call__(self, frame_bgr, score_threshold=None, max_detections=4, **kw):
+        self.asked.append(kw.get("large_hands", "default"))
+        return self.fake(frame_bgr, score_threshold, max_detections)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("while_tracked, asked", [
+    # the default: the pass only while no hand is tracked (on the hand's first frame gone its
+    # track is still tracked when the detector runs; the fit in its crop then finds nothing)
+    (False, ["default", False, False, False, "default", "default"]),
+    (True, ["default"] * 6),
+])
+def test_the_tracker_leaves_the_large_hand_pass_out_while_it_tracks_a_hand(monkeypatch, while_tracked, asked):
+    from tests.tracker.tracker_fakes import FakeLandmarks, Scene, SceneHand, blank, hand_keypoints
+    import tracker.hand_tracker as ht
+    monkeypatch.setattr(ht, "LARGE_PASS_WHILE_TRACKED", while_tracked)
+    scene = Scene(hands=[SceneHand(hand_keypoints(160, 140, 40), True)])
+    det = _LargePassDetector(scene)
+    with HandTracker(detector=det, landmark_model=FakeLandmarks(scene), max_hands=2, detector_interval=1) as t:
+        for i in range(3):
+            res = t.process(blank(), timestamp_ms=33.0 * i)
+            assert len(res.hands) == 1
+        scene.hands = []      # the hand gone: the track is lost, and hands of any size are looked for
+        for i in range(3, 6):
+            assert t.process(blank(), timestamp_ms=33.0 * i).hands == []
+    assert det.asked == asked
