@@ -225,13 +225,8 @@ class HandDetector(OnnxStage):
                              "the small-hand pass needs one exported with a free size "
                              "(python -m export.onnx_export detector CHECKPOINT -o FILE)")
         self.small_hands = bool(small_hands)
-        if large_hands is not None and not isinstance(large_hands, (bool, np.bool_)):
-            raise ValueError(f"large_hands must be True, False or None, got {large_hands!r}")
-        if large_hands and not self.any_size:
-            raise ValueError(f"large_hands: model file {self.model_path} has a fixed input size {inp.shape}; "
-                             "the large-hand pass needs one exported with a free size "
-                             "(python -m export.onnx_export detector CHECKPOINT -o FILE)")
-        self.large_hands = self.any_size if large_hands is None else bool(large_hands)
+        self._input_shape = inp.shape
+        self.large_hands = self._large_hands_setting(large_hands, self.any_size)
         outs = {o.name: o.shape for o in self.session.get_outputs()}
         # read in this order, and decoded with the codec's stride
         if (list(outs) != ["heatmap", "regress"] or [len(v) for v in outs.values()] != [4, 4]
@@ -357,16 +352,22 @@ class HandDetector(OnnxStage):
         turns = tuple(dict.fromkeys(int(t) % 4 for t in given))
         if not turns:
             raise ValueError("turns must name at least one quarter turn, got ()")
-        if large_hands is not None and not isinstance(large_hands, (bool, np.bool_)):
-            raise ValueError(f"large_hands must be True, False or None, got {large_hands!r}")
-        if large_hands and not self.any_size:
-            raise ValueError(f"large_hands: model file {self.model_path} has a fixed input size; "
-                             "the large-hand pass needs one exported with a free size")
-        large = self.large_hands if large_hands is None else bool(large_hands)
+        large = self._large_hands_setting(large_hands, self.large_hands)
         dets = []
         for t in turns:
             dets += self._detect_turned(frame_bgr, thr, max_detections, t, large)
         return nms_detections(dets, max_detections) if len(turns) > 1 else dets
+
+    def _large_hands_setting(self, large_hands: bool | None, default: bool) -> bool:
+        """``large_hands`` (True, False, or None: ``default``) as a bool, checked against the
+        model file (the constructor's argument and a call's)."""
+        if large_hands is not None and not isinstance(large_hands, (bool, np.bool_)):
+            raise ValueError(f"large_hands must be True, False or None, got {large_hands!r}")
+        if large_hands and not self.any_size:
+            raise ValueError(f"large_hands: model file {self.model_path} has a fixed input size "
+                             f"{self._input_shape}; the large-hand pass needs one exported with a free size "
+                             "(python -m export.onnx_export detector CHECKPOINT -o FILE)")
+        return default if large_hands is None else bool(large_hands)
 
     def _detect_turned(self, frame_bgr: np.ndarray, thr: float, max_detections: int, turn: int,
                        large: bool | None = None) -> list[Detection]:
