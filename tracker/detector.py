@@ -225,7 +225,6 @@ class HandDetector(OnnxStage):
                              "the small-hand pass needs one exported with a free size "
                              "(python -m export.onnx_export detector CHECKPOINT -o FILE)")
         self.small_hands = bool(small_hands)
-        self._input_shape = inp.shape
         self.large_hands = self._large_hands_setting(large_hands, self.any_size)
         outs = {o.name: o.shape for o in self.session.get_outputs()}
         # read in this order, and decoded with the codec's stride
@@ -365,17 +364,14 @@ class HandDetector(OnnxStage):
             raise ValueError(f"large_hands must be True, False or None, got {large_hands!r}")
         if large_hands and not self.any_size:
             raise ValueError(f"large_hands: model file {self.model_path} has a fixed input size "
-                             f"{self._input_shape}; the large-hand pass needs one exported with a free size "
+                             f"{self.session.get_inputs()[0].shape}; the large-hand pass needs one exported with a free size "
                              "(python -m export.onnx_export detector CHECKPOINT -o FILE)")
         return default if large_hands is None else bool(large_hands)
 
     def _detect_turned(self, frame_bgr: np.ndarray, thr: float, max_detections: int, turn: int,
-                       large: bool | None = None) -> list[Detection]:
+                       large: bool) -> list[Detection]:
         """One look at the frame turned by ``turn`` quarter turns (with the small-hand pass when
-        on, and the large-hand pass when ``large``, None: ``self.large_hands``), detections mapped
-        back to the frame's pixels."""
-        if large is None:
-            large = self.large_hands
+        on, and the large-hand pass when ``large``), detections mapped back to the frame's pixels."""
         img, a = quarter_turn(frame_bgr, turn)
         # turned sideways, a frame of the model's shape (landscape, say) is the other shape: in the
         # model's canvas its hands would be smaller than in the unturned look, so the canvas turns too
