@@ -671,6 +671,17 @@ REFRESH_SPREAD_GAIN = 0.1
 #: frames. The thumbs-up's fold, which the check is for, opened at about the same confidence
 #: (clean 0.64 -> 0.60).
 REFRESH_COLLAPSED_DROP = 0.1
+#: ... except for a fit of the whole hand the detector saw: a collapsed track's fit is also replaced
+#: by one less sure than that, down to this mean keypoint confidence, when its keypoint box is at
+#: least as long (longer side) as the collapsed fit's and agrees with the detection's box (IoU at
+#: least :data:`REFRESH_WHOLE_IOU`). A hand entering the frame close to the camera was first fitted
+#: on its edge, a line along one finger, and the track followed that finger for 25 frames while
+#: the detector boxed the whole hand at 0.7 every frame: its crop's fit was the open hand at 0.32-0.39
+#: against the line's 0.46-0.65 (session 76). A detector box over part of the hand (the raised
+#: finger above) gives a fit no longer than the line. None: off.
+REFRESH_WHOLE_SCORE: float | None = 0.3
+#: the least IoU between such a fit's keypoint box and the detection's box (see above)
+REFRESH_WHOLE_IOU = 0.5
 #: a tracked hand whose mean keypoint confidence is below this may be held by a crop that drifted
 #: into a wrong fit that feeds itself: on a motion benchmark clip a fist started from a wrongly
 #: turned detector crop got wrong keypoints (mean confidence 0.50), whose smaller crop gave the
@@ -733,6 +744,17 @@ def _box(kps: np.ndarray, scores: np.ndarray | None = None, min_score: float = 0
         return np.full(4, np.nan, np.float32)
     k = k[ok]
     return np.array([*k.min(0), *k.max(0)], np.float32)
+
+
+def _whole_hand(kps: np.ndarray, score: float, old_box: np.ndarray, det_box: np.ndarray) -> bool:
+    """Whether a detector crop's fit ``kps`` ((17, 2) pixels, mean keypoint confidence ``score``)
+    is the whole hand that detection (``det_box``, x0 y0 x1 y1 pixels) saw, at least as long as the
+    collapsed fit whose keypoint box is ``old_box``: :data:`REFRESH_WHOLE_SCORE`."""
+    if REFRESH_WHOLE_SCORE is None or not score >= REFRESH_WHOLE_SCORE:
+        return False
+    new_box = _box(kps)
+    longer = lambda b: float(max(b[2] - b[0], b[3] - b[1]))  # noqa: E731
+    return longer(new_box) >= longer(old_box) and _iou(new_box, det_box) >= REFRESH_WHOLE_IOU
 
 
 def _count_inside(points: np.ndarray, roi: Roi) -> int:
@@ -1546,7 +1568,8 @@ class HandTracker:
         under :data:`UNSURE_SCORE`, every :data:`UNSURE_INTERVAL` frames at 30 fps per track). The new
         measurement replaces the old one only when it is clearly better: a spread ratio larger by
         :data:`REFRESH_SPREAD_GAIN` for a collapsed hand, at a mean confidence lower by at most
-        :data:`REFRESH_COLLAPSED_DROP`; for an unsure one a mean confidence
+        :data:`REFRESH_COLLAPSED_DROP` (or lower still, down to :data:`REFRESH_WHOLE_SCORE`, when it is
+        the whole hand the detection boxed); for an unsure one a mean confidence
         higher by :data:`REFRESH_SCORE_GAIN` and at least :data:`REFRESH_SURE_SCORE`, and not
         collapsed. Hands from low detections not yet confirmed are left to their own crop's check.
         A detection that covers another tracked hand better is not used (it would move this track
@@ -1578,7 +1601,7 @@ class HandTracker:
             dets = self.detector(frame, score_threshold=thr, max_detections=max(4, self.options.max_hands + 2))
             self._frame_dets = (thr, dets)
         boxes = {i: _box(meas[i].keypoints) for i in tracked}
-        rois, owners, which = [], [], []
+        rois, owners, which, det_boxes = [], [], [], []
         for i in suspects:
             cands = []
             for d in dets:
@@ -1594,15 +1617,17 @@ class HandTracker:
                 rois.append(d.roi(self.roi_scale))
                 owners.append(meas[i].track_id)
                 which.append(i)
+                det_boxes.append(np.asarray(d.box, np.float32))
         if not rois:
             return meas, ran
         meas = list(meas)
-        for i, new in zip(which, self._measure(frame, rois, owners, keep_order=True)):
+        for i, new, det_box in zip(which, self._measure(frame, rois, owners, keep_order=True), det_boxes):
             if new is None:
                 continue
             new_spread, new_score = spread_ratio(new.keypoints), float(np.mean(new.scores))
             less_collapsed = i in collapsed and new_spread >= spread[i] + REFRESH_SPREAD_GAIN \
-                and new_score >= score[i] - REFRESH_COLLAPSED_DROP
+                and (new_score >= score[i] - REFRESH_COLLAPSED_DROP
+                     or _whole_hand(new.keypoints, new_score, boxes[i], det_box))
             surer = i in unsure and new_score >= max(score[i] + REFRESH_SCORE_GAIN, REFRESH_SURE_SCORE) \
                 and new_spread >= COLLAPSED_SPREAD
             if less_collapsed or surer:
