@@ -239,8 +239,9 @@ class HandTrackerOptions:
             tracker finds 0.67 of the hands instead of 0.50 (the detector alone 0.76 instead of
             0.50 at the same false-positive rate); on the usual scenes 0.828 both ways, 0.058
             false hands per frame instead of 0.056 (docs/model_history.md, session 26); a quarter to
-            two fifths more detector time on the frames where it runs. Since session 75 it runs only
-            while no hand is tracked (:data:`LARGE_PASS_WHILE_TRACKED`). True (default since session
+            two fifths more detector time on the frames where it runs. Beside a tracked hand its
+            boxes over that hand are left out (:data:`LARGE_COVER_SHARE`; session 75 ran it only
+            while no hand was tracked: :data:`LARGE_PASS_WHILE_TRACKED`). True (default since session
             26): whenever the detector file has a free input size (the shipped one, every file
             exported since session 18; older files run without it). With a detector object, that
             object's setting holds (``HandDetector(..., large_hands=...)``); False with one built
@@ -713,16 +714,20 @@ REFINE_TOLERANCE = 0.05
 LOW_DETECTION_SECOND_LOOK = 0.15
 #: run the detector's large-hand pass (``HandDetector.large_hands``: the frame again at half the
 #: size, for hands filling 60-100% of it) on the detector's runs for new hands while a hand is
-#: tracked too (False: only while none is). A hand that large would cover most of the frame and so
-#: the tracked hand, and a detection over a tracked hand is that hand, not a new one. On the shared
-#: clips the pass added a box in 54 of its 715 runs beside a tracked hand, each over that hand (on
-#: ali_hand.mp4 the hand and forearm around a thumbs-up fitted edge-on, a crop measured as a new
-#: hand). Without them the 7 clips x 7 conditions read the same but for ali_hand under JPEG (4
-#: tracks, 1 side change -> 1, 0), six motion sets the same to the last digit. The pass is about a
-#: quarter of the detector's time: frames where the detector ran took 14.0 ms p50 instead of 15.8
-#: (640x480, 2 threads; session 75). The re-detection of an unsure tracked hand on a frame without
-#: a run for new hands keeps every pass.
-LARGE_PASS_WHILE_TRACKED = False
+#: tracked too (False: only while none is, as in session 75). Beside a tracked hand most of its
+#: boxes were that hand again (54 of 715 runs on the shared clips; on ali_hand.mp4 the hand and
+#: forearm around a thumbs-up fitted edge-on, measured as a new hand), which
+#: :data:`LARGE_COVER_SHARE` now leaves out; without the pass a close hand entering beside a
+#: tracked one was found on 3-4% fewer of its frames, and 4-6 of 100 such hands not within a
+#: second (composed pairs, session 76). The pass is about a quarter of the detector's time.
+LARGE_PASS_WHILE_TRACKED = True
+#: a large-hand pass detection (``Detection.pass_scale`` < 1) that holds more than this share of a
+#: tracked hand's keypoint box (its sure points') is that hand seen whole with its forearm, not a
+#: new hand: left out of the new hands. The first pass's own detections are checked as before
+#: (``TRACKED_OVERLAP_IOU``): a hand held close to the camera covers the tracked one only by
+#: hiding it. With this, ali_hand.mp4's JPEG copy reads 1 track as without the pass beside tracked
+#: hands (4 before), and six motion sets and the other clips read the same (session 76).
+LARGE_COVER_SHARE = 0.5
 
 
 def outside_fraction(roi: Roi, width: int, height: int, n: int = 8) -> float:
@@ -755,6 +760,17 @@ def _whole_hand(kps: np.ndarray, score: float, old_box: np.ndarray, det_box: np.
     new_box = _box(kps)
     longer = lambda b: float(max(b[2] - b[0], b[3] - b[1]))  # noqa: E731
     return longer(new_box) >= longer(old_box) and _iou(new_box, det_box) >= REFRESH_WHOLE_IOU
+
+
+def _covered_share(inner: np.ndarray, outer: np.ndarray) -> float:
+    """Share of box ``inner``'s area (x0 y0 x1 y1 pixels) inside box ``outer``; 0 for an empty or
+    non-finite ``inner``."""
+    iw = min(inner[2], outer[2]) - max(inner[0], outer[0])
+    ih = min(inner[3], outer[3]) - max(inner[1], outer[1])
+    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    if not (area > 0 and iw > 0 and ih > 0):
+        return 0.0
+    return float(iw * ih / area)
 
 
 def _count_inside(points: np.ndarray, roi: Roi) -> int:
@@ -1383,6 +1399,9 @@ class HandTracker:
         lowered = threshold is not None and base is not None and threshold < base
         low = o.low_detection_confidence
         dets = sorted((d for d in dets if query is None or float(d.score) >= query), key=lambda d: -float(d.score))
+        # the tracked hands' keypoint boxes (sure points), as the avoid boxes hold them
+        tracked_boxes = [_box(t.raw_keypoints, t.scores, 0.3) for t in self.associator.active_tracks] \
+            if tracked_rois else []
         rois, needs, fallbacks = [], [], []
         for d in dets:
             box = np.asarray(d.box, np.float32)
@@ -1392,6 +1411,8 @@ class HandTracker:
             sure = thr is None or score >= thr
             in_tracked = any(_inside_roi((box[:2] + box[2:]) / 2, r) for r in tracked_rois)
             turned, coarse = bool(getattr(d, "turn", 0)), float(getattr(d, "pass_scale", 1.0)) < 1.0
+            if coarse and any(_covered_share(b, box) > LARGE_COVER_SHARE for b in tracked_boxes):
+                continue
             if (not sure or turned or coarse) and in_tracked:
                 # a low detection there is most often a finger or the forearm of that hand; so is
                 # one from a turned look (detector_turns), which sees a raised finger as a hand

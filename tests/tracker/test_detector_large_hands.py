@@ -348,9 +348,10 @@ class _LargePassDetector:
 
 
 @pytest.mark.parametrize("while_tracked, asked", [
-    # the default: the pass only while no hand is tracked (on the hand's first frame gone its
-    # track is still tracked when the detector runs; the fit in its crop then finds nothing)
+    # session 75's rule: the pass only while no hand is tracked (on the hand's first frame gone
+    # its track is still tracked when the detector runs; the fit in its crop then finds nothing)
     (False, ["default", False, False, False, "default", "default"]),
+    # the default since session 76: every run as the detector was made
     (True, ["default"] * 6),
 ])
 def test_the_tracker_leaves_the_large_hand_pass_out_while_it_tracks_a_hand(monkeypatch, while_tracked, asked):
@@ -367,3 +368,64 @@ def test_the_tracker_leaves_the_large_hand_pass_out_while_it_tracks_a_hand(monke
         for i in range(3, 6):
             assert t.process(blank(), timestamp_ms=33.0 * i).hands == []
     assert det.asked == asked
+
+
+def test_the_large_hand_pass_runs_beside_a_tracked_hand_by_default():
+    import tracker.hand_tracker as ht
+    assert ht.LARGE_PASS_WHILE_TRACKED is True
+
+
+class _CoarseBoxDetector(_LargePassDetector):
+    """The fake's detections plus one large-hand pass box (``pass_scale`` 0.5) at ``box``."""
+
+    def __init__(self, scene, box):
+        super().__init__(scene)
+        self.box = np.asarray(box, np.float32)
+
+    def __call__(self, frame_bgr, score_threshold=None, max_detections=4, **kw):
+        from dataclasses import dataclass
+
+        @dataclass
+        class Coarse:
+            box: np.ndarray
+            score: float
+            wrist: np.ndarray
+            middle_mcp: np.ndarray
+            pass_scale: float = 0.5
+
+            def roi(self, scale):
+                from tests.tracker.tracker_fakes import FakeDetection
+                return FakeDetection(self.box, self.score, self.wrist, self.middle_mcp).roi(scale)
+
+        out = super().__call__(frame_bgr, score_threshold, max_detections, **kw)
+        b = self.box
+        c = Coarse(b, 0.9, np.float32([(b[0] + b[2]) / 2, b[3]]), np.float32([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]))
+        return out + [c]
+
+
+@pytest.mark.parametrize("box, measured", [
+    # hand and forearm around the tracked hand (its keypoint box x 128-193, y 90-180): left out
+    ((100, 60, 230, 380), False),
+    # the same size beside it, over none of it: a hand held close to the camera, measured
+    ((220, 40, 470, 420), True),
+    # over a third of the tracked hand's box (under LARGE_COVER_SHARE): measured
+    ((170, 40, 420, 420), True),
+])
+def test_a_large_hand_pass_box_over_a_tracked_hand_is_not_a_new_hand(box, measured):
+    """Beside a tracked hand, a large-hand pass box holding more than LARGE_COVER_SHARE of that
+    hand's keypoint box is that hand again (ali_hand.mp4's hand and forearm, session 75): its crop
+    is not measured for a new hand; one over less of it is."""
+    from tests.tracker.tracker_fakes import FakeLandmarks, Scene, SceneHand, blank, hand_keypoints
+    from tracker.hand_tracker import LARGE_COVER_SHARE, _covered_share
+    k = hand_keypoints(160, 140, 40)
+    scene = Scene(hands=[SceneHand(k, True)])
+    share = _covered_share(np.float32([*k.min(0), *k.max(0)]), np.float32(box))
+    assert (share > LARGE_COVER_SHARE) != measured
+    det = _CoarseBoxDetector(scene, box)
+    lm = FakeLandmarks(scene)
+    with HandTracker(detector=det, landmark_model=lm, max_hands=2, detector_interval=1, smoothing=False) as t:
+        assert len(t.process(blank(640, 480), timestamp_ms=0.0).hands) == 1
+        crops = lm.crops
+        t.process(blank(640, 480), timestamp_ms=33.0)
+    # the track's own crop, and the coarse box's crop when it is measured for a new hand
+    assert lm.crops - crops == (2 if measured else 1)
