@@ -1297,14 +1297,16 @@ class HandTracker:
     # -- internals -----------------------------------------------------------------------------
     def _detect(self, frame: np.ndarray, avoid_boxes: list[np.ndarray], slots: int,
                 threshold: float | None = None, tracked_rois: Sequence[Roi] = (), between: bool = False,
-                turns: tuple[int, ...] | None = None) -> tuple[list[Roi], list[float | None], list[float | None]]:
+                turns: tuple[int, ...] | None = None, tracked_boxes: Sequence[np.ndarray] = ()
+                ) -> tuple[list[Roi], list[float | None], list[float | None]]:
         """Crops of new hands: (rois, the mean keypoint confidence each needs from the landmark
         model: None above the threshold, ``low_detection_keypoint_score`` for a low detection,
         and per crop the bar that applies instead when it is one of the lowered threshold's hands
         left over by the quota, see :meth:`_limit_lowered`; None: the quota does not apply). A low
         detection centred inside a tracked hand's crop is left out: there it is most often a part
         of that hand or its arm (a raised finger, the forearm below the wrist). ``turns``: look in
-        these quarter turns instead of those of :meth:`_turns_for_run`."""
+        these quarter turns instead of those of :meth:`_turns_for_run`. ``tracked_boxes``: the tracked
+        hands' keypoint boxes (x0 y0 x1 y1 pixels, their sure points), for :data:`LARGE_COVER_SHARE`."""
         o = self.options
         query = self._new_hand_query(threshold)
         if turns is None:
@@ -1314,7 +1316,7 @@ class HandTracker:
             kw["large_hands"] = False
         dets = self.detector(frame, score_threshold=query, max_detections=max(4, o.max_hands + 2), **kw)
         self._frame_dets = (query, dets)
-        return self._select_new(dets, avoid_boxes, slots, threshold, tracked_rois)
+        return self._select_new(dets, avoid_boxes, slots, threshold, tracked_rois, tracked_boxes)
 
     def _turns_for_run(self, tracked_rois: Sequence[Roi], between: bool = False) -> tuple[int, ...]:
         """The quarter turns the detector looks in on this run (``detector_turns``): every one in
@@ -1389,7 +1391,8 @@ class HandTracker:
         return thr
 
     def _select_new(self, dets, avoid_boxes: list[np.ndarray], slots: int, threshold: float | None = None,
-                    tracked_rois: Sequence[Roi] = ()) -> tuple[list[Roi], list[float | None], list[float | None]]:
+                    tracked_rois: Sequence[Roi] = (), tracked_boxes: Sequence[np.ndarray] = ()
+                    ) -> tuple[list[Roi], list[float | None], list[float | None]]:
         """:meth:`_detect` on detections already made (best first; those under the new-hand query
         score are left out)."""
         o = self.options
@@ -1399,9 +1402,6 @@ class HandTracker:
         lowered = threshold is not None and base is not None and threshold < base
         low = o.low_detection_confidence
         dets = sorted((d for d in dets if query is None or float(d.score) >= query), key=lambda d: -float(d.score))
-        # the tracked hands' keypoint boxes (sure points), as the avoid boxes hold them
-        tracked_boxes = [_box(t.raw_keypoints, t.scores, 0.3) for t in self.associator.active_tracks] \
-            if tracked_rois else []
         rois, needs, fallbacks = [], [], []
         for d in dets:
             box = np.asarray(d.box, np.float32)
@@ -1731,6 +1731,7 @@ class HandTracker:
                 needs.append(None)
                 fallbacks.append(None)
                 avoid.append(_box(tr.raw_keypoints, tr.scores, 0.3))
+        tracked_boxes = list(avoid)      # before the finger boxes join: the tracked hands' own
         # A detection that gave a finger of a tracked hand lately is not measured again while the
         # hand is tracked: it would take the new-hand slot (and re-detection quota) every frame
         # from a real second hand, and count as a find for the detector's back-off.
@@ -1756,7 +1757,8 @@ class HandTracker:
                 between = True
             if ran or between:
                 new, new_needs, new_fallbacks = self._detect(frame, avoid, slots, self._detection_threshold(len(rois)),
-                                                             tracked_rois=tracked_rois, between=between)
+                                                             tracked_rois=tracked_rois, between=between,
+                                                             tracked_boxes=tracked_boxes)
                 rois += new
                 owners += [None] * len(new)
                 needs += new_needs
@@ -1775,7 +1777,8 @@ class HandTracker:
             thr = self._detection_threshold(n_tracked)
             dets = self._frame_detections(self._new_hand_query(thr))
             if dets is not None:
-                new, new_needs, new_fallbacks = self._select_new(dets, list(avoid), slots, thr, tracked_rois)
+                new, new_needs, new_fallbacks = self._select_new(dets, list(avoid), slots, thr, tracked_rois,
+                                                                 tracked_boxes)
                 if new:
                     extra = self._limit_lowered(
                         self._measure(frame, new, [None] * len(new), needs=new_needs, keep_order=True),

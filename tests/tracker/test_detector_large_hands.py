@@ -1,10 +1,13 @@
 """The detector's large-hand pass (``large_hands``, on by default since session 26): the merge
 rule on hand-made boxes, its canvas, the option's defaults and errors, and what it finds on
 composed scenes of hands close to the camera."""
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
 from tests.tracker.detector_scenes import det, fixed_size_detector_file, found_in, val_groups  # noqa: F401 - a fixture
+from tests.tracker.tracker_fakes import FakeDetection
 import tracker.detector as detector_module
 from tracker.detector import LARGE_HAND_SCALE, LARGE_HAND_SIDE, Detection, HandDetector, merge_large_hands
 from tracker.hand_tracker import HandTracker
@@ -375,6 +378,13 @@ def test_the_large_hand_pass_runs_beside_a_tracked_hand_by_default():
     assert ht.LARGE_PASS_WHILE_TRACKED is True
 
 
+@dataclass
+class _CoarseDetection(FakeDetection):
+    """A fake detection from the large-hand pass."""
+
+    pass_scale: float = 0.5
+
+
 class _CoarseBoxDetector(_LargePassDetector):
     """The fake's detections plus one large-hand pass box (``pass_scale`` 0.5) at ``box``."""
 
@@ -383,24 +393,10 @@ class _CoarseBoxDetector(_LargePassDetector):
         self.box = np.asarray(box, np.float32)
 
     def __call__(self, frame_bgr, score_threshold=None, max_detections=4, **kw):
-        from dataclasses import dataclass
-
-        @dataclass
-        class Coarse:
-            box: np.ndarray
-            score: float
-            wrist: np.ndarray
-            middle_mcp: np.ndarray
-            pass_scale: float = 0.5
-
-            def roi(self, scale):
-                from tests.tracker.tracker_fakes import FakeDetection
-                return FakeDetection(self.box, self.score, self.wrist, self.middle_mcp).roi(scale)
-
         out = super().__call__(frame_bgr, score_threshold, max_detections, **kw)
         b = self.box
-        c = Coarse(b, 0.9, np.float32([(b[0] + b[2]) / 2, b[3]]), np.float32([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]))
-        return out + [c]
+        cx = (b[0] + b[2]) / 2
+        return out + [_CoarseDetection(b, 0.9, np.float32([cx, b[3]]), np.float32([cx, (b[1] + b[3]) / 2]))]
 
 
 @pytest.mark.parametrize("box, measured", [
