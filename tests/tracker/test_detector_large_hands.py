@@ -406,6 +406,9 @@ class _CoarseBoxDetector(_LargePassDetector):
     ((220, 40, 470, 420), True),
     # over a third of the tracked hand's box (under LARGE_COVER_SHARE): measured
     ((170, 40, 420, 420), True),
+    # over two thirds of it (0.66, over LARGE_COVER_SHARE; its IoU with the hand's box only 0.04):
+    # left out
+    ((150, 40, 400, 420), False),
 ])
 def test_a_large_hand_pass_box_over_a_tracked_hand_is_not_a_new_hand(box, measured):
     """Beside a tracked hand, a large-hand pass box holding more than LARGE_COVER_SHARE of that

@@ -16,7 +16,7 @@ import pytest
 
 from tracker import HandTracker
 from tracker import hand_tracker as ht
-from tracker.hand_tracker import COLLAPSED_SPREAD, REFRESH_COLLAPSED_DROP, REFRESH_WHOLE_SCORE
+from tracker.hand_tracker import COLLAPSED_SPREAD, REFRESH_COLLAPSED_DROP, REFRESH_WHOLE_IOU, REFRESH_WHOLE_SCORE
 from tracker.keypoints import HandKeypoint as K, spread_ratio
 from tracker.landmarks import LandmarkResult
 
@@ -85,6 +85,19 @@ PART = hand_keypoints(MIDDLE, float(HAND[K.MIDDLE_PIP, 1]) + 8.0, palm=20)
 PART_BOX = (*_box(PART)[:2], *_box(PART)[2:], 0.9)
 
 
+def _shift_for_iou(iou: float) -> float:
+    """The move along x (pixels) that puts HAND's keypoint box at ``iou`` with itself: two boxes
+    of width w and one height, dx apart, have IoU (w - dx) / (w + dx)."""
+    w = _box(HAND)[2] - _box(HAND)[0]
+    return w * (1.0 - iou) / (1.0 + iou)
+
+
+# the whole hand's fit at IoU 0.55 and 0.45 with the detection's box: on either side of session
+# 76's REFRESH_WHOLE_IOU (0.5), fixed here so that a changed setting shows
+JUST_ON = HAND + np.float32([_shift_for_iou(0.55), 0.0])
+JUST_OFF = HAND + np.float32([_shift_for_iou(0.45), 0.0])
+
+
 def test_the_fixtures_are_what_the_cases_say():
     assert spread_ratio(FINGER) < COLLAPSED_SPREAD and spread_ratio(LONG) < COLLAPSED_SPREAD
     assert spread_ratio(HAND) > COLLAPSED_SPREAD + 0.3 and spread_ratio(PART) > COLLAPSED_SPREAD + 0.3
@@ -92,6 +105,7 @@ def test_the_fixtures_are_what_the_cases_say():
     assert side(PART) < side(FINGER) < side(HAND) < side(LONG)
     # the less sure fits below are refused by the older limit alone
     assert LINE_SCORE - 0.35 > REFRESH_COLLAPSED_DROP
+    assert 0.45 < REFRESH_WHOLE_IOU < 0.55
 
 
 @pytest.mark.parametrize("case, line, det_fit, det_score, hand_det_score, false_boxes, replaced", [
@@ -105,6 +119,10 @@ def test_the_fixtures_are_what_the_cases_say():
     ("a box over one finger", FINGER, PART, 0.35, 0.0, (PART_BOX,), False),
     # the fit lies off the detection's box (IoU under REFRESH_WHOLE_IOU)
     ("a fit off the detection", FINGER, HAND + np.float32([60.0, 0.0]), 0.35, None, (), False),
+    # moved along x so that its box's IoU with the detection's (the hand's box) is just over or
+    # just under REFRESH_WHOLE_IOU
+    ("a fit just on the detection", FINGER, JUST_ON, 0.35, None, (), True),
+    ("a fit just off the detection", FINGER, JUST_OFF, 0.35, None, (), False),
 ])
 def test_a_collapsed_track_takes_the_whole_hand_only(case, line, det_fit, det_score, hand_det_score, false_boxes,
                                                     replaced):
