@@ -67,6 +67,16 @@ def test_an_exchange_by_a_clear_margin_is_taken_at_once(monkeypatch, margin, exp
     assert first_exchanged(run(a, 5, 0.001, 0.999, HIDDEN_MIN_HITS)) == expected
 
 
+@pytest.mark.parametrize("cap, expected", [(2.75, 3), (3.5, 2)])
+def test_the_margin_for_an_exchange_at_once_lies_between_five_and_eight(cap, expected):
+    """The same votes with caps on either side of session 71's margin of 6: with cap 2.75 the
+    exchange is better by 4 x 2.75 - 6 = 5 once the evidence is capped, under the margin, and waits
+    for the third frame; with cap 3.5 it is better by 8 on the second frame and is taken there."""
+    assert 5.0 < association.SIDE_SWITCH_MARGIN < 8.0
+    a = established(cap)
+    assert first_exchanged(run(a, 5, 0.001, 0.999, HIDDEN_MIN_HITS)) == expected
+
+
 def test_an_exchange_for_two_frames_is_not_taken_and_its_count_starts_again():
     a = established(2.0)
     start = HIDDEN_MIN_HITS
