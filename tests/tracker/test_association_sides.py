@@ -243,10 +243,10 @@ def test_the_steady_prediction_moves_only_the_keypoints_that_fly_off(fly, flying
     np.testing.assert_allclose(_steady_prediction(t), want, atol=1e-4)
 
 
-def _exchange(a: HandAssociator, back_p_right: float, run: int) -> list:
+def _exchange(a: HandAssociator, back_p_right: float, run: int, against_p_right: float = 0.05) -> list:
     """Hands locked left (x=100) and right (x=300); the left hand is lost for 8 frames. In the
-    last ``run`` of them, and in the frame the left track is back, the right track votes left (its
-    crop has slid onto the left hand, out from behind the right one); the left track comes back
+    last ``run`` of them, and in the frame the left track is back, the right track votes left at
+    ``against_p_right`` (its crop has slid onto the left hand, out from behind the right one); the left track comes back
     at x=100 on the right hand with ``back_p_right``. Returns the tracks after 20 more frames of the hands voting as they
     are now (the hand at 100 right, the one at 300 left)."""
     f = 0
@@ -255,9 +255,9 @@ def _exchange(a: HandAssociator, back_p_right: float, run: int) -> list:
         f += 1
     assert all(t.locked for t in tracks) and [t.side for t in tracks] == ["left", "right"]
     for i in range(8):
-        a.update([meas(300, 200, True, 0.05 if i >= 8 - run else 0.95)], f / FPS)
+        a.update([meas(300, 200, True, against_p_right if i >= 8 - run else 0.95)], f / FPS)
         f += 1
-    tracks = a.update([meas(100, 200, False, back_p_right), meas(300, 200, True, 0.05)], f / FPS)
+    tracks = a.update([meas(100, 200, False, back_p_right), meas(300, 200, True, against_p_right)], f / FPS)
     f += 1
     assert sorted(t.missed for t in a.tracks) == [0, 0]             # the lost track is back
     for _ in range(20):
@@ -266,26 +266,28 @@ def _exchange(a: HandAssociator, back_p_right: float, run: int) -> list:
     return tracks
 
 
-@pytest.mark.parametrize("run", [4, 2])
-def test_a_hand_back_on_the_other_hands_track_gets_its_side_back(run):
+@pytest.mark.parametrize("run, against_p_right", [(4, 0.05), (2, 0.05), (4, 0.25)])
+def test_a_hand_back_on_the_other_hands_track_gets_its_side_back(run, against_p_right):
     """A track back from a loss voting against its locked side while the other track has voted
     against its own for 3 frames or more: the two may have exchanged hands while one was hidden,
     so the sides are decided again by the votes (:data:`tracker.association.EXCHANGE_FRAMES`).
     Motion benchmark (6 clips, ``--seed 1``, clip 1): both locked tracks kept each other's side
-    for 95 frames (side accuracy 0.65). ``run`` 2: exactly 3 frames with the frame of the return."""
-    tracks = _exchange(HandAssociator(), back_p_right=0.95, run=run)
+    for 95 frames (side accuracy 0.65). ``run`` 2: exactly 3 frames with the frame of the return;
+    ``against_p_right`` 0.25: the other track's votes just against its side (EXCHANGE_VOTE)."""
+    tracks = _exchange(HandAssociator(), back_p_right=0.95, run=run, against_p_right=against_p_right)
     assert {round(float(t.raw_keypoints[K.PALM, 0])): t.side for t in tracks} == {100: "right", 300: "left"}
     assert all(t.locked for t in tracks)          # locked again on the votes after
 
 
-@pytest.mark.parametrize("back_p_right, run, why", [
-    (0.05, 4, "the hand back votes for its own side"),
-    (0.5, 4, "the hand back is unsure"),
-    (0.95, 1, "the other track's run of contrary votes is too short (2 frames with this one)"),
-    (0.95, 0, "the other track never voted against its side"),
+@pytest.mark.parametrize("back_p_right, run, against_p_right, why", [
+    (0.05, 4, 0.05, "the hand back votes for its own side"),
+    (0.5, 4, 0.05, "the hand back is unsure"),
+    (0.95, 1, 0.05, "the other track's run of contrary votes is too short (2 frames with this one)"),
+    (0.95, 0, 0.05, "the other track never voted against its side"),
+    (0.95, 4, 0.3, "the other track's votes are not enough against its side (EXCHANGE_VOTE)"),
 ])
-def test_locks_hold_without_both_signs_of_an_exchange(back_p_right, run, why):
-    tracks = _exchange(HandAssociator(), back_p_right=back_p_right, run=run)
+def test_locks_hold_without_both_signs_of_an_exchange(back_p_right, run, against_p_right, why):
+    tracks = _exchange(HandAssociator(), back_p_right=back_p_right, run=run, against_p_right=against_p_right)
     assert {round(float(t.raw_keypoints[K.PALM, 0])): t.side for t in tracks} == {100: "left", 300: "right"}, why
 
 
