@@ -348,3 +348,27 @@ def test_a_hand_back_where_it_was_seen_in_its_last_frames_takes_the_near_prior(m
     k = hand_keypoints(40, 200, 60.0, True)
     cap = association.NEAR_MEMORY_PRIOR if near else a.memory_prior
     assert a.prior(k) == pytest.approx(cap * fade, abs=1e-6)
+
+
+@pytest.mark.parametrize("trail, near", [(None, True), (7, False)])
+def test_the_trail_reaches_back_past_eight_drifting_fits(monkeypatch, trail, near):
+    """As above, but the last fits drift off the hand for 8 frames (out to x=220): the hand was
+    last at x=40 nine matched frames before the track was lost. The default trail (10 frames)
+    still holds that place, so a hand back there takes the near prior; a trail of 7 holds only
+    the drifting fits, all over 2 palm sizes from x=40."""
+    from tracker import association
+    assert association.NEAR_MEMORY_TRAIL >= 8
+    if trail is not None:
+        monkeypatch.setattr(association, "NEAR_MEMORY_TRAIL", trail)
+    a = HandAssociator(max_missed=10, side_memory=150, memory_prior=4.0)
+    for i in range(60):
+        a.update([_hand(40, 200, 60.0, 0.98)], i / FPS)
+    drift = (100, 130, 160, 190, 220, 220, 220, 220)
+    for i, x in zip(range(60, 68), drift):
+        (t,) = a.update([_hand(x, 200, 15.0, 0.6)], i / FPS)
+        assert t.track_id == 0
+    for i in range(68, 83):      # lost, then ended (max_missed 10)
+        a.update([], i / FPS)
+    assert not a.tracks
+    cap = association.NEAR_MEMORY_PRIOR if near else a.memory_prior
+    assert a.prior(hand_keypoints(40, 200, 60.0, True)) == pytest.approx(cap * (1.0 - 15 / 150), abs=1e-6)
