@@ -870,6 +870,7 @@ def _palm_error(h, truth):
     (0.9, 0.5, 0.9, True),     # the detector's crop is clearly surer: it replaces the wrong fit
     (0.9, 0.5, 0.6, False),    # surer by 0.1 only (< REFRESH_SCORE_GAIN): kept as measured
     (0.9, 0.4, 0.65, False),   # surer by 0.25 but not sure (< REFRESH_SURE_SCORE): kept
+    (0.9, 0.5, 0.75, True),    # surer by 0.25 and sure (>= REFRESH_SURE_SCORE 0.7): replaces it
     (0.1, 0.5, 0.9, False),    # no detection at the re-detection threshold: nothing to try
 ])
 def test_unsure_track_is_measured_again_in_the_detector_crop(det_score, stuck_score, good_score, recovers):
