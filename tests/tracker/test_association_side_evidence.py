@@ -323,6 +323,29 @@ def _hand(cx, cy, palm, p_right):
                        presence=1.0, right_prob=p_right)
 
 
+def _left_after_drifting(drift: tuple[float, ...]) -> tuple[HandAssociator, object]:
+    """A right hand at the frame's left edge (palm 60 px at x=40) for 60 frames, locked right;
+    then its fits drift off the hand (palm 15 px, to the x of ``drift``, one a frame) on the same
+    track; then it is lost and its track ends (max_missed 10), 15 frames after it was last seen.
+    Returns the associator and the track as of its last matched frame."""
+    a = HandAssociator(max_missed=10, side_memory=150, memory_prior=4.0)
+    for i in range(60):
+        (t,) = a.update([_hand(40, 200, 60.0, 0.98)], i / FPS)
+    assert (t.side, t.locked) == ("right", True)
+    for i, x in enumerate(drift, start=60):
+        (t,) = a.update([_hand(x, 200, 15.0, 0.6)], i / FPS)
+        assert t.track_id == 0
+    for i in range(60 + len(drift), 75 + len(drift)):
+        a.update([], i / FPS)
+    assert not a.tracks
+    return a, t
+
+
+def _prior_back_at_the_edge(a: HandAssociator) -> float:
+    """The side prior of a hand back at x=40, in units of the fade (last seen 15 frames ago)."""
+    return a.prior(hand_keypoints(40, 200, 60.0, True)) / (1.0 - 15 / 150)
+
+
 @pytest.mark.parametrize("trail, near", [(None, True), (1, False)])
 def test_a_hand_back_where_it_was_seen_in_its_last_frames_takes_the_near_prior(monkeypatch, trail, near):
     """A right hand leaving at the frame's left edge (palm 60 px at x=40) is fitted smaller and
@@ -334,20 +357,10 @@ def test_a_hand_back_where_it_was_seen_in_its_last_frames_takes_the_near_prior(m
     from tracker import association
     if trail is not None:
         monkeypatch.setattr(association, "NEAR_MEMORY_TRAIL", trail)
-    a = HandAssociator(max_missed=10, side_memory=150, memory_prior=4.0)
-    for i in range(60):
-        (t,) = a.update([_hand(40, 200, 60.0, 0.98)], i / FPS)
-    assert (t.side, t.locked) == ("right", True)
-    for i, x in zip(range(60, 63), (70, 100, 130)):      # the collapsing last fits drift right
-        (t,) = a.update([_hand(x, 200, 15.0, 0.6)], i / FPS)
-    assert t.track_id == 0 and 90 / t.palm > 2.4
-    for i in range(63, 78):      # lost, then ended (max_missed 10)
-        a.update([], i / FPS)
-    assert not a.tracks
-    fade = 1.0 - 15 / 150        # last seen 15 frames ago
-    k = hand_keypoints(40, 200, 60.0, True)
+    a, t = _left_after_drifting((70, 100, 130))      # the collapsing last fits drift right
+    assert 90 / t.palm > 2.4
     cap = association.NEAR_MEMORY_PRIOR if near else a.memory_prior
-    assert a.prior(k) == pytest.approx(cap * fade, abs=1e-6)
+    assert _prior_back_at_the_edge(a) == pytest.approx(cap, abs=1e-6)
 
 
 @pytest.mark.parametrize("trail, near", [(None, True), (7, False)])
@@ -360,15 +373,6 @@ def test_the_trail_reaches_back_past_eight_drifting_fits(monkeypatch, trail, nea
     assert association.NEAR_MEMORY_TRAIL >= 8
     if trail is not None:
         monkeypatch.setattr(association, "NEAR_MEMORY_TRAIL", trail)
-    a = HandAssociator(max_missed=10, side_memory=150, memory_prior=4.0)
-    for i in range(60):
-        a.update([_hand(40, 200, 60.0, 0.98)], i / FPS)
-    drift = (100, 130, 160, 190, 220, 220, 220, 220)
-    for i, x in zip(range(60, 68), drift):
-        (t,) = a.update([_hand(x, 200, 15.0, 0.6)], i / FPS)
-        assert t.track_id == 0
-    for i in range(68, 83):      # lost, then ended (max_missed 10)
-        a.update([], i / FPS)
-    assert not a.tracks
+    a, _ = _left_after_drifting((100, 130, 160, 190, 220, 220, 220, 220))
     cap = association.NEAR_MEMORY_PRIOR if near else a.memory_prior
-    assert a.prior(hand_keypoints(40, 200, 60.0, True)) == pytest.approx(cap * (1.0 - 15 / 150), abs=1e-6)
+    assert _prior_back_at_the_edge(a) == pytest.approx(cap, abs=1e-6)
