@@ -429,20 +429,24 @@ def test_edge_ghosts_are_dropped(cx, kp_score, min_edge, found):
         assert (len(res.hands) == 1) == found
 
 
-@pytest.mark.parametrize("tracked_first, kp_score, found", [
-    (False, 0.15, False),   # a new, unsure hand with 12% of its crop off the frame: not started yet
-    (False, 0.9, True),     # ... a sure one is
-    (True, 0.15, True),     # a tracked hand there that becomes unsure is kept (< 20% off)
+@pytest.mark.parametrize("tracked_first, cx, kp_score, found", [
+    (False, 265, 0.15, False),  # a new, unsure hand with 12% of its crop off the frame: not started yet
+    (False, 262, 0.15, False),  # ... nor with just over NEW_HAND_EDGE_OUTSIDE (5%) off
+    (False, 265, 0.9, True),    # ... a sure one is
+    (True, 265, 0.15, True),    # a tracked hand there that becomes unsure is kept (< 20% off)
+    (True, 285, 0.15, False),   # ... but not with just over EDGE_CROP_OUTSIDE (20%) off
 ])
-def test_unsure_new_hands_at_the_edge_wait(tracked_first, kp_score, found):
+def test_unsure_new_hands_at_the_edge_wait(tracked_first, cx, kp_score, found):
+    """Six frames: an unsure new hand inside the frame is reported from the fourth (side_wait),
+    so the first three alone would not show the edge rule (session 77)."""
     t, scene, _, _ = fake_tracker(min_edge_keypoint_score=0.3, smoothing=False)
-    scene.hands = [SceneHand(hand_keypoints(265, 120, palm=40), right=True)]
+    scene.hands = [SceneHand(hand_keypoints(cx, 120, palm=40), right=True)]
     if tracked_first:
         assert len(t.process(blank(), timestamp_ms=0).hands) == 1
     scene.keypoint_score = kp_score
-    for i in range(1, 4):
+    for i in range(1, 7):
         res = t.process(blank(), timestamp_ms=i * 33.0)
-        assert (len(res.hands) == 1) == found
+        assert (len(res.hands) == 1) == found, i
 
 
 @pytest.mark.parametrize("roi, want", [
