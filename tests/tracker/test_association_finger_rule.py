@@ -13,7 +13,7 @@ import pytest
 
 import tracker.association as association
 from tracker.association import HandAssociator, Measurement
-from tracker.keypoints import spread_ratio
+from tracker.keypoints import palm_size, spread_ratio
 from tracker.hand_tracker import COLLAPSED_SPREAD
 from .tracker_fakes import SceneHand, blank, fake_tracker, hand_keypoints
 
@@ -94,6 +94,13 @@ def _fit(cx: float, cy: float, palm: float, conf: float, track_id=None) -> Measu
     (dict(cx=520, cy=200, palm=25, conf=0.35), dict(conf=0.75), False),    # over 2 palms away
     (dict(cx=200, cy=110, palm=25, conf=0.35, track_id=3), dict(conf=0.75), False),  # its track's crop
     (dict(cx=200, cy=110, palm=25, conf=0.35), dict(conf=0.75, track_id=0), True),   # beside a tracked one
+    # each bar from both sides (session 78: PART_SCORE_GAP at 0.3 passed every test before)
+    (dict(cx=200, cy=110, palm=25, conf=0.35), dict(conf=0.56), True),     # 0.21 surer
+    (dict(cx=200, cy=110, palm=25, conf=0.35), dict(conf=0.54), False),    # 0.19 surer
+    (dict(cx=200, cy=110, palm=25, conf=0.44), dict(conf=0.90), True),     # under PART_SCORE 0.45
+    (dict(cx=200, cy=110, palm=25, conf=0.46), dict(conf=0.90), False),    # over it
+    (dict(cx=200, cy=110, palm=34, conf=0.35), dict(conf=0.75), True),     # 0.57 of the palm
+    (dict(cx=200, cy=110, palm=38, conf=0.35), dict(conf=0.75), False),    # 0.63 of the palm
 ])
 def test_a_small_unsure_fit_touching_a_surer_hand_is_a_part_of_it(small, big, expected):
     """ali_hand.mp4 (session 55): the tracked hand's fit slid onto its raised thumb and lost it;
@@ -104,6 +111,18 @@ def test_a_small_unsure_fit_touching_a_surer_hand_is_a_part_of_it(small, big, ex
     it, is a part of that hand: left out like a finger."""
     ms = [_fit(200, 200, 60, **big), _fit(**small)]
     assert HandAssociator(second_hand_min_spread=COLLAPSED_SPREAD).finger_mask(ms) == [False, expected]
+
+
+@pytest.mark.parametrize("gap_palms, expected", [(1.9, True), (2.1, False)])
+def test_a_part_touches_the_hand_within_finger_reach(gap_palms, expected):
+    """The small, unsure fit beside the hand (same height), its keypoint box ``gap_palms`` of the
+    hand's palm sizes to the right of the hand's: a part within FINGER_REACH = 2 of them."""
+    big = _fit(200, 200, 60, 0.75)
+    small = _fit(0, 200, 25, 0.35)
+    left = float(big.keypoints[:, 0].max()) + gap_palms * palm_size(big.keypoints)
+    small.keypoints[:, 0] += left - float(small.keypoints[:, 0].min())
+    a = HandAssociator(second_hand_min_spread=COLLAPSED_SPREAD)
+    assert a.finger_mask([big, small]) == [False, expected]
 
 
 def test_the_part_rule_is_off_with_part_palm_none(monkeypatch):

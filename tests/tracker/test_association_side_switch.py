@@ -103,6 +103,17 @@ def test_young_tracks_exchange_at_once():
     assert run(a, 1, 0.1, 0.9, 3) == [EXCHANGED]
 
 
+@pytest.mark.parametrize("before, expected", [(8, EXCHANGED), (9, RIGHT_LEFT)])
+def test_tracks_are_established_from_their_tenth_matched_frame(before, expected):
+    """The rule holds for tracks matched in HIDDEN_MIN_HITS = 10 frames, the contrary frame
+    included: after 8 agreeing frames one contrary frame exchanges the sides at once, after 9 it
+    waits. (The test above uses 3 frames, far from the bar; the others feed HIDDEN_MIN_HITS
+    frames and pass with any bar.)"""
+    a = HandAssociator(side_lock=None, evidence_cap=2.0)
+    assert run(a, before, 0.9, 0.1, 0)[-1] == RIGHT_LEFT
+    assert run(a, 1, 0.1, 0.9, before) == [expected]
+
+
 def test_a_lone_track_changes_side_as_before():
     """The rule is for a pair seen together; a lone established hand goes by its hysteresis."""
     a = HandAssociator(side_lock=None, evidence_cap=4.0)
