@@ -376,3 +376,18 @@ def test_the_trail_reaches_back_past_eight_drifting_fits(monkeypatch, trail, nea
     a, _ = _left_after_drifting((100, 130, 160, 190, 220, 220, 220, 220))
     cap = association.NEAR_MEMORY_PRIOR if near else a.memory_prior
     assert _prior_back_at_the_edge(a) == pytest.approx(cap, abs=1e-6)
+
+
+@pytest.mark.parametrize("trail, near", [(None, False), (11, True)])
+def test_the_trail_ends_ten_matched_frames_before_the_loss(monkeypatch, trail, near):
+    """The other side of the trail's length: the fits drift off the hand for 11 frames (x=100, 130,
+    ..., out to 220). The default trail holds the last 10 of them, from x=130 on, all over 2 palm
+    sizes from x=40, so a hand back there takes only the far prior; a trail of 11 also holds the fit
+    at x=100, near enough, and the near prior with it. (NEAR_MEMORY_TRAIL 20 passed every test
+    before, session 78.)"""
+    from tracker import association
+    if trail is not None:
+        monkeypatch.setattr(association, "NEAR_MEMORY_TRAIL", trail)
+    a, _ = _left_after_drifting((100, 130, 160, 190, 220, 220, 220, 220, 220, 220, 220))
+    cap = association.NEAR_MEMORY_PRIOR if near else a.memory_prior
+    assert _prior_back_at_the_edge(a) == pytest.approx(cap, abs=1e-6)

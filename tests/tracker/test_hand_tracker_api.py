@@ -449,6 +449,24 @@ def test_unsure_new_hands_at_the_edge_wait(tracked_first, cx, kp_score, found):
         assert (len(res.hands) == 1) == found, i
 
 
+@pytest.mark.parametrize("cx, found", [(252, True), (258, False)])
+def test_an_unsure_new_hand_turned_at_the_edge_waits_from_five_percent_off(cx, found):
+    """An upright crop leaves the frame a column of :func:`outside_fraction`'s 8 x 8 grid at a time
+    (0 -> 12.5%), so any bar under 12.5% passed the test above (NEW_HAND_EDGE_OUTSIDE 0.02 did,
+    session 78). A hand turned 45 degrees (crop turned as much) pokes a corner out, a few grid
+    points at a time: with 3 of 64 off (4.7%, x=252) the unsure new hand is started, with 4
+    (6.25%, x=258) it waits."""
+    t, scene, _, _ = fake_tracker(min_edge_keypoint_score=0.3, smoothing=False)
+    a = np.deg2rad(45.0)
+    turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]], np.float32)
+    centre = np.array([cx, 120], np.float32)
+    kps = ((hand_keypoints(cx, 120, palm=40) - centre) @ turn.T + centre).astype(np.float32)
+    scene.hands = [SceneHand(kps, right=True)]
+    scene.keypoint_score = 0.15
+    counts = [len(t.process(blank(), timestamp_ms=i * 33.0).hands) for i in range(1, 7)]
+    assert counts == ([0, 0, 0, 1, 1, 1] if found else [0] * 6)
+
+
 @pytest.mark.parametrize("roi, want", [
     (Roi(160, 120, 100, 0.0), 0.0),          # well inside a 320x240 frame
     (Roi(320, 120, 100, 0.0), 0.5),          # centred on the right edge
