@@ -449,22 +449,32 @@ def test_unsure_new_hands_at_the_edge_wait(tracked_first, cx, kp_score, found):
         assert (len(res.hands) == 1) == found, i
 
 
-@pytest.mark.parametrize("cx, found", [(252, True), (258, False)])
-def test_an_unsure_new_hand_turned_at_the_edge_waits_from_five_percent_off(cx, found):
+@pytest.mark.parametrize("tracked_first, cx, found", [
+    (False, 252, True),     # a new hand's crop 4.7% off (3 of 64 grid points): started
+    (False, 258, False),    # 6.25% off (4 points): waits
+    (True, 271, True),      # a tracked hand's crop 17.2% off (11 points): kept
+    (True, 274, False),     # 21.9% off (14 points): dropped
+])
+def test_unsure_hands_turned_at_the_edge_go_by_their_bars(tracked_first, cx, found):
     """An upright crop leaves the frame a column of :func:`outside_fraction`'s 8 x 8 grid at a time
-    (0 -> 12.5%), so any bar under 12.5% passed the test above (NEW_HAND_EDGE_OUTSIDE 0.02 did,
-    session 78). A hand turned 45 degrees (crop turned as much) pokes a corner out, a few grid
-    points at a time: with 3 of 64 off (4.7%, x=252) the unsure new hand is started, with 4
-    (6.25%, x=258) it waits."""
+    (0, 12.5, 25%), so any bar in 0-12.5% or 12.5-25% passed the test above (NEW_HAND_EDGE_OUTSIDE
+    0.02 did, session 78). A hand turned 45 degrees (its crops turned as much) pokes a corner out, a
+    few grid points at a time, and pins NEW_HAND_EDGE_OUTSIDE (5%) and EDGE_CROP_OUTSIDE (20%)
+    between these rows. Unsure keypoints (0.15) from the first frame on, or after one sure frame."""
     t, scene, _, _ = fake_tracker(min_edge_keypoint_score=0.3, smoothing=False)
     a = np.deg2rad(45.0)
     turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]], np.float32)
     centre = np.array([cx, 120], np.float32)
     kps = ((hand_keypoints(cx, 120, palm=40) - centre) @ turn.T + centre).astype(np.float32)
     scene.hands = [SceneHand(kps, right=True)]
+    if tracked_first:
+        assert len(t.process(blank(), timestamp_ms=0).hands) == 1
     scene.keypoint_score = 0.15
     counts = [len(t.process(blank(), timestamp_ms=i * 33.0).hands) for i in range(1, 7)]
-    assert counts == ([0, 0, 0, 1, 1, 1] if found else [0] * 6)
+    if tracked_first:
+        assert counts == ([1] * 6 if found else [0] * 6)
+    else:       # side_wait: an unsure new hand inside the frame is reported from the fourth frame
+        assert counts == ([0, 0, 0, 1, 1, 1] if found else [0] * 6)
 
 
 @pytest.mark.parametrize("roi, want", [
