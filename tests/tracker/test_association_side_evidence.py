@@ -346,6 +346,18 @@ def _prior_back_at_the_edge(a: HandAssociator) -> float:
     return a.prior(hand_keypoints(40, 200, 60.0, True)) / (1.0 - 15 / 150)
 
 
+@pytest.mark.parametrize("palms, near", [(1.8, True), (2.2, False)])
+def test_near_is_within_two_of_the_lost_tracks_palm_sizes(palms, near):
+    """No drift: the hand was last seen at x=40 (palm 58 px). A new hand ``palms`` of those palm
+    sizes to the right takes the near prior within NEAR_MEMORY_PALMS = 2, the far one beyond
+    (NEAR_MEMORY_PALMS 1.0 passed every test before, session 78)."""
+    from tracker import association
+    a, t = _left_after_drifting(())
+    back = hand_keypoints(40 + palms * t.palm, 200, 60.0, True)
+    cap = association.NEAR_MEMORY_PRIOR if near else a.memory_prior
+    assert a.prior(back) / (1.0 - 15 / 150) == pytest.approx(cap, abs=1e-6)
+
+
 @pytest.mark.parametrize("trail, near", [(None, True), (1, False)])
 def test_a_hand_back_where_it_was_seen_in_its_last_frames_takes_the_near_prior(monkeypatch, trail, near):
     """A right hand leaving at the frame's left edge (palm 60 px at x=40) is fitted smaller and
