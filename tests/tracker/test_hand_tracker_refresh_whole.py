@@ -123,6 +123,12 @@ def test_the_fixtures_are_what_the_cases_say():
     # just under REFRESH_WHOLE_IOU
     ("a fit just on the detection", FINGER, JUST_ON, 0.35, None, (), True),
     ("a fit just off the detection", FINGER, JUST_OFF, 0.35, None, (), False),
+    # off the detection, so the older limit alone decides: less sure than the line by 0.08 or by
+    # 0.12, on either side of REFRESH_COLLAPSED_DROP (0.1; 0.05 passed every test before, session 78)
+    ("off the detection, 0.08 less sure", FINGER, HAND + np.float32([60.0, 0.0]), LINE_SCORE - 0.08, None, (),
+     True),
+    ("off the detection, 0.12 less sure", FINGER, HAND + np.float32([60.0, 0.0]), LINE_SCORE - 0.12, None, (),
+     False),
 ])
 def test_a_collapsed_track_takes_the_whole_hand_only(case, line, det_fit, det_score, hand_det_score, false_boxes,
                                                     replaced):
