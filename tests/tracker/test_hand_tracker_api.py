@@ -904,6 +904,12 @@ def _palm_error(h, truth):
     (0.9, 0.4, 0.65, False),   # surer by 0.25 but not sure (< REFRESH_SURE_SCORE): kept
     (0.9, 0.5, 0.75, True),    # surer by 0.25 and sure (>= REFRESH_SURE_SCORE 0.7): replaces it
     (0.1, 0.5, 0.9, False),    # no detection at the re-detection threshold: nothing to try
+    # each bar from both sides (UNSURE_SCORE 0.7 and REFRESH_SCORE_GAIN 0.05 passed every test
+    # before, session 78)
+    (0.9, 0.58, 0.9, True),    # just under UNSURE_SCORE (0.6): checked, and replaced
+    (0.9, 0.62, 0.9, False),   # just over it: not unsure, never checked
+    (0.9, 0.54, 0.71, True),   # sure, and surer by 0.17 (>= REFRESH_SCORE_GAIN 0.15): replaces it
+    (0.9, 0.57, 0.71, False),  # sure, but surer by 0.14 only: kept
 ])
 def test_unsure_track_is_measured_again_in_the_detector_crop(det_score, stuck_score, good_score, recovers):
     from tracker.hand_tracker import UNSURE_INTERVAL
