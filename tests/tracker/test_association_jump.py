@@ -43,9 +43,9 @@ def test_without_the_rule_it_is_a_new_track(monkeypatch):
 
 @pytest.mark.parametrize("jump, same_id", [(1.8, False), (2.2, True)])
 def test_a_jump_is_a_fit_over_two_palm_sizes_from_the_one_before(jump, same_id):
-    """The young track's fit off the hand lies ``jump`` palm sizes straight above its last fit;
-    the hand comes back 1.5 palm sizes below that fit, 3.3-3.7 from the one off the hand (beyond
-    the gate). Only a fit over JUMP_PALMS = 2 palm sizes away is a jump that lets the track be
+    """The young track's fit off the hand lies ``jump`` palm sizes straight above its last fit on
+    the hand; the hand comes back 1.5 palm sizes below that last fit, 3.3-3.7 from the one off the
+    hand (beyond the gate). Only a fit over JUMP_PALMS = 2 palm sizes away is a jump that lets the track be
     taken back where it was before it (JUMP_PALMS 1.5 passed every test before, session 78)."""
     palm = palm_size(hand_keypoints(0, 0, 60.0, True))
     frames = [[meas(500, 300)], [meas(460, 300)], [], [meas(460, 300 - jump * palm, 0.55)], [], [],
