@@ -429,6 +429,18 @@ def test_edge_ghosts_are_dropped(cx, kp_score, min_edge, found):
         assert (len(res.hands) == 1) == found
 
 
+@pytest.mark.parametrize("kp_score, found", [(0.26, False), (0.34, True)])
+def test_the_default_edge_bar_is_0_3(kp_score, found):
+    """The edge tests pass ``min_edge_keypoint_score`` themselves, so a default of 0.2 passed every
+    test (session 78). With the default options a tracked hand at the edge is dropped at keypoint
+    confidence 0.26 and kept at 0.34."""
+    t, scene, _, _ = fake_tracker(smoothing=False)
+    scene.hands = [SceneHand(hand_keypoints(300, 120, palm=40), right=True)]
+    assert len(t.process(blank(), timestamp_ms=0).hands) == 1
+    scene.keypoint_score = kp_score
+    assert [len(t.process(blank(), timestamp_ms=i * 33.0).hands) for i in range(1, 4)] == [int(found)] * 3
+
+
 @pytest.mark.parametrize("tracked_first, cx, kp_score, found", [
     (False, 265, 0.15, False),  # a new, unsure hand with 12% of its crop off the frame: not started yet
     (False, 262, 0.15, False),  # ... nor with just over NEW_HAND_EDGE_OUTSIDE (5%) off
