@@ -8,6 +8,7 @@ import pytest
 from tracker import Hand, HandTracker, HandTrackerOptions, HandTrackerResult
 from tracker.geometry import Roi
 from tracker.hand_tracker import outside_fraction, prepare_frame
+from .test_association_edge_on import turned
 from .tracker_fakes import Scene, SceneHand, blank, fake_tracker, hand_keypoints
 
 
@@ -418,27 +419,19 @@ def test_collapsed_hands_are_dropped(palm, min_size, found):
     (300.0, 0.15, 0.3, False),  # at the edge, nothing sharp: a hand that has left, dropped
     (160.0, 0.15, 0.3, True),   # unsure keypoints inside the frame (occlusion, blur): kept
     (300.0, 0.15, 0.0, True),   # ... and the check switched off
+    # the default bar (None: not passed), 0.3: a default of 0.2 passed every test (session 78)
+    (300.0, 0.26, None, False),
+    (300.0, 0.34, None, True),
 ])
 def test_edge_ghosts_are_dropped(cx, kp_score, min_edge, found):
-    t, scene, _, _ = fake_tracker(min_edge_keypoint_score=min_edge, smoothing=False)
+    options = {} if min_edge is None else {"min_edge_keypoint_score": min_edge}
+    t, scene, _, _ = fake_tracker(smoothing=False, **options)
     scene.hands = [SceneHand(hand_keypoints(cx, 120, palm=40), right=True)]
     assert len(t.process(blank(), timestamp_ms=0).hands) == 1      # found with sharp keypoints
     scene.keypoint_score = kp_score
     for i in range(1, 4):
         res = t.process(blank(), timestamp_ms=i * 33.0)
         assert (len(res.hands) == 1) == found
-
-
-@pytest.mark.parametrize("kp_score, found", [(0.26, False), (0.34, True)])
-def test_the_default_edge_bar_is_0_3(kp_score, found):
-    """The edge tests pass ``min_edge_keypoint_score`` themselves, so a default of 0.2 passed every
-    test (session 78). With the default options a tracked hand at the edge is dropped at keypoint
-    confidence 0.26 and kept at 0.34."""
-    t, scene, _, _ = fake_tracker(smoothing=False)
-    scene.hands = [SceneHand(hand_keypoints(300, 120, palm=40), right=True)]
-    assert len(t.process(blank(), timestamp_ms=0).hands) == 1
-    scene.keypoint_score = kp_score
-    assert [len(t.process(blank(), timestamp_ms=i * 33.0).hands) for i in range(1, 4)] == [int(found)] * 3
 
 
 @pytest.mark.parametrize("tracked_first, cx, kp_score, found", [
@@ -474,11 +467,7 @@ def test_unsure_hands_turned_at_the_edge_go_by_their_bars(tracked_first, cx, fou
     few grid points at a time, and pins NEW_HAND_EDGE_OUTSIDE (5%) and EDGE_CROP_OUTSIDE (20%)
     between these rows. Unsure keypoints (0.15) from the first frame on, or after one sure frame."""
     t, scene, _, _ = fake_tracker(min_edge_keypoint_score=0.3, smoothing=False)
-    a = np.deg2rad(45.0)
-    turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]], np.float32)
-    centre = np.array([cx, 120], np.float32)
-    kps = ((hand_keypoints(cx, 120, palm=40) - centre) @ turn.T + centre).astype(np.float32)
-    scene.hands = [SceneHand(kps, right=True)]
+    scene.hands = [SceneHand(turned(hand_keypoints(cx, 120, palm=40), 45.0, about=(cx, 120)), right=True)]
     if tracked_first:
         assert len(t.process(blank(), timestamp_ms=0).hands) == 1
     scene.keypoint_score = 0.15
