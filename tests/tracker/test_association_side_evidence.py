@@ -341,9 +341,10 @@ def _left_after_drifting(drift: tuple[float, ...]) -> tuple[HandAssociator, obje
     return a, t
 
 
-def _prior_back_at_the_edge(a: HandAssociator) -> float:
-    """The side prior of a hand back at x=40, in units of the fade (last seen 15 frames ago)."""
-    return a.prior(hand_keypoints(40, 200, 60.0, True)) / (1.0 - 15 / 150)
+def _prior_back_at_the_edge(a: HandAssociator, x: float = 40.0) -> float:
+    """The side prior of a hand back at ``x`` (default: the edge, x=40), in units of the fade (last
+    seen 15 frames ago)."""
+    return a.prior(hand_keypoints(x, 200, 60.0, True)) / (1.0 - 15 / 150)
 
 
 @pytest.mark.parametrize("palms, near", [(1.8, True), (2.2, False)])
@@ -353,9 +354,8 @@ def test_near_is_within_two_of_the_lost_tracks_palm_sizes(palms, near):
     (NEAR_MEMORY_PALMS 1.0 passed every test before, session 78)."""
     from tracker import association
     a, t = _left_after_drifting(())
-    back = hand_keypoints(40 + palms * t.palm, 200, 60.0, True)
     cap = association.NEAR_MEMORY_PRIOR if near else a.memory_prior
-    assert a.prior(back) / (1.0 - 15 / 150) == pytest.approx(cap, abs=1e-6)
+    assert _prior_back_at_the_edge(a, 40 + palms * t.palm) == pytest.approx(cap, abs=1e-6)
 
 
 @pytest.mark.parametrize("trail, near", [(None, True), (1, False)])
