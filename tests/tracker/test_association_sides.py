@@ -246,9 +246,10 @@ def test_the_steady_prediction_moves_only_the_keypoints_that_fly_off(fly, flying
 def _exchange(a: HandAssociator, back_p_right: float, run: int, against_p_right: float = 0.05) -> list:
     """Hands locked left (x=100) and right (x=300); the left hand is lost for 8 frames. In the
     last ``run`` of them, and in the frame the left track is back, the right track votes left at
-    ``against_p_right`` (its crop has slid onto the left hand, out from behind the right one); the left track comes back
-    at x=100 on the right hand with ``back_p_right``. Returns the tracks after 20 more frames of the hands voting as they
-    are now (the hand at 100 right, the one at 300 left)."""
+    ``against_p_right`` (its crop has slid onto the left hand, out from behind the right one); the
+    left track comes back at x=100 on the right hand with ``back_p_right``. Returns the tracks
+    after 20 more frames of the hands voting as they are now (the hand at 100 right, the one at
+    300 left)."""
     f = 0
     for _ in range(30):
         tracks = a.update([meas(100, 200, False, 0.05), meas(300, 200, True, 0.95)], f / FPS)

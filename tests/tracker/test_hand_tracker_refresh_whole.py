@@ -96,6 +96,8 @@ def _shift_for_iou(iou: float) -> float:
 # 76's REFRESH_WHOLE_IOU (0.5), fixed here so that a changed setting shows
 JUST_ON = HAND + np.float32([_shift_for_iou(0.55), 0.0])
 JUST_OFF = HAND + np.float32([_shift_for_iou(0.45), 0.0])
+# the whole hand's fit 60 px to the right: its box's IoU with the detection's is under REFRESH_WHOLE_IOU
+OFF = HAND + np.float32([60.0, 0.0])
 
 
 def test_the_fixtures_are_what_the_cases_say():
@@ -118,17 +120,15 @@ def test_the_fixtures_are_what_the_cases_say():
     # the detector saw only a finger (the hand itself not detected): the fit of its crop is a part
     ("a box over one finger", FINGER, PART, 0.35, 0.0, (PART_BOX,), False),
     # the fit lies off the detection's box (IoU under REFRESH_WHOLE_IOU)
-    ("a fit off the detection", FINGER, HAND + np.float32([60.0, 0.0]), 0.35, None, (), False),
+    ("a fit off the detection", FINGER, OFF, 0.35, None, (), False),
     # moved along x so that its box's IoU with the detection's (the hand's box) is just over or
     # just under REFRESH_WHOLE_IOU
     ("a fit just on the detection", FINGER, JUST_ON, 0.35, None, (), True),
     ("a fit just off the detection", FINGER, JUST_OFF, 0.35, None, (), False),
     # off the detection, so the older limit alone decides: less sure than the line by 0.08 or by
     # 0.12, on either side of REFRESH_COLLAPSED_DROP (0.1; 0.05 passed every test before, session 78)
-    ("off the detection, 0.08 less sure", FINGER, HAND + np.float32([60.0, 0.0]), LINE_SCORE - 0.08, None, (),
-     True),
-    ("off the detection, 0.12 less sure", FINGER, HAND + np.float32([60.0, 0.0]), LINE_SCORE - 0.12, None, (),
-     False),
+    ("off the detection, 0.08 less sure", FINGER, OFF, LINE_SCORE - 0.08, None, (), True),
+    ("off the detection, 0.12 less sure", FINGER, OFF, LINE_SCORE - 0.12, None, (), False),
 ])
 def test_a_collapsed_track_takes_the_whole_hand_only(case, line, det_fit, det_score, hand_det_score, false_boxes,
                                                     replaced):
