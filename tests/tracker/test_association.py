@@ -95,6 +95,20 @@ def test_track_forgotten_after_long_occlusion():
     assert again != first
 
 
+@pytest.mark.parametrize("lost, same", [(10, True), (11, False)])
+def test_a_lost_track_is_remembered_for_10_frames_by_default(lost, same):
+    """``HandAssociator()`` keeps a lost track (id and side) for ``max_missed`` = 10 frames: a hand
+    back where it went after 10 missed frames is that track; after 11 it is a new one.
+    (:class:`~tracker.hand_tracker.HandTracker` passes its own ``max_missed``.)"""
+    a = HandAssociator()
+    first = a.update([meas(100, 200, True)], 0.0)[0].track_id
+    for i in range(1, lost + 1):
+        assert a.update([], i / FPS) == []
+    assert len(a.tracks) == (1 if same else 0)
+    again = a.update([meas(100, 200, True)], (lost + 1) / FPS)[0].track_id
+    assert (again == first) == same
+
+
 def test_side_conflict_resolved_by_accumulated_evidence():
     """Both hands claim 'right' for a few frames: the one with the longer right history keeps
     the slot, the other is 'left' (never two rights)."""
@@ -186,6 +200,40 @@ def test_duplicates_are_merged():
     a2 = HandAssociator()
     assert len(a2.update([meas(200, 200, True), meas(218, 200, False)], 0.0)) == 2
 
+
+
+@pytest.mark.parametrize("hints", [(None, None), (0, 1)])
+@pytest.mark.parametrize("shift, kept", [
+    (17, 1),     # 0.29 palm sizes apart (median keypoint distance): under merge_distance (0.35), one hand
+    (24, 2),     # 0.41 apart: two hands, though neither rule for a detector crop next to a track's crop applies
+])
+def test_merge_distance_default_bar(hints, shift, kept):
+    """``merge_distance`` (0.35 palm sizes) is the only rule that merges two crops of the same kind
+    (two detector crops, or two tracks' own crops). Rows on both sides of the default bar."""
+    a = HandAssociator()
+    m1 = meas(200, 200, True, track_id=hints[0])
+    m2 = meas(200 + shift, 200, True, track_id=hints[1])
+    d = keypoint_distance(m1.keypoints, m2.keypoints, _palm(m1.keypoints), m1.scores, m2.scores)
+    assert (d < 0.35) == (kept == 1) and abs(d - 0.35) > 0.05
+    assert len(a.merge_duplicates([m1, m2])) == kept
+
+
+@pytest.mark.parametrize("shift, kept", [
+    (25, 1),     # 0.73 of the smaller keypoint box inside the other: over loose_merge_overlap (0.7), one hand
+    (30, 2),     # 0.68: two hands
+])
+def test_loose_merge_overlap_default_bar(shift, kept):
+    """A track's crop and a detector crop whose keypoints are far apart in palm sizes (the hand
+    turned 180 degrees about its box centre, then moved ``shift`` px sideways): only the box rule
+    can merge them, at its default bar of 0.7 shared."""
+    a = HandAssociator()
+    m1 = meas(200, 200, True, p_right=0.95, track_id=0)
+    k = m1.keypoints
+    m2 = Measurement((k.min(0) + k.max(0)) - k + np.float32([shift, 0]), m1.scores.copy(), 0.95, 0.9)
+    assert keypoint_distance(k, m2.keypoints, _palm(k)) > a.loose_merge_distance
+    assert abs(_box_overlap(k, m2.keypoints) - 0.7) < 0.05
+    assert (_box_overlap(k, m2.keypoints) >= 0.7) == (kept == 1)
+    assert len(a.merge_duplicates([m1, m2])) == kept
 
 # Two crops of one edge-on hand at the frame edge (huytung_1hand.mp4 frame 252, session 18): the
 # track's own crop (unsure, mean confidence 0.25) and a detector crop. Their palms are 8 and 14 px, so

@@ -51,7 +51,7 @@ import numpy as np
 import pytest
 
 from tracker.association import (HandAssociator, Measurement, _box_gap, _box_overlap,
-                                 _reliably_opposite)
+                                 _reliably_opposite, keypoint_distance)
 from tracker.keypoints import HandKeypoint as K
 from tracker.keypoints import spread_ratio
 from .tracker_fakes import hand_keypoints
@@ -303,6 +303,41 @@ def test_a_measurement_left_over_max_hands_starts_no_track():
     assert a.tracks == [t]
 
 
+@pytest.mark.parametrize("palms, same", [(2.7, True), (3.3, False)])
+def test_a_young_track_gates_at_twice_the_gate(palms, same):
+    """A track with fewer than 3 hits has no velocity yet: its gate, 1.5 palm sizes, is doubled
+    (``young_gate``, 2.0) to 3. A detector crop's fit 2.7 palm sizes from a one-frame track is that
+    hand; at 3.3 it is a new hand (and the first is lost)."""
+    a = HandAssociator()
+    (t,) = a.update([meas(100, p_right=0.9)], 0.0)
+    first, palm = t.raw_keypoints.copy(), t.palm
+    (u,) = a.update([meas(100 + palms * PALM, p_right=0.9)], DT)
+    assert keypoint_distance(first, u.raw_keypoints, palm) == pytest.approx(palms, abs=0.02)
+    assert (u is t) == same
+    assert t.missed == (0 if same else 1)
+
+
+@pytest.mark.parametrize("x, own", [
+    (1.12, True),    # each fit 0.21 palm sizes further from its own track than from the other: the bonus wins
+    (1.22, False),   # 0.39 further: over the bonus (0.3), each fit goes to the nearer track
+])
+def test_the_own_crop_bonus_is_0_3_palm_sizes(x, own):
+    """Two still tracks 2 palm sizes apart; each one's own crop finds a hand ``x`` palm sizes
+    towards the other track (and half a palm up or down, so the two fits are no duplicates). The
+    minimum-cost assignment takes each fit for its own track while the cost it saves by crossing
+    is under twice ``own_crop_bonus`` (0.3 palm sizes each)."""
+    a = HandAssociator()
+    for i in range(10):
+        t1, t2 = a.update([meas(100), meas(100 + 2 * PALM)], i * DT)
+    q1 = meas(100 + x * PALM, 200 + 0.5 * PALM, track_id=t1.track_id)
+    q2 = meas(100 + (2 - x) * PALM, 200 - 0.5 * PALM, track_id=t2.track_id)
+    gain = 2 * (math.hypot(x, 0.5) - math.hypot(2 - x, 0.5))
+    assert (gain < 2 * 0.3) == own and abs(gain - 2 * 0.3) > 0.15
+    a.update([q1, q2], 10 * DT)
+    x1, x2 = (float(q.keypoints[K.PALM, 0]) for q in (q1, q2))
+    assert (palm_x(t1), palm_x(t2)) == pytest.approx((x1, x2) if own else (x2, x1), abs=0.01)
+
+
 # == side evidence ===================================================================================
 def test_tracks_seen_now_give_no_prior():
     """prior(): the side prior of a new track comes from tracks "lost (still remembered, not seen
@@ -322,6 +357,20 @@ def test_tracks_seen_now_give_no_prior():
     assert a.prior() == pytest.approx((a.memory_prior - 3.0) * (1 - 1 / a.side_memory))
 
 
+def test_the_default_memory_prior_is_4():
+    """The tracker keeps ``HandAssociator``'s default ``memory_prior``, 4 log-odds: a right hand sure
+    for 10 frames (evidence 30), lost one frame, gives a new hand far from it a prior of 4, faded
+    by 1/150; one where it was seen gets the near cap, ``NEAR_MEMORY_PRIOR`` (8), instead."""
+    a = HandAssociator()
+    for i in range(10):
+        a.update([meas(100, p_right=0.99, presence=1.0)], i * DT)
+    assert a.update([], 10 * DT) == []
+    fade = 1 - 1 / 150
+    assert a.prior() == pytest.approx(4.0 * fade)
+    assert a.prior(meas(500).keypoints) == pytest.approx(4.0 * fade)
+    assert a.prior(meas(100).keypoints) == pytest.approx(8.0 * fade)
+
+
 def test_no_exclusion_evidence_with_room_for_more_than_two_hands():
     """Exclusion evidence only "while exactly two tracks are seen (``max_hands <= 2``)": with
     ``max_hands=3`` two hands seen together each hold their own votes only."""
@@ -339,6 +388,17 @@ def test_evidence_is_capped_at_evidence_cap():
         (t,) = a.update([meas(100, p_right=0.99, presence=1.0)], i * DT)
         assert t.evidence == min(3.0 * (i + 1), 10.0)
 
+
+
+@pytest.mark.parametrize("p_right, cap", [(0.99, 60.0), (0.01, -60.0)])
+def test_the_default_evidence_cap_is_60(p_right, cap):
+    """The tracker keeps ``HandAssociator``'s default cap, 60 log-odds: 19 frames of clipped votes
+    (+-3 each) reach +-57, the 20th and 21st stop at the cap, not at 63."""
+    a = HandAssociator(side_lock=None)
+    for i in range(21):
+        (t,) = a.update([meas(100, right=p_right > 0.5, p_right=p_right, presence=1.0)], i * DT)
+        assert t.evidence == pytest.approx(math.copysign(min(3.0 * (i + 1), 60.0), cap))
+    assert t.evidence == cap
 
 def test_a_pair_keeps_its_sides_within_the_hysteresis():
     """Two hands: sides by the assignment that best agrees with the evidence "plus a hysteresis
