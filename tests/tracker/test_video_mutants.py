@@ -140,6 +140,19 @@ def test_runs_of_unreadable_frames_apart_are_not_added_up(monkeypatch, tmp_path)
     assert [t for _, t, _ in frames] == [40.0 * i for i in range(10)]
 
 
+@pytest.mark.parametrize("run, ends", [(24, False), (27, True)])
+def test_a_run_of_unreadable_frames_over_max_bad_frames_ends_the_video(monkeypatch, tmp_path, caplog, run, ends):
+    """MAX_BAD_FRAMES (25): a run of 24 frames that cannot be read is skipped and the frames after
+    it are read; a run of 27 is taken for the end of a truncated file (one warning says where it
+    stopped). Frame 25 or 26 exactly is V11's boundary, left open (see above)."""
+    fail = range(2, 2 + run)
+    path = fake_video(monkeypatch, tmp_path, times=[40.0 * i for i in range(6)], fps=25.0, count=6 + run, fail=fail)
+    with caplog.at_level(logging.WARNING, logger="tracker.video"):
+        frames = list(FrameSource(path))
+    assert [i for i, _, _ in frames] == ([0, 1] if ends else [0, 1, *range(2 + run, 6 + run)])
+    assert ("stopped at frame 2 of" in caplog.text) == ends
+
+
 def test_a_video_one_frame_short_of_its_count_ends_without_a_warning(monkeypatch, tmp_path, caplog):
     """V13: a container's frame count one above the frames read (its last frame, rounding) is the
     end of the file, not a video that stopped early: no "stopped at" warning, also for a video
