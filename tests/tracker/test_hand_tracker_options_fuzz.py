@@ -355,6 +355,22 @@ def test_bug_huge_smoothing_strength_overflows_in_process():
     _run_frames(_tracker(scene, smoothing_strength=1e6), scene, 4)   # the largest taken runs quietly
 
 
+@pytest.mark.parametrize("name, value, ok", [
+    ("frame_rate", 10_000, True), ("frame_rate", 10_001, False),       # docs: a number in [0.001, 10000]
+    ("frame_rate", 0.001, True), ("frame_rate", 0.0009, False),
+    ("smoothing_strength", 1e6, True), ("smoothing_strength", 1.01e6, False),   # docs: at most 1e6
+    ("min_crop_palms", 10.0, True), ("min_crop_palms", 10.01, False),  # the error: at most 10
+])
+def test_the_documented_bounds_are_the_checked_ones(name, value, ok):
+    """The bounds docs/options.md and the docstrings give, as numbers (the illegal tables above
+    take them from the module's constants, so they would follow a changed constant)."""
+    if ok:
+        assert getattr(HandTrackerOptions(**{name: value}).validate(), name) == value
+    else:
+        with pytest.raises(ValueError, match=f"^{name}"):
+            HandTrackerOptions(**{name: value}).validate()
+
+
 def test_bug_misspelt_option_attribute_is_silently_ignored():
     o = HandTrackerOptions()
     with pytest.raises(AttributeError, match="max_hand"):
