@@ -338,6 +338,49 @@ def test_the_own_crop_bonus_is_0_3_palm_sizes(x, own):
     assert (palm_x(t1), palm_x(t2)) == pytest.approx((x1, x2) if own else (x2, x1), abs=0.01)
 
 
+@pytest.mark.parametrize("x, by_side", [
+    (1.17, True),    # keeping each fit with the track of its side costs 0.6 palm sizes of distance: the handedness term wins
+    (1.28, False),   # 1.0 palm sizes: over the term's 0.8, each fit goes to the nearer track
+])
+def test_the_handedness_cost_weight_is_0_5(x, by_side):
+    """Matching cost = distance + ``handedness_weight`` (0.5) x |right_prob - track p_right|. A sure
+    right and a sure left track (p_right ~1 and ~0) 2 palm sizes apart; detector-crop fits voting
+    0.9 and 0.1 lie ``x`` palm sizes from the track of their side towards the other (and half a
+    palm up or down). Taking each with its side's track costs 2 x 0.1 x 0.5 in handedness, crossing
+    2 x 0.9 x 0.5: 0.8 palm sizes more, which pays for up to 0.8 of extra distance."""
+    a = HandAssociator()
+    for i in range(10):
+        tracks = a.update([meas(100, p_right=0.9), meas(100 + 2 * PALM, right=False, p_right=0.1)], i * DT)
+    right, left = sorted(tracks, key=palm_x)
+    assert right.p_right > 0.999 and left.p_right < 0.001
+    qr = meas(100 + x * PALM, 200 + 0.5 * PALM, p_right=0.9)
+    ql = meas(100 + (2 - x) * PALM, 200 - 0.5 * PALM, right=False, p_right=0.1)
+    extra = 2 * (math.hypot(x, 0.5) - math.hypot(2 - x, 0.5))
+    assert (extra < 0.8) == by_side and abs(extra - 0.8) > 0.15
+    a.update([qr, ql], 10 * DT)
+    xr, xl = (float(q.keypoints[K.PALM, 0]) for q in (qr, ql))
+    assert (palm_x(right), palm_x(left)) == pytest.approx((xr, xl) if by_side else (xl, xr), abs=0.01)
+
+
+@pytest.mark.parametrize("shift, contact", [
+    (80, True),      # 0.36 of the smaller keypoint box inside the other: over contact_overlap (0.3), in contact
+    (91, False),     # 0.24: two hands side by side, each keeps its votes
+])
+def test_the_default_contact_overlap_is_0_3(shift, contact):
+    """Two tracks seen together whose keypoint boxes overlap by more than ``contact_overlap`` (0.3,
+    intersection over the smaller box) touch: their side evidence is held at 0 while they do."""
+    a = HandAssociator()
+    for i in range(5):
+        tracks = a.update([meas(100, p_right=0.9), meas(100 + shift, right=False, p_right=0.1)], i * DT)
+    right, left = sorted(tracks, key=palm_x)
+    assert abs(_box_overlap(right.keypoints, left.keypoints) - 0.3) > 0.05
+    assert (_box_overlap(right.keypoints, left.keypoints) > 0.3) == contact
+    if contact:
+        assert right.evidence == left.evidence == 0.0
+    else:
+        assert right.evidence > 10 and left.evidence < -10
+
+
 # == side evidence ===================================================================================
 def test_tracks_seen_now_give_no_prior():
     """prior(): the side prior of a new track comes from tracks "lost (still remembered, not seen
