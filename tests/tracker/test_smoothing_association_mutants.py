@@ -149,11 +149,15 @@ def test_a_point_left_out_moves_with_the_hand():
     assert np.linalg.norm(out[K.INDEX_TIP] - truth) < 1.0, (out[K.INDEX_TIP], truth)
 
 
-@pytest.mark.parametrize("reanchor_frames", [1, 3, 5])
+@pytest.mark.parametrize("reanchor_frames", [1, 3, 5, None])
 def test_re_anchoring_waits_for_reanchor_frames_frames(reanchor_frames):
     """An unsure point whose values agree on a place 1.5 palm sizes away stays with the hand for
-    ``reanchor_frames`` frames left out, and is reset to its measurement on the next one."""
-    f = KalmanKeypointFilter(reanchor_frames=reanchor_frames)
+    ``reanchor_frames`` frames left out, and is reset to its measurement on the next one. None:
+    the default, 5 frames (the tracker's)."""
+    if reanchor_frames is None:
+        f, reanchor_frames = KalmanKeypointFilter(), 5
+    else:
+        f = KalmanKeypointFilter(reanchor_frames=reanchor_frames)
     k = hand_keypoints(200, 200).astype(np.float64)
     t = _settle(f, k, n=40)
     s = np.full(17, 0.9)
