@@ -202,7 +202,6 @@ def test_duplicates_are_merged():
     assert len(a2.update([meas(200, 200, True), meas(218, 200, False)], 0.0)) == 2
 
 
-
 @pytest.mark.parametrize("hints", [(None, None), (0, 1)])
 @pytest.mark.parametrize("shift, kept", [
     (17, 1),     # 0.29 palm sizes apart (median keypoint distance): under merge_distance (0.35), one hand
@@ -235,6 +234,7 @@ def test_loose_merge_overlap_default_bar(shift, kept):
     assert abs(_box_overlap(k, m2.keypoints) - 0.7) < 0.05
     assert (_box_overlap(k, m2.keypoints) >= 0.7) == (kept == 1)
     assert len(a.merge_duplicates([m1, m2])) == kept
+
 
 # Two crops of one edge-on hand at the frame edge (huytung_1hand.mp4 frame 252, session 18): the
 # track's own crop (unsure, mean confidence 0.25) and a detector crop. Their palms are 8 and 14 px, so

@@ -339,7 +339,7 @@ def test_the_own_crop_bonus_is_0_3_palm_sizes(x, own):
 
 
 @pytest.mark.parametrize("x, by_side", [
-    (1.17, True),    # keeping each fit with the track of its side costs 0.6 palm sizes of distance: the handedness term wins
+    (1.17, True),    # each fit with its side's track: 0.6 palm sizes of extra distance, the handedness term wins
     (1.28, False),   # 1.0 palm sizes: over the term's 0.8, each fit goes to the nearer track
 ])
 def test_the_handedness_cost_weight_is_0_5(x, by_side):
@@ -432,16 +432,16 @@ def test_evidence_is_capped_at_evidence_cap():
         assert t.evidence == min(3.0 * (i + 1), 10.0)
 
 
-
 @pytest.mark.parametrize("p_right, cap", [(0.99, 60.0), (0.01, -60.0)])
 def test_the_default_evidence_cap_is_60(p_right, cap):
-    """The tracker keeps ``HandAssociator``'s default cap, 60 log-odds: 19 frames of clipped votes
-    (+-3 each) reach +-57, the 20th and 21st stop at the cap, not at 63."""
+    """The tracker keeps ``HandAssociator``'s default cap, 60 log-odds: 20 frames of clipped votes
+    (+-3 each) reach +-60, and the 21st stays at the cap (not at +-63)."""
     a = HandAssociator(side_lock=None)
     for i in range(21):
         (t,) = a.update([meas(100, right=p_right > 0.5, p_right=p_right, presence=1.0)], i * DT)
         assert t.evidence == pytest.approx(math.copysign(min(3.0 * (i + 1), 60.0), cap))
     assert t.evidence == cap
+
 
 def test_a_pair_keeps_its_sides_within_the_hysteresis():
     """Two hands: sides by the assignment that best agrees with the evidence "plus a hysteresis

@@ -144,7 +144,7 @@ def test_runs_of_unreadable_frames_apart_are_not_added_up(monkeypatch, tmp_path)
 def test_a_run_of_unreadable_frames_over_max_bad_frames_ends_the_video(monkeypatch, tmp_path, caplog, run, ends):
     """MAX_BAD_FRAMES (25): a run of 24 frames that cannot be read is skipped and the frames after
     it are read; a run of 27 is taken for the end of a truncated file (one warning says where it
-    stopped). Frame 25 or 26 exactly is V11's boundary, left open (see above)."""
+    stopped). Runs of exactly 25 or 26 sit on the boundary V11 leaves open (see above)."""
     fail = range(2, 2 + run)
     path = fake_video(monkeypatch, tmp_path, times=[40.0 * i for i in range(6)], fps=25.0, count=6 + run, fail=fail)
     with caplog.at_level(logging.WARNING, logger="tracker.video"):
