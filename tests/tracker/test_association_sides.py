@@ -195,6 +195,29 @@ def test_a_hand_lost_behind_the_other_is_in_contact_with_it():
     assert {round(float(t.raw_keypoints[K.PALM, 0])): t.side for t in tracks} == {300: "left", 420: "right"}
 
 
+def test_a_hidden_hand_is_a_contact_only_in_the_frame_it_is_lost():
+    """``contact_overlap``: "a track lost in this frame" behind one seen in it is in contact with
+    it. The hand that hides it is cleared once, in that frame; in the frames after, while the lost
+    track is still remembered behind it, its own votes count again (each +2.8 here)."""
+    a = HandAssociator()
+    f = 0
+    for _ in range(30):
+        a.update([meas(100, 200, False, 0.05), meas(300, 200, True, 0.95)], f / FPS)
+        f += 1
+    for x in range(120, 241, 20):                      # as above: the left hand moves behind the right one
+        a.update([meas(x, 200, False, 0.05), meas(300, 200, True, 0.95)], f / FPS)
+        f += 1
+    evidence = []
+    for _ in range(3):
+        (seen,) = a.update([meas(300, 200, True, 0.95)], f / FPS)
+        f += 1
+        evidence.append(seen.evidence)
+    (lost,) = [t for t in a.tracks if t.missed]
+    assert lost.missed == 3
+    assert evidence[0] == 0.0 and not seen.locked
+    assert evidence[1] > 2.0 and evidence[2] > evidence[1] + 2.0
+
+
 def test_a_lost_hand_whose_keypoints_fly_off_is_not_hidden_behind_the_other():
     """The left hand's fit flips between the hand and its mirror image (thumb and little finger
     swapping sides, as on mohanad_piano30.mp4's hands seen from above), and then it is lost for a
@@ -290,6 +313,34 @@ def test_a_hand_back_on_the_other_hands_track_gets_its_side_back(run, against_p_
 def test_locks_hold_without_both_signs_of_an_exchange(back_p_right, run, against_p_right, why):
     tracks = _exchange(HandAssociator(), back_p_right=back_p_right, run=run, against_p_right=against_p_right)
     assert {round(float(t.raw_keypoints[K.PALM, 0])): t.side for t in tracks} == {100: "left", 300: "right"}, why
+
+
+@pytest.mark.parametrize("run, sides", [
+    (4, {100: "right", 300: "left"}),     # the signs of an exchange: decided again by the votes
+    (0, {100: "left", 300: "right"}),     # none: the locked track keeps its side
+])
+def test_an_exchange_needs_only_one_of_the_two_tracks_locked(run, sides):
+    """The exchange rule is there for locks ("not both unlocked": unlocked sides follow the votes
+    anyway), and one lock is enough to hold the other track on the other side. Here the right
+    hand is tracked (and locked) alone first; the left hand is seen for 2 frames only (unlocked,
+    -11.2) before it is lost for 8, while the right track's last ``run`` votes say left. The left
+    track comes back on the right hand voting right."""
+    a = HandAssociator()
+    f = 0
+    for _ in range(30):
+        a.update([meas(300, 200, True, 0.95)], f / FPS)
+        f += 1
+    for _ in range(2):
+        tracks = a.update([meas(100, 200, False, 0.05), meas(300, 200, True, 0.95)], f / FPS)
+        f += 1
+    assert [(t.side, t.locked) for t in tracks] == [("left", False), ("right", True)]
+    for i in range(8):
+        a.update([meas(300, 200, True, 0.05 if i >= 8 - run else 0.95)], f / FPS)
+        f += 1
+    for _ in range(21):
+        tracks = a.update([meas(100, 200, False, 0.95), meas(300, 200, True, 0.05)], f / FPS)
+        f += 1
+    assert {round(float(t.raw_keypoints[K.PALM, 0])): t.side for t in tracks} == sides
 
 
 def test_without_the_exchange_rule_the_locks_keep_the_exchanged_sides(monkeypatch):
