@@ -54,6 +54,16 @@ def test_a_jump_is_a_fit_over_two_palm_sizes_from_the_one_before(jump, same_id):
     assert got == [[0], [0], [], [0], [], [], [0 if same_id else 1]]
 
 
+def test_a_track_of_two_fits_can_have_jumped():
+    """The shortest trail with a jump: a track's first fit on the hand, its second 2.5 palm sizes
+    above (within a young track's gate), then lost for a frame. The hand found 2 palm sizes below
+    the first fit (4.5 from the second, beyond the gate) is taken back by that track; without
+    the jump rule it is a new one. The rule needs two trail entries, not three."""
+    palm = palm_size(hand_keypoints(0, 0, 60.0, True))
+    frames = [[meas(500, 300)], [meas(500, 300 - 2.5 * palm, 0.55)], [], [meas(500, 300 + 2.0 * palm)]]
+    assert ids(HandAssociator(), frames) == [[0], [0], [], [0]]
+
+
 @pytest.mark.parametrize("step", [0, 40])
 def test_without_a_jump_only_the_last_fit_counts(step):
     """A track that moved steadily (no jump) and was lost is taken back near its last fit, not
