@@ -171,6 +171,19 @@ def test_sides_hold_while_two_hands_touch():
             {x: "left", 400 - x: "right"}, f"frame {f - 1}, x {x}"
 
 
+def _towards_the_right_hand(a: HandAssociator) -> int:
+    """30 frames of a left hand at x=100 and a right one at 300, then 7 of the left hand moving to
+    x=240 (their boxes apart by more than 0.3 overlap); returns the next frame's index."""
+    f = 0
+    for _ in range(30):
+        a.update([meas(100, 200, False, 0.05), meas(300, 200, True, 0.95)], f / FPS)
+        f += 1
+    for x in range(120, 241, 20):
+        a.update([meas(x, 200, False, 0.05), meas(300, 200, True, 0.95)], f / FPS)
+        f += 1
+    return f
+
+
 def test_a_hand_lost_behind_the_other_is_in_contact_with_it():
     """The left hand passes behind the right one (lost before their boxes overlap by 0.3 while
     both are seen), and as they part the right hand's track takes the left hand, first with
@@ -179,13 +192,7 @@ def test_a_hand_lost_behind_the_other_is_in_contact_with_it():
     right hand's locked track kept "right" on the left hand (motion benchmark, seed 3 clip 11
     with float noise seed 1: side accuracy 0.69)."""
     a = HandAssociator()
-    f = 0
-    for _ in range(30):
-        a.update([meas(100, 200, False, 0.05), meas(300, 200, True, 0.95)], f / FPS)
-        f += 1
-    for x in range(120, 241, 20):                      # boxes apart by more than 0.3 overlap
-        a.update([meas(x, 200, False, 0.05), meas(300, 200, True, 0.95)], f / FPS)
-        f += 1
+    f = _towards_the_right_hand(a)
     for _ in range(3):                                 # the left hand behind the right one
         a.update([meas(300, 200, True, 0.95)], f / FPS)
         f += 1
@@ -200,13 +207,7 @@ def test_a_hidden_hand_is_a_contact_only_in_the_frame_it_is_lost():
     it. The hand that hides it is cleared once, in that frame; in the frames after, while the lost
     track is still remembered behind it, its own votes count again (each +2.8 here)."""
     a = HandAssociator()
-    f = 0
-    for _ in range(30):
-        a.update([meas(100, 200, False, 0.05), meas(300, 200, True, 0.95)], f / FPS)
-        f += 1
-    for x in range(120, 241, 20):                      # as above: the left hand moves behind the right one
-        a.update([meas(x, 200, False, 0.05), meas(300, 200, True, 0.95)], f / FPS)
-        f += 1
+    f = _towards_the_right_hand(a)
     evidence = []
     for _ in range(3):
         (seen,) = a.update([meas(300, 200, True, 0.95)], f / FPS)
