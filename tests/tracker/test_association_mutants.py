@@ -317,6 +317,12 @@ def test_a_young_track_gates_at_twice_the_gate(palms, same):
     assert t.missed == (0 if same else 1)
 
 
+def _crossing_gain(x: float) -> float:
+    """Palm sizes of distance that two fits save by crossing over: two tracks 2 palm sizes apart,
+    each fit ``x`` palm sizes from its own track towards the other and half a palm up or down."""
+    return 2 * (math.hypot(x, 0.5) - math.hypot(2 - x, 0.5))
+
+
 @pytest.mark.parametrize("x, own", [
     (1.12, True),    # each fit 0.21 palm sizes further from its own track than from the other: the bonus wins
     (1.22, False),   # 0.39 further: over the bonus (0.3), each fit goes to the nearer track
@@ -331,7 +337,7 @@ def test_the_own_crop_bonus_is_0_3_palm_sizes(x, own):
         t1, t2 = a.update([meas(100), meas(100 + 2 * PALM)], i * DT)
     q1 = meas(100 + x * PALM, 200 + 0.5 * PALM, track_id=t1.track_id)
     q2 = meas(100 + (2 - x) * PALM, 200 - 0.5 * PALM, track_id=t2.track_id)
-    gain = 2 * (math.hypot(x, 0.5) - math.hypot(2 - x, 0.5))
+    gain = _crossing_gain(x)
     assert (gain < 2 * 0.3) == own and abs(gain - 2 * 0.3) > 0.15
     a.update([q1, q2], 10 * DT)
     x1, x2 = (float(q.keypoints[K.PALM, 0]) for q in (q1, q2))
@@ -355,7 +361,7 @@ def test_the_handedness_cost_weight_is_0_5(x, by_side):
     assert right.p_right > 0.999 and left.p_right < 0.001
     qr = meas(100 + x * PALM, 200 + 0.5 * PALM, p_right=0.9)
     ql = meas(100 + (2 - x) * PALM, 200 - 0.5 * PALM, right=False, p_right=0.1)
-    extra = 2 * (math.hypot(x, 0.5) - math.hypot(2 - x, 0.5))
+    extra = _crossing_gain(x)
     assert (extra < 0.8) == by_side and abs(extra - 0.8) > 0.15
     a.update([qr, ql], 10 * DT)
     xr, xl = (float(q.keypoints[K.PALM, 0]) for q in (qr, ql))
