@@ -279,6 +279,12 @@ def _exchange(a: HandAssociator, back_p_right: float, run: int, against_p_right:
         tracks = a.update([meas(100, 200, False, 0.05), meas(300, 200, True, 0.95)], f / FPS)
         f += 1
     assert all(t.locked for t in tracks) and [t.side for t in tracks] == ["left", "right"]
+    return _lost_and_back(a, f, back_p_right, run, against_p_right)
+
+
+def _lost_and_back(a: HandAssociator, f: int, back_p_right: float, run: int, against_p_right: float) -> list:
+    """From frame ``f`` on, :func:`_exchange`'s loss of the left hand, its return and the 20
+    frames after; returns the tracks of the last frame."""
     for i in range(8):
         a.update([meas(300, 200, True, against_p_right if i >= 8 - run else 0.95)], f / FPS)
         f += 1
@@ -335,12 +341,7 @@ def test_an_exchange_needs_only_one_of_the_two_tracks_locked(run, sides):
         tracks = a.update([meas(100, 200, False, 0.05), meas(300, 200, True, 0.95)], f / FPS)
         f += 1
     assert [(t.side, t.locked) for t in tracks] == [("left", False), ("right", True)]
-    for i in range(8):
-        a.update([meas(300, 200, True, 0.05 if i >= 8 - run else 0.95)], f / FPS)
-        f += 1
-    for _ in range(21):
-        tracks = a.update([meas(100, 200, False, 0.95), meas(300, 200, True, 0.05)], f / FPS)
-        f += 1
+    tracks = _lost_and_back(a, f, back_p_right=0.95, run=run, against_p_right=0.05)
     assert {round(float(t.raw_keypoints[K.PALM, 0])): t.side for t in tracks} == sides
 
 
